@@ -1,0 +1,20 @@
+//! Yajin's domain: pure and synchronous. No I/O, no async, no SQL.
+//!
+//! - [`money`]: amounts in fen, formatting (¥ and Chinese capitals), parsing.
+//! - [`ids`]: validated identifiers (phone, ID card, bank card, merchant/terminal numbers, SN).
+//! - [`plan`]: versioned deposit plans.
+//! - [`eligibility`]: whether a deposit can be refunded now, with every reason if not.
+//! - [`application`]: the refund application state machine.
+//! - [`ledger`]: double-entry, two-phase transfers and the postings of each business event.
+
+pub mod application;
+pub mod eligibility;
+pub mod ids;
+pub mod ledger;
+pub mod money;
+pub mod plan;
+pub mod timestamp;
+pub mod validation;
+
+pub use money::Fen;
+pub use timestamp::Timestamp;

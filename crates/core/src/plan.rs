@@ -1,0 +1,264 @@
+//! Deposit plans (押金政策): versioned; a terminal keeps the snapshot in force when it was
+//! activated, so later versions never move the goalposts.
+
+use serde::{Deserialize, Serialize};
+
+use crate::money::{Fen, MoneyError};
+use crate::timestamp::Timestamp;
+use crate::validation::FieldError;
+
+/// What a usage transaction was, for deciding whether it counts toward a volume target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxnKind {
+    CreditCard,
+    DebitCard,
+    QrCode,
+    Nfc,
+}
+
+impl TxnKind {
+    pub const ALL: [TxnKind; 4] = [TxnKind::CreditCard, TxnKind::DebitCard, TxnKind::QrCode, TxnKind::Nfc];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CreditCard => "credit_card",
+            Self::DebitCard => "debit_card",
+            Self::QrCode => "qr_code",
+            Self::Nfc => "nfc",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<TxnKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+/// When a deposit becomes refundable.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RefundRule {
+    /// 激活返押金: the terminal reaches a volume of counted transactions within
+    /// `window_days` of activation (the last day counts).
+    Activation { volume_target_fen: Fen, counted_kinds: Vec<TxnKind>, window_days: u32 },
+    /// 退机退押金: the merchant stops; the application must come within
+    /// `refund_window_days` of termination.
+    Termination { refund_window_days: u32, device_return_required: bool },
+}
+
+/// The handling fee taken from a refund, disclosed before the merchant submits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FeeRule {
+    Fixed { amount_fen: Fen },
+    /// `basis_points` of the refundable amount (150 = 1.5 %), rounded down, at most `cap_fen`.
+    Percent { basis_points: u32, cap_fen: Fen },
+}
+
+impl FeeRule {
+    pub const NONE: FeeRule = FeeRule::Fixed { amount_fen: Fen::ZERO };
+
+    /// The fee on `refundable`, never more than `refundable` itself.
+    pub fn fee_on(self, refundable: Fen) -> Result<Fen, MoneyError> {
+        let fee = match self {
+            FeeRule::Fixed { amount_fen } => amount_fen,
+            FeeRule::Percent { basis_points, cap_fen } => refundable.percent_bp_floor(basis_points)?.min(cap_fen),
+        };
+        Ok(fee.min(refundable).max(Fen::ZERO))
+    }
+}
+
+/// One version of a deposit plan. Terminals store a copy of it, taken at activation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepositPlan {
+    pub code: String,
+    pub version: i64,
+    pub name: String,
+    pub deposit_fen: Fen,
+    pub rule: RefundRule,
+    pub fee: FeeRule,
+    /// An activation refund that meets its rule with nothing owed is approved by `system`.
+    pub auto_approve: bool,
+    /// Refunds at or above this need a second approver (四眼原则).
+    pub four_eyes_threshold_fen: Fen,
+}
+
+/// The most days any window may span: ten years.
+pub const WINDOW_DAYS_MAX: u32 = 3_650;
+const CODE_LEN_MAX: usize = 40;
+const NAME_LEN_MAX: usize = 100;
+
+impl DepositPlan {
+    /// Every problem at once, field by field.
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let code_ok = !self.code.is_empty()
+            && self.code.len() <= CODE_LEN_MAX
+            && self.code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !code_ok {
+            errors.push(FieldError::new("code", "invalid_format", "1–40 of A–Z, a–z, 0–9, - and _"));
+        }
+        if self.name.trim().is_empty() || self.name.chars().count() > NAME_LEN_MAX {
+            errors.push(FieldError::new("name", "invalid_length", "1–100 characters"));
+        }
+        if !self.deposit_fen.is_positive() || self.deposit_fen > Fen::PARSE_MAX {
+            errors.push(FieldError::new("deposit_fen", "out_of_range", "a deposit is more than 0"));
+        }
+        if self.four_eyes_threshold_fen.is_negative() {
+            errors.push(FieldError::new("four_eyes_threshold_fen", "out_of_range", "0 or more"));
+        }
+        self.validate_rule(&mut errors);
+        self.validate_fee(&mut errors);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    fn validate_rule(&self, errors: &mut Vec<FieldError>) {
+        let window_ok = |days: u32| (1..=WINDOW_DAYS_MAX).contains(&days);
+        match &self.rule {
+            RefundRule::Activation { volume_target_fen, counted_kinds, window_days } => {
+                if !volume_target_fen.is_positive() || *volume_target_fen > Fen::PARSE_MAX {
+                    errors.push(FieldError::new("rule.volume_target_fen", "out_of_range", "more than 0"));
+                }
+                if counted_kinds.is_empty() {
+                    errors.push(FieldError::new("rule.counted_kinds", "required", "at least one kind counts"));
+                }
+                if !window_ok(*window_days) {
+                    errors.push(FieldError::new("rule.window_days", "out_of_range", "1–3650 days"));
+                }
+            }
+            RefundRule::Termination { refund_window_days, .. } => {
+                if !window_ok(*refund_window_days) {
+                    errors.push(FieldError::new("rule.refund_window_days", "out_of_range", "1–3650 days"));
+                }
+                if self.auto_approve {
+                    errors.push(FieldError::new(
+                        "auto_approve",
+                        "not_allowed",
+                        "only activation refunds are approved automatically",
+                    ));
+                }
+            }
+        }
+    }
+
+    fn validate_fee(&self, errors: &mut Vec<FieldError>) {
+        match self.fee {
+            FeeRule::Fixed { amount_fen } if amount_fen.is_negative() || amount_fen > self.deposit_fen => {
+                errors.push(FieldError::new("fee.amount_fen", "out_of_range", "0 up to the deposit"));
+            }
+            FeeRule::Percent { basis_points, cap_fen } => {
+                if basis_points > 10_000 {
+                    errors.push(FieldError::new("fee.basis_points", "out_of_range", "0–10000 (100 %)"));
+                }
+                if cap_fen.is_negative() {
+                    errors.push(FieldError::new("fee.cap_fen", "out_of_range", "0 or more"));
+                }
+            }
+            FeeRule::Fixed { .. } => {}
+        }
+    }
+
+    /// For an activation plan: the instants between which counted transactions count.
+    pub fn counting_window(&self, activated_at: Timestamp) -> Option<(Timestamp, Timestamp)> {
+        match &self.rule {
+            RefundRule::Activation { window_days, .. } => {
+                Some((activated_at, activated_at.end_of_china_day_after(*window_days)))
+            }
+            RefundRule::Termination { .. } => None,
+        }
+    }
+
+    pub fn counts(&self, kind: TxnKind) -> bool {
+        match &self.rule {
+            RefundRule::Activation { counted_kinds, .. } => counted_kinds.contains(&kind),
+            RefundRule::Termination { .. } => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn activation_plan() -> DepositPlan {
+        DepositPlan {
+            code: "ACT-99".into(),
+            version: 1,
+            name: "激活返押金 99".into(),
+            deposit_fen: Fen::yuan(99),
+            rule: RefundRule::Activation {
+                volume_target_fen: Fen::yuan(10_000),
+                counted_kinds: vec![TxnKind::CreditCard],
+                window_days: 90,
+            },
+            fee: FeeRule::NONE,
+            auto_approve: true,
+            four_eyes_threshold_fen: Fen::yuan(200),
+        }
+    }
+
+    #[test]
+    fn a_sound_plan_validates() {
+        assert_eq!(activation_plan().validate(), Ok(()));
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let plan = DepositPlan {
+            code: "bad code!".into(),
+            name: " ".into(),
+            deposit_fen: Fen::ZERO,
+            rule: RefundRule::Activation { volume_target_fen: Fen::ZERO, counted_kinds: vec![], window_days: 0 },
+            fee: FeeRule::Percent { basis_points: 20_000, cap_fen: Fen::new(-1) },
+            four_eyes_threshold_fen: Fen::new(-1),
+            ..activation_plan()
+        };
+        let fields: Vec<String> = plan.validate().unwrap_err().into_iter().map(|e| e.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "code",
+                "name",
+                "deposit_fen",
+                "four_eyes_threshold_fen",
+                "rule.volume_target_fen",
+                "rule.counted_kinds",
+                "rule.window_days",
+                "fee.basis_points",
+                "fee.cap_fen"
+            ]
+        );
+    }
+
+    #[test]
+    fn termination_plans_are_never_automatic() {
+        let plan = DepositPlan {
+            rule: RefundRule::Termination { refund_window_days: 180, device_return_required: true },
+            ..activation_plan()
+        };
+        let errors = plan.validate().unwrap_err();
+        assert_eq!(errors[0].field, "auto_approve");
+    }
+
+    #[test]
+    fn fees_are_capped_and_never_exceed_the_refund() {
+        let pct = FeeRule::Percent { basis_points: 150, cap_fen: Fen::yuan(2) };
+        assert_eq!(pct.fee_on(Fen::yuan(99)), Ok(Fen::new(148)));
+        assert_eq!(pct.fee_on(Fen::yuan(299)), Ok(Fen::yuan(2)));
+        let fixed = FeeRule::Fixed { amount_fen: Fen::yuan(10) };
+        assert_eq!(fixed.fee_on(Fen::yuan(5)), Ok(Fen::yuan(5)));
+        assert_eq!(FeeRule::NONE.fee_on(Fen::yuan(99)), Ok(Fen::ZERO));
+    }
+
+    #[test]
+    fn plans_survive_a_json_snapshot() {
+        let plan = activation_plan();
+        let json = serde_json::to_string(&plan).unwrap();
+        assert!(json.contains(r#""kind":"activation""#), "{json}");
+        assert_eq!(serde_json::from_str::<DepositPlan>(&json).unwrap(), plan);
+    }
+}
