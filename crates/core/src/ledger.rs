@@ -55,13 +55,22 @@ pub struct AccountKey {
 
 impl AccountKey {
     pub fn deposit_held(terminal_id: &str) -> Self {
-        Self { kind: AccountKind::DepositHeld, owner: terminal_id.to_owned() }
+        Self {
+            kind: AccountKind::DepositHeld,
+            owner: terminal_id.to_owned(),
+        }
     }
     pub fn receivable(merchant_id: &str) -> Self {
-        Self { kind: AccountKind::Receivable, owner: merchant_id.to_owned() }
+        Self {
+            kind: AccountKind::Receivable,
+            owner: merchant_id.to_owned(),
+        }
     }
     pub fn company(kind: AccountKind) -> Self {
-        Self { kind, owner: String::new() }
+        Self {
+            kind,
+            owner: String::new(),
+        }
     }
 
     /// The account's id in storage: `deposit_held:tm_…`, or the bare kind for company accounts.
@@ -153,7 +162,9 @@ impl TransferState {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Pending, Self::Posted, Self::Voided].into_iter().find(|s| s.as_str() == text)
+        [Self::Pending, Self::Posted, Self::Voided]
+            .into_iter()
+            .find(|s| s.as_str() == text)
     }
 }
 
@@ -261,7 +272,11 @@ impl Ledger {
         }
         self.accounts.insert(t.debit.clone(), debit);
         self.accounts.insert(t.credit.clone(), credit);
-        let state = if t.pending { TransferState::Pending } else { TransferState::Posted };
+        let state = if t.pending {
+            TransferState::Pending
+        } else {
+            TransferState::Posted
+        };
         self.transfers.insert(t.id.clone(), (t.clone(), state));
         Ok(Created::New)
     }
@@ -287,9 +302,16 @@ impl Ledger {
     }
 
     fn resolve(&mut self, id: &str, to: TransferState) -> Result<(), LedgerError> {
-        let (t, state) = self.transfers.get(id).cloned().ok_or_else(|| LedgerError::NotFound(id.to_owned()))?;
+        let (t, state) = self
+            .transfers
+            .get(id)
+            .cloned()
+            .ok_or_else(|| LedgerError::NotFound(id.to_owned()))?;
         if state != TransferState::Pending {
-            return Err(LedgerError::NotPending { id: id.to_owned(), state });
+            return Err(LedgerError::NotPending {
+                id: id.to_owned(),
+                state,
+            });
         }
         let mut debit = self.balance(&t.debit);
         let mut credit = self.balance(&t.credit);
@@ -381,15 +403,30 @@ pub mod postings {
         let mut out = Vec::new();
         if net.is_positive() {
             let credit = AccountKey::company(AccountKind::RefundsInFlight);
-            out.push(pending(format!("{application_id}:refund"), credit, net, TransferCode::Refund));
+            out.push(pending(
+                format!("{application_id}:refund"),
+                credit,
+                net,
+                TransferCode::Refund,
+            ));
         }
         if fee.is_positive() {
             let credit = AccountKey::company(AccountKind::FeeRevenue);
-            out.push(pending(format!("{application_id}:fee"), credit, fee, TransferCode::RefundFee));
+            out.push(pending(
+                format!("{application_id}:fee"),
+                credit,
+                fee,
+                TransferCode::RefundFee,
+            ));
         }
         for (item_id, amount) in deductions.iter().filter(|(_, a)| a.is_positive()) {
             let credit = AccountKey::receivable(merchant_id);
-            out.push(pending(format!("{application_id}:deduct:{item_id}"), credit, *amount, TransferCode::RefundDeduction));
+            out.push(pending(
+                format!("{application_id}:deduct:{item_id}"),
+                credit,
+                *amount,
+                TransferCode::RefundDeduction,
+            ));
         }
         out
     }
@@ -422,7 +459,14 @@ mod tests {
     fn a_refund_reserves_then_posts() {
         let mut l = Ledger::new();
         l.create(&collect_deposit("tm_1", Fen::yuan(99))).unwrap();
-        let approve = approve_refund("ra_1", "tm_1", "mc_1", Fen::yuan(39), Fen::ZERO, &[("oi_1".into(), Fen::yuan(60))]);
+        let approve = approve_refund(
+            "ra_1",
+            "tm_1",
+            "mc_1",
+            Fen::yuan(39),
+            Fen::ZERO,
+            &[("oi_1".into(), Fen::yuan(60))],
+        );
         for t in &approve {
             l.create(t).unwrap();
         }
@@ -432,8 +476,17 @@ mod tests {
         }
         l.create(&payout_sent("ra_1", Fen::yuan(39))).unwrap();
         let b = l.balance(&held("tm_1"));
-        assert_eq!((b.debits_pending, b.debits_posted, b.credits_posted), (Fen::ZERO, Fen::yuan(99), Fen::yuan(99)));
-        assert_eq!(l.post("ra_1:refund"), Err(LedgerError::NotPending { id: "ra_1:refund".into(), state: TransferState::Posted }));
+        assert_eq!(
+            (b.debits_pending, b.debits_posted, b.credits_posted),
+            (Fen::ZERO, Fen::yuan(99), Fen::yuan(99))
+        );
+        assert_eq!(
+            l.post("ra_1:refund"),
+            Err(LedgerError::NotPending {
+                id: "ra_1:refund".into(),
+                state: TransferState::Posted
+            })
+        );
     }
 
     #[test]
@@ -443,7 +496,10 @@ mod tests {
         let first = approve_refund("ra_1", "tm_1", "mc_1", Fen::yuan(99), Fen::ZERO, &[]);
         l.create(&first[0]).unwrap();
         let second = approve_refund("ra_2", "tm_1", "mc_1", Fen::new(1), Fen::ZERO, &[]);
-        assert_eq!(l.create(&second[0]), Err(LedgerError::ExceedsCredits("deposit_held:tm_1".into())));
+        assert_eq!(
+            l.create(&second[0]),
+            Err(LedgerError::ExceedsCredits("deposit_held:tm_1".into()))
+        );
         // Voiding the first frees the reservation again.
         l.void("ra_1:refund").unwrap();
         assert_eq!(l.create(&second[0]), Ok(Created::New));
@@ -455,8 +511,16 @@ mod tests {
         let t = collect_deposit("tm_1", Fen::yuan(99));
         assert_eq!(l.create(&t), Ok(Created::New));
         assert_eq!(l.create(&t), Ok(Created::AlreadyExists));
-        let changed = Transfer { amount: Fen::yuan(199), ..t };
-        assert_eq!(l.create(&changed), Err(LedgerError::ExistsWithDifferentFields("tm_1:deposit".into())));
+        let changed = Transfer {
+            amount: Fen::yuan(199),
+            ..t
+        };
+        assert_eq!(
+            l.create(&changed),
+            Err(LedgerError::ExistsWithDifferentFields(
+                "tm_1:deposit".into()
+            ))
+        );
         assert_eq!(l.balance(&held("tm_1")).credits_posted, Fen::yuan(99));
     }
 
@@ -464,27 +528,58 @@ mod tests {
     fn shapes_are_checked() {
         let t = collect_deposit("tm_1", Fen::ZERO);
         assert_eq!(check_shape(&t), Err(LedgerError::NonPositiveAmount));
-        let t = Transfer { credit: AccountKey::company(AccountKind::ChannelClearing), ..collect_deposit("tm_1", Fen::new(1)) };
+        let t = Transfer {
+            credit: AccountKey::company(AccountKind::ChannelClearing),
+            ..collect_deposit("tm_1", Fen::new(1))
+        };
         assert_eq!(check_shape(&t), Err(LedgerError::SameAccount));
     }
 
     #[derive(Clone, Debug)]
     enum Op {
-        Collect { terminal: u8, fen: i64 },
-        Approve { app: u8, terminal: u8, net: i64, fee: i64, deduct: i64 },
-        Post { app: u8 },
-        Void { app: u8 },
-        Repeat { app: u8, terminal: u8, net: i64 },
+        Collect {
+            terminal: u8,
+            fen: i64,
+        },
+        Approve {
+            app: u8,
+            terminal: u8,
+            net: i64,
+            fee: i64,
+            deduct: i64,
+        },
+        Post {
+            app: u8,
+        },
+        Void {
+            app: u8,
+        },
+        Repeat {
+            app: u8,
+            terminal: u8,
+            net: i64,
+        },
     }
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             (0u8..3, 1i64..50_000).prop_map(|(terminal, fen)| Op::Collect { terminal, fen }),
-            (0u8..6, 0u8..3, 0i64..30_000, 0i64..500, 0i64..5_000)
-                .prop_map(|(app, terminal, net, fee, deduct)| Op::Approve { app, terminal, net, fee, deduct }),
+            (0u8..6, 0u8..3, 0i64..30_000, 0i64..500, 0i64..5_000).prop_map(
+                |(app, terminal, net, fee, deduct)| Op::Approve {
+                    app,
+                    terminal,
+                    net,
+                    fee,
+                    deduct
+                }
+            ),
             (0u8..6).prop_map(|app| Op::Post { app }),
             (0u8..6).prop_map(|app| Op::Void { app }),
-            (0u8..6, 0u8..3, 0i64..30_000).prop_map(|(app, terminal, net)| Op::Repeat { app, terminal, net }),
+            (0u8..6, 0u8..3, 0i64..30_000).prop_map(|(app, terminal, net)| Op::Repeat {
+                app,
+                terminal,
+                net
+            }),
         ]
     }
 
@@ -544,7 +639,11 @@ mod tests {
     }
 
     fn check_invariants(l: &Ledger, collected: &[i64; 3]) -> Result<(), TestCaseError> {
-        let total = |f: fn(&Balance) -> Fen| l.accounts().map(|(_, b)| i128::from(f(b).get())).sum::<i128>();
+        let total = |f: fn(&Balance) -> Fen| {
+            l.accounts()
+                .map(|(_, b)| i128::from(f(b).get()))
+                .sum::<i128>()
+        };
         prop_assert_eq!(total(|b| b.debits_posted), total(|b| b.credits_posted));
         prop_assert_eq!(total(|b| b.debits_pending), total(|b| b.credits_pending));
         for (t, &c) in collected.iter().enumerate() {

@@ -1,1 +1,68 @@
+//! Yajin's persistence on SQLite and PostgreSQL, on one code path.
+//!
+//! - [`db`]: the connection pool, the backend's few dialect differences, write transactions.
+//! - [`migrate`]: embedded migrations per backend, all-or-nothing.
+//! - [`pii`]: sealing of ID and bank card numbers, blind indexes.
+//! - [`ledger`]: two-phase transfers persisted with conditional updates.
+//! - [`audit`]: the append-only, hash-chained audit log.
+//! - [`records`]: merchants, staff, plans, terminals, deposits, usage, outstanding items,
+//!   refund applications and their timeline.
 
+pub mod audit;
+pub mod db;
+pub mod ledger;
+pub mod migrate;
+pub mod pii;
+pub mod records;
+
+pub use db::{Backend, Db, DbOptions, Tx};
+
+use yajin_core::ledger::LedgerError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not a database URL Yajin understands ({0}); use sqlite://PATH or postgres://USER@HOST:PORT/DB")]
+    BadUrl(String),
+    #[error("cannot reach the database at {0}")]
+    Unreachable(String),
+    #[error("the database is at schema version {found}, newer than this yajin (knows up to {known}); run a newer yajin")]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("migration {version} applied to this database differs from this yajin's copy; refusing to continue")]
+    SchemaChanged { version: i64 },
+    #[error("migration {version} failed, nothing was applied: {message}")]
+    MigrationFailed { version: i64, message: String },
+    #[error("personal data: {0}")]
+    Pii(String),
+    #[error("ledger: {0}")]
+    Ledger(#[from] LedgerError),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("stored data is not what this version expects: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e.as_database_error() {
+            Some(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_owned()),
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+impl StoreError {
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::Conflict(_))
+    }
+}
+
+/// A new opaque id with a type prefix: `ra_01JD…`. ULIDs sort by creation time, which keeps
+/// inserts at the end of indexes and makes cursors stable.
+pub fn new_id(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}",
+        ulid::Ulid::new().to_string().to_ascii_lowercase()
+    )
+}

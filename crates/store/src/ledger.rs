@@ -1,0 +1,303 @@
+//! The ledger persisted: transfers are rows that never change but for `pending` → `posted` /
+//! `voided`, once; account counters move only here, in the caller's transaction, through
+//! conditional updates whose rows-affected is checked. The CHECK constraints in the schema
+//! are the second line of defence.
+
+use sqlx::{AnyConnection, Row};
+use yajin_core::ledger::{
+    check_shape, AccountKey, Balance, Created, LedgerError, Transfer, TransferCode, TransferState,
+};
+use yajin_core::Fen;
+
+use crate::StoreError;
+
+/// Creates transfers (in the caller's transaction: all of them or, on error, none once the
+/// caller rolls back). A transfer whose id exists with the same fields is "already exists".
+pub async fn create(
+    conn: &mut AnyConnection,
+    transfers: &[Transfer],
+    now_ms: i64,
+) -> Result<Vec<Created>, StoreError> {
+    let mut out = Vec::with_capacity(transfers.len());
+    for t in transfers {
+        out.push(create_one(conn, t, now_ms).await?);
+    }
+    Ok(out)
+}
+
+async fn create_one(
+    conn: &mut AnyConnection,
+    t: &Transfer,
+    now_ms: i64,
+) -> Result<Created, StoreError> {
+    check_shape(t)?;
+    ensure_account(conn, &t.debit).await?;
+    ensure_account(conn, &t.credit).await?;
+    let state = if t.pending {
+        TransferState::Pending
+    } else {
+        TransferState::Posted
+    };
+    let inserted = sqlx::query(
+        "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount_fen, code, created_pending, state, reference, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&t.id)
+    .bind(t.debit.id())
+    .bind(t.credit.id())
+    .bind(t.amount.get())
+    .bind(t.code.as_str())
+    .bind(i64::from(t.pending))
+    .bind(state.as_str())
+    .bind(&t.reference)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        let existing = load(conn, &t.id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("transfer {} vanished", t.id)))?;
+        return if same_fields(&existing.0, t) {
+            Ok(Created::AlreadyExists)
+        } else {
+            Err(LedgerError::ExistsWithDifferentFields(t.id.clone()).into())
+        };
+    }
+    let (debit_col, credit_col) = if t.pending {
+        ("debits_pending", "credits_pending")
+    } else {
+        ("debits_posted", "credits_posted")
+    };
+    // debits_must_not_exceed_credits, as a conditional update.
+    let debited = sqlx::query(&format!(
+        "UPDATE ledger_accounts SET {debit_col} = {debit_col} + $1
+         WHERE id = $2 AND (kind <> 'deposit_held' OR debits_pending + debits_posted + $1 <= credits_posted)"
+    ))
+    .bind(t.amount.get())
+    .bind(t.debit.id())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if debited != 1 {
+        return Err(LedgerError::ExceedsCredits(t.debit.id()).into());
+    }
+    sqlx::query(&format!(
+        "UPDATE ledger_accounts SET {credit_col} = {credit_col} + $1 WHERE id = $2"
+    ))
+    .bind(t.amount.get())
+    .bind(t.credit.id())
+    .execute(&mut *conn)
+    .await?;
+    Ok(Created::New)
+}
+
+fn same_fields(a: &Transfer, b: &Transfer) -> bool {
+    a.debit.id() == b.debit.id()
+        && a.credit.id() == b.credit.id()
+        && a.amount == b.amount
+        && a.code == b.code
+        && a.pending == b.pending
+        && a.reference == b.reference
+}
+
+async fn ensure_account(conn: &mut AnyConnection, key: &AccountKey) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO ledger_accounts (id, kind, owner) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
+        .bind(key.id())
+        .bind(key.kind.as_str())
+        .bind(&key.owner)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Posts a pending transfer. Only one of post / void ever succeeds, under any concurrency:
+/// the state change is `WHERE state = 'pending'`.
+pub async fn post(conn: &mut AnyConnection, id: &str, now_ms: i64) -> Result<(), StoreError> {
+    resolve(conn, id, TransferState::Posted, now_ms).await
+}
+
+/// Voids a pending transfer, releasing its reservation.
+pub async fn void(conn: &mut AnyConnection, id: &str, now_ms: i64) -> Result<(), StoreError> {
+    resolve(conn, id, TransferState::Voided, now_ms).await
+}
+
+async fn resolve(
+    conn: &mut AnyConnection,
+    id: &str,
+    to: TransferState,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let row = sqlx::query(
+        "UPDATE ledger_transfers SET state = $1, resolved_at = $2 WHERE id = $3 AND state = 'pending'
+         RETURNING debit_account_id, credit_account_id, amount_fen",
+    )
+    .bind(to.as_str())
+    .bind(now_ms)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Err(match load(conn, id).await? {
+            Some((_, state)) => LedgerError::NotPending {
+                id: id.to_owned(),
+                state,
+            },
+            None => LedgerError::NotFound(id.to_owned()),
+        }
+        .into());
+    };
+    let debit: String = row.try_get("debit_account_id")?;
+    let credit: String = row.try_get("credit_account_id")?;
+    let amount: i64 = row.try_get("amount_fen")?;
+    let (debit_sql, credit_sql) = match to {
+        TransferState::Posted => (
+            "UPDATE ledger_accounts SET debits_pending = debits_pending - $1, debits_posted = debits_posted + $1 WHERE id = $2",
+            "UPDATE ledger_accounts SET credits_pending = credits_pending - $1, credits_posted = credits_posted + $1 WHERE id = $2",
+        ),
+        _ => (
+            "UPDATE ledger_accounts SET debits_pending = debits_pending - $1 WHERE id = $2",
+            "UPDATE ledger_accounts SET credits_pending = credits_pending - $1 WHERE id = $2",
+        ),
+    };
+    sqlx::query(debit_sql)
+        .bind(amount)
+        .bind(&debit)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(credit_sql)
+        .bind(amount)
+        .bind(&credit)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+const TRANSFER_COLUMNS: &str =
+    "t.id, t.amount_fen, t.code, t.created_pending, t.state, t.reference,
+    d.kind AS debit_kind, d.owner AS debit_owner, c.kind AS credit_kind, c.owner AS credit_owner";
+
+fn transfer_from_row(row: &sqlx::any::AnyRow) -> Result<(Transfer, TransferState), StoreError> {
+    let kind = |col: &str| -> Result<yajin_core::ledger::AccountKind, StoreError> {
+        let text: String = row.try_get(col)?;
+        serde_json::from_value(serde_json::Value::String(text.clone()))
+            .map_err(|_| StoreError::Corrupt(format!("account kind {text}")))
+    };
+    let code: String = row.try_get("code")?;
+    let state: String = row.try_get("state")?;
+    let transfer = Transfer {
+        id: row.try_get("id")?,
+        debit: AccountKey {
+            kind: kind("debit_kind")?,
+            owner: row.try_get("debit_owner")?,
+        },
+        credit: AccountKey {
+            kind: kind("credit_kind")?,
+            owner: row.try_get("credit_owner")?,
+        },
+        amount: Fen::new(row.try_get("amount_fen")?),
+        code: TransferCode::parse(&code)
+            .ok_or_else(|| StoreError::Corrupt(format!("transfer code {code}")))?,
+        pending: row.try_get::<i64, _>("created_pending")? == 1,
+        reference: row.try_get("reference")?,
+    };
+    let state = TransferState::parse(&state)
+        .ok_or_else(|| StoreError::Corrupt(format!("transfer state {state}")))?;
+    Ok((transfer, state))
+}
+
+pub async fn load(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<(Transfer, TransferState)>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {TRANSFER_COLUMNS} FROM ledger_transfers t
+         JOIN ledger_accounts d ON d.id = t.debit_account_id JOIN ledger_accounts c ON c.id = t.credit_account_id
+         WHERE t.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(transfer_from_row).transpose()
+}
+
+/// The transfers of one business object (an application, an item, a terminal), oldest first.
+pub async fn by_reference(
+    conn: &mut AnyConnection,
+    reference: &str,
+) -> Result<Vec<(Transfer, TransferState)>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {TRANSFER_COLUMNS} FROM ledger_transfers t
+         JOIN ledger_accounts d ON d.id = t.debit_account_id JOIN ledger_accounts c ON c.id = t.credit_account_id
+         WHERE t.reference = $1 ORDER BY t.created_at, t.id"
+    ))
+    .bind(reference)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(transfer_from_row).collect()
+}
+
+pub async fn balance(conn: &mut AnyConnection, key: &AccountKey) -> Result<Balance, StoreError> {
+    let row = sqlx::query(
+        "SELECT debits_pending, debits_posted, credits_pending, credits_posted FROM ledger_accounts WHERE id = $1",
+    )
+    .bind(key.id())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(Balance::default());
+    };
+    Ok(Balance {
+        debits_pending: Fen::new(row.try_get("debits_pending")?),
+        debits_posted: Fen::new(row.try_get("debits_posted")?),
+        credits_pending: Fen::new(row.try_get("credits_pending")?),
+        credits_posted: Fen::new(row.try_get("credits_posted")?),
+    })
+}
+
+/// An account whose counters disagree with its transfers.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Mismatch {
+    pub account_id: String,
+    pub stored: Balance,
+    pub derived: Balance,
+}
+
+/// Recomputes every account's counters from the transfers and reports any difference, and
+/// checks that total debits equal total credits.
+pub async fn verify(conn: &mut AnyConnection) -> Result<Vec<Mismatch>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT a.id, a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted,
+            CAST(coalesce((SELECT sum(amount_fen) FROM ledger_transfers WHERE debit_account_id = a.id AND state = 'pending'), 0) AS BIGINT) AS dpe,
+            CAST(coalesce((SELECT sum(amount_fen) FROM ledger_transfers WHERE debit_account_id = a.id AND state = 'posted'), 0) AS BIGINT) AS dpo,
+            CAST(coalesce((SELECT sum(amount_fen) FROM ledger_transfers WHERE credit_account_id = a.id AND state = 'pending'), 0) AS BIGINT) AS cpe,
+            CAST(coalesce((SELECT sum(amount_fen) FROM ledger_transfers WHERE credit_account_id = a.id AND state = 'posted'), 0) AS BIGINT) AS cpo
+         FROM ledger_accounts a ORDER BY a.id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::new();
+    for row in rows {
+        let get = |c: &str| -> Result<Fen, StoreError> { Ok(Fen::new(row.try_get(c)?)) };
+        let stored = Balance {
+            debits_pending: get("debits_pending")?,
+            debits_posted: get("debits_posted")?,
+            credits_pending: get("credits_pending")?,
+            credits_posted: get("credits_posted")?,
+        };
+        let derived = Balance {
+            debits_pending: get("dpe")?,
+            debits_posted: get("dpo")?,
+            credits_pending: get("cpe")?,
+            credits_posted: get("cpo")?,
+        };
+        if stored != derived {
+            out.push(Mismatch {
+                account_id: row.try_get("id")?,
+                stored,
+                derived,
+            });
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,148 @@
+//! Embedded schema migrations, one folder per database. All pending migrations apply in one
+//! transaction (both databases have transactional DDL): a failure leaves the schema as it was.
+//! A database that a newer Yajin migrated is refused, never half-understood.
+//!
+//! Written here rather than with `sqlx::migrate!` because that macro compiles the SQLite and
+//! PostgreSQL drivers a second time for the host, doubling the cold build on two cores.
+
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::db::{Backend, Db};
+use crate::StoreError;
+
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sql: include_str!("../migrations/sqlite/0001_initial.sql"),
+}];
+
+const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sql: include_str!("../migrations/postgres/0001_initial.sql"),
+}];
+
+/// Serialises concurrent migrators on PostgreSQL (SQLite has `BEGIN IMMEDIATE`).
+const PG_MIGRATION_LOCK: i64 = 0x5941_4A49_4E00_0001;
+
+pub fn migrations(backend: Backend) -> &'static [Migration] {
+    match backend {
+        Backend::Sqlite => SQLITE,
+        Backend::Postgres => POSTGRES,
+    }
+}
+
+/// The newest schema version this binary knows.
+pub fn latest_version(backend: Backend) -> i64 {
+    migrations(backend)
+        .iter()
+        .map(|m| m.version)
+        .max()
+        .unwrap_or(0)
+}
+
+fn checksum(sql: &str) -> String {
+    hex::encode(Sha256::digest(sql.as_bytes()))
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct MigrationReport {
+    pub applied: Vec<i64>,
+    pub version: i64,
+}
+
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS yajin_schema (
+    version BIGINT PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)";
+
+/// Applies every pending migration of this binary, or none.
+pub async fn migrate(db: &Db, now_ms: i64) -> Result<MigrationReport, StoreError> {
+    let known: Vec<&Migration> = migrations(db.backend()).iter().collect();
+    apply(db, &known, now_ms).await
+}
+
+/// Applies every pending migration of `known` (in order), or none.
+pub async fn apply(
+    db: &Db,
+    known: &[&Migration],
+    now_ms: i64,
+) -> Result<MigrationReport, StoreError> {
+    let latest = known.iter().map(|m| m.version).max().unwrap_or(0);
+    let mut tx = db.begin_write().await?;
+    if db.backend() == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(PG_MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query(CREATE_TABLE).execute(&mut *tx).await?;
+    let rows = sqlx::query("SELECT version, checksum FROM yajin_schema ORDER BY version")
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut applied_versions = Vec::with_capacity(rows.len());
+    for row in rows {
+        let version: i64 = row.try_get("version")?;
+        let sum: String = row.try_get("checksum")?;
+        let Some(migration) = known.iter().find(|m| m.version == version) else {
+            return Err(StoreError::SchemaTooNew {
+                found: version,
+                known: latest,
+            });
+        };
+        if checksum(migration.sql) != sum {
+            return Err(StoreError::SchemaChanged { version });
+        }
+        applied_versions.push(version);
+    }
+    let mut applied = Vec::new();
+    for migration in known
+        .iter()
+        .filter(|m| !applied_versions.contains(&m.version))
+    {
+        sqlx::raw_sql(migration.sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::MigrationFailed {
+                version: migration.version,
+                message: e.to_string().lines().next().unwrap_or_default().to_owned(),
+            })?;
+        sqlx::query("INSERT INTO yajin_schema (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)")
+            .bind(migration.version)
+            .bind(migration.name)
+            .bind(checksum(migration.sql))
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        applied.push(migration.version);
+    }
+    tx.commit().await?;
+    Ok(MigrationReport {
+        applied,
+        version: latest,
+    })
+}
+
+/// The schema version the database is at (0 when never migrated).
+pub async fn current_version(db: &Db) -> Result<i64, StoreError> {
+    let exists = match db.backend() {
+        Backend::Sqlite => "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'yajin_schema'",
+        Backend::Postgres => "SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'yajin_schema'",
+    };
+    let n: i64 = sqlx::query(exists)
+        .fetch_one(db.pool())
+        .await?
+        .try_get("n")?;
+    if n == 0 {
+        return Ok(0);
+    }
+    let row = sqlx::query("SELECT coalesce(max(version), 0) AS v FROM yajin_schema")
+        .fetch_one(db.pool())
+        .await?;
+    Ok(row.try_get("v")?)
+}

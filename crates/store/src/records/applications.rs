@@ -1,0 +1,247 @@
+//! Refund applications and their timeline. State changes are conditional updates
+//! (`… WHERE status IN (the action's sources)`) whose rows-affected is checked, so two racing
+//! actors can never both move one application.
+
+use sqlx::{AnyConnection, Row};
+use yajin_core::application::{Role, Status};
+use yajin_core::{Fen, Timestamp};
+
+use crate::pii::Vault;
+use crate::{new_id, StoreError};
+
+pub struct NewApplication<'a> {
+    pub merchant_id: &'a str,
+    pub terminal_id: &'a str,
+    pub reason: &'a str,
+    pub note: &'a str,
+    pub amount: Fen,
+    pub fee: Fen,
+    pub deducted: Fen,
+    pub net_refund: Fen,
+    pub deduct_outstanding: bool,
+    pub bank_card: &'a yajin_core::ids::BankCardNo,
+    pub four_eyes_required: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Application {
+    pub id: String,
+    pub merchant_id: String,
+    pub terminal_id: String,
+    pub status: Status,
+    pub reason: String,
+    pub note: String,
+    pub amount: Fen,
+    pub fee: Fen,
+    pub deducted: Fen,
+    pub net_refund: Fen,
+    pub deduct_outstanding: bool,
+    pub bank_card_masked: String,
+    pub four_eyes_required: bool,
+    pub claimed_by: Option<String>,
+    pub first_approver: Option<String>,
+    pub second_approver: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Inserts a `submitted` application. A second open application for the same terminal is a
+/// `Conflict` from the partial unique index, whichever server inserted the first.
+pub async fn insert(
+    conn: &mut AnyConnection,
+    vault: &Vault,
+    a: &NewApplication<'_>,
+    now_ms: i64,
+) -> Result<String, StoreError> {
+    let id = new_id("ra");
+    let card = vault.seal(
+        a.bank_card.expose(),
+        &format!("refund_applications.bank_card:{id}"),
+    );
+    sqlx::query(
+        "INSERT INTO refund_applications (id, merchant_id, terminal_id, status, reason, note, amount_fen, fee_fen,
+            deducted_fen, net_refund_fen, deduct_outstanding, bank_card_sealed, bank_card_key_id, bank_card_first4,
+            bank_card_last4, four_eyes_required, created_at, updated_at)
+         VALUES ($1, $2, $3, 'submitted', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)",
+    )
+    .bind(&id)
+    .bind(a.merchant_id)
+    .bind(a.terminal_id)
+    .bind(a.reason)
+    .bind(a.note)
+    .bind(a.amount.get())
+    .bind(a.fee.get())
+    .bind(a.deducted.get())
+    .bind(a.net_refund.get())
+    .bind(i64::from(a.deduct_outstanding))
+    .bind(card.bytes)
+    .bind(card.key_id)
+    .bind(&a.bank_card.expose()[..4])
+    .bind(a.bank_card.last4())
+    .bind(i64::from(a.four_eyes_required))
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+/// Moves the application from one of `from` to `to`. Returns false, changing nothing, if it
+/// was no longer in any of `from` (someone else moved it first).
+pub async fn transition(
+    conn: &mut AnyConnection,
+    id: &str,
+    from: &[Status],
+    to: Status,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    if from.is_empty() {
+        return Ok(false);
+    }
+    let placeholders: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 4)).collect();
+    let sql = format!(
+        "UPDATE refund_applications SET status = $1, updated_at = $2 WHERE id = $3 AND status IN ({})",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(to.as_str()).bind(now_ms).bind(id);
+    for s in from {
+        query = query.bind(s.as_str());
+    }
+    Ok(query.execute(conn).await?.rows_affected() == 1)
+}
+
+pub struct NewEvent<'a> {
+    pub application_id: &'a str,
+    pub from: Option<Status>,
+    pub to: Status,
+    pub actor_role: Role,
+    pub actor_id: &'a str,
+    pub note: &'a str,
+    /// JSON text: amounts and reason codes of the step.
+    pub detail: &'a str,
+}
+
+pub async fn append_event(
+    conn: &mut AnyConnection,
+    e: &NewEvent<'_>,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO application_events (application_id, from_status, to_status, actor_role, actor_id, note, detail, at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(e.application_id)
+    .bind(e.from.map(Status::as_str))
+    .bind(e.to.as_str())
+    .bind(e.actor_role.as_str())
+    .bind(e.actor_id)
+    .bind(e.note)
+    .bind(e.detail)
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub from: Option<Status>,
+    pub to: Status,
+    pub actor_role: String,
+    pub actor_id: String,
+    pub note: String,
+    pub detail: String,
+    pub at: Timestamp,
+}
+
+fn status(text: &str) -> Result<Status, StoreError> {
+    Status::parse(text).ok_or_else(|| StoreError::Corrupt(format!("application status {text}")))
+}
+
+pub async fn events(
+    conn: &mut AnyConnection,
+    application_id: &str,
+) -> Result<Vec<Event>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT from_status, to_status, actor_role, actor_id, note, detail, at FROM application_events
+         WHERE application_id = $1 ORDER BY seq",
+    )
+    .bind(application_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let from: Option<String> = r.try_get("from_status")?;
+            let to: String = r.try_get("to_status")?;
+            Ok(Event {
+                from: from.as_deref().map(status).transpose()?,
+                to: status(&to)?,
+                actor_role: r.try_get("actor_role")?,
+                actor_id: r.try_get("actor_id")?,
+                note: r.try_get("note")?,
+                detail: r.try_get("detail")?,
+                at: Timestamp::from_millis(r.try_get("at")?),
+            })
+        })
+        .collect()
+}
+
+const COLUMNS: &str = "id, merchant_id, terminal_id, status, reason, note, amount_fen, fee_fen, deducted_fen,
+    net_refund_fen, deduct_outstanding, bank_card_first4, bank_card_last4, four_eyes_required, claimed_by,
+    first_approver, second_approver, created_at, updated_at";
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<Application, StoreError> {
+    let st: String = r.try_get("status")?;
+    let first4: String = r.try_get("bank_card_first4")?;
+    let last4: String = r.try_get("bank_card_last4")?;
+    Ok(Application {
+        id: r.try_get("id")?,
+        merchant_id: r.try_get("merchant_id")?,
+        terminal_id: r.try_get("terminal_id")?,
+        status: status(&st)?,
+        reason: r.try_get("reason")?,
+        note: r.try_get("note")?,
+        amount: Fen::new(r.try_get("amount_fen")?),
+        fee: Fen::new(r.try_get("fee_fen")?),
+        deducted: Fen::new(r.try_get("deducted_fen")?),
+        net_refund: Fen::new(r.try_get("net_refund_fen")?),
+        deduct_outstanding: r.try_get::<i64, _>("deduct_outstanding")? == 1,
+        bank_card_masked: yajin_core::ids::mask_card_last4(&first4, &last4),
+        four_eyes_required: r.try_get::<i64, _>("four_eyes_required")? == 1,
+        claimed_by: r.try_get("claimed_by")?,
+        first_approver: r.try_get("first_approver")?,
+        second_approver: r.try_get("second_approver")?,
+        created_at: Timestamp::from_millis(r.try_get("created_at")?),
+        updated_at: Timestamp::from_millis(r.try_get("updated_at")?),
+    })
+}
+
+pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Application>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM refund_applications WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// The terminal's open application, if any.
+pub async fn open_for_terminal(
+    conn: &mut AnyConnection,
+    terminal_id: &str,
+) -> Result<Option<Application>, StoreError> {
+    let open: Vec<&str> = Status::ALL
+        .iter()
+        .filter(|s| s.is_open())
+        .map(|s| s.as_str())
+        .collect();
+    let sql = format!(
+        "SELECT {COLUMNS} FROM refund_applications WHERE terminal_id = $1 AND status IN ('{}')",
+        open.join("', '")
+    );
+    let row = sqlx::query(&sql)
+        .bind(terminal_id)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}

@@ -1,0 +1,163 @@
+use sqlx::{AnyConnection, Row};
+use yajin_core::ids::{mask_card_last4, BankCardNo, IdCardNo, MerchantNo, PhoneNo};
+
+use crate::pii::{Sealed, Vault};
+use crate::{new_id, StoreError};
+
+pub struct NewMerchant {
+    pub merchant_no: MerchantNo,
+    pub name: String,
+    pub phone: PhoneNo,
+    pub password_hash: String,
+    pub id_card: IdCardNo,
+    pub bank_card: BankCardNo,
+    pub bank_name: String,
+}
+
+/// A merchant as most of Yajin sees it: personal numbers only masked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Merchant {
+    pub id: String,
+    pub merchant_no: String,
+    pub name: String,
+    pub phone: String,
+    pub id_card_masked: String,
+    pub bank_card_masked: String,
+    pub bank_name: String,
+    pub risk_frozen: bool,
+}
+
+fn context(id: &str, column: &str) -> String {
+    format!("merchants.{column}:{id}")
+}
+
+pub async fn insert(
+    conn: &mut AnyConnection,
+    vault: &Vault,
+    m: &NewMerchant,
+    now_ms: i64,
+) -> Result<String, StoreError> {
+    let id = new_id("mc");
+    let id_card = vault.seal(m.id_card.expose(), &context(&id, "id_card"));
+    let bank_card = vault.seal(m.bank_card.expose(), &context(&id, "bank_card"));
+    sqlx::query(
+        "INSERT INTO merchants (id, merchant_no, name, phone, password_hash,
+            id_card_sealed, id_card_key_id, id_card_index, id_card_last4, id_card_first3,
+            bank_card_sealed, bank_card_key_id, bank_card_index, bank_card_first4, bank_card_last4, bank_name, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+    )
+    .bind(&id)
+    .bind(m.merchant_no.as_str())
+    .bind(&m.name)
+    .bind(m.phone.expose())
+    .bind(&m.password_hash)
+    .bind(id_card.bytes)
+    .bind(id_card.key_id)
+    .bind(vault.blind_index("id_card", m.id_card.expose()))
+    .bind(m.id_card.last4())
+    .bind(&m.id_card.expose()[..3])
+    .bind(bank_card.bytes)
+    .bind(bank_card.key_id)
+    .bind(vault.blind_index("bank_card", m.bank_card.expose()))
+    .bind(&m.bank_card.expose()[..4])
+    .bind(m.bank_card.last4())
+    .bind(&m.bank_name)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+const COLUMNS: &str =
+    "id, merchant_no, name, phone, id_card_first3, id_card_last4, bank_card_first4, bank_card_last4, bank_name, risk_frozen";
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<Merchant, StoreError> {
+    let first3: String = row.try_get("id_card_first3")?;
+    let last4: String = row.try_get("id_card_last4")?;
+    let card_first4: String = row.try_get("bank_card_first4")?;
+    let card_last4: String = row.try_get("bank_card_last4")?;
+    Ok(Merchant {
+        id: row.try_get("id")?,
+        merchant_no: row.try_get("merchant_no")?,
+        name: row.try_get("name")?,
+        phone: row.try_get("phone")?,
+        id_card_masked: format!("{first3}***********{last4}"),
+        bank_card_masked: mask_card_last4(&card_first4, &card_last4),
+        bank_name: row.try_get("bank_name")?,
+        risk_frozen: row.try_get::<i64, _>("risk_frozen")? == 1,
+    })
+}
+
+pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Merchant>, StoreError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM merchants WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn by_phone(
+    conn: &mut AnyConnection,
+    phone: &str,
+) -> Result<Option<Merchant>, StoreError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM merchants WHERE phone = $1"))
+        .bind(phone)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Whether the ID card and bank card given match the merchant's real-name record, compared
+/// through the blind index: the clear numbers are never read back for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdentityMatch {
+    pub id_card: bool,
+    pub bank_card: bool,
+}
+
+pub async fn match_identity(
+    conn: &mut AnyConnection,
+    vault: &Vault,
+    merchant_id: &str,
+    id_card: &IdCardNo,
+    bank_card: &BankCardNo,
+) -> Result<IdentityMatch, StoreError> {
+    let row = sqlx::query("SELECT id_card_index, bank_card_index FROM merchants WHERE id = $1")
+        .bind(merchant_id)
+        .fetch_one(conn)
+        .await?;
+    let id_index: String = row.try_get("id_card_index")?;
+    let card_index: String = row.try_get("bank_card_index")?;
+    Ok(IdentityMatch {
+        id_card: id_index == vault.blind_index("id_card", id_card.expose()),
+        bank_card: card_index == vault.blind_index("bank_card", bank_card.expose()),
+    })
+}
+
+/// The bound card in clear: only for a payout, which needs it.
+pub async fn bank_card_for_payout(
+    conn: &mut AnyConnection,
+    vault: &Vault,
+    merchant_id: &str,
+) -> Result<String, StoreError> {
+    let row = sqlx::query("SELECT bank_card_sealed, bank_card_key_id FROM merchants WHERE id = $1")
+        .bind(merchant_id)
+        .fetch_one(conn)
+        .await?;
+    let sealed = Sealed {
+        bytes: row.try_get("bank_card_sealed")?,
+        key_id: row.try_get("bank_card_key_id")?,
+    };
+    vault.open(&sealed, &context(merchant_id, "bank_card"))
+}
+
+pub async fn password_hash(
+    conn: &mut AnyConnection,
+    merchant_id: &str,
+) -> Result<String, StoreError> {
+    let row = sqlx::query("SELECT password_hash FROM merchants WHERE id = $1")
+        .bind(merchant_id)
+        .fetch_one(conn)
+        .await?;
+    Ok(row.try_get("password_hash")?)
+}

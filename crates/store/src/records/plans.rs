@@ -1,0 +1,48 @@
+use sqlx::{AnyConnection, Row};
+use yajin_core::plan::DepositPlan;
+
+use crate::{new_id, StoreError};
+
+/// Stores a new version of a plan. Versions are never edited: a change is a new version.
+pub async fn insert(
+    conn: &mut AnyConnection,
+    plan: &DepositPlan,
+    created_by: &str,
+    now_ms: i64,
+) -> Result<String, StoreError> {
+    let id = new_id("pl");
+    let body = serde_json::to_string(plan).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO deposit_plans (id, code, version, name, body, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&id)
+    .bind(&plan.code)
+    .bind(plan.version)
+    .bind(&plan.name)
+    .bind(body)
+    .bind(created_by)
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+/// The newest version of the plan `code`, with its id.
+pub async fn latest(
+    conn: &mut AnyConnection,
+    code: &str,
+) -> Result<Option<(String, DepositPlan)>, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, body FROM deposit_plans WHERE code = $1 ORDER BY version DESC LIMIT 1",
+    )
+    .bind(code)
+    .fetch_optional(conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let body: String = row.try_get("body")?;
+    Ok(Some((row.try_get("id")?, parse(&body)?)))
+}
+
+pub fn parse(body: &str) -> Result<DepositPlan, StoreError> {
+    serde_json::from_str(body).map_err(|e| StoreError::Corrupt(format!("plan: {e}")))
+}

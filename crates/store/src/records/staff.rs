@@ -1,0 +1,68 @@
+use sqlx::{AnyConnection, Row};
+use yajin_core::application::Role;
+
+use crate::{new_id, StoreError};
+
+pub struct NewStaff {
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub password_hash: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Staff {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub active: bool,
+}
+
+pub async fn insert(
+    conn: &mut AnyConnection,
+    s: &NewStaff,
+    now_ms: i64,
+) -> Result<String, StoreError> {
+    if !s.role.is_staff() {
+        return Err(StoreError::Conflict(format!(
+            "{} is not a staff role",
+            s.role.as_str()
+        )));
+    }
+    let id = new_id("st");
+    sqlx::query(
+        "INSERT INTO staff (id, username, display_name, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&id)
+    .bind(&s.username)
+    .bind(&s.display_name)
+    .bind(s.role.as_str())
+    .bind(&s.password_hash)
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+pub async fn by_username(
+    conn: &mut AnyConnection,
+    username: &str,
+) -> Result<Option<Staff>, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, username, display_name, role, active FROM staff WHERE username = $1",
+    )
+    .bind(username)
+    .fetch_optional(conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let role: String = row.try_get("role")?;
+    Ok(Some(Staff {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        display_name: row.try_get("display_name")?,
+        role: Role::parse(&role)
+            .ok_or_else(|| StoreError::Corrupt(format!("staff role {role}")))?,
+        active: row.try_get::<i64, _>("active")? == 1,
+    }))
+}

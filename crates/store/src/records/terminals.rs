@@ -1,0 +1,212 @@
+//! Terminals, the deposits collected for them, and their usage transactions.
+
+use sqlx::{AnyConnection, Row};
+use yajin_core::eligibility::TerminalStatus;
+use yajin_core::ids::{TerminalId, TerminalSn};
+use yajin_core::plan::{DepositPlan, TxnKind};
+use yajin_core::{Fen, Timestamp};
+
+use crate::{new_id, StoreError};
+
+pub struct NewTerminal {
+    pub merchant_id: String,
+    pub sn: TerminalSn,
+    pub terminal_id: TerminalId,
+    pub model: String,
+    pub status: TerminalStatus,
+    pub plan_id: String,
+    pub plan_snapshot: DepositPlan,
+    pub bound_at: Timestamp,
+    pub activated_at: Option<Timestamp>,
+    pub terminated_at: Option<Timestamp>,
+    pub device_returned_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Terminal {
+    pub id: String,
+    pub merchant_id: String,
+    pub sn: String,
+    pub terminal_id: String,
+    pub model: String,
+    pub status: TerminalStatus,
+    pub plan: DepositPlan,
+    pub bound_at: Timestamp,
+    pub activated_at: Option<Timestamp>,
+    pub terminated_at: Option<Timestamp>,
+    pub device_returned_at: Option<Timestamp>,
+}
+
+pub async fn insert(
+    conn: &mut AnyConnection,
+    t: &NewTerminal,
+    now_ms: i64,
+) -> Result<String, StoreError> {
+    let id = new_id("tm");
+    let snapshot =
+        serde_json::to_string(&t.plan_snapshot).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO terminals (id, merchant_id, sn, terminal_id, model, status, plan_id, plan_snapshot,
+            bound_at, activated_at, terminated_at, device_returned_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(&id)
+    .bind(&t.merchant_id)
+    .bind(t.sn.as_str())
+    .bind(t.terminal_id.as_str())
+    .bind(&t.model)
+    .bind(t.status.as_str())
+    .bind(&t.plan_id)
+    .bind(snapshot)
+    .bind(t.bound_at.millis())
+    .bind(t.activated_at.map(Timestamp::millis))
+    .bind(t.terminated_at.map(Timestamp::millis))
+    .bind(t.device_returned_at.map(Timestamp::millis))
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+const COLUMNS: &str =
+    "id, merchant_id, sn, terminal_id, model, status, plan_snapshot, bound_at, activated_at,
+    terminated_at, device_returned_at";
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<Terminal, StoreError> {
+    let status: String = row.try_get("status")?;
+    let snapshot: String = row.try_get("plan_snapshot")?;
+    let at = |c: &str| -> Result<Option<Timestamp>, StoreError> {
+        Ok(row
+            .try_get::<Option<i64>, _>(c)?
+            .map(Timestamp::from_millis))
+    };
+    Ok(Terminal {
+        id: row.try_get("id")?,
+        merchant_id: row.try_get("merchant_id")?,
+        sn: row.try_get("sn")?,
+        terminal_id: row.try_get("terminal_id")?,
+        model: row.try_get("model")?,
+        status: TerminalStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("terminal status {status}")))?,
+        plan: super::plans::parse(&snapshot)?,
+        bound_at: Timestamp::from_millis(row.try_get("bound_at")?),
+        activated_at: at("activated_at")?,
+        terminated_at: at("terminated_at")?,
+        device_returned_at: at("device_returned_at")?,
+    })
+}
+
+/// A merchant's terminal by SN; another merchant's terminal is not found.
+pub async fn by_sn(
+    conn: &mut AnyConnection,
+    merchant_id: &str,
+    sn: &str,
+) -> Result<Option<Terminal>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM terminals WHERE sn = $1 AND merchant_id = $2"
+    ))
+    .bind(sn)
+    .bind(merchant_id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn of_merchant(
+    conn: &mut AnyConnection,
+    merchant_id: &str,
+) -> Result<Vec<Terminal>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM terminals WHERE merchant_id = $1 ORDER BY sn"
+    ))
+    .bind(merchant_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+pub struct NewDeposit {
+    pub terminal_id: String,
+    pub merchant_id: String,
+    pub amount: Fen,
+    pub route: &'static str,
+    pub route_ref: String,
+    pub collected_at: Timestamp,
+}
+
+/// Records the deposit row; the money itself is the ledger's `collect_deposit` transfer, which
+/// the caller creates in the same transaction.
+pub async fn insert_deposit(
+    conn: &mut AnyConnection,
+    d: &NewDeposit,
+) -> Result<String, StoreError> {
+    let id = new_id("dp");
+    sqlx::query(
+        "INSERT INTO deposits (id, terminal_id, merchant_id, amount_fen, route, route_ref, collected_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&id)
+    .bind(&d.terminal_id)
+    .bind(&d.merchant_id)
+    .bind(d.amount.get())
+    .bind(d.route)
+    .bind(&d.route_ref)
+    .bind(d.collected_at.millis())
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+pub struct NewUsage {
+    pub terminal_id: String,
+    pub amount: Fen,
+    pub fee: Fen,
+    pub kind: TxnKind,
+    pub occurred_at: Timestamp,
+}
+
+pub async fn insert_usage(conn: &mut AnyConnection, u: &NewUsage) -> Result<String, StoreError> {
+    let id = new_id("tx");
+    sqlx::query(
+        "INSERT INTO usage_transactions (id, terminal_id, amount_fen, fee_fen, kind, occurred_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&id)
+    .bind(&u.terminal_id)
+    .bind(u.amount.get())
+    .bind(u.fee.get())
+    .bind(u.kind.as_str())
+    .bind(u.occurred_at.millis())
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+/// Volume of the kinds a plan counts, between two instants (inclusive): one indexed range scan.
+pub async fn counted_volume(
+    conn: &mut AnyConnection,
+    terminal_id: &str,
+    kinds: &[TxnKind],
+    from: Timestamp,
+    until: Timestamp,
+) -> Result<Fen, StoreError> {
+    let mut total = Fen::ZERO;
+    let rows = sqlx::query(
+        "SELECT kind, CAST(coalesce(sum(amount_fen), 0) AS BIGINT) AS volume FROM usage_transactions
+         WHERE terminal_id = $1 AND occurred_at >= $2 AND occurred_at <= $3 GROUP BY kind",
+    )
+    .bind(terminal_id)
+    .bind(from.millis())
+    .bind(until.millis())
+    .fetch_all(conn)
+    .await?;
+    for row in rows {
+        let kind: String = row.try_get("kind")?;
+        if kinds.iter().any(|k| k.as_str() == kind) {
+            let volume = Fen::new(row.try_get("volume")?);
+            total = total
+                .checked_add(volume)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        }
+    }
+    Ok(total)
+}
