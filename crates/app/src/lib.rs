@@ -1,1 +1,74 @@
+//! Yajin's use cases. Each runs in one database transaction and talks to the store (and,
+//! in later layers, to payout and SMS channels) through small interfaces.
+//!
+//! - [`clock`]: the time, injectable for tests.
+//! - [`passwords`]: Argon2id hashing off the async threads.
+//! - [`provisioning`]: creating merchants, staff, plans, terminals with their deposits, usage
+//!   and outstanding items, as a deployment migrating from its old systems would.
+//! - [`assessment`]: a terminal's eligibility, from its facts and its plan snapshot.
+//! - [`demo`]: the fixed demo data set of api.md.
 
+pub mod assessment;
+pub mod clock;
+pub mod demo;
+pub mod passwords;
+pub mod provisioning;
+
+use std::sync::Arc;
+
+use yajin_core::application::Role;
+use yajin_core::validation::FieldError;
+use yajin_store::pii::Vault;
+use yajin_store::{Db, StoreError};
+
+pub use clock::{Clock, SystemClock};
+
+/// What every use case needs.
+#[derive(Clone)]
+pub struct App {
+    pub db: Db,
+    pub vault: Vault,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl App {
+    pub fn new(db: Db, vault: Vault, clock: Arc<dyn Clock>) -> App {
+        App { db, vault, clock }
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now().millis()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Input that fails validation, every field at once.
+    #[error("invalid input: {}", .0.iter().map(|e| format!("{} {}", e.field, e.code)).collect::<Vec<_>>().join(", "))]
+    Fields(Vec<FieldError>),
+    /// Something with this identifying field exists already.
+    #[error("{field} is already taken")]
+    Duplicate { field: &'static str },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Who acts: a staff member, a merchant, or Yajin itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    pub role: Role,
+    pub id: String,
+}
+
+impl Actor {
+    pub fn system() -> Actor {
+        Actor {
+            role: Role::System,
+            id: "system".to_owned(),
+        }
+    }
+}

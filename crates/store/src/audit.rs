@@ -117,14 +117,16 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<AuditRow>, StoreError> {
     let rows = match entity {
-        Some(entity) => sqlx::query(&format!(
+        Some(entity) => {
+            sqlx::query(&format!(
             "SELECT {COLUMNS} FROM audit_log WHERE entity = $1 AND seq > $2 ORDER BY seq LIMIT $3"
         ))
-        .bind(entity)
-        .bind(after_seq)
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?,
+            .bind(entity)
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?
+        }
         None => {
             sqlx::query(&format!(
                 "SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"

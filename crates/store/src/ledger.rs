@@ -4,6 +4,7 @@
 //! are the second line of defence.
 
 use sqlx::{AnyConnection, Row};
+use yajin_core::eligibility::DepositFigures;
 use yajin_core::ledger::{
     check_shape, AccountKey, Balance, Created, LedgerError, Transfer, TransferCode, TransferState,
 };
@@ -253,6 +254,41 @@ pub async fn balance(conn: &mut AnyConnection, key: &AccountKey) -> Result<Balan
         credits_pending: Fen::new(row.try_get("credits_pending")?),
         credits_posted: Fen::new(row.try_get("credits_posted")?),
     })
+}
+
+/// A terminal's deposit as its transfers tell it: collected, refunded (paid out), in flight
+/// (reserved, unpaid), and kept for fees and deductions.
+pub async fn deposit_figures(
+    conn: &mut AnyConnection,
+    terminal_id: &str,
+) -> Result<DepositFigures, StoreError> {
+    let account = AccountKey::deposit_held(terminal_id).id();
+    let rows = sqlx::query(
+        "SELECT code, state, CAST(sum(amount_fen) AS BIGINT) AS total FROM ledger_transfers
+         WHERE debit_account_id = $1 OR credit_account_id = $1 GROUP BY code, state",
+    )
+    .bind(&account)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut f = DepositFigures::default();
+    for row in rows {
+        let code: String = row.try_get("code")?;
+        let state: String = row.try_get("state")?;
+        let total = Fen::new(row.try_get("total")?);
+        let bucket = match (TransferCode::parse(&code), state.as_str()) {
+            (Some(TransferCode::DepositCollected), "posted") => &mut f.collected_fen,
+            (Some(_), "pending") => &mut f.in_flight_fen,
+            (Some(TransferCode::Refund), "posted") => &mut f.refunded_fen,
+            (Some(TransferCode::RefundFee | TransferCode::RefundDeduction), "posted") => {
+                &mut f.deducted_fen
+            }
+            _ => continue,
+        };
+        *bucket = bucket
+            .checked_add(total)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    }
+    Ok(f)
 }
 
 /// An account whose counters disagree with its transfers.

@@ -16,6 +16,8 @@ pub mod pii;
 pub mod records;
 
 pub use db::{Backend, Db, DbOptions, Tx};
+/// A connection or a transaction (`&mut *tx`) on either database.
+pub use sqlx::AnyConnection as Conn;
 
 use yajin_core::ledger::LedgerError;
 

@@ -7,3 +7,34 @@ pub mod outstanding;
 pub mod plans;
 pub mod staff;
 pub mod terminals;
+
+use sqlx::{AnyConnection, Row};
+
+use crate::StoreError;
+
+/// How many of the main records exist: tells an empty database from one in use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordCounts {
+    pub merchants: i64,
+    pub terminals: i64,
+    pub staff: i64,
+}
+
+impl RecordCounts {
+    pub fn is_empty(&self) -> bool {
+        self.merchants == 0 && self.terminals == 0 && self.staff == 0
+    }
+}
+
+pub async fn counts(conn: &mut AnyConnection) -> Result<RecordCounts, StoreError> {
+    let row = sqlx::query(
+        "SELECT (SELECT count(*) FROM merchants) AS m, (SELECT count(*) FROM terminals) AS t, (SELECT count(*) FROM staff) AS s",
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(RecordCounts {
+        merchants: row.try_get("m")?,
+        terminals: row.try_get("t")?,
+        staff: row.try_get("s")?,
+    })
+}

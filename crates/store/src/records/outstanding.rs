@@ -37,15 +37,19 @@ pub async fn insert(
     Ok(id)
 }
 
-/// The merchant's open items, oldest due first.
-pub async fn open_of_merchant(
+/// The open items that block a refund of this terminal's deposit, oldest due first: those of
+/// the terminal itself and those of the merchant as a whole (no terminal).
+pub async fn open_for_terminal(
     conn: &mut AnyConnection,
     merchant_id: &str,
+    terminal_id: &str,
 ) -> Result<Vec<OwedItem>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, kind, amount_fen, due_at FROM outstanding_items WHERE merchant_id = $1 AND status = 'open' ORDER BY due_at, id",
+        "SELECT id, kind, amount_fen, due_at FROM outstanding_items
+         WHERE merchant_id = $1 AND status = 'open' AND (terminal_id = $2 OR terminal_id IS NULL) ORDER BY due_at, id",
     )
     .bind(merchant_id)
+    .bind(terminal_id)
     .fetch_all(conn)
     .await?;
     rows.iter()

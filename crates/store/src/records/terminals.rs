@@ -96,6 +96,14 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Terminal, StoreError> {
     })
 }
 
+pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Terminal>, StoreError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM terminals WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
 /// A merchant's terminal by SN; another merchant's terminal is not found.
 pub async fn by_sn(
     conn: &mut AnyConnection,

@@ -1,0 +1,465 @@
+//! Creating the records a deployment migrates from its existing systems: merchants, staff,
+//! plans, terminals with their deposits, usage, outstanding items, refunds already paid.
+//! Each call is one transaction, audited; money moves only through ledger transfers.
+
+use yajin_core::application::{Role, Status};
+use yajin_core::eligibility::TerminalStatus;
+use yajin_core::ids::{BankCardNo, IdCardNo, MerchantNo, PhoneNo, TerminalId, TerminalSn};
+use yajin_core::ledger::postings;
+use yajin_core::plan::{DepositPlan, TxnKind};
+use yajin_core::validation::{FieldError, FieldErrors};
+use yajin_core::{Fen, Timestamp};
+use yajin_store::audit::{self, AuditEntry};
+use yajin_store::records::{applications, merchants, outstanding, plans, staff, terminals};
+use yajin_store::{ledger, StoreError, Tx};
+
+use crate::{passwords, Actor, App, AppError};
+
+async fn audit(
+    tx: &mut Tx,
+    actor: &Actor,
+    action: &str,
+    entity: &str,
+    id: &str,
+    detail: serde_json::Value,
+    now: i64,
+) -> Result<(), StoreError> {
+    let entry = AuditEntry {
+        actor_role: actor.role.as_str().to_owned(),
+        actor_id: actor.id.clone(),
+        action: action.to_owned(),
+        entity: entity.to_owned(),
+        entity_id: id.to_owned(),
+        detail: detail.to_string(),
+    };
+    audit::append(tx, &entry, now).await.map(|_| ())
+}
+
+/// A unique violation on insert means the identifying field is taken.
+fn taken(field: &'static str) -> impl Fn(StoreError) -> AppError {
+    move |e| {
+        if e.is_conflict() {
+            AppError::Duplicate { field }
+        } else {
+            AppError::Store(e)
+        }
+    }
+}
+
+pub struct MerchantInput {
+    pub merchant_no: String,
+    pub name: String,
+    pub phone: String,
+    pub password: String,
+    pub id_card_no: String,
+    pub bank_card_no: String,
+    pub bank_name: String,
+}
+
+pub async fn create_merchant(
+    app: &App,
+    actor: &Actor,
+    input: MerchantInput,
+) -> Result<String, AppError> {
+    let mut errors = FieldErrors::new();
+    let merchant_no = errors.check("merchant_no", MerchantNo::parse(&input.merchant_no));
+    let phone = errors.check("phone", PhoneNo::parse(&input.phone));
+    let id_card = errors.check("id_card_no", IdCardNo::parse(&input.id_card_no));
+    let bank_card = errors.check("bank_card_no", BankCardNo::parse(&input.bank_card_no));
+    let name = input.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 100 {
+        errors.push(FieldError::new(
+            "name",
+            "invalid_length",
+            "1–100 characters",
+        ));
+    }
+    errors.into_result().map_err(AppError::Fields)?;
+    let (Some(merchant_no), Some(phone), Some(id_card), Some(bank_card)) =
+        (merchant_no, phone, id_card, bank_card)
+    else {
+        unreachable!("every None pushed a field error");
+    };
+    let password_hash = passwords::hash(input.password).await?;
+    let now = app.now_ms();
+    let mut tx = app.db.begin_write().await?;
+    let new = merchants::NewMerchant {
+        merchant_no,
+        name,
+        phone,
+        password_hash,
+        id_card,
+        bank_card,
+        bank_name: input.bank_name,
+    };
+    let id = merchants::insert(&mut tx, &app.vault, &new, now)
+        .await
+        .map_err(taken("merchant_no or phone"))?;
+    audit(
+        &mut tx,
+        actor,
+        "create_merchant",
+        "merchant",
+        &id,
+        serde_json::json!({"merchant_no": new.merchant_no.as_str()}),
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(id)
+}
+
+pub async fn create_staff(
+    app: &App,
+    actor: &Actor,
+    username: &str,
+    display_name: &str,
+    role: Role,
+    password: String,
+) -> Result<String, AppError> {
+    let username = username.trim();
+    let valid_name = !username.is_empty()
+        && username.len() <= 64
+        && username
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+    let mut errors = Vec::new();
+    if !valid_name {
+        errors.push(FieldError::new(
+            "username",
+            "invalid_format",
+            "1–64 of a–z, 0–9, . _ -",
+        ));
+    }
+    if !role.is_staff() {
+        errors.push(FieldError::new(
+            "role",
+            "invalid_value",
+            "reviewer, approver, finance, admin or support",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Fields(errors));
+    }
+    let password_hash = passwords::hash(password).await?;
+    let now = app.now_ms();
+    let mut tx = app.db.begin_write().await?;
+    let new = staff::NewStaff {
+        username: username.to_owned(),
+        display_name: display_name.to_owned(),
+        role,
+        password_hash,
+    };
+    let id = staff::insert(&mut tx, &new, now)
+        .await
+        .map_err(taken("username"))?;
+    audit(
+        &mut tx,
+        actor,
+        "create_staff",
+        "staff",
+        &id,
+        serde_json::json!({"username": username, "role": role.as_str()}),
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(id)
+}
+
+/// Stores `plan` as the next version of its code (the version given is ignored).
+pub async fn create_plan(
+    app: &App,
+    actor: &Actor,
+    mut plan: DepositPlan,
+) -> Result<(String, i64), AppError> {
+    plan.version = 1;
+    plan.validate().map_err(AppError::Fields)?;
+    let now = app.now_ms();
+    let mut tx = app.db.begin_write().await?;
+    plan.version = plans::latest(&mut tx, &plan.code)
+        .await?
+        .map_or(1, |(_, p)| p.version + 1);
+    let id = plans::insert(&mut tx, &plan, &actor.id, now)
+        .await
+        .map_err(taken("version"))?;
+    audit(
+        &mut tx,
+        actor,
+        "create_plan",
+        "deposit_plan",
+        &id,
+        serde_json::json!({"code": plan.code, "version": plan.version}),
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok((id, plan.version))
+}
+
+pub struct DepositInput {
+    pub amount: Fen,
+    pub route: &'static str,
+    pub route_ref: String,
+    pub collected_at: Timestamp,
+}
+
+pub struct TerminalInput {
+    pub merchant_id: String,
+    pub sn: String,
+    pub terminal_id: String,
+    pub model: String,
+    pub plan_code: String,
+    pub status: TerminalStatus,
+    pub bound_at: Timestamp,
+    pub activated_at: Option<Timestamp>,
+    pub terminated_at: Option<Timestamp>,
+    pub device_returned_at: Option<Timestamp>,
+    pub deposit: Option<DepositInput>,
+}
+
+/// Binds a terminal to a merchant with the plan in force now as its snapshot, and records
+/// its deposit: the deposit row and the `collect_deposit` transfer, in one transaction.
+pub async fn create_terminal(
+    app: &App,
+    actor: &Actor,
+    input: TerminalInput,
+) -> Result<String, AppError> {
+    let mut errors = FieldErrors::new();
+    let sn = errors.check("sn", TerminalSn::parse(&input.sn));
+    let terminal_no = errors.check("terminal_id", TerminalId::parse(&input.terminal_id));
+    if input.status == TerminalStatus::Terminated && input.terminated_at.is_none() {
+        errors.push(FieldError::new(
+            "terminated_at",
+            "required",
+            "a terminated terminal has a termination time",
+        ));
+    }
+    if input
+        .deposit
+        .as_ref()
+        .is_some_and(|d| !d.amount.is_positive())
+    {
+        errors.push(FieldError::new(
+            "deposit.amount_fen",
+            "out_of_range",
+            "more than 0",
+        ));
+    }
+    errors.into_result().map_err(AppError::Fields)?;
+    let (Some(sn), Some(terminal_no)) = (sn, terminal_no) else {
+        unreachable!("every None pushed a field error")
+    };
+    let now = app.now_ms();
+    let mut tx = app.db.begin_write().await?;
+    if merchants::by_id(&mut tx, &input.merchant_id)
+        .await?
+        .is_none()
+    {
+        return Err(AppError::NotFound("merchant"));
+    }
+    let (plan_id, plan) = plans::latest(&mut tx, &input.plan_code)
+        .await?
+        .ok_or(AppError::NotFound("deposit plan"))?;
+    let new = terminals::NewTerminal {
+        merchant_id: input.merchant_id.clone(),
+        sn,
+        terminal_id: terminal_no,
+        model: input.model,
+        status: input.status,
+        plan_id,
+        plan_snapshot: plan,
+        bound_at: input.bound_at,
+        activated_at: input.activated_at,
+        terminated_at: input.terminated_at,
+        device_returned_at: input.device_returned_at,
+    };
+    let id = terminals::insert(&mut tx, &new, now)
+        .await
+        .map_err(taken("sn or terminal_id"))?;
+    if let Some(d) = input.deposit {
+        let deposit = terminals::NewDeposit {
+            terminal_id: id.clone(),
+            merchant_id: input.merchant_id.clone(),
+            amount: d.amount,
+            route: d.route,
+            route_ref: d.route_ref,
+            collected_at: d.collected_at,
+        };
+        terminals::insert_deposit(&mut tx, &deposit).await?;
+        ledger::create(&mut tx, &[postings::collect_deposit(&id, d.amount)], now).await?;
+    }
+    audit(
+        &mut tx,
+        actor,
+        "create_terminal",
+        "terminal",
+        &id,
+        serde_json::json!({"sn": new.sn.as_str()}),
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(id)
+}
+
+pub async fn add_usage(
+    app: &App,
+    terminal_id: &str,
+    amount: Fen,
+    kind: TxnKind,
+    at: Timestamp,
+) -> Result<String, AppError> {
+    if !amount.is_positive() {
+        return Err(AppError::Fields(vec![FieldError::new(
+            "amount_fen",
+            "out_of_range",
+            "more than 0",
+        )]));
+    }
+    let mut tx = app.db.begin_write().await?;
+    let usage = terminals::NewUsage {
+        terminal_id: terminal_id.to_owned(),
+        amount,
+        fee: Fen::ZERO,
+        kind,
+        occurred_at: at,
+    };
+    let id = terminals::insert_usage(&mut tx, &usage).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(id)
+}
+
+/// A charge the merchant owes: the item and its `accrue_charge` transfer.
+pub async fn add_outstanding(
+    app: &App,
+    actor: &Actor,
+    merchant_id: &str,
+    terminal_id: Option<&str>,
+    kind: &'static str,
+    amount: Fen,
+    due_at: Timestamp,
+) -> Result<String, AppError> {
+    if !amount.is_positive() {
+        return Err(AppError::Fields(vec![FieldError::new(
+            "amount_fen",
+            "out_of_range",
+            "more than 0",
+        )]));
+    }
+    let now = app.now_ms();
+    let mut tx = app.db.begin_write().await?;
+    let item = outstanding::NewItem {
+        merchant_id: merchant_id.to_owned(),
+        terminal_id: terminal_id.map(str::to_owned),
+        kind,
+        amount,
+        due_at,
+    };
+    let id = outstanding::insert(&mut tx, &item, now).await?;
+    ledger::create(
+        &mut tx,
+        &[postings::accrue_charge(&id, merchant_id, amount)],
+        now,
+    )
+    .await?;
+    audit(
+        &mut tx,
+        actor,
+        "add_outstanding",
+        "outstanding_item",
+        &id,
+        serde_json::json!({"amount_fen": amount, "kind": kind}),
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(id)
+}
+
+/// A refund that the old system already paid, migrated with its whole history: the
+/// application (refunded), its timeline, and the ledger's reservation, posting and payout.
+pub async fn record_past_refund(
+    app: &App,
+    actor: &Actor,
+    terminal_id: &str,
+    refunded_at: Timestamp,
+) -> Result<String, AppError> {
+    let now = app.now_ms();
+    let mut tx = app.db.begin_write().await?;
+    let merchant_id = terminals::by_id(&mut tx, terminal_id)
+        .await?
+        .ok_or(AppError::NotFound("terminal"))?
+        .merchant_id;
+    let figures = ledger::deposit_figures(&mut tx, terminal_id).await?;
+    let amount = figures
+        .refundable()
+        .map_err(|e| AppError::Refused(e.to_string()))?;
+    if !amount.is_positive() {
+        return Err(AppError::Refused(
+            "nothing left to refund on this terminal".into(),
+        ));
+    }
+    let card = BankCardNo::parse(
+        &merchants::bank_card_for_payout(&mut tx, &app.vault, &merchant_id).await?,
+    )
+    .map_err(|e| AppError::Refused(format!("stored bank card: {e}")))?;
+    let new = applications::NewApplication {
+        merchant_id: &merchant_id,
+        terminal_id,
+        reason: "migrated",
+        note: "",
+        amount,
+        fee: Fen::ZERO,
+        deducted: Fen::ZERO,
+        net_refund: amount,
+        deduct_outstanding: false,
+        bank_card: &card,
+        four_eyes_required: false,
+    };
+    let id = applications::insert(&mut tx, &app.vault, &new, refunded_at.millis()).await?;
+    let reserve = postings::approve_refund(&id, terminal_id, &merchant_id, amount, Fen::ZERO, &[]);
+    ledger::create(&mut tx, &reserve, now).await?;
+    for t in &reserve {
+        ledger::post(&mut tx, &t.id, now).await?;
+    }
+    ledger::create(&mut tx, &[postings::payout_sent(&id, amount)], now).await?;
+    let steps = [
+        (None, Status::Submitted),
+        (Some(Status::Submitted), Status::Approved),
+        (Some(Status::Approved), Status::Paying),
+        (Some(Status::Paying), Status::Refunded),
+    ];
+    applications::transition(
+        &mut tx,
+        &id,
+        &[Status::Submitted],
+        Status::Refunded,
+        refunded_at.millis(),
+    )
+    .await?;
+    for (from, to) in steps {
+        let event = applications::NewEvent {
+            application_id: &id,
+            from,
+            to,
+            actor_role: Role::System,
+            actor_id: "migration",
+            note: "",
+            detail: "{}",
+        };
+        applications::append_event(&mut tx, &event, refunded_at.millis()).await?;
+    }
+    audit(
+        &mut tx,
+        actor,
+        "record_past_refund",
+        "refund_application",
+        &id,
+        serde_json::json!({"amount_fen": amount}),
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(id)
+}

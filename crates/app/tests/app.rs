@@ -1,0 +1,152 @@
+//! Use cases on both databases: the demo data set lands every terminal in the state api.md
+//! promises; provisioning refuses bad input whole; plans are versioned and snapshotted.
+
+use std::sync::Arc;
+
+use yajin_app::assessment::assess_terminal;
+use yajin_app::clock::ManualClock;
+use yajin_app::demo::{self, SeedOutcome};
+use yajin_app::provisioning::{self, MerchantInput};
+use yajin_app::{Actor, App, AppError};
+use yajin_core::eligibility::{Missing, Reason};
+use yajin_core::{Fen, Timestamp};
+use yajin_store::pii::{MasterKey, Vault};
+use yajin_store::records::{merchants, terminals};
+use yajin_store::{audit, ledger, Db};
+use yajin_testdb::on_both_databases;
+
+// 2026-11-24T04:00:00Z
+const NOW: Timestamp = Timestamp::from_millis(1_795_492_800_000);
+
+fn app(db: &Db) -> App {
+    App::new(
+        db.clone(),
+        Vault::new(&MasterKey::from_hex(&"22".repeat(32)).unwrap(), &[]),
+        Arc::new(ManualClock::at(NOW)),
+    )
+}
+
+fn codes(reasons: &[Reason]) -> Vec<&'static str> {
+    reasons.iter().map(Reason::code).collect()
+}
+
+async fn assess_sn(
+    app: &App,
+    phone: &str,
+    sn: &str,
+    deduct: bool,
+) -> yajin_app::assessment::TerminalAssessment {
+    let mut conn = app.db.pool().acquire().await.unwrap();
+    let m = merchants::by_phone(&mut conn, phone)
+        .await
+        .unwrap()
+        .unwrap();
+    let t = terminals::by_sn(&mut conn, &m.id, sn)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{sn} seeded"));
+    assess_terminal(&mut conn, &t, deduct, NOW).await.unwrap()
+}
+
+fn merchant_input() -> MerchantInput {
+    MerchantInput {
+        merchant_no: "822100058129999".into(),
+        name: "测试商户".into(),
+        phone: "13900000009".into(),
+        password: "Secret@123".into(),
+        id_card_no: "11010519491231002X".into(),
+        bank_card_no: "6222021234567890128".into(),
+        bank_name: "中国工商银行".into(),
+    }
+}
+
+on_both_databases! {
+    async fn the_demo_terminals_are_in_the_promised_states(db) {
+        let app = app(&db);
+        assert_eq!(demo::seed(&app).await.unwrap(), SeedOutcome::Seeded);
+        let a = demo::MERCHANT_A.phone;
+
+        let auto = assess_sn(&app, a, "DEMO-AUTO-01", false).await;
+        assert!(auto.assessment.eligible() && auto.assessment.auto_approvable, "{:?}", auto.assessment.reasons);
+        assert_eq!(auto.assessment.net_refund_fen, Fen::yuan(99));
+
+        let review = assess_sn(&app, a, "DEMO-REVIEW-01", false).await;
+        assert!(review.assessment.eligible() && !review.assessment.auto_approvable);
+        assert_eq!(review.assessment.refundable_fen, Fen::yuan(299));
+
+        let owes = assess_sn(&app, a, "DEMO-OWES-01", false).await;
+        assert_eq!(codes(&owes.assessment.reasons), ["outstanding_balance"]);
+        assert!(matches!(&owes.assessment.reasons[0], Reason::OutstandingBalance { outstanding_fen, .. } if *outstanding_fen == Fen::new(6000)));
+        let deducting = assess_sn(&app, a, "DEMO-OWES-01", true).await;
+        assert!(deducting.assessment.eligible());
+        assert_eq!(deducting.assessment.net_refund_fen, Fen::yuan(39));
+
+        let progress = assess_sn(&app, a, "DEMO-PROGRESS-01", false).await;
+        let [Reason::NotYetEligible { missing: Missing::VolumeBelowTarget { reached_fen, needed_fen, days_left, .. } }] = progress.assessment.reasons.as_slice() else {
+            panic!("{:?}", progress.assessment.reasons);
+        };
+        assert_eq!((*reached_fen, *needed_fen, *days_left), (Fen::yuan(3_500), Fen::yuan(10_000), 40));
+
+        assert_eq!(codes(&assess_sn(&app, a, "DEMO-EXPIRED-01", false).await.assessment.reasons), ["refund_window_expired"]);
+        let refunded = assess_sn(&app, a, "DEMO-REFUNDED-01", false).await;
+        assert_eq!(codes(&refunded.assessment.reasons), ["deposit_already_refunded"]);
+        assert_eq!(refunded.deposit.refunded_fen, Fen::yuan(99));
+
+        let b = assess_sn(&app, demo::MERCHANT_B.phone, "DEMO-B-01", false).await;
+        assert!(b.assessment.eligible());
+
+        // Merchant A cannot see merchant B's terminal.
+        let mut conn = db.pool().acquire().await.unwrap();
+        let ma = merchants::by_phone(&mut conn, a).await.unwrap().unwrap();
+        assert!(terminals::by_sn(&mut conn, &ma.id, "DEMO-B-01").await.unwrap().is_none());
+
+        // The books balance and the audit chain is whole.
+        assert_eq!(ledger::verify(&mut conn).await.unwrap(), []);
+        let chain = audit::verify(&mut conn).await.unwrap();
+        assert!(chain.ok && chain.checked > 10, "{chain:?}");
+    }
+
+    async fn seeding_twice_leaves_the_demo_alone_and_other_data_is_refused(db) {
+        let app = app(&db);
+        assert_eq!(demo::seed(&app).await.unwrap(), SeedOutcome::Seeded);
+        assert_eq!(demo::seed(&app).await.unwrap(), SeedOutcome::AlreadyPresent);
+        let other = yajin_testdb::TestDb::sqlite().await;
+        let other_app = self::app(&other.db);
+        provisioning::create_merchant(&other_app, &Actor::system(), merchant_input()).await.unwrap();
+        assert!(matches!(demo::seed(&other_app).await, Err(AppError::Refused(_))));
+    }
+
+    async fn provisioning_reports_every_bad_field_and_writes_nothing(db) {
+        let app = app(&db);
+        let input = MerchantInput { merchant_no: "123".into(), phone: "12345".into(), id_card_no: "11010519491231002Y".into(),
+            bank_card_no: "abc".into(), name: "".into(), ..merchant_input() };
+        let Err(AppError::Fields(errors)) = provisioning::create_merchant(&app, &Actor::system(), input).await else { panic!() };
+        let got: Vec<(String, &str)> = errors.into_iter().map(|e| (e.field, e.code)).collect();
+        assert_eq!(got, [
+            ("merchant_no".to_string(), "invalid_length"), ("phone".to_string(), "invalid_length"),
+            ("id_card_no".to_string(), "invalid_format"), ("bank_card_no".to_string(), "invalid_format"),
+            ("name".to_string(), "invalid_length"),
+        ]);
+        let mut conn = db.pool().acquire().await.unwrap();
+        assert!(yajin_store::records::counts(&mut conn).await.unwrap().is_empty());
+        drop(conn);
+        provisioning::create_merchant(&app, &Actor::system(), merchant_input()).await.unwrap();
+        let dup = provisioning::create_merchant(&app, &Actor::system(), merchant_input()).await;
+        assert!(matches!(dup, Err(AppError::Duplicate { .. })), "{dup:?}");
+    }
+
+    async fn a_new_plan_version_never_moves_existing_goalposts(db) {
+        let app = app(&db);
+        demo::seed(&app).await.unwrap();
+        let mut stricter = demo::activation_plan();
+        stricter.rule = yajin_core::plan::RefundRule::Activation {
+            volume_target_fen: Fen::yuan(50_000), counted_kinds: vec![yajin_core::plan::TxnKind::CreditCard], window_days: 30 };
+        let (_, version) = provisioning::create_plan(&app, &Actor::system(), stricter).await.unwrap();
+        assert_eq!(version, 2);
+        let auto = assess_sn(&app, demo::MERCHANT_A.phone, "DEMO-AUTO-01", false).await;
+        assert!(auto.assessment.eligible(), "the snapshot taken at activation still applies");
+        let mut bad = demo::activation_plan();
+        bad.deposit_fen = Fen::ZERO;
+        assert!(matches!(provisioning::create_plan(&app, &Actor::system(), bad).await, Err(AppError::Fields(_))));
+    }
+}
