@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 
 use crate::StoreError;
 
@@ -70,6 +70,29 @@ impl Db {
         let connect_options: AnyConnectOptions = url
             .parse()
             .map_err(|e: sqlx::Error| StoreError::BadUrl(format!("{}: {e}", redact(url))))?;
+        // One direct connection first: a pool only says "timed out", this says why.
+        let probe = tokio::time::timeout(
+            options.acquire_timeout,
+            AnyConnection::connect_with(&connect_options),
+        )
+        .await;
+        match probe {
+            Ok(Ok(conn)) => drop(conn.close().await),
+            Ok(Err(e)) => {
+                return Err(StoreError::Unreachable(format!(
+                    "{}: {}",
+                    redact(url),
+                    one_line(&e)
+                )))
+            }
+            Err(_) => {
+                return Err(StoreError::Unreachable(format!(
+                    "{}: no answer within {:?}",
+                    redact(url),
+                    options.acquire_timeout
+                )))
+            }
+        }
         let busy_ms = options.busy_timeout.as_millis();
         let pool = AnyPoolOptions::new()
             .max_connections(options.max_connections)

@@ -173,7 +173,7 @@ on_both_databases! {
         let f = merchant_with_terminal(&db, "13800000001", "SN-1").await;
         let mut conn = db.pool().acquire().await.unwrap();
         let again = postings::collect_deposit(&f.terminal_id, Fen::yuan(299));
-        assert_eq!(ledger::create(&mut conn, &[again.clone()], 2).await.unwrap(), [Created::AlreadyExists]);
+        assert_eq!(ledger::create(&mut conn, std::slice::from_ref(&again), 2).await.unwrap(), [Created::AlreadyExists]);
         let changed = yajin_core::ledger::Transfer { amount: Fen::yuan(1), ..again };
         let err = ledger::create(&mut conn, &[changed], 2).await.unwrap_err();
         assert!(matches!(err, StoreError::Ledger(LedgerError::ExistsWithDifferentFields(_))), "{err}");

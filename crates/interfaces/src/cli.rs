@@ -1,0 +1,68 @@
+//! The `yajin` command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "yajin",
+    version,
+    about = "Yajin (押金): POS terminal deposits and their refunds"
+)]
+pub struct Cli {
+    /// A TOML configuration file; flags and YAJIN_* variables override it.
+    #[arg(long, env = "YAJIN_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+
+    /// Log as human-readable text or as JSON lines.
+    #[arg(long, env = "YAJIN_LOG_FORMAT", global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (creating and migrating the database on first start).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(DbArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// Folder for the embedded SQLite database and local keys [default: ./yajin-data]
+    #[arg(long, env = "YAJIN_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// sqlite://PATH or postgres://USER@HOST:PORT/DB [default: SQLite in the data folder]
+    #[arg(long, env = "YAJIN_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "YAJIN_LISTEN")]
+    pub listen: Option<String>,
+
+    /// Seed the demo data set into an empty database; sandbox SMS and bank.
+    #[arg(long, env = "YAJIN_DEMO")]
+    pub demo: bool,
+
+    /// 64 hex digits: the key that seals ID and bank card numbers at rest [default: a key
+    /// generated once into DATA_DIR/pii.key]
+    #[arg(long, env = "YAJIN_PII_KEY", hide_env_values = true)]
+    pub pii_key: Option<String>,
+}

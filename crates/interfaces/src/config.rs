@@ -1,0 +1,212 @@
+//! Configuration: command-line flags over `YAJIN_*` environment variables over a TOML file
+//! over defaults. Every value is checked before anything starts; a bad one is one clear line.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use yajin_store::Backend;
+
+use crate::cli::{DbArgs, LogFormat, ServeArgs};
+
+/// The TOML file's shape. Unknown keys are errors: a typo must not be silently ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub demo: Option<bool>,
+    pub log_format: Option<String>,
+    pub pii_key: Option<String>,
+    #[serde(default)]
+    pub pii_previous_keys: Vec<String>,
+    pub db_max_connections: Option<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl FileConfig {
+    pub fn load(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
+        let Some(path) = path else {
+            return Ok(FileConfig::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| {
+            let first = e.message().lines().next().unwrap_or_default().to_owned();
+            ConfigError(format!("config file {}: {first}", path.display()))
+        })
+    }
+}
+
+/// Where the database is and how to open it.
+#[derive(Clone, Debug)]
+pub struct DbConfig {
+    pub url: String,
+    pub backend: Backend,
+    pub data_dir: PathBuf,
+    pub max_connections: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub db: DbConfig,
+    pub demo: bool,
+    pub pii_key: Option<String>,
+    pub pii_previous_keys: Vec<String>,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./yajin-data";
+const MAX_CONNECTIONS_LIMIT: u32 = 1_000;
+
+pub fn log_format(flag: Option<LogFormat>, file: &FileConfig) -> Result<LogFormat, ConfigError> {
+    if let Some(f) = flag {
+        return Ok(f);
+    }
+    match file.log_format.as_deref() {
+        None | Some("text") => Ok(LogFormat::Text),
+        Some("json") => Ok(LogFormat::Json),
+        Some(other) => Err(ConfigError(format!(
+            "log_format must be \"text\" or \"json\", not {other:?}"
+        ))),
+    }
+}
+
+pub fn db_config(args: &DbArgs, file: &FileConfig) -> Result<DbConfig, ConfigError> {
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or_else(|| file.data_dir.clone())
+        .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+    let url = match args
+        .database_url
+        .clone()
+        .or_else(|| file.database_url.clone())
+    {
+        Some(url) => url,
+        None => format!("sqlite://{}?mode=rwc", data_dir.join("yajin.db").display()),
+    };
+    let backend = Backend::of_url(&url).ok_or_else(|| {
+        ConfigError(format!(
+            "database URL {:?} (YAJIN_DATABASE_URL / --database-url) must start with sqlite:// or postgres://",
+            yajin_store::db::redact(&url)
+        ))
+    })?;
+    let max_connections = file.db_max_connections.unwrap_or(16);
+    if max_connections == 0 || max_connections > MAX_CONNECTIONS_LIMIT {
+        return Err(ConfigError(format!(
+            "db_max_connections must be 1–{MAX_CONNECTIONS_LIMIT}, not {max_connections}"
+        )));
+    }
+    Ok(DbConfig {
+        url,
+        backend,
+        data_dir,
+        max_connections,
+    })
+}
+
+pub fn serve_config(args: &ServeArgs, file: &FileConfig) -> Result<ServeConfig, ConfigError> {
+    let listen_text = args
+        .listen
+        .clone()
+        .or_else(|| file.listen.clone())
+        .unwrap_or_else(|| DEFAULT_LISTEN.into());
+    let listen = listen_text.parse::<SocketAddr>().map_err(|_| {
+        ConfigError(format!("listen address {listen_text:?} (YAJIN_LISTEN / --listen) is not HOST:PORT, e.g. 127.0.0.1:8080"))
+    })?;
+    let pii_key = args.pii_key.clone().or_else(|| file.pii_key.clone());
+    for (name, key) in pii_key.iter().map(|k| ("pii_key", k)).chain(
+        file.pii_previous_keys
+            .iter()
+            .map(|k| ("pii_previous_keys", k)),
+    ) {
+        yajin_store::pii::MasterKey::from_hex(key)
+            .map_err(|e| ConfigError(format!("{name}: {e}")))?;
+    }
+    Ok(ServeConfig {
+        listen,
+        db: db_config(&args.db, file)?,
+        demo: args.demo || file.demo.unwrap_or(false),
+        pii_key,
+        pii_previous_keys: file.pii_previous_keys.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_args() -> ServeArgs {
+        ServeArgs {
+            db: DbArgs {
+                data_dir: None,
+                database_url: None,
+            },
+            listen: None,
+            demo: false,
+            pii_key: None,
+        }
+    }
+
+    #[test]
+    fn defaults_are_a_local_sqlite_file() {
+        let c = serve_config(&serve_args(), &FileConfig::default()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.db.backend, Backend::Sqlite);
+        assert_eq!(c.db.url, "sqlite://./yajin-data/yajin.db?mode=rwc");
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let file: FileConfig =
+            toml::from_str("listen = \"0.0.0.0:9000\"\ndatabase_url = \"postgres://u@h/db\"")
+                .unwrap();
+        let mut args = serve_args();
+        assert_eq!(
+            serve_config(&args, &file).unwrap().listen.to_string(),
+            "0.0.0.0:9000"
+        );
+        args.listen = Some("127.0.0.1:1".into());
+        let c = serve_config(&args, &file).unwrap();
+        assert_eq!(
+            (c.listen.to_string(), c.db.backend),
+            ("127.0.0.1:1".into(), Backend::Postgres)
+        );
+    }
+
+    #[test]
+    fn bad_values_are_one_clear_line() {
+        let mut args = serve_args();
+        args.listen = Some("nonsense".into());
+        let e = serve_config(&args, &FileConfig::default()).unwrap_err().0;
+        assert!(
+            e.contains("listen address \"nonsense\"") && !e.contains('\n'),
+            "{e}"
+        );
+        let file: FileConfig = toml::from_str("database_url = \"mysql://x\"").unwrap();
+        assert!(serve_config(&serve_args(), &file)
+            .unwrap_err()
+            .0
+            .contains("sqlite:// or postgres://"));
+        let file: FileConfig = toml::from_str("pii_key = \"abc\"").unwrap();
+        assert!(serve_config(&serve_args(), &file)
+            .unwrap_err()
+            .0
+            .contains("64 hex digits"));
+        let file: FileConfig = toml::from_str("db_max_connections = 0").unwrap();
+        assert!(serve_config(&serve_args(), &file)
+            .unwrap_err()
+            .0
+            .contains("db_max_connections"));
+        assert!(
+            toml::from_str::<FileConfig>("lisen = \"x\"").is_err(),
+            "typos are errors"
+        );
+    }
+}

@@ -1,0 +1,175 @@
+//! `yajin serve` and `yajin migrate`.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use yajin_app::demo::{self, SeedOutcome};
+use yajin_app::{App, SystemClock};
+use yajin_store::pii::{MasterKey, Vault};
+use yajin_store::{migrate, Backend, Db, DbOptions};
+
+use crate::config::{DbConfig, ServeConfig};
+use crate::http::{self, AppState};
+use crate::Failure;
+
+pub async fn open_database(config: &DbConfig) -> Result<Db, Failure> {
+    if config.backend == Backend::Sqlite {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            Failure::runtime(format!(
+                "cannot create the data folder {}: {e}",
+                config.data_dir.display()
+            ))
+        })?;
+    }
+    let options = DbOptions {
+        max_connections: config.max_connections,
+        ..DbOptions::default()
+    };
+    let db = Db::connect(&config.url, &options)
+        .await
+        .map_err(|e| Failure::runtime(e.to_string()))?;
+    let report = migrate::migrate(&db, now_ms())
+        .await
+        .map_err(|e| Failure::runtime(e.to_string()))?;
+    if !report.applied.is_empty() {
+        tracing::info!(applied = ?report.applied, version = report.version, "database migrated");
+    }
+    Ok(db)
+}
+
+pub async fn migrate_only(config: &DbConfig) -> Result<(), Failure> {
+    let db = open_database(config).await?;
+    let version = migrate::current_version(&db)
+        .await
+        .map_err(|e| Failure::runtime(e.to_string()))?;
+    println!(
+        "{} database at schema version {version}",
+        config.backend.name()
+    );
+    db.close().await;
+    Ok(())
+}
+
+pub async fn serve(config: ServeConfig) -> Result<(), Failure> {
+    let db = open_database(&config.db).await?;
+    let vault = vault(&config)?;
+    let app = App::new(db.clone(), vault, Arc::new(SystemClock));
+    if config.demo {
+        let outcome = demo::seed(&app)
+            .await
+            .map_err(|e| Failure::runtime(format!("demo data: {e}")))?;
+        if outcome == SeedOutcome::Seeded {
+            tracing::info!("demo data set seeded");
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| Failure::runtime(format!("cannot listen on {}: {e}", config.listen)))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| Failure::runtime(e.to_string()))?;
+    let state = AppState {
+        app,
+        metrics: http::recorder(),
+        started: Arc::new(Instant::now()),
+    };
+    print_banner(&config, address);
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| Failure::runtime(format!("server stopped: {e}")))?;
+    tracing::info!("shutting down: in-flight requests finished, closing the database");
+    db.close().await;
+    Ok(())
+}
+
+/// The PII key: from configuration, or generated once into the data folder (mode 0600) so
+/// that a zero-setup install works. Servers sharing a database must share the key: configure
+/// YAJIN_PII_KEY for them.
+fn vault(config: &ServeConfig) -> Result<Vault, Failure> {
+    let previous = config
+        .pii_previous_keys
+        .iter()
+        .map(|k| MasterKey::from_hex(k).map_err(Failure::config))
+        .collect::<Result<Vec<_>, _>>()?;
+    let current = match &config.pii_key {
+        Some(hex) => MasterKey::from_hex(hex).map_err(Failure::config)?,
+        None => key_file(&config.db.data_dir.join("pii.key"))?,
+    };
+    Ok(Vault::new(&current, &previous))
+}
+
+fn key_file(path: &Path) -> Result<MasterKey, Failure> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        return MasterKey::from_hex(&text)
+            .map_err(|e| Failure::runtime(format!("{}: {e}", path.display())));
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::runtime(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let key = MasterKey::generate();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .map_err(|e| Failure::runtime(format!("cannot create {}: {e}", path.display())))?;
+    file.write_all(key.to_hex().as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", path.display())))?;
+    tracing::warn!(path = %path.display(), "generated a new PII key; keep it with the database, or set YAJIN_PII_KEY");
+    Ok(key)
+}
+
+fn print_banner(config: &ServeConfig, address: std::net::SocketAddr) {
+    let mut out = format!(
+        "Yajin is running at http://{address}\n  database: {} ({})\n",
+        config.db.backend.name(),
+        yajin_store::db::redact(&config.db.url)
+    );
+    if config.demo {
+        let staff: Vec<&str> = demo::STAFF.iter().map(|(u, _, _)| *u).collect();
+        out.push_str(&format!(
+            "  demo merchants: {} ({}), {} ({}); password {}\n  demo staff: {}; password {}\n",
+            demo::MERCHANT_A.phone,
+            demo::MERCHANT_A.name,
+            demo::MERCHANT_B.phone,
+            demo::MERCHANT_B.name,
+            demo::MERCHANT_PASSWORD,
+            staff.join(", "),
+            demo::STAFF_PASSWORD
+        ));
+    }
+    out.push_str("  stop with Ctrl-C (SIGTERM also stops it gracefully)\n");
+    print!("{out}");
+    let _ = std::io::stdout().flush();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+fn now_ms() -> i64 {
+    yajin_app::Clock::now(&SystemClock).millis()
+}
