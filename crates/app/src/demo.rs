@@ -85,10 +85,7 @@ pub fn termination_plan() -> DepositPlan {
         version: 1,
         name: "退机退押金 299 元（终止后 180 天内申请，须退还机具）".into(),
         deposit_fen: Fen::yuan(299),
-        rule: RefundRule::Termination {
-            refund_window_days: 180,
-            device_return_required: true,
-        },
+        rule: RefundRule::Termination { refund_window_days: 180, device_return_required: true },
         fee: FeeRule::NONE,
         auto_approve: false,
         four_eyes_threshold_fen: Fen::yuan(200),
@@ -109,22 +106,11 @@ pub async fn seed(app: &App) -> Result<SeedOutcome, AppError> {
             ))
         }
     }
-    let actor = Actor {
-        role: Role::System,
-        id: "demo-seed".into(),
-    };
+    let actor = Actor { role: Role::System, id: "demo-seed".into() };
     provisioning::create_plan(app, &actor, activation_plan()).await?;
     provisioning::create_plan(app, &actor, termination_plan()).await?;
     for (username, display_name, role) in STAFF {
-        provisioning::create_staff(
-            app,
-            &actor,
-            username,
-            display_name,
-            role,
-            STAFF_PASSWORD.into(),
-        )
-        .await?;
+        provisioning::create_staff(app, &actor, username, display_name, role, STAFF_PASSWORD.into()).await?;
     }
     let a = create_merchant(app, &actor, &MERCHANT_A).await?;
     let b = create_merchant(app, &actor, &MERCHANT_B).await?;
@@ -149,11 +135,7 @@ async fn existing(app: &App) -> Result<Existing, AppError> {
         return Ok(Existing::Other);
     };
     let complete = terminals::by_sn(&mut conn, &b.id, LAST_SN).await?.is_some();
-    Ok(if complete {
-        Existing::CompleteDemo
-    } else {
-        Existing::Other
-    })
+    Ok(if complete { Existing::CompleteDemo } else { Existing::Other })
 }
 
 async fn create_merchant(app: &App, actor: &Actor, m: &DemoMerchant) -> Result<String, AppError> {
@@ -174,12 +156,7 @@ async fn seed_merchant_a(app: &App, actor: &Actor, a: &str) -> Result<(), AppErr
     let days_ago = |d: i64| now.plus_days(-d);
 
     // Target reached in the window, nothing owed: approved by `system` at once.
-    let auto = create(
-        app,
-        actor,
-        Terminal::activation(a, "DEMO-AUTO-01", "A0000001").activated(30),
-    )
-    .await?;
+    let auto = create(app, actor, Terminal::activation(a, "DEMO-AUTO-01", "A0000001").activated(30)).await?;
     for (yuan, day, kind) in [
         (3_000, 25, TxnKind::CreditCard),
         (3_000, 20, TxnKind::DebitCard),
@@ -191,82 +168,27 @@ async fn seed_merchant_a(app: &App, actor: &Actor, a: &str) -> Result<(), AppErr
     }
 
     // Terminated 10 days ago, device returned, 299.00 above the 200.00 four-eyes threshold.
-    create(
-        app,
-        actor,
-        Terminal::termination(a, "DEMO-REVIEW-01", "A0000002").terminated(10, Some(9)),
-    )
-    .await?;
+    create(app, actor, Terminal::termination(a, "DEMO-REVIEW-01", "A0000002").terminated(10, Some(9))).await?;
 
     // Target reached, but a yearly service fee of 60.00 is owed.
-    let owes = create(
-        app,
-        actor,
-        Terminal::activation(a, "DEMO-OWES-01", "A0000003").activated(60),
-    )
-    .await?;
+    let owes = create(app, actor, Terminal::activation(a, "DEMO-OWES-01", "A0000003").activated(60)).await?;
     for (yuan, day) in [(6_000, 50), (4_500, 40)] {
-        provisioning::add_usage(
-            app,
-            &owes,
-            Fen::yuan(yuan),
-            TxnKind::CreditCard,
-            days_ago(day),
-        )
-        .await?;
+        provisioning::add_usage(app, &owes, Fen::yuan(yuan), TxnKind::CreditCard, days_ago(day)).await?;
     }
-    provisioning::add_outstanding(
-        app,
-        actor,
-        a,
-        Some(&owes),
-        "service_fee",
-        Fen::yuan(60),
-        days_ago(5),
-    )
-    .await?;
+    provisioning::add_outstanding(app, actor, a, Some(&owes), "service_fee", Fen::yuan(60), days_ago(5)).await?;
 
     // 3,500.00 of 10,000.00 after 50 of 90 days.
-    let progress = create(
-        app,
-        actor,
-        Terminal::activation(a, "DEMO-PROGRESS-01", "A0000004").activated(50),
-    )
-    .await?;
+    let progress = create(app, actor, Terminal::activation(a, "DEMO-PROGRESS-01", "A0000004").activated(50)).await?;
     for (yuan, day) in [(2_000, 45), (1_500, 30)] {
-        provisioning::add_usage(
-            app,
-            &progress,
-            Fen::yuan(yuan),
-            TxnKind::CreditCard,
-            days_ago(day),
-        )
-        .await?;
+        provisioning::add_usage(app, &progress, Fen::yuan(yuan), TxnKind::CreditCard, days_ago(day)).await?;
     }
 
     // Terminated 200 days ago: the 180-day window has closed.
-    create(
-        app,
-        actor,
-        Terminal::termination(a, "DEMO-EXPIRED-01", "A0000005").terminated(200, Some(199)),
-    )
-    .await?;
+    create(app, actor, Terminal::termination(a, "DEMO-EXPIRED-01", "A0000005").terminated(200, Some(199))).await?;
 
     // Reached its target long ago and was refunded 60 days ago.
-    let refunded = create(
-        app,
-        actor,
-        Terminal::activation(a, "DEMO-REFUNDED-01", "A0000006").activated(200),
-    )
-    .await?;
-    provisioning::add_usage(
-        app,
-        &refunded,
-        Fen::yuan(12_000),
-        TxnKind::CreditCard,
-        days_ago(150),
-    )
-    .await?;
+    let refunded = create(app, actor, Terminal::activation(a, "DEMO-REFUNDED-01", "A0000006").activated(200)).await?;
+    provisioning::add_usage(app, &refunded, Fen::yuan(12_000), TxnKind::CreditCard, days_ago(150)).await?;
     provisioning::record_past_refund(app, actor, &refunded, days_ago(60)).await?;
     Ok(())
 }
@@ -307,18 +229,11 @@ impl<'a> Terminal<'a> {
     }
 
     fn activated(self, days_ago: i64) -> Self {
-        Terminal {
-            activated_days_ago: days_ago,
-            ..self
-        }
+        Terminal { activated_days_ago: days_ago, ..self }
     }
 
     fn terminated(self, days_ago: i64, returned_days_ago: Option<i64>) -> Self {
-        Terminal {
-            terminated_days_ago: Some(days_ago),
-            returned_days_ago,
-            ..self
-        }
+        Terminal { terminated_days_ago: Some(days_ago), returned_days_ago, ..self }
     }
 }
 
@@ -330,17 +245,9 @@ async fn create(app: &App, actor: &Actor, t: Terminal<'_>) -> Result<String, App
         merchant_id: t.merchant_id.into(),
         sn: t.sn.into(),
         terminal_id: t.terminal_id.into(),
-        model: if t.plan == ACTIVATION_PLAN {
-            "拉卡拉 P2".into()
-        } else {
-            "PAX A920".into()
-        },
+        model: if t.plan == ACTIVATION_PLAN { "拉卡拉 P2".into() } else { "PAX A920".into() },
         plan_code: t.plan.into(),
-        status: if t.terminated_days_ago.is_some() {
-            TerminalStatus::Terminated
-        } else {
-            TerminalStatus::Active
-        },
+        status: if t.terminated_days_ago.is_some() { TerminalStatus::Terminated } else { TerminalStatus::Active },
         bound_at,
         activated_at: Some(ago(t.activated_days_ago)),
         terminated_at: t.terminated_days_ago.map(ago),

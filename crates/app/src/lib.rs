@@ -9,13 +9,16 @@
 //! - [`demo`]: the fixed demo data set of api.md.
 
 pub mod assessment;
+pub mod auth;
 pub mod clock;
 pub mod demo;
+pub mod outstanding;
 pub mod passwords;
 pub mod provisioning;
 
 use std::sync::Arc;
 
+use yajin_channels::sms::SmsGateway;
 use yajin_core::application::Role;
 use yajin_core::validation::FieldError;
 use yajin_store::pii::Vault;
@@ -29,11 +32,12 @@ pub struct App {
     pub db: Db,
     pub vault: Vault,
     pub clock: Arc<dyn Clock>,
+    pub sms: Arc<dyn SmsGateway>,
 }
 
 impl App {
-    pub fn new(db: Db, vault: Vault, clock: Arc<dyn Clock>) -> App {
-        App { db, vault, clock }
+    pub fn new(db: Db, vault: Vault, clock: Arc<dyn Clock>, sms: Arc<dyn SmsGateway>) -> App {
+        App { db, vault, clock, sms }
     }
 
     pub fn now_ms(&self) -> i64 {
@@ -66,9 +70,6 @@ pub struct Actor {
 
 impl Actor {
     pub fn system() -> Actor {
-        Actor {
-            role: Role::System,
-            id: "system".to_owned(),
-        }
+        Actor { role: Role::System, id: "system".to_owned() }
     }
 }

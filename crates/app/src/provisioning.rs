@@ -56,11 +56,7 @@ pub struct MerchantInput {
     pub bank_name: String,
 }
 
-pub async fn create_merchant(
-    app: &App,
-    actor: &Actor,
-    input: MerchantInput,
-) -> Result<String, AppError> {
+pub async fn create_merchant(app: &App, actor: &Actor, input: MerchantInput) -> Result<String, AppError> {
     let mut errors = FieldErrors::new();
     let merchant_no = errors.check("merchant_no", MerchantNo::parse(&input.merchant_no));
     let phone = errors.check("phone", PhoneNo::parse(&input.phone));
@@ -68,15 +64,10 @@ pub async fn create_merchant(
     let bank_card = errors.check("bank_card_no", BankCardNo::parse(&input.bank_card_no));
     let name = input.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 {
-        errors.push(FieldError::new(
-            "name",
-            "invalid_length",
-            "1–100 characters",
-        ));
+        errors.push(FieldError::new("name", "invalid_length", "1–100 characters"));
     }
     errors.into_result().map_err(AppError::Fields)?;
-    let (Some(merchant_no), Some(phone), Some(id_card), Some(bank_card)) =
-        (merchant_no, phone, id_card, bank_card)
+    let (Some(merchant_no), Some(phone), Some(id_card), Some(bank_card)) = (merchant_no, phone, id_card, bank_card)
     else {
         unreachable!("every None pushed a field error");
     };
@@ -92,9 +83,7 @@ pub async fn create_merchant(
         bank_card,
         bank_name: input.bank_name,
     };
-    let id = merchants::insert(&mut tx, &app.vault, &new, now)
-        .await
-        .map_err(taken("merchant_no or phone"))?;
+    let id = merchants::insert(&mut tx, &app.vault, &new, now).await.map_err(taken("merchant_no or phone"))?;
     audit(
         &mut tx,
         actor,
@@ -120,23 +109,13 @@ pub async fn create_staff(
     let username = username.trim();
     let valid_name = !username.is_empty()
         && username.len() <= 64
-        && username
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+        && username.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
     let mut errors = Vec::new();
     if !valid_name {
-        errors.push(FieldError::new(
-            "username",
-            "invalid_format",
-            "1–64 of a–z, 0–9, . _ -",
-        ));
+        errors.push(FieldError::new("username", "invalid_format", "1–64 of a–z, 0–9, . _ -"));
     }
     if !role.is_staff() {
-        errors.push(FieldError::new(
-            "role",
-            "invalid_value",
-            "reviewer, approver, finance, admin or support",
-        ));
+        errors.push(FieldError::new("role", "invalid_value", "reviewer, approver, finance, admin or support"));
     }
     if !errors.is_empty() {
         return Err(AppError::Fields(errors));
@@ -144,15 +123,9 @@ pub async fn create_staff(
     let password_hash = passwords::hash(password).await?;
     let now = app.now_ms();
     let mut tx = app.db.begin_write().await?;
-    let new = staff::NewStaff {
-        username: username.to_owned(),
-        display_name: display_name.to_owned(),
-        role,
-        password_hash,
-    };
-    let id = staff::insert(&mut tx, &new, now)
-        .await
-        .map_err(taken("username"))?;
+    let new =
+        staff::NewStaff { username: username.to_owned(), display_name: display_name.to_owned(), role, password_hash };
+    let id = staff::insert(&mut tx, &new, now).await.map_err(taken("username"))?;
     audit(
         &mut tx,
         actor,
@@ -168,21 +141,13 @@ pub async fn create_staff(
 }
 
 /// Stores `plan` as the next version of its code (the version given is ignored).
-pub async fn create_plan(
-    app: &App,
-    actor: &Actor,
-    mut plan: DepositPlan,
-) -> Result<(String, i64), AppError> {
+pub async fn create_plan(app: &App, actor: &Actor, mut plan: DepositPlan) -> Result<(String, i64), AppError> {
     plan.version = 1;
     plan.validate().map_err(AppError::Fields)?;
     let now = app.now_ms();
     let mut tx = app.db.begin_write().await?;
-    plan.version = plans::latest(&mut tx, &plan.code)
-        .await?
-        .map_or(1, |(_, p)| p.version + 1);
-    let id = plans::insert(&mut tx, &plan, &actor.id, now)
-        .await
-        .map_err(taken("version"))?;
+    plan.version = plans::latest(&mut tx, &plan.code).await?.map_or(1, |(_, p)| p.version + 1);
+    let id = plans::insert(&mut tx, &plan, &actor.id, now).await.map_err(taken("version"))?;
     audit(
         &mut tx,
         actor,
@@ -220,47 +185,24 @@ pub struct TerminalInput {
 
 /// Binds a terminal to a merchant with the plan in force now as its snapshot, and records
 /// its deposit: the deposit row and the `collect_deposit` transfer, in one transaction.
-pub async fn create_terminal(
-    app: &App,
-    actor: &Actor,
-    input: TerminalInput,
-) -> Result<String, AppError> {
+pub async fn create_terminal(app: &App, actor: &Actor, input: TerminalInput) -> Result<String, AppError> {
     let mut errors = FieldErrors::new();
     let sn = errors.check("sn", TerminalSn::parse(&input.sn));
     let terminal_no = errors.check("terminal_id", TerminalId::parse(&input.terminal_id));
     if input.status == TerminalStatus::Terminated && input.terminated_at.is_none() {
-        errors.push(FieldError::new(
-            "terminated_at",
-            "required",
-            "a terminated terminal has a termination time",
-        ));
+        errors.push(FieldError::new("terminated_at", "required", "a terminated terminal has a termination time"));
     }
-    if input
-        .deposit
-        .as_ref()
-        .is_some_and(|d| !d.amount.is_positive())
-    {
-        errors.push(FieldError::new(
-            "deposit.amount_fen",
-            "out_of_range",
-            "more than 0",
-        ));
+    if input.deposit.as_ref().is_some_and(|d| !d.amount.is_positive()) {
+        errors.push(FieldError::new("deposit.amount_fen", "out_of_range", "more than 0"));
     }
     errors.into_result().map_err(AppError::Fields)?;
-    let (Some(sn), Some(terminal_no)) = (sn, terminal_no) else {
-        unreachable!("every None pushed a field error")
-    };
+    let (Some(sn), Some(terminal_no)) = (sn, terminal_no) else { unreachable!("every None pushed a field error") };
     let now = app.now_ms();
     let mut tx = app.db.begin_write().await?;
-    if merchants::by_id(&mut tx, &input.merchant_id)
-        .await?
-        .is_none()
-    {
+    if merchants::by_id(&mut tx, &input.merchant_id).await?.is_none() {
         return Err(AppError::NotFound("merchant"));
     }
-    let (plan_id, plan) = plans::latest(&mut tx, &input.plan_code)
-        .await?
-        .ok_or(AppError::NotFound("deposit plan"))?;
+    let (plan_id, plan) = plans::latest(&mut tx, &input.plan_code).await?.ok_or(AppError::NotFound("deposit plan"))?;
     let new = terminals::NewTerminal {
         merchant_id: input.merchant_id.clone(),
         sn,
@@ -274,9 +216,7 @@ pub async fn create_terminal(
         terminated_at: input.terminated_at,
         device_returned_at: input.device_returned_at,
     };
-    let id = terminals::insert(&mut tx, &new, now)
-        .await
-        .map_err(taken("sn or terminal_id"))?;
+    let id = terminals::insert(&mut tx, &new, now).await.map_err(taken("sn or terminal_id"))?;
     if let Some(d) = input.deposit {
         let deposit = terminals::NewDeposit {
             terminal_id: id.clone(),
@@ -289,16 +229,7 @@ pub async fn create_terminal(
         terminals::insert_deposit(&mut tx, &deposit).await?;
         ledger::create(&mut tx, &[postings::collect_deposit(&id, d.amount)], now).await?;
     }
-    audit(
-        &mut tx,
-        actor,
-        "create_terminal",
-        "terminal",
-        &id,
-        serde_json::json!({"sn": new.sn.as_str()}),
-        now,
-    )
-    .await?;
+    audit(&mut tx, actor, "create_terminal", "terminal", &id, serde_json::json!({"sn": new.sn.as_str()}), now).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(id)
 }
@@ -311,20 +242,11 @@ pub async fn add_usage(
     at: Timestamp,
 ) -> Result<String, AppError> {
     if !amount.is_positive() {
-        return Err(AppError::Fields(vec![FieldError::new(
-            "amount_fen",
-            "out_of_range",
-            "more than 0",
-        )]));
+        return Err(AppError::Fields(vec![FieldError::new("amount_fen", "out_of_range", "more than 0")]));
     }
     let mut tx = app.db.begin_write().await?;
-    let usage = terminals::NewUsage {
-        terminal_id: terminal_id.to_owned(),
-        amount,
-        fee: Fen::ZERO,
-        kind,
-        occurred_at: at,
-    };
+    let usage =
+        terminals::NewUsage { terminal_id: terminal_id.to_owned(), amount, fee: Fen::ZERO, kind, occurred_at: at };
     let id = terminals::insert_usage(&mut tx, &usage).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(id)
@@ -341,11 +263,7 @@ pub async fn add_outstanding(
     due_at: Timestamp,
 ) -> Result<String, AppError> {
     if !amount.is_positive() {
-        return Err(AppError::Fields(vec![FieldError::new(
-            "amount_fen",
-            "out_of_range",
-            "more than 0",
-        )]));
+        return Err(AppError::Fields(vec![FieldError::new("amount_fen", "out_of_range", "more than 0")]));
     }
     let now = app.now_ms();
     let mut tx = app.db.begin_write().await?;
@@ -357,12 +275,7 @@ pub async fn add_outstanding(
         due_at,
     };
     let id = outstanding::insert(&mut tx, &item, now).await?;
-    ledger::create(
-        &mut tx,
-        &[postings::accrue_charge(&id, merchant_id, amount)],
-        now,
-    )
-    .await?;
+    ledger::create(&mut tx, &[postings::accrue_charge(&id, merchant_id, amount)], now).await?;
     audit(
         &mut tx,
         actor,
@@ -387,23 +300,14 @@ pub async fn record_past_refund(
 ) -> Result<String, AppError> {
     let now = app.now_ms();
     let mut tx = app.db.begin_write().await?;
-    let merchant_id = terminals::by_id(&mut tx, terminal_id)
-        .await?
-        .ok_or(AppError::NotFound("terminal"))?
-        .merchant_id;
+    let merchant_id = terminals::by_id(&mut tx, terminal_id).await?.ok_or(AppError::NotFound("terminal"))?.merchant_id;
     let figures = ledger::deposit_figures(&mut tx, terminal_id).await?;
-    let amount = figures
-        .refundable()
-        .map_err(|e| AppError::Refused(e.to_string()))?;
+    let amount = figures.refundable().map_err(|e| AppError::Refused(e.to_string()))?;
     if !amount.is_positive() {
-        return Err(AppError::Refused(
-            "nothing left to refund on this terminal".into(),
-        ));
+        return Err(AppError::Refused("nothing left to refund on this terminal".into()));
     }
-    let card = BankCardNo::parse(
-        &merchants::bank_card_for_payout(&mut tx, &app.vault, &merchant_id).await?,
-    )
-    .map_err(|e| AppError::Refused(format!("stored bank card: {e}")))?;
+    let card = BankCardNo::parse(&merchants::bank_card_for_payout(&mut tx, &app.vault, &merchant_id).await?)
+        .map_err(|e| AppError::Refused(format!("stored bank card: {e}")))?;
     let new = applications::NewApplication {
         merchant_id: &merchant_id,
         terminal_id,
@@ -430,14 +334,7 @@ pub async fn record_past_refund(
         (Some(Status::Approved), Status::Paying),
         (Some(Status::Paying), Status::Refunded),
     ];
-    applications::transition(
-        &mut tx,
-        &id,
-        &[Status::Submitted],
-        Status::Refunded,
-        refunded_at.millis(),
-    )
-    .await?;
+    applications::transition(&mut tx, &id, &[Status::Submitted], Status::Refunded, refunded_at.millis()).await?;
     for (from, to) in steps {
         let event = applications::NewEvent {
             application_id: &id,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use yajin_app::assessment::assess_terminal;
+use yajin_app::assessment::assess_by_sn;
 use yajin_app::clock::ManualClock;
 use yajin_app::demo::{self, SeedOutcome};
 use yajin_app::provisioning::{self, MerchantInput};
@@ -23,6 +23,7 @@ fn app(db: &Db) -> App {
         db.clone(),
         Vault::new(&MasterKey::from_hex(&"22".repeat(32)).unwrap(), &[]),
         Arc::new(ManualClock::at(NOW)),
+        Arc::new(yajin_channels::sms::SandboxSms),
     )
 }
 
@@ -30,22 +31,10 @@ fn codes(reasons: &[Reason]) -> Vec<&'static str> {
     reasons.iter().map(Reason::code).collect()
 }
 
-async fn assess_sn(
-    app: &App,
-    phone: &str,
-    sn: &str,
-    deduct: bool,
-) -> yajin_app::assessment::TerminalAssessment {
+async fn assess_sn(app: &App, phone: &str, sn: &str, deduct: bool) -> yajin_app::assessment::TerminalAssessment {
     let mut conn = app.db.pool().acquire().await.unwrap();
-    let m = merchants::by_phone(&mut conn, phone)
-        .await
-        .unwrap()
-        .unwrap();
-    let t = terminals::by_sn(&mut conn, &m.id, sn)
-        .await
-        .unwrap()
-        .unwrap_or_else(|| panic!("{sn} seeded"));
-    assess_terminal(&mut conn, &t, deduct, NOW).await.unwrap()
+    let m = merchants::by_phone(&mut conn, phone).await.unwrap().unwrap();
+    assess_by_sn(&mut conn, &m.id, sn, deduct, NOW).await.unwrap().unwrap_or_else(|| panic!("{sn} seeded"))
 }
 
 fn merchant_input() -> MerchantInput {

@@ -79,15 +79,8 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 7] = [
-        Role::Merchant,
-        Role::Reviewer,
-        Role::Approver,
-        Role::Finance,
-        Role::Admin,
-        Role::Support,
-        Role::System,
-    ];
+    pub const ALL: [Role; 7] =
+        [Role::Merchant, Role::Reviewer, Role::Approver, Role::Finance, Role::Admin, Role::Support, Role::System];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -158,49 +151,19 @@ const TRANSITIONS: &[(Status, Action, Status, &[Role])] = &[
     (S::Submitted, A::Claim, S::InReview, &[R::Reviewer]),
     (S::Submitted, A::AutoApprove, S::Approved, &[R::System]),
     (S::Submitted, A::Cancel, S::Cancelled, &[R::Merchant]),
-    (
-        S::InReview,
-        A::RequestInfo,
-        S::InfoRequested,
-        &[R::Reviewer],
-    ),
+    (S::InReview, A::RequestInfo, S::InfoRequested, &[R::Reviewer]),
     (S::InReview, A::Approve, S::Approved, &[R::Reviewer]),
-    (
-        S::InReview,
-        A::ApproveFirstOfTwo,
-        S::AwaitingSecondApproval,
-        &[R::Reviewer],
-    ),
+    (S::InReview, A::ApproveFirstOfTwo, S::AwaitingSecondApproval, &[R::Reviewer]),
     (S::InReview, A::Reject, S::Rejected, &[R::Reviewer]),
     (S::InReview, A::Cancel, S::Cancelled, &[R::Merchant]),
-    (
-        S::InfoRequested,
-        A::Supplement,
-        S::Submitted,
-        &[R::Merchant],
-    ),
+    (S::InfoRequested, A::Supplement, S::Submitted, &[R::Merchant]),
     (S::InfoRequested, A::Cancel, S::Cancelled, &[R::Merchant]),
-    (
-        S::AwaitingSecondApproval,
-        A::SecondApprove,
-        S::Approved,
-        &[R::Approver],
-    ),
-    (
-        S::AwaitingSecondApproval,
-        A::Reject,
-        S::Rejected,
-        &[R::Approver],
-    ),
+    (S::AwaitingSecondApproval, A::SecondApprove, S::Approved, &[R::Approver]),
+    (S::AwaitingSecondApproval, A::Reject, S::Rejected, &[R::Approver]),
     (S::Approved, A::StartPayout, S::Paying, &[R::System]),
     (S::Paying, A::ConfirmPayout, S::Refunded, &[R::System]),
     (S::Paying, A::FailPayout, S::PayoutFailed, &[R::System]),
-    (
-        S::PayoutFailed,
-        A::RetryPayout,
-        S::Paying,
-        &[R::Finance, R::System],
-    ),
+    (S::PayoutFailed, A::RetryPayout, S::Paying, &[R::Finance, R::System]),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -237,11 +200,7 @@ pub fn transition(from: Status, action: Action, role: Role) -> Result<Status, Tr
 
 /// Every state an action can be taken from: the `WHERE state IN (…)` of its conditional update.
 pub fn sources_of(action: Action) -> Vec<Status> {
-    TRANSITIONS
-        .iter()
-        .filter(|(_, a, _, _)| *a == action)
-        .map(|(f, _, _, _)| *f)
-        .collect()
+    TRANSITIONS.iter().filter(|(_, a, _, _)| *a == action).map(|(f, _, _, _)| *f).collect()
 }
 
 /// Which approval a reviewer's or approver's "approve" is, given where the application stands.
@@ -254,10 +213,7 @@ pub fn approval_action(from: Status, refund: Fen, four_eyes_threshold: Fen) -> A
 }
 
 /// Four eyes: the second approver is never the first.
-pub fn check_second_approver(
-    first_approver: &str,
-    second_approver: &str,
-) -> Result<(), TransitionError> {
+pub fn check_second_approver(first_approver: &str, second_approver: &str) -> Result<(), TransitionError> {
     if first_approver == second_approver {
         Err(TransitionError::SameApprover)
     } else {
@@ -317,21 +273,11 @@ mod tests {
     fn wrong_state_is_told_apart_from_wrong_role() {
         assert_eq!(
             transition(Status::Approved, Action::Cancel, Role::Merchant),
-            Err(TransitionError::InvalidState {
-                from: Status::Approved,
-                action: Action::Cancel
-            })
+            Err(TransitionError::InvalidState { from: Status::Approved, action: Action::Cancel })
         );
         assert_eq!(
-            transition(
-                Status::AwaitingSecondApproval,
-                Action::SecondApprove,
-                Role::Reviewer
-            ),
-            Err(TransitionError::NotAllowed {
-                role: Role::Reviewer,
-                action: Action::SecondApprove
-            })
+            transition(Status::AwaitingSecondApproval, Action::SecondApprove, Role::Reviewer),
+            Err(TransitionError::NotAllowed { role: Role::Reviewer, action: Action::SecondApprove })
         );
     }
 
@@ -349,26 +295,11 @@ mod tests {
     #[test]
     fn approval_kind_follows_the_threshold() {
         let t = Fen::yuan(200);
-        assert_eq!(
-            approval_action(Status::InReview, Fen::yuan(299), t),
-            Action::ApproveFirstOfTwo
-        );
-        assert_eq!(
-            approval_action(Status::InReview, Fen::yuan(200), t),
-            Action::ApproveFirstOfTwo
-        );
-        assert_eq!(
-            approval_action(Status::InReview, Fen::yuan(99), t),
-            Action::Approve
-        );
-        assert_eq!(
-            approval_action(Status::AwaitingSecondApproval, Fen::yuan(299), t),
-            Action::SecondApprove
-        );
-        assert_eq!(
-            check_second_approver("st_1", "st_1"),
-            Err(TransitionError::SameApprover)
-        );
+        assert_eq!(approval_action(Status::InReview, Fen::yuan(299), t), Action::ApproveFirstOfTwo);
+        assert_eq!(approval_action(Status::InReview, Fen::yuan(200), t), Action::ApproveFirstOfTwo);
+        assert_eq!(approval_action(Status::InReview, Fen::yuan(99), t), Action::Approve);
+        assert_eq!(approval_action(Status::AwaitingSecondApproval, Fen::yuan(299), t), Action::SecondApprove);
+        assert_eq!(check_second_approver("st_1", "st_1"), Err(TransitionError::SameApprover));
         assert_eq!(check_second_approver("st_1", "st_2"), Ok(()));
     }
 
@@ -380,9 +311,6 @@ mod tests {
         for r in Role::ALL {
             assert_eq!(Role::parse(r.as_str()), Some(r));
         }
-        assert_eq!(
-            sources_of(Action::Cancel),
-            [Status::Submitted, Status::InReview, Status::InfoRequested]
-        );
+        assert_eq!(sources_of(Action::Cancel), [Status::Submitted, Status::InReview, Status::InfoRequested]);
     }
 }

@@ -28,9 +28,7 @@ impl TerminalStatus {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Inactive, Self::Active, Self::Terminated]
-            .into_iter()
-            .find(|s| s.as_str() == text)
+        [Self::Inactive, Self::Active, Self::Terminated].into_iter().find(|s| s.as_str() == text)
     }
 }
 
@@ -104,13 +102,7 @@ pub enum Reason {
 pub enum Missing {
     NoDeposit,
     NotActivated,
-    VolumeBelowTarget {
-        reached_fen: Fen,
-        needed_fen: Fen,
-        remaining_fen: Fen,
-        deadline: Timestamp,
-        days_left: i64,
-    },
+    VolumeBelowTarget { reached_fen: Fen, needed_fen: Fen, remaining_fen: Fen, deadline: Timestamp, days_left: i64 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,9 +128,7 @@ impl Reason {
         let day = |t: &Timestamp| t.china_date().to_string();
         match (self, lang) {
             (Self::DepositAlreadyRefunded, Lang::Zh) => "该终端押金已退还，无可退金额。".into(),
-            (Self::DepositAlreadyRefunded, Lang::En) => {
-                "This deposit has already been refunded.".into()
-            }
+            (Self::DepositAlreadyRefunded, Lang::En) => "This deposit has already been refunded.".into(),
             (Self::ApplicationAlreadyOpen { application_id }, Lang::Zh) => {
                 format!("已有进行中的退押金申请 {application_id}，请查看其进度。")
             }
@@ -146,17 +136,8 @@ impl Reason {
                 format!("Application {application_id} is already open; follow it there.")
             }
             (Self::RiskFrozen, Lang::Zh) => "账户处于风控冻结中，请联系客服。".into(),
-            (Self::RiskFrozen, Lang::En) => {
-                "The account is frozen by risk control; contact customer service.".into()
-            }
-            (
-                Self::OutstandingBalance {
-                    outstanding_fen,
-                    exceeds_refund,
-                    ..
-                },
-                Lang::Zh,
-            ) => {
+            (Self::RiskFrozen, Lang::En) => "The account is frozen by risk control; contact customer service.".into(),
+            (Self::OutstandingBalance { outstanding_fen, exceeds_refund, .. }, Lang::Zh) => {
                 let tail = if *exceeds_refund {
                     "，超过可退金额，请先结清"
                 } else {
@@ -164,14 +145,7 @@ impl Reason {
                 };
                 format!("尚有未结清款项 {outstanding_fen}{tail}。")
             }
-            (
-                Self::OutstandingBalance {
-                    outstanding_fen,
-                    exceeds_refund,
-                    ..
-                },
-                Lang::En,
-            ) => {
+            (Self::OutstandingBalance { outstanding_fen, exceeds_refund, .. }, Lang::En) => {
                 let tail = if *exceeds_refund {
                     ", more than the refund: settle it first"
                 } else {
@@ -197,31 +171,13 @@ impl Missing {
             (Self::NoDeposit, Lang::En) => "No deposit was collected for this terminal.".into(),
             (Self::NotActivated, Lang::Zh) => "终端尚未激活。".into(),
             (Self::NotActivated, Lang::En) => "The terminal is not activated yet.".into(),
-            (
-                Self::VolumeBelowTarget {
-                    reached_fen,
-                    needed_fen,
-                    remaining_fen,
-                    deadline,
-                    days_left,
-                },
-                Lang::Zh,
-            ) => {
+            (Self::VolumeBelowTarget { reached_fen, needed_fen, remaining_fen, deadline, days_left }, Lang::Zh) => {
                 format!(
                     "交易额已达 {reached_fen}，目标 {needed_fen}，还差 {remaining_fen}；须在 {}（剩余 {days_left} 天）前达标。",
                     deadline.china_date()
                 )
             }
-            (
-                Self::VolumeBelowTarget {
-                    reached_fen,
-                    needed_fen,
-                    remaining_fen,
-                    deadline,
-                    days_left,
-                },
-                Lang::En,
-            ) => {
+            (Self::VolumeBelowTarget { reached_fen, needed_fen, remaining_fen, deadline, days_left }, Lang::En) => {
                 format!(
                     "{reached_fen} of {needed_fen} reached, {remaining_fen} to go, by {} ({days_left} days left).",
                     deadline.china_date()
@@ -279,16 +235,12 @@ pub fn assess(
     let mut reasons = Vec::new();
     let refundable = facts.deposit.refundable()?.max(Fen::ZERO);
     if let Some(id) = &facts.open_application_id {
-        reasons.push(Reason::ApplicationAlreadyOpen {
-            application_id: id.clone(),
-        });
+        reasons.push(Reason::ApplicationAlreadyOpen { application_id: id.clone() });
     } else if !refundable.is_positive() {
         reasons.push(if facts.deposit.collected_fen.is_positive() {
             Reason::DepositAlreadyRefunded
         } else {
-            Reason::NotYetEligible {
-                missing: Missing::NoDeposit,
-            }
+            Reason::NotYetEligible { missing: Missing::NoDeposit }
         });
     }
     if !reasons.is_empty() {
@@ -311,11 +263,7 @@ pub fn assess(
     let (deadline, volume) = apply_rule(facts, plan, now, &mut reasons);
     let deductions: Vec<Deduction> = if deducting {
         owed.iter()
-            .map(|i| Deduction {
-                item_id: i.id.clone(),
-                kind: i.kind.clone(),
-                amount_fen: i.amount_fen,
-            })
+            .map(|i| Deduction { item_id: i.id.clone(), kind: i.kind.clone(), amount_fen: i.amount_fen })
             .collect()
     } else {
         Vec::new()
@@ -324,10 +272,7 @@ pub fn assess(
     let net = room.checked_sub(deducted)?;
     let is_activation = matches!(plan.rule, RefundRule::Activation { .. });
     Ok(Assessment {
-        auto_approvable: reasons.is_empty()
-            && plan.auto_approve
-            && is_activation
-            && owed.is_empty(),
+        auto_approvable: reasons.is_empty() && plan.auto_approve && is_activation && owed.is_empty(),
         reasons,
         refundable_fen: refundable,
         fee_fen: fee,
@@ -336,13 +281,8 @@ pub fn assess(
         net_refund_fen: net,
         deadline,
         volume,
-        device_return_pending: matches!(
-            plan.rule,
-            RefundRule::Termination {
-                device_return_required: true,
-                ..
-            }
-        ) && !facts.device_returned,
+        device_return_pending: matches!(plan.rule, RefundRule::Termination { device_return_required: true, .. })
+            && !facts.device_returned,
     })
 }
 
@@ -353,23 +293,14 @@ fn apply_rule(
     reasons: &mut Vec<Reason>,
 ) -> (Option<Timestamp>, Option<VolumeProgress>) {
     match &plan.rule {
-        RefundRule::Activation {
-            volume_target_fen,
-            window_days,
-            ..
-        } => {
+        RefundRule::Activation { volume_target_fen, window_days, .. } => {
             let Some(activated_at) = facts.activated_at else {
-                reasons.push(Reason::NotYetEligible {
-                    missing: Missing::NotActivated,
-                });
+                reasons.push(Reason::NotYetEligible { missing: Missing::NotActivated });
                 return (None, None);
             };
             let deadline = activated_at.end_of_china_day_after(*window_days);
             let reached = facts.counted_volume_fen;
-            let progress = Some(VolumeProgress {
-                reached_fen: reached,
-                target_fen: *volume_target_fen,
-            });
+            let progress = Some(VolumeProgress { reached_fen: reached, target_fen: *volume_target_fen });
             if reached >= *volume_target_fen {
                 return (None, progress);
             }
@@ -389,9 +320,7 @@ fn apply_rule(
             }
             (Some(deadline), progress)
         }
-        RefundRule::Termination {
-            refund_window_days, ..
-        } => {
+        RefundRule::Termination { refund_window_days, .. } => {
             let Some(terminated_at) = facts.terminated_at else {
                 // Still in service: the application itself asks to stop (退机).
                 return (None, None);
@@ -453,10 +382,7 @@ mod tests {
         DepositPlan {
             code: "TERM-299".into(),
             deposit_fen: Fen::yuan(299),
-            rule: RefundRule::Termination {
-                refund_window_days: 180,
-                device_return_required: true,
-            },
+            rule: RefundRule::Termination { refund_window_days: 180, device_return_required: true },
             auto_approve: false,
             ..activation_plan()
         }
@@ -469,22 +395,14 @@ mod tests {
             terminated_at: None,
             device_returned: false,
             risk_frozen: false,
-            deposit: DepositFigures {
-                collected_fen: Fen::yuan(99),
-                ..Default::default()
-            },
+            deposit: DepositFigures { collected_fen: Fen::yuan(99), ..Default::default() },
             counted_volume_fen: Fen::yuan(volume_yuan),
             open_application_id: None,
         }
     }
 
     fn owes_60() -> Vec<OwedItem> {
-        vec![OwedItem {
-            id: "oi_1".into(),
-            kind: "service_fee".into(),
-            amount_fen: Fen::yuan(60),
-            due_at: NOW,
-        }]
+        vec![OwedItem { id: "oi_1".into(), kind: "service_fee".into(), amount_fen: Fen::yuan(60), due_at: NOW }]
     }
 
     fn codes(a: &Assessment) -> Vec<&'static str> {
@@ -503,21 +421,12 @@ mod tests {
     fn progress_shows_reached_needed_and_days_left() {
         let a = assess(&facts(3_500, 50), &activation_plan(), &[], false, NOW).unwrap();
         let [Reason::NotYetEligible {
-            missing:
-                Missing::VolumeBelowTarget {
-                    reached_fen,
-                    remaining_fen,
-                    days_left,
-                    ..
-                },
+            missing: Missing::VolumeBelowTarget { reached_fen, remaining_fen, days_left, .. },
         }] = a.reasons.as_slice()
         else {
             panic!("{:?}", a.reasons)
         };
-        assert_eq!(
-            (*reached_fen, *remaining_fen, *days_left),
-            (Fen::yuan(3_500), Fen::yuan(6_500), 40)
-        );
+        assert_eq!((*reached_fen, *remaining_fen, *days_left), (Fen::yuan(3_500), Fen::yuan(6_500), 40));
         assert!(!a.auto_approvable);
         assert!(a.reasons[0].message(Lang::Zh).contains("¥6,500.00"));
     }
@@ -541,10 +450,7 @@ mod tests {
         );
         let a = assess(&facts(10_000, 30), &plan, &owes_60(), true, NOW).unwrap();
         assert!(a.eligible());
-        assert_eq!(
-            (a.deducted_fen, a.net_refund_fen),
-            (Fen::yuan(60), Fen::yuan(39))
-        );
+        assert_eq!((a.deducted_fen, a.net_refund_fen), (Fen::yuan(60), Fen::yuan(39)));
         assert!(!a.auto_approvable, "a deduction needs a person to look");
     }
 
@@ -553,13 +459,7 @@ mod tests {
         let mut owed = owes_60();
         owed[0].amount_fen = Fen::yuan(100);
         let a = assess(&facts(10_000, 30), &activation_plan(), &owed, true, NOW).unwrap();
-        assert!(matches!(
-            a.reasons[..],
-            [Reason::OutstandingBalance {
-                exceeds_refund: true,
-                ..
-            }]
-        ));
+        assert!(matches!(a.reasons[..], [Reason::OutstandingBalance { exceeds_refund: true, .. }]));
     }
 
     #[test]
@@ -567,26 +467,17 @@ mod tests {
         let mut f = facts(3_500, 50);
         f.risk_frozen = true;
         let a = assess(&f, &activation_plan(), &owes_60(), false, NOW).unwrap();
-        assert_eq!(
-            codes(&a),
-            ["risk_frozen", "outstanding_balance", "not_yet_eligible"]
-        );
+        assert_eq!(codes(&a), ["risk_frozen", "outstanding_balance", "not_yet_eligible"]);
     }
 
     #[test]
     fn already_refunded_and_already_open() {
         let mut f = facts(10_000, 30);
         f.deposit.refunded_fen = Fen::yuan(99);
-        assert_eq!(
-            codes(&assess(&f, &activation_plan(), &[], false, NOW).unwrap()),
-            ["deposit_already_refunded"]
-        );
+        assert_eq!(codes(&assess(&f, &activation_plan(), &[], false, NOW).unwrap()), ["deposit_already_refunded"]);
         f.deposit.refunded_fen = Fen::ZERO;
         f.open_application_id = Some("ra_1".into());
-        assert_eq!(
-            codes(&assess(&f, &activation_plan(), &[], false, NOW).unwrap()),
-            ["application_already_open"]
-        );
+        assert_eq!(codes(&assess(&f, &activation_plan(), &[], false, NOW).unwrap()), ["application_already_open"]);
     }
 
     #[test]
@@ -601,20 +492,12 @@ mod tests {
         assert!(!a.auto_approvable);
         assert!(!a.device_return_pending);
         f.terminated_at = Some(NOW.plus_millis(-200 * DAY));
-        assert_eq!(
-            codes(&assess(&f, &termination_plan(), &[], false, NOW).unwrap()),
-            ["refund_window_expired"]
-        );
+        assert_eq!(codes(&assess(&f, &termination_plan(), &[], false, NOW).unwrap()), ["refund_window_expired"]);
     }
 
     #[test]
     fn fees_come_off_the_net() {
-        let plan = DepositPlan {
-            fee: FeeRule::Fixed {
-                amount_fen: Fen::yuan(5),
-            },
-            ..activation_plan()
-        };
+        let plan = DepositPlan { fee: FeeRule::Fixed { amount_fen: Fen::yuan(5) }, ..activation_plan() };
         let a = assess(&facts(10_000, 30), &plan, &[], false, NOW).unwrap();
         assert_eq!((a.fee_fen, a.net_refund_fen), (Fen::yuan(5), Fen::yuan(94)));
     }

@@ -107,11 +107,7 @@ impl IdCardNo {
         if !valid_birth_date(&body[6..14]) {
             return Err(IdError::InvalidBirthDate);
         }
-        let sum: u32 = body
-            .bytes()
-            .zip(ID_WEIGHTS)
-            .map(|(b, w)| u32::from(b - b'0') * w)
-            .sum();
+        let sum: u32 = body.bytes().zip(ID_WEIGHTS).map(|(b, w)| u32::from(b - b'0') * w).sum();
         if ID_CHECK[(sum % 11) as usize] != check.as_bytes()[0] {
             return Err(IdError::InvalidChecksum);
         }
@@ -276,18 +272,11 @@ impl TerminalSn {
     pub const MAX_LEN: usize = 50;
 
     pub fn parse(input: &str) -> Result<Self, IdError> {
-        let normalised: String = input
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect::<String>()
-            .to_ascii_uppercase();
+        let normalised: String = input.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase();
         if normalised.is_empty() {
             return Err(IdError::Required);
         }
-        if !normalised
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
-        {
+        if !normalised.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-') {
             return Err(IdError::InvalidFormat);
         }
         if normalised.len() > Self::MAX_LEN {
@@ -314,87 +303,32 @@ mod tests {
 
     #[test]
     fn phone_numbers() {
-        assert_eq!(
-            PhoneNo::parse("13800000001").unwrap().expose(),
-            "13800000001"
-        );
-        assert_eq!(
-            PhoneNo::parse("+86 19912345678").unwrap().expose(),
-            "19912345678"
-        );
+        assert_eq!(PhoneNo::parse("13800000001").unwrap().expose(), "13800000001");
+        assert_eq!(PhoneNo::parse("+86 19912345678").unwrap().expose(), "19912345678");
         assert_eq!(PhoneNo::parse("").unwrap_err(), IdError::Required);
-        assert_eq!(
-            PhoneNo::parse("1380000000").unwrap_err(),
-            IdError::InvalidLength
-        );
-        assert_eq!(
-            PhoneNo::parse("138000000012").unwrap_err(),
-            IdError::InvalidLength
-        );
-        assert_eq!(
-            PhoneNo::parse("1380000000a").unwrap_err(),
-            IdError::InvalidFormat
-        );
-        assert_eq!(
-            PhoneNo::parse("12800000001").unwrap_err(),
-            IdError::InvalidPrefix
-        );
-        assert_eq!(
-            PhoneNo::parse("23800000001").unwrap_err(),
-            IdError::InvalidPrefix
-        );
-        assert_eq!(
-            PhoneNo::parse("13800000001").unwrap().masked(),
-            "138****0001"
-        );
+        assert_eq!(PhoneNo::parse("1380000000").unwrap_err(), IdError::InvalidLength);
+        assert_eq!(PhoneNo::parse("138000000012").unwrap_err(), IdError::InvalidLength);
+        assert_eq!(PhoneNo::parse("1380000000a").unwrap_err(), IdError::InvalidFormat);
+        assert_eq!(PhoneNo::parse("12800000001").unwrap_err(), IdError::InvalidPrefix);
+        assert_eq!(PhoneNo::parse("23800000001").unwrap_err(), IdError::InvalidPrefix);
+        assert_eq!(PhoneNo::parse("13800000001").unwrap().masked(), "138****0001");
     }
 
     #[test]
     fn id_cards_with_published_vectors() {
         // The worked example of GB 11643-1999 and commonly published valid numbers.
-        for good in [
-            "11010519491231002X",
-            "310115198506151236",
-            "440305199001014561",
-        ] {
+        for good in ["11010519491231002X", "310115198506151236", "440305199001014561"] {
             assert!(IdCardNo::parse(good).is_ok(), "{good}");
         }
-        assert_eq!(
-            IdCardNo::parse("11010519491231002x").unwrap().expose(),
-            "11010519491231002X"
-        );
-        assert_eq!(
-            IdCardNo::parse("110105194912310021").unwrap_err(),
-            IdError::InvalidChecksum
-        );
-        assert_eq!(
-            IdCardNo::parse("310115198506151237").unwrap_err(),
-            IdError::InvalidChecksum
-        );
-        assert_eq!(
-            IdCardNo::parse("11010519491231002").unwrap_err(),
-            IdError::InvalidLength
-        );
-        assert_eq!(
-            IdCardNo::parse("1101051949123100Y2").unwrap_err(),
-            IdError::InvalidFormat
-        );
-        assert_eq!(
-            IdCardNo::parse("11010519490230002X").unwrap_err(),
-            IdError::InvalidBirthDate
-        );
-        assert_eq!(
-            IdCardNo::parse("11010518991231002X").unwrap_err(),
-            IdError::InvalidBirthDate
-        );
-        assert_eq!(
-            IdCardNo::parse("身份证号码身份证").unwrap_err(),
-            IdError::InvalidFormat
-        );
-        assert_eq!(
-            IdCardNo::parse("11010519491231002X").unwrap().masked(),
-            "110***********002X"
-        );
+        assert_eq!(IdCardNo::parse("11010519491231002x").unwrap().expose(), "11010519491231002X");
+        assert_eq!(IdCardNo::parse("110105194912310021").unwrap_err(), IdError::InvalidChecksum);
+        assert_eq!(IdCardNo::parse("310115198506151237").unwrap_err(), IdError::InvalidChecksum);
+        assert_eq!(IdCardNo::parse("11010519491231002").unwrap_err(), IdError::InvalidLength);
+        assert_eq!(IdCardNo::parse("1101051949123100Y2").unwrap_err(), IdError::InvalidFormat);
+        assert_eq!(IdCardNo::parse("11010519490230002X").unwrap_err(), IdError::InvalidBirthDate);
+        assert_eq!(IdCardNo::parse("11010518991231002X").unwrap_err(), IdError::InvalidBirthDate);
+        assert_eq!(IdCardNo::parse("身份证号码身份证").unwrap_err(), IdError::InvalidFormat);
+        assert_eq!(IdCardNo::parse("11010519491231002X").unwrap().masked(), "110***********002X");
     }
 
     #[test]
@@ -405,18 +339,9 @@ mod tests {
         assert_eq!(good.masked(), "6222 **** **** 0128");
         let fails_luhn = BankCardNo::parse("6222021234567890123").unwrap();
         assert!(!fails_luhn.luhn_ok(), "accepted, with a warning");
-        assert_eq!(
-            BankCardNo::parse("622202123456789").unwrap_err(),
-            IdError::InvalidLength
-        );
-        assert_eq!(
-            BankCardNo::parse("62220212345678901234").unwrap_err(),
-            IdError::InvalidLength
-        );
-        assert_eq!(
-            BankCardNo::parse("6222O21234567890128").unwrap_err(),
-            IdError::InvalidFormat
-        );
+        assert_eq!(BankCardNo::parse("622202123456789").unwrap_err(), IdError::InvalidLength);
+        assert_eq!(BankCardNo::parse("62220212345678901234").unwrap_err(), IdError::InvalidLength);
+        assert_eq!(BankCardNo::parse("6222O21234567890128").unwrap_err(), IdError::InvalidFormat);
         // Published Luhn vectors.
         assert!(luhn_valid("79927398713"));
         assert!(!luhn_valid("79927398710"));
@@ -437,48 +362,21 @@ mod tests {
 
     #[test]
     fn merchant_and_terminal_numbers() {
-        assert_eq!(
-            MerchantNo::parse("822100058120001").unwrap().as_str(),
-            "822100058120001"
-        );
-        assert_eq!(
-            MerchantNo::parse("82210005812000").unwrap_err(),
-            IdError::InvalidLength
-        );
-        assert_eq!(
-            MerchantNo::parse("82210005812000-").unwrap_err(),
-            IdError::InvalidFormat
-        );
+        assert_eq!(MerchantNo::parse("822100058120001").unwrap().as_str(), "822100058120001");
+        assert_eq!(MerchantNo::parse("82210005812000").unwrap_err(), IdError::InvalidLength);
+        assert_eq!(MerchantNo::parse("82210005812000-").unwrap_err(), IdError::InvalidFormat);
         assert_eq!(TerminalId::parse("a1b2c3d4").unwrap().as_str(), "A1B2C3D4");
-        assert_eq!(
-            TerminalId::parse("A1B2C3D").unwrap_err(),
-            IdError::InvalidLength
-        );
-        assert_eq!(
-            TerminalId::parse("A1B2C3D_").unwrap_err(),
-            IdError::InvalidFormat
-        );
+        assert_eq!(TerminalId::parse("A1B2C3D").unwrap_err(), IdError::InvalidLength);
+        assert_eq!(TerminalId::parse("A1B2C3D_").unwrap_err(), IdError::InvalidFormat);
     }
 
     #[test]
     fn serial_numbers_are_normalised() {
-        assert_eq!(
-            TerminalSn::parse(" demo-auto 01 ").unwrap().as_str(),
-            "DEMO-AUTO01"
-        );
+        assert_eq!(TerminalSn::parse(" demo-auto 01 ").unwrap().as_str(), "DEMO-AUTO01");
         assert_eq!(TerminalSn::parse("   ").unwrap_err(), IdError::Required);
-        assert_eq!(
-            TerminalSn::parse("SN_01").unwrap_err(),
-            IdError::InvalidFormat
-        );
-        assert_eq!(
-            TerminalSn::parse("终端").unwrap_err(),
-            IdError::InvalidFormat
-        );
-        assert_eq!(
-            TerminalSn::parse(&"A".repeat(51)).unwrap_err(),
-            IdError::TooLong
-        );
+        assert_eq!(TerminalSn::parse("SN_01").unwrap_err(), IdError::InvalidFormat);
+        assert_eq!(TerminalSn::parse("终端").unwrap_err(), IdError::InvalidFormat);
+        assert_eq!(TerminalSn::parse(&"A".repeat(51)).unwrap_err(), IdError::TooLong);
         assert!(TerminalSn::parse(&"A".repeat(50)).is_ok());
     }
 

@@ -55,22 +55,13 @@ pub struct AccountKey {
 
 impl AccountKey {
     pub fn deposit_held(terminal_id: &str) -> Self {
-        Self {
-            kind: AccountKind::DepositHeld,
-            owner: terminal_id.to_owned(),
-        }
+        Self { kind: AccountKind::DepositHeld, owner: terminal_id.to_owned() }
     }
     pub fn receivable(merchant_id: &str) -> Self {
-        Self {
-            kind: AccountKind::Receivable,
-            owner: merchant_id.to_owned(),
-        }
+        Self { kind: AccountKind::Receivable, owner: merchant_id.to_owned() }
     }
     pub fn company(kind: AccountKind) -> Self {
-        Self {
-            kind,
-            owner: String::new(),
-        }
+        Self { kind, owner: String::new() }
     }
 
     /// The account's id in storage: `deposit_held:tm_…`, or the bare kind for company accounts.
@@ -162,9 +153,7 @@ impl TransferState {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Pending, Self::Posted, Self::Voided]
-            .into_iter()
-            .find(|s| s.as_str() == text)
+        [Self::Pending, Self::Posted, Self::Voided].into_iter().find(|s| s.as_str() == text)
     }
 }
 
@@ -180,9 +169,8 @@ impl Balance {
     /// Whether `amount` more debit (pending or posted) keeps a limited account within its
     /// posted credits.
     pub fn can_debit(&self, amount: Fen) -> bool {
-        let debits = i128::from(self.debits_pending.get())
-            + i128::from(self.debits_posted.get())
-            + i128::from(amount.get());
+        let debits =
+            i128::from(self.debits_pending.get()) + i128::from(self.debits_posted.get()) + i128::from(amount.get());
         debits <= i128::from(self.credits_posted.get())
     }
 }
@@ -272,11 +260,7 @@ impl Ledger {
         }
         self.accounts.insert(t.debit.clone(), debit);
         self.accounts.insert(t.credit.clone(), credit);
-        let state = if t.pending {
-            TransferState::Pending
-        } else {
-            TransferState::Posted
-        };
+        let state = if t.pending { TransferState::Pending } else { TransferState::Posted };
         self.transfers.insert(t.id.clone(), (t.clone(), state));
         Ok(Created::New)
     }
@@ -302,16 +286,9 @@ impl Ledger {
     }
 
     fn resolve(&mut self, id: &str, to: TransferState) -> Result<(), LedgerError> {
-        let (t, state) = self
-            .transfers
-            .get(id)
-            .cloned()
-            .ok_or_else(|| LedgerError::NotFound(id.to_owned()))?;
+        let (t, state) = self.transfers.get(id).cloned().ok_or_else(|| LedgerError::NotFound(id.to_owned()))?;
         if state != TransferState::Pending {
-            return Err(LedgerError::NotPending {
-                id: id.to_owned(),
-                state,
-            });
+            return Err(LedgerError::NotPending { id: id.to_owned(), state });
         }
         let mut debit = self.balance(&t.debit);
         let mut credit = self.balance(&t.credit);
@@ -403,21 +380,11 @@ pub mod postings {
         let mut out = Vec::new();
         if net.is_positive() {
             let credit = AccountKey::company(AccountKind::RefundsInFlight);
-            out.push(pending(
-                format!("{application_id}:refund"),
-                credit,
-                net,
-                TransferCode::Refund,
-            ));
+            out.push(pending(format!("{application_id}:refund"), credit, net, TransferCode::Refund));
         }
         if fee.is_positive() {
             let credit = AccountKey::company(AccountKind::FeeRevenue);
-            out.push(pending(
-                format!("{application_id}:fee"),
-                credit,
-                fee,
-                TransferCode::RefundFee,
-            ));
+            out.push(pending(format!("{application_id}:fee"), credit, fee, TransferCode::RefundFee));
         }
         for (item_id, amount) in deductions.iter().filter(|(_, a)| a.is_positive()) {
             let credit = AccountKey::receivable(merchant_id);
@@ -459,14 +426,8 @@ mod tests {
     fn a_refund_reserves_then_posts() {
         let mut l = Ledger::new();
         l.create(&collect_deposit("tm_1", Fen::yuan(99))).unwrap();
-        let approve = approve_refund(
-            "ra_1",
-            "tm_1",
-            "mc_1",
-            Fen::yuan(39),
-            Fen::ZERO,
-            &[("oi_1".into(), Fen::yuan(60))],
-        );
+        let approve =
+            approve_refund("ra_1", "tm_1", "mc_1", Fen::yuan(39), Fen::ZERO, &[("oi_1".into(), Fen::yuan(60))]);
         for t in &approve {
             l.create(t).unwrap();
         }
@@ -476,16 +437,10 @@ mod tests {
         }
         l.create(&payout_sent("ra_1", Fen::yuan(39))).unwrap();
         let b = l.balance(&held("tm_1"));
-        assert_eq!(
-            (b.debits_pending, b.debits_posted, b.credits_posted),
-            (Fen::ZERO, Fen::yuan(99), Fen::yuan(99))
-        );
+        assert_eq!((b.debits_pending, b.debits_posted, b.credits_posted), (Fen::ZERO, Fen::yuan(99), Fen::yuan(99)));
         assert_eq!(
             l.post("ra_1:refund"),
-            Err(LedgerError::NotPending {
-                id: "ra_1:refund".into(),
-                state: TransferState::Posted
-            })
+            Err(LedgerError::NotPending { id: "ra_1:refund".into(), state: TransferState::Posted })
         );
     }
 
@@ -496,10 +451,7 @@ mod tests {
         let first = approve_refund("ra_1", "tm_1", "mc_1", Fen::yuan(99), Fen::ZERO, &[]);
         l.create(&first[0]).unwrap();
         let second = approve_refund("ra_2", "tm_1", "mc_1", Fen::new(1), Fen::ZERO, &[]);
-        assert_eq!(
-            l.create(&second[0]),
-            Err(LedgerError::ExceedsCredits("deposit_held:tm_1".into()))
-        );
+        assert_eq!(l.create(&second[0]), Err(LedgerError::ExceedsCredits("deposit_held:tm_1".into())));
         // Voiding the first frees the reservation again.
         l.void("ra_1:refund").unwrap();
         assert_eq!(l.create(&second[0]), Ok(Created::New));
@@ -511,16 +463,8 @@ mod tests {
         let t = collect_deposit("tm_1", Fen::yuan(99));
         assert_eq!(l.create(&t), Ok(Created::New));
         assert_eq!(l.create(&t), Ok(Created::AlreadyExists));
-        let changed = Transfer {
-            amount: Fen::yuan(199),
-            ..t
-        };
-        assert_eq!(
-            l.create(&changed),
-            Err(LedgerError::ExistsWithDifferentFields(
-                "tm_1:deposit".into()
-            ))
-        );
+        let changed = Transfer { amount: Fen::yuan(199), ..t };
+        assert_eq!(l.create(&changed), Err(LedgerError::ExistsWithDifferentFields("tm_1:deposit".into())));
         assert_eq!(l.balance(&held("tm_1")).credits_posted, Fen::yuan(99));
     }
 
@@ -537,49 +481,21 @@ mod tests {
 
     #[derive(Clone, Debug)]
     enum Op {
-        Collect {
-            terminal: u8,
-            fen: i64,
-        },
-        Approve {
-            app: u8,
-            terminal: u8,
-            net: i64,
-            fee: i64,
-            deduct: i64,
-        },
-        Post {
-            app: u8,
-        },
-        Void {
-            app: u8,
-        },
-        Repeat {
-            app: u8,
-            terminal: u8,
-            net: i64,
-        },
+        Collect { terminal: u8, fen: i64 },
+        Approve { app: u8, terminal: u8, net: i64, fee: i64, deduct: i64 },
+        Post { app: u8 },
+        Void { app: u8 },
+        Repeat { app: u8, terminal: u8, net: i64 },
     }
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             (0u8..3, 1i64..50_000).prop_map(|(terminal, fen)| Op::Collect { terminal, fen }),
-            (0u8..6, 0u8..3, 0i64..30_000, 0i64..500, 0i64..5_000).prop_map(
-                |(app, terminal, net, fee, deduct)| Op::Approve {
-                    app,
-                    terminal,
-                    net,
-                    fee,
-                    deduct
-                }
-            ),
+            (0u8..6, 0u8..3, 0i64..30_000, 0i64..500, 0i64..5_000)
+                .prop_map(|(app, terminal, net, fee, deduct)| Op::Approve { app, terminal, net, fee, deduct }),
             (0u8..6).prop_map(|app| Op::Post { app }),
             (0u8..6).prop_map(|app| Op::Void { app }),
-            (0u8..6, 0u8..3, 0i64..30_000).prop_map(|(app, terminal, net)| Op::Repeat {
-                app,
-                terminal,
-                net
-            }),
+            (0u8..6, 0u8..3, 0i64..30_000).prop_map(|(app, terminal, net)| Op::Repeat { app, terminal, net }),
         ]
     }
 
@@ -639,11 +555,7 @@ mod tests {
     }
 
     fn check_invariants(l: &Ledger, collected: &[i64; 3]) -> Result<(), TestCaseError> {
-        let total = |f: fn(&Balance) -> Fen| {
-            l.accounts()
-                .map(|(_, b)| i128::from(f(b).get()))
-                .sum::<i128>()
-        };
+        let total = |f: fn(&Balance) -> Fen| l.accounts().map(|(_, b)| i128::from(f(b).get())).sum::<i128>();
         prop_assert_eq!(total(|b| b.debits_posted), total(|b| b.credits_posted));
         prop_assert_eq!(total(|b| b.debits_pending), total(|b| b.credits_pending));
         for (t, &c) in collected.iter().enumerate() {

@@ -12,6 +12,7 @@ pub mod eligibility;
 pub mod ids;
 pub mod ledger;
 pub mod money;
+pub mod password;
 pub mod plan;
 pub mod timestamp;
 pub mod validation;

@@ -5,9 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// An amount of CNY in fen. Arithmetic is checked: overflow is an error, never a wrap.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Fen(i64);
 
@@ -16,9 +14,7 @@ pub struct Fen(i64);
 pub enum MoneyError {
     #[error("the amount overflowed")]
     Overflow,
-    #[error(
-        "an amount is digits with an optional point and at most two decimals, e.g. 99 or 99.50"
-    )]
+    #[error("an amount is digits with an optional point and at most two decimals, e.g. 99 or 99.50")]
     InvalidAmount,
     #[error("an amount has at most two decimals (fen)")]
     TooManyDecimals,
@@ -64,26 +60,18 @@ impl Fen {
     }
 
     pub fn checked_add(self, other: Fen) -> Result<Fen, MoneyError> {
-        self.0
-            .checked_add(other.0)
-            .map(Fen)
-            .ok_or(MoneyError::Overflow)
+        self.0.checked_add(other.0).map(Fen).ok_or(MoneyError::Overflow)
     }
 
     pub fn checked_sub(self, other: Fen) -> Result<Fen, MoneyError> {
-        self.0
-            .checked_sub(other.0)
-            .map(Fen)
-            .ok_or(MoneyError::Overflow)
+        self.0.checked_sub(other.0).map(Fen).ok_or(MoneyError::Overflow)
     }
 
     /// `self × basis_points / 10_000`, rounded down (in the merchant's favour when it is a fee).
     pub fn percent_bp_floor(self, basis_points: u32) -> Result<Fen, MoneyError> {
         let product = i128::from(self.0) * i128::from(basis_points);
         let value = product.div_euclid(10_000);
-        i64::try_from(value)
-            .map(Fen)
-            .map_err(|_| MoneyError::Overflow)
+        i64::try_from(value).map(Fen).map_err(|_| MoneyError::Overflow)
     }
 
     /// Sum of many amounts; overflow is an error.
@@ -106,17 +94,12 @@ impl Fen {
         let whole_digits = parse_grouped_digits(whole)?;
         let frac_fen = match frac {
             None => 0,
-            Some(f) if f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit()) => {
-                return Err(MoneyError::InvalidAmount)
-            }
+            Some(f) if f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit()) => return Err(MoneyError::InvalidAmount),
             Some(f) if f.len() > 2 => return Err(MoneyError::TooManyDecimals),
             Some(f) if f.len() == 1 => i64::from(f.as_bytes()[0] - b'0') * 10,
             Some(f) => i64::from(f.as_bytes()[0] - b'0') * 10 + i64::from(f.as_bytes()[1] - b'0'),
         };
-        let fen = whole_digits
-            .checked_mul(100)
-            .and_then(|w| w.checked_add(frac_fen))
-            .ok_or(MoneyError::Overflow)?;
+        let fen = whole_digits.checked_mul(100).and_then(|w| w.checked_add(frac_fen)).ok_or(MoneyError::Overflow)?;
         if fen > Fen::PARSE_MAX.0 {
             return Err(MoneyError::Overflow);
         }
@@ -165,9 +148,7 @@ fn parse_grouped_digits(whole: &str) -> Result<i64, MoneyError> {
     }
     let groups: Vec<&str> = whole.split(',').collect();
     let well_grouped = groups.len() == 1
-        || (!groups[0].is_empty()
-            && groups[0].len() <= 3
-            && groups[1..].iter().all(|g| g.len() == 3));
+        || (!groups[0].is_empty() && groups[0].len() <= 3 && groups[1..].iter().all(|g| g.len() == 3));
     if !well_grouped {
         return Err(MoneyError::InvalidAmount);
     }
@@ -176,10 +157,7 @@ fn parse_grouped_digits(whole: &str) -> Result<i64, MoneyError> {
         if !b.is_ascii_digit() {
             return Err(MoneyError::InvalidAmount);
         }
-        value = value
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(i64::from(b - b'0')))
-            .ok_or(MoneyError::Overflow)?;
+        value = value.checked_mul(10).and_then(|v| v.checked_add(i64::from(b - b'0'))).ok_or(MoneyError::Overflow)?;
     }
     Ok(value)
 }
@@ -215,12 +193,7 @@ fn push_yuan_capitals(out: &mut String, yuan: u64) {
 }
 
 fn push_section(out: &mut String, section: usize) {
-    let digits = [
-        section / 1000,
-        section / 100 % 10,
-        section / 10 % 10,
-        section % 10,
-    ];
+    let digits = [section / 1000, section / 100 % 10, section / 10 % 10, section % 10];
     let mut zero_pending = false;
     let mut started = false;
     for (i, &d) in digits.iter().enumerate() {
@@ -267,10 +240,7 @@ mod tests {
         assert_eq!(Fen::new(5).to_string(), "¥0.05");
         assert_eq!(Fen::new(100_000_000).to_string(), "¥1,000,000.00");
         assert_eq!(Fen::new(-123_456).to_string(), "-¥1,234.56");
-        assert_eq!(
-            Fen::new(i64::MIN).to_string(),
-            "-¥92,233,720,368,547,758.08"
-        );
+        assert_eq!(Fen::new(i64::MIN).to_string(), "-¥92,233,720,368,547,758.08");
     }
 
     #[test]
@@ -314,36 +284,18 @@ mod tests {
     fn rejects_what_is_not_an_amount() {
         assert_eq!(Fen::parse_yuan("99.505"), Err(MoneyError::TooManyDecimals));
         assert_eq!(Fen::parse_yuan("-1"), Err(MoneyError::Negative));
-        for bad in [
-            "", "abc", "1e3", "99.", ".5", "1,23", "12,3456", "9 9", "0x10", "NaN", "99.5a",
-        ] {
-            assert_eq!(
-                Fen::parse_yuan(bad),
-                Err(MoneyError::InvalidAmount),
-                "{bad:?}"
-            );
+        for bad in ["", "abc", "1e3", "99.", ".5", "1,23", "12,3456", "9 9", "0x10", "NaN", "99.5a"] {
+            assert_eq!(Fen::parse_yuan(bad), Err(MoneyError::InvalidAmount), "{bad:?}");
         }
-        assert_eq!(
-            Fen::parse_yuan("99999999999999999999"),
-            Err(MoneyError::Overflow)
-        );
+        assert_eq!(Fen::parse_yuan("99999999999999999999"), Err(MoneyError::Overflow));
         assert_eq!(Fen::parse_yuan("1000000000001"), Err(MoneyError::Overflow));
     }
 
     #[test]
     fn arithmetic_overflow_is_an_error() {
-        assert_eq!(
-            Fen::new(i64::MAX).checked_add(Fen::new(1)),
-            Err(MoneyError::Overflow)
-        );
-        assert_eq!(
-            Fen::new(i64::MIN).checked_sub(Fen::new(1)),
-            Err(MoneyError::Overflow)
-        );
-        assert_eq!(
-            Fen::sum([Fen::new(i64::MAX), Fen::new(1)]),
-            Err(MoneyError::Overflow)
-        );
+        assert_eq!(Fen::new(i64::MAX).checked_add(Fen::new(1)), Err(MoneyError::Overflow));
+        assert_eq!(Fen::new(i64::MIN).checked_sub(Fen::new(1)), Err(MoneyError::Overflow));
+        assert_eq!(Fen::sum([Fen::new(i64::MAX), Fen::new(1)]), Err(MoneyError::Overflow));
         assert_eq!(Fen::new(10_000).percent_bp_floor(150), Ok(Fen::new(150)));
         assert_eq!(Fen::new(999).percent_bp_floor(50), Ok(Fen::new(4)));
     }

@@ -18,12 +18,7 @@ pub enum TxnKind {
 }
 
 impl TxnKind {
-    pub const ALL: [TxnKind; 4] = [
-        TxnKind::CreditCard,
-        TxnKind::DebitCard,
-        TxnKind::QrCode,
-        TxnKind::Nfc,
-    ];
+    pub const ALL: [TxnKind; 4] = [TxnKind::CreditCard, TxnKind::DebitCard, TxnKind::QrCode, TxnKind::Nfc];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -45,17 +40,10 @@ impl TxnKind {
 pub enum RefundRule {
     /// 激活返押金: the terminal reaches a volume of counted transactions within
     /// `window_days` of activation (the last day counts).
-    Activation {
-        volume_target_fen: Fen,
-        counted_kinds: Vec<TxnKind>,
-        window_days: u32,
-    },
+    Activation { volume_target_fen: Fen, counted_kinds: Vec<TxnKind>, window_days: u32 },
     /// 退机退押金: the merchant stops; the application must come within
     /// `refund_window_days` of termination.
-    Termination {
-        refund_window_days: u32,
-        device_return_required: bool,
-    },
+    Termination { refund_window_days: u32, device_return_required: bool },
 }
 
 /// The handling fee taken from a refund, disclosed before the merchant submits.
@@ -73,18 +61,13 @@ pub enum FeeRule {
 }
 
 impl FeeRule {
-    pub const NONE: FeeRule = FeeRule::Fixed {
-        amount_fen: Fen::ZERO,
-    };
+    pub const NONE: FeeRule = FeeRule::Fixed { amount_fen: Fen::ZERO };
 
     /// The fee on `refundable`, never more than `refundable` itself.
     pub fn fee_on(self, refundable: Fen) -> Result<Fen, MoneyError> {
         let fee = match self {
             FeeRule::Fixed { amount_fen } => amount_fen,
-            FeeRule::Percent {
-                basis_points,
-                cap_fen,
-            } => refundable.percent_bp_floor(basis_points)?.min(cap_fen),
+            FeeRule::Percent { basis_points, cap_fen } => refundable.percent_bp_floor(basis_points)?.min(cap_fen),
         };
         Ok(fee.min(refundable).max(Fen::ZERO))
     }
@@ -116,37 +99,18 @@ impl DepositPlan {
         let mut errors = Vec::new();
         let code_ok = !self.code.is_empty()
             && self.code.len() <= CODE_LEN_MAX
-            && self
-                .code
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && self.code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !code_ok {
-            errors.push(FieldError::new(
-                "code",
-                "invalid_format",
-                "1–40 of A–Z, a–z, 0–9, - and _",
-            ));
+            errors.push(FieldError::new("code", "invalid_format", "1–40 of A–Z, a–z, 0–9, - and _"));
         }
         if self.name.trim().is_empty() || self.name.chars().count() > NAME_LEN_MAX {
-            errors.push(FieldError::new(
-                "name",
-                "invalid_length",
-                "1–100 characters",
-            ));
+            errors.push(FieldError::new("name", "invalid_length", "1–100 characters"));
         }
         if !self.deposit_fen.is_positive() || self.deposit_fen > Fen::PARSE_MAX {
-            errors.push(FieldError::new(
-                "deposit_fen",
-                "out_of_range",
-                "a deposit is more than 0",
-            ));
+            errors.push(FieldError::new("deposit_fen", "out_of_range", "a deposit is more than 0"));
         }
         if self.four_eyes_threshold_fen.is_negative() {
-            errors.push(FieldError::new(
-                "four_eyes_threshold_fen",
-                "out_of_range",
-                "0 or more",
-            ));
+            errors.push(FieldError::new("four_eyes_threshold_fen", "out_of_range", "0 or more"));
         }
         self.validate_rule(&mut errors);
         self.validate_fee(&mut errors);
@@ -160,42 +124,20 @@ impl DepositPlan {
     fn validate_rule(&self, errors: &mut Vec<FieldError>) {
         let window_ok = |days: u32| (1..=WINDOW_DAYS_MAX).contains(&days);
         match &self.rule {
-            RefundRule::Activation {
-                volume_target_fen,
-                counted_kinds,
-                window_days,
-            } => {
+            RefundRule::Activation { volume_target_fen, counted_kinds, window_days } => {
                 if !volume_target_fen.is_positive() || *volume_target_fen > Fen::PARSE_MAX {
-                    errors.push(FieldError::new(
-                        "rule.volume_target_fen",
-                        "out_of_range",
-                        "more than 0",
-                    ));
+                    errors.push(FieldError::new("rule.volume_target_fen", "out_of_range", "more than 0"));
                 }
                 if counted_kinds.is_empty() {
-                    errors.push(FieldError::new(
-                        "rule.counted_kinds",
-                        "required",
-                        "at least one kind counts",
-                    ));
+                    errors.push(FieldError::new("rule.counted_kinds", "required", "at least one kind counts"));
                 }
                 if !window_ok(*window_days) {
-                    errors.push(FieldError::new(
-                        "rule.window_days",
-                        "out_of_range",
-                        "1–3650 days",
-                    ));
+                    errors.push(FieldError::new("rule.window_days", "out_of_range", "1–3650 days"));
                 }
             }
-            RefundRule::Termination {
-                refund_window_days, ..
-            } => {
+            RefundRule::Termination { refund_window_days, .. } => {
                 if !window_ok(*refund_window_days) {
-                    errors.push(FieldError::new(
-                        "rule.refund_window_days",
-                        "out_of_range",
-                        "1–3650 days",
-                    ));
+                    errors.push(FieldError::new("rule.refund_window_days", "out_of_range", "1–3650 days"));
                 }
                 if self.auto_approve {
                     errors.push(FieldError::new(
@@ -210,25 +152,12 @@ impl DepositPlan {
 
     fn validate_fee(&self, errors: &mut Vec<FieldError>) {
         match self.fee {
-            FeeRule::Fixed { amount_fen }
-                if amount_fen.is_negative() || amount_fen > self.deposit_fen =>
-            {
-                errors.push(FieldError::new(
-                    "fee.amount_fen",
-                    "out_of_range",
-                    "0 up to the deposit",
-                ));
+            FeeRule::Fixed { amount_fen } if amount_fen.is_negative() || amount_fen > self.deposit_fen => {
+                errors.push(FieldError::new("fee.amount_fen", "out_of_range", "0 up to the deposit"));
             }
-            FeeRule::Percent {
-                basis_points,
-                cap_fen,
-            } => {
+            FeeRule::Percent { basis_points, cap_fen } => {
                 if basis_points > 10_000 {
-                    errors.push(FieldError::new(
-                        "fee.basis_points",
-                        "out_of_range",
-                        "0–10000 (100 %)",
-                    ));
+                    errors.push(FieldError::new("fee.basis_points", "out_of_range", "0–10000 (100 %)"));
                 }
                 if cap_fen.is_negative() {
                     errors.push(FieldError::new("fee.cap_fen", "out_of_range", "0 or more"));
@@ -241,10 +170,9 @@ impl DepositPlan {
     /// For an activation plan: the instants between which counted transactions count.
     pub fn counting_window(&self, activated_at: Timestamp) -> Option<(Timestamp, Timestamp)> {
         match &self.rule {
-            RefundRule::Activation { window_days, .. } => Some((
-                activated_at,
-                activated_at.end_of_china_day_after(*window_days),
-            )),
+            RefundRule::Activation { window_days, .. } => {
+                Some((activated_at, activated_at.end_of_china_day_after(*window_days)))
+            }
             RefundRule::Termination { .. } => None,
         }
     }
@@ -289,24 +217,12 @@ mod tests {
             code: "bad code!".into(),
             name: " ".into(),
             deposit_fen: Fen::ZERO,
-            rule: RefundRule::Activation {
-                volume_target_fen: Fen::ZERO,
-                counted_kinds: vec![],
-                window_days: 0,
-            },
-            fee: FeeRule::Percent {
-                basis_points: 20_000,
-                cap_fen: Fen::new(-1),
-            },
+            rule: RefundRule::Activation { volume_target_fen: Fen::ZERO, counted_kinds: vec![], window_days: 0 },
+            fee: FeeRule::Percent { basis_points: 20_000, cap_fen: Fen::new(-1) },
             four_eyes_threshold_fen: Fen::new(-1),
             ..activation_plan()
         };
-        let fields: Vec<String> = plan
-            .validate()
-            .unwrap_err()
-            .into_iter()
-            .map(|e| e.field)
-            .collect();
+        let fields: Vec<String> = plan.validate().unwrap_err().into_iter().map(|e| e.field).collect();
         assert_eq!(
             fields,
             [
@@ -326,10 +242,7 @@ mod tests {
     #[test]
     fn termination_plans_are_never_automatic() {
         let plan = DepositPlan {
-            rule: RefundRule::Termination {
-                refund_window_days: 180,
-                device_return_required: true,
-            },
+            rule: RefundRule::Termination { refund_window_days: 180, device_return_required: true },
             ..activation_plan()
         };
         let errors = plan.validate().unwrap_err();
@@ -338,15 +251,10 @@ mod tests {
 
     #[test]
     fn fees_are_capped_and_never_exceed_the_refund() {
-        let pct = FeeRule::Percent {
-            basis_points: 150,
-            cap_fen: Fen::yuan(2),
-        };
+        let pct = FeeRule::Percent { basis_points: 150, cap_fen: Fen::yuan(2) };
         assert_eq!(pct.fee_on(Fen::yuan(99)), Ok(Fen::new(148)));
         assert_eq!(pct.fee_on(Fen::yuan(299)), Ok(Fen::yuan(2)));
-        let fixed = FeeRule::Fixed {
-            amount_fen: Fen::yuan(10),
-        };
+        let fixed = FeeRule::Fixed { amount_fen: Fen::yuan(10) };
         assert_eq!(fixed.fee_on(Fen::yuan(5)), Ok(Fen::yuan(5)));
         assert_eq!(FeeRule::NONE.fee_on(Fen::yuan(99)), Ok(Fen::ZERO));
     }

@@ -43,9 +43,7 @@ impl Timestamp {
     /// day: "within 90 days of activation, the last day counts".
     pub fn end_of_china_day_after(self, days: u32) -> Timestamp {
         let last_day = self.china_date() + Duration::days(i64::from(days));
-        let next_midnight = (last_day + Duration::days(1))
-            .with_time(Time::MIDNIGHT)
-            .assume_offset(CHINA);
+        let next_midnight = (last_day + Duration::days(1)).with_time(Time::MIDNIGHT).assume_offset(CHINA);
         Timestamp((next_midnight.unix_timestamp_nanos() / 1_000_000) as i64 - 1)
     }
 
@@ -55,8 +53,7 @@ impl Timestamp {
     }
 
     pub fn to_offset_date_time(self) -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 
     /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-24T08:00:00.000Z`.
@@ -76,9 +73,7 @@ impl Timestamp {
 
     pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
         let t = OffsetDateTime::parse(text, &Rfc3339).ok()?;
-        i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
-            .ok()
-            .map(Timestamp)
+        i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok().map(Timestamp)
     }
 }
 
@@ -103,24 +98,13 @@ mod tests {
         let deadline = activated.end_of_china_day_after(90);
         assert_eq!(deadline.to_rfc3339(), "2026-04-10T15:59:59.999Z");
         // 16:30 UTC on 10 Jan is already 11 Jan in Shanghai.
-        assert_eq!(
-            at("2026-01-10T16:30:00Z")
-                .end_of_china_day_after(90)
-                .to_rfc3339(),
-            "2026-04-11T15:59:59.999Z"
-        );
+        assert_eq!(at("2026-01-10T16:30:00Z").end_of_china_day_after(90).to_rfc3339(), "2026-04-11T15:59:59.999Z");
     }
 
     #[test]
     fn counts_calendar_days() {
-        assert_eq!(
-            at("2026-01-10T15:30:00Z").china_days_until(at("2026-01-10T16:30:00Z")),
-            1
-        );
-        assert_eq!(
-            at("2026-01-10T00:00:00Z").china_days_until(at("2026-01-09T00:00:00Z")),
-            -1
-        );
+        assert_eq!(at("2026-01-10T15:30:00Z").china_days_until(at("2026-01-10T16:30:00Z")), 1);
+        assert_eq!(at("2026-01-10T00:00:00Z").china_days_until(at("2026-01-09T00:00:00Z")), -1);
     }
 
     #[test]

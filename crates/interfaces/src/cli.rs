@@ -5,11 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "yajin",
-    version,
-    about = "Yajin (押金): POS terminal deposits and their refunds"
-)]
+#[command(name = "yajin", version, about = "Yajin (押金): POS terminal deposits and their refunds")]
 pub struct Cli {
     /// A TOML configuration file; flags and YAJIN_* variables override it.
     #[arg(long, env = "YAJIN_CONFIG", global = true)]
@@ -65,4 +61,13 @@ pub struct ServeArgs {
     /// generated once into DATA_DIR/pii.key]
     #[arg(long, env = "YAJIN_PII_KEY", hide_env_values = true)]
     pub pii_key: Option<String>,
+
+    /// `sandbox` (messages readable at /api/v1/sandbox/sms; the demo's default) or `http`
+    /// (a provider at --sms-http-url). Required outside the demo.
+    #[arg(long, env = "YAJIN_SMS_PROVIDER")]
+    pub sms_provider: Option<String>,
+
+    /// The HTTP SMS provider's endpoint.
+    #[arg(long, env = "YAJIN_SMS_HTTP_URL")]
+    pub sms_http_url: Option<String>,
 }

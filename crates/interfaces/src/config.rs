@@ -22,6 +22,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub pii_previous_keys: Vec<String>,
     pub db_max_connections: Option<u32>,
+    pub sms_provider: Option<String>,
+    pub sms_http_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +53,16 @@ pub struct DbConfig {
     pub max_connections: u32,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SmsConfig {
+    Sandbox,
+    /// The bearer token comes from `YAJIN_SMS_HTTP_TOKEN` only: a secret is not a file setting.
+    Http {
+        url: String,
+        token: Option<String>,
+    },
+}
+
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
     pub listen: SocketAddr,
@@ -58,6 +70,7 @@ pub struct ServeConfig {
     pub demo: bool,
     pub pii_key: Option<String>,
     pub pii_previous_keys: Vec<String>,
+    pub sms: SmsConfig,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -71,23 +84,13 @@ pub fn log_format(flag: Option<LogFormat>, file: &FileConfig) -> Result<LogForma
     match file.log_format.as_deref() {
         None | Some("text") => Ok(LogFormat::Text),
         Some("json") => Ok(LogFormat::Json),
-        Some(other) => Err(ConfigError(format!(
-            "log_format must be \"text\" or \"json\", not {other:?}"
-        ))),
+        Some(other) => Err(ConfigError(format!("log_format must be \"text\" or \"json\", not {other:?}"))),
     }
 }
 
 pub fn db_config(args: &DbArgs, file: &FileConfig) -> Result<DbConfig, ConfigError> {
-    let data_dir = args
-        .data_dir
-        .clone()
-        .or_else(|| file.data_dir.clone())
-        .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
-    let url = match args
-        .database_url
-        .clone()
-        .or_else(|| file.database_url.clone())
-    {
+    let data_dir = args.data_dir.clone().or_else(|| file.data_dir.clone()).unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+    let url = match args.database_url.clone().or_else(|| file.database_url.clone()) {
         Some(url) => url,
         None => format!("sqlite://{}?mode=rwc", data_dir.join("yajin.db").display()),
     };
@@ -103,39 +106,52 @@ pub fn db_config(args: &DbArgs, file: &FileConfig) -> Result<DbConfig, ConfigErr
             "db_max_connections must be 1–{MAX_CONNECTIONS_LIMIT}, not {max_connections}"
         )));
     }
-    Ok(DbConfig {
-        url,
-        backend,
-        data_dir,
-        max_connections,
-    })
+    Ok(DbConfig { url, backend, data_dir, max_connections })
 }
 
 pub fn serve_config(args: &ServeArgs, file: &FileConfig) -> Result<ServeConfig, ConfigError> {
-    let listen_text = args
-        .listen
-        .clone()
-        .or_else(|| file.listen.clone())
-        .unwrap_or_else(|| DEFAULT_LISTEN.into());
+    let listen_text = args.listen.clone().or_else(|| file.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.into());
     let listen = listen_text.parse::<SocketAddr>().map_err(|_| {
-        ConfigError(format!("listen address {listen_text:?} (YAJIN_LISTEN / --listen) is not HOST:PORT, e.g. 127.0.0.1:8080"))
+        ConfigError(format!(
+            "listen address {listen_text:?} (YAJIN_LISTEN / --listen) is not HOST:PORT, e.g. 127.0.0.1:8080"
+        ))
     })?;
     let pii_key = args.pii_key.clone().or_else(|| file.pii_key.clone());
-    for (name, key) in pii_key.iter().map(|k| ("pii_key", k)).chain(
-        file.pii_previous_keys
-            .iter()
-            .map(|k| ("pii_previous_keys", k)),
-    ) {
-        yajin_store::pii::MasterKey::from_hex(key)
-            .map_err(|e| ConfigError(format!("{name}: {e}")))?;
+    for (name, key) in
+        pii_key.iter().map(|k| ("pii_key", k)).chain(file.pii_previous_keys.iter().map(|k| ("pii_previous_keys", k)))
+    {
+        yajin_store::pii::MasterKey::from_hex(key).map_err(|e| ConfigError(format!("{name}: {e}")))?;
     }
+    let demo = args.demo || file.demo.unwrap_or(false);
     Ok(ServeConfig {
         listen,
         db: db_config(&args.db, file)?,
-        demo: args.demo || file.demo.unwrap_or(false),
+        demo,
+        sms: sms_config(args, file, demo)?,
         pii_key,
         pii_previous_keys: file.pii_previous_keys.clone(),
     })
+}
+
+fn sms_config(args: &ServeArgs, file: &FileConfig, demo: bool) -> Result<SmsConfig, ConfigError> {
+    let provider = args.sms_provider.clone().or_else(|| file.sms_provider.clone());
+    match provider.as_deref() {
+        Some("sandbox") => Ok(SmsConfig::Sandbox),
+        None if demo => Ok(SmsConfig::Sandbox),
+        Some("http") => {
+            let url = args.sms_http_url.clone().or_else(|| file.sms_http_url.clone()).ok_or_else(|| {
+                ConfigError("sms_provider \"http\" needs sms_http_url (YAJIN_SMS_HTTP_URL / --sms-http-url)".into())
+            })?;
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError(format!("sms_http_url {url:?} is not an http:// or https:// URL")));
+            }
+            Ok(SmsConfig::Http { url, token: std::env::var("YAJIN_SMS_HTTP_TOKEN").ok() })
+        }
+        None => Err(ConfigError(
+            "sms_provider is not set (YAJIN_SMS_PROVIDER / --sms-provider): \"http\" with sms_http_url for production, \"sandbox\" for testing; --demo implies sandbox".into(),
+        )),
+        Some(other) => Err(ConfigError(format!("sms_provider must be \"sandbox\" or \"http\", not {other:?}"))),
+    }
 }
 
 #[cfg(test)]
@@ -144,13 +160,12 @@ mod tests {
 
     fn serve_args() -> ServeArgs {
         ServeArgs {
-            db: DbArgs {
-                data_dir: None,
-                database_url: None,
-            },
+            db: DbArgs { data_dir: None, database_url: None },
             listen: None,
-            demo: false,
+            demo: true,
             pii_key: None,
+            sms_provider: None,
+            sms_http_url: None,
         }
     }
 
@@ -165,19 +180,12 @@ mod tests {
     #[test]
     fn flags_win_over_the_file() {
         let file: FileConfig =
-            toml::from_str("listen = \"0.0.0.0:9000\"\ndatabase_url = \"postgres://u@h/db\"")
-                .unwrap();
+            toml::from_str("listen = \"0.0.0.0:9000\"\ndatabase_url = \"postgres://u@h/db\"").unwrap();
         let mut args = serve_args();
-        assert_eq!(
-            serve_config(&args, &file).unwrap().listen.to_string(),
-            "0.0.0.0:9000"
-        );
+        assert_eq!(serve_config(&args, &file).unwrap().listen.to_string(), "0.0.0.0:9000");
         args.listen = Some("127.0.0.1:1".into());
         let c = serve_config(&args, &file).unwrap();
-        assert_eq!(
-            (c.listen.to_string(), c.db.backend),
-            ("127.0.0.1:1".into(), Backend::Postgres)
-        );
+        assert_eq!((c.listen.to_string(), c.db.backend), ("127.0.0.1:1".into(), Backend::Postgres));
     }
 
     #[test]
@@ -185,28 +193,27 @@ mod tests {
         let mut args = serve_args();
         args.listen = Some("nonsense".into());
         let e = serve_config(&args, &FileConfig::default()).unwrap_err().0;
-        assert!(
-            e.contains("listen address \"nonsense\"") && !e.contains('\n'),
-            "{e}"
-        );
+        assert!(e.contains("listen address \"nonsense\"") && !e.contains('\n'), "{e}");
         let file: FileConfig = toml::from_str("database_url = \"mysql://x\"").unwrap();
-        assert!(serve_config(&serve_args(), &file)
-            .unwrap_err()
-            .0
-            .contains("sqlite:// or postgres://"));
+        assert!(serve_config(&serve_args(), &file).unwrap_err().0.contains("sqlite:// or postgres://"));
         let file: FileConfig = toml::from_str("pii_key = \"abc\"").unwrap();
-        assert!(serve_config(&serve_args(), &file)
-            .unwrap_err()
-            .0
-            .contains("64 hex digits"));
+        assert!(serve_config(&serve_args(), &file).unwrap_err().0.contains("64 hex digits"));
         let file: FileConfig = toml::from_str("db_max_connections = 0").unwrap();
-        assert!(serve_config(&serve_args(), &file)
-            .unwrap_err()
-            .0
-            .contains("db_max_connections"));
-        assert!(
-            toml::from_str::<FileConfig>("lisen = \"x\"").is_err(),
-            "typos are errors"
-        );
+        assert!(serve_config(&serve_args(), &file).unwrap_err().0.contains("db_max_connections"));
+        assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err(), "typos are errors");
+    }
+
+    #[test]
+    fn sms_is_sandbox_only_when_asked_or_in_the_demo() {
+        let mut args = serve_args();
+        assert_eq!(serve_config(&args, &FileConfig::default()).unwrap().sms, SmsConfig::Sandbox);
+        args.demo = false;
+        assert!(serve_config(&args, &FileConfig::default()).unwrap_err().0.contains("sms_provider is not set"));
+        args.sms_provider = Some("http".into());
+        assert!(serve_config(&args, &FileConfig::default()).unwrap_err().0.contains("needs sms_http_url"));
+        args.sms_http_url = Some("https://sms.example/send".into());
+        assert!(matches!(serve_config(&args, &FileConfig::default()).unwrap().sms, SmsConfig::Http { .. }));
+        args.sms_provider = Some("carrier-pigeon".into());
+        assert!(serve_config(&args, &FileConfig::default()).unwrap_err().0.contains("\"carrier-pigeon\""));
     }
 }

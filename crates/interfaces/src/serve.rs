@@ -10,29 +10,20 @@ use yajin_app::{App, SystemClock};
 use yajin_store::pii::{MasterKey, Vault};
 use yajin_store::{migrate, Backend, Db, DbOptions};
 
-use crate::config::{DbConfig, ServeConfig};
+use crate::config::{DbConfig, ServeConfig, SmsConfig};
 use crate::http::{self, AppState};
 use crate::Failure;
+use yajin_channels::sms::{HttpSms, SandboxSms, SmsGateway};
 
 pub async fn open_database(config: &DbConfig) -> Result<Db, Failure> {
     if config.backend == Backend::Sqlite {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            Failure::runtime(format!(
-                "cannot create the data folder {}: {e}",
-                config.data_dir.display()
-            ))
+            Failure::runtime(format!("cannot create the data folder {}: {e}", config.data_dir.display()))
         })?;
     }
-    let options = DbOptions {
-        max_connections: config.max_connections,
-        ..DbOptions::default()
-    };
-    let db = Db::connect(&config.url, &options)
-        .await
-        .map_err(|e| Failure::runtime(e.to_string()))?;
-    let report = migrate::migrate(&db, now_ms())
-        .await
-        .map_err(|e| Failure::runtime(e.to_string()))?;
+    let options = DbOptions { max_connections: config.max_connections, ..DbOptions::default() };
+    let db = Db::connect(&config.url, &options).await.map_err(|e| Failure::runtime(e.to_string()))?;
+    let report = migrate::migrate(&db, now_ms()).await.map_err(|e| Failure::runtime(e.to_string()))?;
     if !report.applied.is_empty() {
         tracing::info!(applied = ?report.applied, version = report.version, "database migrated");
     }
@@ -41,13 +32,8 @@ pub async fn open_database(config: &DbConfig) -> Result<Db, Failure> {
 
 pub async fn migrate_only(config: &DbConfig) -> Result<(), Failure> {
     let db = open_database(config).await?;
-    let version = migrate::current_version(&db)
-        .await
-        .map_err(|e| Failure::runtime(e.to_string()))?;
-    println!(
-        "{} database at schema version {version}",
-        config.backend.name()
-    );
+    let version = migrate::current_version(&db).await.map_err(|e| Failure::runtime(e.to_string()))?;
+    println!("{} database at schema version {version}", config.backend.name());
     db.close().await;
     Ok(())
 }
@@ -55,11 +41,15 @@ pub async fn migrate_only(config: &DbConfig) -> Result<(), Failure> {
 pub async fn serve(config: ServeConfig) -> Result<(), Failure> {
     let db = open_database(&config.db).await?;
     let vault = vault(&config)?;
-    let app = App::new(db.clone(), vault, Arc::new(SystemClock));
+    let sms: Arc<dyn SmsGateway> = match &config.sms {
+        SmsConfig::Sandbox => Arc::new(SandboxSms),
+        SmsConfig::Http { url, token } => {
+            Arc::new(HttpSms::new(url.clone(), token.clone()).map_err(|e| Failure::runtime(e.to_string()))?)
+        }
+    };
+    let app = App::new(db.clone(), vault, Arc::new(SystemClock), sms);
     if config.demo {
-        let outcome = demo::seed(&app)
-            .await
-            .map_err(|e| Failure::runtime(format!("demo data: {e}")))?;
+        let outcome = demo::seed(&app).await.map_err(|e| Failure::runtime(format!("demo data: {e}")))?;
         if outcome == SeedOutcome::Seeded {
             tracing::info!("demo data set seeded");
         }
@@ -67,16 +57,12 @@ pub async fn serve(config: ServeConfig) -> Result<(), Failure> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| Failure::runtime(format!("cannot listen on {}: {e}", config.listen)))?;
-    let address = listener
-        .local_addr()
-        .map_err(|e| Failure::runtime(e.to_string()))?;
-    let state = AppState {
-        app,
-        metrics: http::recorder(),
-        started: Arc::new(Instant::now()),
-    };
+    let address = listener.local_addr().map_err(|e| Failure::runtime(e.to_string()))?;
+    let sandbox = config.sms == SmsConfig::Sandbox;
+    let state = AppState { app, metrics: http::recorder(), started: Arc::new(Instant::now()), sandbox };
     print_banner(&config, address);
-    axum::serve(listener, http::router(state))
+    let service = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| Failure::runtime(format!("server stopped: {e}")))?;
@@ -103,21 +89,18 @@ fn vault(config: &ServeConfig) -> Result<Vault, Failure> {
 
 fn key_file(path: &Path) -> Result<MasterKey, Failure> {
     if let Ok(text) = std::fs::read_to_string(path) {
-        return MasterKey::from_hex(&text)
-            .map_err(|e| Failure::runtime(format!("{}: {e}", path.display())));
+        return MasterKey::from_hex(&text).map_err(|e| Failure::runtime(format!("{}: {e}", path.display())));
     }
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Failure::runtime(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| Failure::runtime(format!("cannot create {}: {e}", dir.display())))?;
     }
     let key = MasterKey::generate();
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .map_err(|e| Failure::runtime(format!("cannot create {}: {e}", path.display())))?;
+    let mut file =
+        options.open(path).map_err(|e| Failure::runtime(format!("cannot create {}: {e}", path.display())))?;
     file.write_all(key.to_hex().as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", path.display())))?;
@@ -143,6 +126,9 @@ fn print_banner(config: &ServeConfig, address: std::net::SocketAddr) {
             staff.join(", "),
             demo::STAFF_PASSWORD
         ));
+    }
+    if config.sms == SmsConfig::Sandbox {
+        out.push_str(&format!("  sandbox SMS inbox: http://{address}/api/v1/sandbox/sms?phone=PHONE\n"));
     }
     out.push_str("  stop with Ctrl-C (SIGTERM also stops it gracefully)\n");
     print!("{out}");

@@ -54,18 +54,13 @@ impl Server {
                 }
             }
         });
-        let base = rx
-            .recv_timeout(Duration::from_secs(90))
-            .expect("yajin printed its URL");
+        let base = rx.recv_timeout(Duration::from_secs(90)).expect("yajin printed its URL");
         Server { child, base }
     }
 
     fn get(&self, path: &str) -> (u16, String) {
         let url = format!("{}{path}", self.base);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
             let r = reqwest::get(&url).await.expect("request");
             (r.status().as_u16(), r.text().await.unwrap())
@@ -74,10 +69,7 @@ impl Server {
 
     /// SIGTERM, then the exit status.
     fn stop(mut self) -> std::process::ExitStatus {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
         for _ in 0..150 {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
@@ -91,9 +83,7 @@ impl Server {
 
 fn yajin(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_remove("YAJIN_DATABASE_URL")
-        .env_remove("YAJIN_LISTEN");
+    cmd.args(args).env_remove("YAJIN_DATABASE_URL").env_remove("YAJIN_LISTEN");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -105,10 +95,7 @@ fn assert_one_line_failure(out: &Output, code: i32, needle: &str) {
     assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.is_empty()).collect();
     assert_eq!(lines.len(), 1, "one line: {stderr}");
-    assert!(
-        lines[0].starts_with("yajin: ") && lines[0].contains(needle),
-        "{stderr}"
-    );
+    assert!(lines[0].starts_with("yajin: ") && lines[0].contains(needle), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
@@ -116,17 +103,10 @@ fn check_running(server: &Server, database: &str) {
     assert_eq!(server.get("/healthz"), (200, r#"{"status":"ok"}"#.into()));
     let (status, body) = server.get("/readyz");
     assert_eq!(status, 200, "{body}");
-    assert!(
-        body.contains(&format!(r#""database":"{database}""#))
-            && body.contains(r#""schema_version":1"#),
-        "{body}"
-    );
+    assert!(body.contains(&format!(r#""database":"{database}""#)) && body.contains(r#""schema_version":1"#), "{body}");
     let (status, metrics) = server.get("/metrics");
     assert_eq!(status, 200);
-    assert!(
-        metrics.contains(r#"http_requests_total{method="GET",route="/healthz",status="200"} 1"#),
-        "{metrics}"
-    );
+    assert!(metrics.contains(r#"http_requests_total{method="GET",route="/healthz",status="200"} 1"#), "{metrics}");
     assert_eq!(server.get("/no/such/page").0, 404);
 }
 
@@ -145,10 +125,7 @@ fn serves_the_demo_on_sqlite_and_restarts_on_the_same_data() {
 
 #[test]
 fn serves_the_demo_on_postgres() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let Some(pg) = rt.block_on(TestDb::postgres_unmigrated()) else {
         return;
     };
@@ -163,15 +140,8 @@ fn serves_the_demo_on_postgres() {
 fn migrate_creates_and_reports_the_schema() {
     let dir = TempDir::new();
     let out = yajin(&["migrate", "--data-dir", dir.0.to_str().unwrap()], &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "sqlite database at schema version 1"
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "sqlite database at schema version 1");
 }
 
 #[test]
@@ -183,75 +153,26 @@ fn bad_configuration_is_one_clear_line_and_exit_2() {
         2,
         "listen address \"nonsense\"",
     );
-    assert_one_line_failure(
-        &yajin(&["serve", "--data-dir", d], &[("YAJIN_LISTEN", "1.2.3.4")]),
-        2,
-        "YAJIN_LISTEN",
-    );
-    assert_one_line_failure(
-        &yajin(&["serve", "--data-dir", d], &[("YAJIN_PII_KEY", "abc")]),
-        2,
-        "64 hex digits",
-    );
-    assert_one_line_failure(
-        &yajin(&["migrate", "--database-url", "mysql://x"], &[]),
-        2,
-        "sqlite:// or postgres://",
-    );
+    assert_one_line_failure(&yajin(&["serve", "--data-dir", d], &[("YAJIN_LISTEN", "1.2.3.4")]), 2, "YAJIN_LISTEN");
+    assert_one_line_failure(&yajin(&["serve", "--data-dir", d], &[]), 2, "sms_provider is not set");
+    assert_one_line_failure(&yajin(&["serve", "--data-dir", d], &[("YAJIN_PII_KEY", "abc")]), 2, "64 hex digits");
+    assert_one_line_failure(&yajin(&["migrate", "--database-url", "mysql://x"], &[]), 2, "sqlite:// or postgres://");
     let config = dir.0.join("yajin.toml");
     std::fs::write(&config, "lisen = \"127.0.0.1:1\"\n").unwrap();
-    assert_one_line_failure(
-        &yajin(&["serve", "--config", config.to_str().unwrap()], &[]),
-        2,
-        "unknown field `lisen`",
-    );
+    assert_one_line_failure(&yajin(&["serve", "--config", config.to_str().unwrap()], &[]), 2, "unknown field `lisen`");
     std::fs::write(&config, "listen = [1, 2\n").unwrap();
-    assert_one_line_failure(
-        &yajin(&["serve", "--config", config.to_str().unwrap()], &[]),
-        2,
-        "yajin.toml",
-    );
-    assert_one_line_failure(
-        &yajin(&["serve", "--config", "/no/such/file.toml"], &[]),
-        2,
-        "cannot read config file",
-    );
-    assert!(
-        std::fs::read_dir(&dir.0)
-            .unwrap()
-            .all(|e| e.unwrap().file_name() == "yajin.toml"),
-        "nothing was created"
-    );
+    assert_one_line_failure(&yajin(&["serve", "--config", config.to_str().unwrap()], &[]), 2, "yajin.toml");
+    assert_one_line_failure(&yajin(&["serve", "--config", "/no/such/file.toml"], &[]), 2, "cannot read config file");
+    assert!(std::fs::read_dir(&dir.0).unwrap().all(|e| e.unwrap().file_name() == "yajin.toml"), "nothing was created");
 }
 
 #[test]
 fn an_unreachable_database_is_one_clear_line_and_exit_1() {
-    let out = yajin(
-        &[
-            "migrate",
-            "--database-url",
-            "postgres://postgres@127.0.0.1:1/yajin",
-        ],
-        &[],
-    );
-    assert_one_line_failure(
-        &out,
-        1,
-        "cannot reach the database at postgres://postgres@127.0.0.1:1/yajin",
-    );
-    let out = yajin(
-        &[
-            "serve",
-            "--database-url",
-            "postgres://postgres:hunter2@127.0.0.1:1/yajin",
-        ],
-        &[],
-    );
+    let out = yajin(&["migrate", "--database-url", "postgres://postgres@127.0.0.1:1/yajin"], &[]);
+    assert_one_line_failure(&out, 1, "cannot reach the database at postgres://postgres@127.0.0.1:1/yajin");
+    let out = yajin(&["serve", "--demo", "--database-url", "postgres://postgres:hunter2@127.0.0.1:1/yajin"], &[]);
     assert_one_line_failure(&out, 1, "postgres://postgres:***@127.0.0.1:1/yajin");
-    assert!(
-        !String::from_utf8_lossy(&out.stderr).contains("hunter2"),
-        "passwords never printed"
-    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("hunter2"), "passwords never printed");
 }
 
 #[test]
@@ -260,28 +181,17 @@ fn a_database_from_a_newer_yajin_is_refused_untouched() {
     let d = dir.0.to_str().unwrap();
     assert!(yajin(&["migrate", "--data-dir", d], &[]).status.success());
     let url = format!("sqlite://{d}/yajin.db");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let db = rt
-        .block_on(yajin_store::Db::connect(
-            &url,
-            &yajin_store::DbOptions::default(),
-        ))
-        .unwrap();
-    rt.block_on(sqlx::query("INSERT INTO yajin_schema (version, name, checksum, applied_at) VALUES (2, 'future', 'x', 0)").execute(db.pool()))
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let db = rt.block_on(yajin_store::Db::connect(&url, &yajin_store::DbOptions::default())).unwrap();
+    rt.block_on(
+        sqlx::query("INSERT INTO yajin_schema (version, name, checksum, applied_at) VALUES (2, 'future', 'x', 0)")
+            .execute(db.pool()),
+    )
+    .unwrap();
     rt.block_on(db.close());
-    for args in [
-        vec!["migrate", "--data-dir", d],
-        vec!["serve", "--data-dir", d, "--listen", "127.0.0.1:0"],
-    ] {
+    for args in [vec!["migrate", "--data-dir", d], vec!["serve", "--demo", "--data-dir", d, "--listen", "127.0.0.1:0"]]
+    {
         let out = yajin(&args, &[]);
-        assert_one_line_failure(
-            &out,
-            1,
-            "schema version 2, newer than this yajin (knows up to 1)",
-        );
+        assert_one_line_failure(&out, 1, "schema version 2, newer than this yajin (knows up to 1)");
     }
 }

@@ -33,16 +33,7 @@ pub struct AuditRow {
 /// The hash of a row: SHA-256 over the previous hash and the row's fields, as a JSON array
 /// (unambiguous whatever the fields contain).
 pub fn row_hash(prev_hash: &str, seq: i64, at: i64, e: &AuditEntry) -> String {
-    let fields = serde_json::json!([
-        seq,
-        at,
-        e.actor_role,
-        e.actor_id,
-        e.action,
-        e.entity,
-        e.entity_id,
-        e.detail
-    ]);
+    let fields = serde_json::json!([seq, at, e.actor_role, e.actor_id, e.action, e.entity, e.entity_id, e.detail]);
     let mut h = Sha256::new();
     h.update(prev_hash.as_bytes());
     h.update(b"\n");
@@ -51,18 +42,12 @@ pub fn row_hash(prev_hash: &str, seq: i64, at: i64, e: &AuditEntry) -> String {
 }
 
 /// Appends one entry in the caller's transaction, returning its sequence number.
-pub async fn append(
-    conn: &mut AnyConnection,
-    entry: &AuditEntry,
-    now_ms: i64,
-) -> Result<i64, StoreError> {
+pub async fn append(conn: &mut AnyConnection, entry: &AuditEntry, now_ms: i64) -> Result<i64, StoreError> {
     // Updating the head takes its row lock; under READ COMMITTED a waiting writer then reads
     // the head its predecessor committed, so the chain never forks.
-    let head = sqlx::query(
-        "UPDATE audit_head SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq, last_hash",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    let head = sqlx::query("UPDATE audit_head SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq, last_hash")
+        .fetch_one(&mut *conn)
+        .await?;
     let seq: i64 = head.try_get("last_seq")?;
     let prev: String = head.try_get("last_hash")?;
     let hash = row_hash(&prev, seq, now_ms, entry);
@@ -82,10 +67,7 @@ pub async fn append(
     .bind(&hash)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE audit_head SET last_hash = $1 WHERE id = 1")
-        .bind(&hash)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query("UPDATE audit_head SET last_hash = $1 WHERE id = 1").bind(&hash).execute(&mut *conn).await?;
     Ok(seq)
 }
 
@@ -106,8 +88,7 @@ fn row_from(row: &sqlx::any::AnyRow) -> Result<AuditRow, StoreError> {
     })
 }
 
-const COLUMNS: &str =
-    "seq, at, actor_role, actor_id, action, entity, entity_id, detail, prev_hash, hash";
+const COLUMNS: &str = "seq, at, actor_role, actor_id, action, entity, entity_id, detail, prev_hash, hash";
 
 /// Rows for one entity (or all), oldest first, after `after_seq`, at most `limit`.
 pub async fn list(
@@ -119,8 +100,8 @@ pub async fn list(
     let rows = match entity {
         Some(entity) => {
             sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM audit_log WHERE entity = $1 AND seq > $2 ORDER BY seq LIMIT $3"
-        ))
+                "SELECT {COLUMNS} FROM audit_log WHERE entity = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+            ))
             .bind(entity)
             .bind(after_seq)
             .bind(limit)
@@ -128,13 +109,11 @@ pub async fn list(
             .await?
         }
         None => {
-            sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"
-            ))
-            .bind(after_seq)
-            .bind(limit)
-            .fetch_all(&mut *conn)
-            .await?
+            sqlx::query(&format!("SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"))
+                .bind(after_seq)
+                .bind(limit)
+                .fetch_all(&mut *conn)
+                .await?
         }
     };
     rows.iter().map(row_from).collect()
@@ -163,11 +142,7 @@ pub async fn verify(conn: &mut AnyConnection) -> Result<ChainReport, StoreError>
                 || row.prev_hash != prev_hash
                 || row.hash != row_hash(&prev_hash, row.seq, row.at, &row.entry);
             if broken {
-                return Ok(ChainReport {
-                    ok: false,
-                    checked,
-                    first_broken_id: Some(row.seq),
-                });
+                return Ok(ChainReport { ok: false, checked, first_broken_id: Some(row.seq) });
             }
             checked += 1;
             expected_seq += 1;
@@ -177,22 +152,11 @@ pub async fn verify(conn: &mut AnyConnection) -> Result<ChainReport, StoreError>
             break;
         }
     }
-    let head = sqlx::query("SELECT last_seq, last_hash FROM audit_head WHERE id = 1")
-        .fetch_one(&mut *conn)
-        .await?;
-    let (last_seq, last_hash): (i64, String) =
-        (head.try_get("last_seq")?, head.try_get("last_hash")?);
+    let head = sqlx::query("SELECT last_seq, last_hash FROM audit_head WHERE id = 1").fetch_one(&mut *conn).await?;
+    let (last_seq, last_hash): (i64, String) = (head.try_get("last_seq")?, head.try_get("last_hash")?);
     if last_seq != checked || last_hash != prev_hash {
         // Rows after the last intact one are missing: the first missing seq is what broke.
-        return Ok(ChainReport {
-            ok: false,
-            checked,
-            first_broken_id: Some(checked + 1),
-        });
+        return Ok(ChainReport { ok: false, checked, first_broken_id: Some(checked + 1) });
     }
-    Ok(ChainReport {
-        ok: true,
-        checked,
-        first_broken_id: None,
-    })
+    Ok(ChainReport { ok: true, checked, first_broken_id: None })
 }

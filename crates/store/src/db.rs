@@ -47,11 +47,7 @@ pub struct DbOptions {
 
 impl Default for DbOptions {
     fn default() -> Self {
-        Self {
-            max_connections: 16,
-            acquire_timeout: Duration::from_secs(10),
-            busy_timeout: Duration::from_secs(10),
-        }
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(10), busy_timeout: Duration::from_secs(10) }
     }
 }
 
@@ -67,24 +63,13 @@ impl Db {
     pub async fn connect(url: &str, options: &DbOptions) -> Result<Db, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url).ok_or_else(|| StoreError::BadUrl(redact(url)))?;
-        let connect_options: AnyConnectOptions = url
-            .parse()
-            .map_err(|e: sqlx::Error| StoreError::BadUrl(format!("{}: {e}", redact(url))))?;
+        let connect_options: AnyConnectOptions =
+            url.parse().map_err(|e: sqlx::Error| StoreError::BadUrl(format!("{}: {e}", redact(url))))?;
         // One direct connection first: a pool only says "timed out", this says why.
-        let probe = tokio::time::timeout(
-            options.acquire_timeout,
-            AnyConnection::connect_with(&connect_options),
-        )
-        .await;
+        let probe = tokio::time::timeout(options.acquire_timeout, AnyConnection::connect_with(&connect_options)).await;
         match probe {
             Ok(Ok(conn)) => drop(conn.close().await),
-            Ok(Err(e)) => {
-                return Err(StoreError::Unreachable(format!(
-                    "{}: {}",
-                    redact(url),
-                    one_line(&e)
-                )))
-            }
+            Ok(Err(e)) => return Err(StoreError::Unreachable(format!("{}: {}", redact(url), one_line(&e)))),
             Err(_) => {
                 return Err(StoreError::Unreachable(format!(
                     "{}: no answer within {:?}",
@@ -179,10 +164,7 @@ mod tests {
 
     #[test]
     fn passwords_never_reach_messages() {
-        assert_eq!(
-            redact("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
+        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact("sqlite://data/yajin.db"), "sqlite://data/yajin.db");
     }

@@ -14,11 +14,7 @@ use crate::StoreError;
 
 /// Creates transfers (in the caller's transaction: all of them or, on error, none once the
 /// caller rolls back). A transfer whose id exists with the same fields is "already exists".
-pub async fn create(
-    conn: &mut AnyConnection,
-    transfers: &[Transfer],
-    now_ms: i64,
-) -> Result<Vec<Created>, StoreError> {
+pub async fn create(conn: &mut AnyConnection, transfers: &[Transfer], now_ms: i64) -> Result<Vec<Created>, StoreError> {
     let mut out = Vec::with_capacity(transfers.len());
     for t in transfers {
         out.push(create_one(conn, t, now_ms).await?);
@@ -26,19 +22,11 @@ pub async fn create(
     Ok(out)
 }
 
-async fn create_one(
-    conn: &mut AnyConnection,
-    t: &Transfer,
-    now_ms: i64,
-) -> Result<Created, StoreError> {
+async fn create_one(conn: &mut AnyConnection, t: &Transfer, now_ms: i64) -> Result<Created, StoreError> {
     check_shape(t)?;
     ensure_account(conn, &t.debit).await?;
     ensure_account(conn, &t.credit).await?;
-    let state = if t.pending {
-        TransferState::Pending
-    } else {
-        TransferState::Posted
-    };
+    let state = if t.pending { TransferState::Pending } else { TransferState::Posted };
     let inserted = sqlx::query(
         "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount_fen, code, created_pending, state, reference, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
@@ -56,20 +44,16 @@ async fn create_one(
     .await?
     .rows_affected();
     if inserted == 0 {
-        let existing = load(conn, &t.id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("transfer {} vanished", t.id)))?;
+        let existing =
+            load(conn, &t.id).await?.ok_or_else(|| StoreError::Corrupt(format!("transfer {} vanished", t.id)))?;
         return if same_fields(&existing.0, t) {
             Ok(Created::AlreadyExists)
         } else {
             Err(LedgerError::ExistsWithDifferentFields(t.id.clone()).into())
         };
     }
-    let (debit_col, credit_col) = if t.pending {
-        ("debits_pending", "credits_pending")
-    } else {
-        ("debits_posted", "credits_posted")
-    };
+    let (debit_col, credit_col) =
+        if t.pending { ("debits_pending", "credits_pending") } else { ("debits_posted", "credits_posted") };
     // debits_must_not_exceed_credits, as a conditional update.
     let debited = sqlx::query(&format!(
         "UPDATE ledger_accounts SET {debit_col} = {debit_col} + $1
@@ -83,13 +67,11 @@ async fn create_one(
     if debited != 1 {
         return Err(LedgerError::ExceedsCredits(t.debit.id()).into());
     }
-    sqlx::query(&format!(
-        "UPDATE ledger_accounts SET {credit_col} = {credit_col} + $1 WHERE id = $2"
-    ))
-    .bind(t.amount.get())
-    .bind(t.credit.id())
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query(&format!("UPDATE ledger_accounts SET {credit_col} = {credit_col} + $1 WHERE id = $2"))
+        .bind(t.amount.get())
+        .bind(t.credit.id())
+        .execute(&mut *conn)
+        .await?;
     Ok(Created::New)
 }
 
@@ -123,12 +105,7 @@ pub async fn void(conn: &mut AnyConnection, id: &str, now_ms: i64) -> Result<(),
     resolve(conn, id, TransferState::Voided, now_ms).await
 }
 
-async fn resolve(
-    conn: &mut AnyConnection,
-    id: &str,
-    to: TransferState,
-    now_ms: i64,
-) -> Result<(), StoreError> {
+async fn resolve(conn: &mut AnyConnection, id: &str, to: TransferState, now_ms: i64) -> Result<(), StoreError> {
     let row = sqlx::query(
         "UPDATE ledger_transfers SET state = $1, resolved_at = $2 WHERE id = $3 AND state = 'pending'
          RETURNING debit_account_id, credit_account_id, amount_fen",
@@ -140,10 +117,7 @@ async fn resolve(
     .await?;
     let Some(row) = row else {
         return Err(match load(conn, id).await? {
-            Some((_, state)) => LedgerError::NotPending {
-                id: id.to_owned(),
-                state,
-            },
+            Some((_, state)) => LedgerError::NotPending { id: id.to_owned(), state },
             None => LedgerError::NotFound(id.to_owned()),
         }
         .into());
@@ -161,21 +135,12 @@ async fn resolve(
             "UPDATE ledger_accounts SET credits_pending = credits_pending - $1 WHERE id = $2",
         ),
     };
-    sqlx::query(debit_sql)
-        .bind(amount)
-        .bind(&debit)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(credit_sql)
-        .bind(amount)
-        .bind(&credit)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(debit_sql).bind(amount).bind(&debit).execute(&mut *conn).await?;
+    sqlx::query(credit_sql).bind(amount).bind(&credit).execute(&mut *conn).await?;
     Ok(())
 }
 
-const TRANSFER_COLUMNS: &str =
-    "t.id, t.amount_fen, t.code, t.created_pending, t.state, t.reference,
+const TRANSFER_COLUMNS: &str = "t.id, t.amount_fen, t.code, t.created_pending, t.state, t.reference,
     d.kind AS debit_kind, d.owner AS debit_owner, c.kind AS credit_kind, c.owner AS credit_owner";
 
 fn transfer_from_row(row: &sqlx::any::AnyRow) -> Result<(Transfer, TransferState), StoreError> {
@@ -188,29 +153,18 @@ fn transfer_from_row(row: &sqlx::any::AnyRow) -> Result<(Transfer, TransferState
     let state: String = row.try_get("state")?;
     let transfer = Transfer {
         id: row.try_get("id")?,
-        debit: AccountKey {
-            kind: kind("debit_kind")?,
-            owner: row.try_get("debit_owner")?,
-        },
-        credit: AccountKey {
-            kind: kind("credit_kind")?,
-            owner: row.try_get("credit_owner")?,
-        },
+        debit: AccountKey { kind: kind("debit_kind")?, owner: row.try_get("debit_owner")? },
+        credit: AccountKey { kind: kind("credit_kind")?, owner: row.try_get("credit_owner")? },
         amount: Fen::new(row.try_get("amount_fen")?),
-        code: TransferCode::parse(&code)
-            .ok_or_else(|| StoreError::Corrupt(format!("transfer code {code}")))?,
+        code: TransferCode::parse(&code).ok_or_else(|| StoreError::Corrupt(format!("transfer code {code}")))?,
         pending: row.try_get::<i64, _>("created_pending")? == 1,
         reference: row.try_get("reference")?,
     };
-    let state = TransferState::parse(&state)
-        .ok_or_else(|| StoreError::Corrupt(format!("transfer state {state}")))?;
+    let state = TransferState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("transfer state {state}")))?;
     Ok((transfer, state))
 }
 
-pub async fn load(
-    conn: &mut AnyConnection,
-    id: &str,
-) -> Result<Option<(Transfer, TransferState)>, StoreError> {
+pub async fn load(conn: &mut AnyConnection, id: &str) -> Result<Option<(Transfer, TransferState)>, StoreError> {
     let row = sqlx::query(&format!(
         "SELECT {TRANSFER_COLUMNS} FROM ledger_transfers t
          JOIN ledger_accounts d ON d.id = t.debit_account_id JOIN ledger_accounts c ON c.id = t.credit_account_id
@@ -258,37 +212,51 @@ pub async fn balance(conn: &mut AnyConnection, key: &AccountKey) -> Result<Balan
 
 /// A terminal's deposit as its transfers tell it: collected, refunded (paid out), in flight
 /// (reserved, unpaid), and kept for fees and deductions.
-pub async fn deposit_figures(
+pub async fn deposit_figures(conn: &mut AnyConnection, terminal_id: &str) -> Result<DepositFigures, StoreError> {
+    let ids = [terminal_id.to_owned()];
+    Ok(deposit_figures_of(conn, &ids).await?.remove(terminal_id).unwrap_or_default())
+}
+
+/// Deposit figures of many terminals in two indexed queries (transfers out of and into each
+/// terminal's `deposit_held` account).
+pub async fn deposit_figures_of(
     conn: &mut AnyConnection,
-    terminal_id: &str,
-) -> Result<DepositFigures, StoreError> {
-    let account = AccountKey::deposit_held(terminal_id).id();
-    let rows = sqlx::query(
-        "SELECT code, state, CAST(sum(amount_fen) AS BIGINT) AS total FROM ledger_transfers
-         WHERE debit_account_id = $1 OR credit_account_id = $1 GROUP BY code, state",
-    )
-    .bind(&account)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut f = DepositFigures::default();
-    for row in rows {
-        let code: String = row.try_get("code")?;
-        let state: String = row.try_get("state")?;
-        let total = Fen::new(row.try_get("total")?);
-        let bucket = match (TransferCode::parse(&code), state.as_str()) {
-            (Some(TransferCode::DepositCollected), "posted") => &mut f.collected_fen,
-            (Some(_), "pending") => &mut f.in_flight_fen,
-            (Some(TransferCode::Refund), "posted") => &mut f.refunded_fen,
-            (Some(TransferCode::RefundFee | TransferCode::RefundDeduction), "posted") => {
-                &mut f.deducted_fen
-            }
-            _ => continue,
-        };
-        *bucket = bucket
-            .checked_add(total)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    terminal_ids: &[String],
+) -> Result<std::collections::HashMap<String, DepositFigures>, StoreError> {
+    let mut out: std::collections::HashMap<String, DepositFigures> = std::collections::HashMap::new();
+    if terminal_ids.is_empty() {
+        return Ok(out);
     }
-    Ok(f)
+    let accounts: Vec<String> = terminal_ids.iter().map(|t| AccountKey::deposit_held(t).id()).collect();
+    for side in ["debit_account_id", "credit_account_id"] {
+        let sql = format!(
+            "SELECT {side} AS account, code, state, CAST(sum(amount_fen) AS BIGINT) AS total FROM ledger_transfers
+             WHERE {side} IN ({}) GROUP BY {side}, code, state",
+            crate::placeholders(1, accounts.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for account in &accounts {
+            query = query.bind(account);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let account: String = row.try_get("account")?;
+            let terminal = account.strip_prefix("deposit_held:").unwrap_or(&account).to_owned();
+            let code: String = row.try_get("code")?;
+            let state: String = row.try_get("state")?;
+            let total = Fen::new(row.try_get("total")?);
+            let f = out.entry(terminal).or_default();
+            let bucket = match (TransferCode::parse(&code), state.as_str()) {
+                (Some(TransferCode::DepositCollected), "posted") => &mut f.collected_fen,
+                (Some(TransferCode::DepositCollected), _) => continue,
+                (Some(_), "pending") => &mut f.in_flight_fen,
+                (Some(TransferCode::Refund), "posted") => &mut f.refunded_fen,
+                (Some(TransferCode::RefundFee | TransferCode::RefundDeduction), "posted") => &mut f.deducted_fen,
+                _ => continue,
+            };
+            *bucket = bucket.checked_add(total).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        }
+    }
+    Ok(out)
 }
 
 /// An account whose counters disagree with its transfers.
@@ -328,11 +296,7 @@ pub async fn verify(conn: &mut AnyConnection) -> Result<Vec<Mismatch>, StoreErro
             credits_posted: get("cpo")?,
         };
         if stored != derived {
-            out.push(Mismatch {
-                account_id: row.try_get("id")?,
-                stored,
-                derived,
-            });
+            out.push(Mismatch { account_id: row.try_get("id")?, stored, derived });
         }
     }
     Ok(out)

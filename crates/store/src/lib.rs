@@ -27,7 +27,9 @@ pub enum StoreError {
     BadUrl(String),
     #[error("cannot reach the database at {0}")]
     Unreachable(String),
-    #[error("the database is at schema version {found}, newer than this yajin (knows up to {known}); run a newer yajin")]
+    #[error(
+        "the database is at schema version {found}, newer than this yajin (knows up to {known}); run a newer yajin"
+    )]
     SchemaTooNew { found: i64, known: i64 },
     #[error("migration {version} applied to this database differs from this yajin's copy; refusing to continue")]
     SchemaChanged { version: i64 },
@@ -60,11 +62,13 @@ impl StoreError {
     }
 }
 
+/// `$start, $start+1, …` for `count` values of an `IN (…)` list.
+pub fn placeholders(start: usize, count: usize) -> String {
+    (start..start + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
 /// A new opaque id with a type prefix: `ra_01JD…`. ULIDs sort by creation time, which keeps
 /// inserts at the end of indexes and makes cursors stable.
 pub fn new_id(prefix: &str) -> String {
-    format!(
-        "{prefix}_{}",
-        ulid::Ulid::new().to_string().to_ascii_lowercase()
-    )
+    format!("{prefix}_{}", ulid::Ulid::new().to_string().to_ascii_lowercase())
 }

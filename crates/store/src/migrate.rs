@@ -17,17 +17,11 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/sqlite/0001_initial.sql"),
-}];
+const SQLITE: &[Migration] =
+    &[Migration { version: 1, name: "initial", sql: include_str!("../migrations/sqlite/0001_initial.sql") }];
 
-const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/postgres/0001_initial.sql"),
-}];
+const POSTGRES: &[Migration] =
+    &[Migration { version: 1, name: "initial", sql: include_str!("../migrations/postgres/0001_initial.sql") }];
 
 /// Serialises concurrent migrators on PostgreSQL (SQLite has `BEGIN IMMEDIATE`).
 const PG_MIGRATION_LOCK: i64 = 0x5941_4A49_4E00_0001;
@@ -41,11 +35,7 @@ pub fn migrations(backend: Backend) -> &'static [Migration] {
 
 /// The newest schema version this binary knows.
 pub fn latest_version(backend: Backend) -> i64 {
-    migrations(backend)
-        .iter()
-        .map(|m| m.version)
-        .max()
-        .unwrap_or(0)
+    migrations(backend).iter().map(|m| m.version).max().unwrap_or(0)
 }
 
 fn checksum(sql: &str) -> String {
@@ -68,32 +58,20 @@ pub async fn migrate(db: &Db, now_ms: i64) -> Result<MigrationReport, StoreError
 }
 
 /// Applies every pending migration of `known` (in order), or none.
-pub async fn apply(
-    db: &Db,
-    known: &[&Migration],
-    now_ms: i64,
-) -> Result<MigrationReport, StoreError> {
+pub async fn apply(db: &Db, known: &[&Migration], now_ms: i64) -> Result<MigrationReport, StoreError> {
     let latest = known.iter().map(|m| m.version).max().unwrap_or(0);
     let mut tx = db.begin_write().await?;
     if db.backend() == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(PG_MIGRATION_LOCK)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *tx).await?;
     }
     sqlx::query(CREATE_TABLE).execute(&mut *tx).await?;
-    let rows = sqlx::query("SELECT version, checksum FROM yajin_schema ORDER BY version")
-        .fetch_all(&mut *tx)
-        .await?;
+    let rows = sqlx::query("SELECT version, checksum FROM yajin_schema ORDER BY version").fetch_all(&mut *tx).await?;
     let mut applied_versions = Vec::with_capacity(rows.len());
     for row in rows {
         let version: i64 = row.try_get("version")?;
         let sum: String = row.try_get("checksum")?;
         let Some(migration) = known.iter().find(|m| m.version == version) else {
-            return Err(StoreError::SchemaTooNew {
-                found: version,
-                known: latest,
-            });
+            return Err(StoreError::SchemaTooNew { found: version, known: latest });
         };
         if checksum(migration.sql) != sum {
             return Err(StoreError::SchemaChanged { version });
@@ -101,17 +79,11 @@ pub async fn apply(
         applied_versions.push(version);
     }
     let mut applied = Vec::new();
-    for migration in known
-        .iter()
-        .filter(|m| !applied_versions.contains(&m.version))
-    {
-        sqlx::raw_sql(migration.sql)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| StoreError::MigrationFailed {
-                version: migration.version,
-                message: e.to_string().lines().next().unwrap_or_default().to_owned(),
-            })?;
+    for migration in known.iter().filter(|m| !applied_versions.contains(&m.version)) {
+        sqlx::raw_sql(migration.sql).execute(&mut *tx).await.map_err(|e| StoreError::MigrationFailed {
+            version: migration.version,
+            message: e.to_string().lines().next().unwrap_or_default().to_owned(),
+        })?;
         sqlx::query("INSERT INTO yajin_schema (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)")
             .bind(migration.version)
             .bind(migration.name)
@@ -122,10 +94,7 @@ pub async fn apply(
         applied.push(migration.version);
     }
     tx.commit().await?;
-    Ok(MigrationReport {
-        applied,
-        version: latest,
-    })
+    Ok(MigrationReport { applied, version: latest })
 }
 
 /// The schema version the database is at (0 when never migrated).
@@ -134,15 +103,10 @@ pub async fn current_version(db: &Db) -> Result<i64, StoreError> {
         Backend::Sqlite => "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'yajin_schema'",
         Backend::Postgres => "SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'yajin_schema'",
     };
-    let n: i64 = sqlx::query(exists)
-        .fetch_one(db.pool())
-        .await?
-        .try_get("n")?;
+    let n: i64 = sqlx::query(exists).fetch_one(db.pool()).await?.try_get("n")?;
     if n == 0 {
         return Ok(0);
     }
-    let row = sqlx::query("SELECT coalesce(max(version), 0) AS v FROM yajin_schema")
-        .fetch_one(db.pool())
-        .await?;
+    let row = sqlx::query("SELECT coalesce(max(version), 0) AS v FROM yajin_schema").fetch_one(db.pool()).await?;
     Ok(row.try_get("v")?)
 }

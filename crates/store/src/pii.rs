@@ -21,11 +21,8 @@ pub struct MasterKey([u8; 32]);
 
 impl MasterKey {
     pub fn from_hex(text: &str) -> Result<MasterKey, String> {
-        let bytes =
-            hex::decode(text.trim()).map_err(|_| "the PII key must be 64 hex digits".to_owned())?;
-        let key: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| "the PII key must be 64 hex digits (32 bytes)".to_owned())?;
+        let bytes = hex::decode(text.trim()).map_err(|_| "the PII key must be 64 hex digits".to_owned())?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| "the PII key must be 64 hex digits (32 bytes)".to_owned())?;
         Ok(MasterKey(key))
     }
 
@@ -39,8 +36,7 @@ impl MasterKey {
     }
 
     fn derive(&self, purpose: &str) -> [u8; 32] {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes any key length");
         mac.update(purpose.as_bytes());
         mac.finalize().into_bytes().into()
     }
@@ -87,63 +83,38 @@ impl Vault {
             }
             ciphers.insert(id, XChaCha20Poly1305::new(&seal_key.into()));
         }
-        Vault {
-            current_id,
-            ciphers,
-            index_key: current.derive("yajin-pii-index-v1"),
-        }
+        Vault { current_id, ciphers, index_key: current.derive("yajin-pii-index-v1") }
     }
 
     pub fn seal(&self, clear: &str, context: &str) -> Sealed {
         let cipher = &self.ciphers[&self.current_id];
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let ciphertext = cipher
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: clear.as_bytes(),
-                    aad: context.as_bytes(),
-                },
-            )
+            .encrypt(&nonce, Payload { msg: clear.as_bytes(), aad: context.as_bytes() })
             .expect("XChaCha20-Poly1305 encrypts any message under 256 GiB");
         let mut bytes = Vec::with_capacity(NONCE_LEN + ciphertext.len());
         bytes.extend_from_slice(&nonce);
         bytes.extend_from_slice(&ciphertext);
-        Sealed {
-            bytes,
-            key_id: self.current_id.clone(),
-        }
+        Sealed { bytes, key_id: self.current_id.clone() }
     }
 
     /// Opens a sealed value; fails if the key is unknown, or the value was tampered with or
     /// moved from another row (the associated data no longer matches).
     pub fn open(&self, sealed: &Sealed, context: &str) -> Result<String, StoreError> {
-        let cipher = self
-            .ciphers
-            .get(&sealed.key_id)
-            .ok_or_else(|| StoreError::Pii("unknown PII key id".into()))?;
+        let cipher = self.ciphers.get(&sealed.key_id).ok_or_else(|| StoreError::Pii("unknown PII key id".into()))?;
         if sealed.bytes.len() < NONCE_LEN {
             return Err(StoreError::Pii("sealed value too short".into()));
         }
         let (nonce, ciphertext) = sealed.bytes.split_at(NONCE_LEN);
         let clear = cipher
-            .decrypt(
-                XNonce::from_slice(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: context.as_bytes(),
-                },
-            )
-            .map_err(|_| {
-                StoreError::Pii("sealed value does not open with its row's context".into())
-            })?;
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: context.as_bytes() })
+            .map_err(|_| StoreError::Pii("sealed value does not open with its row's context".into()))?;
         String::from_utf8(clear).map_err(|_| StoreError::Pii("sealed value is not text".into()))
     }
 
     /// HMAC-SHA256 of the value under the index secret, namespaced by `column`.
     pub fn blind_index(&self, column: &str, clear: &str) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.index_key)
-            .expect("HMAC takes any key length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.index_key).expect("HMAC takes any key length");
         mac.update(column.as_bytes());
         mac.update(b"\0");
         mac.update(clear.as_bytes());
@@ -160,14 +131,8 @@ mod tests {
         let vault = Vault::new(&MasterKey::generate(), &[]);
         let sealed = vault.seal("310115198506151236", "merchants.id_card:mc_1");
         assert!(!sealed.bytes.windows(18).any(|w| w == b"310115198506151236"));
-        assert_eq!(
-            vault.open(&sealed, "merchants.id_card:mc_1").unwrap(),
-            "310115198506151236"
-        );
-        assert!(
-            vault.open(&sealed, "merchants.id_card:mc_2").is_err(),
-            "moved to another row"
-        );
+        assert_eq!(vault.open(&sealed, "merchants.id_card:mc_1").unwrap(), "310115198506151236");
+        assert!(vault.open(&sealed, "merchants.id_card:mc_2").is_err(), "moved to another row");
         let mut tampered = sealed.clone();
         let last = tampered.bytes.len() - 1;
         tampered.bytes[last] ^= 1;
@@ -189,15 +154,9 @@ mod tests {
         let a = Vault::new(&key, &[]);
         let b = Vault::new(&key, &[]);
         assert_eq!(a.blind_index("id_card", "X"), b.blind_index("id_card", "X"));
-        assert_ne!(
-            a.blind_index("id_card", "X"),
-            a.blind_index("bank_card", "X")
-        );
+        assert_ne!(a.blind_index("id_card", "X"), a.blind_index("bank_card", "X"));
         let other = Vault::new(&MasterKey::generate(), &[]);
-        assert_ne!(
-            a.blind_index("id_card", "X"),
-            other.blind_index("id_card", "X")
-        );
+        assert_ne!(a.blind_index("id_card", "X"), other.blind_index("id_card", "X"));
     }
 
     #[test]

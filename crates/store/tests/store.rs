@@ -27,10 +27,7 @@ fn plan() -> DepositPlan {
         version: 1,
         name: "退机退押金".into(),
         deposit_fen: Fen::yuan(299),
-        rule: RefundRule::Termination {
-            refund_window_days: 180,
-            device_return_required: true,
-        },
+        rule: RefundRule::Termination { refund_window_days: 180, device_return_required: true },
         fee: FeeRule::NONE,
         auto_approve: false,
         four_eyes_threshold_fen: Fen::yuan(200),
@@ -83,18 +80,9 @@ async fn merchant_with_terminal(db: &Db, phone: &str, sn: &str) -> Fixture {
     )
     .await
     .unwrap();
-    ledger::create(
-        &mut tx,
-        &[postings::collect_deposit(&terminal_id, Fen::yuan(299))],
-        0,
-    )
-    .await
-    .unwrap();
+    ledger::create(&mut tx, &[postings::collect_deposit(&terminal_id, Fen::yuan(299))], 0).await.unwrap();
     tx.commit().await.unwrap();
-    Fixture {
-        merchant_id,
-        terminal_id,
-    }
+    Fixture { merchant_id, terminal_id }
 }
 
 fn new_application<'a>(f: &'a Fixture, card: &'a BankCardNo) -> applications::NewApplication<'a> {
@@ -377,10 +365,7 @@ on_both_databases! {
 
 async fn drop_audit_guards(db: &Db, conn: &mut sqlx::AnyConnection) {
     let statements: &[&str] = match db.backend() {
-        yajin_store::Backend::Sqlite => &[
-            "DROP TRIGGER audit_log_no_update",
-            "DROP TRIGGER audit_log_no_delete",
-        ],
+        yajin_store::Backend::Sqlite => &["DROP TRIGGER audit_log_no_update", "DROP TRIGGER audit_log_no_delete"],
         yajin_store::Backend::Postgres => &["DROP TRIGGER audit_log_append_only ON audit_log"],
     };
     for sql in statements {

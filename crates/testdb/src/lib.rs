@@ -35,39 +35,24 @@ enum Cleanup {
 }
 
 fn options() -> DbOptions {
-    DbOptions {
-        max_connections: 8,
-        ..DbOptions::default()
-    }
+    DbOptions { max_connections: 8, ..DbOptions::default() }
 }
 
 impl TestDb {
     /// A new SQLite file in a temporary folder, migrated.
     pub async fn sqlite() -> TestDb {
-        let dir =
-            std::env::temp_dir().join(format!("yajin-test-{}", uuid::Uuid::new_v4().simple()));
+        let dir = std::env::temp_dir().join(format!("yajin-test-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("create a temporary folder");
         let url = format!("sqlite://{}?mode=rwc", dir.join("yajin.db").display());
-        let db = Db::connect(&url, &options())
-            .await
-            .expect("open the SQLite test database");
-        migrate::migrate(&db, 0)
-            .await
-            .expect("migrate the SQLite test database");
-        TestDb {
-            db,
-            url,
-            cleanup: Cleanup::SqliteDir(dir),
-        }
+        let db = Db::connect(&url, &options()).await.expect("open the SQLite test database");
+        migrate::migrate(&db, 0).await.expect("migrate the SQLite test database");
+        TestDb { db, url, cleanup: Cleanup::SqliteDir(dir) }
     }
 
     /// A new PostgreSQL database, migrated; `None` when PostgreSQL cannot be reached and is not
     /// required (after saying so on the terminal).
     pub async fn postgres() -> Option<TestDb> {
-        Self::postgres_unmigrated()
-            .await
-            .map(|t| t.migrated())?
-            .await
+        Self::postgres_unmigrated().await.map(|t| t.migrated())?.await
     }
 
     /// A new, empty PostgreSQL database.
@@ -78,11 +63,7 @@ impl TestDb {
             return None;
         }
         let admin_url = pg_admin_url();
-        let admin_options = DbOptions {
-            max_connections: 1,
-            acquire_timeout: Duration::from_secs(3),
-            ..options()
-        };
+        let admin_options = DbOptions { max_connections: 1, acquire_timeout: Duration::from_secs(3), ..options() };
         let admin = match Db::connect(&admin_url, &admin_options).await {
             Ok(db) => db,
             Err(e) if pg_required() => {
@@ -95,28 +76,18 @@ impl TestDb {
             }
         };
         let name = format!("yajin_test_{}", uuid::Uuid::new_v4().simple());
-        yajin_store::db::execute_admin(&admin, &format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create test database");
+        yajin_store::db::execute_admin(&admin, &format!("CREATE DATABASE {name}")).await.expect("create test database");
         admin.close().await;
         let url = match admin_url.rsplit_once('/') {
             Some((base, _)) => format!("{base}/{name}"),
             None => panic!("YAJIN_TEST_PG_URL must end in /DATABASE"),
         };
-        let db = Db::connect(&url, &options())
-            .await
-            .expect("connect to the new test database");
-        Some(TestDb {
-            db,
-            url,
-            cleanup: Cleanup::PostgresDatabase { admin_url, name },
-        })
+        let db = Db::connect(&url, &options()).await.expect("connect to the new test database");
+        Some(TestDb { db, url, cleanup: Cleanup::PostgresDatabase { admin_url, name } })
     }
 
     async fn migrated(self) -> Option<TestDb> {
-        migrate::migrate(&self.db, 0)
-            .await
-            .expect("migrate the PostgreSQL test database");
+        migrate::migrate(&self.db, 0).await.expect("migrate the PostgreSQL test database");
         Some(self)
     }
 }
@@ -144,19 +115,9 @@ impl Drop for TestDb {
                 // Drop runs inside the test's runtime; a separate thread with its own runtime
                 // can block on the cleanup.
                 let _ = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .expect("runtime");
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
                     rt.block_on(async {
-                        if let Ok(admin) = Db::connect(
-                            &admin_url,
-                            &DbOptions {
-                                max_connections: 1,
-                                ..options()
-                            },
-                        )
-                        .await
+                        if let Ok(admin) = Db::connect(&admin_url, &DbOptions { max_connections: 1, ..options() }).await
                         {
                             let _ = yajin_store::db::execute_admin(
                                 &admin,

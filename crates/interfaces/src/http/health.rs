@@ -11,10 +11,7 @@ use yajin_store::migrate;
 use super::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
 }
 
 /// The process is up.
@@ -29,30 +26,20 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     match migrate::current_version(db).await {
         Ok(version) if version == expected => (
             StatusCode::OK,
-            Json(
-                json!({"status": "ready", "database": db.backend().name(), "schema_version": version}),
-            ),
+            Json(json!({"status": "ready", "database": db.backend().name(), "schema_version": version})),
         ),
         Ok(version) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(
-                json!({"status": "not_ready", "reason": format!("schema version {version}, expected {expected}")}),
-            ),
+            Json(json!({"status": "not_ready", "reason": format!("schema version {version}, expected {expected}")})),
         ),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "not_ready", "reason": "database unreachable"})),
-            )
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "not_ready", "reason": "database unreachable"})))
         }
     }
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     metrics::gauge!("yajin_uptime_seconds").set(state.started.elapsed().as_secs_f64());
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }

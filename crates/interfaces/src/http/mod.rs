@@ -1,7 +1,13 @@
 //! The HTTP interface: routes, shared state, and the layers every request passes through.
 
+mod auth;
+mod devices;
 mod health;
+mod json_body;
 mod metrics;
+mod paging;
+pub mod problem;
+pub mod session;
 
 use std::sync::Arc;
 
@@ -19,13 +25,20 @@ pub struct AppState {
     pub app: App,
     pub metrics: PrometheusHandle,
     pub started: Arc<std::time::Instant>,
+    /// Sandbox mode: the SMS inbox is readable over HTTP (never in production).
+    pub sandbox: bool,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
-        .layer(axum::middleware::from_fn(metrics::track))
+        .merge(auth::routes(state.sandbox))
+        .merge(devices::routes())
+        .fallback(|| async { problem::ApiError::not_found() })
+        // Innermost first: the size limit's refusals pass through `localize` like any error.
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
+        .layer(axum::middleware::from_fn(problem::localize))
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

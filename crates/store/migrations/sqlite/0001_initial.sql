@@ -65,6 +65,9 @@ CREATE TABLE terminals (
     activated_at          INTEGER,
     terminated_at         INTEGER,
     device_returned_at    INTEGER,
+    -- An activation plan's counting window, derived from the snapshot when activated, so one
+    -- query can sum the counted volume of all of a merchant's terminals.
+    count_until           INTEGER,
     created_at            INTEGER NOT NULL,
     CHECK (status <> 'terminated' OR terminated_at IS NOT NULL)
 );
@@ -186,6 +189,8 @@ CREATE TABLE ledger_transfers (
     CHECK (created_pending = 1 OR state = 'posted')
 );
 CREATE INDEX transfers_by_reference ON ledger_transfers (reference);
+CREATE INDEX transfers_by_debit ON ledger_transfers (debit_account_id, state);
+CREATE INDEX transfers_by_credit ON ledger_transfers (credit_account_id, state);
 
 CREATE TABLE attachments (
     id                    TEXT PRIMARY KEY,
@@ -317,6 +322,12 @@ CREATE TABLE rate_limits (
     window_start          INTEGER NOT NULL,
     count                 INTEGER NOT NULL CHECK (count >= 0),
     PRIMARY KEY (bucket, window_start)
+);
+
+-- "Not again before": one row per key (e.g. an SMS per phone per 60 s), across servers.
+CREATE TABLE cooldowns (
+    key                   TEXT PRIMARY KEY,
+    until_at              INTEGER NOT NULL
 );
 
 -- What the SMS gateway was asked to send (the sandbox gateway's inbox, and a record for all).

@@ -54,10 +54,7 @@ pub async fn insert(
     now_ms: i64,
 ) -> Result<String, StoreError> {
     let id = new_id("ra");
-    let card = vault.seal(
-        a.bank_card.expose(),
-        &format!("refund_applications.bank_card:{id}"),
-    );
+    let card = vault.seal(a.bank_card.expose(), &format!("refund_applications.bank_card:{id}"));
     sqlx::query(
         "INSERT INTO refund_applications (id, merchant_id, terminal_id, status, reason, note, amount_fen, fee_fen,
             deducted_fen, net_refund_fen, deduct_outstanding, bank_card_sealed, bank_card_key_id, bank_card_first4,
@@ -120,11 +117,7 @@ pub struct NewEvent<'a> {
     pub detail: &'a str,
 }
 
-pub async fn append_event(
-    conn: &mut AnyConnection,
-    e: &NewEvent<'_>,
-    now_ms: i64,
-) -> Result<(), StoreError> {
+pub async fn append_event(conn: &mut AnyConnection, e: &NewEvent<'_>, now_ms: i64) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO application_events (application_id, from_status, to_status, actor_role, actor_id, note, detail, at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -157,10 +150,7 @@ fn status(text: &str) -> Result<Status, StoreError> {
     Status::parse(text).ok_or_else(|| StoreError::Corrupt(format!("application status {text}")))
 }
 
-pub async fn events(
-    conn: &mut AnyConnection,
-    application_id: &str,
-) -> Result<Vec<Event>, StoreError> {
+pub async fn events(conn: &mut AnyConnection, application_id: &str) -> Result<Vec<Event>, StoreError> {
     let rows = sqlx::query(
         "SELECT from_status, to_status, actor_role, actor_id, note, detail, at FROM application_events
          WHERE application_id = $1 ORDER BY seq",
@@ -216,32 +206,42 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Application, StoreError> {
 }
 
 pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Application>, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM refund_applications WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(conn)
-    .await?;
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM refund_applications WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
     row.as_ref().map(from_row).transpose()
 }
 
 /// The terminal's open application, if any.
-pub async fn open_for_terminal(
-    conn: &mut AnyConnection,
-    terminal_id: &str,
-) -> Result<Option<Application>, StoreError> {
-    let open: Vec<&str> = Status::ALL
-        .iter()
-        .filter(|s| s.is_open())
-        .map(|s| s.as_str())
-        .collect();
+pub async fn open_for_terminal(conn: &mut AnyConnection, terminal_id: &str) -> Result<Option<Application>, StoreError> {
+    let open: Vec<&str> = Status::ALL.iter().filter(|s| s.is_open()).map(|s| s.as_str()).collect();
     let sql = format!(
         "SELECT {COLUMNS} FROM refund_applications WHERE terminal_id = $1 AND status IN ('{}')",
         open.join("', '")
     );
-    let row = sqlx::query(&sql)
-        .bind(terminal_id)
-        .fetch_optional(conn)
-        .await?;
+    let row = sqlx::query(&sql).bind(terminal_id).fetch_optional(conn).await?;
     row.as_ref().map(from_row).transpose()
+}
+
+/// The open application of each of these terminals that has one: `(terminal_id, application_id)`.
+pub async fn open_for_terminals(
+    conn: &mut AnyConnection,
+    terminal_ids: &[String],
+) -> Result<Vec<(String, String)>, StoreError> {
+    if terminal_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let open: Vec<&str> = Status::ALL.iter().filter(|s| s.is_open()).map(|s| s.as_str()).collect();
+    let sql = format!(
+        "SELECT terminal_id, id FROM refund_applications WHERE terminal_id IN ({}) AND status IN ('{}')",
+        crate::placeholders(1, terminal_ids.len()),
+        open.join("', '")
+    );
+    let mut query = sqlx::query(&sql);
+    for id in terminal_ids {
+        query = query.bind(id);
+    }
+    let rows = query.fetch_all(conn).await?;
+    rows.iter().map(|r| Ok((r.try_get("terminal_id")?, r.try_get("id")?))).collect()
 }

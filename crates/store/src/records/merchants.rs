@@ -89,17 +89,12 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Merchant, StoreError> {
 }
 
 pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Merchant>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM merchants WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
+    let row =
+        sqlx::query(&format!("SELECT {COLUMNS} FROM merchants WHERE id = $1")).bind(id).fetch_optional(conn).await?;
     row.as_ref().map(from_row).transpose()
 }
 
-pub async fn by_phone(
-    conn: &mut AnyConnection,
-    phone: &str,
-) -> Result<Option<Merchant>, StoreError> {
+pub async fn by_phone(conn: &mut AnyConnection, phone: &str) -> Result<Option<Merchant>, StoreError> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM merchants WHERE phone = $1"))
         .bind(phone)
         .fetch_optional(conn)
@@ -144,20 +139,69 @@ pub async fn bank_card_for_payout(
         .bind(merchant_id)
         .fetch_one(conn)
         .await?;
-    let sealed = Sealed {
-        bytes: row.try_get("bank_card_sealed")?,
-        key_id: row.try_get("bank_card_key_id")?,
-    };
+    let sealed = Sealed { bytes: row.try_get("bank_card_sealed")?, key_id: row.try_get("bank_card_key_id")? };
     vault.open(&sealed, &context(merchant_id, "bank_card"))
 }
 
-pub async fn password_hash(
-    conn: &mut AnyConnection,
-    merchant_id: &str,
-) -> Result<String, StoreError> {
-    let row = sqlx::query("SELECT password_hash FROM merchants WHERE id = $1")
-        .bind(merchant_id)
-        .fetch_one(conn)
-        .await?;
+pub async fn password_hash(conn: &mut AnyConnection, merchant_id: &str) -> Result<String, StoreError> {
+    let row =
+        sqlx::query("SELECT password_hash FROM merchants WHERE id = $1").bind(merchant_id).fetch_one(conn).await?;
     Ok(row.try_get("password_hash")?)
+}
+
+/// Login state: the password hash and lockout, for the login use case.
+#[derive(Clone, Debug)]
+pub struct LoginRecord {
+    pub id: String,
+    pub password_hash: String,
+    pub locked_until: Option<i64>,
+}
+
+pub async fn login_record(conn: &mut AnyConnection, phone: &str) -> Result<Option<LoginRecord>, StoreError> {
+    let row = sqlx::query("SELECT id, password_hash, locked_until FROM merchants WHERE phone = $1")
+        .bind(phone)
+        .fetch_optional(conn)
+        .await?;
+    let Some(r) = row else { return Ok(None) };
+    Ok(Some(LoginRecord {
+        id: r.try_get("id")?,
+        password_hash: r.try_get("password_hash")?,
+        locked_until: r.try_get("locked_until")?,
+    }))
+}
+
+/// Counts a failed login; at `max_failures` in a row the account locks until `lock_until`.
+/// Returns the lock's end if this failure locked it.
+pub async fn record_failed_login(
+    conn: &mut AnyConnection,
+    id: &str,
+    max_failures: i64,
+    lock_until: i64,
+) -> Result<Option<i64>, StoreError> {
+    let row = sqlx::query(
+        "UPDATE merchants SET failed_login_count = failed_login_count + 1,
+            locked_until = CASE WHEN failed_login_count + 1 >= $1 THEN $2 ELSE locked_until END
+         WHERE id = $3 RETURNING failed_login_count, locked_until",
+    )
+    .bind(max_failures)
+    .bind(lock_until)
+    .bind(id)
+    .fetch_one(conn)
+    .await?;
+    let count: i64 = row.try_get("failed_login_count")?;
+    Ok(if count >= max_failures { row.try_get("locked_until")? } else { None })
+}
+
+/// A successful login or reset: the failure count and any lock are cleared.
+pub async fn clear_failed_logins(conn: &mut AnyConnection, id: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE merchants SET failed_login_count = 0, locked_until = NULL WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_password_hash(conn: &mut AnyConnection, id: &str, hash: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE merchants SET password_hash = $1 WHERE id = $2").bind(hash).bind(id).execute(conn).await?;
+    Ok(())
 }

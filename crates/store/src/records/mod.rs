@@ -3,10 +3,14 @@
 
 pub mod applications;
 pub mod merchants;
+pub mod notifications;
 pub mod outstanding;
 pub mod plans;
+pub mod sessions;
+pub mod sms;
 pub mod staff;
 pub mod terminals;
+pub mod throttle;
 
 use sqlx::{AnyConnection, Row};
 
@@ -32,9 +36,5 @@ pub async fn counts(conn: &mut AnyConnection) -> Result<RecordCounts, StoreError
     )
     .fetch_one(conn)
     .await?;
-    Ok(RecordCounts {
-        merchants: row.try_get("m")?,
-        terminals: row.try_get("t")?,
-        staff: row.try_get("s")?,
-    })
+    Ok(RecordCounts { merchants: row.try_get("m")?, terminals: row.try_get("t")?, staff: row.try_get("s")? })
 }

@@ -15,11 +15,7 @@ pub struct NewItem {
 }
 
 /// Records the item; the caller creates its `accrue_charge` transfer in the same transaction.
-pub async fn insert(
-    conn: &mut AnyConnection,
-    item: &NewItem,
-    now_ms: i64,
-) -> Result<String, StoreError> {
+pub async fn insert(conn: &mut AnyConnection, item: &NewItem, now_ms: i64) -> Result<String, StoreError> {
     let id = new_id("oi");
     sqlx::query(
         "INSERT INTO outstanding_items (id, merchant_id, terminal_id, kind, amount_fen, due_at, status, created_at)
@@ -83,4 +79,90 @@ pub async fn close(
     .await?
     .rows_affected();
     Ok(done == 1)
+}
+
+/// All of a merchant's open items, with the terminal each belongs to (if any).
+pub async fn open_of_merchant(
+    conn: &mut AnyConnection,
+    merchant_id: &str,
+) -> Result<Vec<(Option<String>, OwedItem)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, terminal_id, kind, amount_fen, due_at FROM outstanding_items
+         WHERE merchant_id = $1 AND status = 'open' ORDER BY due_at, id",
+    )
+    .bind(merchant_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let item = OwedItem {
+                id: r.try_get("id")?,
+                kind: r.try_get("kind")?,
+                amount_fen: Fen::new(r.try_get("amount_fen")?),
+                due_at: Timestamp::from_millis(r.try_get("due_at")?),
+            };
+            Ok((r.try_get("terminal_id")?, item))
+        })
+        .collect()
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Item {
+    pub id: String,
+    pub merchant_id: String,
+    pub terminal_sn: Option<String>,
+    pub kind: String,
+    pub amount: Fen,
+    pub due_at: Timestamp,
+    pub status: String,
+    pub settled_at: Option<Timestamp>,
+    pub application_id: Option<String>,
+}
+
+const ITEM_COLUMNS: &str = "o.id, o.merchant_id, t.sn AS terminal_sn, o.kind, o.amount_fen, o.due_at, o.status, o.settled_at, o.application_id";
+
+fn item_from(r: &sqlx::any::AnyRow) -> Result<Item, StoreError> {
+    Ok(Item {
+        id: r.try_get("id")?,
+        merchant_id: r.try_get("merchant_id")?,
+        terminal_sn: r.try_get("terminal_sn")?,
+        kind: r.try_get("kind")?,
+        amount: Fen::new(r.try_get("amount_fen")?),
+        due_at: Timestamp::from_millis(r.try_get("due_at")?),
+        status: r.try_get("status")?,
+        settled_at: r.try_get::<Option<i64>, _>("settled_at")?.map(Timestamp::from_millis),
+        application_id: r.try_get("application_id")?,
+    })
+}
+
+/// A page of a merchant's items, any status, by id after the cursor.
+pub async fn page_of_merchant(
+    conn: &mut AnyConnection,
+    merchant_id: &str,
+    after_id: &str,
+    limit: i64,
+) -> Result<Vec<Item>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {ITEM_COLUMNS} FROM outstanding_items o LEFT JOIN terminals t ON t.id = o.terminal_id
+         WHERE o.merchant_id = $1 AND o.id > $2 ORDER BY o.id LIMIT $3"
+    ))
+    .bind(merchant_id)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(item_from).collect()
+}
+
+/// One of the merchant's items; another merchant's item is not found.
+pub async fn of_merchant(conn: &mut AnyConnection, merchant_id: &str, id: &str) -> Result<Option<Item>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {ITEM_COLUMNS} FROM outstanding_items o LEFT JOIN terminals t ON t.id = o.terminal_id
+         WHERE o.merchant_id = $1 AND o.id = $2"
+    ))
+    .bind(merchant_id)
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(item_from).transpose()
 }

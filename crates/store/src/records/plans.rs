@@ -28,16 +28,11 @@ pub async fn insert(
 }
 
 /// The newest version of the plan `code`, with its id.
-pub async fn latest(
-    conn: &mut AnyConnection,
-    code: &str,
-) -> Result<Option<(String, DepositPlan)>, StoreError> {
-    let row = sqlx::query(
-        "SELECT id, body FROM deposit_plans WHERE code = $1 ORDER BY version DESC LIMIT 1",
-    )
-    .bind(code)
-    .fetch_optional(conn)
-    .await?;
+pub async fn latest(conn: &mut AnyConnection, code: &str) -> Result<Option<(String, DepositPlan)>, StoreError> {
+    let row = sqlx::query("SELECT id, body FROM deposit_plans WHERE code = $1 ORDER BY version DESC LIMIT 1")
+        .bind(code)
+        .fetch_optional(conn)
+        .await?;
     let Some(row) = row else { return Ok(None) };
     let body: String = row.try_get("body")?;
     Ok(Some((row.try_get("id")?, parse(&body)?)))

@@ -19,16 +19,9 @@ pub struct Staff {
     pub active: bool,
 }
 
-pub async fn insert(
-    conn: &mut AnyConnection,
-    s: &NewStaff,
-    now_ms: i64,
-) -> Result<String, StoreError> {
+pub async fn insert(conn: &mut AnyConnection, s: &NewStaff, now_ms: i64) -> Result<String, StoreError> {
     if !s.role.is_staff() {
-        return Err(StoreError::Conflict(format!(
-            "{} is not a staff role",
-            s.role.as_str()
-        )));
+        return Err(StoreError::Conflict(format!("{} is not a staff role", s.role.as_str())));
     }
     let id = new_id("st");
     sqlx::query(
@@ -45,24 +38,18 @@ pub async fn insert(
     Ok(id)
 }
 
-pub async fn by_username(
-    conn: &mut AnyConnection,
-    username: &str,
-) -> Result<Option<Staff>, StoreError> {
-    let row = sqlx::query(
-        "SELECT id, username, display_name, role, active FROM staff WHERE username = $1",
-    )
-    .bind(username)
-    .fetch_optional(conn)
-    .await?;
+pub async fn by_username(conn: &mut AnyConnection, username: &str) -> Result<Option<Staff>, StoreError> {
+    let row = sqlx::query("SELECT id, username, display_name, role, active FROM staff WHERE username = $1")
+        .bind(username)
+        .fetch_optional(conn)
+        .await?;
     let Some(row) = row else { return Ok(None) };
     let role: String = row.try_get("role")?;
     Ok(Some(Staff {
         id: row.try_get("id")?,
         username: row.try_get("username")?,
         display_name: row.try_get("display_name")?,
-        role: Role::parse(&role)
-            .ok_or_else(|| StoreError::Corrupt(format!("staff role {role}")))?,
+        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("staff role {role}")))?,
         active: row.try_get::<i64, _>("active")? == 1,
     }))
 }

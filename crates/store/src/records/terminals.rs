@@ -37,18 +37,13 @@ pub struct Terminal {
     pub device_returned_at: Option<Timestamp>,
 }
 
-pub async fn insert(
-    conn: &mut AnyConnection,
-    t: &NewTerminal,
-    now_ms: i64,
-) -> Result<String, StoreError> {
+pub async fn insert(conn: &mut AnyConnection, t: &NewTerminal, now_ms: i64) -> Result<String, StoreError> {
     let id = new_id("tm");
-    let snapshot =
-        serde_json::to_string(&t.plan_snapshot).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let snapshot = serde_json::to_string(&t.plan_snapshot).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query(
         "INSERT INTO terminals (id, merchant_id, sn, terminal_id, model, status, plan_id, plan_snapshot,
-            bound_at, activated_at, terminated_at, device_returned_at, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            bound_at, activated_at, terminated_at, device_returned_at, count_until, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(&id)
     .bind(&t.merchant_id)
@@ -62,23 +57,21 @@ pub async fn insert(
     .bind(t.activated_at.map(Timestamp::millis))
     .bind(t.terminated_at.map(Timestamp::millis))
     .bind(t.device_returned_at.map(Timestamp::millis))
+    .bind(t.activated_at.and_then(|at| t.plan_snapshot.counting_window(at)).map(|(_, until)| until.millis()))
     .bind(now_ms)
     .execute(conn)
     .await?;
     Ok(id)
 }
 
-const COLUMNS: &str =
-    "id, merchant_id, sn, terminal_id, model, status, plan_snapshot, bound_at, activated_at,
+const COLUMNS: &str = "id, merchant_id, sn, terminal_id, model, status, plan_snapshot, bound_at, activated_at,
     terminated_at, device_returned_at";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<Terminal, StoreError> {
     let status: String = row.try_get("status")?;
     let snapshot: String = row.try_get("plan_snapshot")?;
     let at = |c: &str| -> Result<Option<Timestamp>, StoreError> {
-        Ok(row
-            .try_get::<Option<i64>, _>(c)?
-            .map(Timestamp::from_millis))
+        Ok(row.try_get::<Option<i64>, _>(c)?.map(Timestamp::from_millis))
     };
     Ok(Terminal {
         id: row.try_get("id")?,
@@ -97,40 +90,104 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Terminal, StoreError> {
 }
 
 pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Terminal>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM terminals WHERE id = $1"))
-        .bind(id)
+    let row =
+        sqlx::query(&format!("SELECT {COLUMNS} FROM terminals WHERE id = $1")).bind(id).fetch_optional(conn).await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// A merchant's terminal by SN; another merchant's terminal is not found.
+pub async fn by_sn(conn: &mut AnyConnection, merchant_id: &str, sn: &str) -> Result<Option<Terminal>, StoreError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM terminals WHERE sn = $1 AND merchant_id = $2"))
+        .bind(sn)
+        .bind(merchant_id)
         .fetch_optional(conn)
         .await?;
     row.as_ref().map(from_row).transpose()
 }
 
-/// A merchant's terminal by SN; another merchant's terminal is not found.
-pub async fn by_sn(
-    conn: &mut AnyConnection,
-    merchant_id: &str,
-    sn: &str,
-) -> Result<Option<Terminal>, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM terminals WHERE sn = $1 AND merchant_id = $2"
-    ))
-    .bind(sn)
-    .bind(merchant_id)
-    .fetch_optional(conn)
-    .await?;
-    row.as_ref().map(from_row).transpose()
-}
-
+/// A page of the merchant's terminals in SN order, after `after_sn`.
 pub async fn of_merchant(
     conn: &mut AnyConnection,
     merchant_id: &str,
+    after_sn: &str,
+    limit: i64,
 ) -> Result<Vec<Terminal>, StoreError> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM terminals WHERE merchant_id = $1 ORDER BY sn"
+        "SELECT {COLUMNS} FROM terminals WHERE merchant_id = $1 AND sn > $2 ORDER BY sn LIMIT $3"
     ))
     .bind(merchant_id)
+    .bind(after_sn)
+    .bind(limit)
     .fetch_all(conn)
     .await?;
     rows.iter().map(from_row).collect()
+}
+
+/// Counted volume per terminal and kind inside each terminal's counting window, for a set of
+/// terminals of one merchant: one query however many terminals.
+pub async fn window_volumes(
+    conn: &mut AnyConnection,
+    merchant_id: &str,
+    terminal_ids: &[String],
+) -> Result<Vec<(String, String, Fen)>, StoreError> {
+    if terminal_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT u.terminal_id, u.kind, CAST(sum(u.amount_fen) AS BIGINT) AS volume
+         FROM usage_transactions u JOIN terminals t ON t.id = u.terminal_id
+         WHERE t.merchant_id = $1 AND t.id IN ({}) AND t.count_until IS NOT NULL
+           AND u.occurred_at >= t.activated_at AND u.occurred_at <= t.count_until
+         GROUP BY u.terminal_id, u.kind",
+        crate::placeholders(2, terminal_ids.len())
+    );
+    let mut query = sqlx::query(&sql).bind(merchant_id);
+    for id in terminal_ids {
+        query = query.bind(id);
+    }
+    let rows = query.fetch_all(conn).await?;
+    rows.iter().map(|r| Ok((r.try_get("terminal_id")?, r.try_get("kind")?, Fen::new(r.try_get("volume")?)))).collect()
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Usage {
+    pub id: String,
+    pub amount: Fen,
+    pub fee: Fen,
+    pub kind: String,
+    pub occurred_at: Timestamp,
+}
+
+/// A page of a terminal's usage, newest first, strictly before the cursor `(occurred_at, id)`.
+pub async fn usage_page(
+    conn: &mut AnyConnection,
+    terminal_id: &str,
+    before: Option<(i64, String)>,
+    limit: i64,
+) -> Result<Vec<Usage>, StoreError> {
+    let (at, id) = before.unwrap_or((i64::MAX, String::new()));
+    let rows = sqlx::query(
+        "SELECT id, amount_fen, fee_fen, kind, occurred_at FROM usage_transactions
+         WHERE terminal_id = $1 AND (occurred_at < $2 OR (occurred_at = $2 AND id < $3))
+         ORDER BY occurred_at DESC, id DESC LIMIT $4",
+    )
+    .bind(terminal_id)
+    .bind(at)
+    .bind(if id.is_empty() { "\u{10FFFF}".to_owned() } else { id })
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Usage {
+                id: r.try_get("id")?,
+                amount: Fen::new(r.try_get("amount_fen")?),
+                fee: Fen::new(r.try_get("fee_fen")?),
+                kind: r.try_get("kind")?,
+                occurred_at: Timestamp::from_millis(r.try_get("occurred_at")?),
+            })
+        })
+        .collect()
 }
 
 pub struct NewDeposit {
@@ -144,10 +201,7 @@ pub struct NewDeposit {
 
 /// Records the deposit row; the money itself is the ledger's `collect_deposit` transfer, which
 /// the caller creates in the same transaction.
-pub async fn insert_deposit(
-    conn: &mut AnyConnection,
-    d: &NewDeposit,
-) -> Result<String, StoreError> {
+pub async fn insert_deposit(conn: &mut AnyConnection, d: &NewDeposit) -> Result<String, StoreError> {
     let id = new_id("dp");
     sqlx::query(
         "INSERT INTO deposits (id, terminal_id, merchant_id, amount_fen, route, route_ref, collected_at)
@@ -211,9 +265,7 @@ pub async fn counted_volume(
         let kind: String = row.try_get("kind")?;
         if kinds.iter().any(|k| k.as_str() == kind) {
             let volume = Fen::new(row.try_get("volume")?);
-            total = total
-                .checked_add(volume)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            total = total.checked_add(volume).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         }
     }
     Ok(total)

@@ -1,0 +1,219 @@
+//! Merchant authentication: phone + password with lockout, sessions, SMS codes and password
+//! reset. Every counter lives in the database, so the limits hold across several servers.
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+use yajin_core::ids::PhoneNo;
+use yajin_core::validation::FieldError;
+use yajin_store::records::sessions::{self, Session};
+use yajin_store::records::{merchants, sms, throttle};
+use yajin_store::StoreError;
+
+use crate::{passwords, App};
+
+pub const SESSION_TTL_MS: i64 = 12 * 3_600_000;
+pub const LOCK_AFTER_FAILURES: i64 = 5;
+pub const LOCK_MS: i64 = 15 * 60_000;
+pub const LOGINS_PER_IP_PER_MINUTE: i64 = 30;
+pub const SMS_CODE_TTL_MS: i64 = 5 * 60_000;
+pub const SMS_CODE_MAX_ATTEMPTS: i64 = 5;
+pub const SMS_COOLDOWN_MS: i64 = 60_000;
+pub const SMS_PER_IP_PER_HOUR: i64 = 20;
+const PURPOSE_RESET: &str = "reset_password";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("wrong phone number or password")]
+    InvalidCredentials,
+    #[error("locked until {until_ms}")]
+    Locked { until_ms: i64 },
+    #[error("too many requests")]
+    RateLimited { retry_after_ms: i64 },
+    #[error("invalid input")]
+    Fields(Vec<FieldError>),
+    #[error("wrong code")]
+    InvalidCode,
+    #[error("code expired")]
+    CodeExpired,
+    #[error("weak password")]
+    WeakPassword(FieldError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<crate::AppError> for AuthError {
+    fn from(e: crate::AppError) -> Self {
+        AuthError::Internal(e.to_string())
+    }
+}
+
+/// A new session: the token is shown to the client once and only its hash is kept.
+#[derive(Clone, Debug)]
+pub struct NewSession {
+    pub token: String,
+    pub csrf_token: String,
+    pub expires_at_ms: i64,
+    pub merchant_id: String,
+}
+
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// A hash of a random password: verifying against it costs what a real verify costs, so a
+/// login for an unknown phone takes as long as one for a known phone.
+async fn dummy_hash() -> &'static str {
+    static DUMMY: OnceCell<String> = OnceCell::const_new();
+    DUMMY.get_or_init(|| async { passwords::hash(random_token()).await.unwrap_or_default() }).await
+}
+
+async fn limit(app: &App, bucket: &str, window_ms: i64, max: i64) -> Result<(), AuthError> {
+    let now = app.now_ms();
+    let mut tx = app.db.begin_write().await?;
+    let (count, window_end) = throttle::hit(&mut tx, bucket, window_ms, now).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    if count > max {
+        return Err(AuthError::RateLimited { retry_after_ms: window_end - now });
+    }
+    Ok(())
+}
+
+pub async fn login(app: &App, phone: &str, password: String, client_ip: &str) -> Result<NewSession, AuthError> {
+    limit(app, &format!("login-ip:{client_ip}"), 60_000, LOGINS_PER_IP_PER_MINUTE).await?;
+    let record = {
+        let mut conn = app.db.pool().acquire().await.map_err(StoreError::from)?;
+        merchants::login_record(&mut conn, phone.trim()).await?
+    };
+    let Some(record) = record else {
+        passwords::verify(password, dummy_hash().await.to_owned()).await;
+        return Err(AuthError::InvalidCredentials);
+    };
+    let now = app.now_ms();
+    if let Some(until_ms) = record.locked_until.filter(|&until| until > now) {
+        return Err(AuthError::Locked { until_ms });
+    }
+    let good = passwords::verify(password, record.password_hash.clone()).await;
+    let mut tx = app.db.begin_write().await?;
+    if !good {
+        let locked = merchants::record_failed_login(&mut tx, &record.id, LOCK_AFTER_FAILURES, now + LOCK_MS).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        return Err(match locked {
+            Some(until_ms) => AuthError::Locked { until_ms },
+            None => AuthError::InvalidCredentials,
+        });
+    }
+    merchants::clear_failed_logins(&mut tx, &record.id).await?;
+    let (token, csrf_token) = (random_token(), random_token());
+    let session = Session {
+        token_hash: token_hash(&token),
+        principal_kind: "merchant".into(),
+        principal_id: record.id.clone(),
+        role: "merchant".into(),
+        csrf_hash: token_hash(&csrf_token),
+        expires_at: now + SESSION_TTL_MS,
+    };
+    sessions::insert(&mut tx, &session, now).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(NewSession { token, csrf_token, expires_at_ms: session.expires_at, merchant_id: record.id })
+}
+
+/// The live session behind a token, if any.
+pub async fn session(app: &App, token: &str) -> Result<Option<Session>, StoreError> {
+    let mut conn = app.db.pool().acquire().await?;
+    sessions::find_live(&mut conn, &token_hash(token), app.now_ms()).await
+}
+
+pub async fn logout(app: &App, token_hash: &str) -> Result<(), StoreError> {
+    let mut tx = app.db.begin_write().await?;
+    sessions::revoke(&mut tx, token_hash, app.now_ms()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn code_hash(phone: &str, code: &str) -> String {
+    hex::encode(Sha256::digest(format!("{phone}:{code}").as_bytes()))
+}
+
+/// Sends a reset code if the phone belongs to a merchant. The answer is the same either way
+/// (no account enumeration); the per-phone cooldown and per-IP limit apply either way too.
+/// Returns the seconds until another code may be requested.
+pub async fn request_reset_code(app: &App, phone: &str, client_ip: &str) -> Result<i64, AuthError> {
+    let phone = PhoneNo::parse(phone).map_err(|e| AuthError::Fields(vec![FieldError::from_id("phone", e)]))?;
+    limit(app, &format!("sms-ip:{client_ip}"), 3_600_000, SMS_PER_IP_PER_HOUR).await?;
+    let now = app.now_ms();
+    let mut tx = app.db.begin_write().await?;
+    if let Err(retry_after_ms) =
+        throttle::take_cooldown(&mut tx, &format!("sms:{}", phone.expose()), SMS_COOLDOWN_MS, now).await?
+    {
+        return Err(AuthError::RateLimited { retry_after_ms });
+    }
+    let merchant = merchants::by_phone(&mut tx, phone.expose()).await?;
+    let text = match merchant {
+        Some(_) => {
+            let code = format!("{:06}", rand::rngs::OsRng.next_u32() % 1_000_000);
+            sms::insert_code(
+                &mut tx,
+                phone.expose(),
+                PURPOSE_RESET,
+                &code_hash(phone.expose(), &code),
+                now,
+                now + SMS_CODE_TTL_MS,
+            )
+            .await?;
+            let text = format!("【押金服务】您的验证码是 {code}，5 分钟内有效，用于重置密码。工作人员不会向您索要验证码，切勿告知他人。");
+            sms::record_message(&mut tx, phone.expose(), &text, app.sms.name(), now).await?;
+            Some(text)
+        }
+        None => None,
+    };
+    tx.commit().await.map_err(StoreError::from)?;
+    if let Some(text) = text {
+        if let Err(e) = app.sms.send(phone.expose(), &text).await {
+            tracing::error!(error = %e, "reset code not delivered; the merchant can ask again after the cooldown");
+        }
+    }
+    Ok(SMS_COOLDOWN_MS / 1000)
+}
+
+/// Sets a new password with a valid code: the code is spent, failures and locks are cleared,
+/// every session of the merchant ends.
+pub async fn reset_password(app: &App, phone: &str, code: &str, new_password: String) -> Result<(), AuthError> {
+    let phone = PhoneNo::parse(phone).map_err(|e| AuthError::Fields(vec![FieldError::from_id("phone", e)]))?;
+    yajin_core::password::check("new_password", &new_password, phone.expose()).map_err(AuthError::WeakPassword)?;
+    let well_formed = code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit());
+    let now = app.now_ms();
+    let mut tx = app.db.begin_write().await?;
+    let Some(stored) = sms::latest_code(&mut tx, phone.expose(), PURPOSE_RESET).await? else {
+        return Err(AuthError::InvalidCode);
+    };
+    if stored.expires_at <= now {
+        return Err(AuthError::CodeExpired);
+    }
+    if stored.attempts >= SMS_CODE_MAX_ATTEMPTS {
+        return Err(AuthError::InvalidCode);
+    }
+    if !well_formed || stored.code_hash != code_hash(phone.expose(), code) {
+        sms::count_attempt(&mut tx, &stored.id, SMS_CODE_MAX_ATTEMPTS).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        return Err(AuthError::InvalidCode);
+    }
+    let merchant = merchants::by_phone(&mut tx, phone.expose()).await?.ok_or(AuthError::InvalidCode)?;
+    if !sms::consume(&mut tx, &stored.id, now).await? {
+        return Err(AuthError::InvalidCode);
+    }
+    let hash = passwords::hash(new_password).await?;
+    merchants::set_password_hash(&mut tx, &merchant.id, &hash).await?;
+    merchants::clear_failed_logins(&mut tx, &merchant.id).await?;
+    sessions::revoke_all(&mut tx, "merchant", &merchant.id, now).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}

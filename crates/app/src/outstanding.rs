@@ -1,0 +1,51 @@
+//! Settling what a merchant owes. In the sandbox the payment succeeds at once; the item
+//! closes and the ledger records the money in, in one transaction.
+
+use yajin_core::ledger::postings;
+use yajin_store::audit::{self, AuditEntry};
+use yajin_store::records::notifications::{self, NewNotification};
+use yajin_store::records::outstanding::{self, Item};
+use yajin_store::{ledger, StoreError};
+
+use crate::App;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettleError {
+    #[error("no such item")]
+    NotFound,
+    #[error("already settled")]
+    AlreadySettled(Box<Item>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub async fn settle(app: &App, merchant_id: &str, item_id: &str) -> Result<Item, SettleError> {
+    let now = app.now_ms();
+    let mut tx = app.db.begin_write().await?;
+    let item = outstanding::of_merchant(&mut tx, merchant_id, item_id).await?.ok_or(SettleError::NotFound)?;
+    if item.status != "open" || !outstanding::close(&mut tx, item_id, "settled", None, now).await? {
+        return Err(SettleError::AlreadySettled(Box::new(item)));
+    }
+    ledger::create(&mut tx, &[postings::settle_charge(item_id, merchant_id, item.amount)], now).await?;
+    let entry = AuditEntry {
+        actor_role: "merchant".into(),
+        actor_id: merchant_id.into(),
+        action: "settle_outstanding".into(),
+        entity: "outstanding_item".into(),
+        entity_id: item_id.into(),
+        detail: serde_json::json!({"amount_fen": item.amount}).to_string(),
+    };
+    audit::append(&mut tx, &entry, now).await?;
+    let body = format!("您已结清 {} 款项 {}。", item.kind, item.amount);
+    let note = NewNotification {
+        merchant_id,
+        kind: "outstanding_settled",
+        title: "款项已结清",
+        body: &body,
+        application_id: None,
+    };
+    notifications::insert(&mut tx, &note, now).await?;
+    let settled = outstanding::of_merchant(&mut tx, merchant_id, item_id).await?.ok_or(SettleError::NotFound)?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(settled)
+}

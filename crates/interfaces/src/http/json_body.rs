@@ -1,0 +1,106 @@
+//! A JSON body extractor whose every failure is a problem: not JSON → 400 `malformed_json`;
+//! JSON of the wrong shape (wrong type, unknown or missing field, a number out of range) →
+//! 422 `invalid_body` naming the field. Bodies are read only up to the router's size limit.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+use yajin_core::validation::FieldError;
+
+use super::problem::ApiError;
+
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json =
+            request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+                v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+            });
+        if !is_json {
+            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+                .detail("请以 application/json 提交", "Send application/json"));
+        }
+        let bytes = Bytes::from_request(request, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "malformed_json")
+            }
+        })?;
+        parse(&bytes).map(ApiJson)
+    }
+}
+
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let inner = e.inner();
+        if inner.is_syntax() || inner.is_eof() || inner.is_io() {
+            return ApiError::new(StatusCode::BAD_REQUEST, "malformed_json")
+                .detail(format!("第 {} 行第 {} 列", inner.line(), inner.column()), inner.to_string());
+        }
+        let path = e.path().to_string();
+        let message = inner.to_string();
+        let (field, code) = classify(&path, &message);
+        ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", FieldError::new(field, code, message))
+    })?;
+    de.end().map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "malformed_json").detail("JSON 之后有多余内容", e.to_string())
+    })?;
+    Ok(value)
+}
+
+/// The field and a code for a shape error; serde reports a missing field at the level of the
+/// object that lacks it, with the name in the message.
+fn classify(path: &str, message: &str) -> (String, &'static str) {
+    let quoted = message.split('`').nth(1).unwrap_or("").to_owned();
+    let join = |name: String| if path == "." || path.is_empty() { name } else { format!("{path}.{name}") };
+    if message.starts_with("unknown field") {
+        // The path already ends at the unknown key.
+        let field = if path.ends_with(&quoted) { path.to_owned() } else { join(quoted) };
+        (field, "unknown_field")
+    } else if message.starts_with("missing field") {
+        (join(quoted), "required")
+    } else if message.starts_with("invalid type") {
+        (path.to_owned(), "invalid_type")
+    } else if message.starts_with("invalid value") || message.contains("out of range") {
+        (path.to_owned(), "invalid_value")
+    } else {
+        (path.to_owned(), "invalid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        phone: String,
+        count: Option<u32>,
+    }
+
+    fn err(body: &str) -> (StatusCode, &'static str, Option<(String, &'static str)>) {
+        let e = parse::<Body>(body.as_bytes()).unwrap_err();
+        (e.status, e.code, e.errors.first().map(|f| (f.field.clone(), f.code)))
+    }
+
+    #[test]
+    fn every_failure_is_classified() {
+        assert_eq!(err("{"), (StatusCode::BAD_REQUEST, "malformed_json", None));
+        assert_eq!(err("{\"phone\":\"1\"} x"), (StatusCode::BAD_REQUEST, "malformed_json", None));
+        assert_eq!(err(r#"{"phone":"1","extra":1}"#).2, Some(("extra".into(), "unknown_field")));
+        assert_eq!(err(r#"{}"#).2, Some(("phone".into(), "required")));
+        assert_eq!(err(r#"{"phone":1}"#).2, Some(("phone".into(), "invalid_type")));
+        assert_eq!(err(r#"{"phone":"1","count":-5}"#).2.map(|(f, _)| f), Some("count".into()));
+        assert_eq!(err(r#"{"phone":"1","count":1e400}"#).1, "malformed_json");
+        assert_eq!(err(r#"{"phone":"1","count":99999999999999999999}"#).2.map(|(f, _)| f), Some("count".into()));
+        assert_eq!(parse::<Body>(b"{\"phone\":\"\xff\"}").unwrap_err().code, "malformed_json");
+    }
+}

@@ -1,0 +1,168 @@
+use serde_json::json;
+use yajin_app::demo;
+use yajin_testdb::on_both_databases;
+
+use crate::harness::{code_in, spawn_app};
+
+const A: &str = demo::MERCHANT_A.phone;
+
+on_both_databases! {
+    async fn login_me_and_logout(db) {
+        let app = spawn_app(db).await;
+        let reply = app.login(A, demo::MERCHANT_PASSWORD).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.body["role"], "merchant");
+        assert!(reply.body["expires_at"].as_str().unwrap().ends_with('Z'));
+        let cookie = reply.headers["set-cookie"].to_str().unwrap();
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+        let token = reply.body["token"].as_str().unwrap();
+
+        let me = app.get("/api/v1/me", token).await;
+        assert_eq!(me.status, 200);
+        assert_eq!(me.body["merchant_no"], "822100058120001");
+        assert_eq!(me.body["phone"], "138****0001");
+        assert_eq!(me.body["bank_card"], "6222 **** **** 0128");
+        assert!(!me.body.to_string().contains("310115198506151236"), "no full ID number");
+
+        assert_eq!(app.send("POST", "/api/v1/auth/logout", Some(token), None, &[]).await.status, 204);
+        let after = app.get("/api/v1/me", token).await;
+        assert_eq!((after.status, after.code()), (401, "unauthenticated"));
+    }
+
+    async fn wrong_and_unknown_logins_look_the_same(db) {
+        let app = spawn_app(db).await;
+        let wrong = app.login(A, "Wrong@12345").await;
+        let unknown = app.login("13999999999", "Wrong@12345").await;
+        for reply in [&wrong, &unknown] {
+            assert_eq!((reply.status, reply.code()), (401, "invalid_credentials"));
+            assert!(reply.is_problem());
+            assert_eq!(reply.body["title"], "手机号或密码错误");
+        }
+        let en = app.send("POST", "/api/v1/auth/login", None, Some(json!({"phone": A, "password": "x"})), &[("accept-language", "en-US,en;q=0.9")]).await;
+        assert_eq!(en.body["title"], "Wrong phone number or password");
+        let missing = app.get("/api/v1/me", "not-a-token").await;
+        assert_eq!((missing.status, missing.code()), (401, "unauthenticated"));
+    }
+
+    async fn five_failures_lock_the_account(db) {
+        let app = spawn_app(db).await;
+        for _ in 0..4 {
+            assert_eq!(app.login(A, "Wrong@12345").await.status, 401);
+        }
+        let locked = app.login(A, "Wrong@12345").await;
+        assert_eq!((locked.status, locked.code()), (423, "account_locked"));
+        assert!(locked.body["locked_until"].as_str().is_some());
+        assert!(locked.headers.contains_key("retry-after"));
+        let right_but_locked = app.login(A, demo::MERCHANT_PASSWORD).await;
+        assert_eq!(right_but_locked.status, 423, "the right password does not open a locked account");
+        app.clock.advance_ms(16 * 60_000);
+        assert_eq!(app.login(A, demo::MERCHANT_PASSWORD).await.status, 200, "the lock ends");
+    }
+
+    async fn cookie_sessions_need_the_csrf_token(db) {
+        let app = spawn_app(db).await;
+        let reply = app.login(A, demo::MERCHANT_PASSWORD).await;
+        let token = reply.body["token"].as_str().unwrap();
+        let csrf = reply.body["csrf_token"].as_str().unwrap();
+        let cookie = format!("yajin_session={token}");
+        let me = app.send("GET", "/api/v1/me", None, None, &[("cookie", &cookie)]).await;
+        assert_eq!(me.status, 200, "reads need no CSRF token");
+        let forged = app.send("POST", "/api/v1/auth/logout", None, None, &[("cookie", &cookie)]).await;
+        assert_eq!((forged.status, forged.code()), (403, "csrf_failed"));
+        let wrong = app.send("POST", "/api/v1/auth/logout", None, None, &[("cookie", &cookie), ("x-csrf-token", "nope")]).await;
+        assert_eq!(wrong.status, 403);
+        let ok = app.send("POST", "/api/v1/auth/logout", None, None, &[("cookie", &cookie), ("x-csrf-token", csrf)]).await;
+        assert_eq!(ok.status, 204);
+    }
+
+    async fn reset_a_forgotten_password_with_an_sms_code(db) {
+        let app = spawn_app(db).await;
+        let old_session = app.merchant(A).await;
+        let sent = app.send("POST", "/api/v1/auth/sms-codes", None, Some(json!({"phone": A, "purpose": "reset_password"})), &[]).await;
+        assert_eq!((sent.status, sent.body["resend_after_s"].as_i64()), (202, Some(60)));
+        let again = app.send("POST", "/api/v1/auth/sms-codes", None, Some(json!({"phone": A, "purpose": "reset_password"})), &[]).await;
+        assert_eq!((again.status, again.code()), (429, "too_many_requests"));
+        assert!(again.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() <= 60);
+        let sms = app.last_sms(A).await.expect("an SMS was sent");
+        assert!(sms.contains("不会向您索要验证码"), "the anti-scam warning: {sms}");
+        let code = code_in(&sms);
+        let wrong_code = if code == "000000" { "111111" } else { "000000" };
+
+        let reset = |code: String, password: &'static str| {
+            let app = &app;
+            async move {
+                app.send("POST", "/api/v1/auth/password-reset", None, Some(json!({"phone": A, "code": code, "new_password": password})), &[]).await
+            }
+        };
+        let weak = reset(code.clone(), "short").await;
+        assert_eq!((weak.status, weak.code()), (422, "weak_password"));
+        assert_eq!(weak.body["errors"][0]["field"], "new_password");
+        let bad = reset(wrong_code.into(), "NewPass@2026").await;
+        assert_eq!((bad.status, bad.code()), (422, "invalid_code"));
+        assert_eq!(reset(code.clone(), "NewPass@2026").await.status, 204);
+        assert_eq!(reset(code.clone(), "Other@2026x").await.code(), "invalid_code", "a code works once");
+
+        assert_eq!(app.login(A, demo::MERCHANT_PASSWORD).await.status, 401);
+        assert_eq!(app.login(A, "NewPass@2026").await.status, 200);
+        assert_eq!(app.get("/api/v1/me", &old_session).await.status, 401, "old sessions end");
+    }
+
+    async fn codes_expire_and_wear_out(db) {
+        let app = spawn_app(db).await;
+        let ask = || app.send("POST", "/api/v1/auth/sms-codes", None, Some(json!({"phone": A, "purpose": "reset_password"})), &[]);
+        assert_eq!(ask().await.status, 202);
+        let code = code_in(&app.last_sms(A).await.unwrap());
+        app.clock.advance_ms(5 * 60_000 + 1);
+        let late = app.send("POST", "/api/v1/auth/password-reset", None, Some(json!({"phone": A, "code": code, "new_password": "NewPass@2026"})), &[]).await;
+        assert_eq!((late.status, late.code()), (422, "code_expired"));
+
+        app.clock.advance_ms(60_000);
+        assert_eq!(ask().await.status, 202);
+        let code = code_in(&app.last_sms(A).await.unwrap());
+        let wrong = if code == "999999" { "999998" } else { "999999" };
+        for _ in 0..5 {
+            let r = app.send("POST", "/api/v1/auth/password-reset", None, Some(json!({"phone": A, "code": wrong, "new_password": "NewPass@2026"})), &[]).await;
+            assert_eq!(r.code(), "invalid_code");
+        }
+        let spent = app.send("POST", "/api/v1/auth/password-reset", None, Some(json!({"phone": A, "code": code, "new_password": "NewPass@2026"})), &[]).await;
+        assert_eq!(spent.code(), "invalid_code", "five wrong tries spend the code");
+    }
+
+    async fn unknown_phones_get_the_same_answer_and_no_sms(db) {
+        let app = spawn_app(db).await;
+        let r = app.send("POST", "/api/v1/auth/sms-codes", None, Some(json!({"phone": "13912345678", "purpose": "reset_password"})), &[]).await;
+        assert_eq!((r.status, r.body["resend_after_s"].as_i64()), (202, Some(60)));
+        assert_eq!(app.last_sms("13912345678").await, None);
+        let bad = app.send("POST", "/api/v1/auth/sms-codes", None, Some(json!({"phone": "12345", "purpose": "reset_password"})), &[]).await;
+        assert_eq!((bad.status, bad.code(), bad.body["errors"][0]["field"].as_str()), (422, "validation_failed", Some("phone")));
+        let purpose = app.send("POST", "/api/v1/auth/sms-codes", None, Some(json!({"phone": A, "purpose": "login"})), &[]).await;
+        assert_eq!(purpose.body["errors"][0]["field"], "purpose");
+    }
+
+    async fn garbage_gets_a_clear_problem_never_a_500(db) {
+        let app = spawn_app(db).await;
+        let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+            ("application/json", b"{".to_vec(), 400, "malformed_json"),
+            ("application/json", b"".to_vec(), 400, "malformed_json"),
+            ("application/json", b"[1,2]".to_vec(), 422, "invalid_body"),
+            ("application/json", b"{\"phone\":\"\xff\xfe\",\"password\":\"x\"}".to_vec(), 400, "malformed_json"),
+            ("application/json", br#"{"phone":13800000001,"password":"x"}"#.to_vec(), 422, "invalid_body"),
+            ("application/json", br#"{"phone":"13800000001","password":"x","admin":true}"#.to_vec(), 422, "invalid_body"),
+            ("application/json", br#"{"phone":"13800000001"}"#.to_vec(), 422, "invalid_body"),
+            ("text/plain", br#"{"phone":"13800000001","password":"x"}"#.to_vec(), 415, "unsupported_media_type"),
+            ("application/json", vec![b' '; 2 * 1024 * 1024], 413, "payload_too_large"),
+        ];
+        for (content_type, body, status, code) in cases {
+            let r = app.raw("POST", "/api/v1/auth/login", None, content_type, body).await;
+            assert_eq!((r.status, r.code()), (status, code), "{:?}", r.body);
+            assert!(r.is_problem());
+        }
+        let unknown = app.raw("POST", "/api/v1/auth/login", None, "application/json", br#"{"phone":"1","password":"x","admin":true}"#.to_vec()).await;
+        assert_eq!(unknown.body["errors"][0]["field"], "admin");
+        let route = app.get("/api/v1/nowhere", "x").await;
+        assert_eq!((route.status, route.code()), (404, "not_found"));
+        assert!(route.is_problem());
+        let method = app.send("DELETE", "/api/v1/auth/login", None, None, &[]).await;
+        assert_eq!((method.status, method.code()), (405, "method_not_allowed"));
+    }
+}

@@ -1,0 +1,119 @@
+use serde_json::Value;
+use yajin_app::demo;
+use yajin_testdb::on_both_databases;
+
+use crate::harness::spawn_app;
+
+const A: &str = demo::MERCHANT_A.phone;
+const B: &str = demo::MERCHANT_B.phone;
+
+fn by_sn<'a>(items: &'a [Value], sn: &str) -> &'a Value {
+    items.iter().find(|t| t["sn"] == sn).unwrap_or_else(|| panic!("{sn} listed"))
+}
+
+on_both_databases! {
+    async fn my_devices_show_every_rule_with_its_figures(db) {
+        let app = spawn_app(db).await;
+        let token = app.merchant(A).await;
+        let reply = app.get("/api/v1/terminals", &token).await;
+        assert_eq!(reply.status, 200);
+        let items = reply.body["items"].as_array().unwrap().clone();
+        assert_eq!(items.len(), 6);
+        assert_eq!(reply.body["next_cursor"], Value::Null);
+
+        let auto = by_sn(&items, "DEMO-AUTO-01");
+        assert_eq!(auto["eligibility"]["eligible"], true);
+        assert_eq!(auto["eligibility"]["auto_approvable"], true);
+        assert_eq!(auto["deposit"]["amount_fen"], 9900);
+        assert_eq!(auto["deposit"]["status"], "held");
+        assert_eq!(auto["plan"]["rule"]["volume_target_fen"], 1_000_000);
+        assert_eq!(auto["progress"]["percent"], 100);
+
+        let owes = by_sn(&items, "DEMO-OWES-01");
+        assert_eq!(owes["eligibility"]["reasons"][0]["code"], "outstanding_balance");
+        assert_eq!(owes["eligibility"]["reasons"][0]["outstanding_fen"], 6000);
+
+        let progress = by_sn(&items, "DEMO-PROGRESS-01");
+        let reason = &progress["eligibility"]["reasons"][0];
+        assert_eq!(reason["code"], "not_yet_eligible");
+        assert_eq!((reason["reached_fen"].as_i64(), reason["needed_fen"].as_i64(), reason["days_left"].as_i64()), (Some(350_000), Some(1_000_000), Some(40)));
+        assert!(reason["message"].as_str().unwrap().contains("¥6,500.00"), "{reason}");
+        assert_eq!(progress["progress"]["percent"], 35);
+
+        assert_eq!(by_sn(&items, "DEMO-EXPIRED-01")["eligibility"]["reasons"][0]["code"], "refund_window_expired");
+        let refunded = by_sn(&items, "DEMO-REFUNDED-01");
+        assert_eq!(refunded["eligibility"]["reasons"][0]["code"], "deposit_already_refunded");
+        assert_eq!((refunded["deposit"]["refunded_fen"].as_i64(), refunded["deposit"]["status"].as_str()), (Some(9900), Some("refunded")));
+        assert_eq!(by_sn(&items, "DEMO-REVIEW-01")["eligibility"]["eligible"], true);
+
+        let en = app.send("GET", "/api/v1/terminals/demo-progress-01", Some(&token), None, &[("accept-language", "en")]).await;
+        assert_eq!(en.status, 200, "SNs are normalised");
+        assert!(en.body["eligibility"]["reasons"][0]["message"].as_str().unwrap().contains("days left"));
+    }
+
+    async fn another_merchants_terminal_is_not_found(db) {
+        let app = spawn_app(db).await;
+        let a = app.merchant(A).await;
+        let b = app.merchant(B).await;
+        for path in ["/api/v1/terminals/DEMO-B-01", "/api/v1/terminals/DEMO-B-01/transactions", "/api/v1/terminals/NO-SUCH", "/api/v1/terminals/%E7%BB%88"] {
+            let r = app.get(path, &a).await;
+            assert_eq!((r.status, r.code()), (404, "terminal_not_found"), "{path}");
+        }
+        assert_eq!(app.get("/api/v1/terminals/DEMO-B-01", &b).await.status, 200);
+        assert_eq!(app.get("/api/v1/terminals", &b).await.body["items"].as_array().unwrap().len(), 1);
+        assert_eq!(app.send("GET", "/api/v1/terminals", None, None, &[]).await.status, 401);
+    }
+
+    async fn lists_page_with_cursors(db) {
+        let app = spawn_app(db).await;
+        let token = app.merchant(A).await;
+        let mut seen = Vec::new();
+        let mut path = "/api/v1/terminals?limit=4".to_owned();
+        loop {
+            let r = app.get(&path, &token).await;
+            assert_eq!(r.status, 200);
+            seen.extend(r.body["items"].as_array().unwrap().iter().map(|t| t["sn"].as_str().unwrap().to_owned()));
+            match r.body["next_cursor"].as_str() {
+                Some(c) => path = format!("/api/v1/terminals?limit=4&cursor={c}"),
+                None => break,
+            }
+        }
+        let mut sorted = seen.clone();
+        sorted.sort();
+        assert_eq!((seen.len(), seen.clone()), (6, sorted), "each once, in order");
+        for bad in ["/api/v1/terminals?limit=0", "/api/v1/terminals?limit=201", "/api/v1/terminals?limit=x"] {
+            assert_eq!(app.get(bad, &token).await.code(), "invalid_query", "{bad}");
+        }
+        assert_eq!(app.get("/api/v1/terminals?cursor=zz", &token).await.code(), "invalid_cursor");
+
+        let first = app.get("/api/v1/terminals/DEMO-AUTO-01/transactions?limit=2", &token).await;
+        let items = first.body["items"].as_array().unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0]["kind"], "qr_code", "newest first");
+        assert_eq!(items[0]["amount_fen"], 80_000);
+        let cursor = first.body["next_cursor"].as_str().unwrap();
+        let rest = app.get(&format!("/api/v1/terminals/DEMO-AUTO-01/transactions?limit=10&cursor={cursor}"), &token).await;
+        assert_eq!(rest.body["items"].as_array().unwrap().len(), 3);
+    }
+
+    async fn settling_what_is_owed_makes_the_terminal_eligible(db) {
+        let app = spawn_app(db).await;
+        let a = app.merchant(A).await;
+        let b = app.merchant(B).await;
+        let items = app.get("/api/v1/outstanding-items", &a).await.body["items"].as_array().unwrap().clone();
+        assert_eq!(items.len(), 1);
+        assert_eq!((items[0]["amount_fen"].as_i64(), items[0]["status"].as_str(), items[0]["terminal_sn"].as_str()), (Some(6000), Some("open"), Some("DEMO-OWES-01")));
+        let id = items[0]["id"].as_str().unwrap();
+        let path = format!("/api/v1/outstanding-items/{id}/settle");
+        assert_eq!(app.send("POST", &path, Some(&b), None, &[]).await.status, 404, "not B's item");
+        let settled = app.send("POST", &path, Some(&a), None, &[]).await;
+        assert_eq!((settled.status, settled.body["status"].as_str()), (200, Some("settled")));
+        let again = app.send("POST", &path, Some(&a), None, &[]).await;
+        assert_eq!((again.status, again.code()), (409, "already_settled"));
+        let owes = app.get("/api/v1/terminals/DEMO-OWES-01", &a).await;
+        assert_eq!(owes.body["eligibility"]["eligible"], true);
+        assert_eq!(owes.body["eligibility"]["net_refund_fen"], 9900);
+        let mut conn = app.db.pool().acquire().await.unwrap();
+        assert_eq!(yajin_store::ledger::verify(&mut conn).await.unwrap(), []);
+    }
+}

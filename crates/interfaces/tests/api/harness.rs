@@ -1,0 +1,125 @@
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::Value;
+use yajin::http::{self, AppState};
+use yajin_app::clock::ManualClock;
+use yajin_app::{demo, App, Clock, SystemClock};
+use yajin_channels::sms::SandboxSms;
+use yajin_store::pii::{MasterKey, Vault};
+use yajin_store::Db;
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub db: Db,
+    pub clock: Arc<ManualClock>,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    pub fn is_problem(&self) -> bool {
+        self.headers.get("content-type").is_some_and(|v| v == "application/problem+json")
+    }
+}
+
+/// Starts Yajin over `db` with the demo data, on a clock that stands still until moved.
+pub async fn spawn_app(db: Db) -> TestApp {
+    let clock = Arc::new(ManualClock::at(SystemClock.now()));
+    let vault = Vault::new(&MasterKey::from_hex(&"33".repeat(32)).unwrap(), &[]);
+    let app = App::new(db.clone(), vault, clock.clone(), Arc::new(SandboxSms));
+    demo::seed(&app).await.expect("demo data");
+    let state = AppState { app, metrics: http::recorder(), started: Arc::new(Instant::now()), sandbox: true };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let service = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await });
+    TestApp { base: format!("http://{address}"), client: reqwest::Client::new(), db, clock }
+}
+
+impl TestApp {
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self.client.request(method.parse().unwrap(), format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        for (k, v) in headers {
+            request = request.header(*k, HeaderValue::from_str(v).unwrap());
+        }
+        Self::reply(request.send().await.expect("request")).await
+    }
+
+    pub async fn raw(&self, method: &str, path: &str, token: Option<&str>, content_type: &str, body: Vec<u8>) -> Reply {
+        let mut request = self.client.request(method.parse().unwrap(), format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        Self::reply(request.header("content-type", content_type).body(body).send().await.expect("request")).await
+    }
+
+    async fn reply(response: reqwest::Response) -> Reply {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap();
+        let body =
+            serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        Reply { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.send("GET", path, Some(token), None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.send("POST", path, Some(token), Some(body), &[]).await
+    }
+
+    pub async fn login(&self, phone: &str, password: &str) -> Reply {
+        self.send(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(serde_json::json!({"phone": phone, "password": password})),
+            &[],
+        )
+        .await
+    }
+
+    /// Logs a demo merchant in and returns the bearer token.
+    pub async fn merchant(&self, phone: &str) -> String {
+        let reply = self.login(phone, demo::MERCHANT_PASSWORD).await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        reply.body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// The newest sandbox SMS to a phone.
+    pub async fn last_sms(&self, phone: &str) -> Option<String> {
+        let reply = self.send("GET", &format!("/api/v1/sandbox/sms?phone={phone}"), None, None, &[]).await;
+        reply.body["items"][0]["text"].as_str().map(str::to_owned)
+    }
+}
+
+pub fn code_in(sms: &str) -> String {
+    sms.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).expect("a 6-digit code").to_owned()
+}

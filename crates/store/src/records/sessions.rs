@@ -1,0 +1,81 @@
+//! Login sessions: only the SHA-256 of the random token is stored, so a database leak does not
+//! leak sessions. Cookie sessions also carry a CSRF token, stored the same way.
+
+use sqlx::{AnyConnection, Row};
+
+use crate::StoreError;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub token_hash: String,
+    pub principal_kind: String,
+    pub principal_id: String,
+    pub role: String,
+    pub csrf_hash: String,
+    pub expires_at: i64,
+}
+
+pub async fn insert(conn: &mut AnyConnection, s: &Session, now_ms: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, principal_kind, principal_id, role, csrf_hash, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&s.token_hash)
+    .bind(&s.principal_kind)
+    .bind(&s.principal_id)
+    .bind(&s.role)
+    .bind(&s.csrf_hash)
+    .bind(now_ms)
+    .bind(s.expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A live session: not revoked, not expired.
+pub async fn find_live(conn: &mut AnyConnection, token_hash: &str, now_ms: i64) -> Result<Option<Session>, StoreError> {
+    let row = sqlx::query(
+        "SELECT token_hash, principal_kind, principal_id, role, csrf_hash, expires_at FROM sessions
+         WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
+    )
+    .bind(token_hash)
+    .bind(now_ms)
+    .fetch_optional(conn)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    Ok(Some(Session {
+        token_hash: r.try_get("token_hash")?,
+        principal_kind: r.try_get("principal_kind")?,
+        principal_id: r.try_get("principal_id")?,
+        role: r.try_get("role")?,
+        csrf_hash: r.try_get("csrf_hash")?,
+        expires_at: r.try_get("expires_at")?,
+    }))
+}
+
+pub async fn revoke(conn: &mut AnyConnection, token_hash: &str, now_ms: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
+        .bind(now_ms)
+        .bind(token_hash)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Ends every session of a principal (after a password reset).
+pub async fn revoke_all(
+    conn: &mut AnyConnection,
+    kind: &str,
+    principal_id: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE sessions SET revoked_at = $1 WHERE principal_kind = $2 AND principal_id = $3 AND revoked_at IS NULL",
+    )
+    .bind(now_ms)
+    .bind(kind)
+    .bind(principal_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
