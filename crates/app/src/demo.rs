@@ -115,6 +115,7 @@ pub async fn seed(app: &App) -> Result<SeedOutcome, AppError> {
     let a = create_merchant(app, &actor, &MERCHANT_A).await?;
     let b = create_merchant(app, &actor, &MERCHANT_B).await?;
     seed_merchant_a(app, &actor, &a).await?;
+    announce(app).await?;
     let t = Terminal::termination(&b, LAST_SN, "B0000001");
     create(app, &actor, t.terminated(10, Some(9))).await?;
     Ok(SeedOutcome::Seeded)
@@ -260,4 +261,19 @@ async fn create(app: &App, actor: &Actor, t: Terminal<'_>) -> Result<String, App
         }),
     };
     provisioning::create_terminal(app, actor, input).await
+}
+
+/// The anti-scam notice every portal should carry.
+async fn announce(app: &App) -> Result<(), AppError> {
+    let mut tx = app.db.begin_write().await?;
+    yajin_store::records::announcements::insert_published(
+        &mut tx,
+        "谨防退押金诈骗",
+        "官方退押金流程不收取任何费用（邮费、手续费、保证金），也不会索要短信验证码。退押金只能在本平台申请，款项原路退回您绑定的银行卡。",
+        "demo-seed",
+        app.now_ms(),
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
 }

@@ -8,6 +8,7 @@
 //! - [`assessment`]: a terminal's eligibility, from its facts and its plan snapshot.
 //! - [`demo`]: the fixed demo data set of api.md.
 
+pub mod applications;
 pub mod assessment;
 pub mod auth;
 pub mod clock;
@@ -15,6 +16,7 @@ pub mod demo;
 pub mod outstanding;
 pub mod passwords;
 pub mod provisioning;
+pub mod tickets;
 
 use std::sync::Arc;
 

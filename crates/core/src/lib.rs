@@ -8,6 +8,7 @@
 //! - [`ledger`]: double-entry, two-phase transfers and the postings of each business event.
 
 pub mod application;
+pub mod attachment;
 pub mod eligibility;
 pub mod ids;
 pub mod ledger;

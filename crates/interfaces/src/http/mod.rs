@@ -1,8 +1,11 @@
 //! The HTTP interface: routes, shared state, and the layers every request passes through.
 
+mod applications;
+mod attachments;
 mod auth;
 mod devices;
 mod health;
+mod inbox;
 mod json_body;
 mod metrics;
 mod paging;
@@ -30,13 +33,18 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let json_api = Router::new()
         .merge(health::routes())
         .merge(auth::routes(state.sandbox))
         .merge(devices::routes())
+        .merge(applications::routes())
+        .merge(inbox::routes())
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES));
+    Router::new()
+        .merge(json_api)
+        .merge(attachments::routes())
         .fallback(|| async { problem::ApiError::not_found() })
-        // Innermost first: the size limit's refusals pass through `localize` like any error.
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
+        // Inside `localize`: the size limits' refusals become problems like any error.
         .layer(axum::middleware::from_fn(problem::localize))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(TraceLayer::new_for_http())

@@ -245,3 +245,47 @@ pub async fn open_for_terminals(
     let rows = query.fetch_all(conn).await?;
     rows.iter().map(|r| Ok((r.try_get("terminal_id")?, r.try_get("id")?))).collect()
 }
+
+/// A page of a merchant's applications, newest first, before the id cursor.
+pub async fn page_of_merchant(
+    conn: &mut AnyConnection,
+    merchant_id: &str,
+    before_id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Application>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM refund_applications WHERE merchant_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+    ))
+    .bind(merchant_id)
+    .bind(before_id.unwrap_or("~"))
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// One of the merchant's applications; another merchant's is not found.
+pub async fn of_merchant(
+    conn: &mut AnyConnection,
+    merchant_id: &str,
+    id: &str,
+) -> Result<Option<Application>, StoreError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM refund_applications WHERE id = $1 AND merchant_id = $2"))
+        .bind(id)
+        .bind(merchant_id)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Appends to the merchant's note (a supplement), keeping what was said before.
+pub async fn append_note(conn: &mut AnyConnection, id: &str, addition: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE refund_applications SET note = CASE WHEN note = '' THEN $1 ELSE note || '\n' || $1 END WHERE id = $2",
+    )
+    .bind(addition)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

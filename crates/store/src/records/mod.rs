@@ -1,7 +1,10 @@
 //! Rows of the business records, each module one table family. Every function takes the
 //! caller's connection or transaction: the use case decides the transaction's bounds.
 
+pub mod announcements;
 pub mod applications;
+pub mod attachments;
+pub mod idempotency;
 pub mod merchants;
 pub mod notifications;
 pub mod outstanding;
@@ -11,6 +14,7 @@ pub mod sms;
 pub mod staff;
 pub mod terminals;
 pub mod throttle;
+pub mod tickets;
 
 use sqlx::{AnyConnection, Row};
 

@@ -1,0 +1,304 @@
+//! The merchant's side of a refund application: preview, submit, cancel, supplement.
+//! Submitting moves no money: it records the application, its first timeline event and a
+//! notification, in the caller's transaction (which also holds the idempotency key).
+
+use yajin_core::application::{sources_of, transition, Action, Role, Status};
+use yajin_core::eligibility::Reason;
+use yajin_core::ids::{BankCardNo, IdCardNo, PhoneNo, TerminalSn};
+use yajin_core::validation::{FieldError, FieldErrors};
+use yajin_store::records::applications::{self, Application, NewApplication, NewEvent};
+use yajin_store::records::notifications::{self, NewNotification};
+use yajin_store::records::{attachments, merchants, terminals};
+use yajin_store::{Conn, StoreError, Tx};
+
+use crate::assessment::{assess_terminals, TerminalAssessment};
+use crate::App;
+
+/// Why a merchant applies.
+pub const REASONS: [&str; 5] = ["stop_using", "target_reached", "device_faulty", "changed_provider", "other"];
+pub const NOTE_MAX_CHARS: usize = 500;
+pub const ATTACHMENTS_MAX: usize = 10;
+
+#[derive(Clone, Debug, Default)]
+pub struct ApplyInput {
+    pub terminal_sn: String,
+    pub phone: String,
+    pub id_card_no: String,
+    pub bank_card_no: String,
+    pub reason: String,
+    pub note: String,
+    pub attachment_ids: Vec<String>,
+    pub deduct_outstanding: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("invalid fields")]
+    Fields(Vec<FieldError>),
+    #[error("terminal not found")]
+    TerminalNotFound,
+    #[error("identity does not match")]
+    IdentityMismatch(Vec<FieldError>),
+    #[error("bank card is not the bound card")]
+    BankCardMismatch,
+    /// The rules refuse it: every reason, with the assessment's figures.
+    #[error("not eligible")]
+    NotEligible(Box<TerminalAssessment>),
+    /// The terminal has an open application (409), named when known: a race lost on the
+    /// database's unique index is reported without it, and the caller looks it up after
+    /// rolling back.
+    #[error("an application is already open")]
+    AlreadyOpen { application_id: Option<String>, terminal_id: String },
+    #[error("not possible in state {0:?}")]
+    InvalidState(Status),
+    #[error("application not found")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a merchant sees before submitting: the verdict, the fee and deductions, the net, and
+/// warnings that do not block (a card number that fails Luhn).
+#[derive(Clone, Debug)]
+pub struct Preview {
+    pub assessment: TerminalAssessment,
+    pub warnings: Vec<FieldError>,
+}
+
+struct Checked {
+    sn: TerminalSn,
+    bank_card: BankCardNo,
+    warnings: Vec<FieldError>,
+}
+
+/// Field checks, all at once.
+fn check_fields(input: &ApplyInput) -> Result<Checked, ApplyError> {
+    let mut errors = FieldErrors::new();
+    let sn = errors.check("terminal_sn", TerminalSn::parse(&input.terminal_sn));
+    errors.check("phone", PhoneNo::parse(&input.phone));
+    errors.check("id_card_no", IdCardNo::parse(&input.id_card_no));
+    let bank_card = errors.check("bank_card_no", BankCardNo::parse(&input.bank_card_no));
+    if !REASONS.contains(&input.reason.as_str()) {
+        errors.push(FieldError::new("reason", "invalid_value", REASONS.join(", ")));
+    }
+    if input.note.chars().count() > NOTE_MAX_CHARS {
+        errors.push(FieldError::new("note", "too_long", "at most 500 characters"));
+    }
+    if input.attachment_ids.len() > ATTACHMENTS_MAX {
+        errors.push(FieldError::new("attachment_ids", "too_many", "at most 10 attachments"));
+    }
+    errors.into_result().map_err(ApplyError::Fields)?;
+    let (Some(sn), Some(bank_card)) = (sn, bank_card) else { unreachable!("every None pushed a field error") };
+    let warnings = if bank_card.luhn_ok() {
+        Vec::new()
+    } else {
+        vec![FieldError::new(
+            "bank_card_no",
+            "luhn_failed",
+            "the card number fails the Luhn check; accepted if it is your bound card",
+        )]
+    };
+    Ok(Checked { sn, bank_card, warnings })
+}
+
+/// Everything short of writing: fields, ownership, identity, card, rules.
+async fn evaluate(
+    conn: &mut Conn,
+    app: &App,
+    merchant_id: &str,
+    input: &ApplyInput,
+) -> Result<(Checked, TerminalAssessment), ApplyError> {
+    let checked = check_fields(input)?;
+    let not_owned = attachments::not_owned(conn, merchant_id, &input.attachment_ids).await?;
+    if !not_owned.is_empty() {
+        let errors = input
+            .attachment_ids
+            .iter()
+            .enumerate()
+            .filter(|(_, id)| not_owned.contains(id))
+            .map(|(i, _)| FieldError::new(format!("attachment_ids[{i}]"), "not_found", "no such attachment of yours"))
+            .collect();
+        return Err(ApplyError::Fields(errors));
+    }
+    let terminal =
+        terminals::by_sn(conn, merchant_id, checked.sn.as_str()).await?.ok_or(ApplyError::TerminalNotFound)?;
+    let merchant = merchants::by_id(conn, merchant_id).await?.ok_or(ApplyError::NotFound)?;
+    let id_card = IdCardNo::parse(&input.id_card_no)
+        .map_err(|e| ApplyError::Fields(vec![FieldError::from_id("id_card_no", e)]))?;
+    let identity = merchants::match_identity(conn, &app.vault, merchant_id, &id_card, &checked.bank_card).await?;
+    let mut mismatched = Vec::new();
+    if PhoneNo::parse(&input.phone).map(|p| p.expose().to_owned()).ok().as_deref() != Some(merchant.phone.as_str()) {
+        mismatched.push(FieldError::new("phone", "mismatch", "not the phone bound to this merchant"));
+    }
+    if !identity.id_card {
+        mismatched.push(FieldError::new(
+            "id_card_no",
+            "mismatch",
+            "not the ID card of the merchant's real-name record",
+        ));
+    }
+    if !mismatched.is_empty() {
+        return Err(ApplyError::IdentityMismatch(mismatched));
+    }
+    if !identity.bank_card {
+        return Err(ApplyError::BankCardMismatch);
+    }
+    let now = app.clock.now();
+    let assessed = assess_terminals(conn, merchant_id, vec![terminal], input.deduct_outstanding, now)
+        .await
+        .map_err(|e| ApplyError::Store(StoreError::Corrupt(e.to_string())))?
+        .pop()
+        .ok_or(ApplyError::TerminalNotFound)?;
+    Ok((checked, assessed))
+}
+
+pub async fn preview(app: &App, merchant_id: &str, input: &ApplyInput) -> Result<Preview, ApplyError> {
+    let mut conn = app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let (checked, assessment) = evaluate(&mut conn, app, merchant_id, input).await?;
+    Ok(Preview { assessment, warnings: checked.warnings })
+}
+
+/// Submits in the caller's transaction and returns the new application's id.
+pub async fn submit(tx: &mut Tx, app: &App, merchant_id: &str, input: &ApplyInput) -> Result<String, ApplyError> {
+    let (checked, assessed) = evaluate(tx, app, merchant_id, input).await?;
+    if let Some(Reason::ApplicationAlreadyOpen { application_id }) = assessed.assessment.reasons.first() {
+        return Err(ApplyError::AlreadyOpen {
+            application_id: Some(application_id.clone()),
+            terminal_id: assessed.terminal.id,
+        });
+    }
+    if !assessed.assessment.eligible() {
+        return Err(ApplyError::NotEligible(Box::new(assessed)));
+    }
+    let a = &assessed.assessment;
+    let plan = &assessed.terminal.plan;
+    let new = NewApplication {
+        merchant_id,
+        terminal_id: &assessed.terminal.id,
+        reason: &input.reason,
+        note: input.note.trim(),
+        amount: a.refundable_fen,
+        fee: a.fee_fen,
+        deducted: a.deducted_fen,
+        net_refund: a.net_refund_fen,
+        deduct_outstanding: input.deduct_outstanding && a.deducted_fen.is_positive(),
+        bank_card: &checked.bank_card,
+        four_eyes_required: a.refundable_fen >= plan.four_eyes_threshold_fen,
+    };
+    let now = app.now_ms();
+    let id = applications::insert(tx, &app.vault, &new, now).await.map_err(|e| match e {
+        // The partial unique index: another open application won a race.
+        StoreError::Conflict(_) => {
+            ApplyError::AlreadyOpen { application_id: None, terminal_id: assessed.terminal.id.clone() }
+        }
+        other => ApplyError::Store(other),
+    })?;
+    attachments::link(tx, &id, &input.attachment_ids).await?;
+    let detail = serde_json::json!({"amount_fen": a.refundable_fen, "fee_fen": a.fee_fen, "deducted_fen": a.deducted_fen,
+        "net_refund_fen": a.net_refund_fen, "deductions": a.deductions});
+    let event = NewEvent {
+        application_id: &id,
+        from: None,
+        to: Status::Submitted,
+        actor_role: Role::Merchant,
+        actor_id: merchant_id,
+        note: input.note.trim(),
+        detail: &detail.to_string(),
+    };
+    applications::append_event(tx, &event, now).await?;
+    let body = format!(
+        "终端 {} 的退押金申请 {id} 已提交：押金 {}，手续费 {}，抵扣 {}，实退 {}。我们会尽快处理。",
+        assessed.terminal.sn, a.refundable_fen, a.fee_fen, a.deducted_fen, a.net_refund_fen
+    );
+    notify(tx, merchant_id, "application_submitted", "退押金申请已提交", &body, &id, now).await?;
+    Ok(id)
+}
+
+async fn notify(
+    tx: &mut Tx,
+    merchant_id: &str,
+    kind: &str,
+    title: &str,
+    body: &str,
+    application_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let n = NewNotification { merchant_id, kind, title, body, application_id: Some(application_id) };
+    notifications::insert(tx, &n, now).await.map(|_| ())
+}
+
+/// Moves the merchant's application by `action`, with its event and notification.
+async fn merchant_step(
+    app: &App,
+    merchant_id: &str,
+    id: &str,
+    action: Action,
+    note: &str,
+    attachment_ids: &[String],
+) -> Result<Application, ApplyError> {
+    let now = app.now_ms();
+    let mut tx = app.db.begin_write().await?;
+    let current = applications::of_merchant(&mut tx, merchant_id, id).await?.ok_or(ApplyError::NotFound)?;
+    let to =
+        transition(current.status, action, Role::Merchant).map_err(|_| ApplyError::InvalidState(current.status))?;
+    let not_owned = attachments::not_owned(&mut tx, merchant_id, attachment_ids).await?;
+    if !not_owned.is_empty() {
+        let errors = not_owned
+            .iter()
+            .map(|_| FieldError::new("attachment_ids", "not_found", "no such attachment of yours"))
+            .collect();
+        return Err(ApplyError::Fields(errors));
+    }
+    if !applications::transition(&mut tx, id, &sources_of(action), to, now).await? {
+        return Err(ApplyError::InvalidState(current.status));
+    }
+    if !note.is_empty() {
+        applications::append_note(&mut tx, id, note).await?;
+    }
+    attachments::link(&mut tx, id, attachment_ids).await?;
+    let event = NewEvent {
+        application_id: id,
+        from: Some(current.status),
+        to,
+        actor_role: Role::Merchant,
+        actor_id: merchant_id,
+        note,
+        detail: "{}",
+    };
+    applications::append_event(&mut tx, &event, now).await?;
+    let (kind, title) = match action {
+        Action::Cancel => ("application_cancelled", "退押金申请已撤销"),
+        _ => ("application_supplemented", "补充材料已提交"),
+    };
+    notify(&mut tx, merchant_id, kind, title, &format!("申请 {id}：{title}。"), id, now).await?;
+    let updated = applications::of_merchant(&mut tx, merchant_id, id).await?.ok_or(ApplyError::NotFound)?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(updated)
+}
+
+pub async fn cancel(app: &App, merchant_id: &str, id: &str) -> Result<Application, ApplyError> {
+    merchant_step(app, merchant_id, id, Action::Cancel, "", &[]).await
+}
+
+pub async fn supplement(
+    app: &App,
+    merchant_id: &str,
+    id: &str,
+    note: &str,
+    attachment_ids: &[String],
+) -> Result<Application, ApplyError> {
+    let mut errors = Vec::new();
+    if note.chars().count() > NOTE_MAX_CHARS {
+        errors.push(FieldError::new("note", "too_long", "at most 500 characters"));
+    }
+    if note.trim().is_empty() && attachment_ids.is_empty() {
+        errors.push(FieldError::new("note", "required", "say what you add, or attach files"));
+    }
+    if attachment_ids.len() > ATTACHMENTS_MAX {
+        errors.push(FieldError::new("attachment_ids", "too_many", "at most 10 attachments"));
+    }
+    if !errors.is_empty() {
+        return Err(ApplyError::Fields(errors));
+    }
+    merchant_step(app, merchant_id, id, Action::Supplement, note.trim(), attachment_ids).await
+}

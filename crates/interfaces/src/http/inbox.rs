@@ -1,0 +1,144 @@
+//! The merchant's inbox: notifications, customer-service tickets, announcements.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use yajin_app::tickets;
+use yajin_store::records::tickets::Ticket;
+use yajin_store::records::{announcements, notifications, tickets as records};
+use yajin_store::{Conn, StoreError};
+
+use super::devices::rfc3339;
+use super::json_body::ApiJson;
+use super::paging::{self, PageQuery};
+use super::problem::ApiError;
+use super::session::MerchantSession;
+use super::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/notifications", get(notifications_list))
+        .route("/api/v1/tickets", get(tickets_list).post(open_ticket))
+        .route("/api/v1/tickets/{id}", get(ticket))
+        .route("/api/v1/tickets/{id}/messages", axum::routing::post(add_message))
+        .route("/api/v1/announcements", get(announcements_list))
+}
+
+async fn notifications_list(
+    State(state): State<AppState>,
+    session: MerchantSession,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let page = q.page()?;
+    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let rows = notifications::page(&mut conn, &session.merchant_id, page.after.as_deref(), page.limit + 1).await?;
+    Ok(Json(paging::respond(
+        rows,
+        page.limit,
+        |n| n.id.clone(),
+        |n| {
+            json!({"id": n.id, "kind": n.kind, "title": n.title, "body": n.body, "application_id": n.application_id,
+               "created_at": n.created_at.to_rfc3339()})
+        },
+    )))
+}
+
+async fn ticket_json(conn: &mut Conn, t: &Ticket, with_messages: bool) -> Result<Value, ApiError> {
+    let mut v = json!({"id": t.id, "subject": t.subject, "status": t.status, "application_id": t.application_id,
+        "owner": t.owner_staff_id, "first_response_due_at": t.first_response_due_at.to_rfc3339(),
+        "first_response_at": rfc3339(t.first_response_at), "created_at": t.created_at.to_rfc3339(), "updated_at": t.updated_at.to_rfc3339()});
+    if with_messages {
+        let messages = records::messages(conn, &t.id).await?;
+        v["messages"] = messages.iter().map(|m| json!({"id": m.id, "author": m.author_role, "body": m.body, "created_at": m.created_at.to_rfc3339()})).collect();
+    }
+    Ok(v)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TicketBody {
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    application_id: Option<String>,
+}
+
+async fn open_ticket(
+    State(state): State<AppState>,
+    session: MerchantSession,
+    ApiJson(b): ApiJson<TicketBody>,
+) -> Result<Response, ApiError> {
+    let id = tickets::open(&state.app, &session.merchant_id, &b.subject, &b.body, b.application_id.as_deref()).await?;
+    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let t = records::of_merchant(&mut conn, &session.merchant_id, &id).await?.ok_or_else(ApiError::internal)?;
+    Ok((StatusCode::CREATED, Json(ticket_json(&mut conn, &t, true).await?)).into_response())
+}
+
+async fn tickets_list(
+    State(state): State<AppState>,
+    session: MerchantSession,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let page = q.page()?;
+    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let rows =
+        records::page_of_merchant(&mut conn, &session.merchant_id, page.after.as_deref(), page.limit + 1).await?;
+    let more = rows.len() as i64 > page.limit;
+    let mut items = Vec::new();
+    for t in rows.iter().take(page.limit as usize) {
+        items.push(ticket_json(&mut conn, t, false).await?);
+    }
+    let next = if more { rows.get(page.limit as usize - 1).map(|t| paging::encode(&t.id)) } else { None };
+    Ok(Json(json!({"items": items, "next_cursor": next})))
+}
+
+async fn ticket(
+    State(state): State<AppState>,
+    session: MerchantSession,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let t = records::of_merchant(&mut conn, &session.merchant_id, &id).await?.ok_or_else(ApiError::not_found)?;
+    Ok(Json(ticket_json(&mut conn, &t, true).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessageBody {
+    #[serde(default)]
+    body: String,
+}
+
+async fn add_message(
+    State(state): State<AppState>,
+    session: MerchantSession,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<MessageBody>,
+) -> Result<Response, ApiError> {
+    match tickets::reply(&state.app, &session.merchant_id, &id, &b.body).await {
+        Ok(()) => {}
+        Err(yajin_app::AppError::Refused(_)) => {
+            return Err(ApiError::new(StatusCode::CONFLICT, "invalid_state").with("status", "closed"))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let t = records::of_merchant(&mut conn, &session.merchant_id, &id).await?.ok_or_else(ApiError::not_found)?;
+    Ok((StatusCode::CREATED, Json(ticket_json(&mut conn, &t, true).await?)).into_response())
+}
+
+async fn announcements_list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let rows = announcements::published(&mut conn, paging::MAX_LIMIT).await?;
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|a| json!({"id": a.id, "title": a.title, "body": a.body, "published_at": rfc3339(a.published_at)}))
+        .collect();
+    Ok(Json(json!({"items": items, "next_cursor": null})))
+}

@@ -1,0 +1,132 @@
+//! Attachments: metadata per upload, bodies content-addressed by SHA-256 (one copy however
+//! often the same file is uploaded). Bodies live in the database, capped at 10 MiB each, so a
+//! backup of the database is a backup of the evidence and every server sees every file.
+
+use sqlx::{AnyConnection, Row};
+use yajin_core::Timestamp;
+
+use crate::{new_id, StoreError};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attachment {
+    pub id: String,
+    pub merchant_id: String,
+    pub kind: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub created_at: Timestamp,
+}
+
+pub async fn insert(
+    conn: &mut AnyConnection,
+    merchant_id: &str,
+    kind: &str,
+    content_type: &str,
+    sha256: &str,
+    content: &[u8],
+    now_ms: i64,
+) -> Result<Attachment, StoreError> {
+    sqlx::query("INSERT INTO attachment_blobs (sha256, content) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING")
+        .bind(sha256)
+        .bind(content)
+        .execute(&mut *conn)
+        .await?;
+    let a = Attachment {
+        id: new_id("at"),
+        merchant_id: merchant_id.to_owned(),
+        kind: kind.to_owned(),
+        content_type: content_type.to_owned(),
+        size: content.len() as i64,
+        sha256: sha256.to_owned(),
+        created_at: Timestamp::from_millis(now_ms),
+    };
+    sqlx::query(
+        "INSERT INTO attachments (id, merchant_id, kind, content_type, size, sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&a.id)
+    .bind(&a.merchant_id)
+    .bind(&a.kind)
+    .bind(&a.content_type)
+    .bind(a.size)
+    .bind(&a.sha256)
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(a)
+}
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<Attachment, StoreError> {
+    Ok(Attachment {
+        id: r.try_get("id")?,
+        merchant_id: r.try_get("merchant_id")?,
+        kind: r.try_get("kind")?,
+        content_type: r.try_get("content_type")?,
+        size: r.try_get("size")?,
+        sha256: r.try_get("sha256")?,
+        created_at: Timestamp::from_millis(r.try_get("created_at")?),
+    })
+}
+
+/// One attachment; `merchant_id` limits it to its owner (staff pass `None`).
+pub async fn get(
+    conn: &mut AnyConnection,
+    id: &str,
+    merchant_id: Option<&str>,
+) -> Result<Option<Attachment>, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, merchant_id, kind, content_type, size, sha256, created_at FROM attachments
+         WHERE id = $1 AND ($2 = '' OR merchant_id = $2)",
+    )
+    .bind(id)
+    .bind(merchant_id.unwrap_or(""))
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn content(conn: &mut AnyConnection, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    let row =
+        sqlx::query("SELECT content FROM attachment_blobs WHERE sha256 = $1").bind(sha256).fetch_optional(conn).await?;
+    row.map(|r| r.try_get("content")).transpose().map_err(Into::into)
+}
+
+/// Which of `ids` are not the merchant's (unknown or another merchant's).
+pub async fn not_owned(conn: &mut AnyConnection, merchant_id: &str, ids: &[String]) -> Result<Vec<String>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql =
+        format!("SELECT id FROM attachments WHERE merchant_id = $1 AND id IN ({})", crate::placeholders(2, ids.len()));
+    let mut query = sqlx::query(&sql).bind(merchant_id);
+    for id in ids {
+        query = query.bind(id);
+    }
+    let owned: Vec<String> = query.fetch_all(conn).await?.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
+    Ok(ids.iter().filter(|id| !owned.contains(id)).cloned().collect())
+}
+
+pub async fn link(conn: &mut AnyConnection, application_id: &str, ids: &[String]) -> Result<(), StoreError> {
+    for id in ids {
+        sqlx::query(
+            "INSERT INTO application_attachments (application_id, attachment_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(application_id)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn of_application(conn: &mut AnyConnection, application_id: &str) -> Result<Vec<Attachment>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT a.id, a.merchant_id, a.kind, a.content_type, a.size, a.sha256, a.created_at
+         FROM application_attachments l JOIN attachments a ON a.id = l.attachment_id
+         WHERE l.application_id = $1 ORDER BY a.id",
+    )
+    .bind(application_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(from_row).collect()
+}

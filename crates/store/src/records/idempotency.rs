@@ -1,0 +1,87 @@
+//! Idempotency keys (Stripe's design): claimed with `INSERT … ON CONFLICT DO NOTHING` in the
+//! same transaction as the work, and completed with the response in that transaction. A
+//! concurrent request with the same key waits on the first one's row and then replays it; a
+//! failed request rolls back and stores nothing, so a corrected retry with the key works.
+
+use sqlx::{AnyConnection, Row};
+
+use crate::StoreError;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Claim {
+    New,
+    Replay {
+        status: u16,
+        body: Vec<u8>,
+    },
+    /// The key was used with a different request body.
+    Mismatch,
+}
+
+pub async fn claim(
+    conn: &mut AnyConnection,
+    principal: &str,
+    key: &str,
+    request_hash: &str,
+    now_ms: i64,
+) -> Result<Claim, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency_keys (principal, key, request_hash, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (principal, key) DO NOTHING",
+    )
+    .bind(principal)
+    .bind(key)
+    .bind(request_hash)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(Claim::New);
+    }
+    let row = sqlx::query(
+        "SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE principal = $1 AND key = $2",
+    )
+    .bind(principal)
+    .bind(key)
+    .fetch_one(conn)
+    .await?;
+    let stored_hash: String = row.try_get("request_hash")?;
+    if stored_hash != request_hash {
+        return Ok(Claim::Mismatch);
+    }
+    let status: Option<i64> = row.try_get("response_status")?;
+    let body: Option<Vec<u8>> = row.try_get("response_body")?;
+    match (status, body) {
+        (Some(status), Some(body)) => Ok(Claim::Replay { status: status as u16, body }),
+        _ => Err(StoreError::Corrupt("idempotency key committed without a response".into())),
+    }
+}
+
+pub async fn complete(
+    conn: &mut AnyConnection,
+    principal: &str,
+    key: &str,
+    status: u16,
+    body: &[u8],
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE idempotency_keys SET response_status = $1, response_body = $2 WHERE principal = $3 AND key = $4",
+    )
+    .bind(i64::from(status))
+    .bind(body)
+    .bind(principal)
+    .bind(key)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Keys are kept at least a day; older ones may go.
+pub async fn prune(conn: &mut AnyConnection, older_than_ms: i64) -> Result<u64, StoreError> {
+    Ok(sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+        .bind(older_than_ms)
+        .execute(conn)
+        .await?
+        .rows_affected())
+}

@@ -1,0 +1,143 @@
+//! Customer-service tickets and their messages.
+
+use sqlx::{AnyConnection, Row};
+use yajin_core::Timestamp;
+
+use crate::{new_id, StoreError};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ticket {
+    pub id: String,
+    pub merchant_id: String,
+    pub subject: String,
+    pub status: String,
+    pub application_id: Option<String>,
+    pub owner_staff_id: Option<String>,
+    pub first_response_due_at: Timestamp,
+    pub first_response_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub id: String,
+    pub author_role: String,
+    pub body: String,
+    pub created_at: Timestamp,
+}
+
+pub async fn insert(
+    conn: &mut AnyConnection,
+    merchant_id: &str,
+    subject: &str,
+    application_id: Option<&str>,
+    first_response_due_at: i64,
+    now_ms: i64,
+) -> Result<String, StoreError> {
+    let id = new_id("tk");
+    sqlx::query(
+        "INSERT INTO tickets (id, merchant_id, subject, status, application_id, first_response_due_at, created_at, updated_at)
+         VALUES ($1, $2, $3, 'open', $4, $5, $6, $6)",
+    )
+    .bind(&id)
+    .bind(merchant_id)
+    .bind(subject)
+    .bind(application_id)
+    .bind(first_response_due_at)
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+pub async fn add_message(
+    conn: &mut AnyConnection,
+    ticket_id: &str,
+    author_role: &str,
+    author_id: &str,
+    body: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO ticket_messages (id, ticket_id, author_role, author_id, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(new_id("tm"))
+    .bind(ticket_id)
+    .bind(author_role)
+    .bind(author_id)
+    .bind(body)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    // A merchant's message reopens an answered ticket; a closed one stays closed.
+    sqlx::query("UPDATE tickets SET updated_at = $1, status = CASE WHEN status = 'answered' THEN 'open' ELSE status END WHERE id = $2")
+        .bind(now_ms)
+        .bind(ticket_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+const COLUMNS: &str = "id, merchant_id, subject, status, application_id, owner_staff_id, first_response_due_at,
+    first_response_at, created_at, updated_at";
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<Ticket, StoreError> {
+    Ok(Ticket {
+        id: r.try_get("id")?,
+        merchant_id: r.try_get("merchant_id")?,
+        subject: r.try_get("subject")?,
+        status: r.try_get("status")?,
+        application_id: r.try_get("application_id")?,
+        owner_staff_id: r.try_get("owner_staff_id")?,
+        first_response_due_at: Timestamp::from_millis(r.try_get("first_response_due_at")?),
+        first_response_at: r.try_get::<Option<i64>, _>("first_response_at")?.map(Timestamp::from_millis),
+        created_at: Timestamp::from_millis(r.try_get("created_at")?),
+        updated_at: Timestamp::from_millis(r.try_get("updated_at")?),
+    })
+}
+
+pub async fn of_merchant(conn: &mut AnyConnection, merchant_id: &str, id: &str) -> Result<Option<Ticket>, StoreError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM tickets WHERE id = $1 AND merchant_id = $2"))
+        .bind(id)
+        .bind(merchant_id)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn page_of_merchant(
+    conn: &mut AnyConnection,
+    merchant_id: &str,
+    before_id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Ticket>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM tickets WHERE merchant_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+    ))
+    .bind(merchant_id)
+    .bind(before_id.unwrap_or("~"))
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+pub async fn messages(conn: &mut AnyConnection, ticket_id: &str) -> Result<Vec<Message>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, author_role, body, created_at FROM ticket_messages WHERE ticket_id = $1 ORDER BY created_at, id",
+    )
+    .bind(ticket_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Message {
+                id: r.try_get("id")?,
+                author_role: r.try_get("author_role")?,
+                body: r.try_get("body")?,
+                created_at: Timestamp::from_millis(r.try_get("created_at")?),
+            })
+        })
+        .collect()
+}
