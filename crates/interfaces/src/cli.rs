@@ -31,6 +31,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate(DbArgs),
+    /// Print the OpenAPI 3.1 document of the HTTP API.
+    Openapi,
 }
 
 #[derive(Debug, Args)]

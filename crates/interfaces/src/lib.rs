@@ -41,6 +41,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let config = config::serve_config(&args, &file).map_err(|e| Failure::config(e.0))?;
             runtime.block_on(serve::serve(config))
         }
+        Command::Openapi => {
+            println!("{}", serde_json::to_string_pretty(&http::openapi::document()).unwrap_or_default());
+            Ok(())
+        }
         Command::Migrate(args) => {
             let config = config::db_config(&args, &file).map_err(|e| Failure::config(e.0))?;
             runtime.block_on(serve::migrate_only(&config))

@@ -36,7 +36,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Every field optional at the JSON level, so that all missing ones are reported at once.
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyBody {
     #[serde(default)]
@@ -100,7 +100,7 @@ fn apply_error(e: ApplyError, lang: Lang) -> ApiError {
             ApiError::new(StatusCode::CONFLICT, "application_already_open").with("application_id", application_id)
         }
         ApplyError::InvalidState(status) => {
-            ApiError::new(StatusCode::CONFLICT, "invalid_state").with("status", status.as_str())
+            ApiError::new(StatusCode::CONFLICT, "invalid_state").with("application_status", status.as_str())
         }
         ApplyError::NotFound => ApiError::not_found(),
         ApplyError::Store(e) => e.into(),
@@ -131,7 +131,8 @@ fn not_eligible(a: &TerminalAssessment, lang: Lang) -> ApiError {
         .detail(message.clone(), message)
 }
 
-async fn preview(
+#[utoipa::path(post, path = "/api/v1/refund-applications/preview", operation_id = "get_receipt", operation_id = "supplement_application", operation_id = "cancel_application", operation_id = "get_application", operation_id = "preview_application", operation_id = "list_applications", operation_id = "submit_application", tag = "applications", security(("bearer" = []), ("cookie" = [])), request_body = ApplyBody, responses((status = 200, body = crate::http::openapi::Preview), (status = 404, description = "terminal_not_found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "validation_failed, identity_mismatch, bank_card_mismatch", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+pub(super) async fn preview(
     State(state): State<AppState>,
     session: MerchantSession,
     headers: HeaderMap,
@@ -175,7 +176,8 @@ fn replayed(status: u16, body: Vec<u8>) -> Response {
     response
 }
 
-async fn submit(
+#[utoipa::path(post, path = "/api/v1/refund-applications", tag = "applications", security(("bearer" = []), ("cookie" = [])), request_body = ApplyBody, params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, body = crate::http::openapi::Application), (status = 404, description = "terminal_not_found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "application_already_open, idempotency_key_reused", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "validation_failed, invalid_body, identity_mismatch, bank_card_mismatch, outstanding_balance, refund_window_expired, not_yet_eligible, deposit_already_refunded, risk_frozen", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+pub(super) async fn submit(
     State(state): State<AppState>,
     session: MerchantSession,
     headers: HeaderMap,
@@ -235,7 +237,8 @@ pub async fn application_json(conn: &mut Conn, a: &Application) -> Result<Value,
     }))
 }
 
-async fn list(
+#[utoipa::path(get, path = "/api/v1/refund-applications", tag = "applications", security(("bearer" = []), ("cookie" = [])), params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)), responses((status = 200, body = crate::http::openapi::ApplicationPage)))]
+pub(super) async fn list(
     State(state): State<AppState>,
     session: MerchantSession,
     Query(q): Query<PageQuery>,
@@ -253,7 +256,8 @@ async fn list(
     Ok(Json(json!({"items": items, "next_cursor": next})))
 }
 
-async fn detail(
+#[utoipa::path(get, path = "/api/v1/refund-applications/{id}", tag = "applications", security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)), responses((status = 200, body = crate::http::openapi::Application), (status = 404, description = "not_found", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+pub(super) async fn detail(
     State(state): State<AppState>,
     session: MerchantSession,
     Path(id): Path<String>,
@@ -263,7 +267,8 @@ async fn detail(
     Ok(Json(application_json(&mut conn, &a).await?))
 }
 
-async fn cancel(
+#[utoipa::path(post, path = "/api/v1/refund-applications/{id}/cancel", tag = "applications", security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)), responses((status = 200, body = crate::http::openapi::Application), (status = 404, description = "not_found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "invalid_state", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+pub(super) async fn cancel(
     State(state): State<AppState>,
     session: MerchantSession,
     headers: HeaderMap,
@@ -276,16 +281,17 @@ async fn cancel(
     Ok(Json(application_json(&mut conn, &a).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SupplementBody {
+pub(super) struct SupplementBody {
     #[serde(default)]
     note: String,
     #[serde(default)]
     attachment_ids: Vec<String>,
 }
 
-async fn supplement(
+#[utoipa::path(post, path = "/api/v1/refund-applications/{id}/supplement", tag = "applications", security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)), request_body = SupplementBody, responses((status = 200, body = crate::http::openapi::Application), (status = 404, description = "not_found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "invalid_state", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "validation_failed", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+pub(super) async fn supplement(
     State(state): State<AppState>,
     session: MerchantSession,
     headers: HeaderMap,
@@ -300,12 +306,13 @@ async fn supplement(
 }
 
 #[derive(Deserialize)]
-struct ReceiptQuery {
+pub(super) struct ReceiptQuery {
     format: Option<String>,
 }
 
 /// The refund receipt (退款凭证), once refunded.
-async fn receipt(
+#[utoipa::path(get, path = "/api/v1/refund-applications/{id}/receipt", tag = "applications", security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path), ("format" = Option<String>, Query, description = "html for a printable page")), responses((status = 200, body = crate::http::openapi::Receipt), (status = 404, description = "not_found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "not_refunded", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+pub(super) async fn receipt(
     State(state): State<AppState>,
     session: MerchantSession,
     Path(id): Path<String>,
@@ -314,7 +321,7 @@ async fn receipt(
     let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
     let a = records::of_merchant(&mut conn, &session.merchant_id, &id).await?.ok_or_else(ApiError::not_found)?;
     if a.status != yajin_core::application::Status::Refunded {
-        return Err(ApiError::new(StatusCode::CONFLICT, "not_refunded").with("status", a.status.as_str()));
+        return Err(ApiError::new(StatusCode::CONFLICT, "not_refunded").with("application_status", a.status.as_str()));
     }
     let merchant = merchants::by_id(&mut conn, &a.merchant_id).await?.ok_or_else(ApiError::not_found)?;
     let terminal = terminals::by_id(&mut conn, &a.terminal_id).await?.ok_or_else(ApiError::not_found)?;

@@ -42,7 +42,8 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     }
 }
 
-async fn upload(
+#[utoipa::path(post, path = "/api/v1/attachments", operation_id = "download_attachment", operation_id = "upload_attachment", tag = "attachments", security(("bearer" = []), ("cookie" = [])), request_body(content = crate::http::openapi::AttachmentUpload, content_type = "multipart/form-data"), responses((status = 201, body = crate::http::openapi::Attachment), (status = 413, description = "payload_too_large", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 415, description = "unsupported_file_type", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "validation_failed", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+pub(super) async fn upload(
     State(state): State<AppState>,
     session: MerchantSession,
     mut form: Multipart,
@@ -82,7 +83,8 @@ async fn upload(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-async fn download(
+#[utoipa::path(get, path = "/api/v1/attachments/{id}", tag = "attachments", security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)), responses((status = 200, description = "the file, with its content type"), (status = 404, description = "not_found", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+pub(super) async fn download(
     State(state): State<AppState>,
     session: MerchantSession,
     Path(id): Path<String>,

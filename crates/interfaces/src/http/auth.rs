@@ -63,9 +63,9 @@ fn now_ms() -> i64 {
     yajin_app::Clock::now(&yajin_app::SystemClock).millis()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct LoginBody {
+pub(super) struct LoginBody {
     phone: String,
     password: String,
 }
@@ -79,7 +79,8 @@ struct LoginResponse {
     csrf_token: String,
 }
 
-async fn login(
+#[utoipa::path(post, path = "/api/v1/auth/login", operation_id = "sandbox_sms", operation_id = "get_me", operation_id = "reset_password", operation_id = "request_sms_code", operation_id = "logout", operation_id = "login", tag = "auth", request_body = LoginBody, responses((status = 200, body = crate::http::openapi::LoginResponse), (status = 401, description = "invalid_credentials", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid_body", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 423, description = "account_locked", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "too_many_requests", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+pub(super) async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<LoginBody>,
@@ -104,7 +105,8 @@ async fn login(
     Ok(response)
 }
 
-async fn logout(State(state): State<AppState>, session: MerchantSession) -> Result<Response, ApiError> {
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = []), ("cookie" = [])), responses((status = 204, description = "session ended"), (status = 401, description = "unauthenticated", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "csrf_failed", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+pub(super) async fn logout(State(state): State<AppState>, session: MerchantSession) -> Result<Response, ApiError> {
     auth::logout(&state.app, &session.token_hash).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
@@ -114,14 +116,15 @@ async fn logout(State(state): State<AppState>, session: MerchantSession) -> Resu
     Ok(response)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CodeBody {
+pub(super) struct CodeBody {
     phone: String,
     purpose: String,
 }
 
-async fn request_code(
+#[utoipa::path(post, path = "/api/v1/auth/sms-codes", tag = "auth", request_body = CodeBody, responses((status = 202, body = crate::http::openapi::CodeSent), (status = 422, description = "validation_failed", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "too_many_requests", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+pub(super) async fn request_code(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<CodeBody>,
@@ -134,15 +137,16 @@ async fn request_code(
     Ok((StatusCode::ACCEPTED, Json(json!({"resend_after_s": resend_after_s}))).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ResetBody {
+pub(super) struct ResetBody {
     phone: String,
     code: String,
     new_password: String,
 }
 
-async fn reset_password(
+#[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "auth", request_body = ResetBody, responses((status = 204, description = "password changed; all sessions ended"), (status = 422, description = "invalid_code, code_expired, weak_password", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+pub(super) async fn reset_password(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ResetBody>,
 ) -> Result<StatusCode, ApiError> {
@@ -150,7 +154,11 @@ async fn reset_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn me(State(state): State<AppState>, session: MerchantSession) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = crate::http::openapi::Me), (status = 401, description = "unauthenticated", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+pub(super) async fn me(
+    State(state): State<AppState>,
+    session: MerchantSession,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let mut conn = state.app.db.pool().acquire().await.map_err(yajin_store::StoreError::from)?;
     let m = merchants::by_id(&mut conn, &session.merchant_id).await?.ok_or_else(ApiError::not_found)?;
     let phone = yajin_core::ids::PhoneNo::parse(&m.phone).map(|p| p.masked()).unwrap_or_default();
@@ -165,11 +173,12 @@ async fn me(State(state): State<AppState>, session: MerchantSession) -> Result<J
 }
 
 #[derive(Deserialize)]
-struct SmsQuery {
+pub(super) struct SmsQuery {
     phone: String,
 }
 
-async fn sandbox_sms_inbox(
+#[utoipa::path(get, path = "/api/v1/sandbox/sms", tag = "auth", params(("phone" = String, Query)), responses((status = 200, body = crate::http::openapi::SmsInbox), (status = 404, description = "not in sandbox mode", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+pub(super) async fn sandbox_sms_inbox(
     State(state): State<AppState>,
     Query(q): Query<SmsQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {

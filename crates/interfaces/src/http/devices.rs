@@ -114,7 +114,8 @@ pub fn terminal_json(ta: &TerminalAssessment, lang: Lang, now: Timestamp) -> Val
     })
 }
 
-async fn list(
+#[utoipa::path(get, path = "/api/v1/terminals", operation_id = "settle_outstanding_item", operation_id = "list_outstanding_items", operation_id = "list_transactions", operation_id = "get_terminal", operation_id = "list_terminals", tag = "devices", security(("bearer" = []), ("cookie" = [])), params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)), responses((status = 200, body = crate::http::openapi::TerminalPage), (status = 400, description = "invalid_query, invalid_cursor", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "unauthenticated", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+pub(super) async fn list(
     State(state): State<AppState>,
     session: MerchantSession,
     headers: HeaderMap,
@@ -130,7 +131,8 @@ async fn list(
     Ok(Json(paging::respond(assessed, page.limit, |t| t.terminal.sn.clone(), |t| terminal_json(t, lang, now))))
 }
 
-async fn one(
+#[utoipa::path(get, path = "/api/v1/terminals/{sn}", tag = "devices", security(("bearer" = []), ("cookie" = [])), params(("sn" = String, Path)), responses((status = 200, body = crate::http::openapi::Terminal), (status = 404, description = "terminal_not_found", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+pub(super) async fn one(
     State(state): State<AppState>,
     session: MerchantSession,
     headers: HeaderMap,
@@ -149,7 +151,8 @@ pub fn terminal_not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "terminal_not_found")
 }
 
-async fn transactions(
+#[utoipa::path(get, path = "/api/v1/terminals/{sn}/transactions", tag = "devices", security(("bearer" = []), ("cookie" = [])), params(("sn" = String, Path), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)), responses((status = 200, body = crate::http::openapi::UsagePage), (status = 404, description = "terminal_not_found", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+pub(super) async fn transactions(
     State(state): State<AppState>,
     session: MerchantSession,
     Path(sn): Path<String>,
@@ -185,7 +188,8 @@ pub fn item_json(i: &Item) -> Value {
            "terminal_sn": i.terminal_sn, "settled_at": rfc3339(i.settled_at), "application_id": i.application_id})
 }
 
-async fn items(
+#[utoipa::path(get, path = "/api/v1/outstanding-items", tag = "devices", security(("bearer" = []), ("cookie" = [])), params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)), responses((status = 200, body = crate::http::openapi::OutstandingPage)))]
+pub(super) async fn items(
     State(state): State<AppState>,
     session: MerchantSession,
     Query(q): Query<PageQuery>,
@@ -199,7 +203,8 @@ async fn items(
     Ok(Json(paging::respond(rows, page.limit, |i| i.id.clone(), item_json)))
 }
 
-async fn settle(
+#[utoipa::path(post, path = "/api/v1/outstanding-items/{id}/settle", tag = "devices", security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)), responses((status = 200, body = crate::http::openapi::OutstandingItem), (status = 404, description = "not_found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "already_settled", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+pub(super) async fn settle(
     State(state): State<AppState>,
     session: MerchantSession,
     Path(id): Path<String>,

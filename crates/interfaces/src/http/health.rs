@@ -15,12 +15,14 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The process is up.
-async fn healthz() -> Json<serde_json::Value> {
+#[utoipa::path(get, path = "/healthz", operation_id = "readyz", operation_id = "healthz", tag = "health", responses((status = 200, body = crate::http::openapi::Status)))]
+pub(super) async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// The database answers and its schema is the one this binary expects.
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = crate::http::openapi::Readiness), (status = 503, body = crate::http::openapi::Readiness)))]
+pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let db = &state.app.db;
     let expected = migrate::latest_version(db.backend());
     match migrate::current_version(db).await {

@@ -28,7 +28,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/announcements", get(announcements_list))
 }
 
-async fn notifications_list(
+#[utoipa::path(get, path = "/api/v1/notifications", operation_id = "list_announcements", operation_id = "add_ticket_message", operation_id = "get_ticket", operation_id = "open_ticket", operation_id = "list_tickets", operation_id = "list_notifications", tag = "inbox", security(("bearer" = []), ("cookie" = [])), params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)), responses((status = 200, body = crate::http::openapi::NotificationPage)))]
+pub(super) async fn notifications_list(
     State(state): State<AppState>,
     session: MerchantSession,
     Query(q): Query<PageQuery>,
@@ -58,9 +59,9 @@ async fn ticket_json(conn: &mut Conn, t: &Ticket, with_messages: bool) -> Result
     Ok(v)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TicketBody {
+pub(super) struct TicketBody {
     #[serde(default)]
     subject: String,
     #[serde(default)]
@@ -69,7 +70,8 @@ struct TicketBody {
     application_id: Option<String>,
 }
 
-async fn open_ticket(
+#[utoipa::path(post, path = "/api/v1/tickets", tag = "inbox", security(("bearer" = []), ("cookie" = [])), request_body = TicketBody, responses((status = 201, body = crate::http::openapi::Ticket), (status = 422, description = "validation_failed", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+pub(super) async fn open_ticket(
     State(state): State<AppState>,
     session: MerchantSession,
     ApiJson(b): ApiJson<TicketBody>,
@@ -80,7 +82,8 @@ async fn open_ticket(
     Ok((StatusCode::CREATED, Json(ticket_json(&mut conn, &t, true).await?)).into_response())
 }
 
-async fn tickets_list(
+#[utoipa::path(get, path = "/api/v1/tickets", tag = "inbox", security(("bearer" = []), ("cookie" = [])), params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)), responses((status = 200, body = crate::http::openapi::TicketPage)))]
+pub(super) async fn tickets_list(
     State(state): State<AppState>,
     session: MerchantSession,
     Query(q): Query<PageQuery>,
@@ -98,7 +101,8 @@ async fn tickets_list(
     Ok(Json(json!({"items": items, "next_cursor": next})))
 }
 
-async fn ticket(
+#[utoipa::path(get, path = "/api/v1/tickets/{id}", tag = "inbox", security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)), responses((status = 200, body = crate::http::openapi::Ticket), (status = 404, description = "not_found", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+pub(super) async fn ticket(
     State(state): State<AppState>,
     session: MerchantSession,
     Path(id): Path<String>,
@@ -108,14 +112,15 @@ async fn ticket(
     Ok(Json(ticket_json(&mut conn, &t, true).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct MessageBody {
+pub(super) struct MessageBody {
     #[serde(default)]
     body: String,
 }
 
-async fn add_message(
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/messages", tag = "inbox", security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)), request_body = MessageBody, responses((status = 201, body = crate::http::openapi::Ticket), (status = 404, description = "not_found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "invalid_state", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+pub(super) async fn add_message(
     State(state): State<AppState>,
     session: MerchantSession,
     Path(id): Path<String>,
@@ -124,7 +129,7 @@ async fn add_message(
     match tickets::reply(&state.app, &session.merchant_id, &id, &b.body).await {
         Ok(()) => {}
         Err(yajin_app::AppError::Refused(_)) => {
-            return Err(ApiError::new(StatusCode::CONFLICT, "invalid_state").with("status", "closed"))
+            return Err(ApiError::new(StatusCode::CONFLICT, "invalid_state").with("ticket_status", "closed"))
         }
         Err(e) => return Err(e.into()),
     }
@@ -133,7 +138,8 @@ async fn add_message(
     Ok((StatusCode::CREATED, Json(ticket_json(&mut conn, &t, true).await?)).into_response())
 }
 
-async fn announcements_list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/announcements", tag = "inbox", responses((status = 200, body = crate::http::openapi::AnnouncementPage)))]
+pub(super) async fn announcements_list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
     let rows = announcements::published(&mut conn, paging::MAX_LIMIT).await?;
     let items: Vec<Value> = rows

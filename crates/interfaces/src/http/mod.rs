@@ -8,6 +8,7 @@ mod health;
 mod inbox;
 mod json_body;
 mod metrics;
+pub mod openapi;
 mod paging;
 pub mod problem;
 pub mod session;
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .merge(devices::routes())
         .merge(applications::routes())
         .merge(inbox::routes())
+        .route("/api/v1/openapi.json", axum::routing::get(|| async { axum::Json(openapi::document()) }))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES));
     Router::new()
         .merge(json_api)

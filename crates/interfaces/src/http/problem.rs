@@ -78,8 +78,11 @@ impl ApiError {
         if !self.errors.is_empty() {
             object.insert("errors".into(), serde_json::to_value(&self.errors).unwrap_or_default());
         }
+        // Figures never replace the standard members of the problem.
         for (k, v) in &self.extra {
-            object.insert(k.clone(), v.clone());
+            if !object.contains_key(k) {
+                object.insert(k.clone(), v.clone());
+            }
         }
         let mut response = (self.status, body.to_string()).into_response();
         let headers = response.headers_mut();

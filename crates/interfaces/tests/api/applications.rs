@@ -192,7 +192,7 @@ on_both_databases! {
         let id = app.post("/api/v1/refund-applications", &token, body("DEMO-REVIEW-01")).await.body["id"].as_str().unwrap().to_owned();
         let supplement = json!({"note": "补充购机凭证", "attachment_ids": []});
         let r = app.post(&format!("/api/v1/refund-applications/{id}/supplement"), &token, supplement.clone()).await;
-        assert_eq!((r.status, r.code(), r.body["status"].as_str()), (409, "invalid_state", Some("submitted")));
+        assert_eq!((r.status, r.code(), r.body["application_status"].as_str()), (409, "invalid_state", Some("submitted")));
         // A reviewer asks for information (the back office is another issue; the store moves it).
         let mut tx = app.db.begin_write().await.unwrap();
         yajin_store::records::applications::transition(&mut tx, &id, &[Status::Submitted], Status::InfoRequested, 1).await.unwrap();

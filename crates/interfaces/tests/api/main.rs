@@ -4,6 +4,7 @@
 mod applications;
 mod attachments;
 mod auth;
+mod contract;
 mod devices;
 mod harness;
 mod inbox;

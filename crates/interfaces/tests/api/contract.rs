@@ -1,0 +1,217 @@
+//! The OpenAPI document matches what the server does: every documented operation is called,
+//! and every JSON response is checked against the schema documented for its status. A field
+//! the server sends but the document does not name is a failure too.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Value};
+use yajin_app::demo;
+use yajin_testdb::on_both_databases;
+
+use crate::applications::body;
+use crate::harness::{code_in, spawn_app, Reply, TestApp};
+
+struct Contract {
+    doc: Value,
+    seen: BTreeSet<(String, String)>,
+}
+
+impl Contract {
+    async fn load(app: &TestApp) -> Contract {
+        let r = app.send("GET", "/api/v1/openapi.json", None, None, &[]).await;
+        assert_eq!((r.status, r.body["openapi"].as_str()), (200, Some("3.1.0")));
+        Contract { doc: r.body, seen: BTreeSet::new() }
+    }
+
+    /// Checks a reply against the operation `method template`.
+    fn check(&mut self, method: &str, template: &str, reply: &Reply) {
+        let op = &self.doc["paths"][template][method];
+        assert!(op.is_object(), "{method} {template} is not documented");
+        self.seen.insert((method.to_owned(), template.to_owned()));
+        let response = &op["responses"][reply.status.to_string()];
+        assert!(
+            response.is_object(),
+            "{method} {template}: status {} is not documented ({:?})",
+            reply.status,
+            reply.body
+        );
+        let Some(content) = response["content"].as_object() else {
+            assert!(
+                reply.body.is_null() || reply.body == Value::String(String::new()),
+                "{method} {template}: undocumented body"
+            );
+            return;
+        };
+        let ct = reply
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        let media = content
+            .get(&ct)
+            .unwrap_or_else(|| panic!("{method} {template} {}: content type {ct} not documented", reply.status));
+        if let Err(e) = self.conforms(&media["schema"], &reply.body, "$") {
+            panic!("{method} {template} {}: {e}\n{}", reply.status, reply.body);
+        }
+    }
+
+    fn resolve<'a>(&'a self, schema: &'a Value) -> &'a Value {
+        match schema["$ref"].as_str().and_then(|r| r.strip_prefix("#/components/schemas/")) {
+            Some(name) => &self.doc["components"]["schemas"][name],
+            None => schema,
+        }
+    }
+
+    fn conforms(&self, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+        let schema = self.resolve(schema);
+        if let Some(options) = schema["oneOf"].as_array().or(schema["anyOf"].as_array()) {
+            return if options.iter().any(|s| self.conforms(s, value, at).is_ok()) {
+                Ok(())
+            } else {
+                Err(format!("{at}: matches no alternative"))
+            };
+        }
+        if let Some(parts) = schema["allOf"].as_array() {
+            return parts.iter().try_for_each(|s| self.conforms(s, value, at));
+        }
+        let types: Vec<&str> = match &schema["type"] {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => return Ok(()),
+        };
+        let ok = types.iter().any(|t| match *t {
+            "null" => value.is_null(),
+            "string" => value.is_string(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            "array" => value.is_array(),
+            "object" => value.is_object(),
+            _ => false,
+        });
+        if !ok {
+            return Err(format!("{at}: {value} is not {types:?}"));
+        }
+        if let (Some(object), Some(props)) = (value.as_object(), schema["properties"].as_object()) {
+            for required in schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                if !object.contains_key(required) {
+                    return Err(format!("{at}.{required}: required but missing"));
+                }
+            }
+            for (k, v) in object {
+                match props.get(k) {
+                    Some(s) => self.conforms(s, v, &format!("{at}.{k}"))?,
+                    None if schema.get("additionalProperties").is_some() => {}
+                    None => return Err(format!("{at}.{k}: sent but not documented")),
+                }
+            }
+        }
+        if let (Some(items), Some(schema)) = (value.as_array(), schema.get("items")) {
+            for (i, item) in items.iter().enumerate() {
+                self.conforms(schema, item, &format!("{at}[{i}]"))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn all_seen(&self) {
+        let documented: BTreeSet<(String, String)> = self.doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, ops)| ops.as_object().unwrap().keys().map(move |m| (m.clone(), path.clone())))
+            .collect();
+        let missing: Vec<_> = documented.difference(&self.seen).collect();
+        assert!(missing.is_empty(), "documented but never checked: {missing:?}");
+    }
+}
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR";
+
+on_both_databases! {
+    async fn responses_match_the_published_document(db) {
+        let app = spawn_app(db).await;
+        let mut c = Contract::load(&app).await;
+        let a = demo::MERCHANT_A.phone;
+        c.check("get", "/healthz", &app.send("GET", "/healthz", None, None, &[]).await);
+        c.check("get", "/readyz", &app.send("GET", "/readyz", None, None, &[]).await);
+        c.check("post", "/api/v1/auth/login", &app.login(a, "wrong").await);
+        let login = app.login(a, demo::MERCHANT_PASSWORD).await;
+        c.check("post", "/api/v1/auth/login", &login);
+        let t = login.body["token"].as_str().unwrap().to_owned();
+        let t = t.as_str();
+        c.check("get", "/api/v1/me", &app.get("/api/v1/me", t).await);
+        c.check("get", "/api/v1/me", &app.get("/api/v1/me", "nope").await);
+        let sms = app.send("POST", "/api/v1/auth/sms-codes", None, Some(json!({"phone": a, "purpose": "reset_password"})), &[]).await;
+        c.check("post", "/api/v1/auth/sms-codes", &sms);
+        c.check("post", "/api/v1/auth/sms-codes", &app.send("POST", "/api/v1/auth/sms-codes", None, Some(json!({"phone": a, "purpose": "reset_password"})), &[]).await);
+        let inbox = app.send("GET", &format!("/api/v1/sandbox/sms?phone={a}"), None, None, &[]).await;
+        c.check("get", "/api/v1/sandbox/sms", &inbox);
+        let code = code_in(inbox.body["items"][0]["text"].as_str().unwrap());
+        let bad = app.send("POST", "/api/v1/auth/password-reset", None, Some(json!({"phone": a, "code": "12345x", "new_password": "Valid@2026"})), &[]).await;
+        c.check("post", "/api/v1/auth/password-reset", &bad);
+        let good = app.send("POST", "/api/v1/auth/password-reset", None, Some(json!({"phone": a, "code": code, "new_password": demo::MERCHANT_PASSWORD})), &[]).await;
+        c.check("post", "/api/v1/auth/password-reset", &good);
+        let t = app.merchant(a).await;
+        let t = t.as_str();
+
+        c.check("get", "/api/v1/terminals", &app.get("/api/v1/terminals?limit=3", t).await);
+        c.check("get", "/api/v1/terminals", &app.get("/api/v1/terminals?limit=0", t).await);
+        for sn in ["DEMO-AUTO-01", "DEMO-OWES-01", "DEMO-PROGRESS-01", "DEMO-EXPIRED-01", "DEMO-REFUNDED-01", "DEMO-REVIEW-01", "DEMO-B-01"] {
+            c.check("get", "/api/v1/terminals/{sn}", &app.get(&format!("/api/v1/terminals/{sn}"), t).await);
+        }
+        c.check("get", "/api/v1/terminals/{sn}/transactions", &app.get("/api/v1/terminals/DEMO-AUTO-01/transactions?limit=2", t).await);
+        c.check("get", "/api/v1/terminals/{sn}/transactions", &app.get("/api/v1/terminals/NOPE/transactions", t).await);
+        let items = app.get("/api/v1/outstanding-items", t).await;
+        c.check("get", "/api/v1/outstanding-items", &items);
+        let settle = format!("/api/v1/outstanding-items/{}/settle", items.body["items"][0]["id"].as_str().unwrap());
+        c.check("post", "/api/v1/outstanding-items/{id}/settle", &app.send("POST", &settle, Some(t), None, &[]).await);
+        c.check("post", "/api/v1/outstanding-items/{id}/settle", &app.send("POST", &settle, Some(t), None, &[]).await);
+        c.check("post", "/api/v1/outstanding-items/{id}/settle", &app.send("POST", "/api/v1/outstanding-items/oi_x/settle", Some(t), None, &[]).await);
+
+        let up = crate::attachments::upload(&app, t, Some("purchase_voucher"), Some(PNG)).await;
+        c.check("post", "/api/v1/attachments", &up);
+        c.check("post", "/api/v1/attachments", &crate::attachments::upload(&app, t, Some("other"), Some(b"GIF89a")).await);
+        c.check("post", "/api/v1/attachments", &crate::attachments::upload(&app, t, None, None).await);
+        let file = app.client.get(format!("{}/api/v1/attachments/{}", app.base, up.body["id"].as_str().unwrap())).bearer_auth(t).send().await.unwrap();
+        assert_eq!(file.status(), 200);
+        c.seen.insert(("get".into(), "/api/v1/attachments/{id}".into()));
+        c.check("get", "/api/v1/attachments/{id}", &app.get("/api/v1/attachments/at_nope", t).await);
+
+        c.check("post", "/api/v1/refund-applications/preview", &app.post("/api/v1/refund-applications/preview", t, body("DEMO-PROGRESS-01")).await);
+        c.check("post", "/api/v1/refund-applications/preview", &app.post("/api/v1/refund-applications/preview", t, json!({})).await);
+        for sn in ["DEMO-OWES-01", "DEMO-PROGRESS-01", "DEMO-EXPIRED-01", "DEMO-REFUNDED-01", "DEMO-B-01"] {
+            let r = app.post("/api/v1/refund-applications", t, body(sn)).await;
+            c.check("post", "/api/v1/refund-applications", &r);
+        }
+        let created = app.post("/api/v1/refund-applications", t, body("DEMO-REVIEW-01")).await;
+        c.check("post", "/api/v1/refund-applications", &created);
+        c.check("post", "/api/v1/refund-applications", &app.post("/api/v1/refund-applications", t, body("DEMO-REVIEW-01")).await);
+        let id = created.body["id"].as_str().unwrap().to_owned();
+        c.check("get", "/api/v1/refund-applications", &app.get("/api/v1/refund-applications", t).await);
+        c.check("get", "/api/v1/refund-applications/{id}", &app.get(&format!("/api/v1/refund-applications/{id}"), t).await);
+        c.check("get", "/api/v1/refund-applications/{id}/receipt", &app.get(&format!("/api/v1/refund-applications/{id}/receipt"), t).await);
+        c.check("post", "/api/v1/refund-applications/{id}/supplement", &app.post(&format!("/api/v1/refund-applications/{id}/supplement"), t, json!({"note": "x"})).await);
+        c.check("post", "/api/v1/refund-applications/{id}/cancel", &app.post(&format!("/api/v1/refund-applications/{id}/cancel"), t, json!({})).await);
+        c.check("post", "/api/v1/refund-applications/{id}/cancel", &app.post(&format!("/api/v1/refund-applications/{id}/cancel"), t, json!({})).await);
+        let list = app.get("/api/v1/refund-applications", t).await;
+        let refunded = list.body["items"].as_array().unwrap().iter().find(|x| x["status"] == "refunded").unwrap()["id"].as_str().unwrap().to_owned();
+        c.check("get", "/api/v1/refund-applications/{id}/receipt", &app.get(&format!("/api/v1/refund-applications/{refunded}/receipt"), t).await);
+
+        c.check("get", "/api/v1/notifications", &app.get("/api/v1/notifications", t).await);
+        let ticket = app.post("/api/v1/tickets", t, json!({"subject": "进度", "body": "何时到账", "application_id": id})).await;
+        c.check("post", "/api/v1/tickets", &ticket);
+        c.check("post", "/api/v1/tickets", &app.post("/api/v1/tickets", t, json!({"subject": ""})).await);
+        let tk = ticket.body["id"].as_str().unwrap();
+        c.check("get", "/api/v1/tickets", &app.get("/api/v1/tickets", t).await);
+        c.check("get", "/api/v1/tickets/{id}", &app.get(&format!("/api/v1/tickets/{tk}"), t).await);
+        c.check("post", "/api/v1/tickets/{id}/messages", &app.post(&format!("/api/v1/tickets/{tk}/messages"), t, json!({"body": "还有"})).await);
+        c.check("get", "/api/v1/announcements", &app.send("GET", "/api/v1/announcements", None, None, &[]).await);
+        c.check("post", "/api/v1/auth/logout", &app.send("POST", "/api/v1/auth/logout", Some(t), None, &[]).await);
+        c.all_seen();
+    }
+}
