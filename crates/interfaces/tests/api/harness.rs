@@ -36,11 +36,16 @@ impl Reply {
 
 /// Starts Yajin over `db` with the demo data, on a clock that stands still until moved.
 pub async fn spawn_app(db: Db) -> TestApp {
+    spawn_app_with(db, true).await
+}
+
+/// As [`spawn_app`], with or without the sandbox (the SMS inbox over HTTP).
+pub async fn spawn_app_with(db: Db, sandbox: bool) -> TestApp {
     let clock = Arc::new(ManualClock::at(SystemClock.now()));
     let vault = Vault::new(&MasterKey::from_hex(&"33".repeat(32)).unwrap(), &[]);
     let app = App::new(db.clone(), vault, clock.clone(), Arc::new(SandboxSms));
     demo::seed(&app).await.expect("demo data");
-    let state = AppState { app, metrics: http::recorder(), started: Arc::new(Instant::now()), sandbox: true };
+    let state = AppState { app, metrics: http::recorder(), started: Arc::new(Instant::now()), sandbox };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let service = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
