@@ -173,13 +173,13 @@ impl Missing {
             (Self::NotActivated, Lang::En) => "The terminal is not activated yet.".into(),
             (Self::VolumeBelowTarget { reached_fen, needed_fen, remaining_fen, deadline, days_left }, Lang::Zh) => {
                 format!(
-                    "交易额已达 {reached_fen}，目标 {needed_fen}，还差 {remaining_fen}；须在 {}（剩余 {days_left} 天）前达标。",
+                    "交易额已达 {reached_fen}，目标 {needed_fen}，还差 {remaining_fen}；截止 {}（含当日，剩余 {days_left} 天）。",
                     deadline.china_date()
                 )
             }
             (Self::VolumeBelowTarget { reached_fen, needed_fen, remaining_fen, deadline, days_left }, Lang::En) => {
                 format!(
-                    "{reached_fen} of {needed_fen} reached, {remaining_fen} to go, by {} ({days_left} days left).",
+                    "{reached_fen} of {needed_fen} reached, {remaining_fen} to go, by the end of {} ({days_left} days left).",
                     deadline.china_date()
                 )
             }

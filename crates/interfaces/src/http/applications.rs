@@ -113,7 +113,7 @@ fn not_eligible(a: &TerminalAssessment, lang: Lang) -> ApiError {
     let Some(first) = reasons.first() else { return ApiError::internal() };
     let mut error = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, first.code());
     if let Value::Object(figures) = reason_json(first, lang) {
-        for (k, v) in figures.into_iter().filter(|(k, _)| k != "code") {
+        for (k, v) in figures.into_iter().filter(|(k, _)| k != "code" && k != "message") {
             error = error.with(&k, v);
         }
     }

@@ -36,22 +36,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 }
 
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let inner = e.inner();
-        if inner.is_syntax() || inner.is_eof() || inner.is_io() {
-            return ApiError::new(StatusCode::BAD_REQUEST, "malformed_json")
-                .detail(format!("第 {} 行第 {} 列", inner.line(), inner.column()), inner.to_string());
-        }
+    // Syntax first, over the whole body: a truncated document is malformed, whatever its
+    // first field holds.
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "malformed_json")
+            .detail(format!("第 {} 行第 {} 列：{e}", e.line(), e.column()), e.to_string())
+    })?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let message = inner.to_string();
+        let message = e.inner().to_string();
         let (field, code) = classify(&path, &message);
         ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", FieldError::new(field, code, message))
-    })?;
-    de.end().map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "malformed_json").detail("JSON 之后有多余内容", e.to_string())
-    })?;
-    Ok(value)
+    })
 }
 
 /// The field and a code for a shape error; serde reports a missing field at the level of the
@@ -100,6 +96,7 @@ mod tests {
         assert_eq!(err(r#"{"phone":1}"#).2, Some(("phone".into(), "invalid_type")));
         assert_eq!(err(r#"{"phone":"1","count":-5}"#).2.map(|(f, _)| f), Some("count".into()));
         assert_eq!(err(r#"{"phone":"1","count":1e400}"#).1, "malformed_json");
+        assert_eq!(err(r#"{"phone": 5"#).1, "malformed_json", "truncated, though its first field is also wrong");
         assert_eq!(err(r#"{"phone":"1","count":99999999999999999999}"#).2.map(|(f, _)| f), Some("count".into()));
         assert_eq!(parse::<Body>(b"{\"phone\":\"\xff\"}").unwrap_err().code, "malformed_json");
     }
