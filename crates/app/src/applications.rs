@@ -211,6 +211,12 @@ pub async fn submit(tx: &mut Tx, app: &App, merchant_id: &str, input: &ApplyInpu
         assessed.terminal.sn, a.refundable_fen, a.fee_fen, a.deducted_fen, a.net_refund_fen
     );
     notify(tx, merchant_id, "application_submitted", "退押金申请已提交", &body, &id, now).await?;
+    if a.auto_approvable {
+        crate::review::approve_automatically(tx, &id, now).await.map_err(|e| match e {
+            crate::review::ReviewError::Store(e) => ApplyError::Store(e),
+            other => ApplyError::Store(StoreError::Corrupt(format!("automatic approval: {other}"))),
+        })?;
+    }
     Ok(id)
 }
 

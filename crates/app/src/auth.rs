@@ -4,15 +4,18 @@
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
+use yajin_core::application::Role;
 use yajin_core::ids::PhoneNo;
 use yajin_core::validation::FieldError;
 use yajin_store::records::sessions::{self, Session};
-use yajin_store::records::{merchants, sms, throttle};
+use yajin_store::records::{merchants, sms, staff, throttle};
 use yajin_store::StoreError;
 
 use crate::{passwords, App};
 
 pub const SESSION_TTL_MS: i64 = 12 * 3_600_000;
+/// Staff sessions are a working day.
+pub const STAFF_SESSION_TTL_MS: i64 = 8 * 3_600_000;
 pub const LOCK_AFTER_FAILURES: i64 = 5;
 pub const LOCK_MS: i64 = 15 * 60_000;
 pub const LOGINS_PER_IP_PER_MINUTE: i64 = 30;
@@ -56,7 +59,8 @@ pub struct NewSession {
     pub token: String,
     pub csrf_token: String,
     pub expires_at_ms: i64,
-    pub merchant_id: String,
+    pub principal_id: String,
+    pub role: Role,
 }
 
 pub fn token_hash(token: &str) -> String {
@@ -87,13 +91,61 @@ async fn limit(app: &App, bucket: &str, window_ms: i64, max: i64) -> Result<(), 
     Ok(())
 }
 
-pub async fn login(app: &App, phone: &str, password: String, client_ip: &str) -> Result<NewSession, AuthError> {
+/// Whose login: the two kinds of account share the rules, not the tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Merchant,
+    Staff,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Merchant => "merchant",
+            Kind::Staff => "staff",
+        }
+    }
+}
+
+struct Account {
+    id: String,
+    role: Role,
+    active: bool,
+    password_hash: String,
+    locked_until: Option<i64>,
+}
+
+async fn account(app: &App, kind: Kind, login: &str) -> Result<Option<Account>, AuthError> {
+    let mut conn = app.db.pool().acquire().await.map_err(StoreError::from)?;
+    Ok(match kind {
+        Kind::Merchant => merchants::login_record(&mut conn, login.trim()).await?.map(|r| Account {
+            id: r.id,
+            role: Role::Merchant,
+            active: true,
+            password_hash: r.password_hash,
+            locked_until: r.locked_until,
+        }),
+        Kind::Staff => staff::login_record(&mut conn, login.trim()).await?.map(|r| Account {
+            id: r.id,
+            role: r.role,
+            active: r.active,
+            password_hash: r.password_hash,
+            locked_until: r.locked_until,
+        }),
+    })
+}
+
+/// Logs in a merchant (by phone) or a staff member (by username). Unknown accounts cost what
+/// known ones cost; five failures in a row lock the account for a while.
+pub async fn login(
+    app: &App,
+    kind: Kind,
+    login: &str,
+    password: String,
+    client_ip: &str,
+) -> Result<NewSession, AuthError> {
     limit(app, &format!("login-ip:{client_ip}"), 60_000, LOGINS_PER_IP_PER_MINUTE).await?;
-    let record = {
-        let mut conn = app.db.pool().acquire().await.map_err(StoreError::from)?;
-        merchants::login_record(&mut conn, phone.trim()).await?
-    };
-    let Some(record) = record else {
+    let Some(record) = account(app, kind, login).await?.filter(|a| a.active) else {
         passwords::verify(password, dummy_hash().await.to_owned()).await;
         return Err(AuthError::InvalidCredentials);
     };
@@ -104,26 +156,36 @@ pub async fn login(app: &App, phone: &str, password: String, client_ip: &str) ->
     let good = passwords::verify(password, record.password_hash.clone()).await;
     let mut tx = app.db.begin_write().await?;
     if !good {
-        let locked = merchants::record_failed_login(&mut tx, &record.id, LOCK_AFTER_FAILURES, now + LOCK_MS).await?;
+        let lock_until = now + LOCK_MS;
+        let locked = match kind {
+            Kind::Merchant => {
+                merchants::record_failed_login(&mut tx, &record.id, LOCK_AFTER_FAILURES, lock_until).await?
+            }
+            Kind::Staff => staff::record_failed_login(&mut tx, &record.id, LOCK_AFTER_FAILURES, lock_until).await?,
+        };
         tx.commit().await.map_err(StoreError::from)?;
         return Err(match locked {
             Some(until_ms) => AuthError::Locked { until_ms },
             None => AuthError::InvalidCredentials,
         });
     }
-    merchants::clear_failed_logins(&mut tx, &record.id).await?;
+    match kind {
+        Kind::Merchant => merchants::clear_failed_logins(&mut tx, &record.id).await?,
+        Kind::Staff => staff::clear_failed_logins(&mut tx, &record.id).await?,
+    }
     let (token, csrf_token) = (random_token(), random_token());
+    let ttl = if kind == Kind::Staff { STAFF_SESSION_TTL_MS } else { SESSION_TTL_MS };
     let session = Session {
         token_hash: token_hash(&token),
-        principal_kind: "merchant".into(),
+        principal_kind: kind.as_str().into(),
         principal_id: record.id.clone(),
-        role: "merchant".into(),
+        role: record.role.as_str().into(),
         csrf_hash: token_hash(&csrf_token),
-        expires_at: now + SESSION_TTL_MS,
+        expires_at: now + ttl,
     };
     sessions::insert(&mut tx, &session, now).await?;
     tx.commit().await.map_err(StoreError::from)?;
-    Ok(NewSession { token, csrf_token, expires_at_ms: session.expires_at, merchant_id: record.id })
+    Ok(NewSession { token, csrf_token, expires_at_ms: session.expires_at, principal_id: record.id, role: record.role })
 }
 
 /// The live session behind a token, if any.

@@ -16,6 +16,7 @@ pub mod demo;
 pub mod outstanding;
 pub mod passwords;
 pub mod provisioning;
+pub mod review;
 pub mod tickets;
 
 use std::sync::Arc;

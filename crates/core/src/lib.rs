@@ -14,7 +14,9 @@ pub mod ids;
 pub mod ledger;
 pub mod money;
 pub mod password;
+pub mod permission;
 pub mod plan;
+pub mod rejection;
 pub mod timestamp;
 pub mod validation;
 

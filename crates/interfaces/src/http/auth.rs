@@ -19,6 +19,8 @@ use super::AppState;
 pub fn routes(sandbox_sms: bool) -> Router<AppState> {
     let router = Router::new()
         .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/staff/auth/login", post(staff_login))
+        .route("/api/v1/staff/auth/logout", post(staff_logout))
         .route("/api/v1/auth/logout", post(logout))
         .route("/api/v1/auth/sms-codes", post(request_code))
         .route("/api/v1/auth/password-reset", post(reset_password))
@@ -74,7 +76,7 @@ pub(super) struct LoginBody {
 struct LoginResponse {
     token: String,
     expires_at: String,
-    role: &'static str,
+    role: String,
     /// For browser sessions: send it back as `X-CSRF-Token` on state-changing requests.
     csrf_token: String,
 }
@@ -85,7 +87,11 @@ pub(super) async fn login(
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
-    let session = auth::login(&state.app, &body.phone, body.password, &ip).await?;
+    let session = auth::login(&state.app, auth::Kind::Merchant, &body.phone, body.password, &ip).await?;
+    Ok(session_response(session))
+}
+
+fn session_response(session: auth::NewSession) -> Response {
     let expires = Timestamp::from_millis(session.expires_at_ms);
     let cookie = format!(
         "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
@@ -95,14 +101,40 @@ pub(super) async fn login(
     let body = LoginResponse {
         token: session.token,
         expires_at: expires.to_rfc3339(),
-        role: "merchant",
+        role: session.role.as_str().to_owned(),
         csrf_token: session.csrf_token,
     };
     let mut response = Json(body).into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
-    Ok(response)
+    response
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StaffLoginBody {
+    username: String,
+    password: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/staff/auth/login", operation_id = "staff_login", tag = "backoffice", request_body = StaffLoginBody, responses((status = 200, body = crate::http::openapi::LoginResponse), (status = 401, description = "invalid_credentials", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid_body", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 423, description = "account_locked", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+pub(super) async fn staff_login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(body): ApiJson<StaffLoginBody>,
+) -> Result<Response, ApiError> {
+    let session = auth::login(&state.app, auth::Kind::Staff, &body.username, body.password, &ip).await?;
+    Ok(session_response(session))
+}
+
+#[utoipa::path(post, path = "/api/v1/staff/auth/logout", operation_id = "staff_logout", tag = "backoffice", security(("bearer" = []), ("cookie" = [])), responses((status = 204, description = "session ended"), (status = 401, description = "unauthenticated", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+pub(super) async fn staff_logout(
+    State(state): State<AppState>,
+    session: super::session::StaffSession,
+) -> Result<StatusCode, ApiError> {
+    auth::logout(&state.app, &session.token_hash).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = []), ("cookie" = [])), responses((status = 204, description = "session ended"), (status = 401, description = "unauthenticated", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "csrf_failed", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]

@@ -11,6 +11,7 @@ mod metrics;
 pub mod openapi;
 mod paging;
 pub mod problem;
+mod review;
 pub mod session;
 
 use std::sync::Arc;
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(devices::routes())
         .merge(applications::routes())
         .merge(inbox::routes())
+        .merge(review::routes())
         .route("/api/v1/openapi.json", axum::routing::get(|| async { axum::Json(openapi::document()) }))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES));
     Router::new()

@@ -8,7 +8,7 @@ use serde_json::Value;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{applications, attachments, auth, devices, health, inbox};
+use super::{applications, attachments, auth, devices, health, inbox, review};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,15 +16,17 @@ use super::{applications, attachments, auth, devices, health, inbox};
     modifiers(&Security),
     paths(
         health::healthz, health::readyz,
-        auth::login, auth::logout, auth::request_code, auth::reset_password, auth::me, auth::sandbox_sms_inbox,
+        auth::login, auth::logout, auth::staff_login, auth::staff_logout, auth::request_code, auth::reset_password, auth::me, auth::sandbox_sms_inbox,
         devices::list, devices::one, devices::transactions, devices::items, devices::settle,
         attachments::upload, attachments::download,
         applications::submit, applications::list, applications::preview, applications::detail,
         applications::cancel, applications::supplement, applications::receipt,
         inbox::notifications_list, inbox::tickets_list, inbox::open_ticket, inbox::ticket, inbox::add_message,
         inbox::announcements_list,
+        review::queue, review::evidence, review::claim, review::approve, review::reject, review::request_info,
+        review::reason_codes, review::attachment,
     ),
-    tags((name = "health"), (name = "auth"), (name = "devices"), (name = "attachments"), (name = "applications"), (name = "inbox"))
+    tags((name = "health"), (name = "auth"), (name = "devices"), (name = "attachments"), (name = "applications"), (name = "inbox"), (name = "backoffice"))
 )]
 pub struct ApiDoc;
 
@@ -398,4 +400,111 @@ pub struct Announcement {
 pub struct AnnouncementPage {
     items: Vec<Announcement>,
     next_cursor: Option<String>,
+}
+
+/// An application as the back office sees it.
+#[derive(ToSchema)]
+pub struct ReviewApplication {
+    id: String,
+    status: String,
+    terminal_sn: Option<String>,
+    reason: String,
+    note: String,
+    amount_fen: i64,
+    fee_fen: i64,
+    deducted_fen: i64,
+    net_refund_fen: i64,
+    deduct_outstanding: bool,
+    bank_card: String,
+    four_eyes_required: bool,
+    created_at: String,
+    updated_at: String,
+    attachments: Vec<AttachmentRef>,
+    timeline: Vec<TimelineEntry>,
+    #[schema(value_type = Option<Object>)]
+    payout: Option<Value>,
+    merchant_no: Option<String>,
+    merchant_name: Option<String>,
+    claimed_by: Option<String>,
+    first_approver: Option<String>,
+    second_approver: Option<String>,
+    /// Seconds since submission.
+    waiting_s: i64,
+}
+
+#[derive(ToSchema)]
+pub struct ReviewPage {
+    items: Vec<ReviewApplication>,
+    next_cursor: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct LedgerLine {
+    id: String,
+    debit: String,
+    credit: String,
+    amount_fen: i64,
+    code: String,
+    state: String,
+}
+
+/// An application with the evidence to decide it.
+#[derive(ToSchema)]
+pub struct ReviewEvidence {
+    id: String,
+    status: String,
+    terminal_sn: Option<String>,
+    reason: String,
+    note: String,
+    amount_fen: i64,
+    fee_fen: i64,
+    deducted_fen: i64,
+    net_refund_fen: i64,
+    deduct_outstanding: bool,
+    bank_card: String,
+    four_eyes_required: bool,
+    created_at: String,
+    updated_at: String,
+    attachments: Vec<AttachmentRef>,
+    timeline: Vec<TimelineEntry>,
+    #[schema(value_type = Option<Object>)]
+    payout: Option<Value>,
+    merchant_no: Option<String>,
+    merchant_name: Option<String>,
+    claimed_by: Option<String>,
+    first_approver: Option<String>,
+    second_approver: Option<String>,
+    /// Seconds since submission.
+    waiting_s: i64,
+    terminal: Terminal,
+    outstanding_items: Vec<OutstandingItemRef>,
+    ledger: Vec<LedgerLine>,
+    #[schema(value_type = Object)]
+    identity_check: Value,
+}
+
+#[derive(ToSchema)]
+pub struct OutstandingItemRef {
+    id: String,
+    kind: String,
+    amount_fen: i64,
+    due_at: String,
+}
+
+#[derive(ToSchema)]
+pub struct Localized {
+    zh: String,
+    en: String,
+}
+
+#[derive(ToSchema)]
+pub struct ReasonCode {
+    code: String,
+    explanation: Localized,
+    next_step: Localized,
+}
+
+#[derive(ToSchema)]
+pub struct ReasonCodes {
+    items: Vec<ReasonCode>,
 }

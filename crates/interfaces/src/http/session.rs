@@ -8,6 +8,8 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, Method, StatusCode};
 use yajin_app::auth;
+use yajin_core::application::Role;
+use yajin_core::permission::{allows, Permission};
 
 use super::problem::ApiError;
 use super::AppState;
@@ -37,29 +39,73 @@ fn bearer(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
 }
 
+/// The live session of the request, with the CSRF check for cookie sessions.
+async fn live_session(parts: &Parts, state: &AppState) -> Result<yajin_store::records::sessions::Session, ApiError> {
+    let (token, from_cookie) = match (bearer(parts), cookie(parts, SESSION_COOKIE)) {
+        (Some(token), _) => (token, false),
+        (None, Some(token)) => (token, true),
+        (None, None) => return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated")),
+    };
+    let session = auth::session(&state.app, token)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated"))?;
+    let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if from_cookie && !safe {
+        let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if auth::token_hash(sent) != session.csrf_hash {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "csrf_failed"));
+        }
+    }
+    Ok(session)
+}
+
 impl FromRequestParts<AppState> for MerchantSession {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let (token, from_cookie) = match (bearer(parts), cookie(parts, SESSION_COOKIE)) {
-            (Some(token), _) => (token, false),
-            (None, Some(token)) => (token, true),
-            (None, None) => return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated")),
-        };
-        let session = auth::session(&state.app, token)
-            .await?
-            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated"))?;
+        let session = live_session(parts, state).await?;
         if session.principal_kind != "merchant" {
             return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden"));
         }
-        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-        if from_cookie && !safe {
-            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
-            if auth::token_hash(sent) != session.csrf_hash {
-                return Err(ApiError::new(StatusCode::FORBIDDEN, "csrf_failed"));
-            }
-        }
         Ok(MerchantSession { merchant_id: session.principal_id, token_hash: session.token_hash })
+    }
+}
+
+/// A logged-in staff member. A merchant's session never gets this far (403).
+#[derive(Clone, Debug)]
+pub struct StaffSession {
+    pub staff_id: String,
+    pub role: Role,
+    pub token_hash: String,
+}
+
+impl StaffSession {
+    /// 403 unless the staff member's role holds `permission`.
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        if allows(self.role, permission) {
+            Ok(())
+        } else {
+            Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden"))
+        }
+    }
+
+    pub fn actor(&self) -> yajin_app::Actor {
+        yajin_app::Actor { role: self.role, id: self.staff_id.clone() }
+    }
+}
+
+impl FromRequestParts<AppState> for StaffSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let session = live_session(parts, state).await?;
+        let role = Role::parse(&session.role).filter(|r| r.is_staff());
+        match (session.principal_kind.as_str(), role) {
+            ("staff", Some(role)) => {
+                Ok(StaffSession { staff_id: session.principal_id, role, token_hash: session.token_hash })
+            }
+            _ => Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden")),
+        }
     }
 }
 

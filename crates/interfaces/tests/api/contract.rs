@@ -212,6 +212,33 @@ on_both_databases! {
         c.check("post", "/api/v1/tickets/{id}/messages", &app.post(&format!("/api/v1/tickets/{tk}/messages"), t, json!({"body": "还有"})).await);
         c.check("get", "/api/v1/announcements", &app.send("GET", "/api/v1/announcements", None, None, &[]).await);
         c.check("post", "/api/v1/auth/logout", &app.send("POST", "/api/v1/auth/logout", Some(t), None, &[]).await);
+
+        // The back office.
+        let staff_login = |u: &str, p: &str| app.send("POST", "/api/v1/staff/auth/login", None, Some(json!({"username": u, "password": p})), &[]);
+        c.check("post", "/api/v1/staff/auth/login", &staff_login("reviewer", "wrong").await);
+        let rv = staff_login("reviewer", demo::STAFF_PASSWORD).await;
+        c.check("post", "/api/v1/staff/auth/login", &rv);
+        let rv = rv.body["token"].as_str().unwrap().to_owned();
+        let ap = app.staff("approver").await;
+        let m = app.merchant(a).await;
+        let id = app.post("/api/v1/refund-applications", &m, body("DEMO-REVIEW-01")).await.body["id"].as_str().unwrap().to_owned();
+        let review = |step: &str| format!("/api/v1/review/applications/{id}/{step}");
+        c.check("get", "/api/v1/review/applications", &app.get("/api/v1/review/applications?status=submitted", &rv).await);
+        c.check("get", "/api/v1/review/applications", &app.get("/api/v1/review/applications", &m).await);
+        c.check("get", "/api/v1/review/applications/{id}", &app.get(&format!("/api/v1/review/applications/{id}"), &rv).await);
+        c.check("get", "/api/v1/review/reason-codes", &app.get("/api/v1/review/reason-codes", &rv).await);
+        c.check("get", "/api/v1/review/attachments/{id}", &app.get("/api/v1/review/attachments/at_nope", &rv).await);
+        c.check("post", "/api/v1/review/applications/{id}/approve", &app.post(&review("approve"), &rv, json!({})).await);
+        c.check("post", "/api/v1/review/applications/{id}/claim", &app.post(&review("claim"), &rv, json!({})).await);
+        c.check("post", "/api/v1/review/applications/{id}/request-info", &app.post(&review("request-info"), &rv, json!({"items": []})).await);
+        c.check("post", "/api/v1/review/applications/{id}/reject", &app.post(&review("reject"), &rv, json!({"reason_code": "nope"})).await);
+        c.check("post", "/api/v1/review/applications/{id}/request-info", &app.post(&review("request-info"), &rv, json!({"items": ["快递单号"]})).await);
+        app.post(&format!("/api/v1/refund-applications/{id}/supplement"), &m, json!({"note": "SF1"})).await;
+        c.check("post", "/api/v1/review/applications/{id}/claim", &app.post(&review("claim"), &rv, json!({})).await);
+        c.check("post", "/api/v1/review/applications/{id}/approve", &app.post(&review("approve"), &rv, json!({})).await);
+        c.check("post", "/api/v1/review/applications/{id}/approve", &app.post(&review("approve"), &ap, json!({})).await);
+        c.check("post", "/api/v1/review/applications/{id}/reject", &app.post(&review("reject"), &ap, json!({"reason_code": "other"})).await);
+        c.check("post", "/api/v1/staff/auth/logout", &app.send("POST", "/api/v1/staff/auth/logout", Some(&rv), None, &[]).await);
         c.all_seen();
     }
 }

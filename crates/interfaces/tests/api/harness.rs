@@ -16,6 +16,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: Db,
     pub clock: Arc<ManualClock>,
+    pub app: App,
 }
 
 pub struct Reply {
@@ -45,12 +46,12 @@ pub async fn spawn_app_with(db: Db, sandbox: bool) -> TestApp {
     let vault = Vault::new(&MasterKey::from_hex(&"33".repeat(32)).unwrap(), &[]);
     let app = App::new(db.clone(), vault, clock.clone(), Arc::new(SandboxSms));
     demo::seed(&app).await.expect("demo data");
-    let state = AppState { app, metrics: http::recorder(), started: Arc::new(Instant::now()), sandbox };
+    let state = AppState { app: app.clone(), metrics: http::recorder(), started: Arc::new(Instant::now()), sandbox };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let service = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await });
-    TestApp { base: format!("http://{address}"), client: reqwest::Client::new(), db, clock }
+    TestApp { base: format!("http://{address}"), client: reqwest::Client::new(), db, clock, app }
 }
 
 impl TestApp {
@@ -125,6 +126,21 @@ impl TestApp {
     pub async fn merchant(&self, phone: &str) -> String {
         let reply = self.login(phone, demo::MERCHANT_PASSWORD).await;
         assert_eq!(reply.status, 200, "{:?}", reply.body);
+        reply.body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Logs a staff member in (demo password) and returns the bearer token.
+    pub async fn staff(&self, username: &str) -> String {
+        let reply = self
+            .send(
+                "POST",
+                "/api/v1/staff/auth/login",
+                None,
+                Some(serde_json::json!({"username": username, "password": demo::STAFF_PASSWORD})),
+                &[],
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{username}: {:?}", reply.body);
         reply.body["token"].as_str().unwrap().to_owned()
     }
 

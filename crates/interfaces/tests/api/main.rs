@@ -9,3 +9,4 @@ mod devices;
 mod harness;
 mod inbox;
 mod journey;
+mod review;

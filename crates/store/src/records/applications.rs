@@ -289,3 +289,60 @@ pub async fn append_note(conn: &mut AnyConnection, id: &str, addition: &str) -> 
     .await?;
     Ok(())
 }
+
+/// Who did what, written together with a status change by [`transition_by`].
+#[derive(Clone, Copy, Debug)]
+pub enum Mark<'a> {
+    None,
+    Claimed(&'a str),
+    /// The first approval: only by the one who claimed it.
+    FirstApproval(&'a str),
+    /// The second approval: never by the first approver (also a CHECK in the schema).
+    SecondApproval(&'a str),
+    Rejected(&'a str),
+}
+
+/// A conditional status change that also records who acted; false (nothing changed) when the
+/// application was no longer in `from` or the actor may not do it.
+pub async fn transition_by(
+    conn: &mut AnyConnection,
+    id: &str,
+    from: Status,
+    to: Status,
+    mark: Mark<'_>,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let (set, guard, value) = match mark {
+        Mark::None => ("", "", ""),
+        Mark::Claimed(staff) => (", claimed_by = $5", "", staff),
+        Mark::FirstApproval(staff) => (", first_approver = $5", " AND claimed_by = $5", staff),
+        Mark::SecondApproval(staff) => (", second_approver = $5", " AND first_approver <> $5", staff),
+        Mark::Rejected(code) => (", reject_reason_code = $5", "", code),
+    };
+    let sql = format!(
+        "UPDATE refund_applications SET status = $1, updated_at = $2{set} WHERE id = $3 AND status = $4{guard}"
+    );
+    let mut query = sqlx::query(&sql).bind(to.as_str()).bind(now_ms).bind(id).bind(from.as_str());
+    if !value.is_empty() {
+        query = query.bind(value);
+    }
+    Ok(query.execute(conn).await?.rows_affected() == 1)
+}
+
+/// The review queue: applications in `status`, oldest first, after the id cursor.
+pub async fn queue(
+    conn: &mut AnyConnection,
+    status: Status,
+    after_id: &str,
+    limit: i64,
+) -> Result<Vec<Application>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM refund_applications WHERE status = $1 AND id > $2 ORDER BY id LIMIT $3"
+    ))
+    .bind(status.as_str())
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(from_row).collect()
+}

@@ -5,6 +5,7 @@ pub mod announcements;
 pub mod applications;
 pub mod attachments;
 pub mod idempotency;
+pub mod jobs;
 pub mod merchants;
 pub mod notifications;
 pub mod outstanding;

@@ -1,0 +1,272 @@
+//! The back office's review: claim, approve (with four eyes), reject with a catalogued reason,
+//! request information; and the system's automatic approval. Approval moves money: the
+//! pending ledger transfers, the deducted items and the payout job are written in the same
+//! transaction as the status change, guarded by a conditional update.
+
+use yajin_core::application::{check_second_approver, transition, Action, Role, Status};
+use yajin_core::ledger::postings;
+use yajin_core::rejection;
+use yajin_core::validation::FieldError;
+use yajin_core::Fen;
+use yajin_store::audit::{self, AuditEntry};
+use yajin_store::records::applications::{self, Application, Mark, NewEvent};
+use yajin_store::records::notifications::{self, NewNotification};
+use yajin_store::records::{jobs, outstanding, terminals};
+use yajin_store::{ledger, StoreError, Tx};
+
+use crate::{Actor, App};
+
+pub const COMMENT_MAX_CHARS: usize = 1_000;
+pub const INFO_ITEMS_MAX: usize = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error("no such application")]
+    NotFound,
+    #[error("not possible in state {0:?}")]
+    InvalidState(Status),
+    #[error("your role may not do this")]
+    Forbidden,
+    #[error("the second approval must come from someone else")]
+    SameApprover,
+    #[error("claim the application before deciding on it")]
+    NotClaimedByYou,
+    #[error("unknown rejection reason code")]
+    UnknownReasonCode,
+    #[error("invalid input")]
+    Fields(Vec<FieldError>),
+    /// What the merchant owes changed since the application was made.
+    #[error("the amounts owed changed since submission")]
+    FiguresChanged,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn check_comment(comment: &str, errors: &mut Vec<FieldError>) {
+    if comment.chars().count() > COMMENT_MAX_CHARS {
+        errors.push(FieldError::new("comment", "too_long", "at most 1000 characters"));
+    }
+}
+
+async fn load(tx: &mut Tx, id: &str) -> Result<Application, ReviewError> {
+    applications::by_id(tx, id).await?.ok_or(ReviewError::NotFound)
+}
+
+/// The state the action leads to, or why this actor may not take it now.
+fn next(a: &Application, action: Action, role: Role) -> Result<Status, ReviewError> {
+    transition(a.status, action, role).map_err(|e| match e {
+        yajin_core::application::TransitionError::NotAllowed { .. } => ReviewError::Forbidden,
+        _ => ReviewError::InvalidState(a.status),
+    })
+}
+
+async fn record(
+    tx: &mut Tx,
+    a: &Application,
+    to: Status,
+    actor: &Actor,
+    note: &str,
+    detail: serde_json::Value,
+    now: i64,
+) -> Result<(), StoreError> {
+    let event = NewEvent {
+        application_id: &a.id,
+        from: Some(a.status),
+        to,
+        actor_role: actor.role,
+        actor_id: &actor.id,
+        note,
+        detail: &detail.to_string(),
+    };
+    applications::append_event(tx, &event, now).await?;
+    let entry = AuditEntry {
+        actor_role: actor.role.as_str().into(),
+        actor_id: actor.id.clone(),
+        action: format!("application_{}", to.as_str()),
+        entity: "refund_application".into(),
+        entity_id: a.id.clone(),
+        detail: detail.to_string(),
+    };
+    audit::append(tx, &entry, now).await?;
+    Ok(())
+}
+
+async fn notify(tx: &mut Tx, a: &Application, kind: &str, title: &str, body: &str, now: i64) -> Result<(), StoreError> {
+    let n = NewNotification { merchant_id: &a.merchant_id, kind, title, body, application_id: Some(&a.id) };
+    notifications::insert(tx, &n, now).await.map(|_| ())
+}
+
+pub async fn claim(app: &App, actor: &Actor, id: &str) -> Result<Application, ReviewError> {
+    let now = app.now_ms();
+    let mut tx = app.db.begin_write().await?;
+    let a = load(&mut tx, id).await?;
+    let to = next(&a, Action::Claim, actor.role)?;
+    if !applications::transition_by(&mut tx, id, a.status, to, Mark::Claimed(&actor.id), now).await? {
+        return Err(ReviewError::InvalidState(a.status));
+    }
+    record(&mut tx, &a, to, actor, "", serde_json::json!({}), now).await?;
+    notify(&mut tx, &a, "application_in_review", "申请审核中", &format!("申请 {} 已由审核员受理。", a.id), now).await?;
+    let out = load(&mut tx, id).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(out)
+}
+
+pub async fn approve(app: &App, actor: &Actor, id: &str, comment: &str) -> Result<Application, ReviewError> {
+    let mut errors = Vec::new();
+    check_comment(comment, &mut errors);
+    if !errors.is_empty() {
+        return Err(ReviewError::Fields(errors));
+    }
+    let now = app.now_ms();
+    let mut tx = app.db.begin_write().await?;
+    let a = load(&mut tx, id).await?;
+    let action = match a.status {
+        Status::AwaitingSecondApproval => Action::SecondApprove,
+        _ if a.four_eyes_required => Action::ApproveFirstOfTwo,
+        _ => Action::Approve,
+    };
+    let to = next(&a, action, actor.role)?;
+    let mark = if action == Action::SecondApprove {
+        check_second_approver(a.first_approver.as_deref().unwrap_or(""), &actor.id)
+            .map_err(|_| ReviewError::SameApprover)?;
+        Mark::SecondApproval(&actor.id)
+    } else {
+        if a.claimed_by.as_deref() != Some(actor.id.as_str()) {
+            return Err(ReviewError::NotClaimedByYou);
+        }
+        Mark::FirstApproval(&actor.id)
+    };
+    if !applications::transition_by(&mut tx, id, a.status, to, mark, now).await? {
+        // Someone moved it first, or (second approval) it is one's own first approval.
+        let again = load(&mut tx, id).await?;
+        return Err(if again.status == a.status {
+            ReviewError::SameApprover
+        } else {
+            ReviewError::InvalidState(again.status)
+        });
+    }
+    record(&mut tx, &a, to, actor, comment, serde_json::json!({"comment": comment}), now).await?;
+    if to == Status::Approved {
+        reserve_and_enqueue(&mut tx, &a, now).await?;
+        let body = format!(
+            "申请 {} 已批准，实退 {} 将原路退回尾号 {} 的银行卡。",
+            a.id,
+            a.net_refund,
+            &a.bank_card_masked[a.bank_card_masked.len() - 4..]
+        );
+        notify(&mut tx, &a, "application_approved", "退押金申请已批准", &body, now).await?;
+    }
+    let out = load(&mut tx, id).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(out)
+}
+
+/// The money side of an approval: pending transfers (net to refunds in flight, fee to
+/// revenue, each deduction to the receivable), the deducted items closed, the payout queued.
+async fn reserve_and_enqueue(tx: &mut Tx, a: &Application, now: i64) -> Result<(), ReviewError> {
+    let owed = outstanding::open_for_terminal(tx, &a.merchant_id, &a.terminal_id).await?;
+    let owed_total = Fen::sum(owed.iter().map(|i| i.amount_fen)).map_err(|_| ReviewError::FiguresChanged)?;
+    if owed_total != a.deducted {
+        // Settled or newly owed since submission: the merchant must apply again.
+        return Err(ReviewError::FiguresChanged);
+    }
+    let deductions: Vec<(String, Fen)> = owed.iter().map(|i| (i.id.clone(), i.amount_fen)).collect();
+    for (item_id, _) in &deductions {
+        outstanding::close(tx, item_id, "deducted", Some(&a.id), now).await?;
+    }
+    let transfers = postings::approve_refund(&a.id, &a.terminal_id, &a.merchant_id, a.net_refund, a.fee, &deductions);
+    ledger::create(tx, &transfers, now).await?;
+    let payload = serde_json::json!({"application_id": a.id}).to_string();
+    jobs::enqueue(tx, "payout", &format!("payout:{}", a.id), &payload, now, now).await?;
+    Ok(())
+}
+
+/// The system approves an application that meets its plan's activation rule with nothing
+/// owed, in the submit's own transaction.
+pub async fn approve_automatically(tx: &mut Tx, id: &str, now: i64) -> Result<(), ReviewError> {
+    let a = load(tx, id).await?;
+    let to = next(&a, Action::AutoApprove, Role::System)?;
+    if !applications::transition_by(tx, id, a.status, to, Mark::None, now).await? {
+        return Err(ReviewError::InvalidState(a.status));
+    }
+    let terminal = terminals::by_id(tx, &a.terminal_id).await?.ok_or(ReviewError::NotFound)?;
+    let detail =
+        serde_json::json!({"rule": "activation", "plan": terminal.plan.code, "plan_version": terminal.plan.version});
+    record(tx, &a, to, &Actor::system(), "满足激活返押金条件，系统自动审批", detail, now).await?;
+    reserve_and_enqueue(tx, &a, now).await?;
+    let body = format!("终端 {} 已达激活返押金条件，申请 {} 已自动批准，实退 {}。", terminal.sn, a.id, a.net_refund);
+    notify(tx, &a, "application_approved", "退押金申请已自动批准", &body, now).await?;
+    Ok(())
+}
+
+pub async fn reject(
+    app: &App,
+    actor: &Actor,
+    id: &str,
+    reason_code: &str,
+    comment: &str,
+) -> Result<Application, ReviewError> {
+    let reason = rejection::find(reason_code).ok_or(ReviewError::UnknownReasonCode)?;
+    let mut errors = Vec::new();
+    check_comment(comment, &mut errors);
+    if !errors.is_empty() {
+        return Err(ReviewError::Fields(errors));
+    }
+    let now = app.now_ms();
+    let mut tx = app.db.begin_write().await?;
+    let a = load(&mut tx, id).await?;
+    let to = next(&a, Action::Reject, actor.role)?;
+    if a.status == Status::InReview && a.claimed_by.as_deref() != Some(actor.id.as_str()) {
+        return Err(ReviewError::NotClaimedByYou);
+    }
+    if !applications::transition_by(&mut tx, id, a.status, to, Mark::Rejected(reason.code), now).await? {
+        return Err(ReviewError::InvalidState(a.status));
+    }
+    let detail = serde_json::json!({"reason_code": reason.code, "comment": comment});
+    record(&mut tx, &a, to, actor, reason.explanation_zh, detail, now).await?;
+    let body = format!("申请 {} 未通过：{} 下一步：{} {}", a.id, reason.explanation_zh, reason.next_step_zh, comment);
+    notify(&mut tx, &a, "application_rejected", "退押金申请未通过", body.trim(), now).await?;
+    let out = load(&mut tx, id).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(out)
+}
+
+pub async fn request_info(
+    app: &App,
+    actor: &Actor,
+    id: &str,
+    items: &[String],
+    comment: &str,
+) -> Result<Application, ReviewError> {
+    let mut errors = Vec::new();
+    if items.is_empty() || items.len() > INFO_ITEMS_MAX {
+        errors.push(FieldError::new("items", "invalid_length", "1–10 items the merchant should provide"));
+    }
+    for (i, item) in items.iter().enumerate() {
+        let n = item.trim().chars().count();
+        if n == 0 || n > 200 {
+            errors.push(FieldError::new(format!("items[{i}]"), "invalid_length", "1–200 characters"));
+        }
+    }
+    check_comment(comment, &mut errors);
+    if !errors.is_empty() {
+        return Err(ReviewError::Fields(errors));
+    }
+    let now = app.now_ms();
+    let mut tx = app.db.begin_write().await?;
+    let a = load(&mut tx, id).await?;
+    let to = next(&a, Action::RequestInfo, actor.role)?;
+    if a.claimed_by.as_deref() != Some(actor.id.as_str()) {
+        return Err(ReviewError::NotClaimedByYou);
+    }
+    if !applications::transition_by(&mut tx, id, a.status, to, Mark::None, now).await? {
+        return Err(ReviewError::InvalidState(a.status));
+    }
+    let list = items.iter().map(|i| i.trim()).collect::<Vec<_>>().join("；");
+    record(&mut tx, &a, to, actor, &list, serde_json::json!({"items": items, "comment": comment}), now).await?;
+    let body = format!("申请 {} 需要补充：{list}。{comment}", a.id);
+    notify(&mut tx, &a, "info_requested", "请补充材料", body.trim(), now).await?;
+    let out = load(&mut tx, id).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(out)
+}
