@@ -16,7 +16,9 @@ pub mod demo;
 pub mod outstanding;
 pub mod passwords;
 pub mod provisioning;
+pub mod reports;
 pub mod review;
+pub mod support;
 pub mod tickets;
 
 use std::sync::Arc;

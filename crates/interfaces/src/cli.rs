@@ -33,6 +33,29 @@ pub enum Command {
     Migrate(DbArgs),
     /// Print the OpenAPI 3.1 document of the HTTP API.
     Openapi,
+    /// Administration from the command line.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a staff account (the first admin, say). The password is read from
+    /// YAJIN_STAFF_PASSWORD or, if unset, from the first line of standard input.
+    CreateStaff(CreateStaffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateStaffArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[arg(long)]
+    pub username: String,
+    /// reviewer, approver, finance, admin or support
+    #[arg(long)]
+    pub role: String,
+    #[arg(long)]
+    pub display_name: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -45,6 +45,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             println!("{}", serde_json::to_string_pretty(&http::openapi::document()).unwrap_or_default());
             Ok(())
         }
+        Command::Admin(cli::AdminCommand::CreateStaff(args)) => {
+            let config = config::db_config(&args.db, &file).map_err(|e| Failure::config(e.0))?;
+            runtime.block_on(serve::create_staff(&config, &args))
+        }
         Command::Migrate(args) => {
             let config = config::db_config(&args, &file).map_err(|e| Failure::config(e.0))?;
             runtime.block_on(serve::migrate_only(&config))

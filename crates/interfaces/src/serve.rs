@@ -159,3 +159,34 @@ async fn shutdown_signal() {
 fn now_ms() -> i64 {
     yajin_app::Clock::now(&SystemClock).millis()
 }
+
+/// `yajin admin create-staff`: one staff account, audited as created by the command line.
+pub async fn create_staff(config: &DbConfig, args: &crate::cli::CreateStaffArgs) -> Result<(), Failure> {
+    let role = yajin_core::application::Role::parse(&args.role).filter(|r| r.is_staff()).ok_or_else(|| {
+        Failure::config(format!("--role must be reviewer, approver, finance, admin or support, not {:?}", args.role))
+    })?;
+    let password = match std::env::var("YAJIN_STAFF_PASSWORD") {
+        Ok(p) => p,
+        Err(_) => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| Failure::runtime(format!("cannot read the password: {e}")))?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    yajin_core::password::check("password", &password, "")
+        .map_err(|e| Failure::config(format!("password: {}", e.message)))?;
+    let db = open_database(config).await?;
+    // Staff accounts hold no sealed personal data: the vault is never used here.
+    let vault = Vault::new(&MasterKey::generate(), &[]);
+    let app = App::new(db.clone(), vault, Arc::new(SystemClock), Arc::new(SandboxSms));
+    let actor = yajin_app::Actor { role: yajin_core::application::Role::System, id: "cli".into() };
+    let display_name = args.display_name.clone().unwrap_or_else(|| args.username.clone());
+    let id = yajin_app::provisioning::create_staff(&app, &actor, &args.username, &display_name, role, password)
+        .await
+        .map_err(|e| Failure::runtime(format!("cannot create {}: {e}", args.username)))?;
+    println!("created {} ({}) as {id}", args.username, role.as_str());
+    db.close().await;
+    Ok(())
+}

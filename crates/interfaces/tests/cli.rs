@@ -195,3 +195,33 @@ fn a_database_from_a_newer_yajin_is_refused_untouched() {
         assert_one_line_failure(&out, 1, "schema version 2, newer than this yajin (knows up to 1)");
     }
 }
+
+#[test]
+fn the_first_admin_comes_from_the_command_line() {
+    let dir = TempDir::new();
+    let d = dir.0.to_str().unwrap();
+    let args = ["admin", "create-staff", "--data-dir", d, "--username", "root", "--role", "admin"];
+    let out = yajin(&args, &[("YAJIN_STAFF_PASSWORD", "Root@2026x")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("created root (admin) as st_"));
+    assert_one_line_failure(&yajin(&args, &[("YAJIN_STAFF_PASSWORD", "Root@2026x")]), 1, "username is already taken");
+    let weak = ["admin", "create-staff", "--data-dir", d, "--username", "x", "--role", "admin"];
+    assert_one_line_failure(&yajin(&weak, &[("YAJIN_STAFF_PASSWORD", "short")]), 2, "password: at least 8 characters");
+    let king = ["admin", "create-staff", "--data-dir", d, "--username", "x", "--role", "king"];
+    assert_one_line_failure(&yajin(&king, &[("YAJIN_STAFF_PASSWORD", "Root@2026x")]), 2, "--role must be");
+    // The account works: the server lets it in.
+    let server = Server::start(&dir, &["--sms-provider", "sandbox"]);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let status = rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/api/v1/staff/auth/login", server.base))
+            .json(&serde_json::json!({"username": "root", "password": "Root@2026x"}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(status, 200);
+    assert!(server.stop().success());
+}

@@ -70,5 +70,14 @@ pub fn placeholders(start: usize, count: usize) -> String {
 /// A new opaque id with a type prefix: `ra_01JD…`. ULIDs sort by creation time, which keeps
 /// inserts at the end of indexes and makes cursors stable.
 pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", ulid::Ulid::new().to_string().to_ascii_lowercase())
+    // Monotonic within the process, so two rows written in the same millisecond still sort
+    // in the order they were made.
+    static GENERATOR: std::sync::Mutex<ulid::Generator> = std::sync::Mutex::new(ulid::Generator::new());
+    // (A poisoned lock or a millisecond's random space used up falls back to a fresh ULID,
+    // never to the nil one that `Ulid::default()` is.)
+    let ulid = match GENERATOR.lock().ok().and_then(|mut g| g.generate().ok()) {
+        Some(ulid) => ulid,
+        None => ulid::Ulid::new(),
+    };
+    format!("{prefix}_{}", ulid.to_string().to_ascii_lowercase())
 }

@@ -1,5 +1,6 @@
 //! The HTTP interface: routes, shared state, and the layers every request passes through.
 
+mod admin;
 mod applications;
 mod attachments;
 mod auth;
@@ -42,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .merge(applications::routes())
         .merge(inbox::routes())
         .merge(review::routes())
+        .merge(admin::routes())
         .route("/api/v1/openapi.json", axum::routing::get(|| async { axum::Json(openapi::document()) }))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES));
     Router::new()

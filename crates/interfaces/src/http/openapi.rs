@@ -8,7 +8,7 @@ use serde_json::Value;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{applications, attachments, auth, devices, health, inbox, review};
+use super::{admin, applications, attachments, auth, devices, health, inbox, review};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,6 +25,8 @@ use super::{applications, attachments, auth, devices, health, inbox, review};
         inbox::announcements_list,
         review::queue, review::evidence, review::claim, review::approve, review::reject, review::request_info,
         review::reason_codes, review::attachment,
+        admin::list_plans, admin::create_plan, admin::audit_log, admin::audit_verify, admin::inbox, admin::support_ticket,
+        admin::answer, admin::close, admin::draft, admin::publish, admin::withdraw, admin::summary,
     ),
     tags((name = "health"), (name = "auth"), (name = "devices"), (name = "attachments"), (name = "applications"), (name = "inbox"), (name = "backoffice"))
 )]
@@ -507,4 +509,98 @@ pub struct ReasonCode {
 #[derive(ToSchema)]
 pub struct ReasonCodes {
     items: Vec<ReasonCode>,
+}
+
+#[derive(ToSchema)]
+pub struct Policy {
+    id: String,
+    code: String,
+    version: i64,
+    name: String,
+    deposit_fen: i64,
+    #[schema(value_type = Object)]
+    rule: Value,
+    #[schema(value_type = Object)]
+    fee: Value,
+    auto_approve: bool,
+    four_eyes_threshold_fen: i64,
+    created_at: String,
+}
+
+#[derive(ToSchema)]
+pub struct PolicyList {
+    items: Vec<Policy>,
+    next_cursor: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct AuditRow {
+    id: i64,
+    at: String,
+    actor_role: String,
+    actor_id: String,
+    action: String,
+    entity: String,
+    entity_id: String,
+    #[schema(value_type = Object)]
+    detail: Value,
+    hash: String,
+}
+
+#[derive(ToSchema)]
+pub struct AuditPage {
+    items: Vec<AuditRow>,
+    next_cursor: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct AuditVerification {
+    ok: bool,
+    checked: i64,
+    first_broken_id: Option<i64>,
+}
+
+#[derive(ToSchema)]
+pub struct SupportTicket {
+    id: String,
+    subject: String,
+    status: String,
+    application_id: Option<String>,
+    owner: Option<String>,
+    first_response_due_at: String,
+    first_response_at: Option<String>,
+    overdue: bool,
+    age_s: i64,
+    created_at: String,
+    updated_at: String,
+    messages: Option<Vec<TicketMessage>>,
+    application: Option<Application>,
+}
+
+#[derive(ToSchema)]
+pub struct SupportTicketPage {
+    items: Vec<SupportTicket>,
+    next_cursor: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct AnnouncementState {
+    id: String,
+    status: String,
+}
+
+#[derive(ToSchema)]
+pub struct DayTotal {
+    day: String,
+    count: i64,
+    amount_fen: i64,
+}
+
+#[derive(ToSchema)]
+pub struct Summary {
+    #[schema(value_type = Object)]
+    applications_by_status: Value,
+    refunded_per_day: Vec<DayTotal>,
+    submit_to_refund_median_s: Option<i64>,
+    submit_to_refund_p90_s: Option<i64>,
 }

@@ -23,7 +23,7 @@ use super::devices::terminal_json;
 use super::json_body::ApiJson;
 use super::paging::{self, PageQuery};
 use super::problem::{language, ApiError};
-use super::session::StaffSession;
+use super::session::{CanDecide, CanDecideOrSecondApprove, Staff, StaffSession};
 use super::AppState;
 
 const P: &str = "application/problem+json";
@@ -178,13 +178,10 @@ pub(super) struct ApproveBody {
     responses((status = 200, body = crate::http::openapi::ReviewApplication), (status = 403, description = "forbidden, same_approver", body = crate::http::openapi::Problem, content_type = P), (status = 404, body = crate::http::openapi::Problem, content_type = P), (status = 409, description = "invalid_state, not_claimed_by_you, figures_changed", body = crate::http::openapi::Problem, content_type = P), (status = 422, body = crate::http::openapi::Problem, content_type = P)))]
 pub(super) async fn approve(
     State(state): State<AppState>,
-    session: StaffSession,
+    Staff(session, _): Staff<CanDecideOrSecondApprove>,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<ApproveBody>,
 ) -> Result<Json<Value>, ApiError> {
-    if session.require(Permission::ReviewDecide).is_err() {
-        session.require(Permission::SecondApprove)?;
-    }
     let a = review::approve(&state.app, &session.actor(), &id, &b.comment).await.map_err(review_error)?;
     decided(&state, a).await
 }
@@ -203,13 +200,10 @@ pub(super) struct RejectBody {
     responses((status = 200, body = crate::http::openapi::ReviewApplication), (status = 403, body = crate::http::openapi::Problem, content_type = P), (status = 404, body = crate::http::openapi::Problem, content_type = P), (status = 409, body = crate::http::openapi::Problem, content_type = P), (status = 422, description = "unknown_reason_code, validation_failed", body = crate::http::openapi::Problem, content_type = P)))]
 pub(super) async fn reject(
     State(state): State<AppState>,
-    session: StaffSession,
+    Staff(session, _): Staff<CanDecideOrSecondApprove>,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<RejectBody>,
 ) -> Result<Json<Value>, ApiError> {
-    if session.require(Permission::ReviewDecide).is_err() {
-        session.require(Permission::SecondApprove)?;
-    }
     let a =
         review::reject(&state.app, &session.actor(), &id, &b.reason_code, &b.comment).await.map_err(review_error)?;
     decided(&state, a).await
@@ -229,11 +223,10 @@ pub(super) struct RequestInfoBody {
     responses((status = 200, body = crate::http::openapi::ReviewApplication), (status = 403, body = crate::http::openapi::Problem, content_type = P), (status = 404, body = crate::http::openapi::Problem, content_type = P), (status = 409, body = crate::http::openapi::Problem, content_type = P), (status = 422, body = crate::http::openapi::Problem, content_type = P)))]
 pub(super) async fn request_info(
     State(state): State<AppState>,
-    session: StaffSession,
+    Staff(session, _): Staff<CanDecide>,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<RequestInfoBody>,
 ) -> Result<Json<Value>, ApiError> {
-    session.require(Permission::ReviewDecide)?;
     let a =
         review::request_info(&state.app, &session.actor(), &id, &b.items, &b.comment).await.map_err(review_error)?;
     decided(&state, a).await

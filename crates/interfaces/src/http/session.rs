@@ -109,6 +109,45 @@ impl FromRequestParts<AppState> for StaffSession {
     }
 }
 
+/// Which permissions an endpoint needs (any one of them).
+pub trait Need: Send + Sync {
+    const ANY_OF: &'static [Permission];
+}
+
+/// A staff session already checked for `N`'s permission. As an extractor it runs before the
+/// body is read, so a caller without the right learns nothing from a body's validation.
+pub struct Staff<N: Need>(pub StaffSession, pub std::marker::PhantomData<N>);
+
+impl<N: Need> FromRequestParts<AppState> for Staff<N> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let session = StaffSession::from_request_parts(parts, state).await?;
+        if N::ANY_OF.iter().any(|p| allows(session.role, *p)) {
+            Ok(Staff(session, std::marker::PhantomData))
+        } else {
+            Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden"))
+        }
+    }
+}
+
+macro_rules! needs {
+    ($($name:ident => [$($p:ident),+];)*) => {$(
+        pub struct $name;
+        impl Need for $name {
+            const ANY_OF: &'static [Permission] = &[$(Permission::$p),+];
+        }
+    )*};
+}
+
+needs! {
+    CanDecide => [ReviewDecide];
+    CanDecideOrSecondApprove => [ReviewDecide, SecondApprove];
+    CanManagePlans => [ManagePlans];
+    CanAnswerTickets => [SupportInbox];
+    CanManageAnnouncements => [ManageAnnouncements];
+}
+
 /// The client's address, for per-IP limits.
 pub struct ClientIp(pub String);
 

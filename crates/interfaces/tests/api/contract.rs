@@ -206,7 +206,8 @@ on_both_databases! {
         let ticket = app.post("/api/v1/tickets", t, json!({"subject": "进度", "body": "何时到账", "application_id": id})).await;
         c.check("post", "/api/v1/tickets", &ticket);
         c.check("post", "/api/v1/tickets", &app.post("/api/v1/tickets", t, json!({"subject": ""})).await);
-        let tk = ticket.body["id"].as_str().unwrap();
+        let tk = ticket.body["id"].as_str().unwrap().to_owned();
+        let tk = tk.as_str();
         c.check("get", "/api/v1/tickets", &app.get("/api/v1/tickets", t).await);
         c.check("get", "/api/v1/tickets/{id}", &app.get(&format!("/api/v1/tickets/{tk}"), t).await);
         c.check("post", "/api/v1/tickets/{id}/messages", &app.post(&format!("/api/v1/tickets/{tk}/messages"), t, json!({"body": "还有"})).await);
@@ -239,6 +240,29 @@ on_both_databases! {
         c.check("post", "/api/v1/review/applications/{id}/approve", &app.post(&review("approve"), &ap, json!({})).await);
         c.check("post", "/api/v1/review/applications/{id}/reject", &app.post(&review("reject"), &ap, json!({"reason_code": "other"})).await);
         c.check("post", "/api/v1/staff/auth/logout", &app.send("POST", "/api/v1/staff/auth/logout", Some(&rv), None, &[]).await);
+
+        let admin = app.staff("admin").await;
+        let support = app.staff("support").await;
+        let finance = app.staff("finance").await;
+        c.check("get", "/api/v1/policies", &app.get("/api/v1/policies", &admin).await);
+        let plan = json!({"code": "TERM-299", "name": "新版", "deposit_fen": 29900, "rule": {"kind": "termination", "refund_window_days": 365,
+            "device_return_required": false}, "fee": {"kind": "fixed", "amount_fen": 0}, "four_eyes_threshold_fen": 20000});
+        c.check("post", "/api/v1/policies", &app.post("/api/v1/policies", &admin, plan).await);
+        c.check("post", "/api/v1/policies", &app.post("/api/v1/policies", &support, json!({})).await);
+        c.check("get", "/api/v1/audit", &app.get("/api/v1/audit?limit=5", &admin).await);
+        c.check("get", "/api/v1/audit/verify", &app.get("/api/v1/audit/verify", &admin).await);
+        c.check("get", "/api/v1/support/tickets", &app.get("/api/v1/support/tickets", &support).await);
+        c.check("get", "/api/v1/support/tickets/{id}", &app.get(&format!("/api/v1/support/tickets/{tk}"), &support).await);
+        c.check("post", "/api/v1/support/tickets/{id}/messages", &app.post(&format!("/api/v1/support/tickets/{tk}/messages"), &support, json!({"body": "在处理"})).await);
+        c.check("post", "/api/v1/support/tickets/{id}/close", &app.post(&format!("/api/v1/support/tickets/{tk}/close"), &support, json!({})).await);
+        c.check("post", "/api/v1/support/tickets/{id}/close", &app.post(&format!("/api/v1/support/tickets/{tk}/close"), &support, json!({})).await);
+        let draft = app.post("/api/v1/admin/announcements", &admin, json!({"title": "t", "body": "b"})).await;
+        c.check("post", "/api/v1/admin/announcements", &draft);
+        let an = draft.body["id"].as_str().unwrap().to_owned();
+        c.check("post", "/api/v1/admin/announcements/{id}/publish", &app.post(&format!("/api/v1/admin/announcements/{an}/publish"), &admin, json!({})).await);
+        c.check("post", "/api/v1/admin/announcements/{id}/withdraw", &app.post(&format!("/api/v1/admin/announcements/{an}/withdraw"), &admin, json!({})).await);
+        c.check("post", "/api/v1/admin/announcements/{id}/withdraw", &app.post(&format!("/api/v1/admin/announcements/{an}/withdraw"), &admin, json!({})).await);
+        c.check("get", "/api/v1/reports/summary", &app.get("/api/v1/reports/summary", &finance).await);
         c.all_seen();
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP API, in-process: a real server on a free port over a fresh database (SQLite and
 //! PostgreSQL), seeded with the demo data set, driven over HTTP like any client.
 
+mod admin;
 mod applications;
 mod attachments;
 mod auth;

@@ -53,3 +53,47 @@ pub async fn published(conn: &mut AnyConnection, limit: i64) -> Result<Vec<Annou
         })
         .collect()
 }
+
+pub async fn insert_draft(
+    conn: &mut AnyConnection,
+    title: &str,
+    body: &str,
+    created_by: &str,
+    now_ms: i64,
+) -> Result<String, StoreError> {
+    let id = new_id("an");
+    sqlx::query("INSERT INTO announcements (id, title, body, status, created_by, created_at) VALUES ($1, $2, $3, 'draft', $4, $5)")
+        .bind(&id)
+        .bind(title)
+        .bind(body)
+        .bind(created_by)
+        .bind(now_ms)
+        .execute(conn)
+        .await?;
+    Ok(id)
+}
+
+/// draft → published, or published → withdrawn; false if it was not in `from`.
+pub async fn set_status(
+    conn: &mut AnyConnection,
+    id: &str,
+    from: &str,
+    to: &str,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let column = if to == "published" { "published_at" } else { "withdrawn_at" };
+    let n = sqlx::query(&format!("UPDATE announcements SET status = $1, {column} = $2 WHERE id = $3 AND status = $4"))
+        .bind(to)
+        .bind(now_ms)
+        .bind(id)
+        .bind(from)
+        .execute(conn)
+        .await?
+        .rows_affected();
+    Ok(n == 1)
+}
+
+pub async fn status_of(conn: &mut AnyConnection, id: &str) -> Result<Option<String>, StoreError> {
+    let row = sqlx::query("SELECT status FROM announcements WHERE id = $1").bind(id).fetch_optional(conn).await?;
+    row.map(|r| r.try_get("status")).transpose().map_err(Into::into)
+}

@@ -10,6 +10,7 @@ pub mod merchants;
 pub mod notifications;
 pub mod outstanding;
 pub mod plans;
+pub mod reports;
 pub mod sessions;
 pub mod sms;
 pub mod staff;

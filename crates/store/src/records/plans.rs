@@ -41,3 +41,16 @@ pub async fn latest(conn: &mut AnyConnection, code: &str) -> Result<Option<(Stri
 pub fn parse(body: &str) -> Result<DepositPlan, StoreError> {
     serde_json::from_str(body).map_err(|e| StoreError::Corrupt(format!("plan: {e}")))
 }
+
+/// Every version of every plan, newest first.
+pub async fn all(conn: &mut AnyConnection) -> Result<Vec<(String, DepositPlan, i64)>, StoreError> {
+    let rows = sqlx::query("SELECT id, body, created_at FROM deposit_plans ORDER BY code, version DESC")
+        .fetch_all(conn)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let body: String = r.try_get("body")?;
+            Ok((r.try_get("id")?, parse(&body)?, r.try_get("created_at")?))
+        })
+        .collect()
+}

@@ -141,3 +141,72 @@ pub async fn messages(conn: &mut AnyConnection, ticket_id: &str) -> Result<Vec<M
         })
         .collect()
 }
+
+/// The support inbox: tickets in `status` (any if `None`), oldest first, after the id cursor.
+pub async fn inbox(
+    conn: &mut AnyConnection,
+    status: Option<&str>,
+    after_id: &str,
+    limit: i64,
+) -> Result<Vec<Ticket>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM tickets WHERE ($1 = '' OR status = $1) AND id > $2 ORDER BY id LIMIT $3"
+    ))
+    .bind(status.unwrap_or(""))
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Ticket>, StoreError> {
+    let row =
+        sqlx::query(&format!("SELECT {COLUMNS} FROM tickets WHERE id = $1")).bind(id).fetch_optional(conn).await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// A staff answer: the first one is recorded as the first response; the ticket gets an owner
+/// if it had none; an open ticket becomes answered. False if the ticket is closed.
+pub async fn answer(
+    conn: &mut AnyConnection,
+    id: &str,
+    staff_id: &str,
+    body: &str,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let n = sqlx::query(
+        "UPDATE tickets SET status = 'answered', updated_at = $1, first_response_at = coalesce(first_response_at, $1),
+            owner_staff_id = coalesce(owner_staff_id, $2) WHERE id = $3 AND status <> 'closed'",
+    )
+    .bind(now_ms)
+    .bind(staff_id)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if n == 1 {
+        sqlx::query("INSERT INTO ticket_messages (id, ticket_id, author_role, author_id, body, created_at) VALUES ($1, $2, 'support', $3, $4, $5)")
+            .bind(new_id("tm"))
+            .bind(id)
+            .bind(staff_id)
+            .bind(body)
+            .bind(now_ms)
+            .execute(conn)
+            .await?;
+    }
+    Ok(n == 1)
+}
+
+/// Closes a ticket; false if it was closed already.
+pub async fn close(conn: &mut AnyConnection, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+    let n = sqlx::query(
+        "UPDATE tickets SET status = 'closed', closed_at = $1, updated_at = $1 WHERE id = $2 AND status <> 'closed'",
+    )
+    .bind(now_ms)
+    .bind(id)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}

@@ -1,0 +1,25 @@
+//! Figures for the summary report.
+
+use sqlx::{AnyConnection, Row};
+
+use crate::StoreError;
+
+pub async fn count_by_status(conn: &mut AnyConnection) -> Result<Vec<(String, i64)>, StoreError> {
+    let rows = sqlx::query("SELECT status, count(*) AS n FROM refund_applications GROUP BY status ORDER BY status")
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(|r| Ok((r.try_get("status")?, r.try_get("n")?))).collect()
+}
+
+/// For every refunded application: when it was submitted, when it was refunded, the net paid.
+pub async fn refunds(conn: &mut AnyConnection, since_ms: i64) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT a.created_at AS submitted, e.at AS refunded, a.net_refund_fen AS net
+         FROM refund_applications a JOIN application_events e ON e.application_id = a.id AND e.to_status = 'refunded'
+         WHERE a.status = 'refunded' AND e.at >= $1 ORDER BY e.at",
+    )
+    .bind(since_ms)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(|r| Ok((r.try_get("submitted")?, r.try_get("refunded")?, r.try_get("net")?))).collect()
+}
