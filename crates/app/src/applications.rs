@@ -170,19 +170,44 @@ pub async fn submit(tx: &mut Tx, app: &App, merchant_id: &str, input: &ApplyInpu
     if !assessed.assessment.eligible() {
         return Err(ApplyError::NotEligible(Box::new(assessed)));
     }
+    let actor = crate::Actor { role: Role::Merchant, id: merchant_id.to_owned() };
+    let request =
+        Request { reason: &input.reason, note: input.note.trim(), deduct_outstanding: input.deduct_outstanding };
+    let id = create(tx, app, &actor, &assessed, &checked.bank_card, &request).await?;
+    attachments::link(tx, &id, &input.attachment_ids).await?;
+    Ok(id)
+}
+
+struct Request<'a> {
+    reason: &'a str,
+    note: &'a str,
+    deduct_outstanding: bool,
+}
+
+/// Writes an eligible application: the row, the first timeline event, the notification, and
+/// the system's approval when the rules allow it.
+async fn create(
+    tx: &mut Tx,
+    app: &App,
+    actor: &crate::Actor,
+    assessed: &TerminalAssessment,
+    bank_card: &BankCardNo,
+    request: &Request<'_>,
+) -> Result<String, ApplyError> {
     let a = &assessed.assessment;
     let plan = &assessed.terminal.plan;
+    let merchant_id = assessed.terminal.merchant_id.as_str();
     let new = NewApplication {
         merchant_id,
         terminal_id: &assessed.terminal.id,
-        reason: &input.reason,
-        note: input.note.trim(),
+        reason: request.reason,
+        note: request.note,
         amount: a.refundable_fen,
         fee: a.fee_fen,
         deducted: a.deducted_fen,
         net_refund: a.net_refund_fen,
-        deduct_outstanding: input.deduct_outstanding && a.deducted_fen.is_positive(),
-        bank_card: &checked.bank_card,
+        deduct_outstanding: request.deduct_outstanding && a.deducted_fen.is_positive(),
+        bank_card,
         four_eyes_required: a.refundable_fen >= plan.four_eyes_threshold_fen,
     };
     let now = app.now_ms();
@@ -193,16 +218,15 @@ pub async fn submit(tx: &mut Tx, app: &App, merchant_id: &str, input: &ApplyInpu
         }
         other => ApplyError::Store(other),
     })?;
-    attachments::link(tx, &id, &input.attachment_ids).await?;
     let detail = serde_json::json!({"amount_fen": a.refundable_fen, "fee_fen": a.fee_fen, "deducted_fen": a.deducted_fen,
         "net_refund_fen": a.net_refund_fen, "deductions": a.deductions});
     let event = NewEvent {
         application_id: &id,
         from: None,
         to: Status::Submitted,
-        actor_role: Role::Merchant,
-        actor_id: merchant_id,
-        note: input.note.trim(),
+        actor_role: actor.role,
+        actor_id: &actor.id,
+        note: request.note,
         detail: &detail.to_string(),
     };
     applications::append_event(tx, &event, now).await?;
@@ -218,6 +242,41 @@ pub async fn submit(tx: &mut Tx, app: &App, merchant_id: &str, input: &ApplyInpu
         })?;
     }
     Ok(id)
+}
+
+/// After new usage: if the terminal has just met its activation target, tell the merchant
+/// (once), and under a plan that says so, apply on their behalf to the bound card.
+pub async fn on_usage(tx: &mut Tx, app: &App, terminal_id: &str) -> Result<Option<String>, ApplyError> {
+    let Some(terminal) = terminals::by_id(tx, terminal_id).await? else { return Ok(None) };
+    let now = app.clock.now();
+    let merchant_id = terminal.merchant_id.clone();
+    let assessed = assess_terminals(tx, &merchant_id, vec![terminal], false, now)
+        .await
+        .map_err(|e| ApplyError::Store(StoreError::Corrupt(e.to_string())))?
+        .pop()
+        .ok_or(ApplyError::TerminalNotFound)?;
+    let reached = assessed.assessment.volume.as_ref().is_some_and(|v| v.reached_fen >= v.target_fen);
+    if !reached || !terminals::mark_target_reached(tx, terminal_id, now.millis()).await? {
+        return Ok(None);
+    }
+    let t = &assessed.terminal;
+    let body = format!("终端 {} 已达成激活返押金条件，押金 {} 可申请退还。", t.sn, assessed.deposit.collected_fen);
+    let n = NewNotification {
+        merchant_id: &merchant_id,
+        kind: "target_reached",
+        title: "押金可申领",
+        body: &body,
+        application_id: None,
+    };
+    notifications::insert(tx, &n, now.millis()).await?;
+    if !(t.plan.auto_apply && assessed.assessment.eligible()) {
+        return Ok(None);
+    }
+    let card = merchants::bank_card_for_payout(tx, &app.vault, &merchant_id).await?;
+    let card =
+        BankCardNo::parse(&card).map_err(|e| ApplyError::Store(StoreError::Corrupt(format!("bound card: {e}"))))?;
+    let request = Request { reason: "target_reached", note: "系统代为申请", deduct_outstanding: false };
+    create(tx, app, &crate::Actor::system(), &assessed, &card, &request).await.map(Some)
 }
 
 async fn notify(

@@ -76,6 +76,7 @@ pub fn activation_plan() -> DepositPlan {
         fee: FeeRule::NONE,
         auto_approve: true,
         four_eyes_threshold_fen: Fen::yuan(200),
+        auto_apply: false,
     }
 }
 
@@ -89,6 +90,7 @@ pub fn termination_plan() -> DepositPlan {
         fee: FeeRule::NONE,
         auto_approve: false,
         four_eyes_threshold_fen: Fen::yuan(200),
+        auto_apply: false,
     }
 }
 

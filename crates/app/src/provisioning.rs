@@ -248,6 +248,10 @@ pub async fn add_usage(
     let usage =
         terminals::NewUsage { terminal_id: terminal_id.to_owned(), amount, fee: Fen::ZERO, kind, occurred_at: at };
     let id = terminals::insert_usage(&mut tx, &usage).await?;
+    crate::applications::on_usage(&mut tx, app, terminal_id).await.map_err(|e| match e {
+        crate::applications::ApplyError::Store(e) => AppError::Store(e),
+        other => AppError::Refused(other.to_string()),
+    })?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(id)
 }

@@ -139,3 +139,57 @@ on_both_databases! {
         assert!(matches!(provisioning::create_plan(&app, &Actor::system(), bad).await, Err(AppError::Fields(_))));
     }
 }
+
+async fn notifications_of(app: &App, phone: &str, kind: &str) -> usize {
+    let mut conn = app.db.pool().acquire().await.unwrap();
+    let m = merchants::by_phone(&mut conn, phone).await.unwrap().unwrap();
+    yajin_store::records::notifications::page(&mut conn, &m.id, None, 200)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|n| n.kind == kind)
+        .count()
+}
+
+on_both_databases! {
+    async fn reaching_the_target_tells_the_merchant_once(db) {
+        let app = app(&db);
+        demo::seed(&app).await.unwrap();
+        let before = notifications_of(&app, demo::MERCHANT_A.phone, "target_reached").await;
+        let mut conn = db.pool().acquire().await.unwrap();
+        let a = merchants::by_phone(&mut conn, demo::MERCHANT_A.phone).await.unwrap().unwrap();
+        let progress = terminals::by_sn(&mut conn, &a.id, "DEMO-PROGRESS-01").await.unwrap().unwrap();
+        drop(conn);
+        provisioning::add_usage(&app, &progress.id, Fen::yuan(6_000), yajin_core::plan::TxnKind::CreditCard, NOW.plus_days(-1)).await.unwrap();
+        assert_eq!(notifications_of(&app, demo::MERCHANT_A.phone, "target_reached").await, before, "6,000 more is still short");
+        provisioning::add_usage(&app, &progress.id, Fen::yuan(500), yajin_core::plan::TxnKind::CreditCard, NOW.plus_days(-1)).await.unwrap();
+        assert_eq!(notifications_of(&app, demo::MERCHANT_A.phone, "target_reached").await, before + 1);
+        provisioning::add_usage(&app, &progress.id, Fen::yuan(500), yajin_core::plan::TxnKind::CreditCard, NOW.plus_days(-1)).await.unwrap();
+        assert_eq!(notifications_of(&app, demo::MERCHANT_A.phone, "target_reached").await, before + 1, "once");
+    }
+
+    async fn under_an_auto_apply_plan_nobody_forfeits_for_not_applying(db) {
+        let app = app(&db);
+        demo::seed(&app).await.unwrap();
+        let plan = yajin_core::plan::DepositPlan { code: "ACT-AUTO".into(), auto_apply: true, ..demo::activation_plan() };
+        provisioning::create_plan(&app, &Actor::system(), plan).await.unwrap();
+        let mut conn = db.pool().acquire().await.unwrap();
+        let b = merchants::by_phone(&mut conn, demo::MERCHANT_B.phone).await.unwrap().unwrap();
+        drop(conn);
+        let input = provisioning::TerminalInput {
+            merchant_id: b.id.clone(), sn: "AUTO-APPLY-01".into(), terminal_id: "B0000009".into(), model: "P2".into(),
+            plan_code: "ACT-AUTO".into(), status: yajin_core::eligibility::TerminalStatus::Active, bound_at: NOW.plus_days(-5),
+            activated_at: Some(NOW.plus_days(-4)), terminated_at: None, device_returned_at: None,
+            deposit: Some(provisioning::DepositInput { amount: Fen::yuan(99), route: "card", route_ref: "x".into(), collected_at: NOW.plus_days(-5) }),
+        };
+        let terminal = provisioning::create_terminal(&app, &Actor::system(), input).await.unwrap();
+        provisioning::add_usage(&app, &terminal, Fen::yuan(10_000), yajin_core::plan::TxnKind::CreditCard, NOW.plus_days(-1)).await.unwrap();
+        let mut conn = db.pool().acquire().await.unwrap();
+        let open = yajin_store::records::applications::open_for_terminal(&mut conn, &terminal).await.unwrap().expect("applied for them");
+        assert_eq!((open.status, open.net_refund, open.bank_card_masked.as_str()), (yajin_core::application::Status::Approved, Fen::yuan(99), "6217 **** **** 0122"));
+        let events = yajin_store::records::applications::events(&mut conn, &open.id).await.unwrap();
+        assert_eq!(events.iter().map(|e| e.actor_role.as_str()).collect::<Vec<_>>(), ["system", "system"]);
+        let held = yajin_store::ledger::balance(&mut conn, &yajin_core::ledger::AccountKey::deposit_held(&terminal)).await.unwrap();
+        assert_eq!(held.debits_pending, Fen::yuan(99));
+    }
+}

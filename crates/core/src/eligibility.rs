@@ -375,6 +375,7 @@ mod tests {
             fee: FeeRule::NONE,
             auto_approve: true,
             four_eyes_threshold_fen: Fen::yuan(200),
+            auto_apply: false,
         }
     }
 

@@ -86,6 +86,10 @@ pub struct DepositPlan {
     pub auto_approve: bool,
     /// Refunds at or above this need a second approver (四眼原则).
     pub four_eyes_threshold_fen: Fen,
+    /// When the activation target is met, Yajin applies on the merchant's behalf (to the bound
+    /// card), so nobody forfeits a deposit for not applying.
+    #[serde(default)]
+    pub auto_apply: bool,
 }
 
 /// The most days any window may span: ten years.
@@ -146,6 +150,13 @@ impl DepositPlan {
                         "only activation refunds are approved automatically",
                     ));
                 }
+                if self.auto_apply {
+                    errors.push(FieldError::new(
+                        "auto_apply",
+                        "not_allowed",
+                        "only activation refunds are applied for automatically",
+                    ));
+                }
             }
         }
     }
@@ -203,6 +214,7 @@ mod tests {
             fee: FeeRule::NONE,
             auto_approve: true,
             four_eyes_threshold_fen: Fen::yuan(200),
+            auto_apply: false,
         }
     }
 

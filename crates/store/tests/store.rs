@@ -31,6 +31,7 @@ fn plan() -> DepositPlan {
         fee: FeeRule::NONE,
         auto_approve: false,
         four_eyes_threshold_fen: Fen::yuan(200),
+        auto_apply: false,
     }
 }
 

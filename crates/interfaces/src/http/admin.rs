@@ -40,7 +40,8 @@ pub fn routes() -> Router<AppState> {
 
 fn plan_json(id: &str, p: &DepositPlan, created_at: i64) -> Value {
     json!({"id": id, "code": p.code, "version": p.version, "name": p.name, "deposit_fen": p.deposit_fen,
-           "rule": p.rule, "fee": p.fee, "auto_approve": p.auto_approve, "four_eyes_threshold_fen": p.four_eyes_threshold_fen,
+           "rule": p.rule, "fee": p.fee, "auto_approve": p.auto_approve, "auto_apply": p.auto_apply,
+           "four_eyes_threshold_fen": p.four_eyes_threshold_fen,
            "created_at": Timestamp::from_millis(created_at).to_rfc3339()})
 }
 
@@ -69,6 +70,8 @@ pub(super) struct PlanBody {
     fee: FeeRule,
     #[serde(default)]
     auto_approve: bool,
+    #[serde(default)]
+    auto_apply: bool,
     four_eyes_threshold_fen: i64,
 }
 
@@ -88,6 +91,7 @@ pub(super) async fn create_plan(
         fee: b.fee,
         auto_approve: b.auto_approve,
         four_eyes_threshold_fen: Fen::new(b.four_eyes_threshold_fen),
+        auto_apply: b.auto_apply,
     };
     let (id, version) = provisioning::create_plan(&state.app, &session.actor(), plan.clone()).await?;
     let stored = DepositPlan { version, ..plan };

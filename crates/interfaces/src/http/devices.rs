@@ -74,7 +74,7 @@ fn plan_json(t: &terminals::Terminal) -> Value {
         }
     };
     json!({"code": p.code, "version": p.version, "name": p.name, "deposit_fen": p.deposit_fen, "rule": rule, "fee": fee,
-           "auto_approve": p.auto_approve, "four_eyes_threshold_fen": p.four_eyes_threshold_fen})
+           "auto_approve": p.auto_approve, "auto_apply": p.auto_apply, "four_eyes_threshold_fen": p.four_eyes_threshold_fen})
 }
 
 pub fn terminal_json(ta: &TerminalAssessment, lang: Lang, now: Timestamp) -> Value {

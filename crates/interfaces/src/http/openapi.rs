@@ -181,6 +181,7 @@ pub struct Plan {
     #[schema(value_type = Object)]
     fee: Value,
     auto_approve: bool,
+    auto_apply: bool,
     four_eyes_threshold_fen: i64,
 }
 
@@ -523,6 +524,7 @@ pub struct Policy {
     #[schema(value_type = Object)]
     fee: Value,
     auto_approve: bool,
+    auto_apply: bool,
     four_eyes_threshold_fen: i64,
     created_at: String,
 }

@@ -212,9 +212,15 @@ on_both_databases! {
                 }
             }
         }
-        // Staff tokens never reach merchant endpoints.
-        let support = app.staff("support").await;
-        assert_eq!(app.get("/api/v1/terminals", &support).await.status, 403);
+        // Staff tokens never reach merchant endpoints, and merchants never reach staff ones.
+        let merchant_endpoints: [(&str, &str); 6] = [("GET", "/api/v1/me"), ("GET", "/api/v1/terminals"), ("GET", "/api/v1/refund-applications"),
+            ("POST", "/api/v1/refund-applications"), ("GET", "/api/v1/tickets"), ("GET", "/api/v1/notifications")];
+        for (who, token) in tokens.iter().filter(|(who, _)| *who != "merchant") {
+            for (method, url) in merchant_endpoints {
+                let r = app.send(method, url, Some(token), Some(json!({})), &[]).await;
+                assert_eq!((r.status, r.code()), (403, "forbidden"), "{who} {method} {url}");
+            }
+        }
         assert_eq!(app.send("POST", "/api/v1/staff/auth/login", None, Some(json!({"username": "reviewer", "password": "x"})), &[]).await.code(), "invalid_credentials");
     }
 }

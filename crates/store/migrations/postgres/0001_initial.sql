@@ -68,6 +68,8 @@ CREATE TABLE terminals (
     -- An activation plan's counting window, derived from the snapshot when activated, so one
     -- query can sum the counted volume of all of a merchant's terminals.
     count_until           BIGINT,
+    -- When the merchant was told the activation target was met (told once).
+    target_reached_at     BIGINT,
     created_at            BIGINT NOT NULL,
     CHECK (status <> 'terminated' OR terminated_at IS NOT NULL)
 );

@@ -270,3 +270,14 @@ pub async fn counted_volume(
     }
     Ok(total)
 }
+
+/// Marks the activation target as met, once: false if it was marked before.
+pub async fn mark_target_reached(conn: &mut AnyConnection, terminal_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+    let n = sqlx::query("UPDATE terminals SET target_reached_at = $1 WHERE id = $2 AND target_reached_at IS NULL")
+        .bind(now_ms)
+        .bind(terminal_id)
+        .execute(conn)
+        .await?
+        .rows_affected();
+    Ok(n == 1)
+}
