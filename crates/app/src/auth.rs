@@ -7,6 +7,7 @@ use tokio::sync::OnceCell;
 use yajin_core::application::Role;
 use yajin_core::ids::PhoneNo;
 use yajin_core::validation::FieldError;
+use yajin_store::records::logins::{self, Accounts};
 use yajin_store::records::sessions::{self, Session};
 use yajin_store::records::{merchants, sms, staff, throttle};
 use yajin_store::StoreError;
@@ -99,6 +100,13 @@ pub enum Kind {
 }
 
 impl Kind {
+    fn accounts(self) -> Accounts {
+        match self {
+            Kind::Merchant => Accounts::Merchants,
+            Kind::Staff => Accounts::Staff,
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Kind::Merchant => "merchant",
@@ -157,22 +165,15 @@ pub async fn login(
     let mut tx = app.db.begin_write().await?;
     if !good {
         let lock_until = now + LOCK_MS;
-        let locked = match kind {
-            Kind::Merchant => {
-                merchants::record_failed_login(&mut tx, &record.id, LOCK_AFTER_FAILURES, lock_until).await?
-            }
-            Kind::Staff => staff::record_failed_login(&mut tx, &record.id, LOCK_AFTER_FAILURES, lock_until).await?,
-        };
+        let locked =
+            logins::record_failure(&mut tx, kind.accounts(), &record.id, LOCK_AFTER_FAILURES, lock_until).await?;
         tx.commit().await.map_err(StoreError::from)?;
         return Err(match locked {
             Some(until_ms) => AuthError::Locked { until_ms },
             None => AuthError::InvalidCredentials,
         });
     }
-    match kind {
-        Kind::Merchant => merchants::clear_failed_logins(&mut tx, &record.id).await?,
-        Kind::Staff => staff::clear_failed_logins(&mut tx, &record.id).await?,
-    }
+    logins::clear_failures(&mut tx, kind.accounts(), &record.id).await?;
     let (token, csrf_token) = (random_token(), random_token());
     let ttl = if kind == Kind::Staff { STAFF_SESSION_TTL_MS } else { SESSION_TTL_MS };
     let session = Session {
@@ -274,7 +275,7 @@ pub async fn reset_password(app: &App, phone: &str, code: &str, new_password: St
     }
     let hash = passwords::hash(new_password).await?;
     merchants::set_password_hash(&mut tx, &merchant.id, &hash).await?;
-    merchants::clear_failed_logins(&mut tx, &merchant.id).await?;
+    logins::clear_failures(&mut tx, Accounts::Merchants, &merchant.id).await?;
     sessions::revoke_all(&mut tx, "merchant", &merchant.id, now).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(())

@@ -26,8 +26,9 @@ use std::sync::Arc;
 use yajin_channels::sms::SmsGateway;
 use yajin_core::application::Role;
 use yajin_core::validation::FieldError;
+use yajin_store::audit::{self, AuditEntry};
 use yajin_store::pii::Vault;
-use yajin_store::{Db, StoreError};
+use yajin_store::{Db, StoreError, Tx};
 
 pub use clock::{Clock, SystemClock};
 
@@ -76,5 +77,26 @@ pub struct Actor {
 impl Actor {
     pub fn system() -> Actor {
         Actor { role: Role::System, id: "system".to_owned() }
+    }
+
+    /// Appends what this actor did to the audit chain, in the caller's transaction.
+    pub async fn audit(
+        &self,
+        tx: &mut Tx,
+        action: &str,
+        entity: &str,
+        entity_id: &str,
+        detail: serde_json::Value,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let entry = AuditEntry {
+            actor_role: self.role.as_str().to_owned(),
+            actor_id: self.id.clone(),
+            action: action.to_owned(),
+            entity: entity.to_owned(),
+            entity_id: entity_id.to_owned(),
+            detail: detail.to_string(),
+        };
+        audit::append(tx, &entry, now_ms).await.map(|_| ())
     }
 }

@@ -2,7 +2,6 @@
 //! closes and the ledger records the money in, in one transaction.
 
 use yajin_core::ledger::postings;
-use yajin_store::audit::{self, AuditEntry};
 use yajin_store::records::notifications::{self, NewNotification};
 use yajin_store::records::outstanding::{self, Item};
 use yajin_store::{ledger, StoreError};
@@ -27,15 +26,9 @@ pub async fn settle(app: &App, merchant_id: &str, item_id: &str) -> Result<Item,
         return Err(SettleError::AlreadySettled(Box::new(item)));
     }
     ledger::create(&mut tx, &[postings::settle_charge(item_id, merchant_id, item.amount)], now).await?;
-    let entry = AuditEntry {
-        actor_role: "merchant".into(),
-        actor_id: merchant_id.into(),
-        action: "settle_outstanding".into(),
-        entity: "outstanding_item".into(),
-        entity_id: item_id.into(),
-        detail: serde_json::json!({"amount_fen": item.amount}).to_string(),
-    };
-    audit::append(&mut tx, &entry, now).await?;
+    let actor = crate::Actor { role: yajin_core::application::Role::Merchant, id: merchant_id.to_owned() };
+    let detail = serde_json::json!({"amount_fen": item.amount});
+    actor.audit(&mut tx, "settle_outstanding", "outstanding_item", item_id, detail, now).await?;
     let body = format!("您已结清 {} 款项 {}。", item.kind, item.amount);
     let note = NewNotification {
         merchant_id,

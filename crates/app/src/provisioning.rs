@@ -9,31 +9,10 @@ use yajin_core::ledger::postings;
 use yajin_core::plan::{DepositPlan, TxnKind};
 use yajin_core::validation::{FieldError, FieldErrors};
 use yajin_core::{Fen, Timestamp};
-use yajin_store::audit::{self, AuditEntry};
 use yajin_store::records::{applications, merchants, outstanding, plans, staff, terminals};
-use yajin_store::{ledger, StoreError, Tx};
+use yajin_store::{ledger, StoreError};
 
 use crate::{passwords, Actor, App, AppError};
-
-async fn audit(
-    tx: &mut Tx,
-    actor: &Actor,
-    action: &str,
-    entity: &str,
-    id: &str,
-    detail: serde_json::Value,
-    now: i64,
-) -> Result<(), StoreError> {
-    let entry = AuditEntry {
-        actor_role: actor.role.as_str().to_owned(),
-        actor_id: actor.id.clone(),
-        action: action.to_owned(),
-        entity: entity.to_owned(),
-        entity_id: id.to_owned(),
-        detail: detail.to_string(),
-    };
-    audit::append(tx, &entry, now).await.map(|_| ())
-}
 
 /// A unique violation on insert means the identifying field is taken.
 fn taken(field: &'static str) -> impl Fn(StoreError) -> AppError {
@@ -84,16 +63,16 @@ pub async fn create_merchant(app: &App, actor: &Actor, input: MerchantInput) -> 
         bank_name: input.bank_name,
     };
     let id = merchants::insert(&mut tx, &app.vault, &new, now).await.map_err(taken("merchant_no or phone"))?;
-    audit(
-        &mut tx,
-        actor,
-        "create_merchant",
-        "merchant",
-        &id,
-        serde_json::json!({"merchant_no": new.merchant_no.as_str()}),
-        now,
-    )
-    .await?;
+    actor
+        .audit(
+            &mut tx,
+            "create_merchant",
+            "merchant",
+            &id,
+            serde_json::json!({"merchant_no": new.merchant_no.as_str()}),
+            now,
+        )
+        .await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(id)
 }
@@ -126,16 +105,16 @@ pub async fn create_staff(
     let new =
         staff::NewStaff { username: username.to_owned(), display_name: display_name.to_owned(), role, password_hash };
     let id = staff::insert(&mut tx, &new, now).await.map_err(taken("username"))?;
-    audit(
-        &mut tx,
-        actor,
-        "create_staff",
-        "staff",
-        &id,
-        serde_json::json!({"username": username, "role": role.as_str()}),
-        now,
-    )
-    .await?;
+    actor
+        .audit(
+            &mut tx,
+            "create_staff",
+            "staff",
+            &id,
+            serde_json::json!({"username": username, "role": role.as_str()}),
+            now,
+        )
+        .await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(id)
 }
@@ -148,16 +127,16 @@ pub async fn create_plan(app: &App, actor: &Actor, mut plan: DepositPlan) -> Res
     let mut tx = app.db.begin_write().await?;
     plan.version = plans::latest(&mut tx, &plan.code).await?.map_or(1, |(_, p)| p.version + 1);
     let id = plans::insert(&mut tx, &plan, &actor.id, now).await.map_err(taken("version"))?;
-    audit(
-        &mut tx,
-        actor,
-        "create_plan",
-        "deposit_plan",
-        &id,
-        serde_json::json!({"code": plan.code, "version": plan.version}),
-        now,
-    )
-    .await?;
+    actor
+        .audit(
+            &mut tx,
+            "create_plan",
+            "deposit_plan",
+            &id,
+            serde_json::json!({"code": plan.code, "version": plan.version}),
+            now,
+        )
+        .await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok((id, plan.version))
 }
@@ -229,7 +208,7 @@ pub async fn create_terminal(app: &App, actor: &Actor, input: TerminalInput) -> 
         terminals::insert_deposit(&mut tx, &deposit).await?;
         ledger::create(&mut tx, &[postings::collect_deposit(&id, d.amount)], now).await?;
     }
-    audit(&mut tx, actor, "create_terminal", "terminal", &id, serde_json::json!({"sn": new.sn.as_str()}), now).await?;
+    actor.audit(&mut tx, "create_terminal", "terminal", &id, serde_json::json!({"sn": new.sn.as_str()}), now).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(id)
 }
@@ -280,16 +259,16 @@ pub async fn add_outstanding(
     };
     let id = outstanding::insert(&mut tx, &item, now).await?;
     ledger::create(&mut tx, &[postings::accrue_charge(&id, merchant_id, amount)], now).await?;
-    audit(
-        &mut tx,
-        actor,
-        "add_outstanding",
-        "outstanding_item",
-        &id,
-        serde_json::json!({"amount_fen": amount, "kind": kind}),
-        now,
-    )
-    .await?;
+    actor
+        .audit(
+            &mut tx,
+            "add_outstanding",
+            "outstanding_item",
+            &id,
+            serde_json::json!({"amount_fen": amount, "kind": kind}),
+            now,
+        )
+        .await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(id)
 }
@@ -351,16 +330,9 @@ pub async fn record_past_refund(
         };
         applications::append_event(&mut tx, &event, refunded_at.millis()).await?;
     }
-    audit(
-        &mut tx,
-        actor,
-        "record_past_refund",
-        "refund_application",
-        &id,
-        serde_json::json!({"amount_fen": amount}),
-        now,
-    )
-    .await?;
+    actor
+        .audit(&mut tx, "record_past_refund", "refund_application", &id, serde_json::json!({"amount_fen": amount}), now)
+        .await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(id)
 }

@@ -8,7 +8,6 @@ use yajin_core::ledger::postings;
 use yajin_core::rejection;
 use yajin_core::validation::FieldError;
 use yajin_core::Fen;
-use yajin_store::audit::{self, AuditEntry};
 use yajin_store::records::applications::{self, Application, Mark, NewEvent};
 use yajin_store::records::notifications::{self, NewNotification};
 use yajin_store::records::{jobs, outstanding, terminals};
@@ -79,16 +78,7 @@ async fn record(
         detail: &detail.to_string(),
     };
     applications::append_event(tx, &event, now).await?;
-    let entry = AuditEntry {
-        actor_role: actor.role.as_str().into(),
-        actor_id: actor.id.clone(),
-        action: format!("application_{}", to.as_str()),
-        entity: "refund_application".into(),
-        entity_id: a.id.clone(),
-        detail: detail.to_string(),
-    };
-    audit::append(tx, &entry, now).await?;
-    Ok(())
+    actor.audit(tx, &format!("application_{}", to.as_str()), "refund_application", &a.id, detail, now).await
 }
 
 async fn notify(tx: &mut Tx, a: &Application, kind: &str, title: &str, body: &str, now: i64) -> Result<(), StoreError> {

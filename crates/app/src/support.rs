@@ -2,32 +2,11 @@
 //! audited; every answer reaches the merchant as a notification too.
 
 use yajin_core::validation::FieldError;
-use yajin_store::audit::{self, AuditEntry};
 use yajin_store::records::notifications::{self, NewNotification};
 use yajin_store::records::{announcements, tickets};
-use yajin_store::{StoreError, Tx};
+use yajin_store::StoreError;
 
 use crate::{Actor, App, AppError};
-
-async fn audited(
-    tx: &mut Tx,
-    actor: &Actor,
-    action: &str,
-    entity: &str,
-    id: &str,
-    detail: serde_json::Value,
-    now: i64,
-) -> Result<(), StoreError> {
-    let entry = AuditEntry {
-        actor_role: actor.role.as_str().into(),
-        actor_id: actor.id.clone(),
-        action: action.into(),
-        entity: entity.into(),
-        entity_id: id.into(),
-        detail: detail.to_string(),
-    };
-    audit::append(tx, &entry, now).await.map(|_| ())
-}
 
 fn text(field: &str, value: &str, max: usize) -> Result<(), AppError> {
     let n = value.trim().chars().count();
@@ -54,7 +33,7 @@ pub async fn answer(app: &App, actor: &Actor, ticket_id: &str, body: &str) -> Re
         application_id: ticket.application_id.as_deref(),
     };
     notifications::insert(&mut tx, &n, now).await?;
-    audited(&mut tx, actor, "answer_ticket", "ticket", ticket_id, serde_json::json!({}), now).await?;
+    actor.audit(&mut tx, "answer_ticket", "ticket", ticket_id, serde_json::json!({}), now).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(())
 }
@@ -66,7 +45,7 @@ pub async fn close(app: &App, actor: &Actor, ticket_id: &str) -> Result<(), AppE
     if !tickets::close(&mut tx, ticket_id, now).await? {
         return Err(AppError::Refused("the ticket is closed already".into()));
     }
-    audited(&mut tx, actor, "close_ticket", "ticket", ticket_id, serde_json::json!({}), now).await?;
+    actor.audit(&mut tx, "close_ticket", "ticket", ticket_id, serde_json::json!({}), now).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(())
 }
@@ -84,7 +63,8 @@ pub async fn draft_announcement(app: &App, actor: &Actor, title: &str, body: &st
     let now = app.now_ms();
     let mut tx = app.db.begin_write().await?;
     let id = announcements::insert_draft(&mut tx, title.trim(), body.trim(), &actor.id, now).await?;
-    audited(&mut tx, actor, "draft_announcement", "announcement", &id, serde_json::json!({"title": title.trim()}), now)
+    actor
+        .audit(&mut tx, "draft_announcement", "announcement", &id, serde_json::json!({"title": title.trim()}), now)
         .await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(id)
@@ -101,7 +81,7 @@ pub async fn move_announcement(app: &App, actor: &Actor, id: &str, publish: bool
     if !announcements::set_status(&mut tx, id, from, to, now).await? {
         return Err(AppError::Refused(format!("the announcement is {status}")));
     }
-    audited(&mut tx, actor, &format!("{to}_announcement"), "announcement", id, serde_json::json!({}), now).await?;
+    actor.audit(&mut tx, &format!("{to}_announcement"), "announcement", id, serde_json::json!({}), now).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(())
 }

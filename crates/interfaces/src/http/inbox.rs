@@ -92,12 +92,11 @@ pub(super) async fn tickets_list(
     let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
     let rows =
         records::page_of_merchant(&mut conn, &session.merchant_id, page.after.as_deref(), page.limit + 1).await?;
-    let more = rows.len() as i64 > page.limit;
-    let mut items = Vec::new();
-    for t in rows.iter().take(page.limit as usize) {
+    let (rows, next) = paging::split(rows, page.limit, |t| t.id.clone());
+    let mut items = Vec::with_capacity(rows.len());
+    for t in &rows {
         items.push(ticket_json(&mut conn, t, false).await?);
     }
-    let next = if more { rows.get(page.limit as usize - 1).map(|t| paging::encode(&t.id)) } else { None };
     Ok(Json(json!({"items": items, "next_cursor": next})))
 }
 

@@ -408,24 +408,8 @@ pub struct AnnouncementPage {
 /// An application as the back office sees it.
 #[derive(ToSchema)]
 pub struct ReviewApplication {
-    id: String,
-    status: String,
-    terminal_sn: Option<String>,
-    reason: String,
-    note: String,
-    amount_fen: i64,
-    fee_fen: i64,
-    deducted_fen: i64,
-    net_refund_fen: i64,
-    deduct_outstanding: bool,
-    bank_card: String,
-    four_eyes_required: bool,
-    created_at: String,
-    updated_at: String,
-    attachments: Vec<AttachmentRef>,
-    timeline: Vec<TimelineEntry>,
-    #[schema(value_type = Option<Object>)]
-    payout: Option<Value>,
+    #[serde(flatten)]
+    application: Application,
     merchant_no: Option<String>,
     merchant_name: Option<String>,
     claimed_by: Option<String>,
@@ -454,31 +438,8 @@ pub struct LedgerLine {
 /// An application with the evidence to decide it.
 #[derive(ToSchema)]
 pub struct ReviewEvidence {
-    id: String,
-    status: String,
-    terminal_sn: Option<String>,
-    reason: String,
-    note: String,
-    amount_fen: i64,
-    fee_fen: i64,
-    deducted_fen: i64,
-    net_refund_fen: i64,
-    deduct_outstanding: bool,
-    bank_card: String,
-    four_eyes_required: bool,
-    created_at: String,
-    updated_at: String,
-    attachments: Vec<AttachmentRef>,
-    timeline: Vec<TimelineEntry>,
-    #[schema(value_type = Option<Object>)]
-    payout: Option<Value>,
-    merchant_no: Option<String>,
-    merchant_name: Option<String>,
-    claimed_by: Option<String>,
-    first_approver: Option<String>,
-    second_approver: Option<String>,
-    /// Seconds since submission.
-    waiting_s: i64,
+    #[serde(flatten)]
+    application: ReviewApplication,
     terminal: Terminal,
     outstanding_items: Vec<OutstandingItemRef>,
     ledger: Vec<LedgerLine>,

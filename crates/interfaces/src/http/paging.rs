@@ -48,10 +48,17 @@ fn decode(cursor: &str) -> Option<String> {
     hex::decode(cursor).ok().and_then(|b| String::from_utf8(b).ok())
 }
 
-/// Renders a page fetched with `limit + 1` rows: the extra row only says there is more.
-pub fn respond<T>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> String, render: impl Fn(&T) -> Value) -> Value {
+/// Splits rows fetched with `limit + 1` into the page and the next cursor: the extra row only
+/// says there is more.
+pub fn split<T>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next = if more { rows.last().map(|r| encode(&key(r))) } else { None };
+    (rows, next)
+}
+
+/// A page whose items render without I/O.
+pub fn respond<T>(rows: Vec<T>, limit: i64, key: impl Fn(&T) -> String, render: impl Fn(&T) -> Value) -> Value {
+    let (rows, next) = split(rows, limit, key);
     json!({"items": rows.iter().map(render).collect::<Vec<_>>(), "next_cursor": next})
 }

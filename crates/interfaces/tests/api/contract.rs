@@ -66,6 +66,27 @@ impl Contract {
         }
     }
 
+    /// A part of an `allOf`, itself flattened if it is an `allOf`.
+    fn merged_part(&self, part: &Value) -> Value {
+        let part = self.resolve(part);
+        match part["allOf"].as_array() {
+            Some(inner) => {
+                let mut out = json!({"properties": {}, "required": []});
+                for p in inner {
+                    let p = self.merged_part(p);
+                    for (k, v) in p["properties"].as_object().into_iter().flatten() {
+                        out["properties"][k] = v.clone();
+                    }
+                    for r in p["required"].as_array().into_iter().flatten() {
+                        out["required"].as_array_mut().unwrap().push(r.clone());
+                    }
+                }
+                out
+            }
+            None => part.clone(),
+        }
+    }
+
     fn conforms(&self, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
         let schema = self.resolve(schema);
         if let Some(options) = schema["oneOf"].as_array().or(schema["anyOf"].as_array()) {
@@ -76,7 +97,22 @@ impl Contract {
             };
         }
         if let Some(parts) = schema["allOf"].as_array() {
-            return parts.iter().try_for_each(|s| self.conforms(s, value, at));
+            // One object made of all the parts: each part alone would call the others' fields
+            // undocumented.
+            let mut merged = json!({"type": "object", "properties": {}, "required": []});
+            for part in parts {
+                let part = self.merged_part(part);
+                for (k, v) in part["properties"].as_object().into_iter().flatten() {
+                    merged["properties"][k] = v.clone();
+                }
+                for r in part["required"].as_array().into_iter().flatten() {
+                    merged["required"].as_array_mut().unwrap().push(r.clone());
+                }
+                if part.get("additionalProperties").is_some() {
+                    merged["additionalProperties"] = json!(true);
+                }
+            }
+            return self.conforms(&merged, value, at);
         }
         let types: Vec<&str> = match &schema["type"] {
             Value::String(t) => vec![t.as_str()],

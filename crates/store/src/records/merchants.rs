@@ -170,37 +170,6 @@ pub async fn login_record(conn: &mut AnyConnection, phone: &str) -> Result<Optio
     }))
 }
 
-/// Counts a failed login; at `max_failures` in a row the account locks until `lock_until`.
-/// Returns the lock's end if this failure locked it.
-pub async fn record_failed_login(
-    conn: &mut AnyConnection,
-    id: &str,
-    max_failures: i64,
-    lock_until: i64,
-) -> Result<Option<i64>, StoreError> {
-    let row = sqlx::query(
-        "UPDATE merchants SET failed_login_count = failed_login_count + 1,
-            locked_until = CASE WHEN failed_login_count + 1 >= $1 THEN $2 ELSE locked_until END
-         WHERE id = $3 RETURNING failed_login_count, locked_until",
-    )
-    .bind(max_failures)
-    .bind(lock_until)
-    .bind(id)
-    .fetch_one(conn)
-    .await?;
-    let count: i64 = row.try_get("failed_login_count")?;
-    Ok(if count >= max_failures { row.try_get("locked_until")? } else { None })
-}
-
-/// A successful login or reset: the failure count and any lock are cleared.
-pub async fn clear_failed_logins(conn: &mut AnyConnection, id: &str) -> Result<(), StoreError> {
-    sqlx::query("UPDATE merchants SET failed_login_count = 0, locked_until = NULL WHERE id = $1")
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 pub async fn set_password_hash(conn: &mut AnyConnection, id: &str, hash: &str) -> Result<(), StoreError> {
     sqlx::query("UPDATE merchants SET password_hash = $1 WHERE id = $2").bind(hash).bind(id).execute(conn).await?;
     Ok(())

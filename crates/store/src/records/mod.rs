@@ -6,6 +6,7 @@ pub mod applications;
 pub mod attachments;
 pub mod idempotency;
 pub mod jobs;
+pub mod logins;
 pub mod merchants;
 pub mod notifications;
 pub mod outstanding;

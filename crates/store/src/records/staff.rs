@@ -80,35 +80,6 @@ pub async fn login_record(conn: &mut AnyConnection, username: &str) -> Result<Op
     }))
 }
 
-/// Counts a failed login; returns the lock's end when this failure locked the account.
-pub async fn record_failed_login(
-    conn: &mut AnyConnection,
-    id: &str,
-    max_failures: i64,
-    lock_until: i64,
-) -> Result<Option<i64>, StoreError> {
-    let row = sqlx::query(
-        "UPDATE staff SET failed_login_count = failed_login_count + 1,
-            locked_until = CASE WHEN failed_login_count + 1 >= $1 THEN $2 ELSE locked_until END
-         WHERE id = $3 RETURNING failed_login_count, locked_until",
-    )
-    .bind(max_failures)
-    .bind(lock_until)
-    .bind(id)
-    .fetch_one(conn)
-    .await?;
-    let count: i64 = row.try_get("failed_login_count")?;
-    Ok(if count >= max_failures { row.try_get("locked_until")? } else { None })
-}
-
-pub async fn clear_failed_logins(conn: &mut AnyConnection, id: &str) -> Result<(), StoreError> {
-    sqlx::query("UPDATE staff SET failed_login_count = 0, locked_until = NULL WHERE id = $1")
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Staff>, StoreError> {
     let row = sqlx::query("SELECT username FROM staff WHERE id = $1").bind(id).fetch_optional(&mut *conn).await?;
     match row {
