@@ -60,10 +60,11 @@ pub async fn serve(config: ServeConfig) -> Result<(), Failure> {
     let address = listener.local_addr().map_err(|e| Failure::runtime(e.to_string()))?;
     let sandbox = config.sms == SmsConfig::Sandbox;
     let state = AppState { app, metrics: http::recorder(), started: Arc::new(Instant::now()), sandbox };
+    let shutdown = shutdown_signal()?;
     print_banner(&config, address);
     let service = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| Failure::runtime(format!("server stopped: {e}")))?;
     tracing::info!("shutting down: in-flight requests finished, closing the database");
@@ -135,24 +136,27 @@ fn print_banner(config: &ServeConfig, address: std::net::SocketAddr) {
     let _ = std::io::stdout().flush();
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is called, not when the
+/// future is first polled: a signal that arrives right after the banner still stops the server
+/// gracefully instead of killing it.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, Failure> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let install = |kind| signal(kind).map_err(|e| Failure::runtime(format!("cannot listen for signals: {e}")));
+        let (mut term, mut int) = (install(SignalKind::terminate())?, install(SignalKind::interrupt())?);
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+        })
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
 

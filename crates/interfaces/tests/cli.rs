@@ -225,3 +225,123 @@ fn the_first_admin_comes_from_the_command_line() {
     assert_eq!(status, 200);
     assert!(server.stop().success());
 }
+
+/// SIGKILL in the middle of submits that move money (automatic approvals reserve the deposit
+/// and queue the payout), then restart on the same data: every application is whole — its
+/// timeline, its reservation and its payout job all there or none — the books balance, the
+/// audit chain verifies, every stored idempotent response is complete, and the server serves.
+#[test]
+fn killed_mid_flight_it_restarts_consistent() {
+    use std::sync::Arc;
+    use yajin_app::provisioning::{self, DepositInput, TerminalInput};
+    use yajin_core::Fen;
+
+    const TERMINALS: usize = 150;
+    let runtime = || tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let dir = TempDir::new();
+    let first = Server::start(&dir, &["--demo"]);
+    assert!(first.stop().success());
+
+    // More terminals that the system approves at once, written through the library.
+    let url = format!("sqlite://{}/yajin.db", dir.0.display());
+    let key = std::fs::read_to_string(dir.0.join("pii.key")).unwrap();
+    runtime().block_on(async {
+        let vault = yajin_store::pii::Vault::new(&yajin_store::pii::MasterKey::from_hex(&key).unwrap(), &[]);
+        let db = yajin_store::Db::connect(&url, &yajin_store::DbOptions::default()).await.unwrap();
+        let sms = Arc::new(yajin_channels::sms::SandboxSms);
+        let app = yajin_app::App::new(db.clone(), vault, Arc::new(yajin_app::SystemClock), sms);
+        let mut conn = db.pool().acquire().await.unwrap();
+        let a = yajin_store::records::merchants::by_phone(&mut conn, "13800000001").await.unwrap().unwrap();
+        drop(conn);
+        let now = yajin_app::Clock::now(&yajin_app::SystemClock);
+        for i in 0..TERMINALS {
+            let input = TerminalInput {
+                merchant_id: a.id.clone(),
+                sn: format!("KILL-{i:04}"),
+                terminal_id: format!("K{i:07}"),
+                model: "P2".into(),
+                plan_code: "ACT-99".into(),
+                status: yajin_core::eligibility::TerminalStatus::Active,
+                bound_at: now.plus_days(-20),
+                activated_at: Some(now.plus_days(-19)),
+                terminated_at: None,
+                device_returned_at: None,
+                deposit: Some(DepositInput {
+                    amount: Fen::yuan(99),
+                    route: "card",
+                    route_ref: format!("K{i}"),
+                    collected_at: now.plus_days(-20),
+                }),
+            };
+            let id = provisioning::create_terminal(&app, &yajin_app::Actor::system(), input).await.unwrap();
+            let kind = yajin_core::plan::TxnKind::CreditCard;
+            provisioning::add_usage(&app, &id, Fen::yuan(10_000), kind, now.plus_days(-2)).await.unwrap();
+        }
+        db.close().await;
+    });
+
+    let mut server = Server::start(&dir, &["--demo"]);
+    let (base, pid) = (server.base.clone(), server.child.id());
+    runtime().block_on(async {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+        let login: serde_json::Value = client
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&serde_json::json!({"phone": "13800000001", "password": "Demo@12345"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = login["token"].as_str().unwrap().to_owned();
+        let mut tasks = Vec::new();
+        for i in 0..TERMINALS {
+            let (client, base, token) = (client.clone(), base.clone(), token.clone());
+            tasks.push(tokio::spawn(async move {
+                let body = serde_json::json!({"terminal_sn": format!("KILL-{i:04}"), "phone": "13800000001",
+                    "id_card_no": "310115198506151236", "bank_card_no": "6222021234567890128", "reason": "target_reached"});
+                let request = client.post(format!("{base}/api/v1/refund-applications")).bearer_auth(&token);
+                let _ = request.header("idempotency-key", format!("kill-{i}")).json(&body).send().await;
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
+        for t in tasks {
+            let _ = t.await;
+        }
+    });
+    let _ = server.child.wait();
+
+    let restarted = Server::start(&dir, &["--demo"]);
+    assert_eq!(restarted.get("/readyz").0, 200);
+    runtime().block_on(async {
+        let db = yajin_store::Db::connect(&url, &yajin_store::DbOptions::default()).await.unwrap();
+        let mut conn = db.pool().acquire().await.unwrap();
+        assert_eq!(yajin_store::ledger::verify(&mut conn).await.unwrap(), [], "the books balance");
+        let chain = yajin_store::audit::verify(&mut conn).await.unwrap();
+        assert!(chain.ok, "{chain:?}");
+        let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT a.id, a.status,
+                (SELECT count(*) FROM application_events e WHERE e.application_id = a.id),
+                (SELECT count(*) FROM ledger_transfers t WHERE t.reference = a.id AND t.state = 'pending'),
+                (SELECT count(*) FROM jobs j WHERE j.dedupe_key = 'payout:' || a.id)
+             FROM refund_applications a WHERE a.reason = 'target_reached'",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+        for (id, status, events, pending, jobs) in &rows {
+            assert_eq!((status.as_str(), *events, *pending, *jobs), ("approved", 2, 1, 1), "{id} is whole");
+        }
+        let incomplete: (i64,) = sqlx::query_as("SELECT count(*) FROM idempotency_keys WHERE response_status IS NULL")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(incomplete.0, 0, "no idempotency key without its response");
+        assert!(rows.len() < TERMINALS, "the kill landed mid-flight ({} of {TERMINALS} done)", rows.len());
+        // A pool's close waits for every connection to come back.
+        drop(conn);
+        db.close().await;
+    });
+    assert!(restarted.stop().success());
+}
