@@ -18,6 +18,8 @@ pub mod records;
 pub use db::{Backend, Db, DbOptions, Tx};
 /// A connection or a transaction (`&mut *tx`) on either database.
 pub use sqlx::AnyConnection as Conn;
+/// A connection borrowed from the pool; dereferences to [`Conn`].
+pub type PooledConn = sqlx::pool::PoolConnection<sqlx::Any>;
 
 use yajin_core::ledger::LedgerError;
 

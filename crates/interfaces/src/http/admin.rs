@@ -12,8 +12,8 @@ use yajin_app::{provisioning, reports, support, AppError};
 use yajin_core::permission::Permission;
 use yajin_core::plan::{DepositPlan, FeeRule, RefundRule};
 use yajin_core::{Fen, Timestamp};
+use yajin_store::audit;
 use yajin_store::records::{applications, plans, tickets};
-use yajin_store::{audit, StoreError};
 
 use super::json_body::ApiJson;
 use super::paging::{self, PageQuery};
@@ -49,7 +49,7 @@ fn plan_json(id: &str, p: &DepositPlan, created_at: i64) -> Value {
     responses((status = 200, body = crate::http::openapi::PolicyList), (status = 403, body = crate::http::openapi::Problem, content_type = P)))]
 pub(super) async fn list_plans(State(state): State<AppState>, session: StaffSession) -> Result<Json<Value>, ApiError> {
     session.require(Permission::ManagePlans)?;
-    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = state.conn().await?;
     let items: Vec<Value> = plans::all(&mut conn).await?.iter().map(|(id, p, at)| plan_json(id, p, *at)).collect();
     Ok(Json(json!({"items": items, "next_cursor": null})))
 }
@@ -119,7 +119,7 @@ pub(super) async fn audit_log(
         None => 0,
         Some(c) => c.parse().map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_cursor"))?,
     };
-    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = state.conn().await?;
     let rows = audit::list(&mut conn, q.entity.as_deref(), after, page.limit + 1).await?;
     Ok(Json(paging::respond(
         rows,
@@ -140,7 +140,7 @@ pub(super) async fn audit_verify(
     session: StaffSession,
 ) -> Result<Json<Value>, ApiError> {
     session.require(Permission::ReadAudit)?;
-    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = state.conn().await?;
     let report = audit::verify(&mut conn).await?;
     Ok(Json(json!({"ok": report.ok, "checked": report.checked, "first_broken_id": report.first_broken_id})))
 }
@@ -175,7 +175,7 @@ pub(super) async fn inbox(
     }
     let page = PageQuery { limit: q.limit, cursor: q.cursor }.page()?;
     let now = state.app.clock.now();
-    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = state.conn().await?;
     let rows =
         tickets::inbox(&mut conn, q.status.as_deref(), page.after.as_deref().unwrap_or(""), page.limit + 1).await?;
     Ok(Json(paging::respond(rows, page.limit, |t| t.id.clone(), |t| support_ticket_json(t, now))))
@@ -190,7 +190,7 @@ pub(super) async fn support_ticket(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     session.require(Permission::SupportInbox)?;
-    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = state.conn().await?;
     let t = tickets::by_id(&mut conn, &id).await?.ok_or_else(ApiError::not_found)?;
     let mut v = support_ticket_json(&t, state.app.clock.now());
     let messages = tickets::messages(&mut conn, &t.id).await?;

@@ -199,7 +199,7 @@ pub(super) async fn submit(
         Ok(id) => id,
         Err(ApplyError::AlreadyOpen { application_id: None, terminal_id }) => {
             drop(tx);
-            let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+            let mut conn = state.conn().await?;
             let open = records::open_for_terminal(&mut conn, &terminal_id).await?.map(|a| a.id);
             return Err(apply_error(ApplyError::AlreadyOpen { application_id: open, terminal_id }, lang));
         }
@@ -244,7 +244,7 @@ pub(super) async fn list(
     Query(q): Query<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let page = q.page()?;
-    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = state.conn().await?;
     let rows =
         records::page_of_merchant(&mut conn, &session.merchant_id, page.after.as_deref(), page.limit + 1).await?;
     let (rows, next) = paging::split(rows, page.limit, |a| a.id.clone());
@@ -261,7 +261,7 @@ pub(super) async fn detail(
     session: MerchantSession,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = state.conn().await?;
     let a = records::of_merchant(&mut conn, &session.merchant_id, &id).await?.ok_or_else(ApiError::not_found)?;
     Ok(Json(application_json(&mut conn, &a).await?))
 }
@@ -276,7 +276,7 @@ pub(super) async fn cancel(
     let a = applications::cancel(&state.app, &session.merchant_id, &id)
         .await
         .map_err(|e| apply_error(e, language(&headers)))?;
-    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = state.conn().await?;
     Ok(Json(application_json(&mut conn, &a).await?))
 }
 
@@ -300,7 +300,7 @@ pub(super) async fn supplement(
     let a = applications::supplement(&state.app, &session.merchant_id, &id, &body.note, &body.attachment_ids)
         .await
         .map_err(|e| apply_error(e, language(&headers)))?;
-    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = state.conn().await?;
     Ok(Json(application_json(&mut conn, &a).await?))
 }
 
@@ -317,7 +317,7 @@ pub(super) async fn receipt(
     Path(id): Path<String>,
     Query(q): Query<ReceiptQuery>,
 ) -> Result<Response, ApiError> {
-    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = state.conn().await?;
     let a = records::of_merchant(&mut conn, &session.merchant_id, &id).await?.ok_or_else(ApiError::not_found)?;
     if a.status != yajin_core::application::Status::Refunded {
         return Err(ApiError::new(StatusCode::CONFLICT, "not_refunded").with("application_status", a.status.as_str()));

@@ -89,7 +89,7 @@ pub(super) async fn download(
     session: MerchantSession,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = state.conn().await?;
     let meta = attachments::get(&mut conn, &id, Some(&session.merchant_id)).await?.ok_or_else(ApiError::not_found)?;
     let content = attachments::content(&mut conn, &meta.sha256).await?.ok_or_else(ApiError::not_found)?;
     let headers = [

@@ -96,7 +96,7 @@ fn session_response(session: auth::NewSession) -> Response {
     let cookie = format!(
         "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
         session.token,
-        auth::SESSION_TTL_MS / 1000
+        if session.role.is_staff() { auth::STAFF_SESSION_TTL_MS } else { auth::SESSION_TTL_MS } / 1000
     );
     let body = LoginResponse {
         token: session.token,
@@ -191,7 +191,7 @@ pub(super) async fn me(
     State(state): State<AppState>,
     session: MerchantSession,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let mut conn = state.app.db.pool().acquire().await.map_err(yajin_store::StoreError::from)?;
+    let mut conn = state.conn().await?;
     let m = merchants::by_id(&mut conn, &session.merchant_id).await?.ok_or_else(ApiError::not_found)?;
     let phone = yajin_core::ids::PhoneNo::parse(&m.phone).map(|p| p.masked()).unwrap_or_default();
     Ok(Json(json!({
@@ -214,7 +214,7 @@ pub(super) async fn sandbox_sms_inbox(
     State(state): State<AppState>,
     Query(q): Query<SmsQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let mut conn = state.app.db.pool().acquire().await.map_err(yajin_store::StoreError::from)?;
+    let mut conn = state.conn().await?;
     let messages = sms::messages(&mut conn, q.phone.trim(), "sandbox", 50).await?;
     let items: Vec<_> = messages
         .into_iter()

@@ -13,7 +13,6 @@ use yajin_core::plan::{FeeRule, RefundRule};
 use yajin_core::Timestamp;
 use yajin_store::records::outstanding::Item;
 use yajin_store::records::terminals;
-use yajin_store::StoreError;
 
 use super::paging::{self, PageQuery};
 use super::problem::{language, ApiError};
@@ -123,7 +122,7 @@ pub(super) async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let page = q.page()?;
     let now = state.app.clock.now();
-    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = state.conn().await?;
     let after = page.after.clone().unwrap_or_default();
     let list = terminals::of_merchant(&mut conn, &session.merchant_id, &after, page.limit + 1).await?;
     let assessed = assessment::assess_terminals(&mut conn, &session.merchant_id, list, false, now).await?;
@@ -140,7 +139,7 @@ pub(super) async fn one(
 ) -> Result<Json<Value>, ApiError> {
     let now = state.app.clock.now();
     let sn = yajin_core::ids::TerminalSn::parse(&sn).map_err(|_| terminal_not_found())?;
-    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = state.conn().await?;
     let assessed = assessment::assess_by_sn(&mut conn, &session.merchant_id, sn.as_str(), false, now)
         .await?
         .ok_or_else(terminal_not_found)?;
@@ -160,7 +159,7 @@ pub(super) async fn transactions(
 ) -> Result<Json<Value>, ApiError> {
     let page = q.page()?;
     let sn = yajin_core::ids::TerminalSn::parse(&sn).map_err(|_| terminal_not_found())?;
-    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = state.conn().await?;
     let terminal =
         terminals::by_sn(&mut conn, &session.merchant_id, sn.as_str()).await?.ok_or_else(terminal_not_found)?;
     let before = match page.after.as_deref() {
@@ -195,7 +194,7 @@ pub(super) async fn items(
     Query(q): Query<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let page = q.page()?;
-    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = state.conn().await?;
     let after = page.after.clone().unwrap_or_default();
     let rows =
         yajin_store::records::outstanding::page_of_merchant(&mut conn, &session.merchant_id, &after, page.limit + 1)

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use yajin_app::tickets;
 use yajin_store::records::tickets::Ticket;
 use yajin_store::records::{announcements, notifications, tickets as records};
-use yajin_store::{Conn, StoreError};
+use yajin_store::Conn;
 
 use super::devices::rfc3339;
 use super::json_body::ApiJson;
@@ -35,7 +35,7 @@ pub(super) async fn notifications_list(
     Query(q): Query<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let page = q.page()?;
-    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = state.conn().await?;
     let rows = notifications::page(&mut conn, &session.merchant_id, page.after.as_deref(), page.limit + 1).await?;
     Ok(Json(paging::respond(
         rows,
@@ -77,7 +77,7 @@ pub(super) async fn open_ticket(
     ApiJson(b): ApiJson<TicketBody>,
 ) -> Result<Response, ApiError> {
     let id = tickets::open(&state.app, &session.merchant_id, &b.subject, &b.body, b.application_id.as_deref()).await?;
-    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = state.conn().await?;
     let t = records::of_merchant(&mut conn, &session.merchant_id, &id).await?.ok_or_else(ApiError::internal)?;
     Ok((StatusCode::CREATED, Json(ticket_json(&mut conn, &t, true).await?)).into_response())
 }
@@ -89,7 +89,7 @@ pub(super) async fn tickets_list(
     Query(q): Query<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let page = q.page()?;
-    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = state.conn().await?;
     let rows =
         records::page_of_merchant(&mut conn, &session.merchant_id, page.after.as_deref(), page.limit + 1).await?;
     let (rows, next) = paging::split(rows, page.limit, |t| t.id.clone());
@@ -106,7 +106,7 @@ pub(super) async fn ticket(
     session: MerchantSession,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = state.conn().await?;
     let t = records::of_merchant(&mut conn, &session.merchant_id, &id).await?.ok_or_else(ApiError::not_found)?;
     Ok(Json(ticket_json(&mut conn, &t, true).await?))
 }
@@ -132,14 +132,14 @@ pub(super) async fn add_message(
         }
         Err(e) => return Err(e.into()),
     }
-    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = state.conn().await?;
     let t = records::of_merchant(&mut conn, &session.merchant_id, &id).await?.ok_or_else(ApiError::not_found)?;
     Ok((StatusCode::CREATED, Json(ticket_json(&mut conn, &t, true).await?)).into_response())
 }
 
 #[utoipa::path(get, path = "/api/v1/announcements", tag = "inbox", responses((status = 200, body = crate::http::openapi::AnnouncementPage)))]
 pub(super) async fn announcements_list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = state.conn().await?;
     let rows = announcements::published(&mut conn, paging::MAX_LIMIT).await?;
     let items: Vec<Value> = rows
         .iter()

@@ -35,6 +35,13 @@ pub struct AppState {
     pub sandbox: bool,
 }
 
+impl AppState {
+    /// A pooled connection for a read.
+    pub async fn conn(&self) -> Result<yajin_store::PooledConn, problem::ApiError> {
+        self.app.db.pool().acquire().await.map_err(|e| yajin_store::StoreError::from(e).into())
+    }
+}
+
 pub fn router(state: AppState) -> Router {
     let json_api = Router::new()
         .merge(health::routes())

@@ -476,17 +476,8 @@ pub struct ReasonCodes {
 #[derive(ToSchema)]
 pub struct Policy {
     id: String,
-    code: String,
-    version: i64,
-    name: String,
-    deposit_fen: i64,
-    #[schema(value_type = Object)]
-    rule: Value,
-    #[schema(value_type = Object)]
-    fee: Value,
-    auto_approve: bool,
-    auto_apply: bool,
-    four_eyes_threshold_fen: i64,
+    #[serde(flatten)]
+    plan: Plan,
     created_at: String,
 }
 

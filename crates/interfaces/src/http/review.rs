@@ -16,7 +16,7 @@ use yajin_core::rejection;
 use yajin_core::validation::FieldError;
 use yajin_store::records::applications::{self as records, Application};
 use yajin_store::records::{attachments, merchants, terminals};
-use yajin_store::{ledger, Conn, StoreError};
+use yajin_store::{ledger, Conn};
 
 use super::applications::application_json;
 use super::devices::terminal_json;
@@ -99,7 +99,7 @@ pub(super) async fn queue(
     };
     let page = PageQuery { limit: q.limit, cursor: q.cursor }.page()?;
     let now = state.app.now_ms();
-    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = state.conn().await?;
     let rows = records::queue(&mut conn, status, page.after.as_deref().unwrap_or(""), page.limit + 1).await?;
     let (rows, next) = paging::split(rows, page.limit, |a| a.id.clone());
     let mut items = Vec::with_capacity(rows.len());
@@ -120,7 +120,7 @@ pub(super) async fn evidence(
 ) -> Result<Json<Value>, ApiError> {
     session.require(Permission::ReviewRead)?;
     let now = state.app.clock.now();
-    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = state.conn().await?;
     let a = records::by_id(&mut conn, &id).await?.ok_or_else(ApiError::not_found)?;
     let mut v = staff_json(&mut conn, &a, now.millis()).await?;
     let terminal = terminals::by_id(&mut conn, &a.terminal_id).await?.ok_or_else(ApiError::internal)?;
@@ -148,7 +148,7 @@ pub(super) async fn evidence(
 }
 
 async fn decided(state: &AppState, a: Application) -> Result<Json<Value>, ApiError> {
-    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = state.conn().await?;
     Ok(Json(staff_json(&mut conn, &a, state.app.now_ms()).await?))
 }
 
@@ -251,7 +251,7 @@ pub(super) async fn attachment(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     session.require(Permission::ReadAttachments)?;
-    let mut conn = state.app.db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = state.conn().await?;
     let meta = attachments::get(&mut conn, &id, None).await?.ok_or_else(ApiError::not_found)?;
     let content = attachments::content(&mut conn, &meta.sha256).await?.ok_or_else(ApiError::not_found)?;
     let headers = [(header::CONTENT_TYPE, meta.content_type), (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned())];
