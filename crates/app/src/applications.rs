@@ -2,17 +2,22 @@
 //! Submitting moves no money: it records the application, its first timeline event and a
 //! notification, in the caller's transaction (which also holds the idempotency key).
 
+use std::collections::HashMap;
 use yajin_core::application::{sources_of, transition, Action, Role, Status};
 use yajin_core::eligibility::Reason;
 use yajin_core::ids::{BankCardNo, IdCardNo, PhoneNo, TerminalSn};
 use yajin_core::validation::{FieldError, FieldErrors};
-use yajin_store::records::applications::{self, Application, NewApplication, NewEvent};
+
+use yajin_store::records::applications::{self, Application, Event, NewApplication, NewEvent};
+use yajin_store::records::attachments::Attachment;
+use yajin_store::records::idempotency::{self, Claim};
 use yajin_store::records::notifications::{self, NewNotification};
 use yajin_store::records::{attachments, merchants, terminals};
 use yajin_store::{Conn, StoreError, Tx};
 
 use crate::assessment::{assess_terminals, TerminalAssessment};
-use crate::App;
+use crate::paging::{Page, PageRequest};
+use crate::{App, AppError};
 
 /// Why a merchant applies.
 pub const REASONS: [&str; 5] = ["stop_using", "target_reached", "device_faulty", "changed_provider", "other"];
@@ -53,8 +58,30 @@ pub enum ApplyError {
     InvalidState(Status),
     #[error("application not found")]
     NotFound,
+    #[error("amounts out of range")]
+    AmountOutOfRange,
+    /// The same `Idempotency-Key` came with another request body.
+    #[error("the idempotency key was used for another request")]
+    IdempotencyKeyReused,
+    /// A receipt exists only once the refund is paid.
+    #[error("not refunded yet ({0:?})")]
+    NotRefunded(Status),
+    #[error("unexpected: {0}")]
+    Unexpected(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<AppError> for ApplyError {
+    fn from(e: AppError) -> ApplyError {
+        match e {
+            AppError::Fields(errors) => ApplyError::Fields(errors),
+            AppError::NotFound(_) => ApplyError::NotFound,
+            AppError::AmountOutOfRange => ApplyError::AmountOutOfRange,
+            AppError::Store(e) => ApplyError::Store(e),
+            other => ApplyError::Unexpected(other.to_string()),
+        }
+    }
 }
 
 /// What a merchant sees before submitting: the verdict, the fee and deductions, the net, and
@@ -145,8 +172,7 @@ async fn evaluate(
     }
     let now = app.clock.now();
     let assessed = assess_terminals(conn, merchant_id, vec![terminal], input.deduct_outstanding, now)
-        .await
-        .map_err(|e| ApplyError::Store(StoreError::Corrupt(e.to_string())))?
+        .await?
         .pop()
         .ok_or(ApplyError::TerminalNotFound)?;
     Ok((checked, assessed))
@@ -238,7 +264,7 @@ async fn create(
     if a.auto_approvable {
         crate::review::approve_automatically(tx, &id, now).await.map_err(|e| match e {
             crate::review::ReviewError::Store(e) => ApplyError::Store(e),
-            other => ApplyError::Store(StoreError::Corrupt(format!("automatic approval: {other}"))),
+            other => ApplyError::Unexpected(format!("automatic approval: {other}")),
         })?;
     }
     Ok(id)
@@ -251,8 +277,7 @@ pub async fn on_usage(tx: &mut Tx, app: &App, terminal_id: &str) -> Result<Optio
     let now = app.clock.now();
     let merchant_id = terminal.merchant_id.clone();
     let assessed = assess_terminals(tx, &merchant_id, vec![terminal], false, now)
-        .await
-        .map_err(|e| ApplyError::Store(StoreError::Corrupt(e.to_string())))?
+        .await?
         .pop()
         .ok_or(ApplyError::TerminalNotFound)?;
     let reached = assessed.assessment.volume.as_ref().is_some_and(|v| v.reached_fen >= v.target_fen);
@@ -273,8 +298,7 @@ pub async fn on_usage(tx: &mut Tx, app: &App, terminal_id: &str) -> Result<Optio
         return Ok(None);
     }
     let card = merchants::bank_card_for_payout(tx, &app.vault, &merchant_id).await?;
-    let card =
-        BankCardNo::parse(&card).map_err(|e| ApplyError::Store(StoreError::Corrupt(format!("bound card: {e}"))))?;
+    let card = BankCardNo::parse(&card).map_err(|e| ApplyError::Unexpected(format!("the bound card on file: {e}")))?;
     let request = Request { reason: "target_reached", note: "系统代为申请", deduct_outstanding: false };
     create(tx, app, &crate::Actor::system(), &assessed, &card, &request).await.map(Some)
 }
@@ -300,7 +324,7 @@ async fn merchant_step(
     action: Action,
     note: &str,
     attachment_ids: &[String],
-) -> Result<Application, ApplyError> {
+) -> Result<ApplicationDetail, ApplyError> {
     let now = app.now_ms();
     let mut tx = app.db.begin_write().await?;
     let current = applications::of_merchant(&mut tx, merchant_id, id).await?.ok_or(ApplyError::NotFound)?;
@@ -337,11 +361,12 @@ async fn merchant_step(
     };
     notify(&mut tx, merchant_id, kind, title, &format!("申请 {id}：{title}。"), id, now).await?;
     let updated = applications::of_merchant(&mut tx, merchant_id, id).await?.ok_or(ApplyError::NotFound)?;
+    let detail = load_detail(&mut tx, updated).await?;
     tx.commit().await.map_err(StoreError::from)?;
-    Ok(updated)
+    Ok(detail)
 }
 
-pub async fn cancel(app: &App, merchant_id: &str, id: &str) -> Result<Application, ApplyError> {
+pub async fn cancel(app: &App, merchant_id: &str, id: &str) -> Result<ApplicationDetail, ApplyError> {
     merchant_step(app, merchant_id, id, Action::Cancel, "", &[]).await
 }
 
@@ -351,7 +376,7 @@ pub async fn supplement(
     id: &str,
     note: &str,
     attachment_ids: &[String],
-) -> Result<Application, ApplyError> {
+) -> Result<ApplicationDetail, ApplyError> {
     let mut errors = Vec::new();
     if note.chars().count() > NOTE_MAX_CHARS {
         errors.push(FieldError::new("note", "too_long", "at most 500 characters"));
@@ -366,4 +391,150 @@ pub async fn supplement(
         return Err(ApplyError::Fields(errors));
     }
     merchant_step(app, merchant_id, id, Action::Supplement, note.trim(), attachment_ids).await
+}
+
+/// An application as its merchant sees it: the row, its terminal's SN, its files, its timeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApplicationDetail {
+    pub application: Application,
+    pub terminal_sn: Option<String>,
+    pub attachments: Vec<Attachment>,
+    pub timeline: Vec<Event>,
+}
+
+/// Details for a page of applications in three queries, whatever the page's length: the
+/// terminals, the timelines and the files, each for all ids at once.
+pub async fn load_details(conn: &mut Conn, rows: Vec<Application>) -> Result<Vec<ApplicationDetail>, StoreError> {
+    let ids: Vec<String> = rows.iter().map(|a| a.id.clone()).collect();
+    let terminal_ids: Vec<String> = rows.iter().map(|a| a.terminal_id.clone()).collect();
+    let sns: HashMap<String, String> =
+        terminals::by_ids(conn, &terminal_ids).await?.into_iter().map(|t| (t.id, t.sn)).collect();
+    let mut timelines: HashMap<String, Vec<Event>> = HashMap::new();
+    for (id, event) in applications::events_of(conn, &ids).await? {
+        timelines.entry(id).or_default().push(event);
+    }
+    let mut files: HashMap<String, Vec<Attachment>> = HashMap::new();
+    for (id, file) in attachments::of_applications(conn, &ids).await? {
+        files.entry(id).or_default().push(file);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|a| ApplicationDetail {
+            terminal_sn: sns.get(&a.terminal_id).cloned(),
+            attachments: files.remove(&a.id).unwrap_or_default(),
+            timeline: timelines.remove(&a.id).unwrap_or_default(),
+            application: a,
+        })
+        .collect())
+}
+
+/// One application with its detail.
+pub async fn load_detail(conn: &mut Conn, a: Application) -> Result<ApplicationDetail, StoreError> {
+    let mut details = load_details(conn, vec![a]).await?;
+    details.pop().ok_or_else(|| StoreError::Corrupt("an application vanished while it was read".into()))
+}
+
+/// The merchant's applications, newest first.
+pub async fn list(app: &App, merchant_id: &str, page: &PageRequest) -> Result<Page<ApplicationDetail>, AppError> {
+    let mut conn = app.db.begin_read().await?;
+    let rows = applications::page_of_merchant(&mut conn, merchant_id, page.after.as_deref(), page.fetch()).await?;
+    let page = Page::of(rows, page, |a| a.id.clone());
+    let items = load_details(&mut conn, page.items).await?;
+    Ok(Page { items, next_cursor: page.next_cursor })
+}
+
+/// One of the merchant's applications; another merchant's is not found.
+pub async fn detail(app: &App, merchant_id: &str, id: &str) -> Result<ApplicationDetail, ApplyError> {
+    let mut conn = app.db.begin_read().await?;
+    let a = applications::of_merchant(&mut conn, merchant_id, id).await?.ok_or(ApplyError::NotFound)?;
+    Ok(load_detail(&mut conn, a).await?)
+}
+
+/// How a first response is kept for an `Idempotency-Key`: the caller renders the created
+/// application to the bytes it sends, and those bytes are stored in the same transaction.
+pub struct IdempotentSubmit<'a> {
+    pub key: &'a str,
+    /// A hash of the request body: the same key with another body is refused.
+    pub request_hash: &'a str,
+}
+
+/// What a submit answered.
+pub enum Submitted {
+    /// A new application; `body` is what the caller rendered (and, with a key, stored).
+    Created { body: Vec<u8> },
+    /// The same key and body were seen before: their first answer, again.
+    Replayed { status: u16, body: Vec<u8> },
+}
+
+/// Submits an application in one transaction with its idempotency key: the key is claimed
+/// first (`INSERT … ON CONFLICT DO NOTHING`; a concurrent twin waits on its row), the response
+/// is stored before the commit, and a refusal rolls back both, so a corrected retry with the
+/// same key works.
+pub async fn submit_once(
+    app: &App,
+    merchant_id: &str,
+    input: &ApplyInput,
+    idempotency: Option<IdempotentSubmit<'_>>,
+    render: impl FnOnce(&ApplicationDetail) -> Vec<u8>,
+) -> Result<Submitted, ApplyError> {
+    let principal = format!("merchant:{merchant_id}");
+    let mut tx = app.db.begin_write().await?;
+    if let Some(k) = &idempotency {
+        match idempotency::claim(&mut tx, &principal, k.key, k.request_hash, app.now_ms()).await? {
+            Claim::New => {}
+            Claim::Replay { status, body } => return Ok(Submitted::Replayed { status, body }),
+            Claim::Mismatch => return Err(ApplyError::IdempotencyKeyReused),
+        }
+    }
+    let id = match submit(&mut tx, app, merchant_id, input).await {
+        Ok(id) => id,
+        Err(ApplyError::AlreadyOpen { application_id: None, terminal_id }) => {
+            // Lost the race on the unique index: name the winner, read after our rollback.
+            drop(tx);
+            let mut conn = app.db.begin_read().await?;
+            let open = applications::open_for_terminal(&mut conn, &terminal_id).await?.map(|a| a.id);
+            return Err(ApplyError::AlreadyOpen { application_id: open, terminal_id });
+        }
+        Err(e) => return Err(e),
+    };
+    let created = applications::by_id(&mut tx, &id).await?.ok_or(ApplyError::NotFound)?;
+    let body = render(&load_detail(&mut tx, created).await?);
+    if let Some(k) = &idempotency {
+        idempotency::complete(&mut tx, &principal, k.key, 201, &body).await?;
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(Submitted::Created { body })
+}
+
+/// The refund receipt (退款凭证) of a refunded application.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    pub application: Application,
+    pub merchant_no: String,
+    pub merchant_name: String,
+    pub bank_name: String,
+    pub terminal_sn: String,
+    pub terminal_id: String,
+    pub refunded_at: Option<yajin_core::Timestamp>,
+}
+
+pub async fn receipt(app: &App, merchant_id: &str, id: &str) -> Result<Receipt, ApplyError> {
+    let mut conn = app.db.begin_read().await?;
+    let a = applications::of_merchant(&mut conn, merchant_id, id).await?.ok_or(ApplyError::NotFound)?;
+    if a.status != Status::Refunded {
+        return Err(ApplyError::NotRefunded(a.status));
+    }
+    let merchant = merchants::by_id(&mut conn, &a.merchant_id).await?.ok_or(ApplyError::NotFound)?;
+    let terminal = terminals::by_id(&mut conn, &a.terminal_id).await?.ok_or(ApplyError::NotFound)?;
+    let events = applications::events(&mut conn, &a.id).await?;
+    let refunded_at = events.iter().rev().find(|e| e.to == Status::Refunded).map(|e| e.at);
+    Ok(Receipt {
+        application: a,
+        merchant_no: merchant.merchant_no,
+        merchant_name: merchant.name,
+        bank_name: merchant.bank_name,
+        terminal_sn: terminal.sn,
+        terminal_id: terminal.terminal_id,
+        refunded_at,
+    })
 }

@@ -9,7 +9,7 @@ use yajin_core::plan::TxnKind;
 use yajin_core::{Fen, Timestamp};
 use yajin_store::records::terminals::Terminal;
 use yajin_store::records::{applications, merchants, outstanding, terminals};
-use yajin_store::{ledger, Conn, StoreError};
+use yajin_store::{ledger, Conn};
 
 use crate::AppError;
 
@@ -42,10 +42,7 @@ pub async fn assess_terminals(
             volumes.entry(terminal).or_default().push((kind, volume));
         }
     }
-    let risk_frozen = merchants::by_id(conn, merchant_id)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt(format!("no merchant {merchant_id}")))?
-        .risk_frozen;
+    let risk_frozen = merchants::by_id(conn, merchant_id).await?.ok_or(AppError::NotFound("merchant"))?.risk_frozen;
     let mut out = Vec::with_capacity(list.len());
     for terminal in list {
         let owed: Vec<OwedItem> = owed_all
@@ -64,11 +61,11 @@ pub async fn assess_terminals(
             device_returned: terminal.device_returned_at.is_some(),
             risk_frozen,
             deposit,
-            counted_volume_fen: counted.map_err(|e| AppError::Refused(e.to_string()))?,
+            counted_volume_fen: counted.map_err(|_| AppError::AmountOutOfRange)?,
             open_application_id: open.get(&terminal.id).cloned(),
         };
-        let assessment = assess(&facts, &terminal.plan, &owed, deduct_outstanding, now)
-            .map_err(|e| AppError::Refused(format!("amounts overflowed: {e}")))?;
+        let assessment =
+            assess(&facts, &terminal.plan, &owed, deduct_outstanding, now).map_err(|_| AppError::AmountOutOfRange)?;
         out.push(TerminalAssessment {
             terminal,
             deposit,

@@ -101,7 +101,7 @@ pub async fn seed(app: &App) -> Result<SeedOutcome, AppError> {
         Existing::Empty => {}
         Existing::CompleteDemo => return Ok(SeedOutcome::AlreadyPresent),
         Existing::Other => {
-            return Err(AppError::Refused(
+            return Err(AppError::Precondition(
                 "the database already holds data that is not the complete demo data set; \
                  --demo seeds only an empty database (use a new --data-dir)"
                     .into(),

@@ -10,14 +10,21 @@
 
 pub mod applications;
 pub mod assessment;
+pub mod attachments;
+pub mod audit_trail;
 pub mod auth;
 pub mod clock;
 pub mod demo;
+pub mod devices;
+pub mod housekeeping;
+pub mod inbox;
 pub mod outstanding;
+pub mod paging;
 pub mod passwords;
 pub mod provisioning;
 pub mod reports;
 pub mod review;
+pub mod setup;
 pub mod support;
 pub mod tickets;
 
@@ -31,6 +38,20 @@ use yajin_store::pii::Vault;
 use yajin_store::{Db, StoreError, Tx};
 
 pub use clock::{Clock, SystemClock};
+
+/// The records use cases return, for the interfaces to render (they never query the store).
+pub mod model {
+    pub use yajin_store::audit::{AuditRow, ChainReport};
+    pub use yajin_store::records::announcements::Announcement;
+    pub use yajin_store::records::applications::{Application, Event};
+    pub use yajin_store::records::attachments::Attachment;
+    pub use yajin_store::records::merchants::Merchant;
+    pub use yajin_store::records::notifications::Notification;
+    pub use yajin_store::records::outstanding::Item;
+    pub use yajin_store::records::sessions::Session;
+    pub use yajin_store::records::terminals::{Terminal, Usage};
+    pub use yajin_store::records::tickets::{Message, Ticket};
+}
 
 /// What every use case needs.
 #[derive(Clone)]
@@ -61,8 +82,26 @@ pub enum AppError {
     Duplicate { field: &'static str },
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The object is in a state that does not allow this (a closed ticket, a published
+    /// announcement, a deposit with nothing left).
+    #[error("the {entity} is {status}")]
+    InvalidState { entity: &'static str, status: String },
+    /// A query parameter the list does not accept.
+    #[error("invalid query parameter {field}")]
+    InvalidQuery { field: &'static str },
+    /// A cursor this server did not make.
+    #[error("invalid cursor")]
+    InvalidCursor,
+    /// Amounts would leave the range of a ledger amount: refused, never wrapped.
+    #[error("amounts out of range")]
+    AmountOutOfRange,
+    /// The database holds data this command will not touch.
     #[error("{0}")]
-    Refused(String),
+    Precondition(String),
+    /// A failure that is nobody's input: stored data that does not parse, a lost worker.
+    /// Never a rule failure: those have their own variants.
+    #[error("unexpected: {0}")]
+    Unexpected(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

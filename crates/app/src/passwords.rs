@@ -18,8 +18,8 @@ pub async fn hash(password: String) -> Result<String, AppError> {
         argon2().hash_password(password.as_bytes(), &salt).map(|h| h.to_string())
     })
     .await
-    .map_err(|e| AppError::Refused(format!("hashing was interrupted: {e}")))?
-    .map_err(|e| AppError::Refused(format!("cannot hash this password: {e}")))
+    .map_err(|e| AppError::Unexpected(format!("hashing was interrupted: {e}")))?
+    .map_err(|e| AppError::Unexpected(format!("cannot hash this password: {e}")))
 }
 
 /// Whether `password` matches `stored`. A malformed stored hash never matches.

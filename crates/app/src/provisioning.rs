@@ -229,7 +229,7 @@ pub async fn add_usage(
     let id = terminals::insert_usage(&mut tx, &usage).await?;
     crate::applications::on_usage(&mut tx, app, terminal_id).await.map_err(|e| match e {
         crate::applications::ApplyError::Store(e) => AppError::Store(e),
-        other => AppError::Refused(other.to_string()),
+        other => AppError::Unexpected(other.to_string()),
     })?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(id)
@@ -285,12 +285,12 @@ pub async fn record_past_refund(
     let mut tx = app.db.begin_write().await?;
     let merchant_id = terminals::by_id(&mut tx, terminal_id).await?.ok_or(AppError::NotFound("terminal"))?.merchant_id;
     let figures = ledger::deposit_figures(&mut tx, terminal_id).await?;
-    let amount = figures.refundable().map_err(|e| AppError::Refused(e.to_string()))?;
+    let amount = figures.refundable().map_err(|_| AppError::AmountOutOfRange)?;
     if !amount.is_positive() {
-        return Err(AppError::Refused("nothing left to refund on this terminal".into()));
+        return Err(AppError::InvalidState { entity: "deposit", status: "refunded".into() });
     }
     let card = BankCardNo::parse(&merchants::bank_card_for_payout(&mut tx, &app.vault, &merchant_id).await?)
-        .map_err(|e| AppError::Refused(format!("stored bank card: {e}")))?;
+        .map_err(|e| AppError::Unexpected(format!("stored bank card: {e}")))?;
     let new = applications::NewApplication {
         merchant_id: &merchant_id,
         terminal_id,
@@ -335,4 +335,10 @@ pub async fn record_past_refund(
         .await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(id)
+}
+
+/// Every version of every deposit plan: `(id, plan, created_at_ms)`, by code, newest first.
+pub async fn list_plans(app: &App) -> Result<Vec<(String, DepositPlan, i64)>, AppError> {
+    let mut conn = app.db.begin_read().await?;
+    Ok(yajin_store::records::plans::all(&mut conn).await?)
 }

@@ -13,7 +13,93 @@ use yajin_store::records::notifications::{self, NewNotification};
 use yajin_store::records::{jobs, outstanding, terminals};
 use yajin_store::{ledger, StoreError, Tx};
 
-use crate::{Actor, App};
+use std::collections::HashMap;
+
+use yajin_core::Timestamp;
+use yajin_store::records::{attachments, merchants};
+use yajin_store::Conn;
+
+use crate::applications::{load_details, ApplicationDetail};
+use crate::assessment::{assess_terminals, TerminalAssessment};
+use crate::paging::{Page, PageRequest};
+use crate::{Actor, App, AppError};
+
+/// An application as the back office sees it: the merchant's view, whose it is, who holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaffApplication {
+    pub detail: ApplicationDetail,
+    pub merchant_no: Option<String>,
+    pub merchant_name: Option<String>,
+    /// When this was read, for the waiting time.
+    pub as_of: Timestamp,
+}
+
+/// Staff views of many applications: the details in three queries and the merchants in one.
+async fn staff_views(
+    conn: &mut Conn,
+    rows: Vec<Application>,
+    as_of: Timestamp,
+) -> Result<Vec<StaffApplication>, StoreError> {
+    let merchant_ids: Vec<String> = rows.iter().map(|a| a.merchant_id.clone()).collect();
+    let merchants: HashMap<String, (String, String)> =
+        merchants::by_ids(conn, &merchant_ids).await?.into_iter().map(|m| (m.id, (m.merchant_no, m.name))).collect();
+    Ok(load_details(conn, rows)
+        .await?
+        .into_iter()
+        .map(|detail| {
+            let m = merchants.get(&detail.application.merchant_id);
+            StaffApplication {
+                merchant_no: m.map(|m| m.0.clone()),
+                merchant_name: m.map(|m| m.1.clone()),
+                detail,
+                as_of,
+            }
+        })
+        .collect())
+}
+
+async fn staff_view(conn: &mut Conn, a: Application, as_of: Timestamp) -> Result<StaffApplication, ReviewError> {
+    staff_views(conn, vec![a], as_of).await?.pop().ok_or(ReviewError::NotFound)
+}
+
+/// The review queue: applications in `status` (default `submitted`), oldest first.
+pub async fn queue(app: &App, status: Option<&str>, page: &PageRequest) -> Result<Page<StaffApplication>, AppError> {
+    let status = match status {
+        None => Status::Submitted,
+        Some(text) => Status::parse(text).ok_or(AppError::InvalidQuery { field: "status" })?,
+    };
+    let mut conn = app.db.begin_read().await?;
+    let rows = applications::queue(&mut conn, status, page.after_or_empty(), page.fetch()).await?;
+    let page = Page::of(rows, page, |a| a.id.clone());
+    let items = staff_views(&mut conn, page.items, app.clock.now()).await?;
+    Ok(Page { items, next_cursor: page.next_cursor })
+}
+
+/// An application with what a reviewer needs to decide it.
+#[derive(Clone, Debug)]
+pub struct Evidence {
+    pub application: StaffApplication,
+    pub terminal: Option<TerminalAssessment>,
+    /// Ledger lines of the terminal (its deposit) and of the application (its refund).
+    pub ledger: Vec<(yajin_core::ledger::Transfer, yajin_core::ledger::TransferState)>,
+}
+
+pub async fn evidence(app: &App, id: &str) -> Result<Evidence, AppError> {
+    let now = app.clock.now();
+    let mut conn = app.db.begin_read().await?;
+    let a = applications::by_id(&mut conn, id).await?.ok_or(AppError::NotFound("application"))?;
+    let terminal = terminals::by_id(&mut conn, &a.terminal_id).await?.ok_or(AppError::NotFound("terminal"))?;
+    let assessed = assess_terminals(&mut conn, &a.merchant_id, vec![terminal], a.deduct_outstanding, now).await?.pop();
+    let mut ledger_lines = ledger::by_reference(&mut conn, &a.terminal_id).await?;
+    ledger_lines.extend(ledger::by_reference(&mut conn, &a.id).await?);
+    let application = staff_views(&mut conn, vec![a], now).await?.pop().ok_or(AppError::NotFound("application"))?;
+    Ok(Evidence { application, terminal: assessed, ledger: ledger_lines })
+}
+
+/// A file of any merchant, for staff who may read evidence: its metadata and bytes.
+pub async fn attachment(app: &App, id: &str) -> Result<(attachments::Attachment, Vec<u8>), AppError> {
+    crate::attachments::read(app, None, id).await
+}
 
 pub const COMMENT_MAX_CHARS: usize = 1_000;
 pub const INFO_ITEMS_MAX: usize = 10;
@@ -86,7 +172,7 @@ async fn notify(tx: &mut Tx, a: &Application, kind: &str, title: &str, body: &st
     notifications::insert(tx, &n, now).await.map(|_| ())
 }
 
-pub async fn claim(app: &App, actor: &Actor, id: &str) -> Result<Application, ReviewError> {
+pub async fn claim(app: &App, actor: &Actor, id: &str) -> Result<StaffApplication, ReviewError> {
     let now = app.now_ms();
     let mut tx = app.db.begin_write().await?;
     let a = load(&mut tx, id).await?;
@@ -96,12 +182,13 @@ pub async fn claim(app: &App, actor: &Actor, id: &str) -> Result<Application, Re
     }
     record(&mut tx, &a, to, actor, "", serde_json::json!({}), now).await?;
     notify(&mut tx, &a, "application_in_review", "申请审核中", &format!("申请 {} 已由审核员受理。", a.id), now).await?;
-    let out = load(&mut tx, id).await?;
+    let updated = load(&mut tx, id).await?;
+    let out = staff_view(&mut tx, updated, Timestamp::from_millis(now)).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(out)
 }
 
-pub async fn approve(app: &App, actor: &Actor, id: &str, comment: &str) -> Result<Application, ReviewError> {
+pub async fn approve(app: &App, actor: &Actor, id: &str, comment: &str) -> Result<StaffApplication, ReviewError> {
     let mut errors = Vec::new();
     check_comment(comment, &mut errors);
     if !errors.is_empty() {
@@ -146,7 +233,8 @@ pub async fn approve(app: &App, actor: &Actor, id: &str, comment: &str) -> Resul
         );
         notify(&mut tx, &a, "application_approved", "退押金申请已批准", &body, now).await?;
     }
-    let out = load(&mut tx, id).await?;
+    let updated = load(&mut tx, id).await?;
+    let out = staff_view(&mut tx, updated, Timestamp::from_millis(now)).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(out)
 }
@@ -195,7 +283,7 @@ pub async fn reject(
     id: &str,
     reason_code: &str,
     comment: &str,
-) -> Result<Application, ReviewError> {
+) -> Result<StaffApplication, ReviewError> {
     let reason = rejection::find(reason_code).ok_or(ReviewError::UnknownReasonCode)?;
     let mut errors = Vec::new();
     check_comment(comment, &mut errors);
@@ -216,7 +304,8 @@ pub async fn reject(
     record(&mut tx, &a, to, actor, reason.explanation_zh, detail, now).await?;
     let body = format!("申请 {} 未通过：{} 下一步：{} {}", a.id, reason.explanation_zh, reason.next_step_zh, comment);
     notify(&mut tx, &a, "application_rejected", "退押金申请未通过", body.trim(), now).await?;
-    let out = load(&mut tx, id).await?;
+    let updated = load(&mut tx, id).await?;
+    let out = staff_view(&mut tx, updated, Timestamp::from_millis(now)).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(out)
 }
@@ -227,7 +316,7 @@ pub async fn request_info(
     id: &str,
     items: &[String],
     comment: &str,
-) -> Result<Application, ReviewError> {
+) -> Result<StaffApplication, ReviewError> {
     let mut errors = Vec::new();
     if items.is_empty() || items.len() > INFO_ITEMS_MAX {
         errors.push(FieldError::new("items", "invalid_length", "1–10 items the merchant should provide"));
@@ -256,7 +345,8 @@ pub async fn request_info(
     record(&mut tx, &a, to, actor, &list, serde_json::json!({"items": items, "comment": comment}), now).await?;
     let body = format!("申请 {} 需要补充：{list}。{comment}", a.id);
     notify(&mut tx, &a, "info_requested", "请补充材料", body.trim(), now).await?;
-    let out = load(&mut tx, id).await?;
+    let updated = load(&mut tx, id).await?;
+    let out = staff_view(&mut tx, updated, Timestamp::from_millis(now)).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(out)
 }

@@ -6,6 +6,12 @@ use yajin_store::records::notifications::{self, NewNotification};
 use yajin_store::records::{announcements, tickets};
 use yajin_store::StoreError;
 
+use yajin_core::Timestamp;
+use yajin_store::records::applications;
+use yajin_store::records::tickets::{Message, Ticket};
+
+use crate::applications::{load_detail, ApplicationDetail};
+use crate::paging::{Page, PageRequest};
 use crate::{Actor, App, AppError};
 
 fn text(field: &str, value: &str, max: usize) -> Result<(), AppError> {
@@ -16,13 +22,60 @@ fn text(field: &str, value: &str, max: usize) -> Result<(), AppError> {
     Ok(())
 }
 
-pub async fn answer(app: &App, actor: &Actor, ticket_id: &str, body: &str) -> Result<(), AppError> {
+/// A ticket as support sees it: the conversation and the application it is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SupportTicket {
+    pub ticket: Ticket,
+    pub messages: Vec<Message>,
+    pub application: Option<ApplicationDetail>,
+    /// When this was read: for the ticket's age and whether its first answer is overdue.
+    pub as_of: Timestamp,
+}
+
+/// The support inbox, oldest first, optionally of one status (`open`, `answered`, `closed`).
+pub async fn inbox(app: &App, status: Option<&str>, page: &PageRequest) -> Result<(Page<Ticket>, Timestamp), AppError> {
+    if status.is_some_and(|s| !["open", "answered", "closed"].contains(&s)) {
+        return Err(AppError::InvalidQuery { field: "status" });
+    }
+    let mut conn = app.db.begin_read().await?;
+    let rows = tickets::inbox(&mut conn, status, page.after_or_empty(), page.fetch()).await?;
+    Ok((Page::of(rows, page, |t| t.id.clone()), app.clock.now()))
+}
+
+/// Any merchant's ticket, with its messages and its application.
+pub async fn ticket(app: &App, id: &str) -> Result<SupportTicket, AppError> {
+    let mut conn = app.db.begin_read().await?;
+    let ticket = tickets::by_id(&mut conn, id).await?.ok_or(AppError::NotFound("ticket"))?;
+    let messages = tickets::messages(&mut conn, id).await?;
+    let application = match &ticket.application_id {
+        Some(aid) => match applications::by_id(&mut conn, aid).await? {
+            Some(a) => Some(load_detail(&mut conn, a).await?),
+            None => None,
+        },
+        None => None,
+    };
+    Ok(SupportTicket { ticket, messages, application, as_of: app.clock.now() })
+}
+
+/// Answers a ticket and returns it as it now stands.
+pub async fn answer(app: &App, actor: &Actor, ticket_id: &str, body: &str) -> Result<SupportTicket, AppError> {
+    answer_only(app, actor, ticket_id, body).await?;
+    ticket(app, ticket_id).await
+}
+
+/// Closes a ticket and returns it as it now stands.
+pub async fn close(app: &App, actor: &Actor, ticket_id: &str) -> Result<SupportTicket, AppError> {
+    close_only(app, actor, ticket_id).await?;
+    ticket(app, ticket_id).await
+}
+
+async fn answer_only(app: &App, actor: &Actor, ticket_id: &str, body: &str) -> Result<(), AppError> {
     text("body", body, 5_000)?;
     let now = app.now_ms();
     let mut tx = app.db.begin_write().await?;
     let ticket = tickets::by_id(&mut tx, ticket_id).await?.ok_or(AppError::NotFound("ticket"))?;
     if !tickets::answer(&mut tx, ticket_id, &actor.id, body.trim(), now).await? {
-        return Err(AppError::Refused("the ticket is closed".into()));
+        return Err(AppError::InvalidState { entity: "ticket", status: "closed".into() });
     }
     let note = format!("工单「{}」有新回复：{}", ticket.subject, body.trim());
     let n = NewNotification {
@@ -38,12 +91,12 @@ pub async fn answer(app: &App, actor: &Actor, ticket_id: &str, body: &str) -> Re
     Ok(())
 }
 
-pub async fn close(app: &App, actor: &Actor, ticket_id: &str) -> Result<(), AppError> {
+async fn close_only(app: &App, actor: &Actor, ticket_id: &str) -> Result<(), AppError> {
     let now = app.now_ms();
     let mut tx = app.db.begin_write().await?;
     tickets::by_id(&mut tx, ticket_id).await?.ok_or(AppError::NotFound("ticket"))?;
     if !tickets::close(&mut tx, ticket_id, now).await? {
-        return Err(AppError::Refused("the ticket is closed already".into()));
+        return Err(AppError::InvalidState { entity: "ticket", status: "closed".into() });
     }
     actor.audit(&mut tx, "close_ticket", "ticket", ticket_id, serde_json::json!({}), now).await?;
     tx.commit().await.map_err(StoreError::from)?;
@@ -79,7 +132,7 @@ pub async fn move_announcement(app: &App, actor: &Actor, id: &str, publish: bool
         return Err(AppError::NotFound("announcement"));
     };
     if !announcements::set_status(&mut tx, id, from, to, now).await? {
-        return Err(AppError::Refused(format!("the announcement is {status}")));
+        return Err(AppError::InvalidState { entity: "announcement", status });
     }
     actor.audit(&mut tx, &format!("{to}_announcement"), "announcement", id, serde_json::json!({}), now).await?;
     tx.commit().await.map_err(StoreError::from)?;

@@ -2,9 +2,11 @@
 //! is promised a first answer within a day.
 
 use yajin_core::validation::FieldError;
+use yajin_store::records::tickets::{Message, Ticket};
 use yajin_store::records::{applications, tickets};
 use yajin_store::StoreError;
 
+use crate::paging::{Page, PageRequest};
 use crate::{App, AppError};
 
 pub const FIRST_RESPONSE_MS: i64 = 24 * 3_600_000;
@@ -26,7 +28,7 @@ pub async fn open(
     subject: &str,
     body: &str,
     application_id: Option<&str>,
-) -> Result<String, AppError> {
+) -> Result<TicketDetail, AppError> {
     let mut errors = Vec::new();
     let subject_chars = subject.trim().chars().count();
     if subject_chars == 0 || subject_chars > SUBJECT_MAX_CHARS {
@@ -46,11 +48,18 @@ pub async fn open(
     let id =
         tickets::insert(&mut tx, merchant_id, subject.trim(), application_id, now + FIRST_RESPONSE_MS, now).await?;
     tickets::add_message(&mut tx, &id, "merchant", merchant_id, body.trim(), now).await?;
+    let detail = detail_in(&mut tx, merchant_id, &id).await?;
     tx.commit().await.map_err(StoreError::from)?;
-    Ok(id)
+    Ok(detail)
 }
 
-pub async fn reply(app: &App, merchant_id: &str, ticket_id: &str, body: &str) -> Result<(), AppError> {
+async fn detail_in(conn: &mut yajin_store::Conn, merchant_id: &str, id: &str) -> Result<TicketDetail, AppError> {
+    let ticket = tickets::of_merchant(conn, merchant_id, id).await?.ok_or(AppError::NotFound("ticket"))?;
+    let messages = tickets::messages(conn, id).await?;
+    Ok(TicketDetail { ticket, messages })
+}
+
+pub async fn reply(app: &App, merchant_id: &str, ticket_id: &str, body: &str) -> Result<TicketDetail, AppError> {
     let mut errors = Vec::new();
     check_body("body", body, &mut errors);
     if !errors.is_empty() {
@@ -60,9 +69,32 @@ pub async fn reply(app: &App, merchant_id: &str, ticket_id: &str, body: &str) ->
     let mut tx = app.db.begin_write().await?;
     let ticket = tickets::of_merchant(&mut tx, merchant_id, ticket_id).await?.ok_or(AppError::NotFound("ticket"))?;
     if ticket.status == "closed" {
-        return Err(AppError::Refused("the ticket is closed; open a new one".into()));
+        return Err(AppError::InvalidState { entity: "ticket", status: "closed".into() });
     }
     tickets::add_message(&mut tx, ticket_id, "merchant", merchant_id, body.trim(), now).await?;
+    let detail = detail_in(&mut tx, merchant_id, ticket_id).await?;
     tx.commit().await.map_err(StoreError::from)?;
-    Ok(())
+    Ok(detail)
+}
+
+/// A ticket with its conversation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TicketDetail {
+    pub ticket: Ticket,
+    pub messages: Vec<Message>,
+}
+
+/// The merchant's tickets, newest first (without their messages).
+pub async fn list(app: &App, merchant_id: &str, page: &PageRequest) -> Result<Page<Ticket>, AppError> {
+    let mut conn = app.db.begin_read().await?;
+    let rows = tickets::page_of_merchant(&mut conn, merchant_id, page.after.as_deref(), page.fetch()).await?;
+    Ok(Page::of(rows, page, |t| t.id.clone()))
+}
+
+/// One of the merchant's tickets with its messages; another merchant's is not found.
+pub async fn get(app: &App, merchant_id: &str, id: &str) -> Result<TicketDetail, AppError> {
+    let mut conn = app.db.begin_read().await?;
+    let ticket = tickets::of_merchant(&mut conn, merchant_id, id).await?.ok_or(AppError::NotFound("ticket"))?;
+    let messages = tickets::messages(&mut conn, &ticket.id).await?;
+    Ok(TicketDetail { ticket, messages })
 }

@@ -102,7 +102,7 @@ on_both_databases! {
         let other = yajin_testdb::TestDb::sqlite().await;
         let other_app = self::app(&other.db);
         provisioning::create_merchant(&other_app, &Actor::system(), merchant_input()).await.unwrap();
-        assert!(matches!(demo::seed(&other_app).await, Err(AppError::Refused(_))));
+        assert!(matches!(demo::seed(&other_app).await, Err(AppError::Precondition(_))));
     }
 
     async fn provisioning_reports_every_bad_field_and_writes_nothing(db) {

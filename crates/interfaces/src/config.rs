@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use yajin_store::Backend;
+use yajin_app::setup::Backend;
 
 use crate::cli::{DbArgs, LogFormat, ServeArgs};
 
@@ -97,7 +97,7 @@ pub fn db_config(args: &DbArgs, file: &FileConfig) -> Result<DbConfig, ConfigErr
     let backend = Backend::of_url(&url).ok_or_else(|| {
         ConfigError(format!(
             "database URL {:?} (YAJIN_DATABASE_URL / --database-url) must start with sqlite:// or postgres://",
-            yajin_store::db::redact(&url)
+            yajin_app::setup::redact(&url)
         ))
     })?;
     let max_connections = file.db_max_connections.unwrap_or(16);
@@ -120,7 +120,7 @@ pub fn serve_config(args: &ServeArgs, file: &FileConfig) -> Result<ServeConfig, 
     for (name, key) in
         pii_key.iter().map(|k| ("pii_key", k)).chain(file.pii_previous_keys.iter().map(|k| ("pii_previous_keys", k)))
     {
-        yajin_store::pii::MasterKey::from_hex(key).map_err(|e| ConfigError(format!("{name}: {e}")))?;
+        yajin_app::setup::MasterKey::from_hex(key).map_err(|e| ConfigError(format!("{name}: {e}")))?;
     }
     let demo = args.demo || file.demo.unwrap_or(false);
     Ok(ServeConfig {

@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use yajin_app::demo::{self, SeedOutcome};
+use yajin_app::setup::{self, Backend, Db, DbOptions, MasterKey, Vault};
 use yajin_app::{App, SystemClock};
-use yajin_store::pii::{MasterKey, Vault};
-use yajin_store::{migrate, Backend, Db, DbOptions};
 
 use crate::config::{DbConfig, ServeConfig, SmsConfig};
 use crate::http::{self, AppState};
@@ -22,8 +21,8 @@ pub async fn open_database(config: &DbConfig) -> Result<Db, Failure> {
         })?;
     }
     let options = DbOptions { max_connections: config.max_connections, ..DbOptions::default() };
-    let db = Db::connect(&config.url, &options).await.map_err(|e| Failure::runtime(e.to_string()))?;
-    let report = migrate::migrate(&db, now_ms()).await.map_err(|e| Failure::runtime(e.to_string()))?;
+    let (db, report) =
+        setup::open(&config.url, &options, now_ms()).await.map_err(|e| Failure::runtime(e.to_string()))?;
     if !report.applied.is_empty() {
         tracing::info!(applied = ?report.applied, version = report.version, "database migrated");
     }
@@ -32,7 +31,7 @@ pub async fn open_database(config: &DbConfig) -> Result<Db, Failure> {
 
 pub async fn migrate_only(config: &DbConfig) -> Result<(), Failure> {
     let db = open_database(config).await?;
-    let version = migrate::current_version(&db).await.map_err(|e| Failure::runtime(e.to_string()))?;
+    let version = setup::schema_version(&db).await.map_err(|e| Failure::runtime(e.to_string()))?;
     println!("{} database at schema version {version}", config.backend.name());
     db.close().await;
     Ok(())
@@ -113,7 +112,7 @@ fn print_banner(config: &ServeConfig, address: std::net::SocketAddr) {
     let mut out = format!(
         "Yajin is running at http://{address}\n  database: {} ({})\n",
         config.db.backend.name(),
-        yajin_store::db::redact(&config.db.url)
+        setup::redact(&config.db.url)
     );
     if config.demo {
         let staff: Vec<&str> = demo::STAFF.iter().map(|(u, _, _)| *u).collect();

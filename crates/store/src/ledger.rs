@@ -57,7 +57,7 @@ async fn create_one(conn: &mut AnyConnection, t: &Transfer, now_ms: i64) -> Resu
     // debits_must_not_exceed_credits, as a conditional update.
     let debited = sqlx::query(&format!(
         "UPDATE ledger_accounts SET {debit_col} = {debit_col} + $1
-         WHERE id = $2 AND (kind <> 'deposit_held' OR debits_pending + debits_posted + $1 <= credits_posted)"
+         WHERE id = $2 AND (debits_must_not_exceed_credits = 0 OR debits_pending + debits_posted + $1 <= credits_posted)"
     ))
     .bind(t.amount.get())
     .bind(t.debit.id())
@@ -85,12 +85,16 @@ fn same_fields(a: &Transfer, b: &Transfer) -> bool {
 }
 
 async fn ensure_account(conn: &mut AnyConnection, key: &AccountKey) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO ledger_accounts (id, kind, owner) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
-        .bind(key.id())
-        .bind(key.kind.as_str())
-        .bind(&key.owner)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO ledger_accounts (id, kind, owner, debits_must_not_exceed_credits) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(key.id())
+    .bind(key.kind.as_str())
+    .bind(&key.owner)
+    .bind(i64::from(key.kind.debits_must_not_exceed_credits()))
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

@@ -69,6 +69,12 @@ pub fn placeholders(start: usize, count: usize) -> String {
     (start..start + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
+/// A query over `sql`, with `ids` bound from `$1` on (for an `IN (…)` list made by
+/// [`placeholders`]).
+pub fn query_in<'q>(sql: &'q str, ids: &'q [String]) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    ids.iter().fold(sqlx::query(sql), |q, id| q.bind(id))
+}
+
 /// A new opaque id with a type prefix: `ra_01JD…`. ULIDs sort by creation time, which keeps
 /// inserts at the end of indexes and makes cursors stable.
 pub fn new_id(prefix: &str) -> String {

@@ -17,11 +17,25 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-const SQLITE: &[Migration] =
-    &[Migration { version: 1, name: "initial", sql: include_str!("../migrations/sqlite/0001_initial.sql") }];
+/// Every schema change is a new migration, for both databases, with the same number: an applied
+/// migration is never edited (the checksum check refuses a database whose history differs).
+const SQLITE: &[Migration] = &[
+    Migration { version: 1, name: "initial", sql: include_str!("../migrations/sqlite/0001_initial.sql") },
+    Migration {
+        version: 2,
+        name: "limits_and_byte_order",
+        sql: include_str!("../migrations/sqlite/0002_limits_and_byte_order.sql"),
+    },
+];
 
-const POSTGRES: &[Migration] =
-    &[Migration { version: 1, name: "initial", sql: include_str!("../migrations/postgres/0001_initial.sql") }];
+const POSTGRES: &[Migration] = &[
+    Migration { version: 1, name: "initial", sql: include_str!("../migrations/postgres/0001_initial.sql") },
+    Migration {
+        version: 2,
+        name: "limits_and_byte_order",
+        sql: include_str!("../migrations/postgres/0002_limits_and_byte_order.sql"),
+    },
+];
 
 /// Serialises concurrent migrators on PostgreSQL (SQLite has `BEGIN IMMEDIATE`).
 const PG_MIGRATION_LOCK: i64 = 0x5941_4A49_4E00_0001;
@@ -59,9 +73,39 @@ pub async fn migrate(db: &Db, now_ms: i64) -> Result<MigrationReport, StoreError
 
 /// Applies every pending migration of `known` (in order), or none.
 pub async fn apply(db: &Db, known: &[&Migration], now_ms: i64) -> Result<MigrationReport, StoreError> {
-    let latest = known.iter().map(|m| m.version).max().unwrap_or(0);
-    let mut tx = db.begin_write().await?;
+    let mut conn = db.pool().acquire().await?;
     if db.backend() == Backend::Postgres {
+        return apply_in(&mut conn, db.backend(), known, now_ms).await;
+    }
+    // SQLite rebuilds a table to change a CHECK; dropping the old copy of a parent table would
+    // fail the children's foreign keys, and the pragma that allows it cannot change inside a
+    // transaction. So, as SQLite's ALTER TABLE documentation prescribes: foreign keys off
+    // around the transaction, `PRAGMA foreign_key_check` before the commit, and on again.
+    sqlx::query("PRAGMA foreign_keys = OFF").execute(&mut *conn).await?;
+    let result = apply_in(&mut conn, db.backend(), known, now_ms).await;
+    let restored = sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await;
+    if restored.is_err() {
+        // Never hand a connection without foreign keys back to the pool.
+        conn.detach();
+    }
+    let report = result?;
+    restored?;
+    Ok(report)
+}
+
+async fn apply_in(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    known: &[&Migration],
+    now_ms: i64,
+) -> Result<MigrationReport, StoreError> {
+    use sqlx::Connection;
+    let latest = known.iter().map(|m| m.version).max().unwrap_or(0);
+    let mut tx = match backend {
+        Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
+        Backend::Postgres => conn.begin().await?,
+    };
+    if backend == Backend::Postgres {
         sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *tx).await?;
     }
     sqlx::query(CREATE_TABLE).execute(&mut *tx).await?;
@@ -92,6 +136,16 @@ pub async fn apply(db: &Db, known: &[&Migration], now_ms: i64) -> Result<Migrati
             .execute(&mut *tx)
             .await?;
         applied.push(migration.version);
+    }
+    if backend == Backend::Sqlite {
+        let broken = sqlx::query("PRAGMA foreign_key_check").fetch_all(&mut *tx).await?;
+        if let Some(row) = broken.first() {
+            let table: String = row.try_get(0).unwrap_or_default();
+            return Err(StoreError::MigrationFailed {
+                version: latest,
+                message: format!("a foreign key of {table} no longer holds"),
+            });
+        }
     }
     tx.commit().await?;
     Ok(MigrationReport { applied, version: latest })

@@ -3,55 +3,56 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Value};
-use yajin_app::{provisioning, reports, support, AppError};
+use yajin_app::paging::Page;
+use yajin_app::{audit_trail, provisioning, reports, support};
 use yajin_core::permission::Permission;
 use yajin_core::plan::{DepositPlan, FeeRule, RefundRule};
 use yajin_core::{Fen, Timestamp};
-use yajin_store::audit;
-use yajin_store::records::{applications, plans, tickets};
 
 use super::json_body::ApiJson;
-use super::paging::{self, PageQuery};
-use super::problem::ApiError;
+use super::paging::PageQuery;
+use super::problem::{ApiError, ErrorCode, Problem};
 use super::session::{CanAnswerTickets, CanManageAnnouncements, CanManagePlans, Staff, StaffSession};
+use super::views::{
+    AnnouncementStateView, AuditPage, AuditRowView, AuditVerificationView, DayTotalView, PlanView, PolicyPage,
+    PolicyView, SummaryView, SupportTicketPage, SupportTicketView,
+};
 use super::AppState;
-
-const P: &str = "application/problem+json";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/policies", get(list_plans).post(create_plan))
-        .route("/api/v1/audit", get(audit_log))
-        .route("/api/v1/audit/verify", get(audit_verify))
-        .route("/api/v1/support/tickets", get(inbox))
-        .route("/api/v1/support/tickets/{id}", get(support_ticket))
-        .route("/api/v1/support/tickets/{id}/messages", post(answer))
-        .route("/api/v1/support/tickets/{id}/close", post(close))
-        .route("/api/v1/admin/announcements", post(draft))
-        .route("/api/v1/admin/announcements/{id}/publish", post(publish))
-        .route("/api/v1/admin/announcements/{id}/withdraw", post(withdraw))
-        .route("/api/v1/reports/summary", get(summary))
+        .route("/api/v1/policies", get(list_policies).post(create_policy))
+        .route("/api/v1/audit", get(list_audit_log))
+        .route("/api/v1/audit/verify", get(verify_audit_log))
+        .route("/api/v1/support/tickets", get(list_support_tickets))
+        .route("/api/v1/support/tickets/{id}", get(get_support_ticket))
+        .route("/api/v1/support/tickets/{id}/messages", post(answer_support_ticket))
+        .route("/api/v1/support/tickets/{id}/close", post(close_support_ticket))
+        .route("/api/v1/admin/announcements", post(draft_announcement))
+        .route("/api/v1/admin/announcements/{id}/publish", post(publish_announcement))
+        .route("/api/v1/admin/announcements/{id}/withdraw", post(withdraw_announcement))
+        .route("/api/v1/reports/summary", get(get_summary_report))
 }
 
-fn plan_json(id: &str, p: &DepositPlan, created_at: i64) -> Value {
-    json!({"id": id, "code": p.code, "version": p.version, "name": p.name, "deposit_fen": p.deposit_fen,
-           "rule": p.rule, "fee": p.fee, "auto_approve": p.auto_approve, "auto_apply": p.auto_apply,
-           "four_eyes_threshold_fen": p.four_eyes_threshold_fen,
-           "created_at": Timestamp::from_millis(created_at).to_rfc3339()})
+fn policy(id: String, p: &DepositPlan, created_at: i64) -> PolicyView {
+    PolicyView { id, plan: PlanView::from(p), created_at: Timestamp::from_millis(created_at).to_rfc3339() }
 }
 
-#[utoipa::path(get, path = "/api/v1/policies", operation_id = "list_policies", tag = "backoffice", security(("bearer" = [])),
-    responses((status = 200, body = crate::http::openapi::PolicyList), (status = 403, body = crate::http::openapi::Problem, content_type = P)))]
-pub(super) async fn list_plans(State(state): State<AppState>, session: StaffSession) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/policies", operation_id = "list_policies", tag = "backoffice",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = PolicyPage),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn list_policies(
+    State(state): State<AppState>,
+    session: StaffSession,
+) -> Result<Json<PolicyPage>, ApiError> {
     session.require(Permission::ManagePlans)?;
-    let mut conn = state.conn().await?;
-    let items: Vec<Value> = plans::all(&mut conn).await?.iter().map(|(id, p, at)| plan_json(id, p, *at)).collect();
-    Ok(Json(json!({"items": items, "next_cursor": null})))
+    let plans = provisioning::list_plans(&state.app).await?;
+    Ok(Json(PolicyPage::of(Page::whole(plans), |(id, p, at)| policy(id, &p, at))))
 }
 
 /// A new version of a plan; terminals keep the version in force when they were activated.
@@ -75,13 +76,20 @@ pub(super) struct PlanBody {
     four_eyes_threshold_fen: i64,
 }
 
-#[utoipa::path(post, path = "/api/v1/policies", operation_id = "create_policy", tag = "backoffice", security(("bearer" = [])), request_body = PlanBody,
-    responses((status = 201, body = crate::http::openapi::Policy), (status = 403, body = crate::http::openapi::Problem, content_type = P), (status = 422, body = crate::http::openapi::Problem, content_type = P)))]
-pub(super) async fn create_plan(
+#[utoipa::path(post, path = "/api/v1/policies", operation_id = "create_policy", tag = "backoffice",
+    security(("bearer" = []), ("cookie" = [])), request_body = PlanBody,
+    responses((status = 201, body = PolicyView),
+        (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed, invalid_body", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn create_policy(
     State(state): State<AppState>,
     Staff(session, _): Staff<CanManagePlans>,
     ApiJson(b): ApiJson<PlanBody>,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<PolicyView>), ApiError> {
     let plan = DepositPlan {
         code: b.code,
         version: 0,
@@ -95,117 +103,90 @@ pub(super) async fn create_plan(
     };
     let (id, version) = provisioning::create_plan(&state.app, &session.actor(), plan.clone()).await?;
     let stored = DepositPlan { version, ..plan };
-    Ok((StatusCode::CREATED, Json(plan_json(&id, &stored, state.app.now_ms()))).into_response())
+    Ok((StatusCode::CREATED, Json(policy(id, &stored, state.app.now_ms()))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct AuditQuery {
+    /// Only rows about this kind of entity (`refund_application`, `ticket`, …).
     entity: Option<String>,
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     limit: Option<String>,
     cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/audit", operation_id = "audit_log", tag = "backoffice", security(("bearer" = [])),
-    params(("entity" = Option<String>, Query), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
-    responses((status = 200, body = crate::http::openapi::AuditPage), (status = 403, body = crate::http::openapi::Problem, content_type = P)))]
-pub(super) async fn audit_log(
+#[utoipa::path(get, path = "/api/v1/audit", operation_id = "list_audit_log", tag = "backoffice",
+    security(("bearer" = []), ("cookie" = [])), params(AuditQuery),
+    responses((status = 200, body = AuditPage),
+        (status = 400, description = "invalid_query, invalid_cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn list_audit_log(
     State(state): State<AppState>,
     session: StaffSession,
     Query(q): Query<AuditQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuditPage>, ApiError> {
     session.require(Permission::ReadAudit)?;
     let page = PageQuery { limit: q.limit, cursor: q.cursor }.page()?;
-    let after: i64 = match page.after.as_deref() {
-        None => 0,
-        Some(c) => c.parse().map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_cursor"))?,
-    };
-    let mut conn = state.conn().await?;
-    let rows = audit::list(&mut conn, q.entity.as_deref(), after, page.limit + 1).await?;
-    Ok(Json(paging::respond(
-        rows,
-        page.limit,
-        |r| r.seq.to_string(),
-        |r| {
-            json!({"id": r.seq, "at": Timestamp::from_millis(r.at).to_rfc3339(), "actor_role": r.entry.actor_role, "actor_id": r.entry.actor_id,
-               "action": r.entry.action, "entity": r.entry.entity, "entity_id": r.entry.entity_id,
-               "detail": serde_json::from_str::<Value>(&r.entry.detail).unwrap_or(Value::Null), "hash": r.hash})
-        },
-    )))
+    let rows = audit_trail::list(&state.app, q.entity.as_deref(), &page).await?;
+    Ok(Json(AuditPage::of(rows, AuditRowView::from)))
 }
 
-#[utoipa::path(get, path = "/api/v1/audit/verify", operation_id = "audit_verify", tag = "backoffice", security(("bearer" = [])),
-    responses((status = 200, body = crate::http::openapi::AuditVerification), (status = 403, body = crate::http::openapi::Problem, content_type = P)))]
-pub(super) async fn audit_verify(
+#[utoipa::path(get, path = "/api/v1/audit/verify", operation_id = "verify_audit_log", tag = "backoffice",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = AuditVerificationView),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn verify_audit_log(
     State(state): State<AppState>,
     session: StaffSession,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuditVerificationView>, ApiError> {
     session.require(Permission::ReadAudit)?;
-    let mut conn = state.conn().await?;
-    let report = audit::verify(&mut conn).await?;
-    Ok(Json(json!({"ok": report.ok, "checked": report.checked, "first_broken_id": report.first_broken_id})))
+    let r = audit_trail::verify(&state.app).await?;
+    Ok(Json(AuditVerificationView { ok: r.ok, checked: r.checked, first_broken_id: r.first_broken_id }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct InboxQuery {
+    /// `open`, `answered` or `closed`; all when absent.
     status: Option<String>,
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     limit: Option<String>,
     cursor: Option<String>,
 }
 
-fn support_ticket_json(t: &tickets::Ticket, now: Timestamp) -> Value {
-    json!({"id": t.id, "subject": t.subject, "status": t.status, "application_id": t.application_id, "owner": t.owner_staff_id,
-           "first_response_due_at": t.first_response_due_at.to_rfc3339(),
-           "first_response_at": t.first_response_at.map(|x| x.to_rfc3339()),
-           "overdue": t.first_response_at.is_none() && now > t.first_response_due_at,
-           "age_s": (now.millis() - t.created_at.millis()).max(0) / 1000,
-           "created_at": t.created_at.to_rfc3339(), "updated_at": t.updated_at.to_rfc3339()})
-}
-
-#[utoipa::path(get, path = "/api/v1/support/tickets", operation_id = "support_inbox", tag = "backoffice", security(("bearer" = [])),
-    params(("status" = Option<String>, Query, description = "open, answered, closed"), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
-    responses((status = 200, body = crate::http::openapi::SupportTicketPage), (status = 400, body = crate::http::openapi::Problem, content_type = P), (status = 403, body = crate::http::openapi::Problem, content_type = P)))]
-pub(super) async fn inbox(
+#[utoipa::path(get, path = "/api/v1/support/tickets", operation_id = "list_support_tickets", tag = "backoffice",
+    security(("bearer" = []), ("cookie" = [])), params(InboxQuery),
+    responses((status = 200, body = SupportTicketPage),
+        (status = 400, description = "invalid_query, invalid_cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn list_support_tickets(
     State(state): State<AppState>,
     session: StaffSession,
     Query(q): Query<InboxQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SupportTicketPage>, ApiError> {
     session.require(Permission::SupportInbox)?;
-    if let Some(s) = q.status.as_deref().filter(|s| !["open", "answered", "closed"].contains(s)) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query").with("field", "status").with("value", s));
-    }
     let page = PageQuery { limit: q.limit, cursor: q.cursor }.page()?;
-    let now = state.app.clock.now();
-    let mut conn = state.conn().await?;
-    let rows =
-        tickets::inbox(&mut conn, q.status.as_deref(), page.after.as_deref().unwrap_or(""), page.limit + 1).await?;
-    Ok(Json(paging::respond(rows, page.limit, |t| t.id.clone(), |t| support_ticket_json(t, now))))
+    let (tickets, now) = support::inbox(&state.app, q.status.as_deref(), &page).await?;
+    Ok(Json(SupportTicketPage::of(tickets, |t| SupportTicketView::new(t, None, None, now))))
 }
 
-#[utoipa::path(get, path = "/api/v1/support/tickets/{id}", operation_id = "support_ticket", tag = "backoffice", security(("bearer" = [])),
-    params(("id" = String, Path)),
-    responses((status = 200, body = crate::http::openapi::SupportTicket), (status = 403, body = crate::http::openapi::Problem, content_type = P), (status = 404, body = crate::http::openapi::Problem, content_type = P)))]
-pub(super) async fn support_ticket(
+#[utoipa::path(get, path = "/api/v1/support/tickets/{id}", operation_id = "get_support_ticket", tag = "backoffice",
+    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = SupportTicketView),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn get_support_ticket(
     State(state): State<AppState>,
     session: StaffSession,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SupportTicketView>, ApiError> {
     session.require(Permission::SupportInbox)?;
-    let mut conn = state.conn().await?;
-    let t = tickets::by_id(&mut conn, &id).await?.ok_or_else(ApiError::not_found)?;
-    let mut v = support_ticket_json(&t, state.app.clock.now());
-    let messages = tickets::messages(&mut conn, &t.id).await?;
-    v["messages"] = messages
-        .iter()
-        .map(|m| json!({"id": m.id, "author": m.author_role, "body": m.body, "created_at": m.created_at.to_rfc3339()}))
-        .collect();
-    v["application"] = match &t.application_id {
-        Some(aid) => match applications::by_id(&mut conn, aid).await? {
-            Some(a) => super::applications::application_json(&mut conn, &a).await?,
-            None => Value::Null,
-        },
-        None => Value::Null,
-    };
-    Ok(Json(v))
+    Ok(Json(SupportTicketView::from(support::ticket(&state.app, &id).await?)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -215,40 +196,40 @@ pub(super) struct AnswerBody {
     body: String,
 }
 
-fn refused_to_conflict(e: AppError) -> ApiError {
-    match e {
-        AppError::Refused(message) => {
-            ApiError::new(StatusCode::CONFLICT, "invalid_state").detail(message.clone(), message)
-        }
-        other => other.into(),
-    }
-}
-
-#[utoipa::path(post, path = "/api/v1/support/tickets/{id}/messages", operation_id = "support_answer", tag = "backoffice", security(("bearer" = [])),
-    params(("id" = String, Path)), request_body = AnswerBody,
-    responses((status = 201, body = crate::http::openapi::SupportTicket), (status = 403, body = crate::http::openapi::Problem, content_type = P), (status = 404, body = crate::http::openapi::Problem, content_type = P), (status = 409, body = crate::http::openapi::Problem, content_type = P), (status = 422, body = crate::http::openapi::Problem, content_type = P)))]
-pub(super) async fn answer(
+#[utoipa::path(post, path = "/api/v1/support/tickets/{id}/messages", operation_id = "answer_support_ticket", tag = "backoffice",
+    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)), request_body = AnswerBody,
+    responses((status = 201, body = SupportTicketView),
+        (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invalid_state: the ticket is closed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed, invalid_body", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn answer_support_ticket(
     State(state): State<AppState>,
     Staff(session, _): Staff<CanAnswerTickets>,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<AnswerBody>,
-) -> Result<Response, ApiError> {
-    support::answer(&state.app, &session.actor(), &id, &b.body).await.map_err(refused_to_conflict)?;
-    let Json(v) = support_ticket(State(state), session, Path(id)).await?;
-    Ok((StatusCode::CREATED, Json(v)).into_response())
+) -> Result<(StatusCode, Json<SupportTicketView>), ApiError> {
+    let t = support::answer(&state.app, &session.actor(), &id, &b.body).await?;
+    Ok((StatusCode::CREATED, Json(SupportTicketView::from(t))))
 }
 
-#[utoipa::path(post, path = "/api/v1/support/tickets/{id}/close", operation_id = "support_close", tag = "backoffice", security(("bearer" = [])),
-    params(("id" = String, Path)),
-    responses((status = 200, body = crate::http::openapi::SupportTicket), (status = 403, body = crate::http::openapi::Problem, content_type = P), (status = 404, body = crate::http::openapi::Problem, content_type = P), (status = 409, body = crate::http::openapi::Problem, content_type = P)))]
-pub(super) async fn close(
+#[utoipa::path(post, path = "/api/v1/support/tickets/{id}/close", operation_id = "close_support_ticket", tag = "backoffice",
+    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = SupportTicketView),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invalid_state", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn close_support_ticket(
     State(state): State<AppState>,
-    session: StaffSession,
+    Staff(session, _): Staff<CanAnswerTickets>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    session.require(Permission::SupportInbox)?;
-    support::close(&state.app, &session.actor(), &id).await.map_err(refused_to_conflict)?;
-    support_ticket(State(state), session, Path(id)).await
+) -> Result<Json<SupportTicketView>, ApiError> {
+    Ok(Json(SupportTicketView::from(support::close(&state.app, &session.actor(), &id).await?)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -260,15 +241,22 @@ pub(super) struct AnnouncementBody {
     body: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/announcements", operation_id = "draft_announcement", tag = "backoffice", security(("bearer" = [])), request_body = AnnouncementBody,
-    responses((status = 201, body = crate::http::openapi::AnnouncementState), (status = 403, body = crate::http::openapi::Problem, content_type = P), (status = 422, body = crate::http::openapi::Problem, content_type = P)))]
-pub(super) async fn draft(
+#[utoipa::path(post, path = "/api/v1/admin/announcements", operation_id = "draft_announcement", tag = "backoffice",
+    security(("bearer" = []), ("cookie" = [])), request_body = AnnouncementBody,
+    responses((status = 201, body = AnnouncementStateView),
+        (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed, invalid_body", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn draft_announcement(
     State(state): State<AppState>,
     Staff(session, _): Staff<CanManageAnnouncements>,
     ApiJson(b): ApiJson<AnnouncementBody>,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<AnnouncementStateView>), ApiError> {
     let id = support::draft_announcement(&state.app, &session.actor(), &b.title, &b.body).await?;
-    Ok((StatusCode::CREATED, Json(json!({"id": id, "status": "draft"}))).into_response())
+    Ok((StatusCode::CREATED, Json(AnnouncementStateView { id, status: "draft".into() })))
 }
 
 async fn move_announcement(
@@ -276,47 +264,61 @@ async fn move_announcement(
     session: StaffSession,
     id: String,
     publish: bool,
-) -> Result<Json<Value>, ApiError> {
-    session.require(Permission::ManageAnnouncements)?;
-    support::move_announcement(&state.app, &session.actor(), &id, publish).await.map_err(refused_to_conflict)?;
-    Ok(Json(json!({"id": id, "status": if publish { "published" } else { "withdrawn" }})))
+) -> Result<Json<AnnouncementStateView>, ApiError> {
+    support::move_announcement(&state.app, &session.actor(), &id, publish).await?;
+    let status = if publish { "published" } else { "withdrawn" };
+    Ok(Json(AnnouncementStateView { id, status: status.into() }))
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/announcements/{id}/publish", operation_id = "publish_announcement", tag = "backoffice", security(("bearer" = [])),
-    params(("id" = String, Path)),
-    responses((status = 200, body = crate::http::openapi::AnnouncementState), (status = 403, body = crate::http::openapi::Problem, content_type = P), (status = 404, body = crate::http::openapi::Problem, content_type = P), (status = 409, body = crate::http::openapi::Problem, content_type = P)))]
-pub(super) async fn publish(
+#[utoipa::path(post, path = "/api/v1/admin/announcements/{id}/publish", operation_id = "publish_announcement", tag = "backoffice",
+    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = AnnouncementStateView),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invalid_state", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn publish_announcement(
     State(state): State<AppState>,
-    session: StaffSession,
+    Staff(session, _): Staff<CanManageAnnouncements>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AnnouncementStateView>, ApiError> {
     move_announcement(state, session, id, true).await
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/announcements/{id}/withdraw", operation_id = "withdraw_announcement", tag = "backoffice", security(("bearer" = [])),
-    params(("id" = String, Path)),
-    responses((status = 200, body = crate::http::openapi::AnnouncementState), (status = 403, body = crate::http::openapi::Problem, content_type = P), (status = 404, body = crate::http::openapi::Problem, content_type = P), (status = 409, body = crate::http::openapi::Problem, content_type = P)))]
-pub(super) async fn withdraw(
+#[utoipa::path(post, path = "/api/v1/admin/announcements/{id}/withdraw", operation_id = "withdraw_announcement", tag = "backoffice",
+    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = AnnouncementStateView),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invalid_state", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn withdraw_announcement(
     State(state): State<AppState>,
-    session: StaffSession,
+    Staff(session, _): Staff<CanManageAnnouncements>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AnnouncementStateView>, ApiError> {
     move_announcement(state, session, id, false).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct SummaryQuery {
+    /// 1–366, default 30.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 366)]
     days: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/reports/summary", operation_id = "report_summary", tag = "backoffice", security(("bearer" = [])),
-    params(("days" = Option<i64>, Query, description = "1–366, default 30")),
-    responses((status = 200, body = crate::http::openapi::Summary), (status = 400, body = crate::http::openapi::Problem, content_type = P), (status = 403, body = crate::http::openapi::Problem, content_type = P)))]
-pub(super) async fn summary(
+#[utoipa::path(get, path = "/api/v1/reports/summary", operation_id = "get_summary_report", tag = "backoffice",
+    security(("bearer" = []), ("cookie" = [])), params(SummaryQuery),
+    responses((status = 200, body = SummaryView),
+        (status = 400, description = "invalid_query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn get_summary_report(
     State(state): State<AppState>,
     session: StaffSession,
     Query(q): Query<SummaryQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SummaryView>, ApiError> {
     session.require(Permission::ReadReports)?;
     let days = match q.days.as_deref() {
         None => 30,
@@ -324,8 +326,17 @@ pub(super) async fn summary(
             .parse::<i64>()
             .ok()
             .filter(|d| (1..=366).contains(d))
-            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query").with("field", "days"))?,
+            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidQuery).with("field", "days"))?,
     };
     let s = reports::summary(&state.app, days).await?;
-    Ok(Json(serde_json::to_value(s).unwrap_or_default()))
+    Ok(Json(SummaryView {
+        applications_by_status: s.applications_by_status,
+        refunded_per_day: s
+            .refunded_per_day
+            .into_iter()
+            .map(|d| DayTotalView { day: d.day, count: d.count, amount_fen: d.amount_fen.get() })
+            .collect(),
+        submit_to_refund_median_s: s.submit_to_refund_median_s,
+        submit_to_refund_p90_s: s.submit_to_refund_p90_s,
+    }))
 }

@@ -7,16 +7,13 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::json;
-use sha2::{Digest, Sha256};
 use tower_http::limit::RequestBodyLimitLayer;
-use yajin_core::attachment::{self, MAX_BYTES};
-use yajin_core::validation::FieldError;
-use yajin_store::records::attachments;
-use yajin_store::StoreError;
+use yajin_app::attachments::{self, UploadError};
+use yajin_core::attachment::MAX_BYTES;
 
-use super::problem::ApiError;
+use super::problem::{ApiError, ErrorCode, Problem};
 use super::session::MerchantSession;
+use super::views::{AttachmentUpload, AttachmentView};
 use super::AppState;
 
 /// Room for the multipart framing around a file of the maximum size.
@@ -24,30 +21,46 @@ const BODY_LIMIT_BYTES: usize = MAX_BYTES + 64 * 1024;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/attachments", post(upload))
-        .route("/api/v1/attachments/{id}", get(download))
+        .route("/api/v1/attachments", post(upload_attachment))
+        .route("/api/v1/attachments/{id}", get(download_attachment))
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
 }
 
 fn too_large() -> ApiError {
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").with("max_bytes", MAX_BYTES)
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge).with("max_bytes", MAX_BYTES)
 }
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        too_large()
-    } else {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_request").detail("表单格式有误", e.body_text())
+    match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedMediaType)
+                .detail("请以 multipart/form-data 上传", "Send multipart/form-data")
+        }
+        _ => ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest).detail("表单格式有误", e.body_text()),
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/attachments", operation_id = "download_attachment", operation_id = "upload_attachment", tag = "attachments", security(("bearer" = []), ("cookie" = [])), request_body(content = crate::http::openapi::AttachmentUpload, content_type = "multipart/form-data"), responses((status = 201, body = crate::http::openapi::Attachment), (status = 413, description = "payload_too_large", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 415, description = "unsupported_file_type", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "validation_failed", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
-pub(super) async fn upload(
+#[utoipa::path(post, path = "/api/v1/attachments", operation_id = "upload_attachment", tag = "attachments",
+    security(("bearer" = []), ("cookie" = [])),
+    request_body(content = AttachmentUpload, content_type = "multipart/form-data"),
+    responses((status = 201, body = AttachmentView),
+        (status = 400, description = "bad_request: not a multipart form", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden, csrf_failed", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported_file_type, unsupported_media_type", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn upload_attachment(
     State(state): State<AppState>,
     session: MerchantSession,
-    mut form: Multipart,
+    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response, ApiError> {
+    let mut form = form.map_err(|_| {
+        ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedMediaType)
+            .detail("请以 multipart/form-data 上传", "Send multipart/form-data")
+    })?;
     let (mut kind, mut file) = (None, None);
     while let Some(field) = form.next_field().await.map_err(multipart_error)? {
         match field.name() {
@@ -56,47 +69,42 @@ pub(super) async fn upload(
             _ => {}
         }
     }
-    let mut errors = Vec::new();
-    if !kind.as_deref().is_some_and(|k| attachment::KINDS.contains(&k)) {
-        errors.push(FieldError::new("kind", "invalid_value", attachment::KINDS.join(", ")));
-    }
-    match &file {
-        None => errors.push(FieldError::new("file", "required", "a file part named `file`")),
-        Some(bytes) if bytes.is_empty() => errors.push(FieldError::new("file", "empty", "the file is empty")),
-        _ => {}
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    let (kind, file) = (kind.unwrap_or_default(), file.unwrap_or_default());
-    if file.len() > MAX_BYTES {
-        return Err(too_large());
-    }
-    let content_type = attachment::sniff(&file)
-        .ok_or_else(|| ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_file_type"))?;
-    let sha256 = hex::encode(Sha256::digest(&file));
-    let now = state.app.now_ms();
-    let mut tx = state.app.db.begin_write().await?;
-    let saved = attachments::insert(&mut tx, &session.merchant_id, &kind, content_type, &sha256, &file, now).await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    let body = json!({"id": saved.id, "kind": saved.kind, "content_type": saved.content_type, "size": saved.size, "sha256": saved.sha256});
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    let saved =
+        attachments::upload(&state.app, &session.merchant_id, kind.as_deref(), file.as_deref()).await.map_err(|e| {
+            match e {
+                UploadError::Fields(errors) => ApiError::validation(errors),
+                UploadError::TooLarge => too_large(),
+                UploadError::UnsupportedType => {
+                    ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedFileType)
+                }
+                UploadError::Store(e) => e.into(),
+            }
+        })?;
+    Ok((StatusCode::CREATED, Json(AttachmentView::from(saved))).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/attachments/{id}", tag = "attachments", security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)), responses((status = 200, description = "the file, with its content type"), (status = 404, description = "not_found", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
-pub(super) async fn download(
+#[utoipa::path(get, path = "/api/v1/attachments/{id}", operation_id = "download_attachment", tag = "attachments",
+    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)),
+    responses((status = 200, description = "the file, with its content type", content_type = "application/octet-stream"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden: not a merchant session", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found (also another merchant's)", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn download_attachment(
     State(state): State<AppState>,
     session: MerchantSession,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let mut conn = state.conn().await?;
-    let meta = attachments::get(&mut conn, &id, Some(&session.merchant_id)).await?.ok_or_else(ApiError::not_found)?;
-    let content = attachments::content(&mut conn, &meta.sha256).await?.ok_or_else(ApiError::not_found)?;
+    let (meta, content) = attachments::read(&state.app, Some(&session.merchant_id), &id).await?;
+    Ok(file_response(meta.content_type, content))
+}
+
+/// A stored file as the browser should treat it: its own type, never sniffed, not cached.
+pub(super) fn file_response(content_type: String, content: Vec<u8>) -> Response {
     let headers = [
-        (header::CONTENT_TYPE, meta.content_type),
+        (header::CONTENT_TYPE, content_type),
         (header::CONTENT_DISPOSITION, "inline".to_owned()),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
         (header::CACHE_CONTROL, "private, max-age=0".to_owned()),
     ];
-    Ok((headers, Body::from(content)).into_response())
+    (headers, Body::from(content)).into_response()
 }

@@ -5,15 +5,15 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde::Deserialize;
 use yajin_app::auth::{self, AuthError};
+use yajin_app::inbox;
 use yajin_core::Timestamp;
-use yajin_store::records::{merchants, sms};
 
 use super::json_body::ApiJson;
-use super::problem::ApiError;
+use super::problem::{ApiError, ErrorCode, Problem};
 use super::session::{ClientIp, MerchantSession, SESSION_COOKIE};
+use super::views::{CodeSentView, LoginView, MeView, SmsInboxView, SmsMessageView};
 use super::AppState;
 
 pub fn routes(sandbox_sms: bool) -> Router<AppState> {
@@ -22,11 +22,11 @@ pub fn routes(sandbox_sms: bool) -> Router<AppState> {
         .route("/api/v1/staff/auth/login", post(staff_login))
         .route("/api/v1/staff/auth/logout", post(staff_logout))
         .route("/api/v1/auth/logout", post(logout))
-        .route("/api/v1/auth/sms-codes", post(request_code))
+        .route("/api/v1/auth/sms-codes", post(request_sms_code))
         .route("/api/v1/auth/password-reset", post(reset_password))
-        .route("/api/v1/me", get(me));
+        .route("/api/v1/me", get(get_me));
     if sandbox_sms {
-        router.route("/api/v1/sandbox/sms", get(sandbox_sms_inbox))
+        router.route("/api/v1/sandbox/sms", get(list_sandbox_sms))
     } else {
         router
     }
@@ -35,28 +35,27 @@ pub fn routes(sandbox_sms: bool) -> Router<AppState> {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> ApiError {
         match e {
-            AuthError::InvalidCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            AuthError::InvalidCredentials => ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials),
             AuthError::Locked { until_ms } => {
                 let until = Timestamp::from_millis(until_ms);
-                ApiError::new(StatusCode::LOCKED, "account_locked")
+                ApiError::new(StatusCode::LOCKED, ErrorCode::AccountLocked)
                     .with("locked_until", until.to_rfc3339())
                     .retry_after(((until_ms - now_ms()) / 1000).max(1) as u64)
             }
             AuthError::RateLimited { retry_after_ms } => {
                 let seconds = ((retry_after_ms + 999) / 1000).max(1);
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyRequests)
                     .retry_after(seconds as u64)
                     .with("retry_after_s", seconds)
             }
             AuthError::Fields(errors) => ApiError::validation(errors),
-            AuthError::InvalidCode => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_code"),
-            AuthError::CodeExpired => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "code_expired"),
-            AuthError::WeakPassword(error) => ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "weak_password", error),
-            AuthError::Store(e) => e.into(),
-            AuthError::Internal(message) => {
-                tracing::error!(%message, "auth failed");
-                ApiError::internal()
+            AuthError::InvalidCode => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidCode),
+            AuthError::CodeExpired => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::CodeExpired),
+            AuthError::WeakPassword(error) => {
+                ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::WeakPassword, error)
             }
+            AuthError::Store(e) => e.into(),
+            AuthError::Internal(message) => ApiError::unexpected(format!("auth: {message}")),
         }
     }
 }
@@ -72,16 +71,15 @@ pub(super) struct LoginBody {
     password: String,
 }
 
-#[derive(Serialize)]
-struct LoginResponse {
-    token: String,
-    expires_at: String,
-    role: String,
-    /// For browser sessions: send it back as `X-CSRF-Token` on state-changing requests.
-    csrf_token: String,
-}
-
-#[utoipa::path(post, path = "/api/v1/auth/login", operation_id = "sandbox_sms", operation_id = "get_me", operation_id = "reset_password", operation_id = "request_sms_code", operation_id = "logout", operation_id = "login", tag = "auth", request_body = LoginBody, responses((status = 200, body = crate::http::openapi::LoginResponse), (status = 401, description = "invalid_credentials", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid_body", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 423, description = "account_locked", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "too_many_requests", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/api/v1/auth/login", operation_id = "login", tag = "auth", request_body = LoginBody,
+    responses((status = 200, body = LoginView),
+        (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "invalid_credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_body", body = Problem, content_type = "application/problem+json"),
+        (status = 423, description = "account_locked", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "too_many_requests", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -98,7 +96,7 @@ fn session_response(session: auth::NewSession) -> Response {
         session.token,
         if session.role.is_staff() { auth::STAFF_SESSION_TTL_MS } else { auth::SESSION_TTL_MS } / 1000
     );
-    let body = LoginResponse {
+    let body = LoginView {
         token: session.token,
         expires_at: expires.to_rfc3339(),
         role: session.role.as_str().to_owned(),
@@ -118,7 +116,15 @@ pub(super) struct StaffLoginBody {
     password: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/staff/auth/login", operation_id = "staff_login", tag = "backoffice", request_body = StaffLoginBody, responses((status = 200, body = crate::http::openapi::LoginResponse), (status = 401, description = "invalid_credentials", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid_body", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 423, description = "account_locked", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/api/v1/staff/auth/login", operation_id = "staff_login", tag = "backoffice", request_body = StaffLoginBody,
+    responses((status = 200, body = LoginView),
+        (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "invalid_credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_body", body = Problem, content_type = "application/problem+json"),
+        (status = 423, description = "account_locked", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "too_many_requests", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn staff_login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -128,7 +134,10 @@ pub(super) async fn staff_login(
     Ok(session_response(session))
 }
 
-#[utoipa::path(post, path = "/api/v1/staff/auth/logout", operation_id = "staff_logout", tag = "backoffice", security(("bearer" = []), ("cookie" = [])), responses((status = 204, description = "session ended"), (status = 401, description = "unauthenticated", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/api/v1/staff/auth/logout", operation_id = "staff_logout", tag = "backoffice", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 204, description = "session ended"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden, csrf_failed", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn staff_logout(
     State(state): State<AppState>,
     session: super::session::StaffSession,
@@ -137,7 +146,10 @@ pub(super) async fn staff_logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = []), ("cookie" = [])), responses((status = 204, description = "session ended"), (status = 401, description = "unauthenticated", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "csrf_failed", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/api/v1/auth/logout", operation_id = "logout", tag = "auth", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 204, description = "session ended"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden, csrf_failed", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn logout(State(state): State<AppState>, session: MerchantSession) -> Result<Response, ApiError> {
     auth::logout(&state.app, &session.token_hash).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
@@ -155,8 +167,14 @@ pub(super) struct CodeBody {
     purpose: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/sms-codes", tag = "auth", request_body = CodeBody, responses((status = 202, body = crate::http::openapi::CodeSent), (status = 422, description = "validation_failed", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "too_many_requests", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
-pub(super) async fn request_code(
+#[utoipa::path(post, path = "/api/v1/auth/sms-codes", operation_id = "request_sms_code", tag = "auth", request_body = CodeBody,
+    responses((status = 202, body = CodeSentView),
+        (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed, invalid_body", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "too_many_requests", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn request_sms_code(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<CodeBody>,
@@ -166,7 +184,7 @@ pub(super) async fn request_code(
         return Err(ApiError::validation(vec![error]));
     }
     let resend_after_s = auth::request_reset_code(&state.app, &body.phone, &ip).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"resend_after_s": resend_after_s}))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(CodeSentView { resend_after_s })).into_response())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -177,7 +195,12 @@ pub(super) struct ResetBody {
     new_password: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "auth", request_body = ResetBody, responses((status = 204, description = "password changed; all sessions ended"), (status = 422, description = "invalid_code, code_expired, weak_password", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/api/v1/auth/password-reset", operation_id = "reset_password", tag = "auth", request_body = ResetBody,
+    responses((status = 204, description = "password changed; all sessions ended"),
+        (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_code, code_expired, weak_password, invalid_body", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn reset_password(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ResetBody>,
@@ -186,39 +209,36 @@ pub(super) async fn reset_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = crate::http::openapi::Me), (status = 401, description = "unauthenticated", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
-pub(super) async fn me(
-    State(state): State<AppState>,
-    session: MerchantSession,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let mut conn = state.conn().await?;
-    let m = merchants::by_id(&mut conn, &session.merchant_id).await?.ok_or_else(ApiError::not_found)?;
-    let phone = yajin_core::ids::PhoneNo::parse(&m.phone).map(|p| p.masked()).unwrap_or_default();
-    Ok(Json(json!({
-        "merchant_no": m.merchant_no,
-        "name": m.name,
-        "phone": phone,
-        "bank_card": m.bank_card_masked,
-        "bank_name": m.bank_name,
-        "id_card": m.id_card_masked,
-    })))
+#[utoipa::path(get, path = "/api/v1/me", operation_id = "get_me", tag = "auth", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = MeView),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden: not a merchant session", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn get_me(State(state): State<AppState>, session: MerchantSession) -> Result<Json<MeView>, ApiError> {
+    Ok(Json(MeView::from(inbox::me(&state.app, &session.merchant_id).await?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct SmsQuery {
     phone: String,
 }
 
-#[utoipa::path(get, path = "/api/v1/sandbox/sms", tag = "auth", params(("phone" = String, Query)), responses((status = 200, body = crate::http::openapi::SmsInbox), (status = 404, description = "not in sandbox mode", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
-pub(super) async fn sandbox_sms_inbox(
+#[utoipa::path(get, path = "/api/v1/sandbox/sms", operation_id = "list_sandbox_sms", tag = "auth", params(SmsQuery),
+    responses((status = 200, body = SmsInboxView),
+        (status = 400, description = "bad_request: no phone", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not in sandbox mode", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn list_sandbox_sms(
     State(state): State<AppState>,
     Query(q): Query<SmsQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let mut conn = state.conn().await?;
-    let messages = sms::messages(&mut conn, q.phone.trim(), "sandbox", 50).await?;
-    let items: Vec<_> = messages
+) -> Result<Json<SmsInboxView>, ApiError> {
+    let messages = inbox::sandbox_sms(&state.app, &q.phone).await?;
+    let items = messages
         .into_iter()
-        .map(|m| json!({"phone": m.phone, "text": m.text, "sent_at": Timestamp::from_millis(m.sent_at).to_rfc3339()}))
+        .map(|m| SmsMessageView {
+            phone: m.phone,
+            text: m.text,
+            sent_at: Timestamp::from_millis(m.sent_at).to_rfc3339(),
+        })
         .collect();
-    Ok(Json(json!({"items": items})))
+    Ok(Json(SmsInboxView { items }))
 }

@@ -5,9 +5,9 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::json;
-use yajin_store::migrate;
+use yajin_app::setup::{self, Readiness};
 
+use super::views::{ReadinessView, StatusView};
 use super::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -15,29 +15,35 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", operation_id = "readyz", operation_id = "healthz", tag = "health", responses((status = 200, body = crate::http::openapi::Status)))]
-pub(super) async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "health", responses((status = 200, body = StatusView)))]
+pub(super) async fn healthz() -> Json<StatusView> {
+    Json(StatusView { status: "ok".into() })
 }
 
 /// The database answers and its schema is the one this binary expects.
-#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = crate::http::openapi::Readiness), (status = 503, body = crate::http::openapi::Readiness)))]
-pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let db = &state.app.db;
-    let expected = migrate::latest_version(db.backend());
-    match migrate::current_version(db).await {
-        Ok(version) if version == expected => (
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "health",
+    responses((status = 200, body = ReadinessView), (status = 503, body = ReadinessView)))]
+pub(super) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<ReadinessView>) {
+    let not_ready = |reason: String| ReadinessView {
+        status: "not_ready".into(),
+        database: None,
+        schema_version: None,
+        reason: Some(reason),
+    };
+    match setup::readiness(&state.app).await {
+        Readiness::Ready { database, schema_version } => (
             StatusCode::OK,
-            Json(json!({"status": "ready", "database": db.backend().name(), "schema_version": version})),
+            Json(ReadinessView {
+                status: "ready".into(),
+                database: Some(database.into()),
+                schema_version: Some(schema_version),
+                reason: None,
+            }),
         ),
-        Ok(version) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not_ready", "reason": format!("schema version {version}, expected {expected}")})),
-        ),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "not_ready", "reason": "database unreachable"})))
+        Readiness::WrongSchema { found, expected } => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(not_ready(format!("schema version {found}, expected {expected}"))))
         }
+        Readiness::Unreachable => (StatusCode::SERVICE_UNAVAILABLE, Json(not_ready("database unreachable".into()))),
     }
 }
 

@@ -8,7 +8,7 @@ use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 use yajin_core::validation::FieldError;
 
-use super::problem::ApiError;
+use super::problem::{ApiError, ErrorCode};
 
 pub struct ApiJson<T>(pub T);
 
@@ -21,14 +21,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
             });
         if !is_json {
-            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedMediaType)
                 .detail("请以 application/json 提交", "Send application/json"));
         }
         let bytes = Bytes::from_request(request, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge)
             } else {
-                ApiError::new(StatusCode::BAD_REQUEST, "malformed_json")
+                ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedJson)
             }
         })?;
         parse(&bytes).map(ApiJson)
@@ -39,14 +39,14 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Syntax first, over the whole body: a truncated document is malformed, whatever its
     // first field holds.
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "malformed_json")
+        ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedJson)
             .detail(format!("第 {} 行第 {} 列：{e}", e.line(), e.column()), e.to_string())
     })?;
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let message = e.inner().to_string();
         let (field, code) = classify(&path, &message);
-        ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", FieldError::new(field, code, message))
+        ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidBody, FieldError::new(field, code, message))
     })
 }
 
@@ -82,22 +82,26 @@ mod tests {
         count: Option<u32>,
     }
 
-    fn err(body: &str) -> (StatusCode, &'static str, Option<(String, &'static str)>) {
+    fn err(body: &str) -> (StatusCode, ErrorCode, Option<(String, &'static str)>) {
         let e = parse::<Body>(body.as_bytes()).unwrap_err();
         (e.status, e.code, e.errors.first().map(|f| (f.field.clone(), f.code)))
     }
 
     #[test]
     fn every_failure_is_classified() {
-        assert_eq!(err("{"), (StatusCode::BAD_REQUEST, "malformed_json", None));
-        assert_eq!(err("{\"phone\":\"1\"} x"), (StatusCode::BAD_REQUEST, "malformed_json", None));
+        assert_eq!(err("{"), (StatusCode::BAD_REQUEST, ErrorCode::MalformedJson, None));
+        assert_eq!(err("{\"phone\":\"1\"} x"), (StatusCode::BAD_REQUEST, ErrorCode::MalformedJson, None));
         assert_eq!(err(r#"{"phone":"1","extra":1}"#).2, Some(("extra".into(), "unknown_field")));
         assert_eq!(err(r#"{}"#).2, Some(("phone".into(), "required")));
         assert_eq!(err(r#"{"phone":1}"#).2, Some(("phone".into(), "invalid_type")));
         assert_eq!(err(r#"{"phone":"1","count":-5}"#).2.map(|(f, _)| f), Some("count".into()));
-        assert_eq!(err(r#"{"phone":"1","count":1e400}"#).1, "malformed_json");
-        assert_eq!(err(r#"{"phone": 5"#).1, "malformed_json", "truncated, though its first field is also wrong");
+        assert_eq!(err(r#"{"phone":"1","count":1e400}"#).1, ErrorCode::MalformedJson);
+        assert_eq!(
+            err(r#"{"phone": 5"#).1,
+            ErrorCode::MalformedJson,
+            "truncated, though its first field is also wrong"
+        );
         assert_eq!(err(r#"{"phone":"1","count":99999999999999999999}"#).2.map(|(f, _)| f), Some("count".into()));
-        assert_eq!(parse::<Body>(b"{\"phone\":\"\xff\"}").unwrap_err().code, "malformed_json");
+        assert_eq!(parse::<Body>(b"{\"phone\":\"\xff\"}").unwrap_err().code, ErrorCode::MalformedJson);
     }
 }

@@ -14,6 +14,7 @@ mod paging;
 pub mod problem;
 mod review;
 pub mod session;
+mod views;
 
 use std::sync::Arc;
 
@@ -33,13 +34,6 @@ pub struct AppState {
     pub started: Arc<std::time::Instant>,
     /// Sandbox mode: the SMS inbox is readable over HTTP (never in production).
     pub sandbox: bool,
-}
-
-impl AppState {
-    /// A pooled connection for a read.
-    pub async fn conn(&self) -> Result<yajin_store::PooledConn, problem::ApiError> {
-        self.app.db.pool().acquire().await.map_err(|e| yajin_store::StoreError::from(e).into())
-    }
 }
 
 pub fn router(state: AppState) -> Router {

@@ -1,168 +1,155 @@
 //! The review desk: the queue, the evidence, and the decisions.
 
-use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Value};
-use yajin_app::assessment;
 use yajin_app::review::{self, ReviewError};
-use yajin_core::application::Status;
 use yajin_core::permission::Permission;
 use yajin_core::rejection;
 use yajin_core::validation::FieldError;
-use yajin_store::records::applications::{self as records, Application};
-use yajin_store::records::{attachments, merchants, terminals};
-use yajin_store::{ledger, Conn};
 
-use super::applications::application_json;
-use super::devices::terminal_json;
+use super::attachments::file_response;
 use super::json_body::ApiJson;
-use super::paging::{self, PageQuery};
-use super::problem::{language, ApiError};
+use super::problem::{language, ApiError, ErrorCode, Problem};
 use super::session::{CanDecide, CanDecideOrSecondApprove, Staff, StaffSession};
+use super::views::{
+    IdentityCheckView, LedgerLineView, LocalizedView, OutstandingItemRefView, ReasonCodeView, ReasonCodesView,
+    ReviewApplicationView, ReviewEvidenceView, ReviewPage, TerminalView,
+};
 use super::AppState;
-
-const P: &str = "application/problem+json";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/review/applications", get(queue))
-        .route("/api/v1/review/applications/{id}", get(evidence))
-        .route("/api/v1/review/applications/{id}/claim", post(claim))
-        .route("/api/v1/review/applications/{id}/approve", post(approve))
-        .route("/api/v1/review/applications/{id}/reject", post(reject))
-        .route("/api/v1/review/applications/{id}/request-info", post(request_info))
-        .route("/api/v1/review/reason-codes", get(reason_codes))
-        .route("/api/v1/review/attachments/{id}", get(attachment))
+        .route("/api/v1/review/applications", get(list_review_queue))
+        .route("/api/v1/review/applications/{id}", get(get_review_evidence))
+        .route("/api/v1/review/applications/{id}/claim", post(claim_application))
+        .route("/api/v1/review/applications/{id}/approve", post(approve_application))
+        .route("/api/v1/review/applications/{id}/reject", post(reject_application))
+        .route("/api/v1/review/applications/{id}/request-info", post(request_application_info))
+        .route("/api/v1/review/reason-codes", get(list_rejection_reasons))
+        .route("/api/v1/review/attachments/{id}", get(download_evidence_attachment))
 }
 
 fn review_error(e: ReviewError) -> ApiError {
     match e {
         ReviewError::NotFound => ApiError::not_found(),
         ReviewError::InvalidState(s) => {
-            ApiError::new(StatusCode::CONFLICT, "invalid_state").with("application_status", s.as_str())
+            ApiError::new(StatusCode::CONFLICT, ErrorCode::InvalidState).with("application_status", s.as_str())
         }
-        ReviewError::Forbidden => ApiError::new(StatusCode::FORBIDDEN, "forbidden"),
-        ReviewError::SameApprover => ApiError::new(StatusCode::FORBIDDEN, "same_approver"),
-        ReviewError::NotClaimedByYou => ApiError::new(StatusCode::CONFLICT, "not_claimed_by_you"),
+        ReviewError::Forbidden => ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden),
+        ReviewError::SameApprover => ApiError::new(StatusCode::FORBIDDEN, ErrorCode::SameApprover),
+        ReviewError::NotClaimedByYou => ApiError::new(StatusCode::CONFLICT, ErrorCode::NotClaimedByYou),
         ReviewError::UnknownReasonCode => ApiError::field(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown_reason_code",
+            ErrorCode::UnknownReasonCode,
             FieldError::new("reason_code", "unknown", "see GET /api/v1/review/reason-codes"),
         ),
         ReviewError::Fields(errors) => ApiError::validation(errors),
-        ReviewError::FiguresChanged => ApiError::new(StatusCode::CONFLICT, "figures_changed").detail(
-            "提交后应付款项已变化，请驳回并请商户重新申请",
-            "What the merchant owes changed since submission; reject so they can apply again",
-        ),
+        ReviewError::FiguresChanged => ApiError::new(StatusCode::CONFLICT, ErrorCode::FiguresChanged),
         ReviewError::Store(e) => e.into(),
     }
 }
 
-/// The merchant's view plus who holds it in the back office and how long it has waited.
-async fn staff_json(conn: &mut Conn, a: &Application, now_ms: i64) -> Result<Value, ApiError> {
-    let mut v = application_json(conn, a).await?;
-    let merchant = merchants::by_id(conn, &a.merchant_id).await?;
-    v["merchant_no"] = json!(merchant.as_ref().map(|m| m.merchant_no.clone()));
-    v["merchant_name"] = json!(merchant.map(|m| m.name));
-    v["claimed_by"] = json!(a.claimed_by);
-    v["first_approver"] = json!(a.first_approver);
-    v["second_approver"] = json!(a.second_approver);
-    v["waiting_s"] = json!((now_ms - a.created_at.millis()).max(0) / 1000);
-    Ok(v)
-}
-
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct QueueQuery {
+    /// An application status; default `submitted`.
     status: Option<String>,
+    /// 1–200, default 50.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     limit: Option<String>,
     cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/review/applications", operation_id = "review_queue", tag = "backoffice", security(("bearer" = [])),
-    params(("status" = Option<String>, Query, description = "default submitted"), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
-    responses((status = 200, body = crate::http::openapi::ReviewPage), (status = 400, body = crate::http::openapi::Problem, content_type = P), (status = 403, body = crate::http::openapi::Problem, content_type = P)))]
-pub(super) async fn queue(
+#[utoipa::path(get, path = "/api/v1/review/applications", operation_id = "list_review_queue", tag = "backoffice",
+    security(("bearer" = []), ("cookie" = [])), params(QueueQuery),
+    responses((status = 200, body = ReviewPage),
+        (status = 400, description = "invalid_query, invalid_cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn list_review_queue(
     State(state): State<AppState>,
     session: StaffSession,
     Query(q): Query<QueueQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReviewPage>, ApiError> {
     session.require(Permission::ReviewRead)?;
-    let status = match q.status.as_deref() {
-        None => Status::Submitted,
-        Some(text) => Status::parse(text)
-            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query").with("field", "status"))?,
-    };
-    let page = PageQuery { limit: q.limit, cursor: q.cursor }.page()?;
-    let now = state.app.now_ms();
-    let mut conn = state.conn().await?;
-    let rows = records::queue(&mut conn, status, page.after.as_deref().unwrap_or(""), page.limit + 1).await?;
-    let (rows, next) = paging::split(rows, page.limit, |a| a.id.clone());
-    let mut items = Vec::with_capacity(rows.len());
-    for a in &rows {
-        items.push(staff_json(&mut conn, a, now).await?);
-    }
-    Ok(Json(json!({"items": items, "next_cursor": next})))
+    let page = yajin_app::paging::PageRequest::parse(q.limit.as_deref(), q.cursor.as_deref())?;
+    let list = review::queue(&state.app, q.status.as_deref(), &page).await?;
+    Ok(Json(ReviewPage::of(list, ReviewApplicationView::from)))
 }
 
-#[utoipa::path(get, path = "/api/v1/review/applications/{id}", operation_id = "review_evidence", tag = "backoffice", security(("bearer" = [])),
-    params(("id" = String, Path)),
-    responses((status = 200, body = crate::http::openapi::ReviewEvidence), (status = 403, body = crate::http::openapi::Problem, content_type = P), (status = 404, body = crate::http::openapi::Problem, content_type = P)))]
-pub(super) async fn evidence(
+#[utoipa::path(get, path = "/api/v1/review/applications/{id}", operation_id = "get_review_evidence", tag = "backoffice",
+    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = ReviewEvidenceView),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn get_review_evidence(
     State(state): State<AppState>,
     session: StaffSession,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReviewEvidenceView>, ApiError> {
     session.require(Permission::ReviewRead)?;
-    let now = state.app.clock.now();
-    let mut conn = state.conn().await?;
-    let a = records::by_id(&mut conn, &id).await?.ok_or_else(ApiError::not_found)?;
-    let mut v = staff_json(&mut conn, &a, now.millis()).await?;
-    let terminal = terminals::by_id(&mut conn, &a.terminal_id).await?.ok_or_else(ApiError::internal)?;
-    let assessed =
-        assessment::assess_terminals(&mut conn, &a.merchant_id, vec![terminal], a.deduct_outstanding, now).await?;
+    let evidence = review::evidence(&state.app, &id).await?;
     let lang = language(&headers);
-    v["terminal"] = assessed.first().map(|t| terminal_json(t, lang, now)).unwrap_or(Value::Null);
-    v["outstanding_items"] = json!(assessed.first().map(|t| t
-        .owed
+    let now = evidence.application.as_of;
+    let outstanding_items = evidence.terminal.as_ref().map_or_else(Vec::new, |t| {
+        t.owed
+            .iter()
+            .map(|i| OutstandingItemRefView {
+                id: i.id.clone(),
+                kind: i.kind.clone(),
+                amount_fen: i.amount_fen.get(),
+                due_at: i.due_at.to_rfc3339(),
+            })
+            .collect()
+    });
+    let ledger = evidence
+        .ledger
         .iter()
-        .map(|i| json!({
-        "id": i.id, "kind": i.kind, "amount_fen": i.amount_fen, "due_at": i.due_at.to_rfc3339()}))
-        .collect::<Vec<_>>()));
-    let mut lines = ledger::by_reference(&mut conn, &a.terminal_id).await?;
-    lines.extend(ledger::by_reference(&mut conn, &a.id).await?);
-    v["ledger"] = lines
-        .iter()
-        .map(|(t, s)| json!({"id": t.id, "debit": t.debit.id(), "credit": t.credit.id(), "amount_fen": t.amount, "code": t.code.as_str(), "state": s.as_str()}))
+        .map(|(t, s)| LedgerLineView {
+            id: t.id.clone(),
+            debit: t.debit.id(),
+            credit: t.credit.id(),
+            amount_fen: t.amount.get(),
+            code: t.code.as_str().to_owned(),
+            state: s.as_str().to_owned(),
+        })
         .collect();
-    // Submission succeeds only when phone, ID card and bank card match the real-name record
-    // (compared by blind index), so an application on file has passed all three.
-    v["identity_check"] =
-        json!({"phone": "match", "id_card": "match", "bank_card": "match", "method": "blind_index_at_submission"});
-    Ok(Json(v))
+    Ok(Json(ReviewEvidenceView {
+        terminal: evidence.terminal.as_ref().map(|t| TerminalView::new(t, lang, now)),
+        application: ReviewApplicationView::from(evidence.application),
+        outstanding_items,
+        ledger,
+        // Submission succeeds only when phone, ID card and bank card match the real-name
+        // record (compared by blind index), so an application on file has passed all three.
+        identity_check: IdentityCheckView {
+            phone: "match".into(),
+            id_card: "match".into(),
+            bank_card: "match".into(),
+            method: "blind_index_at_submission".into(),
+        },
+    }))
 }
 
-async fn decided(state: &AppState, a: Application) -> Result<Json<Value>, ApiError> {
-    let mut conn = state.conn().await?;
-    Ok(Json(staff_json(&mut conn, &a, state.app.now_ms()).await?))
-}
-
-#[utoipa::path(post, path = "/api/v1/review/applications/{id}/claim", operation_id = "review_claim", tag = "backoffice", security(("bearer" = [])),
-    params(("id" = String, Path)),
-    responses((status = 200, body = crate::http::openapi::ReviewApplication), (status = 403, body = crate::http::openapi::Problem, content_type = P), (status = 404, body = crate::http::openapi::Problem, content_type = P), (status = 409, body = crate::http::openapi::Problem, content_type = P)))]
-pub(super) async fn claim(
+#[utoipa::path(post, path = "/api/v1/review/applications/{id}/claim", operation_id = "claim_application", tag = "backoffice",
+    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = ReviewApplicationView),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invalid_state", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn claim_application(
     State(state): State<AppState>,
-    session: StaffSession,
+    Staff(session, _): Staff<CanDecide>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    session.require(Permission::ReviewDecide)?;
+) -> Result<Json<ReviewApplicationView>, ApiError> {
     let a = review::claim(&state.app, &session.actor(), &id).await.map_err(review_error)?;
-    decided(&state, a).await
+    Ok(Json(ReviewApplicationView::from(a)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -172,17 +159,25 @@ pub(super) struct ApproveBody {
     comment: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/review/applications/{id}/approve", operation_id = "review_approve", tag = "backoffice", security(("bearer" = [])),
-    params(("id" = String, Path)), request_body = ApproveBody,
-    responses((status = 200, body = crate::http::openapi::ReviewApplication), (status = 403, description = "forbidden, same_approver", body = crate::http::openapi::Problem, content_type = P), (status = 404, body = crate::http::openapi::Problem, content_type = P), (status = 409, description = "invalid_state, not_claimed_by_you, figures_changed", body = crate::http::openapi::Problem, content_type = P), (status = 422, body = crate::http::openapi::Problem, content_type = P)))]
-pub(super) async fn approve(
+#[utoipa::path(post, path = "/api/v1/review/applications/{id}/approve", operation_id = "approve_application", tag = "backoffice",
+    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)), request_body = ApproveBody,
+    responses((status = 200, body = ReviewApplicationView),
+        (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden, same_approver", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invalid_state, not_claimed_by_you, figures_changed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed, invalid_body", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn approve_application(
     State(state): State<AppState>,
     Staff(session, _): Staff<CanDecideOrSecondApprove>,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<ApproveBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReviewApplicationView>, ApiError> {
     let a = review::approve(&state.app, &session.actor(), &id, &b.comment).await.map_err(review_error)?;
-    decided(&state, a).await
+    Ok(Json(ReviewApplicationView::from(a)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -194,18 +189,26 @@ pub(super) struct RejectBody {
     comment: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/review/applications/{id}/reject", operation_id = "review_reject", tag = "backoffice", security(("bearer" = [])),
-    params(("id" = String, Path)), request_body = RejectBody,
-    responses((status = 200, body = crate::http::openapi::ReviewApplication), (status = 403, body = crate::http::openapi::Problem, content_type = P), (status = 404, body = crate::http::openapi::Problem, content_type = P), (status = 409, body = crate::http::openapi::Problem, content_type = P), (status = 422, description = "unknown_reason_code, validation_failed", body = crate::http::openapi::Problem, content_type = P)))]
-pub(super) async fn reject(
+#[utoipa::path(post, path = "/api/v1/review/applications/{id}/reject", operation_id = "reject_application", tag = "backoffice",
+    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)), request_body = RejectBody,
+    responses((status = 200, body = ReviewApplicationView),
+        (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invalid_state, not_claimed_by_you", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "unknown_reason_code, validation_failed, invalid_body", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn reject_application(
     State(state): State<AppState>,
     Staff(session, _): Staff<CanDecideOrSecondApprove>,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<RejectBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReviewApplicationView>, ApiError> {
     let a =
         review::reject(&state.app, &session.actor(), &id, &b.reason_code, &b.comment).await.map_err(review_error)?;
-    decided(&state, a).await
+    Ok(Json(ReviewApplicationView::from(a)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -217,43 +220,58 @@ pub(super) struct RequestInfoBody {
     comment: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/review/applications/{id}/request-info", operation_id = "review_request_info", tag = "backoffice", security(("bearer" = [])),
-    params(("id" = String, Path)), request_body = RequestInfoBody,
-    responses((status = 200, body = crate::http::openapi::ReviewApplication), (status = 403, body = crate::http::openapi::Problem, content_type = P), (status = 404, body = crate::http::openapi::Problem, content_type = P), (status = 409, body = crate::http::openapi::Problem, content_type = P), (status = 422, body = crate::http::openapi::Problem, content_type = P)))]
-pub(super) async fn request_info(
+#[utoipa::path(post, path = "/api/v1/review/applications/{id}/request-info", operation_id = "request_application_info", tag = "backoffice",
+    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)), request_body = RequestInfoBody,
+    responses((status = 200, body = ReviewApplicationView),
+        (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invalid_state, not_claimed_by_you", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed, invalid_body", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn request_application_info(
     State(state): State<AppState>,
     Staff(session, _): Staff<CanDecide>,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<RequestInfoBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReviewApplicationView>, ApiError> {
     let a =
         review::request_info(&state.app, &session.actor(), &id, &b.items, &b.comment).await.map_err(review_error)?;
-    decided(&state, a).await
+    Ok(Json(ReviewApplicationView::from(a)))
 }
 
-#[utoipa::path(get, path = "/api/v1/review/reason-codes", operation_id = "review_reason_codes", tag = "backoffice", security(("bearer" = [])),
-    responses((status = 200, body = crate::http::openapi::ReasonCodes), (status = 403, body = crate::http::openapi::Problem, content_type = P)))]
-pub(super) async fn reason_codes(session: StaffSession) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/review/reason-codes", operation_id = "list_rejection_reasons", tag = "backoffice",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = ReasonCodesView),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn list_rejection_reasons(session: StaffSession) -> Result<Json<ReasonCodesView>, ApiError> {
     session.require(Permission::ReviewRead)?;
-    let items: Vec<Value> = rejection::CATALOGUE
+    let items = rejection::CATALOGUE
         .iter()
-        .map(|r| json!({"code": r.code, "explanation": {"zh": r.explanation_zh, "en": r.explanation_en}, "next_step": {"zh": r.next_step_zh, "en": r.next_step_en}}))
+        .map(|r| ReasonCodeView {
+            code: r.code.to_owned(),
+            explanation: LocalizedView { zh: r.explanation_zh.to_owned(), en: r.explanation_en.to_owned() },
+            next_step: LocalizedView { zh: r.next_step_zh.to_owned(), en: r.next_step_en.to_owned() },
+        })
         .collect();
-    Ok(Json(json!({"items": items})))
+    Ok(Json(ReasonCodesView { items }))
 }
 
-#[utoipa::path(get, path = "/api/v1/review/attachments/{id}", operation_id = "review_attachment", tag = "backoffice", security(("bearer" = [])),
-    params(("id" = String, Path)),
-    responses((status = 200, description = "the file"), (status = 403, body = crate::http::openapi::Problem, content_type = P), (status = 404, body = crate::http::openapi::Problem, content_type = P)))]
-pub(super) async fn attachment(
+#[utoipa::path(get, path = "/api/v1/review/attachments/{id}", operation_id = "download_evidence_attachment", tag = "backoffice",
+    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)),
+    responses((status = 200, description = "the file"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn download_evidence_attachment(
     State(state): State<AppState>,
     session: StaffSession,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     session.require(Permission::ReadAttachments)?;
-    let mut conn = state.conn().await?;
-    let meta = attachments::get(&mut conn, &id, None).await?.ok_or_else(ApiError::not_found)?;
-    let content = attachments::content(&mut conn, &meta.sha256).await?.ok_or_else(ApiError::not_found)?;
-    let headers = [(header::CONTENT_TYPE, meta.content_type), (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned())];
-    Ok((headers, Body::from(content)).into_response())
+    let (meta, content) = review::attachment(&state.app, &id).await?;
+    Ok(file_response(meta.content_type, content))
 }

@@ -11,7 +11,7 @@ use yajin_app::auth;
 use yajin_core::application::Role;
 use yajin_core::permission::{allows, Permission};
 
-use super::problem::ApiError;
+use super::problem::{ApiError, ErrorCode};
 use super::AppState;
 
 pub const SESSION_COOKIE: &str = "yajin_session";
@@ -40,20 +40,20 @@ fn bearer(parts: &Parts) -> Option<&str> {
 }
 
 /// The live session of the request, with the CSRF check for cookie sessions.
-async fn live_session(parts: &Parts, state: &AppState) -> Result<yajin_store::records::sessions::Session, ApiError> {
+async fn live_session(parts: &Parts, state: &AppState) -> Result<yajin_app::model::Session, ApiError> {
     let (token, from_cookie) = match (bearer(parts), cookie(parts, SESSION_COOKIE)) {
         (Some(token), _) => (token, false),
         (None, Some(token)) => (token, true),
-        (None, None) => return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated")),
+        (None, None) => return Err(ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated)),
     };
     let session = auth::session(&state.app, token)
         .await?
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated"))?;
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated))?;
     let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
     if from_cookie && !safe {
         let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
         if auth::token_hash(sent) != session.csrf_hash {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, "csrf_failed"));
+            return Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::CsrfFailed));
         }
     }
     Ok(session)
@@ -65,7 +65,7 @@ impl FromRequestParts<AppState> for MerchantSession {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let session = live_session(parts, state).await?;
         if session.principal_kind != "merchant" {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden"));
+            return Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden));
         }
         Ok(MerchantSession { merchant_id: session.principal_id, token_hash: session.token_hash })
     }
@@ -85,7 +85,7 @@ impl StaffSession {
         if allows(self.role, permission) {
             Ok(())
         } else {
-            Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden"))
+            Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden))
         }
     }
 
@@ -104,7 +104,7 @@ impl FromRequestParts<AppState> for StaffSession {
             ("staff", Some(role)) => {
                 Ok(StaffSession { staff_id: session.principal_id, role, token_hash: session.token_hash })
             }
-            _ => Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden")),
+            _ => Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden)),
         }
     }
 }
@@ -126,7 +126,7 @@ impl<N: Need> FromRequestParts<AppState> for Staff<N> {
         if N::ANY_OF.iter().any(|p| allows(session.role, *p)) {
             Ok(Staff(session, std::marker::PhantomData))
         } else {
-            Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden"))
+            Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden))
         }
     }
 }

@@ -158,21 +158,35 @@ pub async fn events(conn: &mut AnyConnection, application_id: &str) -> Result<Ve
     .bind(application_id)
     .fetch_all(conn)
     .await?;
-    rows.iter()
-        .map(|r| {
-            let from: Option<String> = r.try_get("from_status")?;
-            let to: String = r.try_get("to_status")?;
-            Ok(Event {
-                from: from.as_deref().map(status).transpose()?,
-                to: status(&to)?,
-                actor_role: r.try_get("actor_role")?,
-                actor_id: r.try_get("actor_id")?,
-                note: r.try_get("note")?,
-                detail: r.try_get("detail")?,
-                at: Timestamp::from_millis(r.try_get("at")?),
-            })
-        })
-        .collect()
+    rows.iter().map(event_from_row).collect()
+}
+
+/// The timelines of many applications in one query: `(application_id, event)`, in order.
+pub async fn events_of(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<(String, Event)>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT application_id, from_status, to_status, actor_role, actor_id, note, detail, at FROM application_events
+         WHERE application_id IN ({}) ORDER BY application_id, seq",
+        crate::placeholders(1, ids.len())
+    );
+    let rows = crate::query_in(&sql, ids).fetch_all(conn).await?;
+    rows.iter().map(|r| Ok((r.try_get("application_id")?, event_from_row(r)?))).collect()
+}
+
+fn event_from_row(r: &sqlx::any::AnyRow) -> Result<Event, StoreError> {
+    let from: Option<String> = r.try_get("from_status")?;
+    let to: String = r.try_get("to_status")?;
+    Ok(Event {
+        from: from.as_deref().map(status).transpose()?,
+        to: status(&to)?,
+        actor_role: r.try_get("actor_role")?,
+        actor_id: r.try_get("actor_id")?,
+        note: r.try_get("note")?,
+        detail: r.try_get("detail")?,
+        at: Timestamp::from_millis(r.try_get("at")?),
+    })
 }
 
 const COLUMNS: &str = "id, merchant_id, terminal_id, status, reason, note, amount_fen, fee_fen, deducted_fen,
@@ -254,10 +268,10 @@ pub async fn page_of_merchant(
     limit: i64,
 ) -> Result<Vec<Application>, StoreError> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM refund_applications WHERE merchant_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+        "SELECT {COLUMNS} FROM refund_applications WHERE merchant_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3"
     ))
     .bind(merchant_id)
-    .bind(before_id.unwrap_or("~"))
+    .bind(before_id.unwrap_or(""))
     .bind(limit)
     .fetch_all(conn)
     .await?;

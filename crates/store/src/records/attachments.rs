@@ -119,6 +119,24 @@ pub async fn link(conn: &mut AnyConnection, application_id: &str, ids: &[String]
     Ok(())
 }
 
+/// The files of many applications in one query: `(application_id, attachment)`.
+pub async fn of_applications(
+    conn: &mut AnyConnection,
+    ids: &[String],
+) -> Result<Vec<(String, Attachment)>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT l.application_id, a.id, a.merchant_id, a.kind, a.content_type, a.size, a.sha256, a.created_at
+         FROM application_attachments l JOIN attachments a ON a.id = l.attachment_id
+         WHERE l.application_id IN ({}) ORDER BY l.application_id, a.id",
+        crate::placeholders(1, ids.len())
+    );
+    let rows = crate::query_in(&sql, ids).fetch_all(conn).await?;
+    rows.iter().map(|r| Ok((r.try_get("application_id")?, from_row(r)?))).collect()
+}
+
 pub async fn of_application(conn: &mut AnyConnection, application_id: &str) -> Result<Vec<Attachment>, StoreError> {
     let rows = sqlx::query(
         "SELECT a.id, a.merchant_id, a.kind, a.content_type, a.size, a.sha256, a.created_at

@@ -94,6 +94,16 @@ pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Merchant
     row.as_ref().map(from_row).transpose()
 }
 
+/// Many merchants by id, in one query.
+pub async fn by_ids(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<Merchant>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!("SELECT {COLUMNS} FROM merchants WHERE id IN ({})", crate::placeholders(1, ids.len()));
+    let rows = crate::query_in(&sql, ids).fetch_all(conn).await?;
+    rows.iter().map(from_row).collect()
+}
+
 pub async fn by_phone(conn: &mut AnyConnection, phone: &str) -> Result<Option<Merchant>, StoreError> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM merchants WHERE phone = $1"))
         .bind(phone)

@@ -50,10 +50,10 @@ pub async fn page(
 ) -> Result<Vec<Notification>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, kind, title, body, application_id, created_at FROM notifications
-         WHERE merchant_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+         WHERE merchant_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3",
     )
     .bind(merchant_id)
-    .bind(before_id.unwrap_or("~"))
+    .bind(before_id.unwrap_or(""))
     .bind(limit)
     .fetch_all(conn)
     .await?;

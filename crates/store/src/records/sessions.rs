@@ -79,3 +79,14 @@ pub async fn revoke_all(
     .await?;
     Ok(())
 }
+
+/// Forgets sessions that ended (expired or revoked) before `ended_before_ms`: they can never be
+/// used again, and the table would otherwise grow with every login.
+pub async fn prune(conn: &mut AnyConnection, ended_before_ms: i64) -> Result<u64, StoreError> {
+    let deleted = sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1")
+        .bind(ended_before_ms)
+        .execute(conn)
+        .await?
+        .rows_affected();
+    Ok(deleted)
+}

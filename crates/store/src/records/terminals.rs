@@ -95,6 +95,16 @@ pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Terminal
     row.as_ref().map(from_row).transpose()
 }
 
+/// Many terminals by id, in one query.
+pub async fn by_ids(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<Terminal>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!("SELECT {COLUMNS} FROM terminals WHERE id IN ({})", crate::placeholders(1, ids.len()));
+    let rows = crate::query_in(&sql, ids).fetch_all(conn).await?;
+    rows.iter().map(from_row).collect()
+}
+
 /// A merchant's terminal by SN; another merchant's terminal is not found.
 pub async fn by_sn(conn: &mut AnyConnection, merchant_id: &str, sn: &str) -> Result<Option<Terminal>, StoreError> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM terminals WHERE sn = $1 AND merchant_id = $2"))

@@ -51,8 +51,18 @@ pub async fn take_cooldown(
 }
 
 /// Drops counters and cooldowns that can no longer matter.
-pub async fn prune(conn: &mut AnyConnection, older_than_ms: i64) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM rate_limits WHERE window_start < $1").bind(older_than_ms).execute(&mut *conn).await?;
-    sqlx::query("DELETE FROM cooldowns WHERE until_at < $1").bind(older_than_ms).execute(conn).await?;
-    Ok(())
+/// `older_than_ms` must lie before the start of the longest window in use (callers keep a day).
+/// Returns how many rows went.
+pub async fn prune(conn: &mut AnyConnection, older_than_ms: i64) -> Result<u64, StoreError> {
+    let windows = sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
+        .bind(older_than_ms)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    let cooldowns = sqlx::query("DELETE FROM cooldowns WHERE until_at < $1")
+        .bind(older_than_ms)
+        .execute(conn)
+        .await?
+        .rows_affected();
+    Ok(windows + cooldowns)
 }

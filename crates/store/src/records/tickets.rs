@@ -113,10 +113,10 @@ pub async fn page_of_merchant(
     limit: i64,
 ) -> Result<Vec<Ticket>, StoreError> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM tickets WHERE merchant_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+        "SELECT {COLUMNS} FROM tickets WHERE merchant_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3"
     ))
     .bind(merchant_id)
-    .bind(before_id.unwrap_or("~"))
+    .bind(before_id.unwrap_or(""))
     .bind(limit)
     .fetch_all(conn)
     .await?;

@@ -1,0 +1,62 @@
+//! Evidence files (purchase vouchers, usage records, ID photos): the type decided by content,
+//! 10 MiB at most, stored content-addressed so a backup of the database holds every file.
+
+use sha2::{Digest, Sha256};
+use yajin_core::attachment::{self, MAX_BYTES};
+use yajin_core::validation::FieldError;
+use yajin_store::records::attachments::{self, Attachment};
+use yajin_store::StoreError;
+
+use crate::{App, AppError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("invalid fields")]
+    Fields(Vec<FieldError>),
+    #[error("larger than {MAX_BYTES} bytes")]
+    TooLarge,
+    #[error("not a JPEG, PNG or PDF file")]
+    UnsupportedType,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Stores one file of the merchant's; `kind` and `file` as the form carried them.
+pub async fn upload(
+    app: &App,
+    merchant_id: &str,
+    kind: Option<&str>,
+    file: Option<&[u8]>,
+) -> Result<Attachment, UploadError> {
+    let mut errors = Vec::new();
+    if !kind.is_some_and(|k| attachment::KINDS.contains(&k)) {
+        errors.push(FieldError::new("kind", "invalid_value", attachment::KINDS.join(", ")));
+    }
+    match file {
+        None => errors.push(FieldError::new("file", "required", "a file part named `file`")),
+        Some([]) => errors.push(FieldError::new("file", "empty", "the file is empty")),
+        Some(_) => {}
+    }
+    let (Some(kind), Some(file)) = (kind, file) else { return Err(UploadError::Fields(errors)) };
+    if !errors.is_empty() {
+        return Err(UploadError::Fields(errors));
+    }
+    if file.len() > MAX_BYTES {
+        return Err(UploadError::TooLarge);
+    }
+    let content_type = attachment::sniff(file).ok_or(UploadError::UnsupportedType)?;
+    let sha256 = hex::encode(Sha256::digest(file));
+    let now = app.now_ms();
+    let mut tx = app.db.begin_write().await?;
+    let saved = attachments::insert(&mut tx, merchant_id, kind, content_type, &sha256, file, now).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(saved)
+}
+
+/// A file's metadata and bytes: the merchant's own (`Some(merchant)`), or any (staff).
+pub async fn read(app: &App, merchant_id: Option<&str>, id: &str) -> Result<(Attachment, Vec<u8>), AppError> {
+    let mut conn = app.db.begin_read().await?;
+    let meta = attachments::get(&mut conn, id, merchant_id).await?.ok_or(AppError::NotFound("attachment"))?;
+    let content = attachments::content(&mut conn, &meta.sha256).await?.ok_or(AppError::NotFound("attachment"))?;
+    Ok((meta, content))
+}

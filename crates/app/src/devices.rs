@@ -1,0 +1,59 @@
+//! My Devices (我的设备): the merchant's terminals assessed, their usage records, what the
+//! merchant owes. Reads in a fixed number of queries per request.
+
+use yajin_core::ids::TerminalSn;
+use yajin_core::Timestamp;
+use yajin_store::records::outstanding::{self, Item};
+use yajin_store::records::terminals::{self, Usage};
+
+use crate::assessment::{assess_by_sn, assess_terminals, TerminalAssessment};
+use crate::paging::{Page, PageRequest};
+use crate::{App, AppError};
+
+/// A page of the merchant's terminals by SN, each assessed as of `now`.
+pub async fn list_terminals(
+    app: &App,
+    merchant_id: &str,
+    page: &PageRequest,
+) -> Result<(Page<TerminalAssessment>, Timestamp), AppError> {
+    let now = app.clock.now();
+    let mut conn = app.db.begin_read().await?;
+    let rows = terminals::of_merchant(&mut conn, merchant_id, page.after_or_empty(), page.fetch()).await?;
+    let page = Page::of(rows, page, |t| t.sn.clone());
+    let items = assess_terminals(&mut conn, merchant_id, page.items, false, now).await?;
+    Ok((Page { items, next_cursor: page.next_cursor }, now))
+}
+
+/// One of the merchant's terminals by SN (spaces and case as people type them).
+pub async fn terminal(app: &App, merchant_id: &str, sn: &str) -> Result<(TerminalAssessment, Timestamp), AppError> {
+    let now = app.clock.now();
+    let sn = TerminalSn::parse(sn).map_err(|_| AppError::NotFound("terminal"))?;
+    let mut conn = app.db.begin_read().await?;
+    let assessed =
+        assess_by_sn(&mut conn, merchant_id, sn.as_str(), false, now).await?.ok_or(AppError::NotFound("terminal"))?;
+    Ok((assessed, now))
+}
+
+/// A terminal's usage records, newest first.
+pub async fn transactions(app: &App, merchant_id: &str, sn: &str, page: &PageRequest) -> Result<Page<Usage>, AppError> {
+    let sn = TerminalSn::parse(sn).map_err(|_| AppError::NotFound("terminal"))?;
+    let before = match page.after.as_deref() {
+        None => None,
+        Some(key) => {
+            let (at, id) = key.split_once('|').ok_or(AppError::InvalidCursor)?;
+            Some((at.parse::<i64>().map_err(|_| AppError::InvalidCursor)?, id.to_owned()))
+        }
+    };
+    let mut conn = app.db.begin_read().await?;
+    let terminal =
+        terminals::by_sn(&mut conn, merchant_id, sn.as_str()).await?.ok_or(AppError::NotFound("terminal"))?;
+    let rows = terminals::usage_page(&mut conn, &terminal.id, before, page.fetch()).await?;
+    Ok(Page::of(rows, page, |u| format!("{}|{}", u.occurred_at.millis(), u.id)))
+}
+
+/// What the merchant owes, and what they owed.
+pub async fn outstanding_items(app: &App, merchant_id: &str, page: &PageRequest) -> Result<Page<Item>, AppError> {
+    let mut conn = app.db.begin_read().await?;
+    let rows = outstanding::page_of_merchant(&mut conn, merchant_id, page.after_or_empty(), page.fetch()).await?;
+    Ok(Page::of(rows, page, |i| i.id.clone()))
+}

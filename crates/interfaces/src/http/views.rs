@@ -1,0 +1,808 @@
+//! What the API answers, as types: each is `Serialize` for the handler and `ToSchema` for the
+//! OpenAPI document, so the two cannot describe different shapes. Each view is built from what
+//! a use case returned, in the reader's language where it holds words.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use yajin_app::applications::{ApplicationDetail, Receipt as ReceiptModel};
+use yajin_app::assessment::TerminalAssessment;
+use yajin_app::model;
+use yajin_app::paging::Page;
+use yajin_app::review::StaffApplication;
+use yajin_core::eligibility::{Lang, Missing, Reason};
+use yajin_core::plan::{DepositPlan, FeeRule, RefundRule};
+use yajin_core::{Fen, Timestamp};
+
+fn rfc3339(t: Option<Timestamp>) -> Option<String> {
+    t.map(|t| t.to_rfc3339())
+}
+
+/// Declares `$page { items: Vec<$item>, next_cursor }` for a list of `$item`.
+macro_rules! page {
+    ($($page:ident of $item:ident;)*) => {$(
+        #[derive(Serialize, ToSchema)]
+        pub struct $page {
+            pub items: Vec<$item>,
+            /// Pass as `?cursor=` for the next page; `null` on the last.
+            pub next_cursor: Option<String>,
+        }
+
+        impl $page {
+            pub fn of<T>(page: Page<T>, view: impl FnMut(T) -> $item) -> $page {
+                let page = page.map(view);
+                $page { items: page.items, next_cursor: page.next_cursor }
+            }
+        }
+    )*};
+}
+
+page! {
+    TerminalPage of TerminalView;
+    UsagePage of UsageView;
+    OutstandingPage of OutstandingItemView;
+    ApplicationPage of ApplicationView;
+    NotificationPage of NotificationView;
+    TicketPage of TicketView;
+    AnnouncementPage of AnnouncementView;
+    ReviewPage of ReviewApplicationView;
+    PolicyPage of PolicyView;
+    AuditPage of AuditRowView;
+    SupportTicketPage of SupportTicketView;
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StatusView {
+    pub status: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReadinessView {
+    pub status: String,
+    pub database: Option<String>,
+    pub schema_version: Option<i64>,
+    pub reason: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginView {
+    pub token: String,
+    pub expires_at: String,
+    pub role: String,
+    /// Send back as `X-CSRF-Token` on state-changing requests made with the session cookie.
+    pub csrf_token: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CodeSentView {
+    pub resend_after_s: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MeView {
+    pub merchant_no: String,
+    pub name: String,
+    /// Masked: `138****0001`.
+    pub phone: String,
+    /// Masked: `6222 **** **** 0128`.
+    pub bank_card: String,
+    pub bank_name: String,
+    /// Masked: `310***********1236`.
+    pub id_card: String,
+}
+
+impl From<model::Merchant> for MeView {
+    fn from(m: model::Merchant) -> MeView {
+        let phone = yajin_core::ids::PhoneNo::parse(&m.phone).map(|p| p.masked()).unwrap_or_default();
+        MeView {
+            merchant_no: m.merchant_no,
+            name: m.name,
+            phone,
+            bank_card: m.bank_card_masked,
+            bank_name: m.bank_name,
+            id_card: m.id_card_masked,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SmsMessageView {
+    pub phone: String,
+    pub text: String,
+    pub sent_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SmsInboxView {
+    pub items: Vec<SmsMessageView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DepositView {
+    pub amount_fen: i64,
+    pub refundable_fen: i64,
+    pub refunded_fen: i64,
+    pub in_flight_fen: i64,
+    pub deducted_fen: i64,
+    /// `none`, `held`, `refund_in_progress`, `refunded`.
+    pub status: String,
+}
+
+/// A reason a refund cannot happen now, with its figures (`outstanding_fen`, `deadline`,
+/// `reached_fen`, `needed_fen`, `days_left`, `application_id`, … by code).
+#[derive(Serialize, ToSchema)]
+#[schema(as = Reason)]
+pub struct ReasonView {
+    pub code: String,
+    pub message: String,
+    #[serde(flatten)]
+    pub figures: Map<String, Value>,
+}
+
+impl ReasonView {
+    pub fn new(reason: &Reason, lang: Lang) -> ReasonView {
+        ReasonView { code: reason.code().to_owned(), message: reason.message(lang), figures: figures(reason) }
+    }
+}
+
+/// The figures behind a reason, as members of its object.
+pub fn figures(reason: &Reason) -> Map<String, Value> {
+    let value = match reason {
+        Reason::ApplicationAlreadyOpen { application_id } => serde_json::json!({"application_id": application_id}),
+        Reason::OutstandingBalance { outstanding_fen, item_ids, exceeds_refund } => serde_json::json!({
+            "outstanding_fen": outstanding_fen, "item_ids": item_ids, "exceeds_refund": exceeds_refund}),
+        Reason::RefundWindowExpired { deadline } => serde_json::json!({"deadline": deadline.to_rfc3339()}),
+        Reason::NotYetEligible {
+            missing: Missing::VolumeBelowTarget { reached_fen, needed_fen, remaining_fen, deadline, days_left },
+        } => serde_json::json!({"missing": "volume_below_target", "reached_fen": reached_fen,
+            "needed_fen": needed_fen, "remaining_fen": remaining_fen, "deadline": deadline.to_rfc3339(),
+            "days_left": days_left}),
+        Reason::NotYetEligible { missing: Missing::NotActivated } => serde_json::json!({"missing": "not_activated"}),
+        Reason::NotYetEligible { missing: Missing::NoDeposit } => serde_json::json!({"missing": "no_deposit"}),
+        Reason::DepositAlreadyRefunded | Reason::RiskFrozen => serde_json::json!({}),
+    };
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EligibilityView {
+    pub eligible: bool,
+    pub reasons: Vec<ReasonView>,
+    pub refundable_fen: i64,
+    pub fee_fen: i64,
+    pub deducted_fen: i64,
+    pub net_refund_fen: i64,
+    pub deadline: Option<String>,
+    pub days_left: Option<i64>,
+    pub device_return_pending: bool,
+    pub auto_approvable: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProgressView {
+    pub reached_fen: i64,
+    pub target_fen: i64,
+    pub percent: i64,
+}
+
+/// A deposit plan: the snapshot a terminal keeps from its activation, or a version on file.
+#[derive(Serialize, ToSchema)]
+pub struct PlanView {
+    pub code: String,
+    pub version: i64,
+    pub name: String,
+    pub deposit_fen: i64,
+    /// `{"kind":"activation","volume_target_fen","counted_kinds","window_days"}` or
+    /// `{"kind":"termination","refund_window_days","device_return_required"}`.
+    #[schema(value_type = Object)]
+    pub rule: RefundRule,
+    /// `{"kind":"fixed","amount_fen"}` or `{"kind":"percent","basis_points","cap_fen"}`.
+    #[schema(value_type = Object)]
+    pub fee: FeeRule,
+    pub auto_approve: bool,
+    pub auto_apply: bool,
+    pub four_eyes_threshold_fen: i64,
+}
+
+impl From<&DepositPlan> for PlanView {
+    fn from(p: &DepositPlan) -> PlanView {
+        PlanView {
+            code: p.code.clone(),
+            version: p.version,
+            name: p.name.clone(),
+            deposit_fen: p.deposit_fen.get(),
+            rule: p.rule.clone(),
+            fee: p.fee,
+            auto_approve: p.auto_approve,
+            auto_apply: p.auto_apply,
+            four_eyes_threshold_fen: p.four_eyes_threshold_fen.get(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TerminalView {
+    pub sn: String,
+    pub terminal_id: String,
+    pub model: String,
+    pub status: String,
+    pub activated_at: Option<String>,
+    pub terminated_at: Option<String>,
+    pub device_returned_at: Option<String>,
+    pub deposit: DepositView,
+    pub plan: PlanView,
+    pub progress: Option<ProgressView>,
+    pub eligibility: EligibilityView,
+    pub open_application_id: Option<String>,
+}
+
+impl TerminalView {
+    pub fn new(ta: &TerminalAssessment, lang: Lang, now: Timestamp) -> TerminalView {
+        let (t, d, a) = (&ta.terminal, &ta.deposit, &ta.assessment);
+        let refundable = d.refundable().unwrap_or_default().max(Fen::ZERO);
+        let deposit_status = if d.collected_fen.get() == 0 {
+            "none"
+        } else if d.in_flight_fen.is_positive() {
+            "refund_in_progress"
+        } else if !refundable.is_positive() {
+            "refunded"
+        } else {
+            "held"
+        };
+        let progress = a.volume.as_ref().map(|v| {
+            let percent = if v.target_fen.is_positive() {
+                (v.reached_fen.get().saturating_mul(100) / v.target_fen.get()).min(100)
+            } else {
+                100
+            };
+            ProgressView { reached_fen: v.reached_fen.get(), target_fen: v.target_fen.get(), percent }
+        });
+        TerminalView {
+            sn: t.sn.clone(),
+            terminal_id: t.terminal_id.clone(),
+            model: t.model.clone(),
+            status: t.status.as_str().to_owned(),
+            activated_at: rfc3339(t.activated_at),
+            terminated_at: rfc3339(t.terminated_at),
+            device_returned_at: rfc3339(t.device_returned_at),
+            deposit: DepositView {
+                amount_fen: d.collected_fen.get(),
+                refundable_fen: refundable.get(),
+                refunded_fen: d.refunded_fen.get(),
+                in_flight_fen: d.in_flight_fen.get(),
+                deducted_fen: d.deducted_fen.get(),
+                status: deposit_status.to_owned(),
+            },
+            plan: PlanView::from(&t.plan),
+            progress,
+            eligibility: EligibilityView {
+                eligible: a.eligible(),
+                reasons: a.reasons.iter().map(|r| ReasonView::new(r, lang)).collect(),
+                refundable_fen: a.refundable_fen.get(),
+                fee_fen: a.fee_fen.get(),
+                deducted_fen: a.deducted_fen.get(),
+                net_refund_fen: a.net_refund_fen.get(),
+                deadline: rfc3339(a.deadline),
+                days_left: a.deadline.map(|d| now.china_days_until(d)),
+                device_return_pending: a.device_return_pending,
+                auto_approvable: a.auto_approvable,
+            },
+            open_application_id: ta.open_application_id.clone(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UsageView {
+    pub id: String,
+    pub amount_fen: i64,
+    pub fee_fen: i64,
+    pub occurred_at: String,
+    pub kind: String,
+}
+
+impl From<model::Usage> for UsageView {
+    fn from(u: model::Usage) -> UsageView {
+        UsageView {
+            id: u.id,
+            amount_fen: u.amount.get(),
+            fee_fen: u.fee.get(),
+            occurred_at: u.occurred_at.to_rfc3339(),
+            kind: u.kind,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OutstandingItemView {
+    pub id: String,
+    pub kind: String,
+    pub amount_fen: i64,
+    pub due_at: String,
+    pub status: String,
+    pub terminal_sn: Option<String>,
+    pub settled_at: Option<String>,
+    pub application_id: Option<String>,
+}
+
+impl From<model::Item> for OutstandingItemView {
+    fn from(i: model::Item) -> OutstandingItemView {
+        OutstandingItemView {
+            id: i.id,
+            kind: i.kind,
+            amount_fen: i.amount.get(),
+            due_at: i.due_at.to_rfc3339(),
+            status: i.status,
+            terminal_sn: i.terminal_sn,
+            settled_at: rfc3339(i.settled_at),
+            application_id: i.application_id,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AttachmentView {
+    pub id: String,
+    pub kind: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+}
+
+impl From<model::Attachment> for AttachmentView {
+    fn from(a: model::Attachment) -> AttachmentView {
+        AttachmentView { id: a.id, kind: a.kind, content_type: a.content_type, size: a.size, sha256: a.sha256 }
+    }
+}
+
+/// Multipart upload: `file` (JPEG, PNG or PDF by content, ≤ 10 MiB) and `kind`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the multipart form; axum's `Multipart` reads it.
+pub struct AttachmentUpload {
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// `purchase_voucher`, `usage_record`, `id_photo`, `other`.
+    kind: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AttachmentRefView {
+    pub id: String,
+    pub kind: String,
+    pub content_type: String,
+    pub size: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TimelineEntryView {
+    pub status: String,
+    pub from: Option<String>,
+    pub at: String,
+    pub actor: String,
+    pub note: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ApplicationView {
+    pub id: String,
+    pub status: String,
+    pub terminal_sn: Option<String>,
+    pub reason: String,
+    pub note: String,
+    pub amount_fen: i64,
+    pub fee_fen: i64,
+    pub deducted_fen: i64,
+    pub net_refund_fen: i64,
+    pub deduct_outstanding: bool,
+    pub bank_card: String,
+    pub four_eyes_required: bool,
+    pub created_at: String,
+    pub updated_at: String,
+    pub attachments: Vec<AttachmentRefView>,
+    pub timeline: Vec<TimelineEntryView>,
+    /// The payout, once one exists.
+    #[schema(value_type = Option<Object>)]
+    pub payout: Option<Value>,
+}
+
+impl From<ApplicationDetail> for ApplicationView {
+    fn from(d: ApplicationDetail) -> ApplicationView {
+        let a = d.application;
+        ApplicationView {
+            status: a.status.as_str().to_owned(),
+            terminal_sn: d.terminal_sn,
+            reason: a.reason,
+            note: a.note,
+            amount_fen: a.amount.get(),
+            fee_fen: a.fee.get(),
+            deducted_fen: a.deducted.get(),
+            net_refund_fen: a.net_refund.get(),
+            deduct_outstanding: a.deduct_outstanding,
+            bank_card: a.bank_card_masked,
+            four_eyes_required: a.four_eyes_required,
+            created_at: a.created_at.to_rfc3339(),
+            updated_at: a.updated_at.to_rfc3339(),
+            attachments: d
+                .attachments
+                .into_iter()
+                .map(|f| AttachmentRefView { id: f.id, kind: f.kind, content_type: f.content_type, size: f.size })
+                .collect(),
+            timeline: d
+                .timeline
+                .into_iter()
+                .map(|e| TimelineEntryView {
+                    status: e.to.as_str().to_owned(),
+                    from: e.from.map(|s| s.as_str().to_owned()),
+                    at: e.at.to_rfc3339(),
+                    actor: e.actor_role,
+                    note: e.note,
+                })
+                .collect(),
+            payout: None,
+            id: a.id,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeductionView {
+    pub item_id: String,
+    pub kind: String,
+    pub amount_fen: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PreviewView {
+    pub eligible: bool,
+    pub reasons: Vec<ReasonView>,
+    pub terminal_sn: String,
+    pub amount_fen: i64,
+    pub fee_fen: i64,
+    pub deducted_fen: i64,
+    pub net_refund_fen: i64,
+    pub deductions: Vec<DeductionView>,
+    pub deadline: Option<String>,
+    pub auto_approvable: bool,
+    pub warnings: Vec<crate::http::problem::FieldErrorView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReceiptView {
+    pub refund_no: String,
+    pub merchant_no: String,
+    pub merchant_name: String,
+    pub terminal_sn: String,
+    pub terminal_id: String,
+    pub amount_fen: i64,
+    pub fee_fen: i64,
+    pub deducted_fen: i64,
+    pub net_refund_fen: i64,
+    pub net_refund_yuan: String,
+    /// 大写, e.g. 贰佰玖拾玖元整.
+    pub net_refund_capitals: String,
+    pub amount_capitals: String,
+    pub bank_card: String,
+    pub bank_name: String,
+    pub bank_reference: Option<String>,
+    pub submitted_at: String,
+    pub refunded_at: Option<String>,
+}
+
+impl From<ReceiptModel> for ReceiptView {
+    fn from(r: ReceiptModel) -> ReceiptView {
+        let a = r.application;
+        ReceiptView {
+            refund_no: a.id,
+            merchant_no: r.merchant_no,
+            merchant_name: r.merchant_name,
+            terminal_sn: r.terminal_sn,
+            terminal_id: r.terminal_id,
+            amount_fen: a.amount.get(),
+            fee_fen: a.fee.get(),
+            deducted_fen: a.deducted.get(),
+            net_refund_fen: a.net_refund.get(),
+            net_refund_yuan: a.net_refund.to_string(),
+            net_refund_capitals: a.net_refund.to_chinese_capitals(),
+            amount_capitals: a.amount.to_chinese_capitals(),
+            bank_card: a.bank_card_masked,
+            bank_name: r.bank_name,
+            bank_reference: None,
+            submitted_at: a.created_at.to_rfc3339(),
+            refunded_at: rfc3339(r.refunded_at),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NotificationView {
+    pub id: String,
+    pub kind: String,
+    pub title: String,
+    pub body: String,
+    pub application_id: Option<String>,
+    pub created_at: String,
+}
+
+impl From<model::Notification> for NotificationView {
+    fn from(n: model::Notification) -> NotificationView {
+        NotificationView {
+            id: n.id,
+            kind: n.kind,
+            title: n.title,
+            body: n.body,
+            application_id: n.application_id,
+            created_at: n.created_at.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TicketMessageView {
+    pub id: String,
+    pub author: String,
+    pub body: String,
+    pub created_at: String,
+}
+
+fn messages(list: Vec<model::Message>) -> Vec<TicketMessageView> {
+    list.into_iter()
+        .map(|m| TicketMessageView {
+            id: m.id,
+            author: m.author_role,
+            body: m.body,
+            created_at: m.created_at.to_rfc3339(),
+        })
+        .collect()
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TicketView {
+    pub id: String,
+    pub subject: String,
+    pub status: String,
+    pub application_id: Option<String>,
+    pub owner: Option<String>,
+    pub first_response_due_at: String,
+    pub first_response_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The conversation, on a single ticket (not in lists).
+    pub messages: Option<Vec<TicketMessageView>>,
+}
+
+impl TicketView {
+    pub fn new(t: model::Ticket, list: Option<Vec<model::Message>>) -> TicketView {
+        TicketView {
+            id: t.id,
+            subject: t.subject,
+            status: t.status,
+            application_id: t.application_id,
+            owner: t.owner_staff_id,
+            first_response_due_at: t.first_response_due_at.to_rfc3339(),
+            first_response_at: rfc3339(t.first_response_at),
+            created_at: t.created_at.to_rfc3339(),
+            updated_at: t.updated_at.to_rfc3339(),
+            messages: list.map(messages),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AnnouncementView {
+    pub id: String,
+    pub title: String,
+    pub body: String,
+    pub published_at: Option<String>,
+}
+
+impl From<model::Announcement> for AnnouncementView {
+    fn from(a: model::Announcement) -> AnnouncementView {
+        AnnouncementView { id: a.id, title: a.title, body: a.body, published_at: rfc3339(a.published_at) }
+    }
+}
+
+/// An application as the back office sees it.
+#[derive(Serialize, ToSchema)]
+pub struct ReviewApplicationView {
+    #[serde(flatten)]
+    pub application: ApplicationView,
+    pub merchant_no: Option<String>,
+    pub merchant_name: Option<String>,
+    pub claimed_by: Option<String>,
+    pub first_approver: Option<String>,
+    pub second_approver: Option<String>,
+    /// Seconds since submission.
+    pub waiting_s: i64,
+}
+
+impl From<StaffApplication> for ReviewApplicationView {
+    fn from(s: StaffApplication) -> ReviewApplicationView {
+        let a = &s.detail.application;
+        let (claimed_by, first_approver, second_approver) =
+            (a.claimed_by.clone(), a.first_approver.clone(), a.second_approver.clone());
+        let waiting_s = (s.as_of.millis() - a.created_at.millis()).max(0) / 1000;
+        ReviewApplicationView {
+            application: ApplicationView::from(s.detail),
+            merchant_no: s.merchant_no,
+            merchant_name: s.merchant_name,
+            claimed_by,
+            first_approver,
+            second_approver,
+            waiting_s,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LedgerLineView {
+    pub id: String,
+    pub debit: String,
+    pub credit: String,
+    pub amount_fen: i64,
+    pub code: String,
+    pub state: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OutstandingItemRefView {
+    pub id: String,
+    pub kind: String,
+    pub amount_fen: i64,
+    pub due_at: String,
+}
+
+/// How the merchant's identity was checked.
+#[derive(Serialize, ToSchema)]
+pub struct IdentityCheckView {
+    pub phone: String,
+    pub id_card: String,
+    pub bank_card: String,
+    pub method: String,
+}
+
+/// An application with the evidence to decide it.
+#[derive(Serialize, ToSchema)]
+pub struct ReviewEvidenceView {
+    #[serde(flatten)]
+    pub application: ReviewApplicationView,
+    pub terminal: Option<TerminalView>,
+    pub outstanding_items: Vec<OutstandingItemRefView>,
+    pub ledger: Vec<LedgerLineView>,
+    pub identity_check: IdentityCheckView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LocalizedView {
+    pub zh: String,
+    pub en: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReasonCodeView {
+    pub code: String,
+    pub explanation: LocalizedView,
+    pub next_step: LocalizedView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReasonCodesView {
+    pub items: Vec<ReasonCodeView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PolicyView {
+    pub id: String,
+    #[serde(flatten)]
+    pub plan: PlanView,
+    pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditRowView {
+    pub id: i64,
+    pub at: String,
+    pub actor_role: String,
+    pub actor_id: String,
+    pub action: String,
+    pub entity: String,
+    pub entity_id: String,
+    #[schema(value_type = Object)]
+    pub detail: Value,
+    pub hash: String,
+}
+
+impl From<model::AuditRow> for AuditRowView {
+    fn from(r: model::AuditRow) -> AuditRowView {
+        AuditRowView {
+            id: r.seq,
+            at: Timestamp::from_millis(r.at).to_rfc3339(),
+            detail: serde_json::from_str(&r.entry.detail).unwrap_or(Value::Null),
+            actor_role: r.entry.actor_role,
+            actor_id: r.entry.actor_id,
+            action: r.entry.action,
+            entity: r.entry.entity,
+            entity_id: r.entry.entity_id,
+            hash: r.hash,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditVerificationView {
+    pub ok: bool,
+    pub checked: i64,
+    pub first_broken_id: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SupportTicketView {
+    pub id: String,
+    pub subject: String,
+    pub status: String,
+    pub application_id: Option<String>,
+    pub owner: Option<String>,
+    pub first_response_due_at: String,
+    pub first_response_at: Option<String>,
+    pub overdue: bool,
+    pub age_s: i64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub messages: Option<Vec<TicketMessageView>>,
+    pub application: Option<ApplicationView>,
+}
+
+impl SupportTicketView {
+    pub fn new(
+        t: model::Ticket,
+        list: Option<Vec<model::Message>>,
+        application: Option<ApplicationDetail>,
+        now: Timestamp,
+    ) -> SupportTicketView {
+        SupportTicketView {
+            overdue: t.first_response_at.is_none() && now > t.first_response_due_at,
+            age_s: (now.millis() - t.created_at.millis()).max(0) / 1000,
+            id: t.id,
+            subject: t.subject,
+            status: t.status,
+            application_id: t.application_id,
+            owner: t.owner_staff_id,
+            first_response_due_at: t.first_response_due_at.to_rfc3339(),
+            first_response_at: rfc3339(t.first_response_at),
+            created_at: t.created_at.to_rfc3339(),
+            updated_at: t.updated_at.to_rfc3339(),
+            messages: list.map(messages),
+            application: application.map(ApplicationView::from),
+        }
+    }
+}
+
+impl From<yajin_app::support::SupportTicket> for SupportTicketView {
+    fn from(s: yajin_app::support::SupportTicket) -> SupportTicketView {
+        SupportTicketView::new(s.ticket, Some(s.messages), s.application, s.as_of)
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AnnouncementStateView {
+    pub id: String,
+    pub status: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DayTotalView {
+    pub day: String,
+    pub count: i64,
+    pub amount_fen: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SummaryView {
+    /// Status → number of applications.
+    pub applications_by_status: std::collections::BTreeMap<String, i64>,
+    pub refunded_per_day: Vec<DayTotalView>,
+    pub submit_to_refund_median_s: Option<i64>,
+    pub submit_to_refund_p90_s: Option<i64>,
+}
