@@ -193,3 +193,50 @@ on_both_databases! {
         assert_eq!(held.debits_pending, Fen::yuan(99));
     }
 }
+
+async fn count(db: &Db, table: &str) -> i64 {
+    use sqlx::Row;
+    sqlx::query(&format!("SELECT count(*) AS n FROM {table}")).fetch_one(db.pool()).await.unwrap().try_get("n").unwrap()
+}
+
+on_both_databases! {
+    async fn pruning_forgets_what_can_no_longer_matter_and_keeps_the_rest(db) {
+        use yajin_app::housekeeping::{prune, Retention};
+        use yajin_store::records::{idempotency, sessions, throttle};
+        let clock = Arc::new(ManualClock::at(Timestamp::from_millis(1_000_000_000_000)));
+        let vault = Vault::new(&MasterKey::from_hex(&"22".repeat(32)).unwrap(), &[]);
+        let app = App::new(db.clone(), vault, clock.clone(), Arc::new(yajin_channels::sms::SandboxSms));
+        let day = 24 * 3_600_000;
+        let t0 = yajin_app::Clock::now(clock.as_ref()).millis();
+        let mut tx = db.begin_write().await.unwrap();
+        for (i, expires) in [t0 - 2 * day, t0 + day].into_iter().enumerate() {
+            let s = sessions::Session {
+                token_hash: format!("h{i}"),
+                principal_kind: "merchant".into(),
+                principal_id: "mc_1".into(),
+                role: "merchant".into(),
+                csrf_hash: "c".into(),
+                expires_at: expires,
+            };
+            sessions::insert(&mut tx, &s, t0 - 3 * day).await.unwrap();
+        }
+        idempotency::claim(&mut tx, "merchant:mc_1", "old", "h", t0 - 2 * day).await.unwrap();
+        idempotency::complete(&mut tx, "merchant:mc_1", "old", 201, b"{}").await.unwrap();
+        idempotency::claim(&mut tx, "merchant:mc_1", "new", "h", t0 - 3_600_000).await.unwrap();
+        idempotency::complete(&mut tx, "merchant:mc_1", "new", 201, b"{}").await.unwrap();
+        throttle::hit(&mut tx, "login-ip:1.2.3.4", 60_000, t0 - 2 * day).await.unwrap();
+        throttle::hit(&mut tx, "login-ip:1.2.3.4", 60_000, t0).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!((count(&db, "sessions").await, count(&db, "idempotency_keys").await, count(&db, "rate_limits").await), (2, 2, 2));
+
+        let pruned = prune(&app, Retention::default()).await.unwrap();
+        assert_eq!((pruned.sessions, pruned.idempotency_keys, pruned.throttles), (1, 1, 1));
+        assert_eq!((count(&db, "sessions").await, count(&db, "idempotency_keys").await, count(&db, "rate_limits").await), (1, 1, 1));
+        // A key inside its retention still replays its answer.
+        let mut tx = db.begin_write().await.unwrap();
+        let replay = idempotency::claim(&mut tx, "merchant:mc_1", "new", "h", t0).await.unwrap();
+        assert_eq!(replay, idempotency::Claim::Replay { status: 201, body: b"{}".to_vec() });
+        drop(tx);
+        assert_eq!(prune(&app, Retention::default()).await.unwrap(), Default::default(), "nothing more to forget");
+    }
+}

@@ -24,6 +24,9 @@ pub struct FileConfig {
     pub db_max_connections: Option<u32>,
     pub sms_provider: Option<String>,
     pub sms_http_url: Option<String>,
+    /// How long a retry with the same `Idempotency-Key` replays the first answer (hours, at
+    /// least 24; default 24).
+    pub idempotency_retention_hours: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +74,7 @@ pub struct ServeConfig {
     pub pii_key: Option<String>,
     pub pii_previous_keys: Vec<String>,
     pub sms: SmsConfig,
+    pub retention: yajin_app::housekeeping::Retention,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -130,7 +134,19 @@ pub fn serve_config(args: &ServeArgs, file: &FileConfig) -> Result<ServeConfig, 
         sms: sms_config(args, file, demo)?,
         pii_key,
         pii_previous_keys: file.pii_previous_keys.clone(),
+        retention: retention(file)?,
     })
+}
+
+fn retention(file: &FileConfig) -> Result<yajin_app::housekeeping::Retention, ConfigError> {
+    let mut retention = yajin_app::housekeeping::Retention::default();
+    if let Some(hours) = file.idempotency_retention_hours {
+        if !(24..=24 * 366).contains(&hours) {
+            return Err(ConfigError(format!("idempotency_retention_hours must be 24–8784, not {hours}")));
+        }
+        retention.idempotency_keys = std::time::Duration::from_secs(hours * 3600);
+    }
+    Ok(retention)
 }
 
 fn sms_config(args: &ServeArgs, file: &FileConfig, demo: bool) -> Result<SmsConfig, ConfigError> {

@@ -14,6 +14,9 @@ use crate::http::{self, AppState};
 use crate::Failure;
 use yajin_channels::sms::{HttpSms, SandboxSms, SmsGateway};
 
+/// How often `serve` forgets what can no longer matter.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
 pub async fn open_database(config: &DbConfig) -> Result<Db, Failure> {
     if config.backend == Backend::Sqlite {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
@@ -53,6 +56,8 @@ pub async fn serve(config: ServeConfig) -> Result<(), Failure> {
             tracing::info!("demo data set seeded");
         }
     }
+    // Sessions, idempotency keys, rate-limit windows and cooldowns would otherwise grow forever.
+    tokio::spawn(yajin_app::housekeeping::run(app.clone(), PRUNE_EVERY, config.retention));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| Failure::runtime(format!("cannot listen on {}: {e}", config.listen)))?;

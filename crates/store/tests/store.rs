@@ -373,3 +373,217 @@ async fn drop_audit_guards(db: &Db, conn: &mut sqlx::AnyConnection) {
         sqlx::query(sql).execute(&mut *conn).await.unwrap();
     }
 }
+
+/// Tables, columns, nullability, unique and partial indexes, and CHECKs of a migrated database,
+/// in a form both databases can be compared in.
+async fn schema_of(db: &Db) -> std::collections::BTreeMap<String, String> {
+    use sqlx::Row;
+    let pool = db.pool();
+    let mut out = std::collections::BTreeMap::new();
+    let sqlite = db.backend() == yajin_store::Backend::Sqlite;
+    let tables: Vec<String> = if sqlite {
+        sqlx::query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'yajin_schema'")
+    } else {
+        sqlx::query("SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_name <> 'yajin_schema'")
+    }
+    .fetch_all(pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.try_get::<String, _>("name").unwrap())
+    .collect();
+    for table in tables {
+        let (columns, uniques, checks): (Vec<String>, Vec<String>, i64) = if sqlite {
+            let columns = sqlx::query("SELECT name, \"notnull\" AS nn, pk FROM pragma_table_info($1)")
+                .bind(&table)
+                .fetch_all(pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    // SQLite lets a non-INTEGER primary key hold NULL unless told; PostgreSQL
+                    // never does: a key column counts as NOT NULL on both.
+                    let not_null = r.try_get::<i64, _>("nn").unwrap() == 1 || r.try_get::<i64, _>("pk").unwrap() > 0;
+                    format!("{}{}", r.try_get::<String, _>("name").unwrap(), if not_null { " not null" } else { "" })
+                })
+                .collect();
+            let mut uniques = Vec::new();
+            // An INTEGER PRIMARY KEY is the rowid itself, with no index of its own to list.
+            let origins: Vec<String> = sqlx::query("SELECT origin FROM pragma_index_list($1)")
+                .bind(&table)
+                .fetch_all(pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.try_get::<String, _>("origin").unwrap())
+                .collect();
+            let key: Vec<String> = sqlx::query("SELECT name FROM pragma_table_info($1) WHERE pk > 0 ORDER BY pk")
+                .bind(&table)
+                .fetch_all(pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.try_get::<String, _>("name").unwrap())
+                .collect();
+            if !key.is_empty() && !origins.iter().any(|o| o == "pk") {
+                uniques.push(format!("unique({})", key.join(",")));
+            }
+            for index in sqlx::query("SELECT name, \"unique\" AS u, partial FROM pragma_index_list($1)")
+                .bind(&table)
+                .fetch_all(pool)
+                .await
+                .unwrap()
+            {
+                let name: String = index.try_get("name").unwrap();
+                let cols: Vec<String> = sqlx::query("SELECT name FROM pragma_index_info($1) ORDER BY seqno")
+                    .bind(&name)
+                    .fetch_all(pool)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.try_get::<String, _>("name").unwrap())
+                    .collect();
+                let unique = index.try_get::<i64, _>("u").unwrap() == 1;
+                let partial = index.try_get::<i64, _>("partial").unwrap() == 1;
+                uniques.push(format!(
+                    "{}({}){}",
+                    if unique { "unique" } else { "index" },
+                    cols.join(","),
+                    if partial { " partial" } else { "" }
+                ));
+            }
+            let sql: String = sqlx::query("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = $1")
+                .bind(&table)
+                .fetch_one(pool)
+                .await
+                .unwrap()
+                .try_get("sql")
+                .unwrap();
+            (columns, uniques, sql.to_uppercase().matches("CHECK (").count() as i64)
+        } else {
+            let columns = sqlx::query(
+                "SELECT column_name::text AS name, is_nullable::text AS n FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = $1",
+            )
+            .bind(&table)
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let nullable: String = r.try_get("n").unwrap();
+                format!(
+                    "{}{}",
+                    r.try_get::<String, _>("name").unwrap(),
+                    if nullable == "NO" { " not null" } else { "" }
+                )
+            })
+            .collect();
+            let uniques = sqlx::query(
+                "SELECT i.indisunique AS u, i.indpred IS NOT NULL AS partial,
+                        (SELECT string_agg(a.attname::text, ',' ORDER BY k.n) FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
+                         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum) AS cols
+                 FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
+                 WHERE t.relname = $1 AND t.relnamespace = current_schema()::regnamespace",
+            )
+            .bind(&table)
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let unique: bool = r.try_get("u").unwrap();
+                let partial: bool = r.try_get("partial").unwrap();
+                let cols: String = r.try_get("cols").unwrap();
+                format!("{}({cols}){}", if unique { "unique" } else { "index" }, if partial { " partial" } else { "" })
+            })
+            .collect();
+            let checks: i64 = sqlx::query(
+                "SELECT count(*) AS n FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
+                 WHERE t.relname = $1 AND t.relnamespace = current_schema()::regnamespace AND c.contype = 'c'",
+            )
+            .bind(&table)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap();
+            (columns, uniques, checks)
+        };
+        let (mut columns, mut uniques) = (columns, uniques);
+        columns.sort();
+        uniques.sort();
+        out.insert(format!("{table} columns"), columns.join("; "));
+        out.insert(format!("{table} indexes"), uniques.join("; "));
+        out.insert(format!("{table} checks"), checks.to_string());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_databases_migrate_to_the_same_schema() {
+    let sqlite = yajin_testdb::TestDb::sqlite().await;
+    let Some(postgres) = yajin_testdb::TestDb::postgres().await else { return };
+    let (a, b) = (schema_of(&sqlite.db).await, schema_of(&postgres.db).await);
+    assert!(a.len() > 60, "the introspection found too little: {a:?}");
+    let differences: Vec<String> = a
+        .keys()
+        .chain(b.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| format!("{k}:\n  sqlite:   {:?}\n  postgres: {:?}", a.get(k), b.get(k)))
+        .collect();
+    assert!(differences.is_empty(), "the schemas differ:\n{}", differences.join("\n"));
+}
+
+on_both_databases! {
+    async fn a_database_of_the_previous_release_migrates_with_its_money(db) {
+        // A fresh database of the same backend, at 0001 only, holding ledger money.
+        let old = match db.backend() {
+            yajin_store::Backend::Sqlite => yajin_testdb::TestDb::sqlite_unmigrated().await,
+            yajin_store::Backend::Postgres => yajin_testdb::TestDb::postgres_unmigrated().await.unwrap(),
+        };
+        let first: Vec<&Migration> = migrate::migrations(old.db.backend()).iter().filter(|m| m.version == 1).collect();
+        migrate::apply(&old.db, &first, 0).await.unwrap();
+        let mut tx = old.db.begin_write().await.unwrap();
+        for sql in [
+            "INSERT INTO ledger_accounts (id, kind, owner, credits_posted) VALUES ('deposit_held:tm_1', 'deposit_held', 'tm_1', 29900)",
+            "INSERT INTO ledger_accounts (id, kind, owner) VALUES ('refunds_in_flight', 'refunds_in_flight', 'company')",
+            "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount_fen, code, created_pending, state, reference, created_at)
+             VALUES ('ra_1:refund', 'deposit_held:tm_1', 'refunds_in_flight', 20000, 'refund', 1, 'pending', 'ra_1', 1)",
+            "UPDATE ledger_accounts SET debits_pending = 20000 WHERE id = 'deposit_held:tm_1'",
+            "UPDATE ledger_accounts SET credits_pending = 20000 WHERE id = 'refunds_in_flight'",
+        ] {
+            sqlx::query(sql).execute(&mut *tx).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+
+        let report = migrate::migrate(&old.db, 0).await.unwrap();
+        assert_eq!(report.applied, vec![2]);
+        assert_eq!(migrate::migrate(&old.db, 0).await.unwrap().applied, Vec::<i64>::new(), "once only");
+        let held = AccountKey::deposit_held("tm_1");
+        let balance = {
+            let mut conn = old.db.pool().acquire().await.unwrap();
+            ledger::balance(&mut conn, &held).await.unwrap()
+        };
+        assert_eq!((balance.debits_pending.get(), balance.credits_posted.get()), (20000, 29900), "money kept");
+        // The limit came with the account: a second reservation beyond the rest is refused...
+        let mut tx = old.db.begin_write().await.unwrap();
+        let too_much = postings::approve_refund("ra_2", "tm_1", "mc_1", Fen::new(10000), Fen::ZERO, &[]);
+        let refused = ledger::create(&mut tx, &too_much, 2).await;
+        assert!(matches!(refused, Err(StoreError::Ledger(LedgerError::ExceedsCredits(_)))), "{refused:?}");
+        drop(tx);
+        // ... while the company's accounts stay unlimited, and foreign keys still hold.
+        let mut tx = old.db.begin_write().await.unwrap();
+        let fits = postings::approve_refund("ra_3", "tm_1", "mc_1", Fen::new(9900), Fen::ZERO, &[]);
+        ledger::create(&mut tx, &fits, 3).await.unwrap();
+        let orphan = sqlx::query(
+            "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount_fen, code, created_pending, state, reference, created_at)
+             VALUES ('x', 'no_such_account', 'refunds_in_flight', 1, 'refund', 1, 'pending', 'x', 1)",
+        )
+        .execute(&mut *tx)
+        .await;
+        assert!(orphan.is_err(), "a transfer to a missing account is refused after the rebuild");
+    }
+}

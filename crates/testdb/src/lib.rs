@@ -39,6 +39,15 @@ fn options() -> DbOptions {
 }
 
 impl TestDb {
+    /// A new, empty SQLite file in a temporary folder.
+    pub async fn sqlite_unmigrated() -> TestDb {
+        let dir = std::env::temp_dir().join(format!("yajin-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("create a temporary folder");
+        let url = format!("sqlite://{}?mode=rwc", dir.join("yajin.db").display());
+        let db = Db::connect(&url, &options()).await.expect("open the SQLite test database");
+        TestDb { db, url, cleanup: Cleanup::SqliteDir(dir) }
+    }
+
     /// A new SQLite file in a temporary folder, migrated.
     pub async fn sqlite() -> TestDb {
         let dir = std::env::temp_dir().join(format!("yajin-test-{}", uuid::Uuid::new_v4().simple()));

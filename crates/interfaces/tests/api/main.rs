@@ -10,4 +10,5 @@ mod devices;
 mod harness;
 mod inbox;
 mod journey;
+mod operations;
 mod review;
