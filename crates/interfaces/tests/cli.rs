@@ -11,6 +11,8 @@ use std::time::Duration;
 use yajin_testdb::TestDb;
 
 const BIN: &str = env!("CARGO_BIN_EXE_yajin");
+/// The schema version this build migrates to (the same on both databases).
+const HEAD: i64 = 2;
 
 struct TempDir(PathBuf);
 
@@ -103,7 +105,10 @@ fn check_running(server: &Server, database: &str) {
     assert_eq!(server.get("/healthz"), (200, r#"{"status":"ok"}"#.into()));
     let (status, body) = server.get("/readyz");
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains(&format!(r#""database":"{database}""#)) && body.contains(r#""schema_version":1"#), "{body}");
+    assert!(
+        body.contains(&format!(r#""database":"{database}""#)) && body.contains(&format!(r#""schema_version":{HEAD}"#)),
+        "{body}"
+    );
     let (status, metrics) = server.get("/metrics");
     assert_eq!(status, 200);
     assert!(metrics.contains(r#"http_requests_total{method="GET",route="/healthz",status="200"} 1"#), "{metrics}");
@@ -141,7 +146,7 @@ fn migrate_creates_and_reports_the_schema() {
     let dir = TempDir::new();
     let out = yajin(&["migrate", "--data-dir", dir.0.to_str().unwrap()], &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "sqlite database at schema version 1");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("sqlite database at schema version {HEAD}"));
 }
 
 #[test]
@@ -184,7 +189,8 @@ fn a_database_from_a_newer_yajin_is_refused_untouched() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let db = rt.block_on(yajin_store::Db::connect(&url, &yajin_store::DbOptions::default())).unwrap();
     rt.block_on(
-        sqlx::query("INSERT INTO yajin_schema (version, name, checksum, applied_at) VALUES (2, 'future', 'x', 0)")
+        sqlx::query("INSERT INTO yajin_schema (version, name, checksum, applied_at) VALUES ($1, 'future', 'x', 0)")
+            .bind(HEAD + 1)
             .execute(db.pool()),
     )
     .unwrap();
@@ -192,7 +198,11 @@ fn a_database_from_a_newer_yajin_is_refused_untouched() {
     for args in [vec!["migrate", "--data-dir", d], vec!["serve", "--demo", "--data-dir", d, "--listen", "127.0.0.1:0"]]
     {
         let out = yajin(&args, &[]);
-        assert_one_line_failure(&out, 1, "schema version 2, newer than this yajin (knows up to 1)");
+        assert_one_line_failure(
+            &out,
+            1,
+            &format!("schema version {}, newer than this yajin (knows up to {HEAD})", HEAD + 1),
+        );
     }
 }
 
