@@ -737,20 +737,13 @@ pub struct AuditVerificationView {
     pub first_broken_id: Option<i64>,
 }
 
+/// A ticket as support sees it: the merchant's view, its age, and the application it is about.
 #[derive(Serialize, ToSchema)]
 pub struct SupportTicketView {
-    pub id: String,
-    pub subject: String,
-    pub status: String,
-    pub application_id: Option<String>,
-    pub owner: Option<String>,
-    pub first_response_due_at: String,
-    pub first_response_at: Option<String>,
+    #[serde(flatten)]
+    pub ticket: TicketView,
     pub overdue: bool,
     pub age_s: i64,
-    pub created_at: String,
-    pub updated_at: String,
-    pub messages: Option<Vec<TicketMessageView>>,
     pub application: Option<ApplicationView>,
 }
 
@@ -764,16 +757,7 @@ impl SupportTicketView {
         SupportTicketView {
             overdue: t.first_response_at.is_none() && now > t.first_response_due_at,
             age_s: (now.millis() - t.created_at.millis()).max(0) / 1000,
-            id: t.id,
-            subject: t.subject,
-            status: t.status,
-            application_id: t.application_id,
-            owner: t.owner_staff_id,
-            first_response_due_at: t.first_response_due_at.to_rfc3339(),
-            first_response_at: rfc3339(t.first_response_at),
-            created_at: t.created_at.to_rfc3339(),
-            updated_at: t.updated_at.to_rfc3339(),
-            messages: list.map(messages),
+            ticket: TicketView::new(t, list),
             application: application.map(ApplicationView::from),
         }
     }
