@@ -10,12 +10,12 @@ use yajin_core::validation::{FieldError, FieldErrors};
 
 use yajin_store::records::applications::{self, Application, Event, NewApplication, NewEvent};
 use yajin_store::records::attachments::Attachment;
-use yajin_store::records::idempotency::{self, Claim};
 use yajin_store::records::notifications::{self, NewNotification};
 use yajin_store::records::{attachments, merchants, terminals};
 use yajin_store::{Conn, StoreError, Tx};
 
 use crate::assessment::{assess_terminals, TerminalAssessment};
+use crate::idempotency::{self, Begun, Outcome, Replay};
 use crate::paging::{Page, PageRequest};
 use crate::{App, AppError};
 
@@ -78,6 +78,7 @@ impl From<AppError> for ApplyError {
             AppError::Fields(errors) => ApplyError::Fields(errors),
             AppError::NotFound(_) => ApplyError::NotFound,
             AppError::AmountOutOfRange => ApplyError::AmountOutOfRange,
+            AppError::IdempotencyKeyReused => ApplyError::IdempotencyKeyReused,
             AppError::Store(e) => ApplyError::Store(e),
             other => ApplyError::Unexpected(other.to_string()),
         }
@@ -185,7 +186,7 @@ pub async fn preview(app: &App, merchant_id: &str, input: &ApplyInput) -> Result
 }
 
 /// Submits in the caller's transaction and returns the new application's id.
-pub async fn submit(tx: &mut Tx, app: &App, merchant_id: &str, input: &ApplyInput) -> Result<String, ApplyError> {
+async fn submit_in(tx: &mut Tx, app: &App, merchant_id: &str, input: &ApplyInput) -> Result<String, ApplyError> {
     let (checked, assessed) = evaluate(tx, app, merchant_id, input).await?;
     if let Some(Reason::ApplicationAlreadyOpen { application_id }) = assessed.assessment.reasons.first() {
         return Err(ApplyError::AlreadyOpen {
@@ -324,13 +325,18 @@ async fn merchant_step(
     action: Action,
     note: &str,
     attachment_ids: &[String],
-) -> Result<ApplicationDetail, ApplyError> {
+    replay: Replay<'_, ApplicationDetail>,
+) -> Result<Outcome<ApplicationDetail>, ApplyError> {
     let now = app.now_ms();
-    let mut tx = app.db.begin_write().await?;
-    let current = applications::of_merchant(&mut tx, merchant_id, id).await?.ok_or(ApplyError::NotFound)?;
+    let mut work = match idempotency::begin(app, replay).await? {
+        Begun::Fresh(work) => work,
+        Begun::Replay(answer) => return Ok(answer),
+    };
+    let tx = &mut work.tx;
+    let current = applications::of_merchant(tx, merchant_id, id).await?.ok_or(ApplyError::NotFound)?;
     let to =
         transition(current.status, action, Role::Merchant).map_err(|_| ApplyError::InvalidState(current.status))?;
-    let not_owned = attachments::not_owned(&mut tx, merchant_id, attachment_ids).await?;
+    let not_owned = attachments::not_owned(tx, merchant_id, attachment_ids).await?;
     if !not_owned.is_empty() {
         let errors = not_owned
             .iter()
@@ -338,13 +344,13 @@ async fn merchant_step(
             .collect();
         return Err(ApplyError::Fields(errors));
     }
-    if !applications::transition(&mut tx, id, &sources_of(action), to, now).await? {
+    if !applications::transition(tx, id, &sources_of(action), to, now).await? {
         return Err(ApplyError::InvalidState(current.status));
     }
     if !note.is_empty() {
-        applications::append_note(&mut tx, id, note).await?;
+        applications::append_note(tx, id, note).await?;
     }
-    attachments::link(&mut tx, id, attachment_ids).await?;
+    attachments::link(tx, id, attachment_ids).await?;
     let event = NewEvent {
         application_id: id,
         from: Some(current.status),
@@ -354,20 +360,24 @@ async fn merchant_step(
         note,
         detail: "{}",
     };
-    applications::append_event(&mut tx, &event, now).await?;
+    applications::append_event(tx, &event, now).await?;
     let (kind, title) = match action {
         Action::Cancel => ("application_cancelled", "退押金申请已撤销"),
         _ => ("application_supplemented", "补充材料已提交"),
     };
-    notify(&mut tx, merchant_id, kind, title, &format!("申请 {id}：{title}。"), id, now).await?;
-    let updated = applications::of_merchant(&mut tx, merchant_id, id).await?.ok_or(ApplyError::NotFound)?;
-    let detail = load_detail(&mut tx, updated).await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(detail)
+    notify(tx, merchant_id, kind, title, &format!("申请 {id}：{title}。"), id, now).await?;
+    let updated = applications::of_merchant(tx, merchant_id, id).await?.ok_or(ApplyError::NotFound)?;
+    let detail = load_detail(tx, updated).await?;
+    Ok(work.finish(detail).await?)
 }
 
-pub async fn cancel(app: &App, merchant_id: &str, id: &str) -> Result<ApplicationDetail, ApplyError> {
-    merchant_step(app, merchant_id, id, Action::Cancel, "", &[]).await
+pub async fn cancel(
+    app: &App,
+    merchant_id: &str,
+    id: &str,
+    replay: Replay<'_, ApplicationDetail>,
+) -> Result<Outcome<ApplicationDetail>, ApplyError> {
+    merchant_step(app, merchant_id, id, Action::Cancel, "", &[], replay).await
 }
 
 pub async fn supplement(
@@ -376,7 +386,8 @@ pub async fn supplement(
     id: &str,
     note: &str,
     attachment_ids: &[String],
-) -> Result<ApplicationDetail, ApplyError> {
+    replay: Replay<'_, ApplicationDetail>,
+) -> Result<Outcome<ApplicationDetail>, ApplyError> {
     let mut errors = Vec::new();
     if note.chars().count() > NOTE_MAX_CHARS {
         errors.push(FieldError::new("note", "too_long", "at most 500 characters"));
@@ -390,7 +401,7 @@ pub async fn supplement(
     if !errors.is_empty() {
         return Err(ApplyError::Fields(errors));
     }
-    merchant_step(app, merchant_id, id, Action::Supplement, note.trim(), attachment_ids).await
+    merchant_step(app, merchant_id, id, Action::Supplement, note.trim(), attachment_ids, replay).await
 }
 
 /// An application as its merchant sees it: the row, its terminal's SN, its files, its timeline.
@@ -450,60 +461,32 @@ pub async fn detail(app: &App, merchant_id: &str, id: &str) -> Result<Applicatio
     Ok(load_detail(&mut conn, a).await?)
 }
 
-/// How a first response is kept for an `Idempotency-Key`: the caller renders the created
-/// application to the bytes it sends, and those bytes are stored in the same transaction.
-pub struct IdempotentSubmit<'a> {
-    pub key: &'a str,
-    /// A hash of the request body: the same key with another body is refused.
-    pub request_hash: &'a str,
-}
-
-/// What a submit answered.
-pub enum Submitted {
-    /// A new application; `body` is what the caller rendered (and, with a key, stored).
-    Created { body: Vec<u8> },
-    /// The same key and body were seen before: their first answer, again.
-    Replayed { status: u16, body: Vec<u8> },
-}
-
-/// Submits an application in one transaction with its idempotency key: the key is claimed
-/// first (`INSERT … ON CONFLICT DO NOTHING`; a concurrent twin waits on its row), the response
-/// is stored before the commit, and a refusal rolls back both, so a corrected retry with the
-/// same key works.
-pub async fn submit_once(
+/// Submits an application in one transaction with its idempotency key (see
+/// [`crate::idempotency`]): a refusal rolls back, so a corrected retry with the same key works.
+pub async fn submit(
     app: &App,
     merchant_id: &str,
     input: &ApplyInput,
-    idempotency: Option<IdempotentSubmit<'_>>,
-    render: impl FnOnce(&ApplicationDetail) -> Vec<u8>,
-) -> Result<Submitted, ApplyError> {
-    let principal = format!("merchant:{merchant_id}");
-    let mut tx = app.db.begin_write().await?;
-    if let Some(k) = &idempotency {
-        match idempotency::claim(&mut tx, &principal, k.key, k.request_hash, app.now_ms()).await? {
-            Claim::New => {}
-            Claim::Replay { status, body } => return Ok(Submitted::Replayed { status, body }),
-            Claim::Mismatch => return Err(ApplyError::IdempotencyKeyReused),
-        }
-    }
-    let id = match submit(&mut tx, app, merchant_id, input).await {
+    replay: Replay<'_, ApplicationDetail>,
+) -> Result<Outcome<ApplicationDetail>, ApplyError> {
+    let mut work = match idempotency::begin(app, replay).await? {
+        Begun::Fresh(work) => work,
+        Begun::Replay(answer) => return Ok(answer),
+    };
+    let id = match submit_in(&mut work.tx, app, merchant_id, input).await {
         Ok(id) => id,
         Err(ApplyError::AlreadyOpen { application_id: None, terminal_id }) => {
             // Lost the race on the unique index: name the winner, read after our rollback.
-            drop(tx);
+            drop(work);
             let mut conn = app.db.begin_read().await?;
             let open = applications::open_for_terminal(&mut conn, &terminal_id).await?.map(|a| a.id);
             return Err(ApplyError::AlreadyOpen { application_id: open, terminal_id });
         }
         Err(e) => return Err(e),
     };
-    let created = applications::by_id(&mut tx, &id).await?.ok_or(ApplyError::NotFound)?;
-    let body = render(&load_detail(&mut tx, created).await?);
-    if let Some(k) = &idempotency {
-        idempotency::complete(&mut tx, &principal, k.key, 201, &body).await?;
-    }
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(Submitted::Created { body })
+    let created = applications::by_id(&mut work.tx, &id).await?.ok_or(ApplyError::NotFound)?;
+    let detail = load_detail(&mut work.tx, created).await?;
+    Ok(work.finish(detail).await?)
 }
 
 /// The refund receipt (退款凭证) of a refunded application.

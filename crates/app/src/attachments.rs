@@ -7,6 +7,7 @@ use yajin_core::validation::FieldError;
 use yajin_store::records::attachments::{self, Attachment};
 use yajin_store::StoreError;
 
+use crate::idempotency::{self, Begun, Outcome, Replay};
 use crate::{App, AppError};
 
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +20,9 @@ pub enum UploadError {
     UnsupportedType,
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A refusal every use case shares (a reused idempotency key).
+    #[error(transparent)]
+    App(#[from] AppError),
 }
 
 /// Stores one file of the merchant's; `kind` and `file` as the form carried them.
@@ -27,7 +31,8 @@ pub async fn upload(
     merchant_id: &str,
     kind: Option<&str>,
     file: Option<&[u8]>,
-) -> Result<Attachment, UploadError> {
+    replay: Replay<'_, Attachment>,
+) -> Result<Outcome<Attachment>, UploadError> {
     let mut errors = Vec::new();
     if !kind.is_some_and(|k| attachment::KINDS.contains(&k)) {
         errors.push(FieldError::new("kind", "invalid_value", attachment::KINDS.join(", ")));
@@ -47,10 +52,12 @@ pub async fn upload(
     let content_type = attachment::sniff(file).ok_or(UploadError::UnsupportedType)?;
     let sha256 = hex::encode(Sha256::digest(file));
     let now = app.now_ms();
-    let mut tx = app.db.begin_write().await?;
-    let saved = attachments::insert(&mut tx, merchant_id, kind, content_type, &sha256, file, now).await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(saved)
+    let mut work = match idempotency::begin(app, replay).await? {
+        Begun::Fresh(work) => work,
+        Begun::Replay(answer) => return Ok(answer),
+    };
+    let saved = attachments::insert(&mut work.tx, merchant_id, kind, content_type, &sha256, file, now).await?;
+    Ok(work.finish(saved).await?)
 }
 
 /// A file's metadata and bytes: the merchant's own (`Some(merchant)`), or any (staff).

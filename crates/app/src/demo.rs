@@ -9,6 +9,7 @@ use yajin_core::{Fen, Timestamp};
 use yajin_store::records::{self, merchants, terminals};
 use yajin_store::StoreError;
 
+use crate::idempotency::Replay;
 use crate::provisioning::{self, DepositInput, MerchantInput, TerminalInput};
 use crate::{Actor, App, AppError};
 
@@ -109,8 +110,8 @@ pub async fn seed(app: &App) -> Result<SeedOutcome, AppError> {
         }
     }
     let actor = Actor { role: Role::System, id: "demo-seed".into() };
-    provisioning::create_plan(app, &actor, activation_plan()).await?;
-    provisioning::create_plan(app, &actor, termination_plan()).await?;
+    provisioning::create_plan(app, &actor, activation_plan(), Replay::none()).await?;
+    provisioning::create_plan(app, &actor, termination_plan(), Replay::none()).await?;
     for (username, display_name, role) in STAFF {
         provisioning::create_staff(app, &actor, username, display_name, role, STAFF_PASSWORD.into()).await?;
     }

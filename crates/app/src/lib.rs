@@ -17,6 +17,7 @@ pub mod clock;
 pub mod demo;
 pub mod devices;
 pub mod housekeeping;
+pub mod idempotency;
 pub mod inbox;
 pub mod outstanding;
 pub mod paging;
@@ -89,6 +90,9 @@ pub enum AppError {
     /// A query parameter the list does not accept.
     #[error("invalid query parameter {field}")]
     InvalidQuery { field: &'static str },
+    /// The same `Idempotency-Key` came with another request.
+    #[error("the idempotency key was used for another request")]
+    IdempotencyKeyReused,
     /// A cursor this server did not make.
     #[error("invalid cursor")]
     InvalidCursor,

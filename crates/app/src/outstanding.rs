@@ -6,7 +6,8 @@ use yajin_store::records::notifications::{self, NewNotification};
 use yajin_store::records::outstanding::{self, Item};
 use yajin_store::{ledger, StoreError};
 
-use crate::App;
+use crate::idempotency::{self, Begun, Outcome, Replay};
+use crate::{App, AppError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettleError {
@@ -16,19 +17,31 @@ pub enum SettleError {
     AlreadySettled(Box<Item>),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A refusal every use case shares (a reused idempotency key).
+    #[error(transparent)]
+    App(#[from] AppError),
 }
 
-pub async fn settle(app: &App, merchant_id: &str, item_id: &str) -> Result<Item, SettleError> {
+pub async fn settle(
+    app: &App,
+    merchant_id: &str,
+    item_id: &str,
+    replay: Replay<'_, Item>,
+) -> Result<Outcome<Item>, SettleError> {
     let now = app.now_ms();
-    let mut tx = app.db.begin_write().await?;
-    let item = outstanding::of_merchant(&mut tx, merchant_id, item_id).await?.ok_or(SettleError::NotFound)?;
-    if item.status != "open" || !outstanding::close(&mut tx, item_id, "settled", None, now).await? {
+    let mut work = match idempotency::begin(app, replay).await? {
+        Begun::Fresh(work) => work,
+        Begun::Replay(answer) => return Ok(answer),
+    };
+    let tx = &mut work.tx;
+    let item = outstanding::of_merchant(tx, merchant_id, item_id).await?.ok_or(SettleError::NotFound)?;
+    if item.status != "open" || !outstanding::close(tx, item_id, "settled", None, now).await? {
         return Err(SettleError::AlreadySettled(Box::new(item)));
     }
-    ledger::create(&mut tx, &[postings::settle_charge(item_id, merchant_id, item.amount)], now).await?;
+    ledger::create(tx, &[postings::settle_charge(item_id, merchant_id, item.amount)], now).await?;
     let actor = crate::Actor { role: yajin_core::application::Role::Merchant, id: merchant_id.to_owned() };
     let detail = serde_json::json!({"amount_fen": item.amount});
-    actor.audit(&mut tx, "settle_outstanding", "outstanding_item", item_id, detail, now).await?;
+    actor.audit(tx, "settle_outstanding", "outstanding_item", item_id, detail, now).await?;
     let body = format!("您已结清 {} 款项 {}。", item.kind, item.amount);
     let note = NewNotification {
         merchant_id,
@@ -37,8 +50,7 @@ pub async fn settle(app: &App, merchant_id: &str, item_id: &str) -> Result<Item,
         body: &body,
         application_id: None,
     };
-    notifications::insert(&mut tx, &note, now).await?;
-    let settled = outstanding::of_merchant(&mut tx, merchant_id, item_id).await?.ok_or(SettleError::NotFound)?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(settled)
+    notifications::insert(tx, &note, now).await?;
+    let settled = outstanding::of_merchant(tx, merchant_id, item_id).await?.ok_or(SettleError::NotFound)?;
+    Ok(work.finish(settled).await?)
 }

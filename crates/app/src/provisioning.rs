@@ -12,6 +12,7 @@ use yajin_core::{Fen, Timestamp};
 use yajin_store::records::{applications, merchants, outstanding, plans, staff, terminals};
 use yajin_store::{ledger, StoreError};
 
+use crate::idempotency::{self, Begun, Outcome, Replay};
 use crate::{passwords, Actor, App, AppError};
 
 /// A unique violation on insert means the identifying field is taken.
@@ -119,26 +120,34 @@ pub async fn create_staff(
     Ok(id)
 }
 
+/// A deposit plan as stored: its row id and the version it got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredPlan {
+    pub id: String,
+    pub plan: DepositPlan,
+    pub created_at: Timestamp,
+}
+
 /// Stores `plan` as the next version of its code (the version given is ignored).
-pub async fn create_plan(app: &App, actor: &Actor, mut plan: DepositPlan) -> Result<(String, i64), AppError> {
+pub async fn create_plan(
+    app: &App,
+    actor: &Actor,
+    mut plan: DepositPlan,
+    replay: Replay<'_, StoredPlan>,
+) -> Result<Outcome<StoredPlan>, AppError> {
     plan.version = 1;
     plan.validate().map_err(AppError::Fields)?;
     let now = app.now_ms();
-    let mut tx = app.db.begin_write().await?;
-    plan.version = plans::latest(&mut tx, &plan.code).await?.map_or(1, |(_, p)| p.version + 1);
-    let id = plans::insert(&mut tx, &plan, &actor.id, now).await.map_err(taken("version"))?;
-    actor
-        .audit(
-            &mut tx,
-            "create_plan",
-            "deposit_plan",
-            &id,
-            serde_json::json!({"code": plan.code, "version": plan.version}),
-            now,
-        )
-        .await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok((id, plan.version))
+    let mut work = match idempotency::begin(app, replay).await? {
+        Begun::Fresh(work) => work,
+        Begun::Replay(answer) => return Ok(answer),
+    };
+    let tx = &mut work.tx;
+    plan.version = plans::latest(tx, &plan.code).await?.map_or(1, |(_, p)| p.version + 1);
+    let id = plans::insert(tx, &plan, &actor.id, now).await.map_err(taken("version"))?;
+    let detail = serde_json::json!({"code": plan.code, "version": plan.version});
+    actor.audit(tx, "create_plan", "deposit_plan", &id, detail, now).await?;
+    work.finish(StoredPlan { id, plan, created_at: Timestamp::from_millis(now) }).await
 }
 
 pub struct DepositInput {

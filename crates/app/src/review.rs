@@ -21,6 +21,7 @@ use yajin_store::Conn;
 
 use crate::applications::{load_details, ApplicationDetail};
 use crate::assessment::{assess_terminals, TerminalAssessment};
+use crate::idempotency::{self, Begun, Outcome, Replay};
 use crate::paging::{Page, PageRequest};
 use crate::{Actor, App, AppError};
 
@@ -125,6 +126,9 @@ pub enum ReviewError {
     FiguresChanged,
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A refusal every use case shares (a reused idempotency key).
+    #[error(transparent)]
+    App(#[from] AppError),
 }
 
 fn check_comment(comment: &str, errors: &mut Vec<FieldError>) {
@@ -172,31 +176,49 @@ async fn notify(tx: &mut Tx, a: &Application, kind: &str, title: &str, body: &st
     notifications::insert(tx, &n, now).await.map(|_| ())
 }
 
-pub async fn claim(app: &App, actor: &Actor, id: &str) -> Result<StaffApplication, ReviewError> {
+pub async fn claim(
+    app: &App,
+    actor: &Actor,
+    id: &str,
+    replay: Replay<'_, StaffApplication>,
+) -> Result<Outcome<StaffApplication>, ReviewError> {
     let now = app.now_ms();
-    let mut tx = app.db.begin_write().await?;
-    let a = load(&mut tx, id).await?;
+    let mut work = match idempotency::begin(app, replay).await? {
+        Begun::Fresh(work) => work,
+        Begun::Replay(answer) => return Ok(answer),
+    };
+    let tx = &mut work.tx;
+    let a = load(tx, id).await?;
     let to = next(&a, Action::Claim, actor.role)?;
-    if !applications::transition_by(&mut tx, id, a.status, to, Mark::Claimed(&actor.id), now).await? {
+    if !applications::transition_by(tx, id, a.status, to, Mark::Claimed(&actor.id), now).await? {
         return Err(ReviewError::InvalidState(a.status));
     }
-    record(&mut tx, &a, to, actor, "", serde_json::json!({}), now).await?;
-    notify(&mut tx, &a, "application_in_review", "申请审核中", &format!("申请 {} 已由审核员受理。", a.id), now).await?;
-    let updated = load(&mut tx, id).await?;
-    let out = staff_view(&mut tx, updated, Timestamp::from_millis(now)).await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(out)
+    record(tx, &a, to, actor, "", serde_json::json!({}), now).await?;
+    notify(tx, &a, "application_in_review", "申请审核中", &format!("申请 {} 已由审核员受理。", a.id), now).await?;
+    let updated = load(tx, id).await?;
+    let out = staff_view(tx, updated, Timestamp::from_millis(now)).await?;
+    Ok(work.finish(out).await?)
 }
 
-pub async fn approve(app: &App, actor: &Actor, id: &str, comment: &str) -> Result<StaffApplication, ReviewError> {
+pub async fn approve(
+    app: &App,
+    actor: &Actor,
+    id: &str,
+    comment: &str,
+    replay: Replay<'_, StaffApplication>,
+) -> Result<Outcome<StaffApplication>, ReviewError> {
     let mut errors = Vec::new();
     check_comment(comment, &mut errors);
     if !errors.is_empty() {
         return Err(ReviewError::Fields(errors));
     }
     let now = app.now_ms();
-    let mut tx = app.db.begin_write().await?;
-    let a = load(&mut tx, id).await?;
+    let mut work = match idempotency::begin(app, replay).await? {
+        Begun::Fresh(work) => work,
+        Begun::Replay(answer) => return Ok(answer),
+    };
+    let tx = &mut work.tx;
+    let a = load(tx, id).await?;
     let action = match a.status {
         Status::AwaitingSecondApproval => Action::SecondApprove,
         _ if a.four_eyes_required => Action::ApproveFirstOfTwo,
@@ -213,30 +235,29 @@ pub async fn approve(app: &App, actor: &Actor, id: &str, comment: &str) -> Resul
         }
         Mark::FirstApproval(&actor.id)
     };
-    if !applications::transition_by(&mut tx, id, a.status, to, mark, now).await? {
+    if !applications::transition_by(tx, id, a.status, to, mark, now).await? {
         // Someone moved it first, or (second approval) it is one's own first approval.
-        let again = load(&mut tx, id).await?;
+        let again = load(tx, id).await?;
         return Err(if again.status == a.status {
             ReviewError::SameApprover
         } else {
             ReviewError::InvalidState(again.status)
         });
     }
-    record(&mut tx, &a, to, actor, comment, serde_json::json!({"comment": comment}), now).await?;
+    record(tx, &a, to, actor, comment, serde_json::json!({"comment": comment}), now).await?;
     if to == Status::Approved {
-        reserve_and_enqueue(&mut tx, &a, now).await?;
+        reserve_and_enqueue(tx, &a, now).await?;
         let body = format!(
             "申请 {} 已批准，实退 {} 将原路退回尾号 {} 的银行卡。",
             a.id,
             a.net_refund,
             &a.bank_card_masked[a.bank_card_masked.len() - 4..]
         );
-        notify(&mut tx, &a, "application_approved", "退押金申请已批准", &body, now).await?;
+        notify(tx, &a, "application_approved", "退押金申请已批准", &body, now).await?;
     }
-    let updated = load(&mut tx, id).await?;
-    let out = staff_view(&mut tx, updated, Timestamp::from_millis(now)).await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(out)
+    let updated = load(tx, id).await?;
+    let out = staff_view(tx, updated, Timestamp::from_millis(now)).await?;
+    Ok(work.finish(out).await?)
 }
 
 /// The money side of an approval: pending transfers (net to refunds in flight, fee to
@@ -283,7 +304,8 @@ pub async fn reject(
     id: &str,
     reason_code: &str,
     comment: &str,
-) -> Result<StaffApplication, ReviewError> {
+    replay: Replay<'_, StaffApplication>,
+) -> Result<Outcome<StaffApplication>, ReviewError> {
     let reason = rejection::find(reason_code).ok_or(ReviewError::UnknownReasonCode)?;
     let mut errors = Vec::new();
     check_comment(comment, &mut errors);
@@ -291,23 +313,26 @@ pub async fn reject(
         return Err(ReviewError::Fields(errors));
     }
     let now = app.now_ms();
-    let mut tx = app.db.begin_write().await?;
-    let a = load(&mut tx, id).await?;
+    let mut work = match idempotency::begin(app, replay).await? {
+        Begun::Fresh(work) => work,
+        Begun::Replay(answer) => return Ok(answer),
+    };
+    let tx = &mut work.tx;
+    let a = load(tx, id).await?;
     let to = next(&a, Action::Reject, actor.role)?;
     if a.status == Status::InReview && a.claimed_by.as_deref() != Some(actor.id.as_str()) {
         return Err(ReviewError::NotClaimedByYou);
     }
-    if !applications::transition_by(&mut tx, id, a.status, to, Mark::Rejected(reason.code), now).await? {
+    if !applications::transition_by(tx, id, a.status, to, Mark::Rejected(reason.code), now).await? {
         return Err(ReviewError::InvalidState(a.status));
     }
     let detail = serde_json::json!({"reason_code": reason.code, "comment": comment});
-    record(&mut tx, &a, to, actor, reason.explanation_zh, detail, now).await?;
+    record(tx, &a, to, actor, reason.explanation_zh, detail, now).await?;
     let body = format!("申请 {} 未通过：{} 下一步：{} {}", a.id, reason.explanation_zh, reason.next_step_zh, comment);
-    notify(&mut tx, &a, "application_rejected", "退押金申请未通过", body.trim(), now).await?;
-    let updated = load(&mut tx, id).await?;
-    let out = staff_view(&mut tx, updated, Timestamp::from_millis(now)).await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(out)
+    notify(tx, &a, "application_rejected", "退押金申请未通过", body.trim(), now).await?;
+    let updated = load(tx, id).await?;
+    let out = staff_view(tx, updated, Timestamp::from_millis(now)).await?;
+    Ok(work.finish(out).await?)
 }
 
 pub async fn request_info(
@@ -316,7 +341,8 @@ pub async fn request_info(
     id: &str,
     items: &[String],
     comment: &str,
-) -> Result<StaffApplication, ReviewError> {
+    replay: Replay<'_, StaffApplication>,
+) -> Result<Outcome<StaffApplication>, ReviewError> {
     let mut errors = Vec::new();
     if items.is_empty() || items.len() > INFO_ITEMS_MAX {
         errors.push(FieldError::new("items", "invalid_length", "1–10 items the merchant should provide"));
@@ -332,21 +358,24 @@ pub async fn request_info(
         return Err(ReviewError::Fields(errors));
     }
     let now = app.now_ms();
-    let mut tx = app.db.begin_write().await?;
-    let a = load(&mut tx, id).await?;
+    let mut work = match idempotency::begin(app, replay).await? {
+        Begun::Fresh(work) => work,
+        Begun::Replay(answer) => return Ok(answer),
+    };
+    let tx = &mut work.tx;
+    let a = load(tx, id).await?;
     let to = next(&a, Action::RequestInfo, actor.role)?;
     if a.claimed_by.as_deref() != Some(actor.id.as_str()) {
         return Err(ReviewError::NotClaimedByYou);
     }
-    if !applications::transition_by(&mut tx, id, a.status, to, Mark::None, now).await? {
+    if !applications::transition_by(tx, id, a.status, to, Mark::None, now).await? {
         return Err(ReviewError::InvalidState(a.status));
     }
     let list = items.iter().map(|i| i.trim()).collect::<Vec<_>>().join("；");
-    record(&mut tx, &a, to, actor, &list, serde_json::json!({"items": items, "comment": comment}), now).await?;
+    record(tx, &a, to, actor, &list, serde_json::json!({"items": items, "comment": comment}), now).await?;
     let body = format!("申请 {} 需要补充：{list}。{comment}", a.id);
-    notify(&mut tx, &a, "info_requested", "请补充材料", body.trim(), now).await?;
-    let updated = load(&mut tx, id).await?;
-    let out = staff_view(&mut tx, updated, Timestamp::from_millis(now)).await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(out)
+    notify(tx, &a, "info_requested", "请补充材料", body.trim(), now).await?;
+    let updated = load(tx, id).await?;
+    let out = staff_view(tx, updated, Timestamp::from_millis(now)).await?;
+    Ok(work.finish(out).await?)
 }

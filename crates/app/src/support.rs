@@ -4,13 +4,14 @@
 use yajin_core::validation::FieldError;
 use yajin_store::records::notifications::{self, NewNotification};
 use yajin_store::records::{announcements, tickets};
-use yajin_store::StoreError;
+use yajin_store::Conn;
 
 use yajin_core::Timestamp;
 use yajin_store::records::applications;
 use yajin_store::records::tickets::{Message, Ticket};
 
 use crate::applications::{load_detail, ApplicationDetail};
+use crate::idempotency::{self, Begun, Outcome, Replay};
 use crate::paging::{Page, PageRequest};
 use crate::{Actor, App, AppError};
 
@@ -45,36 +46,39 @@ pub async fn inbox(app: &App, status: Option<&str>, page: &PageRequest) -> Resul
 /// Any merchant's ticket, with its messages and its application.
 pub async fn ticket(app: &App, id: &str) -> Result<SupportTicket, AppError> {
     let mut conn = app.db.begin_read().await?;
-    let ticket = tickets::by_id(&mut conn, id).await?.ok_or(AppError::NotFound("ticket"))?;
-    let messages = tickets::messages(&mut conn, id).await?;
+    ticket_in(&mut conn, id, app.clock.now()).await
+}
+
+async fn ticket_in(conn: &mut Conn, id: &str, as_of: Timestamp) -> Result<SupportTicket, AppError> {
+    let ticket = tickets::by_id(conn, id).await?.ok_or(AppError::NotFound("ticket"))?;
+    let messages = tickets::messages(conn, id).await?;
     let application = match &ticket.application_id {
-        Some(aid) => match applications::by_id(&mut conn, aid).await? {
-            Some(a) => Some(load_detail(&mut conn, a).await?),
+        Some(aid) => match applications::by_id(conn, aid).await? {
+            Some(a) => Some(load_detail(conn, a).await?),
             None => None,
         },
         None => None,
     };
-    Ok(SupportTicket { ticket, messages, application, as_of: app.clock.now() })
+    Ok(SupportTicket { ticket, messages, application, as_of })
 }
 
-/// Answers a ticket and returns it as it now stands.
-pub async fn answer(app: &App, actor: &Actor, ticket_id: &str, body: &str) -> Result<SupportTicket, AppError> {
-    answer_only(app, actor, ticket_id, body).await?;
-    ticket(app, ticket_id).await
-}
-
-/// Closes a ticket and returns it as it now stands.
-pub async fn close(app: &App, actor: &Actor, ticket_id: &str) -> Result<SupportTicket, AppError> {
-    close_only(app, actor, ticket_id).await?;
-    ticket(app, ticket_id).await
-}
-
-async fn answer_only(app: &App, actor: &Actor, ticket_id: &str, body: &str) -> Result<(), AppError> {
+/// Answers a ticket (the merchant is notified) and returns it as it now stands.
+pub async fn answer(
+    app: &App,
+    actor: &Actor,
+    ticket_id: &str,
+    body: &str,
+    replay: Replay<'_, SupportTicket>,
+) -> Result<Outcome<SupportTicket>, AppError> {
     text("body", body, 5_000)?;
     let now = app.now_ms();
-    let mut tx = app.db.begin_write().await?;
-    let ticket = tickets::by_id(&mut tx, ticket_id).await?.ok_or(AppError::NotFound("ticket"))?;
-    if !tickets::answer(&mut tx, ticket_id, &actor.id, body.trim(), now).await? {
+    let mut work = match idempotency::begin(app, replay).await? {
+        Begun::Fresh(work) => work,
+        Begun::Replay(answer) => return Ok(answer),
+    };
+    let tx = &mut work.tx;
+    let ticket = tickets::by_id(tx, ticket_id).await?.ok_or(AppError::NotFound("ticket"))?;
+    if !tickets::answer(tx, ticket_id, &actor.id, body.trim(), now).await? {
         return Err(AppError::InvalidState { entity: "ticket", status: "closed".into() });
     }
     let note = format!("工单「{}」有新回复：{}", ticket.subject, body.trim());
@@ -85,25 +89,48 @@ async fn answer_only(app: &App, actor: &Actor, ticket_id: &str, body: &str) -> R
         body: &note,
         application_id: ticket.application_id.as_deref(),
     };
-    notifications::insert(&mut tx, &n, now).await?;
-    actor.audit(&mut tx, "answer_ticket", "ticket", ticket_id, serde_json::json!({}), now).await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(())
+    notifications::insert(tx, &n, now).await?;
+    actor.audit(tx, "answer_ticket", "ticket", ticket_id, serde_json::json!({}), now).await?;
+    let answered = ticket_in(tx, ticket_id, app.clock.now()).await?;
+    work.finish(answered).await
 }
 
-async fn close_only(app: &App, actor: &Actor, ticket_id: &str) -> Result<(), AppError> {
+/// Closes a ticket and returns it as it now stands.
+pub async fn close(
+    app: &App,
+    actor: &Actor,
+    ticket_id: &str,
+    replay: Replay<'_, SupportTicket>,
+) -> Result<Outcome<SupportTicket>, AppError> {
     let now = app.now_ms();
-    let mut tx = app.db.begin_write().await?;
-    tickets::by_id(&mut tx, ticket_id).await?.ok_or(AppError::NotFound("ticket"))?;
-    if !tickets::close(&mut tx, ticket_id, now).await? {
+    let mut work = match idempotency::begin(app, replay).await? {
+        Begun::Fresh(work) => work,
+        Begun::Replay(answer) => return Ok(answer),
+    };
+    let tx = &mut work.tx;
+    tickets::by_id(tx, ticket_id).await?.ok_or(AppError::NotFound("ticket"))?;
+    if !tickets::close(tx, ticket_id, now).await? {
         return Err(AppError::InvalidState { entity: "ticket", status: "closed".into() });
     }
-    actor.audit(&mut tx, "close_ticket", "ticket", ticket_id, serde_json::json!({}), now).await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(())
+    actor.audit(tx, "close_ticket", "ticket", ticket_id, serde_json::json!({}), now).await?;
+    let closed = ticket_in(tx, ticket_id, app.clock.now()).await?;
+    work.finish(closed).await
 }
 
-pub async fn draft_announcement(app: &App, actor: &Actor, title: &str, body: &str) -> Result<String, AppError> {
+/// Where an announcement stands after a staff action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnnouncementState {
+    pub id: String,
+    pub status: &'static str,
+}
+
+pub async fn draft_announcement(
+    app: &App,
+    actor: &Actor,
+    title: &str,
+    body: &str,
+    replay: Replay<'_, AnnouncementState>,
+) -> Result<Outcome<AnnouncementState>, AppError> {
     let mut errors = Vec::new();
     for (field, value, max) in [("title", title, 200), ("body", body, 5_000)] {
         if let Err(AppError::Fields(mut e)) = text(field, value, max) {
@@ -114,27 +141,37 @@ pub async fn draft_announcement(app: &App, actor: &Actor, title: &str, body: &st
         return Err(AppError::Fields(errors));
     }
     let now = app.now_ms();
-    let mut tx = app.db.begin_write().await?;
-    let id = announcements::insert_draft(&mut tx, title.trim(), body.trim(), &actor.id, now).await?;
-    actor
-        .audit(&mut tx, "draft_announcement", "announcement", &id, serde_json::json!({"title": title.trim()}), now)
-        .await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(id)
+    let mut work = match idempotency::begin(app, replay).await? {
+        Begun::Fresh(work) => work,
+        Begun::Replay(answer) => return Ok(answer),
+    };
+    let tx = &mut work.tx;
+    let id = announcements::insert_draft(tx, title.trim(), body.trim(), &actor.id, now).await?;
+    actor.audit(tx, "draft_announcement", "announcement", &id, serde_json::json!({"title": title.trim()}), now).await?;
+    work.finish(AnnouncementState { id, status: "draft" }).await
 }
 
 /// draft → published, published → withdrawn.
-pub async fn move_announcement(app: &App, actor: &Actor, id: &str, publish: bool) -> Result<(), AppError> {
+pub async fn move_announcement(
+    app: &App,
+    actor: &Actor,
+    id: &str,
+    publish: bool,
+    replay: Replay<'_, AnnouncementState>,
+) -> Result<Outcome<AnnouncementState>, AppError> {
     let (from, to) = if publish { ("draft", "published") } else { ("published", "withdrawn") };
     let now = app.now_ms();
-    let mut tx = app.db.begin_write().await?;
-    let Some(status) = announcements::status_of(&mut tx, id).await? else {
+    let mut work = match idempotency::begin(app, replay).await? {
+        Begun::Fresh(work) => work,
+        Begun::Replay(answer) => return Ok(answer),
+    };
+    let tx = &mut work.tx;
+    let Some(status) = announcements::status_of(tx, id).await? else {
         return Err(AppError::NotFound("announcement"));
     };
-    if !announcements::set_status(&mut tx, id, from, to, now).await? {
+    if !announcements::set_status(tx, id, from, to, now).await? {
         return Err(AppError::InvalidState { entity: "announcement", status });
     }
-    actor.audit(&mut tx, &format!("{to}_announcement"), "announcement", id, serde_json::json!({}), now).await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(())
+    actor.audit(tx, &format!("{to}_announcement"), "announcement", id, serde_json::json!({}), now).await?;
+    work.finish(AnnouncementState { id: id.to_owned(), status: to }).await
 }

@@ -4,8 +4,8 @@
 use yajin_core::validation::FieldError;
 use yajin_store::records::tickets::{Message, Ticket};
 use yajin_store::records::{applications, tickets};
-use yajin_store::StoreError;
 
+use crate::idempotency::{self, Begun, Outcome, Replay};
 use crate::paging::{Page, PageRequest};
 use crate::{App, AppError};
 
@@ -28,7 +28,8 @@ pub async fn open(
     subject: &str,
     body: &str,
     application_id: Option<&str>,
-) -> Result<TicketDetail, AppError> {
+    replay: Replay<'_, TicketDetail>,
+) -> Result<Outcome<TicketDetail>, AppError> {
     let mut errors = Vec::new();
     let subject_chars = subject.trim().chars().count();
     if subject_chars == 0 || subject_chars > SUBJECT_MAX_CHARS {
@@ -36,21 +37,25 @@ pub async fn open(
     }
     check_body("body", body, &mut errors);
     let now = app.now_ms();
-    let mut tx = app.db.begin_write().await?;
+    let mut work = match idempotency::begin(app, replay).await? {
+        Begun::Fresh(work) => work,
+        Begun::Replay(answer) => return Ok(answer),
+    };
+    let tx = &mut work.tx;
+    // Every field at once: the application is checked even when the text is wrong (a refusal
+    // rolls the key's claim back with everything else).
     if let Some(id) = application_id {
-        if applications::of_merchant(&mut tx, merchant_id, id).await?.is_none() {
+        if applications::of_merchant(tx, merchant_id, id).await?.is_none() {
             errors.push(FieldError::new("application_id", "not_found", "no such application of yours"));
         }
     }
     if !errors.is_empty() {
         return Err(AppError::Fields(errors));
     }
-    let id =
-        tickets::insert(&mut tx, merchant_id, subject.trim(), application_id, now + FIRST_RESPONSE_MS, now).await?;
-    tickets::add_message(&mut tx, &id, "merchant", merchant_id, body.trim(), now).await?;
-    let detail = detail_in(&mut tx, merchant_id, &id).await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(detail)
+    let id = tickets::insert(tx, merchant_id, subject.trim(), application_id, now + FIRST_RESPONSE_MS, now).await?;
+    tickets::add_message(tx, &id, "merchant", merchant_id, body.trim(), now).await?;
+    let detail = detail_in(tx, merchant_id, &id).await?;
+    work.finish(detail).await
 }
 
 async fn detail_in(conn: &mut yajin_store::Conn, merchant_id: &str, id: &str) -> Result<TicketDetail, AppError> {
@@ -59,22 +64,31 @@ async fn detail_in(conn: &mut yajin_store::Conn, merchant_id: &str, id: &str) ->
     Ok(TicketDetail { ticket, messages })
 }
 
-pub async fn reply(app: &App, merchant_id: &str, ticket_id: &str, body: &str) -> Result<TicketDetail, AppError> {
+pub async fn reply(
+    app: &App,
+    merchant_id: &str,
+    ticket_id: &str,
+    body: &str,
+    replay: Replay<'_, TicketDetail>,
+) -> Result<Outcome<TicketDetail>, AppError> {
     let mut errors = Vec::new();
     check_body("body", body, &mut errors);
     if !errors.is_empty() {
         return Err(AppError::Fields(errors));
     }
     let now = app.now_ms();
-    let mut tx = app.db.begin_write().await?;
-    let ticket = tickets::of_merchant(&mut tx, merchant_id, ticket_id).await?.ok_or(AppError::NotFound("ticket"))?;
+    let mut work = match idempotency::begin(app, replay).await? {
+        Begun::Fresh(work) => work,
+        Begun::Replay(answer) => return Ok(answer),
+    };
+    let tx = &mut work.tx;
+    let ticket = tickets::of_merchant(tx, merchant_id, ticket_id).await?.ok_or(AppError::NotFound("ticket"))?;
     if ticket.status == "closed" {
         return Err(AppError::InvalidState { entity: "ticket", status: "closed".into() });
     }
-    tickets::add_message(&mut tx, ticket_id, "merchant", merchant_id, body.trim(), now).await?;
-    let detail = detail_in(&mut tx, merchant_id, ticket_id).await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(detail)
+    tickets::add_message(tx, ticket_id, "merchant", merchant_id, body.trim(), now).await?;
+    let detail = detail_in(tx, merchant_id, ticket_id).await?;
+    work.finish(detail).await
 }
 
 /// A ticket with its conversation.

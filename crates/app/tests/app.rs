@@ -6,6 +6,7 @@ use std::sync::Arc;
 use yajin_app::assessment::assess_by_sn;
 use yajin_app::clock::ManualClock;
 use yajin_app::demo::{self, SeedOutcome};
+use yajin_app::idempotency::Replay;
 use yajin_app::provisioning::{self, MerchantInput};
 use yajin_app::{Actor, App, AppError};
 use yajin_core::eligibility::{Missing, Reason};
@@ -130,13 +131,14 @@ on_both_databases! {
         let mut stricter = demo::activation_plan();
         stricter.rule = yajin_core::plan::RefundRule::Activation {
             volume_target_fen: Fen::yuan(50_000), counted_kinds: vec![yajin_core::plan::TxnKind::CreditCard], window_days: 30 };
-        let (_, version) = provisioning::create_plan(&app, &Actor::system(), stricter).await.unwrap();
+        let stored = provisioning::create_plan(&app, &Actor::system(), stricter, Replay::none()).await.unwrap().done().unwrap();
+        let version = stored.plan.version;
         assert_eq!(version, 2);
         let auto = assess_sn(&app, demo::MERCHANT_A.phone, "DEMO-AUTO-01", false).await;
         assert!(auto.assessment.eligible(), "the snapshot taken at activation still applies");
         let mut bad = demo::activation_plan();
         bad.deposit_fen = Fen::ZERO;
-        assert!(matches!(provisioning::create_plan(&app, &Actor::system(), bad).await, Err(AppError::Fields(_))));
+        assert!(matches!(provisioning::create_plan(&app, &Actor::system(), bad, Replay::none()).await, Err(AppError::Fields(_))));
     }
 }
 
@@ -172,7 +174,7 @@ on_both_databases! {
         let app = app(&db);
         demo::seed(&app).await.unwrap();
         let plan = yajin_core::plan::DepositPlan { code: "ACT-AUTO".into(), auto_apply: true, ..demo::activation_plan() };
-        provisioning::create_plan(&app, &Actor::system(), plan).await.unwrap();
+        provisioning::create_plan(&app, &Actor::system(), plan, Replay::none()).await.unwrap();
         let mut conn = db.pool().acquire().await.unwrap();
         let b = merchants::by_phone(&mut conn, demo::MERCHANT_B.phone).await.unwrap().unwrap();
         drop(conn);

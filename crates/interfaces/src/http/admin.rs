@@ -3,15 +3,19 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use yajin_app::paging::Page;
+use yajin_app::provisioning::StoredPlan;
+use yajin_app::support::{AnnouncementState, SupportTicket};
 use yajin_app::{audit_trail, provisioning, reports, support};
 use yajin_core::permission::Permission;
 use yajin_core::plan::{DepositPlan, FeeRule, RefundRule};
 use yajin_core::{Fen, Timestamp};
 
+use super::idempotency::{Answer, IdempotencyKey};
 use super::json_body::ApiJson;
 use super::paging::PageQuery;
 use super::problem::{ApiError, ErrorCode, Problem};
@@ -56,7 +60,7 @@ pub(super) async fn list_policies(
 }
 
 /// A new version of a plan; terminals keep the version in force when they were activated.
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PlanBody {
     code: String,
@@ -77,7 +81,7 @@ pub(super) struct PlanBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/policies", operation_id = "create_policy", tag = "backoffice",
-    security(("bearer" = []), ("cookie" = [])), request_body = PlanBody,
+    security(("bearer" = []), ("cookie" = [])), params(IdempotencyKey), request_body = PlanBody,
     responses((status = 201, body = PolicyView),
         (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
@@ -88,8 +92,12 @@ pub(super) struct PlanBody {
 pub(super) async fn create_policy(
     State(state): State<AppState>,
     Staff(session, _): Staff<CanManagePlans>,
+    key: IdempotencyKey,
     ApiJson(b): ApiJson<PlanBody>,
-) -> Result<(StatusCode, Json<PolicyView>), ApiError> {
+) -> Result<Response, ApiError> {
+    let answer =
+        Answer::new(StatusCode::CREATED, |s: &StoredPlan| policy(s.id.clone(), &s.plan, s.created_at.millis()));
+    let replay = key.replay(&session, &b, &answer);
     let plan = DepositPlan {
         code: b.code,
         version: 0,
@@ -101,9 +109,7 @@ pub(super) async fn create_policy(
         four_eyes_threshold_fen: Fen::new(b.four_eyes_threshold_fen),
         auto_apply: b.auto_apply,
     };
-    let (id, version) = provisioning::create_plan(&state.app, &session.actor(), plan.clone()).await?;
-    let stored = DepositPlan { version, ..plan };
-    Ok((StatusCode::CREATED, Json(policy(id, &stored, state.app.now_ms()))))
+    Ok(answer.respond(provisioning::create_plan(&state.app, &session.actor(), plan, replay).await?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -189,7 +195,7 @@ pub(super) async fn get_support_ticket(
     Ok(Json(SupportTicketView::from(support::ticket(&state.app, &id).await?)))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AnswerBody {
     #[serde(default)]
@@ -197,7 +203,7 @@ pub(super) struct AnswerBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/support/tickets/{id}/messages", operation_id = "answer_support_ticket", tag = "backoffice",
-    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)), request_body = AnswerBody,
+    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path), IdempotencyKey), request_body = AnswerBody,
     responses((status = 201, body = SupportTicketView),
         (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
@@ -210,15 +216,18 @@ pub(super) struct AnswerBody {
 pub(super) async fn answer_support_ticket(
     State(state): State<AppState>,
     Staff(session, _): Staff<CanAnswerTickets>,
+    key: IdempotencyKey,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<AnswerBody>,
-) -> Result<(StatusCode, Json<SupportTicketView>), ApiError> {
-    let t = support::answer(&state.app, &session.actor(), &id, &b.body).await?;
-    Ok((StatusCode::CREATED, Json(SupportTicketView::from(t))))
+) -> Result<Response, ApiError> {
+    let answer = Answer::new(StatusCode::CREATED, support_ticket_view);
+    let outcome =
+        support::answer(&state.app, &session.actor(), &id, &b.body, key.replay(&session, &b, &answer)).await?;
+    Ok(answer.respond(outcome))
 }
 
 #[utoipa::path(post, path = "/api/v1/support/tickets/{id}/close", operation_id = "close_support_ticket", tag = "backoffice",
-    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)),
+    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path), IdempotencyKey),
     responses((status = 200, body = SupportTicketView),
         (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
@@ -227,12 +236,19 @@ pub(super) async fn answer_support_ticket(
 pub(super) async fn close_support_ticket(
     State(state): State<AppState>,
     Staff(session, _): Staff<CanAnswerTickets>,
+    key: IdempotencyKey,
     Path(id): Path<String>,
-) -> Result<Json<SupportTicketView>, ApiError> {
-    Ok(Json(SupportTicketView::from(support::close(&state.app, &session.actor(), &id).await?)))
+) -> Result<Response, ApiError> {
+    let answer = Answer::new(StatusCode::OK, support_ticket_view);
+    let outcome = support::close(&state.app, &session.actor(), &id, key.replay(&session, &(), &answer)).await?;
+    Ok(answer.respond(outcome))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+fn support_ticket_view(t: &SupportTicket) -> SupportTicketView {
+    SupportTicketView::from(t.clone())
+}
+
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AnnouncementBody {
     #[serde(default)]
@@ -242,7 +258,7 @@ pub(super) struct AnnouncementBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/announcements", operation_id = "draft_announcement", tag = "backoffice",
-    security(("bearer" = []), ("cookie" = [])), request_body = AnnouncementBody,
+    security(("bearer" = []), ("cookie" = [])), params(IdempotencyKey), request_body = AnnouncementBody,
     responses((status = 201, body = AnnouncementStateView),
         (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
@@ -253,25 +269,32 @@ pub(super) struct AnnouncementBody {
 pub(super) async fn draft_announcement(
     State(state): State<AppState>,
     Staff(session, _): Staff<CanManageAnnouncements>,
+    key: IdempotencyKey,
     ApiJson(b): ApiJson<AnnouncementBody>,
-) -> Result<(StatusCode, Json<AnnouncementStateView>), ApiError> {
-    let id = support::draft_announcement(&state.app, &session.actor(), &b.title, &b.body).await?;
-    Ok((StatusCode::CREATED, Json(AnnouncementStateView { id, status: "draft".into() })))
+) -> Result<Response, ApiError> {
+    let answer = Answer::new(StatusCode::CREATED, announcement_state_view);
+    let replay = key.replay(&session, &b, &answer);
+    Ok(answer.respond(support::draft_announcement(&state.app, &session.actor(), &b.title, &b.body, replay).await?))
+}
+
+fn announcement_state_view(a: &AnnouncementState) -> AnnouncementStateView {
+    AnnouncementStateView { id: a.id.clone(), status: a.status.to_owned() }
 }
 
 async fn move_announcement(
     state: AppState,
     session: StaffSession,
+    key: IdempotencyKey,
     id: String,
     publish: bool,
-) -> Result<Json<AnnouncementStateView>, ApiError> {
-    support::move_announcement(&state.app, &session.actor(), &id, publish).await?;
-    let status = if publish { "published" } else { "withdrawn" };
-    Ok(Json(AnnouncementStateView { id, status: status.into() }))
+) -> Result<Response, ApiError> {
+    let answer = Answer::new(StatusCode::OK, announcement_state_view);
+    let replay = key.replay(&session, &(), &answer);
+    Ok(answer.respond(support::move_announcement(&state.app, &session.actor(), &id, publish, replay).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/announcements/{id}/publish", operation_id = "publish_announcement", tag = "backoffice",
-    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)),
+    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path), IdempotencyKey),
     responses((status = 200, body = AnnouncementStateView),
         (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
@@ -280,13 +303,14 @@ async fn move_announcement(
 pub(super) async fn publish_announcement(
     State(state): State<AppState>,
     Staff(session, _): Staff<CanManageAnnouncements>,
+    key: IdempotencyKey,
     Path(id): Path<String>,
-) -> Result<Json<AnnouncementStateView>, ApiError> {
-    move_announcement(state, session, id, true).await
+) -> Result<Response, ApiError> {
+    move_announcement(state, session, key, id, true).await
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/announcements/{id}/withdraw", operation_id = "withdraw_announcement", tag = "backoffice",
-    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)),
+    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path), IdempotencyKey),
     responses((status = 200, body = AnnouncementStateView),
         (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
@@ -295,9 +319,10 @@ pub(super) async fn publish_announcement(
 pub(super) async fn withdraw_announcement(
     State(state): State<AppState>,
     Staff(session, _): Staff<CanManageAnnouncements>,
+    key: IdempotencyKey,
     Path(id): Path<String>,
-) -> Result<Json<AnnouncementStateView>, ApiError> {
-    move_announcement(state, session, id, false).await
+) -> Result<Response, ApiError> {
+    move_announcement(state, session, key, id, false).await
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -2,18 +2,18 @@
 //! cancel, supplement, receipt.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-use yajin_app::applications::{self, ApplyError, ApplyInput, IdempotentSubmit, Submitted};
+use yajin_app::applications::{self, ApplicationDetail, ApplyError, ApplyInput};
 use yajin_app::assessment::TerminalAssessment;
 use yajin_core::eligibility::{Lang, Reason};
 use yajin_core::Fen;
 
+use super::idempotency::{Answer, IdempotencyKey};
 use super::json_body::ApiJson;
 use super::paging::PageQuery;
 use super::problem::{language, ApiError, ErrorCode, FieldErrorView, Problem};
@@ -178,35 +178,15 @@ pub(super) async fn preview_refund_application(
     }))
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
-    let key = value
-        .to_str()
-        .ok()
-        .map(str::trim)
-        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()));
-    key.map(|k| Some(k.to_owned()))
-        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidIdempotencyKey))
-}
-
-fn json_bytes(status: StatusCode, body: Vec<u8>, replayed: bool) -> Response {
-    let mut response = (status, body).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if replayed {
-        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    response
-}
-
 #[utoipa::path(post, path = "/api/v1/refund-applications", operation_id = "submit_refund_application",
     tag = "applications", security(("bearer" = []), ("cookie" = [])), request_body = ApplyBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters; a retry with the same key and body gets the first answer again")),
+    params(IdempotencyKey),
     responses((status = 201, body = ApplicationView),
-        (status = 400, description = "malformed_json, invalid_idempotency_key", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "forbidden, csrf_failed", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "terminal_not_found", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "application_already_open, idempotency_key_reused", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "application_already_open", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "validation_failed, invalid_body, identity_mismatch, bank_card_mismatch, outstanding_balance, refund_window_expired, not_yet_eligible, deposit_already_refunded, risk_frozen", body = Problem, content_type = "application/problem+json")))]
@@ -214,22 +194,19 @@ pub(super) async fn submit_refund_application(
     State(state): State<AppState>,
     session: MerchantSession,
     headers: HeaderMap,
+    key: IdempotencyKey,
     ApiJson(body): ApiJson<ApplyBody>,
 ) -> Result<Response, ApiError> {
-    let lang = language(&headers);
-    let key = idempotency_key(&headers)?;
-    let request_hash = hex::encode(Sha256::digest(serde_json::to_vec(&body).unwrap_or_default()));
-    let idempotency = key.as_deref().map(|key| IdempotentSubmit { key, request_hash: &request_hash });
-    let render = |detail: &applications::ApplicationDetail| {
-        serde_json::to_vec(&ApplicationView::from(detail.clone())).unwrap_or_default()
-    };
-    match applications::submit_once(&state.app, &session.merchant_id, &body.input(), idempotency, render).await {
-        Ok(Submitted::Created { body }) => Ok(json_bytes(StatusCode::CREATED, body, false)),
-        Ok(Submitted::Replayed { status, body }) => {
-            Ok(json_bytes(StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED), body, true))
-        }
-        Err(e) => Err(apply_error(e, lang)),
-    }
+    let answer = Answer::new(StatusCode::CREATED, application_view);
+    let replay = key.replay(&session, &body, &answer);
+    let outcome = applications::submit(&state.app, &session.merchant_id, &body.input(), replay)
+        .await
+        .map_err(|e| apply_error(e, language(&headers)))?;
+    Ok(answer.respond(outcome))
+}
+
+fn application_view(detail: &ApplicationDetail) -> ApplicationView {
+    ApplicationView::from(detail.clone())
 }
 
 #[utoipa::path(get, path = "/api/v1/refund-applications", operation_id = "list_refund_applications",
@@ -267,7 +244,7 @@ pub(super) async fn get_refund_application(
 }
 
 #[utoipa::path(post, path = "/api/v1/refund-applications/{id}/cancel", operation_id = "cancel_refund_application",
-    tag = "applications", security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)),
+    tag = "applications", security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path), IdempotencyKey),
     responses((status = 200, body = ApplicationView),
         (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "forbidden, csrf_failed", body = Problem, content_type = "application/problem+json"),
@@ -277,15 +254,17 @@ pub(super) async fn cancel_refund_application(
     State(state): State<AppState>,
     session: MerchantSession,
     headers: HeaderMap,
+    key: IdempotencyKey,
     Path(id): Path<String>,
-) -> Result<Json<ApplicationView>, ApiError> {
-    let detail = applications::cancel(&state.app, &session.merchant_id, &id)
+) -> Result<Response, ApiError> {
+    let answer = Answer::new(StatusCode::OK, application_view);
+    let outcome = applications::cancel(&state.app, &session.merchant_id, &id, key.replay(&session, &(), &answer))
         .await
         .map_err(|e| apply_error(e, language(&headers)))?;
-    Ok(Json(ApplicationView::from(detail)))
+    Ok(answer.respond(outcome))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SupplementBody {
     #[serde(default)]
@@ -295,7 +274,7 @@ pub(super) struct SupplementBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/refund-applications/{id}/supplement", operation_id = "supplement_refund_application",
-    tag = "applications", security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)), request_body = SupplementBody,
+    tag = "applications", security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path), IdempotencyKey), request_body = SupplementBody,
     responses((status = 200, body = ApplicationView),
         (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
@@ -309,13 +288,17 @@ pub(super) async fn supplement_refund_application(
     State(state): State<AppState>,
     session: MerchantSession,
     headers: HeaderMap,
+    key: IdempotencyKey,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<SupplementBody>,
-) -> Result<Json<ApplicationView>, ApiError> {
-    let detail = applications::supplement(&state.app, &session.merchant_id, &id, &body.note, &body.attachment_ids)
-        .await
-        .map_err(|e| apply_error(e, language(&headers)))?;
-    Ok(Json(ApplicationView::from(detail)))
+) -> Result<Response, ApiError> {
+    let answer = Answer::new(StatusCode::OK, application_view);
+    let replay = key.replay(&session, &body, &answer);
+    let outcome =
+        applications::supplement(&state.app, &session.merchant_id, &id, &body.note, &body.attachment_ids, replay)
+            .await
+            .map_err(|e| apply_error(e, language(&headers)))?;
+    Ok(answer.respond(outcome))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

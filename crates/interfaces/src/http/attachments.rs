@@ -6,11 +6,14 @@ use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
+use sha2::{Digest, Sha256};
 use tower_http::limit::RequestBodyLimitLayer;
 use yajin_app::attachments::{self, UploadError};
+use yajin_app::model::Attachment;
 use yajin_core::attachment::MAX_BYTES;
 
+use super::idempotency::{Answer, IdempotencyKey};
 use super::problem::{ApiError, ErrorCode, Problem};
 use super::session::MerchantSession;
 use super::views::{AttachmentUpload, AttachmentView};
@@ -43,7 +46,7 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
 }
 
 #[utoipa::path(post, path = "/api/v1/attachments", operation_id = "upload_attachment", tag = "attachments",
-    security(("bearer" = []), ("cookie" = [])),
+    security(("bearer" = []), ("cookie" = [])), params(IdempotencyKey),
     request_body(content = AttachmentUpload, content_type = "multipart/form-data"),
     responses((status = 201, body = AttachmentView),
         (status = 400, description = "bad_request: not a multipart form", body = Problem, content_type = "application/problem+json"),
@@ -55,6 +58,7 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
 pub(super) async fn upload_attachment(
     State(state): State<AppState>,
     session: MerchantSession,
+    key: IdempotencyKey,
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response, ApiError> {
     let mut form = form.map_err(|_| {
@@ -69,18 +73,23 @@ pub(super) async fn upload_attachment(
             _ => {}
         }
     }
-    let saved =
-        attachments::upload(&state.app, &session.merchant_id, kind.as_deref(), file.as_deref()).await.map_err(|e| {
-            match e {
-                UploadError::Fields(errors) => ApiError::validation(errors),
-                UploadError::TooLarge => too_large(),
-                UploadError::UnsupportedType => {
-                    ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedFileType)
-                }
-                UploadError::Store(e) => e.into(),
+    // The request, for its key: the form's values (a resent form has another boundary).
+    let request =
+        serde_json::json!({"kind": kind, "file_sha256": file.as_deref().map(|f| hex::encode(Sha256::digest(f)))});
+    let answer = Answer::new(StatusCode::CREATED, |saved: &Attachment| AttachmentView::from(saved.clone()));
+    let replay = key.replay(&session, &request, &answer);
+    let outcome = attachments::upload(&state.app, &session.merchant_id, kind.as_deref(), file.as_deref(), replay)
+        .await
+        .map_err(|e| match e {
+            UploadError::Fields(errors) => ApiError::validation(errors),
+            UploadError::TooLarge => too_large(),
+            UploadError::UnsupportedType => {
+                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedFileType)
             }
+            UploadError::App(e) => e.into(),
+            UploadError::Store(e) => e.into(),
         })?;
-    Ok((StatusCode::CREATED, Json(AttachmentView::from(saved))).into_response())
+    Ok(answer.respond(outcome))
 }
 
 #[utoipa::path(get, path = "/api/v1/attachments/{id}", operation_id = "download_attachment", tag = "attachments",

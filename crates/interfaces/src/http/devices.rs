@@ -3,11 +3,14 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use yajin_app::model::Item;
 use yajin_app::outstanding::{self, SettleError};
 use yajin_app::{devices, paging::PageRequest};
 
+use super::idempotency::{Answer, IdempotencyKey};
 use super::paging::PageQuery;
 use super::problem::{language, ApiError, ErrorCode, Problem};
 use super::session::MerchantSession;
@@ -92,7 +95,7 @@ pub(super) async fn list_outstanding_items(
 }
 
 #[utoipa::path(post, path = "/api/v1/outstanding-items/{id}/settle", operation_id = "settle_outstanding_item",
-    tag = "devices", security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)),
+    tag = "devices", security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path), IdempotencyKey),
     responses((status = 200, body = OutstandingItemView),
         (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "forbidden, csrf_failed", body = Problem, content_type = "application/problem+json"),
@@ -101,15 +104,18 @@ pub(super) async fn list_outstanding_items(
 pub(super) async fn settle_outstanding_item(
     State(state): State<AppState>,
     session: MerchantSession,
+    key: IdempotencyKey,
     Path(id): Path<String>,
-) -> Result<Json<OutstandingItemView>, ApiError> {
-    match outstanding::settle(&state.app, &session.merchant_id, &id).await {
-        Ok(item) => Ok(Json(OutstandingItemView::from(item))),
+) -> Result<Response, ApiError> {
+    let answer = Answer::new(StatusCode::OK, |item: &Item| OutstandingItemView::from(item.clone()));
+    match outstanding::settle(&state.app, &session.merchant_id, &id, key.replay(&session, &(), &answer)).await {
+        Ok(outcome) => Ok(answer.respond(outcome)),
         Err(SettleError::NotFound) => Err(ApiError::not_found()),
         Err(SettleError::AlreadySettled(item)) => {
             let item = serde_json::to_value(OutstandingItemView::from(*item)).unwrap_or_default();
             Err(ApiError::new(StatusCode::CONFLICT, ErrorCode::AlreadySettled).with("item", item))
         }
+        Err(SettleError::App(e)) => Err(e.into()),
         Err(SettleError::Store(e)) => Err(e.into()),
     }
 }

@@ -2,11 +2,14 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use yajin_app::tickets::TicketDetail;
 use yajin_app::{inbox, tickets};
 
+use super::idempotency::{Answer, IdempotencyKey};
 use super::json_body::ApiJson;
 use super::paging::PageQuery;
 use super::problem::{ApiError, Problem};
@@ -39,7 +42,7 @@ pub(super) async fn list_notifications(
     Ok(Json(NotificationPage::of(list, NotificationView::from)))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct TicketBody {
     #[serde(default)]
@@ -51,7 +54,7 @@ pub(super) struct TicketBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/tickets", operation_id = "open_ticket", tag = "inbox",
-    security(("bearer" = []), ("cookie" = [])), request_body = TicketBody,
+    security(("bearer" = []), ("cookie" = [])), params(IdempotencyKey), request_body = TicketBody,
     responses((status = 201, body = TicketView),
         (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
@@ -62,10 +65,19 @@ pub(super) struct TicketBody {
 pub(super) async fn open_ticket(
     State(state): State<AppState>,
     session: MerchantSession,
+    key: IdempotencyKey,
     ApiJson(b): ApiJson<TicketBody>,
-) -> Result<(StatusCode, Json<TicketView>), ApiError> {
-    let t = tickets::open(&state.app, &session.merchant_id, &b.subject, &b.body, b.application_id.as_deref()).await?;
-    Ok((StatusCode::CREATED, Json(TicketView::new(t.ticket, Some(t.messages)))))
+) -> Result<Response, ApiError> {
+    let answer = Answer::new(StatusCode::CREATED, ticket_view);
+    let replay = key.replay(&session, &b, &answer);
+    let outcome =
+        tickets::open(&state.app, &session.merchant_id, &b.subject, &b.body, b.application_id.as_deref(), replay)
+            .await?;
+    Ok(answer.respond(outcome))
+}
+
+fn ticket_view(t: &TicketDetail) -> TicketView {
+    TicketView::new(t.ticket.clone(), Some(t.messages.clone()))
 }
 
 #[utoipa::path(get, path = "/api/v1/tickets", operation_id = "list_tickets", tag = "inbox",
@@ -99,7 +111,7 @@ pub(super) async fn get_ticket(
     Ok(Json(TicketView::new(t.ticket, Some(t.messages))))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct MessageBody {
     #[serde(default)]
@@ -107,7 +119,7 @@ pub(super) struct MessageBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/messages", operation_id = "add_ticket_message", tag = "inbox",
-    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)), request_body = MessageBody,
+    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path), IdempotencyKey), request_body = MessageBody,
     responses((status = 201, body = TicketView),
         (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
@@ -120,11 +132,14 @@ pub(super) struct MessageBody {
 pub(super) async fn add_ticket_message(
     State(state): State<AppState>,
     session: MerchantSession,
+    key: IdempotencyKey,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<MessageBody>,
-) -> Result<(StatusCode, Json<TicketView>), ApiError> {
-    let t = tickets::reply(&state.app, &session.merchant_id, &id, &b.body).await?;
-    Ok((StatusCode::CREATED, Json(TicketView::new(t.ticket, Some(t.messages)))))
+) -> Result<Response, ApiError> {
+    let answer = Answer::new(StatusCode::CREATED, ticket_view);
+    let outcome =
+        tickets::reply(&state.app, &session.merchant_id, &id, &b.body, key.replay(&session, &b, &answer)).await?;
+    Ok(answer.respond(outcome))
 }
 
 #[utoipa::path(get, path = "/api/v1/announcements", operation_id = "list_announcements", tag = "inbox",

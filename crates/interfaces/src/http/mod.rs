@@ -6,6 +6,7 @@ mod attachments;
 mod auth;
 mod devices;
 mod health;
+mod idempotency;
 mod inbox;
 mod json_body;
 mod metrics;

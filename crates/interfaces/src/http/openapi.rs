@@ -2,7 +2,10 @@
 //! return: one source for every shape, operation id and status.
 
 use serde_json::Value;
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use super::{admin, applications, attachments, auth, devices, health, inbox, review};
@@ -10,7 +13,7 @@ use super::{admin, applications, attachments, auth, devices, health, inbox, revi
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Yajin API", version = "1", description = "POS terminal deposits and their refunds. Amounts are integer fen; times RFC 3339 UTC; errors application/problem+json."),
-    modifiers(&Security),
+    modifiers(&Security, &IdempotencyResponses),
     paths(
         health::healthz, health::readyz,
         auth::login, auth::logout, auth::staff_login, auth::staff_logout, auth::request_sms_code, auth::reset_password,
@@ -46,6 +49,36 @@ impl Modify for Security {
         );
         components
             .add_security_scheme("cookie", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("yajin_session"))));
+    }
+}
+
+/// Every operation that takes `Idempotency-Key` can answer 400 `invalid_idempotency_key` and
+/// 409 `idempotency_key_reused`; the handlers declare the header, this adds what it can cause.
+struct IdempotencyResponses;
+
+impl Modify for IdempotencyResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let Some(op) = item.post.as_mut() else { continue };
+            let keyed = op.parameters.iter().flatten().any(|p| p.name == "Idempotency-Key");
+            if !keyed {
+                continue;
+            }
+            for (status, code) in [("400", "invalid_idempotency_key"), ("409", "idempotency_key_reused")] {
+                let responses = &mut op.responses.responses;
+                match responses.get_mut(status) {
+                    Some(RefOr::T(response)) => response.description = format!("{}, {code}", response.description),
+                    _ => {
+                        let problem = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
+                        let response = ResponseBuilder::new()
+                            .description(code)
+                            .content("application/problem+json", problem)
+                            .build();
+                        responses.insert(status.to_owned(), RefOr::T(response));
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -143,6 +143,7 @@ impl From<AppError> for ApiError {
                 ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidQuery).with("field", field)
             }
             AppError::InvalidCursor => ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidCursor),
+            AppError::IdempotencyKeyReused => ApiError::new(StatusCode::CONFLICT, ErrorCode::IdempotencyKeyReused),
             AppError::AmountOutOfRange => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::AmountOutOfRange),
             AppError::Precondition(message) => {
                 ApiError::new(StatusCode::CONFLICT, ErrorCode::PreconditionFailed).detail(message.clone(), message)

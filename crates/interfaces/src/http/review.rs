@@ -5,13 +5,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
-use yajin_app::review::{self, ReviewError};
+use serde::{Deserialize, Serialize};
+use yajin_app::review::{self, ReviewError, StaffApplication};
 use yajin_core::permission::Permission;
 use yajin_core::rejection;
 use yajin_core::validation::FieldError;
 
 use super::attachments::file_response;
+use super::idempotency::{Answer, IdempotencyKey};
 use super::json_body::ApiJson;
 use super::problem::{language, ApiError, ErrorCode, Problem};
 use super::session::{CanDecide, CanDecideOrSecondApprove, Staff, StaffSession};
@@ -49,6 +50,7 @@ fn review_error(e: ReviewError) -> ApiError {
         ),
         ReviewError::Fields(errors) => ApiError::validation(errors),
         ReviewError::FiguresChanged => ApiError::new(StatusCode::CONFLICT, ErrorCode::FiguresChanged),
+        ReviewError::App(e) => e.into(),
         ReviewError::Store(e) => e.into(),
     }
 }
@@ -137,7 +139,7 @@ pub(super) async fn get_review_evidence(
 }
 
 #[utoipa::path(post, path = "/api/v1/review/applications/{id}/claim", operation_id = "claim_application", tag = "backoffice",
-    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)),
+    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path), IdempotencyKey),
     responses((status = 200, body = ReviewApplicationView),
         (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
@@ -146,13 +148,17 @@ pub(super) async fn get_review_evidence(
 pub(super) async fn claim_application(
     State(state): State<AppState>,
     Staff(session, _): Staff<CanDecide>,
+    key: IdempotencyKey,
     Path(id): Path<String>,
-) -> Result<Json<ReviewApplicationView>, ApiError> {
-    let a = review::claim(&state.app, &session.actor(), &id).await.map_err(review_error)?;
-    Ok(Json(ReviewApplicationView::from(a)))
+) -> Result<Response, ApiError> {
+    let answer = decision_answer();
+    let outcome = review::claim(&state.app, &session.actor(), &id, key.replay(&session, &(), &answer))
+        .await
+        .map_err(review_error)?;
+    Ok(answer.respond(outcome))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ApproveBody {
     #[serde(default)]
@@ -160,7 +166,7 @@ pub(super) struct ApproveBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/review/applications/{id}/approve", operation_id = "approve_application", tag = "backoffice",
-    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)), request_body = ApproveBody,
+    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path), IdempotencyKey), request_body = ApproveBody,
     responses((status = 200, body = ReviewApplicationView),
         (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
@@ -173,14 +179,17 @@ pub(super) struct ApproveBody {
 pub(super) async fn approve_application(
     State(state): State<AppState>,
     Staff(session, _): Staff<CanDecideOrSecondApprove>,
+    key: IdempotencyKey,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<ApproveBody>,
-) -> Result<Json<ReviewApplicationView>, ApiError> {
-    let a = review::approve(&state.app, &session.actor(), &id, &b.comment).await.map_err(review_error)?;
-    Ok(Json(ReviewApplicationView::from(a)))
+) -> Result<Response, ApiError> {
+    let answer = decision_answer();
+    let replay = key.replay(&session, &b, &answer);
+    let outcome = review::approve(&state.app, &session.actor(), &id, &b.comment, replay).await.map_err(review_error)?;
+    Ok(answer.respond(outcome))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RejectBody {
     #[serde(default)]
@@ -190,7 +199,7 @@ pub(super) struct RejectBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/review/applications/{id}/reject", operation_id = "reject_application", tag = "backoffice",
-    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)), request_body = RejectBody,
+    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path), IdempotencyKey), request_body = RejectBody,
     responses((status = 200, body = ReviewApplicationView),
         (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
@@ -203,15 +212,19 @@ pub(super) struct RejectBody {
 pub(super) async fn reject_application(
     State(state): State<AppState>,
     Staff(session, _): Staff<CanDecideOrSecondApprove>,
+    key: IdempotencyKey,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<RejectBody>,
-) -> Result<Json<ReviewApplicationView>, ApiError> {
-    let a =
-        review::reject(&state.app, &session.actor(), &id, &b.reason_code, &b.comment).await.map_err(review_error)?;
-    Ok(Json(ReviewApplicationView::from(a)))
+) -> Result<Response, ApiError> {
+    let answer = decision_answer();
+    let replay = key.replay(&session, &b, &answer);
+    let outcome = review::reject(&state.app, &session.actor(), &id, &b.reason_code, &b.comment, replay)
+        .await
+        .map_err(review_error)?;
+    Ok(answer.respond(outcome))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RequestInfoBody {
     #[serde(default)]
@@ -221,7 +234,7 @@ pub(super) struct RequestInfoBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/review/applications/{id}/request-info", operation_id = "request_application_info", tag = "backoffice",
-    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)), request_body = RequestInfoBody,
+    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path), IdempotencyKey), request_body = RequestInfoBody,
     responses((status = 200, body = ReviewApplicationView),
         (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
@@ -234,12 +247,21 @@ pub(super) struct RequestInfoBody {
 pub(super) async fn request_application_info(
     State(state): State<AppState>,
     Staff(session, _): Staff<CanDecide>,
+    key: IdempotencyKey,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<RequestInfoBody>,
-) -> Result<Json<ReviewApplicationView>, ApiError> {
-    let a =
-        review::request_info(&state.app, &session.actor(), &id, &b.items, &b.comment).await.map_err(review_error)?;
-    Ok(Json(ReviewApplicationView::from(a)))
+) -> Result<Response, ApiError> {
+    let answer = decision_answer();
+    let replay = key.replay(&session, &b, &answer);
+    let outcome = review::request_info(&state.app, &session.actor(), &id, &b.items, &b.comment, replay)
+        .await
+        .map_err(review_error)?;
+    Ok(answer.respond(outcome))
+}
+
+/// A decision is answered with the application as the back office now sees it.
+fn decision_answer() -> Answer<StaffApplication> {
+    Answer::new(StatusCode::OK, |a: &StaffApplication| ReviewApplicationView::from(a.clone()))
 }
 
 #[utoipa::path(get, path = "/api/v1/review/reason-codes", operation_id = "list_rejection_reasons", tag = "backoffice",

@@ -4,7 +4,7 @@ use yajin_testdb::on_both_databases;
 use crate::harness::spawn_app;
 
 // A 1×1 PNG and a tiny PDF, real files by their bytes.
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc`\x00\x00\x00\x02\x00\x01T\xa2O]\x00\x00\x00\x00IEND\xaeB`\x82";
+pub const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc`\x00\x00\x00\x02\x00\x01T\xa2O]\x00\x00\x00\x00IEND\xaeB`\x82";
 const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
 
 pub async fn upload(
@@ -13,7 +13,18 @@ pub async fn upload(
     kind: Option<&str>,
     file: Option<&[u8]>,
 ) -> crate::harness::Reply {
-    let boundary = "yajinboundary";
+    upload_with(app, token, kind, file, "yajinboundary", &[]).await
+}
+
+/// An upload with this form boundary and these headers.
+pub async fn upload_with(
+    app: &crate::harness::TestApp,
+    token: &str,
+    kind: Option<&str>,
+    file: Option<&[u8]>,
+    boundary: &str,
+    headers: &[(&str, &str)],
+) -> crate::harness::Reply {
     let mut body = Vec::new();
     if let Some(kind) = kind {
         body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\n{kind}\r\n").bytes());
@@ -24,8 +35,8 @@ pub async fn upload(
         body.extend(b"\r\n");
     }
     body.extend(format!("--{boundary}--\r\n").bytes());
-    app.raw("POST", "/api/v1/attachments", Some(token), &format!("multipart/form-data; boundary={boundary}"), body)
-        .await
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    app.raw_with("POST", "/api/v1/attachments", Some(token), &content_type, body, headers).await
 }
 
 on_both_databases! {

@@ -77,9 +77,25 @@ impl TestApp {
     }
 
     pub async fn raw(&self, method: &str, path: &str, token: Option<&str>, content_type: &str, body: Vec<u8>) -> Reply {
+        self.raw_with(method, path, token, content_type, body, &[]).await
+    }
+
+    /// As [`TestApp::raw`], with more headers.
+    pub async fn raw_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut request = self.client.request(method.parse().unwrap(), format!("{}{path}", self.base));
         if let Some(token) = token {
             request = request.bearer_auth(token);
+        }
+        for (k, v) in headers {
+            request = request.header(*k, HeaderValue::from_str(v).unwrap());
         }
         Self::reply(request.header("content-type", content_type).body(body).send().await.expect("request")).await
     }

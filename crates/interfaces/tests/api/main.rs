@@ -8,6 +8,7 @@ mod auth;
 mod contract;
 mod devices;
 mod harness;
+mod idempotency;
 mod inbox;
 mod journey;
 mod operations;

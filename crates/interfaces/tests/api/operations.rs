@@ -100,3 +100,37 @@ fn every_error_response_is_a_documented_problem() {
         }
     }
 }
+
+/// POSTs that neither create anything nor move money: logging in and out, asking for a code,
+/// resetting a password (each already safe to repeat), and the side-effect-free preview.
+const NOT_KEYED: &[&str] = &[
+    "/api/v1/auth/login",
+    "/api/v1/auth/logout",
+    "/api/v1/auth/sms-codes",
+    "/api/v1/auth/password-reset",
+    "/api/v1/staff/auth/login",
+    "/api/v1/staff/auth/logout",
+    "/api/v1/refund-applications/preview",
+];
+
+#[test]
+fn every_other_post_takes_an_idempotency_key_and_documents_its_refusals() {
+    let doc = document();
+    let mut keyed = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        let Some(op) = ops.get("post") else { continue };
+        let takes_key = op["parameters"]
+            .as_array()
+            .is_some_and(|ps| ps.iter().any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header"));
+        if NOT_KEYED.contains(&path.as_str()) {
+            assert!(!takes_key, "{path} is listed as not keyed but takes a key");
+            continue;
+        }
+        assert!(takes_key, "POST {path} does not take Idempotency-Key");
+        let responses = &op["responses"];
+        assert!(responses["400"]["description"].as_str().unwrap().contains("invalid_idempotency_key"), "{path}");
+        assert!(responses["409"]["description"].as_str().unwrap().contains("idempotency_key_reused"), "{path}");
+        keyed += 1;
+    }
+    assert!(keyed >= 17, "{keyed}");
+}

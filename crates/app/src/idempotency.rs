@@ -1,0 +1,115 @@
+//! One idempotency layer for every request that creates something or moves money (api.md's
+//! conventions, the design notes' "idempotency keys"): a caller may send a key with such a
+//! request; the key is claimed in the same transaction as the work, and the rendered answer is
+//! stored in that transaction too. So:
+//!
+//! - a retry with the same key and the same request gets the first answer again (its status
+//!   and its bytes), whatever happened since, and does nothing;
+//! - the same key with another request is refused ([`AppError::IdempotencyKeyReused`]);
+//! - a request that fails (validation, a rule, a crash) rolls back and stores nothing, so a
+//!   corrected retry with the same key works;
+//! - two copies racing: the second waits on the first one's claim and then replays it.
+//!
+//! Keys belong to one caller (`principal`): two merchants may use the same key.
+//!
+//! A use case takes a [`Replay`] and opens its write transaction with [`begin`]; it returns
+//! [`Outcome::Replayed`] at once if the key was answered before, else works in
+//! [`Work::tx`] and ends with [`Work::finish`], which stores the answer and commits.
+
+use yajin_store::records::idempotency::{self as keys, Claim};
+use yajin_store::{StoreError, Tx};
+
+use crate::{App, AppError};
+
+/// A caller's key for one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Key {
+    /// Who sent it (`merchant:…`, `staff:…`): keys are scoped per caller.
+    pub principal: String,
+    /// The `Idempotency-Key` as sent.
+    pub key: String,
+    /// A digest of the request (method, path, body): another request under the same key is a
+    /// client bug, refused rather than answered with the first request's answer.
+    pub request_hash: String,
+}
+
+/// A function that renders a use case's result as the caller's success answer (the bytes of
+/// the response body).
+pub type Render<'r, T> = &'r (dyn Fn(&T) -> Vec<u8> + Send + Sync);
+
+/// What a use case needs to make its answer replayable: the caller's key, if one was sent,
+/// with the status and rendering of a success.
+pub struct Replay<'r, T> {
+    keyed: Option<(Key, u16, Render<'r, T>)>,
+}
+
+impl<'r, T> Replay<'r, T> {
+    /// The caller sent `key`; a success is answered with `status` and `render`'s bytes.
+    pub fn keyed(key: Key, status: u16, render: Render<'r, T>) -> Replay<'r, T> {
+        Replay { keyed: Some((key, status, render)) }
+    }
+
+    /// No key: the request is simply carried out (the CLI, tests, a client that sent none).
+    pub fn none() -> Replay<'static, T> {
+        Replay { keyed: None }
+    }
+
+    /// A key, when the caller sent one.
+    pub fn maybe(key: Option<Key>, status: u16, render: Render<'r, T>) -> Replay<'r, T> {
+        Replay { keyed: key.map(|k| (k, status, render)) }
+    }
+}
+
+/// A use case's answer: done now, or the stored answer to an earlier request with the key.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome<T> {
+    Done(T),
+    Replayed { status: u16, body: Vec<u8> },
+}
+
+impl<T> Outcome<T> {
+    /// The result, when the work was done by this request.
+    pub fn done(self) -> Option<T> {
+        match self {
+            Outcome::Done(value) => Some(value),
+            Outcome::Replayed { .. } => None,
+        }
+    }
+}
+
+/// The write transaction of a request that is being carried out.
+pub struct Work<'r, T> {
+    pub tx: Tx,
+    keyed: Option<(Key, u16, Render<'r, T>)>,
+}
+
+/// How [`begin`] went: carry out the request, or answer it with what was stored.
+pub enum Begun<'r, T> {
+    Fresh(Work<'r, T>),
+    Replay(Outcome<T>),
+}
+
+/// Opens the write transaction and claims the key, if any.
+pub async fn begin<'r, T>(app: &App, replay: Replay<'r, T>) -> Result<Begun<'r, T>, AppError> {
+    let mut tx = app.db.begin_write().await?;
+    if let Some((key, _, _)) = &replay.keyed {
+        match keys::claim(&mut tx, &key.principal, &key.key, &key.request_hash, app.now_ms()).await? {
+            Claim::New => {}
+            Claim::Replay { status, body } => return Ok(Begun::Replay(Outcome::Replayed { status, body })),
+            Claim::Mismatch => return Err(AppError::IdempotencyKeyReused),
+        }
+    }
+    Ok(Begun::Fresh(Work { tx, keyed: replay.keyed }))
+}
+
+impl<T> Work<'_, T> {
+    /// Stores the answer under the key (if any) and commits: the work and its answer become
+    /// durable together.
+    pub async fn finish(mut self, value: T) -> Result<Outcome<T>, AppError> {
+        if let Some((key, status, render)) = &self.keyed {
+            keys::complete(&mut self.tx, &key.principal, &key.key, *status, &render(&value)).await?;
+        }
+        self.tx.commit().await.map_err(StoreError::from)?;
+        Ok(Outcome::Done(value))
+    }
+}
