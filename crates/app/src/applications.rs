@@ -107,13 +107,18 @@ fn check_fields(input: &ApplyInput) -> Result<Checked, ApplyError> {
     errors.check("id_card_no", IdCardNo::parse(&input.id_card_no));
     let bank_card = errors.check("bank_card_no", BankCardNo::parse(&input.bank_card_no));
     if !REASONS.contains(&input.reason.as_str()) {
-        errors.push(FieldError::new("reason", "invalid_value", REASONS.join(", ")));
+        errors.push(FieldError::new(
+            "reason",
+            "invalid_value",
+            format!("须为以下之一：{}", REASONS.join("、")),
+            format!("one of {}", REASONS.join(", ")),
+        ));
     }
     if input.note.chars().count() > NOTE_MAX_CHARS {
-        errors.push(FieldError::new("note", "too_long", "at most 500 characters"));
+        errors.push(FieldError::new("note", "too_long", "至多 500 个字符", "at most 500 characters"));
     }
     if input.attachment_ids.len() > ATTACHMENTS_MAX {
-        errors.push(FieldError::new("attachment_ids", "too_many", "at most 10 attachments"));
+        errors.push(FieldError::new("attachment_ids", "too_many", "至多 10 个附件", "at most 10 attachments"));
     }
     errors.into_result().map_err(ApplyError::Fields)?;
     let (Some(sn), Some(bank_card)) = (sn, bank_card) else { unreachable!("every None pushed a field error") };
@@ -123,6 +128,7 @@ fn check_fields(input: &ApplyInput) -> Result<Checked, ApplyError> {
         vec![FieldError::new(
             "bank_card_no",
             "luhn_failed",
+            "卡号未通过 Luhn 校验；如确为您绑定的结算卡，仍可提交",
             "the card number fails the Luhn check; accepted if it is your bound card",
         )]
     };
@@ -144,7 +150,14 @@ async fn evaluate(
             .iter()
             .enumerate()
             .filter(|(_, id)| not_owned.contains(id))
-            .map(|(i, _)| FieldError::new(format!("attachment_ids[{i}]"), "not_found", "no such attachment of yours"))
+            .map(|(i, _)| {
+                FieldError::new(
+                    format!("attachment_ids[{i}]"),
+                    "not_found",
+                    "没有这个附件，或不是您上传的",
+                    "no such attachment of yours",
+                )
+            })
             .collect();
         return Err(ApplyError::Fields(errors));
     }
@@ -156,12 +169,18 @@ async fn evaluate(
     let identity = merchants::match_identity(conn, &app.vault, merchant_id, &id_card, &checked.bank_card).await?;
     let mut mismatched = Vec::new();
     if PhoneNo::parse(&input.phone).map(|p| p.expose().to_owned()).ok().as_deref() != Some(merchant.phone.as_str()) {
-        mismatched.push(FieldError::new("phone", "mismatch", "not the phone bound to this merchant"));
+        mismatched.push(FieldError::new(
+            "phone",
+            "mismatch",
+            "不是该商户绑定的手机号",
+            "not the phone bound to this merchant",
+        ));
     }
     if !identity.id_card {
         mismatched.push(FieldError::new(
             "id_card_no",
             "mismatch",
+            "与商户实名登记的身份证号不一致",
             "not the ID card of the merchant's real-name record",
         ));
     }
@@ -340,7 +359,14 @@ async fn merchant_step(
     if !not_owned.is_empty() {
         let errors = not_owned
             .iter()
-            .map(|_| FieldError::new("attachment_ids", "not_found", "no such attachment of yours"))
+            .map(|_| {
+                FieldError::new(
+                    "attachment_ids",
+                    "not_found",
+                    "没有这个附件，或不是您上传的",
+                    "no such attachment of yours",
+                )
+            })
             .collect();
         return Err(ApplyError::Fields(errors));
     }
@@ -390,13 +416,18 @@ pub async fn supplement(
 ) -> Result<Outcome<ApplicationDetail>, ApplyError> {
     let mut errors = Vec::new();
     if note.chars().count() > NOTE_MAX_CHARS {
-        errors.push(FieldError::new("note", "too_long", "at most 500 characters"));
+        errors.push(FieldError::new("note", "too_long", "至多 500 个字符", "at most 500 characters"));
     }
     if note.trim().is_empty() && attachment_ids.is_empty() {
-        errors.push(FieldError::new("note", "required", "say what you add, or attach files"));
+        errors.push(FieldError::new(
+            "note",
+            "required",
+            "请说明补充的内容，或上传附件",
+            "say what you add, or attach files",
+        ));
     }
     if attachment_ids.len() > ATTACHMENTS_MAX {
-        errors.push(FieldError::new("attachment_ids", "too_many", "at most 10 attachments"));
+        errors.push(FieldError::new("attachment_ids", "too_many", "至多 10 个附件", "at most 10 attachments"));
     }
     if !errors.is_empty() {
         return Err(ApplyError::Fields(errors));

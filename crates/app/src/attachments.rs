@@ -35,11 +35,16 @@ pub async fn upload(
 ) -> Result<Outcome<Attachment>, UploadError> {
     let mut errors = Vec::new();
     if !kind.is_some_and(|k| attachment::KINDS.contains(&k)) {
-        errors.push(FieldError::new("kind", "invalid_value", attachment::KINDS.join(", ")));
+        errors.push(FieldError::new(
+            "kind",
+            "invalid_value",
+            format!("须为以下之一：{}", attachment::KINDS.join("、")),
+            format!("one of {}", attachment::KINDS.join(", ")),
+        ));
     }
     match file {
-        None => errors.push(FieldError::new("file", "required", "a file part named `file`")),
-        Some([]) => errors.push(FieldError::new("file", "empty", "the file is empty")),
+        None => errors.push(FieldError::new("file", "required", "缺少名为 file 的文件", "a file part named `file`")),
+        Some([]) => errors.push(FieldError::new("file", "empty", "文件是空的", "the file is empty")),
         Some(_) => {}
     }
     let (Some(kind), Some(file)) = (kind, file) else { return Err(UploadError::Fields(errors)) };

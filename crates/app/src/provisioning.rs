@@ -44,7 +44,7 @@ pub async fn create_merchant(app: &App, actor: &Actor, input: MerchantInput) -> 
     let bank_card = errors.check("bank_card_no", BankCardNo::parse(&input.bank_card_no));
     let name = input.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 {
-        errors.push(FieldError::new("name", "invalid_length", "1–100 characters"));
+        errors.push(FieldError::new("name", "invalid_length", "1–100 个字符", "1–100 characters"));
     }
     errors.into_result().map_err(AppError::Fields)?;
     let (Some(merchant_no), Some(phone), Some(id_card), Some(bank_card)) = (merchant_no, phone, id_card, bank_card)
@@ -92,10 +92,20 @@ pub async fn create_staff(
         && username.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
     let mut errors = Vec::new();
     if !valid_name {
-        errors.push(FieldError::new("username", "invalid_format", "1–64 of a–z, 0–9, . _ -"));
+        errors.push(FieldError::new(
+            "username",
+            "invalid_format",
+            "1–64 个字符，限 a–z、0–9、. _ -",
+            "1–64 of a–z, 0–9, . _ -",
+        ));
     }
     if !role.is_staff() {
-        errors.push(FieldError::new("role", "invalid_value", "reviewer, approver, finance, admin or support"));
+        errors.push(FieldError::new(
+            "role",
+            "invalid_value",
+            "reviewer、approver、finance、admin 或 support",
+            "reviewer, approver, finance, admin or support",
+        ));
     }
     if !errors.is_empty() {
         return Err(AppError::Fields(errors));
@@ -178,10 +188,15 @@ pub async fn create_terminal(app: &App, actor: &Actor, input: TerminalInput) -> 
     let sn = errors.check("sn", TerminalSn::parse(&input.sn));
     let terminal_no = errors.check("terminal_id", TerminalId::parse(&input.terminal_id));
     if input.status == TerminalStatus::Terminated && input.terminated_at.is_none() {
-        errors.push(FieldError::new("terminated_at", "required", "a terminated terminal has a termination time"));
+        errors.push(FieldError::new(
+            "terminated_at",
+            "required",
+            "已解绑的终端须有解绑时间",
+            "a terminated terminal has a termination time",
+        ));
     }
     if input.deposit.as_ref().is_some_and(|d| !d.amount.is_positive()) {
-        errors.push(FieldError::new("deposit.amount_fen", "out_of_range", "more than 0"));
+        errors.push(FieldError::new("deposit.amount_fen", "out_of_range", "须大于 0", "more than 0"));
     }
     errors.into_result().map_err(AppError::Fields)?;
     let (Some(sn), Some(terminal_no)) = (sn, terminal_no) else { unreachable!("every None pushed a field error") };
@@ -230,7 +245,7 @@ pub async fn add_usage(
     at: Timestamp,
 ) -> Result<String, AppError> {
     if !amount.is_positive() {
-        return Err(AppError::Fields(vec![FieldError::new("amount_fen", "out_of_range", "more than 0")]));
+        return Err(AppError::Fields(vec![FieldError::new("amount_fen", "out_of_range", "须大于 0", "more than 0")]));
     }
     let mut tx = app.db.begin_write().await?;
     let usage =
@@ -255,7 +270,7 @@ pub async fn add_outstanding(
     due_at: Timestamp,
 ) -> Result<String, AppError> {
     if !amount.is_positive() {
-        return Err(AppError::Fields(vec![FieldError::new("amount_fen", "out_of_range", "more than 0")]));
+        return Err(AppError::Fields(vec![FieldError::new("amount_fen", "out_of_range", "须大于 0", "more than 0")]));
     }
     let now = app.now_ms();
     let mut tx = app.db.begin_write().await?;

@@ -133,7 +133,7 @@ pub enum ReviewError {
 
 fn check_comment(comment: &str, errors: &mut Vec<FieldError>) {
     if comment.chars().count() > COMMENT_MAX_CHARS {
-        errors.push(FieldError::new("comment", "too_long", "at most 1000 characters"));
+        errors.push(FieldError::new("comment", "too_long", "至多 1000 个字符", "at most 1000 characters"));
     }
 }
 
@@ -345,12 +345,17 @@ pub async fn request_info(
 ) -> Result<Outcome<StaffApplication>, ReviewError> {
     let mut errors = Vec::new();
     if items.is_empty() || items.len() > INFO_ITEMS_MAX {
-        errors.push(FieldError::new("items", "invalid_length", "1–10 items the merchant should provide"));
+        errors.push(FieldError::new(
+            "items",
+            "invalid_length",
+            "请列出 1–10 项需商户补充的材料",
+            "1–10 items the merchant should provide",
+        ));
     }
     for (i, item) in items.iter().enumerate() {
         let n = item.trim().chars().count();
         if n == 0 || n > 200 {
-            errors.push(FieldError::new(format!("items[{i}]"), "invalid_length", "1–200 characters"));
+            errors.push(FieldError::new(format!("items[{i}]"), "invalid_length", "1–200 个字符", "1–200 characters"));
         }
     }
     check_comment(comment, &mut errors);

@@ -18,7 +18,12 @@ use crate::{Actor, App, AppError};
 fn text(field: &str, value: &str, max: usize) -> Result<(), AppError> {
     let n = value.trim().chars().count();
     if n == 0 || n > max {
-        return Err(AppError::Fields(vec![FieldError::new(field, "invalid_length", format!("1–{max} characters"))]));
+        return Err(AppError::Fields(vec![FieldError::new(
+            field,
+            "invalid_length",
+            format!("1–{max} 个字符"),
+            format!("1–{max} characters"),
+        )]));
     }
     Ok(())
 }

@@ -16,9 +16,9 @@ pub const BODY_MAX_CHARS: usize = 5_000;
 fn check_body(field: &str, body: &str, errors: &mut Vec<FieldError>) {
     let n = body.trim().chars().count();
     if n == 0 {
-        errors.push(FieldError::new(field, "required", "say what you need"));
+        errors.push(FieldError::new(field, "required", "请说明您的问题", "say what you need"));
     } else if n > BODY_MAX_CHARS {
-        errors.push(FieldError::new(field, "too_long", "at most 5000 characters"));
+        errors.push(FieldError::new(field, "too_long", "至多 5000 个字符", "at most 5000 characters"));
     }
 }
 
@@ -33,7 +33,7 @@ pub async fn open(
     let mut errors = Vec::new();
     let subject_chars = subject.trim().chars().count();
     if subject_chars == 0 || subject_chars > SUBJECT_MAX_CHARS {
-        errors.push(FieldError::new("subject", "invalid_length", "1–200 characters"));
+        errors.push(FieldError::new("subject", "invalid_length", "1–200 个字符", "1–200 characters"));
     }
     check_body("body", body, &mut errors);
     let now = app.now_ms();
@@ -46,7 +46,12 @@ pub async fn open(
     // rolls the key's claim back with everything else).
     if let Some(id) = application_id {
         if applications::of_merchant(tx, merchant_id, id).await?.is_none() {
-            errors.push(FieldError::new("application_id", "not_found", "no such application of yours"));
+            errors.push(FieldError::new(
+                "application_id",
+                "not_found",
+                "没有这笔申请，或不是您的申请",
+                "no such application of yours",
+            ));
         }
     }
     if !errors.is_empty() {

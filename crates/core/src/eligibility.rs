@@ -105,11 +105,7 @@ pub enum Missing {
     VolumeBelowTarget { reached_fen: Fen, needed_fen: Fen, remaining_fen: Fen, deadline: Timestamp, days_left: i64 },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lang {
-    Zh,
-    En,
-}
+pub use crate::text::Lang;
 
 impl Reason {
     pub fn code(&self) -> &'static str {

@@ -6,6 +6,8 @@ use std::fmt;
 
 use time::{Date, Month};
 
+use crate::text::Text;
+
 /// Why an identifier was refused. `code()` is the stable machine code in field errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
@@ -26,6 +28,20 @@ pub enum IdError {
 }
 
 impl IdError {
+    /// What is wrong, for the person who typed it.
+    pub fn text(self) -> Text {
+        let zh = match self {
+            Self::Required => "必填",
+            Self::InvalidLength => "长度不对",
+            Self::InvalidFormat => "含有此处不允许的字符",
+            Self::InvalidPrefix => "不是中国大陆手机号（以 1 开头，第二位 3–9）",
+            Self::InvalidChecksum => "校验位不符，请核对号码",
+            Self::InvalidBirthDate => "出生日期不是真实的日期",
+            Self::TooLong => "太长",
+        };
+        Text::new(zh, self.to_string())
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             Self::Required => "required",

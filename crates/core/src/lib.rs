@@ -6,6 +6,7 @@
 //! - [`eligibility`]: whether a deposit can be refunded now, with every reason if not.
 //! - [`application`]: the refund application state machine.
 //! - [`ledger`]: double-entry, two-phase transfers and the postings of each business event.
+//! - [`text`]: messages in Chinese and English.
 
 pub mod application;
 pub mod attachment;
@@ -17,6 +18,7 @@ pub mod password;
 pub mod permission;
 pub mod plan;
 pub mod rejection;
+pub mod text;
 pub mod timestamp;
 pub mod validation;
 

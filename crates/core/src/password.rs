@@ -8,18 +8,18 @@ pub const MAX_LEN: usize = 64;
 /// Why a new password is refused, as a field error on `field`.
 pub fn check(field: &str, password: &str, phone: &str) -> Result<(), FieldError> {
     let chars = password.chars().count();
-    let refuse = |code: &'static str, message: &str| Err(FieldError::new(field, code, message));
+    let refuse = |code: &'static str, zh: &'static str, en: &'static str| Err(FieldError::new(field, code, zh, en));
     if chars < MIN_LEN {
-        return refuse("too_short", "at least 8 characters");
+        return refuse("too_short", "至少 8 个字符", "at least 8 characters");
     }
     if chars > MAX_LEN {
-        return refuse("too_long", "at most 64 characters");
+        return refuse("too_long", "至多 64 个字符", "at most 64 characters");
     }
     if !password.chars().any(|c| c.is_alphabetic()) || !password.chars().any(|c| c.is_ascii_digit()) {
-        return refuse("too_simple", "use both letters and digits");
+        return refuse("too_simple", "须同时包含字母和数字", "use both letters and digits");
     }
     if !phone.is_empty() && password.contains(phone) {
-        return refuse("contains_phone", "must not contain the phone number");
+        return refuse("contains_phone", "不能包含手机号", "must not contain the phone number");
     }
     Ok(())
 }

@@ -105,16 +105,21 @@ impl DepositPlan {
             && self.code.len() <= CODE_LEN_MAX
             && self.code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !code_ok {
-            errors.push(FieldError::new("code", "invalid_format", "1–40 of A–Z, a–z, 0–9, - and _"));
+            errors.push(FieldError::new(
+                "code",
+                "invalid_format",
+                "1–40 个字符，限 A–Z、a–z、0–9、- 和 _",
+                "1–40 of A–Z, a–z, 0–9, - and _",
+            ));
         }
         if self.name.trim().is_empty() || self.name.chars().count() > NAME_LEN_MAX {
-            errors.push(FieldError::new("name", "invalid_length", "1–100 characters"));
+            errors.push(FieldError::new("name", "invalid_length", "1–100 个字符", "1–100 characters"));
         }
         if !self.deposit_fen.is_positive() || self.deposit_fen > Fen::PARSE_MAX {
-            errors.push(FieldError::new("deposit_fen", "out_of_range", "a deposit is more than 0"));
+            errors.push(FieldError::new("deposit_fen", "out_of_range", "押金须大于 0", "a deposit is more than 0"));
         }
         if self.four_eyes_threshold_fen.is_negative() {
-            errors.push(FieldError::new("four_eyes_threshold_fen", "out_of_range", "0 or more"));
+            errors.push(FieldError::new("four_eyes_threshold_fen", "out_of_range", "须不小于 0", "0 or more"));
         }
         self.validate_rule(&mut errors);
         self.validate_fee(&mut errors);
@@ -130,23 +135,29 @@ impl DepositPlan {
         match &self.rule {
             RefundRule::Activation { volume_target_fen, counted_kinds, window_days } => {
                 if !volume_target_fen.is_positive() || *volume_target_fen > Fen::PARSE_MAX {
-                    errors.push(FieldError::new("rule.volume_target_fen", "out_of_range", "more than 0"));
+                    errors.push(FieldError::new("rule.volume_target_fen", "out_of_range", "须大于 0", "more than 0"));
                 }
                 if counted_kinds.is_empty() {
-                    errors.push(FieldError::new("rule.counted_kinds", "required", "at least one kind counts"));
+                    errors.push(FieldError::new(
+                        "rule.counted_kinds",
+                        "required",
+                        "至少计入一种交易类型",
+                        "at least one kind counts",
+                    ));
                 }
                 if !window_ok(*window_days) {
-                    errors.push(FieldError::new("rule.window_days", "out_of_range", "1–3650 days"));
+                    errors.push(FieldError::new("rule.window_days", "out_of_range", "1–3650 天", "1–3650 days"));
                 }
             }
             RefundRule::Termination { refund_window_days, .. } => {
                 if !window_ok(*refund_window_days) {
-                    errors.push(FieldError::new("rule.refund_window_days", "out_of_range", "1–3650 days"));
+                    errors.push(FieldError::new("rule.refund_window_days", "out_of_range", "1–3650 天", "1–3650 days"));
                 }
                 if self.auto_approve {
                     errors.push(FieldError::new(
                         "auto_approve",
                         "not_allowed",
+                        "只有激活返押金可自动审批",
                         "only activation refunds are approved automatically",
                     ));
                 }
@@ -154,6 +165,7 @@ impl DepositPlan {
                     errors.push(FieldError::new(
                         "auto_apply",
                         "not_allowed",
+                        "只有激活返押金可自动申请",
                         "only activation refunds are applied for automatically",
                     ));
                 }
@@ -164,14 +176,19 @@ impl DepositPlan {
     fn validate_fee(&self, errors: &mut Vec<FieldError>) {
         match self.fee {
             FeeRule::Fixed { amount_fen } if amount_fen.is_negative() || amount_fen > self.deposit_fen => {
-                errors.push(FieldError::new("fee.amount_fen", "out_of_range", "0 up to the deposit"));
+                errors.push(FieldError::new("fee.amount_fen", "out_of_range", "0 至押金金额", "0 up to the deposit"));
             }
             FeeRule::Percent { basis_points, cap_fen } => {
                 if basis_points > 10_000 {
-                    errors.push(FieldError::new("fee.basis_points", "out_of_range", "0–10000 (100 %)"));
+                    errors.push(FieldError::new(
+                        "fee.basis_points",
+                        "out_of_range",
+                        "0–10000（即 100%）",
+                        "0–10000 (100 %)",
+                    ));
                 }
                 if cap_fen.is_negative() {
-                    errors.push(FieldError::new("fee.cap_fen", "out_of_range", "0 or more"));
+                    errors.push(FieldError::new("fee.cap_fen", "out_of_range", "须不小于 0", "0 or more"));
                 }
             }
             FeeRule::Fixed { .. } => {}

@@ -1,25 +1,31 @@
 //! Field-level validation errors, reported all at once.
 
-use serde::Serialize;
+use std::borrow::Cow;
 
 use crate::ids::IdError;
+use crate::text::Text;
 
 /// One problem with one input field: `field` as the client named it, a stable `code`, and a
-/// message saying what would be accepted.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// message, in Chinese and English, saying what would be accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldError {
     pub field: String,
     pub code: &'static str,
-    pub message: String,
+    pub message: Text,
 }
 
 impl FieldError {
-    pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
-        Self { field: field.into(), code, message: message.into() }
+    pub fn new(
+        field: impl Into<String>,
+        code: &'static str,
+        zh: impl Into<Cow<'static, str>>,
+        en: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self { field: field.into(), code, message: Text::new(zh, en) }
     }
 
     pub fn from_id(field: impl Into<String>, error: IdError) -> Self {
-        Self::new(field, error.code(), error.to_string())
+        Self { field: field.into(), code: error.code(), message: error.text() }
     }
 }
 

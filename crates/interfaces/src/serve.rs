@@ -184,7 +184,7 @@ pub async fn create_staff(config: &DbConfig, args: &crate::cli::CreateStaffArgs)
         }
     };
     yajin_core::password::check("password", &password, "")
-        .map_err(|e| Failure::config(format!("password: {}", e.message)))?;
+        .map_err(|e| Failure::config(format!("password: {}", e.message.en)))?;
     let db = open_database(config).await?;
     // Staff accounts hold no sealed personal data: the vault is never used here.
     let vault = Vault::new(&MasterKey::generate(), &[]);

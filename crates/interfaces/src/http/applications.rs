@@ -84,6 +84,7 @@ pub(super) fn apply_error(e: ApplyError, lang: Lang) -> ApiError {
             yajin_core::validation::FieldError::new(
                 "bank_card_no",
                 "mismatch",
+                "押金只退回绑定的结算卡",
                 "refunds go to the bound settlement card",
             ),
         ),
@@ -174,7 +175,7 @@ pub(super) async fn preview_refund_application(
             .collect(),
         deadline: a.deadline.map(|d| d.to_rfc3339()),
         auto_approvable: a.auto_approvable,
-        warnings: p.warnings.iter().map(FieldErrorView::from).collect(),
+        warnings: p.warnings.iter().map(|w| FieldErrorView::new(w, lang)).collect(),
     }))
 }
 

@@ -180,7 +180,12 @@ pub(super) async fn request_sms_code(
     ApiJson(body): ApiJson<CodeBody>,
 ) -> Result<Response, ApiError> {
     if body.purpose != "reset_password" {
-        let error = yajin_core::validation::FieldError::new("purpose", "invalid_value", "reset_password");
+        let error = yajin_core::validation::FieldError::new(
+            "purpose",
+            "invalid_value",
+            "目前只支持 reset_password",
+            "reset_password",
+        );
         return Err(ApiError::validation(vec![error]));
     }
     let resend_after_s = auth::request_reset_code(&state.app, &body.phone, &ip).await?;

@@ -40,13 +40,14 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // first field holds.
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedJson)
-            .detail(format!("第 {} 行第 {} 列：{e}", e.line(), e.column()), e.to_string())
+            .detail(format!("第 {} 行第 {} 列附近 JSON 语法有误", e.line(), e.column()), e.to_string())
     })?;
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let message = e.inner().to_string();
         let (field, code) = classify(&path, &message);
-        ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidBody, FieldError::new(field, code, message))
+        let error = FieldError::new(field, code, in_chinese(code), message);
+        ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidBody, error)
     })
 }
 
@@ -67,6 +68,17 @@ fn classify(path: &str, message: &str) -> (String, &'static str) {
         (path.to_owned(), "invalid_value")
     } else {
         (path.to_owned(), "invalid")
+    }
+}
+
+/// The Chinese for a shape error (serde's own words are English).
+fn in_chinese(code: &str) -> &'static str {
+    match code {
+        "unknown_field" => "不接受此字段（见接口文档）",
+        "required" => "缺少此字段",
+        "invalid_type" => "类型不对（见接口文档）",
+        "invalid_value" => "取值不在允许的范围内",
+        _ => "不符合接口文档的要求",
     }
 }
 

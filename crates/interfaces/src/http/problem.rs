@@ -83,7 +83,8 @@ impl ApiError {
             object.insert("detail".into(), Value::String(if lang == Lang::En { en.clone() } else { zh.clone() }));
         }
         if !self.errors.is_empty() {
-            object.insert("errors".into(), serde_json::to_value(&self.errors).unwrap_or_default());
+            let errors: Vec<FieldErrorView> = self.errors.iter().map(|e| FieldErrorView::new(e, lang)).collect();
+            object.insert("errors".into(), serde_json::to_value(errors).unwrap_or_default());
         }
         if self.status.is_server_error() {
             let request_id = next_request_id();
@@ -497,8 +498,9 @@ impl ErrorCode {
     }
 }
 
-impl From<&FieldError> for FieldErrorView {
-    fn from(e: &FieldError) -> FieldErrorView {
-        FieldErrorView { field: e.field.clone(), code: e.code.to_owned(), message: e.message.clone() }
+impl FieldErrorView {
+    /// The error with its message in `lang`.
+    pub fn new(e: &FieldError, lang: Lang) -> FieldErrorView {
+        FieldErrorView { field: e.field.clone(), code: e.code.to_owned(), message: e.message.get(lang).to_owned() }
     }
 }

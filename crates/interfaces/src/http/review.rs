@@ -46,7 +46,12 @@ fn review_error(e: ReviewError) -> ApiError {
         ReviewError::UnknownReasonCode => ApiError::field(
             StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::UnknownReasonCode,
-            FieldError::new("reason_code", "unknown", "see GET /api/v1/review/reason-codes"),
+            FieldError::new(
+                "reason_code",
+                "unknown",
+                "未知的驳回原因，见 GET /api/v1/review/reason-codes",
+                "see GET /api/v1/review/reason-codes",
+            ),
         ),
         ReviewError::Fields(errors) => ApiError::validation(errors),
         ReviewError::FiguresChanged => ApiError::new(StatusCode::CONFLICT, ErrorCode::FiguresChanged),

@@ -11,5 +11,6 @@ mod harness;
 mod idempotency;
 mod inbox;
 mod journey;
+mod language;
 mod operations;
 mod review;
