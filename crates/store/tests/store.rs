@@ -13,7 +13,7 @@ use yajin_core::{Fen, Timestamp};
 use yajin_store::audit::{self, AuditEntry};
 use yajin_store::migrate::{self, Migration};
 use yajin_store::pii::{MasterKey, Vault};
-use yajin_store::records::{applications, merchants, plans, terminals};
+use yajin_store::records::{applications, merchants, plans, terminals, tickets};
 use yajin_store::{ledger, Db, StoreError};
 use yajin_testdb::on_both_databases;
 
@@ -588,4 +588,61 @@ on_both_databases! {
         .await;
         assert!(orphan.is_err(), "a transfer to a missing account is refused after the rebuild");
     }
+}
+
+/// Pages follow byte order on every database: a cursor compares ids as bytes, so a database
+/// whose default collation sorts otherwise (ICU `en-US`: `a_c` < `a-b` < `a~` < `A0` < `ab`)
+/// must neither skip nor repeat a row.
+#[tokio::test]
+async fn pages_are_whole_under_a_non_c_collation() {
+    let Some(test) = yajin_testdb::TestDb::postgres_icu().await else { return };
+    let db = &test.db;
+    let collation: (Option<String>,) =
+        sqlx::query_as("SELECT daticulocale FROM pg_database WHERE datname = current_database()")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(collation.0.as_deref(), Some("en-US"), "the test needs an ICU database");
+    let f = merchant_with_terminal(db, "13800000001", "SN-ICU-01").await;
+    let ids = ["tk_a-b", "tk_a_c", "tk_aB", "tk_ab", "tk_a~", "tk_A0", "tk_B", "tk_a", "tk_~", "tk_-"];
+    let mut tx = db.begin_write().await.unwrap();
+    for id in ids {
+        sqlx::query(
+            "INSERT INTO tickets (id, merchant_id, subject, status, first_response_due_at, created_at, updated_at)
+             VALUES ($1, $2, 's', 'open', 0, 0, 0)",
+        )
+        .bind(id)
+        .bind(&f.merchant_id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let mut bytewise: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+    bytewise.sort();
+
+    // Newest first (descending ids), two at a time, each page after the last id of the one before.
+    let mut conn = db.pool().acquire().await.unwrap();
+    let (mut seen, mut cursor) = (Vec::new(), None::<String>);
+    loop {
+        let page = tickets::page_of_merchant(&mut conn, &f.merchant_id, cursor.as_deref(), 2).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        cursor = page.last().map(|t| t.id.clone());
+        seen.extend(page.into_iter().map(|t| t.id));
+    }
+    assert_eq!(seen, bytewise.iter().rev().cloned().collect::<Vec<_>>());
+
+    // Oldest first (the support inbox), ascending.
+    let (mut seen, mut after) = (Vec::new(), String::new());
+    loop {
+        let page = tickets::inbox(&mut conn, None, &after, 3).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().unwrap().id.clone();
+        seen.extend(page.into_iter().map(|t| t.id));
+    }
+    assert_eq!(seen, bytewise);
 }

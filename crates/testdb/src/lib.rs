@@ -66,6 +66,19 @@ impl TestDb {
 
     /// A new, empty PostgreSQL database.
     pub async fn postgres_unmigrated() -> Option<TestDb> {
+        Self::postgres_created("").await
+    }
+
+    /// A new PostgreSQL database, migrated, whose default collation is ICU's `en-US` (where
+    /// `-`, `_` and `~` sort apart from their bytes and case is ignored at first): the
+    /// production default of many installs, which no query may depend on.
+    pub async fn postgres_icu() -> Option<TestDb> {
+        let options = "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C'";
+        Self::postgres_created(options).await.map(|t| t.migrated())?.await
+    }
+
+    /// A new, empty PostgreSQL database made with `CREATE DATABASE name {options}`.
+    async fn postgres_created(create_options: &str) -> Option<TestDb> {
         // Once unreachable, the rest of this test binary's PostgreSQL tests need not wait too.
         static UNREACHABLE: AtomicBool = AtomicBool::new(false);
         if UNREACHABLE.load(Ordering::Relaxed) && !pg_required() {
@@ -85,7 +98,9 @@ impl TestDb {
             }
         };
         let name = format!("yajin_test_{}", uuid::Uuid::new_v4().simple());
-        yajin_store::db::execute_admin(&admin, &format!("CREATE DATABASE {name}")).await.expect("create test database");
+        yajin_store::db::execute_admin(&admin, &format!("CREATE DATABASE {name} {create_options}"))
+            .await
+            .expect("create test database");
         admin.close().await;
         let url = match admin_url.rsplit_once('/') {
             Some((base, _)) => format!("{base}/{name}"),
