@@ -2,18 +2,17 @@
 //! Submitting moves no money: it records the application, its first timeline event and a
 //! notification, in the caller's transaction (which also holds the idempotency key).
 
-use std::collections::HashMap;
 use yajin_core::application::{sources_of, transition, Action, Role, Status};
 use yajin_core::eligibility::Reason;
 use yajin_core::ids::{BankCardNo, IdCardNo, PhoneNo, TerminalSn};
 use yajin_core::validation::{FieldError, FieldErrors};
 
-use yajin_store::records::applications::{self, Application, Event, NewApplication, NewEvent};
-use yajin_store::records::attachments::Attachment;
+use yajin_store::records::applications::{self, Application, NewApplication, NewEvent};
 use yajin_store::records::notifications::{self, NewNotification};
 use yajin_store::records::{attachments, merchants, terminals};
 use yajin_store::{Conn, StoreError, Tx};
 
+pub use crate::application_detail::{load_detail, load_details, ApplicationDetail};
 use crate::assessment::{assess_terminals, TerminalAssessment};
 use crate::idempotency::{self, Begun, Outcome, Replay};
 use crate::paging::{Page, PageRequest};
@@ -433,47 +432,6 @@ pub async fn supplement(
         return Err(ApplyError::Fields(errors));
     }
     merchant_step(app, merchant_id, id, Action::Supplement, note.trim(), attachment_ids, replay).await
-}
-
-/// An application as its merchant sees it: the row, its terminal's SN, its files, its timeline.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ApplicationDetail {
-    pub application: Application,
-    pub terminal_sn: Option<String>,
-    pub attachments: Vec<Attachment>,
-    pub timeline: Vec<Event>,
-}
-
-/// Details for a page of applications in three queries, whatever the page's length: the
-/// terminals, the timelines and the files, each for all ids at once.
-pub async fn load_details(conn: &mut Conn, rows: Vec<Application>) -> Result<Vec<ApplicationDetail>, StoreError> {
-    let ids: Vec<String> = rows.iter().map(|a| a.id.clone()).collect();
-    let terminal_ids: Vec<String> = rows.iter().map(|a| a.terminal_id.clone()).collect();
-    let sns: HashMap<String, String> =
-        terminals::by_ids(conn, &terminal_ids).await?.into_iter().map(|t| (t.id, t.sn)).collect();
-    let mut timelines: HashMap<String, Vec<Event>> = HashMap::new();
-    for (id, event) in applications::events_of(conn, &ids).await? {
-        timelines.entry(id).or_default().push(event);
-    }
-    let mut files: HashMap<String, Vec<Attachment>> = HashMap::new();
-    for (id, file) in attachments::of_applications(conn, &ids).await? {
-        files.entry(id).or_default().push(file);
-    }
-    Ok(rows
-        .into_iter()
-        .map(|a| ApplicationDetail {
-            terminal_sn: sns.get(&a.terminal_id).cloned(),
-            attachments: files.remove(&a.id).unwrap_or_default(),
-            timeline: timelines.remove(&a.id).unwrap_or_default(),
-            application: a,
-        })
-        .collect())
-}
-
-/// One application with its detail.
-pub async fn load_detail(conn: &mut Conn, a: Application) -> Result<ApplicationDetail, StoreError> {
-    let mut details = load_details(conn, vec![a]).await?;
-    details.pop().ok_or_else(|| StoreError::Corrupt("an application vanished while it was read".into()))
 }
 
 /// The merchant's applications, newest first.

@@ -8,6 +8,7 @@
 //! - [`assessment`]: a terminal's eligibility, from its facts and its plan snapshot.
 //! - [`demo`]: the fixed demo data set of api.md.
 
+pub mod application_detail;
 pub mod applications;
 pub mod assessment;
 pub mod attachments;

@@ -19,7 +19,7 @@ use yajin_core::Timestamp;
 use yajin_store::records::{attachments, merchants};
 use yajin_store::Conn;
 
-use crate::applications::{load_details, ApplicationDetail};
+use crate::application_detail::{load_details, ApplicationDetail};
 use crate::assessment::{assess_terminals, TerminalAssessment};
 use crate::idempotency::{self, Begun, Outcome, Replay};
 use crate::paging::{Page, PageRequest};

@@ -10,7 +10,7 @@ use yajin_core::Timestamp;
 use yajin_store::records::applications;
 use yajin_store::records::tickets::{Message, Ticket};
 
-use crate::applications::{load_detail, ApplicationDetail};
+use crate::application_detail::{load_detail, ApplicationDetail};
 use crate::idempotency::{self, Begun, Outcome, Replay};
 use crate::paging::{Page, PageRequest};
 use crate::{Actor, App, AppError};

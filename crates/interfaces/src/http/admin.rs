@@ -20,11 +20,11 @@ use super::json_body::ApiJson;
 use super::paging::PageQuery;
 use super::problem::{ApiError, ErrorCode, Problem};
 use super::session::{CanAnswerTickets, CanManageAnnouncements, CanManagePlans, Staff, StaffSession};
+use super::state::AppState;
 use super::views::{
     AnnouncementStateView, AuditPage, AuditRowView, AuditVerificationView, DayTotalView, PlanView, PolicyPage,
     PolicyView, SummaryView, SupportTicketPage, SupportTicketView,
 };
-use super::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -18,8 +18,8 @@ use super::json_body::ApiJson;
 use super::paging::PageQuery;
 use super::problem::{language, ApiError, ErrorCode, FieldErrorView, Problem};
 use super::session::MerchantSession;
+use super::state::AppState;
 use super::views::{figures, ApplicationPage, ApplicationView, DeductionView, PreviewView, ReasonView, ReceiptView};
-use super::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -16,8 +16,8 @@ use yajin_core::attachment::MAX_BYTES;
 use super::idempotency::{Answer, IdempotencyKey};
 use super::problem::{ApiError, ErrorCode, Problem};
 use super::session::MerchantSession;
+use super::state::AppState;
 use super::views::{AttachmentUpload, AttachmentView};
-use super::AppState;
 
 /// Room for the multipart framing around a file of the maximum size.
 const BODY_LIMIT_BYTES: usize = MAX_BYTES + 64 * 1024;

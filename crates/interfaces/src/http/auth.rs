@@ -13,8 +13,8 @@ use yajin_core::Timestamp;
 use super::json_body::ApiJson;
 use super::problem::{ApiError, ErrorCode, Problem};
 use super::session::{ClientIp, MerchantSession, SESSION_COOKIE};
+use super::state::AppState;
 use super::views::{CodeSentView, LoginView, MeView, SmsInboxView, SmsMessageView};
-use super::AppState;
 
 pub fn routes(sandbox_sms: bool) -> Router<AppState> {
     let router = Router::new()

@@ -14,8 +14,8 @@ use super::idempotency::{Answer, IdempotencyKey};
 use super::paging::PageQuery;
 use super::problem::{language, ApiError, ErrorCode, Problem};
 use super::session::MerchantSession;
+use super::state::AppState;
 use super::views::{OutstandingItemView, OutstandingPage, TerminalPage, TerminalView, UsagePage, UsageView};
-use super::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

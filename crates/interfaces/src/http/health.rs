@@ -7,8 +7,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use yajin_app::setup::{self, Readiness};
 
+use super::state::AppState;
 use super::views::{ReadinessView, StatusView};
-use super::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))

@@ -14,8 +14,8 @@ use super::json_body::ApiJson;
 use super::paging::PageQuery;
 use super::problem::{ApiError, Problem};
 use super::session::MerchantSession;
+use super::state::AppState;
 use super::views::{AnnouncementPage, AnnouncementView, NotificationPage, NotificationView, TicketPage, TicketView};
-use super::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -15,27 +15,15 @@ mod paging;
 pub mod problem;
 mod review;
 pub mod session;
+mod state;
 mod views;
 
-use std::sync::Arc;
-
 use axum::Router;
-use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
-use yajin_app::App;
 
 /// Request bodies larger than this are refused with 413 before a handler reads them.
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
-
-#[derive(Clone)]
-pub struct AppState {
-    pub app: App,
-    pub metrics: PrometheusHandle,
-    pub started: Arc<std::time::Instant>,
-    /// Sandbox mode: the SMS inbox is readable over HTTP (never in production).
-    pub sandbox: bool,
-}
 
 pub fn router(state: AppState) -> Router {
     let json_api = Router::new()
@@ -60,3 +48,4 @@ pub fn router(state: AppState) -> Router {
 }
 
 pub use metrics::recorder;
+pub use state::AppState;

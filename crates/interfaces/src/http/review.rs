@@ -16,11 +16,11 @@ use super::idempotency::{Answer, IdempotencyKey};
 use super::json_body::ApiJson;
 use super::problem::{language, ApiError, ErrorCode, Problem};
 use super::session::{CanDecide, CanDecideOrSecondApprove, Staff, StaffSession};
+use super::state::AppState;
 use super::views::{
     IdentityCheckView, LedgerLineView, LocalizedView, OutstandingItemRefView, ReasonCodeView, ReasonCodesView,
     ReviewApplicationView, ReviewEvidenceView, ReviewPage, TerminalView,
 };
-use super::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -12,7 +12,7 @@ use yajin_core::application::Role;
 use yajin_core::permission::{allows, Permission};
 
 use super::problem::{ApiError, ErrorCode};
-use super::AppState;
+use super::state::AppState;
 
 pub const SESSION_COOKIE: &str = "yajin_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";

@@ -1,0 +1,50 @@
+//! An application as its merchant (and the back office) sees it, loaded for a whole page at
+//! once.
+
+use std::collections::HashMap;
+
+use yajin_store::records::applications::{self, Application, Event};
+use yajin_store::records::attachments::{self, Attachment};
+use yajin_store::records::terminals;
+use yajin_store::{Conn, StoreError};
+
+/// An application as its merchant sees it: the row, its terminal's SN, its files, its timeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApplicationDetail {
+    pub application: Application,
+    pub terminal_sn: Option<String>,
+    pub attachments: Vec<Attachment>,
+    pub timeline: Vec<Event>,
+}
+
+/// Details for a page of applications in three queries, whatever the page's length: the
+/// terminals, the timelines and the files, each for all ids at once.
+pub async fn load_details(conn: &mut Conn, rows: Vec<Application>) -> Result<Vec<ApplicationDetail>, StoreError> {
+    let ids: Vec<String> = rows.iter().map(|a| a.id.clone()).collect();
+    let terminal_ids: Vec<String> = rows.iter().map(|a| a.terminal_id.clone()).collect();
+    let sns: HashMap<String, String> =
+        terminals::by_ids(conn, &terminal_ids).await?.into_iter().map(|t| (t.id, t.sn)).collect();
+    let mut timelines: HashMap<String, Vec<Event>> = HashMap::new();
+    for (id, event) in applications::events_of(conn, &ids).await? {
+        timelines.entry(id).or_default().push(event);
+    }
+    let mut files: HashMap<String, Vec<Attachment>> = HashMap::new();
+    for (id, file) in attachments::of_applications(conn, &ids).await? {
+        files.entry(id).or_default().push(file);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|a| ApplicationDetail {
+            terminal_sn: sns.get(&a.terminal_id).cloned(),
+            attachments: files.remove(&a.id).unwrap_or_default(),
+            timeline: timelines.remove(&a.id).unwrap_or_default(),
+            application: a,
+        })
+        .collect())
+}
+
+/// One application with its detail.
+pub async fn load_detail(conn: &mut Conn, a: Application) -> Result<ApplicationDetail, StoreError> {
+    let mut details = load_details(conn, vec![a]).await?;
+    details.pop().ok_or_else(|| StoreError::Corrupt("an application vanished while it was read".into()))
+}

@@ -1,0 +1,15 @@
+//! What every handler can reach: the use cases, the metrics, the process's age, the mode.
+
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use yajin_app::App;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub app: App,
+    pub metrics: PrometheusHandle,
+    pub started: Arc<std::time::Instant>,
+    /// Sandbox mode: the SMS inbox is readable over HTTP (never in production).
+    pub sandbox: bool,
+}
