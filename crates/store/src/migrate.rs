@@ -26,6 +26,11 @@ const SQLITE: &[Migration] = &[
         name: "limits_and_byte_order",
         sql: include_str!("../migrations/sqlite/0002_limits_and_byte_order.sql"),
     },
+    Migration {
+        version: 3,
+        name: "payouts_and_collections",
+        sql: include_str!("../migrations/sqlite/0003_payouts_and_collections.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -34,6 +39,11 @@ const POSTGRES: &[Migration] = &[
         version: 2,
         name: "limits_and_byte_order",
         sql: include_str!("../migrations/postgres/0002_limits_and_byte_order.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "payouts_and_collections",
+        sql: include_str!("../migrations/postgres/0003_payouts_and_collections.sql"),
     },
 ];
 

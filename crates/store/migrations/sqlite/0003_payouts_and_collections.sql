@@ -1,0 +1,30 @@
+-- 0003: money moves. Payouts pay approved refunds through the channel; collections take what
+-- merchants owe through it. Our id is the bank's idempotency key, so a resend pays nothing
+-- twice; at most one live attempt per application (0001's index) and per item (below).
+
+-- The payouts table of 0001 (never written before this release) gains what a receipt needs.
+ALTER TABLE payouts ADD COLUMN card_last4 TEXT;
+ALTER TABLE payouts ADD COLUMN paid_at INTEGER;
+CREATE INDEX payouts_by_status ON payouts (status, id);
+
+CREATE TABLE collections (
+    id                    TEXT PRIMARY KEY,
+    item_id               TEXT NOT NULL REFERENCES outstanding_items (id),
+    merchant_id           TEXT NOT NULL REFERENCES merchants (id),
+    amount_fen            INTEGER NOT NULL CHECK (amount_fen > 0),
+    status                TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'unknown', 'succeeded', 'failed')),
+    bank_reference        TEXT,
+    failure_code          TEXT,
+    failure_message       TEXT,
+    created_at            INTEGER NOT NULL,
+    updated_at            INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX collections_one_live ON collections (item_id) WHERE status <> 'failed';
+
+-- The collection under way for an open item ("settling"): an item with one can be neither
+-- deducted from a refund nor collected again. Both take the row with a conditional UPDATE.
+ALTER TABLE outstanding_items ADD COLUMN collection_id TEXT;
+
+-- The refund receipt's number (退款凭证编号), given when the payout succeeds.
+ALTER TABLE refund_applications ADD COLUMN receipt_number TEXT;
+CREATE UNIQUE INDEX refund_applications_receipt ON refund_applications (receipt_number);
