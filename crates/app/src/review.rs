@@ -271,7 +271,10 @@ async fn reserve_and_enqueue(tx: &mut Tx, a: &Application, now: i64) -> Result<(
     }
     let deductions: Vec<(String, Fen)> = owed.iter().map(|i| (i.id.clone(), i.amount_fen)).collect();
     for (item_id, _) in &deductions {
-        outstanding::close(tx, item_id, "deducted", Some(&a.id), now).await?;
+        // Being collected, or settled, since we read it: the merchant must apply again.
+        if !outstanding::deduct(tx, item_id, &a.id, now).await? {
+            return Err(ReviewError::FiguresChanged);
+        }
     }
     let transfers = postings::approve_refund(&a.id, &a.terminal_id, &a.merchant_id, a.net_refund, a.fee, &deductions);
     ledger::create(tx, &transfers, now).await?;

@@ -1,4 +1,6 @@
-//! The outside world Yajin talks to, behind small traits: SMS gateways here; payout channels
-//! join them when payouts are built.
+//! The outside world Yajin talks to, behind small traits: SMS gateways, and the payout
+//! channel that pays refunds and collects debts (with its message signatures).
 
+pub mod payout;
+pub mod signature;
 pub mod sms;

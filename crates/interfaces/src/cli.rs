@@ -36,6 +36,70 @@ pub enum Command {
     /// Administration from the command line.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Run only the payout worker (more workers beside the servers; they share the database).
+    Worker(WorkerArgs),
+    /// Run the sandbox bank as its own process (the payout-channel protocol, with fault knobs).
+    SandboxBank(SandboxBankArgs),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ChannelArgs {
+    /// The payout channel's base URL (https://, or http:// on a loopback address). With
+    /// --demo and none, an embedded sandbox bank is used.
+    #[arg(long, env = "YAJIN_PAYOUT_CHANNEL_URL")]
+    pub payout_channel_url: Option<String>,
+
+    /// How long to wait for the bank's answer before the outcome is "unknown" (ms).
+    #[arg(long, env = "YAJIN_PAYOUT_CHANNEL_TIMEOUT_MS", default_value_t = 10_000)]
+    pub payout_channel_timeout_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub channel: ChannelArgs,
+    /// 64 hex digits: the PII key the servers use (the worker reads card numbers to pay).
+    #[arg(long, env = "YAJIN_PII_KEY", hide_env_values = true)]
+    pub pii_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxBankArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub listen: String,
+    /// Where callbacks go (Yajin's /api/v1/channels/sandbox/callbacks).
+    #[arg(long)]
+    pub callback_url: Option<String>,
+    /// The shared secret (at least 32 bytes) [default: YAJIN_PAYOUT_CHANNEL_SECRET]
+    #[arg(long, env = "YAJIN_PAYOUT_CHANNEL_SECRET", hide_env_values = true)]
+    pub secret: String,
+    /// The random seed of the faults.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where the bank keeps what it paid.
+    #[arg(long, default_value = "./sandbox-bank-data")]
+    pub data_dir: PathBuf,
+    /// Share of new payouts that fail for good (0–1).
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// Share of payouts that are paid while the answer never comes.
+    #[arg(long, default_value_t = 0.0)]
+    pub timeout_rate: f64,
+    /// Share of requests answered 503 with nothing done.
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Share of callbacks sent twice.
+    #[arg(long, default_value_t = 0.0)]
+    pub duplicate_callback_rate: f64,
+    /// Delay callbacks randomly so they arrive out of order.
+    #[arg(long)]
+    pub reorder_callbacks: bool,
+    /// Latency before every answer and callback.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,4 +159,7 @@ pub struct ServeArgs {
     /// The HTTP SMS provider's endpoint.
     #[arg(long, env = "YAJIN_SMS_HTTP_URL")]
     pub sms_http_url: Option<String>,
+
+    #[command(flatten)]
+    pub channel: ChannelArgs,
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use yajin_app::setup::Backend;
 
-use crate::cli::{DbArgs, LogFormat, ServeArgs};
+use crate::cli::{ChannelArgs, DbArgs, LogFormat, ServeArgs};
 
 /// The TOML file's shape. Unknown keys are errors: a typo must not be silently ignored.
 #[derive(Debug, Default, Deserialize)]
@@ -24,6 +24,7 @@ pub struct FileConfig {
     pub db_max_connections: Option<u32>,
     pub sms_provider: Option<String>,
     pub sms_http_url: Option<String>,
+    pub payout_channel_url: Option<String>,
     /// How long a retry with the same `Idempotency-Key` replays the first answer (hours, at
     /// least 24; default 24).
     pub idempotency_retention_hours: Option<u64>,
@@ -74,7 +75,47 @@ pub struct ServeConfig {
     pub pii_key: Option<String>,
     pub pii_previous_keys: Vec<String>,
     pub sms: SmsConfig,
+    pub channel: ChannelConfig,
     pub retention: yajin_app::housekeeping::Retention,
+}
+
+/// Where refunds are paid and debts collected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChannelConfig {
+    /// None configured: approved refunds wait (said loudly at start).
+    None,
+    /// The demo's sandbox bank, inside this process.
+    EmbeddedSandbox,
+    /// A gateway speaking docs/payout-channel.md. The secret comes from
+    /// `YAJIN_PAYOUT_CHANNEL_SECRET` only: a secret is not a file setting.
+    Http { url: String, secret: String, timeout_ms: u64 },
+}
+
+pub fn channel_config(args: &ChannelArgs, file: &FileConfig, demo: bool) -> Result<ChannelConfig, ConfigError> {
+    let url = args.payout_channel_url.clone().or_else(|| file.payout_channel_url.clone());
+    match url {
+        None if demo => Ok(ChannelConfig::EmbeddedSandbox),
+        None => Ok(ChannelConfig::None),
+        Some(url) => {
+            let secret = std::env::var("YAJIN_PAYOUT_CHANNEL_SECRET").map_err(|_| {
+                ConfigError(
+                    "payout_channel_url needs YAJIN_PAYOUT_CHANNEL_SECRET (the shared secret, 32+ bytes)".into(),
+                )
+            })?;
+            if args.payout_channel_timeout_ms == 0 || args.payout_channel_timeout_ms > 120_000 {
+                return Err(ConfigError("payout_channel_timeout_ms must be 1–120000".into()));
+            }
+            // Checked now, so that a bad URL or a weak secret stops the start.
+            yajin_channels::payout::HttpChannel::new(
+                "sandbox",
+                &url,
+                secret.as_bytes(),
+                std::time::Duration::from_millis(args.payout_channel_timeout_ms),
+            )
+            .map_err(|e| ConfigError(e.to_string()))?;
+            Ok(ChannelConfig::Http { url, secret, timeout_ms: args.payout_channel_timeout_ms })
+        }
+    }
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -132,6 +173,7 @@ pub fn serve_config(args: &ServeArgs, file: &FileConfig) -> Result<ServeConfig, 
         db: db_config(&args.db, file)?,
         demo,
         sms: sms_config(args, file, demo)?,
+        channel: channel_config(&args.channel, file, demo)?,
         pii_key,
         pii_previous_keys: file.pii_previous_keys.clone(),
         retention: retention(file)?,
@@ -182,6 +224,7 @@ mod tests {
             pii_key: None,
             sms_provider: None,
             sms_http_url: None,
+            channel: crate::cli::ChannelArgs::default(),
         }
     }
 

@@ -49,6 +49,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let config = config::db_config(&args.db, &file).map_err(|e| Failure::config(e.0))?;
             runtime.block_on(serve::create_staff(&config, &args))
         }
+        Command::Worker(args) => {
+            let db = config::db_config(&args.db, &file).map_err(|e| Failure::config(e.0))?;
+            let channel = config::channel_config(&args.channel, &file, false).map_err(|e| Failure::config(e.0))?;
+            runtime.block_on(serve::worker(&db, &channel, args.pii_key.as_deref()))
+        }
+        Command::SandboxBank(args) => runtime.block_on(serve::sandbox_bank(args)),
         Command::Migrate(args) => {
             let config = config::db_config(&args, &file).map_err(|e| Failure::config(e.0))?;
             runtime.block_on(serve::migrate_only(&config))

@@ -9,9 +9,11 @@ use yajin_app::demo::{self, SeedOutcome};
 use yajin_app::setup::{self, Backend, Db, DbOptions, MasterKey, Vault};
 use yajin_app::{App, SystemClock};
 
-use crate::config::{DbConfig, ServeConfig, SmsConfig};
+use crate::config::{ChannelConfig, DbConfig, ServeConfig, SmsConfig};
 use crate::http::{self, AppState};
 use crate::Failure;
+use yajin_app::payouts;
+use yajin_channels::payout::{HttpChannel, PayoutChannel};
 use yajin_channels::sms::{HttpSms, SandboxSms, SmsGateway};
 
 /// How often `serve` forgets what can no longer matter.
@@ -63,17 +65,90 @@ pub async fn serve(config: ServeConfig) -> Result<(), Failure> {
         .map_err(|e| Failure::runtime(format!("cannot listen on {}: {e}", config.listen)))?;
     let address = listener.local_addr().map_err(|e| Failure::runtime(e.to_string()))?;
     let sandbox = config.sms == SmsConfig::Sandbox;
-    let state = AppState { app, metrics: http::recorder(), started: Arc::new(Instant::now()), sandbox };
+    let (channel, bank_url) = open_channel(&config.channel, &config.db.data_dir, address).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    if let Some((channel, _)) = &channel {
+        tokio::spawn(payouts::work(app.clone(), channel.clone(), worker_name(), stopped));
+    } else {
+        tracing::warn!("no payout channel (YAJIN_PAYOUT_CHANNEL_URL): approved refunds wait until one is configured");
+    }
+    let callbacks =
+        channel.as_ref().map(|(c, secret)| http::ChannelSecret { name: c.name().to_owned(), secret: secret.clone() });
+    let state =
+        AppState { app, metrics: http::recorder(), started: Arc::new(Instant::now()), sandbox, channel: callbacks };
     let shutdown = shutdown_signal()?;
-    print_banner(&config, address);
+    print_banner(&config, address, bank_url.as_deref());
     let service = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| Failure::runtime(format!("server stopped: {e}")))?;
     tracing::info!("shutting down: in-flight requests finished, closing the database");
+    let _ = stop.send(true);
     db.close().await;
     Ok(())
+}
+
+/// `yajin worker`: the payout worker alone, until SIGTERM or Ctrl-C.
+pub async fn worker(config: &DbConfig, channel: &ChannelConfig, pii_key: Option<&str>) -> Result<(), Failure> {
+    let ChannelConfig::Http { .. } = channel else {
+        return Err(Failure::config("yajin worker needs YAJIN_PAYOUT_CHANNEL_URL and YAJIN_PAYOUT_CHANNEL_SECRET"));
+    };
+    let db = open_database(config).await?;
+    let key = match pii_key {
+        Some(hex) => MasterKey::from_hex(hex).map_err(Failure::config)?,
+        None => key_file(&config.data_dir.join("pii.key"))?,
+    };
+    let app = App::new(db.clone(), Vault::new(&key, &[]), Arc::new(SystemClock), Arc::new(SandboxSms));
+    let unused: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
+    let (channel, _) = open_channel(channel, &config.data_dir, unused).await?;
+    let Some((channel, _)) = channel else { return Err(Failure::config("no payout channel")) };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let name = worker_name();
+    println!("payout worker {name} running; stop with Ctrl-C");
+    let task = tokio::spawn(payouts::work(app, channel, name, stopped));
+    shutdown_signal()?.await;
+    let _ = stop.send(true);
+    let _ = task.await;
+    db.close().await;
+    Ok(())
+}
+
+fn worker_name() -> String {
+    format!("worker-{}-{}", std::process::id(), yajin_app::Clock::now(&SystemClock).millis())
+}
+
+/// The payout channel and its shared secret; with the embedded sandbox, also the bank's URL.
+async fn open_channel(
+    config: &ChannelConfig,
+    data_dir: &Path,
+    our_address: std::net::SocketAddr,
+) -> Result<(Option<(Arc<dyn PayoutChannel>, Vec<u8>)>, Option<String>), Failure> {
+    let (url, secret, timeout_ms, bank_url) = match config {
+        ChannelConfig::None => return Ok((None, None)),
+        ChannelConfig::Http { url, secret, timeout_ms } => (url.clone(), secret.as_bytes().to_vec(), *timeout_ms, None),
+        ChannelConfig::EmbeddedSandbox => {
+            let secret = MasterKey::generate().to_hex().into_bytes();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| Failure::runtime(format!("cannot start the sandbox bank: {e}")))?;
+            let bank_address = listener.local_addr().map_err(|e| Failure::runtime(e.to_string()))?;
+            let bank = yajin_sandbox_bank::Config {
+                data_dir: data_dir.join("sandbox-bank"),
+                callback_url: Some(format!("http://{our_address}/api/v1/channels/sandbox/callbacks")),
+                secret: secret.clone(),
+                seed: 1,
+                faults: yajin_sandbox_bank::Faults::default(),
+            };
+            let router = yajin_sandbox_bank::router(bank).await.map_err(|e| Failure::runtime(e.to_string()))?;
+            tokio::spawn(async move { axum::serve(listener, router).await });
+            let url = format!("http://{bank_address}");
+            (url.clone(), secret, 10_000, Some(url))
+        }
+    };
+    let channel = HttpChannel::new("sandbox", &url, &secret, std::time::Duration::from_millis(timeout_ms))
+        .map_err(|e| Failure::config(e.to_string()))?;
+    Ok((Some((Arc::new(channel), secret)), bank_url))
 }
 
 /// The PII key: from configuration, or generated once into the data folder (mode 0600) so
@@ -113,7 +188,7 @@ fn key_file(path: &Path) -> Result<MasterKey, Failure> {
     Ok(key)
 }
 
-fn print_banner(config: &ServeConfig, address: std::net::SocketAddr) {
+fn print_banner(config: &ServeConfig, address: std::net::SocketAddr, bank_url: Option<&str>) {
     let mut out = format!(
         "Yajin is running at http://{address}\n  database: {} ({})\n",
         config.db.backend.name(),
@@ -134,6 +209,9 @@ fn print_banner(config: &ServeConfig, address: std::net::SocketAddr) {
     }
     if config.sms == SmsConfig::Sandbox {
         out.push_str(&format!("  sandbox SMS inbox: http://{address}/api/v1/sandbox/sms?phone=PHONE\n"));
+    }
+    if let Some(bank) = bank_url {
+        out.push_str(&format!("  sandbox bank: {bank}/sandbox/payments (what it paid)\n"));
     }
     out.push_str("  stop with Ctrl-C (SIGTERM also stops it gracefully)\n");
     print!("{out}");
@@ -197,4 +275,43 @@ pub async fn create_staff(config: &DbConfig, args: &crate::cli::CreateStaffArgs)
     println!("created {} ({}) as {id}", args.username, role.as_str());
     db.close().await;
     Ok(())
+}
+
+/// `yajin sandbox-bank`: the sandbox bank as its own process.
+pub async fn sandbox_bank(args: crate::cli::SandboxBankArgs) -> Result<(), Failure> {
+    if args.secret.len() < 32 {
+        return Err(Failure::config("the sandbox bank's secret must be at least 32 bytes"));
+    }
+    for (name, rate) in [
+        ("fail-rate", args.fail_rate),
+        ("timeout-rate", args.timeout_rate),
+        ("error-rate", args.error_rate),
+        ("duplicate-callback-rate", args.duplicate_callback_rate),
+    ] {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(Failure::config(format!("--{name} must be between 0 and 1, not {rate}")));
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| Failure::runtime(format!("cannot listen on {}: {e}", args.listen)))?;
+    let address = listener.local_addr().map_err(|e| Failure::runtime(e.to_string()))?;
+    let config = yajin_sandbox_bank::Config {
+        data_dir: args.data_dir,
+        callback_url: args.callback_url,
+        secret: args.secret.into_bytes(),
+        seed: args.seed,
+        faults: yajin_sandbox_bank::Faults {
+            fail_rate: args.fail_rate,
+            timeout_rate: args.timeout_rate,
+            error_rate: args.error_rate,
+            duplicate_callback_rate: args.duplicate_callback_rate,
+            reorder_callbacks: args.reorder_callbacks,
+            latency_ms: args.latency_ms,
+            ..yajin_sandbox_bank::Faults::default()
+        },
+    };
+    println!("sandbox bank at http://{address}");
+    let _ = std::io::stdout().flush();
+    yajin_sandbox_bank::serve(listener, config).await.map_err(|e| Failure::runtime(e.to_string()))
 }

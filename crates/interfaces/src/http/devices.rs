@@ -6,8 +6,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use yajin_app::collections::{self, SettleError};
 use yajin_app::model::Item;
-use yajin_app::outstanding::{self, SettleError};
 use yajin_app::{devices, paging::PageRequest};
 
 use super::idempotency::{Answer, IdempotencyKey};
@@ -96,19 +96,19 @@ pub(super) async fn list_outstanding_items(
 
 #[utoipa::path(post, path = "/api/v1/outstanding-items/{id}/settle", operation_id = "settle_outstanding_item",
     tag = "devices", security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path), IdempotencyKey),
-    responses((status = 200, body = OutstandingItemView),
+    responses((status = 202, description = "the collection started: the item is `settling` until the channel confirms", body = OutstandingItemView),
         (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "forbidden, csrf_failed", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "already_settled", body = Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "already_settled: settled, deducted or settling", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn settle_outstanding_item(
     State(state): State<AppState>,
     session: MerchantSession,
     key: IdempotencyKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let answer = Answer::new(StatusCode::OK, |item: &Item| OutstandingItemView::from(item.clone()));
-    match outstanding::settle(&state.app, &session.merchant_id, &id, key.replay(&session, &(), &answer)).await {
+    let answer = Answer::new(StatusCode::ACCEPTED, |item: &Item| OutstandingItemView::from(item.clone()));
+    match collections::settle(&state.app, &session.merchant_id, &id, key.replay(&session, &(), &answer)).await {
         Ok(outcome) => Ok(answer.respond(outcome)),
         Err(SettleError::NotFound) => Err(ApiError::not_found()),
         Err(SettleError::AlreadySettled(item)) => {

@@ -12,6 +12,7 @@ mod json_body;
 mod metrics;
 pub mod openapi;
 mod paging;
+mod payouts;
 pub mod problem;
 mod review;
 pub mod session;
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .merge(inbox::routes())
         .merge(review::routes())
         .merge(admin::routes())
+        .merge(payouts::routes())
         .route("/api/v1/openapi.json", axum::routing::get(|| async { axum::Json(openapi::document()) }))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES));
     Router::new()
@@ -48,4 +50,4 @@ pub fn router(state: AppState) -> Router {
 }
 
 pub use metrics::recorder;
-pub use state::AppState;
+pub use state::{AppState, ChannelSecret};

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, applications, attachments, auth, devices, health, inbox, review};
+use super::{admin, applications, attachments, auth, devices, health, inbox, payouts, review};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -33,8 +33,9 @@ use super::{admin, applications, attachments, auth, devices, health, inbox, revi
         admin::list_policies, admin::create_policy, admin::list_audit_log, admin::verify_audit_log,
         admin::list_support_tickets, admin::get_support_ticket, admin::answer_support_ticket, admin::close_support_ticket,
         admin::draft_announcement, admin::publish_announcement, admin::withdraw_announcement, admin::get_summary_report,
+        payouts::receive_channel_callback, payouts::list_payouts, payouts::get_payout, payouts::retry_payout,
     ),
-    tags((name = "health"), (name = "auth"), (name = "devices"), (name = "attachments"), (name = "applications"), (name = "inbox"), (name = "backoffice"))
+    tags((name = "health"), (name = "auth"), (name = "devices"), (name = "attachments"), (name = "applications"), (name = "inbox"), (name = "backoffice"), (name = "payouts"))
 )]
 pub struct ApiDoc;
 

@@ -300,6 +300,8 @@ pub enum ErrorCode {
     CodeExpired,
     WeakPassword,
     IdempotencyKeyReused,
+    InvalidSignature,
+    PayoutOutcomeUnknown,
     InvalidState,
     NotRefunded,
     TerminalNotFound,
@@ -347,6 +349,8 @@ impl ErrorCode {
         ErrorCode::CodeExpired,
         ErrorCode::WeakPassword,
         ErrorCode::IdempotencyKeyReused,
+        ErrorCode::InvalidSignature,
+        ErrorCode::PayoutOutcomeUnknown,
         ErrorCode::InvalidState,
         ErrorCode::NotRefunded,
         ErrorCode::TerminalNotFound,
@@ -395,6 +399,8 @@ impl ErrorCode {
             ErrorCode::CodeExpired => "code_expired",
             ErrorCode::WeakPassword => "weak_password",
             ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
+            ErrorCode::InvalidSignature => "invalid_signature",
+            ErrorCode::PayoutOutcomeUnknown => "payout_outcome_unknown",
             ErrorCode::InvalidState => "invalid_state",
             ErrorCode::NotRefunded => "not_refunded",
             ErrorCode::TerminalNotFound => "terminal_not_found",
@@ -451,6 +457,11 @@ impl ErrorCode {
             ErrorCode::InvalidCode => ("验证码错误", "Wrong verification code"),
             ErrorCode::CodeExpired => ("验证码已过期，请重新获取", "The code has expired; request a new one"),
             ErrorCode::WeakPassword => ("密码强度不足", "The password is too weak"),
+            ErrorCode::InvalidSignature => ("签名无效或已过期", "The signature is missing, wrong or stale"),
+            ErrorCode::PayoutOutcomeUnknown => (
+                "这笔付款结果未知：先向银行查询，切勿重复付款",
+                "The outcome of this payout is unknown: ask the bank first, never pay twice",
+            ),
             ErrorCode::IdempotencyKeyReused => {
                 ("该幂等键已用于另一个请求", "This Idempotency-Key was used for a different request")
             }

@@ -146,6 +146,7 @@ needs! {
     CanManagePlans => [ManagePlans];
     CanAnswerTickets => [SupportInbox];
     CanManageAnnouncements => [ManageAnnouncements];
+    CanWatchPayouts => [Payouts];
 }
 
 /// The client's address, for per-IP limits.

@@ -12,4 +12,12 @@ pub struct AppState {
     pub started: Arc<std::time::Instant>,
     /// Sandbox mode: the SMS inbox is readable over HTTP (never in production).
     pub sandbox: bool,
+    /// The payout channel whose callbacks this server takes, with their shared secret.
+    pub channel: Option<ChannelSecret>,
+}
+
+#[derive(Clone)]
+pub struct ChannelSecret {
+    pub name: String,
+    pub secret: Vec<u8>,
 }

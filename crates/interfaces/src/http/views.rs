@@ -42,6 +42,7 @@ page! {
     UsagePage of UsageView;
     OutstandingPage of OutstandingItemView;
     ApplicationPage of ApplicationView;
+    PayoutPage of PayoutView;
     NotificationPage of NotificationView;
     TicketPage of TicketView;
     AnnouncementPage of AnnouncementView;
@@ -789,4 +790,41 @@ pub struct SummaryView {
     pub refunded_per_day: Vec<DayTotalView>,
     pub submit_to_refund_median_s: Option<i64>,
     pub submit_to_refund_p90_s: Option<i64>,
+}
+
+/// One attempt to pay a refund through the channel.
+#[derive(Serialize, ToSchema)]
+pub struct PayoutView {
+    pub id: String,
+    pub application_id: String,
+    pub attempt: i64,
+    pub amount_fen: i64,
+    /// `pending` (not yet at the bank), `sent`, `unknown` (no answer: the bank is asked, never paid twice), `succeeded`, `failed`.
+    pub status: String,
+    pub card_last4: String,
+    pub bank_reference: Option<String>,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub paid_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<yajin_app::model::Payout> for PayoutView {
+    fn from(p: yajin_app::model::Payout) -> PayoutView {
+        PayoutView {
+            id: p.id,
+            application_id: p.application_id,
+            attempt: p.attempt,
+            amount_fen: p.amount.get(),
+            status: p.status,
+            card_last4: p.card_last4,
+            bank_reference: p.bank_reference,
+            failure_code: p.failure_code,
+            failure_message: p.failure_message,
+            paid_at: p.paid_at.map(|t| t.to_rfc3339()),
+            created_at: p.created_at.to_rfc3339(),
+            updated_at: p.updated_at.to_rfc3339(),
+        }
+    }
 }

@@ -41,6 +41,8 @@ pub struct Application {
     pub claimed_by: Option<String>,
     pub first_approver: Option<String>,
     pub second_approver: Option<String>,
+    /// The refund receipt's number, once refunded.
+    pub receipt_number: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -191,7 +193,7 @@ fn event_from_row(r: &sqlx::any::AnyRow) -> Result<Event, StoreError> {
 
 const COLUMNS: &str = "id, merchant_id, terminal_id, status, reason, note, amount_fen, fee_fen, deducted_fen,
     net_refund_fen, deduct_outstanding, bank_card_first4, bank_card_last4, four_eyes_required, claimed_by,
-    first_approver, second_approver, created_at, updated_at";
+    first_approver, second_approver, receipt_number, created_at, updated_at";
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<Application, StoreError> {
     let st: String = r.try_get("status")?;
@@ -214,9 +216,28 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Application, StoreError> {
         claimed_by: r.try_get("claimed_by")?,
         first_approver: r.try_get("first_approver")?,
         second_approver: r.try_get("second_approver")?,
+        receipt_number: r.try_get("receipt_number")?,
         created_at: Timestamp::from_millis(r.try_get("created_at")?),
         updated_at: Timestamp::from_millis(r.try_get("updated_at")?),
     })
+}
+
+/// Gives a refunded application its receipt number.
+pub async fn set_receipt_number(conn: &mut AnyConnection, id: &str, number: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE refund_applications SET receipt_number = $1 WHERE id = $2 AND receipt_number IS NULL")
+        .bind(number)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn by_receipt_number(conn: &mut AnyConnection, number: &str) -> Result<Option<Application>, StoreError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM refund_applications WHERE receipt_number = $1"))
+        .bind(number)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(from_row).transpose()
 }
 
 pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Application>, StoreError> {

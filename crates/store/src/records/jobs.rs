@@ -1,7 +1,7 @@
 //! The outbox / job queue: rows written in the same transaction as the state change they
 //! follow; a worker claims them later (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
 
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, Row};
 
 use crate::{new_id, StoreError};
 
@@ -28,4 +28,98 @@ pub async fn enqueue(
     .await?
     .rows_affected();
     Ok(n == 1)
+}
+
+/// A job a worker holds, until its lease ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Job {
+    pub id: String,
+    pub kind: String,
+    pub payload: String,
+    /// How many times it was claimed, this time included.
+    pub attempts: i64,
+}
+
+/// Claims the next job that is due (queued and due, or running with an expired lease: its
+/// worker died) for `lease_ms`. On PostgreSQL two workers never claim the same row
+/// (`FOR UPDATE SKIP LOCKED`); on SQLite the caller's `BEGIN IMMEDIATE` serialises them.
+pub async fn claim(
+    conn: &mut AnyConnection,
+    backend: crate::Backend,
+    worker: &str,
+    now_ms: i64,
+    lease_ms: i64,
+) -> Result<Option<Job>, StoreError> {
+    let lock = if backend == crate::Backend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
+    let row = sqlx::query(&format!(
+        "SELECT id, kind, payload, attempts FROM jobs
+         WHERE (status = 'queued' AND run_at <= $1) OR (status = 'running' AND locked_until < $1)
+         ORDER BY run_at LIMIT 1 {lock}"
+    ))
+    .bind(now_ms)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let id: String = row.try_get("id")?;
+    sqlx::query(
+        "UPDATE jobs SET status = 'running', locked_until = $1, locked_by = $2, attempts = attempts + 1, updated_at = $3
+         WHERE id = $4",
+    )
+    .bind(now_ms + lease_ms)
+    .bind(worker)
+    .bind(now_ms)
+    .bind(&id)
+    .execute(conn)
+    .await?;
+    Ok(Some(Job {
+        id,
+        kind: row.try_get("kind")?,
+        payload: row.try_get("payload")?,
+        attempts: row.try_get::<i64, _>("attempts")? + 1,
+    }))
+}
+
+/// The job is finished; false if this worker no longer held it (its lease ran out and
+/// another worker took it over).
+pub async fn complete(conn: &mut AnyConnection, id: &str, worker: &str, now_ms: i64) -> Result<bool, StoreError> {
+    let n = sqlx::query(
+        "UPDATE jobs SET status = 'done', locked_until = NULL, updated_at = $1 WHERE id = $2 AND locked_by = $3 AND status = 'running'",
+    )
+    .bind(now_ms)
+    .bind(id)
+    .bind(worker)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// The job runs again at `run_at` (a backoff, or a later look at the bank).
+pub async fn reschedule(
+    conn: &mut AnyConnection,
+    id: &str,
+    worker: &str,
+    run_at: i64,
+    error: Option<&str>,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let n = sqlx::query(
+        "UPDATE jobs SET status = 'queued', run_at = $1, locked_until = NULL, last_error = $2, updated_at = $3
+         WHERE id = $4 AND locked_by = $5 AND status = 'running'",
+    )
+    .bind(run_at)
+    .bind(error)
+    .bind(now_ms)
+    .bind(id)
+    .bind(worker)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// When the next job is due (for a worker's sleep), if any is queued.
+pub async fn next_due(conn: &mut AnyConnection) -> Result<Option<i64>, StoreError> {
+    let row = sqlx::query("SELECT min(run_at) AS due FROM jobs WHERE status = 'queued'").fetch_one(conn).await?;
+    Ok(row.try_get("due")?)
 }

@@ -4,12 +4,14 @@
 pub mod announcements;
 pub mod applications;
 pub mod attachments;
+pub mod collections;
 pub mod idempotency;
 pub mod jobs;
 pub mod logins;
 pub mod merchants;
 pub mod notifications;
 pub mod outstanding;
+pub mod payouts;
 pub mod plans;
 pub mod reports;
 pub mod sessions;

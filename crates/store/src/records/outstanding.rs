@@ -60,21 +60,41 @@ pub async fn open_for_terminal(
         .collect()
 }
 
-/// Marks an open item settled (or deducted); false if it was not open any more.
-pub async fn close(
+/// Deducts an open item from a refund; false if it is not open any more or is being
+/// collected (a debt is never taken twice).
+pub async fn deduct(
     conn: &mut AnyConnection,
     item_id: &str,
-    status: &'static str,
-    application_id: Option<&str>,
+    application_id: &str,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
-        "UPDATE outstanding_items SET status = $1, settled_at = $2, application_id = $3 WHERE id = $4 AND status = 'open'",
+        "UPDATE outstanding_items SET status = 'deducted', settled_at = $1, application_id = $2
+         WHERE id = $3 AND status = 'open' AND collection_id IS NULL",
     )
-    .bind(status)
     .bind(now_ms)
     .bind(application_id)
     .bind(item_id)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(done == 1)
+}
+
+/// Settles an item by the collection that took it; false if it is not that collection's.
+pub async fn settle_by(
+    conn: &mut AnyConnection,
+    item_id: &str,
+    collection_id: &str,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE outstanding_items SET status = 'settled', settled_at = $1
+         WHERE id = $2 AND status = 'open' AND collection_id = $3",
+    )
+    .bind(now_ms)
+    .bind(item_id)
+    .bind(collection_id)
     .execute(conn)
     .await?
     .rows_affected();
@@ -114,14 +134,19 @@ pub struct Item {
     pub kind: String,
     pub amount: Fen,
     pub due_at: Timestamp,
+    /// `open`, `settling` (open, with a collection under way), `settled` or `deducted`.
     pub status: String,
     pub settled_at: Option<Timestamp>,
     pub application_id: Option<String>,
+    pub collection_id: Option<String>,
 }
 
-const ITEM_COLUMNS: &str = "o.id, o.merchant_id, t.sn AS terminal_sn, o.kind, o.amount_fen, o.due_at, o.status, o.settled_at, o.application_id";
+const ITEM_COLUMNS: &str =
+    "o.id, o.merchant_id, t.sn AS terminal_sn, o.kind, o.amount_fen, o.due_at, o.status, o.settled_at, \
+                            o.application_id, o.collection_id";
 
 fn item_from(r: &sqlx::any::AnyRow) -> Result<Item, StoreError> {
+    let collection_id: Option<String> = r.try_get("collection_id")?;
     Ok(Item {
         id: r.try_get("id")?,
         merchant_id: r.try_get("merchant_id")?,
@@ -129,9 +154,13 @@ fn item_from(r: &sqlx::any::AnyRow) -> Result<Item, StoreError> {
         kind: r.try_get("kind")?,
         amount: Fen::new(r.try_get("amount_fen")?),
         due_at: Timestamp::from_millis(r.try_get("due_at")?),
-        status: r.try_get("status")?,
+        status: match (r.try_get::<String, _>("status")?, &collection_id) {
+            (open, Some(_)) if open == "open" => "settling".to_owned(),
+            (status, _) => status,
+        },
         settled_at: r.try_get::<Option<i64>, _>("settled_at")?.map(Timestamp::from_millis),
         application_id: r.try_get("application_id")?,
+        collection_id,
     })
 }
 

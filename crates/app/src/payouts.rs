@@ -1,0 +1,457 @@
+//! Paying approved refunds, exactly once (design notes: "exactly-once payouts").
+//!
+//! An approval writes the pending ledger transfers and a `payout` job in its transaction. The
+//! worker takes the job and works in recovery points, never holding a transaction across a
+//! bank call:
+//!
+//! 1. *prepare* (one transaction): the application goes `approved → paying` and gets a
+//!    `pending` payout row whose id is the bank's idempotency key (an all-deducted refund
+//!    completes here, without the bank);
+//! 2. *ask the bank* (no transaction): a `pending` payout is sent (again, harmlessly, after a
+//!    crash); a `sent` or `unknown` one is looked up, and sent only if the bank never saw it;
+//! 3. *record* (one transaction): `processing` → `sent`, look again soon; no answer →
+//!    `unknown`, look again later (never a new payout); `succeeded` → the transfers are posted,
+//!    the application is `refunded` with a receipt number; `failed` → `payout_failed` with the
+//!    bank's reason, the money stays reserved until finance retries.
+//!
+//! Callbacks and the worker record outcomes through the same conditional updates, so a
+//! duplicate, late or reordered callback changes nothing twice, and two workers (or a worker
+//! and a callback) racing on one payout move it once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use yajin_channels::payout::{BankStatus, ChannelError, PayoutChannel, PayoutOrder};
+use yajin_core::application::Status;
+use yajin_core::ledger::{postings, TransferState};
+use yajin_core::Timestamp;
+use yajin_store::records::applications::{self, Application, Mark, NewEvent};
+use yajin_store::records::notifications::{self, NewNotification};
+use yajin_store::records::payouts::{self, Answer, Payout};
+use yajin_store::records::{jobs, merchants};
+use yajin_store::{ledger, StoreError, Tx};
+
+use crate::collections;
+use crate::idempotency::{self, Begun, Outcome, Replay};
+use crate::paging::{Page, PageRequest};
+use crate::{Actor, App, AppError};
+
+/// How long a claimed job is a worker's before another may take it over.
+pub const LEASE_MS: i64 = 30_000;
+/// The first wait before looking again at a payout the bank is processing.
+const POLL_MS: i64 = 1_000;
+/// Waits grow to at most this.
+const BACKOFF_CAP_MS: i64 = 60_000;
+
+/// What a job run decided.
+enum Next {
+    Done,
+    /// Run again after this many milliseconds, with why.
+    Later(i64, String),
+}
+
+/// Capped exponential backoff with jitter: attempt 1 waits 1–2 s, then up to 4, 8 … 60 s.
+pub(crate) fn backoff_ms(attempts: i64) -> i64 {
+    let ceiling = (1_000_i64 << attempts.clamp(1, 16)).min(BACKOFF_CAP_MS);
+    rand::thread_rng().gen_range(ceiling / 2..=ceiling)
+}
+
+/// Runs one due job, if any; says whether there was one.
+pub async fn run_once(app: &App, channel: &dyn PayoutChannel, worker: &str) -> Result<bool, AppError> {
+    let now = app.now_ms();
+    let job = {
+        let mut tx = app.db.begin_write().await?;
+        let job = jobs::claim(&mut tx, app.db.backend(), worker, now, LEASE_MS).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        job
+    };
+    let Some(job) = job else { return Ok(false) };
+    let payload: serde_json::Value = serde_json::from_str(&job.payload).unwrap_or_default();
+    let next = match job.kind.as_str() {
+        "payout" => match payload["application_id"].as_str() {
+            Some(id) => pay(app, channel, id, job.attempts).await,
+            None => Err(AppError::Unexpected(format!("payout job {} without an application", job.id))),
+        },
+        "collection" => match payload["collection_id"].as_str() {
+            Some(id) => collections::run(app, channel, id, job.attempts).await.map(|later| match later {
+                Some((ms, why)) => Next::Later(ms, why),
+                None => Next::Done,
+            }),
+            None => Err(AppError::Unexpected(format!("collection job {} without a collection", job.id))),
+        },
+        other => Err(AppError::Unexpected(format!("unknown job kind {other}"))),
+    };
+    let now = app.now_ms();
+    let mut tx = app.db.begin_write().await?;
+    match next {
+        Ok(Next::Done) => {
+            jobs::complete(&mut tx, &job.id, worker, now).await?;
+        }
+        Ok(Next::Later(ms, why)) => {
+            jobs::reschedule(&mut tx, &job.id, worker, now + ms, Some(&why), now).await?;
+        }
+        Err(e) => {
+            tracing::warn!(job = %job.id, error = %e, "job failed; it runs again later");
+            jobs::reschedule(&mut tx, &job.id, worker, now + backoff_ms(job.attempts), Some(&e.to_string()), now)
+                .await?;
+        }
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(true)
+}
+
+/// Runs jobs until `stop` says so: a serve's or a `yajin worker`'s background task.
+pub async fn work(
+    app: App,
+    channel: Arc<dyn PayoutChannel>,
+    worker: String,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match run_once(&app, channel.as_ref(), &worker).await {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "the payout worker could not claim a job"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// What the bank needs, read while preparing.
+struct Prepared {
+    payout: Payout,
+    order: PayoutOrder,
+}
+
+async fn pay(app: &App, channel: &dyn PayoutChannel, application_id: &str, attempts: i64) -> Result<Next, AppError> {
+    let Some(prepared) = prepare(app, channel.name(), application_id).await? else { return Ok(Next::Done) };
+    let Prepared { payout, order } = prepared;
+    let answer = match payout.status.as_str() {
+        "pending" => channel.pay(&order).await,
+        _ => match channel.payout_status(&payout.id).await {
+            // The bank never saw it (lost before it arrived): sending it now is the first time.
+            Ok(BankStatus::NotFound) => channel.pay(&order).await,
+            other => other,
+        },
+    };
+    match answer {
+        Ok(BankStatus::Processing) => {
+            record_sent(app, &payout.id).await?;
+            Ok(Next::Later(POLL_MS.max(backoff_ms(attempts - 1) / 4), "the bank is processing".into()))
+        }
+        Ok(BankStatus::Succeeded { bank_reference, paid_at_ms }) => {
+            succeeded(app, &payout.id, &bank_reference, paid_at_ms).await?;
+            Ok(Next::Done)
+        }
+        Ok(BankStatus::Failed { failure_code, failure_message }) => {
+            failed(app, &payout.id, &failure_code, &failure_message).await?;
+            Ok(Next::Done)
+        }
+        Ok(BankStatus::NotFound) => {
+            Ok(Next::Later(backoff_ms(attempts), "the bank does not know the payout yet".into()))
+        }
+        Err(ChannelError::Unknown(why)) => {
+            record_unknown(app, &payout.id).await?;
+            Ok(Next::Later(backoff_ms(attempts), format!("no answer; ask the bank again: {why}")))
+        }
+        Err(ChannelError::NotDone(why)) => {
+            Ok(Next::Later(backoff_ms(attempts), format!("the bank did nothing: {why}")))
+        }
+    }
+}
+
+/// Recovery point 1: the payout row exists before the bank hears of it.
+async fn prepare(app: &App, channel: &str, application_id: &str) -> Result<Option<Prepared>, AppError> {
+    let now = app.now_ms();
+    let mut tx = app.db.begin_write().await?;
+    let a = applications::by_id(&mut tx, application_id).await?.ok_or(AppError::NotFound("application"))?;
+    let payout = match a.status {
+        Status::Approved if !a.net_refund.is_positive() => {
+            complete_without_bank(&mut tx, &a, now).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            return Ok(None);
+        }
+        Status::Approved => {
+            let payout = match payouts::live_of(&mut tx, &a.id).await? {
+                Some(live) => live,
+                None => {
+                    let attempt = payouts::of_application(&mut tx, &a.id).await?.len() as i64 + 1;
+                    let last4 = last4(&a.bank_card_masked);
+                    let id = payouts::insert(&mut tx, &a.id, attempt, a.net_refund, channel, &last4, now).await?;
+                    payouts::by_id(&mut tx, &id).await?.ok_or(AppError::NotFound("payout"))?
+                }
+            };
+            step(&mut tx, &a, Status::Paying, &Actor::system(), "已提交银行，原路退回", now).await?;
+            payout
+        }
+        Status::Paying => match payouts::live_of(&mut tx, &a.id).await? {
+            Some(live) if live.status != "succeeded" => live,
+            _ => return Ok(None),
+        },
+        // Refunded, failed (finance retries with a new job), or moved by a callback meanwhile.
+        _ => return Ok(None),
+    };
+    let merchant = merchants::by_id(&mut tx, &a.merchant_id).await?.ok_or(AppError::NotFound("merchant"))?;
+    let card_no = merchants::bank_card_for_payout(&mut tx, &app.vault, &a.merchant_id).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    let order = PayoutOrder {
+        payout_id: payout.id.clone(),
+        reference: a.id.clone(),
+        amount_fen: payout.amount.get(),
+        card_no,
+        account_name: merchant.name,
+    };
+    Ok(Some(Prepared { payout, order }))
+}
+
+fn last4(masked: &str) -> String {
+    let digits: Vec<char> = masked.chars().filter(char::is_ascii_digit).collect();
+    digits[digits.len().saturating_sub(4)..].iter().collect()
+}
+
+/// Moves the application one step, with its timeline event; false if it had moved already.
+async fn step(tx: &mut Tx, a: &Application, to: Status, actor: &Actor, note: &str, now: i64) -> Result<bool, AppError> {
+    if !applications::transition_by(tx, &a.id, a.status, to, Mark::None, now).await? {
+        return Ok(false);
+    }
+    let event = NewEvent {
+        application_id: &a.id,
+        from: Some(a.status),
+        to,
+        actor_role: actor.role,
+        actor_id: &actor.id,
+        note,
+        detail: "{}",
+    };
+    applications::append_event(tx, &event, now).await?;
+    Ok(true)
+}
+
+async fn notify(tx: &mut Tx, a: &Application, kind: &str, title: &str, body: &str, now: i64) -> Result<(), StoreError> {
+    let n = NewNotification { merchant_id: &a.merchant_id, kind, title, body, application_id: Some(&a.id) };
+    notifications::insert(tx, &n, now).await.map(|_| ())
+}
+
+/// Posts the application's pending transfers: the reservation becomes the refund.
+async fn post_reservation(tx: &mut Tx, application_id: &str, now: i64) -> Result<(), AppError> {
+    for (transfer, state) in ledger::by_reference(tx, application_id).await? {
+        if state == TransferState::Pending {
+            ledger::post(tx, &transfer.id, now).await?;
+        }
+    }
+    Ok(())
+}
+
+fn receipt_number(now: i64) -> String {
+    let day = Timestamp::from_millis(now).to_rfc3339();
+    let digits: String = day.chars().filter(char::is_ascii_digit).take(8).collect();
+    format!("RF{digits}{:010}", rand::thread_rng().gen_range(0..10_000_000_000_u64))
+}
+
+/// A refund whose whole deposit went to fees and debts: nothing to pay, so no bank call.
+async fn complete_without_bank(tx: &mut Tx, a: &Application, now: i64) -> Result<(), AppError> {
+    step(tx, a, Status::Paying, &Actor::system(), "实退金额为 0，无需付款", now).await?;
+    let paying = Application { status: Status::Paying, ..a.clone() };
+    post_reservation(tx, &a.id, now).await?;
+    step(tx, &paying, Status::Refunded, &Actor::system(), "押金已全部抵扣，退款完成", now).await?;
+    applications::set_receipt_number(tx, &a.id, &receipt_number(now)).await?;
+    notify(
+        tx,
+        a,
+        "application_refunded",
+        "退款已完成",
+        &format!("申请 {} 的押金已全部抵扣欠款，退款完成。", a.id),
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn record_sent(app: &App, payout_id: &str) -> Result<(), AppError> {
+    let mut tx = app.db.begin_write().await?;
+    payouts::advance(&mut tx, payout_id, &["pending", "unknown"], "sent", &Answer::default(), app.now_ms()).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}
+
+async fn record_unknown(app: &App, payout_id: &str) -> Result<(), AppError> {
+    let mut tx = app.db.begin_write().await?;
+    payouts::advance(&mut tx, payout_id, &["pending", "sent"], "unknown", &Answer::default(), app.now_ms()).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// The bank paid: posts the transfers, refunds the application, gives the receipt number.
+/// Idempotent: a second report of the same success changes nothing.
+pub async fn succeeded(app: &App, payout_id: &str, bank_reference: &str, paid_at_ms: i64) -> Result<(), AppError> {
+    let now = app.now_ms();
+    let mut tx = app.db.begin_write().await?;
+    let answer = Answer { bank_reference: Some(bank_reference), paid_at: Some(paid_at_ms), ..Answer::default() };
+    if !payouts::advance(&mut tx, payout_id, &["pending", "sent", "unknown"], "succeeded", &answer, now).await? {
+        return Ok(());
+    }
+    let payout = payouts::by_id(&mut tx, payout_id).await?.ok_or(AppError::NotFound("payout"))?;
+    let a = applications::by_id(&mut tx, &payout.application_id).await?.ok_or(AppError::NotFound("application"))?;
+    post_reservation(&mut tx, &a.id, now).await?;
+    ledger::create(&mut tx, &[postings::payout_sent(&a.id, payout.amount)], now).await?;
+    let note = format!("银行已付款，流水号 {bank_reference}");
+    if !step(&mut tx, &a, Status::Refunded, &Actor::system(), &note, now).await? {
+        return Err(AppError::Unexpected(format!(
+            "payout {payout_id} succeeded for application {} in {:?}",
+            a.id, a.status
+        )));
+    }
+    applications::set_receipt_number(&mut tx, &a.id, &receipt_number(now)).await?;
+    let body = format!(
+        "申请 {} 的押金 {} 已退回尾号 {} 的银行卡，银行流水号 {bank_reference}。",
+        a.id, payout.amount, payout.card_last4
+    );
+    notify(&mut tx, &a, "application_refunded", "押金已到账", &body, now).await?;
+    let detail =
+        serde_json::json!({"payout_id": payout_id, "bank_reference": bank_reference, "amount_fen": payout.amount});
+    Actor::system().audit(&mut tx, "payout_succeeded", "refund_application", &a.id, detail, now).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// The bank refused for good: the application shows why; the reservation stays for a retry.
+pub async fn failed(app: &App, payout_id: &str, code: &str, message: &str) -> Result<(), AppError> {
+    let now = app.now_ms();
+    let mut tx = app.db.begin_write().await?;
+    let answer = Answer { failure_code: Some(code), failure_message: Some(message), ..Answer::default() };
+    if !payouts::advance(&mut tx, payout_id, &["pending", "sent", "unknown"], "failed", &answer, now).await? {
+        return Ok(());
+    }
+    let payout = payouts::by_id(&mut tx, payout_id).await?.ok_or(AppError::NotFound("payout"))?;
+    let a = applications::by_id(&mut tx, &payout.application_id).await?.ok_or(AppError::NotFound("application"))?;
+    step(&mut tx, &a, Status::PayoutFailed, &Actor::system(), &format!("银行退回：{message}"), now).await?;
+    let body = format!(
+        "申请 {} 的退款未能付至尾号 {} 的银行卡：{message}。我们会尽快处理，您也可以联系客服。",
+        a.id, payout.card_last4
+    );
+    notify(&mut tx, &a, "payout_failed", "退款付款失败", &body, now).await?;
+    let detail = serde_json::json!({"payout_id": payout_id, "failure_code": code});
+    Actor::system().audit(&mut tx, "payout_failed", "refund_application", &a.id, detail, now).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// A payout the bank is processing: recorded as sent (a late `processing` after a final
+/// answer changes nothing).
+pub async fn processing(app: &App, payout_id: &str) -> Result<(), AppError> {
+    record_sent(app, payout_id).await
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RetryError {
+    #[error("no such payout")]
+    NotFound,
+    /// Nobody knows yet whether the bank paid: ask it first, never pay twice.
+    #[error("the outcome of this payout is unknown")]
+    OutcomeUnknown,
+    #[error("only a failed payout, the latest of its application, can be retried (it is {0})")]
+    InvalidState(String),
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+impl From<StoreError> for RetryError {
+    fn from(e: StoreError) -> RetryError {
+        RetryError::App(AppError::Store(e))
+    }
+}
+
+/// Finance retries a failed payout: a new attempt under a new id, to the same card. Never
+/// while another attempt is live (the database refuses a second live one too).
+pub async fn retry(
+    app: &App,
+    actor: &Actor,
+    payout_id: &str,
+    replay: Replay<'_, Payout>,
+) -> Result<Outcome<Payout>, RetryError> {
+    let now = app.now_ms();
+    let mut work = match idempotency::begin(app, replay).await? {
+        Begun::Fresh(work) => work,
+        Begun::Replay(answer) => return Ok(answer),
+    };
+    let tx = &mut work.tx;
+    let old = payouts::by_id(tx, payout_id).await?.ok_or(RetryError::NotFound)?;
+    match old.status.as_str() {
+        "failed" => {}
+        "unknown" => return Err(RetryError::OutcomeUnknown),
+        other => return Err(RetryError::InvalidState(other.to_owned())),
+    }
+    let a = applications::by_id(tx, &old.application_id).await?.ok_or(RetryError::NotFound)?;
+    let latest = payouts::of_application(tx, &a.id).await?.last().map(|p| p.id.clone());
+    if a.status != Status::PayoutFailed || latest.as_deref() != Some(payout_id) {
+        return Err(RetryError::InvalidState(format!("application {}", a.status.as_str())));
+    }
+    let id = match payouts::insert(tx, &a.id, old.attempt + 1, old.amount, &old.channel, &old.card_last4, now).await {
+        Ok(id) => id,
+        Err(e) if e.is_conflict() => return Err(RetryError::InvalidState("retried already".into())),
+        Err(e) => return Err(e.into()),
+    };
+    if !step(tx, &a, Status::Paying, actor, "财务重新发起付款", now).await? {
+        return Err(RetryError::InvalidState(format!("application {}", a.status.as_str())));
+    }
+    let payload = serde_json::json!({"application_id": a.id}).to_string();
+    jobs::enqueue(tx, "payout", &format!("payout:{}:{}", a.id, old.attempt + 1), &payload, now, now).await?;
+    actor.audit(tx, "retry_payout", "payout", &id, serde_json::json!({"previous": payout_id}), now).await?;
+    let payout = payouts::by_id(tx, &id).await?.ok_or(RetryError::NotFound)?;
+    Ok(work.finish(payout).await?)
+}
+
+/// Payouts for finance, by id, optionally of one status.
+pub async fn list(app: &App, status: Option<&str>, page: &PageRequest) -> Result<Page<Payout>, AppError> {
+    if status.is_some_and(|s| !["pending", "sent", "unknown", "succeeded", "failed"].contains(&s)) {
+        return Err(AppError::InvalidQuery { field: "status" });
+    }
+    let mut conn = app.db.begin_read().await?;
+    let rows = payouts::page(&mut conn, status, page.after_or_empty(), page.fetch()).await?;
+    Ok(Page::of(rows, page, |p| p.id.clone()))
+}
+
+pub async fn get(app: &App, id: &str) -> Result<Payout, AppError> {
+    let mut conn = app.db.begin_read().await?;
+    payouts::by_id(&mut conn, id).await?.ok_or(AppError::NotFound("payout"))
+}
+
+/// A bank's signed notice (already verified by the caller), applied whatever order it comes
+/// in and however often: only forward moves from a non-final status happen.
+pub async fn notice(app: &App, callback: &yajin_channels::payout::Callback) -> Result<(), AppError> {
+    let known = {
+        let mut conn = app.db.begin_read().await?;
+        match callback.kind.as_str() {
+            "payout" => payouts::by_id(&mut conn, &callback.id).await?.is_some(),
+            "collection" => yajin_store::records::collections::by_id(&mut conn, &callback.id).await?.is_some(),
+            _ => false,
+        }
+    };
+    if !known {
+        return Err(AppError::NotFound("payout"));
+    }
+    match (callback.kind.as_str(), &callback.status) {
+        ("payout", BankStatus::Succeeded { bank_reference, paid_at_ms }) => {
+            succeeded(app, &callback.id, bank_reference, *paid_at_ms).await
+        }
+        ("payout", BankStatus::Failed { failure_code, failure_message }) => {
+            failed(app, &callback.id, failure_code, failure_message).await
+        }
+        ("payout", BankStatus::Processing) => processing(app, &callback.id).await,
+        (_, BankStatus::Succeeded { bank_reference, .. }) => {
+            collections::succeeded(app, &callback.id, bank_reference).await
+        }
+        (_, BankStatus::Failed { failure_code, failure_message }) => {
+            collections::failed(app, &callback.id, failure_code, failure_message).await
+        }
+        (_, BankStatus::Processing) => collections::processing(app, &callback.id).await,
+        (_, BankStatus::NotFound) => Ok(()),
+    }
+}

@@ -1,0 +1,218 @@
+//! Payout channels: paying refunds to merchants and collecting what they owe, through a bank
+//! gateway. [`PayoutChannel`] is what the use cases see; [`HttpChannel`] speaks Yajin's wire
+//! protocol (`docs/payout-channel.md`), which the sandbox bank answers and a real bank's adapter
+//! implements.
+//!
+//! The rules a channel keeps (design notes, "exactly-once payouts"):
+//! - our payout (collection) id is the bank's idempotency key: sending it again is harmless;
+//! - an answer that never came is [`ChannelError::Unknown`], never a failure: ask again
+//!   ([`PayoutChannel::payout_status`]) before anything else;
+//! - [`ChannelError::NotDone`] means the bank did nothing (it said so: 5xx, or the connection
+//!   was refused before the request left): sending again later is safe.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::signature;
+
+/// A payout as the bank is asked to make it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayoutOrder {
+    /// Our payout id: the bank's idempotency key.
+    pub payout_id: String,
+    /// The refund application it pays.
+    pub reference: String,
+    pub amount_fen: i64,
+    /// The full card number: it leaves the server only here.
+    pub card_no: String,
+    /// The card holder's name (the merchant's registered name).
+    pub account_name: String,
+}
+
+/// A collection of what a merchant owes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectionOrder {
+    pub collection_id: String,
+    /// The outstanding item it settles.
+    pub reference: String,
+    pub amount_fen: i64,
+    /// The merchant's settlement account is debited (the card on file).
+    pub card_no: String,
+    pub account_name: String,
+}
+
+/// Where a payout or collection stands at the bank.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum BankStatus {
+    /// Accepted; the outcome follows (callback or status query).
+    Processing,
+    /// The money moved.
+    Succeeded { bank_reference: String, paid_at_ms: i64 },
+    /// Definitely not paid, and never will be under this id.
+    Failed { failure_code: String, failure_message: String },
+    /// The bank has never seen this id.
+    NotFound,
+}
+
+impl BankStatus {
+    pub fn is_final(&self) -> bool {
+        matches!(self, BankStatus::Succeeded { .. } | BankStatus::Failed { .. })
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ChannelError {
+    /// The request may have reached the bank, and no answer came (a timeout, a cut
+    /// connection): the outcome is unknown until the bank is asked.
+    #[error("no answer from the bank: {0}")]
+    Unknown(String),
+    /// The bank did nothing: safe to send again later.
+    #[error("the bank did not take the request: {0}")]
+    NotDone(String),
+}
+
+pub type ChannelFuture<'a> = Pin<Box<dyn Future<Output = Result<BankStatus, ChannelError>> + Send + 'a>>;
+
+pub trait PayoutChannel: Send + Sync {
+    /// The channel's name in URLs and records (`sandbox`).
+    fn name(&self) -> &str;
+    fn pay<'a>(&'a self, order: &'a PayoutOrder) -> ChannelFuture<'a>;
+    fn payout_status<'a>(&'a self, payout_id: &'a str) -> ChannelFuture<'a>;
+    fn collect<'a>(&'a self, order: &'a CollectionOrder) -> ChannelFuture<'a>;
+    fn collection_status<'a>(&'a self, collection_id: &'a str) -> ChannelFuture<'a>;
+}
+
+/// A bank's signed notice that a payout or collection reached a final (or new) status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Callback {
+    /// `payout` or `collection`.
+    pub kind: String,
+    /// Our payout or collection id.
+    pub id: String,
+    #[serde(flatten)]
+    pub status: BankStatus,
+}
+
+/// Yajin's wire protocol over HTTP(S): JSON bodies, each request and callback signed with
+/// HMAC-SHA256 over `timestamp.body` (see [`signature`]).
+pub struct HttpChannel {
+    name: String,
+    base: String,
+    secret: Vec<u8>,
+    client: reqwest::Client,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelSetupError {
+    #[error("the payout channel URL must be https:// (plain http:// only on a loopback address): {0}")]
+    Insecure(String),
+    #[error("the payout channel URL is not a URL: {0}")]
+    BadUrl(String),
+    #[error("the payout channel secret must be at least 32 bytes")]
+    WeakSecret,
+    #[error("{0}")]
+    Client(String),
+}
+
+impl HttpChannel {
+    /// `base` is the gateway's root (`https://bank.example/yajin`); requests time out after
+    /// `timeout`, and a timeout is an unknown outcome.
+    pub fn new(name: &str, base: &str, secret: &[u8], timeout: Duration) -> Result<HttpChannel, ChannelSetupError> {
+        let url = reqwest::Url::parse(base).map_err(|e| ChannelSetupError::BadUrl(format!("{base}: {e}")))?;
+        let loopback = match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d == "localhost",
+            None => false,
+        };
+        if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+            return Err(ChannelSetupError::Insecure(base.to_owned()));
+        }
+        if secret.len() < 32 {
+            return Err(ChannelSetupError::WeakSecret);
+        }
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(3))
+            .build()
+            .map_err(|e| ChannelSetupError::Client(e.to_string()))?;
+        Ok(HttpChannel {
+            name: name.to_owned(),
+            base: base.trim_end_matches('/').to_owned(),
+            secret: secret.to_vec(),
+            client,
+        })
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<BankStatus, ChannelError> {
+        let body = body.unwrap_or_default();
+        let timestamp = signature::now_s();
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header(signature::TIMESTAMP_HEADER, timestamp.to_string())
+            .header(signature::SIGNATURE_HEADER, signature::sign(&self.secret, timestamp, &body));
+        if !body.is_empty() {
+            request = request.header("content-type", "application/json").body(body);
+        }
+        let response = request.send().await.map_err(|e| {
+            if e.is_connect() {
+                // Nothing left this host: the bank did nothing.
+                ChannelError::NotDone(e.to_string())
+            } else {
+                ChannelError::Unknown(e.to_string())
+            }
+        })?;
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(BankStatus::NotFound);
+        }
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(ChannelError::NotDone(format!("HTTP {status}")));
+        }
+        let bytes = response.bytes().await.map_err(|e| ChannelError::Unknown(e.to_string()))?;
+        if !status.is_success() {
+            // A refusal of the request itself (a bad signature, a malformed order) is a bug on
+            // one side or the other; the outcome is not known to be a payment failure.
+            return Err(ChannelError::Unknown(format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes))));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| ChannelError::Unknown(format!("unreadable answer: {e}")))
+    }
+}
+
+impl PayoutChannel for HttpChannel {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn pay<'a>(&'a self, order: &'a PayoutOrder) -> ChannelFuture<'a> {
+        Box::pin(async move {
+            let body = serde_json::to_vec(order).map_err(|e| ChannelError::NotDone(e.to_string()))?;
+            self.call(reqwest::Method::POST, "/payouts", Some(body)).await
+        })
+    }
+
+    fn payout_status<'a>(&'a self, payout_id: &'a str) -> ChannelFuture<'a> {
+        Box::pin(async move { self.call(reqwest::Method::GET, &format!("/payouts/{payout_id}"), None).await })
+    }
+
+    fn collect<'a>(&'a self, order: &'a CollectionOrder) -> ChannelFuture<'a> {
+        Box::pin(async move {
+            let body = serde_json::to_vec(order).map_err(|e| ChannelError::NotDone(e.to_string()))?;
+            self.call(reqwest::Method::POST, "/collections", Some(body)).await
+        })
+    }
+
+    fn collection_status<'a>(&'a self, collection_id: &'a str) -> ChannelFuture<'a> {
+        Box::pin(async move { self.call(reqwest::Method::GET, &format!("/collections/{collection_id}"), None).await })
+    }
+}
