@@ -137,7 +137,8 @@ fn refuse(status: StatusCode, why: &str) -> Response {
 }
 
 impl Bank {
-    fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
+    /// The refusal to send, if the request is not signed by Yajin.
+    fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Option<Response> {
         let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         signature::verify(
             &self.secret,
@@ -146,7 +147,8 @@ impl Bank {
             body,
             signature::now_s(),
         )
-        .map_err(|e| refuse(StatusCode::UNAUTHORIZED, &e.to_string()))
+        .err()
+        .map(|e| refuse(StatusCode::UNAUTHORIZED, &e.to_string()))
     }
 
     fn roll(&self, rate: f64) -> bool {
@@ -282,7 +284,7 @@ fn now_ms() -> i64 {
 }
 
 async fn pay(State(bank): State<Bank>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(refused) = bank.verify(&headers, &body) {
+    if let Some(refused) = bank.verify(&headers, &body) {
         return refused;
     }
     let Ok(order) = serde_json::from_slice::<PayoutOrder>(&body) else {
@@ -292,7 +294,7 @@ async fn pay(State(bank): State<Bank>, headers: HeaderMap, body: Bytes) -> Respo
 }
 
 async fn collect(State(bank): State<Bank>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(refused) = bank.verify(&headers, &body) {
+    if let Some(refused) = bank.verify(&headers, &body) {
         return refused;
     }
     let Ok(order) = serde_json::from_slice::<CollectionOrder>(&body) else {
@@ -302,7 +304,7 @@ async fn collect(State(bank): State<Bank>, headers: HeaderMap, body: Bytes) -> R
 }
 
 async fn status(bank: &Bank, headers: &HeaderMap, kind: &str, id: &str) -> Response {
-    if let Err(refused) = bank.verify(headers, b"") {
+    if let Some(refused) = bank.verify(headers, b"") {
         return refused;
     }
     match bank.status_of(kind, id).await {

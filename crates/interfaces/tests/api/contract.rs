@@ -299,6 +299,13 @@ on_both_databases! {
         c.check("post", "/api/v1/admin/announcements/{id}/withdraw", &app.post(&format!("/api/v1/admin/announcements/{an}/withdraw"), &admin, json!({})).await);
         c.check("post", "/api/v1/admin/announcements/{id}/withdraw", &app.post(&format!("/api/v1/admin/announcements/{an}/withdraw"), &admin, json!({})).await);
         c.check("get", "/api/v1/reports/summary", &app.get("/api/v1/reports/summary", &finance).await);
+        c.check("get", "/api/v1/payouts", &app.get("/api/v1/payouts?status=failed", &finance).await);
+        c.check("get", "/api/v1/payouts", &app.get("/api/v1/payouts?status=lost", &finance).await);
+        c.check("get", "/api/v1/payouts", &app.get("/api/v1/payouts", &support).await);
+        c.check("get", "/api/v1/payouts/{id}", &app.get("/api/v1/payouts/po_nope", &finance).await);
+        c.check("post", "/api/v1/payouts/{id}/retry", &app.post("/api/v1/payouts/po_nope/retry", &finance, json!({})).await);
+        let unsigned = app.send("POST", "/api/v1/channels/sandbox/callbacks", None, Some(json!({"kind": "payout"})), &[]).await;
+        c.check("post", "/api/v1/channels/{channel}/callbacks", &unsigned);
         c.all_seen();
     }
 }

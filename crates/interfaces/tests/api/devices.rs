@@ -97,7 +97,7 @@ on_both_databases! {
     }
 
     async fn settling_what_is_owed_makes_the_terminal_eligible(db) {
-        let app = spawn_app(db).await;
+        let app = crate::harness::spawn_paying_app(db, yajin_sandbox_bank::Faults::default()).await;
         let a = app.merchant(A).await;
         let b = app.merchant(B).await;
         let items = app.get("/api/v1/outstanding-items", &a).await.body["items"].as_array().unwrap().clone();
@@ -106,10 +106,11 @@ on_both_databases! {
         let id = items[0]["id"].as_str().unwrap();
         let path = format!("/api/v1/outstanding-items/{id}/settle");
         assert_eq!(app.send("POST", &path, Some(&b), None, &[]).await.status, 404, "not B's item");
-        let settled = app.send("POST", &path, Some(&a), None, &[]).await;
-        assert_eq!((settled.status, settled.body["status"].as_str()), (200, Some("settled")));
+        let settling = app.send("POST", &path, Some(&a), None, &[]).await;
+        assert_eq!((settling.status, settling.body["status"].as_str()), (202, Some("settling")), "nothing is settled by the request alone");
         let again = app.send("POST", &path, Some(&a), None, &[]).await;
-        assert_eq!((again.status, again.code()), (409, "already_settled"));
+        assert_eq!((again.status, again.code()), (409, "already_settled"), "one collection at a time");
+        app.eventually("/api/v1/outstanding-items", &a, |b| b["items"][0]["status"] == "settled").await;
         let owes = app.get("/api/v1/terminals/DEMO-OWES-01", &a).await;
         assert_eq!(owes.body["eligibility"]["eligible"], true);
         assert_eq!(owes.body["eligibility"]["net_refund_fen"], 9900);

@@ -1,13 +1,15 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
 use yajin::http::{self, AppState};
 use yajin_app::clock::ManualClock;
 use yajin_app::{demo, App, Clock, SystemClock};
+use yajin_channels::payout::HttpChannel;
 use yajin_channels::sms::SandboxSms;
+use yajin_sandbox_bank::Faults;
 use yajin_store::pii::{MasterKey, Vault};
 use yajin_store::Db;
 
@@ -17,7 +19,12 @@ pub struct TestApp {
     pub db: Db,
     pub clock: Arc<ManualClock>,
     pub app: App,
+    /// The sandbox bank's URL, when the app pays through one.
+    pub bank: Option<String>,
 }
+
+/// The shared secret of the test channel.
+pub const CHANNEL_SECRET: &[u8] = b"test-channel-secret-of-32-bytes!";
 
 pub struct Reply {
     pub status: u16,
@@ -42,16 +49,50 @@ pub async fn spawn_app(db: Db) -> TestApp {
 
 /// As [`spawn_app`], with or without the sandbox (the SMS inbox over HTTP).
 pub async fn spawn_app_with(db: Db, sandbox: bool) -> TestApp {
+    start(db, sandbox, None).await
+}
+
+/// As [`spawn_app`], paying through a sandbox bank with these faults, with a payout worker
+/// running (on the real clock: backoffs must pass).
+pub async fn spawn_paying_app(db: Db, faults: Faults) -> TestApp {
+    start(db, true, Some(faults)).await
+}
+
+async fn start(db: Db, sandbox: bool, bank: Option<Faults>) -> TestApp {
     let clock = Arc::new(ManualClock::at(SystemClock.now()));
     let vault = Vault::new(&MasterKey::from_hex(&"33".repeat(32)).unwrap(), &[]);
-    let app = App::new(db.clone(), vault, clock.clone(), Arc::new(SandboxSms));
+    let time: Arc<dyn Clock> = if bank.is_some() { Arc::new(SystemClock) } else { clock.clone() };
+    let app = App::new(db.clone(), vault, time, Arc::new(SandboxSms));
     demo::seed(&app).await.expect("demo data");
-    let state = AppState { app: app.clone(), metrics: http::recorder(), started: Arc::new(Instant::now()), sandbox };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
+    let mut channel = None;
+    let mut bank_url = None;
+    if let Some(faults) = bank {
+        let bank_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", bank_listener.local_addr().unwrap());
+        let dir = std::env::temp_dir().join(format!("yajin-bank-{}", uuid::Uuid::new_v4().simple()));
+        let config = yajin_sandbox_bank::Config {
+            data_dir: dir,
+            callback_url: Some(format!("http://{address}/api/v1/channels/sandbox/callbacks")),
+            secret: CHANNEL_SECRET.to_vec(),
+            seed: 7,
+            faults,
+        };
+        let router = yajin_sandbox_bank::router(config).await.unwrap();
+        tokio::spawn(async move { axum::serve(bank_listener, router).await });
+        let pay = HttpChannel::new("sandbox", &url, CHANNEL_SECRET, Duration::from_millis(1_500)).unwrap();
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        std::mem::forget(_stop);
+        tokio::spawn(yajin_app::payouts::work(app.clone(), Arc::new(pay), "test-worker".into(), stopped));
+        channel = Some(http::ChannelSecret { name: "sandbox".into(), secret: CHANNEL_SECRET.to_vec() });
+        bank_url = Some(url);
+    }
+    let state =
+        AppState { app: app.clone(), metrics: http::recorder(), started: Arc::new(Instant::now()), sandbox, channel };
     let service = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await });
-    TestApp { base: format!("http://{address}"), client: reqwest::Client::new(), db, clock, app }
+    TestApp { base: format!("http://{address}"), client: reqwest::Client::new(), db, clock, app, bank: bank_url }
 }
 
 impl TestApp {
@@ -158,6 +199,35 @@ impl TestApp {
             .await;
         assert_eq!(reply.status, 200, "{username}: {:?}", reply.body);
         reply.body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// GETs `path` until `done` holds for the body (15 s at most): for what the payout worker
+    /// and the bank's callbacks do in the background.
+    pub async fn eventually(&self, path: &str, token: &str, done: impl Fn(&Value) -> bool) -> Reply {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let reply = self.get(path, token).await;
+            if done(&reply.body) {
+                return reply;
+            }
+            assert!(Instant::now() < deadline, "{path} never got there: {:?}", reply.body);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Every payment the sandbox bank made: `(payout_id, reference, amount_fen)`.
+    pub async fn bank_payments(&self) -> Vec<(String, String, i64)> {
+        let url = format!("{}/sandbox/payments", self.bank.as_deref().expect("a paying app"));
+        let body: Value = self.client.get(url).send().await.unwrap().json().await.unwrap();
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let text = |k: &str| p[k].as_str().unwrap().to_owned();
+                (text("payout_id"), text("reference"), p["amount_fen"].as_i64().unwrap())
+            })
+            .collect()
     }
 
     /// The newest sandbox SMS to a phone.

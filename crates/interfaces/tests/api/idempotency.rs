@@ -59,7 +59,7 @@ on_both_databases! {
 
         let item = app.get("/api/v1/outstanding-items", &a).await.body["items"][0]["id"].as_str().unwrap().to_owned();
         let settled = twice(&app, &a, &format!("/api/v1/outstanding-items/{item}/settle"), None, "s-1").await;
-        assert_eq!(settled.body["status"], "settled");
+        assert_eq!((settled.status, settled.body["status"].as_str()), (202, Some("settling")));
         // Without the key the same request is a new one, refused by the rules.
         let r = app.send("POST", &format!("/api/v1/outstanding-items/{item}/settle"), Some(&a), None, &[]).await;
         assert_eq!(r.code(), "already_settled");

@@ -5,7 +5,7 @@ use yajin_app::demo;
 use yajin_testdb::on_both_databases;
 
 use crate::applications::body;
-use crate::harness::{code_in, spawn_app};
+use crate::harness::{code_in, spawn_paying_app};
 
 const A: &str = demo::MERCHANT_A.phone;
 const PNG: &[u8] =
@@ -13,7 +13,7 @@ const PNG: &[u8] =
 
 on_both_databases! {
     async fn the_merchants_journey(db) {
-        let app = spawn_app(db).await;
+        let app = spawn_paying_app(db, yajin_sandbox_bank::Faults::default()).await;
         // 1. Log in with the bound phone ... and forget the password: SMS code, new password.
         assert_eq!(app.login(A, demo::MERCHANT_PASSWORD).await.status, 200);
         let sent = app.send("POST", "/api/v1/auth/sms-codes", None, Some(json!({"phone": A, "purpose": "reset_password"})), &[]).await;
@@ -32,7 +32,9 @@ on_both_databases! {
         // 3. Settle it; the terminal becomes eligible.
         let items = app.get("/api/v1/outstanding-items", &token).await;
         let item = items.body["items"][0]["id"].as_str().unwrap().to_owned();
-        assert_eq!(app.send("POST", &format!("/api/v1/outstanding-items/{item}/settle"), Some(&token), None, &[]).await.body["status"], "settled");
+        let settling = app.send("POST", &format!("/api/v1/outstanding-items/{item}/settle"), Some(&token), None, &[]).await;
+        assert_eq!((settling.status, settling.body["status"].as_str()), (202, Some("settling")));
+        app.eventually("/api/v1/outstanding-items", &token, |b| b["items"][0]["status"] == "settled").await;
 
         // 4. Preview: the full deposit, no fee, nothing deducted.
         let preview = app.post("/api/v1/refund-applications/preview", &token, body("DEMO-OWES-01")).await;
@@ -47,15 +49,21 @@ on_both_databases! {
         assert_eq!(created.status, 201, "{:?}", created.body);
         let id = created.body["id"].as_str().unwrap();
 
-        // 6. The timeline and the notification say where it stands.
-        // Target reached and nothing owed any more: the system approves it at once.
-        let detail = app.get(&format!("/api/v1/refund-applications/{id}"), &token).await;
-        assert_eq!((detail.body["status"].as_str(), detail.body["timeline"][0]["status"].as_str()), (Some("approved"), Some("submitted")));
+        // 6. Target reached and nothing owed any more: the system approves it at once, the
+        // worker pays it, the bank confirms; the timeline and the notifications say so.
+        assert_eq!(created.body["status"], "approved");
+        let path = format!("/api/v1/refund-applications/{id}");
+        let detail = app.eventually(&path, &token, |b| b["status"] == "refunded").await;
+        let steps: Vec<&str> = detail.body["timeline"].as_array().unwrap().iter().filter_map(|e| e["status"].as_str()).collect();
+        assert_eq!(steps, ["submitted", "approved", "paying", "refunded"]);
         assert_eq!(detail.body["timeline"][1]["actor"], "system");
         assert_eq!(detail.body["attachments"][0]["kind"], "purchase_voucher");
+        let paid: Vec<_> = app.bank_payments().await.into_iter().filter(|(_, reference, _)| reference == id).collect();
+        assert_eq!(paid.len(), 1, "paid exactly once");
+        assert_eq!(paid[0].2, 9900);
         let notes = app.get("/api/v1/notifications", &token).await;
         let kinds: Vec<&str> = notes.body["items"].as_array().unwrap().iter().filter_map(|n| n["kind"].as_str()).collect();
-        assert_eq!(&kinds[..2], ["application_approved", "application_submitted"], "newest first");
+        assert_eq!(&kinds[..3], ["application_refunded", "application_approved", "application_submitted"], "newest first");
 
         // 7. Another application, cancelled by the merchant.
         let other = app.post("/api/v1/refund-applications", &token, body("DEMO-REVIEW-01")).await.body["id"].as_str().unwrap().to_owned();
