@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use yajin_store::records::applications::{self, Application, Event};
 use yajin_store::records::attachments::{self, Attachment};
+use yajin_store::records::payouts::{self, Payout};
 use yajin_store::records::terminals;
 use yajin_store::{Conn, StoreError};
 
@@ -15,10 +16,12 @@ pub struct ApplicationDetail {
     pub terminal_sn: Option<String>,
     pub attachments: Vec<Attachment>,
     pub timeline: Vec<Event>,
+    /// The latest payout attempt, once one exists.
+    pub payout: Option<Payout>,
 }
 
-/// Details for a page of applications in three queries, whatever the page's length: the
-/// terminals, the timelines and the files, each for all ids at once.
+/// Details for a page of applications in four queries, whatever the page's length: the
+/// terminals, the timelines, the files and the payouts, each for all ids at once.
 pub async fn load_details(conn: &mut Conn, rows: Vec<Application>) -> Result<Vec<ApplicationDetail>, StoreError> {
     let ids: Vec<String> = rows.iter().map(|a| a.id.clone()).collect();
     let terminal_ids: Vec<String> = rows.iter().map(|a| a.terminal_id.clone()).collect();
@@ -32,9 +35,12 @@ pub async fn load_details(conn: &mut Conn, rows: Vec<Application>) -> Result<Vec
     for (id, file) in attachments::of_applications(conn, &ids).await? {
         files.entry(id).or_default().push(file);
     }
+    let mut latest: HashMap<String, Payout> =
+        payouts::latest_of(conn, &ids).await?.into_iter().map(|p| (p.application_id.clone(), p)).collect();
     Ok(rows
         .into_iter()
         .map(|a| ApplicationDetail {
+            payout: latest.remove(&a.id),
             terminal_sn: sns.get(&a.terminal_id).cloned(),
             attachments: files.remove(&a.id).unwrap_or_default(),
             timeline: timelines.remove(&a.id).unwrap_or_default(),

@@ -478,6 +478,32 @@ pub async fn submit(
     Ok(work.finish(detail).await?)
 }
 
+/// What a receipt number proves: a refund of this much, paid then, to this (masked) card.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceiptCheck {
+    pub receipt_number: String,
+    pub net_refund: yajin_core::Fen,
+    pub paid_at: Option<yajin_core::Timestamp>,
+    pub card_masked: String,
+}
+
+/// Checks a receipt number anyone shows (a bank, an agent): found only if it is real.
+pub async fn verify_receipt(app: &App, number: &str) -> Result<ReceiptCheck, AppError> {
+    let mut conn = app.db.begin_read().await?;
+    let a = applications::by_receipt_number(&mut conn, number).await?.ok_or(AppError::NotFound("receipt"))?;
+    let paid_at = yajin_store::records::payouts::of_application(&mut conn, &a.id)
+        .await?
+        .into_iter()
+        .find(|p| p.status == "succeeded")
+        .and_then(|p| p.paid_at);
+    Ok(ReceiptCheck {
+        receipt_number: number.to_owned(),
+        net_refund: a.net_refund,
+        paid_at,
+        card_masked: a.bank_card_masked,
+    })
+}
+
 /// The refund receipt (退款凭证) of a refunded application.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Receipt {
@@ -488,6 +514,8 @@ pub struct Receipt {
     pub terminal_sn: String,
     pub terminal_id: String,
     pub refunded_at: Option<yajin_core::Timestamp>,
+    /// The payout that paid it (none when everything was deducted).
+    pub payout: Option<yajin_store::records::payouts::Payout>,
 }
 
 pub async fn receipt(app: &App, merchant_id: &str, id: &str) -> Result<Receipt, ApplyError> {
@@ -500,7 +528,12 @@ pub async fn receipt(app: &App, merchant_id: &str, id: &str) -> Result<Receipt, 
     let terminal = terminals::by_id(&mut conn, &a.terminal_id).await?.ok_or(ApplyError::NotFound)?;
     let events = applications::events(&mut conn, &a.id).await?;
     let refunded_at = events.iter().rev().find(|e| e.to == Status::Refunded).map(|e| e.at);
+    let payout = yajin_store::records::payouts::of_application(&mut conn, &a.id)
+        .await?
+        .into_iter()
+        .find(|p| p.status == "succeeded");
     Ok(Receipt {
+        payout,
         application: a,
         merchant_no: merchant.merchant_no,
         merchant_name: merchant.name,

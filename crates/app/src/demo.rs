@@ -266,6 +266,44 @@ async fn create(app: &App, actor: &Actor, t: Terminal<'_>) -> Result<String, App
     provisioning::create_terminal(app, actor, input).await
 }
 
+/// Adds `count` more of merchant A's terminals in DEMO-AUTO-01's situation (activation target
+/// reached, nothing owed), SNs `{prefix}-00001`…, and returns their SNs: load for benchmarks
+/// and for the tests that pay hundreds of refunds.
+pub async fn add_eligible_terminals(app: &App, prefix: &str, count: usize) -> Result<Vec<String>, AppError> {
+    let actor = Actor { role: Role::System, id: "demo-seed".into() };
+    let merchant = {
+        let mut conn = app.db.pool().acquire().await.map_err(StoreError::from)?;
+        merchants::by_phone(&mut conn, MERCHANT_A.phone).await?.ok_or(AppError::NotFound("merchant"))?.id
+    };
+    let now = app.clock.now();
+    let mut sns = Vec::with_capacity(count);
+    for n in 1..=count {
+        let sn = format!("{prefix}-{n:05}");
+        let input = TerminalInput {
+            merchant_id: merchant.clone(),
+            sn: sn.clone(),
+            terminal_id: format!("{}{n:06}", &prefix[..2.min(prefix.len())]).to_ascii_uppercase(),
+            model: "拉卡拉 P2".into(),
+            plan_code: ACTIVATION_PLAN.into(),
+            status: TerminalStatus::Active,
+            bound_at: now.plus_days(-33),
+            activated_at: Some(now.plus_days(-30)),
+            terminated_at: None,
+            device_returned_at: None,
+            deposit: Some(DepositInput {
+                amount: Fen::yuan(99),
+                route: "card",
+                route_ref: format!("DEP-{sn}"),
+                collected_at: now.plus_days(-33),
+            }),
+        };
+        let terminal = provisioning::create_terminal(app, &actor, input).await?;
+        provisioning::add_usage(app, &terminal, Fen::yuan(10_000), TxnKind::CreditCard, now.plus_days(-10)).await?;
+        sns.push(sn);
+    }
+    Ok(sns)
+}
+
 /// The anti-scam notice every portal should carry.
 async fn announce(app: &App) -> Result<(), AppError> {
     let mut tx = app.db.begin_write().await?;

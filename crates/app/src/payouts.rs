@@ -37,7 +37,8 @@ use crate::idempotency::{self, Begun, Outcome, Replay};
 use crate::paging::{Page, PageRequest};
 use crate::{Actor, App, AppError};
 
-/// How long a claimed job is a worker's before another may take it over.
+/// How long a claimed job is a worker's before another may take it over (a worker that died
+/// holding one delays it this long).
 pub const LEASE_MS: i64 = 30_000;
 /// The first wait before looking again at a payout the bank is processing.
 const POLL_MS: i64 = 1_000;
@@ -58,11 +59,11 @@ pub(crate) fn backoff_ms(attempts: i64) -> i64 {
 }
 
 /// Runs one due job, if any; says whether there was one.
-pub async fn run_once(app: &App, channel: &dyn PayoutChannel, worker: &str) -> Result<bool, AppError> {
+pub async fn run_once(app: &App, channel: &dyn PayoutChannel, worker: &str, lease_ms: i64) -> Result<bool, AppError> {
     let now = app.now_ms();
     let job = {
         let mut tx = app.db.begin_write().await?;
-        let job = jobs::claim(&mut tx, app.db.backend(), worker, now, LEASE_MS).await?;
+        let job = jobs::claim(&mut tx, app.db.backend(), worker, now, lease_ms).await?;
         tx.commit().await.map_err(StoreError::from)?;
         job
     };
@@ -106,13 +107,14 @@ pub async fn work(
     app: App,
     channel: Arc<dyn PayoutChannel>,
     worker: String,
+    lease_ms: i64,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
         if *stop.borrow() {
             return;
         }
-        match run_once(&app, channel.as_ref(), &worker).await {
+        match run_once(&app, channel.as_ref(), &worker, lease_ms).await {
             Ok(true) => continue,
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "the payout worker could not claim a job"),

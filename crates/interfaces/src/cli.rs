@@ -63,6 +63,9 @@ pub struct WorkerArgs {
     /// 64 hex digits: the PII key the servers use (the worker reads card numbers to pay).
     #[arg(long, env = "YAJIN_PII_KEY", hide_env_values = true)]
     pub pii_key: Option<String>,
+    /// How long a claimed job is this worker's before another may take it over (ms).
+    #[arg(long, env = "YAJIN_WORKER_LEASE_MS", default_value_t = 30_000)]
+    pub lease_ms: i64,
 }
 
 #[derive(Debug, Args)]

@@ -52,7 +52,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Worker(args) => {
             let db = config::db_config(&args.db, &file).map_err(|e| Failure::config(e.0))?;
             let channel = config::channel_config(&args.channel, &file, false).map_err(|e| Failure::config(e.0))?;
-            runtime.block_on(serve::worker(&db, &channel, args.pii_key.as_deref()))
+            if !(100..=600_000).contains(&args.lease_ms) {
+                return Err(Failure::config("--lease-ms must be 100–600000"));
+            }
+            runtime.block_on(serve::worker(&db, &channel, args.pii_key.as_deref(), args.lease_ms))
         }
         Command::SandboxBank(args) => runtime.block_on(serve::sandbox_bank(args)),
         Command::Migrate(args) => {

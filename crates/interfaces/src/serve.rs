@@ -68,7 +68,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), Failure> {
     let (channel, bank_url) = open_channel(&config.channel, &config.db.data_dir, address).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     if let Some((channel, _)) = &channel {
-        tokio::spawn(payouts::work(app.clone(), channel.clone(), worker_name(), stopped));
+        tokio::spawn(payouts::work(app.clone(), channel.clone(), worker_name(), payouts::LEASE_MS, stopped));
     } else {
         tracing::warn!("no payout channel (YAJIN_PAYOUT_CHANNEL_URL): approved refunds wait until one is configured");
     }
@@ -90,7 +90,12 @@ pub async fn serve(config: ServeConfig) -> Result<(), Failure> {
 }
 
 /// `yajin worker`: the payout worker alone, until SIGTERM or Ctrl-C.
-pub async fn worker(config: &DbConfig, channel: &ChannelConfig, pii_key: Option<&str>) -> Result<(), Failure> {
+pub async fn worker(
+    config: &DbConfig,
+    channel: &ChannelConfig,
+    pii_key: Option<&str>,
+    lease_ms: i64,
+) -> Result<(), Failure> {
     let ChannelConfig::Http { .. } = channel else {
         return Err(Failure::config("yajin worker needs YAJIN_PAYOUT_CHANNEL_URL and YAJIN_PAYOUT_CHANNEL_SECRET"));
     };
@@ -106,7 +111,7 @@ pub async fn worker(config: &DbConfig, channel: &ChannelConfig, pii_key: Option<
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let name = worker_name();
     println!("payout worker {name} running; stop with Ctrl-C");
-    let task = tokio::spawn(payouts::work(app, channel, name, stopped));
+    let task = tokio::spawn(payouts::work(app, channel, name, lease_ms, stopped));
     shutdown_signal()?.await;
     let _ = stop.send(true);
     let _ = task.await;

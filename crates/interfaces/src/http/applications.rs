@@ -19,7 +19,9 @@ use super::paging::PageQuery;
 use super::problem::{language, ApiError, ErrorCode, FieldErrorView, Problem};
 use super::session::MerchantSession;
 use super::state::AppState;
-use super::views::{figures, ApplicationPage, ApplicationView, DeductionView, PreviewView, ReasonView, ReceiptView};
+use super::views::{
+    figures, ApplicationPage, ApplicationView, DeductionView, PreviewView, ReasonView, ReceiptCheckView, ReceiptView,
+};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -29,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/refund-applications/{id}/cancel", post(cancel_refund_application))
         .route("/api/v1/refund-applications/{id}/supplement", post(supplement_refund_application))
         .route("/api/v1/refund-applications/{id}/receipt", get(get_refund_receipt))
+        .route("/api/v1/receipts/{number}/verify", get(verify_receipt))
 }
 
 /// Every field optional at the JSON level, so that all missing ones are reported at once.
@@ -368,4 +371,24 @@ fn receipt_html(r: &ReceiptView) -> String {
         submitted = s("submitted_at"),
         refunded = s("refunded_at"),
     )
+}
+
+/// Public: anyone a merchant shows a receipt to can check its number. Only a real number is
+/// found; the card stays masked.
+#[utoipa::path(get, path = "/api/v1/receipts/{number}/verify", operation_id = "verify_receipt", tag = "applications",
+    params(("number" = String, Path)),
+    responses((status = 200, body = ReceiptCheckView),
+        (status = 404, description = "not_found: no such receipt", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn verify_receipt(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+) -> Result<Json<ReceiptCheckView>, ApiError> {
+    let check = applications::verify_receipt(&state.app, &number).await?;
+    Ok(Json(ReceiptCheckView {
+        valid: true,
+        receipt_number: check.receipt_number,
+        net_refund_fen: check.net_refund.get(),
+        paid_at: check.paid_at.map(|t| t.to_rfc3339()),
+        card: check.card_masked,
+    }))
 }

@@ -404,9 +404,8 @@ pub struct ApplicationView {
     pub updated_at: String,
     pub attachments: Vec<AttachmentRefView>,
     pub timeline: Vec<TimelineEntryView>,
-    /// The payout, once one exists.
-    #[schema(value_type = Option<Object>)]
-    pub payout: Option<Value>,
+    /// The latest payout attempt, once one exists (`null` for an all-deducted refund).
+    pub payout: Option<PayoutView>,
 }
 
 impl From<ApplicationDetail> for ApplicationView {
@@ -442,7 +441,7 @@ impl From<ApplicationDetail> for ApplicationView {
                     note: e.note,
                 })
                 .collect(),
-            payout: None,
+            payout: d.payout.map(PayoutView::from),
             id: a.id,
         }
     }
@@ -487,9 +486,25 @@ pub struct ReceiptView {
     pub amount_capitals: String,
     pub bank_card: String,
     pub bank_name: String,
+    /// The receipt's number: `GET /api/v1/receipts/{number}/verify` confirms it to anyone.
+    pub receipt_number: Option<String>,
+    /// The bank's reference of the payout (none when everything was deducted).
     pub bank_reference: Option<String>,
+    /// When the bank paid.
+    pub paid_at: Option<String>,
     pub submitted_at: String,
     pub refunded_at: Option<String>,
+}
+
+/// What a receipt's number proves, to anyone who holds it.
+#[derive(Serialize, ToSchema)]
+pub struct ReceiptCheckView {
+    pub valid: bool,
+    pub receipt_number: String,
+    pub net_refund_fen: i64,
+    pub paid_at: Option<String>,
+    /// Masked: `6222 **** **** 0128`.
+    pub card: String,
 }
 
 impl From<ReceiptModel> for ReceiptView {
@@ -510,7 +525,9 @@ impl From<ReceiptModel> for ReceiptView {
             amount_capitals: a.amount.to_chinese_capitals(),
             bank_card: a.bank_card_masked,
             bank_name: r.bank_name,
-            bank_reference: None,
+            receipt_number: a.receipt_number,
+            bank_reference: r.payout.as_ref().and_then(|p| p.bank_reference.clone()),
+            paid_at: r.payout.as_ref().and_then(|p| p.paid_at).map(|t| t.to_rfc3339()),
             submitted_at: a.created_at.to_rfc3339(),
             refunded_at: rfc3339(r.refunded_at),
         }

@@ -306,6 +306,7 @@ on_both_databases! {
         c.check("post", "/api/v1/payouts/{id}/retry", &app.post("/api/v1/payouts/po_nope/retry", &finance, json!({})).await);
         let unsigned = app.send("POST", "/api/v1/channels/sandbox/callbacks", None, Some(json!({"kind": "payout"})), &[]).await;
         c.check("post", "/api/v1/channels/{channel}/callbacks", &unsigned);
+        c.check("get", "/api/v1/receipts/{number}/verify", &app.send("GET", "/api/v1/receipts/RF0/verify", None, None, &[]).await);
         c.all_seen();
     }
 }

@@ -84,7 +84,7 @@ async fn start(db: Db, sandbox: bool, bank: Option<Faults>) -> TestApp {
         let pay = HttpChannel::new("sandbox", &url, CHANNEL_SECRET, Duration::from_millis(1_500)).unwrap();
         let (_stop, stopped) = tokio::sync::watch::channel(false);
         std::mem::forget(_stop);
-        tokio::spawn(yajin_app::payouts::work(app.clone(), Arc::new(pay), "test-worker".into(), stopped));
+        tokio::spawn(yajin_app::payouts::work(app.clone(), Arc::new(pay), "test-worker".into(), 5_000, stopped));
         channel = Some(http::ChannelSecret { name: "sandbox".into(), secret: CHANNEL_SECRET.to_vec() });
         bank_url = Some(url);
     }

@@ -13,4 +13,5 @@ mod inbox;
 mod journey;
 mod language;
 mod operations;
+mod payouts;
 mod review;

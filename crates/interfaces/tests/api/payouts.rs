@@ -1,0 +1,114 @@
+//! Money moves once: approved refunds are paid through the sandbox bank, callbacks are signed,
+//! fresh and idempotent, failures are shown and retried without two live attempts.
+
+use serde_json::{json, Value};
+use yajin_app::demo;
+use yajin_channels::signature;
+use yajin_sandbox_bank::Faults;
+use yajin_testdb::on_both_databases;
+
+use crate::applications::body;
+use crate::harness::{spawn_paying_app, TestApp, CHANNEL_SECRET};
+
+const A: &str = demo::MERCHANT_A.phone;
+
+async fn callback(app: &TestApp, payload: &Value, timestamp: i64, secret: &[u8]) -> u16 {
+    let body = serde_json::to_vec(payload).unwrap();
+    app.client
+        .post(format!("{}/api/v1/channels/sandbox/callbacks", app.base))
+        .header("content-type", "application/json")
+        .header(signature::TIMESTAMP_HEADER, timestamp.to_string())
+        .header(signature::SIGNATURE_HEADER, signature::sign(secret, timestamp, &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn ledger_balances(app: &TestApp) {
+    let mut conn = app.db.pool().acquire().await.unwrap();
+    assert_eq!(yajin_store::ledger::verify(&mut conn).await.unwrap(), []);
+}
+
+on_both_databases! {
+    async fn callbacks_are_signed_fresh_and_applied_once(db) {
+        let app = spawn_paying_app(db, Faults { duplicate_callback_rate: 1.0, ..Faults::default() }).await;
+        let token = app.merchant(A).await;
+        let finance = app.staff("finance").await;
+        let id = app.post("/api/v1/refund-applications", &token, body("DEMO-AUTO-01")).await.body["id"].as_str().unwrap().to_owned();
+        let path = format!("/api/v1/refund-applications/{id}");
+        let refunded = app.eventually(&path, &token, |b| b["status"] == "refunded").await;
+        assert_eq!(refunded.body["payout"]["status"], "succeeded");
+        let payout = refunded.body["payout"]["id"].as_str().unwrap().to_owned();
+        assert_eq!(app.get(&format!("/api/v1/payouts/{payout}"), &finance).await.body["status"], "succeeded");
+
+        let now = signature::now_s();
+        let late_failure = json!({"kind": "payout", "id": payout, "status": "failed", "failure_code": "x", "failure_message": "x"});
+        assert_eq!(callback(&app, &late_failure, now, b"not the secret, though just as long").await, 401, "forged");
+        assert_eq!(callback(&app, &late_failure, now - 600, CHANNEL_SECRET).await, 401, "replayed later");
+        let unsigned = app.send("POST", "/api/v1/channels/sandbox/callbacks", None, Some(late_failure.clone()), &[]).await;
+        assert_eq!((unsigned.status, unsigned.code()), (401, "invalid_signature"));
+        // Correctly signed but late: a final status never moves again.
+        assert_eq!(callback(&app, &late_failure, now, CHANNEL_SECRET).await, 204);
+        let again = json!({"kind": "payout", "id": payout, "status": "succeeded", "bank_reference": "X", "paid_at_ms": 1});
+        assert_eq!(callback(&app, &again, now, CHANNEL_SECRET).await, 204);
+        let processing = json!({"kind": "payout", "id": payout, "status": "processing"});
+        assert_eq!(callback(&app, &processing, now, CHANNEL_SECRET).await, 204);
+        let unknown = json!({"kind": "payout", "id": "po_nope", "status": "processing"});
+        assert_eq!(callback(&app, &unknown, now, CHANNEL_SECRET).await, 404);
+
+        let after = app.get(&path, &token).await;
+        assert_eq!(after.body["status"], "refunded");
+        let steps = after.body["timeline"].as_array().unwrap().iter().filter(|e| e["status"] == "refunded").count();
+        assert_eq!(steps, 1, "refunded once, whatever the callbacks said");
+        assert_ne!(after.body["payout"]["bank_reference"], "X", "the first success stands");
+        assert_eq!(app.bank_payments().await.iter().filter(|p| p.1 == id).count(), 1);
+        ledger_balances(&app).await;
+
+        // The receipt: its number verifies publicly, with the bank's reference and the paid time.
+        let receipt = app.get(&format!("{path}/receipt"), &token).await;
+        let number = receipt.body["receipt_number"].as_str().unwrap().to_owned();
+        assert!(number.starts_with("RF"), "{number}");
+        assert_eq!(receipt.body["bank_reference"], after.body["payout"]["bank_reference"]);
+        let verified = app.send("GET", &format!("/api/v1/receipts/{number}/verify"), None, None, &[]).await;
+        assert_eq!((verified.status, verified.body["valid"].as_bool(), verified.body["net_refund_fen"].as_i64()), (200, Some(true), Some(9900)));
+        assert_eq!(verified.body["card"], "6222 **** **** 0128");
+        let forged = app.send("GET", "/api/v1/receipts/RF2026000000000000/verify", None, None, &[]).await;
+        assert_eq!(forged.status, 404);
+    }
+
+    async fn a_failed_payout_is_told_and_retried_never_twice_at_once(db) {
+        let app = spawn_paying_app(db, Faults { fail_rate: 1.0, ..Faults::default() }).await;
+        let token = app.merchant(A).await;
+        let finance = app.staff("finance").await;
+        let id = app.post("/api/v1/refund-applications", &token, body("DEMO-AUTO-01")).await.body["id"].as_str().unwrap().to_owned();
+        let path = format!("/api/v1/refund-applications/{id}");
+        let failed = app.eventually(&path, &token, |b| b["status"] == "payout_failed").await;
+        assert_eq!(failed.body["payout"]["failure_code"], "account_closed");
+        assert!(failed.body["timeline"].as_array().unwrap().last().unwrap()["note"].as_str().unwrap().contains("销户"));
+        let notes = app.get("/api/v1/notifications", &token).await;
+        assert_eq!(notes.body["items"][0]["kind"], "payout_failed", "the merchant is told");
+        let first = failed.body["payout"]["id"].as_str().unwrap().to_owned();
+        let listed = app.get("/api/v1/payouts?status=failed", &finance).await;
+        assert_eq!(listed.body["items"][0]["id"], first.as_str());
+
+        let merchant_tries = app.post(&format!("/api/v1/payouts/{first}/retry"), &token, json!({})).await;
+        assert_eq!(merchant_tries.status, 403);
+        let retried = app.post(&format!("/api/v1/payouts/{first}/retry"), &finance, json!({})).await;
+        assert_eq!((retried.status, retried.body["attempt"].as_i64(), retried.body["status"].as_str()), (201, Some(2), Some("pending")));
+        let twice = app.post(&format!("/api/v1/payouts/{first}/retry"), &finance, json!({})).await;
+        assert_eq!((twice.status, twice.code()), (409, "invalid_state"), "one new attempt, not two");
+        let second = retried.body["id"].as_str().unwrap().to_owned();
+        app.eventually(&format!("/api/v1/payouts/{second}"), &finance, |b| b["status"] == "failed").await;
+        assert!(app.bank_payments().await.is_empty(), "nothing was paid");
+
+        // An attempt whose outcome is unknown is never retried: the bank is asked instead.
+        sqlx::query("UPDATE payouts SET status = 'unknown' WHERE id = $1").bind(&second).execute(app.db.pool()).await.unwrap();
+        let unknown = app.post(&format!("/api/v1/payouts/{second}/retry"), &finance, json!({})).await;
+        assert_eq!((unknown.status, unknown.code()), (409, "payout_outcome_unknown"));
+        // The reservation still holds the money: the deposit is not free to pay twice.
+        ledger_balances(&app).await;
+    }
+}
