@@ -25,6 +25,7 @@ pub mod paging;
 pub mod passwords;
 pub mod payouts;
 pub mod provisioning;
+pub mod reconciliation;
 pub mod reports;
 pub mod review;
 pub mod setup;

@@ -18,6 +18,7 @@ pub mod password;
 pub mod permission;
 pub mod plan;
 pub mod rejection;
+pub mod statement;
 pub mod text;
 pub mod timestamp;
 pub mod validation;

@@ -40,6 +40,16 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Run the sandbox bank as its own process (the payout-channel protocol, with fault knobs).
     SandboxBank(SandboxBankArgs),
+    /// Reconcile a bank statement CSV with the payouts, and print the report (JSON).
+    Reconcile(ReconcileArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The statement: `payout_id,reference,amount_fen,bank_reference,paid_at` per line.
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod reconcile;
 pub mod serve;
 
 use tracing_subscriber::EnvFilter;
@@ -58,6 +59,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             runtime.block_on(serve::worker(&db, &channel, args.pii_key.as_deref(), args.lease_ms))
         }
         Command::SandboxBank(args) => runtime.block_on(serve::sandbox_bank(args)),
+        Command::Reconcile(args) => {
+            let config = config::db_config(&args.db, &file).map_err(|e| Failure::config(e.0))?;
+            runtime.block_on(reconcile::run(&config, &args.file))
+        }
         Command::Migrate(args) => {
             let config = config::db_config(&args, &file).map_err(|e| Failure::config(e.0))?;
             runtime.block_on(serve::migrate_only(&config))

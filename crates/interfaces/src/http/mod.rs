@@ -14,10 +14,11 @@ pub mod openapi;
 mod paging;
 mod payouts;
 pub mod problem;
+mod reconciliations;
 mod review;
 pub mod session;
 mod state;
-mod views;
+pub mod views;
 
 use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -41,6 +42,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(json_api)
         .merge(attachments::routes())
+        .merge(reconciliations::routes())
         .fallback(|| async { problem::ApiError::not_found() })
         // Inside `localize`: the size limits' refusals become problems like any error.
         .layer(axum::middleware::from_fn(problem::localize))

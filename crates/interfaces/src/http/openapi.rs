@@ -8,7 +8,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, applications, attachments, auth, devices, health, inbox, payouts, review};
+use super::{admin, applications, attachments, auth, devices, health, inbox, payouts, reconciliations, review};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,6 +34,7 @@ use super::{admin, applications, attachments, auth, devices, health, inbox, payo
         admin::list_support_tickets, admin::get_support_ticket, admin::answer_support_ticket, admin::close_support_ticket,
         admin::draft_announcement, admin::publish_announcement, admin::withdraw_announcement, admin::get_summary_report,
         payouts::receive_channel_callback, payouts::list_payouts, payouts::get_payout, payouts::retry_payout,
+        reconciliations::reconcile_statement,
     ),
     tags((name = "health"), (name = "auth"), (name = "devices"), (name = "attachments"), (name = "applications"), (name = "inbox"), (name = "backoffice"), (name = "payouts"))
 )]

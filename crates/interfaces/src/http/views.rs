@@ -845,3 +845,69 @@ impl From<yajin_app::model::Payout> for PayoutView {
         }
     }
 }
+
+/// A bank statement to reconcile.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the multipart form; axum's `Multipart` reads it.
+pub struct ReconciliationUpload {
+    /// CSV: `payout_id,reference,amount_fen,bank_reference,paid_at` (docs/payout-channel.md).
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MismatchView {
+    pub payout_id: String,
+    pub ours_fen: i64,
+    pub statement_fen: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LineErrorView {
+    pub line: u64,
+    pub message: String,
+}
+
+/// What a statement reconciled to. Lists name at most 1,000 each; the totals count all.
+#[derive(Serialize, ToSchema)]
+pub struct ReconciliationView {
+    pub lines: u64,
+    pub matched: u64,
+    pub settled_by_statement: Vec<String>,
+    pub duplicates: Vec<String>,
+    pub duplicates_total: u64,
+    pub unknown_in_statement: Vec<String>,
+    pub unknown_in_statement_total: u64,
+    pub amount_mismatches: Vec<MismatchView>,
+    pub amount_mismatches_total: u64,
+    pub conflicts: Vec<String>,
+    pub missing_in_statement: Vec<String>,
+    pub missing_in_statement_total: u64,
+    pub errors: Vec<LineErrorView>,
+    pub errors_total: u64,
+}
+
+impl From<yajin_app::reconciliation::Report> for ReconciliationView {
+    fn from(r: yajin_app::reconciliation::Report) -> ReconciliationView {
+        ReconciliationView {
+            lines: r.lines,
+            matched: r.matched,
+            settled_by_statement: r.settled_by_statement,
+            duplicates: r.duplicates,
+            duplicates_total: r.duplicates_total,
+            unknown_in_statement: r.unknown_in_statement,
+            unknown_in_statement_total: r.unknown_total,
+            amount_mismatches: r
+                .amount_mismatches
+                .into_iter()
+                .map(|m| MismatchView { payout_id: m.payout_id, ours_fen: m.ours_fen, statement_fen: m.statement_fen })
+                .collect(),
+            amount_mismatches_total: r.mismatches_total,
+            conflicts: r.conflicts,
+            missing_in_statement: r.missing_in_statement,
+            missing_in_statement_total: r.missing_total,
+            errors: r.errors.into_iter().map(|e| LineErrorView { line: e.line, message: e.message }).collect(),
+            errors_total: r.errors_total,
+        }
+    }
+}

@@ -306,6 +306,11 @@ on_both_databases! {
         c.check("post", "/api/v1/payouts/{id}/retry", &app.post("/api/v1/payouts/po_nope/retry", &finance, json!({})).await);
         let unsigned = app.send("POST", "/api/v1/channels/sandbox/callbacks", None, Some(json!({"kind": "payout"})), &[]).await;
         c.check("post", "/api/v1/channels/{channel}/callbacks", &unsigned);
+        let form = b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"s.csv\"\r\n\r\npo_1,ra_1,1,B,2026-01-01T00:00:00Z\nbad\r\n--b--\r\n".to_vec();
+        for token in [&finance, &support] {
+            let r = app.raw("POST", "/api/v1/reconciliations", Some(token), "multipart/form-data; boundary=b", form.clone()).await;
+            c.check("post", "/api/v1/reconciliations", &r);
+        }
         c.check("get", "/api/v1/receipts/{number}/verify", &app.send("GET", "/api/v1/receipts/RF0/verify", None, None, &[]).await);
         c.all_seen();
     }

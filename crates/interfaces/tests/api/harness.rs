@@ -55,10 +55,29 @@ pub async fn spawn_app_with(db: Db, sandbox: bool) -> TestApp {
 /// As [`spawn_app`], paying through a sandbox bank with these faults, with a payout worker
 /// running (on the real clock: backoffs must pass).
 pub async fn spawn_paying_app(db: Db, faults: Faults) -> TestApp {
-    start(db, true, Some(faults)).await
+    start(db, true, Some(Bank { faults, worker: true, callbacks: true })).await
 }
 
-async fn start(db: Db, sandbox: bool, bank: Option<Faults>) -> TestApp {
+/// How a test's sandbox bank is wired.
+pub struct Bank {
+    pub faults: Faults,
+    /// A payout worker runs in the background (else the test drives one).
+    pub worker: bool,
+    /// The bank sends callbacks (else outcomes are learnt by asking it).
+    pub callbacks: bool,
+}
+
+/// As [`spawn_paying_app`], wired as `bank` says.
+pub async fn spawn_app_with_bank(db: Db, bank: Bank) -> TestApp {
+    start(db, true, Some(bank)).await
+}
+
+/// A channel to the test's bank, for a test that drives the worker itself.
+pub fn channel_to(bank: &str, timeout: Duration) -> HttpChannel {
+    HttpChannel::new("sandbox", bank, CHANNEL_SECRET, timeout).unwrap()
+}
+
+async fn start(db: Db, sandbox: bool, bank: Option<Bank>) -> TestApp {
     let clock = Arc::new(ManualClock::at(SystemClock.now()));
     let vault = Vault::new(&MasterKey::from_hex(&"33".repeat(32)).unwrap(), &[]);
     let time: Arc<dyn Clock> = if bank.is_some() { Arc::new(SystemClock) } else { clock.clone() };
@@ -68,13 +87,13 @@ async fn start(db: Db, sandbox: bool, bank: Option<Faults>) -> TestApp {
     let address = listener.local_addr().unwrap();
     let mut channel = None;
     let mut bank_url = None;
-    if let Some(faults) = bank {
+    if let Some(Bank { faults, worker, callbacks }) = bank {
         let bank_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", bank_listener.local_addr().unwrap());
         let dir = std::env::temp_dir().join(format!("yajin-bank-{}", uuid::Uuid::new_v4().simple()));
         let config = yajin_sandbox_bank::Config {
             data_dir: dir,
-            callback_url: Some(format!("http://{address}/api/v1/channels/sandbox/callbacks")),
+            callback_url: callbacks.then(|| format!("http://{address}/api/v1/channels/sandbox/callbacks")),
             secret: CHANNEL_SECRET.to_vec(),
             seed: 7,
             faults,
@@ -82,9 +101,12 @@ async fn start(db: Db, sandbox: bool, bank: Option<Faults>) -> TestApp {
         let router = yajin_sandbox_bank::router(config).await.unwrap();
         tokio::spawn(async move { axum::serve(bank_listener, router).await });
         let pay = HttpChannel::new("sandbox", &url, CHANNEL_SECRET, Duration::from_millis(1_500)).unwrap();
-        let (_stop, stopped) = tokio::sync::watch::channel(false);
-        std::mem::forget(_stop);
-        tokio::spawn(yajin_app::payouts::work(app.clone(), Arc::new(pay), "test-worker".into(), 5_000, stopped));
+        if worker {
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            // Never stopped: the worker ends with the test's runtime.
+            std::mem::forget(stop);
+            tokio::spawn(yajin_app::payouts::work(app.clone(), Arc::new(pay), "test-worker".into(), 5_000, stopped));
+        }
         channel = Some(http::ChannelSecret { name: "sandbox".into(), secret: CHANNEL_SECRET.to_vec() });
         bank_url = Some(url);
     }

@@ -14,4 +14,5 @@ mod journey;
 mod language;
 mod operations;
 mod payouts;
+mod reconciliations;
 mod review;

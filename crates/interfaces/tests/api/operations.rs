@@ -113,6 +113,8 @@ const NOT_KEYED: &[&str] = &[
     "/api/v1/refund-applications/preview",
     // The bank's signed callbacks: applying one twice is a no-op by construction.
     "/api/v1/channels/{channel}/callbacks",
+    // A statement reconciled twice settles nothing twice: it is repeatable by nature.
+    "/api/v1/reconciliations",
 ];
 
 #[test]

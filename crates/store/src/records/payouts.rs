@@ -166,3 +166,23 @@ pub async fn advance(
     .rows_affected();
     Ok(n == 1)
 }
+
+/// The payouts with these ids (any that exist).
+pub async fn by_ids(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<Payout>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!("SELECT {COLUMNS} FROM payouts WHERE id IN ({})", crate::placeholders(1, ids.len()));
+    let rows = crate::query_in(&sql, ids).fetch_all(conn).await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// The ids of the payouts that succeeded in `[from_ms, to_ms)`.
+pub async fn succeeded_between(conn: &mut AnyConnection, from_ms: i64, to_ms: i64) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query("SELECT id FROM payouts WHERE status = 'succeeded' AND paid_at >= $1 AND paid_at < $2")
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+}
