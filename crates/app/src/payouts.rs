@@ -24,12 +24,13 @@ use std::time::Duration;
 use rand::Rng;
 use yajin_channels::payout::{BankStatus, ChannelError, PayoutChannel, PayoutOrder};
 use yajin_core::application::Status;
+use yajin_core::eligibility::TerminalStatus;
 use yajin_core::ledger::{postings, TransferState};
 use yajin_core::Timestamp;
 use yajin_store::records::applications::{self, Application, Mark, NewEvent};
 use yajin_store::records::notifications::{self, NewNotification};
 use yajin_store::records::payouts::{self, Answer, Payout};
-use yajin_store::records::{jobs, merchants};
+use yajin_store::records::{jobs, merchants, terminals};
 use yajin_store::{ledger, StoreError, Tx};
 
 use crate::collections;
@@ -242,6 +243,15 @@ async fn notify(tx: &mut Tx, a: &Application, kind: &str, title: &str, body: &st
 }
 
 /// Posts the application's pending transfers: the reservation becomes the refund.
+/// A paid termination refund ends the terminal's binding (product.md, lifecycle step 7).
+async fn unbind_if_terminated(tx: &mut Tx, a: &Application, now: i64) -> Result<(), AppError> {
+    let terminal = terminals::by_id(tx, &a.terminal_id).await?.ok_or(AppError::NotFound("terminal"))?;
+    if terminal.status == TerminalStatus::Terminated {
+        terminals::unbind(tx, &terminal.id, now).await?;
+    }
+    Ok(())
+}
+
 async fn post_reservation(tx: &mut Tx, application_id: &str, now: i64) -> Result<(), AppError> {
     for (transfer, state) in ledger::by_reference(tx, application_id).await? {
         if state == TransferState::Pending {
@@ -311,6 +321,7 @@ pub async fn succeeded(app: &App, payout_id: &str, bank_reference: &str, paid_at
         )));
     }
     applications::set_receipt_number(&mut tx, &a.id, &receipt_number(now)).await?;
+    unbind_if_terminated(&mut tx, &a, now).await?;
     let body = format!(
         "申请 {} 的押金 {} 已退回尾号 {} 的银行卡，银行流水号 {bank_reference}。",
         a.id, payout.amount, payout.card_last4

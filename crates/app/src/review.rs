@@ -5,6 +5,7 @@
 
 use yajin_core::application::{check_second_approver, transition, Action, Role, Status};
 use yajin_core::ledger::postings;
+use yajin_core::plan::RefundRule;
 use yajin_core::rejection;
 use yajin_core::validation::FieldError;
 use yajin_core::Fen;
@@ -121,9 +122,15 @@ pub enum ReviewError {
     UnknownReasonCode,
     #[error("invalid input")]
     Fields(Vec<FieldError>),
-    /// What the merchant owes changed since the application was made.
-    #[error("the amounts owed changed since submission")]
-    FiguresChanged,
+    /// What the refund rests on changed since the application was made: `what` says which
+    /// (`outstanding`, `risk_frozen`).
+    #[error("{what} changed since submission")]
+    FiguresChanged { what: &'static str },
+    /// The plan wants the device back, and nobody has recorded it as received.
+    #[error("the device has not been received")]
+    DeviceNotReceived,
+    #[error("the device was recorded as received already")]
+    DeviceAlreadyReceived,
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A refusal every use case shares (a reused idempotency key).
@@ -263,17 +270,29 @@ pub async fn approve(
 /// The money side of an approval: pending transfers (net to refunds in flight, fee to
 /// revenue, each deduction to the receivable), the deducted items closed, the payout queued.
 async fn reserve_and_enqueue(tx: &mut Tx, a: &Application, now: i64) -> Result<(), ReviewError> {
+    // The facts that may change after submission are judged again as of now (windows and
+    // targets stay judged as of submission: approving late does not refuse a timely request).
+    let merchant = merchants::by_id(tx, &a.merchant_id).await?.ok_or(ReviewError::NotFound)?;
+    if merchant.risk_frozen {
+        return Err(ReviewError::FiguresChanged { what: "risk_frozen" });
+    }
+    let terminal = terminals::by_id(tx, &a.terminal_id).await?.ok_or(ReviewError::NotFound)?;
+    let wants_device = matches!(terminal.plan.rule, RefundRule::Termination { device_return_required: true, .. });
+    if wants_device && terminal.device_returned_at.is_none() {
+        return Err(ReviewError::DeviceNotReceived);
+    }
     let owed = outstanding::open_for_terminal(tx, &a.merchant_id, &a.terminal_id).await?;
-    let owed_total = Fen::sum(owed.iter().map(|i| i.amount_fen)).map_err(|_| ReviewError::FiguresChanged)?;
+    let owed_total =
+        Fen::sum(owed.iter().map(|i| i.amount_fen)).map_err(|_| ReviewError::FiguresChanged { what: "outstanding" })?;
     if owed_total != a.deducted {
         // Settled or newly owed since submission: the merchant must apply again.
-        return Err(ReviewError::FiguresChanged);
+        return Err(ReviewError::FiguresChanged { what: "outstanding" });
     }
     let deductions: Vec<(String, Fen)> = owed.iter().map(|i| (i.id.clone(), i.amount_fen)).collect();
     for (item_id, _) in &deductions {
         // Being collected, or settled, since we read it: the merchant must apply again.
         if !outstanding::deduct(tx, item_id, &a.id, now).await? {
-            return Err(ReviewError::FiguresChanged);
+            return Err(ReviewError::FiguresChanged { what: "outstanding" });
         }
     }
     let transfers = postings::approve_refund(&a.id, &a.terminal_id, &a.merchant_id, a.net_refund, a.fee, &deductions);
@@ -386,4 +405,65 @@ pub async fn request_info(
     let updated = load(tx, id).await?;
     let out = staff_view(tx, updated, Timestamp::from_millis(now)).await?;
     Ok(work.finish(out).await?)
+}
+
+pub const DEVICE_CONDITIONS: [&str; 3] = ["ok", "damaged", "missing_parts"];
+
+/// A returned device, as recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceReceipt {
+    pub sn: String,
+    pub waybill_no: String,
+    pub condition: String,
+    pub received_at: Timestamp,
+}
+
+/// A reviewer records a returned device (waybill, condition): a termination refund whose plan
+/// wants the device back can be approved only after this.
+pub async fn device_received(
+    app: &App,
+    actor: &Actor,
+    sn: &str,
+    waybill_no: &str,
+    condition: &str,
+    note: &str,
+    replay: Replay<'_, DeviceReceipt>,
+) -> Result<Outcome<DeviceReceipt>, ReviewError> {
+    let mut errors = Vec::new();
+    let waybill = waybill_no.trim();
+    if waybill.is_empty() || waybill.chars().count() > 40 {
+        errors.push(FieldError::new("waybill_no", "invalid_length", "运单号为 1–40 个字符", "1–40 characters"));
+    }
+    if !DEVICE_CONDITIONS.contains(&condition) {
+        errors.push(FieldError::new(
+            "condition",
+            "invalid_value",
+            "须为 ok、damaged 或 missing_parts",
+            "ok, damaged or missing_parts",
+        ));
+    }
+    check_comment(note, &mut errors);
+    if !errors.is_empty() {
+        return Err(ReviewError::Fields(errors));
+    }
+    let now = app.now_ms();
+    let mut work = match idempotency::begin(app, replay).await? {
+        Begun::Fresh(work) => work,
+        Begun::Replay(answer) => return Ok(answer),
+    };
+    let tx = &mut work.tx;
+    let sn = yajin_core::ids::TerminalSn::parse(sn).map_err(|_| ReviewError::NotFound)?;
+    let terminal = terminals::by_sn_any(tx, sn.as_str()).await?.ok_or(ReviewError::NotFound)?;
+    if !terminals::record_device_received(tx, &terminal.id, waybill, condition, now).await? {
+        return Err(ReviewError::DeviceAlreadyReceived);
+    }
+    let detail = serde_json::json!({"waybill_no": waybill, "condition": condition, "note": note});
+    actor.audit(tx, "device_received", "terminal", &terminal.id, detail, now).await?;
+    let receipt = DeviceReceipt {
+        sn: terminal.sn,
+        waybill_no: waybill.to_owned(),
+        condition: condition.to_owned(),
+        received_at: Timestamp::from_millis(now),
+    };
+    Ok(work.finish(receipt).await?)
 }

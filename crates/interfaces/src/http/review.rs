@@ -6,7 +6,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use yajin_app::review::{self, ReviewError, StaffApplication};
+use yajin_app::review::{self, DeviceReceipt, ReviewError, StaffApplication};
 use yajin_core::permission::Permission;
 use yajin_core::rejection;
 use yajin_core::validation::FieldError;
@@ -18,8 +18,8 @@ use super::problem::{language, ApiError, ErrorCode, Problem};
 use super::session::{CanDecide, CanDecideOrSecondApprove, Staff, StaffSession};
 use super::state::AppState;
 use super::views::{
-    IdentityCheckView, LedgerLineView, LocalizedView, OutstandingItemRefView, ReasonCodeView, ReasonCodesView,
-    ReviewApplicationView, ReviewEvidenceView, ReviewPage, TerminalView,
+    DeviceReceiptView, IdentityCheckView, LedgerLineView, LocalizedView, OutstandingItemRefView, ReasonCodeView,
+    ReasonCodesView, ReviewApplicationView, ReviewEvidenceView, ReviewPage, TerminalView,
 };
 
 pub fn routes() -> Router<AppState> {
@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/review/applications/{id}/reject", post(reject_application))
         .route("/api/v1/review/applications/{id}/request-info", post(request_application_info))
         .route("/api/v1/review/reason-codes", get(list_rejection_reasons))
+        .route("/api/v1/review/terminals/{sn}/device-received", post(record_device_received))
         .route("/api/v1/review/attachments/{id}", get(download_evidence_attachment))
 }
 
@@ -54,7 +55,11 @@ fn review_error(e: ReviewError) -> ApiError {
             ),
         ),
         ReviewError::Fields(errors) => ApiError::validation(errors),
-        ReviewError::FiguresChanged => ApiError::new(StatusCode::CONFLICT, ErrorCode::FiguresChanged),
+        ReviewError::FiguresChanged { what } => {
+            ApiError::new(StatusCode::CONFLICT, ErrorCode::FiguresChanged).with("changed", what)
+        }
+        ReviewError::DeviceNotReceived => ApiError::new(StatusCode::CONFLICT, ErrorCode::DeviceNotReceived),
+        ReviewError::DeviceAlreadyReceived => ApiError::new(StatusCode::CONFLICT, ErrorCode::DeviceAlreadyReceived),
         ReviewError::App(e) => e.into(),
         ReviewError::Store(e) => e.into(),
     }
@@ -179,7 +184,7 @@ pub(super) struct ApproveBody {
         (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "forbidden, same_approver", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "invalid_state, not_claimed_by_you, figures_changed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invalid_state, not_claimed_by_you, figures_changed (with `changed`: outstanding, risk_frozen), device_not_received", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "validation_failed, invalid_body", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn approve_application(
     State(state): State<AppState>,
@@ -301,4 +306,50 @@ pub(super) async fn download_evidence_attachment(
     session.require(Permission::ReadAttachments)?;
     let (meta, content) = review::attachment(&state.app, &id).await?;
     Ok(file_response(meta.content_type, content))
+}
+
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DeviceReceivedBody {
+    #[serde(default)]
+    waybill_no: String,
+    /// `ok`, `damaged` or `missing_parts`.
+    #[serde(default)]
+    condition: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// A returned device, recorded by the reviewer: the termination refunds whose plan wants the
+/// device back can be approved from now on.
+#[utoipa::path(post, path = "/api/v1/review/terminals/{sn}/device-received", operation_id = "record_device_received", tag = "backoffice",
+    security(("bearer" = []), ("cookie" = [])), params(("sn" = String, Path), IdempotencyKey), request_body = DeviceReceivedBody,
+    responses((status = 201, body = DeviceReceiptView),
+        (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "device_already_received", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed, invalid_body", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn record_device_received(
+    State(state): State<AppState>,
+    Staff(session, _): Staff<CanDecide>,
+    key: IdempotencyKey,
+    Path(sn): Path<String>,
+    ApiJson(b): ApiJson<DeviceReceivedBody>,
+) -> Result<Response, ApiError> {
+    let answer = Answer::new(StatusCode::CREATED, |r: &DeviceReceipt| DeviceReceiptView {
+        sn: r.sn.clone(),
+        waybill_no: r.waybill_no.clone(),
+        condition: r.condition.clone(),
+        received_at: r.received_at.to_rfc3339(),
+    });
+    let replay = key.replay(&session, &b, &answer);
+    let outcome =
+        review::device_received(&state.app, &session.actor(), &sn, &b.waybill_no, &b.condition, &b.note, replay)
+            .await
+            .map_err(review_error)?;
+    Ok(answer.respond(outcome))
 }

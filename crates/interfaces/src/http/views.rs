@@ -911,3 +911,12 @@ impl From<yajin_app::reconciliation::Report> for ReconciliationView {
         }
     }
 }
+
+/// A returned device as recorded.
+#[derive(Serialize, ToSchema)]
+pub struct DeviceReceiptView {
+    pub sn: String,
+    pub waybill_no: String,
+    pub condition: String,
+    pub received_at: String,
+}

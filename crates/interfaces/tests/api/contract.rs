@@ -275,6 +275,10 @@ on_both_databases! {
         c.check("post", "/api/v1/review/applications/{id}/approve", &app.post(&review("approve"), &rv, json!({})).await);
         c.check("post", "/api/v1/review/applications/{id}/approve", &app.post(&review("approve"), &ap, json!({})).await);
         c.check("post", "/api/v1/review/applications/{id}/reject", &app.post(&review("reject"), &ap, json!({"reason_code": "other"})).await);
+        let received = |sn: &str| format!("/api/v1/review/terminals/{sn}/device-received");
+        c.check("post", "/api/v1/review/terminals/{sn}/device-received", &app.post(&received("DEMO-AUTO-01"), &rv, json!({"waybill_no": "SF1", "condition": "ok"})).await);
+        c.check("post", "/api/v1/review/terminals/{sn}/device-received", &app.post(&received("DEMO-AUTO-01"), &rv, json!({"waybill_no": "SF1", "condition": "ok"})).await);
+        c.check("post", "/api/v1/review/terminals/{sn}/device-received", &app.post(&received("DEMO-AUTO-01"), &rv, json!({"condition": "new"})).await);
         c.check("post", "/api/v1/staff/auth/logout", &app.send("POST", "/api/v1/staff/auth/logout", Some(&rv), None, &[]).await);
 
         let admin = app.staff("admin").await;

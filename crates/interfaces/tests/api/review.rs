@@ -33,6 +33,38 @@ fn path(id: &str, step: &str) -> String {
 }
 
 on_both_databases! {
+    async fn approval_judges_the_device_and_the_freeze_again_as_of_now(db) {
+        let app = spawn_app(db).await;
+        let m = app.merchant(A).await;
+        let (reviewer, approver) = (app.staff("reviewer").await, app.staff("approver").await);
+        // DEMO-REVIEW-01's plan wants the device back; say it has not come back yet.
+        sqlx::query("UPDATE terminals SET device_returned_at = NULL WHERE sn = 'DEMO-REVIEW-01'").execute(app.db.pool()).await.unwrap();
+        let id = app.post("/api/v1/refund-applications", &m, body("DEMO-REVIEW-01")).await.body["id"].as_str().unwrap().to_owned();
+        app.post(&path(&id, "claim"), &reviewer, json!({})).await;
+        app.post(&path(&id, "approve"), &reviewer, json!({})).await;
+        let refused = app.post(&path(&id, "approve"), &approver, json!({})).await;
+        assert_eq!((refused.status, refused.code()), (409, "device_not_received"));
+        assert_eq!(held(&app, "DEMO-REVIEW-01").await.debits_pending, Fen::ZERO, "nothing reserved");
+
+        let received = "/api/v1/review/terminals/DEMO-REVIEW-01/device-received";
+        let bad = app.post(received, &reviewer, json!({"waybill_no": "", "condition": "shiny"})).await;
+        let fields: Vec<&str> = bad.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+        assert_eq!((bad.status, fields), (422, vec!["waybill_no", "condition"]));
+        assert_eq!(app.post(received, &m, json!({"waybill_no": "SF1", "condition": "ok"})).await.status, 403);
+        assert_eq!(app.post("/api/v1/review/terminals/NOPE-1/device-received", &reviewer, json!({"waybill_no": "SF1", "condition": "ok"})).await.status, 404);
+        let ok = app.post(received, &reviewer, json!({"waybill_no": "SF1234567890", "condition": "ok", "note": "完好"})).await;
+        assert_eq!((ok.status, ok.body["waybill_no"].as_str()), (201, Some("SF1234567890")));
+        let twice = app.post(received, &reviewer, json!({"waybill_no": "SF1234567890", "condition": "ok"})).await;
+        assert_eq!((twice.status, twice.code()), (409, "device_already_received"));
+
+        // Frozen by risk control since submission: the approval is refused, saying why.
+        sqlx::query("UPDATE merchants SET risk_frozen = 1 WHERE id IN (SELECT merchant_id FROM terminals WHERE sn = 'DEMO-REVIEW-01')").execute(app.db.pool()).await.unwrap();
+        let frozen = app.post(&path(&id, "approve"), &approver, json!({})).await;
+        assert_eq!((frozen.status, frozen.code(), frozen.body["changed"].as_str()), (409, "figures_changed", Some("risk_frozen")));
+        sqlx::query("UPDATE merchants SET risk_frozen = 0 WHERE id IN (SELECT merchant_id FROM terminals WHERE sn = 'DEMO-REVIEW-01')").execute(app.db.pool()).await.unwrap();
+        assert_eq!(app.post(&path(&id, "approve"), &approver, json!({})).await.body["status"], "approved");
+    }
+
     async fn review_with_a_supplement_and_four_eyes(db) {
         let app = spawn_app(db).await;
         let m = app.merchant(A).await;

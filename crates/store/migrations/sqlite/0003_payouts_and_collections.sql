@@ -28,3 +28,9 @@ ALTER TABLE outstanding_items ADD COLUMN collection_id TEXT;
 -- The refund receipt's number (退款凭证编号), given when the payout succeeds.
 ALTER TABLE refund_applications ADD COLUMN receipt_number TEXT;
 CREATE UNIQUE INDEX refund_applications_receipt ON refund_applications (receipt_number);
+
+-- A returned device as the reviewer recorded it (product.md, lifecycle step 7), and the end of
+-- the terminal's binding once its termination refund is paid.
+ALTER TABLE terminals ADD COLUMN device_waybill_no TEXT;
+ALTER TABLE terminals ADD COLUMN device_condition TEXT;
+ALTER TABLE terminals ADD COLUMN unbound_at INTEGER;

@@ -291,3 +291,42 @@ pub async fn mark_target_reached(conn: &mut AnyConnection, terminal_id: &str, no
         .rows_affected();
     Ok(n == 1)
 }
+
+/// Any merchant's terminal by SN (the back office).
+pub async fn by_sn_any(conn: &mut AnyConnection, sn: &str) -> Result<Option<Terminal>, StoreError> {
+    let row =
+        sqlx::query(&format!("SELECT {COLUMNS} FROM terminals WHERE sn = $1")).bind(sn).fetch_optional(conn).await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Records the returned device; false if it was recorded already.
+pub async fn record_device_received(
+    conn: &mut AnyConnection,
+    id: &str,
+    waybill_no: &str,
+    condition: &str,
+    at_ms: i64,
+) -> Result<bool, StoreError> {
+    let n = sqlx::query(
+        "UPDATE terminals SET device_returned_at = $1, device_waybill_no = $2, device_condition = $3
+         WHERE id = $4 AND device_returned_at IS NULL",
+    )
+    .bind(at_ms)
+    .bind(waybill_no)
+    .bind(condition)
+    .bind(id)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// Ends the terminal's binding to its merchant (解绑) once its termination refund is paid.
+pub async fn unbind(conn: &mut AnyConnection, id: &str, at_ms: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE terminals SET unbound_at = $1 WHERE id = $2 AND unbound_at IS NULL")
+        .bind(at_ms)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
