@@ -111,4 +111,45 @@ on_both_databases! {
         // The reservation still holds the money: the deposit is not free to pay twice.
         ledger_balances(&app).await;
     }
+
+    async fn a_paid_termination_refund_unbinds_the_terminal(db) {
+        let app = spawn_paying_app(db, Faults::default()).await;
+        let token = app.merchant(A).await;
+        let (reviewer, approver) = (app.staff("reviewer").await, app.staff("approver").await);
+        let id = app.post("/api/v1/refund-applications", &token, body("DEMO-REVIEW-01")).await.body["id"].as_str().unwrap().to_owned();
+        let step = |s: &str| format!("/api/v1/review/applications/{id}/{s}");
+        app.post(&step("claim"), &reviewer, json!({})).await;
+        app.post(&step("approve"), &reviewer, json!({})).await;
+        assert_eq!(app.post(&step("approve"), &approver, json!({})).await.body["status"], "approved");
+        app.eventually(&format!("/api/v1/refund-applications/{id}"), &token, |b| b["status"] == "refunded").await;
+        let unbound: Vec<(String, Option<i64>)> = sqlx::query_as("SELECT sn, unbound_at FROM terminals WHERE sn IN ('DEMO-REVIEW-01', 'DEMO-AUTO-01') ORDER BY sn")
+            .fetch_all(app.db.pool()).await.unwrap();
+        assert!(unbound[1].1.is_some(), "the terminated terminal is unbound once its deposit is back");
+        assert!(unbound[0].1.is_none(), "an active terminal stays bound");
+        assert_eq!(app.bank_payments().await.iter().filter(|p| p.1 == id && p.2 == 29_900).count(), 1);
+    }
+
+    async fn an_all_deducted_refund_completes_without_the_bank(db) {
+        let app = spawn_paying_app(db, Faults::default()).await;
+        let token = app.merchant(A).await;
+        let reviewer = app.staff("reviewer").await;
+        // A 99.00 chargeback on DEMO-AUTO-01 eats the whole deposit.
+        let terminal: (String, String) = sqlx::query_as("SELECT id, merchant_id FROM terminals WHERE sn = 'DEMO-AUTO-01'").fetch_one(app.db.pool()).await.unwrap();
+        let actor = yajin_app::Actor::system();
+        let due = yajin_core::Timestamp::from_millis(app.app.now_ms());
+        yajin_app::provisioning::add_outstanding(&app.app, &actor, &terminal.1, Some(&terminal.0), "chargeback", yajin_core::Fen::yuan(99), due).await.unwrap();
+        let mut apply = body("DEMO-AUTO-01");
+        apply["deduct_outstanding"] = json!(true);
+        let created = app.post("/api/v1/refund-applications", &token, apply).await;
+        assert_eq!((created.status, created.body["net_refund_fen"].as_i64()), (201, Some(0)), "{:?}", created.body);
+        let id = created.body["id"].as_str().unwrap().to_owned();
+        let step = |s: &str| format!("/api/v1/review/applications/{id}/{s}");
+        app.post(&step("claim"), &reviewer, json!({})).await;
+        assert_eq!(app.post(&step("approve"), &reviewer, json!({})).await.body["status"], "approved");
+        let done = app.eventually(&format!("/api/v1/refund-applications/{id}"), &token, |b| b["status"] == "refunded").await;
+        assert!(done.body["payout"].is_null(), "no payout: nothing to pay");
+        assert!(app.bank_payments().await.is_empty());
+        assert!(app.get(&format!("/api/v1/refund-applications/{id}/receipt"), &token).await.body["receipt_number"].is_string());
+        ledger_balances(&app).await;
+    }
 }
