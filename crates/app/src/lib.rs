@@ -21,6 +21,7 @@ pub mod devices;
 pub mod housekeeping;
 pub mod idempotency;
 pub mod inbox;
+pub mod onboarding;
 pub mod paging;
 pub mod passwords;
 pub mod payouts;

@@ -10,7 +10,7 @@ use yajin_core::plan::{DepositPlan, TxnKind};
 use yajin_core::validation::{FieldError, FieldErrors};
 use yajin_core::{Fen, Timestamp};
 use yajin_store::records::{applications, merchants, outstanding, plans, staff, terminals};
-use yajin_store::{ledger, StoreError};
+use yajin_store::{ledger, StoreError, Tx};
 
 use crate::idempotency::{self, Begun, Outcome, Replay};
 use crate::{passwords, Actor, App, AppError};
@@ -272,8 +272,24 @@ pub async fn add_outstanding(
     if !amount.is_positive() {
         return Err(AppError::Fields(vec![FieldError::new("amount_fen", "out_of_range", "须大于 0", "more than 0")]));
     }
-    let now = app.now_ms();
     let mut tx = app.db.begin_write().await?;
+    let id = add_outstanding_in(&mut tx, actor, merchant_id, terminal_id, kind, amount, due_at, app.now_ms()).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(id)
+}
+
+/// The item and its `accrue_charge` transfer, in the caller's transaction.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn add_outstanding_in(
+    tx: &mut Tx,
+    actor: &Actor,
+    merchant_id: &str,
+    terminal_id: Option<&str>,
+    kind: &'static str,
+    amount: Fen,
+    due_at: Timestamp,
+    now: i64,
+) -> Result<String, AppError> {
     let item = outstanding::NewItem {
         merchant_id: merchant_id.to_owned(),
         terminal_id: terminal_id.map(str::to_owned),
@@ -281,19 +297,10 @@ pub async fn add_outstanding(
         amount,
         due_at,
     };
-    let id = outstanding::insert(&mut tx, &item, now).await?;
-    ledger::create(&mut tx, &[postings::accrue_charge(&id, merchant_id, amount)], now).await?;
-    actor
-        .audit(
-            &mut tx,
-            "add_outstanding",
-            "outstanding_item",
-            &id,
-            serde_json::json!({"amount_fen": amount, "kind": kind}),
-            now,
-        )
-        .await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    let id = outstanding::insert(tx, &item, now).await?;
+    ledger::create(tx, &[postings::accrue_charge(&id, merchant_id, amount)], now).await?;
+    let detail = serde_json::json!({"amount_fen": amount, "kind": kind});
+    actor.audit(tx, "add_outstanding", "outstanding_item", &id, detail, now).await?;
     Ok(id)
 }
 

@@ -14,6 +14,7 @@ pub mod openapi;
 mod paging;
 mod payouts;
 pub mod problem;
+mod provisioning;
 mod reconciliations;
 mod review;
 pub mod session;
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .merge(review::routes())
         .merge(admin::routes())
         .merge(payouts::routes())
+        .merge(provisioning::routes())
         .route("/api/v1/openapi.json", axum::routing::get(|| async { axum::Json(openapi::document()) }))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES));
     Router::new()

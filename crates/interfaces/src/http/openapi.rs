@@ -8,7 +8,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, applications, attachments, auth, devices, health, inbox, payouts, reconciliations, review};
+use super::{
+    admin, applications, attachments, auth, devices, health, inbox, payouts, provisioning, reconciliations, review,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -35,8 +37,10 @@ use super::{admin, applications, attachments, auth, devices, health, inbox, payo
         admin::draft_announcement, admin::publish_announcement, admin::withdraw_announcement, admin::get_summary_report,
         payouts::receive_channel_callback, payouts::list_payouts, payouts::get_payout, payouts::retry_payout,
         reconciliations::reconcile_statement,
+        provisioning::provision_merchant, provisioning::provision_terminal, provisioning::import_transactions,
+        provisioning::add_outstanding_item,
     ),
-    tags((name = "health"), (name = "auth"), (name = "devices"), (name = "attachments"), (name = "applications"), (name = "inbox"), (name = "backoffice"), (name = "payouts"))
+    tags((name = "health"), (name = "auth"), (name = "devices"), (name = "attachments"), (name = "applications"), (name = "inbox"), (name = "backoffice"), (name = "payouts"), (name = "provisioning"))
 )]
 pub struct ApiDoc;
 

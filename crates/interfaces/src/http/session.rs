@@ -147,6 +147,7 @@ needs! {
     CanAnswerTickets => [SupportInbox];
     CanManageAnnouncements => [ManageAnnouncements];
     CanWatchPayouts => [Payouts];
+    CanProvision => [ManageStaff];
 }
 
 /// The client's address, for per-IP limits.

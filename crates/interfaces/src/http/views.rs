@@ -920,3 +920,18 @@ pub struct DeviceReceiptView {
     pub condition: String,
     pub received_at: String,
 }
+
+/// A provisioned record: its id and natural key.
+#[derive(Serialize, ToSchema)]
+pub struct ProvisionedView {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merchant_no: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sn: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InsertedView {
+    pub inserted: u64,
+}

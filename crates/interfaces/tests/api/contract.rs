@@ -315,6 +315,21 @@ on_both_databases! {
             let r = app.raw("POST", "/api/v1/reconciliations", Some(token), "multipart/form-data; boundary=b", form.clone()).await;
             c.check("post", "/api/v1/reconciliations", &r);
         }
+        let m = json!({"merchant_no": "822100058129999", "name": "新开小店", "phone": "13900000009", "password": "Shop@2026x",
+            "id_card_no": "11010519491231002X", "bank_card_no": "6222021234567890128", "bank_name": "工商银行"});
+        c.check("post", "/api/v1/admin/merchants", &app.post("/api/v1/admin/merchants", &admin, m.clone()).await);
+        c.check("post", "/api/v1/admin/merchants", &app.post("/api/v1/admin/merchants", &admin, m).await);
+        c.check("post", "/api/v1/admin/merchants", &app.post("/api/v1/admin/merchants", &admin, json!({})).await);
+        let t = json!({"merchant_no": "822100058129999", "sn": "NEW-SN-0001", "model": "P2", "plan_code": "ACT-99",
+            "status": "active", "bound_at": "2026-09-01T00:00:00Z"});
+        c.check("post", "/api/v1/admin/terminals", &app.post("/api/v1/admin/terminals", &admin, t.clone()).await);
+        c.check("post", "/api/v1/admin/terminals", &app.post("/api/v1/admin/terminals", &admin, t).await);
+        let tx = json!({"items": [{"ref": "r1", "sn": "NEW-SN-0001", "amount_fen": 100, "kind": "nfc", "occurred_at": "2026-10-01T00:00:00Z"}]});
+        c.check("post", "/api/v1/admin/transactions", &app.post("/api/v1/admin/transactions", &admin, tx).await);
+        c.check("post", "/api/v1/admin/transactions", &app.post("/api/v1/admin/transactions", &support, json!({"items": []})).await);
+        let owed = json!({"sn": "NEW-SN-0001", "kind": "sim_fee", "amount_fen": 1200, "due_at": "2026-11-01T00:00:00Z"});
+        c.check("post", "/api/v1/admin/outstanding-items", &app.post("/api/v1/admin/outstanding-items", &admin, owed).await);
+        c.check("post", "/api/v1/admin/outstanding-items", &app.post("/api/v1/admin/outstanding-items", &admin, json!({"sn": "X", "kind": "k", "amount_fen": 0, "due_at": "x"})).await);
         c.check("get", "/api/v1/receipts/{number}/verify", &app.send("GET", "/api/v1/receipts/RF0/verify", None, None, &[]).await);
         c.all_seen();
     }

@@ -14,5 +14,6 @@ mod journey;
 mod language;
 mod operations;
 mod payouts;
+mod provisioning;
 mod reconciliations;
 mod review;

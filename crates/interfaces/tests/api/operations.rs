@@ -115,6 +115,10 @@ const NOT_KEYED: &[&str] = &[
     "/api/v1/channels/{channel}/callbacks",
     // A statement reconciled twice settles nothing twice: it is repeatable by nature.
     "/api/v1/reconciliations",
+    // Provisioning is idempotent on natural keys (merchant_no, sn, ref), not on a header.
+    "/api/v1/admin/merchants",
+    "/api/v1/admin/terminals",
+    "/api/v1/admin/transactions",
 ];
 
 #[test]

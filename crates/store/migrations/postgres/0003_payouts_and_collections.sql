@@ -35,3 +35,13 @@ CREATE UNIQUE INDEX refund_applications_receipt ON refund_applications (receipt_
 ALTER TABLE terminals ADD COLUMN device_waybill_no TEXT;
 ALTER TABLE terminals ADD COLUMN device_condition TEXT;
 ALTER TABLE terminals ADD COLUMN unbound_at BIGINT;
+
+-- Deposits are collected by card or by wallet (WeChat Pay, Alipay): the route a refund goes back
+-- by; `wallet` stays valid for rows that have it.
+ALTER TABLE deposits DROP CONSTRAINT deposits_route_check;
+ALTER TABLE deposits ADD CONSTRAINT deposits_route_check CHECK (route IN ('card', 'wechat', 'alipay', 'wallet'));
+
+-- Usage imported from the acquirer's systems carries their reference: its natural key, so a
+-- batch sent again adds nothing.
+ALTER TABLE usage_transactions ADD COLUMN ref TEXT;
+CREATE UNIQUE INDEX usage_by_ref ON usage_transactions (ref);

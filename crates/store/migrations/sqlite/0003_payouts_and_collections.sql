@@ -34,3 +34,23 @@ CREATE UNIQUE INDEX refund_applications_receipt ON refund_applications (receipt_
 ALTER TABLE terminals ADD COLUMN device_waybill_no TEXT;
 ALTER TABLE terminals ADD COLUMN device_condition TEXT;
 ALTER TABLE terminals ADD COLUMN unbound_at INTEGER;
+
+-- Deposits are collected by card or by wallet (WeChat Pay, Alipay): the route a refund goes back
+-- by. A changed CHECK rebuilds the table on SQLite; `wallet` stays valid for rows that have it.
+CREATE TABLE deposits_0003 (
+    id                    TEXT PRIMARY KEY,
+    terminal_id           TEXT NOT NULL UNIQUE REFERENCES terminals (id),
+    merchant_id           TEXT NOT NULL REFERENCES merchants (id),
+    amount_fen            INTEGER NOT NULL CHECK (amount_fen > 0),
+    route                 TEXT NOT NULL CHECK (route IN ('card', 'wechat', 'alipay', 'wallet')),
+    route_ref             TEXT NOT NULL,
+    collected_at          INTEGER NOT NULL
+);
+INSERT INTO deposits_0003 SELECT id, terminal_id, merchant_id, amount_fen, route, route_ref, collected_at FROM deposits;
+DROP TABLE deposits;
+ALTER TABLE deposits_0003 RENAME TO deposits;
+
+-- Usage imported from the acquirer's systems carries their reference: its natural key, so a
+-- batch sent again adds nothing.
+ALTER TABLE usage_transactions ADD COLUMN ref TEXT;
+CREATE UNIQUE INDEX usage_by_ref ON usage_transactions (ref);

@@ -184,3 +184,11 @@ pub async fn set_password_hash(conn: &mut AnyConnection, id: &str, hash: &str) -
     sqlx::query("UPDATE merchants SET password_hash = $1 WHERE id = $2").bind(hash).bind(id).execute(conn).await?;
     Ok(())
 }
+
+pub async fn by_merchant_no(conn: &mut AnyConnection, merchant_no: &str) -> Result<Option<Merchant>, StoreError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM merchants WHERE merchant_no = $1"))
+        .bind(merchant_no)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}

@@ -330,3 +330,33 @@ pub async fn unbind(conn: &mut AnyConnection, id: &str, at_ms: i64) -> Result<()
         .await?;
     Ok(())
 }
+
+/// Inserts usage carrying the acquirer's reference; false when that reference is recorded
+/// already (a batch sent again adds nothing).
+pub async fn insert_usage_once(conn: &mut AnyConnection, reference: &str, u: &NewUsage) -> Result<bool, StoreError> {
+    let n = sqlx::query(
+        "INSERT INTO usage_transactions (id, terminal_id, amount_fen, fee_fen, kind, occurred_at, ref)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (ref) DO NOTHING",
+    )
+    .bind(new_id("tx"))
+    .bind(&u.terminal_id)
+    .bind(u.amount.get())
+    .bind(u.fee.get())
+    .bind(u.kind.as_str())
+    .bind(u.occurred_at.millis())
+    .bind(reference)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// The terminals with these SNs (any merchant's): id by SN.
+pub async fn ids_by_sns(conn: &mut AnyConnection, sns: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+    if sns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!("SELECT sn, id FROM terminals WHERE sn IN ({})", crate::placeholders(1, sns.len()));
+    let rows = crate::query_in(&sql, sns).fetch_all(conn).await?;
+    rows.iter().map(|r| Ok((r.try_get("sn")?, r.try_get("id")?))).collect()
+}

@@ -1,0 +1,210 @@
+//! Provisioning over the API (api.md, "Provisioning"): the records a deployment migrates from
+//! its existing systems, each idempotent on its natural key. The same body again is answered
+//! with the existing record ([`Provisioned::Existing`]); another body under an existing key is
+//! [`AppError::Duplicate`] (409 `already_exists`): a migration run twice never doubles anything
+//! and never silently overwrites.
+
+use std::collections::HashMap;
+
+use yajin_core::ids::{BankCardNo, IdCardNo};
+use yajin_core::plan::TxnKind;
+use yajin_core::validation::FieldError;
+use yajin_core::{Fen, Timestamp};
+use yajin_store::records::{merchants, terminals};
+use yajin_store::StoreError;
+
+use crate::idempotency::{self, Begun, Outcome, Replay};
+use crate::provisioning::{self, MerchantInput, TerminalInput};
+use crate::{Actor, App, AppError};
+
+/// Made now, or there already with the same content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Provisioned<T> {
+    Created(T),
+    Existing(T),
+}
+
+/// At most this many usage records per batch.
+pub const BATCH_MAX: usize = 1_000;
+
+/// A merchant by `merchant_no`.
+pub async fn merchant(
+    app: &App,
+    actor: &Actor,
+    input: MerchantInput,
+    agent_username: Option<&str>,
+) -> Result<Provisioned<(String, String)>, AppError> {
+    if let Some(agent) = agent_username {
+        // Agents arrive with terminal orders; until then no username names one.
+        return Err(AppError::Fields(vec![FieldError::new(
+            "agent_username",
+            "not_found",
+            format!("没有用户名为 {agent} 的代理商"),
+            format!("no agent is called {agent}"),
+        )]));
+    }
+    let existing = {
+        let mut conn = app.db.begin_read().await?;
+        match merchants::by_merchant_no(&mut conn, input.merchant_no.trim()).await? {
+            Some(m) => {
+                let same_identity = match (IdCardNo::parse(&input.id_card_no), BankCardNo::parse(&input.bank_card_no)) {
+                    (Ok(id_card), Ok(bank_card)) => {
+                        let matched =
+                            merchants::match_identity(&mut conn, &app.vault, &m.id, &id_card, &bank_card).await?;
+                        matched.id_card && matched.bank_card
+                    }
+                    _ => false,
+                };
+                Some((m, same_identity))
+            }
+            None => None,
+        }
+    };
+    match existing {
+        Some((m, same_identity)) => {
+            let same = same_identity
+                && m.name == input.name.trim()
+                && m.phone == input.phone.trim()
+                && m.bank_name == input.bank_name;
+            if same {
+                Ok(Provisioned::Existing((m.id, m.merchant_no)))
+            } else {
+                Err(AppError::Duplicate { field: "merchant_no" })
+            }
+        }
+        None => {
+            let merchant_no = input.merchant_no.trim().to_owned();
+            let id = provisioning::create_merchant(app, actor, input).await?;
+            Ok(Provisioned::Created((id, merchant_no)))
+        }
+    }
+}
+
+/// Eight characters (ISO 8583 field 41), random: `Y` and seven of A–Z, 2–9 (no 0/O, 1/I).
+fn generated_terminal_id() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    std::iter::once('Y').chain((0..7).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)).collect()
+}
+
+/// A terminal by SN, bound to the merchant with `merchant_no`; an empty `terminal_id` is
+/// generated.
+pub async fn terminal(
+    app: &App,
+    actor: &Actor,
+    merchant_no: &str,
+    input: TerminalInput,
+) -> Result<Provisioned<(String, String)>, AppError> {
+    let (merchant, existing) = {
+        let mut conn = app.db.begin_read().await?;
+        let merchant = merchants::by_merchant_no(&mut conn, merchant_no.trim()).await?;
+        let existing = terminals::by_sn_any(&mut conn, &input.sn.trim().to_ascii_uppercase().replace(' ', "")).await?;
+        (merchant, existing)
+    };
+    let Some(merchant) = merchant else {
+        return Err(AppError::Fields(vec![FieldError::new(
+            "merchant_no",
+            "not_found",
+            "没有这个商户号",
+            "no such merchant",
+        )]));
+    };
+    if let Some(t) = existing {
+        let same = t.merchant_id == merchant.id && t.plan.code == input.plan_code && t.status == input.status;
+        return if same { Ok(Provisioned::Existing((t.id, t.sn))) } else { Err(AppError::Duplicate { field: "sn" }) };
+    }
+    let sn = input.sn.trim().to_ascii_uppercase().replace(' ', "");
+    let terminal_id =
+        if input.terminal_id.trim().is_empty() { generated_terminal_id() } else { input.terminal_id.clone() };
+    let input = TerminalInput { merchant_id: merchant.id, terminal_id, ..input };
+    let id = provisioning::create_terminal(app, actor, input).await?;
+    Ok(Provisioned::Created((id, sn)))
+}
+
+/// One usage record of a batch.
+pub struct UsageInput {
+    pub reference: String,
+    pub sn: String,
+    pub amount: Fen,
+    pub fee: Fen,
+    pub kind: TxnKind,
+    pub occurred_at: Timestamp,
+}
+
+/// A batch of usage, all or nothing: every bad item is reported (`items[i].field`) and then
+/// nothing is written; a reference already recorded is skipped. Returns how many were new.
+pub async fn usage(app: &App, items: &[UsageInput]) -> Result<u64, AppError> {
+    let mut errors = Vec::new();
+    if items.is_empty() || items.len() > BATCH_MAX {
+        errors.push(FieldError::new("items", "invalid_length", "1–1000 条", "1–1000 items"));
+    }
+    let sns: Vec<String> = items.iter().map(|i| i.sn.trim().to_ascii_uppercase()).collect();
+    let mut conn = app.db.begin_write().await?;
+    let ids: HashMap<String, String> = terminals::ids_by_sns(&mut conn, &sns).await?.into_iter().collect();
+    for (i, item) in items.iter().enumerate() {
+        let r = item.reference.trim();
+        if r.is_empty() || r.len() > 64 {
+            errors.push(FieldError::new(format!("items[{i}].ref"), "invalid_length", "1–64 个字符", "1–64 characters"));
+        }
+        if !ids.contains_key(&sns[i]) {
+            errors.push(FieldError::new(format!("items[{i}].sn"), "not_found", "没有这台终端", "no such terminal"));
+        }
+        if !item.amount.is_positive() {
+            errors.push(FieldError::new(format!("items[{i}].amount_fen"), "out_of_range", "须大于 0", "more than 0"));
+        }
+        if item.fee.is_negative() || item.fee > item.amount {
+            errors.push(FieldError::new(
+                format!("items[{i}].fee_fen"),
+                "out_of_range",
+                "0 至交易金额",
+                "0 up to the amount",
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Fields(errors));
+    }
+    let mut inserted = 0;
+    for (i, item) in items.iter().enumerate() {
+        let usage = terminals::NewUsage {
+            terminal_id: ids[&sns[i]].clone(),
+            amount: item.amount,
+            fee: item.fee,
+            kind: item.kind,
+            occurred_at: item.occurred_at,
+        };
+        if terminals::insert_usage_once(&mut conn, item.reference.trim(), &usage).await? {
+            inserted += 1;
+        }
+    }
+    conn.commit().await.map_err(StoreError::from)?;
+    Ok(inserted)
+}
+
+/// What a merchant owes on one terminal, by SN; returns the item's id.
+pub async fn outstanding(
+    app: &App,
+    actor: &Actor,
+    sn: &str,
+    kind: &'static str,
+    amount: Fen,
+    due_at: Timestamp,
+    replay: Replay<'_, String>,
+) -> Result<Outcome<String>, AppError> {
+    if !amount.is_positive() {
+        return Err(AppError::Fields(vec![FieldError::new("amount_fen", "out_of_range", "须大于 0", "more than 0")]));
+    }
+    let now = app.now_ms();
+    let mut work = match idempotency::begin(app, replay).await? {
+        Begun::Fresh(work) => work,
+        Begun::Replay(answer) => return Ok(answer),
+    };
+    let Some(t) = terminals::by_sn_any(&mut work.tx, &sn.trim().to_ascii_uppercase()).await? else {
+        return Err(AppError::Fields(vec![FieldError::new("sn", "not_found", "没有这台终端", "no such terminal")]));
+    };
+    let id =
+        provisioning::add_outstanding_in(&mut work.tx, actor, &t.merchant_id, Some(&t.id), kind, amount, due_at, now)
+            .await?;
+    work.finish(id).await
+}

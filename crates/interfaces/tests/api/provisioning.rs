@@ -1,0 +1,84 @@
+//! Provisioning over the API: what a deployment migrates from its old systems, idempotent on
+//! natural keys, every bad field reported, nothing half-written — and a merchant created this
+//! way can log in and get a deposit back.
+
+use serde_json::{json, Value};
+use yajin_testdb::on_both_databases;
+
+use crate::harness::spawn_app;
+
+fn merchant() -> Value {
+    json!({"merchant_no": "822100058129999", "name": "新开小店", "phone": "13900000009", "password": "Shop@2026x",
+           "id_card_no": "11010519491231002X", "bank_card_no": "6222021234567890128", "bank_name": "工商银行"})
+}
+
+fn terminal() -> Value {
+    json!({"merchant_no": "822100058129999", "sn": "NEW-SN-0001", "model": "拉卡拉 P2", "plan_code": "ACT-99",
+           "status": "active", "bound_at": "2026-09-01T00:00:00Z", "activated_at": "2026-09-02T00:00:00Z",
+           "deposit": {"amount_fen": 9900, "route": "wechat", "route_ref": "WX-1", "collected_at": "2026-09-01T00:00:00Z"}})
+}
+
+on_both_databases! {
+    async fn a_migrated_merchant_gets_its_deposit_back(db) {
+        let app = spawn_app(db).await;
+        let admin = app.staff("admin").await;
+        let reviewer = app.staff("reviewer").await;
+        assert_eq!(app.post("/api/v1/admin/merchants", &reviewer, merchant()).await.status, 403);
+
+        let created = app.post("/api/v1/admin/merchants", &admin, merchant()).await;
+        assert_eq!((created.status, created.body["merchant_no"].as_str()), (201, Some("822100058129999")), "{:?}", created.body);
+        let again = app.post("/api/v1/admin/merchants", &admin, merchant()).await;
+        assert_eq!((again.status, &again.body["id"]), (200, &created.body["id"]), "the same body again is the same merchant");
+        let mut other = merchant();
+        other["name"] = json!("另一家店");
+        assert_eq!(app.post("/api/v1/admin/merchants", &admin, other).await.code(), "already_exists");
+        let mut agent = merchant();
+        agent["merchant_no"] = json!("822100058128888");
+        agent["agent_username"] = json!("nobody");
+        assert_eq!(app.post("/api/v1/admin/merchants", &admin, agent).await.body["errors"][0]["field"], "agent_username");
+        let bad = app.post("/api/v1/admin/merchants", &admin, json!({"merchant_no": "1", "name": "", "phone": "2", "password": "x",
+            "id_card_no": "3", "bank_card_no": "4", "bank_name": "b"})).await;
+        let fields: Vec<&str> = bad.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+        assert_eq!((bad.status, fields), (422, vec!["merchant_no", "phone", "id_card_no", "bank_card_no", "name"]));
+
+        let t = app.post("/api/v1/admin/terminals", &admin, terminal()).await;
+        assert_eq!((t.status, t.body["sn"].as_str()), (201, Some("NEW-SN-0001")), "{:?}", t.body);
+        assert_eq!(app.post("/api/v1/admin/terminals", &admin, terminal()).await.status, 200);
+        let mut moved = terminal();
+        moved["plan_code"] = json!("TERM-299");
+        assert_eq!(app.post("/api/v1/admin/terminals", &admin, moved).await.code(), "already_exists");
+        let mut bad = terminal();
+        bad["sn"] = json!("NEW-SN-0002");
+        bad["deposit"]["route"] = json!("cash");
+        bad["bound_at"] = json!("yesterday");
+        let r = app.post("/api/v1/admin/terminals", &admin, bad).await;
+        let fields: Vec<&str> = r.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+        assert_eq!(fields, ["bound_at", "deposit.route"]);
+
+        let usage = |refs: [&str; 2], sn: &str| json!({"items": [
+            {"ref": refs[0], "sn": "NEW-SN-0001", "amount_fen": 600_000, "kind": "credit_card", "occurred_at": "2026-10-01T00:00:00Z"},
+            {"ref": refs[1], "sn": sn, "amount_fen": 500_000, "fee_fen": 3_000, "kind": "debit_card", "occurred_at": "2026-10-02T00:00:00Z"}]});
+        let refused = app.post("/api/v1/admin/transactions", &admin, usage(["r1", "r2"], "NOPE")).await;
+        assert_eq!((refused.status, refused.body["errors"][0]["field"].as_str()), (422, Some("items[1].sn")));
+        assert_eq!(app.post("/api/v1/admin/transactions", &admin, usage(["r1", "r2"], "NEW-SN-0001")).await.body["inserted"], 2, "nothing of the refused batch was written");
+        assert_eq!(app.post("/api/v1/admin/transactions", &admin, usage(["r1", "r2"], "NEW-SN-0001")).await.body["inserted"], 0, "a resent batch adds nothing");
+
+        let owed = json!({"sn": "NEW-SN-0001", "kind": "sim_fee", "amount_fen": 1_200, "due_at": "2026-11-01T00:00:00Z"});
+        let item = app.send("POST", "/api/v1/admin/outstanding-items", Some(&admin), Some(owed.clone()), &[("idempotency-key", "o-1")]).await;
+        assert_eq!(item.status, 201);
+        let replay = app.send("POST", "/api/v1/admin/outstanding-items", Some(&admin), Some(owed), &[("idempotency-key", "o-1")]).await;
+        assert_eq!(replay.body, item.body);
+
+        // The new merchant logs in, sees the terminal, owes 12.00, and gets the rest back.
+        let login = app.login("13900000009", "Shop@2026x").await;
+        let token = login.body["token"].as_str().unwrap().to_owned();
+        let devices = app.get("/api/v1/terminals/NEW-SN-0001", &token).await;
+        assert_eq!(devices.body["eligibility"]["reasons"][0]["code"], "outstanding_balance");
+        let apply = json!({"terminal_sn": "NEW-SN-0001", "phone": "13900000009", "id_card_no": "11010519491231002X",
+            "bank_card_no": "6222021234567890128", "reason": "target_reached", "attachment_ids": [], "deduct_outstanding": true});
+        let applied = app.post("/api/v1/refund-applications", &token, apply).await;
+        assert_eq!((applied.status, applied.body["net_refund_fen"].as_i64()), (201, Some(8_700)), "{:?}", applied.body);
+        let mut conn = app.db.pool().acquire().await.unwrap();
+        assert_eq!(yajin_store::ledger::verify(&mut conn).await.unwrap(), []);
+    }
+}
