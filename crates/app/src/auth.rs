@@ -10,7 +10,7 @@ use yajin_core::validation::FieldError;
 use yajin_store::records::logins::{self, Accounts};
 use yajin_store::records::sessions::{self, Session};
 use yajin_store::records::{merchants, sms, staff, throttle};
-use yajin_store::StoreError;
+use yajin_store::{StoreError, Tx};
 
 use crate::{passwords, App};
 
@@ -25,6 +25,7 @@ pub const SMS_CODE_MAX_ATTEMPTS: i64 = 5;
 pub const SMS_COOLDOWN_MS: i64 = 60_000;
 pub const SMS_PER_IP_PER_HOUR: i64 = 20;
 const PURPOSE_RESET: &str = "reset_password";
+pub(crate) const PURPOSE_PAYOUT_CARD: &str = "change_payout_card";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -40,6 +41,10 @@ pub enum AuthError {
     InvalidCode,
     #[error("code expired")]
     CodeExpired,
+    /// A wrong code whose attempt was counted in the caller's transaction (never sent out:
+    /// [`attempt_counted`] makes it `InvalidCode`).
+    #[error("wrong code")]
+    WrongCode,
     #[error("weak password")]
     WeakPassword(FieldError),
     #[error(transparent)]
@@ -210,6 +215,34 @@ fn code_hash(phone: &str, code: &str) -> String {
 /// (no account enumeration); the per-phone cooldown and per-IP limit apply either way too.
 /// Returns the seconds until another code may be requested.
 pub async fn request_reset_code(app: &App, phone: &str, client_ip: &str) -> Result<i64, AuthError> {
+    request_code(app, phone, PURPOSE_RESET, client_ip).await
+}
+
+/// Sends the logged-in merchant a code that confirms a new payout card (to their own phone
+/// only: a code is never sent to a number the caller chose).
+pub async fn request_payout_card_code(
+    app: &App,
+    merchant_id: &str,
+    phone: &str,
+    client_ip: &str,
+) -> Result<i64, AuthError> {
+    let own = {
+        let mut conn = app.db.begin_read().await?;
+        merchants::by_id(&mut conn, merchant_id).await?.map(|m| m.phone)
+    };
+    let parsed = PhoneNo::parse(phone).map_err(|e| AuthError::Fields(vec![FieldError::from_id("phone", e)]))?;
+    if own.as_deref() != Some(parsed.expose()) {
+        return Err(AuthError::Fields(vec![FieldError::new(
+            "phone",
+            "mismatch",
+            "须为您绑定的手机号",
+            "your own bound phone number",
+        )]));
+    }
+    request_code(app, phone, PURPOSE_PAYOUT_CARD, client_ip).await
+}
+
+async fn request_code(app: &App, phone: &str, purpose: &str, client_ip: &str) -> Result<i64, AuthError> {
     let phone = PhoneNo::parse(phone).map_err(|e| AuthError::Fields(vec![FieldError::from_id("phone", e)]))?;
     limit(app, &format!("sms-ip:{client_ip}"), 3_600_000, SMS_PER_IP_PER_HOUR).await?;
     let now = app.now_ms();
@@ -223,16 +256,12 @@ pub async fn request_reset_code(app: &App, phone: &str, client_ip: &str) -> Resu
     let text = match merchant {
         Some(_) => {
             let code = format!("{:06}", rand::rngs::OsRng.next_u32() % 1_000_000);
-            sms::insert_code(
-                &mut tx,
-                phone.expose(),
-                PURPOSE_RESET,
-                &code_hash(phone.expose(), &code),
-                now,
-                now + SMS_CODE_TTL_MS,
-            )
-            .await?;
-            let text = format!("【押金服务】您的验证码是 {code}，5 分钟内有效，用于重置密码。工作人员不会向您索要验证码，切勿告知他人。");
+            let hash = code_hash(phone.expose(), &code);
+            sms::insert_code(&mut tx, phone.expose(), purpose, &hash, now, now + SMS_CODE_TTL_MS).await?;
+            let what = if purpose == PURPOSE_RESET { "重置密码" } else { "确认更换退款收款卡" };
+            let text = format!(
+                "【押金服务】您的验证码是 {code}，5 分钟内有效，用于{what}。工作人员不会向您索要验证码，切勿告知他人。"
+            );
             sms::record_message(&mut tx, phone.expose(), &text, app.sms.name(), now).await?;
             Some(text)
         }
@@ -241,21 +270,29 @@ pub async fn request_reset_code(app: &App, phone: &str, client_ip: &str) -> Resu
     tx.commit().await.map_err(StoreError::from)?;
     if let Some(text) = text {
         if let Err(e) = app.sms.send(phone.expose(), &text).await {
-            tracing::error!(error = %e, "reset code not delivered; the merchant can ask again after the cooldown");
+            tracing::error!(error = %e, "code not delivered; the merchant can ask again after the cooldown");
         }
     }
     Ok(SMS_COOLDOWN_MS / 1000)
 }
 
-/// Sets a new password with a valid code: the code is spent, failures and locks are cleared,
-/// every session of the merchant ends.
-pub async fn reset_password(app: &App, phone: &str, code: &str, new_password: String) -> Result<(), AuthError> {
-    let phone = PhoneNo::parse(phone).map_err(|e| AuthError::Fields(vec![FieldError::from_id("phone", e)]))?;
-    yajin_core::password::check("new_password", &new_password, phone.expose()).map_err(AuthError::WeakPassword)?;
+/// A refused code, after committing the counted attempt of a wrong one (the rest of the
+/// transaction did nothing yet): five wrong tries spend the code.
+pub(crate) async fn attempt_counted(tx: Tx, refused: AuthError) -> AuthError {
+    match refused {
+        AuthError::WrongCode => match tx.commit().await {
+            Ok(()) => AuthError::InvalidCode,
+            Err(e) => AuthError::Store(e.into()),
+        },
+        other => other,
+    }
+}
+
+/// Spends a valid code of `purpose` sent to `phone`, in the caller's transaction. A wrong code
+/// counts an attempt and is [`AuthError::WrongCode`]: pass it to [`attempt_counted`].
+pub(crate) async fn spend_code(tx: &mut Tx, phone: &str, purpose: &str, code: &str, now: i64) -> Result<(), AuthError> {
     let well_formed = code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit());
-    let now = app.now_ms();
-    let mut tx = app.db.begin_write().await?;
-    let Some(stored) = sms::latest_code(&mut tx, phone.expose(), PURPOSE_RESET).await? else {
+    let Some(stored) = sms::latest_code(tx, phone, purpose).await? else {
         return Err(AuthError::InvalidCode);
     };
     if stored.expires_at <= now {
@@ -264,15 +301,27 @@ pub async fn reset_password(app: &App, phone: &str, code: &str, new_password: St
     if stored.attempts >= SMS_CODE_MAX_ATTEMPTS {
         return Err(AuthError::InvalidCode);
     }
-    if !well_formed || stored.code_hash != code_hash(phone.expose(), code) {
-        sms::count_attempt(&mut tx, &stored.id, SMS_CODE_MAX_ATTEMPTS).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+    if !well_formed || stored.code_hash != code_hash(phone, code) {
+        sms::count_attempt(tx, &stored.id, SMS_CODE_MAX_ATTEMPTS).await?;
+        return Err(AuthError::WrongCode);
+    }
+    if !sms::consume(tx, &stored.id, now).await? {
         return Err(AuthError::InvalidCode);
+    }
+    Ok(())
+}
+
+/// Sets a new password with a valid code: the code is spent, failures and locks are cleared,
+/// every session of the merchant ends.
+pub async fn reset_password(app: &App, phone: &str, code: &str, new_password: String) -> Result<(), AuthError> {
+    let phone = PhoneNo::parse(phone).map_err(|e| AuthError::Fields(vec![FieldError::from_id("phone", e)]))?;
+    yajin_core::password::check("new_password", &new_password, phone.expose()).map_err(AuthError::WeakPassword)?;
+    let now = app.now_ms();
+    let mut tx = app.db.begin_write().await?;
+    if let Err(refused) = spend_code(&mut tx, phone.expose(), PURPOSE_RESET, code, now).await {
+        return Err(attempt_counted(tx, refused).await);
     }
     let merchant = merchants::by_phone(&mut tx, phone.expose()).await?.ok_or(AuthError::InvalidCode)?;
-    if !sms::consume(&mut tx, &stored.id, now).await? {
-        return Err(AuthError::InvalidCode);
-    }
     let hash = passwords::hash(new_password).await?;
     merchants::set_password_hash(&mut tx, &merchant.id, &hash).await?;
     logins::clear_failures(&mut tx, Accounts::Merchants, &merchant.id).await?;

@@ -202,7 +202,11 @@ async fn prepare(app: &App, channel: &str, application_id: &str) -> Result<Optio
         _ => return Ok(None),
     };
     let merchant = merchants::by_id(&mut tx, &a.merchant_id).await?.ok_or(AppError::NotFound("merchant"))?;
-    let card_no = merchants::bank_card_for_payout(&mut tx, &app.vault, &a.merchant_id).await?;
+    // A card the merchant changed to travels with its payout; otherwise the bound card.
+    let card_no = match payouts::card(&mut tx, &app.vault, &payout.id).await? {
+        Some(card) => card,
+        None => merchants::bank_card_for_payout(&mut tx, &app.vault, &a.merchant_id).await?,
+    };
     tx.commit().await.map_err(StoreError::from)?;
     let order = PayoutOrder {
         payout_id: payout.id.clone(),
@@ -411,6 +415,10 @@ pub async fn retry(
         Err(e) if e.is_conflict() => return Err(RetryError::InvalidState("retried already".into())),
         Err(e) => return Err(e.into()),
     };
+    // Retried to the card the failed attempt was for.
+    if let Some(card) = payouts::card(tx, &app.vault, &old.id).await? {
+        payouts::set_card(tx, &app.vault, &id, &card).await?;
+    }
     if !step(tx, &a, Status::Paying, actor, "财务重新发起付款", now).await? {
         return Err(RetryError::InvalidState(format!("application {}", a.status.as_str())));
     }
@@ -467,4 +475,73 @@ pub async fn notice(app: &App, callback: &yajin_channels::payout::Callback) -> R
         (_, BankStatus::Processing) => collections::processing(app, &callback.id).await,
         (_, BankStatus::NotFound) => Ok(()),
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CardChangeError {
+    #[error("no such application")]
+    NotFound,
+    /// Only an application whose payout failed takes another card.
+    #[error("the application is {0}")]
+    InvalidState(String),
+    #[error("invalid input")]
+    Fields(Vec<yajin_core::validation::FieldError>),
+    #[error(transparent)]
+    Code(#[from] crate::auth::AuthError),
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+impl From<StoreError> for CardChangeError {
+    fn from(e: StoreError) -> CardChangeError {
+        CardChangeError::App(AppError::Store(e))
+    }
+}
+
+/// After `payout_failed`, the merchant names another card in their own name, confirmed by an
+/// SMS code to their bound phone: the refund is issued again to that card under a new payout
+/// id (the ledger still shows one refund: the reservation was never released).
+pub async fn change_card(
+    app: &App,
+    merchant_id: &str,
+    application_id: &str,
+    bank_card_no: &str,
+    sms_code: &str,
+    replay: Replay<'_, crate::application_detail::ApplicationDetail>,
+) -> Result<Outcome<crate::application_detail::ApplicationDetail>, CardChangeError> {
+    let card = yajin_core::ids::BankCardNo::parse(bank_card_no)
+        .map_err(|e| CardChangeError::Fields(vec![yajin_core::validation::FieldError::from_id("bank_card_no", e)]))?;
+    let now = app.now_ms();
+    let mut work = match idempotency::begin(app, replay).await? {
+        Begun::Fresh(work) => work,
+        Begun::Replay(answer) => return Ok(answer),
+    };
+    let a =
+        applications::of_merchant(&mut work.tx, merchant_id, application_id).await?.ok_or(CardChangeError::NotFound)?;
+    if a.status != Status::PayoutFailed {
+        return Err(CardChangeError::InvalidState(a.status.as_str().to_owned()));
+    }
+    let merchant = merchants::by_id(&mut work.tx, merchant_id).await?.ok_or(CardChangeError::NotFound)?;
+    if let Err(refused) =
+        crate::auth::spend_code(&mut work.tx, &merchant.phone, crate::auth::PURPOSE_PAYOUT_CARD, sms_code, now).await
+    {
+        return Err(crate::auth::attempt_counted(work.tx, refused).await.into());
+    }
+    let tx = &mut work.tx;
+    let Some(old) = payouts::of_application(tx, &a.id).await?.pop().filter(|p| p.status == "failed") else {
+        return Err(CardChangeError::InvalidState("payout_failed without a failed payout".into()));
+    };
+    let last4: String = card.expose().chars().skip(card.expose().len() - 4).collect();
+    let id = payouts::insert(tx, &a.id, old.attempt + 1, old.amount, &old.channel, &last4, now).await?;
+    payouts::set_card(tx, &app.vault, &id, card.expose()).await?;
+    let actor = Actor { role: yajin_core::application::Role::System, id: "system".into() };
+    step(tx, &a, Status::Paying, &actor, &format!("商户更换收款卡（尾号 {last4}）后重新付款"), now).await?;
+    let payload = serde_json::json!({"application_id": a.id}).to_string();
+    jobs::enqueue(tx, "payout", &format!("payout:{}:{}", a.id, old.attempt + 1), &payload, now, now).await?;
+    let merchant_actor = Actor { role: yajin_core::application::Role::Merchant, id: merchant_id.to_owned() };
+    let detail = serde_json::json!({"payout_id": id, "card_last4": last4});
+    merchant_actor.audit(tx, "change_payout_card", "refund_application", &a.id, detail, now).await?;
+    let updated = applications::by_id(tx, &a.id).await?.ok_or(CardChangeError::NotFound)?;
+    let detail = crate::application_detail::load_detail(tx, updated).await?;
+    Ok(work.finish(detail).await?)
 }

@@ -113,6 +113,9 @@ pub struct SandboxBankArgs {
     /// Latency before every answer and callback.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
+    /// Payouts to a card ending in these digits fail (a closed account).
+    #[arg(long)]
+    pub fail_card_last4: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -313,6 +313,7 @@ pub async fn sandbox_bank(args: crate::cli::SandboxBankArgs) -> Result<(), Failu
             duplicate_callback_rate: args.duplicate_callback_rate,
             reorder_callbacks: args.reorder_callbacks,
             latency_ms: args.latency_ms,
+            failing_card_last4: args.fail_card_last4,
             ..yajin_sandbox_bank::Faults::default()
         },
     };

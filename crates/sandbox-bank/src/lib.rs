@@ -44,6 +44,8 @@ pub struct Faults {
     pub latency_ms: u64,
     /// How long a "timeout" holds the answer back.
     pub hold_ms: u64,
+    /// Payouts to a card ending in these digits fail (a closed account).
+    pub failing_card_last4: Option<String>,
 }
 
 impl Default for Faults {
@@ -56,6 +58,7 @@ impl Default for Faults {
             reorder_callbacks: false,
             latency_ms: 0,
             hold_ms: 30_000,
+            failing_card_last4: None,
         }
     }
 }
@@ -188,7 +191,8 @@ impl Bank {
         if self.roll(self.faults.error_rate) {
             return refuse(StatusCode::SERVICE_UNAVAILABLE, "try again later");
         }
-        let failed = self.roll(self.faults.fail_rate);
+        let closed = self.faults.failing_card_last4.as_deref().is_some_and(|last4| card_no.ends_with(last4));
+        let failed = closed || self.roll(self.faults.fail_rate);
         let hold = !failed && self.roll(self.faults.timeout_rate);
         let now = now_ms();
         let bank_reference =

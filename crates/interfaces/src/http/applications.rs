@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use yajin_app::applications::{self, ApplicationDetail, ApplyError, ApplyInput};
 use yajin_app::assessment::TerminalAssessment;
+use yajin_app::payouts::CardChangeError;
 use yajin_core::eligibility::{Lang, Reason};
 use yajin_core::Fen;
 
@@ -32,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/refund-applications/{id}/supplement", post(supplement_refund_application))
         .route("/api/v1/refund-applications/{id}/receipt", get(get_refund_receipt))
         .route("/api/v1/receipts/{number}/verify", get(verify_receipt))
+        .route("/api/v1/refund-applications/{id}/payout-card", post(change_payout_card))
 }
 
 /// Every field optional at the JSON level, so that all missing ones are reported at once.
@@ -391,4 +393,57 @@ pub(super) async fn verify_receipt(
         paid_at: check.paid_at.map(|t| t.to_rfc3339()),
         card: check.card_masked,
     }))
+}
+
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PayoutCardBody {
+    /// Another card in the merchant's own name.
+    bank_card_no: String,
+    /// The code sent by `POST /api/v1/auth/sms-codes` with purpose `change_payout_card`.
+    sms_code: String,
+}
+
+/// After `payout_failed`: the refund is issued again, to another card of the merchant's,
+/// confirmed by an SMS code to their bound phone.
+#[utoipa::path(post, path = "/api/v1/refund-applications/{id}/payout-card", operation_id = "change_payout_card",
+    tag = "applications", security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path), IdempotencyKey),
+    request_body = PayoutCardBody,
+    responses((status = 200, description = "the application, `paying` again", body = ApplicationView),
+        (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden, csrf_failed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found (also another merchant's)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invalid_state: only after payout_failed", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed, invalid_body, invalid_code, code_expired", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn change_payout_card(
+    State(state): State<AppState>,
+    session: MerchantSession,
+    key: IdempotencyKey,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PayoutCardBody>,
+) -> Result<Response, ApiError> {
+    let answer = Answer::new(StatusCode::OK, application_view);
+    let replay = key.replay(&session, &body, &answer);
+    let outcome = yajin_app::payouts::change_card(
+        &state.app,
+        &session.merchant_id,
+        &id,
+        &body.bank_card_no,
+        &body.sms_code,
+        replay,
+    )
+    .await
+    .map_err(|e| match e {
+        CardChangeError::NotFound => ApiError::not_found(),
+        CardChangeError::InvalidState(status) => {
+            ApiError::new(StatusCode::CONFLICT, ErrorCode::InvalidState).with("application_status", status)
+        }
+        CardChangeError::Fields(errors) => ApiError::validation(errors),
+        CardChangeError::Code(e) => e.into(),
+        CardChangeError::App(e) => e.into(),
+    })?;
+    Ok(answer.respond(outcome))
 }

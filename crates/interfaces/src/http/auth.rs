@@ -49,7 +49,9 @@ impl From<AuthError> for ApiError {
                     .with("retry_after_s", seconds)
             }
             AuthError::Fields(errors) => ApiError::validation(errors),
-            AuthError::InvalidCode => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidCode),
+            AuthError::InvalidCode | AuthError::WrongCode => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidCode)
+            }
             AuthError::CodeExpired => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::CodeExpired),
             AuthError::WeakPassword(error) => {
                 ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::WeakPassword, error)
@@ -169,6 +171,8 @@ pub(super) struct CodeBody {
 
 #[utoipa::path(post, path = "/api/v1/auth/sms-codes", operation_id = "request_sms_code", tag = "auth", request_body = CodeBody,
     responses((status = 202, body = CodeSentView),
+        (status = 401, description = "unauthenticated: `change_payout_card` is for a logged-in merchant", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden: not a merchant session", body = Problem, content_type = "application/problem+json"),
         (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
@@ -177,18 +181,25 @@ pub(super) struct CodeBody {
 pub(super) async fn request_sms_code(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    session: Result<MerchantSession, ApiError>,
     ApiJson(body): ApiJson<CodeBody>,
 ) -> Result<Response, ApiError> {
-    if body.purpose != "reset_password" {
-        let error = yajin_core::validation::FieldError::new(
-            "purpose",
-            "invalid_value",
-            "目前只支持 reset_password",
-            "reset_password",
-        );
-        return Err(ApiError::validation(vec![error]));
-    }
-    let resend_after_s = auth::request_reset_code(&state.app, &body.phone, &ip).await?;
+    let resend_after_s = match body.purpose.as_str() {
+        "reset_password" => auth::request_reset_code(&state.app, &body.phone, &ip).await?,
+        // Only for the logged-in merchant, to their own phone.
+        "change_payout_card" => {
+            auth::request_payout_card_code(&state.app, &session?.merchant_id, &body.phone, &ip).await?
+        }
+        _ => {
+            let error = yajin_core::validation::FieldError::new(
+                "purpose",
+                "invalid_value",
+                "须为 reset_password 或 change_payout_card",
+                "reset_password or change_payout_card",
+            );
+            return Err(ApiError::validation(vec![error]));
+        }
+    };
     Ok((StatusCode::ACCEPTED, Json(CodeSentView { resend_after_s })).into_response())
 }
 

@@ -26,7 +26,7 @@ use super::{
         applications::submit_refund_application, applications::list_refund_applications,
         applications::preview_refund_application, applications::get_refund_application,
         applications::cancel_refund_application, applications::supplement_refund_application,
-        applications::get_refund_receipt, applications::verify_receipt,
+        applications::get_refund_receipt, applications::verify_receipt, applications::change_payout_card,
         inbox::list_notifications, inbox::list_tickets, inbox::open_ticket, inbox::get_ticket, inbox::add_ticket_message,
         inbox::list_announcements,
         review::list_review_queue, review::get_review_evidence, review::claim_application, review::approve_application,

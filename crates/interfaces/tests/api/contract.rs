@@ -320,16 +320,18 @@ on_both_databases! {
         c.check("post", "/api/v1/admin/merchants", &app.post("/api/v1/admin/merchants", &admin, m.clone()).await);
         c.check("post", "/api/v1/admin/merchants", &app.post("/api/v1/admin/merchants", &admin, m).await);
         c.check("post", "/api/v1/admin/merchants", &app.post("/api/v1/admin/merchants", &admin, json!({})).await);
-        let t = json!({"merchant_no": "822100058129999", "sn": "NEW-SN-0001", "model": "P2", "plan_code": "ACT-99",
+        let terminal_body = json!({"merchant_no": "822100058129999", "sn": "NEW-SN-0001", "model": "P2", "plan_code": "ACT-99",
             "status": "active", "bound_at": "2026-09-01T00:00:00Z"});
-        c.check("post", "/api/v1/admin/terminals", &app.post("/api/v1/admin/terminals", &admin, t.clone()).await);
-        c.check("post", "/api/v1/admin/terminals", &app.post("/api/v1/admin/terminals", &admin, t).await);
+        c.check("post", "/api/v1/admin/terminals", &app.post("/api/v1/admin/terminals", &admin, terminal_body.clone()).await);
+        c.check("post", "/api/v1/admin/terminals", &app.post("/api/v1/admin/terminals", &admin, terminal_body).await);
         let tx = json!({"items": [{"ref": "r1", "sn": "NEW-SN-0001", "amount_fen": 100, "kind": "nfc", "occurred_at": "2026-10-01T00:00:00Z"}]});
         c.check("post", "/api/v1/admin/transactions", &app.post("/api/v1/admin/transactions", &admin, tx).await);
         c.check("post", "/api/v1/admin/transactions", &app.post("/api/v1/admin/transactions", &support, json!({"items": []})).await);
         let owed = json!({"sn": "NEW-SN-0001", "kind": "sim_fee", "amount_fen": 1200, "due_at": "2026-11-01T00:00:00Z"});
         c.check("post", "/api/v1/admin/outstanding-items", &app.post("/api/v1/admin/outstanding-items", &admin, owed).await);
         c.check("post", "/api/v1/admin/outstanding-items", &app.post("/api/v1/admin/outstanding-items", &admin, json!({"sn": "X", "kind": "k", "amount_fen": 0, "due_at": "x"})).await);
+        let card = json!({"bank_card_no": "6217001234567890122", "sms_code": "123456"});
+        c.check("post", "/api/v1/refund-applications/{id}/payout-card", &app.post("/api/v1/refund-applications/ra_nope/payout-card", t, card).await);
         c.check("get", "/api/v1/receipts/{number}/verify", &app.send("GET", "/api/v1/receipts/RF0/verify", None, None, &[]).await);
         c.all_seen();
     }

@@ -152,4 +152,38 @@ on_both_databases! {
         assert!(app.get(&format!("/api/v1/refund-applications/{id}/receipt"), &token).await.body["receipt_number"].is_string());
         ledger_balances(&app).await;
     }
+
+    async fn a_failed_payout_goes_to_a_new_card_confirmed_by_sms(db) {
+        let app = spawn_paying_app(db, Faults { failing_card_last4: Some("0128".into()), ..Faults::default() }).await;
+        let token = app.merchant(A).await;
+        let b = app.merchant(demo::MERCHANT_B.phone).await;
+        let id = app.post("/api/v1/refund-applications", &token, body("DEMO-AUTO-01")).await.body["id"].as_str().unwrap().to_owned();
+        let path = format!("/api/v1/refund-applications/{id}");
+        app.eventually(&path, &token, |b| b["status"] == "payout_failed").await;
+
+        let card_path = format!("{path}/payout-card");
+        let new_card = "6217001234567890122";
+        // The code goes only to the logged-in merchant's own phone.
+        let ask = |phone: &'static str, who: Option<String>| {
+            let app = &app;
+            async move { app.send("POST", "/api/v1/auth/sms-codes", who.as_deref(), Some(json!({"phone": phone, "purpose": "change_payout_card"})), &[]).await }
+        };
+        assert_eq!(ask(A, None).await.status, 401);
+        assert_eq!(ask(demo::MERCHANT_B.phone, Some(token.clone())).await.body["errors"][0]["code"], "mismatch");
+        assert_eq!(ask(A, Some(token.clone())).await.status, 202);
+        let code = crate::harness::code_in(&app.last_sms(A).await.unwrap());
+        assert!(app.last_sms(A).await.unwrap().contains("更换退款收款卡"));
+        let wrong = app.post(&card_path, &token, json!({"bank_card_no": new_card, "sms_code": "000000"})).await;
+        assert_eq!((wrong.status, wrong.code()), (422, "invalid_code"));
+        assert_eq!(app.post(&card_path, &b, json!({"bank_card_no": new_card, "sms_code": code})).await.status, 404, "not B's");
+        let changed = app.post(&card_path, &token, json!({"bank_card_no": new_card, "sms_code": code})).await;
+        assert_eq!((changed.status, changed.body["status"].as_str()), (200, Some("paying")), "{:?}", changed.body);
+        let done = app.eventually(&path, &token, |b| b["status"] == "refunded").await;
+        assert_eq!((done.body["payout"]["attempt"].as_i64(), done.body["payout"]["card_last4"].as_str()), (Some(2), Some("0122")));
+        let paid = app.bank_payments().await;
+        assert_eq!(paid.len(), 1, "paid once, to the new card: {paid:?}");
+        let again = app.post(&card_path, &token, json!({"bank_card_no": new_card, "sms_code": code})).await;
+        assert_eq!(again.code(), "invalid_state", "refunded: nothing to re-issue");
+        ledger_balances(&app).await;
+    }
 }

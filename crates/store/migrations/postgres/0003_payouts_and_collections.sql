@@ -45,3 +45,12 @@ ALTER TABLE deposits ADD CONSTRAINT deposits_route_check CHECK (route IN ('card'
 -- batch sent again adds nothing.
 ALTER TABLE usage_transactions ADD COLUMN ref TEXT;
 CREATE UNIQUE INDEX usage_by_ref ON usage_transactions (ref);
+
+-- A payout re-issued to another card of the merchant's (after a verified change) carries that
+-- card, sealed like every card number; otherwise the merchant's bound card is paid.
+ALTER TABLE payouts ADD COLUMN card_sealed BYTEA;
+ALTER TABLE payouts ADD COLUMN card_key_id TEXT;
+
+-- SMS codes also confirm a change of payout card.
+ALTER TABLE sms_codes DROP CONSTRAINT sms_codes_purpose_check;
+ALTER TABLE sms_codes ADD CONSTRAINT sms_codes_purpose_check CHECK (purpose IN ('reset_password', 'change_payout_card'));

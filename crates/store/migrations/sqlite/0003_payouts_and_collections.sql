@@ -54,3 +54,24 @@ ALTER TABLE deposits_0003 RENAME TO deposits;
 -- batch sent again adds nothing.
 ALTER TABLE usage_transactions ADD COLUMN ref TEXT;
 CREATE UNIQUE INDEX usage_by_ref ON usage_transactions (ref);
+
+-- A payout re-issued to another card of the merchant's (after a verified change) carries that
+-- card, sealed like every card number; otherwise the merchant's bound card is paid.
+ALTER TABLE payouts ADD COLUMN card_sealed BLOB;
+ALTER TABLE payouts ADD COLUMN card_key_id TEXT;
+
+-- SMS codes also confirm a change of payout card.
+CREATE TABLE sms_codes_0003 (
+    id                    TEXT PRIMARY KEY,
+    phone                 TEXT NOT NULL,
+    purpose               TEXT NOT NULL CHECK (purpose IN ('reset_password', 'change_payout_card')),
+    code_hash             TEXT NOT NULL,
+    attempts              INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    created_at            INTEGER NOT NULL,
+    expires_at            INTEGER NOT NULL,
+    consumed_at           INTEGER
+);
+INSERT INTO sms_codes_0003 SELECT id, phone, purpose, code_hash, attempts, created_at, expires_at, consumed_at FROM sms_codes;
+DROP TABLE sms_codes;
+ALTER TABLE sms_codes_0003 RENAME TO sms_codes;
+CREATE INDEX sms_codes_by_phone ON sms_codes (phone, purpose, created_at);

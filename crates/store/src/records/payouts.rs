@@ -186,3 +186,38 @@ pub async fn succeeded_between(conn: &mut AnyConnection, from_ms: i64, to_ms: i6
         .await?;
     rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
 }
+
+fn card_context(id: &str) -> String {
+    format!("payouts.card:{id}")
+}
+
+/// Gives a payout its own card (sealed; bound to the row), instead of the merchant's bound one.
+pub async fn set_card(
+    conn: &mut AnyConnection,
+    vault: &crate::pii::Vault,
+    id: &str,
+    card_no: &str,
+) -> Result<(), StoreError> {
+    let sealed = vault.seal(card_no, &card_context(id));
+    sqlx::query("UPDATE payouts SET card_sealed = $1, card_key_id = $2 WHERE id = $3")
+        .bind(sealed.bytes)
+        .bind(sealed.key_id)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The payout's own card, if it has one.
+pub async fn card(conn: &mut AnyConnection, vault: &crate::pii::Vault, id: &str) -> Result<Option<String>, StoreError> {
+    let row = sqlx::query("SELECT card_sealed, card_key_id FROM payouts WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let bytes: Option<Vec<u8>> = row.try_get("card_sealed")?;
+    let key_id: Option<String> = row.try_get("card_key_id")?;
+    match (bytes, key_id) {
+        (Some(bytes), Some(key_id)) => Ok(Some(vault.open(&crate::pii::Sealed { bytes, key_id }, &card_context(id))?)),
+        _ => Ok(None),
+    }
+}
