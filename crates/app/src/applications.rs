@@ -14,7 +14,7 @@ use yajin_store::{Conn, StoreError, Tx};
 
 pub use crate::application_detail::{load_detail, load_details, ApplicationDetail};
 use crate::assessment::{assess_terminals, TerminalAssessment};
-use crate::idempotency::{self, Begun, Outcome, Replay};
+use crate::idempotency::{begin_work, Outcome, Replay};
 use crate::paging::{Page, PageRequest};
 use crate::{App, AppError};
 
@@ -346,10 +346,7 @@ async fn merchant_step(
     replay: Replay<'_, ApplicationDetail>,
 ) -> Result<Outcome<ApplicationDetail>, ApplyError> {
     let now = app.now_ms();
-    let mut work = match idempotency::begin(app, replay).await? {
-        Begun::Fresh(work) => work,
-        Begun::Replay(answer) => return Ok(answer),
-    };
+    let mut work = begin_work!(app, replay);
     let tx = &mut work.tx;
     let current = applications::of_merchant(tx, merchant_id, id).await?.ok_or(ApplyError::NotFound)?;
     let to =
@@ -458,10 +455,7 @@ pub async fn submit(
     input: &ApplyInput,
     replay: Replay<'_, ApplicationDetail>,
 ) -> Result<Outcome<ApplicationDetail>, ApplyError> {
-    let mut work = match idempotency::begin(app, replay).await? {
-        Begun::Fresh(work) => work,
-        Begun::Replay(answer) => return Ok(answer),
-    };
+    let mut work = begin_work!(app, replay);
     let id = match submit_in(&mut work.tx, app, merchant_id, input).await {
         Ok(id) => id,
         Err(ApplyError::AlreadyOpen { application_id: None, terminal_id }) => {

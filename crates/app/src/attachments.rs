@@ -7,7 +7,7 @@ use yajin_core::validation::FieldError;
 use yajin_store::records::attachments::{self, Attachment};
 use yajin_store::StoreError;
 
-use crate::idempotency::{self, Begun, Outcome, Replay};
+use crate::idempotency::{begin_work, Outcome, Replay};
 use crate::{App, AppError};
 
 #[derive(Debug, thiserror::Error)]
@@ -57,10 +57,7 @@ pub async fn upload(
     let content_type = attachment::sniff(file).ok_or(UploadError::UnsupportedType)?;
     let sha256 = hex::encode(Sha256::digest(file));
     let now = app.now_ms();
-    let mut work = match idempotency::begin(app, replay).await? {
-        Begun::Fresh(work) => work,
-        Begun::Replay(answer) => return Ok(answer),
-    };
+    let mut work = begin_work!(app, replay);
     let saved = attachments::insert(&mut work.tx, merchant_id, kind, content_type, &sha256, file, now).await?;
     Ok(work.finish(saved).await?)
 }

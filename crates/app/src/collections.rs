@@ -16,7 +16,7 @@ use yajin_store::records::payouts::Answer;
 use yajin_store::records::{jobs, merchants};
 use yajin_store::{ledger, StoreError};
 
-use crate::idempotency::{self, Begun, Outcome, Replay};
+use crate::idempotency::{begin_work, Outcome, Replay};
 use crate::{Actor, App, AppError};
 
 #[derive(Debug, thiserror::Error)]
@@ -41,10 +41,7 @@ pub async fn settle(
     replay: Replay<'_, Item>,
 ) -> Result<Outcome<Item>, SettleError> {
     let now = app.now_ms();
-    let mut work = match idempotency::begin(app, replay).await? {
-        Begun::Fresh(work) => work,
-        Begun::Replay(answer) => return Ok(answer),
-    };
+    let mut work = begin_work!(app, replay);
     let tx = &mut work.tx;
     let item = outstanding::of_merchant(tx, merchant_id, item_id).await?.ok_or(SettleError::NotFound)?;
     let Some(collection_id) = collections::start(tx, item_id, merchant_id, item.amount, now).await? else {

@@ -12,7 +12,8 @@
 //!
 //! Keys belong to one caller (`principal`): two merchants may use the same key.
 //!
-//! A use case takes a [`Replay`] and opens its write transaction with [`begin`]; it returns
+//! A use case takes a [`Replay`] and opens its write transaction with [`begin`] (through
+//! `begin_work!`); it returns
 //! [`Outcome::Replayed`] at once if the key was answered before, else works in
 //! [`Work::tx`] and ends with [`Work::finish`], which stores the answer and commits.
 
@@ -88,6 +89,18 @@ pub enum Begun<'r, T> {
     Fresh(Work<'r, T>),
     Replay(Outcome<T>),
 }
+
+/// Opens a use case's write transaction with [`begin`]: evaluates to its [`Work`], or returns
+/// `Ok` of the stored answer from the enclosing use case.
+macro_rules! begin_work {
+    ($app:expr, $replay:expr) => {
+        match $crate::idempotency::begin($app, $replay).await? {
+            $crate::idempotency::Begun::Fresh(work) => work,
+            $crate::idempotency::Begun::Replay(answer) => return Ok(answer),
+        }
+    };
+}
+pub(crate) use begin_work;
 
 /// Opens the write transaction and claims the key, if any.
 pub async fn begin<'r, T>(app: &App, replay: Replay<'r, T>) -> Result<Begun<'r, T>, AppError> {

@@ -13,7 +13,7 @@ use yajin_core::{Fen, Timestamp};
 use yajin_store::records::{merchants, terminals};
 use yajin_store::StoreError;
 
-use crate::idempotency::{self, Begun, Outcome, Replay};
+use crate::idempotency::{begin_work, Outcome, Replay};
 use crate::provisioning::{self, MerchantInput, TerminalInput};
 use crate::{Actor, App, AppError};
 
@@ -196,10 +196,7 @@ pub async fn outstanding(
         return Err(AppError::Fields(vec![FieldError::new("amount_fen", "out_of_range", "须大于 0", "more than 0")]));
     }
     let now = app.now_ms();
-    let mut work = match idempotency::begin(app, replay).await? {
-        Begun::Fresh(work) => work,
-        Begun::Replay(answer) => return Ok(answer),
-    };
+    let mut work = begin_work!(app, replay);
     let Some(t) = terminals::by_sn_any(&mut work.tx, &sn.trim().to_ascii_uppercase()).await? else {
         return Err(AppError::Fields(vec![FieldError::new("sn", "not_found", "没有这台终端", "no such terminal")]));
     };

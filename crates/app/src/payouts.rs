@@ -34,7 +34,7 @@ use yajin_store::records::{jobs, merchants, terminals};
 use yajin_store::{ledger, StoreError, Tx};
 
 use crate::collections;
-use crate::idempotency::{self, Begun, Outcome, Replay};
+use crate::idempotency::{begin_work, Outcome, Replay};
 use crate::paging::{Page, PageRequest};
 use crate::{Actor, App, AppError};
 
@@ -394,10 +394,7 @@ pub async fn retry(
     replay: Replay<'_, Payout>,
 ) -> Result<Outcome<Payout>, RetryError> {
     let now = app.now_ms();
-    let mut work = match idempotency::begin(app, replay).await? {
-        Begun::Fresh(work) => work,
-        Begun::Replay(answer) => return Ok(answer),
-    };
+    let mut work = begin_work!(app, replay);
     let tx = &mut work.tx;
     let old = payouts::by_id(tx, payout_id).await?.ok_or(RetryError::NotFound)?;
     match old.status.as_str() {
@@ -512,10 +509,7 @@ pub async fn change_card(
     let card = yajin_core::ids::BankCardNo::parse(bank_card_no)
         .map_err(|e| CardChangeError::Fields(vec![yajin_core::validation::FieldError::from_id("bank_card_no", e)]))?;
     let now = app.now_ms();
-    let mut work = match idempotency::begin(app, replay).await? {
-        Begun::Fresh(work) => work,
-        Begun::Replay(answer) => return Ok(answer),
-    };
+    let mut work = begin_work!(app, replay);
     let a =
         applications::of_merchant(&mut work.tx, merchant_id, application_id).await?.ok_or(CardChangeError::NotFound)?;
     if a.status != Status::PayoutFailed {

@@ -12,7 +12,7 @@ use yajin_core::{Fen, Timestamp};
 use yajin_store::records::{applications, merchants, outstanding, plans, staff, terminals};
 use yajin_store::{ledger, StoreError, Tx};
 
-use crate::idempotency::{self, Begun, Outcome, Replay};
+use crate::idempotency::{begin_work, Outcome, Replay};
 use crate::{passwords, Actor, App, AppError};
 
 /// A unique violation on insert means the identifying field is taken.
@@ -148,10 +148,7 @@ pub async fn create_plan(
     plan.version = 1;
     plan.validate().map_err(AppError::Fields)?;
     let now = app.now_ms();
-    let mut work = match idempotency::begin(app, replay).await? {
-        Begun::Fresh(work) => work,
-        Begun::Replay(answer) => return Ok(answer),
-    };
+    let mut work = begin_work!(app, replay);
     let tx = &mut work.tx;
     plan.version = plans::latest(tx, &plan.code).await?.map_or(1, |(_, p)| p.version + 1);
     let id = plans::insert(tx, &plan, &actor.id, now).await.map_err(taken("version"))?;

@@ -22,7 +22,7 @@ use yajin_store::Conn;
 
 use crate::application_detail::{load_details, ApplicationDetail};
 use crate::assessment::{assess_terminals, TerminalAssessment};
-use crate::idempotency::{self, Begun, Outcome, Replay};
+use crate::idempotency::{begin_work, Outcome, Replay};
 use crate::paging::{Page, PageRequest};
 use crate::{Actor, App, AppError};
 
@@ -190,10 +190,7 @@ pub async fn claim(
     replay: Replay<'_, StaffApplication>,
 ) -> Result<Outcome<StaffApplication>, ReviewError> {
     let now = app.now_ms();
-    let mut work = match idempotency::begin(app, replay).await? {
-        Begun::Fresh(work) => work,
-        Begun::Replay(answer) => return Ok(answer),
-    };
+    let mut work = begin_work!(app, replay);
     let tx = &mut work.tx;
     let a = load(tx, id).await?;
     let to = next(&a, Action::Claim, actor.role)?;
@@ -220,10 +217,7 @@ pub async fn approve(
         return Err(ReviewError::Fields(errors));
     }
     let now = app.now_ms();
-    let mut work = match idempotency::begin(app, replay).await? {
-        Begun::Fresh(work) => work,
-        Begun::Replay(answer) => return Ok(answer),
-    };
+    let mut work = begin_work!(app, replay);
     let tx = &mut work.tx;
     let a = load(tx, id).await?;
     let action = match a.status {
@@ -335,10 +329,7 @@ pub async fn reject(
         return Err(ReviewError::Fields(errors));
     }
     let now = app.now_ms();
-    let mut work = match idempotency::begin(app, replay).await? {
-        Begun::Fresh(work) => work,
-        Begun::Replay(answer) => return Ok(answer),
-    };
+    let mut work = begin_work!(app, replay);
     let tx = &mut work.tx;
     let a = load(tx, id).await?;
     let to = next(&a, Action::Reject, actor.role)?;
@@ -385,10 +376,7 @@ pub async fn request_info(
         return Err(ReviewError::Fields(errors));
     }
     let now = app.now_ms();
-    let mut work = match idempotency::begin(app, replay).await? {
-        Begun::Fresh(work) => work,
-        Begun::Replay(answer) => return Ok(answer),
-    };
+    let mut work = begin_work!(app, replay);
     let tx = &mut work.tx;
     let a = load(tx, id).await?;
     let to = next(&a, Action::RequestInfo, actor.role)?;
@@ -447,10 +435,7 @@ pub async fn device_received(
         return Err(ReviewError::Fields(errors));
     }
     let now = app.now_ms();
-    let mut work = match idempotency::begin(app, replay).await? {
-        Begun::Fresh(work) => work,
-        Begun::Replay(answer) => return Ok(answer),
-    };
+    let mut work = begin_work!(app, replay);
     let tx = &mut work.tx;
     let sn = yajin_core::ids::TerminalSn::parse(sn).map_err(|_| ReviewError::NotFound)?;
     let terminal = terminals::by_sn_any(tx, sn.as_str()).await?.ok_or(ReviewError::NotFound)?;

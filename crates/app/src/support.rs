@@ -11,7 +11,7 @@ use yajin_store::records::applications;
 use yajin_store::records::tickets::{Message, Ticket};
 
 use crate::application_detail::{load_detail, ApplicationDetail};
-use crate::idempotency::{self, Begun, Outcome, Replay};
+use crate::idempotency::{begin_work, Outcome, Replay};
 use crate::paging::{Page, PageRequest};
 use crate::{Actor, App, AppError};
 
@@ -77,10 +77,7 @@ pub async fn answer(
 ) -> Result<Outcome<SupportTicket>, AppError> {
     text("body", body, 5_000)?;
     let now = app.now_ms();
-    let mut work = match idempotency::begin(app, replay).await? {
-        Begun::Fresh(work) => work,
-        Begun::Replay(answer) => return Ok(answer),
-    };
+    let mut work = begin_work!(app, replay);
     let tx = &mut work.tx;
     let ticket = tickets::by_id(tx, ticket_id).await?.ok_or(AppError::NotFound("ticket"))?;
     if !tickets::answer(tx, ticket_id, &actor.id, body.trim(), now).await? {
@@ -108,10 +105,7 @@ pub async fn close(
     replay: Replay<'_, SupportTicket>,
 ) -> Result<Outcome<SupportTicket>, AppError> {
     let now = app.now_ms();
-    let mut work = match idempotency::begin(app, replay).await? {
-        Begun::Fresh(work) => work,
-        Begun::Replay(answer) => return Ok(answer),
-    };
+    let mut work = begin_work!(app, replay);
     let tx = &mut work.tx;
     tickets::by_id(tx, ticket_id).await?.ok_or(AppError::NotFound("ticket"))?;
     if !tickets::close(tx, ticket_id, now).await? {
@@ -146,10 +140,7 @@ pub async fn draft_announcement(
         return Err(AppError::Fields(errors));
     }
     let now = app.now_ms();
-    let mut work = match idempotency::begin(app, replay).await? {
-        Begun::Fresh(work) => work,
-        Begun::Replay(answer) => return Ok(answer),
-    };
+    let mut work = begin_work!(app, replay);
     let tx = &mut work.tx;
     let id = announcements::insert_draft(tx, title.trim(), body.trim(), &actor.id, now).await?;
     actor.audit(tx, "draft_announcement", "announcement", &id, serde_json::json!({"title": title.trim()}), now).await?;
@@ -166,10 +157,7 @@ pub async fn move_announcement(
 ) -> Result<Outcome<AnnouncementState>, AppError> {
     let (from, to) = if publish { ("draft", "published") } else { ("published", "withdrawn") };
     let now = app.now_ms();
-    let mut work = match idempotency::begin(app, replay).await? {
-        Begun::Fresh(work) => work,
-        Begun::Replay(answer) => return Ok(answer),
-    };
+    let mut work = begin_work!(app, replay);
     let tx = &mut work.tx;
     let Some(status) = announcements::status_of(tx, id).await? else {
         return Err(AppError::NotFound("announcement"));

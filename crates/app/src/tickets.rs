@@ -5,7 +5,7 @@ use yajin_core::validation::FieldError;
 use yajin_store::records::tickets::{Message, Ticket};
 use yajin_store::records::{applications, tickets};
 
-use crate::idempotency::{self, Begun, Outcome, Replay};
+use crate::idempotency::{begin_work, Outcome, Replay};
 use crate::paging::{Page, PageRequest};
 use crate::{App, AppError};
 
@@ -37,10 +37,7 @@ pub async fn open(
     }
     check_body("body", body, &mut errors);
     let now = app.now_ms();
-    let mut work = match idempotency::begin(app, replay).await? {
-        Begun::Fresh(work) => work,
-        Begun::Replay(answer) => return Ok(answer),
-    };
+    let mut work = begin_work!(app, replay);
     let tx = &mut work.tx;
     // Every field at once: the application is checked even when the text is wrong (a refusal
     // rolls the key's claim back with everything else).
@@ -82,10 +79,7 @@ pub async fn reply(
         return Err(AppError::Fields(errors));
     }
     let now = app.now_ms();
-    let mut work = match idempotency::begin(app, replay).await? {
-        Begun::Fresh(work) => work,
-        Begun::Replay(answer) => return Ok(answer),
-    };
+    let mut work = begin_work!(app, replay);
     let tx = &mut work.tx;
     let ticket = tickets::of_merchant(tx, merchant_id, ticket_id).await?.ok_or(AppError::NotFound("ticket"))?;
     if ticket.status == "closed" {

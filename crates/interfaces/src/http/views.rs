@@ -523,7 +523,11 @@ impl From<ReceiptModel> for ReceiptView {
             net_refund_yuan: a.net_refund.to_string(),
             net_refund_capitals: a.net_refund.to_chinese_capitals(),
             amount_capitals: a.amount.to_chinese_capitals(),
-            bank_card: a.bank_card_masked,
+            // The card actually paid: the bound one, or the one the merchant changed to.
+            bank_card: match r.payout.as_ref().filter(|p| !a.bank_card_masked.ends_with(&p.card_last4)) {
+                Some(p) => format!("**** **** **** {}", p.card_last4),
+                None => a.bank_card_masked,
+            },
             bank_name: r.bank_name,
             receipt_number: a.receipt_number,
             bank_reference: r.payout.as_ref().and_then(|p| p.bank_reference.clone()),
