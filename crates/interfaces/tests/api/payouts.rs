@@ -186,4 +186,26 @@ on_both_databases! {
         assert_eq!(again.code(), "invalid_state", "refunded: nothing to re-issue");
         ledger_balances(&app).await;
     }
+
+    async fn a_debt_being_collected_is_never_taken_twice(db) {
+        // A slow bank: the collection stays under way while the merchant applies.
+        let app = spawn_paying_app(db, Faults { latency_ms: 1_000, ..Faults::default() }).await;
+        let token = app.merchant(A).await;
+        let reviewer = app.staff("reviewer").await;
+        let item = app.get("/api/v1/outstanding-items", &token).await.body["items"][0]["id"].as_str().unwrap().to_owned();
+        let settling = app.send("POST", &format!("/api/v1/outstanding-items/{item}/settle"), Some(&token), None, &[]).await;
+        assert_eq!(settling.body["status"], "settling");
+        let blocked = app.post("/api/v1/refund-applications", &token, body("DEMO-OWES-01")).await;
+        assert_eq!((blocked.status, blocked.code()), (422, "outstanding_balance"), "a settling debt still blocks");
+        let mut deduct = body("DEMO-OWES-01");
+        deduct["deduct_outstanding"] = json!(true);
+        let id = app.post("/api/v1/refund-applications", &token, deduct).await.body["id"].as_str().unwrap().to_owned();
+        let step = |s: &str| format!("/api/v1/review/applications/{id}/{s}");
+        app.post(&step("claim"), &reviewer, json!({})).await;
+        let refused = app.post(&step("approve"), &reviewer, json!({})).await;
+        assert_eq!((refused.status, refused.code(), refused.body["changed"].as_str()), (409, "figures_changed", Some("outstanding")),
+            "the debt being collected cannot also be deducted");
+        app.eventually("/api/v1/outstanding-items", &token, |b| b["items"][0]["status"] == "settled").await;
+        ledger_balances(&app).await;
+    }
 }
