@@ -216,3 +216,22 @@ impl PayoutChannel for HttpChannel {
         Box::pin(async move { self.call(reqwest::Method::GET, &format!("/collections/{collection_id}"), None).await })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn only_tls_leaves_this_host() {
+        let open = |url: &str, secret: &[u8]| HttpChannel::new("bank", url, secret, Duration::from_secs(1)).map(|_| ());
+        assert!(open("https://bank.example/yajin", SECRET).is_ok());
+        assert!(open("http://127.0.0.1:8090", SECRET).is_ok());
+        assert!(open("http://localhost:8090", SECRET).is_ok());
+        assert!(matches!(open("http://bank.example", SECRET), Err(ChannelSetupError::Insecure(_))));
+        assert!(matches!(open("ftp://127.0.0.1", SECRET), Err(ChannelSetupError::Insecure(_))));
+        assert!(matches!(open("not a url", SECRET), Err(ChannelSetupError::BadUrl(_))));
+        assert!(matches!(open("https://bank.example", b"short"), Err(ChannelSetupError::WeakSecret)));
+    }
+}
