@@ -116,6 +116,16 @@ pub async fn begin<'r, T>(app: &App, replay: Replay<'r, T>) -> Result<Begun<'r, 
 }
 
 impl<T> Work<'_, T> {
+    /// Commits what a refused request must still record (a wrong SMS code's attempt) while
+    /// leaving the key unclaimed, so that a corrected retry with the same key works.
+    pub async fn commit_refusal(mut self) -> Result<(), AppError> {
+        if let Some((key, _, _)) = &self.keyed {
+            keys::release(&mut self.tx, &key.principal, &key.key).await?;
+        }
+        self.tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
     /// Stores the answer under the key (if any) and commits: the work and its answer become
     /// durable together.
     pub async fn finish(mut self, value: T) -> Result<Outcome<T>, AppError> {

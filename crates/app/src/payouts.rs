@@ -516,10 +516,16 @@ pub async fn change_card(
         return Err(CardChangeError::InvalidState(a.status.as_str().to_owned()));
     }
     let merchant = merchants::by_id(&mut work.tx, merchant_id).await?.ok_or(CardChangeError::NotFound)?;
-    if let Err(refused) =
-        crate::auth::spend_code(&mut work.tx, &merchant.phone, crate::auth::PURPOSE_PAYOUT_CARD, sms_code, now).await
-    {
-        return Err(crate::auth::attempt_counted(work.tx, refused).await.into());
+    let purpose = crate::auth::PURPOSE_PAYOUT_CARD;
+    match crate::auth::spend_code(&mut work.tx, &merchant.phone, purpose, sms_code, now).await {
+        Ok(()) => {}
+        Err(crate::auth::AuthError::WrongCode) => {
+            // The attempt counts (five wrong tries spend the code); nothing else happened,
+            // and the idempotency key stays free for the corrected retry.
+            work.commit_refusal().await?;
+            return Err(crate::auth::AuthError::InvalidCode.into());
+        }
+        Err(other) => return Err(other.into()),
     }
     let tx = &mut work.tx;
     let Some(old) = payouts::of_application(tx, &a.id).await?.pop().filter(|p| p.status == "failed") else {

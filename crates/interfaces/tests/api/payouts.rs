@@ -173,10 +173,12 @@ on_both_databases! {
         assert_eq!(ask(A, Some(token.clone())).await.status, 202);
         let code = crate::harness::code_in(&app.last_sms(A).await.unwrap());
         assert!(app.last_sms(A).await.unwrap().contains("更换退款收款卡"));
-        let wrong = app.post(&card_path, &token, json!({"bank_card_no": new_card, "sms_code": "000000"})).await;
+        let key = [("idempotency-key", "card-1")];
+        let wrong = app.send("POST", &card_path, Some(&token), Some(json!({"bank_card_no": new_card, "sms_code": "000000"})), &key).await;
         assert_eq!((wrong.status, wrong.code()), (422, "invalid_code"));
         assert_eq!(app.post(&card_path, &b, json!({"bank_card_no": new_card, "sms_code": code})).await.status, 404, "not B's");
-        let changed = app.post(&card_path, &token, json!({"bank_card_no": new_card, "sms_code": code})).await;
+        // The corrected retry with the same key goes through: the refusal claimed nothing.
+        let changed = app.send("POST", &card_path, Some(&token), Some(json!({"bank_card_no": new_card, "sms_code": code})), &key).await;
         assert_eq!((changed.status, changed.body["status"].as_str()), (200, Some("paying")), "{:?}", changed.body);
         let done = app.eventually(&path, &token, |b| b["status"] == "refunded").await;
         assert_eq!((done.body["payout"]["attempt"].as_i64(), done.body["payout"]["card_last4"].as_str()), (Some(2), Some("0122")));

@@ -77,6 +77,16 @@ pub async fn complete(
     Ok(())
 }
 
+/// Gives up a claim made in this transaction (its request was refused).
+pub async fn release(conn: &mut AnyConnection, principal: &str, key: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND response_status IS NULL")
+        .bind(principal)
+        .bind(key)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Keys are kept at least a day; older ones may go.
 pub async fn prune(conn: &mut AnyConnection, older_than_ms: i64) -> Result<u64, StoreError> {
     Ok(sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
