@@ -62,6 +62,13 @@ pub(crate) fn backoff_ms(attempts: i64) -> i64 {
 /// Runs one due job, if any; says whether there was one.
 pub async fn run_once(app: &App, channel: &dyn PayoutChannel, worker: &str, lease_ms: i64) -> Result<bool, AppError> {
     let now = app.now_ms();
+    let due = {
+        let mut conn = app.db.begin_read().await?;
+        jobs::any_due(&mut conn, now).await?
+    };
+    if !due {
+        return Ok(false);
+    }
     let job = {
         let mut tx = app.db.begin_write().await?;
         let job = jobs::claim(&mut tx, app.db.backend(), worker, now, lease_ms).await?;

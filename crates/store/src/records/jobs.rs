@@ -123,3 +123,15 @@ pub async fn next_due(conn: &mut AnyConnection) -> Result<Option<i64>, StoreErro
     let row = sqlx::query("SELECT min(run_at) AS due FROM jobs WHERE status = 'queued'").fetch_one(conn).await?;
     Ok(row.try_get("due")?)
 }
+
+/// Whether any job is due (a read: an idle worker asks this instead of taking the write lock).
+pub async fn any_due(conn: &mut AnyConnection, now_ms: i64) -> Result<bool, StoreError> {
+    let row = sqlx::query(
+        "SELECT count(*) AS n FROM (SELECT 1 FROM jobs
+         WHERE (status = 'queued' AND run_at <= $1) OR (status = 'running' AND locked_until < $1) LIMIT 1) due",
+    )
+    .bind(now_ms)
+    .fetch_one(conn)
+    .await?;
+    Ok(row.try_get::<i64, _>("n")? > 0)
+}
