@@ -363,3 +363,25 @@ fn killed_mid_flight_it_restarts_consistent() {
     });
     assert!(restarted.stop().success());
 }
+
+#[test]
+fn reconcile_reads_a_statement_file_and_prints_the_report() {
+    let dir = TempDir::new();
+    let data = dir.0.to_str().unwrap();
+    assert!(yajin(&["migrate", "--data-dir", data], &[]).status.success());
+    let statement = dir.0.join("statement.csv");
+    std::fs::write(
+        &statement,
+        "payout_id,reference,amount_fen,bank_reference,paid_at\npo_nobody,ra_x,100,SBX1,2026-11-25T00:00:00Z\nnot,a,line\npo_cut,ra_x,1",
+    )
+    .unwrap();
+    let out = yajin(&["reconcile", "--data-dir", data, statement.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["lines"], 4);
+    assert_eq!(report["unknown_in_statement"], serde_json::json!(["po_nobody"]));
+    let lines: Vec<u64> = report["errors"].as_array().unwrap().iter().map(|e| e["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, [3, 4], "a bad line and the cut-off last one");
+    let missing = yajin(&["reconcile", "--data-dir", data, "/nonexistent/statement.csv"], &[]);
+    assert_one_line_failure(&missing, 1, "cannot open /nonexistent/statement.csv");
+}
