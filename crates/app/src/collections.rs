@@ -87,7 +87,7 @@ pub(crate) async fn run(
             other => other,
         },
     };
-    let wait = crate::payouts::backoff_ms(attempts);
+    let wait = crate::backoff::backoff_ms(attempts);
     match answer {
         Ok(BankStatus::Processing) => {
             advance(app, collection_id, &["pending", "unknown"], "sent").await?;

@@ -14,6 +14,7 @@ pub mod assessment;
 pub mod attachments;
 pub mod audit_trail;
 pub mod auth;
+pub mod backoff;
 pub mod clock;
 pub mod collections;
 pub mod demo;
@@ -32,6 +33,7 @@ pub mod review;
 pub mod setup;
 pub mod support;
 pub mod tickets;
+pub mod worker;
 
 use std::sync::Arc;
 

@@ -18,9 +18,6 @@
 //! duplicate, late or reordered callback changes nothing twice, and two workers (or a worker
 //! and a callback) racing on one payout move it once.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use rand::Rng;
 use yajin_channels::payout::{BankStatus, ChannelError, PayoutChannel, PayoutOrder};
 use yajin_core::application::Status;
@@ -33,106 +30,12 @@ use yajin_store::records::payouts::{self, Answer, Payout};
 use yajin_store::records::{jobs, merchants, terminals};
 use yajin_store::{ledger, StoreError, Tx};
 
-use crate::collections;
 use crate::idempotency::{begin_work, Outcome, Replay};
 use crate::paging::{Page, PageRequest};
 use crate::{Actor, App, AppError};
 
-/// How long a claimed job is a worker's before another may take it over (a worker that died
-/// holding one delays it this long).
-pub const LEASE_MS: i64 = 30_000;
 /// The first wait before looking again at a payout the bank is processing.
 const POLL_MS: i64 = 1_000;
-/// Waits grow to at most this.
-const BACKOFF_CAP_MS: i64 = 60_000;
-
-/// What a job run decided.
-enum Next {
-    Done,
-    /// Run again after this many milliseconds, with why.
-    Later(i64, String),
-}
-
-/// Capped exponential backoff with jitter: attempt 1 waits 1–2 s, then up to 4, 8 … 60 s.
-pub(crate) fn backoff_ms(attempts: i64) -> i64 {
-    let ceiling = (1_000_i64 << attempts.clamp(1, 16)).min(BACKOFF_CAP_MS);
-    rand::thread_rng().gen_range(ceiling / 2..=ceiling)
-}
-
-/// Runs one due job, if any; says whether there was one.
-pub async fn run_once(app: &App, channel: &dyn PayoutChannel, worker: &str, lease_ms: i64) -> Result<bool, AppError> {
-    let now = app.now_ms();
-    let due = {
-        let mut conn = app.db.begin_read().await?;
-        jobs::any_due(&mut conn, now).await?
-    };
-    if !due {
-        return Ok(false);
-    }
-    let job = {
-        let mut tx = app.db.begin_write().await?;
-        let job = jobs::claim(&mut tx, app.db.backend(), worker, now, lease_ms).await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        job
-    };
-    let Some(job) = job else { return Ok(false) };
-    let payload: serde_json::Value = serde_json::from_str(&job.payload).unwrap_or_default();
-    let next = match job.kind.as_str() {
-        "payout" => match payload["application_id"].as_str() {
-            Some(id) => pay(app, channel, id, job.attempts).await,
-            None => Err(AppError::Unexpected(format!("payout job {} without an application", job.id))),
-        },
-        "collection" => match payload["collection_id"].as_str() {
-            Some(id) => collections::run(app, channel, id, job.attempts).await.map(|later| match later {
-                Some((ms, why)) => Next::Later(ms, why),
-                None => Next::Done,
-            }),
-            None => Err(AppError::Unexpected(format!("collection job {} without a collection", job.id))),
-        },
-        other => Err(AppError::Unexpected(format!("unknown job kind {other}"))),
-    };
-    let now = app.now_ms();
-    let mut tx = app.db.begin_write().await?;
-    match next {
-        Ok(Next::Done) => {
-            jobs::complete(&mut tx, &job.id, worker, now).await?;
-        }
-        Ok(Next::Later(ms, why)) => {
-            jobs::reschedule(&mut tx, &job.id, worker, now + ms, Some(&why), now).await?;
-        }
-        Err(e) => {
-            tracing::warn!(job = %job.id, error = %e, "job failed; it runs again later");
-            jobs::reschedule(&mut tx, &job.id, worker, now + backoff_ms(job.attempts), Some(&e.to_string()), now)
-                .await?;
-        }
-    }
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(true)
-}
-
-/// Runs jobs until `stop` says so: a serve's or a `yajin worker`'s background task.
-pub async fn work(
-    app: App,
-    channel: Arc<dyn PayoutChannel>,
-    worker: String,
-    lease_ms: i64,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        match run_once(&app, channel.as_ref(), &worker, lease_ms).await {
-            Ok(true) => continue,
-            Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "the payout worker could not claim a job"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-            _ = stop.changed() => {}
-        }
-    }
-}
 
 /// What the bank needs, read while preparing.
 struct Prepared {
@@ -140,8 +43,14 @@ struct Prepared {
     order: PayoutOrder,
 }
 
-async fn pay(app: &App, channel: &dyn PayoutChannel, application_id: &str, attempts: i64) -> Result<Next, AppError> {
-    let Some(prepared) = prepare(app, channel.name(), application_id).await? else { return Ok(Next::Done) };
+/// Runs a payout job: `None` when it is over, else when to look again and why.
+pub(crate) async fn pay(
+    app: &App,
+    channel: &dyn PayoutChannel,
+    application_id: &str,
+    attempts: i64,
+) -> Result<Option<(i64, String)>, AppError> {
+    let Some(prepared) = prepare(app, channel.name(), application_id).await? else { return Ok(None) };
     let Prepared { payout, order } = prepared;
     let answer = match payout.status.as_str() {
         "pending" => channel.pay(&order).await,
@@ -154,25 +63,25 @@ async fn pay(app: &App, channel: &dyn PayoutChannel, application_id: &str, attem
     match answer {
         Ok(BankStatus::Processing) => {
             record_sent(app, &payout.id).await?;
-            Ok(Next::Later(POLL_MS.max(backoff_ms(attempts - 1) / 4), "the bank is processing".into()))
+            Ok(Some((POLL_MS.max(crate::backoff::backoff_ms(attempts - 1) / 4), "the bank is processing".into())))
         }
         Ok(BankStatus::Succeeded { bank_reference, paid_at_ms }) => {
             succeeded(app, &payout.id, &bank_reference, paid_at_ms).await?;
-            Ok(Next::Done)
+            Ok(None)
         }
         Ok(BankStatus::Failed { failure_code, failure_message }) => {
             failed(app, &payout.id, &failure_code, &failure_message).await?;
-            Ok(Next::Done)
+            Ok(None)
         }
         Ok(BankStatus::NotFound) => {
-            Ok(Next::Later(backoff_ms(attempts), "the bank does not know the payout yet".into()))
+            Ok(Some((crate::backoff::backoff_ms(attempts), "the bank does not know the payout yet".into())))
         }
         Err(ChannelError::Unknown(why)) => {
             record_unknown(app, &payout.id).await?;
-            Ok(Next::Later(backoff_ms(attempts), format!("no answer; ask the bank again: {why}")))
+            Ok(Some((crate::backoff::backoff_ms(attempts), format!("no answer; ask the bank again: {why}"))))
         }
         Err(ChannelError::NotDone(why)) => {
-            Ok(Next::Later(backoff_ms(attempts), format!("the bank did nothing: {why}")))
+            Ok(Some((crate::backoff::backoff_ms(attempts), format!("the bank did nothing: {why}"))))
         }
     }
 }
@@ -446,39 +355,6 @@ pub async fn list(app: &App, status: Option<&str>, page: &PageRequest) -> Result
 pub async fn get(app: &App, id: &str) -> Result<Payout, AppError> {
     let mut conn = app.db.begin_read().await?;
     payouts::by_id(&mut conn, id).await?.ok_or(AppError::NotFound("payout"))
-}
-
-/// A bank's signed notice (already verified by the caller), applied whatever order it comes
-/// in and however often: only forward moves from a non-final status happen.
-pub async fn notice(app: &App, callback: &yajin_channels::payout::Callback) -> Result<(), AppError> {
-    let known = {
-        let mut conn = app.db.begin_read().await?;
-        match callback.kind.as_str() {
-            "payout" => payouts::by_id(&mut conn, &callback.id).await?.is_some(),
-            "collection" => yajin_store::records::collections::by_id(&mut conn, &callback.id).await?.is_some(),
-            _ => false,
-        }
-    };
-    if !known {
-        return Err(AppError::NotFound("payout"));
-    }
-    match (callback.kind.as_str(), &callback.status) {
-        ("payout", BankStatus::Succeeded { bank_reference, paid_at_ms }) => {
-            succeeded(app, &callback.id, bank_reference, *paid_at_ms).await
-        }
-        ("payout", BankStatus::Failed { failure_code, failure_message }) => {
-            failed(app, &callback.id, failure_code, failure_message).await
-        }
-        ("payout", BankStatus::Processing) => processing(app, &callback.id).await,
-        (_, BankStatus::Succeeded { bank_reference, .. }) => {
-            collections::succeeded(app, &callback.id, bank_reference).await
-        }
-        (_, BankStatus::Failed { failure_code, failure_message }) => {
-            collections::failed(app, &callback.id, failure_code, failure_message).await
-        }
-        (_, BankStatus::Processing) => collections::processing(app, &callback.id).await,
-        (_, BankStatus::NotFound) => Ok(()),
-    }
 }
 
 #[derive(Debug, thiserror::Error)]

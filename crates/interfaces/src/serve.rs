@@ -12,7 +12,7 @@ use yajin_app::{App, SystemClock};
 use crate::config::{ChannelConfig, DbConfig, ServeConfig, SmsConfig};
 use crate::http::{self, AppState};
 use crate::Failure;
-use yajin_app::payouts;
+use yajin_app::worker;
 use yajin_channels::payout::{HttpChannel, PayoutChannel};
 use yajin_channels::sms::{HttpSms, SandboxSms, SmsGateway};
 
@@ -68,7 +68,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), Failure> {
     let (channel, bank_url) = open_channel(&config.channel, &config.db.data_dir, address).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     if let Some((channel, _)) = &channel {
-        tokio::spawn(payouts::work(app.clone(), channel.clone(), worker_name(), payouts::LEASE_MS, stopped));
+        tokio::spawn(worker::work(app.clone(), channel.clone(), worker_name(), worker::LEASE_MS, stopped));
     } else {
         tracing::warn!("no payout channel (YAJIN_PAYOUT_CHANNEL_URL): approved refunds wait until one is configured");
     }
@@ -111,7 +111,7 @@ pub async fn worker(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let name = worker_name();
     println!("payout worker {name} running; stop with Ctrl-C");
-    let task = tokio::spawn(payouts::work(app, channel, name, lease_ms, stopped));
+    let task = tokio::spawn(worker::work(app, channel, name, lease_ms, stopped));
     shutdown_signal()?.await;
     let _ = stop.send(true);
     let _ = task.await;

@@ -83,6 +83,16 @@ impl Server {
     }
 }
 
+/// A test that fails halfway leaves no server running (it would write into later runs' logs).
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn yajin(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(BIN);
     cmd.args(args).env_remove("YAJIN_DATABASE_URL").env_remove("YAJIN_LISTEN");

@@ -9,6 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use yajin_app::model::Payout;
 use yajin_app::payouts::{self, RetryError};
+use yajin_app::worker;
 use yajin_channels::payout::Callback;
 use yajin_channels::signature;
 
@@ -62,7 +63,7 @@ pub(super) async fn receive_channel_callback(
     let callback: Callback = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedJson).detail("回调内容无法解析", e.to_string())
     })?;
-    payouts::notice(&state.app, &callback).await?;
+    worker::notice(&state.app, &callback).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -105,7 +105,7 @@ async fn start(db: Db, sandbox: bool, bank: Option<Bank>) -> TestApp {
             let (stop, stopped) = tokio::sync::watch::channel(false);
             // Never stopped: the worker ends with the test's runtime.
             std::mem::forget(stop);
-            tokio::spawn(yajin_app::payouts::work(app.clone(), Arc::new(pay), "test-worker".into(), 5_000, stopped));
+            tokio::spawn(yajin_app::worker::work(app.clone(), Arc::new(pay), "test-worker".into(), 5_000, stopped));
         }
         channel = Some(http::ChannelSecret { name: "sandbox".into(), secret: CHANNEL_SECRET.to_vec() });
         bank_url = Some(url);

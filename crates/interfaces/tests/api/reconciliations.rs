@@ -30,7 +30,7 @@ on_both_databases! {
         let finance = app.staff("finance").await;
         let id = app.post("/api/v1/refund-applications", &token, body("DEMO-AUTO-01")).await.body["id"].as_str().unwrap().to_owned();
         let channel = channel_to(app.bank.as_deref().unwrap(), Duration::from_millis(300));
-        assert!(yajin_app::payouts::run_once(&app.app, &channel, "test", 5_000).await.unwrap());
+        assert!(yajin_app::worker::run_once(&app.app, &channel, "test", 5_000).await.unwrap());
         let application = app.get(&format!("/api/v1/refund-applications/{id}"), &token).await;
         assert_eq!((application.body["status"].as_str(), application.body["payout"]["status"].as_str()), (Some("paying"), Some("unknown")));
         let payout = application.body["payout"]["id"].as_str().unwrap().to_owned();

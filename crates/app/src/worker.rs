@@ -1,0 +1,124 @@
+//! The background worker: it takes due jobs (the outbox rows that approvals and settlements
+//! write in their own transactions) and runs them — payouts ([`crate::payouts`]) and
+//! collections ([`crate::collections`]) — and applies the bank's callbacks to both. Jobs are
+//! claimed with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite serialises writers), so
+//! any number of workers may run beside each other; a worker that dies holding a job delays it
+//! by the lease, and the job's work is safe to run again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use yajin_channels::payout::{BankStatus, Callback, PayoutChannel};
+use yajin_store::records::jobs;
+use yajin_store::StoreError;
+
+use crate::backoff::backoff_ms;
+use crate::{collections, payouts, App, AppError};
+
+/// How long a claimed job is a worker's before another may take it over (a worker that died
+/// holding one delays it this long).
+pub const LEASE_MS: i64 = 30_000;
+/// Runs one due job, if any; says whether there was one.
+pub async fn run_once(app: &App, channel: &dyn PayoutChannel, worker: &str, lease_ms: i64) -> Result<bool, AppError> {
+    let now = app.now_ms();
+    let due = {
+        let mut conn = app.db.begin_read().await?;
+        jobs::any_due(&mut conn, now).await?
+    };
+    if !due {
+        return Ok(false);
+    }
+    let job = {
+        let mut tx = app.db.begin_write().await?;
+        let job = jobs::claim(&mut tx, app.db.backend(), worker, now, lease_ms).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        job
+    };
+    let Some(job) = job else { return Ok(false) };
+    let payload: serde_json::Value = serde_json::from_str(&job.payload).unwrap_or_default();
+    let next = match job.kind.as_str() {
+        "payout" => match payload["application_id"].as_str() {
+            Some(id) => payouts::pay(app, channel, id, job.attempts).await,
+            None => Err(AppError::Unexpected(format!("payout job {} without an application", job.id))),
+        },
+        "collection" => match payload["collection_id"].as_str() {
+            Some(id) => collections::run(app, channel, id, job.attempts).await,
+            None => Err(AppError::Unexpected(format!("collection job {} without a collection", job.id))),
+        },
+        other => Err(AppError::Unexpected(format!("unknown job kind {other}"))),
+    };
+    let now = app.now_ms();
+    let mut tx = app.db.begin_write().await?;
+    match next {
+        Ok(None) => {
+            jobs::complete(&mut tx, &job.id, worker, now).await?;
+        }
+        Ok(Some((ms, why))) => {
+            jobs::reschedule(&mut tx, &job.id, worker, now + ms, Some(&why), now).await?;
+        }
+        Err(e) => {
+            tracing::warn!(job = %job.id, error = %e, "job failed; it runs again later");
+            jobs::reschedule(&mut tx, &job.id, worker, now + backoff_ms(job.attempts), Some(&e.to_string()), now)
+                .await?;
+        }
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(true)
+}
+
+/// Runs jobs until `stop` says so: a serve's or a `yajin worker`'s background task.
+pub async fn work(
+    app: App,
+    channel: Arc<dyn PayoutChannel>,
+    worker: String,
+    lease_ms: i64,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match run_once(&app, channel.as_ref(), &worker, lease_ms).await {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "the payout worker could not claim a job"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// A bank's signed notice (already verified by the caller), applied whatever order it comes
+/// in and however often: only forward moves from a non-final status happen.
+pub async fn notice(app: &App, callback: &Callback) -> Result<(), AppError> {
+    let known = {
+        let mut conn = app.db.begin_read().await?;
+        match callback.kind.as_str() {
+            "payout" => yajin_store::records::payouts::by_id(&mut conn, &callback.id).await?.is_some(),
+            "collection" => yajin_store::records::collections::by_id(&mut conn, &callback.id).await?.is_some(),
+            _ => false,
+        }
+    };
+    if !known {
+        return Err(AppError::NotFound("payout"));
+    }
+    match (callback.kind.as_str(), &callback.status) {
+        ("payout", BankStatus::Succeeded { bank_reference, paid_at_ms }) => {
+            payouts::succeeded(app, &callback.id, bank_reference, *paid_at_ms).await
+        }
+        ("payout", BankStatus::Failed { failure_code, failure_message }) => {
+            payouts::failed(app, &callback.id, failure_code, failure_message).await
+        }
+        ("payout", BankStatus::Processing) => payouts::processing(app, &callback.id).await,
+        (_, BankStatus::Succeeded { bank_reference, .. }) => {
+            collections::succeeded(app, &callback.id, bank_reference).await
+        }
+        (_, BankStatus::Failed { failure_code, failure_message }) => {
+            collections::failed(app, &callback.id, failure_code, failure_message).await
+        }
+        (_, BankStatus::Processing) => collections::processing(app, &callback.id).await,
+        (_, BankStatus::NotFound) => Ok(()),
+    }
+}
