@@ -45,11 +45,6 @@ pub struct Replay<'r, T> {
 }
 
 impl<'r, T> Replay<'r, T> {
-    /// The caller sent `key`; a success is answered with `status` and `render`'s bytes.
-    pub fn keyed(key: Key, status: u16, render: Render<'r, T>) -> Replay<'r, T> {
-        Replay { keyed: Some((key, status, render)) }
-    }
-
     /// No key: the request is simply carried out (the CLI, tests, a client that sent none).
     pub fn none() -> Replay<'static, T> {
         Replay { keyed: None }

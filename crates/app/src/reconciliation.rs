@@ -46,6 +46,7 @@ pub struct Report {
     pub duplicates_total: u64,
     pub unknown_total: u64,
     pub mismatches_total: u64,
+    pub conflicts_total: u64,
     pub missing_total: u64,
     pub errors_total: u64,
 }
@@ -142,7 +143,7 @@ impl<'a> Reconciler<'a> {
             }
             match payout.status.as_str() {
                 "succeeded" => r.matched += 1,
-                "failed" => r.conflicts.push(line.payout_id),
+                "failed" => push(&mut r.conflicts, &mut r.conflicts_total, line.payout_id),
                 _ => {
                     crate::payouts::succeeded(self.app, &payout.id, &line.bank_reference, line.paid_at.millis())
                         .await?;

@@ -118,12 +118,6 @@ pub async fn reschedule(
     Ok(n == 1)
 }
 
-/// When the next job is due (for a worker's sleep), if any is queued.
-pub async fn next_due(conn: &mut AnyConnection) -> Result<Option<i64>, StoreError> {
-    let row = sqlx::query("SELECT min(run_at) AS due FROM jobs WHERE status = 'queued'").fetch_one(conn).await?;
-    Ok(row.try_get("due")?)
-}
-
 /// Whether any job is due (a read: an idle worker asks this instead of taking the write lock).
 pub async fn any_due(conn: &mut AnyConnection, now_ms: i64) -> Result<bool, StoreError> {
     let row = sqlx::query(
