@@ -10,6 +10,7 @@ use yajin_core::ids::{BankCardNo, IdCardNo};
 use yajin_core::plan::TxnKind;
 use yajin_core::validation::FieldError;
 use yajin_core::{Fen, Timestamp};
+use yajin_store::records::outstanding::{self, Item};
 use yajin_store::records::{merchants, terminals};
 use yajin_store::StoreError;
 
@@ -182,7 +183,7 @@ pub async fn usage(app: &App, items: &[UsageInput]) -> Result<u64, AppError> {
     Ok(inserted)
 }
 
-/// What a merchant owes on one terminal, by SN; returns the item's id.
+/// What a merchant owes on one terminal, by SN; returns the item.
 pub async fn outstanding(
     app: &App,
     actor: &Actor,
@@ -190,8 +191,8 @@ pub async fn outstanding(
     kind: &'static str,
     amount: Fen,
     due_at: Timestamp,
-    replay: Replay<'_, String>,
-) -> Result<Outcome<String>, AppError> {
+    replay: Replay<'_, Item>,
+) -> Result<Outcome<Item>, AppError> {
     if !amount.is_positive() {
         return Err(AppError::Fields(vec![FieldError::new("amount_fen", "out_of_range", "须大于 0", "more than 0")]));
     }
@@ -203,5 +204,6 @@ pub async fn outstanding(
     let id =
         provisioning::add_outstanding_in(&mut work.tx, actor, &t.merchant_id, Some(&t.id), kind, amount, due_at, now)
             .await?;
-    work.finish(id).await
+    let item = outstanding::of_merchant(&mut work.tx, &t.merchant_id, &id).await?.ok_or(AppError::NotFound("item"))?;
+    work.finish(item).await
 }

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use yajin_app::model::Item;
 use yajin_app::onboarding::{self, Provisioned, UsageInput};
 use yajin_app::provisioning::{DepositInput, MerchantInput, TerminalInput};
 use yajin_core::eligibility::TerminalStatus;
@@ -21,7 +22,7 @@ use super::json_body::ApiJson;
 use super::problem::{ApiError, Problem};
 use super::session::{CanProvision, Staff};
 use super::state::AppState;
-use super::views::{InsertedView, ProvisionedView};
+use super::views::{InsertedView, OutstandingItemView, ProvisionedView};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -282,7 +283,7 @@ pub(super) struct OutstandingBody {
 
 #[utoipa::path(post, path = "/api/v1/admin/outstanding-items", operation_id = "add_outstanding_item", tag = "provisioning",
     security(("bearer" = []), ("cookie" = [])), params(IdempotencyKey), request_body = OutstandingBody,
-    responses((status = 201, body = ProvisionedView),
+    responses((status = 201, description = "the item", body = OutstandingItemView),
         (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
@@ -310,8 +311,7 @@ pub(super) async fn add_outstanding_item(
     let (Some(kind), Some(due_at), true) = (kind, due_at, errors.is_empty()) else {
         return Err(ApiError::validation(errors));
     };
-    let answer =
-        Answer::new(StatusCode::CREATED, |id: &String| ProvisionedView { id: id.clone(), merchant_no: None, sn: None });
+    let answer = Answer::new(StatusCode::CREATED, |item: &Item| OutstandingItemView::from(item.clone()));
     let replay = key.replay(&session, &b, &answer);
     let outcome =
         onboarding::outstanding(&state.app, &session.actor(), &b.sn, kind, Fen::new(b.amount_fen), due_at, replay)

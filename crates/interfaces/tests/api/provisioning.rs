@@ -65,7 +65,8 @@ on_both_databases! {
 
         let owed = json!({"sn": "NEW-SN-0001", "kind": "sim_fee", "amount_fen": 1_200, "due_at": "2026-11-01T00:00:00Z"});
         let item = app.send("POST", "/api/v1/admin/outstanding-items", Some(&admin), Some(owed.clone()), &[("idempotency-key", "o-1")]).await;
-        assert_eq!(item.status, 201);
+        assert_eq!((item.status, item.body["kind"].as_str(), item.body["amount_fen"].as_i64()), (201, Some("sim_fee"), Some(1_200)));
+        assert_eq!((item.body["status"].as_str(), item.body["terminal_sn"].as_str()), (Some("open"), Some("NEW-SN-0001")));
         let replay = app.send("POST", "/api/v1/admin/outstanding-items", Some(&admin), Some(owed), &[("idempotency-key", "o-1")]).await;
         assert_eq!(replay.body, item.body);
 
