@@ -203,6 +203,68 @@ pub async fn preview(app: &App, merchant_id: &str, input: &ApplyInput) -> Result
     Ok(Preview { assessment, warnings: checked.warnings })
 }
 
+/// A file of materials sent with an application form (a browser's one-step form).
+#[derive(Clone, Debug)]
+pub struct Upload {
+    pub kind: String,
+    pub content: Vec<u8>,
+}
+
+/// A form's first step: the materials sent with it are stored (their ids added to `input`),
+/// then the application is checked as it would be submitted. The files stay the merchant's
+/// whether or not the check passes, so a corrected form need not send them again.
+pub async fn prepare(
+    app: &App,
+    merchant_id: &str,
+    uploads: &[Upload],
+    input: &mut ApplyInput,
+) -> Result<Preview, ApplyError> {
+    store_uploads(app, merchant_id, uploads, &mut input.attachment_ids).await?;
+    preview(app, merchant_id, input).await
+}
+
+/// Stores the files of a form, adding their ids to `ids`.
+async fn store_uploads(
+    app: &App,
+    merchant_id: &str,
+    uploads: &[Upload],
+    ids: &mut Vec<String>,
+) -> Result<(), ApplyError> {
+    if ids.len() + uploads.len() > ATTACHMENTS_MAX {
+        let error = FieldError::new("attachment_ids", "too_many", "至多 10 个附件", "at most 10 attachments");
+        return Err(ApplyError::Fields(vec![error]));
+    }
+    for upload in uploads {
+        let stored = crate::attachments::upload(
+            app,
+            merchant_id,
+            Some(&upload.kind),
+            Some(&upload.content),
+            crate::idempotency::Replay::none(),
+        )
+        .await
+        .map_err(|e| ApplyError::Fields(vec![e.as_field_error("files")]))?;
+        if let Some(saved) = stored.done() {
+            ids.push(saved.id);
+        }
+    }
+    Ok(())
+}
+
+/// A supplement from a browser's one-step form: the files stored, then sent with the note.
+pub async fn supplement_with_uploads(
+    app: &App,
+    merchant_id: &str,
+    id: &str,
+    note: &str,
+    uploads: &[Upload],
+    replay: Replay<'_, ApplicationDetail>,
+) -> Result<Outcome<ApplicationDetail>, ApplyError> {
+    let mut ids = Vec::new();
+    store_uploads(app, merchant_id, uploads, &mut ids).await?;
+    supplement(app, merchant_id, id, note, &ids, replay).await
+}
+
 /// Submits in the caller's transaction and returns the new application's id.
 async fn submit_in(tx: &mut Tx, app: &App, merchant_id: &str, input: &ApplyInput) -> Result<String, ApplyError> {
     let (checked, assessed) = evaluate(tx, app, merchant_id, input).await?;

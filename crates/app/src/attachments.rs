@@ -25,6 +25,27 @@ pub enum UploadError {
     App(#[from] AppError),
 }
 
+impl UploadError {
+    /// The refusal as a problem with the form's `field` (a page that uploads with other fields).
+    pub fn as_field_error(&self, field: &str) -> FieldError {
+        match self {
+            UploadError::Fields(errors) => match errors.first() {
+                Some(e) => FieldError { field: field.to_owned(), ..e.clone() },
+                None => FieldError::new(field, "invalid", "文件无效", "invalid file"),
+            },
+            UploadError::TooLarge => {
+                FieldError::new(field, "too_large", "每个文件至多 10 MiB", "at most 10 MiB a file")
+            }
+            UploadError::UnsupportedType => {
+                FieldError::new(field, "unsupported_type", "只收 JPEG、PNG 或 PDF 文件", "JPEG, PNG or PDF files only")
+            }
+            UploadError::Store(_) | UploadError::App(_) => {
+                FieldError::new(field, "not_stored", "文件未能保存，请重试", "the file could not be stored; try again")
+            }
+        }
+    }
+}
+
 /// Stores one file of the merchant's; `kind` and `file` as the form carried them.
 pub async fn upload(
     app: &App,

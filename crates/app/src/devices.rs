@@ -3,6 +3,7 @@
 
 use yajin_core::ids::TerminalSn;
 use yajin_core::Timestamp;
+use yajin_store::records::merchants::{self, Merchant};
 use yajin_store::records::outstanding::{self, Item};
 use yajin_store::records::terminals::{self, Usage};
 
@@ -32,6 +33,24 @@ pub async fn terminal(app: &App, merchant_id: &str, sn: &str) -> Result<(Termina
     let assessed =
         assess_by_sn(&mut conn, merchant_id, sn.as_str(), false, now).await?.ok_or(AppError::NotFound("terminal"))?;
     Ok((assessed, now))
+}
+
+/// What a refund form is filled from: the terminal, assessed as the merchant would apply
+/// (`deduct`: with what is owed taken from the deposit), and the merchant's own record, masked.
+pub struct ApplyForm {
+    pub assessed: TerminalAssessment,
+    pub merchant: Merchant,
+    pub now: Timestamp,
+}
+
+pub async fn apply_form(app: &App, merchant_id: &str, sn: &str, deduct: bool) -> Result<ApplyForm, AppError> {
+    let now = app.clock.now();
+    let sn = TerminalSn::parse(sn).map_err(|_| AppError::NotFound("terminal"))?;
+    let mut conn = app.db.begin_read().await?;
+    let assessed =
+        assess_by_sn(&mut conn, merchant_id, sn.as_str(), deduct, now).await?.ok_or(AppError::NotFound("terminal"))?;
+    let merchant = merchants::by_id(&mut conn, merchant_id).await?.ok_or(AppError::NotFound("merchant"))?;
+    Ok(ApplyForm { assessed, merchant, now })
 }
 
 /// A terminal's usage records, newest first.

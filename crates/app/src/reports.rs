@@ -16,6 +16,36 @@ pub struct Summary {
     pub refunded_per_day: Vec<DayTotal>,
     pub submit_to_refund_median_s: Option<i64>,
     pub submit_to_refund_p90_s: Option<i64>,
+    /// Refunds of the period by how long they took, submission to money sent.
+    pub time_to_refund: Vec<Bucket>,
+    /// Applications waiting on staff now, by how long they have waited in their state.
+    pub queue_age: Vec<Bucket>,
+}
+
+/// How many durations fell at or under `upper_s` (and over the previous bucket's); the last
+/// bucket has no upper bound.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Bucket {
+    pub upper_s: Option<i64>,
+    pub count: i64,
+}
+
+/// The bounds of the duration buckets: an hour, a day, three days, a week, more.
+pub const BUCKET_BOUNDS_S: [i64; 4] = [3_600, 86_400, 3 * 86_400, 7 * 86_400];
+
+/// Durations (seconds) counted into the buckets of [`BUCKET_BOUNDS_S`].
+pub fn buckets(durations: &[i64]) -> Vec<Bucket> {
+    let mut out: Vec<Bucket> = BUCKET_BOUNDS_S
+        .iter()
+        .map(|b| Some(*b))
+        .chain(std::iter::once(None))
+        .map(|upper_s| Bucket { upper_s, count: 0 })
+        .collect();
+    for d in durations {
+        let index = BUCKET_BOUNDS_S.iter().position(|b| d <= b).unwrap_or(BUCKET_BOUNDS_S.len());
+        out[index].count += 1;
+    }
+    out
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -35,6 +65,7 @@ pub fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
 }
 
 pub async fn summary(app: &App, days: i64) -> Result<Summary, StoreError> {
+    let now = app.clock.now().millis();
     let since = app.clock.now().plus_days(-days).millis();
     let mut conn = app.db.pool().acquire().await?;
     let applications_by_status = reports::count_by_status(&mut conn).await?.into_iter().collect();
@@ -49,7 +80,11 @@ pub async fn summary(app: &App, days: i64) -> Result<Summary, StoreError> {
         durations.push((refunded - submitted).max(0) / 1000);
     }
     durations.sort_unstable();
+    let waiting: Vec<i64> =
+        reports::waiting_since(&mut conn).await?.into_iter().map(|since| (now - since).max(0) / 1000).collect();
     Ok(Summary {
+        time_to_refund: buckets(&durations),
+        queue_age: buckets(&waiting),
         applications_by_status,
         refunded_per_day: per_day
             .into_iter()
@@ -62,7 +97,7 @@ pub async fn summary(app: &App, days: i64) -> Result<Summary, StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use super::percentile;
+    use super::{buckets, percentile, Bucket};
 
     #[test]
     fn nearest_rank_percentiles() {
@@ -70,5 +105,16 @@ mod tests {
         assert_eq!((percentile(&v, 0.5), percentile(&v, 0.9)), (Some(5), Some(9)));
         assert_eq!(percentile(&[7], 0.9), Some(7));
         assert_eq!(percentile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn durations_fall_into_the_bucket_of_their_upper_bound() {
+        let counts: Vec<i64> = buckets(&[0, 3_600, 3_601, 86_400, 200_000, 604_800, 604_801, 10_000_000])
+            .into_iter()
+            .map(|Bucket { count, .. }| count)
+            .collect();
+        assert_eq!(counts, vec![2, 2, 1, 1, 2]);
+        assert_eq!(buckets(&[]).iter().map(|b| b.count).sum::<i64>(), 0);
+        assert_eq!(buckets(&[]).last().unwrap().upper_s, None);
     }
 }

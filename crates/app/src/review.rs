@@ -204,6 +204,57 @@ pub async fn claim(
     Ok(work.finish(out).await?)
 }
 
+/// Which approval `actor`'s "approve" would be, and where it leads, or why they may not.
+fn approval(a: &Application, actor: &Actor) -> Result<(Action, Status), ReviewError> {
+    let action = match a.status {
+        Status::AwaitingSecondApproval => Action::SecondApprove,
+        _ if a.four_eyes_required => Action::ApproveFirstOfTwo,
+        _ => Action::Approve,
+    };
+    let to = next(a, action, actor.role)?;
+    if action == Action::SecondApprove {
+        check_second_approver(a.first_approver.as_deref().unwrap_or(""), &actor.id)
+            .map_err(|_| ReviewError::SameApprover)?;
+    } else if a.claimed_by.as_deref() != Some(actor.id.as_str()) {
+        return Err(ReviewError::NotClaimedByYou);
+    }
+    Ok((action, to))
+}
+
+/// A reviewer decides only on what they claimed (a rejection at the second approval excepted).
+fn check_own_claim(a: &Application, action: Action, actor: &Actor) -> Result<(), ReviewError> {
+    let needs_claim = match action {
+        Action::RequestInfo => true,
+        Action::Reject => a.status == Status::InReview,
+        _ => false,
+    };
+    if needs_claim && a.claimed_by.as_deref() != Some(actor.id.as_str()) {
+        return Err(ReviewError::NotClaimedByYou);
+    }
+    Ok(())
+}
+
+/// What `actor` may do with the application now: the buttons a console shows. The same
+/// checks as the use cases themselves (role, state, claim, four eyes), so a button is never
+/// offered that the use case would refuse for who is asking.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Decisions {
+    pub claim: bool,
+    pub approve: bool,
+    pub reject: bool,
+    pub request_info: bool,
+}
+
+pub fn decisions(a: &Application, actor: &Actor) -> Decisions {
+    let may = |action: Action| next(a, action, actor.role).is_ok() && check_own_claim(a, action, actor).is_ok();
+    Decisions {
+        claim: may(Action::Claim),
+        approve: approval(a, actor).is_ok(),
+        reject: may(Action::Reject),
+        request_info: may(Action::RequestInfo),
+    }
+}
+
 pub async fn approve(
     app: &App,
     actor: &Actor,
@@ -220,22 +271,9 @@ pub async fn approve(
     let mut work = begin_work!(app, replay);
     let tx = &mut work.tx;
     let a = load(tx, id).await?;
-    let action = match a.status {
-        Status::AwaitingSecondApproval => Action::SecondApprove,
-        _ if a.four_eyes_required => Action::ApproveFirstOfTwo,
-        _ => Action::Approve,
-    };
-    let to = next(&a, action, actor.role)?;
-    let mark = if action == Action::SecondApprove {
-        check_second_approver(a.first_approver.as_deref().unwrap_or(""), &actor.id)
-            .map_err(|_| ReviewError::SameApprover)?;
-        Mark::SecondApproval(&actor.id)
-    } else {
-        if a.claimed_by.as_deref() != Some(actor.id.as_str()) {
-            return Err(ReviewError::NotClaimedByYou);
-        }
-        Mark::FirstApproval(&actor.id)
-    };
+    let (action, to) = approval(&a, actor)?;
+    let mark =
+        if action == Action::SecondApprove { Mark::SecondApproval(&actor.id) } else { Mark::FirstApproval(&actor.id) };
     if !applications::transition_by(tx, id, a.status, to, mark, now).await? {
         // Someone moved it first, or (second approval) it is one's own first approval.
         let again = load(tx, id).await?;
@@ -333,9 +371,7 @@ pub async fn reject(
     let tx = &mut work.tx;
     let a = load(tx, id).await?;
     let to = next(&a, Action::Reject, actor.role)?;
-    if a.status == Status::InReview && a.claimed_by.as_deref() != Some(actor.id.as_str()) {
-        return Err(ReviewError::NotClaimedByYou);
-    }
+    check_own_claim(&a, Action::Reject, actor)?;
     if !applications::transition_by(tx, id, a.status, to, Mark::Rejected(reason.code), now).await? {
         return Err(ReviewError::InvalidState(a.status));
     }
@@ -380,9 +416,7 @@ pub async fn request_info(
     let tx = &mut work.tx;
     let a = load(tx, id).await?;
     let to = next(&a, Action::RequestInfo, actor.role)?;
-    if a.claimed_by.as_deref() != Some(actor.id.as_str()) {
-        return Err(ReviewError::NotClaimedByYou);
-    }
+    check_own_claim(&a, Action::RequestInfo, actor)?;
     if !applications::transition_by(tx, id, a.status, to, Mark::None, now).await? {
         return Err(ReviewError::InvalidState(a.status));
     }

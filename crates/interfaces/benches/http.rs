@@ -52,8 +52,14 @@ async fn main() {
 }
 
 async fn serve(app: App) -> String {
-    let state =
-        AppState { app, metrics: http::recorder(), started: Arc::new(Instant::now()), sandbox: true, channel: None };
+    let state = AppState {
+        app,
+        metrics: http::recorder(),
+        started: Arc::new(Instant::now()),
+        sandbox: true,
+        channel: None,
+        site: Default::default(),
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let service = http::router(state).into_make_service_with_connect_info::<SocketAddr>();

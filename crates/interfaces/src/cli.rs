@@ -158,6 +158,11 @@ pub struct ServeArgs {
     #[arg(long, env = "YAJIN_LISTEN")]
     pub listen: Option<String>,
 
+    /// Where users reach Yajin, e.g. https://deposits.example.com [default: http://LISTEN].
+    /// With https, cookies are `Secure` and HSTS is sent.
+    #[arg(long, env = "YAJIN_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
     /// Seed the demo data set into an empty database; sandbox SMS and bank.
     #[arg(long, env = "YAJIN_DEMO")]
     pub demo: bool,

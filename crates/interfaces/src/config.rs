@@ -14,6 +14,7 @@ use crate::cli::{ChannelArgs, DbArgs, LogFormat, ServeArgs};
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<String>,
+    pub public_url: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub demo: Option<bool>,
@@ -70,6 +71,8 @@ pub enum SmsConfig {
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
     pub listen: SocketAddr,
+    /// Where users reach Yajin (no trailing slash).
+    pub public_url: String,
     pub db: DbConfig,
     pub demo: bool,
     pub pii_key: Option<String>,
@@ -168,8 +171,18 @@ pub fn serve_config(args: &ServeArgs, file: &FileConfig) -> Result<ServeConfig, 
         yajin_app::setup::MasterKey::from_hex(key).map_err(|e| ConfigError(format!("{name}: {e}")))?;
     }
     let demo = args.demo || file.demo.unwrap_or(false);
+    let public_url = match args.public_url.clone().or_else(|| file.public_url.clone()) {
+        None => format!("http://{listen}"),
+        Some(url) if url.starts_with("https://") || url.starts_with("http://") => url.trim_end_matches('/').to_owned(),
+        Some(url) => {
+            return Err(ConfigError(format!(
+                "public URL {url:?} (YAJIN_PUBLIC_URL / --public-url) must start with https:// or http://"
+            )))
+        }
+    };
     Ok(ServeConfig {
         listen,
+        public_url,
         db: db_config(&args.db, file)?,
         demo,
         sms: sms_config(args, file, demo)?,
@@ -220,6 +233,7 @@ mod tests {
         ServeArgs {
             db: DbArgs { data_dir: None, database_url: None },
             listen: None,
+            public_url: None,
             demo: true,
             pii_key: None,
             sms_provider: None,
@@ -234,6 +248,18 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.db.backend, Backend::Sqlite);
         assert_eq!(c.db.url, "sqlite://./yajin-data/yajin.db?mode=rwc");
+    }
+
+    #[test]
+    fn the_public_url_says_whether_the_site_is_https() {
+        let c = serve_config(&serve_args(), &FileConfig::default()).unwrap();
+        assert_eq!(c.public_url, "http://127.0.0.1:8080");
+        let mut args = serve_args();
+        args.public_url = Some("https://deposits.example.com/".into());
+        assert_eq!(serve_config(&args, &FileConfig::default()).unwrap().public_url, "https://deposits.example.com");
+        let file: FileConfig = toml::from_str("public_url = \"ftp://x\"").unwrap();
+        let e = serve_config(&serve_args(), &file).unwrap_err();
+        assert!(e.0.contains("YAJIN_PUBLIC_URL"), "{}", e.0);
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod config;
 pub mod http;
 pub mod reconcile;
 pub mod serve;
+pub mod web;
 
 use tracing_subscriber::EnvFilter;
 

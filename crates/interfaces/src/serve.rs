@@ -74,8 +74,15 @@ pub async fn serve(config: ServeConfig) -> Result<(), Failure> {
     }
     let callbacks =
         channel.as_ref().map(|(c, secret)| http::ChannelSecret { name: c.name().to_owned(), secret: secret.clone() });
-    let state =
-        AppState { app, metrics: http::recorder(), started: Arc::new(Instant::now()), sandbox, channel: callbacks };
+    let site = crate::web::Site { https: config.public_url.starts_with("https://"), demo: config.demo };
+    let state = AppState {
+        app,
+        metrics: http::recorder(),
+        started: Arc::new(Instant::now()),
+        sandbox,
+        channel: callbacks,
+        site,
+    };
     let shutdown = shutdown_signal()?;
     print_banner(&config, address, bank_url.as_deref());
     let service = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -81,6 +81,7 @@ async fn world(test: TestDb, refunds: usize, faults: Faults, callbacks: bool) ->
         started: Arc::new(Instant::now()),
         sandbox: true,
         channel: Some(ChannelSecret { name: "sandbox".into(), secret: SECRET.as_bytes().to_vec() }),
+        site: Default::default(),
     };
     let service = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(server, service).await });

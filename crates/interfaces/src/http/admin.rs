@@ -41,7 +41,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/reports/summary", get(get_summary_report))
 }
 
-fn policy(id: String, p: &DepositPlan, created_at: i64) -> PolicyView {
+pub(crate) fn policy(id: String, p: &DepositPlan, created_at: i64) -> PolicyView {
     PolicyView { id, plan: PlanView::from(p), created_at: Timestamp::from_millis(created_at).to_rfc3339() }
 }
 

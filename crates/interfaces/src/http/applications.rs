@@ -17,12 +17,10 @@ use yajin_core::Fen;
 use super::idempotency::{Answer, IdempotencyKey};
 use super::json_body::ApiJson;
 use super::paging::PageQuery;
-use super::problem::{language, ApiError, ErrorCode, FieldErrorView, Problem};
+use super::problem::{language, ApiError, ErrorCode, Problem};
 use super::session::MerchantSession;
 use super::state::AppState;
-use super::views::{
-    figures, ApplicationPage, ApplicationView, DeductionView, PreviewView, ReasonView, ReceiptCheckView, ReceiptView,
-};
+use super::views::{figures, ApplicationPage, ApplicationView, PreviewView, ReasonView, ReceiptCheckView, ReceiptView};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -76,7 +74,7 @@ impl ApplyBody {
     }
 }
 
-pub(super) fn apply_error(e: ApplyError, lang: Lang) -> ApiError {
+pub(crate) fn apply_error(e: ApplyError, lang: Lang) -> ApiError {
     match e {
         ApplyError::Fields(errors) => ApiError::validation(errors),
         ApplyError::TerminalNotFound => ApiError::new(StatusCode::NOT_FOUND, ErrorCode::TerminalNotFound),
@@ -164,24 +162,7 @@ pub(super) async fn preview_refund_application(
     let p = applications::preview(&state.app, &session.merchant_id, &body.input())
         .await
         .map_err(|e| apply_error(e, lang))?;
-    let a = &p.assessment.assessment;
-    Ok(Json(PreviewView {
-        eligible: a.eligible(),
-        reasons: a.reasons.iter().map(|r| ReasonView::new(r, lang)).collect(),
-        terminal_sn: p.assessment.terminal.sn.clone(),
-        amount_fen: a.refundable_fen.get(),
-        fee_fen: a.fee_fen.get(),
-        deducted_fen: a.deducted_fen.get(),
-        net_refund_fen: a.net_refund_fen.get(),
-        deductions: a
-            .deductions
-            .iter()
-            .map(|d| DeductionView { item_id: d.item_id.clone(), kind: d.kind.clone(), amount_fen: d.amount_fen.get() })
-            .collect(),
-        deadline: a.deadline.map(|d| d.to_rfc3339()),
-        auto_approvable: a.auto_approvable,
-        warnings: p.warnings.iter().map(|w| FieldErrorView::new(w, lang)).collect(),
-    }))
+    Ok(Json(PreviewView::new(&p, lang)))
 }
 
 #[utoipa::path(post, path = "/api/v1/refund-applications", operation_id = "submit_refund_application",

@@ -78,17 +78,8 @@ pub(super) async fn upload_attachment(
         serde_json::json!({"kind": kind, "file_sha256": file.as_deref().map(|f| hex::encode(Sha256::digest(f)))});
     let answer = Answer::new(StatusCode::CREATED, |saved: &Attachment| AttachmentView::from(saved.clone()));
     let replay = key.replay(&session, &request, &answer);
-    let outcome = attachments::upload(&state.app, &session.merchant_id, kind.as_deref(), file.as_deref(), replay)
-        .await
-        .map_err(|e| match e {
-            UploadError::Fields(errors) => ApiError::validation(errors),
-            UploadError::TooLarge => too_large(),
-            UploadError::UnsupportedType => {
-                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedFileType)
-            }
-            UploadError::App(e) => e.into(),
-            UploadError::Store(e) => e.into(),
-        })?;
+    let outcome =
+        attachments::upload(&state.app, &session.merchant_id, kind.as_deref(), file.as_deref(), replay).await?;
     Ok(answer.respond(outcome))
 }
 
@@ -105,6 +96,20 @@ pub(super) async fn download_attachment(
 ) -> Result<Response, ApiError> {
     let (meta, content) = attachments::read(&state.app, Some(&session.merchant_id), &id).await?;
     Ok(file_response(meta.content_type, content))
+}
+
+impl From<UploadError> for ApiError {
+    fn from(e: UploadError) -> ApiError {
+        match e {
+            UploadError::Fields(errors) => ApiError::validation(errors),
+            UploadError::TooLarge => too_large(),
+            UploadError::UnsupportedType => {
+                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedFileType)
+            }
+            UploadError::App(e) => e.into(),
+            UploadError::Store(e) => e.into(),
+        }
+    }
 }
 
 /// A stored file as the browser should treat it: its own type, never sniffed, not cached.

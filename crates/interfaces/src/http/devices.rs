@@ -108,14 +108,21 @@ pub(super) async fn settle_outstanding_item(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let answer = Answer::new(StatusCode::ACCEPTED, |item: &Item| OutstandingItemView::from(item.clone()));
-    match collections::settle(&state.app, &session.merchant_id, &id, key.replay(&session, &(), &answer)).await {
-        Ok(outcome) => Ok(answer.respond(outcome)),
-        Err(SettleError::NotFound) => Err(ApiError::not_found()),
-        Err(SettleError::AlreadySettled(item)) => {
-            let item = serde_json::to_value(OutstandingItemView::from(*item)).unwrap_or_default();
-            Err(ApiError::new(StatusCode::CONFLICT, ErrorCode::AlreadySettled).with("item", item))
+    let outcome =
+        collections::settle(&state.app, &session.merchant_id, &id, key.replay(&session, &(), &answer)).await?;
+    Ok(answer.respond(outcome))
+}
+
+impl From<SettleError> for ApiError {
+    fn from(e: SettleError) -> ApiError {
+        match e {
+            SettleError::NotFound => ApiError::not_found(),
+            SettleError::AlreadySettled(item) => {
+                let item = serde_json::to_value(OutstandingItemView::from(*item)).unwrap_or_default();
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::AlreadySettled).with("item", item)
+            }
+            SettleError::App(e) => e.into(),
+            SettleError::Store(e) => e.into(),
         }
-        Err(SettleError::App(e)) => Err(e.into()),
-        Err(SettleError::Store(e)) => Err(e.into()),
     }
 }

@@ -1,12 +1,12 @@
 //! The HTTP interface: routes, shared state, and the layers every request passes through.
 
-mod admin;
-mod applications;
+pub(crate) mod admin;
+pub(crate) mod applications;
 mod attachments;
 mod auth;
 mod devices;
 mod health;
-mod idempotency;
+pub(crate) mod idempotency;
 mod inbox;
 mod json_body;
 mod metrics;
@@ -41,16 +41,30 @@ pub fn router(state: AppState) -> Router {
         .merge(provisioning::routes())
         .route("/api/v1/openapi.json", axum::routing::get(|| async { axum::Json(openapi::document()) }))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES));
-    Router::new()
+    let api = Router::new()
         .merge(json_api)
         .merge(attachments::routes())
         .merge(reconciliations::routes())
-        .fallback(|| async { problem::ApiError::not_found() })
         // Inside `localize`: the size limits' refusals become problems like any error.
-        .layer(axum::middleware::from_fn(problem::localize))
+        .layer(axum::middleware::from_fn(problem::localize));
+    let https = state.site.https;
+    Router::new()
+        .merge(api)
+        .merge(crate::web::routes())
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(move |request, next| crate::web::security_headers(https, request, next)))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// An unknown path: a page for a browser, a problem for anyone else.
+async fn not_found(headers: axum::http::HeaderMap) -> axum::response::Response {
+    if crate::web::wants_html(&headers) {
+        crate::web::not_found_page(&headers)
+    } else {
+        problem::ApiError::not_found().render(problem::language(&headers))
+    }
 }
 
 pub use metrics::recorder;

@@ -122,15 +122,19 @@ pub(super) async fn retry_payout(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let answer = Answer::new(StatusCode::CREATED, |p: &Payout| PayoutView::from(p.clone()));
-    let outcome = payouts::retry(&state.app, &session.actor(), &id, key.replay(&session, &(), &answer)).await.map_err(
-        |e| match e {
+    let outcome = payouts::retry(&state.app, &session.actor(), &id, key.replay(&session, &(), &answer)).await?;
+    Ok(answer.respond(outcome))
+}
+
+impl From<RetryError> for ApiError {
+    fn from(e: RetryError) -> ApiError {
+        match e {
             RetryError::NotFound => ApiError::not_found(),
             RetryError::OutcomeUnknown => ApiError::new(StatusCode::CONFLICT, ErrorCode::PayoutOutcomeUnknown),
             RetryError::InvalidState(status) => {
                 ApiError::new(StatusCode::CONFLICT, ErrorCode::InvalidState).with("payout_status", status)
             }
             RetryError::App(e) => e.into(),
-        },
-    )?;
-    Ok(answer.respond(outcome))
+        }
+    }
 }

@@ -71,7 +71,7 @@ impl ApiError {
         ApiError { cause: Some(cause.into()), ..ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal) }
     }
 
-    fn render(&self, lang: Lang) -> Response {
+    pub fn render(&self, lang: Lang) -> Response {
         let mut body = json!({
             "type": format!("https://yajin.dev/problems/{}", self.code.as_str().replace('_', "-")),
             "code": self.code.as_str(),

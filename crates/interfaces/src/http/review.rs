@@ -18,8 +18,8 @@ use super::problem::{language, ApiError, ErrorCode, Problem};
 use super::session::{CanDecide, CanDecideOrSecondApprove, Staff, StaffSession};
 use super::state::AppState;
 use super::views::{
-    DeviceReceiptView, IdentityCheckView, LedgerLineView, LocalizedView, OutstandingItemRefView, ReasonCodeView,
-    ReasonCodesView, ReviewApplicationView, ReviewEvidenceView, ReviewPage, TerminalView,
+    DeviceReceiptView, LocalizedView, ReasonCodeView, ReasonCodesView, ReviewApplicationView, ReviewEvidenceView,
+    ReviewPage,
 };
 
 pub fn routes() -> Router<AppState> {
@@ -35,33 +35,35 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/review/attachments/{id}", get(download_evidence_attachment))
 }
 
-fn review_error(e: ReviewError) -> ApiError {
-    match e {
-        ReviewError::NotFound => ApiError::not_found(),
-        ReviewError::InvalidState(s) => {
-            ApiError::new(StatusCode::CONFLICT, ErrorCode::InvalidState).with("application_status", s.as_str())
-        }
-        ReviewError::Forbidden => ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden),
-        ReviewError::SameApprover => ApiError::new(StatusCode::FORBIDDEN, ErrorCode::SameApprover),
-        ReviewError::NotClaimedByYou => ApiError::new(StatusCode::CONFLICT, ErrorCode::NotClaimedByYou),
-        ReviewError::UnknownReasonCode => ApiError::field(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::UnknownReasonCode,
-            FieldError::new(
-                "reason_code",
-                "unknown",
-                "未知的驳回原因，见 GET /api/v1/review/reason-codes",
-                "see GET /api/v1/review/reason-codes",
+impl From<ReviewError> for ApiError {
+    fn from(e: ReviewError) -> ApiError {
+        match e {
+            ReviewError::NotFound => ApiError::not_found(),
+            ReviewError::InvalidState(s) => {
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::InvalidState).with("application_status", s.as_str())
+            }
+            ReviewError::Forbidden => ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden),
+            ReviewError::SameApprover => ApiError::new(StatusCode::FORBIDDEN, ErrorCode::SameApprover),
+            ReviewError::NotClaimedByYou => ApiError::new(StatusCode::CONFLICT, ErrorCode::NotClaimedByYou),
+            ReviewError::UnknownReasonCode => ApiError::field(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::UnknownReasonCode,
+                FieldError::new(
+                    "reason_code",
+                    "unknown",
+                    "未知的驳回原因，见 GET /api/v1/review/reason-codes",
+                    "see GET /api/v1/review/reason-codes",
+                ),
             ),
-        ),
-        ReviewError::Fields(errors) => ApiError::validation(errors),
-        ReviewError::FiguresChanged { what } => {
-            ApiError::new(StatusCode::CONFLICT, ErrorCode::FiguresChanged).with("changed", what)
+            ReviewError::Fields(errors) => ApiError::validation(errors),
+            ReviewError::FiguresChanged { what } => {
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::FiguresChanged).with("changed", what)
+            }
+            ReviewError::DeviceNotReceived => ApiError::new(StatusCode::CONFLICT, ErrorCode::DeviceNotReceived),
+            ReviewError::DeviceAlreadyReceived => ApiError::new(StatusCode::CONFLICT, ErrorCode::DeviceAlreadyReceived),
+            ReviewError::App(e) => e.into(),
+            ReviewError::Store(e) => e.into(),
         }
-        ReviewError::DeviceNotReceived => ApiError::new(StatusCode::CONFLICT, ErrorCode::DeviceNotReceived),
-        ReviewError::DeviceAlreadyReceived => ApiError::new(StatusCode::CONFLICT, ErrorCode::DeviceAlreadyReceived),
-        ReviewError::App(e) => e.into(),
-        ReviewError::Store(e) => e.into(),
     }
 }
 
@@ -107,45 +109,7 @@ pub(super) async fn get_review_evidence(
 ) -> Result<Json<ReviewEvidenceView>, ApiError> {
     session.require(Permission::ReviewRead)?;
     let evidence = review::evidence(&state.app, &id).await?;
-    let lang = language(&headers);
-    let now = evidence.application.as_of;
-    let outstanding_items = evidence.terminal.as_ref().map_or_else(Vec::new, |t| {
-        t.owed
-            .iter()
-            .map(|i| OutstandingItemRefView {
-                id: i.id.clone(),
-                kind: i.kind.clone(),
-                amount_fen: i.amount_fen.get(),
-                due_at: i.due_at.to_rfc3339(),
-            })
-            .collect()
-    });
-    let ledger = evidence
-        .ledger
-        .iter()
-        .map(|(t, s)| LedgerLineView {
-            id: t.id.clone(),
-            debit: t.debit.id(),
-            credit: t.credit.id(),
-            amount_fen: t.amount.get(),
-            code: t.code.as_str().to_owned(),
-            state: s.as_str().to_owned(),
-        })
-        .collect();
-    Ok(Json(ReviewEvidenceView {
-        terminal: evidence.terminal.as_ref().map(|t| TerminalView::new(t, lang, now)),
-        application: ReviewApplicationView::from(evidence.application),
-        outstanding_items,
-        ledger,
-        // Submission succeeds only when phone, ID card and bank card match the real-name
-        // record (compared by blind index), so an application on file has passed all three.
-        identity_check: IdentityCheckView {
-            phone: "match".into(),
-            id_card: "match".into(),
-            bank_card: "match".into(),
-            method: "blind_index_at_submission".into(),
-        },
-    }))
+    Ok(Json(ReviewEvidenceView::new(evidence, language(&headers))))
 }
 
 #[utoipa::path(post, path = "/api/v1/review/applications/{id}/claim", operation_id = "claim_application", tag = "backoffice",
@@ -162,9 +126,7 @@ pub(super) async fn claim_application(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let answer = decision_answer();
-    let outcome = review::claim(&state.app, &session.actor(), &id, key.replay(&session, &(), &answer))
-        .await
-        .map_err(review_error)?;
+    let outcome = review::claim(&state.app, &session.actor(), &id, key.replay(&session, &(), &answer)).await?;
     Ok(answer.respond(outcome))
 }
 
@@ -195,7 +157,7 @@ pub(super) async fn approve_application(
 ) -> Result<Response, ApiError> {
     let answer = decision_answer();
     let replay = key.replay(&session, &b, &answer);
-    let outcome = review::approve(&state.app, &session.actor(), &id, &b.comment, replay).await.map_err(review_error)?;
+    let outcome = review::approve(&state.app, &session.actor(), &id, &b.comment, replay).await?;
     Ok(answer.respond(outcome))
 }
 
@@ -228,9 +190,7 @@ pub(super) async fn reject_application(
 ) -> Result<Response, ApiError> {
     let answer = decision_answer();
     let replay = key.replay(&session, &b, &answer);
-    let outcome = review::reject(&state.app, &session.actor(), &id, &b.reason_code, &b.comment, replay)
-        .await
-        .map_err(review_error)?;
+    let outcome = review::reject(&state.app, &session.actor(), &id, &b.reason_code, &b.comment, replay).await?;
     Ok(answer.respond(outcome))
 }
 
@@ -263,9 +223,7 @@ pub(super) async fn request_application_info(
 ) -> Result<Response, ApiError> {
     let answer = decision_answer();
     let replay = key.replay(&session, &b, &answer);
-    let outcome = review::request_info(&state.app, &session.actor(), &id, &b.items, &b.comment, replay)
-        .await
-        .map_err(review_error)?;
+    let outcome = review::request_info(&state.app, &session.actor(), &id, &b.items, &b.comment, replay).await?;
     Ok(answer.respond(outcome))
 }
 
@@ -349,7 +307,6 @@ pub(super) async fn record_device_received(
     let replay = key.replay(&session, &b, &answer);
     let outcome =
         review::device_received(&state.app, &session.actor(), &sn, &b.waybill_no, &b.condition, &b.note, replay)
-            .await
-            .map_err(review_error)?;
+            .await?;
     Ok(answer.respond(outcome))
 }

@@ -14,6 +14,8 @@ pub struct AppState {
     pub sandbox: bool,
     /// The payout channel whose callbacks this server takes, with their shared secret.
     pub channel: Option<ChannelSecret>,
+    /// How the site is reached (https?) and whether it is a demo, for the pages.
+    pub site: crate::web::Site,
 }
 
 #[derive(Clone)]

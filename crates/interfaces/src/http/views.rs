@@ -469,6 +469,33 @@ pub struct PreviewView {
     pub warnings: Vec<crate::http::problem::FieldErrorView>,
 }
 
+impl PreviewView {
+    pub fn new(p: &yajin_app::applications::Preview, lang: Lang) -> PreviewView {
+        let a = &p.assessment.assessment;
+        PreviewView {
+            eligible: a.eligible(),
+            reasons: a.reasons.iter().map(|r| ReasonView::new(r, lang)).collect(),
+            terminal_sn: p.assessment.terminal.sn.clone(),
+            amount_fen: a.refundable_fen.get(),
+            fee_fen: a.fee_fen.get(),
+            deducted_fen: a.deducted_fen.get(),
+            net_refund_fen: a.net_refund_fen.get(),
+            deductions: a
+                .deductions
+                .iter()
+                .map(|d| DeductionView {
+                    item_id: d.item_id.clone(),
+                    kind: d.kind.clone(),
+                    amount_fen: d.amount_fen.get(),
+                })
+                .collect(),
+            deadline: a.deadline.map(|d| d.to_rfc3339()),
+            auto_approvable: a.auto_approvable,
+            warnings: p.warnings.iter().map(|w| crate::http::problem::FieldErrorView::new(w, lang)).collect(),
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct ReceiptView {
     pub refund_no: String,
@@ -694,6 +721,49 @@ pub struct ReviewEvidenceView {
     pub outstanding_items: Vec<OutstandingItemRefView>,
     pub ledger: Vec<LedgerLineView>,
     pub identity_check: IdentityCheckView,
+}
+
+impl ReviewEvidenceView {
+    pub fn new(evidence: yajin_app::review::Evidence, lang: Lang) -> ReviewEvidenceView {
+        let now = evidence.application.as_of;
+        let outstanding_items = evidence.terminal.as_ref().map_or_else(Vec::new, |t| {
+            t.owed
+                .iter()
+                .map(|i| OutstandingItemRefView {
+                    id: i.id.clone(),
+                    kind: i.kind.clone(),
+                    amount_fen: i.amount_fen.get(),
+                    due_at: i.due_at.to_rfc3339(),
+                })
+                .collect()
+        });
+        let ledger = evidence
+            .ledger
+            .iter()
+            .map(|(t, s)| LedgerLineView {
+                id: t.id.clone(),
+                debit: t.debit.id(),
+                credit: t.credit.id(),
+                amount_fen: t.amount.get(),
+                code: t.code.as_str().to_owned(),
+                state: s.as_str().to_owned(),
+            })
+            .collect();
+        ReviewEvidenceView {
+            terminal: evidence.terminal.as_ref().map(|t| TerminalView::new(t, lang, now)),
+            application: ReviewApplicationView::from(evidence.application),
+            outstanding_items,
+            ledger,
+            // Submission succeeds only when phone, ID card and bank card match the real-name
+            // record (compared by blind index), so an application on file has passed all three.
+            identity_check: IdentityCheckView {
+                phone: "match".into(),
+                id_card: "match".into(),
+                bank_card: "match".into(),
+                method: "blind_index_at_submission".into(),
+            },
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]

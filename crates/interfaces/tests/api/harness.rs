@@ -49,13 +49,20 @@ pub async fn spawn_app(db: Db) -> TestApp {
 
 /// As [`spawn_app`], with or without the sandbox (the SMS inbox over HTTP).
 pub async fn spawn_app_with(db: Db, sandbox: bool) -> TestApp {
-    start(db, sandbox, None).await
+    start(db, sandbox, None, DEMO_SITE).await
 }
+
+/// As [`spawn_app`], reached as `site` says (over https, say).
+pub async fn spawn_app_at(db: Db, site: yajin::web::Site) -> TestApp {
+    start(db, true, None, site).await
+}
+
+const DEMO_SITE: yajin::web::Site = yajin::web::Site { https: false, demo: true };
 
 /// As [`spawn_app`], paying through a sandbox bank with these faults, with a payout worker
 /// running (on the real clock: backoffs must pass).
 pub async fn spawn_paying_app(db: Db, faults: Faults) -> TestApp {
-    start(db, true, Some(Bank { faults, worker: true, callbacks: true })).await
+    start(db, true, Some(Bank { faults, worker: true, callbacks: true }), DEMO_SITE).await
 }
 
 /// How a test's sandbox bank is wired.
@@ -69,7 +76,7 @@ pub struct Bank {
 
 /// As [`spawn_paying_app`], wired as `bank` says.
 pub async fn spawn_app_with_bank(db: Db, bank: Bank) -> TestApp {
-    start(db, true, Some(bank)).await
+    start(db, true, Some(bank), DEMO_SITE).await
 }
 
 /// A channel to the test's bank, for a test that drives the worker itself.
@@ -77,7 +84,7 @@ pub fn channel_to(bank: &str, timeout: Duration) -> HttpChannel {
     HttpChannel::new("sandbox", bank, CHANNEL_SECRET, timeout).unwrap()
 }
 
-async fn start(db: Db, sandbox: bool, bank: Option<Bank>) -> TestApp {
+async fn start(db: Db, sandbox: bool, bank: Option<Bank>, site: yajin::web::Site) -> TestApp {
     let clock = Arc::new(ManualClock::at(SystemClock.now()));
     let vault = Vault::new(&MasterKey::from_hex(&"33".repeat(32)).unwrap(), &[]);
     let time: Arc<dyn Clock> = if bank.is_some() { Arc::new(SystemClock) } else { clock.clone() };
@@ -110,8 +117,14 @@ async fn start(db: Db, sandbox: bool, bank: Option<Bank>) -> TestApp {
         channel = Some(http::ChannelSecret { name: "sandbox".into(), secret: CHANNEL_SECRET.to_vec() });
         bank_url = Some(url);
     }
-    let state =
-        AppState { app: app.clone(), metrics: http::recorder(), started: Arc::new(Instant::now()), sandbox, channel };
+    let state = AppState {
+        app: app.clone(),
+        metrics: http::recorder(),
+        started: Arc::new(Instant::now()),
+        sandbox,
+        channel,
+        site,
+    };
     let service = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await });
     TestApp { base: format!("http://{address}"), client: reqwest::Client::new(), db, clock, app, bank: bank_url }

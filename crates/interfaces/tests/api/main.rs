@@ -17,3 +17,4 @@ mod payouts;
 mod provisioning;
 mod reconciliations;
 mod review;
+mod web;

@@ -23,3 +23,15 @@ pub async fn refunds(conn: &mut AnyConnection, since_ms: i64) -> Result<Vec<(i64
     .await?;
     rows.iter().map(|r| Ok((r.try_get("submitted")?, r.try_get("refunded")?, r.try_get("net")?))).collect()
 }
+
+/// When each application waiting on staff (in review, to be reviewed or approved, or with a
+/// failed payout) last changed state.
+pub async fn waiting_since(conn: &mut AnyConnection) -> Result<Vec<i64>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT updated_at FROM refund_applications
+         WHERE status IN ('submitted', 'in_review', 'awaiting_second_approval', 'payout_failed')",
+    )
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get("updated_at")?)).collect()
+}

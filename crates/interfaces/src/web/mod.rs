@@ -1,0 +1,98 @@
+//! The web UI: the merchant portal at `/` (phone-first) and the staff console at `/console`
+//! (desktop), server-rendered from askama templates in Chinese or English.
+//!
+//! A page handler is as thin as an API handler: it parses, makes one use-case call (the same
+//! ones the API makes), and renders a typed view — mostly the API's own views, so a page and
+//! the API cannot tell a merchant different things. Forms post back with the session's CSRF
+//! token and a fresh idempotency key, so a double click or a resent form does its work once.
+
+mod assets;
+mod charts;
+mod console;
+mod once;
+mod page;
+mod portal;
+mod visitor;
+
+use axum::extract::{DefaultBodyLimit, Path, Query, Request};
+use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::http::AppState;
+pub use page::PageError;
+
+/// A page's form (with its files: the application's materials) is at most this large.
+pub const FORM_LIMIT_BYTES: usize = 25 * 1024 * 1024;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .merge(portal::routes())
+        .merge(console::routes())
+        .route("/assets/{name}", get(assets::serve))
+        .route("/lang/{code}", get(switch_language))
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(FORM_LIMIT_BYTES))
+}
+
+#[derive(serde::Deserialize)]
+struct Back {
+    back: Option<String>,
+}
+
+/// `GET /lang/{zh|en}?back=/path`: remembers the reader's language for a year.
+async fn switch_language(Path(code): Path<String>, Query(q): Query<Back>) -> Response {
+    let code = if code == "en" { "en" } else { "zh" };
+    let mut response = page::see(page::local_path(q.back.as_deref(), "/"));
+    let cookie = format!("{}={code}; Path=/; SameSite=Lax; Max-Age=31536000", visitor::LANG_COOKIE);
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// How Yajin is reached, for the headers that depend on it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Site {
+    /// Served over https (`YAJIN_PUBLIC_URL`): cookies are `Secure`, HSTS is sent.
+    pub https: bool,
+    /// Demo mode: the start page shows the demo logins.
+    pub demo: bool,
+}
+
+/// The headers every response carries: no framing, no inline script or style, no sniffing,
+/// no referrer to other sites, and HSTS when Yajin is reached over https.
+pub async fn security_headers(https: bool, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let fixed = [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; \
+             base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+    ];
+    for (name, value) in fixed {
+        headers.entry(name).or_insert(HeaderValue::from_static(value));
+    }
+    if https {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    }
+    response
+}
+
+/// An unknown path: a page for a browser, a problem for an API client.
+pub fn wants_html(request_headers: &axum::http::HeaderMap) -> bool {
+    request_headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"))
+}
+
+pub fn not_found_page(request_headers: &axum::http::HeaderMap) -> Response {
+    let lang = visitor::page_language(request_headers);
+    PageError::not_found(lang, page::Area::Portal).into_response()
+}

@@ -1,0 +1,863 @@
+//! The merchant portal (商户端), phone-first: log in, 我的设备, 退押金, follow the application,
+//! print the receipt, settle what is owed, talk to customer service.
+
+use askama::Template;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use yajin_app::applications::{self, ApplicationDetail, ApplyInput, Upload};
+use yajin_app::auth::{self, AuthError};
+use yajin_app::paging::PageRequest;
+use yajin_app::{collections, devices, inbox, tickets};
+use yajin_core::eligibility::Lang;
+
+use super::once::{new_key, Once};
+use super::page::{local_path, render, see, Area, Chrome, FormErrors, PageError};
+use super::visitor::{login_cookies, logout_cookies, FormOwner, Merchant, Posted, Visitor};
+use crate::http::applications::apply_error;
+use crate::http::problem::ApiError;
+use crate::http::views::{
+    AnnouncementView, ApplicationView, NotificationView, OutstandingItemView, PreviewView, ReceiptView, TerminalView,
+    TicketView,
+};
+use crate::http::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(start))
+        .route("/login", post(login))
+        .route("/logout", post(logout))
+        .route("/forgot", get(forgot).post(send_reset_code))
+        .route("/reset", post(reset_password))
+        .route("/devices", get(my_devices))
+        .route("/apply/{sn}", get(apply_form).post(apply))
+        .route("/applications", get(my_applications))
+        .route("/applications/{id}", get(application))
+        .route("/applications/{id}/cancel", post(cancel))
+        .route("/applications/{id}/supplement", post(supplement))
+        .route("/applications/{id}/receipt", get(receipt))
+        .route("/outstanding", get(outstanding))
+        .route("/outstanding/{id}/settle", post(settle))
+        .route("/tickets", get(my_tickets).post(open_ticket))
+        .route("/tickets/{id}", get(ticket))
+        .route("/tickets/{id}/reply", post(reply_ticket))
+        .route("/notifications", get(notifications))
+        .route("/announcements", get(announcements))
+}
+
+fn failed(e: impl Into<ApiError>, lang: Lang) -> PageError {
+    PageError::api(e.into(), lang, Area::Portal)
+}
+
+/// `?notice=code` after a form: the confirmation, in the reader's language.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Notice {
+    notice: Option<String>,
+    cursor: Option<String>,
+}
+
+fn notice(chrome: &mut Chrome, code: Option<&str>) {
+    let (zh, en) = match code {
+        Some("submitted") => {
+            ("申请已提交。您可以在下方随时查看进度。", "Application submitted. Follow its progress below.")
+        }
+        Some("cancelled") => ("申请已撤销。", "Application cancelled."),
+        Some("supplemented") => {
+            ("补充材料已提交，申请回到审核队列。", "Materials sent; the application is back in review.")
+        }
+        Some("settling") => {
+            ("已发起扣款，银行确认后款项即结清。", "Collection started: the item is settled once the bank confirms.")
+        }
+        Some("ticket_opened") => {
+            ("工单已创建，客服会在承诺时间内答复。", "Ticket opened: we answer by the time shown.")
+        }
+        Some("replied") => ("已发送。", "Sent."),
+        Some("password_reset") => ("密码已重置，请用新密码登录。", "Password reset: log in with the new one."),
+        _ => return,
+    };
+    chrome.notice = Some(chrome.t(zh, en));
+}
+
+// ---- start, login, logout, password reset ----
+
+#[derive(Template)]
+#[template(path = "portal/start.html")]
+struct StartPage {
+    chrome: Chrome,
+    demo: bool,
+    next: String,
+    phone: String,
+    errors: FormErrors,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct StartQuery {
+    next: Option<String>,
+    notice: Option<String>,
+}
+
+async fn start(State(state): State<AppState>, visitor: Visitor, Query(q): Query<StartQuery>) -> Response {
+    if visitor.session.as_ref().is_some_and(|s| s.principal_kind == "merchant") {
+        return see(local_path(q.next.as_deref(), "/devices"));
+    }
+    let mut chrome = visitor.chrome;
+    notice(&mut chrome, q.notice.as_deref());
+    let next = local_path(q.next.as_deref(), "/devices");
+    render(&StartPage { chrome, demo: state.site.demo, next, phone: String::new(), errors: FormErrors::default() })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct LoginForm {
+    phone: String,
+    password: String,
+    next: String,
+}
+
+fn auth_failure(e: AuthError, lang: Lang) -> (StatusCode, FormErrors) {
+    let error = ApiError::from(e);
+    (error.status, FormErrors::from_api(&error, lang))
+}
+
+async fn login(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    ip: crate::http::session::ClientIp,
+    axum::Form(form): axum::Form<LoginForm>,
+) -> Response {
+    let next = local_path(Some(&form.next), "/devices");
+    match auth::login(&state.app, auth::Kind::Merchant, &form.phone, form.password, &ip.0).await {
+        Ok(session) => {
+            let mut response = see(&next);
+            login_cookies(&mut response, &session, state.site.https);
+            response
+        }
+        Err(e) => {
+            let (status, errors) = auth_failure(e, visitor.chrome.lang);
+            let page = StartPage { chrome: visitor.chrome, demo: state.site.demo, next, phone: form.phone, errors };
+            (status, render(&page)).into_response()
+        }
+    }
+}
+
+async fn logout(State(state): State<AppState>, posted: Posted<Merchant, ()>) -> Result<Response, PageError> {
+    let lang = posted.who.lang();
+    auth::logout(&state.app, &posted.who.session.token_hash).await.map_err(|e| failed(e, lang))?;
+    let mut response = see("/");
+    logout_cookies(&mut response, state.site.https);
+    Ok(response)
+}
+
+#[derive(Template)]
+#[template(path = "portal/forgot.html")]
+struct ForgotPage {
+    chrome: Chrome,
+    demo: bool,
+    phone: String,
+    /// The code was sent: the second step (code and new password) is shown.
+    sent: bool,
+    errors: FormErrors,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PhoneForm {
+    phone: String,
+}
+
+async fn forgot(State(state): State<AppState>, visitor: Visitor) -> Response {
+    let page = ForgotPage {
+        chrome: visitor.chrome,
+        demo: state.site.demo,
+        phone: String::new(),
+        sent: false,
+        errors: FormErrors::default(),
+    };
+    render(&page)
+}
+
+async fn send_reset_code(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    ip: crate::http::session::ClientIp,
+    axum::Form(form): axum::Form<PhoneForm>,
+) -> Response {
+    let lang = visitor.chrome.lang;
+    let (status, sent, errors) = match auth::request_reset_code(&state.app, &form.phone, &ip.0).await {
+        Ok(_) => (StatusCode::OK, true, FormErrors::default()),
+        Err(e) => {
+            let (status, errors) = auth_failure(e, lang);
+            (status, false, errors)
+        }
+    };
+    let page = ForgotPage { chrome: visitor.chrome, demo: state.site.demo, phone: form.phone, sent, errors };
+    (status, render(&page)).into_response()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ResetForm {
+    phone: String,
+    code: String,
+    new_password: String,
+}
+
+async fn reset_password(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    axum::Form(form): axum::Form<ResetForm>,
+) -> Response {
+    match auth::reset_password(&state.app, &form.phone, &form.code, form.new_password).await {
+        Ok(()) => see("/?notice=password_reset"),
+        Err(e) => {
+            let (status, mut errors) = auth_failure(e, visitor.chrome.lang);
+            // A wrong or expired code is a problem with the code field.
+            if errors.fields.is_empty() {
+                if let Some(summary) = errors.summary.take() {
+                    errors.fields.push(("code".to_owned(), summary));
+                }
+            }
+            let page =
+                ForgotPage { chrome: visitor.chrome, demo: state.site.demo, phone: form.phone, sent: true, errors };
+            (status, render(&page)).into_response()
+        }
+    }
+}
+
+// ---- 我的设备 ----
+
+#[derive(Template)]
+#[template(path = "portal/devices.html")]
+struct DevicesPage {
+    chrome: Chrome,
+    terminals: Vec<TerminalView>,
+    next_cursor: Option<String>,
+}
+
+async fn my_devices(
+    State(state): State<AppState>,
+    who: Merchant,
+    Query(q): Query<Notice>,
+) -> Result<Response, PageError> {
+    let lang = who.chrome.lang;
+    let page = PageRequest::parse(None, q.cursor.as_deref()).map_err(|e| failed(e, lang))?;
+    let (list, now) =
+        devices::list_terminals(&state.app, &who.session.merchant_id, &page).await.map_err(|e| failed(e, lang))?;
+    let terminals = list.items.iter().map(|t| TerminalView::new(t, lang, now)).collect();
+    Ok(render(&DevicesPage { chrome: who.chrome, terminals, next_cursor: list.next_cursor }))
+}
+
+// ---- 退押金 ----
+
+/// The application form's fields, as typed (kept when the form comes back with errors).
+#[derive(Deserialize, Serialize, Default, Clone)]
+#[serde(default)]
+struct ApplyFields {
+    phone: String,
+    id_card_no: String,
+    bank_card_no: String,
+    reason: String,
+    note: String,
+    deduct_outstanding: bool,
+    /// Files stored at an earlier step.
+    attachment_ids: Vec<String>,
+}
+
+impl ApplyFields {
+    fn input(&self, sn: &str) -> ApplyInput {
+        ApplyInput {
+            terminal_sn: sn.to_owned(),
+            phone: self.phone.clone(),
+            id_card_no: self.id_card_no.clone(),
+            bank_card_no: self.bank_card_no.clone(),
+            reason: self.reason.clone(),
+            note: self.note.clone(),
+            attachment_ids: self.attachment_ids.clone(),
+            deduct_outstanding: self.deduct_outstanding,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "portal/apply.html")]
+struct ApplyPage {
+    chrome: Chrome,
+    terminal: TerminalView,
+    bank_card_hint: String,
+    bank_name: String,
+    id_card_hint: String,
+    fields: ApplyFields,
+    reasons: [&'static str; 5],
+    errors: FormErrors,
+    /// Checked and ready: the confirmation step, with the figures of the preview.
+    preview: Option<PreviewView>,
+    key: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ApplyQuery {
+    deduct: Option<bool>,
+}
+
+async fn apply_form(
+    State(state): State<AppState>,
+    who: Merchant,
+    Path(sn): Path<String>,
+    Query(q): Query<ApplyQuery>,
+) -> Result<Response, PageError> {
+    let lang = who.chrome.lang;
+    let deduct = q.deduct.unwrap_or(false);
+    let form =
+        devices::apply_form(&state.app, &who.session.merchant_id, &sn, deduct).await.map_err(|e| failed(e, lang))?;
+    let terminal = TerminalView::new(&form.assessed, lang, form.now);
+    if let Some(open) = &terminal.open_application_id {
+        return Ok(see(format!("/applications/{open}")));
+    }
+    let reason = if form.assessed.assessment.volume.is_some() { "target_reached" } else { "stop_using" };
+    let fields = ApplyFields {
+        phone: form.merchant.phone.clone(),
+        reason: reason.to_owned(),
+        deduct_outstanding: deduct,
+        ..ApplyFields::default()
+    };
+    Ok(render(&ApplyPage {
+        chrome: who.chrome,
+        terminal,
+        bank_card_hint: form.merchant.bank_card_masked,
+        bank_name: form.merchant.bank_name,
+        id_card_hint: form.merchant.id_card_masked,
+        fields,
+        reasons: applications::REASONS,
+        errors: FormErrors::default(),
+        preview: None,
+        key: new_key(),
+    }))
+}
+
+/// The form as posted: its fields, the files, the step, the CSRF token and the key.
+#[derive(Default)]
+struct ApplyPost {
+    fields: ApplyFields,
+    uploads: Vec<Upload>,
+    csrf: String,
+    key: String,
+    step: Step,
+}
+
+/// Which button sent the application form.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Step {
+    /// Check it and show the figures to confirm.
+    #[default]
+    Check,
+    Confirm,
+    /// Back from the confirmation to change something.
+    Edit,
+}
+
+async fn read_apply_form(mut form: Multipart) -> Result<ApplyPost, axum::extract::multipart::MultipartError> {
+    let mut post = ApplyPost::default();
+    let mut kinds = Vec::new();
+    while let Some(field) = form.next_field().await? {
+        let name = field.name().unwrap_or("").to_owned();
+        if name == "files" {
+            let file_name = field.file_name().unwrap_or("").to_owned();
+            let content = field.bytes().await?;
+            if !file_name.is_empty() || !content.is_empty() {
+                post.uploads.push(Upload { kind: String::new(), content: content.to_vec() });
+            }
+            continue;
+        }
+        let text = field.text().await?;
+        let f = &mut post.fields;
+        match name.as_str() {
+            "_csrf" => post.csrf = text,
+            "_key" => post.key = text,
+            "step" => {
+                post.step = match text.as_str() {
+                    "confirm" => Step::Confirm,
+                    "edit" => Step::Edit,
+                    _ => Step::Check,
+                }
+            }
+            "phone" => f.phone = text,
+            "id_card_no" => f.id_card_no = text,
+            "bank_card_no" => f.bank_card_no = text,
+            "reason" => f.reason = text,
+            "note" => f.note = text,
+            "deduct_outstanding" => f.deduct_outstanding = text == "true",
+            "attachment_ids" if !text.is_empty() => f.attachment_ids.push(text),
+            "file_kind" => kinds.push(text),
+            _ => {}
+        }
+    }
+    let kind = kinds.pop().unwrap_or_else(|| "purchase_voucher".to_owned());
+    for upload in &mut post.uploads {
+        upload.kind.clone_from(&kind);
+    }
+    Ok(post)
+}
+
+/// Step one (`step=check`): the files are stored and the application checked, and the page
+/// comes back with the fee, the deductions and the net to confirm. Step two
+/// (`step=confirm`): submitted, once, and on to the application.
+async fn apply(
+    State(state): State<AppState>,
+    who: Merchant,
+    Path(sn): Path<String>,
+    form: Multipart,
+) -> Result<Response, PageError> {
+    let lang = who.chrome.lang;
+    let post = read_apply_form(form).await.map_err(|e| PageError::unreadable_form(&e, lang, Area::Portal))?;
+    who.check_csrf(&post.csrf)?;
+    let merchant_id = who.session.merchant_id.clone();
+    if post.step == Step::Edit {
+        return apply_again(&state, who, &sn, post.fields, (StatusCode::OK, FormErrors::default()), None).await;
+    }
+    if post.step == Step::Confirm {
+        let once =
+            Once::new(&who.session, &format!("POST /apply/{sn}"), &post.key, &post.fields, |d: &ApplicationDetail| {
+                format!("/applications/{}?notice=submitted", d.application.id)
+            });
+        match applications::submit(&state.app, &merchant_id, &post.fields.input(&sn), once.replay()).await {
+            Ok(outcome) => return Ok(see(once.location(outcome))),
+            Err(e) => return apply_again(&state, who, &sn, post.fields, refused(e, lang), None).await,
+        }
+    }
+    let mut input = post.fields.input(&sn);
+    let prepared = applications::prepare(&state.app, &merchant_id, &post.uploads, &mut input).await;
+    let mut fields = post.fields;
+    fields.attachment_ids = input.attachment_ids;
+    match prepared {
+        Ok(preview) if preview.assessment.assessment.eligible() => {
+            // At the confirmation, warnings do not block (a card number failing Luhn).
+            let warnings = (StatusCode::OK, FormErrors::field(&preview.warnings, lang));
+            apply_again(&state, who, &sn, fields, warnings, Some(PreviewView::new(&preview, lang))).await
+        }
+        Ok(preview) => {
+            let not_eligible = applications::ApplyError::NotEligible(Box::new(preview.assessment));
+            apply_again(&state, who, &sn, fields, refused(not_eligible, lang), None).await
+        }
+        Err(e) => apply_again(&state, who, &sn, fields, refused(e, lang), None).await,
+    }
+}
+
+/// A refused application as the form shows it: every field's problem, and the rest on top.
+fn refused(e: applications::ApplyError, lang: Lang) -> (StatusCode, FormErrors) {
+    let problem = apply_error(e, lang);
+    (problem.status, FormErrors::from_api(&problem, lang))
+}
+
+/// The form again: with its errors, or (with a preview) at the confirmation step.
+async fn apply_again(
+    state: &AppState,
+    who: Merchant,
+    sn: &str,
+    fields: ApplyFields,
+    (status, errors): (StatusCode, FormErrors),
+    preview: Option<PreviewView>,
+) -> Result<Response, PageError> {
+    let lang = who.chrome.lang;
+    let form = devices::apply_form(&state.app, &who.session.merchant_id, sn, fields.deduct_outstanding)
+        .await
+        .map_err(|e| failed(e, lang))?;
+    let page = ApplyPage {
+        chrome: who.chrome,
+        terminal: TerminalView::new(&form.assessed, lang, form.now),
+        bank_card_hint: form.merchant.bank_card_masked,
+        bank_name: form.merchant.bank_name,
+        id_card_hint: form.merchant.id_card_masked,
+        fields,
+        reasons: applications::REASONS,
+        errors,
+        preview,
+        key: new_key(),
+    };
+    Ok((status, render(&page)).into_response())
+}
+
+// ---- applications ----
+
+#[derive(Template)]
+#[template(path = "portal/applications.html")]
+struct ApplicationsPage {
+    chrome: Chrome,
+    applications: Vec<ApplicationView>,
+    next_cursor: Option<String>,
+}
+
+async fn my_applications(
+    State(state): State<AppState>,
+    who: Merchant,
+    Query(q): Query<Notice>,
+) -> Result<Response, PageError> {
+    let lang = who.chrome.lang;
+    let page = PageRequest::parse(None, q.cursor.as_deref()).map_err(|e| failed(e, lang))?;
+    let list = applications::list(&state.app, &who.session.merchant_id, &page).await.map_err(|e| failed(e, lang))?;
+    let applications = list.items.into_iter().map(ApplicationView::from).collect();
+    Ok(render(&ApplicationsPage { chrome: who.chrome, applications, next_cursor: list.next_cursor }))
+}
+
+#[derive(Template)]
+#[template(path = "portal/application.html")]
+struct ApplicationPage {
+    chrome: Chrome,
+    a: ApplicationView,
+    /// Who holds the case now, and by when the merchant hears back.
+    owner: (&'static str, &'static str),
+    key: String,
+}
+
+impl ApplyPage {
+    /// Whether the merchant owes something that could be deducted from this deposit.
+    fn owes(&self) -> bool {
+        self.terminal.eligibility.deducted_fen > 0
+            || self.terminal.eligibility.reasons.iter().any(|r| r.code == "outstanding_balance")
+    }
+}
+
+impl ApplicationPage {
+    fn can_cancel(&self) -> bool {
+        matches!(self.a.status.as_str(), "submitted" | "in_review" | "info_requested")
+    }
+
+    fn info_requested(&self) -> bool {
+        self.a.status == "info_requested"
+    }
+}
+
+/// Who holds an application in each state, and what the merchant can expect (zh, en).
+fn owner(status: &str) -> (&'static str, &'static str) {
+    match status {
+        "submitted" => (
+            "排队等待审核员受理；审核在 1 个工作日内开始。",
+            "Waiting for a reviewer; review starts within 1 working day.",
+        ),
+        "in_review" => (
+            "审核员正在审核；通常 1 个工作日内给出结果。",
+            "A reviewer is on it; a decision usually within 1 working day.",
+        ),
+        "info_requested" => {
+            ("在您这里：请按要求补充材料，审核随后继续。", "With you: send what was asked for and review continues.")
+        }
+        "awaiting_second_approval" => (
+            "金额较大，需第二位审批人复核；通常 1 个工作日内完成。",
+            "A second approver must confirm this amount; usually within 1 working day.",
+        ),
+        "approved" | "paying" => (
+            "已批准，银行正在打款；一般 1–3 个工作日到账。",
+            "Approved: the bank is paying; money arrives within 1–3 working days.",
+        ),
+        "payout_failed" => (
+            "打款未成功，财务会重新打款或联系您更换银行卡。",
+            "The payment failed: finance retries it or asks you for another card.",
+        ),
+        "refunded" => ("已退款到您的银行卡，可打印退款凭证。", "Refunded to your card: print the receipt."),
+        "rejected" => (
+            "已驳回；原因见下方时间线。如有疑问请联系客服。",
+            "Rejected: the reason is in the timeline. Questions? Contact support.",
+        ),
+        _ => ("已撤销。", "Cancelled."),
+    }
+}
+
+async fn application(
+    State(state): State<AppState>,
+    who: Merchant,
+    Path(id): Path<String>,
+    Query(q): Query<Notice>,
+) -> Result<Response, PageError> {
+    let mut chrome = who.chrome;
+    let lang = chrome.lang;
+    notice(&mut chrome, q.notice.as_deref());
+    let detail = applications::detail(&state.app, &who.session.merchant_id, &id)
+        .await
+        .map_err(|e| failed(apply_error(e, lang), lang))?;
+    let a = ApplicationView::from(detail);
+    let owner = owner(&a.status);
+    Ok(render(&ApplicationPage { chrome, a, owner, key: new_key() }))
+}
+
+#[derive(Deserialize, Serialize, Default)]
+#[serde(default)]
+struct KeyedForm {
+    #[serde(rename = "_key", skip_serializing)]
+    key: String,
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted<Merchant, KeyedForm>,
+) -> Result<Response, PageError> {
+    let Posted { who, form } = posted;
+    let lang = who.lang();
+    let once =
+        Once::new(&who.session, &format!("POST /applications/{id}/cancel"), &form.key, &(), |d: &ApplicationDetail| {
+            format!("/applications/{}?notice=cancelled", d.application.id)
+        });
+    let outcome = applications::cancel(&state.app, &who.session.merchant_id, &id, once.replay())
+        .await
+        .map_err(|e| failed(apply_error(e, lang), lang))?;
+    Ok(see(once.location(outcome)))
+}
+
+async fn supplement(
+    State(state): State<AppState>,
+    who: Merchant,
+    Path(id): Path<String>,
+    form: Multipart,
+) -> Result<Response, PageError> {
+    let lang = who.chrome.lang;
+    let post = read_apply_form(form).await.map_err(|e| PageError::unreadable_form(&e, lang, Area::Portal))?;
+    who.check_csrf(&post.csrf)?;
+    let once = Once::new(
+        &who.session,
+        &format!("POST /applications/{id}/supplement"),
+        &post.key,
+        &post.fields,
+        |d: &ApplicationDetail| format!("/applications/{}?notice=supplemented", d.application.id),
+    );
+    let outcome = applications::supplement_with_uploads(
+        &state.app,
+        &who.session.merchant_id,
+        &id,
+        &post.fields.note,
+        &post.uploads,
+        once.replay(),
+    )
+    .await
+    .map_err(|e| failed(apply_error(e, lang), lang))?;
+    Ok(see(once.location(outcome)))
+}
+
+#[derive(Template)]
+#[template(path = "portal/receipt.html")]
+struct ReceiptPage {
+    chrome: Chrome,
+    r: ReceiptView,
+}
+
+async fn receipt(State(state): State<AppState>, who: Merchant, Path(id): Path<String>) -> Result<Response, PageError> {
+    let lang = who.chrome.lang;
+    let receipt = applications::receipt(&state.app, &who.session.merchant_id, &id)
+        .await
+        .map_err(|e| failed(apply_error(e, lang), lang))?;
+    Ok(render(&ReceiptPage { chrome: who.chrome, r: ReceiptView::from(receipt) }))
+}
+
+// ---- what is owed ----
+
+#[derive(Template)]
+#[template(path = "portal/outstanding.html")]
+struct OutstandingPage {
+    chrome: Chrome,
+    items: Vec<OutstandingItemView>,
+    next_cursor: Option<String>,
+    key: String,
+}
+
+async fn outstanding(
+    State(state): State<AppState>,
+    who: Merchant,
+    Query(q): Query<Notice>,
+) -> Result<Response, PageError> {
+    let mut chrome = who.chrome;
+    let lang = chrome.lang;
+    notice(&mut chrome, q.notice.as_deref());
+    let page = PageRequest::parse(None, q.cursor.as_deref()).map_err(|e| failed(e, lang))?;
+    let list =
+        devices::outstanding_items(&state.app, &who.session.merchant_id, &page).await.map_err(|e| failed(e, lang))?;
+    let items = list.items.into_iter().map(OutstandingItemView::from).collect();
+    Ok(render(&OutstandingPage { chrome, items, next_cursor: list.next_cursor, key: new_key() }))
+}
+
+async fn settle(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted<Merchant, KeyedForm>,
+) -> Result<Response, PageError> {
+    let Posted { who, form } = posted;
+    let lang = who.lang();
+    let once = Once::new(&who.session, &format!("POST /outstanding/{id}/settle"), &form.key, &(), |_: &_| {
+        "/outstanding?notice=settling".to_owned()
+    });
+    let outcome = collections::settle(&state.app, &who.session.merchant_id, &id, once.replay())
+        .await
+        .map_err(|e| failed(e, lang))?;
+    Ok(see(once.location(outcome)))
+}
+
+// ---- customer service, messages, announcements ----
+
+#[derive(Template)]
+#[template(path = "portal/tickets.html")]
+struct TicketsPage {
+    chrome: Chrome,
+    tickets: Vec<TicketView>,
+    next_cursor: Option<String>,
+    subject: String,
+    body: String,
+    application_id: String,
+    errors: FormErrors,
+    key: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TicketsQuery {
+    cursor: Option<String>,
+    notice: Option<String>,
+    application_id: Option<String>,
+}
+
+async fn my_tickets(
+    State(state): State<AppState>,
+    who: Merchant,
+    Query(q): Query<TicketsQuery>,
+) -> Result<Response, PageError> {
+    let mut chrome = who.chrome;
+    let lang = chrome.lang;
+    notice(&mut chrome, q.notice.as_deref());
+    let page = PageRequest::parse(None, q.cursor.as_deref()).map_err(|e| failed(e, lang))?;
+    let list = tickets::list(&state.app, &who.session.merchant_id, &page).await.map_err(|e| failed(e, lang))?;
+    Ok(render(&TicketsPage {
+        chrome,
+        tickets: list.items.into_iter().map(|t| TicketView::new(t, None)).collect(),
+        next_cursor: list.next_cursor,
+        subject: String::new(),
+        body: String::new(),
+        application_id: q.application_id.unwrap_or_default(),
+        errors: FormErrors::default(),
+        key: new_key(),
+    }))
+}
+
+#[derive(Deserialize, Serialize, Default)]
+#[serde(default)]
+struct TicketForm {
+    #[serde(rename = "_key", skip_serializing)]
+    key: String,
+    subject: String,
+    body: String,
+    application_id: String,
+}
+
+async fn open_ticket(
+    State(state): State<AppState>,
+    posted: Posted<Merchant, TicketForm>,
+) -> Result<Response, PageError> {
+    let Posted { who, form } = posted;
+    let lang = who.lang();
+    let once = Once::new(&who.session, "POST /tickets", &form.key, &form, |t: &tickets::TicketDetail| {
+        format!("/tickets/{}?notice=ticket_opened", t.ticket.id)
+    });
+    let application = Some(form.application_id.trim()).filter(|a| !a.is_empty());
+    match tickets::open(&state.app, &who.session.merchant_id, &form.subject, &form.body, application, once.replay())
+        .await
+    {
+        Ok(outcome) => Ok(see(once.location(outcome))),
+        Err(e) => {
+            let problem = ApiError::from(e);
+            let page = PageRequest::parse(None, None).map_err(|e| failed(e, lang))?;
+            let list = tickets::list(&state.app, &who.session.merchant_id, &page).await.map_err(|e| failed(e, lang))?;
+            let page = TicketsPage {
+                chrome: who.chrome,
+                tickets: list.items.into_iter().map(|t| TicketView::new(t, None)).collect(),
+                next_cursor: list.next_cursor,
+                subject: form.subject,
+                body: form.body,
+                application_id: form.application_id,
+                errors: FormErrors::from_api(&problem, lang),
+                key: new_key(),
+            };
+            Ok((problem.status, render(&page)).into_response())
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "portal/ticket.html")]
+struct TicketPage {
+    chrome: Chrome,
+    t: TicketView,
+    key: String,
+}
+
+async fn ticket(
+    State(state): State<AppState>,
+    who: Merchant,
+    Path(id): Path<String>,
+    Query(q): Query<Notice>,
+) -> Result<Response, PageError> {
+    let mut chrome = who.chrome;
+    let lang = chrome.lang;
+    notice(&mut chrome, q.notice.as_deref());
+    let t = tickets::get(&state.app, &who.session.merchant_id, &id).await.map_err(|e| failed(e, lang))?;
+    Ok(render(&TicketPage { chrome, t: TicketView::new(t.ticket, Some(t.messages)), key: new_key() }))
+}
+
+#[derive(Deserialize, Serialize, Default)]
+#[serde(default)]
+struct MessageForm {
+    #[serde(rename = "_key", skip_serializing)]
+    key: String,
+    body: String,
+}
+
+async fn reply_ticket(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted<Merchant, MessageForm>,
+) -> Result<Response, PageError> {
+    let Posted { who, form } = posted;
+    let lang = who.lang();
+    let once =
+        Once::new(&who.session, &format!("POST /tickets/{id}/reply"), &form.key, &form, |t: &tickets::TicketDetail| {
+            format!("/tickets/{}?notice=replied", t.ticket.id)
+        });
+    let outcome = tickets::reply(&state.app, &who.session.merchant_id, &id, &form.body, once.replay())
+        .await
+        .map_err(|e| failed(e, lang))?;
+    Ok(see(once.location(outcome)))
+}
+
+#[derive(Template)]
+#[template(path = "portal/notifications.html")]
+struct NotificationsPage {
+    chrome: Chrome,
+    notifications: Vec<NotificationView>,
+    next_cursor: Option<String>,
+}
+
+async fn notifications(
+    State(state): State<AppState>,
+    who: Merchant,
+    Query(q): Query<Notice>,
+) -> Result<Response, PageError> {
+    let lang = who.chrome.lang;
+    let page = PageRequest::parse(None, q.cursor.as_deref()).map_err(|e| failed(e, lang))?;
+    let list = inbox::notifications(&state.app, &who.session.merchant_id, &page).await.map_err(|e| failed(e, lang))?;
+    let notifications = list.items.into_iter().map(NotificationView::from).collect();
+    Ok(render(&NotificationsPage { chrome: who.chrome, notifications, next_cursor: list.next_cursor }))
+}
+
+#[derive(Template)]
+#[template(path = "portal/announcements.html")]
+struct AnnouncementsPage {
+    chrome: Chrome,
+    announcements: Vec<AnnouncementView>,
+}
+
+async fn announcements(State(state): State<AppState>, visitor: Visitor) -> Result<Response, PageError> {
+    let lang = visitor.chrome.lang;
+    let list = inbox::announcements(&state.app).await.map_err(|e| failed(e, lang))?;
+    let announcements = list.items.into_iter().map(AnnouncementView::from).collect();
+    Ok(render(&AnnouncementsPage { chrome: visitor.chrome, announcements }))
+}

@@ -1,0 +1,386 @@
+//! The web pages over HTTP, as a browser without JavaScript uses them: cookies, forms with
+//! their CSRF token and one-time key, redirects after a post, the headers every page carries.
+//! (The browser tests in `tests/browser` drive the same pages in Chromium.)
+
+use yajin::web::Site;
+use yajin_app::demo;
+use yajin_testdb::on_both_databases;
+
+use crate::harness::{spawn_app, spawn_app_at, TestApp};
+
+const A: &str = demo::MERCHANT_A.phone;
+const B: &str = demo::MERCHANT_B.phone;
+
+/// A browser's side of the conversation: its cookies, and the page it last read.
+struct Browser<'a> {
+    app: &'a TestApp,
+    client: reqwest::Client,
+    cookies: Vec<(String, String)>,
+}
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    set_cookies: Vec<String>,
+    headers: reqwest::header::HeaderMap,
+    html: String,
+}
+
+impl Page {
+    /// The value of the first hidden input named `name`.
+    fn hidden(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self.html.find(&marker).unwrap_or_else(|| panic!("no {name} in {}", self.html)) + marker.len();
+        self.html[start..].split('"').next().unwrap().to_owned()
+    }
+}
+
+impl<'a> Browser<'a> {
+    fn new(app: &'a TestApp) -> Browser<'a> {
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Browser { app, client, cookies: vec![("yajin_lang".into(), "zh".into())] }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    async fn request(&mut self, builder: reqwest::RequestBuilder) -> Page {
+        let response = builder.header("cookie", self.cookie_header()).send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let set_cookies: Vec<String> =
+            headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+        for cookie in &set_cookies {
+            let pair = cookie.split(';').next().unwrap();
+            let (k, v) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(name, _)| name != k);
+            if !v.is_empty() {
+                self.cookies.push((k.to_owned(), v.to_owned()));
+            }
+        }
+        let location = headers.get("location").map(|v| v.to_str().unwrap().to_owned());
+        Page { status, location, set_cookies, headers, html: response.text().await.unwrap() }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let builder = self.client.get(format!("{}{path}", self.app.base)).header("accept", "text/html");
+        self.request(builder).await
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let builder = self.client.post(format!("{}{path}", self.app.base)).form(fields);
+        self.request(builder).await
+    }
+
+    async fn multipart(&mut self, path: &str, fields: &[(&str, &str)], files: &[(&str, &[u8])]) -> Page {
+        let boundary = "yajin-test-boundary";
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend_from_slice(
+                format!("--{boundary}\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                    .as_bytes(),
+            );
+        }
+        for (file_name, content) in files {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\ncontent-disposition: form-data; name=\"files\"; filename=\"{file_name}\"\r\n\
+                     content-type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(content);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let builder = self
+            .client
+            .post(format!("{}{path}", self.app.base))
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(body);
+        self.request(builder).await
+    }
+
+    /// Logs a demo merchant in through the start page's form.
+    async fn merchant(app: &'a TestApp, phone: &str) -> Browser<'a> {
+        let mut browser = Browser::new(app);
+        let page =
+            browser.post("/login", &[("phone", phone), ("password", demo::MERCHANT_PASSWORD), ("next", "")]).await;
+        assert_eq!((page.status, page.location.as_deref()), (303, Some("/devices")), "{}", page.html);
+        browser
+    }
+
+    async fn staff(app: &'a TestApp, username: &str) -> Browser<'a> {
+        let mut browser = Browser::new(app);
+        let page = browser
+            .post("/console/login", &[("username", username), ("password", demo::STAFF_PASSWORD), ("next", "")])
+            .await;
+        assert_eq!(page.status, 303, "{username}: {}", page.html);
+        browser
+    }
+}
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+
+on_both_databases! {
+    async fn pages_carry_the_security_headers_and_assets_are_cached_by_content(db) {
+        let app = spawn_app(db).await;
+        let mut browser = Browser::new(&app);
+        let page = browser.get("/").await;
+        assert_eq!(page.status, 200);
+        let csp = page.headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'self'") && csp.contains("style-src 'self'"), "{csp}");
+        assert!(!csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert_eq!(page.headers["x-frame-options"], "DENY");
+        assert_eq!(page.headers["referrer-policy"], "same-origin");
+        assert!(page.headers.get("strict-transport-security").is_none(), "no HSTS over plain http");
+        assert!(!page.html.contains(" style=") && !page.html.contains("<style") && !page.html.contains("<script>"));
+        // The demo's start page says where to log in, with the demo logins.
+        assert!(page.html.contains("商户登录") && page.html.contains("13800000001") && page.html.contains("/console"));
+
+        let css = page.html.split("rel=\"stylesheet\" href=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+        assert!(css.starts_with("/assets/site.") && css.ends_with(".css"), "{css}");
+        let asset = browser.get(&css).await;
+        assert_eq!(asset.status, 200);
+        assert!(asset.headers["cache-control"].to_str().unwrap().contains("immutable"));
+        assert!(asset.headers["content-type"].to_str().unwrap().starts_with("text/css"));
+        assert_eq!(browser.get("/assets/site.000000000000.css").await.status, 404, "an old name is gone");
+    }
+
+    async fn a_merchant_logs_in_with_the_form_and_sees_every_reason(db) {
+        let app = spawn_app(db).await;
+        let mut wrong = Browser::new(&app);
+        let refused = wrong.post("/login", &[("phone", A), ("password", "not-it"), ("next", "/devices")]).await;
+        assert_eq!(refused.status, 401);
+        assert!(refused.html.contains("手机号或密码错误") && refused.html.contains("role=\"alert\""));
+        assert!(refused.set_cookies.is_empty(), "no session for a wrong password");
+
+        let mut browser = Browser::new(&app);
+        let page = browser.post("/login", &[("phone", A), ("password", demo::MERCHANT_PASSWORD), ("next", "/outstanding")]).await;
+        assert_eq!((page.status, page.location.as_deref()), (303, Some("/outstanding")));
+        for cookie in &page.set_cookies {
+            assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+            assert!(!cookie.contains("Secure"), "plain http: {cookie}");
+        }
+        assert_eq!(page.set_cookies.len(), 2, "the session and its CSRF token");
+
+        let devices = browser.get("/devices").await;
+        assert_eq!(devices.status, 200);
+        let progress = devices.html.split("id=\"t-DEMO-PROGRESS-01\"").nth(1).unwrap().split("</article>").next().unwrap();
+        assert!(progress.contains("暂不能退押金"), "{progress}");
+        assert!(progress.contains("¥3,500.00") && progress.contains("¥10,000.00") && progress.contains("40"), "{progress}");
+        assert!(progress.contains("<progress") && progress.contains("value=\"35\""), "{progress}");
+        let owes = devices.html.split("id=\"t-DEMO-OWES-01\"").nth(1).unwrap().split("</article>").next().unwrap();
+        assert!(owes.contains("href=\"/outstanding\"") && owes.contains("/apply/DEMO-OWES-01?deduct=true"), "{owes}");
+        let auto = devices.html.split("id=\"t-DEMO-AUTO-01\"").nth(1).unwrap().split("</article>").next().unwrap();
+        assert!(auto.contains("href=\"/apply/DEMO-AUTO-01\""), "{auto}");
+        // The anti-scam notice is on every portal page.
+        assert!(devices.html.contains("防骗提示"));
+
+        let out = browser.post("/logout", &[("_csrf", &devices.hidden("_csrf"))]).await;
+        assert_eq!((out.status, out.location.as_deref()), (303, Some("/")));
+        let after = browser.get("/devices").await;
+        assert_eq!((after.status, after.location.as_deref()), (303, Some("/?next=/devices")));
+    }
+
+    async fn a_form_without_its_sessions_token_changes_nothing(db) {
+        let app = spawn_app(db).await;
+        let token = app.merchant(A).await;
+        let items = app.get("/api/v1/outstanding-items", &token).await;
+        let item = items.body["items"][0]["id"].as_str().unwrap().to_owned();
+        let mut other = Browser::merchant(&app, B).await;
+        let others_token = other.get("/devices").await.hidden("_csrf");
+        let mut browser = Browser::merchant(&app, A).await;
+        let path = format!("/outstanding/{item}/settle");
+        for csrf in ["", "forged", others_token.as_str()] {
+            let page = browser.post(&path, &[("_csrf", csrf), ("_key", "k1")]).await;
+            assert_eq!(page.status, 403, "{csrf:?}");
+            assert!(page.html.contains("页面已过期"), "{}", page.html);
+        }
+        let after = app.get("/api/v1/outstanding-items", &token).await;
+        assert_eq!(after.body["items"][0]["status"], "open", "nothing was settled");
+        // A form of the console is no different.
+        let mut staff = Browser::staff(&app, "support").await;
+        let tickets = staff.post("/console/support/tk_x/close", &[("_csrf", "forged")]).await;
+        assert_eq!(tickets.status, 403);
+    }
+
+    async fn a_form_sent_twice_is_carried_out_once(db) {
+        let app = spawn_app(db).await;
+        let mut browser = Browser::merchant(&app, A).await;
+        let form = browser.get("/tickets").await;
+        let (csrf, key) = (form.hidden("_csrf"), form.hidden("_key"));
+        let fields = [("_csrf", csrf.as_str()), ("_key", key.as_str()), ("subject", "押金何时到账"), ("body", "请问进度"), ("application_id", "")];
+        let first = browser.post("/tickets", &fields).await;
+        let second = browser.post("/tickets", &fields).await;
+        assert_eq!(first.status, 303);
+        assert_eq!(first.location, second.location, "the resent form leads where the first did");
+        let token = app.merchant(A).await;
+        let tickets = app.get("/api/v1/tickets", &token).await;
+        assert_eq!(tickets.body["items"].as_array().unwrap().len(), 1, "one ticket");
+
+        // An empty subject: the form comes back with the field's error tied to it.
+        let form = browser.get("/tickets").await;
+        let refused = browser
+            .post("/tickets", &[("_csrf", &form.hidden("_csrf")), ("_key", &form.hidden("_key")), ("subject", ""), ("body", "x")])
+            .await;
+        assert_eq!(refused.status, 422);
+        assert!(refused.html.contains("aria-describedby=\"subject-error\"") && refused.html.contains("id=\"subject-error\""), "{}", refused.html);
+    }
+
+    async fn the_application_form_checks_shows_the_figures_then_submits(db) {
+        let app = spawn_app(db).await;
+        let mut browser = Browser::merchant(&app, A).await;
+        let form = browser.get("/apply/DEMO-REVIEW-01").await;
+        assert_eq!(form.status, 200);
+        assert!(form.html.contains("value=\"13800000001\""), "the phone is filled in");
+        let (csrf, key) = (form.hidden("_csrf"), form.hidden("_key"));
+        let mut fields = vec![
+            ("_csrf", csrf.as_str()),
+            ("_key", key.as_str()),
+            ("phone", A),
+            ("id_card_no", "123"),
+            ("bank_card_no", demo::MERCHANT_A.bank_card_no),
+            ("reason", "stop_using"),
+            ("note", ""),
+            ("file_kind", "purchase_voucher"),
+            ("step", "check"),
+        ];
+        let refused = browser.multipart("/apply/DEMO-REVIEW-01", &fields, &[("voucher.png", PNG)]).await;
+        assert_eq!(refused.status, 422, "{}", refused.html);
+        assert!(refused.html.contains("id=\"id_card_no-error\""), "{}", refused.html);
+        assert!(refused.html.contains("aria-describedby=\"id_card_no-error\""));
+        // The file was kept: the corrected form need not send it again.
+        let kept = refused.hidden("attachment_ids");
+        assert!(kept.starts_with("at_"), "{kept}");
+
+        fields[3] = ("id_card_no", demo::MERCHANT_A.id_card_no);
+        fields.push(("attachment_ids", kept.as_str()));
+        let confirm = browser.multipart("/apply/DEMO-REVIEW-01", &fields, &[]).await;
+        assert_eq!(confirm.status, 200, "{}", confirm.html);
+        assert!(confirm.html.contains("请确认") && confirm.html.contains("value=\"confirm\""));
+        assert!(confirm.html.contains("¥299.00"));
+        let token = app.merchant(A).await;
+        let open = |body: &serde_json::Value| {
+            body["items"].as_array().unwrap().iter().filter(|a| a["terminal_sn"] == "DEMO-REVIEW-01").count()
+        };
+        assert_eq!(open(&app.get("/api/v1/refund-applications", &token).await.body), 0, "nothing submitted yet");
+
+        let key = confirm.hidden("_key");
+        let mut submit: Vec<(&str, &str)> = fields.iter().filter(|(k, _)| *k != "step" && *k != "_key").cloned().collect();
+        submit.push(("_key", key.as_str()));
+        submit.push(("step", "confirm"));
+        let done = browser.multipart("/apply/DEMO-REVIEW-01", &submit, &[]).await;
+        assert_eq!(done.status, 303, "{}", done.html);
+        let location = done.location.unwrap();
+        assert!(location.starts_with("/applications/ra_") && location.ends_with("?notice=submitted"), "{location}");
+        let again = browser.multipart("/apply/DEMO-REVIEW-01", &submit, &[]).await;
+        assert_eq!(again.location.as_deref(), Some(location.as_str()), "a double click submits once");
+
+        let page = browser.get(&location).await;
+        assert!(page.html.contains("申请已提交") && page.html.contains("已提交，待审核") && page.html.contains("押金凭证"));
+        assert_eq!(open(&app.get("/api/v1/refund-applications", &token).await.body), 1, "one application");
+        let id = location.trim_start_matches("/applications/").split('?').next().unwrap();
+        let detail = app.get(&format!("/api/v1/refund-applications/{id}"), &token).await;
+        assert_eq!(detail.body["attachments"].as_array().unwrap().len(), 1, "{:?}", detail.body);
+
+        // Another merchant's application is not there for merchant B.
+        let mut b = Browser::merchant(&app, B).await;
+        let hidden = b.get(location.split('?').next().unwrap()).await;
+        assert_eq!(hidden.status, 404);
+    }
+
+    async fn staff_see_only_the_decisions_their_role_allows(db) {
+        let app = spawn_app(db).await;
+        let m = app.merchant(A).await;
+        let body = crate::applications::body("DEMO-REVIEW-01");
+        let created = app.post("/api/v1/refund-applications", &m, body).await;
+        assert_eq!(created.status, 201, "{:?}", created.body);
+        let id = created.body["id"].as_str().unwrap().to_owned();
+        let page = format!("/console/applications/{id}");
+
+        let mut reviewer = Browser::staff(&app, "reviewer").await;
+        let fresh = reviewer.get(&page).await;
+        assert!(fresh.html.contains("id=\"claim\"") && !fresh.html.contains("id=\"approve\""), "claim first");
+        let csrf = fresh.hidden("_csrf");
+        let claimed = reviewer.post(&format!("{page}/claim"), &[("_csrf", &csrf), ("_key", &fresh.hidden("_key"))]).await;
+        assert_eq!(claimed.location.as_deref(), Some(format!("{page}?notice=claimed").as_str()));
+        let in_review = reviewer.get(&page).await;
+        assert!(in_review.html.contains("id=\"approve\"") && in_review.html.contains("/reject"));
+        let mut reviewer2 = Browser::staff(&app, "reviewer2").await;
+        assert!(!reviewer2.get(&page).await.html.contains("id=\"approve\""), "not claimed by reviewer2");
+        let first = reviewer.post(&format!("{page}/approve"), &[("_csrf", &csrf), ("_key", &in_review.hidden("_key")), ("comment", "")]).await;
+        assert_eq!(first.location.as_deref(), Some(format!("{page}?notice=first_approval").as_str()));
+
+        // Awaiting the second approval: only an approver is offered it.
+        for who in [&mut reviewer, &mut reviewer2] {
+            let seen = who.get(&page).await;
+            assert!(seen.html.contains("待复核"));
+            assert!(!seen.html.contains("id=\"approve\"") && seen.html.contains("id=\"no-actions\""), "{}", seen.html);
+        }
+        let mut approver = Browser::staff(&app, "approver").await;
+        let offered = approver.get(&page).await;
+        assert!(offered.html.contains("id=\"approve\""));
+        let second = approver.post(&format!("{page}/approve"), &[("_csrf", &offered.hidden("_csrf")), ("_key", &offered.hidden("_key"))]).await;
+        assert_eq!(second.location.as_deref(), Some(format!("{page}?notice=approved").as_str()));
+        let state = app.get(&format!("/api/v1/refund-applications/{id}"), &m).await;
+        assert_eq!(state.body["status"], "approved");
+
+        // Finance reads no evidence; the console sends it to its own sections.
+        let mut finance = Browser::staff(&app, "finance").await;
+        assert_eq!(finance.get(&page).await.status, 403);
+        let nav = finance.get("/console/payouts").await;
+        assert!(nav.html.contains("href=\"/console/payouts\"") && !nav.html.contains("href=\"/console/queue\""));
+    }
+
+    async fn the_dashboard_draws_its_charts_on_the_server(db) {
+        let app = spawn_app(db).await;
+        let mut admin = Browser::staff(&app, "admin").await;
+        let page = admin.get("/console/dashboard").await;
+        assert_eq!(page.status, 200);
+        assert_eq!(page.html.matches("<svg").count(), 3, "refunds per day, time to refund, queue age");
+        // DEMO-REFUNDED-01 was refunded in the demo's past: one day has a bar.
+        assert!(page.html.contains("<rect class=\"bar-fill\""));
+        let verify = admin.get("/console/audit/verify").await;
+        assert!(verify.html.contains("哈希链完整"), "{}", verify.html);
+    }
+
+    async fn unknown_pages_are_pages_for_browsers_and_problems_for_clients(db) {
+        let app = spawn_app(db).await;
+        let mut browser = Browser::new(&app);
+        let page = browser.get("/no/such/page").await;
+        assert_eq!(page.status, 404);
+        assert!(page.headers["content-type"].to_str().unwrap().starts_with("text/html"));
+        let problem = app.send("GET", "/no/such/page", None, None, &[]).await;
+        assert_eq!((problem.status, problem.is_problem()), (404, true));
+    }
+
+    async fn the_language_switch_is_remembered_and_stays_on_the_site(db) {
+        let app = spawn_app(db).await;
+        let mut browser = Browser::merchant(&app, A).await;
+        let switch = browser.get("/lang/en?back=/devices").await;
+        assert_eq!((switch.status, switch.location.as_deref()), (303, Some("/devices")));
+        assert!(switch.set_cookies[0].starts_with("yajin_lang=en"));
+        let page = browser.get("/devices").await;
+        assert!(page.html.contains("My devices") && page.html.contains("lang=\"en\""));
+        assert!(!page.html.contains("我的设备"), "no Chinese chrome in English");
+        for evil in ["https://evil.example/", "//evil.example/", "/\\evil.example"] {
+            let away = browser.get(&format!("/lang/zh?back={}", evil.replace('/', "%2F").replace('\\', "%5C"))).await;
+            assert_eq!(away.location.as_deref(), Some("/"), "{evil}");
+        }
+        let login = Browser::new(&app).post("/login", &[("phone", A), ("password", demo::MERCHANT_PASSWORD), ("next", "https://evil.example/")]).await;
+        assert_eq!(login.location.as_deref(), Some("/devices"));
+    }
+
+    async fn over_https_cookies_are_secure_and_hsts_is_sent(db) {
+        let app = spawn_app_at(db, Site { https: true, demo: false }).await;
+        let mut browser = Browser::new(&app);
+        let start = browser.get("/").await;
+        assert_eq!(start.headers["strict-transport-security"], "max-age=31536000");
+        assert!(!start.html.contains("13800000001"), "no demo logins outside the demo");
+        let login = browser.post("/login", &[("phone", A), ("password", demo::MERCHANT_PASSWORD), ("next", "")]).await;
+        assert_eq!(login.set_cookies.len(), 2);
+        assert!(login.set_cookies.iter().all(|c| c.contains("; Secure")), "{:?}", login.set_cookies);
+    }
+}
