@@ -201,8 +201,14 @@ fn key_file(path: &Path) -> Result<MasterKey, Failure> {
 }
 
 fn print_banner(config: &ServeConfig, address: std::net::SocketAddr, bank_url: Option<&str>) {
+    let site = if config.public_url == format!("http://{}", config.listen) {
+        format!("http://{address}")
+    } else {
+        config.public_url.clone()
+    };
     let mut out = format!(
-        "Yajin is running at http://{address}\n  database: {} ({})\n",
+        "Yajin is running at http://{address}\n  merchant portal: {site}/   staff console: {site}/console\n  \
+         database: {} ({})\n",
         config.db.backend.name(),
         setup::redact(&config.db.url)
     );

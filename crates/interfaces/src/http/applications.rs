@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -12,7 +12,6 @@ use yajin_app::applications::{self, ApplicationDetail, ApplyError, ApplyInput};
 use yajin_app::assessment::TerminalAssessment;
 use yajin_app::payouts::CardChangeError;
 use yajin_core::eligibility::{Lang, Reason};
-use yajin_core::Fen;
 
 use super::idempotency::{Answer, IdempotencyKey};
 use super::json_body::ApiJson;
@@ -315,45 +314,10 @@ pub(super) async fn get_refund_receipt(
         .map_err(|e| apply_error(e, language(&headers)))?;
     let view = ReceiptView::from(receipt);
     if q.format.as_deref() == Some("html") {
-        return Ok(Html(receipt_html(&view)).into_response());
+        // The portal's own receipt page: one rendering of a receipt, whoever asks.
+        return Ok(crate::web::receipt_page(view, crate::web::page_language(&headers)));
     }
     Ok(Json(view).into_response())
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-fn receipt_html(r: &ReceiptView) -> String {
-    let value = serde_json::to_value(r).unwrap_or_default();
-    let s = |k: &str| escape(&value[k].as_str().map(str::to_owned).unwrap_or_else(|| value[k].to_string()));
-    let yuan = |k: &str| Fen::new(value[k].as_i64().unwrap_or(0)).to_string();
-    format!(
-        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-         <title>退款凭证 {no}</title><style>body{{font-family:sans-serif;max-width:36em;margin:2em auto;padding:0 1em}}\
-         td{{padding:.3em .6em;border-bottom:1px solid #ddd}}td:first-child{{color:#555}}</style></head><body>\
-         <h1>退押金退款凭证</h1><table>\
-         <tr><td>退款编号</td><td>{no}</td></tr><tr><td>商户</td><td>{name}（{mno}）</td></tr>\
-         <tr><td>终端</td><td>{sn} / {tid}</td></tr><tr><td>押金</td><td>{amount}</td></tr>\
-         <tr><td>手续费</td><td>{fee}</td></tr><tr><td>抵扣</td><td>{deducted}</td></tr>\
-         <tr><td>实退金额</td><td>{net}（大写：{caps}）</td></tr><tr><td>收款卡</td><td>{bank} {card}</td></tr>\
-         <tr><td>申请时间</td><td>{submitted}</td></tr><tr><td>退款时间</td><td>{refunded}</td></tr></table>\
-         <p>本凭证由系统生成。官方退押金流程不会向您收取任何费用，也不会索要验证码。</p></body></html>",
-        no = s("refund_no"),
-        name = s("merchant_name"),
-        mno = s("merchant_no"),
-        sn = s("terminal_sn"),
-        tid = s("terminal_id"),
-        amount = yuan("amount_fen"),
-        fee = yuan("fee_fen"),
-        deducted = yuan("deducted_fen"),
-        net = yuan("net_refund_fen"),
-        caps = s("net_refund_capitals"),
-        bank = s("bank_name"),
-        card = s("bank_card"),
-        submitted = s("submitted_at"),
-        refunded = s("refunded_at"),
-    )
 }
 
 /// Public: anyone a merchant shows a receipt to can check its number. Only a real number is

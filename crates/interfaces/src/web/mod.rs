@@ -24,6 +24,8 @@ use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::http::AppState;
 pub use page::PageError;
+pub use portal::receipt_page;
+pub use visitor::page_language;
 
 /// A page's form (with its files: the application's materials) is at most this large.
 pub const FORM_LIMIT_BYTES: usize = 25 * 1024 * 1024;

@@ -652,6 +652,13 @@ async fn receipt(State(state): State<AppState>, who: Merchant, Path(id): Path<St
     Ok(render(&ReceiptPage { chrome: who.chrome, r: ReceiptView::from(receipt) }))
 }
 
+/// A receipt as a printable page, for the API's `?format=html` (no navigation: the caller
+/// may be an integration printing it for the merchant).
+pub fn receipt_page(r: ReceiptView, lang: Lang) -> Response {
+    let path = format!("/applications/{}/receipt", r.refund_no);
+    render(&ReceiptPage { chrome: Chrome::new(lang, path, Area::Portal), r })
+}
+
 // ---- what is owed ----
 
 #[derive(Template)]
