@@ -380,15 +380,20 @@ pub(super) async fn change_payout_card(
         &body.sms_code,
         replay,
     )
-    .await
-    .map_err(|e| match e {
-        CardChangeError::NotFound => ApiError::not_found(),
-        CardChangeError::InvalidState(status) => {
-            ApiError::new(StatusCode::CONFLICT, ErrorCode::InvalidState).with("application_status", status)
-        }
-        CardChangeError::Fields(errors) => ApiError::validation(errors),
-        CardChangeError::Code(e) => e.into(),
-        CardChangeError::App(e) => e.into(),
-    })?;
+    .await?;
     Ok(answer.respond(outcome))
+}
+
+impl From<CardChangeError> for ApiError {
+    fn from(e: CardChangeError) -> ApiError {
+        match e {
+            CardChangeError::NotFound => ApiError::not_found(),
+            CardChangeError::InvalidState(status) => {
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::InvalidState).with("application_status", status)
+            }
+            CardChangeError::Fields(errors) => ApiError::validation(errors),
+            CardChangeError::Code(e) => e.into(),
+            CardChangeError::App(e) => e.into(),
+        }
+    }
 }

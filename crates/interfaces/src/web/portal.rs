@@ -39,6 +39,8 @@ pub fn routes() -> Router<AppState> {
         .route("/applications/{id}/cancel", post(cancel))
         .route("/applications/{id}/supplement", post(supplement))
         .route("/applications/{id}/receipt", get(receipt))
+        .route("/applications/{id}/card-code", post(send_card_code))
+        .route("/applications/{id}/payout-card", post(change_card))
         .route("/outstanding", get(outstanding))
         .route("/outstanding/{id}/settle", post(settle))
         .route("/tickets", get(my_tickets).post(open_ticket))
@@ -66,6 +68,9 @@ fn notice(chrome: &mut Chrome, code: Option<&str>) {
             ("申请已提交。您可以在下方随时查看进度。", "Application submitted. Follow its progress below.")
         }
         Some("cancelled") => ("申请已撤销。", "Application cancelled."),
+        Some("card_changed") => {
+            ("已换卡，退款将重新打到新卡。", "Card changed: the refund is paid again, to the new card.")
+        }
         Some("supplemented") => {
             ("补充材料已提交，申请回到审核队列。", "Materials sent; the application is back in review.")
         }
@@ -512,6 +517,17 @@ struct ApplicationPage {
     /// Who holds the case now, and by when the merchant hears back.
     owner: (&'static str, &'static str),
     key: String,
+    /// The form to have a failed payout paid to another card: its problems, and whether the
+    /// SMS code was sent.
+    card: CardForm,
+}
+
+#[derive(Default)]
+struct CardForm {
+    errors: FormErrors,
+    code_sent: bool,
+    phone: String,
+    bank_card_no: String,
 }
 
 impl ApplyPage {
@@ -581,7 +597,93 @@ async fn application(
         .map_err(|e| failed(apply_error(e, lang), lang))?;
     let a = ApplicationView::from(detail);
     let owner = owner(&a.status);
-    Ok(render(&ApplicationPage { chrome, a, owner, key: new_key() }))
+    Ok(render(&ApplicationPage { chrome, a, owner, key: new_key(), card: CardForm::default() }))
+}
+
+/// The application page again, with the card form's state.
+async fn application_with(
+    state: &AppState,
+    who: Merchant,
+    id: &str,
+    status: StatusCode,
+    card: CardForm,
+) -> Result<Response, PageError> {
+    let lang = who.chrome.lang;
+    let detail = applications::detail(&state.app, &who.session.merchant_id, id)
+        .await
+        .map_err(|e| failed(apply_error(e, lang), lang))?;
+    let a = ApplicationView::from(detail);
+    let owner = owner(&a.status);
+    let page = ApplicationPage { chrome: who.chrome, a, owner, key: new_key(), card };
+    Ok((status, render(&page)).into_response())
+}
+
+#[derive(Deserialize, Serialize, Default)]
+#[serde(default)]
+struct CardFields {
+    #[serde(rename = "_key", skip_serializing)]
+    key: String,
+    phone: String,
+    bank_card_no: String,
+    sms_code: String,
+}
+
+/// A code to the merchant's own phone, to confirm the card a failed payout goes to next.
+async fn send_card_code(
+    State(state): State<AppState>,
+    ip: crate::http::session::ClientIp,
+    Path(id): Path<String>,
+    posted: Posted<Merchant, CardFields>,
+) -> Result<Response, PageError> {
+    let Posted { who, form } = posted;
+    let lang = who.lang();
+    let sent = auth::request_payout_card_code(&state.app, &who.session.merchant_id, &form.phone, &ip.0).await;
+    let (status, card) = match sent {
+        Ok(_) => (StatusCode::OK, CardForm { code_sent: true, phone: form.phone, ..CardForm::default() }),
+        Err(e) => {
+            let (status, errors) = auth_failure(e, lang);
+            (status, CardForm { errors, phone: form.phone, ..CardForm::default() })
+        }
+    };
+    application_with(&state, who, &id, status, card).await
+}
+
+async fn change_card(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted<Merchant, CardFields>,
+) -> Result<Response, PageError> {
+    let Posted { who, form } = posted;
+    let lang = who.lang();
+    let once = Once::new(
+        &who.session,
+        &format!("POST /applications/{id}/payout-card"),
+        &form.key,
+        &form,
+        |d: &ApplicationDetail| format!("/applications/{}?notice=card_changed", d.application.id),
+    );
+    let changed = yajin_app::payouts::change_card(
+        &state.app,
+        &who.session.merchant_id,
+        &id,
+        &form.bank_card_no,
+        &form.sms_code,
+        once.replay(),
+    )
+    .await;
+    match changed {
+        Ok(outcome) => Ok(see(once.location(outcome))),
+        Err(e) => {
+            let problem = ApiError::from(e);
+            let card = CardForm {
+                errors: FormErrors::from_api(&problem, lang),
+                code_sent: true,
+                phone: form.phone,
+                bank_card_no: form.bank_card_no,
+            };
+            application_with(&state, who, &id, problem.status, card).await
+        }
+    }
 }
 
 #[derive(Deserialize, Serialize, Default)]

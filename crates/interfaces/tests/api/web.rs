@@ -6,7 +6,8 @@ use yajin::web::Site;
 use yajin_app::demo;
 use yajin_testdb::on_both_databases;
 
-use crate::harness::{spawn_app, spawn_app_at, TestApp};
+use crate::harness::{spawn_app, spawn_app_at, spawn_paying_app, TestApp};
+use yajin_sandbox_bank::Faults;
 
 const A: &str = demo::MERCHANT_A.phone;
 const B: &str = demo::MERCHANT_B.phone;
@@ -382,5 +383,43 @@ on_both_databases! {
         let login = browser.post("/login", &[("phone", A), ("password", demo::MERCHANT_PASSWORD), ("next", "")]).await;
         assert_eq!(login.set_cookies.len(), 2);
         assert!(login.set_cookies.iter().all(|c| c.contains("; Secure")), "{:?}", login.set_cookies);
+    }
+
+    async fn a_failed_payout_is_sent_to_a_new_card_from_the_application_page(db) {
+        let app = spawn_paying_app(db, Faults { failing_card_last4: Some("0128".into()), ..Faults::default() }).await;
+        let token = app.merchant(A).await;
+        let id = app.post("/api/v1/refund-applications", &token, crate::applications::body("DEMO-AUTO-01")).await.body["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        app.eventually(&format!("/api/v1/refund-applications/{id}"), &token, |b| b["status"] == "payout_failed").await;
+
+        // Finance sees the failure, with the retry offered.
+        let mut finance = Browser::staff(&app, "finance").await;
+        let failed = finance.get("/console/payouts?status=failed").await;
+        assert!(failed.html.contains(&id) && failed.html.contains("/retry"), "{}", failed.html);
+
+        let mut browser = Browser::merchant(&app, A).await;
+        let page_path = format!("/applications/{id}");
+        let page = browser.get(&page_path).await;
+        assert!(page.html.contains("id=\"change-card\"") && page.html.contains("打款失败"));
+        let csrf = page.hidden("_csrf");
+        let sent = browser.post(&format!("{page_path}/card-code"), &[("_csrf", &csrf), ("phone", A)]).await;
+        assert_eq!(sent.status, 200, "{}", sent.html);
+        assert!(sent.html.contains("name=\"sms_code\""));
+        let code = crate::harness::code_in(&app.last_sms(A).await.unwrap());
+        let new_card = demo::MERCHANT_B.bank_card_no;
+        let wrong = browser
+            .post(&format!("{page_path}/payout-card"), &[("_csrf", &csrf), ("_key", &sent.hidden("_key")), ("phone", A), ("bank_card_no", new_card), ("sms_code", "000000")])
+            .await;
+        assert_eq!(wrong.status, 422);
+        assert!(wrong.html.contains("role=\"alert\""), "{}", wrong.html);
+        let changed = browser
+            .post(&format!("{page_path}/payout-card"), &[("_csrf", &csrf), ("_key", &wrong.hidden("_key")), ("phone", A), ("bank_card_no", new_card), ("sms_code", &code)])
+            .await;
+        assert_eq!(changed.location.as_deref(), Some(format!("{page_path}?notice=card_changed").as_str()), "{}", changed.html);
+        let done = app.eventually(&format!("/api/v1/refund-applications/{id}"), &token, |b| b["status"] == "refunded").await;
+        assert_eq!(done.body["payout"]["card_last4"], "0122");
+        assert_eq!(app.bank_payments().await.len(), 1, "paid once, to the new card");
     }
 }
