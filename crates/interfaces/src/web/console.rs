@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use tower_http::limit::RequestBodyLimitLayer;
 use yajin_app::auth;
 use yajin_app::paging::PageRequest;
+use yajin_app::provisioning::StoredPlan;
 use yajin_app::reconciliation::Reconciler;
 use yajin_app::review::{self, Decisions, DeviceReceipt, StaffApplication, DEVICE_CONDITIONS};
 use yajin_app::support::{self, SupportTicket};
@@ -19,7 +20,10 @@ use yajin_app::{audit_trail, payouts, provisioning, reports};
 use yajin_core::application::{Role, Status};
 use yajin_core::eligibility::Lang;
 use yajin_core::permission::Permission;
+use yajin_core::plan::{DepositPlan, FeeRule, RefundRule, TxnKind};
 use yajin_core::rejection;
+use yajin_core::validation::FieldError;
+use yajin_core::Fen;
 
 use super::charts::BarChart;
 use super::once::{new_key, Once};
@@ -51,7 +55,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/terminals/{sn}/device-received", post(device_received))
         .route("/console/payouts", get(payout_list))
         .route("/console/payouts/{id}/retry", post(retry_payout))
-        .route("/console/plans", get(plans))
+        .route("/console/plans", get(plans).post(create_plan))
         .route("/console/audit", get(audit))
         .route("/console/audit/verify", get(verify_audit))
         .route("/console/support", get(support_inbox))
@@ -99,6 +103,10 @@ fn notice(chrome: &mut Chrome, code: Option<&str>) {
         Some("retried") => ("已重新发起打款。", "A new payout attempt was started."),
         Some("answered") => ("已答复。", "Answered."),
         Some("closed") => ("工单已关闭。", "Ticket closed."),
+        Some("plan_created") => (
+            "新版本已生效：此后激活的终端适用它，已激活的终端保留原版本。",
+            "The new version is in force for terminals activated from now on; activated ones keep theirs.",
+        ),
         _ => return,
     };
     chrome.notice = Some(chrome.t(zh, en));
@@ -524,14 +532,253 @@ async fn reconcile(State(state): State<AppState>, who: Staff, mut form: Multipar
 struct PlansPage {
     chrome: Chrome,
     plans: Vec<PolicyView>,
+    form: PlanForm,
+    errors: FormErrors,
+    kinds: [&'static str; 4],
+    key: String,
 }
 
-async fn plans(State(state): State<AppState>, who: Staff) -> Result<Response, PageError> {
+/// A plan version as the form carries it: money in yuan as typed, days and basis points as
+/// text, checkboxes as `"true"` when ticked.
+#[derive(Deserialize, Serialize, Default, Clone)]
+#[serde(default)]
+struct PlanForm {
+    #[serde(rename = "_key", skip_serializing)]
+    key: String,
+    code: String,
+    name: String,
+    deposit: String,
+    /// `activation` or `termination`.
+    rule_kind: String,
+    volume_target: String,
+    window_days: String,
+    credit_card: String,
+    debit_card: String,
+    qr_code: String,
+    nfc: String,
+    refund_window_days: String,
+    device_return_required: String,
+    /// `fixed` or `percent`.
+    fee_kind: String,
+    fee_amount: String,
+    fee_basis_points: String,
+    fee_cap: String,
+    auto_approve: String,
+    auto_apply: String,
+    four_eyes_threshold: String,
+}
+
+impl PlanForm {
+    /// The form filled from a plan on file (for its next version).
+    fn of(p: &DepositPlan) -> PlanForm {
+        let yuan = |f: Fen| format!("{}.{:02}", f.get() / 100, f.get() % 100);
+        let tick = |b: bool| if b { "true".to_owned() } else { String::new() };
+        let mut form = PlanForm {
+            code: p.code.clone(),
+            name: p.name.clone(),
+            deposit: yuan(p.deposit_fen),
+            auto_approve: tick(p.auto_approve),
+            auto_apply: tick(p.auto_apply),
+            four_eyes_threshold: yuan(p.four_eyes_threshold_fen),
+            ..PlanForm::default()
+        };
+        match &p.rule {
+            RefundRule::Activation { volume_target_fen, counted_kinds, window_days } => {
+                form.rule_kind = "activation".into();
+                form.volume_target = yuan(*volume_target_fen);
+                form.window_days = window_days.to_string();
+                for kind in counted_kinds {
+                    *form.kind_mut(kind.as_str()) = "true".into();
+                }
+            }
+            RefundRule::Termination { refund_window_days, device_return_required } => {
+                form.rule_kind = "termination".into();
+                form.refund_window_days = refund_window_days.to_string();
+                form.device_return_required = tick(*device_return_required);
+            }
+        }
+        match p.fee {
+            FeeRule::Fixed { amount_fen } => {
+                form.fee_kind = "fixed".into();
+                form.fee_amount = yuan(amount_fen);
+            }
+            FeeRule::Percent { basis_points, cap_fen } => {
+                form.fee_kind = "percent".into();
+                form.fee_basis_points = basis_points.to_string();
+                form.fee_cap = yuan(cap_fen);
+            }
+        }
+        form
+    }
+
+    fn kind_mut(&mut self, kind: &str) -> &mut String {
+        match kind {
+            "credit_card" => &mut self.credit_card,
+            "debit_card" => &mut self.debit_card,
+            "qr_code" => &mut self.qr_code,
+            _ => &mut self.nfc,
+        }
+    }
+
+    /// Whether a checkbox (or a counted kind) is ticked.
+    fn ticked(&self, name: &str) -> bool {
+        let value = match name {
+            "credit_card" => &self.credit_card,
+            "debit_card" => &self.debit_card,
+            "qr_code" => &self.qr_code,
+            "nfc" => &self.nfc,
+            "device_return_required" => &self.device_return_required,
+            "auto_approve" => &self.auto_approve,
+            "auto_apply" => &self.auto_apply,
+            _ => return false,
+        };
+        value == "true"
+    }
+
+    /// The plan the form describes, or every field it cannot be read from. The rules of a
+    /// plan (ranges, what may be automatic) are the use case's to check.
+    fn plan(&self) -> Result<DepositPlan, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut money = |field: &str, text: &str| match Fen::parse_yuan(text) {
+            Ok(f) => f,
+            Err(_) => {
+                errors.push(FieldError::new(
+                    field,
+                    "invalid_amount",
+                    "请填写金额，如 99 或 99.50",
+                    "an amount, like 99 or 99.50",
+                ));
+                Fen::ZERO
+            }
+        };
+        let deposit = money("deposit", &self.deposit);
+        let threshold = money("four_eyes_threshold", &self.four_eyes_threshold);
+        let rule_money =
+            if self.rule_kind == "activation" { money("volume_target", &self.volume_target) } else { Fen::ZERO };
+        let fee_money = match self.fee_kind.as_str() {
+            "percent" => money("fee_cap", &self.fee_cap),
+            _ => money("fee_amount", &self.fee_amount),
+        };
+        let mut number = |field: &str, text: &str| match text.trim().parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => {
+                errors.push(FieldError::new(field, "invalid_number", "请填写整数", "a whole number"));
+                0
+            }
+        };
+        let rule = if self.rule_kind == "activation" {
+            RefundRule::Activation {
+                volume_target_fen: rule_money,
+                counted_kinds: TxnKind::ALL.into_iter().filter(|k| self.ticked(k.as_str())).collect(),
+                window_days: number("window_days", &self.window_days),
+            }
+        } else {
+            RefundRule::Termination {
+                refund_window_days: number("refund_window_days", &self.refund_window_days),
+                device_return_required: self.ticked("device_return_required"),
+            }
+        };
+        let fee = if self.fee_kind == "percent" {
+            FeeRule::Percent { basis_points: number("fee_basis_points", &self.fee_basis_points), cap_fen: fee_money }
+        } else {
+            FeeRule::Fixed { amount_fen: fee_money }
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(DepositPlan {
+            code: self.code.trim().to_owned(),
+            version: 0,
+            name: self.name.trim().to_owned(),
+            deposit_fen: deposit,
+            rule,
+            fee,
+            auto_approve: self.ticked("auto_approve"),
+            auto_apply: self.ticked("auto_apply"),
+            four_eyes_threshold_fen: threshold,
+        })
+    }
+}
+
+/// The form's field for a plan rule's field (`rule.window_days` → `window_days`).
+fn plan_form_field(field: &str) -> String {
+    let field = field.rsplit('.').next().unwrap_or(field);
+    match field {
+        "deposit_fen" => "deposit",
+        "four_eyes_threshold_fen" => "four_eyes_threshold",
+        "volume_target_fen" => "volume_target",
+        "amount_fen" => "fee_amount",
+        "basis_points" => "fee_basis_points",
+        "cap_fen" => "fee_cap",
+        other => other,
+    }
+    .to_owned()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PlansQuery {
+    /// Fill the form from this plan's latest version.
+    from: Option<String>,
+    notice: Option<String>,
+}
+
+async fn plans(State(state): State<AppState>, who: Staff, Query(q): Query<PlansQuery>) -> Result<Response, PageError> {
     who.require(Permission::ManagePlans)?;
-    let lang = who.chrome.lang;
+    let mut chrome = who.chrome;
+    let lang = chrome.lang;
+    notice(&mut chrome, q.notice.as_deref());
     let plans = provisioning::list_plans(&state.app).await.map_err(|e| failed(e, lang))?;
+    let latest = q.from.as_deref().and_then(|code| {
+        plans.iter().filter(|(_, p, _)| p.code == code).max_by_key(|(_, p, _)| p.version).map(|(_, p, _)| p)
+    });
+    let form = latest.map_or_else(
+        || PlanForm { rule_kind: "activation".into(), fee_kind: "fixed".into(), ..PlanForm::default() },
+        PlanForm::of,
+    );
     let plans = plans.into_iter().map(|(id, p, at)| crate::http::admin::policy(id, &p, at)).collect();
-    Ok(render(&PlansPage { chrome: who.chrome, plans }))
+    Ok(render(&PlansPage {
+        chrome,
+        plans,
+        form,
+        errors: FormErrors::default(),
+        kinds: TxnKind::ALL.map(TxnKind::as_str),
+        key: new_key(),
+    }))
+}
+
+/// A new version of a plan (or a new plan): the terminals activated under earlier versions
+/// keep theirs.
+async fn create_plan(State(state): State<AppState>, posted: Posted<Staff, PlanForm>) -> Result<Response, PageError> {
+    let Posted { who, form } = posted;
+    let lang = who.lang();
+    who.require(Permission::ManagePlans)?;
+    let created = match form.plan() {
+        Ok(plan) => {
+            let once = Once::new(&who.session, "POST /console/plans", &form.key, &form, |p: &StoredPlan| {
+                format!("/console/plans?notice=plan_created&from={}", p.plan.code)
+            });
+            match provisioning::create_plan(&state.app, &who.session.actor(), plan, once.replay()).await {
+                Ok(outcome) => return Ok(see(once.location(outcome))),
+                Err(e) => ApiError::from(e),
+            }
+        }
+        Err(errors) => ApiError::validation(errors),
+    };
+    let mut errors = FormErrors::from_api(&created, lang);
+    for (field, _) in &mut errors.fields {
+        *field = plan_form_field(field);
+    }
+    let plans = provisioning::list_plans(&state.app).await.map_err(|e| failed(e, lang))?;
+    let page = PlansPage {
+        chrome: who.chrome,
+        plans: plans.into_iter().map(|(id, p, at)| crate::http::admin::policy(id, &p, at)).collect(),
+        form,
+        errors,
+        kinds: TxnKind::ALL.map(TxnKind::as_str),
+        key: new_key(),
+    };
+    Ok((created.status, render(&page)).into_response())
 }
 
 #[derive(Template)]

@@ -171,6 +171,18 @@ impl Chrome {
         self.t(zh, en)
     }
 
+    /// A kind of card transaction.
+    pub fn txn_kind(&self, kind: &str) -> &'static str {
+        let (zh, en) = match kind {
+            "credit_card" => ("信用卡", "Credit card"),
+            "debit_card" => ("借记卡", "Debit card"),
+            "qr_code" => ("扫码", "QR code"),
+            "nfc" => ("闪付 NFC", "NFC"),
+            _ => return "—",
+        };
+        self.t(zh, en)
+    }
+
     /// Who took a step, by role.
     pub fn actor(&self, role: &str) -> &'static str {
         let (zh, en) = match role {

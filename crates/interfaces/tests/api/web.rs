@@ -422,4 +422,65 @@ on_both_databases! {
         assert_eq!(done.body["payout"]["card_last4"], "0122");
         assert_eq!(app.bank_payments().await.len(), 1, "paid once, to the new card");
     }
+
+    async fn a_new_plan_version_from_the_console_form(db) {
+        let app = spawn_app(db).await;
+        let mut admin = Browser::staff(&app, "admin").await;
+        let page = admin.get(&format!("/console/plans?from={}", demo::ACTIVATION_PLAN)).await;
+        assert_eq!(page.status, 200);
+        assert!(page.html.contains("value=\"99.00\"") && page.html.contains("value=\"10000.00\""), "filled from version 1");
+        let (csrf, key) = (page.hidden("_csrf"), page.hidden("_key"));
+        let mut fields = vec![
+            ("_csrf", csrf.as_str()),
+            ("_key", key.as_str()),
+            ("code", demo::ACTIVATION_PLAN),
+            ("name", "激活返押金 99 元（120 天）"),
+            ("deposit", "99.x"),
+            ("rule_kind", "activation"),
+            ("volume_target", "10,000"),
+            ("window_days", "ninety"),
+            ("credit_card", "true"),
+            ("fee_kind", "fixed"),
+            ("fee_amount", "0"),
+            ("four_eyes_threshold", "500"),
+        ];
+        let refused = admin.post("/console/plans", &fields).await;
+        assert_eq!(refused.status, 422);
+        for field in ["deposit", "window_days"] {
+            assert!(refused.html.contains(&format!("id=\"{field}-error\"")), "{field}: {}", refused.html);
+        }
+        fields[4] = ("deposit", "99");
+        fields[7] = ("window_days", "120");
+        fields.push(("auto_apply", "true"));
+        let (key2, csrf2) = (refused.hidden("_key"), refused.hidden("_csrf"));
+        fields[0] = ("_csrf", csrf2.as_str());
+        fields[1] = ("_key", key2.as_str());
+        let created = admin.post("/console/plans", &fields).await;
+        assert_eq!(created.status, 303, "{}", created.html);
+        let listed = admin.get(created.location.as_deref().unwrap()).await;
+        assert!(listed.html.contains("激活返押金 99 元（120 天）") && listed.html.contains("新版本已生效"));
+        let token = app.staff("admin").await;
+        let versions: Vec<i64> = app.get("/api/v1/policies", &token).await.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["code"] == demo::ACTIVATION_PLAN)
+            .map(|p| p["version"].as_i64().unwrap())
+            .collect();
+        assert_eq!(versions.len(), 2, "{versions:?}");
+        assert!(versions.contains(&2));
+
+        // A termination plan cannot approve itself: the use case's rule, at its field.
+        let page = admin.get("/console/plans").await;
+        let bad = admin
+            .post("/console/plans", &[("_csrf", &page.hidden("_csrf")), ("_key", &page.hidden("_key")), ("code", "T2"), ("name", "退机 2"),
+                ("deposit", "100"), ("rule_kind", "termination"), ("refund_window_days", "30"), ("fee_kind", "fixed"), ("fee_amount", "0"),
+                ("four_eyes_threshold", "0"), ("auto_approve", "true")])
+            .await;
+        assert_eq!(bad.status, 422);
+        assert!(bad.html.contains("id=\"auto_approve-error\""), "{}", bad.html);
+        // Only a role with the right may open it.
+        let mut reviewer = Browser::staff(&app, "reviewer").await;
+        assert_eq!(reviewer.get("/console/plans").await.status, 403);
+    }
 }
