@@ -11,7 +11,6 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use tower_http::limit::RequestBodyLimitLayer;
 use yajin_app::auth;
-use yajin_app::paging::PageRequest;
 use yajin_app::provisioning::StoredPlan;
 use yajin_app::reconciliation::Reconciler;
 use yajin_app::review::{self, Decisions, DeviceReceipt, StaffApplication, DEVICE_CONDITIONS};
@@ -27,8 +26,8 @@ use yajin_core::Fen;
 
 use super::charts::BarChart;
 use super::once::{new_key, Once};
-use super::page::{local_path, render, see, Area, Chrome, FormErrors, PageError};
-use super::visitor::{login_cookies, logout_cookies, FormOwner, Posted, Staff, Visitor};
+use super::page::{local_path, page_request, render, see, Area, Chrome, FormErrors, PageError};
+use super::visitor::{log_out, signed_in, FormOwner, Posted, Staff, Visitor};
 use crate::http::problem::ApiError;
 use crate::http::views::{
     AuditRowView, AuditVerificationView, PayoutView, PolicyView, ReconciliationView, ReviewApplicationView,
@@ -47,7 +46,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/console", get(start))
         .route("/console/login", post(login))
-        .route("/console/logout", post(logout))
+        .route("/console/logout", post(log_out::<Staff>))
         .route("/console/dashboard", get(dashboard))
         .route("/console/queue", get(queue))
         .route("/console/applications/{id}", get(application))
@@ -112,10 +111,6 @@ fn notice(chrome: &mut Chrome, code: Option<&str>) {
     chrome.notice = Some(chrome.t(zh, en));
 }
 
-fn page_request(cursor: Option<&str>, lang: Lang) -> Result<PageRequest, PageError> {
-    PageRequest::parse(None, cursor).map_err(|e| failed(e, lang))
-}
-
 // ---- login ----
 
 #[derive(Template)]
@@ -159,14 +154,11 @@ async fn login(
 ) -> Response {
     match auth::login(&state.app, auth::Kind::Staff, &form.username, form.password, &ip.0).await {
         Ok(session) => {
-            let mut response =
-                see(local_path(Some(form.next.as_str()).filter(|n| !n.is_empty()), landing(session.role)));
-            login_cookies(&mut response, &session, state.site.https);
-            response
+            let to = local_path(Some(form.next.as_str()).filter(|n| !n.is_empty()), landing(session.role));
+            signed_in(&to, &session, state.site.https)
         }
         Err(e) => {
-            let error = ApiError::from(e);
-            let errors = FormErrors::from_api(&error, visitor.chrome.lang);
+            let (status, errors) = FormErrors::refusal(e, visitor.chrome.lang);
             let page = LoginPage {
                 chrome: visitor.chrome,
                 demo: state.site.demo,
@@ -174,17 +166,9 @@ async fn login(
                 username: form.username,
                 errors,
             };
-            (error.status, render(&page)).into_response()
+            (status, render(&page)).into_response()
         }
     }
-}
-
-async fn logout(State(state): State<AppState>, posted: Posted<Staff, ()>) -> Result<Response, PageError> {
-    let lang = posted.who.lang();
-    auth::logout(&state.app, &posted.who.session.token_hash).await.map_err(|e| failed(e, lang))?;
-    let mut response = see("/console");
-    logout_cookies(&mut response, state.site.https);
-    Ok(response)
 }
 
 // ---- dashboard ----
@@ -263,7 +247,7 @@ async fn queue(State(state): State<AppState>, who: Staff, Query(q): Query<ListQu
     who.require(Permission::ReviewRead)?;
     let lang = who.chrome.lang;
     let status = q.status.unwrap_or_else(|| "submitted".to_owned());
-    let page = page_request(q.cursor.as_deref(), lang)?;
+    let page = page_request(q.cursor.as_deref(), lang, Area::Console)?;
     let list = review::queue(&state.app, Some(&status), &page).await.map_err(|e| failed(e, lang))?;
     Ok(render(&QueuePage {
         chrome: who.chrome,
@@ -442,7 +426,7 @@ async fn payout_list(
     let lang = chrome.lang;
     notice(&mut chrome, q.notice.as_deref());
     let status = q.status.filter(|s| !s.is_empty());
-    let page = page_request(q.cursor.as_deref(), lang)?;
+    let page = page_request(q.cursor.as_deref(), lang, Area::Console)?;
     let list = payouts::list(&state.app, status.as_deref(), &page).await.map_err(|e| failed(e, lang))?;
     Ok(render(&PayoutsPage {
         chrome,
@@ -794,7 +778,7 @@ struct AuditPage {
 async fn audit(State(state): State<AppState>, who: Staff, Query(q): Query<ListQuery>) -> Result<Response, PageError> {
     who.require(Permission::ReadAudit)?;
     let lang = who.chrome.lang;
-    let page = page_request(q.cursor.as_deref(), lang)?;
+    let page = page_request(q.cursor.as_deref(), lang, Area::Console)?;
     let rows = audit_trail::list(&state.app, q.entity.as_deref(), &page).await.map_err(|e| failed(e, lang))?;
     Ok(render(&AuditPage {
         chrome: who.chrome,
@@ -831,7 +815,7 @@ async fn support_inbox(
     who.require(Permission::SupportInbox)?;
     let lang = who.chrome.lang;
     let status = q.status.filter(|s| !s.is_empty());
-    let page = page_request(q.cursor.as_deref(), lang)?;
+    let page = page_request(q.cursor.as_deref(), lang, Area::Console)?;
     let (list, now) = support::inbox(&state.app, status.as_deref(), &page).await.map_err(|e| failed(e, lang))?;
     Ok(render(&SupportPage {
         chrome: who.chrome,

@@ -336,6 +336,12 @@ impl FormErrors {
         FormErrors { fields, summary }
     }
 
+    /// A use case's refusal as a form shows it, with the status the page answers.
+    pub fn refusal(e: impl Into<ApiError>, lang: Lang) -> (StatusCode, FormErrors) {
+        let error = e.into();
+        (error.status, FormErrors::from_api(&error, lang))
+    }
+
     pub fn field(errors: &[FieldError], lang: Lang) -> FormErrors {
         FormErrors {
             fields: errors.iter().map(|e| (e.field.clone(), e.message.get(lang).to_owned())).collect(),
@@ -475,6 +481,11 @@ pub fn render(template: &impl Template) -> Response {
                 .into_response()
         }
     }
+}
+
+/// The page of a list a link asks for (`?cursor=`); pages hold the default number of rows.
+pub fn page_request(cursor: Option<&str>, lang: Lang, area: Area) -> Result<yajin_app::paging::PageRequest, PageError> {
+    yajin_app::paging::PageRequest::parse(None, cursor).map_err(|e| PageError::api(e.into(), lang, area))
 }
 
 /// After a form: see the result (303, so a reload does not post again).

@@ -9,14 +9,13 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use yajin_app::applications::{self, ApplicationDetail, ApplyInput, Upload};
-use yajin_app::auth::{self, AuthError};
-use yajin_app::paging::PageRequest;
+use yajin_app::auth;
 use yajin_app::{collections, devices, inbox, tickets};
 use yajin_core::eligibility::Lang;
 
 use super::once::{new_key, Once};
-use super::page::{local_path, render, see, Area, Chrome, FormErrors, PageError};
-use super::visitor::{login_cookies, logout_cookies, FormOwner, Merchant, Posted, Visitor};
+use super::page::{local_path, page_request, render, see, Area, Chrome, FormErrors, PageError};
+use super::visitor::{log_out, signed_in, FormOwner, Merchant, Posted, Visitor};
 use crate::http::applications::apply_error;
 use crate::http::problem::ApiError;
 use crate::http::views::{
@@ -29,7 +28,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(start))
         .route("/login", post(login))
-        .route("/logout", post(logout))
+        .route("/logout", post(log_out::<Merchant>))
         .route("/forgot", get(forgot).post(send_reset_code))
         .route("/reset", post(reset_password))
         .route("/devices", get(my_devices))
@@ -124,11 +123,6 @@ struct LoginForm {
     next: String,
 }
 
-fn auth_failure(e: AuthError, lang: Lang) -> (StatusCode, FormErrors) {
-    let error = ApiError::from(e);
-    (error.status, FormErrors::from_api(&error, lang))
-}
-
 async fn login(
     State(state): State<AppState>,
     visitor: Visitor,
@@ -137,25 +131,13 @@ async fn login(
 ) -> Response {
     let next = local_path(Some(&form.next), "/devices");
     match auth::login(&state.app, auth::Kind::Merchant, &form.phone, form.password, &ip.0).await {
-        Ok(session) => {
-            let mut response = see(&next);
-            login_cookies(&mut response, &session, state.site.https);
-            response
-        }
+        Ok(session) => signed_in(&next, &session, state.site.https),
         Err(e) => {
-            let (status, errors) = auth_failure(e, visitor.chrome.lang);
+            let (status, errors) = FormErrors::refusal(e, visitor.chrome.lang);
             let page = StartPage { chrome: visitor.chrome, demo: state.site.demo, next, phone: form.phone, errors };
             (status, render(&page)).into_response()
         }
     }
-}
-
-async fn logout(State(state): State<AppState>, posted: Posted<Merchant, ()>) -> Result<Response, PageError> {
-    let lang = posted.who.lang();
-    auth::logout(&state.app, &posted.who.session.token_hash).await.map_err(|e| failed(e, lang))?;
-    let mut response = see("/");
-    logout_cookies(&mut response, state.site.https);
-    Ok(response)
 }
 
 #[derive(Template)]
@@ -196,7 +178,7 @@ async fn send_reset_code(
     let (status, sent, errors) = match auth::request_reset_code(&state.app, &form.phone, &ip.0).await {
         Ok(_) => (StatusCode::OK, true, FormErrors::default()),
         Err(e) => {
-            let (status, errors) = auth_failure(e, lang);
+            let (status, errors) = FormErrors::refusal(e, lang);
             (status, false, errors)
         }
     };
@@ -220,7 +202,7 @@ async fn reset_password(
     match auth::reset_password(&state.app, &form.phone, &form.code, form.new_password).await {
         Ok(()) => see("/?notice=password_reset"),
         Err(e) => {
-            let (status, mut errors) = auth_failure(e, visitor.chrome.lang);
+            let (status, mut errors) = FormErrors::refusal(e, visitor.chrome.lang);
             // A wrong or expired code is a problem with the code field.
             if errors.fields.is_empty() {
                 if let Some(summary) = errors.summary.take() {
@@ -250,7 +232,7 @@ async fn my_devices(
     Query(q): Query<Notice>,
 ) -> Result<Response, PageError> {
     let lang = who.chrome.lang;
-    let page = PageRequest::parse(None, q.cursor.as_deref()).map_err(|e| failed(e, lang))?;
+    let page = page_request(q.cursor.as_deref(), lang, Area::Portal)?;
     let (list, now) =
         devices::list_terminals(&state.app, &who.session.merchant_id, &page).await.map_err(|e| failed(e, lang))?;
     let terminals = list.items.iter().map(|t| TerminalView::new(t, lang, now)).collect();
@@ -455,8 +437,7 @@ async fn apply(
 
 /// A refused application as the form shows it: every field's problem, and the rest on top.
 fn refused(e: applications::ApplyError, lang: Lang) -> (StatusCode, FormErrors) {
-    let problem = apply_error(e, lang);
-    (problem.status, FormErrors::from_api(&problem, lang))
+    FormErrors::refusal(apply_error(e, lang), lang)
 }
 
 /// The form again: with its errors, or (with a preview) at the confirmation step.
@@ -503,7 +484,7 @@ async fn my_applications(
     Query(q): Query<Notice>,
 ) -> Result<Response, PageError> {
     let lang = who.chrome.lang;
-    let page = PageRequest::parse(None, q.cursor.as_deref()).map_err(|e| failed(e, lang))?;
+    let page = page_request(q.cursor.as_deref(), lang, Area::Portal)?;
     let list = applications::list(&state.app, &who.session.merchant_id, &page).await.map_err(|e| failed(e, lang))?;
     let applications = list.items.into_iter().map(ApplicationView::from).collect();
     Ok(render(&ApplicationsPage { chrome: who.chrome, applications, next_cursor: list.next_cursor }))
@@ -520,6 +501,8 @@ struct ApplicationPage {
     /// The form to have a failed payout paid to another card: its problems, and whether the
     /// SMS code was sent.
     card: CardForm,
+    /// The problems of the supplement form, when it came back refused.
+    supplement: FormErrors,
 }
 
 #[derive(Default)]
@@ -597,7 +580,15 @@ async fn application(
         .map_err(|e| failed(apply_error(e, lang), lang))?;
     let a = ApplicationView::from(detail);
     let owner = owner(&a.status);
-    Ok(render(&ApplicationPage { chrome, a, owner, key: new_key(), card: CardForm::default() }))
+    let page = ApplicationPage {
+        chrome,
+        a,
+        owner,
+        key: new_key(),
+        card: CardForm::default(),
+        supplement: FormErrors::default(),
+    };
+    Ok(render(&page))
 }
 
 /// The application page again, with the card form's state.
@@ -607,6 +598,7 @@ async fn application_with(
     id: &str,
     status: StatusCode,
     card: CardForm,
+    supplement: FormErrors,
 ) -> Result<Response, PageError> {
     let lang = who.chrome.lang;
     let detail = applications::detail(&state.app, &who.session.merchant_id, id)
@@ -614,7 +606,7 @@ async fn application_with(
         .map_err(|e| failed(apply_error(e, lang), lang))?;
     let a = ApplicationView::from(detail);
     let owner = owner(&a.status);
-    let page = ApplicationPage { chrome: who.chrome, a, owner, key: new_key(), card };
+    let page = ApplicationPage { chrome: who.chrome, a, owner, key: new_key(), card, supplement };
     Ok((status, render(&page)).into_response())
 }
 
@@ -641,11 +633,11 @@ async fn send_card_code(
     let (status, card) = match sent {
         Ok(_) => (StatusCode::OK, CardForm { code_sent: true, phone: form.phone, ..CardForm::default() }),
         Err(e) => {
-            let (status, errors) = auth_failure(e, lang);
+            let (status, errors) = FormErrors::refusal(e, lang);
             (status, CardForm { errors, phone: form.phone, ..CardForm::default() })
         }
     };
-    application_with(&state, who, &id, status, card).await
+    application_with(&state, who, &id, status, card, FormErrors::default()).await
 }
 
 async fn change_card(
@@ -681,7 +673,7 @@ async fn change_card(
                 phone: form.phone,
                 bank_card_no: form.bank_card_no,
             };
-            application_with(&state, who, &id, problem.status, card).await
+            application_with(&state, who, &id, problem.status, card, FormErrors::default()).await
         }
     }
 }
@@ -726,7 +718,7 @@ async fn supplement(
         &post.fields,
         |d: &ApplicationDetail| format!("/applications/{}?notice=supplemented", d.application.id),
     );
-    let outcome = applications::supplement_with_uploads(
+    let sent = applications::supplement_with_uploads(
         &state.app,
         &who.session.merchant_id,
         &id,
@@ -734,9 +726,14 @@ async fn supplement(
         &post.uploads,
         once.replay(),
     )
-    .await
-    .map_err(|e| failed(apply_error(e, lang), lang))?;
-    Ok(see(once.location(outcome)))
+    .await;
+    match sent {
+        Ok(outcome) => Ok(see(once.location(outcome))),
+        Err(e) => {
+            let (status, errors) = refused(e, lang);
+            application_with(&state, who, &id, status, CardForm::default(), errors).await
+        }
+    }
 }
 
 #[derive(Template)]
@@ -780,7 +777,7 @@ async fn outstanding(
     let mut chrome = who.chrome;
     let lang = chrome.lang;
     notice(&mut chrome, q.notice.as_deref());
-    let page = PageRequest::parse(None, q.cursor.as_deref()).map_err(|e| failed(e, lang))?;
+    let page = page_request(q.cursor.as_deref(), lang, Area::Portal)?;
     let list =
         devices::outstanding_items(&state.app, &who.session.merchant_id, &page).await.map_err(|e| failed(e, lang))?;
     let items = list.items.into_iter().map(OutstandingItemView::from).collect();
@@ -834,7 +831,7 @@ async fn my_tickets(
     let mut chrome = who.chrome;
     let lang = chrome.lang;
     notice(&mut chrome, q.notice.as_deref());
-    let page = PageRequest::parse(None, q.cursor.as_deref()).map_err(|e| failed(e, lang))?;
+    let page = page_request(q.cursor.as_deref(), lang, Area::Portal)?;
     let list = tickets::list(&state.app, &who.session.merchant_id, &page).await.map_err(|e| failed(e, lang))?;
     Ok(render(&TicketsPage {
         chrome,
@@ -874,7 +871,7 @@ async fn open_ticket(
         Ok(outcome) => Ok(see(once.location(outcome))),
         Err(e) => {
             let problem = ApiError::from(e);
-            let page = PageRequest::parse(None, None).map_err(|e| failed(e, lang))?;
+            let page = page_request(None, lang, Area::Portal)?;
             let list = tickets::list(&state.app, &who.session.merchant_id, &page).await.map_err(|e| failed(e, lang))?;
             let page = TicketsPage {
                 chrome: who.chrome,
@@ -951,7 +948,7 @@ async fn notifications(
     Query(q): Query<Notice>,
 ) -> Result<Response, PageError> {
     let lang = who.chrome.lang;
-    let page = PageRequest::parse(None, q.cursor.as_deref()).map_err(|e| failed(e, lang))?;
+    let page = page_request(q.cursor.as_deref(), lang, Area::Portal)?;
     let list = inbox::notifications(&state.app, &who.session.merchant_id, &page).await.map_err(|e| failed(e, lang))?;
     let notifications = list.items.into_iter().map(NotificationView::from).collect();
     Ok(render(&NotificationsPage { chrome: who.chrome, notifications, next_cursor: list.next_cursor }))

@@ -6,7 +6,7 @@
 //! hashes to the session's CSRF hash, so a form posted from another site (which can neither
 //! read the cookie nor the page) is refused, whatever the browser's SameSite support.
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
@@ -16,7 +16,7 @@ use yajin_core::application::Role;
 use yajin_core::eligibility::Lang;
 use yajin_core::permission::{allows, Permission};
 
-use super::page::{url_encode, Area, Chrome, NavLink, PageError};
+use super::page::{see, url_encode, Area, Chrome, NavLink, PageError};
 use crate::http::problem::language;
 use crate::http::session::{MerchantSession, StaffSession, SESSION_COOKIE};
 use crate::http::AppState;
@@ -187,6 +187,7 @@ fn console_nav(path: &str, lang: Lang, role: Role) -> Vec<NavLink> {
 /// Both kinds of logged-in page visitor answer for their forms' CSRF tokens.
 pub trait FormOwner: FromRequestParts<AppState, Rejection = PageError> {
     fn csrf_hash(&self) -> &str;
+    fn token_hash(&self) -> &str;
     fn lang(&self) -> Lang;
     fn area(&self) -> Area;
 
@@ -204,6 +205,9 @@ impl FormOwner for Merchant {
     fn csrf_hash(&self) -> &str {
         &self.csrf_hash
     }
+    fn token_hash(&self) -> &str {
+        &self.session.token_hash
+    }
     fn lang(&self) -> Lang {
         self.chrome.lang
     }
@@ -215,6 +219,9 @@ impl FormOwner for Merchant {
 impl FormOwner for Staff {
     fn csrf_hash(&self) -> &str {
         &self.csrf_hash
+    }
+    fn token_hash(&self) -> &str {
+        &self.session.token_hash
     }
     fn lang(&self) -> Lang {
         self.chrome.lang
@@ -254,24 +261,35 @@ impl<W: FormOwner + Send, T: DeserializeOwned + Default + Send> FromRequest<AppS
     }
 }
 
-/// The cookies of a new page session: the session and its CSRF token, both HttpOnly.
-pub fn login_cookies(response: &mut Response, session: &auth::NewSession, secure: bool) {
+/// After a login from a page: on to `to`, with the session's two HttpOnly cookies (the session
+/// and its CSRF token), `Secure` when the site is https.
+pub fn signed_in(to: &str, session: &auth::NewSession, https: bool) -> Response {
+    let mut response = see(to);
     let max_age = if session.role.is_staff() { auth::STAFF_SESSION_TTL_MS } else { auth::SESSION_TTL_MS } / 1000;
-    let secure = if secure { "; Secure" } else { "" };
-    for (name, value) in [(SESSION_COOKIE, &session.token), (CSRF_COOKIE, &session.csrf_token)] {
-        let cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().append(header::SET_COOKIE, value);
-        }
+    for (name, value) in [(SESSION_COOKIE, session.token.as_str()), (CSRF_COOKIE, session.csrf_token.as_str())] {
+        set_cookie(&mut response, name, value, max_age, https);
     }
+    response
 }
 
-pub fn logout_cookies(response: &mut Response, secure: bool) {
-    let secure = if secure { "; Secure" } else { "" };
+/// `POST /logout` and `/console/logout`: the session ends and its cookies are cleared.
+pub async fn log_out<W: FormOwner + Send>(
+    State(state): State<AppState>,
+    posted: Posted<W, ()>,
+) -> Result<Response, PageError> {
+    let who = posted.who;
+    auth::logout(&state.app, who.token_hash()).await.map_err(|e| PageError::api(e.into(), who.lang(), who.area()))?;
+    let mut response = see(if who.area() == Area::Console { "/console" } else { "/" });
     for name in [SESSION_COOKIE, CSRF_COOKIE] {
-        let cookie = format!("{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}");
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().append(header::SET_COOKIE, value);
-        }
+        set_cookie(&mut response, name, "", 0, state.site.https);
+    }
+    Ok(response)
+}
+
+fn set_cookie(response: &mut Response, name: &str, value: &str, max_age_s: i64, https: bool) {
+    let secure = if https { "; Secure" } else { "" };
+    let cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{secure}");
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
     }
 }

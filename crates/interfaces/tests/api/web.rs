@@ -483,4 +483,40 @@ on_both_databases! {
         let mut reviewer = Browser::staff(&app, "reviewer").await;
         assert_eq!(reviewer.get("/console/plans").await.status, 403);
     }
+
+    async fn asked_for_more_the_merchant_supplements_from_the_application_page(db) {
+        let app = spawn_app(db).await;
+        let m = app.merchant(A).await;
+        let reviewer = app.staff("reviewer").await;
+        let id = app.post("/api/v1/refund-applications", &m, crate::applications::body("DEMO-REVIEW-01")).await.body["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let step = |s: &str| format!("/api/v1/review/applications/{id}/{s}");
+        app.post(&step("claim"), &reviewer, serde_json::json!({})).await;
+        let asked = app.post(&step("request-info"), &reviewer, serde_json::json!({"items": ["押金收据"], "comment": ""})).await;
+        assert_eq!(asked.status, 200, "{:?}", asked.body);
+
+        let mut browser = Browser::merchant(&app, A).await;
+        let path = format!("/applications/{id}");
+        let page = browser.get(&path).await;
+        assert!(page.html.contains("待补充材料") && page.html.contains("/supplement"));
+        let (csrf, key) = (page.hidden("_csrf"), page.hidden("_key"));
+        let empty = browser
+            .multipart(&format!("{path}/supplement"), &[("_csrf", &csrf), ("_key", &key), ("note", ""), ("file_kind", "purchase_voucher")], &[])
+            .await;
+        assert_eq!(empty.status, 422);
+        assert!(empty.html.contains("id=\"note-error\"") && empty.html.contains("role=\"alert\""), "{}", empty.html);
+        let sent = browser
+            .multipart(
+                &format!("{path}/supplement"),
+                &[("_csrf", &csrf), ("_key", &empty.hidden("_key")), ("note", "收据见附件"), ("file_kind", "purchase_voucher")],
+                &[("receipt.png", PNG)],
+            )
+            .await;
+        assert_eq!(sent.location.as_deref(), Some(format!("{path}?notice=supplemented").as_str()), "{}", sent.html);
+        let after = app.get(&format!("/api/v1/refund-applications/{id}"), &m).await;
+        assert_eq!(after.body["status"], "submitted");
+        assert_eq!(after.body["attachments"].as_array().unwrap().len(), 1);
+    }
 }
