@@ -62,7 +62,7 @@ async fn serve(app: App) -> String {
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let service = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let service = yajin::router(state).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await });
     format!("http://{address}")
 }

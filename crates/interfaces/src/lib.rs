@@ -4,8 +4,11 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod reconcile;
+pub mod router;
 pub mod serve;
 pub mod web;
+
+pub use router::router;
 
 use tracing_subscriber::EnvFilter;
 

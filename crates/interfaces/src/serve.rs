@@ -74,7 +74,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), Failure> {
     }
     let callbacks =
         channel.as_ref().map(|(c, secret)| http::ChannelSecret { name: c.name().to_owned(), secret: secret.clone() });
-    let site = crate::web::Site { https: config.public_url.starts_with("https://"), demo: config.demo };
+    let site = http::Site { https: config.public_url.starts_with("https://"), demo: config.demo };
     let state = AppState {
         app,
         metrics: http::recorder(),
@@ -85,7 +85,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), Failure> {
     };
     let shutdown = shutdown_signal()?;
     print_banner(&config, address, bank_url.as_deref());
-    let service = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let service = crate::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await

@@ -83,7 +83,7 @@ async fn world(test: TestDb, refunds: usize, faults: Faults, callbacks: bool) ->
         channel: Some(ChannelSecret { name: "sandbox".into(), secret: SECRET.as_bytes().to_vec() }),
         site: Default::default(),
     };
-    let service = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let service = yajin::router(state).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(server, service).await });
 
     let bank_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -314,8 +314,7 @@ pub(super) async fn get_refund_receipt(
         .map_err(|e| apply_error(e, language(&headers)))?;
     let view = ReceiptView::from(receipt);
     if q.format.as_deref() == Some("html") {
-        // The portal's own receipt page: one rendering of a receipt, whoever asks.
-        return Ok(crate::web::receipt_page(view, crate::web::page_language(&headers)));
+        return Ok(super::receipt::document(view, language(&headers)));
     }
     Ok(Json(view).into_response())
 }

@@ -2,9 +2,11 @@
 
 pub(crate) mod admin;
 pub(crate) mod applications;
+pub mod assets;
 mod attachments;
 mod auth;
 mod devices;
+pub mod format;
 mod health;
 pub(crate) mod idempotency;
 mod inbox;
@@ -15,6 +17,7 @@ mod paging;
 mod payouts;
 pub mod problem;
 mod provisioning;
+pub mod receipt;
 mod reconciliations;
 mod review;
 pub mod session;
@@ -23,15 +26,16 @@ pub mod views;
 
 use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::trace::TraceLayer;
 
 /// Request bodies larger than this are refused with 413 before a handler reads them.
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
 
-pub fn router(state: AppState) -> Router {
+/// The JSON API (and its printable receipt): every route under `/api` and the probes, with
+/// errors rendered as problems in the caller's language.
+pub fn api(sandbox_sms: bool) -> Router<AppState> {
     let json_api = Router::new()
         .merge(health::routes())
-        .merge(auth::routes(state.sandbox))
+        .merge(auth::routes(sandbox_sms))
         .merge(devices::routes())
         .merge(applications::routes())
         .merge(inbox::routes())
@@ -41,31 +45,14 @@ pub fn router(state: AppState) -> Router {
         .merge(provisioning::routes())
         .route("/api/v1/openapi.json", axum::routing::get(|| async { axum::Json(openapi::document()) }))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES));
-    let api = Router::new()
+    Router::new()
         .merge(json_api)
         .merge(attachments::routes())
         .merge(reconciliations::routes())
         // Inside `localize`: the size limits' refusals become problems like any error.
-        .layer(axum::middleware::from_fn(problem::localize));
-    let https = state.site.https;
-    Router::new()
-        .merge(api)
-        .merge(crate::web::routes())
-        .fallback(not_found)
-        .layer(axum::middleware::from_fn(move |request, next| crate::web::security_headers(https, request, next)))
-        .layer(axum::middleware::from_fn(metrics::track))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
-}
-
-/// An unknown path: a page for a browser, a problem for anyone else.
-async fn not_found(headers: axum::http::HeaderMap) -> axum::response::Response {
-    if crate::web::wants_html(&headers) {
-        crate::web::not_found_page(&headers)
-    } else {
-        problem::ApiError::not_found().render(problem::language(&headers))
-    }
+        .layer(axum::middleware::from_fn(problem::localize))
 }
 
 pub use metrics::recorder;
-pub use state::{AppState, ChannelSecret};
+pub use metrics::track as track_metrics;
+pub use state::{AppState, ChannelSecret, Site};

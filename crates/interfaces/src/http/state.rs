@@ -15,7 +15,16 @@ pub struct AppState {
     /// The payout channel whose callbacks this server takes, with their shared secret.
     pub channel: Option<ChannelSecret>,
     /// How the site is reached (https?) and whether it is a demo, for the pages.
-    pub site: crate::web::Site,
+    pub site: Site,
+}
+
+/// How Yajin is reached, for what depends on it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Site {
+    /// Served over https (`YAJIN_PUBLIC_URL`): cookies are `Secure`, HSTS is sent.
+    pub https: bool,
+    /// Demo mode: the start pages show the demo logins.
+    pub demo: bool,
 }
 
 #[derive(Clone)]

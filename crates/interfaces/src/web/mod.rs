@@ -6,7 +6,6 @@
 //! the API cannot tell a merchant different things. Forms post back with the session's CSRF
 //! token and a fresh idempotency key, so a double click or a resent form does its work once.
 
-mod assets;
 mod charts;
 mod console;
 mod once;
@@ -14,9 +13,8 @@ mod page;
 mod portal;
 mod visitor;
 
-use axum::extract::{DefaultBodyLimit, Path, Query, Request};
+use axum::extract::{DefaultBodyLimit, Path, Query};
 use axum::http::{header, HeaderValue};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -24,8 +22,6 @@ use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::http::AppState;
 pub use page::PageError;
-pub use portal::receipt_page;
-pub use visitor::page_language;
 
 /// A page's form (with its files: the application's materials) is at most this large.
 pub const FORM_LIMIT_BYTES: usize = 25 * 1024 * 1024;
@@ -34,7 +30,6 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(portal::routes())
         .merge(console::routes())
-        .route("/assets/{name}", get(assets::serve))
         .route("/lang/{code}", get(switch_language))
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(FORM_LIMIT_BYTES))
@@ -56,44 +51,7 @@ async fn switch_language(Path(code): Path<String>, Query(q): Query<Back>) -> Res
     response
 }
 
-/// How Yajin is reached, for the headers that depend on it.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Site {
-    /// Served over https (`YAJIN_PUBLIC_URL`): cookies are `Secure`, HSTS is sent.
-    pub https: bool,
-    /// Demo mode: the start page shows the demo logins.
-    pub demo: bool,
-}
-
-/// The headers every response carries: no framing, no inline script or style, no sniffing,
-/// no referrer to other sites, and HSTS when Yajin is reached over https.
-pub async fn security_headers(https: bool, request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    let fixed = [
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; \
-             base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-        ),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "same-origin"),
-    ];
-    for (name, value) in fixed {
-        headers.entry(name).or_insert(HeaderValue::from_static(value));
-    }
-    if https {
-        headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
-    }
-    response
-}
-
-/// An unknown path: a page for a browser, a problem for an API client.
-pub fn wants_html(request_headers: &axum::http::HeaderMap) -> bool {
-    request_headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"))
-}
-
+/// An unknown path, as a page.
 pub fn not_found_page(request_headers: &axum::http::HeaderMap) -> Response {
     let lang = visitor::page_language(request_headers);
     PageError::not_found(lang, page::Area::Portal).into_response()

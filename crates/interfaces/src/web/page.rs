@@ -4,12 +4,11 @@
 use askama::Template;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use time::macros::{format_description, offset};
 use yajin_core::eligibility::Lang;
 use yajin_core::validation::FieldError;
-use yajin_core::{Fen, Timestamp};
 
-use super::assets;
+use crate::http::assets::{SCRIPT, STYLESHEET};
+use crate::http::format;
 use crate::http::problem::{ApiError, ErrorCode};
 use crate::http::views::{PlanView, ReasonView};
 use yajin_core::plan::{FeeRule, RefundRule};
@@ -72,11 +71,11 @@ impl Chrome {
     }
 
     pub fn css(&self) -> &'static str {
-        assets::STYLESHEET.url()
+        STYLESHEET.url()
     }
 
     pub fn js(&self) -> &'static str {
-        assets::SCRIPT.url()
+        SCRIPT.url()
     }
 
     /// The path to switch this page to the other language.
@@ -87,21 +86,21 @@ impl Chrome {
 
     /// Money: `¥1,234.56`.
     pub fn yuan(&self, fen: &i64) -> String {
-        Fen::new(*fen).to_string()
+        format::yuan(*fen)
     }
 
     /// A moment as China time, to the minute: `2026-11-25 17:10`.
     pub fn when(&self, rfc3339: &str) -> String {
-        Timestamp::parse_rfc3339(rfc3339).map_or_else(|| rfc3339.to_owned(), china_minute)
+        format::china_minute(rfc3339)
     }
 
     pub fn when_opt(&self, rfc3339: &Option<String>) -> String {
-        rfc3339.as_deref().map_or_else(|| "—".to_owned(), |t| self.when(t))
+        rfc3339.as_deref().map_or_else(|| "—".to_owned(), format::china_minute)
     }
 
     /// A China calendar day: `2026-11-25`.
     pub fn day(&self, rfc3339: &str) -> String {
-        Timestamp::parse_rfc3339(rfc3339).map_or_else(|| rfc3339.to_owned(), |t| t.china_date().to_string())
+        format::china_day(rfc3339)
     }
 
     /// A duration in seconds, in days, hours or minutes.
@@ -282,14 +281,6 @@ impl Chrome {
         };
         Some((href, self.t(zh, en)))
     }
-}
-
-fn china_minute(t: Timestamp) -> String {
-    let format = format_description!("[year]-[month]-[day] [hour]:[minute]");
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.millis()) * 1_000_000)
-        .ok()
-        .and_then(|d| d.to_offset(offset!(+8)).format(&format).ok())
-        .unwrap_or_default()
 }
 
 /// Percent-encodes a query value.

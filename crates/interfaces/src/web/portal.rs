@@ -740,7 +740,9 @@ async fn supplement(
 #[template(path = "portal/receipt.html")]
 struct ReceiptPage {
     chrome: Chrome,
-    r: ReceiptView,
+    refund_no: String,
+    /// The receipt document, rendered (the same one the API prints).
+    receipt: String,
 }
 
 async fn receipt(State(state): State<AppState>, who: Merchant, Path(id): Path<String>) -> Result<Response, PageError> {
@@ -748,14 +750,10 @@ async fn receipt(State(state): State<AppState>, who: Merchant, Path(id): Path<St
     let receipt = applications::receipt(&state.app, &who.session.merchant_id, &id)
         .await
         .map_err(|e| failed(apply_error(e, lang), lang))?;
-    Ok(render(&ReceiptPage { chrome: who.chrome, r: ReceiptView::from(receipt) }))
-}
-
-/// A receipt as a printable page, for the API's `?format=html` (no navigation: the caller
-/// may be an integration printing it for the merchant).
-pub fn receipt_page(r: ReceiptView, lang: Lang) -> Response {
-    let path = format!("/applications/{}/receipt", r.refund_no);
-    render(&ReceiptPage { chrome: Chrome::new(lang, path, Area::Portal), r })
+    let r = ReceiptView::from(receipt);
+    let refund_no = r.refund_no.clone();
+    let receipt = crate::http::receipt::Receipt { r, lang }.html();
+    Ok(render(&ReceiptPage { chrome: who.chrome, refund_no, receipt }))
 }
 
 // ---- what is owed ----

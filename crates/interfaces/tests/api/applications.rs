@@ -222,7 +222,10 @@ on_both_databases! {
         let r = app.get(&format!("/api/v1/refund-applications/{id}/receipt"), &token).await;
         assert_eq!((r.status, r.body["net_refund_capitals"].as_str(), r.body["bank_card"].as_str()), (200, Some("玖拾玖元整"), Some("6222 **** **** 0128")));
         let html = app.get(&format!("/api/v1/refund-applications/{id}/receipt?format=html"), &token).await;
-        assert!(html.body.as_str().unwrap().contains("玖拾玖元整"));
+        let document = html.body.as_str().unwrap();
+        assert!(document.contains("玖拾玖元整"), "{document}");
+        // Printable under the CSP: the site's stylesheet, no inline style.
+        assert!(document.contains("rel=\"stylesheet\" href=\"/assets/site.") && !document.contains("<style"));
         let open = app.post("/api/v1/refund-applications", &token, body("DEMO-REVIEW-01")).await.body["id"].as_str().unwrap().to_owned();
         let r = app.get(&format!("/api/v1/refund-applications/{open}/receipt"), &token).await;
         assert_eq!((r.status, r.code()), (409, "not_refunded"));

@@ -53,11 +53,11 @@ pub async fn spawn_app_with(db: Db, sandbox: bool) -> TestApp {
 }
 
 /// As [`spawn_app`], reached as `site` says (over https, say).
-pub async fn spawn_app_at(db: Db, site: yajin::web::Site) -> TestApp {
+pub async fn spawn_app_at(db: Db, site: yajin::http::Site) -> TestApp {
     start(db, true, None, site).await
 }
 
-const DEMO_SITE: yajin::web::Site = yajin::web::Site { https: false, demo: true };
+const DEMO_SITE: yajin::http::Site = yajin::http::Site { https: false, demo: true };
 
 /// As [`spawn_app`], paying through a sandbox bank with these faults, with a payout worker
 /// running (on the real clock: backoffs must pass).
@@ -84,7 +84,7 @@ pub fn channel_to(bank: &str, timeout: Duration) -> HttpChannel {
     HttpChannel::new("sandbox", bank, CHANNEL_SECRET, timeout).unwrap()
 }
 
-async fn start(db: Db, sandbox: bool, bank: Option<Bank>, site: yajin::web::Site) -> TestApp {
+async fn start(db: Db, sandbox: bool, bank: Option<Bank>, site: yajin::http::Site) -> TestApp {
     let clock = Arc::new(ManualClock::at(SystemClock.now()));
     let vault = Vault::new(&MasterKey::from_hex(&"33".repeat(32)).unwrap(), &[]);
     let time: Arc<dyn Clock> = if bank.is_some() { Arc::new(SystemClock) } else { clock.clone() };
@@ -125,7 +125,7 @@ async fn start(db: Db, sandbox: bool, bank: Option<Bank>, site: yajin::web::Site
         channel,
         site,
     };
-    let service = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let service = yajin::router(state).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await });
     TestApp { base: format!("http://{address}"), client: reqwest::Client::new(), db, clock, app, bank: bank_url }
 }

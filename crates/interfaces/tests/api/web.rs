@@ -2,7 +2,7 @@
 //! their CSRF token and one-time key, redirects after a post, the headers every page carries.
 //! (The browser tests in `tests/browser` drive the same pages in Chromium.)
 
-use yajin::web::Site;
+use yajin::http::Site;
 use yajin_app::demo;
 use yajin_testdb::on_both_databases;
 

@@ -1,0 +1,76 @@
+//! The refund receipt as a printable document: one rendering, shown by the portal inside its
+//! page and sent alone for the API's `?format=html`.
+
+use askama::Template;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use yajin_core::eligibility::Lang;
+
+use super::assets::STYLESHEET;
+use super::format;
+use super::views::ReceiptView;
+
+/// The receipt itself (an `<article>`), in `lang`.
+#[derive(Template)]
+#[template(path = "receipt.html")]
+pub struct Receipt {
+    pub r: ReceiptView,
+    pub lang: Lang,
+}
+
+impl Receipt {
+    fn t<'a>(&self, zh: &'a str, en: &'a str) -> &'a str {
+        if self.lang == Lang::En {
+            en
+        } else {
+            zh
+        }
+    }
+
+    fn yuan(&self, fen: &i64) -> String {
+        format::yuan(*fen)
+    }
+
+    fn when(&self, rfc3339: &str) -> String {
+        format::china_minute(rfc3339)
+    }
+
+    fn when_opt(&self, rfc3339: &Option<String>) -> String {
+        rfc3339.as_deref().map_or_else(|| "—".to_owned(), format::china_minute)
+    }
+
+    /// The article's HTML, escaped as it should be.
+    pub fn html(&self) -> String {
+        self.render().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "receipt failed to render");
+            String::new()
+        })
+    }
+}
+
+/// The receipt alone, as a whole printable document.
+#[derive(Template)]
+#[template(path = "receipt-document.html")]
+struct Document<'a> {
+    html_lang: &'static str,
+    title: &'a str,
+    stylesheet: &'static str,
+    body: String,
+}
+
+pub fn document(r: ReceiptView, lang: Lang) -> Response {
+    let title = format!("{} {}", if lang == Lang::En { "Refund receipt" } else { "退款凭证" }, r.refund_no);
+    let body = Receipt { r, lang }.html();
+    let html_lang = if lang == Lang::En { "en" } else { "zh-CN" };
+    match (Document { html_lang, title: &title, stylesheet: STYLESHEET.url(), body }).render() {
+        Ok(html) => {
+            let mut response = Html(html).into_response();
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "receipt document failed to render");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
