@@ -101,7 +101,10 @@ pub(crate) use begin_work;
 pub async fn begin<'r, T>(app: &App, replay: Replay<'r, T>) -> Result<Begun<'r, T>, AppError> {
     let mut tx = app.db.begin_write().await?;
     if let Some((key, _, _)) = &replay.keyed {
-        match keys::claim(&mut tx, &key.principal, &key.key, &key.request_hash, app.now_ms()).await? {
+        // Kept keyed: a request's digest covers its body (full ID and card numbers), and a
+        // plain digest of so few possible numbers would give them back to whoever reads it.
+        let request_hash = app.vault.blind_index("idempotency_request", &key.request_hash);
+        match keys::claim(&mut tx, &key.principal, &key.key, &request_hash, app.now_ms()).await? {
             Claim::New => {}
             Claim::Replay { status, body } => return Ok(Begun::Replay(Outcome::Replayed { status, body })),
             Claim::Mismatch => return Err(AppError::IdempotencyKeyReused),

@@ -15,6 +15,7 @@ pub mod attachments;
 pub mod audit_trail;
 pub mod auth;
 pub mod backoff;
+pub mod books;
 pub mod clock;
 pub mod collections;
 pub mod demo;

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::gateway::{self, PlainHttp};
 use crate::signature;
 
 /// A payout as the bank is asked to make it.
@@ -108,10 +109,8 @@ pub struct HttpChannel {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelSetupError {
-    #[error("the payout channel URL must be https:// (plain http:// only on a loopback address): {0}")]
-    Insecure(String),
-    #[error("the payout channel URL is not a URL: {0}")]
-    BadUrl(String),
+    #[error(transparent)]
+    Url(#[from] crate::gateway::GatewayUrlError),
     #[error("the payout channel secret must be at least 32 bytes")]
     WeakSecret,
     #[error("{0}")]
@@ -121,17 +120,14 @@ pub enum ChannelSetupError {
 impl HttpChannel {
     /// `base` is the gateway's root (`https://bank.example/yajin`); requests time out after
     /// `timeout`, and a timeout is an unknown outcome.
-    pub fn new(name: &str, base: &str, secret: &[u8], timeout: Duration) -> Result<HttpChannel, ChannelSetupError> {
-        let url = reqwest::Url::parse(base).map_err(|e| ChannelSetupError::BadUrl(format!("{base}: {e}")))?;
-        let loopback = match url.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(d)) => d == "localhost",
-            None => false,
-        };
-        if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
-            return Err(ChannelSetupError::Insecure(base.to_owned()));
-        }
+    pub fn new(
+        name: &str,
+        base: &str,
+        secret: &[u8],
+        timeout: Duration,
+        plain_http: PlainHttp,
+    ) -> Result<HttpChannel, ChannelSetupError> {
+        gateway::check("the payout channel", base, plain_http)?;
         if secret.len() < 32 {
             return Err(ChannelSetupError::WeakSecret);
         }
@@ -225,13 +221,19 @@ mod tests {
 
     #[test]
     fn only_tls_leaves_this_host() {
-        let open = |url: &str, secret: &[u8]| HttpChannel::new("bank", url, secret, Duration::from_secs(1)).map(|_| ());
+        let open = |url: &str, secret: &[u8]| {
+            HttpChannel::new("bank", url, secret, Duration::from_secs(1), PlainHttp::LoopbackOnly).map(|_| ())
+        };
         assert!(open("https://bank.example/yajin", SECRET).is_ok());
         assert!(open("http://127.0.0.1:8090", SECRET).is_ok());
         assert!(open("http://localhost:8090", SECRET).is_ok());
-        assert!(matches!(open("http://bank.example", SECRET), Err(ChannelSetupError::Insecure(_))));
-        assert!(matches!(open("ftp://127.0.0.1", SECRET), Err(ChannelSetupError::Insecure(_))));
-        assert!(matches!(open("not a url", SECRET), Err(ChannelSetupError::BadUrl(_))));
+        let insecure = |r| matches!(r, Err(ChannelSetupError::Url(crate::gateway::GatewayUrlError::Insecure { .. })));
+        assert!(insecure(open("http://bank.example", SECRET)));
+        assert!(insecure(open("ftp://127.0.0.1", SECRET)));
+        assert!(matches!(
+            open("not a url", SECRET),
+            Err(ChannelSetupError::Url(crate::gateway::GatewayUrlError::NotUrl { .. }))
+        ));
         assert!(matches!(open("https://bank.example", b"short"), Err(ChannelSetupError::WeakSecret)));
     }
 }

@@ -6,12 +6,16 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use crate::gateway::{self, PlainHttp};
+
 #[derive(Debug, thiserror::Error)]
 pub enum SmsError {
     #[error("the SMS gateway did not answer: {0}")]
     Unreachable(String),
     #[error("the SMS gateway refused the message: HTTP {0}")]
     Refused(u16),
+    #[error("{0}")]
+    Url(String),
 }
 
 pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SmsError>> + Send + 'a>>;
@@ -44,7 +48,8 @@ pub struct HttpSms {
 }
 
 impl HttpSms {
-    pub fn new(url: String, token: Option<String>) -> Result<HttpSms, SmsError> {
+    pub fn new(url: String, token: Option<String>, plain_http: PlainHttp) -> Result<HttpSms, SmsError> {
+        gateway::check("the SMS gateway", &url, plain_http).map_err(|e| SmsError::Url(e.to_string()))?;
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -104,7 +109,7 @@ mod tests {
     #[tokio::test]
     async fn the_http_gateway_posts_json_with_its_token() {
         let (url, received) = provider(200).await;
-        let gateway = HttpSms::new(url, Some("t0k".into())).unwrap();
+        let gateway = HttpSms::new(url, Some("t0k".into()), PlainHttp::LoopbackOnly).unwrap();
         gateway.send("13800000001", "验证码 123456").await.unwrap();
         let request = received.await.unwrap();
         assert!(request.starts_with("POST /sms"), "{request}");
@@ -115,9 +120,13 @@ mod tests {
     #[tokio::test]
     async fn a_refusal_or_silence_is_an_error() {
         let (url, _received) = provider(503).await;
-        let err = HttpSms::new(url, None).unwrap().send("13800000001", "x").await.unwrap_err();
+        let err = HttpSms::new(url, None, PlainHttp::LoopbackOnly).unwrap().send("13800000001", "x").await.unwrap_err();
         assert!(matches!(err, SmsError::Refused(503)), "{err}");
-        let err = HttpSms::new("http://127.0.0.1:1/sms".into(), None).unwrap().send("1", "x").await.unwrap_err();
+        let err = HttpSms::new("http://127.0.0.1:1/sms".into(), None, PlainHttp::LoopbackOnly)
+            .unwrap()
+            .send("1", "x")
+            .await
+            .unwrap_err();
         assert!(matches!(err, SmsError::Unreachable(_)), "{err}");
     }
 }

@@ -62,6 +62,11 @@ pub struct ChannelArgs {
     /// How long to wait for the bank's answer before the outcome is "unknown" (ms).
     #[arg(long, env = "YAJIN_PAYOUT_CHANNEL_TIMEOUT_MS", default_value_t = 10_000)]
     pub payout_channel_timeout_ms: u64,
+
+    /// Allow plain http:// gateway URLs (payout channel, SMS) beyond this machine, on a
+    /// network you trust. Without it they must be https:// (or http:// to a loopback address).
+    #[arg(long, env = "YAJIN_ALLOW_INSECURE_GATEWAY")]
+    pub allow_insecure_gateway: bool,
 }
 
 #[derive(Debug, Args)]

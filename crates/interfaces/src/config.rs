@@ -8,6 +8,7 @@ use serde::Deserialize;
 use yajin_app::setup::Backend;
 
 use crate::cli::{ChannelArgs, DbArgs, LogFormat, ServeArgs};
+use yajin_channels::gateway::PlainHttp;
 
 /// The TOML file's shape. Unknown keys are errors: a typo must not be silently ignored.
 #[derive(Debug, Default, Deserialize)]
@@ -26,6 +27,8 @@ pub struct FileConfig {
     pub sms_provider: Option<String>,
     pub sms_http_url: Option<String>,
     pub payout_channel_url: Option<String>,
+    /// Plain http:// gateways beyond this machine (see `--allow-insecure-gateway`).
+    pub allow_insecure_gateway: Option<bool>,
     /// How long a retry with the same `Idempotency-Key` replays the first answer (hours, at
     /// least 24; default 24).
     pub idempotency_retention_hours: Option<u64>,
@@ -65,6 +68,7 @@ pub enum SmsConfig {
     Http {
         url: String,
         token: Option<String>,
+        plain_http: PlainHttp,
     },
 }
 
@@ -91,7 +95,16 @@ pub enum ChannelConfig {
     EmbeddedSandbox,
     /// A gateway speaking docs/payout-channel.md. The secret comes from
     /// `YAJIN_PAYOUT_CHANNEL_SECRET` only: a secret is not a file setting.
-    Http { url: String, secret: String, timeout_ms: u64 },
+    Http { url: String, secret: String, timeout_ms: u64, plain_http: PlainHttp },
+}
+
+/// Whether plain http:// gateways may be beyond this machine: the flag, or the file.
+pub fn plain_http(args: &ChannelArgs, file: &FileConfig) -> PlainHttp {
+    if args.allow_insecure_gateway || file.allow_insecure_gateway.unwrap_or(false) {
+        PlainHttp::Allowed
+    } else {
+        PlainHttp::LoopbackOnly
+    }
 }
 
 pub fn channel_config(args: &ChannelArgs, file: &FileConfig, demo: bool) -> Result<ChannelConfig, ConfigError> {
@@ -109,14 +122,16 @@ pub fn channel_config(args: &ChannelArgs, file: &FileConfig, demo: bool) -> Resu
                 return Err(ConfigError("payout_channel_timeout_ms must be 1–120000".into()));
             }
             // Checked now, so that a bad URL or a weak secret stops the start.
+            let plain_http = plain_http(args, file);
             yajin_channels::payout::HttpChannel::new(
                 "sandbox",
                 &url,
                 secret.as_bytes(),
                 std::time::Duration::from_millis(args.payout_channel_timeout_ms),
+                plain_http,
             )
             .map_err(|e| ConfigError(e.to_string()))?;
-            Ok(ChannelConfig::Http { url, secret, timeout_ms: args.payout_channel_timeout_ms })
+            Ok(ChannelConfig::Http { url, secret, timeout_ms: args.payout_channel_timeout_ms, plain_http })
         }
     }
 }
@@ -213,10 +228,10 @@ fn sms_config(args: &ServeArgs, file: &FileConfig, demo: bool) -> Result<SmsConf
             let url = args.sms_http_url.clone().or_else(|| file.sms_http_url.clone()).ok_or_else(|| {
                 ConfigError("sms_provider \"http\" needs sms_http_url (YAJIN_SMS_HTTP_URL / --sms-http-url)".into())
             })?;
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(ConfigError(format!("sms_http_url {url:?} is not an http:// or https:// URL")));
-            }
-            Ok(SmsConfig::Http { url, token: std::env::var("YAJIN_SMS_HTTP_TOKEN").ok() })
+            let plain_http = plain_http(&args.channel, file);
+            yajin_channels::gateway::check("the SMS gateway", &url, plain_http)
+                .map_err(|e| ConfigError(format!("sms_http_url: {e}")))?;
+            Ok(SmsConfig::Http { url, token: std::env::var("YAJIN_SMS_HTTP_TOKEN").ok(), plain_http })
         }
         None => Err(ConfigError(
             "sms_provider is not set (YAJIN_SMS_PROVIDER / --sms-provider): \"http\" with sms_http_url for production, \"sandbox\" for testing; --demo implies sandbox".into(),
@@ -298,6 +313,17 @@ mod tests {
         assert!(serve_config(&args, &FileConfig::default()).unwrap_err().0.contains("needs sms_http_url"));
         args.sms_http_url = Some("https://sms.example/send".into());
         assert!(matches!(serve_config(&args, &FileConfig::default()).unwrap().sms, SmsConfig::Http { .. }));
+        // Codes in clear over a network: refused, unless the operator allows it.
+        args.sms_http_url = Some("http://sms.example/send".into());
+        let refused = serve_config(&args, &FileConfig::default()).unwrap_err().0;
+        assert!(refused.contains("must be https://") && refused.contains("--allow-insecure-gateway"), "{refused}");
+        let allowed: FileConfig = toml::from_str("allow_insecure_gateway = true").unwrap();
+        assert!(matches!(
+            serve_config(&args, &allowed).unwrap().sms,
+            SmsConfig::Http { plain_http: PlainHttp::Allowed, .. }
+        ));
+        args.sms_http_url = Some("http://127.0.0.1:9000/send".into());
+        assert!(serve_config(&args, &FileConfig::default()).is_ok(), "this machine is fine");
         args.sms_provider = Some("carrier-pigeon".into());
         assert!(serve_config(&args, &FileConfig::default()).unwrap_err().0.contains("\"carrier-pigeon\""));
     }

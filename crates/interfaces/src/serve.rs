@@ -10,20 +10,28 @@ use yajin_app::setup::{self, Backend, Db, DbOptions, MasterKey, Vault};
 use yajin_app::{App, SystemClock};
 
 use crate::config::{ChannelConfig, DbConfig, ServeConfig, SmsConfig};
+use crate::files;
 use crate::http::{self, AppState};
 use crate::Failure;
 use yajin_app::worker;
+use yajin_channels::gateway::PlainHttp;
 use yajin_channels::payout::{HttpChannel, PayoutChannel};
 use yajin_channels::sms::{HttpSms, SandboxSms, SmsGateway};
 
 /// How often `serve` forgets what can no longer matter.
 const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+/// How often `serve` checks that the books balance (and logs any account that does not).
+const CHECK_BOOKS_EVERY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 pub async fn open_database(config: &DbConfig) -> Result<Db, Failure> {
     if config.backend == Backend::Sqlite {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        files::private_folder(&config.data_dir).map_err(|e| {
             Failure::runtime(format!("cannot create the data folder {}: {e}", config.data_dir.display()))
         })?;
+        if let Some(file) = files::sqlite_file(&config.url) {
+            files::private_file(&file)
+                .map_err(|e| Failure::runtime(format!("cannot create the database file {}: {e}", file.display())))?;
+        }
     }
     let options = DbOptions { max_connections: config.max_connections, ..DbOptions::default() };
     let (db, report) =
@@ -47,9 +55,9 @@ pub async fn serve(config: ServeConfig) -> Result<(), Failure> {
     let vault = vault(&config)?;
     let sms: Arc<dyn SmsGateway> = match &config.sms {
         SmsConfig::Sandbox => Arc::new(SandboxSms),
-        SmsConfig::Http { url, token } => {
-            Arc::new(HttpSms::new(url.clone(), token.clone()).map_err(|e| Failure::runtime(e.to_string()))?)
-        }
+        SmsConfig::Http { url, token, plain_http } => Arc::new(
+            HttpSms::new(url.clone(), token.clone(), *plain_http).map_err(|e| Failure::runtime(e.to_string()))?,
+        ),
     };
     let app = App::new(db.clone(), vault, Arc::new(SystemClock), sms);
     if config.demo {
@@ -60,6 +68,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), Failure> {
     }
     // Sessions, idempotency keys, rate-limit windows and cooldowns would otherwise grow forever.
     tokio::spawn(yajin_app::housekeeping::run(app.clone(), PRUNE_EVERY, config.retention));
+    tokio::spawn(yajin_app::books::watch(app.clone(), CHECK_BOOKS_EVERY));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| Failure::runtime(format!("cannot listen on {}: {e}", config.listen)))?;
@@ -136,9 +145,11 @@ async fn open_channel(
     data_dir: &Path,
     our_address: std::net::SocketAddr,
 ) -> Result<(Option<(Arc<dyn PayoutChannel>, Vec<u8>)>, Option<String>), Failure> {
-    let (url, secret, timeout_ms, bank_url) = match config {
+    let (url, secret, timeout_ms, bank_url, plain_http) = match config {
         ChannelConfig::None => return Ok((None, None)),
-        ChannelConfig::Http { url, secret, timeout_ms } => (url.clone(), secret.as_bytes().to_vec(), *timeout_ms, None),
+        ChannelConfig::Http { url, secret, timeout_ms, plain_http } => {
+            (url.clone(), secret.as_bytes().to_vec(), *timeout_ms, None, *plain_http)
+        }
         ChannelConfig::EmbeddedSandbox => {
             let secret = MasterKey::generate().to_hex().into_bytes();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -155,10 +166,10 @@ async fn open_channel(
             let router = yajin_sandbox_bank::router(bank).await.map_err(|e| Failure::runtime(e.to_string()))?;
             tokio::spawn(async move { axum::serve(listener, router).await });
             let url = format!("http://{bank_address}");
-            (url.clone(), secret, 10_000, Some(url))
+            (url.clone(), secret, 10_000, Some(url), PlainHttp::LoopbackOnly)
         }
     };
-    let channel = HttpChannel::new("sandbox", &url, &secret, std::time::Duration::from_millis(timeout_ms))
+    let channel = HttpChannel::new("sandbox", &url, &secret, std::time::Duration::from_millis(timeout_ms), plain_http)
         .map_err(|e| Failure::config(e.to_string()))?;
     Ok((Some((Arc::new(channel), secret)), bank_url))
 }

@@ -12,7 +12,7 @@ use yajin_testdb::TestDb;
 
 const BIN: &str = env!("CARGO_BIN_EXE_yajin");
 /// The schema version this build migrates to (the same on both databases).
-const HEAD: i64 = 3;
+const HEAD: i64 = 4;
 
 struct TempDir(PathBuf);
 
@@ -20,6 +20,9 @@ impl TempDir {
     fn new() -> TempDir {
         let dir = std::env::temp_dir().join(format!("yajin-cli-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
+        // Owner-only, as a data folder should be (yajin warns about any other).
+        #[cfg(unix)]
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
         TempDir(dir)
     }
 }
@@ -394,4 +397,33 @@ fn reconcile_reads_a_statement_file_and_prints_the_report() {
     assert_eq!(lines, [3, 4], "a bad line and the cut-off last one");
     let missing = yajin(&["reconcile", "--data-dir", data, "/nonexistent/statement.csv"], &[]);
     assert_one_line_failure(&missing, 1, "cannot open /nonexistent/statement.csv");
+}
+
+/// Another user of the machine reads neither the database nor the folder it lives in.
+#[cfg(unix)]
+#[test]
+fn the_data_folder_and_the_database_are_the_owners_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new();
+    let data = dir.0.join("data");
+    let data_arg = data.to_str().unwrap();
+    let out = yajin(&["migrate", "--data-dir", data_arg], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "the folder");
+    assert_eq!(mode(&data.join("yajin.db")), 0o600, "the database");
+    for extra in ["yajin.db-wal", "yajin.db-shm"] {
+        let path = data.join(extra);
+        if path.exists() {
+            assert_eq!(mode(&path), 0o600, "{extra}");
+        }
+    }
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("readable by other users"));
+
+    // A database someone made readable to all is named at start, with the fix.
+    std::fs::set_permissions(data.join("yajin.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = yajin(&["migrate", "--data-dir", data_arg], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("readable by other users") && stderr.contains("chmod 600"), "{stderr}");
 }

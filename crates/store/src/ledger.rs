@@ -271,6 +271,12 @@ pub struct Mismatch {
     pub derived: Balance,
 }
 
+/// How many accounts the ledger holds.
+pub async fn account_count(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    let row = sqlx::query("SELECT count(*) AS n FROM ledger_accounts").fetch_one(&mut *conn).await?;
+    Ok(row.try_get("n")?)
+}
+
 /// Recomputes every account's counters from the transfers and reports any difference, and
 /// checks that total debits equal total credits.
 pub async fn verify(conn: &mut AnyConnection) -> Result<Vec<Mismatch>, StoreError> {

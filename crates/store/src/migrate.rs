@@ -31,6 +31,11 @@ const SQLITE: &[Migration] = &[
         name: "payouts_and_collections",
         sql: include_str!("../migrations/sqlite/0003_payouts_and_collections.sql"),
     },
+    Migration {
+        version: 4,
+        name: "ledger_immutable",
+        sql: include_str!("../migrations/sqlite/0004_ledger_immutable.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -44,6 +49,11 @@ const POSTGRES: &[Migration] = &[
         version: 3,
         name: "payouts_and_collections",
         sql: include_str!("../migrations/postgres/0003_payouts_and_collections.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "ledger_immutable",
+        sql: include_str!("../migrations/postgres/0004_ledger_immutable.sql"),
     },
 ];
 

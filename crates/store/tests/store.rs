@@ -591,6 +591,56 @@ on_both_databases! {
     }
 }
 
+on_both_databases! {
+    async fn a_written_transfer_is_never_changed_or_deleted_by_anyone(db) {
+        let mut tx = db.begin_write().await.unwrap();
+        for sql in [
+            "INSERT INTO ledger_accounts (id, kind, owner, credits_posted, debits_must_not_exceed_credits)
+             VALUES ('deposit_held:tm_1', 'deposit_held', 'tm_1', 29900, 1)",
+            "INSERT INTO ledger_accounts (id, kind, owner, debits_must_not_exceed_credits)
+             VALUES ('refunds_in_flight', 'refunds_in_flight', 'company', 0)",
+            "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount_fen, code, created_pending, state, reference, created_at)
+             VALUES ('posted', 'deposit_held:tm_1', 'refunds_in_flight', 100, 'refund', 0, 'posted', 'ra_1', 1)",
+            "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount_fen, code, created_pending, state, reference, created_at)
+             VALUES ('pending', 'deposit_held:tm_1', 'refunds_in_flight', 200, 'refund', 1, 'pending', 'ra_2', 1)",
+        ] {
+            sqlx::query(sql).execute(&mut *tx).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        // What someone with the application's database role might try, statement by statement.
+        let refused = [
+            "UPDATE ledger_transfers SET amount_fen = 1 WHERE id = 'posted'",
+            "UPDATE ledger_transfers SET state = 'voided' WHERE id = 'posted'",
+            "UPDATE ledger_transfers SET credit_account_id = 'deposit_held:tm_1', debit_account_id = 'refunds_in_flight' WHERE id = 'posted'",
+            "UPDATE ledger_transfers SET amount_fen = 1 WHERE id = 'pending'",
+            "UPDATE ledger_transfers SET state = 'pending', reference = 'ra_9' WHERE id = 'pending'",
+            "DELETE FROM ledger_transfers WHERE id = 'posted'",
+            "DELETE FROM ledger_transfers",
+        ];
+        for sql in refused {
+            let mut conn = db.pool().acquire().await.unwrap();
+            let e = sqlx::query(sql).execute(&mut *conn).await.expect_err(sql);
+            assert!(e.to_string().contains("ledger_transfers"), "{sql}: {e}");
+        }
+        if db.backend() == yajin_store::Backend::Postgres {
+            for table in ["ledger_transfers", "audit_log", "application_events"] {
+                let mut conn = db.pool().acquire().await.unwrap();
+                let e = sqlx::query(&format!("TRUNCATE {table} CASCADE")).execute(&mut *conn).await.expect_err(table);
+                assert!(e.to_string().contains("never truncated"), "{table}: {e}");
+            }
+        }
+        // The one step the ledger takes: a pending transfer is posted.
+        let mut conn = db.pool().acquire().await.unwrap();
+        sqlx::query("UPDATE ledger_transfers SET state = 'posted', resolved_at = 2 WHERE id = 'pending' AND state = 'pending'")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let amounts: Vec<(String, i64, String)> =
+            sqlx::query_as("SELECT id, amount_fen, state FROM ledger_transfers ORDER BY id").fetch_all(&mut *conn).await.unwrap();
+        assert_eq!(amounts, vec![("pending".into(), 200, "posted".into()), ("posted".into(), 100, "posted".into())]);
+    }
+}
+
 /// Pages follow byte order on every database: a cursor compares ids as bytes, so a database
 /// whose default collation sorts otherwise (ICU `en-US`: `a_c` < `a-b` < `a~` < `A0` < `ab`)
 /// must neither skip nor repeat a row.
@@ -646,4 +696,34 @@ async fn pages_are_whole_under_a_non_c_collation() {
         seen.extend(page.into_iter().map(|t| t.id));
     }
     assert_eq!(seen, bytewise);
+}
+
+/// PostgreSQL traffic carries password hashes, sealed PII and reset codes: `sslmode` is
+/// honoured. `require` encrypts (the local server has SSL on with a self-signed certificate);
+/// `verify-full` checks the certificate against the web's roots and refuses that one, saying why.
+#[tokio::test]
+async fn postgres_connections_are_encrypted_when_the_url_asks() {
+    let Some(test) = yajin_testdb::TestDb::postgres_unmigrated().await else { return };
+    let with = |mode: &str| {
+        let separator = if test.url.contains('?') { '&' } else { '?' };
+        format!("{}{separator}sslmode={mode}", test.url)
+    };
+    let options = yajin_store::DbOptions { max_connections: 1, ..yajin_store::DbOptions::default() };
+    let db = Db::connect(&with("require"), &options).await.expect("sslmode=require connects over TLS");
+    let mut conn = db.pool().acquire().await.unwrap();
+    let (encrypted,): (i64,) = sqlx::query_as(
+        "SELECT CAST(CASE WHEN ssl THEN 1 ELSE 0 END AS BIGINT) FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(encrypted, 1, "the connection is encrypted");
+    drop(conn);
+    db.close().await;
+
+    let Err(refused) = Db::connect(&with("verify-full"), &options).await else {
+        panic!("verify-full accepted a self-signed certificate")
+    };
+    let message = refused.to_string().to_lowercase();
+    assert!(message.contains("invalid peer certificate"), "{message}");
 }

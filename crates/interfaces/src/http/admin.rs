@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use yajin_app::paging::Page;
 use yajin_app::provisioning::StoredPlan;
 use yajin_app::support::{AnnouncementState, SupportTicket};
-use yajin_app::{audit_trail, provisioning, reports, support};
+use yajin_app::{audit_trail, books, provisioning, reports, support};
 use yajin_core::permission::Permission;
 use yajin_core::plan::{DepositPlan, FeeRule, RefundRule};
 use yajin_core::{Fen, Timestamp};
@@ -22,8 +22,8 @@ use super::problem::{ApiError, ErrorCode, Problem};
 use super::session::{CanAnswerTickets, CanManageAnnouncements, CanManagePlans, Staff, StaffSession};
 use super::state::AppState;
 use super::views::{
-    AnnouncementStateView, AuditPage, AuditRowView, AuditVerificationView, DayTotalView, PlanView, PolicyPage,
-    PolicyView, SummaryView, SupportTicketPage, SupportTicketView,
+    AnnouncementStateView, AuditPage, AuditRowView, AuditVerificationView, DayTotalView, LedgerVerificationView,
+    PlanView, PolicyPage, PolicyView, SummaryView, SupportTicketPage, SupportTicketView,
 };
 
 pub fn routes() -> Router<AppState> {
@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/policies", get(list_policies).post(create_policy))
         .route("/api/v1/audit", get(list_audit_log))
         .route("/api/v1/audit/verify", get(verify_audit_log))
+        .route("/api/v1/ledger/verify", get(verify_ledger))
         .route("/api/v1/support/tickets", get(list_support_tickets))
         .route("/api/v1/support/tickets/{id}", get(get_support_ticket))
         .route("/api/v1/support/tickets/{id}/messages", post(answer_support_ticket))
@@ -151,6 +152,20 @@ pub(super) async fn verify_audit_log(
     session.require(Permission::ReadAudit)?;
     let r = audit_trail::verify(&state.app).await?;
     Ok(Json(AuditVerificationView { ok: r.ok, checked: r.checked, first_broken_id: r.first_broken_id }))
+}
+
+/// Whether the books balance: every account's counters recomputed from its transfers.
+#[utoipa::path(get, path = "/api/v1/ledger/verify", operation_id = "verify_ledger", tag = "backoffice",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = LedgerVerificationView),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn verify_ledger(
+    State(state): State<AppState>,
+    session: StaffSession,
+) -> Result<Json<LedgerVerificationView>, ApiError> {
+    session.require(Permission::ReadAudit)?;
+    Ok(Json(LedgerVerificationView::from(books::verify(&state.app).await?)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -829,6 +829,60 @@ pub struct AuditVerificationView {
     pub first_broken_id: Option<i64>,
 }
 
+/// An account's four counters, in fen.
+#[derive(Serialize, ToSchema)]
+pub struct BalanceView {
+    pub debits_pending: i64,
+    pub debits_posted: i64,
+    pub credits_pending: i64,
+    pub credits_posted: i64,
+}
+
+impl From<yajin_core::ledger::Balance> for BalanceView {
+    fn from(b: yajin_core::ledger::Balance) -> BalanceView {
+        BalanceView {
+            debits_pending: b.debits_pending.get(),
+            debits_posted: b.debits_posted.get(),
+            credits_pending: b.credits_pending.get(),
+            credits_posted: b.credits_posted.get(),
+        }
+    }
+}
+
+/// An account whose stored counters differ from what its transfers add up to.
+#[derive(Serialize, ToSchema)]
+pub struct LedgerMismatchView {
+    pub account_id: String,
+    pub stored: BalanceView,
+    pub derived: BalanceView,
+}
+
+/// Whether the books balance.
+#[derive(Serialize, ToSchema)]
+pub struct LedgerVerificationView {
+    pub ok: bool,
+    pub accounts_checked: i64,
+    pub mismatches: Vec<LedgerMismatchView>,
+}
+
+impl From<yajin_app::books::LedgerReport> for LedgerVerificationView {
+    fn from(r: yajin_app::books::LedgerReport) -> LedgerVerificationView {
+        LedgerVerificationView {
+            ok: r.mismatches.is_empty(),
+            accounts_checked: r.accounts,
+            mismatches: r
+                .mismatches
+                .into_iter()
+                .map(|m| LedgerMismatchView {
+                    account_id: m.account_id,
+                    stored: m.stored.into(),
+                    derived: m.derived.into(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// A ticket as support sees it: the merchant's view, its age, and the application it is about.
 #[derive(Serialize, ToSchema)]
 pub struct SupportTicketView {

@@ -15,7 +15,7 @@ use yajin_app::provisioning::StoredPlan;
 use yajin_app::reconciliation::Reconciler;
 use yajin_app::review::{self, Decisions, DeviceReceipt, StaffApplication, DEVICE_CONDITIONS};
 use yajin_app::support::{self, SupportTicket};
-use yajin_app::{audit_trail, payouts, provisioning, reports};
+use yajin_app::{audit_trail, books, payouts, provisioning, reports};
 use yajin_core::application::{Role, Status};
 use yajin_core::eligibility::Lang;
 use yajin_core::permission::Permission;
@@ -30,8 +30,8 @@ use super::page::{local_path, page_request, render, see, Area, Chrome, FormError
 use super::visitor::{log_out, signed_in, FormOwner, Posted, Staff, Visitor};
 use crate::http::problem::ApiError;
 use crate::http::views::{
-    AuditRowView, AuditVerificationView, PayoutView, PolicyView, ReconciliationView, ReviewApplicationView,
-    ReviewEvidenceView, SupportTicketView,
+    AuditRowView, AuditVerificationView, LedgerVerificationView, PayoutView, PolicyView, ReconciliationView,
+    ReviewApplicationView, ReviewEvidenceView, SupportTicketView,
 };
 use crate::http::AppState;
 
@@ -57,6 +57,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/plans", get(plans).post(create_plan))
         .route("/console/audit", get(audit))
         .route("/console/audit/verify", get(verify_audit))
+        .route("/console/ledger/verify", get(verify_ledger))
         .route("/console/support", get(support_inbox))
         .route("/console/support/{id}", get(support_ticket))
         .route("/console/support/{id}/{step}", post(support_step))
@@ -773,6 +774,8 @@ struct AuditPage {
     next_cursor: Option<String>,
     /// The chain's verification, when asked for.
     verified: Option<AuditVerificationView>,
+    /// The books' check, when asked for.
+    ledger: Option<LedgerVerificationView>,
 }
 
 async fn audit(State(state): State<AppState>, who: Staff, Query(q): Query<ListQuery>) -> Result<Response, PageError> {
@@ -785,6 +788,7 @@ async fn audit(State(state): State<AppState>, who: Staff, Query(q): Query<ListQu
         rows: rows.items.into_iter().map(AuditRowView::from).collect(),
         next_cursor: rows.next_cursor,
         verified: None,
+        ledger: None,
     }))
 }
 
@@ -793,7 +797,17 @@ async fn verify_audit(State(state): State<AppState>, who: Staff) -> Result<Respo
     let lang = who.chrome.lang;
     let r = audit_trail::verify(&state.app).await.map_err(|e| failed(e, lang))?;
     let verified = AuditVerificationView { ok: r.ok, checked: r.checked, first_broken_id: r.first_broken_id };
-    Ok(render(&AuditPage { chrome: who.chrome, rows: Vec::new(), next_cursor: None, verified: Some(verified) }))
+    let page =
+        AuditPage { chrome: who.chrome, rows: Vec::new(), next_cursor: None, verified: Some(verified), ledger: None };
+    Ok(render(&page))
+}
+
+async fn verify_ledger(State(state): State<AppState>, who: Staff) -> Result<Response, PageError> {
+    who.require(Permission::ReadAudit)?;
+    let lang = who.chrome.lang;
+    let report = books::verify(&state.app).await.map_err(|e| failed(e, lang))?;
+    let ledger = Some(LedgerVerificationView::from(report));
+    Ok(render(&AuditPage { chrome: who.chrome, rows: Vec::new(), next_cursor: None, verified: None, ledger }))
 }
 
 // ---- support ----

@@ -58,6 +58,32 @@ on_both_databases! {
         assert_eq!(app.get("/api/v1/audit/verify", &reviewer).await.status, 403);
     }
 
+    async fn the_books_are_checked_against_their_transfers(db) {
+        let app = spawn_app(db).await;
+        let admin = app.staff("admin").await;
+        let ok = app.get("/api/v1/ledger/verify", &admin).await;
+        assert_eq!((ok.status, ok.body["ok"].as_bool()), (200, Some(true)), "{:?}", ok.body);
+        assert!(ok.body["accounts_checked"].as_i64().unwrap() > 5);
+        // Someone with database access changes an account's counter: the check names it.
+        let account: (String, i64) =
+            sqlx::query_as("SELECT id, credits_posted FROM ledger_accounts WHERE kind = 'deposit_held' ORDER BY id LIMIT 1")
+                .fetch_one(app.db.pool())
+                .await
+                .unwrap();
+        sqlx::query("UPDATE ledger_accounts SET credits_posted = credits_posted + 100 WHERE id = $1")
+            .bind(&account.0)
+            .execute(app.db.pool())
+            .await
+            .unwrap();
+        let broken = app.get("/api/v1/ledger/verify", &admin).await;
+        assert_eq!(broken.body["ok"], false);
+        let mismatch = &broken.body["mismatches"][0];
+        assert_eq!(mismatch["account_id"], account.0.as_str());
+        assert_eq!(mismatch["stored"]["credits_posted"].as_i64(), Some(account.1 + 100));
+        assert_eq!(mismatch["derived"]["credits_posted"].as_i64(), Some(account.1));
+        assert_eq!(app.get("/api/v1/ledger/verify", &app.staff("finance").await).await.status, 403);
+    }
+
     async fn support_answers_tickets_and_the_merchant_hears(db) {
         let app = spawn_app(db).await;
         let m = app.merchant(A).await;

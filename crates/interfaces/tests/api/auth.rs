@@ -7,6 +7,21 @@ use crate::harness::{code_in, spawn_app};
 const A: &str = demo::MERCHANT_A.phone;
 
 on_both_databases! {
+    async fn a_disabled_or_moved_staff_member_loses_their_rights_at_once(db) {
+        let app = spawn_app(db).await;
+        let reviewer = app.staff("reviewer").await;
+        let approver = app.staff("approver").await;
+        assert_eq!(app.get("/api/v1/review/applications", &reviewer).await.status, 200);
+        // The reviewer leaves: the session they still hold stops working with the next request.
+        sqlx::query("UPDATE staff SET active = 0 WHERE username = 'reviewer'").execute(app.db.pool()).await.unwrap();
+        let after = app.get("/api/v1/review/applications", &reviewer).await;
+        assert_eq!((after.status, after.code()), (401, "unauthenticated"));
+        // The approver moves to support: the session has support's rights, not an approver's.
+        sqlx::query("UPDATE staff SET role = 'support' WHERE username = 'approver'").execute(app.db.pool()).await.unwrap();
+        assert_eq!(app.get("/api/v1/review/applications", &approver).await.status, 403);
+        assert_eq!(app.get("/api/v1/support/tickets", &approver).await.status, 200);
+    }
+
     async fn login_me_and_logout(db) {
         let app = spawn_app(db).await;
         let reply = app.login(A, demo::MERCHANT_PASSWORD).await;

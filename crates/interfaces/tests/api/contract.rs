@@ -291,6 +291,7 @@ on_both_databases! {
         c.check("post", "/api/v1/policies", &app.post("/api/v1/policies", &support, json!({})).await);
         c.check("get", "/api/v1/audit", &app.get("/api/v1/audit?limit=5", &admin).await);
         c.check("get", "/api/v1/audit/verify", &app.get("/api/v1/audit/verify", &admin).await);
+        c.check("get", "/api/v1/ledger/verify", &app.get("/api/v1/ledger/verify", &admin).await);
         c.check("get", "/api/v1/support/tickets", &app.get("/api/v1/support/tickets", &support).await);
         c.check("get", "/api/v1/support/tickets/{id}", &app.get(&format!("/api/v1/support/tickets/{tk}"), &support).await);
         c.check("post", "/api/v1/support/tickets/{id}/messages", &app.post(&format!("/api/v1/support/tickets/{tk}/messages"), &support, json!({"body": "在处理"})).await);

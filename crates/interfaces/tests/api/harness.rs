@@ -7,6 +7,7 @@ use serde_json::Value;
 use yajin::http::{self, AppState};
 use yajin_app::clock::ManualClock;
 use yajin_app::{demo, App, Clock, SystemClock};
+use yajin_channels::gateway::PlainHttp;
 use yajin_channels::payout::HttpChannel;
 use yajin_channels::sms::SandboxSms;
 use yajin_sandbox_bank::Faults;
@@ -81,7 +82,7 @@ pub async fn spawn_app_with_bank(db: Db, bank: Bank) -> TestApp {
 
 /// A channel to the test's bank, for a test that drives the worker itself.
 pub fn channel_to(bank: &str, timeout: Duration) -> HttpChannel {
-    HttpChannel::new("sandbox", bank, CHANNEL_SECRET, timeout).unwrap()
+    HttpChannel::new("sandbox", bank, CHANNEL_SECRET, timeout, PlainHttp::LoopbackOnly).unwrap()
 }
 
 async fn start(db: Db, sandbox: bool, bank: Option<Bank>, site: yajin::http::Site) -> TestApp {
@@ -107,7 +108,9 @@ async fn start(db: Db, sandbox: bool, bank: Option<Bank>, site: yajin::http::Sit
         };
         let router = yajin_sandbox_bank::router(config).await.unwrap();
         tokio::spawn(async move { axum::serve(bank_listener, router).await });
-        let pay = HttpChannel::new("sandbox", &url, CHANNEL_SECRET, Duration::from_millis(1_500)).unwrap();
+        let pay =
+            HttpChannel::new("sandbox", &url, CHANNEL_SECRET, Duration::from_millis(1_500), PlainHttp::LoopbackOnly)
+                .unwrap();
         if worker {
             let (stop, stopped) = tokio::sync::watch::channel(false);
             // Never stopped: the worker ends with the test's runtime.

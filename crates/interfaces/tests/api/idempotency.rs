@@ -3,12 +3,13 @@
 //! refused; keys belong to their caller; a refused request stores nothing.
 
 use serde_json::{json, Value};
+use sha2::Digest;
 use yajin_app::demo;
 use yajin_testdb::on_both_databases;
 
 use crate::applications::body;
 use crate::attachments::{upload_with, PNG};
-use crate::harness::{Reply, TestApp};
+use crate::harness::{spawn_app, Reply, TestApp};
 
 async fn count(app: &TestApp, sql: &str) -> i64 {
     let row: (i64,) = sqlx::query_as(sql).fetch_one(app.db.pool()).await.unwrap();
@@ -36,6 +37,35 @@ fn id(r: &Reply) -> String {
 }
 
 on_both_databases! {
+    async fn a_stored_request_digest_gives_no_id_number_away(db) {
+        let app = spawn_app(db).await;
+        let token = app.merchant(demo::MERCHANT_A.phone).await;
+        let body = crate::applications::body("DEMO-REVIEW-01");
+        let created = app.send("POST", "/api/v1/refund-applications", Some(&token), Some(body), &[("idempotency-key", "k-digest")]).await;
+        assert_eq!(created.status, 201);
+        let (stored,): (String,) = sqlx::query_as("SELECT request_hash FROM idempotency_keys WHERE key = 'k-digest'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+        // Someone who reads the table guesses the ID number (10^4 birth-date and sequence
+        // combinations would do) and hashes each guess as the request was hashed: a plain
+        // digest would match the right guess. The stored one is keyed, so no guess matches.
+        let guessed = format!(
+            "POST /api/v1/refund-applications\n{{\"terminal_sn\":\"DEMO-REVIEW-01\",\"phone\":\"{}\",\"id_card_no\":\"{}\",\"bank_card_no\":\"{}\",\"reason\":\"stop_using\",\"note\":\"请尽快处理\",\"attachment_ids\":[],\"deduct_outstanding\":false}}",
+            demo::MERCHANT_A.phone,
+            demo::MERCHANT_A.id_card_no,
+            demo::MERCHANT_A.bank_card_no
+        );
+        let plain = hex::encode(sha2::Sha256::digest(guessed.as_bytes()));
+        assert_ne!(stored, plain, "the right guess must not match");
+        assert!(!plain.starts_with(&stored) && stored.len() >= 32, "{stored}");
+        // And the key still does its work: the same request again is the same answer.
+        let again = app
+            .send("POST", "/api/v1/refund-applications", Some(&token), Some(crate::applications::body("DEMO-REVIEW-01")), &[("idempotency-key", "k-digest")])
+            .await;
+        assert_eq!((again.status, again.body["id"].clone()), (201, created.body["id"].clone()));
+    }
+
     async fn every_merchant_request_that_changes_something_replays(db) {
         let app = crate::harness::spawn_app(db).await;
         let a = app.merchant(demo::MERCHANT_A.phone).await;

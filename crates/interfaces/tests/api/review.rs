@@ -219,6 +219,7 @@ on_both_databases! {
             ("POST", "/api/v1/policies".into(), json!({"code": "X"}), &["admin"]),
             ("GET", "/api/v1/audit".into(), Value::Null, &["admin"]),
             ("GET", "/api/v1/audit/verify".into(), Value::Null, &["admin"]),
+            ("GET", "/api/v1/ledger/verify".into(), Value::Null, &["admin"]),
             ("GET", "/api/v1/support/tickets".into(), Value::Null, &["admin", "support"]),
             ("GET", "/api/v1/support/tickets/tk_x".into(), Value::Null, &["admin", "support"]),
             ("POST", "/api/v1/support/tickets/tk_x/messages".into(), json!({"body": "x"}), &["admin", "support"]),

@@ -32,11 +32,17 @@ pub async fn insert(conn: &mut AnyConnection, s: &Session, now_ms: i64) -> Resul
     Ok(())
 }
 
-/// A live session: not revoked, not expired.
+/// A live session: not revoked, not expired, and (staff) of a member who is still active, with
+/// the role they hold now: a disabled member or a changed role takes effect on their next
+/// request, not when the session would have expired.
 pub async fn find_live(conn: &mut AnyConnection, token_hash: &str, now_ms: i64) -> Result<Option<Session>, StoreError> {
     let row = sqlx::query(
-        "SELECT token_hash, principal_kind, principal_id, role, csrf_hash, expires_at FROM sessions
-         WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
+        "SELECT s.token_hash, s.principal_kind, s.principal_id,
+                CASE WHEN s.principal_kind = 'staff' THEN st.role ELSE s.role END AS role,
+                s.csrf_hash, s.expires_at
+         FROM sessions s LEFT JOIN staff st ON s.principal_kind = 'staff' AND st.id = s.principal_id
+         WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2
+           AND (s.principal_kind <> 'staff' OR st.active = 1)",
     )
     .bind(token_hash)
     .bind(now_ms)
