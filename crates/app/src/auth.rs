@@ -24,6 +24,10 @@ pub const SMS_CODE_TTL_MS: i64 = 5 * 60_000;
 pub const SMS_CODE_MAX_ATTEMPTS: i64 = 5;
 pub const SMS_COOLDOWN_MS: i64 = 60_000;
 pub const SMS_PER_IP_PER_HOUR: i64 = 20;
+/// Codes sent to one phone in a day: beyond this, nobody can use Yajin to bomb a number.
+pub const SMS_PER_PHONE_PER_DAY: i64 = 10;
+/// Password resets tried from one address in an hour (each may guess a code).
+pub const RESETS_PER_IP_PER_HOUR: i64 = 30;
 const PURPOSE_RESET: &str = "reset_password";
 pub(crate) const PURPOSE_PAYOUT_CARD: &str = "change_payout_card";
 
@@ -207,8 +211,20 @@ pub async fn logout(app: &App, token_hash: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn code_hash(phone: &str, code: &str) -> String {
-    hex::encode(Sha256::digest(format!("{phone}:{code}").as_bytes()))
+/// A code as stored: keyed (HMAC under the server's index key), since a plain digest of one
+/// of 10^6 codes is no secret to whoever reads the table.
+fn code_hash(app: &App, phone: &str, code: &str) -> String {
+    app.vault.blind_index("sms_code", &format!("{phone}:{code}"))
+}
+
+/// What is kept of a message that carried a code: its text with the code masked, except for
+/// the sandbox gateway, whose record is the inbox people read the code from.
+fn kept_text(app: &App, text: &str, code: &str) -> String {
+    if app.sms.name() == "sandbox" {
+        text.to_owned()
+    } else {
+        text.replace(code, "******")
+    }
 }
 
 /// Sends a reset code if the phone belongs to a merchant. The answer is the same either way
@@ -245,6 +261,7 @@ pub async fn request_payout_card_code(
 async fn request_code(app: &App, phone: &str, purpose: &str, client_ip: &str) -> Result<i64, AuthError> {
     let phone = PhoneNo::parse(phone).map_err(|e| AuthError::Fields(vec![FieldError::from_id("phone", e)]))?;
     limit(app, &format!("sms-ip:{client_ip}"), 3_600_000, SMS_PER_IP_PER_HOUR).await?;
+    limit(app, &format!("sms-phone-day:{}", phone.expose()), 86_400_000, SMS_PER_PHONE_PER_DAY).await?;
     let now = app.now_ms();
     let mut tx = app.db.begin_write().await?;
     if let Err(retry_after_ms) =
@@ -256,13 +273,13 @@ async fn request_code(app: &App, phone: &str, purpose: &str, client_ip: &str) ->
     let text = match merchant {
         Some(_) => {
             let code = format!("{:06}", rand::rngs::OsRng.next_u32() % 1_000_000);
-            let hash = code_hash(phone.expose(), &code);
+            let hash = code_hash(app, phone.expose(), &code);
             sms::insert_code(&mut tx, phone.expose(), purpose, &hash, now, now + SMS_CODE_TTL_MS).await?;
             let what = if purpose == PURPOSE_RESET { "重置密码" } else { "确认更换退款收款卡" };
             let text = format!(
                 "【押金服务】您的验证码是 {code}，5 分钟内有效，用于{what}。工作人员不会向您索要验证码，切勿告知他人。"
             );
-            sms::record_message(&mut tx, phone.expose(), &text, app.sms.name(), now).await?;
+            sms::record_message(&mut tx, phone.expose(), &kept_text(app, &text, &code), app.sms.name(), now).await?;
             Some(text)
         }
         None => None,
@@ -290,7 +307,14 @@ pub(crate) async fn attempt_counted(tx: Tx, refused: AuthError) -> AuthError {
 
 /// Spends a valid code of `purpose` sent to `phone`, in the caller's transaction. A wrong code
 /// counts an attempt and is [`AuthError::WrongCode`]: pass it to [`attempt_counted`].
-pub(crate) async fn spend_code(tx: &mut Tx, phone: &str, purpose: &str, code: &str, now: i64) -> Result<(), AuthError> {
+pub(crate) async fn spend_code(
+    app: &App,
+    tx: &mut Tx,
+    phone: &str,
+    purpose: &str,
+    code: &str,
+    now: i64,
+) -> Result<(), AuthError> {
     let well_formed = code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit());
     let Some(stored) = sms::latest_code(tx, phone, purpose).await? else {
         return Err(AuthError::InvalidCode);
@@ -298,11 +322,12 @@ pub(crate) async fn spend_code(tx: &mut Tx, phone: &str, purpose: &str, code: &s
     if stored.expires_at <= now {
         return Err(AuthError::CodeExpired);
     }
-    if stored.attempts >= SMS_CODE_MAX_ATTEMPTS {
+    // The try is counted before the code is compared, by a conditional update: however many
+    // guesses arrive at once, no more than five are ever compared.
+    if !sms::count_attempt(tx, &stored.id, SMS_CODE_MAX_ATTEMPTS).await? {
         return Err(AuthError::InvalidCode);
     }
-    if !well_formed || stored.code_hash != code_hash(phone, code) {
-        sms::count_attempt(tx, &stored.id, SMS_CODE_MAX_ATTEMPTS).await?;
+    if !well_formed || stored.code_hash != code_hash(app, phone, code) {
         return Err(AuthError::WrongCode);
     }
     if !sms::consume(tx, &stored.id, now).await? {
@@ -313,12 +338,19 @@ pub(crate) async fn spend_code(tx: &mut Tx, phone: &str, purpose: &str, code: &s
 
 /// Sets a new password with a valid code: the code is spent, failures and locks are cleared,
 /// every session of the merchant ends.
-pub async fn reset_password(app: &App, phone: &str, code: &str, new_password: String) -> Result<(), AuthError> {
+pub async fn reset_password(
+    app: &App,
+    phone: &str,
+    code: &str,
+    new_password: String,
+    client_ip: &str,
+) -> Result<(), AuthError> {
+    limit(app, &format!("reset-ip:{client_ip}"), 3_600_000, RESETS_PER_IP_PER_HOUR).await?;
     let phone = PhoneNo::parse(phone).map_err(|e| AuthError::Fields(vec![FieldError::from_id("phone", e)]))?;
     yajin_core::password::check("new_password", &new_password, phone.expose()).map_err(AuthError::WeakPassword)?;
     let now = app.now_ms();
     let mut tx = app.db.begin_write().await?;
-    if let Err(refused) = spend_code(&mut tx, phone.expose(), PURPOSE_RESET, code, now).await {
+    if let Err(refused) = spend_code(app, &mut tx, phone.expose(), PURPOSE_RESET, code, now).await {
         return Err(attempt_counted(tx, refused).await);
     }
     let merchant = merchants::by_phone(&mut tx, phone.expose()).await?.ok_or(AuthError::InvalidCode)?;

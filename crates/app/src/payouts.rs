@@ -400,7 +400,7 @@ pub async fn change_card(
     }
     let merchant = merchants::by_id(&mut work.tx, merchant_id).await?.ok_or(CardChangeError::NotFound)?;
     let purpose = crate::auth::PURPOSE_PAYOUT_CARD;
-    match crate::auth::spend_code(&mut work.tx, &merchant.phone, purpose, sms_code, now).await {
+    match crate::auth::spend_code(app, &mut work.tx, &merchant.phone, purpose, sms_code, now).await {
         Ok(()) => {}
         Err(crate::auth::AuthError::WrongCode) => {
             // The attempt counts (five wrong tries spend the code); nothing else happened,

@@ -51,6 +51,37 @@ fn merchant_input() -> MerchantInput {
 }
 
 on_both_databases! {
+    async fn a_real_gateways_codes_are_not_kept_in_clear(db) {
+        // A gateway that is not the sandbox: it gets the code; the database keeps it masked.
+        struct Recording(std::sync::Mutex<Vec<String>>);
+        impl yajin_channels::sms::SmsGateway for Recording {
+            fn name(&self) -> &'static str {
+                "http"
+            }
+            fn send<'a>(&'a self, _phone: &'a str, text: &'a str) -> yajin_channels::sms::SendFuture<'a> {
+                self.0.lock().unwrap().push(text.to_owned());
+                Box::pin(async { Ok(()) })
+            }
+        }
+        let gateway = Arc::new(Recording(std::sync::Mutex::new(Vec::new())));
+        let app = App::new(
+            db.clone(),
+            Vault::new(&MasterKey::from_hex(&"22".repeat(32)).unwrap(), &[]),
+            Arc::new(ManualClock::at(NOW)),
+            gateway.clone(),
+        );
+        demo::seed(&app).await.unwrap();
+        yajin_app::auth::request_reset_code(&app, demo::MERCHANT_A.phone, "203.0.113.9").await.unwrap();
+        let sent = gateway.0.lock().unwrap().pop().expect("delivered");
+        let code: String = sent.chars().filter(char::is_ascii_digit).take(6).collect();
+        assert_eq!(code.len(), 6, "{sent}");
+        let (kept,): (String,) = sqlx::query_as("SELECT text FROM sms_messages WHERE gateway = 'http'")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert!(!kept.contains(&code) && kept.contains("******"), "{kept}");
+    }
+
     async fn the_demo_terminals_are_in_the_promised_states(db) {
         let app = app(&db);
         assert_eq!(demo::seed(&app).await.unwrap(), SeedOutcome::Seeded);

@@ -216,12 +216,14 @@ pub(super) struct ResetBody {
         (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "invalid_code, code_expired, weak_password, invalid_body", body = Problem, content_type = "application/problem+json")))]
+        (status = 422, description = "invalid_code, code_expired, weak_password, invalid_body", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "too_many_requests: too many resets from this address", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn reset_password(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<ResetBody>,
 ) -> Result<StatusCode, ApiError> {
-    auth::reset_password(&state.app, &body.phone, &body.code, body.new_password).await?;
+    auth::reset_password(&state.app, &body.phone, &body.code, body.new_password, &ip).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

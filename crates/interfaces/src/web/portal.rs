@@ -197,9 +197,10 @@ struct ResetForm {
 async fn reset_password(
     State(state): State<AppState>,
     visitor: Visitor,
+    ip: crate::http::session::ClientIp,
     axum::Form(form): axum::Form<ResetForm>,
 ) -> Response {
-    match auth::reset_password(&state.app, &form.phone, &form.code, form.new_password).await {
+    match auth::reset_password(&state.app, &form.phone, &form.code, form.new_password, &ip.0).await {
         Ok(()) => see("/?notice=password_reset"),
         Err(e) => {
             let (status, mut errors) = FormErrors::refusal(e, visitor.chrome.lang);

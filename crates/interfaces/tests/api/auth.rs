@@ -143,6 +143,47 @@ on_both_databases! {
         assert_eq!(spent.code(), "invalid_code", "five wrong tries spend the code");
     }
 
+    async fn a_stored_code_is_keyed_and_no_number_is_bombed(db) {
+        let app = spawn_app(db).await;
+        let ask = || app.send("POST", "/api/v1/auth/sms-codes", None, Some(json!({"phone": A, "purpose": "reset_password"})), &[]);
+        assert_eq!(ask().await.status, 202);
+        let code = code_in(&app.last_sms(A).await.unwrap());
+        // Whoever reads sms_codes tries all 10^6 codes against the stored hash: a plain digest
+        // gives the code away; the stored one is keyed.
+        let (stored,): (String,) = sqlx::query_as("SELECT code_hash FROM sms_codes WHERE phone = $1")
+            .bind(A)
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+        let plain = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(format!("{A}:{code}").as_bytes()));
+        assert_ne!(stored, plain, "the right code must not be recognisable from the table");
+        // The code still works.
+        let reset = app.send("POST", "/api/v1/auth/password-reset", None, Some(json!({"phone": A, "code": code, "new_password": "NewPass@2026x"})), &[]).await;
+        assert_eq!(reset.status, 204, "{:?}", reset.body);
+
+        // Someone asks again and again, waiting out each cooldown: at most ten codes a day.
+        for n in 2..=10 {
+            app.clock.advance_ms(61_000);
+            assert_eq!(ask().await.status, 202, "code {n}");
+        }
+        app.clock.advance_ms(61_000);
+        let capped = ask().await;
+        assert_eq!((capped.status, capped.code()), (429, "too_many_requests"), "the eleventh code of the day");
+        app.clock.advance_ms(86_400_000);
+        assert_eq!(ask().await.status, 202, "the next day");
+    }
+
+    async fn password_resets_from_one_address_are_limited(db) {
+        let app = spawn_app(db).await;
+        let try_one = || app.send("POST", "/api/v1/auth/password-reset", None, Some(json!({"phone": A, "code": "123456", "new_password": "NewPass@2026x"})), &[]);
+        for _ in 0..yajin_app::auth::RESETS_PER_IP_PER_HOUR {
+            assert_eq!(try_one().await.status, 422);
+        }
+        let limited = try_one().await;
+        assert_eq!((limited.status, limited.code()), (429, "too_many_requests"));
+        assert!(limited.headers.get("retry-after").is_some());
+    }
+
     async fn unknown_phones_get_the_same_answer_and_no_sms(db) {
         let app = spawn_app(db).await;
         let r = app.send("POST", "/api/v1/auth/sms-codes", None, Some(json!({"phone": "13912345678", "purpose": "reset_password"})), &[]).await;
