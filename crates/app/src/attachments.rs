@@ -10,6 +10,12 @@ use yajin_store::StoreError;
 use crate::idempotency::{begin_work, Outcome, Replay};
 use crate::{App, AppError};
 
+const DAY_MS: i64 = 86_400_000;
+/// What one merchant may upload in 24 hours: enough for any application and its supplements,
+/// too little to fill the database.
+pub const FILES_PER_DAY: i64 = 100;
+pub const BYTES_PER_DAY: i64 = 200 * 1024 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
     #[error("invalid fields")]
@@ -18,6 +24,9 @@ pub enum UploadError {
     TooLarge,
     #[error("not a JPEG, PNG or PDF file")]
     UnsupportedType,
+    /// The merchant uploaded as much as a day allows.
+    #[error("upload quota reached")]
+    QuotaExceeded,
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A refusal every use case shares (a reused idempotency key).
@@ -39,6 +48,12 @@ impl UploadError {
             UploadError::UnsupportedType => {
                 FieldError::new(field, "unsupported_type", "只收 JPEG、PNG 或 PDF 文件", "JPEG, PNG or PDF files only")
             }
+            UploadError::QuotaExceeded => FieldError::new(
+                field,
+                "quota_exceeded",
+                "24 小时内至多上传 100 个文件、200 MiB",
+                "at most 100 files and 200 MiB in 24 hours",
+            ),
             UploadError::Store(_) | UploadError::App(_) => {
                 FieldError::new(field, "not_stored", "文件未能保存，请重试", "the file could not be stored; try again")
             }
@@ -79,7 +94,12 @@ pub async fn upload(
     let sha256 = hex::encode(Sha256::digest(file));
     let now = app.now_ms();
     let mut work = begin_work!(app, replay);
-    let saved = attachments::insert(&mut work.tx, merchant_id, kind, content_type, &sha256, file, now).await?;
+    let (files, bytes) = attachments::uploaded_since(&mut work.tx, merchant_id, now - DAY_MS).await?;
+    if files >= FILES_PER_DAY || bytes + file.len() as i64 > BYTES_PER_DAY {
+        return Err(UploadError::QuotaExceeded);
+    }
+    let new = attachments::NewAttachment { merchant_id, kind, content_type, sha256: &sha256, content: file };
+    let saved = attachments::insert(&mut work.tx, &app.vault, &new, now).await?;
     Ok(work.finish(saved).await?)
 }
 
@@ -87,6 +107,22 @@ pub async fn upload(
 pub async fn read(app: &App, merchant_id: Option<&str>, id: &str) -> Result<(Attachment, Vec<u8>), AppError> {
     let mut conn = app.db.begin_read().await?;
     let meta = attachments::get(&mut conn, id, merchant_id).await?.ok_or(AppError::NotFound("attachment"))?;
-    let content = attachments::content(&mut conn, &meta.sha256).await?.ok_or(AppError::NotFound("attachment"))?;
+    let content =
+        attachments::content(&mut conn, &app.vault, &meta.sha256).await?.ok_or(AppError::NotFound("attachment"))?;
     Ok((meta, content))
+}
+
+/// Seals the evidence bodies written before bodies were sealed, a batch at a time, until none
+/// is left; `serve` runs it once at start.
+pub async fn seal_remaining(app: &App) -> Result<u64, StoreError> {
+    let mut total = 0;
+    loop {
+        let mut tx = app.db.begin_write().await?;
+        let sealed = attachments::seal_clear_blobs(&mut tx, &app.vault, 50).await?;
+        tx.commit().await?;
+        total += sealed;
+        if sealed == 0 {
+            return Ok(total);
+        }
+    }
 }

@@ -69,6 +69,14 @@ pub async fn serve(config: ServeConfig) -> Result<(), Failure> {
     // Sessions, idempotency keys, rate-limit windows and cooldowns would otherwise grow forever.
     tokio::spawn(yajin_app::housekeeping::run(app.clone(), PRUNE_EVERY, config.retention));
     tokio::spawn(yajin_app::books::watch(app.clone(), CHECK_BOOKS_EVERY));
+    let sealing = app.clone();
+    tokio::spawn(async move {
+        match yajin_app::attachments::seal_remaining(&sealing).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(files = n, "evidence files written in clear are now sealed"),
+            Err(e) => tracing::warn!(error = %e, "sealing older evidence files stopped; it resumes at the next start"),
+        }
+    });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| Failure::runtime(format!("cannot listen on {}: {e}", config.listen)))?;

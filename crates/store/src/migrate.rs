@@ -36,6 +36,11 @@ const SQLITE: &[Migration] = &[
         name: "ledger_immutable",
         sql: include_str!("../migrations/sqlite/0004_ledger_immutable.sql"),
     },
+    Migration {
+        version: 5,
+        name: "sealed_evidence",
+        sql: include_str!("../migrations/sqlite/0005_sealed_evidence.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -54,6 +59,11 @@ const POSTGRES: &[Migration] = &[
         version: 4,
         name: "ledger_immutable",
         sql: include_str!("../migrations/postgres/0004_ledger_immutable.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "sealed_evidence",
+        sql: include_str!("../migrations/postgres/0005_sealed_evidence.sql"),
     },
 ];
 

@@ -87,10 +87,15 @@ impl Vault {
     }
 
     pub fn seal(&self, clear: &str, context: &str) -> Sealed {
+        self.seal_bytes(clear.as_bytes(), context)
+    }
+
+    /// Seals any bytes (a file) under the current key, bound to `context`.
+    pub fn seal_bytes(&self, clear: &[u8], context: &str) -> Sealed {
         let cipher = &self.ciphers[&self.current_id];
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let ciphertext = cipher
-            .encrypt(&nonce, Payload { msg: clear.as_bytes(), aad: context.as_bytes() })
+            .encrypt(&nonce, Payload { msg: clear, aad: context.as_bytes() })
             .expect("XChaCha20-Poly1305 encrypts any message under 256 GiB");
         let mut bytes = Vec::with_capacity(NONCE_LEN + ciphertext.len());
         bytes.extend_from_slice(&nonce);
@@ -101,15 +106,20 @@ impl Vault {
     /// Opens a sealed value; fails if the key is unknown, or the value was tampered with or
     /// moved from another row (the associated data no longer matches).
     pub fn open(&self, sealed: &Sealed, context: &str) -> Result<String, StoreError> {
+        String::from_utf8(self.open_bytes(sealed, context)?)
+            .map_err(|_| StoreError::Pii("sealed value is not text".into()))
+    }
+
+    /// Opens sealed bytes (see [`Vault::open`]).
+    pub fn open_bytes(&self, sealed: &Sealed, context: &str) -> Result<Vec<u8>, StoreError> {
         let cipher = self.ciphers.get(&sealed.key_id).ok_or_else(|| StoreError::Pii("unknown PII key id".into()))?;
         if sealed.bytes.len() < NONCE_LEN {
             return Err(StoreError::Pii("sealed value too short".into()));
         }
         let (nonce, ciphertext) = sealed.bytes.split_at(NONCE_LEN);
-        let clear = cipher
+        cipher
             .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: context.as_bytes() })
-            .map_err(|_| StoreError::Pii("sealed value does not open with its row's context".into()))?;
-        String::from_utf8(clear).map_err(|_| StoreError::Pii("sealed value is not text".into()))
+            .map_err(|_| StoreError::Pii("sealed value does not open with its row's context".into()))
     }
 
     /// HMAC-SHA256 of the value under the index secret, namespaced by `column`.

@@ -54,7 +54,8 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
         (status = 403, description = "forbidden, csrf_failed", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "unsupported_file_type, unsupported_media_type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "validation_failed", body = Problem, content_type = "application/problem+json")))]
+        (status = 422, description = "validation_failed", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "too_many_requests: 100 files or 200 MiB in 24 hours", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn upload_attachment(
     State(state): State<AppState>,
     session: MerchantSession,
@@ -95,7 +96,7 @@ pub(super) async fn download_attachment(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let (meta, content) = attachments::read(&state.app, Some(&session.merchant_id), &id).await?;
-    Ok(file_response(meta.content_type, content))
+    Ok(file_response(&id, meta.content_type, content, Disposition::Inline))
 }
 
 impl From<UploadError> for ApiError {
@@ -106,19 +107,43 @@ impl From<UploadError> for ApiError {
             UploadError::UnsupportedType => {
                 ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedFileType)
             }
+            UploadError::QuotaExceeded => ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyRequests)
+                .detail("24 小时内至多上传 100 个文件、200 MiB", "At most 100 files and 200 MiB in 24 hours")
+                .retry_after(3600),
             UploadError::App(e) => e.into(),
             UploadError::Store(e) => e.into(),
         }
     }
 }
 
-/// A stored file as the browser should treat it: its own type, never sniffed, not cached.
-pub(super) fn file_response(content_type: String, content: Vec<u8>) -> Response {
+/// How a stored file is handed out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Disposition {
+    /// Shown in the browser (the merchant's own file).
+    Inline,
+    /// Saved, never rendered in the console's origin (a merchant's file read by staff).
+    Download,
+}
+
+/// A stored file as the browser should treat it: its own type, never sniffed, not cached, and
+/// sandboxed (no script, no plugin, no same-origin rights) if a browser renders it anyway.
+pub(super) fn file_response(id: &str, content_type: String, content: Vec<u8>, disposition: Disposition) -> Response {
+    let extension = match content_type.as_str() {
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        "application/pdf" => "pdf",
+        _ => "bin",
+    };
+    let how = if disposition == Disposition::Download { "attachment" } else { "inline" };
     let headers = [
         (header::CONTENT_TYPE, content_type),
-        (header::CONTENT_DISPOSITION, "inline".to_owned()),
+        (header::CONTENT_DISPOSITION, format!("{how}; filename=\"{id}.{extension}\"")),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
         (header::CACHE_CONTROL, "private, max-age=0".to_owned()),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "sandbox; default-src 'none'; img-src 'self' data:; object-src 'none'".to_owned(),
+        ),
     ];
     (headers, Body::from(content)).into_response()
 }

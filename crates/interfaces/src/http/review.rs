@@ -11,7 +11,7 @@ use yajin_core::permission::Permission;
 use yajin_core::rejection;
 use yajin_core::validation::FieldError;
 
-use super::attachments::file_response;
+use super::attachments::{file_response, Disposition};
 use super::idempotency::{Answer, IdempotencyKey};
 use super::json_body::ApiJson;
 use super::problem::{language, ApiError, ErrorCode, Problem};
@@ -263,7 +263,7 @@ pub(super) async fn download_evidence_attachment(
 ) -> Result<Response, ApiError> {
     session.require(Permission::ReadAttachments)?;
     let (meta, content) = review::attachment(&state.app, &id).await?;
-    Ok(file_response(meta.content_type, content))
+    Ok(file_response(&id, meta.content_type, content, Disposition::Download))
 }
 
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]

@@ -40,6 +40,69 @@ pub async fn upload_with(
 }
 
 on_both_databases! {
+    async fn evidence_is_sealed_at_rest_and_staff_download_it_sandboxed(db) {
+        let app = spawn_app(db).await;
+        let a = app.merchant(demo::MERCHANT_A.phone).await;
+        let r = upload(&app, &a, Some("id_photo"), Some(PNG)).await;
+        assert_eq!(r.status, 201);
+        let id = r.body["id"].as_str().unwrap().to_owned();
+        // Someone with a copy of the database reads the file's body.
+        let (stored, key_id): (Vec<u8>, Option<String>) =
+            sqlx::query_as("SELECT content, key_id FROM attachment_blobs WHERE sha256 = $1")
+                .bind(r.body["sha256"].as_str().unwrap())
+                .fetch_one(app.db.pool())
+                .await
+                .unwrap();
+        assert!(key_id.is_some(), "sealed under a key");
+        assert!(!stored.windows(4).any(|w| w == b"IHDR") && !stored.starts_with(b"\x89PNG"), "no image in clear");
+        let mine = app.client.get(format!("{}/api/v1/attachments/{id}", app.base)).bearer_auth(&a).send().await.unwrap();
+        assert_eq!(mine.bytes().await.unwrap().as_ref(), PNG, "the owner gets it back whole");
+
+        let reviewer = app.staff("reviewer").await;
+        let staff = app.client.get(format!("{}/api/v1/review/attachments/{id}", app.base)).bearer_auth(&reviewer).send().await.unwrap();
+        assert_eq!(staff.status(), 200);
+        let disposition = staff.headers()["content-disposition"].to_str().unwrap().to_owned();
+        assert!(disposition.starts_with("attachment;") && disposition.contains(".png"), "{disposition}");
+        let csp = staff.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        assert!(csp.starts_with("sandbox") && csp.contains("default-src 'none'"), "{csp}");
+        assert_eq!(staff.bytes().await.unwrap().as_ref(), PNG);
+
+        // A body written in clear before sealing existed is sealed by the start-up pass, and
+        // still reads the same.
+        let (other,): (String,) = sqlx::query_as("SELECT id FROM merchants WHERE phone = $1")
+            .bind(demo::MERCHANT_A.phone)
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+        let pdf = b"%PDF-1.4\nold evidence\n%%EOF\n".to_vec();
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&pdf));
+        sqlx::query("INSERT INTO attachment_blobs (sha256, content) VALUES ($1, $2)").bind(&sha).bind(&pdf).execute(app.db.pool()).await.unwrap();
+        sqlx::query("INSERT INTO attachments (id, merchant_id, kind, content_type, size, sha256, created_at) VALUES ('at_old', $1, 'other', 'application/pdf', $2, $3, 0)")
+            .bind(&other).bind(pdf.len() as i64).bind(&sha).execute(app.db.pool()).await.unwrap();
+        assert_eq!(yajin_app::attachments::seal_remaining(&app.app).await.unwrap(), 1);
+        let (after, key): (Vec<u8>, Option<String>) = sqlx::query_as("SELECT content, key_id FROM attachment_blobs WHERE sha256 = $1")
+            .bind(&sha).fetch_one(app.db.pool()).await.unwrap();
+        assert!(key.is_some() && after != pdf);
+        let old = app.client.get(format!("{}/api/v1/attachments/at_old", app.base)).bearer_auth(&a).send().await.unwrap();
+        assert_eq!(old.bytes().await.unwrap().as_ref(), pdf.as_slice());
+        assert_eq!(yajin_app::attachments::seal_remaining(&app.app).await.unwrap(), 0, "nothing left");
+    }
+
+    async fn a_merchant_cannot_fill_the_database_with_uploads(db) {
+        let app = spawn_app(db).await;
+        let a = app.merchant(demo::MERCHANT_A.phone).await;
+        for n in 0..yajin_app::attachments::FILES_PER_DAY {
+            assert_eq!(upload(&app, &a, Some("other"), Some(PNG)).await.status, 201, "upload {n}");
+        }
+        let refused = upload(&app, &a, Some("other"), Some(PNG)).await;
+        assert_eq!((refused.status, refused.code()), (429, "too_many_requests"), "{:?}", refused.body);
+        let b = app.merchant(demo::MERCHANT_B.phone).await;
+        assert_eq!(upload(&app, &b, Some("other"), Some(PNG)).await.status, 201, "another merchant is not held back");
+        app.clock.advance_ms(86_400_001);
+        let a = app.merchant(demo::MERCHANT_A.phone).await;
+        assert_eq!(upload(&app, &a, Some("other"), Some(PNG)).await.status, 201, "the next day");
+    }
+
     async fn uploads_are_typed_by_content_and_private(db) {
         let app = spawn_app(db).await;
         let a = app.merchant(demo::MERCHANT_A.phone).await;

@@ -1,10 +1,12 @@
 //! Attachments: metadata per upload, bodies content-addressed by SHA-256 (one copy however
 //! often the same file is uploaded). Bodies live in the database, capped at 10 MiB each, so a
-//! backup of the database is a backup of the evidence and every server sees every file.
+//! backup of the database is a backup of the evidence and every server sees every file; they
+//! are sealed like the other personal data, bound to their address.
 
 use sqlx::{AnyConnection, Row};
 use yajin_core::Timestamp;
 
+use crate::pii::{Sealed, Vault};
 use crate::{new_id, StoreError};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,20 +20,35 @@ pub struct Attachment {
     pub created_at: Timestamp,
 }
 
+fn blob_context(sha256: &str) -> String {
+    format!("attachment_blobs.content:{sha256}")
+}
+
+/// A file to store, as uploaded.
+pub struct NewAttachment<'a> {
+    pub merchant_id: &'a str,
+    pub kind: &'a str,
+    pub content_type: &'a str,
+    pub sha256: &'a str,
+    pub content: &'a [u8],
+}
+
 pub async fn insert(
     conn: &mut AnyConnection,
-    merchant_id: &str,
-    kind: &str,
-    content_type: &str,
-    sha256: &str,
-    content: &[u8],
+    vault: &Vault,
+    new: &NewAttachment<'_>,
     now_ms: i64,
 ) -> Result<Attachment, StoreError> {
-    sqlx::query("INSERT INTO attachment_blobs (sha256, content) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING")
-        .bind(sha256)
-        .bind(content)
-        .execute(&mut *conn)
-        .await?;
+    let NewAttachment { merchant_id, kind, content_type, sha256, content } = *new;
+    let sealed = vault.seal_bytes(content, &blob_context(sha256));
+    sqlx::query(
+        "INSERT INTO attachment_blobs (sha256, content, key_id) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",
+    )
+    .bind(sha256)
+    .bind(&sealed.bytes)
+    .bind(&sealed.key_id)
+    .execute(&mut *conn)
+    .await?;
     let a = Attachment {
         id: new_id("at"),
         merchant_id: merchant_id.to_owned(),
@@ -85,10 +102,58 @@ pub async fn get(
     row.as_ref().map(from_row).transpose()
 }
 
-pub async fn content(conn: &mut AnyConnection, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
-    let row =
-        sqlx::query("SELECT content FROM attachment_blobs WHERE sha256 = $1").bind(sha256).fetch_optional(conn).await?;
-    row.map(|r| r.try_get("content")).transpose().map_err(Into::into)
+/// A body, opened (or as it is, if written before bodies were sealed).
+pub async fn content(conn: &mut AnyConnection, vault: &Vault, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    let row = sqlx::query("SELECT content, key_id FROM attachment_blobs WHERE sha256 = $1")
+        .bind(sha256)
+        .fetch_optional(conn)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let bytes: Vec<u8> = row.try_get("content")?;
+    match row.try_get::<Option<String>, _>("key_id")? {
+        None => Ok(Some(bytes)),
+        Some(key_id) => vault.open_bytes(&Sealed { bytes, key_id }, &blob_context(sha256)).map(Some),
+    }
+}
+
+/// Seals up to `limit` bodies written in clear before bodies were sealed; how many it sealed.
+pub async fn seal_clear_blobs(conn: &mut AnyConnection, vault: &Vault, limit: i64) -> Result<u64, StoreError> {
+    let rows = sqlx::query("SELECT sha256, content FROM attachment_blobs WHERE key_id IS NULL LIMIT $1")
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut sealed_count = 0;
+    for row in rows {
+        let sha256: String = row.try_get("sha256")?;
+        let clear: Vec<u8> = row.try_get("content")?;
+        let sealed = vault.seal_bytes(&clear, &blob_context(&sha256));
+        sealed_count +=
+            sqlx::query("UPDATE attachment_blobs SET content = $1, key_id = $2 WHERE sha256 = $3 AND key_id IS NULL")
+                .bind(&sealed.bytes)
+                .bind(&sealed.key_id)
+                .bind(&sha256)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+    }
+    Ok(sealed_count)
+}
+
+/// What a merchant has uploaded since `since_ms`: files and bytes.
+pub async fn uploaded_since(
+    conn: &mut AnyConnection,
+    merchant_id: &str,
+    since_ms: i64,
+) -> Result<(i64, i64), StoreError> {
+    let row = sqlx::query(
+        "SELECT count(*) AS n, CAST(coalesce(sum(size), 0) AS BIGINT) AS bytes FROM attachments
+         WHERE merchant_id = $1 AND created_at >= $2",
+    )
+    .bind(merchant_id)
+    .bind(since_ms)
+    .fetch_one(conn)
+    .await?;
+    Ok((row.try_get("n")?, row.try_get("bytes")?))
 }
 
 /// Which of `ids` are not the merchant's (unknown or another merchant's).
