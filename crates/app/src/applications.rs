@@ -9,7 +9,7 @@ use yajin_core::validation::{FieldError, FieldErrors};
 
 use yajin_store::records::applications::{self, Application, NewApplication, NewEvent};
 use yajin_store::records::notifications::{self, NewNotification};
-use yajin_store::records::{attachments, merchants, terminals};
+use yajin_store::records::{attachments, identity_misses, merchants, terminals};
 use yajin_store::{Conn, StoreError, Tx};
 
 pub use crate::application_detail::{load_detail, load_details, ApplicationDetail};
@@ -45,6 +45,9 @@ pub enum ApplyError {
     IdentityMismatch(Vec<FieldError>),
     #[error("bank card is not the bound card")]
     BankCardMismatch,
+    /// Five well-formed mismatches in 24 hours: identity checks wait for an SMS code.
+    #[error("identity checks are locked")]
+    IdentityChecksLocked,
     /// The rules refuse it: every reason, with the assessment's figures.
     #[error("not eligible")]
     NotEligible(Box<TerminalAssessment>),
@@ -163,6 +166,9 @@ async fn evaluate(
     let terminal =
         terminals::by_sn(conn, merchant_id, checked.sn.as_str()).await?.ok_or(ApplyError::TerminalNotFound)?;
     let merchant = merchants::by_id(conn, merchant_id).await?.ok_or(ApplyError::NotFound)?;
+    if identity_locked(conn, merchant_id, app.now_ms()).await? {
+        return Err(ApplyError::IdentityChecksLocked);
+    }
     let id_card = IdCardNo::parse(&input.id_card_no)
         .map_err(|e| ApplyError::Fields(vec![FieldError::from_id("id_card_no", e)]))?;
     let identity = merchants::match_identity(conn, &app.vault, merchant_id, &id_card, &checked.bank_card).await?;
@@ -198,9 +204,46 @@ async fn evaluate(
 }
 
 pub async fn preview(app: &App, merchant_id: &str, input: &ApplyInput) -> Result<Preview, ApplyError> {
-    let mut conn = app.db.pool().acquire().await.map_err(StoreError::from)?;
-    let (checked, assessment) = evaluate(&mut conn, app, merchant_id, input).await?;
+    let evaluated = {
+        let mut conn = app.db.pool().acquire().await.map_err(StoreError::from)?;
+        evaluate(&mut conn, app, merchant_id, input).await
+    };
+    let (checked, assessment) = count_miss(app, merchant_id, evaluated).await?;
     Ok(Preview { assessment, warnings: checked.warnings })
+}
+
+/// How many well-formed ID or card numbers that do not match may be tried in a day.
+pub const IDENTITY_MISSES_MAX: i64 = 5;
+const IDENTITY_MISS_WINDOW_MS: i64 = 86_400_000;
+
+/// Whether the merchant's identity checks are locked now.
+pub async fn identity_locked(conn: &mut Conn, merchant_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+    Ok(identity_misses::count_since(conn, merchant_id, now_ms - IDENTITY_MISS_WINDOW_MS).await? >= IDENTITY_MISSES_MAX)
+}
+
+/// Records a mismatch of identity (in its own transaction: the refusal itself writes nothing).
+async fn count_miss<T>(app: &App, merchant_id: &str, result: Result<T, ApplyError>) -> Result<T, ApplyError> {
+    if let Err(ApplyError::IdentityMismatch(_) | ApplyError::BankCardMismatch) = &result {
+        let mut tx = app.db.begin_write().await?;
+        identity_misses::record(&mut tx, merchant_id, app.now_ms()).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+    }
+    result
+}
+
+/// Unlocks the merchant's identity checks with a code sent to their bound phone.
+pub async fn unlock_identity_checks(app: &App, merchant_id: &str, code: &str) -> Result<(), crate::auth::AuthError> {
+    let now = app.now_ms();
+    let mut tx = app.db.begin_write().await?;
+    let merchant = merchants::by_id(&mut tx, merchant_id).await?.ok_or(crate::auth::AuthError::InvalidCode)?;
+    if let Err(refused) =
+        crate::auth::spend_code(app, &mut tx, &merchant.phone, crate::auth::PURPOSE_UNLOCK_IDENTITY, code, now).await
+    {
+        return Err(crate::auth::attempt_counted(tx, refused).await);
+    }
+    identity_misses::clear(&mut tx, merchant_id).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
 }
 
 /// A file of materials sent with an application form (a browser's one-step form).
@@ -520,6 +563,10 @@ pub async fn submit(
     let mut work = begin_work!(app, replay);
     let id = match submit_in(&mut work.tx, app, merchant_id, input).await {
         Ok(id) => id,
+        Err(e @ (ApplyError::IdentityMismatch(_) | ApplyError::BankCardMismatch)) => {
+            drop(work);
+            return count_miss(app, merchant_id, Err(e)).await;
+        }
         Err(ApplyError::AlreadyOpen { application_id: None, terminal_id }) => {
             // Lost the race on the unique index: name the winner, read after our rollback.
             drop(work);

@@ -30,6 +30,7 @@ pub const SMS_PER_PHONE_PER_DAY: i64 = 10;
 pub const RESETS_PER_IP_PER_HOUR: i64 = 30;
 const PURPOSE_RESET: &str = "reset_password";
 pub(crate) const PURPOSE_PAYOUT_CARD: &str = "change_payout_card";
+pub(crate) const PURPOSE_UNLOCK_IDENTITY: &str = "unlock_identity_checks";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -242,6 +243,27 @@ pub async fn request_payout_card_code(
     phone: &str,
     client_ip: &str,
 ) -> Result<i64, AuthError> {
+    request_own_code(app, merchant_id, phone, PURPOSE_PAYOUT_CARD, client_ip).await
+}
+
+/// Sends the logged-in merchant a code that unlocks their identity checks (after five numbers
+/// that did not match), to their own phone only.
+pub async fn request_identity_unlock_code(
+    app: &App,
+    merchant_id: &str,
+    phone: &str,
+    client_ip: &str,
+) -> Result<i64, AuthError> {
+    request_own_code(app, merchant_id, phone, PURPOSE_UNLOCK_IDENTITY, client_ip).await
+}
+
+async fn request_own_code(
+    app: &App,
+    merchant_id: &str,
+    phone: &str,
+    purpose: &str,
+    client_ip: &str,
+) -> Result<i64, AuthError> {
     let own = {
         let mut conn = app.db.begin_read().await?;
         merchants::by_id(&mut conn, merchant_id).await?.map(|m| m.phone)
@@ -255,7 +277,7 @@ pub async fn request_payout_card_code(
             "your own bound phone number",
         )]));
     }
-    request_code(app, phone, PURPOSE_PAYOUT_CARD, client_ip).await
+    request_code(app, phone, purpose, client_ip).await
 }
 
 async fn request_code(app: &App, phone: &str, purpose: &str, client_ip: &str) -> Result<i64, AuthError> {
@@ -275,7 +297,11 @@ async fn request_code(app: &App, phone: &str, purpose: &str, client_ip: &str) ->
             let code = format!("{:06}", rand::rngs::OsRng.next_u32() % 1_000_000);
             let hash = code_hash(app, phone.expose(), &code);
             sms::insert_code(&mut tx, phone.expose(), purpose, &hash, now, now + SMS_CODE_TTL_MS).await?;
-            let what = if purpose == PURPOSE_RESET { "重置密码" } else { "确认更换退款收款卡" };
+            let what = match purpose {
+                PURPOSE_RESET => "重置密码",
+                PURPOSE_UNLOCK_IDENTITY => "解锁身份核验",
+                _ => "确认更换退款收款卡",
+            };
             let text = format!(
                 "【押金服务】您的验证码是 {code}，5 分钟内有效，用于{what}。工作人员不会向您索要验证码，切勿告知他人。"
             );

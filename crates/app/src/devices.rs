@@ -41,6 +41,8 @@ pub struct ApplyForm {
     pub assessed: TerminalAssessment,
     pub merchant: Merchant,
     pub now: Timestamp,
+    /// Identity checks are locked (too many numbers that did not match): an SMS code first.
+    pub identity_locked: bool,
 }
 
 pub async fn apply_form(app: &App, merchant_id: &str, sn: &str, deduct: bool) -> Result<ApplyForm, AppError> {
@@ -50,7 +52,8 @@ pub async fn apply_form(app: &App, merchant_id: &str, sn: &str, deduct: bool) ->
     let assessed =
         assess_by_sn(&mut conn, merchant_id, sn.as_str(), deduct, now).await?.ok_or(AppError::NotFound("terminal"))?;
     let merchant = merchants::by_id(&mut conn, merchant_id).await?.ok_or(AppError::NotFound("merchant"))?;
-    Ok(ApplyForm { assessed, merchant, now })
+    let identity_locked = crate::applications::identity_locked(&mut conn, merchant_id, now.millis()).await?;
+    Ok(ApplyForm { assessed, merchant, now, identity_locked })
 }
 
 /// A terminal's usage records, newest first.

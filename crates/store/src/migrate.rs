@@ -41,6 +41,7 @@ const SQLITE: &[Migration] = &[
         name: "sealed_evidence",
         sql: include_str!("../migrations/sqlite/0005_sealed_evidence.sql"),
     },
+    Migration { version: 6, name: "identity_guard", sql: include_str!("../migrations/sqlite/0006_identity_guard.sql") },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -64,6 +65,11 @@ const POSTGRES: &[Migration] = &[
         version: 5,
         name: "sealed_evidence",
         sql: include_str!("../migrations/postgres/0005_sealed_evidence.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "identity_guard",
+        sql: include_str!("../migrations/postgres/0006_identity_guard.sql"),
     },
 ];
 

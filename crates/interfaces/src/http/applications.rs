@@ -91,6 +91,7 @@ pub(crate) fn apply_error(e: ApplyError, lang: Lang) -> ApiError {
             ),
         ),
         ApplyError::NotEligible(assessed) => not_eligible(&assessed, lang),
+        ApplyError::IdentityChecksLocked => ApiError::new(StatusCode::LOCKED, ErrorCode::IdentityChecksLocked),
         ApplyError::AlreadyOpen { application_id, .. } => {
             ApiError::new(StatusCode::CONFLICT, ErrorCode::ApplicationAlreadyOpen)
                 .with("application_id", application_id)
@@ -150,7 +151,8 @@ fn not_eligible(a: &TerminalAssessment, lang: Lang) -> ApiError {
         (status = 404, description = "terminal_not_found", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "validation_failed, invalid_body, identity_mismatch, bank_card_mismatch", body = Problem, content_type = "application/problem+json")))]
+        (status = 422, description = "validation_failed, invalid_body, identity_mismatch, bank_card_mismatch", body = Problem, content_type = "application/problem+json"),
+        (status = 423, description = "identity_checks_locked: 5 mismatches in 24 h; unlock with POST /api/v1/identity-checks/unlock", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn preview_refund_application(
     State(state): State<AppState>,
     session: MerchantSession,
@@ -175,7 +177,8 @@ pub(super) async fn preview_refund_application(
         (status = 409, description = "application_already_open", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "validation_failed, invalid_body, identity_mismatch, bank_card_mismatch, outstanding_balance, refund_window_expired, not_yet_eligible, deposit_already_refunded, risk_frozen", body = Problem, content_type = "application/problem+json")))]
+        (status = 422, description = "validation_failed, invalid_body, identity_mismatch, bank_card_mismatch, outstanding_balance, refund_window_expired, not_yet_eligible, deposit_already_refunded, risk_frozen", body = Problem, content_type = "application/problem+json"),
+        (status = 423, description = "identity_checks_locked", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn submit_refund_application(
     State(state): State<AppState>,
     session: MerchantSession,

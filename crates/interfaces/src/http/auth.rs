@@ -24,6 +24,7 @@ pub fn routes(sandbox_sms: bool) -> Router<AppState> {
         .route("/api/v1/auth/logout", post(logout))
         .route("/api/v1/auth/sms-codes", post(request_sms_code))
         .route("/api/v1/auth/password-reset", post(reset_password))
+        .route("/api/v1/identity-checks/unlock", post(unlock_identity_checks))
         .route("/api/v1/me", get(get_me));
     if sandbox_sms {
         router.route("/api/v1/sandbox/sms", get(list_sandbox_sms))
@@ -164,6 +165,33 @@ pub(super) async fn logout(State(state): State<AppState>, session: MerchantSessi
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+pub(super) struct UnlockBody {
+    /// The code sent by `POST /api/v1/auth/sms-codes` with purpose `unlock_identity_checks`.
+    sms_code: String,
+}
+
+/// After five ID or card numbers that did not match, preview and submit answer 423 until the
+/// merchant proves who they are with a code sent to their bound phone.
+#[utoipa::path(post, path = "/api/v1/identity-checks/unlock", operation_id = "unlock_identity_checks", tag = "applications",
+    security(("bearer" = []), ("cookie" = [])), request_body = UnlockBody,
+    responses((status = 204, description = "unlocked"),
+        (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden, csrf_failed", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_code, code_expired, invalid_body", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn unlock_identity_checks(
+    State(state): State<AppState>,
+    session: MerchantSession,
+    ApiJson(body): ApiJson<UnlockBody>,
+) -> Result<StatusCode, ApiError> {
+    yajin_app::applications::unlock_identity_checks(&state.app, &session.merchant_id, &body.sms_code).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(super) struct CodeBody {
     phone: String,
     purpose: String,
@@ -190,12 +218,15 @@ pub(super) async fn request_sms_code(
         "change_payout_card" => {
             auth::request_payout_card_code(&state.app, &session?.merchant_id, &body.phone, &ip).await?
         }
+        "unlock_identity_checks" => {
+            auth::request_identity_unlock_code(&state.app, &session?.merchant_id, &body.phone, &ip).await?
+        }
         _ => {
             let error = yajin_core::validation::FieldError::new(
                 "purpose",
                 "invalid_value",
-                "须为 reset_password 或 change_payout_card",
-                "reset_password or change_payout_card",
+                "须为 reset_password、change_payout_card 或 unlock_identity_checks",
+                "reset_password, change_payout_card or unlock_identity_checks",
             );
             return Err(ApiError::validation(vec![error]));
         }

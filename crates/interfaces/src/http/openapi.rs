@@ -19,7 +19,7 @@ use super::{
     paths(
         health::healthz, health::readyz,
         auth::login, auth::logout, auth::staff_login, auth::staff_logout, auth::request_sms_code, auth::reset_password,
-        auth::get_me, auth::list_sandbox_sms,
+        auth::get_me, auth::list_sandbox_sms, auth::unlock_identity_checks,
         devices::list_terminals, devices::get_terminal, devices::list_terminal_transactions,
         devices::list_outstanding_items, devices::settle_outstanding_item,
         attachments::upload_attachment, attachments::download_attachment,

@@ -295,6 +295,7 @@ pub enum ErrorCode {
     Forbidden,
     CsrfFailed,
     AccountLocked,
+    IdentityChecksLocked,
     TooManyRequests,
     InvalidCode,
     CodeExpired,
@@ -346,6 +347,7 @@ impl ErrorCode {
         ErrorCode::Forbidden,
         ErrorCode::CsrfFailed,
         ErrorCode::AccountLocked,
+        ErrorCode::IdentityChecksLocked,
         ErrorCode::TooManyRequests,
         ErrorCode::InvalidCode,
         ErrorCode::CodeExpired,
@@ -398,6 +400,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::CsrfFailed => "csrf_failed",
             ErrorCode::AccountLocked => "account_locked",
+            ErrorCode::IdentityChecksLocked => "identity_checks_locked",
             ErrorCode::TooManyRequests => "too_many_requests",
             ErrorCode::InvalidCode => "invalid_code",
             ErrorCode::CodeExpired => "code_expired",
@@ -456,6 +459,10 @@ impl ErrorCode {
             ErrorCode::InvalidCredentials => ("手机号或密码错误", "Wrong phone number or password"),
             ErrorCode::Forbidden => ("无权执行此操作", "Not allowed"),
             ErrorCode::CsrfFailed => ("页面已过期，请刷新后重试", "The page has expired; reload and try again"),
+            ErrorCode::IdentityChecksLocked => (
+                "身份核验已锁定：24 小时内有 5 次身份证号或银行卡号不符，请用短信验证码解锁",
+                "Identity checks are locked: 5 ID or card numbers did not match within 24 hours; unlock them with an SMS code",
+            ),
             ErrorCode::AccountLocked => {
                 ("登录失败次数过多，账户已暂时锁定", "Too many failed logins; the account is locked for a while")
             }

@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use yajin_app::applications::{self, ApplicationDetail, ApplyInput, Upload};
-use yajin_app::auth;
+use yajin_app::auth::{self, AuthError};
 use yajin_app::{collections, devices, inbox, tickets};
 use yajin_core::eligibility::Lang;
 
@@ -33,6 +33,8 @@ pub fn routes() -> Router<AppState> {
         .route("/reset", post(reset_password))
         .route("/devices", get(my_devices))
         .route("/apply/{sn}", get(apply_form).post(apply))
+        .route("/apply/{sn}/unlock-code", post(send_unlock_code))
+        .route("/apply/{sn}/unlock", post(unlock))
         .route("/applications", get(my_applications))
         .route("/applications/{id}", get(application))
         .route("/applications/{id}/cancel", post(cancel))
@@ -67,6 +69,9 @@ fn notice(chrome: &mut Chrome, code: Option<&str>) {
             ("申请已提交。您可以在下方随时查看进度。", "Application submitted. Follow its progress below.")
         }
         Some("cancelled") => ("申请已撤销。", "Application cancelled."),
+        Some("unlocked") => {
+            ("身份核验已解锁，请核对后重新填写。", "Identity checks unlocked: check the numbers and try again.")
+        }
         Some("card_changed") => {
             ("已换卡，退款将重新打到新卡。", "Card changed: the refund is paid again, to the new card.")
         }
@@ -285,12 +290,19 @@ struct ApplyPage {
     /// Checked and ready: the confirmation step, with the figures of the preview.
     preview: Option<PreviewView>,
     key: String,
+    /// Identity checks are locked: the unlock form instead of the application form.
+    locked: bool,
+    /// The unlock code was sent: the form to enter it.
+    unlock_sent: bool,
+    own_phone: String,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct ApplyQuery {
     deduct: Option<bool>,
+    unlock: Option<String>,
+    notice: Option<String>,
 }
 
 async fn apply_form(
@@ -299,7 +311,9 @@ async fn apply_form(
     Path(sn): Path<String>,
     Query(q): Query<ApplyQuery>,
 ) -> Result<Response, PageError> {
-    let lang = who.chrome.lang;
+    let mut chrome = who.chrome;
+    let lang = chrome.lang;
+    notice(&mut chrome, q.notice.as_deref());
     let deduct = q.deduct.unwrap_or(false);
     let form =
         devices::apply_form(&state.app, &who.session.merchant_id, &sn, deduct).await.map_err(|e| failed(e, lang))?;
@@ -314,17 +328,24 @@ async fn apply_form(
         deduct_outstanding: deduct,
         ..ApplyFields::default()
     };
+    let mut errors = FormErrors::default();
+    if q.unlock.as_deref() == Some("wrong") {
+        errors.fields.push(("sms_code".to_owned(), chrome.t("验证码错误或已失效", "Wrong or spent code").to_owned()));
+    }
     Ok(render(&ApplyPage {
-        chrome: who.chrome,
+        chrome,
         terminal,
         bank_card_hint: form.merchant.bank_card_masked,
         bank_name: form.merchant.bank_name,
         id_card_hint: form.merchant.id_card_masked,
+        own_phone: form.merchant.phone,
         fields,
         reasons: applications::REASONS,
-        errors: FormErrors::default(),
+        errors,
         preview: None,
         key: new_key(),
+        locked: form.identity_locked,
+        unlock_sent: q.unlock.is_some(),
     }))
 }
 
@@ -436,6 +457,44 @@ async fn apply(
     }
 }
 
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct UnlockForm {
+    phone: String,
+    sms_code: String,
+}
+
+/// A code to the merchant's bound phone, to unlock identity checks.
+async fn send_unlock_code(
+    State(state): State<AppState>,
+    ip: crate::http::session::ClientIp,
+    Path(sn): Path<String>,
+    posted: Posted<Merchant, UnlockForm>,
+) -> Result<Response, PageError> {
+    let Posted { who, form } = posted;
+    let lang = who.lang();
+    auth::request_identity_unlock_code(&state.app, &who.session.merchant_id, &form.phone, &ip.0)
+        .await
+        .map_err(|e| failed(e, lang))?;
+    Ok(see(format!("/apply/{sn}?unlock=sent")))
+}
+
+async fn unlock(
+    State(state): State<AppState>,
+    Path(sn): Path<String>,
+    posted: Posted<Merchant, UnlockForm>,
+) -> Result<Response, PageError> {
+    let Posted { who, form } = posted;
+    let lang = who.lang();
+    match applications::unlock_identity_checks(&state.app, &who.session.merchant_id, &form.sms_code).await {
+        Ok(()) => Ok(see(format!("/apply/{sn}?notice=unlocked"))),
+        Err(AuthError::InvalidCode | AuthError::WrongCode | AuthError::CodeExpired) => {
+            Ok(see(format!("/apply/{sn}?unlock=wrong")))
+        }
+        Err(e) => Err(failed(e, lang)),
+    }
+}
+
 /// A refused application as the form shows it: every field's problem, and the rest on top.
 fn refused(e: applications::ApplyError, lang: Lang) -> (StatusCode, FormErrors) {
     FormErrors::refusal(apply_error(e, lang), lang)
@@ -460,11 +519,14 @@ async fn apply_again(
         bank_card_hint: form.merchant.bank_card_masked,
         bank_name: form.merchant.bank_name,
         id_card_hint: form.merchant.id_card_masked,
+        own_phone: form.merchant.phone,
         fields,
         reasons: applications::REASONS,
         errors,
         preview,
         key: new_key(),
+        locked: form.identity_locked,
+        unlock_sent: false,
     };
     Ok((status, render(&page)).into_response())
 }

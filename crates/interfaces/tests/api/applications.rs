@@ -5,7 +5,7 @@ use yajin_app::demo;
 use yajin_core::application::Status;
 use yajin_testdb::on_both_databases;
 
-use crate::harness::{spawn_app, TestApp};
+use crate::harness::{code_in, spawn_app, TestApp};
 
 const A: &str = demo::MERCHANT_A.phone;
 
@@ -28,6 +28,47 @@ async fn count_applications(app: &TestApp) -> i64 {
 }
 
 on_both_databases! {
+    async fn guessing_the_hidden_digits_locks_identity_checks_until_an_sms_code(db) {
+        let app = spawn_app(db).await;
+        let token = app.merchant(A).await;
+        let preview = |b: Value| app.post("/api/v1/refund-applications/preview", &token, b);
+        // A malformed number is a format error, answered first and not counted.
+        for _ in 0..6 {
+            let malformed = preview(with(body("DEMO-REVIEW-01"), "id_card_no", json!("123"))).await;
+            assert_eq!(malformed.code(), "validation_failed");
+        }
+        // Someone with the merchant's session tries well-formed numbers, one after another.
+        let guess = with(body("DEMO-REVIEW-01"), "id_card_no", json!(demo::MERCHANT_B.id_card_no));
+        for n in 0..4 {
+            assert_eq!(preview(guess.clone()).await.code(), "identity_mismatch", "guess {n}");
+        }
+        let card_guess = with(body("DEMO-REVIEW-01"), "bank_card_no", json!(demo::MERCHANT_B.bank_card_no));
+        assert_eq!(app.post("/api/v1/refund-applications", &token, card_guess).await.code(), "bank_card_mismatch");
+        // The sixth try is refused whatever it says, even the right numbers, on preview and submit.
+        let locked = preview(body("DEMO-REVIEW-01")).await;
+        assert_eq!((locked.status, locked.code()), (423, "identity_checks_locked"), "{:?}", locked.body);
+        let submit = app.post("/api/v1/refund-applications", &token, body("DEMO-REVIEW-01")).await;
+        assert_eq!(submit.code(), "identity_checks_locked");
+
+        // The merchant proves who they are with a code to the bound phone.
+        let ask = app
+            .post("/api/v1/auth/sms-codes", &token, json!({"phone": A, "purpose": "unlock_identity_checks"}))
+            .await;
+        assert_eq!(ask.status, 202, "{:?}", ask.body);
+        let sms = app.last_sms(A).await.unwrap();
+        assert!(sms.contains("解锁身份核验"), "{sms}");
+        let wrong = app.post("/api/v1/identity-checks/unlock", &token, json!({"sms_code": "000000"})).await;
+        assert_eq!(wrong.code(), "invalid_code");
+        let unlocked = app.post("/api/v1/identity-checks/unlock", &token, json!({"sms_code": code_in(&sms)})).await;
+        assert_eq!(unlocked.status, 204, "{:?}", unlocked.body);
+        assert_eq!(preview(body("DEMO-REVIEW-01")).await.status, 200);
+        // Another merchant was never held back.
+        let b = app.merchant(demo::MERCHANT_B.phone).await;
+        let theirs = json!({"terminal_sn": "DEMO-B-01", "phone": demo::MERCHANT_B.phone, "id_card_no": demo::MERCHANT_B.id_card_no,
+            "bank_card_no": demo::MERCHANT_B.bank_card_no, "reason": "stop_using", "note": "", "attachment_ids": []});
+        assert_eq!(app.post("/api/v1/refund-applications/preview", &b, theirs).await.status, 200);
+    }
+
     async fn submit_and_read_the_timeline(db) {
         let app = spawn_app(db).await;
         let token = app.merchant(A).await;

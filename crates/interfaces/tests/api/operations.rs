@@ -108,6 +108,8 @@ const NOT_KEYED: &[&str] = &[
     "/api/v1/auth/logout",
     "/api/v1/auth/sms-codes",
     "/api/v1/auth/password-reset",
+    // Spends a one-time code: a repeat finds it spent, and unlocking twice is unlocking once.
+    "/api/v1/identity-checks/unlock",
     "/api/v1/staff/auth/login",
     "/api/v1/staff/auth/logout",
     "/api/v1/refund-applications/preview",

@@ -519,4 +519,28 @@ on_both_databases! {
         assert_eq!(after.body["status"], "submitted");
         assert_eq!(after.body["attachments"].as_array().unwrap().len(), 1);
     }
+
+    async fn a_locked_merchant_unlocks_identity_checks_from_the_form(db) {
+        let app = spawn_app(db).await;
+        let token = app.merchant(A).await;
+        let mut guess = crate::applications::body("DEMO-REVIEW-01");
+        guess["id_card_no"] = serde_json::json!(demo::MERCHANT_B.id_card_no);
+        for _ in 0..yajin_app::applications::IDENTITY_MISSES_MAX {
+            app.post("/api/v1/refund-applications/preview", &token, guess.clone()).await;
+        }
+        let mut browser = Browser::merchant(&app, A).await;
+        let locked = browser.get("/apply/DEMO-REVIEW-01").await;
+        assert!(locked.html.contains("id=\"unlock\"") && !locked.html.contains("value=\"check\""), "{}", locked.html);
+        let csrf = locked.hidden("_csrf");
+        let sent = browser.post("/apply/DEMO-REVIEW-01/unlock-code", &[("_csrf", &csrf), ("phone", A)]).await;
+        assert_eq!(sent.location.as_deref(), Some("/apply/DEMO-REVIEW-01?unlock=sent"));
+        let code = crate::harness::code_in(&app.last_sms(A).await.unwrap());
+        let wrong = browser.post("/apply/DEMO-REVIEW-01/unlock", &[("_csrf", &csrf), ("sms_code", "000000")]).await;
+        assert_eq!(wrong.location.as_deref(), Some("/apply/DEMO-REVIEW-01?unlock=wrong"));
+        assert!(browser.get("/apply/DEMO-REVIEW-01?unlock=wrong").await.html.contains("id=\"sms_code-error\""));
+        let done = browser.post("/apply/DEMO-REVIEW-01/unlock", &[("_csrf", &csrf), ("sms_code", &code)]).await;
+        assert_eq!(done.location.as_deref(), Some("/apply/DEMO-REVIEW-01?notice=unlocked"));
+        let form = browser.get("/apply/DEMO-REVIEW-01?notice=unlocked").await;
+        assert!(!form.html.contains("id=\"unlock\"") && form.html.contains("value=\"check\"") && form.html.contains("身份核验已解锁"), "{}", form.html);
+    }
 }

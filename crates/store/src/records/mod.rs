@@ -6,6 +6,7 @@ pub mod applications;
 pub mod attachments;
 pub mod collections;
 pub mod idempotency;
+pub mod identity_misses;
 pub mod jobs;
 pub mod logins;
 pub mod merchants;
