@@ -7,7 +7,7 @@ use tokio::sync::OnceCell;
 use yajin_core::application::Role;
 use yajin_core::ids::PhoneNo;
 use yajin_core::validation::FieldError;
-use yajin_store::records::logins::{self, Accounts};
+use yajin_store::records::logins;
 use yajin_store::records::sessions::{self, Session};
 use yajin_store::records::{merchants, sms, staff, throttle};
 use yajin_store::{StoreError, Tx};
@@ -44,8 +44,6 @@ pub enum AuthError {
     Fields(Vec<FieldError>),
     #[error("wrong code")]
     InvalidCode,
-    #[error("code expired")]
-    CodeExpired,
     /// A wrong code whose attempt was counted in the caller's transaction (never sent out:
     /// [`attempt_counted`] makes it `InvalidCode`).
     #[error("wrong code")]
@@ -110,13 +108,6 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn accounts(self) -> Accounts {
-        match self {
-            Kind::Merchant => Accounts::Merchants,
-            Kind::Staff => Accounts::Staff,
-        }
-    }
-
     fn as_str(self) -> &'static str {
         match self {
             Kind::Merchant => "merchant",
@@ -130,7 +121,6 @@ struct Account {
     role: Role,
     active: bool,
     password_hash: String,
-    locked_until: Option<i64>,
 }
 
 async fn account(app: &App, kind: Kind, login: &str) -> Result<Option<Account>, AuthError> {
@@ -141,20 +131,33 @@ async fn account(app: &App, kind: Kind, login: &str) -> Result<Option<Account>, 
             role: Role::Merchant,
             active: true,
             password_hash: r.password_hash,
-            locked_until: r.locked_until,
         }),
         Kind::Staff => staff::login_record(&mut conn, login.trim()).await?.map(|r| Account {
             id: r.id,
             role: r.role,
             active: r.active,
             password_hash: r.password_hash,
-            locked_until: r.locked_until,
         }),
     })
 }
 
-/// Logs in a merchant (by phone) or a staff member (by username). Unknown accounts cost what
-/// known ones cost; five failures in a row lock the account for a while.
+/// The identifier as people type it, normalised: a phone number in its one form (spaces,
+/// dashes, +86 dropped), a username trimmed.
+fn normalised(kind: Kind, login: &str) -> String {
+    match kind {
+        Kind::Merchant => {
+            let typed: String = login.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+            PhoneNo::parse(&typed).map_or(typed, |p| p.expose().to_owned())
+        }
+        Kind::Staff => login.trim().to_owned(),
+    }
+}
+
+/// Logs in a merchant (by phone) or a staff member (by username). Failures are counted per
+/// (identifier, client address), for accounts that exist and those that do not alike: five
+/// lock that address out for a while (and only that address: the owner elsewhere still logs
+/// in), the lock resets when it runs out, and unknown accounts get the same answers at the
+/// same cost as known ones.
 pub async fn login(
     app: &App,
     kind: Kind,
@@ -163,27 +166,35 @@ pub async fn login(
     client_ip: &str,
 ) -> Result<NewSession, AuthError> {
     limit(app, &format!("login-ip:{client_ip}"), 60_000, LOGINS_PER_IP_PER_MINUTE).await?;
-    let Some(record) = account(app, kind, login).await?.filter(|a| a.active) else {
-        passwords::verify(password, dummy_hash().await.to_owned()).await;
-        return Err(AuthError::InvalidCredentials);
-    };
+    let identifier = normalised(kind, login);
     let now = app.now_ms();
-    if let Some(until_ms) = record.locked_until.filter(|&until| until > now) {
+    let locked = {
+        let mut conn = app.db.pool().acquire().await.map_err(StoreError::from)?;
+        logins::lock_in_force(&mut conn, kind.as_str(), &identifier, client_ip, now).await?
+    };
+    if let Some(until_ms) = locked {
         return Err(AuthError::Locked { until_ms });
     }
-    let good = passwords::verify(password, record.password_hash.clone()).await;
+    let record = account(app, kind, &identifier).await?.filter(|a| a.active);
+    let good = match &record {
+        Some(r) => passwords::verify(password, r.password_hash.clone()).await,
+        None => {
+            passwords::verify(password, dummy_hash().await.to_owned()).await;
+            false
+        }
+    };
     let mut tx = app.db.begin_write().await?;
-    if !good {
-        let lock_until = now + LOCK_MS;
+    let Some(record) = record.filter(|_| good) else {
         let locked =
-            logins::record_failure(&mut tx, kind.accounts(), &record.id, LOCK_AFTER_FAILURES, lock_until).await?;
+            logins::count_failure(&mut tx, kind.as_str(), &identifier, client_ip, now, LOCK_AFTER_FAILURES, LOCK_MS)
+                .await?;
         tx.commit().await.map_err(StoreError::from)?;
         return Err(match locked {
             Some(until_ms) => AuthError::Locked { until_ms },
             None => AuthError::InvalidCredentials,
         });
-    }
-    logins::clear_failures(&mut tx, kind.accounts(), &record.id).await?;
+    };
+    logins::forget_failures_from(&mut tx, kind.as_str(), &identifier, client_ip).await?;
     let (token, csrf_token) = (random_token(), random_token());
     let ttl = if kind == Kind::Staff { STAFF_SESSION_TTL_MS } else { SESSION_TTL_MS };
     let session = Session {
@@ -311,10 +322,15 @@ async fn request_code(app: &App, phone: &str, purpose: &str, client_ip: &str) ->
         None => None,
     };
     tx.commit().await.map_err(StoreError::from)?;
+    // Delivered in the background: the answer comes as fast for a number that is nobody's as
+    // for a merchant's, so its timing tells nothing either.
     if let Some(text) = text {
-        if let Err(e) = app.sms.send(phone.expose(), &text).await {
-            tracing::error!(error = %e, "code not delivered; the merchant can ask again after the cooldown");
-        }
+        let (sms, phone) = (app.sms.clone(), phone.expose().to_owned());
+        tokio::spawn(async move {
+            if let Err(e) = sms.send(&phone, &text).await {
+                tracing::error!(error = %e, "code not delivered; the merchant can ask again after the cooldown");
+            }
+        });
     }
     Ok(SMS_COOLDOWN_MS / 1000)
 }
@@ -346,7 +362,9 @@ pub(crate) async fn spend_code(
         return Err(AuthError::InvalidCode);
     };
     if stored.expires_at <= now {
-        return Err(AuthError::CodeExpired);
+        // The same answer as for a phone that never had a code: an expired code would
+        // otherwise tell that the number belongs to a merchant.
+        return Err(AuthError::InvalidCode);
     }
     // The try is counted before the code is compared, by a conditional update: however many
     // guesses arrive at once, no more than five are ever compared.
@@ -382,7 +400,7 @@ pub async fn reset_password(
     let merchant = merchants::by_phone(&mut tx, phone.expose()).await?.ok_or(AuthError::InvalidCode)?;
     let hash = passwords::hash(new_password).await?;
     merchants::set_password_hash(&mut tx, &merchant.id, &hash).await?;
-    logins::clear_failures(&mut tx, Accounts::Merchants, &merchant.id).await?;
+    logins::forget_failures(&mut tx, Kind::Merchant.as_str(), phone.expose()).await?;
     sessions::revoke_all(&mut tx, "merchant", &merchant.id, now).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(())

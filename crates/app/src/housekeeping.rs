@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use yajin_store::records::{idempotency, sessions, throttle};
+use yajin_store::records::{idempotency, logins, sessions, throttle};
 use yajin_store::StoreError;
 
 use crate::App;
@@ -45,7 +45,8 @@ pub async fn prune(app: &App, retention: Retention) -> Result<Pruned, StoreError
     let pruned = Pruned {
         sessions: sessions::prune(&mut tx, now.saturating_sub(ms(retention.ended))).await?,
         idempotency_keys: idempotency::prune(&mut tx, now.saturating_sub(ms(retention.idempotency_keys))).await?,
-        throttles: throttle::prune(&mut tx, now.saturating_sub(ms(retention.ended))).await?,
+        throttles: throttle::prune(&mut tx, now.saturating_sub(ms(retention.ended))).await?
+            + logins::prune_failures(&mut tx, now.saturating_sub(ms(retention.ended))).await?,
     };
     tx.commit().await?;
     Ok(pruned)

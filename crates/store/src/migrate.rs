@@ -42,6 +42,7 @@ const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0005_sealed_evidence.sql"),
     },
     Migration { version: 6, name: "identity_guard", sql: include_str!("../migrations/sqlite/0006_identity_guard.sql") },
+    Migration { version: 7, name: "login_failures", sql: include_str!("../migrations/sqlite/0007_login_failures.sql") },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -70,6 +71,11 @@ const POSTGRES: &[Migration] = &[
         version: 6,
         name: "identity_guard",
         sql: include_str!("../migrations/postgres/0006_identity_guard.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "login_failures",
+        sql: include_str!("../migrations/postgres/0007_login_failures.sql"),
     },
 ];
 

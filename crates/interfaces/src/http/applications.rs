@@ -364,7 +364,7 @@ pub(super) struct PayoutCardBody {
         (status = 409, description = "invalid_state: only after payout_failed", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "validation_failed, invalid_body, invalid_code, code_expired", body = Problem, content_type = "application/problem+json")))]
+        (status = 422, description = "validation_failed, invalid_body, invalid_code (wrong, spent or expired)", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn change_payout_card(
     State(state): State<AppState>,
     session: MerchantSession,

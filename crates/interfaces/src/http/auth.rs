@@ -53,7 +53,6 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidCode | AuthError::WrongCode => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidCode)
             }
-            AuthError::CodeExpired => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::CodeExpired),
             AuthError::WeakPassword(error) => {
                 ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::WeakPassword, error)
             }
@@ -180,7 +179,7 @@ pub(super) struct UnlockBody {
         (status = 403, description = "forbidden, csrf_failed", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "invalid_code, code_expired, invalid_body", body = Problem, content_type = "application/problem+json")))]
+        (status = 422, description = "invalid_code (wrong, spent or expired), invalid_body", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn unlock_identity_checks(
     State(state): State<AppState>,
     session: MerchantSession,
@@ -247,7 +246,7 @@ pub(super) struct ResetBody {
         (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "invalid_code, code_expired, weak_password, invalid_body", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_code (wrong, spent or expired), weak_password, invalid_body", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "too_many_requests: too many resets from this address", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn reset_password(
     State(state): State<AppState>,

@@ -298,7 +298,6 @@ pub enum ErrorCode {
     IdentityChecksLocked,
     TooManyRequests,
     InvalidCode,
-    CodeExpired,
     WeakPassword,
     IdempotencyKeyReused,
     InvalidSignature,
@@ -350,7 +349,6 @@ impl ErrorCode {
         ErrorCode::IdentityChecksLocked,
         ErrorCode::TooManyRequests,
         ErrorCode::InvalidCode,
-        ErrorCode::CodeExpired,
         ErrorCode::WeakPassword,
         ErrorCode::IdempotencyKeyReused,
         ErrorCode::InvalidSignature,
@@ -403,7 +401,6 @@ impl ErrorCode {
             ErrorCode::IdentityChecksLocked => "identity_checks_locked",
             ErrorCode::TooManyRequests => "too_many_requests",
             ErrorCode::InvalidCode => "invalid_code",
-            ErrorCode::CodeExpired => "code_expired",
             ErrorCode::WeakPassword => "weak_password",
             ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
             ErrorCode::InvalidSignature => "invalid_signature",
@@ -467,8 +464,7 @@ impl ErrorCode {
                 ("登录失败次数过多，账户已暂时锁定", "Too many failed logins; the account is locked for a while")
             }
             ErrorCode::TooManyRequests => ("操作过于频繁，请稍后再试", "Too many requests; try again later"),
-            ErrorCode::InvalidCode => ("验证码错误", "Wrong verification code"),
-            ErrorCode::CodeExpired => ("验证码已过期，请重新获取", "The code has expired; request a new one"),
+            ErrorCode::InvalidCode => ("验证码错误或已失效", "Wrong or expired verification code"),
             ErrorCode::WeakPassword => ("密码强度不足", "The password is too weak"),
             ErrorCode::InvalidSignature => ("签名无效或已过期", "The signature is missing, wrong or stale"),
             ErrorCode::DeviceNotReceived => (

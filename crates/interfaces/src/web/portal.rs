@@ -488,9 +488,7 @@ async fn unlock(
     let lang = who.lang();
     match applications::unlock_identity_checks(&state.app, &who.session.merchant_id, &form.sms_code).await {
         Ok(()) => Ok(see(format!("/apply/{sn}?notice=unlocked"))),
-        Err(AuthError::InvalidCode | AuthError::WrongCode | AuthError::CodeExpired) => {
-            Ok(see(format!("/apply/{sn}?unlock=wrong")))
-        }
+        Err(AuthError::InvalidCode | AuthError::WrongCode) => Ok(see(format!("/apply/{sn}?unlock=wrong"))),
         Err(e) => Err(failed(e, lang)),
     }
 }

@@ -59,6 +59,41 @@ on_both_databases! {
         assert_eq!((missing.status, missing.code()), (401, "unauthenticated"));
     }
 
+    async fn failures_lock_an_address_out_not_the_owner_and_unknown_accounts_look_the_same(db) {
+        use yajin_app::auth::{self, AuthError, Kind};
+        let app = spawn_app(db).await;
+        let try_login = |who: &'static str, password: &'static str, ip: &'static str| {
+            let a = app.app.clone();
+            async move { auth::login(&a, Kind::Staff, who, password.to_owned(), ip).await }
+        };
+        // An attacker at one address hammers `admin` and a name that does not exist: the
+        // answers are the same, failure for failure, so they learn nothing of who exists.
+        for n in 0..4 {
+            for who in ["admin", "no-such-admin"] {
+                assert!(matches!(try_login(who, "guess", "198.51.100.7").await, Err(AuthError::InvalidCredentials)), "{who} {n}");
+            }
+        }
+        for who in ["admin", "no-such-admin"] {
+            assert!(matches!(try_login(who, "guess", "198.51.100.7").await, Err(AuthError::Locked { .. })), "{who}");
+        }
+        // The attacker's address is locked out; the real admin, elsewhere, is not.
+        assert!(matches!(try_login("admin", demo::STAFF_PASSWORD, "198.51.100.7").await, Err(AuthError::Locked { .. })));
+        assert!(try_login("admin", demo::STAFF_PASSWORD, "203.0.113.20").await.is_ok(), "the owner from another address");
+        // When the lock runs out, one more wrong password does not lock again at once.
+        app.clock.advance_ms(yajin_app::auth::LOCK_MS + 1);
+        assert!(matches!(try_login("admin", "guess", "198.51.100.7").await, Err(AuthError::InvalidCredentials)));
+        assert!(try_login("admin", demo::STAFF_PASSWORD, "198.51.100.7").await.is_ok());
+        // Phone numbers count as one however they are typed.
+        let merchant = |phone: &'static str| {
+            let a = app.app.clone();
+            async move { auth::login(&a, Kind::Merchant, phone, "guess".to_owned(), "198.51.100.8").await }
+        };
+        for phone in ["138 0000 0001", "+86 13800000001", "138-0000-0001", "13800000001"] {
+            assert!(matches!(merchant(phone).await, Err(AuthError::InvalidCredentials)), "{phone}");
+        }
+        assert!(matches!(merchant("13800000001").await, Err(AuthError::Locked { .. })), "five of the same number");
+    }
+
     async fn five_failures_lock_the_account(db) {
         let app = spawn_app(db).await;
         for _ in 0..4 {
@@ -129,7 +164,7 @@ on_both_databases! {
         let code = code_in(&app.last_sms(A).await.unwrap());
         app.clock.advance_ms(5 * 60_000 + 1);
         let late = app.send("POST", "/api/v1/auth/password-reset", None, Some(json!({"phone": A, "code": code, "new_password": "NewPass@2026"})), &[]).await;
-        assert_eq!((late.status, late.code()), (422, "code_expired"));
+        assert_eq!((late.status, late.code()), (422, "invalid_code"), "expired looks like never sent");
 
         app.clock.advance_ms(60_000);
         assert_eq!(ask().await.status, 202);

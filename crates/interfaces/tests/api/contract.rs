@@ -220,6 +220,7 @@ on_both_databases! {
 
         c.check("post", "/api/v1/refund-applications/preview", &app.post("/api/v1/refund-applications/preview", t, body("DEMO-PROGRESS-01")).await);
         c.check("post", "/api/v1/refund-applications/preview", &app.post("/api/v1/refund-applications/preview", t, json!({})).await);
+        c.check("post", "/api/v1/identity-checks/unlock", &app.post("/api/v1/identity-checks/unlock", t, json!({"sms_code": "000000"})).await);
         for sn in ["DEMO-OWES-01", "DEMO-PROGRESS-01", "DEMO-EXPIRED-01", "DEMO-REFUNDED-01", "DEMO-B-01"] {
             let r = app.post("/api/v1/refund-applications", t, body(sn)).await;
             c.check("post", "/api/v1/refund-applications", &r);

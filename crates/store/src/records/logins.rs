@@ -4,45 +4,102 @@ use sqlx::{AnyConnection, Row};
 
 use crate::StoreError;
 
-/// The table whose accounts are counted: a closed set, so the name is never user input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Accounts {
-    Merchants,
-    Staff,
-}
-
-impl Accounts {
-    fn table(self) -> &'static str {
-        match self {
-            Accounts::Merchants => "merchants",
-            Accounts::Staff => "staff",
-        }
-    }
-}
-
-/// Counts a failed login; at `max_failures` in a row the account locks until `lock_until`.
-/// Returns the lock's end if this failure locked it.
-pub async fn record_failure(
+/// The lock on `identifier` from `client_ip`, if one is in force.
+pub async fn lock_in_force(
     conn: &mut AnyConnection,
-    accounts: Accounts,
-    id: &str,
-    max_failures: i64,
-    lock_until: i64,
+    kind: &str,
+    identifier: &str,
+    client_ip: &str,
+    now_ms: i64,
 ) -> Result<Option<i64>, StoreError> {
-    let sql = format!(
-        "UPDATE {} SET failed_login_count = failed_login_count + 1,
-            locked_until = CASE WHEN failed_login_count + 1 >= $1 THEN $2 ELSE locked_until END
-         WHERE id = $3 RETURNING failed_login_count, locked_until",
-        accounts.table()
-    );
-    let row = sqlx::query(&sql).bind(max_failures).bind(lock_until).bind(id).fetch_one(conn).await?;
-    let count: i64 = row.try_get("failed_login_count")?;
-    Ok(if count >= max_failures { row.try_get("locked_until")? } else { None })
+    let row = sqlx::query(
+        "SELECT locked_until FROM login_failures
+         WHERE kind = $1 AND identifier = $2 AND client_ip = $3 AND locked_until > $4",
+    )
+    .bind(kind)
+    .bind(identifier)
+    .bind(client_ip)
+    .bind(now_ms)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| r.try_get("locked_until")).transpose().map_err(Into::into)
 }
 
-/// A successful login or reset: the failure count and any lock are cleared.
-pub async fn clear_failures(conn: &mut AnyConnection, accounts: Accounts, id: &str) -> Result<(), StoreError> {
-    let sql = format!("UPDATE {} SET failed_login_count = 0, locked_until = NULL WHERE id = $1", accounts.table());
-    sqlx::query(&sql).bind(id).execute(conn).await?;
+/// Counts a failure of `identifier` from `client_ip`. A lock that has run out, or failures
+/// older than `lock_ms`, start the count again. At `max_failures` the address is locked out
+/// until `now + lock_ms`; returns the lock's end if this failure set it.
+pub async fn count_failure(
+    conn: &mut AnyConnection,
+    kind: &str,
+    identifier: &str,
+    client_ip: &str,
+    now_ms: i64,
+    max_failures: i64,
+    lock_ms: i64,
+) -> Result<Option<i64>, StoreError> {
+    let row = sqlx::query(
+        "INSERT INTO login_failures (kind, identifier, client_ip, failures, locked_until, last_at)
+         VALUES ($1, $2, $3, 1, NULL, $4)
+         ON CONFLICT (kind, identifier, client_ip) DO UPDATE SET
+            failures = CASE WHEN login_failures.locked_until IS NOT NULL OR login_failures.last_at <= $5
+                            THEN 1 ELSE login_failures.failures + 1 END,
+            locked_until = NULL,
+            last_at = $4
+         RETURNING failures",
+    )
+    .bind(kind)
+    .bind(identifier)
+    .bind(client_ip)
+    .bind(now_ms)
+    .bind(now_ms - lock_ms)
+    .fetch_one(&mut *conn)
+    .await?;
+    let failures: i64 = row.try_get("failures")?;
+    if failures < max_failures {
+        return Ok(None);
+    }
+    let until = now_ms + lock_ms;
+    sqlx::query("UPDATE login_failures SET locked_until = $1 WHERE kind = $2 AND identifier = $3 AND client_ip = $4")
+        .bind(until)
+        .bind(kind)
+        .bind(identifier)
+        .bind(client_ip)
+        .execute(conn)
+        .await?;
+    Ok(Some(until))
+}
+
+/// Forgets the failures of `identifier` from every address (a reset proved who it is).
+pub async fn forget_failures(conn: &mut AnyConnection, kind: &str, identifier: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM login_failures WHERE kind = $1 AND identifier = $2")
+        .bind(kind)
+        .bind(identifier)
+        .execute(conn)
+        .await?;
     Ok(())
+}
+
+/// Forgets the failures of `identifier` from `client_ip` (it logged in from there).
+pub async fn forget_failures_from(
+    conn: &mut AnyConnection,
+    kind: &str,
+    identifier: &str,
+    client_ip: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM login_failures WHERE kind = $1 AND identifier = $2 AND client_ip = $3")
+        .bind(kind)
+        .bind(identifier)
+        .bind(client_ip)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Drops counts that can no longer matter (no lock in force, nothing recent).
+pub async fn prune_failures(conn: &mut AnyConnection, older_than_ms: i64) -> Result<u64, StoreError> {
+    Ok(sqlx::query("DELETE FROM login_failures WHERE last_at < $1 AND (locked_until IS NULL OR locked_until < $1)")
+        .bind(older_than_ms)
+        .execute(conn)
+        .await?
+        .rows_affected())
 }
