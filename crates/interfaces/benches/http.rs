@@ -59,6 +59,7 @@ async fn serve(app: App) -> String {
         sandbox: true,
         channel: None,
         site: Default::default(),
+        trusted_proxies: Arc::new(Vec::new()),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();

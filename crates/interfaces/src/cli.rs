@@ -168,6 +168,11 @@ pub struct ServeArgs {
     #[arg(long, env = "YAJIN_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// Addresses of the proxies in front of Yajin (comma-separated) whose X-Forwarded-For is
+    /// believed; without any, the peer's address is the client's.
+    #[arg(long, env = "YAJIN_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+
     /// Seed the demo data set into an empty database; sandbox SMS and bank.
     #[arg(long, env = "YAJIN_DEMO")]
     pub demo: bool,

@@ -16,6 +16,8 @@ use yajin_channels::gateway::PlainHttp;
 pub struct FileConfig {
     pub listen: Option<String>,
     pub public_url: Option<String>,
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub demo: Option<bool>,
@@ -77,6 +79,7 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     /// Where users reach Yajin (no trailing slash).
     pub public_url: String,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub db: DbConfig,
     pub demo: bool,
     pub pii_key: Option<String>,
@@ -195,9 +198,21 @@ pub fn serve_config(args: &ServeArgs, file: &FileConfig) -> Result<ServeConfig, 
             )))
         }
     };
+    let proxies = if args.trusted_proxies.is_empty() { &file.trusted_proxies } else { &args.trusted_proxies };
+    let trusted_proxies = proxies
+        .iter()
+        .map(|p| {
+            p.trim().parse::<std::net::IpAddr>().map_err(|_| {
+                ConfigError(format!(
+                    "trusted proxy {p:?} (YAJIN_TRUSTED_PROXIES / --trusted-proxies) is not an IP address"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(ServeConfig {
         listen,
         public_url,
+        trusted_proxies,
         db: db_config(&args.db, file)?,
         demo,
         sms: sms_config(args, file, demo)?,
@@ -249,6 +264,7 @@ mod tests {
             db: DbArgs { data_dir: None, database_url: None },
             listen: None,
             public_url: None,
+            trusted_proxies: Vec::new(),
             demo: true,
             pii_key: None,
             sms_provider: None,

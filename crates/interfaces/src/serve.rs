@@ -99,6 +99,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), Failure> {
         sandbox,
         channel: callbacks,
         site,
+        trusted_proxies: Arc::new(config.trusted_proxies.clone()),
     };
     let shutdown = shutdown_signal()?;
     print_banner(&config, address, bank_url.as_deref());

@@ -82,6 +82,7 @@ async fn world(test: TestDb, refunds: usize, faults: Faults, callbacks: bool) ->
         sandbox: true,
         channel: Some(ChannelSecret { name: "sandbox".into(), secret: SECRET.as_bytes().to_vec() }),
         site: Default::default(),
+        trusted_proxies: Arc::new(Vec::new()),
     };
     let service = yajin::router(state).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(server, service).await });

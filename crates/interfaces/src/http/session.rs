@@ -2,7 +2,7 @@
 //! the CSRF token (`X-CSRF-Token`) with every state-changing request; bearer clients need not,
 //! since a browser never attaches a bearer token on its own.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -150,15 +150,56 @@ needs! {
     CanProvision => [ManageStaff];
 }
 
-/// The client's address, for per-IP limits.
+/// The client's address, for per-address limits and lockouts: the peer's, or, when the peer
+/// is a trusted proxy, the nearest address in `X-Forwarded-For` that is not one (a client can
+/// write anything into that header, so only what trusted proxies appended is believed).
 pub struct ClientIp(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ip =
-            parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or("unknown".to_owned(), |c| c.0.ip().to_string());
-        Ok(ClientIp(ip))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(peer) = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()) else {
+            return Ok(ClientIp("unknown".to_owned()));
+        };
+        Ok(ClientIp(client_address(peer, &parts.headers, &state.trusted_proxies).to_string()))
+    }
+}
+
+pub fn client_address(peer: IpAddr, headers: &axum::http::HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+        .collect();
+    forwarded.iter().rev().find(|a| !trusted.contains(a)).or(forwarded.first()).copied().unwrap_or(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(xff: &str) -> axum::http::HeaderMap {
+        let mut h = axum::http::HeaderMap::new();
+        h.insert("x-forwarded-for", xff.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn only_a_trusted_proxy_names_the_client() {
+        let proxy: IpAddr = "10.0.0.2".parse().unwrap();
+        let client: IpAddr = "203.0.113.9".parse().unwrap();
+        // A client that writes the header itself is still itself.
+        assert_eq!(client_address(client, &headers("198.51.100.1"), &[proxy]), client);
+        // Behind the proxy: the address the proxy appended, not what the client made up before it.
+        assert_eq!(client_address(proxy, &headers("198.51.100.1, 203.0.113.9"), &[proxy]), client);
+        assert_eq!(client_address(proxy, &headers("203.0.113.9, 10.0.0.2"), &[proxy]), client);
+        assert_eq!(client_address(proxy, &axum::http::HeaderMap::new(), &[proxy]), proxy);
+        assert_eq!(client_address(proxy, &headers("not an address"), &[proxy]), proxy);
     }
 }

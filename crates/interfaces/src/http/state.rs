@@ -16,6 +16,9 @@ pub struct AppState {
     pub channel: Option<ChannelSecret>,
     /// How the site is reached (https?) and whether it is a demo, for the pages.
     pub site: Site,
+    /// Proxies in front of Yajin whose `X-Forwarded-For` is believed (none: the peer's address
+    /// is the client's).
+    pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
 }
 
 /// How Yajin is reached, for what depends on it.

@@ -6,6 +6,12 @@ use crate::harness::{code_in, spawn_app};
 
 const A: &str = demo::MERCHANT_A.phone;
 
+/// `admin` logs in with `password`, the request saying it was forwarded for `xff`.
+async fn admin_login_from(app: &crate::harness::TestApp, password: &str, xff: &str) -> crate::harness::Reply {
+    let body = json!({"username": "admin", "password": password});
+    app.send("POST", "/api/v1/staff/auth/login", None, Some(body), &[("x-forwarded-for", xff)]).await
+}
+
 on_both_databases! {
     async fn a_disabled_or_moved_staff_member_loses_their_rights_at_once(db) {
         let app = spawn_app(db).await;
@@ -92,6 +98,23 @@ on_both_databases! {
             assert!(matches!(merchant(phone).await, Err(AuthError::InvalidCredentials)), "{phone}");
         }
         assert!(matches!(merchant("13800000001").await, Err(AuthError::Locked { .. })), "five of the same number");
+    }
+
+    async fn a_forged_forwarded_for_changes_nothing_and_a_trusted_proxy_names_the_client(db) {
+        // Directly exposed: a client that makes up a new X-Forwarded-For each time is still
+        // one address, and its fifth failure locks it out.
+        let direct = spawn_app(db.clone()).await;
+        for xff in ["198.51.100.1", "198.51.100.2", "198.51.100.3", "198.51.100.4"] {
+            assert_eq!(admin_login_from(&direct, "guess", xff).await.status, 401);
+        }
+        assert_eq!(admin_login_from(&direct, "guess", "198.51.100.5").await.status, 423);
+        // Behind a trusted proxy: the proxy's X-Forwarded-For names each client.
+        let proxied = crate::harness::spawn_app_behind_proxy(db).await;
+        for _ in 0..5 {
+            admin_login_from(&proxied, "guess", "198.51.100.66").await;
+        }
+        assert_eq!(admin_login_from(&proxied, demo::STAFF_PASSWORD, "198.51.100.66").await.status, 423, "that client is out");
+        assert_eq!(admin_login_from(&proxied, demo::STAFF_PASSWORD, "203.0.113.5").await.status, 200, "the admin elsewhere is not");
     }
 
     async fn five_failures_lock_the_account(db) {

@@ -55,7 +55,12 @@ pub async fn spawn_app_with(db: Db, sandbox: bool) -> TestApp {
 
 /// As [`spawn_app`], reached as `site` says (over https, say).
 pub async fn spawn_app_at(db: Db, site: yajin::http::Site) -> TestApp {
-    start(db, true, None, site).await
+    start_with(db, true, None, site, Vec::new()).await
+}
+
+/// As [`spawn_app`], behind a proxy at 127.0.0.1 whose `X-Forwarded-For` is believed.
+pub async fn spawn_app_behind_proxy(db: Db) -> TestApp {
+    start_with(db, true, None, DEMO_SITE, vec!["127.0.0.1".parse().unwrap()]).await
 }
 
 const DEMO_SITE: yajin::http::Site = yajin::http::Site { https: false, demo: true };
@@ -86,6 +91,16 @@ pub fn channel_to(bank: &str, timeout: Duration) -> HttpChannel {
 }
 
 async fn start(db: Db, sandbox: bool, bank: Option<Bank>, site: yajin::http::Site) -> TestApp {
+    start_with(db, sandbox, bank, site, Vec::new()).await
+}
+
+async fn start_with(
+    db: Db,
+    sandbox: bool,
+    bank: Option<Bank>,
+    site: yajin::http::Site,
+    trusted_proxies: Vec<std::net::IpAddr>,
+) -> TestApp {
     let clock = Arc::new(ManualClock::at(SystemClock.now()));
     let vault = Vault::new(&MasterKey::from_hex(&"33".repeat(32)).unwrap(), &[]);
     let time: Arc<dyn Clock> = if bank.is_some() { Arc::new(SystemClock) } else { clock.clone() };
@@ -127,6 +142,7 @@ async fn start(db: Db, sandbox: bool, bank: Option<Bank>, site: yajin::http::Sit
         sandbox,
         channel,
         site,
+        trusted_proxies: Arc::new(trusted_proxies),
     };
     let service = yajin::router(state).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await });
