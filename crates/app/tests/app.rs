@@ -72,7 +72,16 @@ on_both_databases! {
         );
         demo::seed(&app).await.unwrap();
         yajin_app::auth::request_reset_code(&app, demo::MERCHANT_A.phone, "203.0.113.9").await.unwrap();
-        let sent = gateway.0.lock().unwrap().pop().expect("delivered");
+        // Delivery happens in the background, after the request has answered.
+        let mut sent = None;
+        for _ in 0..200 {
+            sent = gateway.0.lock().unwrap().pop();
+            if sent.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let sent = sent.expect("delivered");
         let code: String = sent.chars().filter(char::is_ascii_digit).take(6).collect();
         assert_eq!(code.len(), 6, "{sent}");
         let (kept,): (String,) = sqlx::query_as("SELECT text FROM sms_messages WHERE gateway = 'http'")
