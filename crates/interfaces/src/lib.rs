@@ -1,4 +1,4 @@
-//! Yajin's interfaces: the HTTP API and the `yajin` command line.
+//! Yajin's interfaces: the HTTP API, the web UI and the `yajin` command line.
 
 pub mod cli;
 pub mod config;

@@ -1,4 +1,4 @@
-//! The HTTP interface: routes, shared state, and the layers every request passes through.
+//! The JSON API: its routes, views, errors, sessions and shared state, which the pages (`web`) build on.
 
 pub(crate) mod admin;
 pub(crate) mod applications;
@@ -7,6 +7,7 @@ mod attachments;
 mod auth;
 mod devices;
 pub mod format;
+pub mod html;
 mod health;
 pub(crate) mod idempotency;
 mod inbox;

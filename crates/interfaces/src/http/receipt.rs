@@ -2,8 +2,7 @@
 //! page and sent alone for the API's `?format=html`.
 
 use askama::Template;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use yajin_core::eligibility::Lang;
 
 use super::assets::STYLESHEET;
@@ -62,15 +61,5 @@ pub fn document(r: ReceiptView, lang: Lang) -> Response {
     let title = format!("{} {}", if lang == Lang::En { "Refund receipt" } else { "退款凭证" }, r.refund_no);
     let body = Receipt { r, lang }.html();
     let html_lang = if lang == Lang::En { "en" } else { "zh-CN" };
-    match (Document { html_lang, title: &title, stylesheet: STYLESHEET.url(), body }).render() {
-        Ok(html) => {
-            let mut response = Html(html).into_response();
-            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "receipt document failed to render");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-    }
+    super::html::render(&Document { html_lang, title: &title, stylesheet: STYLESHEET.url(), body })
 }

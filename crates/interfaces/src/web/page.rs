@@ -2,8 +2,8 @@
 //! formatting of money and time. Templates get it as `chrome` and call its methods.
 
 use askama::Template;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
 use yajin_core::eligibility::Lang;
 use yajin_core::validation::FieldError;
 
@@ -458,21 +458,7 @@ impl IntoResponse for PageError {
     }
 }
 
-/// A template as an HTML response; a template that fails to render is a logged 500.
-pub fn render(template: &impl Template) -> Response {
-    match template.render() {
-        Ok(html) => {
-            let mut response = Html(html).into_response();
-            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "template failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, Html("<!doctype html><title>500</title><p>Internal error.</p>"))
-                .into_response()
-        }
-    }
-}
+pub use crate::http::html::render;
 
 /// The page of a list a link asks for (`?cursor=`); pages hold the default number of rows.
 pub fn page_request(cursor: Option<&str>, lang: Lang, area: Area) -> Result<yajin_app::paging::PageRequest, PageError> {
