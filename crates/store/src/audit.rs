@@ -128,15 +128,20 @@ pub struct ChainReport {
 
 const VERIFY_BATCH: i64 = 1_000;
 
-/// Walks the whole chain in batches: each row's hash must match its fields and its
+/// Walks the chain in batches up to the head as it stood when the walk began (rows appended
+/// meanwhile are not judged half-seen): each row's hash must match its fields and its
 /// predecessor's hash, sequence numbers must have no gaps, and the head must name the last row.
 pub async fn verify(conn: &mut AnyConnection) -> Result<ChainReport, StoreError> {
+    let head = sqlx::query("SELECT last_seq, last_hash FROM audit_head WHERE id = 1").fetch_one(&mut *conn).await?;
+    let (last_seq, last_hash): (i64, String) = (head.try_get("last_seq")?, head.try_get("last_hash")?);
     let mut prev_hash = "genesis".to_owned();
     let mut expected_seq = 1;
     let mut checked = 0;
-    loop {
-        let batch = list(conn, None, expected_seq - 1, VERIFY_BATCH).await?;
-        let done = (batch.len() as i64) < VERIFY_BATCH;
+    while expected_seq <= last_seq {
+        let batch = list(conn, None, expected_seq - 1, VERIFY_BATCH.min(last_seq - expected_seq + 1)).await?;
+        if batch.is_empty() {
+            break;
+        }
         for row in batch {
             let broken = row.seq != expected_seq
                 || row.prev_hash != prev_hash
@@ -148,12 +153,7 @@ pub async fn verify(conn: &mut AnyConnection) -> Result<ChainReport, StoreError>
             expected_seq += 1;
             prev_hash = row.hash;
         }
-        if done {
-            break;
-        }
     }
-    let head = sqlx::query("SELECT last_seq, last_hash FROM audit_head WHERE id = 1").fetch_one(&mut *conn).await?;
-    let (last_seq, last_hash): (i64, String) = (head.try_get("last_seq")?, head.try_get("last_hash")?);
     if last_seq != checked || last_hash != prev_hash {
         // Rows after the last intact one are missing: the first missing seq is what broke.
         return Ok(ChainReport { ok: false, checked, first_broken_id: Some(checked + 1) });

@@ -326,6 +326,33 @@ on_both_databases! {
         assert!(report.ok && report.checked == 20, "{report:?}");
     }
 
+    async fn verifying_while_others_append_never_reports_a_false_break(db) {
+        let writers: Vec<_> = (0..4).map(|w| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                for i in 0..25 {
+                    let mut tx = db.begin_write().await.unwrap();
+                    let e = AuditEntry { actor_role: "system".into(), actor_id: "system".into(), action: "t".into(),
+                        entity: "x".into(), entity_id: format!("{w}-{i}"), detail: "{}".into() };
+                    audit::append(&mut tx, &e, i).await.unwrap();
+                    tx.commit().await.unwrap();
+                }
+            })
+        }).collect();
+        let mut verified = 0;
+        while !writers.iter().all(|w| w.is_finished()) {
+            let mut conn = db.pool().acquire().await.unwrap();
+            let report = audit::verify(&mut conn).await.unwrap();
+            assert!(report.ok, "a walk during appends: {report:?}");
+            verified += 1;
+        }
+        for w in writers { w.await.unwrap(); }
+        let mut conn = db.pool().acquire().await.unwrap();
+        let report = audit::verify(&mut conn).await.unwrap();
+        assert!(report.ok && report.checked == 100, "{report:?}");
+        assert!(verified > 0);
+    }
+
     async fn personal_numbers_are_sealed_at_rest(db) {
         let f = merchant_with_terminal(&db, "13800000001", "SN-1").await;
         let row = sqlx::query("SELECT * FROM merchants").fetch_one(db.pool()).await.unwrap();
