@@ -49,7 +49,9 @@ pub fn verify(
     let timestamp: i64 = timestamp.trim().parse().map_err(|_| SignatureError::Missing)?;
     let sent = hex::decode(signature.trim()).map_err(|_| SignatureError::Forged)?;
     mac(secret, timestamp, body).verify_slice(&sent).map_err(|_| SignatureError::Forged)?;
-    if (now_s - timestamp).abs() > WINDOW_S {
+    // Checked: a signed but absurd time (i64::MIN) is stale, not an overflow.
+    let in_window = now_s.checked_sub(timestamp).is_some_and(|d| d.unsigned_abs() <= WINDOW_S.unsigned_abs());
+    if !in_window {
         return Err(SignatureError::Stale);
     }
     Ok(())
@@ -58,6 +60,32 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever headers and body arrive, the check answers without panicking, and it
+        /// accepts exactly a body signed with the secret for a time inside the window.
+        #[test]
+        fn accepts_exactly_what_was_signed_in_time(
+            body in proptest::collection::vec(any::<u8>(), 0..300),
+            sent_at in prop_oneof![any::<i64>(), Just(i64::MIN), Just(i64::MAX), -4_000_000_000i64..4_000_000_000],
+            now in -4_000_000_000i64..4_000_000_000,
+            forged_sig in proptest::option::of("\\PC{0,80}"),
+            forged_ts in proptest::option::of("\\PC{0,24}"),
+        ) {
+            // Forged headers are refused (or, by a miracle, equal to the real ones).
+            let real_sig = sign(SECRET, sent_at, &body);
+            let ts = sent_at.to_string();
+            let verdict = verify(SECRET, forged_ts.as_deref(), forged_sig.as_deref(), &body, now);
+            if forged_sig.as_deref() != Some(real_sig.as_str()) || forged_ts.as_deref().map(str::trim) != Some(ts.as_str()) {
+                prop_assert!(verdict.is_err());
+            }
+            // The real signature passes exactly inside the window.
+            let in_window = now.checked_sub(sent_at).is_some_and(|d| d.unsigned_abs() <= WINDOW_S.unsigned_abs());
+            let real = verify(SECRET, Some(&ts), Some(&real_sig), &body, now);
+            prop_assert_eq!(real.is_ok(), in_window, "{:?}", real);
+        }
+    }
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 

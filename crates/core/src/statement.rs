@@ -66,6 +66,52 @@ pub fn parse_line(number: u64, bytes: &[u8]) -> Result<Option<StatementLine>, Li
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the bytes, a line is read or refused with its number: never a panic.
+        #[test]
+        fn any_bytes_are_read_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..200), number in 1u64..1_000_000) {
+            match parse_line(number, &bytes) {
+                Ok(_) => {}
+                Err(e) => prop_assert_eq!(e.line, number),
+            }
+        }
+
+        /// A well-formed line is read exactly as written, whatever its fields hold.
+        #[test]
+        fn every_well_formed_line_reads_back(
+            id in "[A-Za-z0-9_]{1,40}",
+            reference in "[A-Za-z0-9_-]{1,64}",
+            amount in 1i64..=Fen::PARSE_MAX.get(),
+            bank in "[A-Za-z0-9]{1,64}",
+            at in 0i64..4_102_444_800_000,
+            crlf in any::<bool>(),
+        ) {
+            let paid_at = Timestamp::from_millis(at);
+            let text = format!("po_{id},{reference},{amount},{bank},{}{}", paid_at.to_rfc3339(), if crlf { "\r" } else { "" });
+            let line = parse_line(7, text.as_bytes()).unwrap().unwrap();
+            prop_assert_eq!(line, StatementLine {
+                payout_id: format!("po_{id}"),
+                reference,
+                amount: Fen::new(amount),
+                bank_reference: bank,
+                paid_at,
+            });
+        }
+
+        /// A line that is not five fields, or whose amount is not a positive whole number, is
+        /// refused.
+        #[test]
+        fn what_is_not_a_payout_is_refused(amount in "-?[0-9]{0,3}([.][0-9])?|[a-z]{1,5}", extra in 0usize..3) {
+            let fields = 5 + extra;
+            let mut parts = vec!["po_1".to_owned(), "ra_1".to_owned(), amount.clone(), "B".to_owned(), "2026-11-25T06:43:14Z".to_owned()];
+            parts.resize(fields, "x".to_owned());
+            let read = parse_line(3, parts.join(",").as_bytes());
+            let positive_whole = amount.parse::<i64>().is_ok_and(|a| a > 0);
+            prop_assert_eq!(read.is_ok(), extra == 0 && positive_whole, "{:?}", read);
+        }
+    }
 
     #[test]
     fn good_and_bad_lines() {
