@@ -386,7 +386,7 @@ async fn create(
     );
     notify(tx, merchant_id, "application_submitted", "退押金申请已提交", &body, &id, now).await?;
     if a.auto_approvable {
-        crate::review::approve_automatically(tx, &id, now).await.map_err(|e| match e {
+        crate::review::approve_automatically(&app.vault, tx, &id, now).await.map_err(|e| match e {
             crate::review::ReviewError::Store(e) => ApplyError::Store(e),
             other => ApplyError::Unexpected(format!("automatic approval: {other}")),
         })?;

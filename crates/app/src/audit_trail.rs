@@ -18,5 +18,19 @@ pub async fn list(app: &App, entity: Option<&str>, page: &PageRequest) -> Result
 
 pub async fn verify(app: &App) -> Result<ChainReport, AppError> {
     let mut conn = app.db.begin_read().await?;
-    Ok(audit::verify(&mut conn).await?)
+    Ok(audit::verify(&mut conn, &app.vault).await?)
+}
+
+/// Keys the end of a chain written before the chain was keyed (at start): a keyed checkpoint
+/// row, after which the whole chain can no longer be rewritten without the key.
+pub async fn key_the_chain(app: &App) -> Result<bool, AppError> {
+    let mut tx = app.db.begin_write().await?;
+    if !audit::ends_unkeyed(&mut tx).await? {
+        return Ok(false);
+    }
+    crate::Actor::system()
+        .audit(&app.vault, &mut tx, "audit_chain_keyed", "audit_log", "head", serde_json::json!({}), app.now_ms())
+        .await?;
+    tx.commit().await.map_err(yajin_store::StoreError::from)?;
+    Ok(true)
 }

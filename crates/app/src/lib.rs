@@ -130,9 +130,12 @@ impl Actor {
         Actor { role: Role::System, id: "system".to_owned() }
     }
 
-    /// Appends what this actor did to the audit chain, in the caller's transaction.
+    /// Appends what this actor did to the audit chain, in the caller's transaction (keyed by
+    /// the vault's chain key).
+    #[allow(clippy::too_many_arguments)] // each is one field of the row; a struct would only rename them
     pub async fn audit(
         &self,
+        vault: &Vault,
         tx: &mut Tx,
         action: &str,
         entity: &str,
@@ -148,6 +151,6 @@ impl Actor {
             entity_id: entity_id.to_owned(),
             detail: detail.to_string(),
         };
-        audit::append(tx, &entry, now_ms).await.map(|_| ())
+        audit::append(tx, vault, &entry, now_ms).await.map(|_| ())
     }
 }

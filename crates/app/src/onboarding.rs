@@ -201,9 +201,18 @@ pub async fn outstanding(
     let Some(t) = terminals::by_sn_any(&mut work.tx, &sn.trim().to_ascii_uppercase()).await? else {
         return Err(AppError::Fields(vec![FieldError::new("sn", "not_found", "没有这台终端", "no such terminal")]));
     };
-    let id =
-        provisioning::add_outstanding_in(&mut work.tx, actor, &t.merchant_id, Some(&t.id), kind, amount, due_at, now)
-            .await?;
+    let id = provisioning::add_outstanding_in(
+        &app.vault,
+        &mut work.tx,
+        actor,
+        &t.merchant_id,
+        Some(&t.id),
+        kind,
+        amount,
+        due_at,
+        now,
+    )
+    .await?;
     let item = outstanding::of_merchant(&mut work.tx, &t.merchant_id, &id).await?.ok_or(AppError::NotFound("item"))?;
     work.finish(item).await
 }

@@ -9,6 +9,7 @@ use yajin_core::ledger::postings;
 use yajin_core::plan::{DepositPlan, TxnKind};
 use yajin_core::validation::{FieldError, FieldErrors};
 use yajin_core::{Fen, Timestamp};
+use yajin_store::pii::Vault;
 use yajin_store::records::{applications, merchants, outstanding, plans, staff, terminals};
 use yajin_store::{ledger, StoreError, Tx};
 
@@ -66,6 +67,7 @@ pub async fn create_merchant(app: &App, actor: &Actor, input: MerchantInput) -> 
     let id = merchants::insert(&mut tx, &app.vault, &new, now).await.map_err(taken("merchant_no or phone"))?;
     actor
         .audit(
+            &app.vault,
             &mut tx,
             "create_merchant",
             "merchant",
@@ -118,6 +120,7 @@ pub async fn create_staff(
     let id = staff::insert(&mut tx, &new, now).await.map_err(taken("username"))?;
     actor
         .audit(
+            &app.vault,
             &mut tx,
             "create_staff",
             "staff",
@@ -153,7 +156,7 @@ pub async fn create_plan(
     plan.version = plans::latest(tx, &plan.code).await?.map_or(1, |(_, p)| p.version + 1);
     let id = plans::insert(tx, &plan, &actor.id, now).await.map_err(taken("version"))?;
     let detail = serde_json::json!({"code": plan.code, "version": plan.version});
-    actor.audit(tx, "create_plan", "deposit_plan", &id, detail, now).await?;
+    actor.audit(&app.vault, tx, "create_plan", "deposit_plan", &id, detail, now).await?;
     work.finish(StoredPlan { id, plan, created_at: Timestamp::from_millis(now) }).await
 }
 
@@ -229,7 +232,9 @@ pub async fn create_terminal(app: &App, actor: &Actor, input: TerminalInput) -> 
         terminals::insert_deposit(&mut tx, &deposit).await?;
         ledger::create(&mut tx, &[postings::collect_deposit(&id, d.amount)], now).await?;
     }
-    actor.audit(&mut tx, "create_terminal", "terminal", &id, serde_json::json!({"sn": new.sn.as_str()}), now).await?;
+    actor
+        .audit(&app.vault, &mut tx, "create_terminal", "terminal", &id, serde_json::json!({"sn": new.sn.as_str()}), now)
+        .await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(id)
 }
@@ -270,7 +275,9 @@ pub async fn add_outstanding(
         return Err(AppError::Fields(vec![FieldError::new("amount_fen", "out_of_range", "须大于 0", "more than 0")]));
     }
     let mut tx = app.db.begin_write().await?;
-    let id = add_outstanding_in(&mut tx, actor, merchant_id, terminal_id, kind, amount, due_at, app.now_ms()).await?;
+    let id =
+        add_outstanding_in(&app.vault, &mut tx, actor, merchant_id, terminal_id, kind, amount, due_at, app.now_ms())
+            .await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(id)
 }
@@ -278,6 +285,7 @@ pub async fn add_outstanding(
 /// The item and its `accrue_charge` transfer, in the caller's transaction.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn add_outstanding_in(
+    vault: &Vault,
     tx: &mut Tx,
     actor: &Actor,
     merchant_id: &str,
@@ -297,7 +305,7 @@ pub(crate) async fn add_outstanding_in(
     let id = outstanding::insert(tx, &item, now).await?;
     ledger::create(tx, &[postings::accrue_charge(&id, merchant_id, amount)], now).await?;
     let detail = serde_json::json!({"amount_fen": amount, "kind": kind});
-    actor.audit(tx, "add_outstanding", "outstanding_item", &id, detail, now).await?;
+    actor.audit(vault, tx, "add_outstanding", "outstanding_item", &id, detail, now).await?;
     Ok(id)
 }
 
@@ -359,7 +367,15 @@ pub async fn record_past_refund(
         applications::append_event(&mut tx, &event, refunded_at.millis()).await?;
     }
     actor
-        .audit(&mut tx, "record_past_refund", "refund_application", &id, serde_json::json!({"amount_fen": amount}), now)
+        .audit(
+            &app.vault,
+            &mut tx,
+            "record_past_refund",
+            "refund_application",
+            &id,
+            serde_json::json!({"amount_fen": amount}),
+            now,
+        )
         .await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(id)

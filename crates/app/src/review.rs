@@ -9,6 +9,7 @@ use yajin_core::plan::RefundRule;
 use yajin_core::rejection;
 use yajin_core::validation::FieldError;
 use yajin_core::Fen;
+use yajin_store::pii::Vault;
 use yajin_store::records::applications::{self, Application, Mark, NewEvent};
 use yajin_store::records::notifications::{self, NewNotification};
 use yajin_store::records::{jobs, outstanding, terminals};
@@ -156,7 +157,9 @@ fn next(a: &Application, action: Action, role: Role) -> Result<Status, ReviewErr
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn record(
+    vault: &Vault,
     tx: &mut Tx,
     a: &Application,
     to: Status,
@@ -175,7 +178,7 @@ async fn record(
         detail: &detail.to_string(),
     };
     applications::append_event(tx, &event, now).await?;
-    actor.audit(tx, &format!("application_{}", to.as_str()), "refund_application", &a.id, detail, now).await
+    actor.audit(vault, tx, &format!("application_{}", to.as_str()), "refund_application", &a.id, detail, now).await
 }
 
 async fn notify(tx: &mut Tx, a: &Application, kind: &str, title: &str, body: &str, now: i64) -> Result<(), StoreError> {
@@ -197,7 +200,7 @@ pub async fn claim(
     if !applications::transition_by(tx, id, a.status, to, Mark::Claimed(&actor.id), now).await? {
         return Err(ReviewError::InvalidState(a.status));
     }
-    record(tx, &a, to, actor, "", serde_json::json!({}), now).await?;
+    record(&app.vault, tx, &a, to, actor, "", serde_json::json!({}), now).await?;
     notify(tx, &a, "application_in_review", "申请审核中", &format!("申请 {} 已由审核员受理。", a.id), now).await?;
     let updated = load(tx, id).await?;
     let out = staff_view(tx, updated, Timestamp::from_millis(now)).await?;
@@ -283,7 +286,7 @@ pub async fn approve(
             ReviewError::InvalidState(again.status)
         });
     }
-    record(tx, &a, to, actor, comment, serde_json::json!({"comment": comment}), now).await?;
+    record(&app.vault, tx, &a, to, actor, comment, serde_json::json!({"comment": comment}), now).await?;
     if to == Status::Approved {
         reserve_and_enqueue(tx, &a, now).await?;
         let body = format!(
@@ -336,7 +339,7 @@ async fn reserve_and_enqueue(tx: &mut Tx, a: &Application, now: i64) -> Result<(
 
 /// The system approves an application that meets its plan's activation rule with nothing
 /// owed, in the submit's own transaction.
-pub async fn approve_automatically(tx: &mut Tx, id: &str, now: i64) -> Result<(), ReviewError> {
+pub async fn approve_automatically(vault: &Vault, tx: &mut Tx, id: &str, now: i64) -> Result<(), ReviewError> {
     let a = load(tx, id).await?;
     let to = next(&a, Action::AutoApprove, Role::System)?;
     if !applications::transition_by(tx, id, a.status, to, Mark::None, now).await? {
@@ -345,7 +348,7 @@ pub async fn approve_automatically(tx: &mut Tx, id: &str, now: i64) -> Result<()
     let terminal = terminals::by_id(tx, &a.terminal_id).await?.ok_or(ReviewError::NotFound)?;
     let detail =
         serde_json::json!({"rule": "activation", "plan": terminal.plan.code, "plan_version": terminal.plan.version});
-    record(tx, &a, to, &Actor::system(), "满足激活返押金条件，系统自动审批", detail, now).await?;
+    record(vault, tx, &a, to, &Actor::system(), "满足激活返押金条件，系统自动审批", detail, now).await?;
     reserve_and_enqueue(tx, &a, now).await?;
     let body = format!("终端 {} 已达激活返押金条件，申请 {} 已自动批准，实退 {}。", terminal.sn, a.id, a.net_refund);
     notify(tx, &a, "application_approved", "退押金申请已自动批准", &body, now).await?;
@@ -376,7 +379,7 @@ pub async fn reject(
         return Err(ReviewError::InvalidState(a.status));
     }
     let detail = serde_json::json!({"reason_code": reason.code, "comment": comment});
-    record(tx, &a, to, actor, reason.explanation_zh, detail, now).await?;
+    record(&app.vault, tx, &a, to, actor, reason.explanation_zh, detail, now).await?;
     let body = format!("申请 {} 未通过：{} 下一步：{} {}", a.id, reason.explanation_zh, reason.next_step_zh, comment);
     notify(tx, &a, "application_rejected", "退押金申请未通过", body.trim(), now).await?;
     let updated = load(tx, id).await?;
@@ -421,7 +424,7 @@ pub async fn request_info(
         return Err(ReviewError::InvalidState(a.status));
     }
     let list = items.iter().map(|i| i.trim()).collect::<Vec<_>>().join("；");
-    record(tx, &a, to, actor, &list, serde_json::json!({"items": items, "comment": comment}), now).await?;
+    record(&app.vault, tx, &a, to, actor, &list, serde_json::json!({"items": items, "comment": comment}), now).await?;
     let body = format!("申请 {} 需要补充：{list}。{comment}", a.id);
     notify(tx, &a, "info_requested", "请补充材料", body.trim(), now).await?;
     let updated = load(tx, id).await?;
@@ -477,7 +480,7 @@ pub async fn device_received(
         return Err(ReviewError::DeviceAlreadyReceived);
     }
     let detail = serde_json::json!({"waybill_no": waybill, "condition": condition, "note": note});
-    actor.audit(tx, "device_received", "terminal", &terminal.id, detail, now).await?;
+    actor.audit(&app.vault, tx, "device_received", "terminal", &terminal.id, detail, now).await?;
     let receipt = DeviceReceipt {
         sn: terminal.sn,
         waybill_no: waybill.to_owned(),

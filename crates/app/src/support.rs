@@ -92,7 +92,7 @@ pub async fn answer(
         application_id: ticket.application_id.as_deref(),
     };
     notifications::insert(tx, &n, now).await?;
-    actor.audit(tx, "answer_ticket", "ticket", ticket_id, serde_json::json!({}), now).await?;
+    actor.audit(&app.vault, tx, "answer_ticket", "ticket", ticket_id, serde_json::json!({}), now).await?;
     let answered = ticket_in(tx, ticket_id, app.clock.now()).await?;
     work.finish(answered).await
 }
@@ -111,7 +111,7 @@ pub async fn close(
     if !tickets::close(tx, ticket_id, now).await? {
         return Err(AppError::InvalidState { entity: "ticket", status: "closed".into() });
     }
-    actor.audit(tx, "close_ticket", "ticket", ticket_id, serde_json::json!({}), now).await?;
+    actor.audit(&app.vault, tx, "close_ticket", "ticket", ticket_id, serde_json::json!({}), now).await?;
     let closed = ticket_in(tx, ticket_id, app.clock.now()).await?;
     work.finish(closed).await
 }
@@ -143,7 +143,17 @@ pub async fn draft_announcement(
     let mut work = begin_work!(app, replay);
     let tx = &mut work.tx;
     let id = announcements::insert_draft(tx, title.trim(), body.trim(), &actor.id, now).await?;
-    actor.audit(tx, "draft_announcement", "announcement", &id, serde_json::json!({"title": title.trim()}), now).await?;
+    actor
+        .audit(
+            &app.vault,
+            tx,
+            "draft_announcement",
+            "announcement",
+            &id,
+            serde_json::json!({"title": title.trim()}),
+            now,
+        )
+        .await?;
     work.finish(AnnouncementState { id, status: "draft" }).await
 }
 
@@ -165,6 +175,6 @@ pub async fn move_announcement(
     if !announcements::set_status(tx, id, from, to, now).await? {
         return Err(AppError::InvalidState { entity: "announcement", status });
     }
-    actor.audit(tx, &format!("{to}_announcement"), "announcement", id, serde_json::json!({}), now).await?;
+    actor.audit(&app.vault, tx, &format!("{to}_announcement"), "announcement", id, serde_json::json!({}), now).await?;
     work.finish(AnnouncementState { id: id.to_owned(), status: to }).await
 }

@@ -132,7 +132,7 @@ on_both_databases! {
 
         // The books balance and the audit chain is whole.
         assert_eq!(ledger::verify(&mut conn).await.unwrap(), []);
-        let chain = audit::verify(&mut conn).await.unwrap();
+        let chain = audit::verify(&mut conn, &app.vault).await.unwrap();
         assert!(chain.ok && chain.checked > 10, "{chain:?}");
     }
 

@@ -341,7 +341,9 @@ fn killed_mid_flight_it_restarts_consistent() {
         let db = yajin_store::Db::connect(&url, &yajin_store::DbOptions::default()).await.unwrap();
         let mut conn = db.pool().acquire().await.unwrap();
         assert_eq!(yajin_store::ledger::verify(&mut conn).await.unwrap(), [], "the books balance");
-        let chain = yajin_store::audit::verify(&mut conn).await.unwrap();
+        let key = std::fs::read_to_string(dir.0.join("pii.key")).unwrap();
+        let vault = yajin_store::pii::Vault::new(&yajin_store::pii::MasterKey::from_hex(key.trim()).unwrap(), &[]);
+        let chain = yajin_store::audit::verify(&mut conn, &vault).await.unwrap();
         assert!(chain.ok, "{chain:?}");
         let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
             "SELECT a.id, a.status,

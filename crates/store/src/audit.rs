@@ -1,11 +1,18 @@
-//! The audit log: append-only (triggers refuse UPDATE and DELETE), each row hashed with the
-//! previous row's hash. Appenders serialise on the one-row `audit_head`, which also remembers
-//! the last hash so that a deleted last row is noticed too.
+//! The audit log: append-only (triggers refuse UPDATE, DELETE and TRUNCATE), each row hashed
+//! with the previous row's hash. Appenders serialise on the one-row `audit_head`, which also
+//! remembers the last hash so that a deleted last row is noticed too.
+//!
+//! The hash is keyed: an HMAC under a key derived from the master key, which lives outside the
+//! database, so someone who can write to the database cannot recompute the chain after editing
+//! a row. Rows written before the chain was keyed keep their plain SHA-256 and verify by it;
+//! once a keyed row appears, every later row must be keyed, and the last row must be keyed
+//! (`serve` appends a keyed checkpoint at start), so the chain cannot be rewritten unkeyed.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
 
+use crate::pii::Vault;
 use crate::StoreError;
 
 /// What happened, by whom, to what.
@@ -30,19 +37,37 @@ pub struct AuditRow {
     pub hash: String,
 }
 
-/// The hash of a row: SHA-256 over the previous hash and the row's fields, as a JSON array
+/// What a row's hash covers: the previous hash and the row's fields, as a JSON array
 /// (unambiguous whatever the fields contain).
-pub fn row_hash(prev_hash: &str, seq: i64, at: i64, e: &AuditEntry) -> String {
+fn hashed(prev_hash: &str, seq: i64, at: i64, e: &AuditEntry) -> Vec<u8> {
     let fields = serde_json::json!([seq, at, e.actor_role, e.actor_id, e.action, e.entity, e.entity_id, e.detail]);
-    let mut h = Sha256::new();
-    h.update(prev_hash.as_bytes());
-    h.update(b"\n");
-    h.update(fields.to_string().as_bytes());
-    hex::encode(h.finalize())
+    let mut bytes = Vec::with_capacity(prev_hash.len() + 256);
+    bytes.extend_from_slice(prev_hash.as_bytes());
+    bytes.push(b'\n');
+    bytes.extend_from_slice(fields.to_string().as_bytes());
+    bytes
+}
+
+/// A keyed row's hash starts with this.
+const KEYED: &str = "k1:";
+
+/// The plain hash of the rows written before the chain was keyed (SHA-256).
+pub fn row_hash(prev_hash: &str, seq: i64, at: i64, e: &AuditEntry) -> String {
+    hex::encode(Sha256::digest(hashed(prev_hash, seq, at, e)))
+}
+
+/// The keyed hash of a row (HMAC under the audit-chain key).
+pub fn keyed_row_hash(vault: &Vault, prev_hash: &str, seq: i64, at: i64, e: &AuditEntry) -> String {
+    format!("{KEYED}{}", vault.chain_mac(&hashed(prev_hash, seq, at, e)))
 }
 
 /// Appends one entry in the caller's transaction, returning its sequence number.
-pub async fn append(conn: &mut AnyConnection, entry: &AuditEntry, now_ms: i64) -> Result<i64, StoreError> {
+pub async fn append(
+    conn: &mut AnyConnection,
+    vault: &Vault,
+    entry: &AuditEntry,
+    now_ms: i64,
+) -> Result<i64, StoreError> {
     // Updating the head takes its row lock; under READ COMMITTED a waiting writer then reads
     // the head its predecessor committed, so the chain never forks.
     let head = sqlx::query("UPDATE audit_head SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq, last_hash")
@@ -50,7 +75,7 @@ pub async fn append(conn: &mut AnyConnection, entry: &AuditEntry, now_ms: i64) -
         .await?;
     let seq: i64 = head.try_get("last_seq")?;
     let prev: String = head.try_get("last_hash")?;
-    let hash = row_hash(&prev, seq, now_ms, entry);
+    let hash = keyed_row_hash(vault, &prev, seq, now_ms, entry);
     sqlx::query(
         "INSERT INTO audit_log (seq, at, actor_role, actor_id, action, entity, entity_id, detail, prev_hash, hash)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -131,22 +156,28 @@ const VERIFY_BATCH: i64 = 1_000;
 /// Walks the chain in batches up to the head as it stood when the walk began (rows appended
 /// meanwhile are not judged half-seen): each row's hash must match its fields and its
 /// predecessor's hash, sequence numbers must have no gaps, and the head must name the last row.
-pub async fn verify(conn: &mut AnyConnection) -> Result<ChainReport, StoreError> {
+pub async fn verify(conn: &mut AnyConnection, vault: &Vault) -> Result<ChainReport, StoreError> {
     let head = sqlx::query("SELECT last_seq, last_hash FROM audit_head WHERE id = 1").fetch_one(&mut *conn).await?;
     let (last_seq, last_hash): (i64, String) = (head.try_get("last_seq")?, head.try_get("last_hash")?);
     let mut prev_hash = "genesis".to_owned();
     let mut expected_seq = 1;
     let mut checked = 0;
+    let mut keyed = false;
     while expected_seq <= last_seq {
         let batch = list(conn, None, expected_seq - 1, VERIFY_BATCH.min(last_seq - expected_seq + 1)).await?;
         if batch.is_empty() {
             break;
         }
         for row in batch {
-            let broken = row.seq != expected_seq
-                || row.prev_hash != prev_hash
-                || row.hash != row_hash(&prev_hash, row.seq, row.at, &row.entry);
-            if broken {
+            let intact = match row.hash.strip_prefix(KEYED) {
+                Some(mac) => {
+                    keyed = true;
+                    vault.chain_mac_matches(&hashed(&prev_hash, row.seq, row.at, &row.entry), mac)
+                }
+                // A plain row after a keyed one: someone rewrote the chain without the key.
+                None => !keyed && row.hash == row_hash(&prev_hash, row.seq, row.at, &row.entry),
+            };
+            if row.seq != expected_seq || row.prev_hash != prev_hash || !intact {
                 return Ok(ChainReport { ok: false, checked, first_broken_id: Some(row.seq) });
             }
             checked += 1;
@@ -158,5 +189,16 @@ pub async fn verify(conn: &mut AnyConnection) -> Result<ChainReport, StoreError>
         // Rows after the last intact one are missing: the first missing seq is what broke.
         return Ok(ChainReport { ok: false, checked, first_broken_id: Some(checked + 1) });
     }
+    if checked > 0 && !prev_hash.starts_with(KEYED) {
+        // A chain that ends unkeyed may have been rewritten whole: `serve` keys its end.
+        return Ok(ChainReport { ok: false, checked, first_broken_id: Some(checked) });
+    }
     Ok(ChainReport { ok: true, checked, first_broken_id: None })
+}
+
+/// Whether the chain's last row is unkeyed (written before the chain was keyed).
+pub async fn ends_unkeyed(conn: &mut AnyConnection) -> Result<bool, StoreError> {
+    let head = sqlx::query("SELECT last_seq, last_hash FROM audit_head WHERE id = 1").fetch_one(&mut *conn).await?;
+    let (last_seq, last_hash): (i64, String) = (head.try_get("last_seq")?, head.try_get("last_hash")?);
+    Ok(last_seq > 0 && !last_hash.starts_with(KEYED))
 }

@@ -61,6 +61,15 @@ pub struct Vault {
     current_id: String,
     ciphers: HashMap<String, XChaCha20Poly1305>,
     index_key: [u8; 32],
+    /// Keys of the audit chain: the current one first, then those of previous master keys
+    /// (rows they keyed still verify after a rotation).
+    chain_keys: Vec<[u8; 32]>,
+}
+
+fn chain_mac_with(key: &[u8; 32], data: &[u8]) -> Vec<u8> {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    m.update(data);
+    m.finalize().into_bytes().to_vec()
 }
 
 impl fmt::Debug for Vault {
@@ -83,7 +92,8 @@ impl Vault {
             }
             ciphers.insert(id, XChaCha20Poly1305::new(&seal_key.into()));
         }
-        Vault { current_id, ciphers, index_key: current.derive("yajin-pii-index-v1") }
+        let chain_keys = std::iter::once(current).chain(previous).map(|k| k.derive("yajin-audit-chain-v1")).collect();
+        Vault { current_id, ciphers, index_key: current.derive("yajin-pii-index-v1"), chain_keys }
     }
 
     pub fn seal(&self, clear: &str, context: &str) -> Sealed {
@@ -120,6 +130,21 @@ impl Vault {
         cipher
             .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: context.as_bytes() })
             .map_err(|_| StoreError::Pii("sealed value does not open with its row's context".into()))
+    }
+
+    /// HMAC-SHA256 of `data` under the current audit-chain key, hex.
+    pub fn chain_mac(&self, data: &[u8]) -> String {
+        hex::encode(chain_mac_with(&self.chain_keys[0], data))
+    }
+
+    /// Whether `mac` is `data`'s under the current or a previous audit-chain key.
+    pub fn chain_mac_matches(&self, data: &[u8], mac: &str) -> bool {
+        let Ok(sent) = hex::decode(mac) else { return false };
+        self.chain_keys.iter().any(|key| {
+            let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+            m.update(data);
+            m.verify_slice(&sent).is_ok()
+        })
     }
 
     /// HMAC-SHA256 of the value under the index secret, namespaced by `column`.

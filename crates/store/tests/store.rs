@@ -282,9 +282,9 @@ on_both_databases! {
         for i in 0..5 {
             let e = AuditEntry { actor_role: "reviewer".into(), actor_id: "st_1".into(), action: "approve".into(),
                 entity: "refund_application".into(), entity_id: format!("ra_{i}"), detail: "{}".into() };
-            audit::append(&mut conn, &e, i).await.unwrap();
+            audit::append(&mut conn, &vault(), &e, i).await.unwrap();
         }
-        let report = audit::verify(&mut conn).await.unwrap();
+        let report = audit::verify(&mut conn, &vault()).await.unwrap();
         assert!(report.ok && report.checked == 5 && report.first_broken_id.is_none(), "{report:?}");
         // The application cannot edit it ...
         assert!(sqlx::query("UPDATE audit_log SET actor_id = 'st_2' WHERE seq = 3").execute(&mut *conn).await.is_err());
@@ -292,7 +292,7 @@ on_both_databases! {
         // ... and an edit by someone who removed the guard is found.
         drop_audit_guards(&db, &mut conn).await;
         sqlx::query("UPDATE audit_log SET actor_id = 'st_2' WHERE seq = 3").execute(&mut *conn).await.unwrap();
-        let report = audit::verify(&mut conn).await.unwrap();
+        let report = audit::verify(&mut conn, &vault()).await.unwrap();
         assert_eq!((report.ok, report.checked, report.first_broken_id), (false, 2, Some(3)));
     }
 
@@ -301,11 +301,11 @@ on_both_databases! {
         for i in 0..3 {
             let e = AuditEntry { actor_role: "system".into(), actor_id: "system".into(), action: "payout".into(),
                 entity: "payout".into(), entity_id: format!("po_{i}"), detail: "{}".into() };
-            audit::append(&mut conn, &e, i).await.unwrap();
+            audit::append(&mut conn, &vault(), &e, i).await.unwrap();
         }
         drop_audit_guards(&db, &mut conn).await;
         sqlx::query("DELETE FROM audit_log WHERE seq = 3").execute(&mut *conn).await.unwrap();
-        let report = audit::verify(&mut conn).await.unwrap();
+        let report = audit::verify(&mut conn, &vault()).await.unwrap();
         assert_eq!((report.ok, report.first_broken_id), (false, Some(3)));
     }
 
@@ -316,14 +316,47 @@ on_both_databases! {
                 let mut tx = db.begin_write().await.unwrap();
                 let e = AuditEntry { actor_role: "system".into(), actor_id: "system".into(), action: "t".into(),
                     entity: "x".into(), entity_id: i.to_string(), detail: "{}".into() };
-                audit::append(&mut tx, &e, i).await.unwrap();
+                audit::append(&mut tx, &vault(), &e, i).await.unwrap();
                 tx.commit().await.unwrap();
             })
         }).collect();
         for t in tasks { t.await.unwrap(); }
         let mut conn = db.pool().acquire().await.unwrap();
-        let report = audit::verify(&mut conn).await.unwrap();
+        let report = audit::verify(&mut conn, &vault()).await.unwrap();
         assert!(report.ok && report.checked == 20, "{report:?}");
+    }
+
+    async fn a_chain_from_before_keying_verifies_once_its_end_is_keyed(db) {
+        // Rows as an earlier Yajin wrote them: plain SHA-256.
+        let mut conn = db.pool().acquire().await.unwrap();
+        let mut prev = "genesis".to_owned();
+        for seq in 1..=3 {
+            let e = AuditEntry { actor_role: "system".into(), actor_id: "system".into(), action: "old".into(),
+                entity: "x".into(), entity_id: seq.to_string(), detail: "{}".into() };
+            let hash = audit::row_hash(&prev, seq, seq, &e);
+            sqlx::query("INSERT INTO audit_log (seq, at, actor_role, actor_id, action, entity, entity_id, detail, prev_hash, hash)
+                         VALUES ($1, $1, 'system', 'system', 'old', 'x', $2, '{}', $3, $4)")
+                .bind(seq).bind(seq.to_string()).bind(&prev).bind(&hash).execute(&mut *conn).await.unwrap();
+            sqlx::query("UPDATE audit_head SET last_seq = $1, last_hash = $2 WHERE id = 1").bind(seq).bind(&hash)
+                .execute(&mut *conn).await.unwrap();
+            prev = hash;
+        }
+        assert!(audit::ends_unkeyed(&mut conn).await.unwrap());
+        let report = audit::verify(&mut conn, &vault()).await.unwrap();
+        assert!(!report.ok, "an unkeyed end could be a rewrite: {report:?}");
+        // The keyed checkpoint (what `serve` appends at start) closes it.
+        let e = AuditEntry { actor_role: "system".into(), actor_id: "system".into(), action: "audit_chain_keyed".into(),
+            entity: "audit_log".into(), entity_id: "head".into(), detail: "{}".into() };
+        audit::append(&mut conn, &vault(), &e, 4).await.unwrap();
+        assert!(!audit::ends_unkeyed(&mut conn).await.unwrap());
+        let report = audit::verify(&mut conn, &vault()).await.unwrap();
+        assert!(report.ok && report.checked == 4, "{report:?}");
+        // Another key cannot vouch for the keyed row.
+        let stranger = Vault::new(&MasterKey::from_hex(&"99".repeat(32)).unwrap(), &[]);
+        assert_eq!(audit::verify(&mut conn, &stranger).await.unwrap().first_broken_id, Some(4));
+        // After a rotation the old key still verifies what it keyed.
+        let rotated = Vault::new(&MasterKey::from_hex(&"99".repeat(32)).unwrap(), &[MasterKey::from_hex(&"11".repeat(32)).unwrap()]);
+        assert!(audit::verify(&mut conn, &rotated).await.unwrap().ok);
     }
 
     async fn verifying_while_others_append_never_reports_a_false_break(db) {
@@ -334,7 +367,7 @@ on_both_databases! {
                     let mut tx = db.begin_write().await.unwrap();
                     let e = AuditEntry { actor_role: "system".into(), actor_id: "system".into(), action: "t".into(),
                         entity: "x".into(), entity_id: format!("{w}-{i}"), detail: "{}".into() };
-                    audit::append(&mut tx, &e, i).await.unwrap();
+                    audit::append(&mut tx, &vault(), &e, i).await.unwrap();
                     tx.commit().await.unwrap();
                 }
             })
@@ -342,13 +375,13 @@ on_both_databases! {
         let mut verified = 0;
         while !writers.iter().all(|w| w.is_finished()) {
             let mut conn = db.pool().acquire().await.unwrap();
-            let report = audit::verify(&mut conn).await.unwrap();
+            let report = audit::verify(&mut conn, &vault()).await.unwrap();
             assert!(report.ok, "a walk during appends: {report:?}");
             verified += 1;
         }
         for w in writers { w.await.unwrap(); }
         let mut conn = db.pool().acquire().await.unwrap();
-        let report = audit::verify(&mut conn).await.unwrap();
+        let report = audit::verify(&mut conn, &vault()).await.unwrap();
         assert!(report.ok && report.checked == 100, "{report:?}");
         assert!(verified > 0);
     }

@@ -58,6 +58,52 @@ on_both_databases! {
         assert_eq!(app.get("/api/v1/audit/verify", &reviewer).await.status, 403);
     }
 
+    async fn a_chain_recomputed_without_the_key_does_not_verify(db) {
+        let app = spawn_app(db).await;
+        let admin = app.staff("admin").await;
+        let m = app.merchant(A).await;
+        app.post("/api/v1/refund-applications", &m, body("DEMO-REVIEW-01")).await;
+        assert_eq!(app.get("/api/v1/audit/verify", &admin).await.body["ok"], true);
+        // Someone with the database role drops the guard, changes a row's actor, recomputes
+        // the hashes from there on by the published rule and resets the head.
+        let drop = match app.db.backend() {
+            yajin_store::Backend::Sqlite => "DROP TRIGGER audit_log_no_update",
+            yajin_store::Backend::Postgres => "DROP TRIGGER audit_log_append_only ON audit_log",
+        };
+        sqlx::query(drop).execute(app.db.pool()).await.unwrap();
+        let rewrite_from = |first: i64| {
+            let app = &app;
+            async move {
+                let mut conn = app.db.pool().acquire().await.unwrap();
+                let rows = yajin_store::audit::list(&mut conn, None, 0, 10_000).await.unwrap();
+                let mut prev = "genesis".to_owned();
+                for row in rows {
+                    if row.seq >= first {
+                        let mut entry = row.entry.clone();
+                        if row.seq == first {
+                            entry.actor_id = "someone-else".into();
+                        }
+                        let hash = yajin_store::audit::row_hash(&prev, row.seq, row.at, &entry);
+                        sqlx::query("UPDATE audit_log SET actor_id = $1, prev_hash = $2, hash = $3 WHERE seq = $4")
+                            .bind(&entry.actor_id).bind(&prev).bind(&hash).bind(row.seq)
+                            .execute(&mut *conn).await.unwrap();
+                        sqlx::query("UPDATE audit_head SET last_hash = $1 WHERE id = 1").bind(&hash).execute(&mut *conn).await.unwrap();
+                        prev = hash;
+                    } else {
+                        prev = row.hash;
+                    }
+                }
+            }
+        };
+        rewrite_from(5).await;
+        let broken = app.get("/api/v1/audit/verify", &admin).await;
+        assert_eq!((broken.body["ok"].as_bool(), broken.body["first_broken_id"].as_i64()), (Some(false), Some(5)), "{:?}", broken.body);
+        // Rewriting the whole chain by the plain rule does not pass either: its end is unkeyed.
+        rewrite_from(1).await;
+        let whole = app.get("/api/v1/audit/verify", &admin).await;
+        assert_eq!(whole.body["ok"], false, "{:?}", whole.body);
+    }
+
     async fn the_books_are_checked_against_their_transfers(db) {
         let app = spawn_app(db).await;
         let admin = app.staff("admin").await;

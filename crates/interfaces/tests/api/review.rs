@@ -106,7 +106,7 @@ on_both_databases! {
         assert_eq!(timeline, ["submitted", "in_review", "info_requested", "submitted", "in_review", "awaiting_second_approval", "approved"]);
         let cancel = app.post(&format!("/api/v1/refund-applications/{id}/cancel"), &m, json!({})).await;
         assert_eq!((cancel.status, cancel.code()), (409, "invalid_state"), "too late once approved");
-        let audit = yajin_store::audit::verify(&mut app.db.pool().acquire().await.unwrap()).await.unwrap();
+        let audit = yajin_store::audit::verify(&mut app.db.pool().acquire().await.unwrap(), &app.app.vault).await.unwrap();
         assert!(audit.ok);
     }
 
