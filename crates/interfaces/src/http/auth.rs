@@ -88,15 +88,18 @@ pub(super) async fn login(
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
     let session = auth::login(&state.app, auth::Kind::Merchant, &body.phone, body.password, &ip).await?;
-    Ok(session_response(session))
+    Ok(session_response(session, state.site.https))
 }
 
-fn session_response(session: auth::NewSession) -> Response {
+/// The session for an API client: its token in the body, and as an HttpOnly cookie (`Secure`
+/// when Yajin is reached over https).
+fn session_response(session: auth::NewSession, https: bool) -> Response {
     let expires = Timestamp::from_millis(session.expires_at_ms);
     let cookie = format!(
-        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
+        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
         session.token,
-        if session.role.is_staff() { auth::STAFF_SESSION_TTL_MS } else { auth::SESSION_TTL_MS } / 1000
+        if session.role.is_staff() { auth::STAFF_SESSION_TTL_MS } else { auth::SESSION_TTL_MS } / 1000,
+        if https { "; Secure" } else { "" }
     );
     let body = LoginView {
         token: session.token,
@@ -133,7 +136,7 @@ pub(super) async fn staff_login(
     ApiJson(body): ApiJson<StaffLoginBody>,
 ) -> Result<Response, ApiError> {
     let session = auth::login(&state.app, auth::Kind::Staff, &body.username, body.password, &ip).await?;
-    Ok(session_response(session))
+    Ok(session_response(session, state.site.https))
 }
 
 #[utoipa::path(post, path = "/api/v1/staff/auth/logout", operation_id = "staff_logout", tag = "backoffice", security(("bearer" = []), ("cookie" = [])),
@@ -155,7 +158,8 @@ pub(super) async fn staff_logout(
 pub(super) async fn logout(State(state): State<AppState>, session: MerchantSession) -> Result<Response, ApiError> {
     auth::logout(&state.app, &session.token_hash).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
-    let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    let secure = if state.site.https { "; Secure" } else { "" };
+    let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}");
     if let Ok(value) = HeaderValue::from_str(&expired) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }

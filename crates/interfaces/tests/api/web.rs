@@ -383,6 +383,10 @@ on_both_databases! {
         let login = browser.post("/login", &[("phone", A), ("password", demo::MERCHANT_PASSWORD), ("next", "")]).await;
         assert_eq!(login.set_cookies.len(), 2);
         assert!(login.set_cookies.iter().all(|c| c.contains("; Secure")), "{:?}", login.set_cookies);
+        // The API's cookie too.
+        let api = app.login(A, demo::MERCHANT_PASSWORD).await;
+        let cookie = api.headers["set-cookie"].to_str().unwrap();
+        assert!(cookie.contains("HttpOnly") && cookie.contains("; Secure"), "{cookie}");
     }
 
     async fn a_failed_payout_is_sent_to_a_new_card_from_the_application_page(db) {
