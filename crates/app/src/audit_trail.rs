@@ -34,3 +34,28 @@ pub async fn key_the_chain(app: &App) -> Result<bool, AppError> {
     tx.commit().await.map_err(yajin_store::StoreError::from)?;
     Ok(true)
 }
+
+/// The chain's head, signed: an outside system records it, and any later rewrite of the rows up
+/// to `seq` shows as a hash that no longer matches what it recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedHead {
+    pub seq: i64,
+    pub hash: String,
+    /// What was signed: `yajin-audit-head\n{seq}\n{hash}`.
+    pub message: String,
+    /// Ed25519, hex; checked with [`head_public_key`].
+    pub signature: String,
+}
+
+pub async fn signed_head(app: &App) -> Result<SignedHead, AppError> {
+    let mut conn = app.db.begin_read().await?;
+    let (seq, hash) = audit::head(&mut conn).await?;
+    let message = format!("yajin-audit-head\n{seq}\n{hash}");
+    let signature = app.vault.sign_head(message.as_bytes());
+    Ok(SignedHead { seq, hash, message, signature })
+}
+
+/// The public key of the head's signatures (Ed25519, hex).
+pub fn head_public_key(app: &App) -> String {
+    app.vault.head_public_key()
+}

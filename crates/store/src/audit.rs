@@ -196,6 +196,12 @@ pub async fn verify(conn: &mut AnyConnection, vault: &Vault) -> Result<ChainRepo
     Ok(ChainReport { ok: true, checked, first_broken_id: None })
 }
 
+/// The chain's head: its last sequence number and hash.
+pub async fn head(conn: &mut AnyConnection) -> Result<(i64, String), StoreError> {
+    let head = sqlx::query("SELECT last_seq, last_hash FROM audit_head WHERE id = 1").fetch_one(&mut *conn).await?;
+    Ok((head.try_get("last_seq")?, head.try_get("last_hash")?))
+}
+
 /// Whether the chain's last row is unkeyed (written before the chain was keyed).
 pub async fn ends_unkeyed(conn: &mut AnyConnection) -> Result<bool, StoreError> {
     let head = sqlx::query("SELECT last_seq, last_hash FROM audit_head WHERE id = 1").fetch_one(&mut *conn).await?;

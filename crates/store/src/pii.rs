@@ -64,6 +64,8 @@ pub struct Vault {
     /// Keys of the audit chain: the current one first, then those of previous master keys
     /// (rows they keyed still verify after a rotation).
     chain_keys: Vec<[u8; 32]>,
+    /// Signs the audit chain's head for outside systems (Ed25519).
+    head_key: ed25519_dalek::SigningKey,
 }
 
 fn chain_mac_with(key: &[u8; 32], data: &[u8]) -> Vec<u8> {
@@ -93,7 +95,8 @@ impl Vault {
             ciphers.insert(id, XChaCha20Poly1305::new(&seal_key.into()));
         }
         let chain_keys = std::iter::once(current).chain(previous).map(|k| k.derive("yajin-audit-chain-v1")).collect();
-        Vault { current_id, ciphers, index_key: current.derive("yajin-pii-index-v1"), chain_keys }
+        let head_key = ed25519_dalek::SigningKey::from_bytes(&current.derive("yajin-audit-head-v1"));
+        Vault { current_id, ciphers, index_key: current.derive("yajin-pii-index-v1"), chain_keys, head_key }
     }
 
     pub fn seal(&self, clear: &str, context: &str) -> Sealed {
@@ -130,6 +133,17 @@ impl Vault {
         cipher
             .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: context.as_bytes() })
             .map_err(|_| StoreError::Pii("sealed value does not open with its row's context".into()))
+    }
+
+    /// An Ed25519 signature of `message` by the audit head's key, hex.
+    pub fn sign_head(&self, message: &[u8]) -> String {
+        use ed25519_dalek::Signer;
+        hex::encode(self.head_key.sign(message).to_bytes())
+    }
+
+    /// The public key that checks [`Vault::sign_head`]'s signatures, hex.
+    pub fn head_public_key(&self) -> String {
+        hex::encode(self.head_key.verifying_key().to_bytes())
     }
 
     /// HMAC-SHA256 of `data` under the current audit-chain key, hex.

@@ -22,8 +22,9 @@ use super::problem::{ApiError, ErrorCode, Problem};
 use super::session::{CanAnswerTickets, CanManageAnnouncements, CanManagePlans, Staff, StaffSession};
 use super::state::AppState;
 use super::views::{
-    AnnouncementStateView, AuditPage, AuditRowView, AuditVerificationView, DayTotalView, LedgerVerificationView,
-    PlanView, PolicyPage, PolicyView, SummaryView, SupportTicketPage, SupportTicketView,
+    AnnouncementStateView, AuditHeadView, AuditPage, AuditRowView, AuditVerificationView, DayTotalView,
+    LedgerVerificationView, PlanView, PolicyPage, PolicyView, PublicKeyView, SummaryView, SupportTicketPage,
+    SupportTicketView,
 };
 
 pub fn routes() -> Router<AppState> {
@@ -32,6 +33,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/audit", get(list_audit_log))
         .route("/api/v1/audit/verify", get(verify_audit_log))
         .route("/api/v1/ledger/verify", get(verify_ledger))
+        .route("/api/v1/audit/head", get(get_audit_head))
+        .route("/api/v1/audit/public-key", get(get_audit_public_key))
         .route("/api/v1/support/tickets", get(list_support_tickets))
         .route("/api/v1/support/tickets/{id}", get(get_support_ticket))
         .route("/api/v1/support/tickets/{id}/messages", post(answer_support_ticket))
@@ -152,6 +155,29 @@ pub(super) async fn verify_audit_log(
     session.require(Permission::ReadAudit)?;
     let r = audit_trail::verify(&state.app).await?;
     Ok(Json(AuditVerificationView { ok: r.ok, checked: r.checked, first_broken_id: r.first_broken_id }))
+}
+
+/// The audit chain's head, signed with Ed25519: record it outside Yajin, and a later rewrite of
+/// the rows up to `seq` shows as a hash that no longer matches.
+#[utoipa::path(get, path = "/api/v1/audit/head", operation_id = "get_audit_head", tag = "backoffice",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = AuditHeadView),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn get_audit_head(
+    State(state): State<AppState>,
+    session: StaffSession,
+) -> Result<Json<AuditHeadView>, ApiError> {
+    session.require(Permission::ReadAudit)?;
+    let h = audit_trail::signed_head(&state.app).await?;
+    Ok(Json(AuditHeadView { seq: h.seq, hash: h.hash, signed_message: h.message, signature: h.signature }))
+}
+
+/// The public key that checks the head's signatures: anyone may hold it.
+#[utoipa::path(get, path = "/api/v1/audit/public-key", operation_id = "get_audit_public_key", tag = "backoffice",
+    responses((status = 200, body = PublicKeyView)))]
+pub(super) async fn get_audit_public_key(State(state): State<AppState>) -> Json<PublicKeyView> {
+    Json(PublicKeyView { algorithm: "ed25519".into(), public_key: audit_trail::head_public_key(&state.app) })
 }
 
 /// Whether the books balance: every account's counters recomputed from its transfers.

@@ -33,6 +33,7 @@ use super::{
         review::reject_application, review::request_application_info, review::list_rejection_reasons,
         review::download_evidence_attachment, review::record_device_received,
         admin::list_policies, admin::create_policy, admin::list_audit_log, admin::verify_audit_log, admin::verify_ledger,
+        admin::get_audit_head, admin::get_audit_public_key,
         admin::list_support_tickets, admin::get_support_ticket, admin::answer_support_ticket, admin::close_support_ticket,
         admin::draft_announcement, admin::publish_announcement, admin::withdraw_announcement, admin::get_summary_report,
         payouts::receive_channel_callback, payouts::list_payouts, payouts::get_payout, payouts::retry_payout,

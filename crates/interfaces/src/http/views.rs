@@ -829,6 +829,24 @@ pub struct AuditVerificationView {
     pub first_broken_id: Option<i64>,
 }
 
+/// The audit chain's head as signed: `signature` (Ed25519, hex) is over `signed_message`
+/// (`yajin-audit-head\n{seq}\n{hash}`), checked with `GET /api/v1/audit/public-key`.
+#[derive(Serialize, ToSchema)]
+pub struct AuditHeadView {
+    pub seq: i64,
+    pub hash: String,
+    pub signed_message: String,
+    pub signature: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PublicKeyView {
+    /// `ed25519`.
+    pub algorithm: String,
+    /// The raw 32-byte public key, hex.
+    pub public_key: String,
+}
+
 /// An account's four counters, in fen.
 #[derive(Serialize, ToSchema)]
 pub struct BalanceView {

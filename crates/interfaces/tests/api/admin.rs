@@ -104,6 +104,37 @@ on_both_databases! {
         assert_eq!(whole.body["ok"], false, "{:?}", whole.body);
     }
 
+    async fn an_outside_system_checks_the_signed_head(db) {
+        use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+        let app = spawn_app(db).await;
+        let admin = app.staff("admin").await;
+        // The outside system holds the public key and records a signed head.
+        let key = app.send("GET", "/api/v1/audit/public-key", None, None, &[]).await;
+        assert_eq!(key.body["algorithm"], "ed25519");
+        let public: [u8; 32] = hex::decode(key.body["public_key"].as_str().unwrap()).unwrap().try_into().unwrap();
+        let verifying = VerifyingKey::from_bytes(&public).unwrap();
+        let head = app.get("/api/v1/audit/head", &admin).await;
+        let (seq, hash) = (head.body["seq"].as_i64().unwrap(), head.body["hash"].as_str().unwrap().to_owned());
+        assert_eq!(head.body["signed_message"], format!("yajin-audit-head\n{seq}\n{hash}"));
+        let signature: [u8; 64] = hex::decode(head.body["signature"].as_str().unwrap()).unwrap().try_into().unwrap();
+        let message = head.body["signed_message"].as_str().unwrap().to_owned();
+        assert!(verifying.verify(message.as_bytes(), &Signature::from_bytes(&signature)).is_ok());
+        // A forged head (another hash) does not carry the signature.
+        let forged = format!("yajin-audit-head\n{seq}\n{}", "0".repeat(64));
+        assert!(verifying.verify(forged.as_bytes(), &Signature::from_bytes(&signature)).is_err());
+        // Later, the row at `seq` still has the recorded hash; after a rewrite it would not.
+        let id = app.post("/api/v1/refund-applications", &app.merchant(A).await, body("DEMO-REVIEW-01")).await.body["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        app.post(&format!("/api/v1/review/applications/{id}/claim"), &app.staff("reviewer").await, json!({})).await;
+        let mut conn = app.db.pool().acquire().await.unwrap();
+        let rows = yajin_store::audit::list(&mut conn, None, seq - 1, 1).await.unwrap();
+        assert_eq!(rows[0].hash, hash, "the recorded head still matches the chain");
+        assert!(app.get("/api/v1/audit/head", &admin).await.body["seq"].as_i64().unwrap() > seq);
+        assert_eq!(app.get("/api/v1/audit/head", &app.staff("finance").await).await.status, 403);
+    }
+
     async fn the_books_are_checked_against_their_transfers(db) {
         let app = spawn_app(db).await;
         let admin = app.staff("admin").await;

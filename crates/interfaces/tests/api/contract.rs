@@ -293,6 +293,8 @@ on_both_databases! {
         c.check("get", "/api/v1/audit", &app.get("/api/v1/audit?limit=5", &admin).await);
         c.check("get", "/api/v1/audit/verify", &app.get("/api/v1/audit/verify", &admin).await);
         c.check("get", "/api/v1/ledger/verify", &app.get("/api/v1/ledger/verify", &admin).await);
+        c.check("get", "/api/v1/audit/head", &app.get("/api/v1/audit/head", &admin).await);
+        c.check("get", "/api/v1/audit/public-key", &app.send("GET", "/api/v1/audit/public-key", None, None, &[]).await);
         c.check("get", "/api/v1/support/tickets", &app.get("/api/v1/support/tickets", &support).await);
         c.check("get", "/api/v1/support/tickets/{id}", &app.get(&format!("/api/v1/support/tickets/{tk}"), &support).await);
         c.check("post", "/api/v1/support/tickets/{id}/messages", &app.post(&format!("/api/v1/support/tickets/{tk}/messages"), &support, json!({"body": "在处理"})).await);

@@ -220,6 +220,7 @@ on_both_databases! {
             ("GET", "/api/v1/audit".into(), Value::Null, &["admin"]),
             ("GET", "/api/v1/audit/verify".into(), Value::Null, &["admin"]),
             ("GET", "/api/v1/ledger/verify".into(), Value::Null, &["admin"]),
+            ("GET", "/api/v1/audit/head".into(), Value::Null, &["admin"]),
             ("GET", "/api/v1/support/tickets".into(), Value::Null, &["admin", "support"]),
             ("GET", "/api/v1/support/tickets/tk_x".into(), Value::Null, &["admin", "support"]),
             ("POST", "/api/v1/support/tickets/tk_x/messages".into(), json!({"body": "x"}), &["admin", "support"]),
