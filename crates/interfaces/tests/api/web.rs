@@ -355,6 +355,20 @@ on_both_databases! {
         assert!(page.headers["content-type"].to_str().unwrap().starts_with("text/html"));
         let problem = app.send("GET", "/no/such/page", None, None, &[]).await;
         assert_eq!((problem.status, problem.is_problem()), (404, true));
+        // A page's form sent as something else is refused with a page too, not bare text.
+        let refused = browser.request(browser.client.post(format!("{}/login", app.base)).header("content-type", "application/json").body("{}")).await;
+        assert_eq!(refused.status, 415);
+        assert!(refused.headers["content-type"].to_str().unwrap().starts_with("text/html"), "{:?}", refused.headers);
+        assert!(refused.html.contains("<html"));
+        // A form announced larger than the limit is refused before it is read, with a page.
+        let too_large = app
+            .raw_http(&format!(
+                "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                yajin::web::FORM_LIMIT_BYTES + 1
+            ))
+            .await;
+        assert!(too_large.starts_with("HTTP/1.1 413"), "{too_large}");
+        assert!(too_large.to_ascii_lowercase().contains("content-type: text/html"), "{too_large}");
     }
 
     async fn the_language_switch_is_remembered_and_stays_on_the_site(db) {
