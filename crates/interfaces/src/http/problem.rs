@@ -198,11 +198,20 @@ pub async fn localize(request: Request, next: Next) -> Response {
     if let Some(problem) = response.extensions_mut().remove::<ApiError>() {
         return problem.render(lang);
     }
+    match bare_refusal(&response) {
+        Some(problem) => problem.render(lang),
+        None => response,
+    }
+}
+
+/// A refusal the framework answered in bare text (an unknown route, a body over the limit, not
+/// the expected content type), as the error it stands for; `None` for any other response.
+pub fn bare_refusal(response: &Response) -> Option<ApiError> {
     let status = response.status();
     let is_bare_error = (status.is_client_error() || status.is_server_error())
         && response.headers().get(header::CONTENT_TYPE).is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
     if !is_bare_error {
-        return response;
+        return None;
     }
     let code = match status {
         StatusCode::NOT_FOUND => ErrorCode::NotFound,
@@ -212,7 +221,7 @@ pub async fn localize(request: Request, next: Next) -> Response {
         s if s.is_server_error() => ErrorCode::Internal,
         _ => ErrorCode::BadRequest,
     };
-    ApiError::new(status, code).render(lang)
+    Some(ApiError::new(status, code))
 }
 
 /// RFC 9457 problem details, with Yajin's stable `code` and, per code, the figures to act on.

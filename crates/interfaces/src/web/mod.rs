@@ -56,26 +56,13 @@ async fn switch_language(Path(code): Path<String>, Query(q): Query<Back>) -> Res
 /// The framework's own refusals on page routes (not a form, too large, wrong method) as pages
 /// in the reader's language, never bare text.
 async fn page_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    use crate::http::problem::{ApiError, ErrorCode};
-    use axum::http::StatusCode;
     let lang = visitor::page_language(request.headers());
     let area = if request.uri().path().starts_with("/console") { page::Area::Console } else { page::Area::Portal };
     let response = next.run(request).await;
-    let status = response.status();
-    let bare = (status.is_client_error() || status.is_server_error())
-        && response.headers().get(header::CONTENT_TYPE).is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
-    if !bare {
-        return response;
+    match crate::http::problem::bare_refusal(&response) {
+        Some(refusal) => PageError::api(refusal, lang, area).into_response(),
+        None => response,
     }
-    let code = match status {
-        StatusCode::NOT_FOUND => ErrorCode::NotFound,
-        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
-        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
-        s if s.is_server_error() => ErrorCode::Internal,
-        _ => ErrorCode::BadRequest,
-    };
-    PageError::api(ApiError::new(status, code), lang, area).into_response()
 }
 
 /// An unknown path, as a page.

@@ -186,14 +186,25 @@ fn console_nav(path: &str, lang: Lang, role: Role) -> Vec<NavLink> {
 
 /// Both kinds of logged-in page visitor answer for their forms' CSRF tokens.
 pub trait FormOwner: FromRequestParts<AppState, Rejection = PageError> {
-    fn csrf_hash(&self) -> &str;
-    fn token_hash(&self) -> &str;
-    fn lang(&self) -> Lang;
-    fn area(&self) -> Area;
+    /// The page's frame, the session's CSRF hash and its token hash.
+    fn page(&self) -> (&Chrome, &str, &str);
+
+    fn token_hash(&self) -> &str {
+        self.page().2
+    }
+
+    fn lang(&self) -> Lang {
+        self.page().0.lang
+    }
+
+    fn area(&self) -> Area {
+        self.page().0.area
+    }
 
     /// The form's token must be the session's.
     fn check_csrf(&self, sent: &str) -> Result<(), PageError> {
-        if !sent.is_empty() && constant_time_eq(auth::token_hash(sent).as_bytes(), self.csrf_hash().as_bytes()) {
+        let csrf_hash = self.page().1;
+        if !sent.is_empty() && constant_time_eq(auth::token_hash(sent).as_bytes(), csrf_hash.as_bytes()) {
             Ok(())
         } else {
             Err(PageError::stale_form(self.lang(), self.area()))
@@ -202,32 +213,14 @@ pub trait FormOwner: FromRequestParts<AppState, Rejection = PageError> {
 }
 
 impl FormOwner for Merchant {
-    fn csrf_hash(&self) -> &str {
-        &self.csrf_hash
-    }
-    fn token_hash(&self) -> &str {
-        &self.session.token_hash
-    }
-    fn lang(&self) -> Lang {
-        self.chrome.lang
-    }
-    fn area(&self) -> Area {
-        Area::Portal
+    fn page(&self) -> (&Chrome, &str, &str) {
+        (&self.chrome, &self.csrf_hash, &self.session.token_hash)
     }
 }
 
 impl FormOwner for Staff {
-    fn csrf_hash(&self) -> &str {
-        &self.csrf_hash
-    }
-    fn token_hash(&self) -> &str {
-        &self.session.token_hash
-    }
-    fn lang(&self) -> Lang {
-        self.chrome.lang
-    }
-    fn area(&self) -> Area {
-        Area::Console
+    fn page(&self) -> (&Chrome, &str, &str) {
+        (&self.chrome, &self.csrf_hash, &self.session.token_hash)
     }
 }
 

@@ -122,6 +122,12 @@ impl<'a> Browser<'a> {
     }
 }
 
+/// How many payout attempts the application has had.
+async fn attempts_of(app: &TestApp, finance: &str, application_id: &str) -> usize {
+    let list = app.get("/api/v1/payouts?limit=200", finance).await;
+    list.body["items"].as_array().unwrap().iter().filter(|p| p["application_id"] == application_id).count()
+}
+
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
 
 on_both_databases! {
@@ -560,5 +566,34 @@ on_both_databases! {
         assert_eq!(done.location.as_deref(), Some("/apply/DEMO-REVIEW-01?notice=unlocked"));
         let form = browser.get("/apply/DEMO-REVIEW-01?notice=unlocked").await;
         assert!(!form.html.contains("id=\"unlock\"") && form.html.contains("value=\"check\"") && form.html.contains("身份核验已解锁"), "{}", form.html);
+    }
+
+    async fn a_retry_sent_twice_from_the_console_pays_one_new_attempt(db) {
+        let app = spawn_paying_app(db, Faults { failing_card_last4: Some("0128".into()), ..Faults::default() }).await;
+        let token = app.merchant(A).await;
+        let id = app.post("/api/v1/refund-applications", &token, crate::applications::body("DEMO-AUTO-01")).await.body["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        app.eventually(&format!("/api/v1/refund-applications/{id}"), &token, |b| b["status"] == "payout_failed").await;
+        let mut finance = Browser::staff(&app, "finance").await;
+        let page = finance.get("/console/payouts?status=failed").await;
+        let payout = page.html.split("<td class=\"sn\">po_").nth(1).unwrap().split('<').next().unwrap().to_owned();
+        let path = format!("/console/payouts/po_{payout}/retry");
+        let form = [("_csrf", page.hidden("_csrf")), ("_key", page.hidden("_key"))];
+        let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        // A double click: the same form twice, and a third time at once from another tab.
+        let first = finance.post(&path, &fields).await;
+        let second = finance.post(&path, &fields).await;
+        assert_eq!((first.status, first.location.as_deref()), (303, Some("/console/payouts?notice=retried")));
+        assert_eq!(second.location, first.location);
+        let finance_token = app.staff("finance").await;
+        assert_eq!(attempts_of(&app, &finance_token, &id).await, 2, "one new attempt, not two");
+        // Once that attempt has failed too, the same form (same key) still does nothing new.
+        app.eventually(&format!("/api/v1/refund-applications/{id}"), &token, |b| b["status"] == "payout_failed").await;
+        let again = finance.post(&path, &fields).await;
+        assert_eq!(again.location, first.location);
+        assert_eq!(attempts_of(&app, &finance_token, &id).await, 2);
+        assert!(app.bank_payments().await.is_empty(), "the failing card was never paid");
     }
 }

@@ -11,3 +11,9 @@ CREATE TABLE login_failures (
     PRIMARY KEY (kind, identifier, client_ip)
 );
 CREATE INDEX login_failures_by_last_at ON login_failures (last_at);
+
+-- The per-account counters this replaces: nothing reads or writes them any more.
+ALTER TABLE merchants DROP COLUMN failed_login_count;
+ALTER TABLE merchants DROP COLUMN locked_until;
+ALTER TABLE staff DROP COLUMN failed_login_count;
+ALTER TABLE staff DROP COLUMN locked_until;

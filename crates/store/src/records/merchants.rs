@@ -159,25 +159,20 @@ pub async fn password_hash(conn: &mut AnyConnection, merchant_id: &str) -> Resul
     Ok(row.try_get("password_hash")?)
 }
 
-/// Login state: the password hash and lockout, for the login use case.
+/// Login state: the password hash, for the login use case.
 #[derive(Clone, Debug)]
 pub struct LoginRecord {
     pub id: String,
     pub password_hash: String,
-    pub locked_until: Option<i64>,
 }
 
 pub async fn login_record(conn: &mut AnyConnection, phone: &str) -> Result<Option<LoginRecord>, StoreError> {
-    let row = sqlx::query("SELECT id, password_hash, locked_until FROM merchants WHERE phone = $1")
+    let row = sqlx::query("SELECT id, password_hash FROM merchants WHERE phone = $1")
         .bind(phone)
         .fetch_optional(conn)
         .await?;
     let Some(r) = row else { return Ok(None) };
-    Ok(Some(LoginRecord {
-        id: r.try_get("id")?,
-        password_hash: r.try_get("password_hash")?,
-        locked_until: r.try_get("locked_until")?,
-    }))
+    Ok(Some(LoginRecord { id: r.try_get("id")?, password_hash: r.try_get("password_hash")? }))
 }
 
 pub async fn set_password_hash(conn: &mut AnyConnection, id: &str, hash: &str) -> Result<(), StoreError> {

@@ -61,11 +61,10 @@ pub struct LoginRecord {
     pub role: Role,
     pub active: bool,
     pub password_hash: String,
-    pub locked_until: Option<i64>,
 }
 
 pub async fn login_record(conn: &mut AnyConnection, username: &str) -> Result<Option<LoginRecord>, StoreError> {
-    let row = sqlx::query("SELECT id, role, active, password_hash, locked_until FROM staff WHERE username = $1")
+    let row = sqlx::query("SELECT id, role, active, password_hash FROM staff WHERE username = $1")
         .bind(username)
         .fetch_optional(conn)
         .await?;
@@ -76,7 +75,6 @@ pub async fn login_record(conn: &mut AnyConnection, username: &str) -> Result<Op
         role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("staff role {role}")))?,
         active: r.try_get::<i64, _>("active")? == 1,
         password_hash: r.try_get("password_hash")?,
-        locked_until: r.try_get("locked_until")?,
     }))
 }
 
