@@ -5,7 +5,7 @@
 use yajin_core::application::{sources_of, transition, Action, Role, Status};
 use yajin_core::eligibility::Reason;
 use yajin_core::ids::{BankCardNo, IdCardNo, PhoneNo, TerminalSn};
-use yajin_core::validation::{FieldError, FieldErrors};
+use yajin_core::validation::{printable, FieldError, FieldErrors, Lines};
 
 use yajin_store::records::applications::{self, Application, NewApplication, NewEvent};
 use yajin_store::records::notifications::{self, NewNotification};
@@ -119,6 +119,7 @@ fn check_fields(input: &ApplyInput) -> Result<Checked, ApplyError> {
     if input.note.chars().count() > NOTE_MAX_CHARS {
         errors.push(FieldError::new("note", "too_long", "至多 500 个字符", "at most 500 characters"));
     }
+    errors.extend(printable("note", &input.note, Lines::Many));
     if input.attachment_ids.len() > ATTACHMENTS_MAX {
         errors.push(FieldError::new("attachment_ids", "too_many", "至多 10 个附件", "at most 10 attachments"));
     }
@@ -519,6 +520,7 @@ pub async fn supplement(
     if note.chars().count() > NOTE_MAX_CHARS {
         errors.push(FieldError::new("note", "too_long", "至多 500 个字符", "at most 500 characters"));
     }
+    errors.extend(printable("note", note, Lines::Many));
     if note.trim().is_empty() && attachment_ids.is_empty() {
         errors.push(FieldError::new(
             "note",

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use yajin_core::ids::{BankCardNo, IdCardNo};
 use yajin_core::plan::TxnKind;
-use yajin_core::validation::FieldError;
+use yajin_core::validation::{printable, FieldError, Lines};
 use yajin_core::{Fen, Timestamp};
 use yajin_store::records::outstanding::{self, Item};
 use yajin_store::records::{merchants, terminals};
@@ -148,6 +148,7 @@ pub async fn usage(app: &App, items: &[UsageInput]) -> Result<u64, AppError> {
         if r.is_empty() || r.len() > 64 {
             errors.push(FieldError::new(format!("items[{i}].ref"), "invalid_length", "1–64 个字符", "1–64 characters"));
         }
+        errors.extend(printable(&format!("items[{i}].ref"), r, Lines::One));
         if !ids.contains_key(&sns[i]) {
             errors.push(FieldError::new(format!("items[{i}].sn"), "not_found", "没有这台终端", "no such terminal"));
         }

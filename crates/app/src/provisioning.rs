@@ -7,7 +7,7 @@ use yajin_core::eligibility::TerminalStatus;
 use yajin_core::ids::{BankCardNo, IdCardNo, MerchantNo, PhoneNo, TerminalId, TerminalSn};
 use yajin_core::ledger::postings;
 use yajin_core::plan::{DepositPlan, TxnKind};
-use yajin_core::validation::{FieldError, FieldErrors};
+use yajin_core::validation::{printable, FieldError, FieldErrors, Lines};
 use yajin_core::{Fen, Timestamp};
 use yajin_store::pii::Vault;
 use yajin_store::records::{applications, merchants, outstanding, plans, staff, terminals};
@@ -44,9 +44,8 @@ pub async fn create_merchant(app: &App, actor: &Actor, input: MerchantInput) -> 
     let id_card = errors.check("id_card_no", IdCardNo::parse(&input.id_card_no));
     let bank_card = errors.check("bank_card_no", BankCardNo::parse(&input.bank_card_no));
     let name = input.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 100 {
-        errors.push(FieldError::new("name", "invalid_length", "1–100 个字符", "1–100 characters"));
-    }
+    one_line(&mut errors, "name", &name, 1);
+    one_line(&mut errors, "bank_name", &input.bank_name, 1);
     errors.into_result().map_err(AppError::Fields)?;
     let (Some(merchant_no), Some(phone), Some(id_card), Some(bank_card)) = (merchant_no, phone, id_card, bank_card)
     else {
@@ -160,6 +159,21 @@ pub async fn create_plan(
     work.finish(StoredPlan { id, plan, created_at: Timestamp::from_millis(now) }).await
 }
 
+/// A name or reference typed on one line: `min`–100 characters, no control characters.
+fn one_line(errors: &mut FieldErrors, field: &str, value: &str, min: usize) {
+    const MAX: usize = 100;
+    let n = value.trim().chars().count();
+    if n < min || n > MAX {
+        errors.push(FieldError::new(
+            field,
+            "invalid_length",
+            format!("{min}–{MAX} 个字符"),
+            format!("{min}–{MAX} characters"),
+        ));
+    }
+    errors.extend(printable(field, value, Lines::One));
+}
+
 pub struct DepositInput {
     pub amount: Fen,
     pub route: &'static str,
@@ -194,6 +208,10 @@ pub async fn create_terminal(app: &App, actor: &Actor, input: TerminalInput) -> 
             "已解绑的终端须有解绑时间",
             "a terminated terminal has a termination time",
         ));
+    }
+    one_line(&mut errors, "model", &input.model, 0);
+    if let Some(deposit) = &input.deposit {
+        one_line(&mut errors, "deposit.route_ref", &deposit.route_ref, 0);
     }
     if input.deposit.as_ref().is_some_and(|d| !d.amount.is_positive()) {
         errors.push(FieldError::new("deposit.amount_fen", "out_of_range", "须大于 0", "more than 0"));

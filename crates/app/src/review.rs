@@ -7,7 +7,7 @@ use yajin_core::application::{check_second_approver, transition, Action, Role, S
 use yajin_core::ledger::postings;
 use yajin_core::plan::RefundRule;
 use yajin_core::rejection;
-use yajin_core::validation::FieldError;
+use yajin_core::validation::{printable, FieldError, Lines};
 use yajin_core::Fen;
 use yajin_store::pii::Vault;
 use yajin_store::records::applications::{self, Application, Mark, NewEvent};
@@ -143,6 +143,7 @@ fn check_comment(comment: &str, errors: &mut Vec<FieldError>) {
     if comment.chars().count() > COMMENT_MAX_CHARS {
         errors.push(FieldError::new("comment", "too_long", "至多 1000 个字符", "at most 1000 characters"));
     }
+    errors.extend(printable("comment", comment, Lines::Many));
 }
 
 async fn load(tx: &mut Tx, id: &str) -> Result<Application, ReviewError> {
@@ -409,6 +410,7 @@ pub async fn request_info(
         if n == 0 || n > 200 {
             errors.push(FieldError::new(format!("items[{i}]"), "invalid_length", "1–200 个字符", "1–200 characters"));
         }
+        errors.extend(printable(&format!("items[{i}]"), item, Lines::One));
     }
     check_comment(comment, &mut errors);
     if !errors.is_empty() {
@@ -459,6 +461,7 @@ pub async fn device_received(
     if waybill.is_empty() || waybill.chars().count() > 40 {
         errors.push(FieldError::new("waybill_no", "invalid_length", "运单号为 1–40 个字符", "1–40 characters"));
     }
+    errors.extend(printable("waybill_no", waybill, Lines::One));
     if !DEVICE_CONDITIONS.contains(&condition) {
         errors.push(FieldError::new(
             "condition",

@@ -1,7 +1,7 @@
 //! Customer service: answering and closing tickets; announcements. Every staff action is
 //! audited; every answer reaches the merchant as a notification too.
 
-use yajin_core::validation::FieldError;
+use yajin_core::validation::{printable, FieldError, Lines};
 use yajin_store::records::notifications::{self, NewNotification};
 use yajin_store::records::{announcements, tickets};
 use yajin_store::Conn;
@@ -15,7 +15,7 @@ use crate::idempotency::{begin_work, Outcome, Replay};
 use crate::paging::{Page, PageRequest};
 use crate::{Actor, App, AppError};
 
-fn text(field: &str, value: &str, max: usize) -> Result<(), AppError> {
+fn text(field: &str, value: &str, max: usize, lines: Lines) -> Result<(), AppError> {
     let n = value.trim().chars().count();
     if n == 0 || n > max {
         return Err(AppError::Fields(vec![FieldError::new(
@@ -25,7 +25,10 @@ fn text(field: &str, value: &str, max: usize) -> Result<(), AppError> {
             format!("1–{max} characters"),
         )]));
     }
-    Ok(())
+    match printable(field, value, lines) {
+        Some(error) => Err(AppError::Fields(vec![error])),
+        None => Ok(()),
+    }
 }
 
 /// A ticket as support sees it: the conversation and the application it is about.
@@ -75,7 +78,7 @@ pub async fn answer(
     body: &str,
     replay: Replay<'_, SupportTicket>,
 ) -> Result<Outcome<SupportTicket>, AppError> {
-    text("body", body, 5_000)?;
+    text("body", body, 5_000, Lines::Many)?;
     let now = app.now_ms();
     let mut work = begin_work!(app, replay);
     let tx = &mut work.tx;
@@ -131,8 +134,8 @@ pub async fn draft_announcement(
     replay: Replay<'_, AnnouncementState>,
 ) -> Result<Outcome<AnnouncementState>, AppError> {
     let mut errors = Vec::new();
-    for (field, value, max) in [("title", title, 200), ("body", body, 5_000)] {
-        if let Err(AppError::Fields(mut e)) = text(field, value, max) {
+    for (field, value, max, lines) in [("title", title, 200, Lines::One), ("body", body, 5_000, Lines::Many)] {
+        if let Err(AppError::Fields(mut e)) = text(field, value, max, lines) {
             errors.append(&mut e);
         }
     }

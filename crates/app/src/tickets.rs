@@ -1,7 +1,7 @@
 //! Customer-service tickets: a merchant asks, optionally about one of their applications, and
 //! is promised a first answer within a day.
 
-use yajin_core::validation::FieldError;
+use yajin_core::validation::{printable, FieldError, Lines};
 use yajin_store::records::tickets::{Message, Ticket};
 use yajin_store::records::{applications, tickets};
 
@@ -20,6 +20,7 @@ fn check_body(field: &str, body: &str, errors: &mut Vec<FieldError>) {
     } else if n > BODY_MAX_CHARS {
         errors.push(FieldError::new(field, "too_long", "至多 5000 个字符", "at most 5000 characters"));
     }
+    errors.extend(printable(field, body, Lines::Many));
 }
 
 pub async fn open(
@@ -35,6 +36,7 @@ pub async fn open(
     if subject_chars == 0 || subject_chars > SUBJECT_MAX_CHARS {
         errors.push(FieldError::new("subject", "invalid_length", "1–200 个字符", "1–200 characters"));
     }
+    errors.extend(printable("subject", subject, Lines::One));
     check_body("body", body, &mut errors);
     let now = app.now_ms();
     let mut work = begin_work!(app, replay);

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::money::{Fen, MoneyError};
 use crate::timestamp::Timestamp;
-use crate::validation::FieldError;
+use crate::validation::{printable, FieldError, Lines};
 
 /// What a usage transaction was, for deciding whether it counts toward a volume target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -114,6 +114,9 @@ impl DepositPlan {
         }
         if self.name.trim().is_empty() || self.name.chars().count() > NAME_LEN_MAX {
             errors.push(FieldError::new("name", "invalid_length", "1–100 个字符", "1–100 characters"));
+        }
+        if let Some(error) = printable("name", &self.name, Lines::One) {
+            errors.push(error);
         }
         if !self.deposit_fen.is_positive() || self.deposit_fen > Fen::PARSE_MAX {
             errors.push(FieldError::new("deposit_fen", "out_of_range", "押金须大于 0", "a deposit is more than 0"));

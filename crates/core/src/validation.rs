@@ -65,3 +65,69 @@ impl FieldErrors {
         }
     }
 }
+
+impl Extend<FieldError> for FieldErrors {
+    fn extend<I: IntoIterator<Item = FieldError>>(&mut self, errors: I) {
+        self.0.extend(errors);
+    }
+}
+
+/// Whether typed text may contain line breaks (a message, a note) or is one line (a name, a
+/// title, a reference).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lines {
+    One,
+    Many,
+}
+
+/// Refuses control characters in text a person typed: NUL (which PostgreSQL cannot store and
+/// SQLite's `length()` stops at), the other C0 and C1 controls, DEL, and line breaks and tabs
+/// where the field is one line. Neither database nor any page could show them faithfully.
+pub fn printable(field: &str, value: &str, lines: Lines) -> Option<FieldError> {
+    let allowed = |c: char| lines == Lines::Many && matches!(c, '\n' | '\r' | '\t');
+    value.chars().any(|c| c.is_control() && !allowed(c)).then(|| {
+        FieldError::new(
+            field,
+            "invalid_characters",
+            if lines == Lines::Many {
+                "含有不可见的控制字符"
+            } else {
+                "含有换行或不可见的控制字符"
+            },
+            if lines == Lines::Many {
+                "contains invisible control characters"
+            } else {
+                "contains a line break or an invisible control character"
+            },
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn control_characters_are_refused_and_ordinary_text_is_not() {
+        assert!(printable("title", "退押金 refund ✓", Lines::One).is_none());
+        assert!(printable("body", "第一行\n第二行\r\n\tend", Lines::Many).is_none());
+        assert!(printable("title", "a\nb", Lines::One).is_some());
+        for bad in ["\u{0}", "a\u{0}b", "\u{7f}", "\u{92}", "\u{1b}[31m"] {
+            let e = printable("body", bad, Lines::Many).expect(bad);
+            assert_eq!((e.field.as_str(), e.code), ("body", "invalid_characters"));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn refused_exactly_when_a_control_character_is_present(s in "\\PC{0,20}", c in any::<char>(), at in 0usize..21) {
+            let mut text: Vec<char> = s.chars().collect();
+            let at = at.min(text.len());
+            text.insert(at, c);
+            let text: String = text.into_iter().collect();
+            prop_assert_eq!(printable("f", &text, Lines::Many).is_some(), c.is_control() && !matches!(c, '\n' | '\r' | '\t'));
+            prop_assert!(printable("f", &s, Lines::One).is_none());
+        }
+    }
+}

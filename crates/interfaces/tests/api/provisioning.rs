@@ -19,6 +19,48 @@ fn terminal() -> Value {
 }
 
 on_both_databases! {
+    async fn typed_text_with_control_characters_is_refused_and_nothing_is_written(db) {
+        // What the fuzzer once sent: a NUL that PostgreSQL cannot store and that SQLite's
+        // length() stops at, and a C1 control. Each is a field error, never a 500.
+        let app = spawn_app(db).await;
+        let admin = app.staff("admin").await;
+        let fields = |r: &crate::harness::Reply| -> Vec<(String, String)> {
+            r.body["errors"].as_array().unwrap().iter()
+                .map(|e| (e["field"].as_str().unwrap().to_owned(), e["code"].as_str().unwrap().to_owned())).collect()
+        };
+        let r = app.post("/api/v1/admin/announcements", &admin, json!({"title": "\u{0}u\u{92}", "body": "__main__"})).await;
+        assert_eq!((r.status, fields(&r)), (422, vec![("title".into(), "invalid_characters".into())]));
+        let r = app.post("/api/v1/admin/announcements", &admin, json!({"title": "两行\n标题", "body": "正文可以\n换行"})).await;
+        assert_eq!(fields(&r), vec![("title".into(), "invalid_characters".into())], "a title is one line");
+
+        let mut m = merchant();
+        m["bank_name"] = json!("工商\u{0}银行");
+        let r = app.post("/api/v1/admin/merchants", &admin, m).await;
+        assert_eq!((r.status, fields(&r)), (422, vec![("bank_name".into(), "invalid_characters".into())]));
+        let mut m = merchant();
+        m["bank_name"] = json!("银".repeat(101));
+        assert_eq!(fields(&app.post("/api/v1/admin/merchants", &admin, m).await), vec![("bank_name".into(), "invalid_length".into())]);
+        assert_eq!(app.post("/api/v1/admin/merchants", &admin, merchant()).await.status, 201, "nothing of the refused ones was kept");
+
+        let mut t = terminal();
+        t["model"] = json!("P2\u{1b}[31m");
+        t["deposit"]["route_ref"] = json!("WX\u{0}1");
+        let r = app.post("/api/v1/admin/terminals", &admin, t).await;
+        assert_eq!(fields(&r), vec![("model".into(), "invalid_characters".into()), ("deposit.route_ref".into(), "invalid_characters".into())]);
+        assert_eq!(app.post("/api/v1/admin/terminals", &admin, terminal()).await.status, 201);
+
+        let m = app.merchant(yajin_app::demo::MERCHANT_A.phone).await;
+        let r = app.post("/api/v1/tickets", &m, json!({"subject": "进度", "body": "何时\u{0}到账"})).await;
+        assert_eq!(fields(&r), vec![("body".into(), "invalid_characters".into())]);
+        assert_eq!(app.get("/api/v1/tickets", &m).await.body["items"].as_array().unwrap().len(), 0);
+        let applications = app.get("/api/v1/refund-applications", &m).await.body["items"].as_array().unwrap().len();
+        let mut apply = crate::applications::body("DEMO-REVIEW-01");
+        apply["note"] = json!("\u{0}");
+        let r = app.post("/api/v1/refund-applications", &m, apply).await;
+        assert_eq!(fields(&r), vec![("note".into(), "invalid_characters".into())]);
+        assert_eq!(app.get("/api/v1/refund-applications", &m).await.body["items"].as_array().unwrap().len(), applications);
+    }
+
     async fn a_migrated_merchant_gets_its_deposit_back(db) {
         let app = spawn_app(db).await;
         let admin = app.staff("admin").await;
