@@ -23,6 +23,7 @@ pub mod devices;
 pub mod housekeeping;
 pub mod idempotency;
 pub mod inbox;
+pub mod keys;
 pub mod onboarding;
 pub mod paging;
 pub mod passwords;

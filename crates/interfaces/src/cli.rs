@@ -48,6 +48,8 @@ pub enum Command {
 pub struct ReconcileArgs {
     #[command(flatten)]
     pub db: DbArgs,
+    #[command(flatten)]
+    pub keys: KeyArgs,
     /// The statement: `payout_id,reference,amount_fen,bank_reference,paid_at` per line.
     pub file: PathBuf,
 }
@@ -75,9 +77,9 @@ pub struct WorkerArgs {
     pub db: DbArgs,
     #[command(flatten)]
     pub channel: ChannelArgs,
-    /// 64 hex digits: the PII key the servers use (the worker reads card numbers to pay).
-    #[arg(long, env = "YAJIN_PII_KEY", hide_env_values = true)]
-    pub pii_key: Option<String>,
+    /// The servers' keys (the worker reads card numbers to pay).
+    #[command(flatten)]
+    pub keys: KeyArgs,
     /// How long a claimed job is this worker's before another may take it over (ms).
     #[arg(long, env = "YAJIN_WORKER_LEASE_MS", default_value_t = 30_000)]
     pub lease_ms: i64,
@@ -128,12 +130,38 @@ pub enum AdminCommand {
     /// Create a staff account (the first admin, say). The password is read from
     /// YAJIN_STAFF_PASSWORD or, if unset, from the first line of standard input.
     CreateStaff(CreateStaffArgs),
+    /// Re-seal everything sealed under a previous PII key with the current one (after setting
+    /// the new key as --pii-key and the old one in --pii-previous-keys); then the old key can go.
+    RotateKeys(RotateKeysArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RotateKeysArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
+/// The master (PII) keys: the current one and those it replaced.
+#[derive(Debug, Args, Clone, Default)]
+pub struct KeyArgs {
+    /// 64 hex digits: the key that seals ID and bank card numbers at rest [default: a key
+    /// generated once into DATA_DIR/pii.key]. Servers sharing a database share it.
+    #[arg(long, env = "YAJIN_PII_KEY", hide_env_values = true)]
+    pub pii_key: Option<String>,
+    /// Earlier PII keys (comma-separated): they still open what they sealed until
+    /// `yajin admin rotate-keys` has re-sealed it under the current key.
+    #[arg(long, env = "YAJIN_PII_PREVIOUS_KEYS", hide_env_values = true, value_delimiter = ',')]
+    pub pii_previous_keys: Vec<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct CreateStaffArgs {
     #[command(flatten)]
     pub db: DbArgs,
+    #[command(flatten)]
+    pub keys: KeyArgs,
     #[arg(long)]
     pub username: String,
     /// reviewer, approver, finance, admin or support
@@ -177,10 +205,8 @@ pub struct ServeArgs {
     #[arg(long, env = "YAJIN_DEMO")]
     pub demo: bool,
 
-    /// 64 hex digits: the key that seals ID and bank card numbers at rest [default: a key
-    /// generated once into DATA_DIR/pii.key]
-    #[arg(long, env = "YAJIN_PII_KEY", hide_env_values = true)]
-    pub pii_key: Option<String>,
+    #[command(flatten)]
+    pub keys: KeyArgs,
 
     /// `sandbox` (messages readable at /api/v1/sandbox/sms; the demo's default) or `http`
     /// (a provider at --sms-http-url). Required outside the demo.

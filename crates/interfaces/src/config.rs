@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use yajin_app::setup::Backend;
 
-use crate::cli::{ChannelArgs, DbArgs, LogFormat, ServeArgs};
+use crate::cli::{ChannelArgs, DbArgs, KeyArgs, LogFormat, ServeArgs};
 use yajin_channels::gateway::PlainHttp;
 
 /// The TOML file's shape. Unknown keys are errors: a typo must not be silently ignored.
@@ -54,6 +54,24 @@ impl FileConfig {
     }
 }
 
+/// The master (PII) keys, checked: the current one (none: the data folder's `pii.key`) and
+/// those it replaced.
+#[derive(Clone, Debug, Default)]
+pub struct KeyConfig {
+    pub current: Option<String>,
+    pub previous: Vec<String>,
+}
+
+pub fn key_config(args: &KeyArgs, file: &FileConfig) -> Result<KeyConfig, ConfigError> {
+    let current = args.pii_key.clone().or_else(|| file.pii_key.clone());
+    let previous =
+        if args.pii_previous_keys.is_empty() { file.pii_previous_keys.clone() } else { args.pii_previous_keys.clone() };
+    for (name, key) in current.iter().map(|k| ("pii_key", k)).chain(previous.iter().map(|k| ("pii_previous_keys", k))) {
+        yajin_app::setup::MasterKey::from_hex(key).map_err(|e| ConfigError(format!("{name}: {e}")))?;
+    }
+    Ok(KeyConfig { current, previous })
+}
+
 /// Where the database is and how to open it.
 #[derive(Clone, Debug)]
 pub struct DbConfig {
@@ -82,8 +100,7 @@ pub struct ServeConfig {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub db: DbConfig,
     pub demo: bool,
-    pub pii_key: Option<String>,
-    pub pii_previous_keys: Vec<String>,
+    pub keys: KeyConfig,
     pub sms: SmsConfig,
     pub channel: ChannelConfig,
     pub retention: yajin_app::housekeeping::Retention,
@@ -182,12 +199,7 @@ pub fn serve_config(args: &ServeArgs, file: &FileConfig) -> Result<ServeConfig, 
             "listen address {listen_text:?} (YAJIN_LISTEN / --listen) is not HOST:PORT, e.g. 127.0.0.1:8080"
         ))
     })?;
-    let pii_key = args.pii_key.clone().or_else(|| file.pii_key.clone());
-    for (name, key) in
-        pii_key.iter().map(|k| ("pii_key", k)).chain(file.pii_previous_keys.iter().map(|k| ("pii_previous_keys", k)))
-    {
-        yajin_app::setup::MasterKey::from_hex(key).map_err(|e| ConfigError(format!("{name}: {e}")))?;
-    }
+    let keys = key_config(&args.keys, file)?;
     let demo = args.demo || file.demo.unwrap_or(false);
     let public_url = match args.public_url.clone().or_else(|| file.public_url.clone()) {
         None => format!("http://{listen}"),
@@ -217,8 +229,7 @@ pub fn serve_config(args: &ServeArgs, file: &FileConfig) -> Result<ServeConfig, 
         demo,
         sms: sms_config(args, file, demo)?,
         channel: channel_config(&args.channel, file, demo)?,
-        pii_key,
-        pii_previous_keys: file.pii_previous_keys.clone(),
+        keys,
         retention: retention(file)?,
     })
 }
@@ -266,7 +277,7 @@ mod tests {
             public_url: None,
             trusted_proxies: Vec::new(),
             demo: true,
-            pii_key: None,
+            keys: crate::cli::KeyArgs::default(),
             sms_provider: None,
             sms_http_url: None,
             channel: crate::cli::ChannelArgs::default(),
@@ -342,5 +353,52 @@ mod tests {
         assert!(serve_config(&args, &FileConfig::default()).is_ok(), "this machine is fine");
         args.sms_provider = Some("carrier-pigeon".into());
         assert!(serve_config(&args, &FileConfig::default()).unwrap_err().0.contains("\"carrier-pigeon\""));
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Text that is sometimes what a setting wants and mostly not.
+        fn setting(valid: &'static str) -> impl Strategy<Value = String> {
+            prop_oneof![valid.prop_map(|s| s), "\\PC{0,24}", any::<String>()]
+        }
+
+        proptest! {
+            #[test]
+            fn any_config_file_text_is_read_or_refused_in_one_line(text in "\\PC{0,80}") {
+                if let Err(e) = toml::from_str::<FileConfig>(&text) {
+                    prop_assert!(!e.message().lines().next().unwrap_or_default().is_empty());
+                }
+            }
+
+            #[test]
+            fn each_setting_is_accepted_exactly_when_valid(
+                listen in setting("127\\.0\\.0\\.1:[0-9]{1,5}"),
+                key in setting("[0-9a-f]{64}"),
+                proxy in setting("(10|192)\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}"),
+                url in setting("https?://[a-z]{1,10}\\.example"),
+                hours in any::<u64>(),
+            ) {
+                let mut args = serve_args();
+                args.listen = Some(listen.clone());
+                args.keys.pii_key = Some(key.clone());
+                args.trusted_proxies = vec![proxy.clone()];
+                args.public_url = Some(url.clone());
+                let file = FileConfig { idempotency_retention_hours: Some(hours), ..FileConfig::default() };
+                let valid = listen.parse::<SocketAddr>().is_ok()
+                    && yajin_app::setup::MasterKey::from_hex(&key).is_ok()
+                    && proxy.trim().parse::<std::net::IpAddr>().is_ok()
+                    && (url.starts_with("https://") || url.starts_with("http://"))
+                    && (24..=24 * 366).contains(&hours);
+                match serve_config(&args, &file) {
+                    Ok(_) => prop_assert!(valid),
+                    Err(e) => {
+                        prop_assert!(!valid, "refused a valid config: {}", e.0);
+                        prop_assert!(!e.0.contains('\n'), "one line: {}", e.0);
+                    }
+                }
+            }
+        }
     }
 }

@@ -53,7 +53,13 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Admin(cli::AdminCommand::CreateStaff(args)) => {
             let config = config::db_config(&args.db, &file).map_err(|e| Failure::config(e.0))?;
-            runtime.block_on(serve::create_staff(&config, &args))
+            let keys = config::key_config(&args.keys, &file).map_err(|e| Failure::config(e.0))?;
+            runtime.block_on(serve::create_staff(&config, &keys, &args))
+        }
+        Command::Admin(cli::AdminCommand::RotateKeys(args)) => {
+            let config = config::db_config(&args.db, &file).map_err(|e| Failure::config(e.0))?;
+            let keys = config::key_config(&args.keys, &file).map_err(|e| Failure::config(e.0))?;
+            runtime.block_on(serve::rotate_keys(&config, &keys))
         }
         Command::Worker(args) => {
             let db = config::db_config(&args.db, &file).map_err(|e| Failure::config(e.0))?;
@@ -61,12 +67,14 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             if !(100..=600_000).contains(&args.lease_ms) {
                 return Err(Failure::config("--lease-ms must be 100–600000"));
             }
-            runtime.block_on(serve::worker(&db, &channel, args.pii_key.as_deref(), args.lease_ms))
+            let keys = config::key_config(&args.keys, &file).map_err(|e| Failure::config(e.0))?;
+            runtime.block_on(serve::worker(&db, &channel, &keys, args.lease_ms))
         }
         Command::SandboxBank(args) => runtime.block_on(serve::sandbox_bank(args)),
         Command::Reconcile(args) => {
             let config = config::db_config(&args.db, &file).map_err(|e| Failure::config(e.0))?;
-            runtime.block_on(reconcile::run(&config, &args.file))
+            let keys = config::key_config(&args.keys, &file).map_err(|e| Failure::config(e.0))?;
+            runtime.block_on(reconcile::run(&config, &keys, &args.file))
         }
         Command::Migrate(args) => {
             let config = config::db_config(&args, &file).map_err(|e| Failure::config(e.0))?;

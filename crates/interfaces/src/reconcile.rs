@@ -6,24 +6,22 @@ use std::path::Path;
 use std::sync::Arc;
 
 use yajin_app::reconciliation::Reconciler;
-use yajin_app::setup::{MasterKey, Vault};
 use yajin_app::{App, SystemClock};
 use yajin_channels::sms::SandboxSms;
 
-use crate::config::DbConfig;
+use crate::config::{DbConfig, KeyConfig};
 use crate::http::views::ReconciliationView;
 use crate::Failure;
 
 const CHUNK: usize = 1 << 20;
 
-pub async fn run(config: &DbConfig, file: &Path) -> Result<(), Failure> {
+pub async fn run(config: &DbConfig, keys: &KeyConfig, file: &Path) -> Result<(), Failure> {
     let mut input =
         std::fs::File::open(file).map_err(|e| Failure::runtime(format!("cannot open {}: {e}", file.display())))?;
     let size = input.metadata().map(|m| m.len()).unwrap_or(0);
     let db = crate::serve::open_database(config).await?;
-    // Reconciliation reads no sealed personal data: the vault is never used here.
-    let app =
-        App::new(db.clone(), Vault::new(&MasterKey::generate(), &[]), Arc::new(SystemClock), Arc::new(SandboxSms));
+    let vault = crate::serve::open_vault(&db, keys, &config.data_dir).await?;
+    let app = App::new(db.clone(), vault, Arc::new(SystemClock), Arc::new(SandboxSms));
     let bar = indicatif::ProgressBar::new(size);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}")

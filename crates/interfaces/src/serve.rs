@@ -9,7 +9,7 @@ use yajin_app::demo::{self, SeedOutcome};
 use yajin_app::setup::{self, Backend, Db, DbOptions, MasterKey, Vault};
 use yajin_app::{App, SystemClock};
 
-use crate::config::{ChannelConfig, DbConfig, ServeConfig, SmsConfig};
+use crate::config::{ChannelConfig, DbConfig, KeyConfig, ServeConfig, SmsConfig};
 use crate::files;
 use crate::http::{self, AppState};
 use crate::Failure;
@@ -52,7 +52,7 @@ pub async fn migrate_only(config: &DbConfig) -> Result<(), Failure> {
 
 pub async fn serve(config: ServeConfig) -> Result<(), Failure> {
     let db = open_database(&config.db).await?;
-    let vault = vault(&config)?;
+    let vault = open_vault(&db, &config.keys, &config.db.data_dir).await?;
     let sms: Arc<dyn SmsGateway> = match &config.sms {
         SmsConfig::Sandbox => Arc::new(SandboxSms),
         SmsConfig::Http { url, token, plain_http } => Arc::new(
@@ -78,6 +78,19 @@ pub async fn serve(config: ServeConfig) -> Result<(), Failure> {
             Ok(0) => {}
             Ok(n) => tracing::info!(files = n, "evidence files written in clear are now sealed"),
             Err(e) => tracing::warn!(error = %e, "sealing older evidence files stopped; it resumes at the next start"),
+        }
+        // After a key rotation: what an older key sealed is re-sealed under the current one.
+        match yajin_app::keys::rotate(&sealing.db, &sealing.vault, |_| {}).await {
+            Ok(r) if r.resealed > 0 => {
+                tracing::info!(
+                    values = r.resealed,
+                    "values sealed under a previous PII key are re-sealed under the current one"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "re-sealing under the current PII key stopped; it resumes at the next start")
+            }
         }
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -121,18 +134,15 @@ pub async fn serve(config: ServeConfig) -> Result<(), Failure> {
 pub async fn worker(
     config: &DbConfig,
     channel: &ChannelConfig,
-    pii_key: Option<&str>,
+    keys: &KeyConfig,
     lease_ms: i64,
 ) -> Result<(), Failure> {
     let ChannelConfig::Http { .. } = channel else {
         return Err(Failure::config("yajin worker needs YAJIN_PAYOUT_CHANNEL_URL and YAJIN_PAYOUT_CHANNEL_SECRET"));
     };
     let db = open_database(config).await?;
-    let key = match pii_key {
-        Some(hex) => MasterKey::from_hex(hex).map_err(Failure::config)?,
-        None => key_file(&config.data_dir.join("pii.key"))?,
-    };
-    let app = App::new(db.clone(), Vault::new(&key, &[]), Arc::new(SystemClock), Arc::new(SandboxSms));
+    let vault = open_vault(&db, keys, &config.data_dir).await?;
+    let app = App::new(db.clone(), vault, Arc::new(SystemClock), Arc::new(SandboxSms));
     let unused: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
     let (channel, _) = open_channel(channel, &config.data_dir, unused).await?;
     let Some((channel, _)) = channel else { return Err(Failure::config("no payout channel")) };
@@ -186,20 +196,44 @@ async fn open_channel(
     Ok((Some((Arc::new(channel), secret)), bank_url))
 }
 
-/// The PII key: from configuration, or generated once into the data folder (mode 0600) so
-/// that a zero-setup install works. Servers sharing a database must share the key: configure
-/// YAJIN_PII_KEY for them.
-fn vault(config: &ServeConfig) -> Result<Vault, Failure> {
-    let previous = config
-        .pii_previous_keys
-        .iter()
-        .map(|k| MasterKey::from_hex(k).map_err(Failure::config))
-        .collect::<Result<Vec<_>, _>>()?;
-    let current = match &config.pii_key {
+/// The vault every command that writes uses: the PII key from configuration, or generated once
+/// into the data folder (mode 0600) so that a zero-setup install works, and the previous keys;
+/// then the lasting secrets unlocked from the database. Servers sharing a database must share
+/// the key: configure YAJIN_PII_KEY for them.
+pub async fn open_vault(db: &Db, keys: &KeyConfig, data_dir: &Path) -> Result<Vault, Failure> {
+    let previous =
+        keys.previous.iter().map(|k| MasterKey::from_hex(k).map_err(Failure::config)).collect::<Result<Vec<_>, _>>()?;
+    let current = match &keys.current {
         Some(hex) => MasterKey::from_hex(hex).map_err(Failure::config)?,
-        None => key_file(&config.db.data_dir.join("pii.key"))?,
+        None => key_file(&data_dir.join("pii.key"))?,
     };
-    Ok(Vault::new(&current, &previous))
+    yajin_app::keys::unlock(db, Vault::new(&current, &previous), now_ms())
+        .await
+        .map_err(|e| Failure::runtime(format!("PII keys: {e}")))
+}
+
+/// `yajin admin rotate-keys`: everything sealed under a previous key re-sealed under the
+/// current one, with a progress count; says when the previous keys can be removed.
+pub async fn rotate_keys(config: &DbConfig, keys: &KeyConfig) -> Result<(), Failure> {
+    let db = open_database(config).await?;
+    let vault = open_vault(&db, keys, &config.data_dir).await?;
+    let failed = |e: setup::StoreError| Failure::runtime(format!("re-sealing stopped (run it again to go on): {e}"));
+    let stale = yajin_app::keys::stale(&db, &vault).await.map_err(failed)?;
+    let bar = indicatif::ProgressBar::new(stale);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} values {per_sec} {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let rotation = yajin_app::keys::rotate(&db, &vault, |done| bar.set_position(done)).await.map_err(failed)?;
+    bar.finish_and_clear();
+    println!(
+        "re-sealed {} values under key {}; nothing is sealed under a previous key now, so the previous keys can be \
+         removed from pii_previous_keys",
+        rotation.resealed,
+        vault.current_key_id()
+    );
+    db.close().await;
+    Ok(())
 }
 
 fn key_file(path: &Path) -> Result<MasterKey, Failure> {
@@ -288,7 +322,11 @@ fn now_ms() -> i64 {
 }
 
 /// `yajin admin create-staff`: one staff account, audited as created by the command line.
-pub async fn create_staff(config: &DbConfig, args: &crate::cli::CreateStaffArgs) -> Result<(), Failure> {
+pub async fn create_staff(
+    config: &DbConfig,
+    keys: &KeyConfig,
+    args: &crate::cli::CreateStaffArgs,
+) -> Result<(), Failure> {
     let role = yajin_core::application::Role::parse(&args.role).filter(|r| r.is_staff()).ok_or_else(|| {
         Failure::config(format!("--role must be reviewer, approver, finance, admin or support, not {:?}", args.role))
     })?;
@@ -305,8 +343,8 @@ pub async fn create_staff(config: &DbConfig, args: &crate::cli::CreateStaffArgs)
     yajin_core::password::check("password", &password, "")
         .map_err(|e| Failure::config(format!("password: {}", e.message.en)))?;
     let db = open_database(config).await?;
-    // Staff accounts hold no sealed personal data: the vault is never used here.
-    let vault = Vault::new(&MasterKey::generate(), &[]);
+    // The account's creation is audited: the chain is keyed with the deployment's own key.
+    let vault = open_vault(&db, keys, &config.data_dir).await?;
     let app = App::new(db.clone(), vault, Arc::new(SystemClock), Arc::new(SandboxSms));
     let actor = yajin_app::Actor { role: yajin_core::application::Role::System, id: "cli".into() };
     let display_name = args.display_name.clone().unwrap_or_else(|| args.username.clone());

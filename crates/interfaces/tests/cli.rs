@@ -12,7 +12,7 @@ use yajin_testdb::TestDb;
 
 const BIN: &str = env!("CARGO_BIN_EXE_yajin");
 /// The schema version this build migrates to (the same on both databases).
-const HEAD: i64 = 7;
+const HEAD: i64 = 8;
 
 struct TempDir(PathBuf);
 
@@ -235,17 +235,51 @@ fn the_first_admin_comes_from_the_command_line() {
     // The account works: the server lets it in.
     let server = Server::start(&dir, &["--sms-provider", "sandbox"]);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let status = rt.block_on(async {
-        reqwest::Client::new()
+    let verified = rt.block_on(async {
+        let client = reqwest::Client::new();
+        let login = client
             .post(format!("{}/api/v1/staff/auth/login", server.base))
             .json(&serde_json::json!({"username": "root", "password": "Root@2026x"}))
             .send()
             .await
-            .unwrap()
-            .status()
-            .as_u16()
+            .unwrap();
+        assert_eq!(login.status().as_u16(), 200);
+        let token = login.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+        let verify =
+            client.get(format!("{}/api/v1/audit/verify", server.base)).bearer_auth(token).send().await.unwrap();
+        verify.json::<serde_json::Value>().await.unwrap()
     });
-    assert_eq!(status, 200);
+    assert_eq!(verified["ok"], true, "the command line audits with the deployment's own key: {verified}");
+    assert!(server.stop().success());
+}
+
+#[test]
+fn rotate_keys_reseals_under_the_new_key_and_says_when_the_old_one_can_go() {
+    let dir = TempDir::new();
+    let d = dir.0.to_str().unwrap();
+    let server = Server::start(&dir, &["--demo"]);
+    assert!(server.stop().success());
+    let old = std::fs::read_to_string(dir.0.join("pii.key")).unwrap();
+    let new = "ab".repeat(32);
+    let rotate = |current: &str, previous: &str| {
+        let mut args = vec!["admin", "rotate-keys", "--data-dir", d, "--pii-key", current];
+        if !previous.is_empty() {
+            args.extend(["--pii-previous-keys", previous]);
+        }
+        yajin(&args, &[])
+    };
+    let out = rotate(&new, old.trim());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let count: u64 = stdout.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0);
+    assert!(count > 5 && stdout.contains("previous keys can be removed"), "{stdout}");
+    let again = rotate(&new, "");
+    assert!(again.status.success() && String::from_utf8_lossy(&again.stdout).starts_with("re-sealed 0 values"));
+    assert_one_line_failure(&rotate(&"cd".repeat(32), ""), 1, "pii_previous_keys");
+    assert_one_line_failure(&rotate("nothex", ""), 2, "pii_key");
+    // The server runs on the new key alone.
+    let server = Server::start(&dir, &["--demo", "--pii-key", &new]);
+    check_running(&server, "sqlite");
     assert!(server.stop().success());
 }
 

@@ -43,6 +43,7 @@ const SQLITE: &[Migration] = &[
     },
     Migration { version: 6, name: "identity_guard", sql: include_str!("../migrations/sqlite/0006_identity_guard.sql") },
     Migration { version: 7, name: "login_failures", sql: include_str!("../migrations/sqlite/0007_login_failures.sql") },
+    Migration { version: 8, name: "vault_secrets", sql: include_str!("../migrations/sqlite/0008_vault_secrets.sql") },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -77,6 +78,7 @@ const POSTGRES: &[Migration] = &[
         name: "login_failures",
         sql: include_str!("../migrations/postgres/0007_login_failures.sql"),
     },
+    Migration { version: 8, name: "vault_secrets", sql: include_str!("../migrations/postgres/0008_vault_secrets.sql") },
 ];
 
 /// Serialises concurrent migrators on PostgreSQL (SQLite has `BEGIN IMMEDIATE`).

@@ -55,13 +55,48 @@ pub struct Sealed {
     pub key_id: String,
 }
 
+/// A secret that must outlive a rotation of the master key: kept in the database sealed under
+/// the master key in force (`vault_secrets`), first created as the master key derived it, so an
+/// install that predates stored secrets keeps every index and chain it wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Secret {
+    /// Keys the blind indexes (ID and card numbers, SMS codes, idempotency bodies).
+    PiiIndex,
+    /// Keys the audit chain's HMAC.
+    AuditChain,
+    /// The audit head's Ed25519 signing key (its public key is what outside systems record).
+    AuditHead,
+}
+
+impl Secret {
+    pub const ALL: [Secret; 3] = [Secret::PiiIndex, Secret::AuditChain, Secret::AuditHead];
+
+    pub fn purpose(self) -> &'static str {
+        match self {
+            Secret::PiiIndex => "pii_index",
+            Secret::AuditChain => "audit_chain",
+            Secret::AuditHead => "audit_head",
+        }
+    }
+
+    fn derivation(self) -> &'static str {
+        match self {
+            Secret::PiiIndex => "yajin-pii-index-v1",
+            Secret::AuditChain => "yajin-audit-chain-v1",
+            Secret::AuditHead => "yajin-audit-head-v1",
+        }
+    }
+}
+
 /// Seals and opens personal data; computes blind indexes.
 #[derive(Clone)]
 pub struct Vault {
     current_id: String,
     ciphers: HashMap<String, XChaCha20Poly1305>,
+    /// Each [`Secret`] as the current master key derives it (what a first start stores).
+    derived: [[u8; 32]; 3],
     index_key: [u8; 32],
-    /// Keys of the audit chain: the current one first, then those of previous master keys
+    /// Keys of the audit chain: the one in force first, then those the master keys derive
     /// (rows they keyed still verify after a rotation).
     chain_keys: Vec<[u8; 32]>,
     /// Signs the audit chain's head for outside systems (Ed25519).
@@ -81,8 +116,9 @@ impl fmt::Debug for Vault {
 }
 
 impl Vault {
-    /// `current` seals; `previous` keys still open what they sealed, until re-sealed.
-    /// The blind index always derives from the current key's index secret.
+    /// `current` seals; `previous` keys still open what they sealed, until re-sealed. The
+    /// lasting secrets are as `current` derives them until [`Vault::with_secret`] sets the
+    /// stored ones (`app::keys::unlock` does, at start).
     pub fn new(current: &MasterKey, previous: &[MasterKey]) -> Vault {
         let mut ciphers = HashMap::new();
         let mut current_id = String::new();
@@ -95,8 +131,32 @@ impl Vault {
             ciphers.insert(id, XChaCha20Poly1305::new(&seal_key.into()));
         }
         let chain_keys = std::iter::once(current).chain(previous).map(|k| k.derive("yajin-audit-chain-v1")).collect();
-        let head_key = ed25519_dalek::SigningKey::from_bytes(&current.derive("yajin-audit-head-v1"));
-        Vault { current_id, ciphers, index_key: current.derive("yajin-pii-index-v1"), chain_keys, head_key }
+        let derived = Secret::ALL.map(|s| current.derive(s.derivation()));
+        let head_key = ed25519_dalek::SigningKey::from_bytes(&derived[2]);
+        Vault { current_id, ciphers, derived, index_key: derived[0], chain_keys, head_key }
+    }
+
+    /// The id of the key that seals now (`key_id` of everything sealed from now on).
+    pub fn current_key_id(&self) -> &str {
+        &self.current_id
+    }
+
+    /// `secret` as the current master key derives it.
+    pub fn derived_secret(&self, secret: Secret) -> [u8; 32] {
+        self.derived[secret as usize]
+    }
+
+    /// The vault with `secret` set to the stored `key`.
+    pub fn with_secret(mut self, secret: Secret, key: [u8; 32]) -> Vault {
+        match secret {
+            Secret::PiiIndex => self.index_key = key,
+            Secret::AuditChain => {
+                self.chain_keys.retain(|k| *k != key);
+                self.chain_keys.insert(0, key);
+            }
+            Secret::AuditHead => self.head_key = ed25519_dalek::SigningKey::from_bytes(&key),
+        }
+        self
     }
 
     pub fn seal(&self, clear: &str, context: &str) -> Sealed {
@@ -206,6 +266,21 @@ mod tests {
         assert_ne!(a.blind_index("id_card", "X"), a.blind_index("bank_card", "X"));
         let other = Vault::new(&MasterKey::generate(), &[]);
         assert_ne!(a.blind_index("id_card", "X"), other.blind_index("id_card", "X"));
+    }
+
+    #[test]
+    fn stored_secrets_outlive_the_master_key_that_made_them() {
+        let old = Vault::new(&MasterKey::generate(), &[]);
+        let index = old.blind_index("id_card", "X");
+        let head = old.head_public_key();
+        let mac = old.chain_mac(b"row");
+        let rotated = Vault::new(&MasterKey::generate(), &[]);
+        assert_ne!(rotated.blind_index("id_card", "X"), index, "a new master key derives new secrets");
+        let rotated = Secret::ALL.iter().fold(rotated, |v, s| v.with_secret(*s, old.derived_secret(*s)));
+        assert_eq!(rotated.blind_index("id_card", "X"), index);
+        assert_eq!(rotated.head_public_key(), head);
+        assert!(rotated.chain_mac_matches(b"row", &mac));
+        assert_eq!(rotated.chain_mac(b"row"), mac, "the stored chain key keys new rows too");
     }
 
     #[test]

@@ -94,6 +94,15 @@ async fn start(db: Db, sandbox: bool, bank: Option<Bank>, site: yajin::http::Sit
     start_with(db, sandbox, bank, site, Vec::new()).await
 }
 
+/// The PII key every test app uses unless it says otherwise.
+pub const TEST_KEY: &str = "3333333333333333333333333333333333333333333333333333333333333333";
+
+/// An app whose vault has the `current` PII key and the `previous` ones (a rotation), its
+/// lasting secrets unlocked from the database as `serve` does.
+pub async fn spawn_app_with_keys(db: Db, current: &str, previous: &[&str]) -> TestApp {
+    start_keyed(db, true, None, DEMO_SITE, Vec::new(), (current, previous)).await
+}
+
 async fn start_with(
     db: Db,
     sandbox: bool,
@@ -101,8 +110,21 @@ async fn start_with(
     site: yajin::http::Site,
     trusted_proxies: Vec<std::net::IpAddr>,
 ) -> TestApp {
+    start_keyed(db, sandbox, bank, site, trusted_proxies, (TEST_KEY, &[])).await
+}
+
+async fn start_keyed(
+    db: Db,
+    sandbox: bool,
+    bank: Option<Bank>,
+    site: yajin::http::Site,
+    trusted_proxies: Vec<std::net::IpAddr>,
+    (current, previous): (&str, &[&str]),
+) -> TestApp {
     let clock = Arc::new(ManualClock::at(SystemClock.now()));
-    let vault = Vault::new(&MasterKey::from_hex(&"33".repeat(32)).unwrap(), &[]);
+    let previous: Vec<MasterKey> = previous.iter().map(|k| MasterKey::from_hex(k).unwrap()).collect();
+    let vault = Vault::new(&MasterKey::from_hex(current).unwrap(), &previous);
+    let vault = yajin_app::keys::unlock(&db, vault, clock.now().millis()).await.expect("keys unlock");
     let time: Arc<dyn Clock> = if bank.is_some() { Arc::new(SystemClock) } else { clock.clone() };
     let app = App::new(db.clone(), vault, time, Arc::new(SandboxSms));
     demo::seed(&app).await.expect("demo data");

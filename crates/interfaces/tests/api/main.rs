@@ -11,6 +11,7 @@ mod harness;
 mod idempotency;
 mod inbox;
 mod journey;
+mod keys;
 mod language;
 mod operations;
 mod payouts;

@@ -15,12 +15,14 @@ pub mod outstanding;
 pub mod payouts;
 pub mod plans;
 pub mod reports;
+pub mod sealed;
 pub mod sessions;
 pub mod sms;
 pub mod staff;
 pub mod terminals;
 pub mod throttle;
 pub mod tickets;
+pub mod vault_secrets;
 
 use sqlx::{AnyConnection, Row};
 
