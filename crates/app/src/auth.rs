@@ -20,6 +20,11 @@ pub const STAFF_SESSION_TTL_MS: i64 = 8 * 3_600_000;
 pub const LOCK_AFTER_FAILURES: i64 = 5;
 pub const LOCK_MS: i64 = 15 * 60_000;
 pub const LOGINS_PER_IP_PER_MINUTE: i64 = 30;
+/// An account whose logins failed from this many other addresses within [`LOCK_MS`] is under
+/// attack: the right password from an address it has not used lately is not enough.
+pub const STEP_UP_ADDRESSES: i64 = 3;
+/// How long an address an account logged in from stays "known" to it.
+pub const KNOWN_ADDRESS_MS: i64 = 90 * 24 * 3_600_000;
 pub const SMS_CODE_TTL_MS: i64 = 5 * 60_000;
 pub const SMS_CODE_MAX_ATTEMPTS: i64 = 5;
 pub const SMS_COOLDOWN_MS: i64 = 60_000;
@@ -31,6 +36,7 @@ pub const RESETS_PER_IP_PER_HOUR: i64 = 30;
 const PURPOSE_RESET: &str = "reset_password";
 pub(crate) const PURPOSE_PAYOUT_CARD: &str = "change_payout_card";
 pub(crate) const PURPOSE_UNLOCK_IDENTITY: &str = "unlock_identity_checks";
+const PURPOSE_LOGIN: &str = "login_step_up";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -38,6 +44,11 @@ pub enum AuthError {
     InvalidCredentials,
     #[error("locked until {until_ms}")]
     Locked { until_ms: i64 },
+    /// The right password, for an account under attack, from an address it has not used
+    /// lately: a merchant logs in again with the SMS code just sent (`code_sent`); staff from
+    /// an address they have used, or once the attack has stopped.
+    #[error("step-up required")]
+    StepUpRequired { code_sent: bool },
     #[error("too many requests")]
     RateLimited { retry_after_ms: i64 },
     #[error("invalid input")]
@@ -157,12 +168,15 @@ fn normalised(kind: Kind, login: &str) -> String {
 /// (identifier, client address), for accounts that exist and those that do not alike: five
 /// lock that address out for a while (and only that address: the owner elsewhere still logs
 /// in), the lock resets when it runs out, and unknown accounts get the same answers at the
-/// same cost as known ones.
+/// same cost as known ones. The right password for an account under attack from many
+/// addresses (see [`STEP_UP_ADDRESSES`]) needs more from an address the account has not used
+/// lately: a merchant's `sms_code`, sent to the bound phone by the refused first try.
 pub async fn login(
     app: &App,
     kind: Kind,
     login: &str,
     password: String,
+    sms_code: Option<&str>,
     client_ip: &str,
 ) -> Result<NewSession, AuthError> {
     limit(app, &format!("login-ip:{client_ip}"), 60_000, LOGINS_PER_IP_PER_MINUTE).await?;
@@ -194,7 +208,32 @@ pub async fn login(
             None => AuthError::InvalidCredentials,
         });
     };
+    let attacked = logins::addresses_failing(&mut tx, kind.as_str(), &identifier, client_ip, now - LOCK_MS).await?
+        >= STEP_UP_ADDRESSES;
+    if attacked
+        && !logins::known_address(&mut tx, kind.as_str(), &identifier, client_ip, now - KNOWN_ADDRESS_MS).await?
+    {
+        match (kind, sms_code) {
+            (Kind::Merchant, Some(code)) => {
+                if let Err(refused) = spend_code(app, &mut tx, &identifier, PURPOSE_LOGIN, code, now).await {
+                    return Err(attempt_counted(tx, refused).await);
+                }
+            }
+            (Kind::Merchant, None) => {
+                drop(tx);
+                // A code within the last minute is still valid: the cooldown refuses a new one.
+                let code_sent = match request_code(app, &identifier, PURPOSE_LOGIN, client_ip).await {
+                    Ok(_) => true,
+                    Err(AuthError::RateLimited { .. }) => false,
+                    Err(e) => return Err(e),
+                };
+                return Err(AuthError::StepUpRequired { code_sent });
+            }
+            (Kind::Staff, _) => return Err(AuthError::StepUpRequired { code_sent: false }),
+        }
+    }
     logins::forget_failures_from(&mut tx, kind.as_str(), &identifier, client_ip).await?;
+    logins::remember_address(&mut tx, kind.as_str(), &identifier, client_ip, now).await?;
     let (token, csrf_token) = (random_token(), random_token());
     let ttl = if kind == Kind::Staff { STAFF_SESSION_TTL_MS } else { SESSION_TTL_MS };
     let session = Session {
@@ -311,6 +350,7 @@ async fn request_code(app: &App, phone: &str, purpose: &str, client_ip: &str) ->
             let what = match purpose {
                 PURPOSE_RESET => "重置密码",
                 PURPOSE_UNLOCK_IDENTITY => "解锁身份核验",
+                PURPOSE_LOGIN => "在新的设备或网络上登录（您的账户近期有多处登录失败，如非本人操作请勿告知他人）",
                 _ => "确认更换退款收款卡",
             };
             let text = format!(

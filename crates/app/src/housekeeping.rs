@@ -46,7 +46,8 @@ pub async fn prune(app: &App, retention: Retention) -> Result<Pruned, StoreError
         sessions: sessions::prune(&mut tx, now.saturating_sub(ms(retention.ended))).await?,
         idempotency_keys: idempotency::prune(&mut tx, now.saturating_sub(ms(retention.idempotency_keys))).await?,
         throttles: throttle::prune(&mut tx, now.saturating_sub(ms(retention.ended))).await?
-            + logins::prune_failures(&mut tx, now.saturating_sub(ms(retention.ended))).await?,
+            + logins::prune_failures(&mut tx, now.saturating_sub(ms(retention.ended))).await?
+            + logins::prune_addresses(&mut tx, now.saturating_sub(crate::auth::KNOWN_ADDRESS_MS)).await?,
     };
     tx.commit().await?;
     Ok(pruned)

@@ -49,6 +49,20 @@ impl From<AuthError> for ApiError {
                     .retry_after(seconds as u64)
                     .with("retry_after_s", seconds)
             }
+            AuthError::StepUpRequired { code_sent } => {
+                let problem = ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::StepUpRequired);
+                if code_sent {
+                    problem.with("sms_code_sent", true).detail(
+                        "近期有多处地址尝试登录此账户：验证码已发至绑定手机，请连同验证码（sms_code）再次登录",
+                        "Logins to this account are failing from many addresses: a code was sent to the bound phone; log in again with it as sms_code",
+                    )
+                } else {
+                    problem.with("sms_code_sent", false).detail(
+                        "近期有多处地址尝试登录此账户：请从您常用的网络登录，或稍后再试（若已收到验证码，请连同验证码登录）",
+                        "Logins to this account are failing from many addresses: log in from a network you have used before, or later (with a code already sent, log in with it)",
+                    )
+                }
+            }
             AuthError::Fields(errors) => ApiError::validation(errors),
             AuthError::InvalidCode | AuthError::WrongCode => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidCode)
@@ -71,12 +85,15 @@ fn now_ms() -> i64 {
 pub(super) struct LoginBody {
     phone: String,
     password: String,
+    /// Only when a login was refused with `step_up_required`: the code just sent to the phone.
+    #[serde(default)]
+    sms_code: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/login", operation_id = "login", tag = "auth", request_body = LoginBody,
     responses((status = 200, body = LoginView),
         (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "invalid_credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "invalid_credentials, step_up_required", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "invalid_body", body = Problem, content_type = "application/problem+json"),
@@ -87,7 +104,9 @@ pub(super) async fn login(
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
-    let session = auth::login(&state.app, auth::Kind::Merchant, &body.phone, body.password, &ip).await?;
+    let session =
+        auth::login(&state.app, auth::Kind::Merchant, &body.phone, body.password, body.sms_code.as_deref(), &ip)
+            .await?;
     Ok(session_response(session, state.site.https))
 }
 
@@ -124,7 +143,7 @@ pub(super) struct StaffLoginBody {
 #[utoipa::path(post, path = "/api/v1/staff/auth/login", operation_id = "staff_login", tag = "backoffice", request_body = StaffLoginBody,
     responses((status = 200, body = LoginView),
         (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "invalid_credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "invalid_credentials, step_up_required", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "invalid_body", body = Problem, content_type = "application/problem+json"),
@@ -135,7 +154,7 @@ pub(super) async fn staff_login(
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<StaffLoginBody>,
 ) -> Result<Response, ApiError> {
-    let session = auth::login(&state.app, auth::Kind::Staff, &body.username, body.password, &ip).await?;
+    let session = auth::login(&state.app, auth::Kind::Staff, &body.username, body.password, None, &ip).await?;
     Ok(session_response(session, state.site.https))
 }
 

@@ -304,6 +304,7 @@ pub enum ErrorCode {
     Forbidden,
     CsrfFailed,
     AccountLocked,
+    StepUpRequired,
     IdentityChecksLocked,
     TooManyRequests,
     InvalidCode,
@@ -355,6 +356,7 @@ impl ErrorCode {
         ErrorCode::Forbidden,
         ErrorCode::CsrfFailed,
         ErrorCode::AccountLocked,
+        ErrorCode::StepUpRequired,
         ErrorCode::IdentityChecksLocked,
         ErrorCode::TooManyRequests,
         ErrorCode::InvalidCode,
@@ -407,6 +409,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::CsrfFailed => "csrf_failed",
             ErrorCode::AccountLocked => "account_locked",
+            ErrorCode::StepUpRequired => "step_up_required",
             ErrorCode::IdentityChecksLocked => "identity_checks_locked",
             ErrorCode::TooManyRequests => "too_many_requests",
             ErrorCode::InvalidCode => "invalid_code",
@@ -472,6 +475,10 @@ impl ErrorCode {
             ErrorCode::AccountLocked => {
                 ("登录失败次数过多，账户已暂时锁定", "Too many failed logins; the account is locked for a while")
             }
+            ErrorCode::StepUpRequired => (
+                "此账户正受到多处登录尝试，需要进一步验证",
+                "This account is under attack from many addresses; more proof is needed",
+            ),
             ErrorCode::TooManyRequests => ("操作过于频繁，请稍后再试", "Too many requests; try again later"),
             ErrorCode::InvalidCode => ("验证码错误或已失效", "Wrong or expired verification code"),
             ErrorCode::WeakPassword => ("密码强度不足", "The password is too weak"),

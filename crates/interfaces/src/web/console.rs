@@ -153,7 +153,7 @@ async fn login(
     ip: crate::http::session::ClientIp,
     axum::Form(form): axum::Form<LoginForm>,
 ) -> Response {
-    match auth::login(&state.app, auth::Kind::Staff, &form.username, form.password, &ip.0).await {
+    match auth::login(&state.app, auth::Kind::Staff, &form.username, form.password, None, &ip.0).await {
         Ok(session) => {
             let to = local_path(Some(form.next.as_str()).filter(|n| !n.is_empty()), landing(session.role));
             signed_in(&to, &session, state.site.https)

@@ -100,6 +100,8 @@ struct StartPage {
     demo: bool,
     next: String,
     phone: String,
+    /// The account is under attack: the form asks for the SMS code just sent as well.
+    step_up: bool,
     errors: FormErrors,
 }
 
@@ -117,7 +119,14 @@ async fn start(State(state): State<AppState>, visitor: Visitor, Query(q): Query<
     let mut chrome = visitor.chrome;
     notice(&mut chrome, q.notice.as_deref());
     let next = local_path(q.next.as_deref(), "/devices");
-    render(&StartPage { chrome, demo: state.site.demo, next, phone: String::new(), errors: FormErrors::default() })
+    render(&StartPage {
+        chrome,
+        demo: state.site.demo,
+        next,
+        phone: String::new(),
+        step_up: false,
+        errors: FormErrors::default(),
+    })
 }
 
 #[derive(Deserialize, Default)]
@@ -125,6 +134,7 @@ async fn start(State(state): State<AppState>, visitor: Visitor, Query(q): Query<
 struct LoginForm {
     phone: String,
     password: String,
+    sms_code: String,
     next: String,
 }
 
@@ -135,11 +145,14 @@ async fn login(
     axum::Form(form): axum::Form<LoginForm>,
 ) -> Response {
     let next = local_path(Some(&form.next), "/devices");
-    match auth::login(&state.app, auth::Kind::Merchant, &form.phone, form.password, &ip.0).await {
+    let code = Some(form.sms_code.trim()).filter(|c| !c.is_empty());
+    match auth::login(&state.app, auth::Kind::Merchant, &form.phone, form.password, code, &ip.0).await {
         Ok(session) => signed_in(&next, &session, state.site.https),
         Err(e) => {
+            let step_up = matches!(e, AuthError::StepUpRequired { .. }) || code.is_some();
             let (status, errors) = FormErrors::refusal(e, visitor.chrome.lang);
-            let page = StartPage { chrome: visitor.chrome, demo: state.site.demo, next, phone: form.phone, errors };
+            let page =
+                StartPage { chrome: visitor.chrome, demo: state.site.demo, next, phone: form.phone, step_up, errors };
             (status, render(&page)).into_response()
         }
     }

@@ -12,7 +12,63 @@ async fn admin_login_from(app: &crate::harness::TestApp, password: &str, xff: &s
     app.send("POST", "/api/v1/staff/auth/login", None, Some(body), &[("x-forwarded-for", xff)]).await
 }
 
+/// Merchant A logs in with `password` (and `sms_code`), forwarded for `xff`.
+async fn merchant_login_from(
+    app: &crate::harness::TestApp,
+    password: &str,
+    sms_code: Option<&str>,
+    xff: &str,
+) -> crate::harness::Reply {
+    let mut body = json!({"phone": A, "password": password});
+    if let Some(code) = sms_code {
+        body["sms_code"] = json!(code);
+    }
+    app.send("POST", "/api/v1/auth/login", None, Some(body), &[("x-forwarded-for", xff)]).await
+}
+
 on_both_databases! {
+    async fn an_account_under_attack_from_many_addresses_needs_more_than_its_password(db) {
+        let app = crate::harness::spawn_app_behind_proxy(db).await;
+        let sms_count = || async { app.send("GET", &format!("/api/v1/sandbox/sms?phone={A}"), None, None, &[]).await.body["items"].as_array().unwrap().len() };
+        // The owner's usual network, known from a login before the attack.
+        assert_eq!(merchant_login_from(&app, demo::MERCHANT_PASSWORD, None, "203.0.113.9").await.status, 200);
+        // Failures from two addresses are not yet an attack; from three they are.
+        for xff in ["198.51.100.1", "198.51.100.2"] {
+            assert_eq!(merchant_login_from(&app, "Guess@1234", None, xff).await.status, 401);
+        }
+        assert_eq!(merchant_login_from(&app, demo::MERCHANT_PASSWORD, None, "192.0.2.50").await.status, 200);
+        assert_eq!(merchant_login_from(&app, "Guess@1234", None, "198.51.100.3").await.status, 401);
+        let sent_before = sms_count().await;
+        for xff in ["198.51.100.4", "198.51.100.5"] {
+            let r = merchant_login_from(&app, "Guess@1234", None, xff).await;
+            assert_eq!((r.status, r.code()), (401, "invalid_credentials"), "a wrong password is only wrong");
+        }
+        assert_eq!(sms_count().await, sent_before, "attackers without the password never make it send a code");
+
+        assert_eq!(merchant_login_from(&app, demo::MERCHANT_PASSWORD, None, "203.0.113.9").await.status, 200, "the owner's known network passes");
+        let first = merchant_login_from(&app, demo::MERCHANT_PASSWORD, None, "192.0.2.77").await;
+        assert_eq!((first.status, first.code(), first.body["sms_code_sent"].as_bool()), (401, "step_up_required", Some(true)));
+        let code = code_in(&app.last_sms(A).await.unwrap());
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        assert_eq!(merchant_login_from(&app, demo::MERCHANT_PASSWORD, Some(wrong), "192.0.2.77").await.code(), "invalid_code");
+        assert_eq!(merchant_login_from(&app, "Guess@1234", Some(&code), "192.0.2.78").await.code(), "invalid_credentials", "the code is no password");
+        let second = merchant_login_from(&app, demo::MERCHANT_PASSWORD, Some(&code), "192.0.2.77").await;
+        assert_eq!(second.status, 200, "{:?}", second.body);
+        assert_eq!(merchant_login_from(&app, demo::MERCHANT_PASSWORD, None, "192.0.2.77").await.status, 200, "now a known address");
+        assert_eq!(merchant_login_from(&app, demo::MERCHANT_PASSWORD, Some(&code), "192.0.2.79").await.code(), "invalid_code", "a code is spent once");
+
+        // Staff have no phone: from a new address they wait out the attack; a known one passes.
+        assert_eq!(admin_login_from(&app, demo::STAFF_PASSWORD, "203.0.113.10").await.status, 200);
+        for xff in ["198.51.100.11", "198.51.100.12", "198.51.100.13"] {
+            admin_login_from(&app, "guess", xff).await;
+        }
+        let refused = admin_login_from(&app, demo::STAFF_PASSWORD, "192.0.2.90").await;
+        assert_eq!((refused.status, refused.code(), refused.body["sms_code_sent"].as_bool()), (401, "step_up_required", Some(false)));
+        assert_eq!(admin_login_from(&app, demo::STAFF_PASSWORD, "203.0.113.10").await.status, 200);
+        app.clock.advance_ms(yajin_app::auth::LOCK_MS + 1);
+        assert_eq!(admin_login_from(&app, demo::STAFF_PASSWORD, "192.0.2.90").await.status, 200, "the attack over, the password is enough again");
+    }
+
     async fn a_disabled_or_moved_staff_member_loses_their_rights_at_once(db) {
         let app = spawn_app(db).await;
         let reviewer = app.staff("reviewer").await;
@@ -70,7 +126,7 @@ on_both_databases! {
         let app = spawn_app(db).await;
         let try_login = |who: &'static str, password: &'static str, ip: &'static str| {
             let a = app.app.clone();
-            async move { auth::login(&a, Kind::Staff, who, password.to_owned(), ip).await }
+            async move { auth::login(&a, Kind::Staff, who, password.to_owned(), None, ip).await }
         };
         // An attacker at one address hammers `admin` and a name that does not exist: the
         // answers are the same, failure for failure, so they learn nothing of who exists.
@@ -92,7 +148,7 @@ on_both_databases! {
         // Phone numbers count as one however they are typed.
         let merchant = |phone: &'static str| {
             let a = app.app.clone();
-            async move { auth::login(&a, Kind::Merchant, phone, "guess".to_owned(), "198.51.100.8").await }
+            async move { auth::login(&a, Kind::Merchant, phone, "guess".to_owned(), None, "198.51.100.8").await }
         };
         for phone in ["138 0000 0001", "+86 13800000001", "138-0000-0001", "13800000001"] {
             assert!(matches!(merchant(phone).await, Err(AuthError::InvalidCredentials)), "{phone}");
@@ -199,6 +255,32 @@ on_both_databases! {
         }
         let spent = app.send("POST", "/api/v1/auth/password-reset", None, Some(json!({"phone": A, "code": code, "new_password": "NewPass@2026"})), &[]).await;
         assert_eq!(spent.code(), "invalid_code", "five wrong tries spend the code");
+    }
+
+    async fn guesses_sent_all_at_once_get_five_tries_between_them(db) {
+        let app = spawn_app(db).await;
+        let ask = app.send("POST", "/api/v1/auth/sms-codes", None, Some(json!({"phone": A, "purpose": "reset_password"})), &[]).await;
+        assert_eq!(ask.status, 202);
+        let code = code_in(&app.last_sms(A).await.unwrap());
+        // 40 different wrong codes at once, from 40 addresses (the per-address limit is not
+        // what stops them): a check that read the count and compared later would let more
+        // than five be compared.
+        let guesses: Vec<String> = (0..40).map(|i| format!("{:06}", (code.parse::<u32>().unwrap() + 1 + i) % 1_000_000)).collect();
+        let mut tries = tokio::task::JoinSet::new();
+        for (i, guess) in guesses.into_iter().enumerate() {
+            let a = app.app.clone();
+            tries.spawn(async move {
+                yajin_app::auth::reset_password(&a, A, &guess, "NewPass@2026".into(), &format!("198.51.100.{i}")).await
+            });
+        }
+        let answers = tries.join_all().await;
+        assert!(answers.iter().all(|a| matches!(a, Err(yajin_app::auth::AuthError::InvalidCode))), "{answers:?}");
+        let attempts: i64 = sqlx::query_scalar("SELECT attempts FROM sms_codes WHERE purpose = 'reset_password'")
+            .fetch_one(app.db.pool()).await.unwrap();
+        assert_eq!(attempts, 5, "every try beyond the fifth is refused before it is compared");
+        let right = app.send("POST", "/api/v1/auth/password-reset", None, Some(json!({"phone": A, "code": code, "new_password": "NewPass@2026"})), &[]).await;
+        assert_eq!(right.code(), "invalid_code", "the code is worn out");
+        assert_eq!(app.login(A, demo::MERCHANT_PASSWORD).await.status, 200, "the password never changed");
     }
 
     async fn a_stored_code_is_keyed_and_no_number_is_bombed(db) {

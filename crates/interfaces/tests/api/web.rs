@@ -191,6 +191,22 @@ on_both_databases! {
         assert_eq!((after.status, after.location.as_deref()), (303, Some("/?next=/devices")));
     }
 
+    async fn under_attack_the_login_form_asks_for_the_code_it_sent(db) {
+        let app = spawn_app(db).await;
+        for ip in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+            let refused = yajin_app::auth::login(&app.app, yajin_app::auth::Kind::Merchant, A, "Guess@1234".into(), None, ip).await;
+            assert!(matches!(refused, Err(yajin_app::auth::AuthError::InvalidCredentials)));
+        }
+        let mut browser = Browser::new(&app);
+        let asked = browser.post("/login", &[("phone", A), ("password", demo::MERCHANT_PASSWORD), ("next", "/devices")]).await;
+        assert_eq!(asked.status, 401);
+        assert!(asked.html.contains("name=\"sms_code\"") && asked.html.contains("验证码已发至绑定手机"), "{}", asked.html);
+        assert!(asked.set_cookies.is_empty());
+        let code = crate::harness::code_in(&app.last_sms(A).await.unwrap());
+        let page = browser.post("/login", &[("phone", A), ("password", demo::MERCHANT_PASSWORD), ("sms_code", &code), ("next", "/devices")]).await;
+        assert_eq!((page.status, page.location.as_deref()), (303, Some("/devices")), "{}", page.html);
+    }
+
     async fn a_form_without_its_sessions_token_changes_nothing(db) {
         let app = spawn_app(db).await;
         let token = app.merchant(A).await;

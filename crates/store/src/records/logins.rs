@@ -103,3 +103,76 @@ pub async fn prune_failures(conn: &mut AnyConnection, older_than_ms: i64) -> Res
         .await?
         .rows_affected())
 }
+
+/// From how many addresses other than `client_ip` logins to `identifier` failed since
+/// `since_ms`: an account under attack from many addresses at once.
+pub async fn addresses_failing(
+    conn: &mut AnyConnection,
+    kind: &str,
+    identifier: &str,
+    client_ip: &str,
+    since_ms: i64,
+) -> Result<i64, StoreError> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM login_failures
+         WHERE kind = $1 AND identifier = $2 AND client_ip <> $3 AND last_at > $4",
+    )
+    .bind(kind)
+    .bind(identifier)
+    .bind(client_ip)
+    .bind(since_ms)
+    .fetch_one(conn)
+    .await?;
+    Ok(row.try_get("n")?)
+}
+
+/// Whether `identifier` logged in from `client_ip` since `since_ms`.
+pub async fn known_address(
+    conn: &mut AnyConnection,
+    kind: &str,
+    identifier: &str,
+    client_ip: &str,
+    since_ms: i64,
+) -> Result<bool, StoreError> {
+    let row = sqlx::query(
+        "SELECT 1 AS known FROM login_addresses
+         WHERE kind = $1 AND identifier = $2 AND client_ip = $3 AND last_ok_at > $4",
+    )
+    .bind(kind)
+    .bind(identifier)
+    .bind(client_ip)
+    .bind(since_ms)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.is_some())
+}
+
+/// Remembers that `identifier` logged in from `client_ip` now.
+pub async fn remember_address(
+    conn: &mut AnyConnection,
+    kind: &str,
+    identifier: &str,
+    client_ip: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO login_addresses (kind, identifier, client_ip, last_ok_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (kind, identifier, client_ip) DO UPDATE SET last_ok_at = $4",
+    )
+    .bind(kind)
+    .bind(identifier)
+    .bind(client_ip)
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Forgets addresses not used to log in since `older_than_ms`.
+pub async fn prune_addresses(conn: &mut AnyConnection, older_than_ms: i64) -> Result<u64, StoreError> {
+    Ok(sqlx::query("DELETE FROM login_addresses WHERE last_ok_at < $1")
+        .bind(older_than_ms)
+        .execute(conn)
+        .await?
+        .rows_affected())
+}
