@@ -63,6 +63,44 @@ impl BankStatus {
     pub fn is_final(&self) -> bool {
         matches!(self, BankStatus::Succeeded { .. } | BankStatus::Failed { .. })
     }
+
+    /// A bank's answer, read and checked: JSON of this shape whose references fit what we
+    /// store (a bank reference and failure code of 1–64 visible ASCII characters, a message of
+    /// at most 500 characters without control characters, a payment time between 2000 and
+    /// 2200). Anything else is refused whole, never stored in part.
+    pub fn parse(bytes: &[u8]) -> Result<BankStatus, String> {
+        let status: BankStatus = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        status.check()?;
+        Ok(status)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        /// 2000-01-01 and 2200-01-01, in ms.
+        const PAID_AT_MS: std::ops::Range<i64> = 946_684_800_000..7_258_118_400_000;
+        let reference = |field: &str, value: &str| {
+            if (1..=64).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic()) {
+                Ok(())
+            } else {
+                Err(format!("{field}: 1–64 visible ASCII characters"))
+            }
+        };
+        match self {
+            BankStatus::Succeeded { bank_reference, paid_at_ms } => {
+                reference("bank_reference", bank_reference)?;
+                if !PAID_AT_MS.contains(paid_at_ms) {
+                    return Err("paid_at_ms: a time between 2000 and 2200".into());
+                }
+            }
+            BankStatus::Failed { failure_code, failure_message } => {
+                reference("failure_code", failure_code)?;
+                if failure_message.chars().count() > 500 || failure_message.chars().any(char::is_control) {
+                    return Err("failure_message: at most 500 characters, no control characters".into());
+                }
+            }
+            BankStatus::Processing | BankStatus::NotFound => {}
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -96,6 +134,22 @@ pub struct Callback {
     pub id: String,
     #[serde(flatten)]
     pub status: BankStatus,
+}
+
+impl Callback {
+    /// A callback's body, read and checked: `kind` is `payout` or `collection`, `id` 1–64
+    /// visible ASCII characters, and the status as [`BankStatus::parse`] checks it.
+    pub fn parse(bytes: &[u8]) -> Result<Callback, String> {
+        let callback: Callback = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if !matches!(callback.kind.as_str(), "payout" | "collection") {
+            return Err("kind: payout or collection".into());
+        }
+        if !(1..=64).contains(&callback.id.len()) || !callback.id.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("id: 1–64 visible ASCII characters".into());
+        }
+        callback.status.check()?;
+        Ok(callback)
+    }
 }
 
 /// Yajin's wire protocol over HTTP(S): JSON bodies, each request and callback signed with
@@ -181,7 +235,7 @@ impl HttpChannel {
             // one side or the other; the outcome is not known to be a payment failure.
             return Err(ChannelError::Unknown(format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes))));
         }
-        serde_json::from_slice(&bytes).map_err(|e| ChannelError::Unknown(format!("unreadable answer: {e}")))
+        BankStatus::parse(&bytes).map_err(|e| ChannelError::Unknown(format!("unreadable answer: {e}")))
     }
 }
 
@@ -235,5 +289,81 @@ mod tests {
             Err(ChannelSetupError::Url(crate::gateway::GatewayUrlError::NotUrl { .. }))
         ));
         assert!(matches!(open("https://bank.example", b"short"), Err(ChannelSetupError::WeakSecret)));
+    }
+}
+
+#[cfg(test)]
+mod parsing {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn reference() -> impl Strategy<Value = String> {
+        "[!-~]{1,64}"
+    }
+
+    fn valid_status() -> impl Strategy<Value = BankStatus> {
+        prop_oneof![
+            Just(BankStatus::Processing),
+            Just(BankStatus::NotFound),
+            (reference(), 946_684_800_000i64..7_258_118_400_000)
+                .prop_map(|(bank_reference, paid_at_ms)| BankStatus::Succeeded { bank_reference, paid_at_ms }),
+            (reference(), "[^\\p{Cc}]{0,500}")
+                .prop_map(|(failure_code, failure_message)| BankStatus::Failed { failure_code, failure_message }),
+        ]
+    }
+
+    fn valid_callback() -> impl Strategy<Value = Callback> {
+        (prop_oneof![Just("payout".to_owned()), Just("collection".to_owned())], reference(), valid_status())
+            .prop_map(|(kind, id, status)| Callback { kind, id, status })
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_are_read_or_refused_never_a_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = Callback::parse(&bytes);
+            let _ = BankStatus::parse(&bytes);
+        }
+
+        #[test]
+        fn every_valid_callback_is_read_back_as_sent(callback in valid_callback()) {
+            let bytes = serde_json::to_vec(&callback).unwrap();
+            prop_assert_eq!(Callback::parse(&bytes), Ok(callback.clone()));
+            prop_assert_eq!(BankStatus::parse(&serde_json::to_vec(&callback.status).unwrap()), Ok(callback.status));
+        }
+
+        #[test]
+        fn one_bad_field_refuses_the_whole_callback(callback in valid_callback(), which in 0usize..6, junk in "\\PC{0,3}") {
+            let mut value = serde_json::to_value(&callback).unwrap();
+            let object = value.as_object_mut().unwrap();
+            match which {
+                0 => { object.insert("kind".into(), serde_json::json!(format!("refund{junk}"))); }
+                1 => { object.insert("id".into(), serde_json::json!("")); }
+                2 => { object.insert("id".into(), serde_json::json!(format!("a b{junk}"))); }
+                3 => { object.insert("status".into(), serde_json::json!("paid")); }
+                4 => {
+                    object.insert("status".into(), serde_json::json!("succeeded"));
+                    object.insert("bank_reference".into(), serde_json::json!("x".repeat(65)));
+                    object.insert("paid_at_ms".into(), serde_json::json!(1_800_000_000_000i64));
+                }
+                _ => { object.remove("kind"); }
+            }
+            prop_assert!(Callback::parse(&serde_json::to_vec(&value).unwrap()).is_err(), "{}", value);
+        }
+    }
+
+    #[test]
+    fn references_that_do_not_fit_are_refused() {
+        let paid = |r: &str, at: i64| {
+            serde_json::to_vec(&BankStatus::Succeeded { bank_reference: r.into(), paid_at_ms: at }).unwrap()
+        };
+        assert!(BankStatus::parse(&paid("BANK-1", 1_800_000_000_000)).is_ok());
+        assert!(BankStatus::parse(&paid("BANK\u{0}1", 1_800_000_000_000)).is_err());
+        assert!(BankStatus::parse(&paid("", 1_800_000_000_000)).is_err());
+        assert!(BankStatus::parse(&paid("BANK-1", -1)).is_err());
+        assert!(BankStatus::parse(&paid("BANK-1", i64::MAX)).is_err());
+        let failed =
+            serde_json::to_vec(&BankStatus::Failed { failure_code: "E1".into(), failure_message: "卡\n号".into() })
+                .unwrap();
+        assert!(BankStatus::parse(&failed).is_err());
     }
 }

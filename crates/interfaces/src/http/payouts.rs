@@ -60,8 +60,8 @@ pub(super) async fn receive_channel_callback(
     .map_err(|e| {
         ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidSignature).detail(e.to_string(), e.to_string())
     })?;
-    let callback: Callback = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedJson).detail("回调内容无法解析", e.to_string())
+    let callback = Callback::parse(&body).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedJson).detail("回调内容无法解析或不合规范", e)
     })?;
     worker::notice(&state.app, &callback).await?;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -39,6 +39,99 @@ pub async fn upload_with(
     app.raw_with("POST", "/api/v1/attachments", Some(token), &content_type, body, headers).await
 }
 
+/// One part of a generated multipart form.
+#[derive(Clone, Debug)]
+enum Content {
+    Kind(&'static str),
+    Text(String),
+    Png,
+    Pdf,
+    Bytes(Vec<u8>),
+}
+
+/// How the generated form's framing is spoiled, if at all.
+#[derive(Clone, Debug)]
+enum Framing {
+    Whole,
+    CutAt(usize),
+    OtherBoundary,
+}
+
+fn form_strategy() -> impl proptest::strategy::Strategy<Value = (Vec<(&'static str, Content)>, Framing)> {
+    use proptest::prelude::*;
+    let content = prop_oneof![
+        proptest::sample::select(yajin_core::attachment::KINDS.to_vec()).prop_map(Content::Kind),
+        "\\PC{0,12}".prop_map(Content::Text),
+        Just(Content::Png),
+        Just(Content::Pdf),
+        proptest::collection::vec(any::<u8>(), 0..64).prop_map(Content::Bytes),
+    ];
+    let part = (proptest::sample::select(vec!["kind", "file", "note"]), content);
+    let file = prop_oneof![Just(Content::Png), Just(Content::Pdf)];
+    let kind = proptest::sample::select(yajin_core::attachment::KINDS.to_vec()).prop_map(Content::Kind);
+    // Half the forms start from a valid one, with a stray part before or after.
+    let valid =
+        (kind, file, proptest::collection::vec(part.clone(), 0..2), any::<bool>()).prop_map(|(k, f, extra, before)| {
+            let mut parts = vec![("kind", k), ("file", f)];
+            if before {
+                parts.splice(0..0, extra);
+            } else {
+                parts.extend(extra);
+            }
+            parts
+        });
+    let parts = prop_oneof![proptest::collection::vec(part, 0..4), valid];
+    let framing = prop_oneof![6 => Just(Framing::Whole), 1 => (0usize..400).prop_map(Framing::CutAt), 1 => Just(Framing::OtherBoundary)];
+    (parts, framing)
+}
+
+/// Whether Yajin should store the form: whole, its last `kind` one of the kinds, its last
+/// `file` a PNG or PDF.
+fn acceptable(parts: &[(&str, Content)], framing: &Framing) -> bool {
+    let last = |name: &str| parts.iter().rev().find(|(n, _)| *n == name).map(|(_, c)| c);
+    let kind_ok = match last("kind") {
+        Some(Content::Kind(_)) => true,
+        Some(Content::Text(t)) => yajin_core::attachment::KINDS.contains(&t.as_str()),
+        Some(Content::Bytes(b)) => std::str::from_utf8(b).is_ok_and(|t| yajin_core::attachment::KINDS.contains(&t)),
+        _ => false,
+    };
+    let file_ok = match last("file") {
+        Some(Content::Png | Content::Pdf) => true,
+        Some(Content::Bytes(b)) => yajin_core::attachment::sniff(b).is_some(),
+        _ => false,
+    };
+    matches!(framing, Framing::Whole) && kind_ok && file_ok
+}
+
+fn encode(parts: &[(&str, Content)], framing: &Framing) -> (String, Vec<u8>) {
+    let boundary = "prop-boundary-7f3a";
+    let mut body = Vec::new();
+    for (name, content) in parts {
+        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"").bytes());
+        if *name == "file" {
+            body.extend(b"; filename=\"f.bin\"\r\nContent-Type: application/octet-stream");
+        }
+        body.extend(b"\r\n\r\n");
+        match content {
+            Content::Kind(k) => body.extend(k.bytes()),
+            Content::Text(t) => body.extend(t.bytes()),
+            Content::Png => body.extend_from_slice(PNG),
+            Content::Pdf => body.extend_from_slice(PDF),
+            Content::Bytes(b) => body.extend_from_slice(b),
+        }
+        body.extend(b"\r\n");
+    }
+    body.extend(format!("--{boundary}--\r\n").bytes());
+    match framing {
+        Framing::Whole => (boundary.to_owned(), body),
+        Framing::CutAt(at) => {
+            body.truncate((*at).min(body.len().saturating_sub(8)));
+            (boundary.to_owned(), body)
+        }
+        Framing::OtherBoundary => ("another-boundary".to_owned(), body),
+    }
+}
+
 on_both_databases! {
     async fn evidence_is_sealed_at_rest_and_staff_download_it_sandboxed(db) {
         let app = spawn_app(db).await;
@@ -101,6 +194,29 @@ on_both_databases! {
         app.clock.advance_ms(86_400_001);
         let a = app.merchant(demo::MERCHANT_A.phone).await;
         assert_eq!(upload(&app, &a, Some("other"), Some(PNG)).await.status, 201, "the next day");
+    }
+
+    async fn any_multipart_form_is_stored_exactly_when_valid_and_never_a_5xx(db) {
+        // Property: generated forms (parts named kind, file or other, holding kinds, text,
+        // real files or random bytes; whole, cut short or under the wrong boundary) are stored
+        // exactly when whole with a known kind and a PNG/PDF file, and refused with a 4xx
+        // otherwise. Fewer cases than the daily upload quota (100).
+        use proptest::strategy::{Strategy, ValueTree};
+        let app = spawn_app(db).await;
+        let token = app.merchant(demo::MERCHANT_A.phone).await;
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let strategy = form_strategy();
+        let mut stored = 0;
+        for case in 0..90 {
+            let (parts, framing) = strategy.new_tree(&mut runner).unwrap().current();
+            let (boundary, body) = encode(&parts, &framing);
+            let content_type = format!("multipart/form-data; boundary={boundary}");
+            let r = app.raw("POST", "/api/v1/attachments", Some(&token), &content_type, body).await;
+            assert!(r.status < 500, "case {case}: {parts:?} {framing:?} → {} {:?}", r.status, r.body);
+            assert_eq!(r.status == 201, acceptable(&parts, &framing), "case {case}: {parts:?} {framing:?} → {} {:?}", r.status, r.body);
+            stored += usize::from(r.status == 201);
+        }
+        assert!(stored > 5 && stored < 85, "both sides were tried: {stored} stored");
     }
 
     async fn uploads_are_typed_by_content_and_private(db) {

@@ -52,8 +52,13 @@ on_both_databases! {
         assert_eq!((unsigned.status, unsigned.code()), (401, "invalid_signature"));
         // Correctly signed but late: a final status never moves again.
         assert_eq!(callback(&app, &late_failure, now, CHANNEL_SECRET).await, 204);
-        let again = json!({"kind": "payout", "id": payout, "status": "succeeded", "bank_reference": "X", "paid_at_ms": 1});
+        let again = json!({"kind": "payout", "id": payout, "status": "succeeded", "bank_reference": "X", "paid_at_ms": 1_800_000_000_000i64});
         assert_eq!(callback(&app, &again, now, CHANNEL_SECRET).await, 204);
+        // Signed but not sane (paid in 1970, a reference no statement could match): refused whole.
+        let absurd = json!({"kind": "payout", "id": payout, "status": "succeeded", "bank_reference": "X", "paid_at_ms": 1});
+        assert_eq!(callback(&app, &absurd, now, CHANNEL_SECRET).await, 400);
+        let nul = json!({"kind": "payout", "id": payout, "status": "succeeded", "bank_reference": "X\u{0}", "paid_at_ms": 1_800_000_000_000i64});
+        assert_eq!(callback(&app, &nul, now, CHANNEL_SECRET).await, 400);
         let processing = json!({"kind": "payout", "id": payout, "status": "processing"});
         assert_eq!(callback(&app, &processing, now, CHANNEL_SECRET).await, 204);
         let unknown = json!({"kind": "payout", "id": "po_nope", "status": "processing"});
