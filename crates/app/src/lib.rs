@@ -22,6 +22,7 @@ pub mod demo;
 pub mod devices;
 pub mod housekeeping;
 pub mod idempotency;
+pub mod import;
 pub mod inbox;
 pub mod keys;
 pub mod onboarding;

@@ -37,20 +37,32 @@ pub struct MerchantInput {
     pub bank_name: String,
 }
 
-pub async fn create_merchant(app: &App, actor: &Actor, input: MerchantInput) -> Result<String, AppError> {
+/// A merchant's identifiers, parsed, or every field that is wrong.
+fn parse_merchant(input: &MerchantInput) -> Result<(MerchantNo, PhoneNo, IdCardNo, BankCardNo), Vec<FieldError>> {
     let mut errors = FieldErrors::new();
     let merchant_no = errors.check("merchant_no", MerchantNo::parse(&input.merchant_no));
     let phone = errors.check("phone", PhoneNo::parse(&input.phone));
     let id_card = errors.check("id_card_no", IdCardNo::parse(&input.id_card_no));
     let bank_card = errors.check("bank_card_no", BankCardNo::parse(&input.bank_card_no));
-    let name = input.name.trim().to_owned();
-    one_line(&mut errors, "name", &name, 1);
+    one_line(&mut errors, "name", input.name.trim(), 1);
     one_line(&mut errors, "bank_name", &input.bank_name, 1);
-    errors.into_result().map_err(AppError::Fields)?;
-    let (Some(merchant_no), Some(phone), Some(id_card), Some(bank_card)) = (merchant_no, phone, id_card, bank_card)
-    else {
-        unreachable!("every None pushed a field error");
-    };
+    errors.into_result()?;
+    match (merchant_no, phone, id_card, bank_card) {
+        (Some(merchant_no), Some(phone), Some(id_card), Some(bank_card)) => {
+            Ok((merchant_no, phone, id_card, bank_card))
+        }
+        _ => unreachable!("every None pushed a field error"),
+    }
+}
+
+/// What is wrong with a merchant's fields, before anything is looked up (a dry run).
+pub fn check_merchant(input: &MerchantInput) -> Result<(), Vec<FieldError>> {
+    parse_merchant(input).map(|_| ())
+}
+
+pub async fn create_merchant(app: &App, actor: &Actor, input: MerchantInput) -> Result<String, AppError> {
+    let (merchant_no, phone, id_card, bank_card) = parse_merchant(&input).map_err(AppError::Fields)?;
+    let name = input.name.trim().to_owned();
     let password_hash = passwords::hash(input.password).await?;
     let now = app.now_ms();
     let mut tx = app.db.begin_write().await?;
@@ -197,7 +209,8 @@ pub struct TerminalInput {
 
 /// Binds a terminal to a merchant with the plan in force now as its snapshot, and records
 /// its deposit: the deposit row and the `collect_deposit` transfer, in one transaction.
-pub async fn create_terminal(app: &App, actor: &Actor, input: TerminalInput) -> Result<String, AppError> {
+/// A terminal's identifiers, parsed, or every field that is wrong.
+fn parse_terminal(input: &TerminalInput) -> Result<(TerminalSn, TerminalId), Vec<FieldError>> {
     let mut errors = FieldErrors::new();
     let sn = errors.check("sn", TerminalSn::parse(&input.sn));
     let terminal_no = errors.check("terminal_id", TerminalId::parse(&input.terminal_id));
@@ -216,8 +229,32 @@ pub async fn create_terminal(app: &App, actor: &Actor, input: TerminalInput) -> 
     if input.deposit.as_ref().is_some_and(|d| !d.amount.is_positive()) {
         errors.push(FieldError::new("deposit.amount_fen", "out_of_range", "须大于 0", "more than 0"));
     }
-    errors.into_result().map_err(AppError::Fields)?;
-    let (Some(sn), Some(terminal_no)) = (sn, terminal_no) else { unreachable!("every None pushed a field error") };
+    errors.into_result()?;
+    match (sn, terminal_no) {
+        (Some(sn), Some(terminal_no)) => Ok((sn, terminal_no)),
+        _ => unreachable!("every None pushed a field error"),
+    }
+}
+
+/// What is wrong with a terminal's fields, before anything is looked up (a dry run); an empty
+/// `terminal_id` is one to be generated.
+pub fn check_terminal(input: &TerminalInput) -> Result<(), Vec<FieldError>> {
+    let result = parse_terminal(input).map(|_| ());
+    if input.terminal_id.trim().is_empty() {
+        return result.or_else(|errors| {
+            let rest: Vec<FieldError> = errors.into_iter().filter(|e| e.field != "terminal_id").collect();
+            if rest.is_empty() {
+                Ok(())
+            } else {
+                Err(rest)
+            }
+        });
+    }
+    result
+}
+
+pub async fn create_terminal(app: &App, actor: &Actor, input: TerminalInput) -> Result<String, AppError> {
+    let (sn, terminal_no) = parse_terminal(&input).map_err(AppError::Fields)?;
     let now = app.now_ms();
     let mut tx = app.db.begin_write().await?;
     if merchants::by_id(&mut tx, &input.merchant_id).await?.is_none() {

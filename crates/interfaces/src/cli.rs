@@ -42,6 +42,38 @@ pub enum Command {
     SandboxBank(SandboxBankArgs),
     /// Reconcile a bank statement CSV with the payouts, and print the report (JSON).
     Reconcile(ReconcileArgs),
+    /// Load merchants, terminals (with their deposits), transactions or outstanding items from
+    /// a CSV file (docs/import.md): good rows load, bad ones go to FILE.errors.csv.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// merchants, terminals, transactions or outstanding-items
+    pub kind: String,
+    /// The CSV file, with a header row of the provisioning endpoints' field names.
+    pub file: PathBuf,
+    /// The file's encoding (a UTF-8 byte-order mark is honoured either way).
+    #[arg(long, value_enum, default_value = "utf-8")]
+    pub encoding: Encoding,
+    /// Check every row and report, without writing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Encoding {
+    #[value(name = "utf-8")]
+    Utf8,
+    #[value(name = "gbk")]
+    Gbk,
 }
 
 #[derive(Debug, Args)]

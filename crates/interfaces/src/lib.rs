@@ -4,6 +4,7 @@ pub mod cli;
 pub mod config;
 pub mod files;
 pub mod http;
+pub mod import;
 pub mod reconcile;
 pub mod router;
 pub mod serve;
@@ -75,6 +76,11 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let config = config::db_config(&args.db, &file).map_err(|e| Failure::config(e.0))?;
             let keys = config::key_config(&args.keys, &file).map_err(|e| Failure::config(e.0))?;
             runtime.block_on(reconcile::run(&config, &keys, &args.file))
+        }
+        Command::Import(args) => {
+            let config = config::db_config(&args.db, &file).map_err(|e| Failure::config(e.0))?;
+            let keys = config::key_config(&args.keys, &file).map_err(|e| Failure::config(e.0))?;
+            runtime.block_on(import::run(&config, &keys, &args))
         }
         Command::Migrate(args) => {
             let config = config::db_config(&args, &file).map_err(|e| Failure::config(e.0))?;

@@ -463,3 +463,118 @@ fn the_data_folder_and_the_database_are_the_owners_alone() {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("readable by other users") && stderr.contains("chmod 600"), "{stderr}");
 }
+
+#[test]
+fn import_loads_the_good_rows_reports_the_bad_and_runs_twice_the_same() {
+    let dir = TempDir::new();
+    let d = dir.0.to_str().unwrap();
+    // The demo's plans (ACT-99, TERM-299) are what imported terminals are on.
+    let server = Server::start(&dir, &["--demo"]);
+    assert!(server.stop().success());
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.0.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let import = |kind: &str, file: &str, extra: &[&str]| {
+        let mut args = vec!["import", "--data-dir", d, kind, file, "--json"];
+        args.extend_from_slice(extra);
+        let out = yajin(&args, &[]);
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+            panic!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        });
+        (out.status.code(), summary)
+    };
+    let counts = |s: &serde_json::Value| {
+        (s["rows"].as_u64(), s["loaded"].as_u64(), s["existing"].as_u64(), s["refused"].as_u64())
+    };
+
+    // UTF-8 with a byte-order mark; one good merchant, one with three bad numbers.
+    let merchants = write(
+        "merchants.csv",
+        "\u{feff}merchant_no,name,phone,password,id_card_no,bank_card_no,bank_name\n\
+         822100058129101,导入小店,13900000101,Shop@2026x,11010519491231002X,6222021234567890128,工商银行\n\
+         822100058129102,坏行,1390000,Shop@2026x,123,456,工商银行\n"
+            .as_bytes(),
+    );
+    let (code, s) = import("merchants", &merchants, &[]);
+    assert_eq!((code, counts(&s)), (Some(3), (Some(2), Some(1), Some(0), Some(1))), "{s}");
+    let errors = std::fs::read_to_string(format!("{merchants}.errors.csv")).unwrap();
+    assert!(
+        errors.starts_with("line,field,code,message\n")
+            && errors.contains("3,phone,")
+            && errors.contains("3,id_card_no,"),
+        "{errors}"
+    );
+
+    // GBK, as exported by many older systems: decimals in fen and an unknown merchant refused.
+    let (terminals_gbk, _, _) = encoding_rs::GBK.encode(
+        "merchant_no,sn,model,plan_code,status,bound_at,activated_at,deposit_amount_fen,deposit_route,deposit_route_ref,deposit_collected_at\n\
+         822100058129101,IMP-0001,拉卡拉 P2,ACT-99,active,2026-09-01T00:00:00Z,2026-09-02T00:00:00Z,9900,wechat,WX-9,2026-09-01T00:00:00Z\n\
+         822100058129101,IMP-0002,拉卡拉 P2,ACT-99,active,2026-09-01T00:00:00Z,,99.00,wechat,WX-10,2026-09-01T00:00:00Z\n\
+         822109999999999,IMP-0003,拉卡拉 P2,ACT-99,inactive,2026-09-01T00:00:00Z,,,,,\n",
+    );
+    let terminals = write("terminals.csv", &terminals_gbk);
+    let (code, s) = import("terminals", &terminals, &["--encoding", "gbk"]);
+    assert_eq!((code, counts(&s)), (Some(3), (Some(3), Some(1), Some(0), Some(2))), "{s}");
+    let errors = std::fs::read_to_string(format!("{terminals}.errors.csv")).unwrap();
+    assert!(
+        errors.contains("3,deposit_amount_fen,invalid_amount") && errors.contains("4,merchant_no,not_found"),
+        "{errors}"
+    );
+    let (_, s) = import("terminals", &terminals, &[]);
+    assert!(s["refused"].as_u64() >= Some(3), "read as UTF-8, GBK bytes are refused: {s}");
+
+    // Transactions: signs, unknown terminals, bad dates, a cut-off last line.
+    let transactions = write(
+        "transactions.csv",
+        b"ref,sn,amount_fen,fee_fen,kind,occurred_at\n\
+          T1,IMP-0001,600000,0,credit_card,2026-10-01T00:00:00Z\n\
+          T2,IMP-0001,-5,0,credit_card,2026-10-01T00:00:00Z\n\
+          T3,NOPE-1,100,0,credit_card,2026-10-01T00:00:00Z\n\
+          T4,IMP-0001,100,0,credit_card,not-a-date\n\
+          T5,IMP-0001,100,0,debit_card",
+    );
+    let (code, s) = import("transactions", &transactions, &[]);
+    assert_eq!((code, counts(&s)), (Some(3), (Some(5), Some(1), Some(0), Some(4))), "{s}");
+    let (code, s) = import("transactions", &transactions, &[]);
+    assert_eq!((code, counts(&s)), (Some(3), (Some(5), Some(0), Some(1), Some(4))), "a second run adds nothing: {s}");
+    let more =
+        write("more.csv", b"ref,sn,amount_fen,kind,occurred_at\nT6,IMP-0001,400000,credit_card,2026-10-02T00:00:00Z\n");
+    let (code, s) = import("transactions", &more, &["--dry-run"]);
+    assert_eq!((code, counts(&s)), (Some(0), (Some(1), Some(1), Some(0), Some(0))), "{s}");
+    let (_, s) = import("transactions", &more, &[]);
+    assert_eq!(s["loaded"].as_u64(), Some(1), "the dry run wrote nothing: {s}");
+    assert!(!std::path::Path::new(&format!("{more}.errors.csv")).exists());
+
+    let owed = write("owed.csv", b"sn,kind,amount_fen,due_at\nIMP-0001,service_fee,6000,2026-11-01T00:00:00Z\n");
+    assert_eq!(counts(&import("outstanding-items", &owed, &[]).1), (Some(1), Some(1), Some(0), Some(0)));
+    assert_eq!(counts(&import("outstanding-items", &owed, &[]).1), (Some(1), Some(0), Some(1), Some(0)));
+
+    let bad_header = write("bad.csv", b"ref,sn,amount\nT1,IMP-0001,1\n");
+    assert_one_line_failure(
+        &yajin(&["import", "--data-dir", d, "transactions", &bad_header], &[]),
+        2,
+        "\"amount\" is not one of",
+    );
+    assert_one_line_failure(&yajin(&["import", "--data-dir", d, "deposits", &bad_header], &[]), 2, "KIND must be");
+
+    // What was imported is the merchant's: they log in and see the terminal, its progress counted.
+    let server = Server::start(&dir, &["--demo"]);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let terminal = rt.block_on(async {
+        let client = reqwest::Client::new();
+        let login = client
+            .post(format!("{}/api/v1/auth/login", server.base))
+            .json(&serde_json::json!({"phone": "13900000101", "password": "Shop@2026x"}))
+            .send()
+            .await
+            .unwrap();
+        let token = login.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+        let r =
+            client.get(format!("{}/api/v1/terminals/IMP-0001", server.base)).bearer_auth(token).send().await.unwrap();
+        r.json::<serde_json::Value>().await.unwrap()
+    });
+    assert_eq!(terminal["deposit"]["amount_fen"], 9900, "{terminal}");
+    assert!(server.stop().success());
+}

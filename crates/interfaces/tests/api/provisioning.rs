@@ -19,6 +19,43 @@ fn terminal() -> Value {
 }
 
 on_both_databases! {
+    async fn bulk_loaded_transactions_count_once_and_bad_rows_are_reported(db) {
+        use yajin_app::import::{self, Columns, Kind, Row};
+        let app = spawn_app(db).await;
+        let actor = yajin_app::Actor { role: yajin_core::application::Role::System, id: "import".into() };
+        let header: Vec<String> = ["ref", "sn", "amount_fen", "kind", "occurred_at", "fee_fen"].map(String::from).to_vec();
+        let columns = Columns::new(Kind::Transactions, &header).unwrap();
+        let row = |line: u64, text: &str| Row { line, fields: text.split(',').map(String::from).collect() };
+        let rows = || vec![
+            row(2, "B-1,demo-progress-01,100000,credit_card,2026-11-20T00:00:00Z,0"),
+            row(3, "B-2,DEMO-PROGRESS-01,200000,credit_card,2026-11-20T00:00:00Z,"),
+            row(4, "B-2,DEMO-PROGRESS-01,200000,credit_card,2026-11-20T00:00:00Z,"),
+            row(5, "B-3,NO-SUCH-SN,100,credit_card,2026-11-20T00:00:00Z,0"),
+            row(6, "B-4,DEMO-PROGRESS-01,1.5,credit_card,2026-11-20T00:00:00Z,0"),
+            row(7, "B-5,DEMO-PROGRESS-01,100,credit_card,2026-11-20T00:00:00Z,200"),
+            row(8, "B-6,DEMO-PROGRESS-01,100,credit_card"),
+        ];
+        let m = app.merchant(yajin_app::demo::MERCHANT_A.phone).await;
+        let reached = || async { app.get("/api/v1/terminals/DEMO-PROGRESS-01", &m).await.body["progress"]["reached_fen"].as_i64() };
+        let before = reached().await.unwrap();
+
+        let (dry, _) = import::load(&app.app, &actor, &columns, rows(), true).await.unwrap();
+        assert_eq!((dry.rows, dry.loaded, dry.existing, dry.refused), (7, 2, 1, 4));
+        assert_eq!(reached().await, Some(before), "a dry run writes nothing");
+
+        let (tally, errors) = import::load(&app.app, &actor, &columns, rows(), false).await.unwrap();
+        assert_eq!((tally.rows, tally.loaded, tally.existing, tally.refused), (7, 2, 1, 4));
+        let mut found: Vec<(u64, &str, &str)> = errors.iter().map(|e| (e.line, e.field.as_str(), e.code)).collect();
+        found.sort();
+        assert_eq!(found, vec![(5, "sn", "not_found"), (6, "amount_fen", "invalid_amount"), (7, "fee_fen", "out_of_range"), (8, "", "wrong_column_count")]);
+        assert_eq!(reached().await, Some(before + 300_000), "both new card payments count toward the target, the repeated one once");
+
+        let (again, _) = import::load(&app.app, &actor, &columns, rows(), false).await.unwrap();
+        assert_eq!((again.loaded, again.existing), (0, 3), "a second run adds nothing");
+        assert_eq!(reached().await, Some(before + 300_000));
+        assert!(Columns::new(Kind::Transactions, &["ref".to_owned()]).unwrap_err().contains("lacks sn"));
+    }
+
     async fn typed_text_with_control_characters_is_refused_and_nothing_is_written(db) {
         // What the fuzzer once sent: a NUL that PostgreSQL cannot store and that SQLite's
         // length() stops at, and a C1 control. Each is a field error, never a 500.

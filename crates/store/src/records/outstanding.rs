@@ -195,3 +195,25 @@ pub async fn of_merchant(conn: &mut AnyConnection, merchant_id: &str, id: &str) 
     .await?;
     row.as_ref().map(item_from).transpose()
 }
+
+/// Whether the terminal already has an item of this kind, amount and due date (what a bulk
+/// import takes as an item's natural key).
+pub async fn exists_same(
+    conn: &mut AnyConnection,
+    terminal_id: &str,
+    kind: &str,
+    amount: Fen,
+    due_at: Timestamp,
+) -> Result<bool, StoreError> {
+    let row = sqlx::query(
+        "SELECT 1 AS found FROM outstanding_items
+         WHERE terminal_id = $1 AND kind = $2 AND amount_fen = $3 AND due_at = $4",
+    )
+    .bind(terminal_id)
+    .bind(kind)
+    .bind(amount.get())
+    .bind(due_at.millis())
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.is_some())
+}

@@ -1,0 +1,512 @@
+//! Bulk import (`yajin import KIND FILE`): the records of the provisioning endpoints, from
+//! rows of text (a CSV file's, decoded by the command line), checked with the domain's types,
+//! loaded where good and reported where not, idempotent on each record's natural key.
+//!
+//! Columns are the provisioning endpoints' fields (api.md), a terminal's deposit flattened as
+//! `deposit_amount_fen`, `deposit_route`, `deposit_route_ref`, `deposit_collected_at`. Rows
+//! arrive in batches; a batch of transactions is one statement in one transaction (the fast
+//! path), merchants, terminals and outstanding items go through their use cases row by row.
+
+use std::collections::HashMap;
+
+use yajin_core::eligibility::TerminalStatus;
+use yajin_core::plan::TxnKind;
+use yajin_core::validation::{printable, FieldError, Lines};
+use yajin_core::{Fen, Timestamp};
+use yajin_store::records::outstanding;
+use yajin_store::records::terminals::{self, NewUsage};
+use yajin_store::StoreError;
+
+use crate::onboarding::{self, Provisioned};
+use crate::provisioning::{self, DepositInput, MerchantInput, TerminalInput};
+use crate::{Actor, App, AppError};
+
+/// What is imported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Merchants,
+    Terminals,
+    Transactions,
+    OutstandingItems,
+}
+
+impl Kind {
+    pub fn parse(text: &str) -> Option<Kind> {
+        match text {
+            "merchants" => Some(Kind::Merchants),
+            "terminals" => Some(Kind::Terminals),
+            "transactions" => Some(Kind::Transactions),
+            "outstanding-items" => Some(Kind::OutstandingItems),
+            _ => None,
+        }
+    }
+
+    /// The columns a file must have, then those it may have.
+    pub fn columns(self) -> (&'static [&'static str], &'static [&'static str]) {
+        match self {
+            Kind::Merchants => (
+                &["merchant_no", "name", "phone", "password", "id_card_no", "bank_card_no", "bank_name"],
+                &["agent_username"],
+            ),
+            Kind::Terminals => (
+                &["merchant_no", "sn", "model", "plan_code", "status", "bound_at"],
+                &[
+                    "terminal_id",
+                    "activated_at",
+                    "terminated_at",
+                    "device_returned_at",
+                    "deposit_amount_fen",
+                    "deposit_route",
+                    "deposit_route_ref",
+                    "deposit_collected_at",
+                ],
+            ),
+            Kind::Transactions => (&["ref", "sn", "amount_fen", "kind", "occurred_at"], &["fee_fen"]),
+            Kind::OutstandingItems => (&["sn", "kind", "amount_fen", "due_at"], &[]),
+        }
+    }
+}
+
+/// Where each column is in a file's rows.
+#[derive(Clone, Debug)]
+pub struct Columns {
+    kind: Kind,
+    index: HashMap<&'static str, usize>,
+    width: usize,
+}
+
+impl Columns {
+    /// The header row, checked: every required column, no unknown or repeated one.
+    pub fn new(kind: Kind, header: &[String]) -> Result<Columns, String> {
+        let (required, optional) = kind.columns();
+        let mut index = HashMap::new();
+        for (i, name) in header.iter().enumerate() {
+            let name = name.trim();
+            let Some(known) = required.iter().chain(optional).find(|c| **c == name) else {
+                return Err(format!(
+                    "column {name:?} is not one of {} (header row, column {})",
+                    required.iter().chain(optional).copied().collect::<Vec<_>>().join(", "),
+                    i + 1
+                ));
+            };
+            if index.insert(*known, i).is_some() {
+                return Err(format!("column {name:?} appears twice in the header row"));
+            }
+        }
+        let missing: Vec<&str> = required.iter().filter(|c| !index.contains_key(*c)).copied().collect();
+        if !missing.is_empty() {
+            return Err(format!("the header row lacks {}", missing.join(", ")));
+        }
+        Ok(Columns { kind, index, width: header.len() })
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+}
+
+/// One row of the file: its line number and its fields as text.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub line: u64,
+    pub fields: Vec<String>,
+}
+
+/// Why a row was not loaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowError {
+    pub line: u64,
+    pub field: String,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl RowError {
+    pub fn new(line: u64, field: &str, code: &'static str, message: impl Into<String>) -> RowError {
+        RowError { line, field: field.to_owned(), code, message: message.into() }
+    }
+
+    fn of(line: u64, e: FieldError) -> RowError {
+        RowError { line, field: e.field, code: e.code, message: e.message.en.into_owned() }
+    }
+}
+
+/// What a batch did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Rows read.
+    pub rows: u64,
+    /// Rows that made a new record (or would have, in a dry run).
+    pub loaded: u64,
+    /// Rows whose record was already there, the same.
+    pub existing: u64,
+    /// Rows refused (each with at least one [`RowError`]).
+    pub refused: u64,
+}
+
+impl Tally {
+    pub fn add(&mut self, other: Tally) {
+        self.rows += other.rows;
+        self.loaded += other.loaded;
+        self.existing += other.existing;
+        self.refused += other.refused;
+    }
+}
+
+/// A row's fields by column name, collecting what is wrong with them.
+struct Fields<'a> {
+    columns: &'a Columns,
+    row: &'a Row,
+    errors: Vec<FieldError>,
+}
+
+impl<'a> Fields<'a> {
+    fn text(&self, column: &str) -> &'a str {
+        self.columns.index.get(column).and_then(|i| self.row.fields.get(*i)).map_or("", |s| s.trim())
+    }
+
+    fn optional(&self, column: &str) -> Option<&'a str> {
+        Some(self.text(column)).filter(|s| !s.is_empty())
+    }
+
+    /// Whole fen: digits only (no sign, no decimals, no grouping).
+    fn fen(&mut self, column: &str) -> Option<Fen> {
+        let text = self.text(column);
+        match text.parse::<i64>() {
+            Ok(n) if text.bytes().all(|b| b.is_ascii_digit()) && n <= Fen::PARSE_MAX.get() => Some(Fen::new(n)),
+            _ => {
+                self.errors.push(FieldError::new(
+                    column,
+                    "invalid_amount",
+                    "须为整数分（不带符号、小数点或千分位）",
+                    "whole fen: digits only, no sign, decimals or grouping",
+                ));
+                None
+            }
+        }
+    }
+
+    fn time(&mut self, column: &str) -> Option<Timestamp> {
+        let parsed = Timestamp::parse_rfc3339(self.text(column));
+        if parsed.is_none() {
+            self.errors.push(FieldError::new(column, "invalid_format", "须为 RFC 3339 时间", "an RFC 3339 time"));
+        }
+        parsed
+    }
+
+    fn optional_time(&mut self, column: &str) -> Option<Timestamp> {
+        self.optional(column).and_then(|_| self.time(column))
+    }
+
+    fn one_of<T>(&mut self, column: &str, parsed: Option<T>, allowed: &str) -> Option<T> {
+        if parsed.is_none() {
+            self.errors.push(FieldError::new(
+                column,
+                "invalid_value",
+                format!("须为 {allowed} 之一"),
+                format!("one of {allowed}"),
+            ));
+        }
+        parsed
+    }
+}
+
+const OUTSTANDING_KINDS: [&str; 4] = ["service_fee", "sim_fee", "chargeback", "negative_settlement"];
+
+/// Loads a batch of rows (or, `dry_run`, only checks them: nothing is written, and a row counts
+/// as loaded when it would be); returns the tally and every refused row's errors. A database
+/// failure stops the import (what was committed stays; running it again resumes, since every
+/// record is idempotent on its natural key).
+pub async fn load(
+    app: &App,
+    actor: &Actor,
+    columns: &Columns,
+    rows: Vec<Row>,
+    dry_run: bool,
+) -> Result<(Tally, Vec<RowError>), StoreError> {
+    let mut tally = Tally { rows: rows.len() as u64, ..Tally::default() };
+    let mut errors = Vec::new();
+    let mut good = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if row.fields.len() != columns.width {
+            errors.push(RowError::new(
+                row.line,
+                "",
+                "wrong_column_count",
+                format!("{} fields where the header has {}", row.fields.len(), columns.width),
+            ));
+            continue;
+        }
+        let typed: Vec<FieldError> = row
+            .fields
+            .iter()
+            .zip(header_names(columns))
+            .filter_map(|(value, column)| printable(column, value, Lines::One))
+            .collect();
+        if !typed.is_empty() {
+            errors.extend(typed.into_iter().map(|e| RowError::of(row.line, e)));
+            continue;
+        }
+        good.push(row);
+    }
+    let outcomes = match columns.kind {
+        Kind::Transactions => transactions(app, columns, &good, dry_run).await?,
+        _ => {
+            let mut outcomes = Vec::with_capacity(good.len());
+            for row in &good {
+                outcomes.push((row.line, one(app, actor, columns, row, dry_run).await?));
+            }
+            outcomes
+        }
+    };
+    for (line, outcome) in outcomes {
+        match outcome {
+            Ok(true) => tally.loaded += 1,
+            Ok(false) => tally.existing += 1,
+            Err(row_errors) => errors.extend(row_errors.into_iter().map(|e| RowError::of(line, e))),
+        }
+    }
+    let mut refused: Vec<u64> = errors.iter().map(|e| e.line).collect();
+    refused.sort_unstable();
+    refused.dedup();
+    tally.refused = refused.len() as u64;
+    Ok((tally, errors))
+}
+
+fn header_names(columns: &Columns) -> Vec<&'static str> {
+    let mut names = vec![""; columns.width];
+    for (name, i) in &columns.index {
+        names[*i] = name;
+    }
+    names
+}
+
+/// A row's outcome: `Ok(true)` new, `Ok(false)` already there, or what is wrong with it.
+type Outcome = Result<bool, Vec<FieldError>>;
+
+/// The result of a use case as a row's outcome; only a database failure is an error.
+fn outcome<T>(result: Result<Provisioned<T>, AppError>) -> Result<Outcome, StoreError> {
+    match result {
+        Ok(Provisioned::Created(_)) => Ok(Ok(true)),
+        Ok(Provisioned::Existing(_)) => Ok(Ok(false)),
+        Err(AppError::Fields(errors)) => Ok(Err(errors)),
+        Err(AppError::Duplicate { field }) => Ok(Err(vec![FieldError::new(
+            field,
+            "already_exists",
+            "已有此记录，内容不同",
+            "a different record already has this key",
+        )])),
+        Err(AppError::NotFound(what)) => Ok(Err(vec![FieldError::new(
+            match what {
+                "deposit plan" => "plan_code",
+                "merchant" => "merchant_no",
+                _ => "sn",
+            },
+            "not_found",
+            format!("没有这个{what}"),
+            format!("no such {what}"),
+        )])),
+        Err(AppError::Store(e)) => Err(e),
+        Err(other) => Ok(Err(vec![FieldError::new("", "refused", other.to_string(), other.to_string())])),
+    }
+}
+
+async fn one(app: &App, actor: &Actor, columns: &Columns, row: &Row, dry_run: bool) -> Result<Outcome, StoreError> {
+    let mut f = Fields { columns, row, errors: Vec::new() };
+    match columns.kind {
+        Kind::Merchants => {
+            let input = MerchantInput {
+                merchant_no: f.text("merchant_no").to_owned(),
+                name: f.text("name").to_owned(),
+                phone: f.text("phone").to_owned(),
+                password: f.text("password").to_owned(),
+                id_card_no: f.text("id_card_no").to_owned(),
+                bank_card_no: f.text("bank_card_no").to_owned(),
+                bank_name: f.text("bank_name").to_owned(),
+            };
+            if dry_run {
+                return Ok(provisioning::check_merchant(&input).map(|()| true));
+            }
+            outcome(onboarding::merchant(app, actor, input, f.optional("agent_username")).await)
+        }
+        Kind::Terminals => {
+            let status = f.one_of("status", TerminalStatus::parse(f.text("status")), "inactive, active, terminated");
+            let bound_at = f.time("bound_at");
+            let activated_at = f.optional_time("activated_at");
+            let terminated_at = f.optional_time("terminated_at");
+            let device_returned_at = f.optional_time("device_returned_at");
+            let deposit = match f.optional("deposit_amount_fen") {
+                None => None,
+                Some(_) => {
+                    let amount = f.fen("deposit_amount_fen");
+                    let route = ["card", "wechat", "alipay"].into_iter().find(|r| *r == f.text("deposit_route"));
+                    let route = f.one_of("deposit_route", route, "card, wechat, alipay");
+                    let collected_at = f.time("deposit_collected_at");
+                    match (amount, route, collected_at) {
+                        (Some(amount), Some(route), Some(collected_at)) => Some(DepositInput {
+                            amount,
+                            route,
+                            route_ref: f.text("deposit_route_ref").to_owned(),
+                            collected_at,
+                        }),
+                        _ => None,
+                    }
+                }
+            };
+            let (Some(status), Some(bound_at), true) = (status, bound_at, f.errors.is_empty()) else {
+                return Ok(Err(f.errors));
+            };
+            let input = TerminalInput {
+                merchant_id: String::new(),
+                sn: f.text("sn").to_owned(),
+                terminal_id: f.text("terminal_id").to_owned(),
+                model: f.text("model").to_owned(),
+                plan_code: f.text("plan_code").to_owned(),
+                status,
+                bound_at,
+                activated_at,
+                terminated_at,
+                device_returned_at,
+                deposit,
+            };
+            if dry_run {
+                return Ok(provisioning::check_terminal(&input).map(|()| true));
+            }
+            outcome(onboarding::terminal(app, actor, f.text("merchant_no"), input).await)
+        }
+        Kind::OutstandingItems => {
+            let kind = OUTSTANDING_KINDS.into_iter().find(|k| *k == f.text("kind"));
+            let kind = f.one_of("kind", kind, &OUTSTANDING_KINDS.join(", "));
+            let amount = f.fen("amount_fen");
+            let due_at = f.time("due_at");
+            let (Some(kind), Some(amount), Some(due_at), true) = (kind, amount, due_at, f.errors.is_empty()) else {
+                return Ok(Err(f.errors));
+            };
+            if !amount.is_positive() {
+                return Ok(Err(vec![FieldError::new("amount_fen", "out_of_range", "须大于 0", "more than 0")]));
+            }
+            outstanding_item(app, actor, f.text("sn"), kind, amount, due_at, dry_run).await
+        }
+        Kind::Transactions => unreachable!("transactions load in batches"),
+    }
+}
+
+/// An outstanding item, unless the terminal has one of this kind, amount and due date already.
+async fn outstanding_item(
+    app: &App,
+    actor: &Actor,
+    sn: &str,
+    kind: &'static str,
+    amount: Fen,
+    due_at: Timestamp,
+    dry_run: bool,
+) -> Result<Outcome, StoreError> {
+    let mut tx = app.db.begin_write().await?;
+    let Some(t) = terminals::by_sn_any(&mut tx, &sn.to_ascii_uppercase()).await? else {
+        return Ok(Err(vec![FieldError::new("sn", "not_found", "没有这台终端", "no such terminal")]));
+    };
+    if outstanding::exists_same(&mut tx, &t.id, kind, amount, due_at).await? {
+        return Ok(Ok(false));
+    }
+    if dry_run {
+        return Ok(Ok(true));
+    }
+    let added = provisioning::add_outstanding_in(
+        &app.vault,
+        &mut tx,
+        actor,
+        &t.merchant_id,
+        Some(&t.id),
+        kind,
+        amount,
+        due_at,
+        app.now_ms(),
+    )
+    .await;
+    match added {
+        Ok(_) => {
+            tx.commit().await?;
+            Ok(Ok(true))
+        }
+        Err(AppError::Store(e)) => Err(e),
+        Err(e) => Ok(Err(vec![FieldError::new("", "refused", e.to_string(), e.to_string())])),
+    }
+}
+
+/// A batch of usage records in one transaction and one statement: each row checked, the
+/// terminals looked up at once, the good rows inserted (a reference already recorded is
+/// skipped), the bad ones reported.
+async fn transactions(
+    app: &App,
+    columns: &Columns,
+    rows: &[&Row],
+    dry_run: bool,
+) -> Result<Vec<(u64, Outcome)>, StoreError> {
+    let mut parsed = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut f = Fields { columns, row, errors: Vec::new() };
+        let reference = f.text("ref");
+        if reference.is_empty() || reference.len() > 64 {
+            f.errors.push(FieldError::new("ref", "invalid_length", "1–64 个字符", "1–64 characters"));
+        }
+        let amount = f.fen("amount_fen");
+        let fee = if f.optional("fee_fen").is_some() { f.fen("fee_fen") } else { Some(Fen::ZERO) };
+        let kind = f.one_of("kind", TxnKind::parse(f.text("kind")), "credit_card, debit_card, qr_code, nfc");
+        let occurred_at = f.time("occurred_at");
+        if let (Some(amount), Some(fee)) = (amount, fee) {
+            if !amount.is_positive() {
+                f.errors.push(FieldError::new("amount_fen", "out_of_range", "须大于 0", "more than 0"));
+            } else if fee > amount {
+                f.errors.push(FieldError::new("fee_fen", "out_of_range", "0 至交易金额", "0 up to the amount"));
+            }
+        }
+        let sn = f.text("sn").to_ascii_uppercase();
+        match (amount, fee, kind, occurred_at, f.errors.is_empty()) {
+            (Some(amount), Some(fee), Some(kind), Some(occurred_at), true) => {
+                parsed.push((row.line, Ok((reference.to_owned(), sn, amount, fee, kind, occurred_at))))
+            }
+            _ => parsed.push((row.line, Err(f.errors))),
+        }
+    }
+    let sns: Vec<String> = parsed.iter().filter_map(|(_, p)| p.as_ref().ok().map(|p| p.1.clone())).collect();
+    let mut tx = app.db.begin_write().await?;
+    let ids: HashMap<String, String> = terminals::ids_by_sns(&mut tx, &sns).await?.into_iter().collect();
+    let mut outcomes = Vec::with_capacity(parsed.len());
+    let mut batch = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (line, p) in parsed {
+        match p {
+            Err(errors) => outcomes.push((line, Err(errors))),
+            Ok((reference, sn, amount, fee, kind, occurred_at)) => match ids.get(&sn) {
+                None => outcomes
+                    .push((line, Err(vec![FieldError::new("sn", "not_found", "没有这台终端", "no such terminal")]))),
+                Some(terminal_id) => {
+                    if !seen.insert(reference.clone()) {
+                        outcomes.push((line, Ok(false)));
+                        continue;
+                    }
+                    let usage = NewUsage { terminal_id: terminal_id.clone(), amount, fee, kind, occurred_at };
+                    batch.push((line, reference, usage));
+                }
+            },
+        }
+    }
+    let rows: Vec<(String, NewUsage)> = batch.iter().map(|(_, r, u)| (r.clone(), u.clone())).collect();
+    let new = if dry_run {
+        terminals::count_new_refs(&mut tx, &rows.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>()).await?
+    } else {
+        terminals::insert_usage_batch(&mut tx, &rows).await?
+    };
+    if dry_run {
+        drop(tx);
+    } else {
+        tx.commit().await?;
+    }
+    // The statement says how many were new, not which: the first `new` good rows are counted
+    // as loaded and the rest as already there (the totals are exact).
+    for (i, (line, _, _)) in batch.iter().enumerate() {
+        outcomes.push((*line, Ok((i as u64) < new)));
+    }
+    outcomes.sort_by_key(|(line, _)| *line);
+    Ok(outcomes)
+}

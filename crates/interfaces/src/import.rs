@@ -1,0 +1,210 @@
+//! `yajin import KIND FILE`: a CSV file streamed from disk (UTF-8 or GBK, a byte-order mark
+//! honoured), its rows handed to `app::import` a batch at a time, bad rows written to
+//! `FILE.errors.csv`, a progress bar on the terminal and a summary at the end.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use yajin_app::import::{self, Columns, Kind, Row, RowError, Tally};
+use yajin_app::{Actor, App, SystemClock};
+use yajin_channels::sms::SandboxSms;
+
+use crate::cli::{Encoding, ImportArgs};
+use crate::config::{DbConfig, KeyConfig};
+use crate::Failure;
+
+/// Rows handed to the use case at once (one transaction for transactions).
+const BATCH: usize = 2_000;
+/// The exit status when the file was read to its end but some rows were refused.
+pub const SOME_REFUSED: u8 = 3;
+
+/// Counts the bytes read, for the progress bar.
+struct Counting<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// The errors file beside the input, created at the first refused row.
+struct ErrorsFile {
+    path: PathBuf,
+    writer: Option<csv::Writer<std::fs::File>>,
+}
+
+impl ErrorsFile {
+    fn new(input: &Path) -> ErrorsFile {
+        let mut name = input.as_os_str().to_owned();
+        name.push(".errors.csv");
+        let path = PathBuf::from(name);
+        // A report from an earlier run would mislead.
+        let _ = std::fs::remove_file(&path);
+        ErrorsFile { path, writer: None }
+    }
+
+    fn write(&mut self, errors: &[RowError]) -> Result<(), Failure> {
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let failed = |e: csv::Error| Failure::runtime(format!("cannot write {}: {e}", self.path.display()));
+        if self.writer.is_none() {
+            let mut writer = csv::Writer::from_path(&self.path).map_err(failed)?;
+            writer.write_record(["line", "field", "code", "message"]).map_err(failed)?;
+            self.writer = Some(writer);
+        }
+        let Some(writer) = self.writer.as_mut() else { return Ok(()) };
+        for e in errors {
+            writer.write_record([e.line.to_string().as_str(), &e.field, e.code, &e.message]).map_err(failed)?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Option<PathBuf>, Failure> {
+        match self.writer {
+            None => Ok(None),
+            Some(mut writer) => {
+                writer.flush().map_err(|e| Failure::runtime(format!("cannot write {}: {e}", self.path.display())))?;
+                Ok(Some(self.path))
+            }
+        }
+    }
+}
+
+pub async fn run(config: &DbConfig, keys: &KeyConfig, args: &ImportArgs) -> Result<(), Failure> {
+    let kind = Kind::parse(&args.kind).ok_or_else(|| {
+        Failure::config(format!(
+            "KIND must be merchants, terminals, transactions or outstanding-items, not {:?}",
+            args.kind
+        ))
+    })?;
+    let file = std::fs::File::open(&args.file)
+        .map_err(|e| Failure::runtime(format!("cannot open {}: {e}", args.file.display())))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let read = Arc::new(AtomicU64::new(0));
+    let counting = Counting { inner: std::io::BufReader::with_capacity(1 << 20, file), read: read.clone() };
+    let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new()
+        .encoding(match args.encoding {
+            Encoding::Utf8 => None,
+            Encoding::Gbk => Some(encoding_rs::GBK),
+        })
+        .bom_override(true)
+        .build(counting);
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(decoded);
+    let mut record = csv::ByteRecord::new();
+    let unreadable = |e: csv::Error| Failure::runtime(format!("cannot read {}: {e}", args.file.display()));
+    if !reader.read_byte_record(&mut record).map_err(unreadable)? {
+        return Err(Failure::config(format!("{} is empty: it needs a header row", args.file.display())));
+    }
+    let header: Vec<String> = record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+    let columns = Columns::new(kind, &header).map_err(|e| Failure::config(format!("{}: {e}", args.file.display())))?;
+
+    let db = crate::serve::open_database(config).await?;
+    let vault = crate::serve::open_vault(&db, keys, &config.data_dir).await?;
+    let app = App::new(db.clone(), vault, Arc::new(SystemClock), Arc::new(SandboxSms));
+    let actor = Actor { role: yajin_core::application::Role::System, id: "import".into() };
+
+    let bar = indicatif::ProgressBar::new(size);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = Instant::now();
+    let mut errors_file = ErrorsFile::new(&args.file);
+    let mut tally = Tally::default();
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut decoding = Vec::new();
+    loop {
+        let more = match reader.read_byte_record(&mut record) {
+            Ok(more) => more,
+            Err(e) => match e.kind() {
+                csv::ErrorKind::Io(_) => return Err(unreadable(e)),
+                _ => {
+                    // A row the CSV reader cannot take apart: reported, and reading goes on.
+                    let line = e.position().map_or(0, |p| p.line());
+                    decoding.push(RowError::new(line, "", "malformed_row", e.to_string()));
+                    tally.rows += 1;
+                    tally.refused += 1;
+                    continue;
+                }
+            },
+        };
+        if more {
+            let line = record.position().map_or(0, |p| p.line());
+            match record.iter().map(|f| std::str::from_utf8(f).map(str::to_owned)).collect::<Result<Vec<_>, _>>() {
+                Ok(fields) if !fields.iter().any(|f| f.contains('\u{FFFD}')) => batch.push(Row { line, fields }),
+                _ => {
+                    decoding.push(RowError::new(
+                        line,
+                        "",
+                        "invalid_encoding",
+                        format!("not {}: try --encoding", if args.encoding == Encoding::Gbk { "GBK" } else { "UTF-8" }),
+                    ));
+                    tally.rows += 1;
+                    tally.refused += 1;
+                }
+            }
+        }
+        if batch.len() >= BATCH || (!more && !batch.is_empty()) {
+            let rows = std::mem::take(&mut batch);
+            let (done, errors) = import::load(&app, &actor, &columns, rows, args.dry_run)
+                .await
+                .map_err(|e| Failure::runtime(format!("import stopped (run it again to resume): {e}")))?;
+            tally.add(done);
+            errors_file.write(&errors)?;
+        }
+        errors_file.write(&decoding)?;
+        decoding.clear();
+        bar.set_position(read.load(Ordering::Relaxed));
+        let per_s = tally.rows as f64 / started.elapsed().as_secs_f64().max(0.001);
+        bar.set_message(format!("{} rows, {per_s:.0} rows/s", tally.rows));
+        if !more {
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    let errors_path = errors_file.finish()?;
+    let seconds = started.elapsed().as_secs_f64();
+    if args.json {
+        let summary = serde_json::json!({
+            "kind": args.kind,
+            "file": args.file,
+            "dry_run": args.dry_run,
+            "rows": tally.rows,
+            "loaded": tally.loaded,
+            "existing": tally.existing,
+            "refused": tally.refused,
+            "errors_file": errors_path,
+            "seconds": (seconds * 1000.0).round() / 1000.0,
+            "rows_per_s": (tally.rows as f64 / seconds.max(0.001)).round(),
+        });
+        println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+    } else {
+        let verb = if args.dry_run { "checked (nothing written)" } else { "imported" };
+        println!(
+            "{verb} {} rows of {} in {seconds:.1} s: {} new, {} already there, {} refused{}",
+            tally.rows,
+            args.kind,
+            tally.loaded,
+            tally.existing,
+            tally.refused,
+            errors_path.as_ref().map(|p| format!(" (see {})", p.display())).unwrap_or_default()
+        );
+    }
+    db.close().await;
+    if tally.refused > 0 {
+        return Err(Failure {
+            message: format!("{} rows were refused; each is in the errors file", tally.refused),
+            exit_code: SOME_REFUSED,
+        });
+    }
+    Ok(())
+}
