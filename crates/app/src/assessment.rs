@@ -8,7 +8,7 @@ use yajin_core::eligibility::{assess, Assessment, DepositFigures, OwedItem, Term
 use yajin_core::plan::TxnKind;
 use yajin_core::{Fen, Timestamp};
 use yajin_store::records::terminals::Terminal;
-use yajin_store::records::{applications, merchants, outstanding, terminals};
+use yajin_store::records::{applications, devices, merchants, outstanding, terminals};
 use yajin_store::{ledger, Conn};
 
 use crate::AppError;
@@ -34,35 +34,56 @@ pub async fn assess_terminals(
 ) -> Result<Vec<TerminalAssessment>, AppError> {
     let ids: Vec<String> = list.iter().map(|t| t.id.clone()).collect();
     let mut figures = ledger::deposit_figures_of(conn, &ids).await?;
-    let open: HashMap<String, String> = applications::open_for_terminals(conn, &ids).await?.into_iter().collect();
-    let owed_all = outstanding::open_of_merchant(conn, merchant_id).await?;
-    let mut volumes: HashMap<String, Vec<(TxnKind, Fen)>> = HashMap::new();
+    let mut open: HashMap<String, String> = applications::open_for_terminals(conn, &ids).await?.into_iter().collect();
+    let owed = outstanding::open_of_merchant(conn, merchant_id).await?;
+    let mut volumes: HashMap<String, Vec<(String, Fen)>> = HashMap::new();
     for (terminal, kind, volume) in terminals::window_volumes(conn, merchant_id, &ids).await? {
-        if let Some(kind) = TxnKind::parse(&kind) {
-            volumes.entry(terminal).or_default().push((kind, volume));
-        }
+        volumes.entry(terminal).or_default().push((kind, volume));
     }
     let risk_frozen = merchants::by_id(conn, merchant_id).await?.ok_or(AppError::NotFound("merchant"))?.risk_frozen;
-    let mut out = Vec::with_capacity(list.len());
-    for terminal in list {
-        let owed: Vec<OwedItem> = owed_all
+    let facts = list
+        .into_iter()
+        .map(|terminal| devices::TerminalFacts {
+            deposit: figures.remove(&terminal.id).unwrap_or_default(),
+            volumes: volumes.remove(&terminal.id).unwrap_or_default(),
+            open_application_id: open.remove(&terminal.id),
+            terminal,
+        })
+        .collect();
+    assess_facts(facts, &devices::MerchantFacts { risk_frozen, owed }, deduct_outstanding, now)
+}
+
+/// Asks the domain about terminals whose facts are gathered (by [`assess_terminals`], or by
+/// one statement for My Devices).
+pub fn assess_facts(
+    facts: Vec<devices::TerminalFacts>,
+    merchant: &devices::MerchantFacts,
+    deduct_outstanding: bool,
+    now: Timestamp,
+) -> Result<Vec<TerminalAssessment>, AppError> {
+    let mut out = Vec::with_capacity(facts.len());
+    for devices::TerminalFacts { terminal, deposit, volumes, open_application_id } in facts {
+        let owed: Vec<OwedItem> = merchant
+            .owed
             .iter()
             .filter(|(t, _)| t.as_deref().is_none_or(|t| t == terminal.id))
             .map(|(_, item)| item.clone())
             .collect();
-        let counted = volumes.get(&terminal.id).map_or(Ok(Fen::ZERO), |v| {
-            Fen::sum(v.iter().filter(|(kind, _)| terminal.plan.counts(*kind)).map(|(_, fen)| *fen))
-        });
-        let deposit = figures.remove(&terminal.id).unwrap_or_default();
+        let counted = Fen::sum(
+            volumes
+                .iter()
+                .filter(|(kind, _)| TxnKind::parse(kind).is_some_and(|k| terminal.plan.counts(k)))
+                .map(|(_, fen)| *fen),
+        );
         let facts = TerminalFacts {
             status: terminal.status,
             activated_at: terminal.activated_at,
             terminated_at: terminal.terminated_at,
             device_returned: terminal.device_returned_at.is_some(),
-            risk_frozen,
+            risk_frozen: merchant.risk_frozen,
             deposit,
             counted_volume_fen: counted.map_err(|_| AppError::AmountOutOfRange)?,
-            open_application_id: open.get(&terminal.id).cloned(),
+            open_application_id,
         };
         let assessment =
             assess(&facts, &terminal.plan, &owed, deduct_outstanding, now).map_err(|_| AppError::AmountOutOfRange)?;

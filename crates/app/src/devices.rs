@@ -3,11 +3,12 @@
 
 use yajin_core::ids::TerminalSn;
 use yajin_core::Timestamp;
+use yajin_store::records::devices;
 use yajin_store::records::merchants::{self, Merchant};
 use yajin_store::records::outstanding::{self, Item};
 use yajin_store::records::terminals::{self, Usage};
 
-use crate::assessment::{assess_by_sn, assess_terminals, TerminalAssessment};
+use crate::assessment::{assess_by_sn, assess_facts, TerminalAssessment};
 use crate::paging::{Page, PageRequest};
 use crate::{App, AppError};
 
@@ -18,10 +19,12 @@ pub async fn list_terminals(
     page: &PageRequest,
 ) -> Result<(Page<TerminalAssessment>, Timestamp), AppError> {
     let now = app.clock.now();
-    let mut conn = app.db.begin_read().await?;
-    let rows = terminals::of_merchant(&mut conn, merchant_id, page.after_or_empty(), page.fetch()).await?;
-    let page = Page::of(rows, page, |t| t.sn.clone());
-    let items = assess_terminals(&mut conn, merchant_id, page.items, false, now).await?;
+    // One statement: one snapshot and one round trip, so no transaction.
+    let mut conn = app.db.pool().acquire().await.map_err(yajin_store::StoreError::from)?;
+    let (rows, merchant) = devices::page(&mut conn, merchant_id, page.after_or_empty(), page.fetch()).await?;
+    drop(conn);
+    let page = Page::of(rows, page, |f| f.terminal.sn.clone());
+    let items = assess_facts(page.items, &merchant, false, now)?;
     Ok((Page { items, next_cursor: page.next_cursor }, now))
 }
 

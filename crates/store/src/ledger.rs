@@ -247,20 +247,24 @@ pub async fn deposit_figures_of(
             let terminal = account.strip_prefix("deposit_held:").unwrap_or(&account).to_owned();
             let code: String = row.try_get("code")?;
             let state: String = row.try_get("state")?;
-            let total = Fen::new(row.try_get("total")?);
-            let f = out.entry(terminal).or_default();
-            let bucket = match (TransferCode::parse(&code), state.as_str()) {
-                (Some(TransferCode::DepositCollected), "posted") => &mut f.collected_fen,
-                (Some(TransferCode::DepositCollected), _) => continue,
-                (Some(_), "pending") => &mut f.in_flight_fen,
-                (Some(TransferCode::Refund), "posted") => &mut f.refunded_fen,
-                (Some(TransferCode::RefundFee | TransferCode::RefundDeduction), "posted") => &mut f.deducted_fen,
-                _ => continue,
-            };
-            *bucket = bucket.checked_add(total).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            add_to_figures(out.entry(terminal).or_default(), &code, &state, Fen::new(row.try_get("total")?))?;
         }
     }
     Ok(out)
+}
+
+/// Adds the total of a deposit account's transfers of one code and state to its figures.
+pub(crate) fn add_to_figures(f: &mut DepositFigures, code: &str, state: &str, total: Fen) -> Result<(), StoreError> {
+    let bucket = match (TransferCode::parse(code), state) {
+        (Some(TransferCode::DepositCollected), "posted") => &mut f.collected_fen,
+        (Some(TransferCode::DepositCollected), _) => return Ok(()),
+        (Some(_), "pending") => &mut f.in_flight_fen,
+        (Some(TransferCode::Refund), "posted") => &mut f.refunded_fen,
+        (Some(TransferCode::RefundFee | TransferCode::RefundDeduction), "posted") => &mut f.deducted_fen,
+        _ => return Ok(()),
+    };
+    *bucket = bucket.checked_add(total).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(())
 }
 
 /// An account whose counters disagree with its transfers.

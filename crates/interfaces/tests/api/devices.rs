@@ -12,6 +12,41 @@ fn by_sn<'a>(items: &'a [Value], sn: &str) -> &'a Value {
 }
 
 on_both_databases! {
+    async fn the_list_read_in_one_statement_agrees_with_each_terminals_own_page(db) {
+        // My Devices gathers every fact in one statement; a terminal's own page gathers them
+        // query by query. Whatever state the money is in, both must say the same.
+        let app = spawn_app(db).await;
+        let token = app.merchant(A).await;
+        let admin = app.staff("admin").await;
+        assert_eq!(app.post("/api/v1/refund-applications", &token, crate::applications::body("DEMO-AUTO-01")).await.status, 201);
+        assert_eq!(app.post("/api/v1/refund-applications", &token, crate::applications::body("DEMO-REVIEW-01")).await.status, 201);
+        let owed = serde_json::json!({"sn": "DEMO-PROGRESS-01", "kind": "sim_fee", "amount_fen": 1200, "due_at": "2026-12-01T00:00:00Z"});
+        assert_eq!(app.post("/api/v1/admin/outstanding-items", &admin, owed).await.status, 201);
+        let mut seen = 0;
+        let mut cursor = String::new();
+        loop {
+            let page = app.get(&format!("/api/v1/terminals?limit=2{cursor}"), &token).await;
+            assert_eq!(page.status, 200);
+            for listed in page.body["items"].as_array().unwrap() {
+                let own = app.get(&format!("/api/v1/terminals/{}", listed["sn"].as_str().unwrap()), &token).await.body;
+                for key in ["deposit", "progress", "eligibility", "open_application_id", "status", "plan"] {
+                    assert_eq!(listed[key], own[key], "{} {key}", listed["sn"]);
+                }
+                seen += 1;
+            }
+            match page.body["next_cursor"].as_str() {
+                Some(next) => cursor = format!("&cursor={next}"),
+                None => break,
+            }
+        }
+        assert!(seen >= 5, "{seen} terminals compared");
+        let listed = app.get("/api/v1/terminals", &token).await.body;
+        let auto = by_sn(listed["items"].as_array().unwrap(), "DEMO-AUTO-01");
+        assert!(auto["open_application_id"].is_string() && auto["deposit"]["in_flight_fen"].as_i64() > Some(0), "{auto}");
+        let progress = by_sn(listed["items"].as_array().unwrap(), "DEMO-PROGRESS-01");
+        assert!(progress["eligibility"]["reasons"].to_string().contains("outstanding") || progress["eligibility"].to_string().contains("1200"), "{progress}");
+    }
+
     async fn my_devices_show_every_rule_with_its_figures(db) {
         let app = spawn_app(db).await;
         let token = app.merchant(A).await;

@@ -64,10 +64,11 @@ pub async fn insert(conn: &mut AnyConnection, t: &NewTerminal, now_ms: i64) -> R
     Ok(id)
 }
 
-const COLUMNS: &str = "id, merchant_id, sn, terminal_id, model, status, plan_snapshot, bound_at, activated_at,
+pub(crate) const COLUMNS: &str =
+    "id, merchant_id, sn, terminal_id, model, status, plan_snapshot, bound_at, activated_at,
     terminated_at, device_returned_at";
 
-fn from_row(row: &sqlx::any::AnyRow) -> Result<Terminal, StoreError> {
+pub(crate) fn from_row(row: &sqlx::any::AnyRow) -> Result<Terminal, StoreError> {
     let status: String = row.try_get("status")?;
     let snapshot: String = row.try_get("plan_snapshot")?;
     let at = |c: &str| -> Result<Option<Timestamp>, StoreError> {

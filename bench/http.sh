@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# HTTP throughput and latency with the load generated out of process (wrk), each figure beside
+# a baseline measured in the same run on the same machine:
+#   My Devices (GET /api/v1/terminals, merchant A's 6 terminals) vs GET /healthz, wrk -t2 -c32;
+#   My Devices at wrk -t2 -c8 (the issue's "half load") for p99;
+#   refund submit (each request a new terminal) vs SQLite's raw durable commit rate
+#   (../shared/tools/sqlite-commit-rate) or `pgbench -N -c 16`;
+#   the server's peak RSS (VmHWM) after all of it.
+# Usage: bench/http.sh [--postgres]      Needs wrk (apt install wrk), sqlite3/pgbench.
+set -euo pipefail
+postgres=${1:-}
+here=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+port=18180
+base="http://127.0.0.1:$port"
+cargo build --release --quiet --manifest-path "$here/Cargo.toml"
+yajin="$here/target/release/yajin"
+terminals=${BENCH_TERMINALS:-20000}
+seconds=${BENCH_SECONDS:-10}
+
+pg="postgres://postgres@127.0.0.1:5432"
+db_args=(--data-dir "$work/data")
+if [ "$postgres" = "--postgres" ]; then
+  psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS yajin_bench_http" -c "CREATE DATABASE yajin_bench_http" >/dev/null
+  db_args+=(--database-url "$pg/yajin_bench_http")
+fi
+pid=""
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+start() {
+  "$yajin" serve --demo "${db_args[@]}" --listen "127.0.0.1:$port" > "$work/serve.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 300); do grep -q "Yajin is running" "$work/serve.log" && return; sleep 0.1; done
+  echo "the server did not start"; cat "$work/serve.log"; exit 1
+}
+stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
+rps() { awk '/Requests\/sec/ {print $2}'; }
+p99() { awk '$1 == "99%" {print $2}'; }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# The terminals submits go to: termination refunds of merchant A (no automatic approval).
+python3 - "$terminals" "$work/terminals.csv" <<'PY'
+import sys
+n, path = int(sys.argv[1]), sys.argv[2]
+with open(path, "w") as f:
+    f.write("merchant_no,sn,terminal_id,model,plan_code,status,bound_at,activated_at,terminated_at,device_returned_at,"
+            "deposit_amount_fen,deposit_route,deposit_route_ref,deposit_collected_at\n")
+    for i in range(n):
+        f.write(f"822100058120001,BENCH-{i:06d},X{i:07d},P2,TERM-299,terminated,2026-08-01T00:00:00Z,"
+                f"2026-08-02T00:00:00Z,2026-11-20T00:00:00Z,2026-11-21T00:00:00Z,29900,card,B{i},2026-08-01T00:00:00Z\n")
+PY
+start; stop
+"$yajin" import "${db_args[@]}" terminals "$work/terminals.csv" --json > "$work/import.json"
+echo "seeded $terminals terminals: $(python3 -c 'import json,sys;d=json.load(open(sys.argv[1]));print(d["loaded"],"loaded in",d["seconds"],"s")' "$work/import.json")"
+
+start
+token=$(curl -s "$base/api/v1/auth/login" -H 'content-type: application/json' \
+  -d '{"phone":"13800000001","password":"Demo@12345"}' | python3 -c 'import sys,json;print(json.load(sys.stdin)["token"])')
+auth="authorization: Bearer $token"
+curl -sf "$base/api/v1/terminals?limit=6" -H "$auth" >/dev/null
+
+health=(); devices=(); devices_p99=(); half_p99=(); half_rps=()
+for run in 1 2 3; do
+  health+=("$(wrk -t2 -c32 -d${seconds}s "$base/healthz" | rps)")
+  out=$(wrk -t2 -c32 -d${seconds}s --latency -H "$auth" "$base/api/v1/terminals?limit=6")
+  devices+=("$(echo "$out" | rps)"); devices_p99+=("$(echo "$out" | p99)")
+  out=$(wrk -t2 -c8 -d${seconds}s --latency -H "$auth" "$base/api/v1/terminals?limit=6")
+  half_rps+=("$(echo "$out" | rps)"); half_p99+=("$(echo "$out" | p99)")
+done
+h=$(printf '%s\n' "${health[@]}" | median); d=$(printf '%s\n' "${devices[@]}" | median)
+echo "healthz           req/s: ${health[*]} (median $h)"
+echo "My Devices -c32   req/s: ${devices[*]} (median $d), p99 ${devices_p99[*]}"
+echo "My Devices -c8    req/s: ${half_rps[*]}, p99 ${half_p99[*]}"
+echo "My Devices / healthz = $(echo "scale=2; $d / $h" | bc)"
+
+out=$(wrk -t2 -c32 -d${seconds}s --latency -s "$here/bench/submit.lua" "$base" -- "$token" 2)
+submit=$(echo "$out" | awk '/^created/ {print $2}')
+echo "refund submit: $(echo "$out" | grep -E '^created') in ${seconds} s = $(echo "$submit / $seconds" | bc) created/s; p50 $(echo "$out" | awk '$1 == "50%" {print $2}') p99 $(echo "$out" | p99)"
+echo "server peak RSS: $(awk '/VmHWM/ {print $2, $3}' /proc/$pid/status)"
+stop
+
+if [ "$postgres" = "--postgres" ]; then
+  createdb -h 127.0.0.1 -U postgres yajin_bench_pgbench 2>/dev/null || true
+  pgbench -h 127.0.0.1 -U postgres -i -q yajin_bench_pgbench >/dev/null 2>&1
+  for run in 1 2 3; do pgbench -h 127.0.0.1 -U postgres -N -c 16 -j 2 -T 10 yajin_bench_pgbench 2>/dev/null | awk '/^tps/ {print $3}'; done | median | sed 's/^/pgbench -N -c 16 tps (median of 3): /'
+  dropdb -h 127.0.0.1 -U postgres yajin_bench_pgbench
+  psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS yajin_bench_http" >/dev/null
+else
+  rates=()
+  for run in 1 2 3; do
+    rates+=("$(python3 "$here/../shared/tools/sqlite-commit-rate" "$work" --seconds 4 | python3 -c 'import sys,json;print(round(json.load(sys.stdin)["commits_per_s"]))')")
+  done
+  echo "SQLite raw durable commits/s: ${rates[*]} (median $(printf '%s\n' "${rates[@]}" | median))"
+fi

@@ -1,0 +1,128 @@
+//! My Devices in one statement: a page of a merchant's terminals with every stored fact their
+//! assessment needs — deposit figures from the ledger, counted volume inside each terminal's
+//! window, the open application — and the merchant's own facts (risk freeze, what it owes).
+//! One statement is one snapshot on both databases, so no transaction is needed, and the read
+//! costs one round trip however many facts it gathers. Each terminal's facts travel as JSON
+//! arrays built by the database (`json_group_array` on SQLite, `json_agg` on PostgreSQL).
+
+use sqlx::{AnyConnection, Row};
+use yajin_core::application::Status;
+use yajin_core::eligibility::{DepositFigures, OwedItem};
+use yajin_core::{Fen, Timestamp};
+
+use super::terminals::{self, Terminal};
+use crate::ledger::add_to_figures;
+use crate::StoreError;
+
+/// A terminal and the stored facts its assessment needs.
+#[derive(Clone, Debug)]
+pub struct TerminalFacts {
+    pub terminal: Terminal,
+    pub deposit: DepositFigures,
+    /// Volume inside the counting window, per transaction kind (`credit_card`, …).
+    pub volumes: Vec<(String, Fen)>,
+    pub open_application_id: Option<String>,
+}
+
+/// The merchant's facts that bear on every terminal.
+#[derive(Clone, Debug, Default)]
+pub struct MerchantFacts {
+    pub risk_frozen: bool,
+    /// Open items, oldest due first, each with the terminal it is for (none: the merchant's).
+    pub owed: Vec<(Option<String>, OwedItem)>,
+}
+
+fn sql(postgres: bool) -> String {
+    let open: Vec<&str> = Status::ALL.iter().filter(|s| s.is_open()).map(|s| s.as_str()).collect();
+    let open = open.join("', '");
+    // The aggregate and array constructors, and a cast of the aggregate to text for the driver.
+    let (agg, arr, text) =
+        if postgres { ("json_agg", "json_build_array", "::text") } else { ("json_group_array", "json_array", "") };
+    format!(
+        "SELECT {columns},
+           (SELECT {agg}({arr}(code, state, total)){text} FROM (
+              SELECT code, state, CAST(sum(amount_fen) AS BIGINT) AS total FROM ledger_transfers
+              WHERE debit_account_id = 'deposit_held:' || t.id GROUP BY code, state
+              UNION ALL
+              SELECT code, state, CAST(sum(amount_fen) AS BIGINT) AS total FROM ledger_transfers
+              WHERE credit_account_id = 'deposit_held:' || t.id GROUP BY code, state) f) AS transfers,
+           (SELECT {agg}({arr}(kind, volume)){text} FROM (
+              SELECT u.kind, CAST(sum(u.amount_fen) AS BIGINT) AS volume FROM usage_transactions u
+              WHERE u.terminal_id = t.id AND t.count_until IS NOT NULL
+                AND u.occurred_at >= t.activated_at AND u.occurred_at <= t.count_until
+              GROUP BY u.kind) v) AS volumes,
+           (SELECT a.id FROM refund_applications a
+              WHERE a.terminal_id = t.id AND a.status IN ('{open}') LIMIT 1) AS open_application_id,
+           (SELECT risk_frozen FROM merchants m WHERE m.id = $1) AS risk_frozen,
+           (SELECT {agg}({arr}(id, terminal_id, kind, amount_fen, due_at) ORDER BY due_at, id){text}
+              FROM outstanding_items WHERE merchant_id = $1 AND status = 'open') AS owed
+         FROM terminals t WHERE t.merchant_id = $1 AND t.sn > $2 ORDER BY t.sn LIMIT $3",
+        columns = terminals::COLUMNS,
+    )
+}
+
+fn json(text: Option<String>) -> Result<Vec<serde_json::Value>, StoreError> {
+    match text {
+        None => Ok(Vec::new()),
+        Some(text) => match serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))? {
+            serde_json::Value::Array(items) => Ok(items),
+            serde_json::Value::Null => Ok(Vec::new()),
+            other => Err(StoreError::Corrupt(format!("expected a JSON array, found {other}"))),
+        },
+    }
+}
+
+fn field(item: &serde_json::Value, i: usize) -> &serde_json::Value {
+    &item[i]
+}
+
+fn text(item: &serde_json::Value, i: usize) -> Result<String, StoreError> {
+    field(item, i).as_str().map(str::to_owned).ok_or_else(|| StoreError::Corrupt(format!("field {i} of {item}")))
+}
+
+fn int(item: &serde_json::Value, i: usize) -> Result<i64, StoreError> {
+    field(item, i).as_i64().ok_or_else(|| StoreError::Corrupt(format!("field {i} of {item}")))
+}
+
+/// A page of the merchant's terminals by SN after `after_sn`, each with its facts, and the
+/// merchant's facts (default when the page is empty: nothing to assess).
+pub async fn page(
+    conn: &mut AnyConnection,
+    merchant_id: &str,
+    after_sn: &str,
+    limit: i64,
+) -> Result<(Vec<TerminalFacts>, MerchantFacts), StoreError> {
+    let postgres = conn.backend_name() == "PostgreSQL";
+    let rows = sqlx::query(&sql(postgres)).bind(merchant_id).bind(after_sn).bind(limit).fetch_all(&mut *conn).await?;
+    let mut merchant = MerchantFacts::default();
+    let mut out = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        if i == 0 {
+            merchant.risk_frozen = row.try_get::<Option<i64>, _>("risk_frozen")? == Some(1);
+            for item in json(row.try_get("owed")?)? {
+                let owed = OwedItem {
+                    id: text(&item, 0)?,
+                    kind: text(&item, 2)?,
+                    amount_fen: Fen::new(int(&item, 3)?),
+                    due_at: Timestamp::from_millis(int(&item, 4)?),
+                };
+                merchant.owed.push((field(&item, 1).as_str().map(str::to_owned), owed));
+            }
+        }
+        let mut deposit = DepositFigures::default();
+        for item in json(row.try_get("transfers")?)? {
+            add_to_figures(&mut deposit, &text(&item, 0)?, &text(&item, 1)?, Fen::new(int(&item, 2)?))?;
+        }
+        let volumes = json(row.try_get("volumes")?)?
+            .iter()
+            .map(|item| Ok((text(item, 0)?, Fen::new(int(item, 1)?))))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        out.push(TerminalFacts {
+            terminal: terminals::from_row(row)?,
+            deposit,
+            volumes,
+            open_application_id: row.try_get("open_application_id")?,
+        });
+    }
+    Ok((out, merchant))
+}
