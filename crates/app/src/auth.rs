@@ -251,8 +251,7 @@ pub async fn login(
 
 /// The live session behind a token, if any.
 pub async fn session(app: &App, token: &str) -> Result<Option<Session>, StoreError> {
-    let mut conn = app.db.pool().acquire().await?;
-    sessions::find_live(&mut conn, &token_hash(token), app.now_ms()).await
+    sessions::live(&app.db, &token_hash(token), app.now_ms()).await
 }
 
 pub async fn logout(app: &App, token_hash: &str) -> Result<(), StoreError> {

@@ -20,9 +20,7 @@ pub async fn list_terminals(
 ) -> Result<(Page<TerminalAssessment>, Timestamp), AppError> {
     let now = app.clock.now();
     // One statement: one snapshot and one round trip, so no transaction.
-    let mut conn = app.db.pool().acquire().await.map_err(yajin_store::StoreError::from)?;
-    let (rows, merchant) = devices::page(&mut conn, merchant_id, page.after_or_empty(), page.fetch()).await?;
-    drop(conn);
+    let (rows, merchant) = devices::page(&app.db, merchant_id, page.after_or_empty(), page.fetch()).await?;
     let page = Page::of(rows, page, |f| f.terminal.sn.clone());
     let items = assess_facts(page.items, &merchant, false, now)?;
     Ok((Page { items, next_cursor: page.next_cursor }, now))

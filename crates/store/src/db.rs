@@ -8,8 +8,35 @@ use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 
 use crate::StoreError;
 
-/// A transaction on either database.
-pub type Tx = Transaction<'static, Any>;
+/// A transaction on either database; dereferences to the connection it runs on. A SQLite
+/// write transaction also holds this process's turn to write (see [`Db::begin_write`]).
+pub struct Tx {
+    inner: Transaction<'static, Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.inner.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.inner.rollback().await
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.inner
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -55,6 +82,12 @@ impl Default for DbOptions {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite on a file: the hot reads go through here (see [`SqliteReader`]).
+    reader: Option<std::sync::Arc<crate::sqlite_reader::SqliteReader>>,
+    /// SQLite has one writer: this process's writers queue here, in order, instead of in
+    /// SQLite's busy handler, which sleeps and retries (up to 100 ms a try) and under load
+    /// turns a millisecond's wait into a second's.
+    write_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Db {
@@ -97,7 +130,18 @@ impl Db {
             .connect_with(connect_options)
             .await
             .map_err(|e| StoreError::Unreachable(format!("{}: {}", redact(url), one_line(&e))))?;
-        Ok(Db { pool, backend })
+        let reader = match backend {
+            Backend::Sqlite => {
+                crate::sqlite_reader::SqliteReader::for_url(url, options.busy_timeout).map(std::sync::Arc::new)
+            }
+            Backend::Postgres => None,
+        };
+        Ok(Db { pool, backend, reader, write_turn: std::sync::Arc::new(tokio::sync::Mutex::new(())) })
+    }
+
+    /// The synchronous reader of a SQLite file, if that is the database.
+    pub fn sqlite_reader(&self) -> Option<&crate::sqlite_reader::SqliteReader> {
+        self.reader.as_deref()
     }
 
     pub fn backend(&self) -> Backend {
@@ -112,16 +156,21 @@ impl Db {
     /// (`BEGIN IMMEDIATE`): a deferred transaction that reads then writes can fail with
     /// SQLITE_BUSY whatever the busy timeout.
     pub async fn begin_write(&self) -> Result<Tx, StoreError> {
-        let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        };
-        Ok(tx)
+        match self.backend {
+            Backend::Sqlite => {
+                // The turn first, then a connection: a writer never holds a pooled connection
+                // while it waits.
+                let turn = self.write_turn.clone().lock_owned().await;
+                let inner = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(Tx { inner, _turn: Some(turn) })
+            }
+            Backend::Postgres => Ok(Tx { inner: self.pool.begin().await?, _turn: None }),
+        }
     }
 
     /// A read-only unit of work: a consistent snapshot on both databases.
     pub async fn begin_read(&self) -> Result<Tx, StoreError> {
-        Ok(self.pool.begin().await?)
+        Ok(Tx { inner: self.pool.begin().await?, _turn: None })
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

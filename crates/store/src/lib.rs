@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod migrate;
 pub mod pii;
 pub mod records;
+pub mod sqlite_reader;
 
 pub use db::{Backend, Db, DbOptions, Tx};
 /// A connection or a transaction (`&mut *tx`) on either database.

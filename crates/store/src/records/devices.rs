@@ -5,14 +5,14 @@
 //! costs one round trip however many facts it gathers. Each terminal's facts travel as JSON
 //! arrays built by the database (`json_group_array` on SQLite, `json_agg` on PostgreSQL).
 
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 use yajin_core::application::Status;
 use yajin_core::eligibility::{DepositFigures, OwedItem};
 use yajin_core::{Fen, Timestamp};
 
 use super::terminals::{self, Terminal};
 use crate::ledger::add_to_figures;
-use crate::StoreError;
+use crate::{Db, StoreError};
 
 /// A terminal and the stored facts its assessment needs.
 #[derive(Clone, Debug)]
@@ -84,22 +84,75 @@ fn int(item: &serde_json::Value, i: usize) -> Result<i64, StoreError> {
     field(item, i).as_i64().ok_or_else(|| StoreError::Corrupt(format!("field {i} of {item}")))
 }
 
+/// One row of the statement as stored, from either driver.
+struct RawRow {
+    terminal: terminals::Raw,
+    transfers: Option<String>,
+    volumes: Option<String>,
+    open_application_id: Option<String>,
+    risk_frozen: Option<i64>,
+    owed: Option<String>,
+}
+
+impl RawRow {
+    fn of_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+        Ok(RawRow {
+            terminal: terminals::Raw::of_sqlite(row)?,
+            transfers: row.get("transfers")?,
+            volumes: row.get("volumes")?,
+            open_application_id: row.get("open_application_id")?,
+            risk_frozen: row.get("risk_frozen")?,
+            owed: row.get("owed")?,
+        })
+    }
+}
+
 /// A page of the merchant's terminals by SN after `after_sn`, each with its facts, and the
-/// merchant's facts (default when the page is empty: nothing to assess).
+/// merchant's facts (default when the page is empty: nothing to assess). On a SQLite file the
+/// statement runs on the synchronous reader.
 pub async fn page(
-    conn: &mut AnyConnection,
+    db: &Db,
     merchant_id: &str,
     after_sn: &str,
     limit: i64,
 ) -> Result<(Vec<TerminalFacts>, MerchantFacts), StoreError> {
-    let postgres = conn.backend_name() == "PostgreSQL";
-    let rows = sqlx::query(&sql(postgres)).bind(merchant_id).bind(after_sn).bind(limit).fetch_all(&mut *conn).await?;
+    let rows = match db.sqlite_reader() {
+        Some(reader) => reader.read(|conn| {
+            let mut statement = conn.prepare_cached(&sql(false))?;
+            let rows = statement
+                .query_map(rusqlite::named_params! {"$1": merchant_id, "$2": after_sn, "$3": limit}, RawRow::of_sqlite)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })?,
+        None => {
+            let mut conn = db.pool().acquire().await?;
+            let postgres = db.backend() == crate::Backend::Postgres;
+            let rows =
+                sqlx::query(&sql(postgres)).bind(merchant_id).bind(after_sn).bind(limit).fetch_all(&mut *conn).await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(RawRow {
+                        terminal: terminals::raw(row)?,
+                        transfers: row.try_get("transfers")?,
+                        volumes: row.try_get("volumes")?,
+                        open_application_id: row.try_get("open_application_id")?,
+                        risk_frozen: row.try_get("risk_frozen")?,
+                        owed: row.try_get("owed")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?
+        }
+    };
+    facts(rows)
+}
+
+fn facts(rows: Vec<RawRow>) -> Result<(Vec<TerminalFacts>, MerchantFacts), StoreError> {
     let mut merchant = MerchantFacts::default();
     let mut out = Vec::with_capacity(rows.len());
-    for (i, row) in rows.iter().enumerate() {
+    for (i, row) in rows.into_iter().enumerate() {
         if i == 0 {
-            merchant.risk_frozen = row.try_get::<Option<i64>, _>("risk_frozen")? == Some(1);
-            for item in json(row.try_get("owed")?)? {
+            merchant.risk_frozen = row.risk_frozen == Some(1);
+            for item in json(row.owed)? {
                 let owed = OwedItem {
                     id: text(&item, 0)?,
                     kind: text(&item, 2)?,
@@ -110,18 +163,18 @@ pub async fn page(
             }
         }
         let mut deposit = DepositFigures::default();
-        for item in json(row.try_get("transfers")?)? {
+        for item in json(row.transfers)? {
             add_to_figures(&mut deposit, &text(&item, 0)?, &text(&item, 1)?, Fen::new(int(&item, 2)?))?;
         }
-        let volumes = json(row.try_get("volumes")?)?
+        let volumes = json(row.volumes)?
             .iter()
             .map(|item| Ok((text(item, 0)?, Fen::new(int(item, 1)?))))
             .collect::<Result<Vec<_>, StoreError>>()?;
         out.push(TerminalFacts {
-            terminal: terminals::from_row(row)?,
+            terminal: row.terminal.into_terminal()?,
             deposit,
             volumes,
-            open_application_id: row.try_get("open_application_id")?,
+            open_application_id: row.open_application_id,
         });
     }
     Ok((out, merchant))

@@ -35,19 +35,37 @@ pub async fn insert(conn: &mut AnyConnection, s: &Session, now_ms: i64) -> Resul
 /// A live session: not revoked, not expired, and (staff) of a member who is still active, with
 /// the role they hold now: a disabled member or a changed role takes effect on their next
 /// request, not when the session would have expired.
+const LIVE: &str = "SELECT s.token_hash, s.principal_kind, s.principal_id,
+        CASE WHEN s.principal_kind = 'staff' THEN st.role ELSE s.role END AS role,
+        s.csrf_hash, s.expires_at
+    FROM sessions s LEFT JOIN staff st ON s.principal_kind = 'staff' AND st.id = s.principal_id
+    WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2
+      AND (s.principal_kind <> 'staff' OR st.active = 1)";
+
+/// The live session behind a token hash (every request asks): on a SQLite file through the
+/// synchronous reader.
+pub async fn live(db: &crate::Db, token_hash: &str, now_ms: i64) -> Result<Option<Session>, StoreError> {
+    if let Some(reader) = db.sqlite_reader() {
+        return reader.read(|conn| {
+            let mut statement = conn.prepare_cached(LIVE)?;
+            let mut rows = statement.query(rusqlite::named_params! {"$1": token_hash, "$2": now_ms})?;
+            let Some(r) = rows.next()? else { return Ok(None) };
+            Ok(Some(Session {
+                token_hash: r.get("token_hash")?,
+                principal_kind: r.get("principal_kind")?,
+                principal_id: r.get("principal_id")?,
+                role: r.get("role")?,
+                csrf_hash: r.get("csrf_hash")?,
+                expires_at: r.get("expires_at")?,
+            }))
+        });
+    }
+    let mut conn = db.pool().acquire().await?;
+    find_live(&mut conn, token_hash, now_ms).await
+}
+
 pub async fn find_live(conn: &mut AnyConnection, token_hash: &str, now_ms: i64) -> Result<Option<Session>, StoreError> {
-    let row = sqlx::query(
-        "SELECT s.token_hash, s.principal_kind, s.principal_id,
-                CASE WHEN s.principal_kind = 'staff' THEN st.role ELSE s.role END AS role,
-                s.csrf_hash, s.expires_at
-         FROM sessions s LEFT JOIN staff st ON s.principal_kind = 'staff' AND st.id = s.principal_id
-         WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2
-           AND (s.principal_kind <> 'staff' OR st.active = 1)",
-    )
-    .bind(token_hash)
-    .bind(now_ms)
-    .fetch_optional(conn)
-    .await?;
+    let row = sqlx::query(LIVE).bind(token_hash).bind(now_ms).fetch_optional(conn).await?;
     let Some(r) = row else { return Ok(None) };
     Ok(Some(Session {
         token_hash: r.try_get("token_hash")?,

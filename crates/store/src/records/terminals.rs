@@ -68,25 +68,75 @@ pub(crate) const COLUMNS: &str =
     "id, merchant_id, sn, terminal_id, model, status, plan_snapshot, bound_at, activated_at,
     terminated_at, device_returned_at";
 
+/// A terminal's columns as stored (see [`COLUMNS`]), from either driver.
+pub(crate) struct Raw {
+    pub id: String,
+    pub merchant_id: String,
+    pub sn: String,
+    pub terminal_id: String,
+    pub model: String,
+    pub status: String,
+    pub plan_snapshot: String,
+    pub bound_at: i64,
+    pub activated_at: Option<i64>,
+    pub terminated_at: Option<i64>,
+    pub device_returned_at: Option<i64>,
+}
+
+impl Raw {
+    pub(crate) fn into_terminal(self) -> Result<Terminal, StoreError> {
+        let status = self.status;
+        Ok(Terminal {
+            id: self.id,
+            merchant_id: self.merchant_id,
+            sn: self.sn,
+            terminal_id: self.terminal_id,
+            model: self.model,
+            status: TerminalStatus::parse(&status)
+                .ok_or_else(|| StoreError::Corrupt(format!("terminal status {status}")))?,
+            plan: super::plans::parse(&self.plan_snapshot)?,
+            bound_at: Timestamp::from_millis(self.bound_at),
+            activated_at: self.activated_at.map(Timestamp::from_millis),
+            terminated_at: self.terminated_at.map(Timestamp::from_millis),
+            device_returned_at: self.device_returned_at.map(Timestamp::from_millis),
+        })
+    }
+
+    /// From a row of the synchronous SQLite reader.
+    pub(crate) fn of_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
+        Ok(Raw {
+            id: row.get("id")?,
+            merchant_id: row.get("merchant_id")?,
+            sn: row.get("sn")?,
+            terminal_id: row.get("terminal_id")?,
+            model: row.get("model")?,
+            status: row.get("status")?,
+            plan_snapshot: row.get("plan_snapshot")?,
+            bound_at: row.get("bound_at")?,
+            activated_at: row.get("activated_at")?,
+            terminated_at: row.get("terminated_at")?,
+            device_returned_at: row.get("device_returned_at")?,
+        })
+    }
+}
+
 pub(crate) fn from_row(row: &sqlx::any::AnyRow) -> Result<Terminal, StoreError> {
-    let status: String = row.try_get("status")?;
-    let snapshot: String = row.try_get("plan_snapshot")?;
-    let at = |c: &str| -> Result<Option<Timestamp>, StoreError> {
-        Ok(row.try_get::<Option<i64>, _>(c)?.map(Timestamp::from_millis))
-    };
-    Ok(Terminal {
+    raw(row)?.into_terminal()
+}
+
+pub(crate) fn raw(row: &sqlx::any::AnyRow) -> Result<Raw, StoreError> {
+    Ok(Raw {
         id: row.try_get("id")?,
         merchant_id: row.try_get("merchant_id")?,
         sn: row.try_get("sn")?,
         terminal_id: row.try_get("terminal_id")?,
         model: row.try_get("model")?,
-        status: TerminalStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("terminal status {status}")))?,
-        plan: super::plans::parse(&snapshot)?,
-        bound_at: Timestamp::from_millis(row.try_get("bound_at")?),
-        activated_at: at("activated_at")?,
-        terminated_at: at("terminated_at")?,
-        device_returned_at: at("device_returned_at")?,
+        status: row.try_get("status")?,
+        plan_snapshot: row.try_get("plan_snapshot")?,
+        bound_at: row.try_get("bound_at")?,
+        activated_at: row.try_get("activated_at")?,
+        terminated_at: row.try_get("terminated_at")?,
+        device_returned_at: row.try_get("device_returned_at")?,
     })
 }
 
