@@ -19,7 +19,7 @@ python3 - "$rows" "$work/usage.csv" <<'PY'
 import random, sys
 rows, path = int(sys.argv[1]), sys.argv[2]
 rng = random.Random(20261125)
-sns = ["DEMO-AUTO-01", "DEMO-PROGRESS-01", "DEMO-REVIEW-01", "DEMO-OWES-01", "DEMO-TERM-01", "DEMO-B-01"]
+sns = ["DEMO-AUTO-01", "DEMO-PROGRESS-01", "DEMO-REVIEW-01", "DEMO-OWES-01", "DEMO-EXPIRED-01", "DEMO-B-01"]
 kinds = ["credit_card", "debit_card", "qr_code", "nfc"]
 with open(path, "w") as f:
     f.write("ref,sn,amount_fen,fee_fen,kind,occurred_at\n")

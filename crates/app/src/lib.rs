@@ -20,6 +20,7 @@ pub mod clock;
 pub mod collections;
 pub mod demo;
 pub mod devices;
+pub mod evaluation;
 pub mod housekeeping;
 pub mod idempotency;
 pub mod import;

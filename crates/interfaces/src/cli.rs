@@ -45,6 +45,21 @@ pub enum Command {
     /// Load merchants, terminals (with their deposits), transactions or outstanding items from
     /// a CSV file (docs/import.md): good rows load, bad ones go to FILE.errors.csv.
     Import(ImportArgs),
+    /// Evaluate the usage recorded since the last run (bulk imports): tell merchants whose
+    /// activation target is met, and apply for them where the plan says so. `serve` does this
+    /// every few minutes.
+    Evaluate(EvaluateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -17,7 +17,7 @@ use crate::config::{DbConfig, KeyConfig};
 use crate::Failure;
 
 /// Rows handed to the use case at once (one transaction for transactions).
-const BATCH: usize = 2_000;
+const BATCH: usize = 10_000;
 /// The exit status when the file was read to its end but some rows were refused.
 pub const SOME_REFUSED: u8 = 3;
 
@@ -107,7 +107,9 @@ pub async fn run(config: &DbConfig, keys: &KeyConfig, args: &ImportArgs) -> Resu
     let header: Vec<String> = record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
     let columns = Columns::new(kind, &header).map_err(|e| Failure::config(format!("{}: {e}", args.file.display())))?;
 
-    let db = crate::serve::open_database(config).await?;
+    // Few connections, each with a big page cache: the indexes of a large table stay in memory.
+    let options = yajin_app::setup::DbOptions { max_connections: 4, sqlite_cache_mib: 128, ..Default::default() };
+    let db = crate::serve::open_database_with(config, options).await?;
     let vault = crate::serve::open_vault(&db, keys, &config.data_dir).await?;
     let app = App::new(db.clone(), vault, Arc::new(SystemClock), Arc::new(SandboxSms));
     let actor = Actor { role: yajin_core::application::Role::System, id: "import".into() };

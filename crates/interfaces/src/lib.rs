@@ -82,6 +82,11 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let keys = config::key_config(&args.keys, &file).map_err(|e| Failure::config(e.0))?;
             runtime.block_on(import::run(&config, &keys, &args))
         }
+        Command::Evaluate(args) => {
+            let config = config::db_config(&args.db, &file).map_err(|e| Failure::config(e.0))?;
+            let keys = config::key_config(&args.keys, &file).map_err(|e| Failure::config(e.0))?;
+            runtime.block_on(serve::evaluate(&config, &keys, args.json))
+        }
         Command::Migrate(args) => {
             let config = config::db_config(&args, &file).map_err(|e| Failure::config(e.0))?;
             runtime.block_on(serve::migrate_only(&config))

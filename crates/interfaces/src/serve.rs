@@ -20,10 +20,17 @@ use yajin_channels::sms::{HttpSms, SandboxSms, SmsGateway};
 
 /// How often `serve` forgets what can no longer matter.
 const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+/// How often `serve` evaluates usage that arrived in bulk.
+const EVALUATE_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 /// How often `serve` checks that the books balance (and logs any account that does not).
 const CHECK_BOOKS_EVERY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 pub async fn open_database(config: &DbConfig) -> Result<Db, Failure> {
+    open_database_with(config, DbOptions { max_connections: config.max_connections, ..DbOptions::default() }).await
+}
+
+/// [`open_database`] with these options (a bulk import wants a bigger page cache).
+pub async fn open_database_with(config: &DbConfig, options: DbOptions) -> Result<Db, Failure> {
     if config.backend == Backend::Sqlite {
         files::private_folder(&config.data_dir).map_err(|e| {
             Failure::runtime(format!("cannot create the data folder {}: {e}", config.data_dir.display()))
@@ -33,7 +40,6 @@ pub async fn open_database(config: &DbConfig) -> Result<Db, Failure> {
                 .map_err(|e| Failure::runtime(format!("cannot create the database file {}: {e}", file.display())))?;
         }
     }
-    let options = DbOptions { max_connections: config.max_connections, ..DbOptions::default() };
     let (db, report) =
         setup::open(&config.url, &options, now_ms()).await.map_err(|e| Failure::runtime(e.to_string()))?;
     if !report.applied.is_empty() {
@@ -72,6 +78,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), Failure> {
     // Sessions, idempotency keys, rate-limit windows and cooldowns would otherwise grow forever.
     tokio::spawn(yajin_app::housekeeping::run(app.clone(), PRUNE_EVERY, config.retention));
     tokio::spawn(yajin_app::books::watch(app.clone(), CHECK_BOOKS_EVERY));
+    tokio::spawn(yajin_app::evaluation::watch(app.clone(), EVALUATE_EVERY));
     let sealing = app.clone();
     tokio::spawn(async move {
         match yajin_app::attachments::seal_remaining(&sealing).await {
@@ -210,6 +217,35 @@ pub async fn open_vault(db: &Db, keys: &KeyConfig, data_dir: &Path) -> Result<Va
     yajin_app::keys::unlock(db, Vault::new(&current, &previous), now_ms())
         .await
         .map_err(|e| Failure::runtime(format!("PII keys: {e}")))
+}
+
+/// `yajin evaluate`: one evaluation run, with a count on the terminal and a summary.
+pub async fn evaluate(config: &DbConfig, keys: &KeyConfig, json: bool) -> Result<(), Failure> {
+    let db = open_database(config).await?;
+    let vault = open_vault(&db, keys, &config.data_dir).await?;
+    let app = App::new(db.clone(), vault, Arc::new(SystemClock), Arc::new(SandboxSms));
+    let started = Instant::now();
+    let bar = indicatif::ProgressBar::new_spinner();
+    let done = yajin_app::evaluation::run(&app, |e| {
+        bar.set_message(format!("{} usage records, {} terminals, {} applications", e.records, e.terminals, e.applied));
+        bar.tick();
+    })
+    .await
+    .map_err(|e| Failure::runtime(format!("evaluation stopped (run it again to go on): {e}")))?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    if json {
+        let summary = serde_json::json!({"records": done.records, "terminals": done.terminals,
+            "applied": done.applied, "seconds": (seconds * 1000.0).round() / 1000.0});
+        println!("{summary}");
+    } else {
+        println!(
+            "evaluated {} usage records on {} terminals in {seconds:.1} s; {} applications made for merchants",
+            done.records, done.terminals, done.applied
+        );
+    }
+    db.close().await;
+    Ok(())
 }
 
 /// `yajin admin rotate-keys`: everything sealed under a previous key re-sealed under the

@@ -547,6 +547,14 @@ fn import_loads_the_good_rows_reports_the_bad_and_runs_twice_the_same() {
     assert_eq!(s["loaded"].as_u64(), Some(1), "the dry run wrote nothing: {s}");
     assert!(!std::path::Path::new(&format!("{more}.errors.csv")).exists());
 
+    let evaluated = yajin(&["evaluate", "--data-dir", d, "--json"], &[]);
+    assert!(evaluated.status.success(), "{}", String::from_utf8_lossy(&evaluated.stderr));
+    let e: serde_json::Value = serde_json::from_slice(&evaluated.stdout).unwrap();
+    assert!(
+        e["records"].as_u64() >= Some(2) && e["terminals"].as_u64() >= Some(1),
+        "the imported usage is evaluated: {e}"
+    );
+
     let owed = write("owed.csv", b"sn,kind,amount_fen,due_at\nIMP-0001,service_fee,6000,2026-11-01T00:00:00Z\n");
     assert_eq!(counts(&import("outstanding-items", &owed, &[]).1), (Some(1), Some(1), Some(0), Some(0)));
     assert_eq!(counts(&import("outstanding-items", &owed, &[]).1), (Some(1), Some(0), Some(1), Some(0)));

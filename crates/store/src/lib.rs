@@ -78,6 +78,15 @@ pub fn query_in<'q>(sql: &'q str, ids: &'q [String]) -> sqlx::query::Query<'q, s
 
 /// A new opaque id with a type prefix: `ra_01JD…`. ULIDs sort by creation time, which keeps
 /// inserts at the end of indexes and makes cursors stable.
+/// The smallest id of `id`'s kind made `ms` milliseconds before it (for a cursor that looks back
+/// over records written by slower writers); `id` itself when it is not one of ours.
+pub fn id_before(id: &str, ms: u64) -> String {
+    let Some((prefix, ulid)) = id.split_once('_') else { return id.to_owned() };
+    let Ok(ulid) = ulid::Ulid::from_string(&ulid.to_ascii_uppercase()) else { return id.to_owned() };
+    let at = ulid.timestamp_ms().saturating_sub(ms);
+    format!("{prefix}_{}", ulid::Ulid::from_parts(at, 0).to_string().to_ascii_lowercase())
+}
+
 pub fn new_id(prefix: &str) -> String {
     // Monotonic within the process, so two rows written in the same millisecond still sort
     // in the order they were made.

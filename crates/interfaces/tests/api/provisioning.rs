@@ -19,6 +19,32 @@ fn terminal() -> Value {
 }
 
 on_both_databases! {
+    async fn bulk_loaded_usage_is_evaluated_once_merchants_hear_their_target_is_met(db) {
+        use yajin_app::import::{self, Columns, Kind, Row};
+        let app = spawn_app(db).await;
+        let m = app.merchant(yajin_app::demo::MERCHANT_A.phone).await;
+        let notices = || async {
+            let items = app.get("/api/v1/notifications", &m).await.body["items"].as_array().unwrap().clone();
+            items.iter().filter(|n| n["kind"] == "target_reached").count()
+        };
+        let before = notices().await;
+        let actor = yajin_app::Actor { role: yajin_core::application::Role::System, id: "import".into() };
+        let header: Vec<String> = ["ref", "sn", "amount_fen", "kind", "occurred_at"].map(String::from).to_vec();
+        let columns = Columns::new(Kind::Transactions, &header).unwrap();
+        let at = yajin_core::Timestamp::from_millis(app.app.now_ms()).to_rfc3339();
+        let rows = vec![Row { line: 2, fields: vec!["E-1".into(), "DEMO-PROGRESS-01".into(), "700000".into(), "credit_card".into(), at] }];
+        let (tally, _) = import::load(&app.app, &actor, &columns, rows, false).await.unwrap();
+        assert_eq!(tally.loaded, 1);
+        assert_eq!(notices().await, before, "a bulk load tells nobody by itself");
+
+        let first = yajin_app::evaluation::run(&app.app, |_| {}).await.unwrap();
+        assert!(first.records >= 1 && first.terminals >= 1, "{first:?}");
+        assert_eq!(notices().await, before + 1, "the merchant hears their target is met");
+        let again = yajin_app::evaluation::run(&app.app, |_| {}).await.unwrap();
+        assert!(again.records <= first.records, "the cursor moved on: {again:?}");
+        assert_eq!(notices().await, before + 1, "once");
+    }
+
     async fn bulk_loaded_transactions_count_once_and_bad_rows_are_reported(db) {
         use yajin_app::import::{self, Columns, Kind, Row};
         let app = spawn_app(db).await;

@@ -24,3 +24,11 @@ CREATE INDEX login_addresses_by_age ON login_addresses (last_ok_at);
 ALTER TABLE sms_codes DROP CONSTRAINT sms_codes_purpose_check;
 ALTER TABLE sms_codes ADD CONSTRAINT sms_codes_purpose_check
     CHECK (purpose IN ('reset_password', 'change_payout_card', 'unlock_identity_checks', 'login_step_up'));
+
+-- Where each background job has got to: `evaluate` keeps the last usage record it looked at,
+-- so each run reads only what arrived since (with an overlap for writers that lag).
+CREATE TABLE job_cursors (
+    name           TEXT PRIMARY KEY,
+    position       TEXT NOT NULL,
+    updated_at     BIGINT NOT NULL
+);

@@ -35,3 +35,11 @@ INSERT INTO sms_codes_0008 SELECT id, phone, purpose, code_hash, attempts, creat
 DROP TABLE sms_codes;
 ALTER TABLE sms_codes_0008 RENAME TO sms_codes;
 CREATE INDEX sms_codes_by_phone ON sms_codes (phone, purpose, created_at);
+
+-- Where each background job has got to: `evaluate` keeps the last usage record it looked at,
+-- so each run reads only what arrived since (with an overlap for writers that lag).
+CREATE TABLE job_cursors (
+    name           TEXT PRIMARY KEY,
+    position       TEXT NOT NULL,
+    updated_at     INTEGER NOT NULL
+);

@@ -5,6 +5,7 @@ pub mod announcements;
 pub mod applications;
 pub mod attachments;
 pub mod collections;
+pub mod cursors;
 pub mod devices;
 pub mod idempotency;
 pub mod identity_misses;

@@ -408,8 +408,19 @@ pub async fn ids_by_sns(conn: &mut AnyConnection, sns: &[String]) -> Result<Vec<
     if sns.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = format!("SELECT sn, id FROM terminals WHERE sn IN ({})", crate::placeholders(1, sns.len()));
-    let rows = crate::query_in(&sql, sns).fetch_all(conn).await?;
+    // The SNs travel as one JSON array, each once: binding thousands of parameters one by one
+    // costs more than the lookup (the driver looks each parameter's name up).
+    let mut distinct: Vec<&String> = sns.iter().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let list = if conn.backend_name() == "PostgreSQL" {
+        "SELECT json_array_elements_text($1::json)"
+    } else {
+        "SELECT value FROM json_each($1)"
+    };
+    let json = serde_json::to_string(&distinct).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let rows =
+        sqlx::query(&format!("SELECT sn, id FROM terminals WHERE sn IN ({list})")).bind(json).fetch_all(conn).await?;
     rows.iter().map(|r| Ok((r.try_get("sn")?, r.try_get("id")?))).collect()
 }
 
@@ -467,4 +478,19 @@ pub async fn count_new_refs(conn: &mut AnyConnection, refs: &[String]) -> Result
         .await?;
     let recorded: i64 = row.try_get("n")?;
     Ok(refs.len() as u64 - recorded as u64)
+}
+
+/// Usage records written after the record `after_id` (ids sort in the order they were made),
+/// oldest first: `(id, terminal_id)`.
+pub async fn usage_after(
+    conn: &mut AnyConnection,
+    after_id: &str,
+    limit: i64,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = sqlx::query("SELECT id, terminal_id FROM usage_transactions WHERE id > $1 ORDER BY id LIMIT $2")
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("terminal_id")?))).collect()
 }

@@ -1,0 +1,92 @@
+//! Target evaluation for usage that arrived in bulk (`yajin import`, `POST
+//! /api/v1/admin/transactions`), which skips the check a single new record gets: every terminal
+//! with usage recorded since the last run is evaluated as if its records had come one by one —
+//! the merchant is told once when the activation target is met, and under a plan that says so
+//! an application is made on their behalf. `yajin evaluate` runs it; `serve` runs it every few
+//! minutes.
+//!
+//! Incremental: a cursor (`job_cursors`, `evaluate`) remembers the last usage record looked at,
+//! and each run starts a few minutes before it, so a record whose transaction committed late
+//! (ids are made before commit) is not missed. Evaluating a terminal twice is harmless: the
+//! notice and the application happen once (`mark_target_reached` is conditional).
+
+use std::time::Duration;
+
+use yajin_store::records::{cursors, terminals};
+use yajin_store::StoreError;
+
+use crate::applications::ApplyError;
+use crate::{App, AppError};
+
+const CURSOR: &str = "evaluate";
+/// Usage records read per step.
+const PAGE: i64 = 5_000;
+/// How far before the cursor each run starts again.
+const OVERLAP_MS: u64 = 5 * 60_000;
+
+/// What a run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Evaluation {
+    /// Usage records read.
+    pub records: u64,
+    /// Terminals evaluated.
+    pub terminals: u64,
+    /// Applications made on merchants' behalf.
+    pub applied: u64,
+}
+
+/// One run, from the cursor to the newest record; `progress` hears the totals after each step.
+pub async fn run(app: &App, mut progress: impl FnMut(&Evaluation)) -> Result<Evaluation, AppError> {
+    let mut done = Evaluation::default();
+    let start = {
+        let mut conn = app.db.begin_read().await?;
+        cursors::get(&mut conn, CURSOR).await?
+    };
+    let mut after = start.map(|p| yajin_store::id_before(&p, OVERLAP_MS)).unwrap_or_default();
+    loop {
+        let page = {
+            let mut conn = app.db.begin_read().await?;
+            terminals::usage_after(&mut conn, &after, PAGE).await?
+        };
+        let Some((last, _)) = page.last().cloned() else { break };
+        done.records += page.len() as u64;
+        let mut touched: Vec<String> = page.into_iter().map(|(_, terminal)| terminal).collect();
+        touched.sort_unstable();
+        touched.dedup();
+        for terminal_id in &touched {
+            let mut tx = app.db.begin_write().await?;
+            match crate::applications::on_usage(&mut tx, app, terminal_id).await {
+                Ok(applied) => {
+                    tx.commit().await.map_err(StoreError::from)?;
+                    done.applied += u64::from(applied.is_some());
+                }
+                Err(ApplyError::Store(e)) => return Err(e.into()),
+                // One terminal's refusal (its application cannot be made as things stand) is
+                // logged, and the others are evaluated; the merchant can still apply.
+                Err(e) => tracing::warn!(terminal = %terminal_id, error = %e, "evaluation could not finish a terminal"),
+            }
+        }
+        done.terminals += touched.len() as u64;
+        let mut tx = app.db.begin_write().await?;
+        cursors::advance(&mut tx, CURSOR, &last, app.now_ms()).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        after = last;
+        progress(&done);
+    }
+    Ok(done)
+}
+
+/// Runs [`run`] every `every` until the process ends, the first time half a minute after start
+/// (not in the middle of starting up); a failed run is logged and tried again.
+pub async fn watch(app: App, every: Duration) {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(30), every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match run(&app, |_| {}).await {
+            Ok(e) if e.applied > 0 => tracing::info!(?e, "usage evaluated; applications made for merchants"),
+            Ok(e) => tracing::debug!(?e, "usage evaluated"),
+            Err(e) => tracing::warn!(error = %e, "evaluating usage failed; will try again"),
+        }
+    }
+}
