@@ -12,10 +12,15 @@
 
 use std::time::Duration;
 
+use yajin_store::records::notifications::{self, NewNotification};
+use yajin_store::records::terminals::WindowReminder;
 use yajin_store::records::{cursors, terminals};
 use yajin_store::StoreError;
 
+use yajin_core::Fen;
+
 use crate::applications::ApplyError;
+use crate::assessment::assess_terminals;
 use crate::{App, AppError};
 
 const CURSOR: &str = "evaluate";
@@ -23,6 +28,10 @@ const CURSOR: &str = "evaluate";
 const PAGE: i64 = 5_000;
 /// How far before the cursor each run starts again.
 const OVERLAP_MS: u64 = 5 * 60_000;
+/// How long before an activation window closes the merchant is reminded (once).
+pub const CLOSING_NOTICE_MS: i64 = 7 * 86_400_000;
+/// Reminders handled per step.
+const REMINDERS: i64 = 200;
 
 /// What a run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -33,6 +42,8 @@ pub struct Evaluation {
     pub terminals: u64,
     /// Applications made on merchants' behalf.
     pub applied: u64,
+    /// Merchants reminded that a window closes soon or has closed with the target not met.
+    pub reminded: u64,
 }
 
 /// One run, from the cursor to the newest record; `progress` hears the totals after each step.
@@ -73,7 +84,60 @@ pub async fn run(app: &App, mut progress: impl FnMut(&Evaluation)) -> Result<Eva
         after = last;
         progress(&done);
     }
+    remind(app, &mut done).await?;
+    progress(&done);
     Ok(done)
+}
+
+/// Tells merchants, once each, that a terminal's activation window closes within a week with
+/// the target not met (with how far they are), and again when it has closed unmet.
+async fn remind(app: &App, done: &mut Evaluation) -> Result<(), AppError> {
+    loop {
+        let now = app.clock.now();
+        let due = {
+            let mut conn = app.db.begin_read().await?;
+            terminals::window_reminders_due(&mut conn, now.millis(), CLOSING_NOTICE_MS, REMINDERS).await?
+        };
+        if due.is_empty() {
+            return Ok(());
+        }
+        for (terminal, which) in due {
+            let mut tx = app.db.begin_write().await?;
+            if !terminals::mark_window_told(&mut tx, &terminal.id, which, now.millis()).await? {
+                continue;
+            }
+            let merchant_id = terminal.merchant_id.clone();
+            let sn = terminal.sn.clone();
+            let Some(assessed) = assess_terminals(&mut tx, &merchant_id, vec![terminal], false, now).await?.pop()
+            else {
+                tx.commit().await.map_err(StoreError::from)?;
+                continue;
+            };
+            let (reached, target) =
+                assessed.assessment.volume.as_ref().map_or((Fen::ZERO, Fen::ZERO), |v| (v.reached_fen, v.target_fen));
+            let until = assessed.assessment.deadline.map(|d| d.china_date().to_string()).unwrap_or_default();
+            let (kind, title, body) = match which {
+                WindowReminder::Closing => (
+                    "window_closing",
+                    "激活考核期即将结束",
+                    format!(
+                        "终端 {sn} 的激活考核期将于 {until} 结束：已达成交易量 {reached}，需达到 {target}。达成后即可申请退还押金。"
+                    ),
+                ),
+                WindowReminder::Closed => (
+                    "window_closed",
+                    "激活考核期已结束",
+                    format!(
+                        "终端 {sn} 的激活考核期已于 {until} 结束，交易量 {reached} 未达到 {target}，不再符合激活返押金的条件。详情见“我的设备”，如有疑问请联系客服。"
+                    ),
+                ),
+            };
+            let n = NewNotification { merchant_id: &merchant_id, kind, title, body: &body, application_id: None };
+            notifications::insert(&mut tx, &n, now.millis()).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            done.reminded += 1;
+        }
+    }
 }
 
 /// Runs [`run`] every `every` until the process ends, the first time half a minute after start

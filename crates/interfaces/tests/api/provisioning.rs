@@ -19,6 +19,35 @@ fn terminal() -> Value {
 }
 
 on_both_databases! {
+    async fn merchants_hear_once_that_a_window_closes_soon_and_once_that_it_closed(db) {
+        // DEMO-PROGRESS-01: activated 50 days ago on a 90-day window, target not met.
+        let app = spawn_app(db).await;
+        let notices = |kind: &'static str| {
+            let app = &app;
+            async move {
+                let m = app.merchant(yajin_app::demo::MERCHANT_A.phone).await;
+                let items = app.get("/api/v1/notifications", &m).await.body["items"].as_array().unwrap().clone();
+                items.iter().filter(|n| n["kind"] == kind && n["body"].as_str().unwrap().contains("DEMO-PROGRESS-01")).cloned().collect::<Vec<_>>()
+            }
+        };
+        yajin_app::evaluation::run(&app.app, |_| {}).await.unwrap();
+        assert!(notices("window_closing").await.is_empty(), "40 days left: too early");
+        app.clock.advance_ms(34 * 86_400_000);
+        let run = yajin_app::evaluation::run(&app.app, |_| {}).await.unwrap();
+        assert!(run.reminded >= 1, "{run:?}");
+        let closing = notices("window_closing").await;
+        assert_eq!(closing.len(), 1);
+        let body = closing[0]["body"].as_str().unwrap();
+        assert!(body.contains("3,500.00") && body.contains("10,000.00"), "how far they are: {body}");
+        yajin_app::evaluation::run(&app.app, |_| {}).await.unwrap();
+        assert_eq!(notices("window_closing").await.len(), 1, "once");
+        app.clock.advance_ms(7 * 86_400_000);
+        yajin_app::evaluation::run(&app.app, |_| {}).await.unwrap();
+        yajin_app::evaluation::run(&app.app, |_| {}).await.unwrap();
+        assert_eq!(notices("window_closed").await.len(), 1, "told once that it closed");
+        assert_eq!(notices("window_closing").await.len(), 1);
+    }
+
     async fn bulk_loaded_usage_is_evaluated_once_merchants_hear_their_target_is_met(db) {
         use yajin_app::import::{self, Columns, Kind, Row};
         let app = spawn_app(db).await;

@@ -32,3 +32,8 @@ CREATE TABLE job_cursors (
     position       TEXT NOT NULL,
     updated_at     BIGINT NOT NULL
 );
+
+-- Reminders of an activation window, each sent once: seven days before it closes, and when it
+-- has closed with the target not met.
+ALTER TABLE terminals ADD COLUMN window_closing_told_at BIGINT;
+ALTER TABLE terminals ADD COLUMN window_closed_told_at BIGINT;

@@ -494,3 +494,61 @@ pub async fn usage_after(
         .await?;
     rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("terminal_id")?))).collect()
 }
+
+/// Which reminder of its activation window a terminal is due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowReminder {
+    /// The window closes within the notice period, the target not met yet.
+    Closing,
+    /// The window has closed with the target not met.
+    Closed,
+}
+
+/// Active terminals whose window reminder is due and not yet sent, up to `limit`: the window
+/// closes within `notice_ms` of `now_ms` (or has closed) and the target is not met.
+pub async fn window_reminders_due(
+    conn: &mut AnyConnection,
+    now_ms: i64,
+    notice_ms: i64,
+    limit: i64,
+) -> Result<Vec<(Terminal, WindowReminder)>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS}, count_until FROM terminals
+         WHERE status = 'active' AND count_until IS NOT NULL AND target_reached_at IS NULL
+           AND ((count_until >= $1 AND count_until < $2 AND window_closing_told_at IS NULL)
+             OR (count_until < $1 AND window_closed_told_at IS NULL))
+         ORDER BY count_until LIMIT $3"
+    ))
+    .bind(now_ms)
+    .bind(now_ms + notice_ms)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let until: i64 = row.try_get("count_until")?;
+            let which = if until < now_ms { WindowReminder::Closed } else { WindowReminder::Closing };
+            Ok((from_row(row)?, which))
+        })
+        .collect()
+}
+
+/// Marks the reminder sent; false when it already was (another server sent it).
+pub async fn mark_window_told(
+    conn: &mut AnyConnection,
+    terminal_id: &str,
+    which: WindowReminder,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let column = match which {
+        WindowReminder::Closing => "window_closing_told_at",
+        WindowReminder::Closed => "window_closed_told_at",
+    };
+    let n = sqlx::query(&format!("UPDATE terminals SET {column} = $1 WHERE id = $2 AND {column} IS NULL"))
+        .bind(now_ms)
+        .bind(terminal_id)
+        .execute(conn)
+        .await?
+        .rows_affected();
+    Ok(n == 1)
+}
