@@ -336,7 +336,20 @@ async fn one(app: &App, actor: &Actor, columns: &Columns, row: &Row, dry_run: bo
             let terminated_at = f.optional_time("terminated_at");
             let device_returned_at = f.optional_time("device_returned_at");
             let deposit = match f.optional("deposit_amount_fen") {
-                None => None,
+                None => {
+                    let partial = ["deposit_route", "deposit_route_ref", "deposit_collected_at"]
+                        .into_iter()
+                        .any(|c| f.optional(c).is_some());
+                    if partial {
+                        f.errors.push(FieldError::new(
+                            "deposit_amount_fen",
+                            "required",
+                            "填写了押金的其他列，须同时填写押金金额",
+                            "the deposit's other columns are filled: its amount is needed too",
+                        ));
+                    }
+                    None
+                }
                 Some(_) => {
                     let amount = f.fen("deposit_amount_fen");
                     let route = ["card", "wechat", "alipay"].into_iter().find(|r| *r == f.text("deposit_route"));

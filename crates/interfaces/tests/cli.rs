@@ -512,12 +512,14 @@ fn import_loads_the_good_rows_reports_the_bad_and_runs_twice_the_same() {
         "merchant_no,sn,model,plan_code,status,bound_at,activated_at,deposit_amount_fen,deposit_route,deposit_route_ref,deposit_collected_at\n\
          822100058129101,IMP-0001,拉卡拉 P2,ACT-99,active,2026-09-01T00:00:00Z,2026-09-02T00:00:00Z,9900,wechat,WX-9,2026-09-01T00:00:00Z\n\
          822100058129101,IMP-0002,拉卡拉 P2,ACT-99,active,2026-09-01T00:00:00Z,,99.00,wechat,WX-10,2026-09-01T00:00:00Z\n\
-         822109999999999,IMP-0003,拉卡拉 P2,ACT-99,inactive,2026-09-01T00:00:00Z,,,,,\n",
+         822109999999999,IMP-0003,拉卡拉 P2,ACT-99,inactive,2026-09-01T00:00:00Z,,,,,\n\
+         822100058129101,IMP-0004,拉卡拉 P2,ACT-99,inactive,2026-09-01T00:00:00Z,,,wechat,WX-11,\n",
     );
     let terminals = write("terminals.csv", &terminals_gbk);
     let (code, s) = import("terminals", &terminals, &["--encoding", "gbk"]);
-    assert_eq!((code, counts(&s)), (Some(3), (Some(3), Some(1), Some(0), Some(2))), "{s}");
+    assert_eq!((code, counts(&s)), (Some(3), (Some(4), Some(1), Some(0), Some(3))), "{s}");
     let errors = std::fs::read_to_string(format!("{terminals}.errors.csv")).unwrap();
+    assert!(errors.contains("5,deposit_amount_fen,required"), "half a deposit is refused: {errors}");
     assert!(
         errors.contains("3,deposit_amount_fen,invalid_amount") && errors.contains("4,merchant_no,not_found"),
         "{errors}"
