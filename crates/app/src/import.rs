@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use yajin_core::eligibility::TerminalStatus;
+use yajin_core::eligibility::{TerminalStatus, OWED_KINDS};
 use yajin_core::plan::TxnKind;
 use yajin_core::validation::{printable, FieldError, Lines};
 use yajin_core::{Fen, Timestamp};
@@ -211,8 +211,6 @@ impl<'a> Fields<'a> {
     }
 }
 
-const OUTSTANDING_KINDS: [&str; 4] = ["service_fee", "sim_fee", "chargeback", "negative_settlement"];
-
 /// Loads a batch of rows (or, `dry_run`, only checks them: nothing is written, and a row counts
 /// as loaded when it would be); returns the tally and every refused row's errors. A database
 /// failure stops the import (what was committed stays; running it again resumes, since every
@@ -227,6 +225,7 @@ pub async fn load(
     let mut tally = Tally { rows: rows.len() as u64, ..Tally::default() };
     let mut errors = Vec::new();
     let mut good = Vec::with_capacity(rows.len());
+    let names = header_names(columns);
     for row in &rows {
         if row.fields.len() != columns.width {
             errors.push(RowError::new(
@@ -237,12 +236,8 @@ pub async fn load(
             ));
             continue;
         }
-        let typed: Vec<FieldError> = row
-            .fields
-            .iter()
-            .zip(header_names(columns))
-            .filter_map(|(value, column)| printable(column, value, Lines::One))
-            .collect();
+        let typed: Vec<FieldError> =
+            row.fields.iter().zip(&names).filter_map(|(value, column)| printable(column, value, Lines::One)).collect();
         if !typed.is_empty() {
             errors.extend(typed.into_iter().map(|e| RowError::of(row.line, e)));
             continue;
@@ -388,8 +383,8 @@ async fn one(app: &App, actor: &Actor, columns: &Columns, row: &Row, dry_run: bo
             outcome(onboarding::terminal(app, actor, f.text("merchant_no"), input).await)
         }
         Kind::OutstandingItems => {
-            let kind = OUTSTANDING_KINDS.into_iter().find(|k| *k == f.text("kind"));
-            let kind = f.one_of("kind", kind, &OUTSTANDING_KINDS.join(", "));
+            let kind = OWED_KINDS.into_iter().find(|k| *k == f.text("kind"));
+            let kind = f.one_of("kind", kind, &OWED_KINDS.join(", "));
             let amount = f.fen("amount_fen");
             let due_at = f.time("due_at");
             let (Some(kind), Some(amount), Some(due_at), true) = (kind, amount, due_at, f.errors.is_empty()) else {

@@ -65,6 +65,9 @@ pub struct TerminalFacts {
     pub open_application_id: Option<String>,
 }
 
+/// What a merchant can owe (an outstanding item's `kind`).
+pub const OWED_KINDS: [&str; 4] = ["service_fee", "sim_fee", "chargeback", "negative_settlement"];
+
 /// An open item the merchant owes (未结清款项).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct OwedItem {

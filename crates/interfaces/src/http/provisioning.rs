@@ -297,8 +297,7 @@ pub(super) async fn add_outstanding_item(
     ApiJson(b): ApiJson<OutstandingBody>,
 ) -> Result<Response, ApiError> {
     let mut errors = Vec::new();
-    const KINDS: [&str; 4] = ["service_fee", "sim_fee", "chargeback", "negative_settlement"];
-    let kind = KINDS.into_iter().find(|k| *k == b.kind);
+    let kind = yajin_core::eligibility::OWED_KINDS.into_iter().find(|k| *k == b.kind);
     if kind.is_none() {
         errors.push(FieldError::new(
             "kind",
