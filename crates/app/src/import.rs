@@ -171,10 +171,9 @@ impl<'a> Fields<'a> {
 
     /// Whole fen: digits only (no sign, no decimals, no grouping).
     fn fen(&mut self, column: &str) -> Option<Fen> {
-        let text = self.text(column);
-        match text.parse::<i64>() {
-            Ok(n) if text.bytes().all(|b| b.is_ascii_digit()) && n <= Fen::PARSE_MAX.get() => Some(Fen::new(n)),
-            _ => {
+        match whole_fen(self.text(column)) {
+            Some(fen) => Some(fen),
+            None => {
                 self.errors.push(FieldError::new(
                     column,
                     "invalid_amount",
@@ -209,6 +208,15 @@ impl<'a> Fields<'a> {
         }
         parsed
     }
+}
+
+/// An amount as a file gives it: whole fen, digits only (no sign, decimals or grouping), at
+/// most the largest amount Yajin takes.
+pub fn whole_fen(text: &str) -> Option<Fen> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse::<i64>().ok().filter(|n| *n <= Fen::PARSE_MAX.get()).map(Fen::new)
 }
 
 /// Loads a batch of rows (or, `dry_run`, only checks them: nothing is written, and a row counts
@@ -517,4 +525,47 @@ async fn transactions(
     }
     outcomes.sort_by_key(|(line, _)| *line);
     Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn amounts_are_taken_exactly_when_whole_fen(text in "[-+0-9.,e ]{0,22}|\\PC{0,8}") {
+            let expected = !text.is_empty()
+                && text.bytes().all(|b| b.is_ascii_digit())
+                && text.parse::<i64>().is_ok_and(|n| n <= Fen::PARSE_MAX.get());
+            prop_assert_eq!(whole_fen(&text).is_some(), expected, "{:?}", text);
+            if let Some(fen) = whole_fen(&text) {
+                prop_assert_eq!(Some(fen.get()), text.parse::<i64>().ok());
+            }
+        }
+
+        #[test]
+        fn a_header_is_taken_exactly_when_it_names_every_required_column_once(
+            names in proptest::collection::vec(prop_oneof![
+                proptest::sample::select(vec!["ref", "sn", "amount_fen", "kind", "occurred_at", "fee_fen"]).prop_map(String::from),
+                "\\PC{0,10}",
+            ], 0..9)
+        ) {
+            let (required, optional) = Kind::Transactions.columns();
+            let trimmed: Vec<&str> = names.iter().map(|n| n.trim()).collect();
+            let known = trimmed.iter().all(|n| required.contains(n) || optional.contains(n));
+            let once = trimmed.iter().enumerate().all(|(i, n)| !trimmed[..i].contains(n));
+            let complete = required.iter().all(|c| trimmed.contains(c));
+            prop_assert_eq!(Columns::new(Kind::Transactions, &names).is_ok(), known && once && complete);
+        }
+    }
+
+    #[test]
+    fn amounts_with_signs_decimals_or_grouping_are_refused() {
+        assert_eq!(whole_fen("9900"), Some(Fen::new(9900)));
+        for bad in ["", "99.00", "+9900", "-5", "9,900", " 9900", "1e4", "９９"] {
+            assert_eq!(whole_fen(bad), None, "{bad:?}");
+        }
+        assert_eq!(whole_fen(&(Fen::PARSE_MAX.get() + 1).to_string()), None);
+    }
 }
