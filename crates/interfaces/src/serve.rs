@@ -86,7 +86,11 @@ pub async fn serve(config: ServeConfig) -> Result<(), Failure> {
             Ok(n) => tracing::info!(files = n, "evidence files written in clear are now sealed"),
             Err(e) => tracing::warn!(error = %e, "sealing older evidence files stopped; it resumes at the next start"),
         }
-        // After a key rotation: what an older key sealed is re-sealed under the current one.
+        // After a key rotation: what an older key sealed is re-sealed under the current one
+        // (without previous keys there is nothing to do, and no table is scanned at start).
+        if !sealing.vault.has_previous_keys() {
+            return;
+        }
         match yajin_app::keys::rotate(&sealing.db, &sealing.vault, |_| {}).await {
             Ok(r) if r.resealed > 0 => {
                 tracing::info!(

@@ -76,8 +76,6 @@ pub fn query_in<'q>(sql: &'q str, ids: &'q [String]) -> sqlx::query::Query<'q, s
     ids.iter().fold(sqlx::query(sql), |q, id| q.bind(id))
 }
 
-/// A new opaque id with a type prefix: `ra_01JD…`. ULIDs sort by creation time, which keeps
-/// inserts at the end of indexes and makes cursors stable.
 /// The smallest id of `id`'s kind made `ms` milliseconds before it (for a cursor that looks back
 /// over records written by slower writers); `id` itself when it is not one of ours.
 pub fn id_before(id: &str, ms: u64) -> String {
@@ -87,6 +85,19 @@ pub fn id_before(id: &str, ms: u64) -> String {
     format!("{prefix}_{}", ulid::Ulid::from_parts(at, 0).to_string().to_ascii_lowercase())
 }
 
+/// A subquery of the values of a JSON array of strings bound as `$1` (`… IN (<this>)`): a list
+/// of thousands travels as one parameter, since binding them one by one costs more than the
+/// lookup (the driver looks each parameter's name up).
+pub fn json_list(conn: &sqlx::AnyConnection) -> &'static str {
+    if conn.backend_name() == "PostgreSQL" {
+        "SELECT json_array_elements_text($1::json)"
+    } else {
+        "SELECT value FROM json_each($1)"
+    }
+}
+
+/// A new opaque id with a type prefix: `ra_01JD…`. ULIDs sort by creation time, which keeps
+/// inserts at the end of indexes and makes cursors stable.
 pub fn new_id(prefix: &str) -> String {
     // Monotonic within the process, so two rows written in the same millisecond still sort
     // in the order they were made.

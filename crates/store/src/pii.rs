@@ -141,6 +141,12 @@ impl Vault {
         &self.current_id
     }
 
+    /// Whether previous keys are configured: only then can anything need re-sealing (a value
+    /// under a key the vault does not hold could not be opened anyway).
+    pub fn has_previous_keys(&self) -> bool {
+        self.ciphers.len() > 1
+    }
+
     /// `secret` as the current master key derives it.
     pub fn derived_secret(&self, secret: Secret) -> [u8; 32] {
         self.derived[secret as usize]

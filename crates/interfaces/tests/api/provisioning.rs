@@ -19,6 +19,32 @@ fn terminal() -> Value {
 }
 
 on_both_databases! {
+    async fn the_same_file_imported_twice_at_once_counts_each_record_once(db) {
+        use yajin_app::import::{self, Columns, Kind, Row};
+        let app = spawn_app(db).await;
+        let m = app.merchant(yajin_app::demo::MERCHANT_A.phone).await;
+        let reached = || async { app.get("/api/v1/terminals/DEMO-PROGRESS-01", &m).await.body["progress"]["reached_fen"].as_i64().unwrap() };
+        let before = reached().await;
+        let header: Vec<String> = ["ref", "sn", "amount_fen", "kind", "occurred_at"].map(String::from).to_vec();
+        let columns = Columns::new(Kind::Transactions, &header).unwrap();
+        let at = yajin_core::Timestamp::from_millis(app.app.now_ms()).to_rfc3339();
+        let rows: Vec<Row> = (0..300)
+            .map(|i| Row { line: i + 2, fields: vec![format!("C-{i}"), "DEMO-PROGRESS-01".into(), "100".into(), "credit_card".into(), at.clone()] })
+            .collect();
+        let mut runs = tokio::task::JoinSet::new();
+        for _ in 0..3 {
+            let (a, columns, rows) = (app.app.clone(), columns.clone(), rows.clone());
+            runs.spawn(async move {
+                let actor = yajin_app::Actor { role: yajin_core::application::Role::System, id: "import".into() };
+                import::load(&a, &actor, &columns, rows, false).await.unwrap().0
+            });
+        }
+        let tallies = runs.join_all().await;
+        assert_eq!(tallies.iter().map(|t| t.loaded).sum::<u64>(), 300, "{tallies:?}");
+        assert_eq!(tallies.iter().map(|t| t.existing).sum::<u64>(), 600);
+        assert_eq!(reached().await, before + 300 * 100, "each record counts once");
+    }
+
     async fn merchants_hear_once_that_a_window_closes_soon_and_once_that_it_closed(db) {
         // DEMO-PROGRESS-01: activated 50 days ago on a 90-day window, target not met.
         let app = spawn_app(db).await;

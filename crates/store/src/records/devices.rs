@@ -32,7 +32,15 @@ pub struct MerchantFacts {
     pub owed: Vec<(Option<String>, OwedItem)>,
 }
 
-fn sql(postgres: bool) -> String {
+/// The statement for a backend, built once (every My Devices request runs it).
+fn sql(postgres: bool) -> &'static str {
+    static SQLITE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static POSTGRES: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let cell = if postgres { &POSTGRES } else { &SQLITE };
+    cell.get_or_init(|| build_sql(postgres))
+}
+
+fn build_sql(postgres: bool) -> String {
     let open: Vec<&str> = Status::ALL.iter().filter(|s| s.is_open()).map(|s| s.as_str()).collect();
     let open = open.join("', '");
     // The aggregate and array constructors, and a cast of the aggregate to text for the driver.
@@ -118,7 +126,7 @@ pub async fn page(
 ) -> Result<(Vec<TerminalFacts>, MerchantFacts), StoreError> {
     let rows = match db.sqlite_reader() {
         Some(reader) => reader.read(|conn| {
-            let mut statement = conn.prepare_cached(&sql(false))?;
+            let mut statement = conn.prepare_cached(sql(false))?;
             let rows = statement
                 .query_map(rusqlite::named_params! {"$1": merchant_id, "$2": after_sn, "$3": limit}, RawRow::of_sqlite)?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -128,7 +136,7 @@ pub async fn page(
             let mut conn = db.pool().acquire().await?;
             let postgres = db.backend() == crate::Backend::Postgres;
             let rows =
-                sqlx::query(&sql(postgres)).bind(merchant_id).bind(after_sn).bind(limit).fetch_all(&mut *conn).await?;
+                sqlx::query(sql(postgres)).bind(merchant_id).bind(after_sn).bind(limit).fetch_all(&mut *conn).await?;
             rows.iter()
                 .map(|row| {
                     Ok(RawRow {

@@ -172,13 +172,7 @@ pub async fn by_ids(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<Payo
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    // The ids travel as one JSON array: binding thousands of parameters one by one costs
-    // more than the lookup itself.
-    let list = if conn.backend_name() == "PostgreSQL" {
-        "SELECT json_array_elements_text($1::json)"
-    } else {
-        "SELECT value FROM json_each($1)"
-    };
+    let list = crate::json_list(conn);
     let json = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let rows =
         sqlx::query(&format!("SELECT {COLUMNS} FROM payouts WHERE id IN ({list})")).bind(json).fetch_all(conn).await?;

@@ -408,16 +408,11 @@ pub async fn ids_by_sns(conn: &mut AnyConnection, sns: &[String]) -> Result<Vec<
     if sns.is_empty() {
         return Ok(Vec::new());
     }
-    // The SNs travel as one JSON array, each once: binding thousands of parameters one by one
-    // costs more than the lookup (the driver looks each parameter's name up).
+    // Each SN once, in one JSON array.
     let mut distinct: Vec<&String> = sns.iter().collect();
     distinct.sort_unstable();
     distinct.dedup();
-    let list = if conn.backend_name() == "PostgreSQL" {
-        "SELECT json_array_elements_text($1::json)"
-    } else {
-        "SELECT value FROM json_each($1)"
-    };
+    let list = crate::json_list(conn);
     let json = serde_json::to_string(&distinct).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let rows =
         sqlx::query(&format!("SELECT sn, id FROM terminals WHERE sn IN ({list})")).bind(json).fetch_all(conn).await?;
@@ -466,11 +461,7 @@ pub async fn count_new_refs(conn: &mut AnyConnection, refs: &[String]) -> Result
     if refs.is_empty() {
         return Ok(0);
     }
-    let list = if conn.backend_name() == "PostgreSQL" {
-        "SELECT json_array_elements_text($1::json)"
-    } else {
-        "SELECT value FROM json_each($1)"
-    };
+    let list = crate::json_list(conn);
     let json = serde_json::to_string(refs).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM usage_transactions WHERE ref IN ({list})"))
         .bind(json)
