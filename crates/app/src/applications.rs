@@ -5,10 +5,10 @@
 use yajin_core::application::{sources_of, transition, Action, Role, Status};
 use yajin_core::eligibility::Reason;
 use yajin_core::ids::{BankCardNo, IdCardNo, PhoneNo, TerminalSn};
+use yajin_core::notice::{Note, Notice};
 use yajin_core::validation::{printable, FieldError, FieldErrors, Lines};
 
 use yajin_store::records::applications::{self, Application, NewApplication, NewEvent};
-use yajin_store::records::notifications::{self, NewNotification};
 use yajin_store::records::{attachments, identity_misses, merchants, terminals};
 use yajin_store::{Conn, StoreError, Tx};
 
@@ -16,7 +16,7 @@ pub use crate::application_detail::{load_detail, load_details, ApplicationDetail
 use crate::assessment::{assess_terminals, TerminalAssessment};
 use crate::idempotency::{begin_work, Outcome, Replay};
 use crate::paging::{Page, PageRequest};
-use crate::{App, AppError};
+use crate::{notices, App, AppError};
 
 /// Why a merchant applies.
 pub const REASONS: [&str; 5] = ["stop_using", "target_reached", "device_faulty", "changed_provider", "other"];
@@ -322,8 +322,12 @@ async fn submit_in(tx: &mut Tx, app: &App, merchant_id: &str, input: &ApplyInput
         return Err(ApplyError::NotEligible(Box::new(assessed)));
     }
     let actor = crate::Actor { role: Role::Merchant, id: merchant_id.to_owned() };
-    let request =
-        Request { reason: &input.reason, note: input.note.trim(), deduct_outstanding: input.deduct_outstanding };
+    let request = Request {
+        reason: &input.reason,
+        note: input.note.trim(),
+        system_note: None,
+        deduct_outstanding: input.deduct_outstanding,
+    };
     let id = create(tx, app, &actor, &assessed, &checked.bank_card, &request).await?;
     attachments::link(tx, &id, &input.attachment_ids).await?;
     Ok(id)
@@ -331,7 +335,10 @@ async fn submit_in(tx: &mut Tx, app: &App, merchant_id: &str, input: &ApplyInput
 
 struct Request<'a> {
     reason: &'a str,
+    /// The merchant's own words.
     note: &'a str,
+    /// What the system says when it applies on the merchant's behalf.
+    system_note: Option<Note>,
     deduct_outstanding: bool,
 }
 
@@ -378,14 +385,19 @@ async fn create(
         actor_role: actor.role,
         actor_id: &actor.id,
         note: request.note,
+        system_note: request.system_note.as_ref(),
         detail: &detail.to_string(),
     };
     applications::append_event(tx, &event, now).await?;
-    let body = format!(
-        "终端 {} 的退押金申请 {id} 已提交：押金 {}，手续费 {}，抵扣 {}，实退 {}。我们会尽快处理。",
-        assessed.terminal.sn, a.refundable_fen, a.fee_fen, a.deducted_fen, a.net_refund_fen
-    );
-    notify(tx, merchant_id, "application_submitted", "退押金申请已提交", &body, &id, now).await?;
+    let notice = Notice::ApplicationSubmitted {
+        application_id: id.clone(),
+        sn: assessed.terminal.sn.clone(),
+        amount: a.refundable_fen,
+        fee: a.fee_fen,
+        deducted: a.deducted_fen,
+        net: a.net_refund_fen,
+    };
+    notices::tell(tx, merchant_id, &notice, now).await?;
     if a.auto_approvable {
         crate::review::approve_automatically(&app.vault, tx, &id, now).await.map_err(|e| match e {
             crate::review::ReviewError::Store(e) => ApplyError::Store(e),
@@ -409,36 +421,32 @@ pub async fn on_usage(tx: &mut Tx, app: &App, terminal_id: &str) -> Result<Optio
     if !reached || !terminals::mark_target_reached(tx, terminal_id, now.millis()).await? {
         return Ok(None);
     }
+    // Told only while it is true: a deposit already refunded, or with an application open,
+    // is not "ready to apply for".
+    let moot = assessed
+        .assessment
+        .reasons
+        .iter()
+        .any(|r| matches!(r, Reason::DepositAlreadyRefunded | Reason::ApplicationAlreadyOpen { .. }));
+    if moot {
+        return Ok(None);
+    }
     let t = &assessed.terminal;
-    let body = format!("终端 {} 已达成激活返押金条件，押金 {} 可申请退还。", t.sn, assessed.deposit.collected_fen);
-    let n = NewNotification {
-        merchant_id: &merchant_id,
-        kind: "target_reached",
-        title: "押金可申领",
-        body: &body,
-        application_id: None,
-    };
-    notifications::insert(tx, &n, now.millis()).await?;
-    if !(t.plan.auto_apply && assessed.assessment.eligible()) {
+    let applies = t.plan.auto_apply && assessed.assessment.eligible();
+    let notice = Notice::TargetReached { sn: t.sn.clone(), deposit: assessed.deposit.collected_fen, applied: applies };
+    notices::tell(tx, &merchant_id, &notice, now.millis()).await?;
+    if !applies {
         return Ok(None);
     }
     let card = merchants::bank_card_for_payout(tx, &app.vault, &merchant_id).await?;
     let card = BankCardNo::parse(&card).map_err(|e| ApplyError::Unexpected(format!("the bound card on file: {e}")))?;
-    let request = Request { reason: "target_reached", note: "系统代为申请", deduct_outstanding: false };
+    let request = Request {
+        reason: "target_reached",
+        note: "",
+        system_note: Some(Note::AppliedForMerchant),
+        deduct_outstanding: false,
+    };
     create(tx, app, &crate::Actor::system(), &assessed, &card, &request).await.map(Some)
-}
-
-async fn notify(
-    tx: &mut Tx,
-    merchant_id: &str,
-    kind: &str,
-    title: &str,
-    body: &str,
-    application_id: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    let n = NewNotification { merchant_id, kind, title, body, application_id: Some(application_id) };
-    notifications::insert(tx, &n, now).await.map(|_| ())
 }
 
 /// Moves the merchant's application by `action`, with its event and notification.
@@ -486,14 +494,16 @@ async fn merchant_step(
         actor_role: Role::Merchant,
         actor_id: merchant_id,
         note,
+        system_note: None,
         detail: "{}",
     };
     applications::append_event(tx, &event, now).await?;
-    let (kind, title) = match action {
-        Action::Cancel => ("application_cancelled", "退押金申请已撤销"),
-        _ => ("application_supplemented", "补充材料已提交"),
+    let application_id = id.to_owned();
+    let notice = match action {
+        Action::Cancel => Notice::ApplicationCancelled { application_id },
+        _ => Notice::ApplicationSupplemented { application_id },
     };
-    notify(tx, merchant_id, kind, title, &format!("申请 {id}：{title}。"), id, now).await?;
+    notices::tell(tx, merchant_id, &notice, now).await?;
     let updated = applications::of_merchant(tx, merchant_id, id).await?.ok_or(ApplyError::NotFound)?;
     let detail = load_detail(tx, updated).await?;
     Ok(work.finish(detail).await?)

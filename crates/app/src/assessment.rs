@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use yajin_core::eligibility::{assess, Assessment, DepositFigures, OwedItem, TerminalFacts};
 use yajin_core::plan::TxnKind;
 use yajin_core::{Fen, Timestamp};
+use yajin_store::records::applications::OpenApplication;
 use yajin_store::records::terminals::Terminal;
 use yajin_store::records::{applications, devices, merchants, outstanding, terminals};
 use yajin_store::{ledger, Conn};
@@ -19,7 +20,7 @@ pub struct TerminalAssessment {
     pub terminal: Terminal,
     pub deposit: DepositFigures,
     pub owed: Vec<OwedItem>,
-    pub open_application_id: Option<String>,
+    pub open_application: Option<OpenApplication>,
     pub assessment: Assessment,
 }
 
@@ -34,7 +35,8 @@ pub async fn assess_terminals(
 ) -> Result<Vec<TerminalAssessment>, AppError> {
     let ids: Vec<String> = list.iter().map(|t| t.id.clone()).collect();
     let mut figures = ledger::deposit_figures_of(conn, &ids).await?;
-    let mut open: HashMap<String, String> = applications::open_for_terminals(conn, &ids).await?.into_iter().collect();
+    let mut open: HashMap<String, OpenApplication> =
+        applications::open_for_terminals(conn, &ids).await?.into_iter().collect();
     let owed = outstanding::open_of_merchant(conn, merchant_id).await?;
     let mut volumes: HashMap<String, Vec<(String, Fen)>> = HashMap::new();
     for (terminal, kind, volume) in terminals::window_volumes(conn, merchant_id, &ids).await? {
@@ -46,7 +48,7 @@ pub async fn assess_terminals(
         .map(|terminal| devices::TerminalFacts {
             deposit: figures.remove(&terminal.id).unwrap_or_default(),
             volumes: volumes.remove(&terminal.id).unwrap_or_default(),
-            open_application_id: open.remove(&terminal.id),
+            open_application: open.remove(&terminal.id),
             terminal,
         })
         .collect();
@@ -62,7 +64,7 @@ pub fn assess_facts(
     now: Timestamp,
 ) -> Result<Vec<TerminalAssessment>, AppError> {
     let mut out = Vec::with_capacity(facts.len());
-    for devices::TerminalFacts { terminal, deposit, volumes, open_application_id } in facts {
+    for devices::TerminalFacts { terminal, deposit, volumes, open_application } in facts {
         let owed: Vec<OwedItem> = merchant
             .owed
             .iter()
@@ -83,17 +85,11 @@ pub fn assess_facts(
             risk_frozen: merchant.risk_frozen,
             deposit,
             counted_volume_fen: counted.map_err(|_| AppError::AmountOutOfRange)?,
-            open_application_id,
+            open_application_id: open_application.as_ref().map(|o| o.id.clone()),
         };
         let assessment =
             assess(&facts, &terminal.plan, &owed, deduct_outstanding, now).map_err(|_| AppError::AmountOutOfRange)?;
-        out.push(TerminalAssessment {
-            terminal,
-            deposit,
-            owed,
-            open_application_id: facts.open_application_id,
-            assessment,
-        });
+        out.push(TerminalAssessment { terminal, deposit, owed, open_application, assessment });
     }
     Ok(out)
 }

@@ -5,7 +5,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 use yajin_core::application::Role;
-use yajin_core::ids::PhoneNo;
+use yajin_core::ids::{as_typed, PhoneNo};
 use yajin_core::validation::FieldError;
 use yajin_store::records::logins;
 use yajin_store::records::sessions::{self, Session};
@@ -55,6 +55,9 @@ pub enum AuthError {
     Fields(Vec<FieldError>),
     #[error("wrong code")]
     InvalidCode,
+    /// Five wrong tries spent the code: even the right one is refused now; ask for another.
+    #[error("code worn out")]
+    CodeExhausted,
     /// A wrong code whose attempt was counted in the caller's transaction (never sent out:
     /// [`attempt_counted`] makes it `InvalidCode`).
     #[error("wrong code")]
@@ -156,10 +159,7 @@ async fn account(app: &App, kind: Kind, login: &str) -> Result<Option<Account>, 
 /// dashes, +86 dropped), a username trimmed.
 fn normalised(kind: Kind, login: &str) -> String {
     match kind {
-        Kind::Merchant => {
-            let typed: String = login.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
-            PhoneNo::parse(&typed).map_or(typed, |p| p.expose().to_owned())
-        }
+        Kind::Merchant => PhoneNo::parse(login).map_or_else(|_| as_typed(login), |p| p.expose().to_owned()),
         Kind::Staff => login.trim().to_owned(),
     }
 }
@@ -396,6 +396,7 @@ pub(crate) async fn spend_code(
     code: &str,
     now: i64,
 ) -> Result<(), AuthError> {
+    let code = &as_typed(code);
     let well_formed = code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit());
     let Some(stored) = sms::latest_code(tx, phone, purpose).await? else {
         return Err(AuthError::InvalidCode);
@@ -408,7 +409,7 @@ pub(crate) async fn spend_code(
     // The try is counted before the code is compared, by a conditional update: however many
     // guesses arrive at once, no more than five are ever compared.
     if !sms::count_attempt(tx, &stored.id, SMS_CODE_MAX_ATTEMPTS).await? {
-        return Err(AuthError::InvalidCode);
+        return Err(AuthError::CodeExhausted);
     }
     if !well_formed || stored.code_hash != code_hash(app, phone, code) {
         return Err(AuthError::WrongCode);

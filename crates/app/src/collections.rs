@@ -9,15 +9,15 @@
 use yajin_channels::payout::{BankStatus, ChannelError, CollectionOrder, PayoutChannel};
 use yajin_core::application::Role;
 use yajin_core::ledger::postings;
+use yajin_core::notice::Notice;
 use yajin_store::records::collections::{self, Collection};
-use yajin_store::records::notifications::{self, NewNotification};
 use yajin_store::records::outstanding::{self, Item};
 use yajin_store::records::payouts::Answer;
 use yajin_store::records::{jobs, merchants};
 use yajin_store::{ledger, StoreError};
 
 use crate::idempotency::{begin_work, Outcome, Replay};
-use crate::{Actor, App, AppError};
+use crate::{notices, Actor, App, AppError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettleError {
@@ -131,8 +131,9 @@ pub async fn succeeded(app: &App, collection_id: &str, bank_reference: &str) -> 
         return Err(AppError::Unexpected(format!("collection {} succeeded for an item it does not hold", c.id)));
     }
     ledger::create(&mut tx, &[postings::settle_charge(&c.item_id, &c.merchant_id, c.amount)], now).await?;
-    let body = format!("款项 {} 已从您的结算卡扣收，银行流水号 {bank_reference}。", c.amount);
-    note(&mut tx, &c.merchant_id, "outstanding_settled", "款项已结清", &body, now).await?;
+    let kind = item_kind(&mut tx, &c).await?;
+    let notice = Notice::OutstandingSettled { kind, amount: c.amount, bank_reference: bank_reference.to_owned() };
+    notices::tell(&mut tx, &c.merchant_id, &notice, now).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(())
 }
@@ -147,22 +148,16 @@ pub async fn failed(app: &App, collection_id: &str, code: &str, message: &str) -
     }
     let c = collections::by_id(&mut tx, collection_id).await?.ok_or(AppError::NotFound("collection"))?;
     collections::release_item(&mut tx, &c.item_id, &c.id).await?;
-    let body = format!("款项 {} 扣收未成功：{message}。请确认结算卡状态后重试。", c.amount);
-    note(&mut tx, &c.merchant_id, "collection_failed", "扣款未成功", &body, now).await?;
+    let kind = item_kind(&mut tx, &c).await?;
+    let notice = Notice::CollectionFailed { kind, amount: c.amount, failure_code: code.to_owned() };
+    notices::tell(&mut tx, &c.merchant_id, &notice, now).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(())
 }
 
-async fn note(
-    tx: &mut yajin_store::Tx,
-    merchant_id: &str,
-    kind: &str,
-    title: &str,
-    body: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    let n = NewNotification { merchant_id, kind, title, body, application_id: None };
-    notifications::insert(tx, &n, now).await.map(|_| ())
+/// What the collected item was (a service fee, a SIM fee, …), to name it to the merchant.
+async fn item_kind(tx: &mut yajin_store::Tx, c: &Collection) -> Result<String, StoreError> {
+    Ok(outstanding::of_merchant(tx, &c.merchant_id, &c.item_id).await?.map(|i| i.kind).unwrap_or_default())
 }
 
 /// A collection the bank is processing (a late notice after a final one changes nothing).

@@ -43,13 +43,14 @@ pub const MERCHANT_B: DemoMerchant = DemoMerchant {
     bank_name: "中国建设银行",
 };
 
+/// The demo's staff: user name, display name (a person's name: merchants read "客服 李娜"), role.
 pub const STAFF: [(&str, &str, Role); 6] = [
-    ("admin", "系统管理员", Role::Admin),
-    ("reviewer", "审核员 甲", Role::Reviewer),
-    ("reviewer2", "审核员 乙", Role::Reviewer),
-    ("approver", "复核员", Role::Approver),
-    ("finance", "财务", Role::Finance),
-    ("support", "客服", Role::Support),
+    ("admin", "张伟", Role::Admin),
+    ("reviewer", "王芳", Role::Reviewer),
+    ("reviewer2", "刘洋", Role::Reviewer),
+    ("approver", "陈静", Role::Approver),
+    ("finance", "赵磊", Role::Finance),
+    ("support", "李娜", Role::Support),
 ];
 
 pub const ACTIVATION_PLAN: &str = "ACT-99";
@@ -68,6 +69,7 @@ pub fn activation_plan() -> DepositPlan {
         code: ACTIVATION_PLAN.into(),
         version: 1,
         name: "激活返押金 99 元（90 天内刷卡满 1 万元）".into(),
+        name_en: "Activation refund ¥99 (¥10,000 of card volume within 90 days)".into(),
         deposit_fen: Fen::yuan(99),
         rule: RefundRule::Activation {
             volume_target_fen: Fen::yuan(10_000),
@@ -86,6 +88,7 @@ pub fn termination_plan() -> DepositPlan {
         code: TERMINATION_PLAN.into(),
         version: 1,
         name: "退机退押金 299 元（终止后 180 天内申请，须退还机具）".into(),
+        name_en: "Termination refund ¥299 (apply within 180 days of termination; return the device)".into(),
         deposit_fen: Fen::yuan(299),
         rule: RefundRule::Termination { refund_window_days: 180, device_return_required: true },
         fee: FeeRule::NONE,
@@ -190,10 +193,12 @@ async fn seed_merchant_a(app: &App, actor: &Actor, a: &str) -> Result<(), AppErr
     // Terminated 200 days ago: the 180-day window has closed.
     create(app, actor, Terminal::termination(a, "DEMO-EXPIRED-01", "A0000005").terminated(200, Some(199))).await?;
 
-    // Reached its target long ago and was refunded 60 days ago.
+    // Reached its target long ago and was refunded 60 days ago. The refund is recorded first:
+    // the usage record then arrives, as an import would, after the fact, and nobody is told
+    // today that a deposit refunded two months ago can be applied for.
     let refunded = create(app, actor, Terminal::activation(a, "DEMO-REFUNDED-01", "A0000006").activated(200)).await?;
-    provisioning::add_usage(app, &refunded, Fen::yuan(12_000), TxnKind::CreditCard, days_ago(150)).await?;
     provisioning::record_past_refund(app, actor, &refunded, days_ago(60)).await?;
+    provisioning::add_usage(app, &refunded, Fen::yuan(12_000), TxnKind::CreditCard, days_ago(150)).await?;
     Ok(())
 }
 

@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use yajin_store::records::notifications::{self, NewNotification};
+use yajin_core::notice::Notice;
 use yajin_store::records::terminals::WindowReminder;
 use yajin_store::records::{cursors, terminals};
 use yajin_store::StoreError;
@@ -21,7 +21,7 @@ use yajin_core::Fen;
 
 use crate::applications::ApplyError;
 use crate::assessment::assess_terminals;
-use crate::{App, AppError};
+use crate::{notices, App, AppError};
 
 const CURSOR: &str = "evaluate";
 /// Usage records read per step.
@@ -116,24 +116,11 @@ async fn remind(app: &App, done: &mut Evaluation) -> Result<(), AppError> {
             let (reached, target) =
                 assessed.assessment.volume.as_ref().map_or((Fen::ZERO, Fen::ZERO), |v| (v.reached_fen, v.target_fen));
             let until = assessed.assessment.deadline.map(|d| d.china_date().to_string()).unwrap_or_default();
-            let (kind, title, body) = match which {
-                WindowReminder::Closing => (
-                    "window_closing",
-                    "激活考核期即将结束",
-                    format!(
-                        "终端 {sn} 的激活考核期将于 {until} 结束：已达成交易量 {reached}，需达到 {target}。达成后即可申请退还押金。"
-                    ),
-                ),
-                WindowReminder::Closed => (
-                    "window_closed",
-                    "激活考核期已结束",
-                    format!(
-                        "终端 {sn} 的激活考核期已于 {until} 结束，交易量 {reached} 未达到 {target}，不再符合激活返押金的条件。详情见“我的设备”，如有疑问请联系客服。"
-                    ),
-                ),
+            let notice = match which {
+                WindowReminder::Closing => Notice::WindowClosing { sn, until, reached, target },
+                WindowReminder::Closed => Notice::WindowClosed { sn, until, reached, target },
             };
-            let n = NewNotification { merchant_id: &merchant_id, kind, title, body: &body, application_id: None };
-            notifications::insert(&mut tx, &n, now.millis()).await?;
+            notices::tell(&mut tx, &merchant_id, &notice, now.millis()).await?;
             tx.commit().await.map_err(StoreError::from)?;
             done.reminded += 1;
         }

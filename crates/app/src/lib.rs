@@ -26,6 +26,7 @@ pub mod idempotency;
 pub mod import;
 pub mod inbox;
 pub mod keys;
+pub mod notices;
 pub mod onboarding;
 pub mod paging;
 pub mod passwords;

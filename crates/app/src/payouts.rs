@@ -23,16 +23,16 @@ use yajin_channels::payout::{BankStatus, ChannelError, PayoutChannel, PayoutOrde
 use yajin_core::application::Status;
 use yajin_core::eligibility::TerminalStatus;
 use yajin_core::ledger::{postings, TransferState};
+use yajin_core::notice::{Note, Notice};
 use yajin_core::Timestamp;
 use yajin_store::records::applications::{self, Application, Mark, NewEvent};
-use yajin_store::records::notifications::{self, NewNotification};
 use yajin_store::records::payouts::{self, Answer, Payout};
 use yajin_store::records::{jobs, merchants, terminals};
 use yajin_store::{ledger, StoreError, Tx};
 
 use crate::idempotency::{begin_work, Outcome, Replay};
 use crate::paging::{Page, PageRequest};
-use crate::{Actor, App, AppError};
+use crate::{notices, Actor, App, AppError};
 
 /// The first wait before looking again at a payout the bank is processing.
 const POLL_MS: i64 = 1_000;
@@ -107,7 +107,7 @@ async fn prepare(app: &App, channel: &str, application_id: &str) -> Result<Optio
                     payouts::by_id(&mut tx, &id).await?.ok_or(AppError::NotFound("payout"))?
                 }
             };
-            step(&mut tx, &a, Status::Paying, &Actor::system(), "已提交银行，原路退回", now).await?;
+            step(&mut tx, &a, Status::Paying, &Actor::system(), Note::SentToBank, now).await?;
             payout
         }
         Status::Paying => match payouts::live_of(&mut tx, &a.id).await? {
@@ -134,13 +134,13 @@ async fn prepare(app: &App, channel: &str, application_id: &str) -> Result<Optio
     Ok(Some(Prepared { payout, order }))
 }
 
-fn last4(masked: &str) -> String {
+pub(crate) fn last4(masked: &str) -> String {
     let digits: Vec<char> = masked.chars().filter(char::is_ascii_digit).collect();
     digits[digits.len().saturating_sub(4)..].iter().collect()
 }
 
 /// Moves the application one step, with its timeline event; false if it had moved already.
-async fn step(tx: &mut Tx, a: &Application, to: Status, actor: &Actor, note: &str, now: i64) -> Result<bool, AppError> {
+async fn step(tx: &mut Tx, a: &Application, to: Status, actor: &Actor, note: Note, now: i64) -> Result<bool, AppError> {
     if !applications::transition_by(tx, &a.id, a.status, to, Mark::None, now).await? {
         return Ok(false);
     }
@@ -150,16 +150,12 @@ async fn step(tx: &mut Tx, a: &Application, to: Status, actor: &Actor, note: &st
         to,
         actor_role: actor.role,
         actor_id: &actor.id,
-        note,
+        note: "",
+        system_note: Some(&note),
         detail: "{}",
     };
     applications::append_event(tx, &event, now).await?;
     Ok(true)
-}
-
-async fn notify(tx: &mut Tx, a: &Application, kind: &str, title: &str, body: &str, now: i64) -> Result<(), StoreError> {
-    let n = NewNotification { merchant_id: &a.merchant_id, kind, title, body, application_id: Some(&a.id) };
-    notifications::insert(tx, &n, now).await.map(|_| ())
 }
 
 /// Posts the application's pending transfers: the reservation becomes the refund.
@@ -189,20 +185,13 @@ fn receipt_number(now: i64) -> String {
 
 /// A refund whose whole deposit went to fees and debts: nothing to pay, so no bank call.
 async fn complete_without_bank(tx: &mut Tx, a: &Application, now: i64) -> Result<(), AppError> {
-    step(tx, a, Status::Paying, &Actor::system(), "实退金额为 0，无需付款", now).await?;
+    step(tx, a, Status::Paying, &Actor::system(), Note::NothingToPay, now).await?;
     let paying = Application { status: Status::Paying, ..a.clone() };
     post_reservation(tx, &a.id, now).await?;
-    step(tx, &paying, Status::Refunded, &Actor::system(), "押金已全部抵扣，退款完成", now).await?;
+    step(tx, &paying, Status::Refunded, &Actor::system(), Note::AllDeducted, now).await?;
     applications::set_receipt_number(tx, &a.id, &receipt_number(now)).await?;
-    notify(
-        tx,
-        a,
-        "application_refunded",
-        "退款已完成",
-        &format!("申请 {} 的押金已全部抵扣欠款，退款完成。", a.id),
-        now,
-    )
-    .await?;
+    let notice = Notice::RefundedByDeduction { application_id: a.id.clone(), deducted: a.deducted };
+    notices::tell(tx, &a.merchant_id, &notice, now).await?;
     Ok(())
 }
 
@@ -233,8 +222,8 @@ pub async fn succeeded(app: &App, payout_id: &str, bank_reference: &str, paid_at
     let a = applications::by_id(&mut tx, &payout.application_id).await?.ok_or(AppError::NotFound("application"))?;
     post_reservation(&mut tx, &a.id, now).await?;
     ledger::create(&mut tx, &[postings::payout_sent(&a.id, payout.amount)], now).await?;
-    let note = format!("银行已付款，流水号 {bank_reference}");
-    if !step(&mut tx, &a, Status::Refunded, &Actor::system(), &note, now).await? {
+    let note = Note::BankPaid { bank_reference: bank_reference.to_owned() };
+    if !step(&mut tx, &a, Status::Refunded, &Actor::system(), note, now).await? {
         return Err(AppError::Unexpected(format!(
             "payout {payout_id} succeeded for application {} in {:?}",
             a.id, a.status
@@ -242,11 +231,13 @@ pub async fn succeeded(app: &App, payout_id: &str, bank_reference: &str, paid_at
     }
     applications::set_receipt_number(&mut tx, &a.id, &receipt_number(now)).await?;
     unbind_if_terminated(&mut tx, &a, now).await?;
-    let body = format!(
-        "申请 {} 的押金 {} 已退回尾号 {} 的银行卡，银行流水号 {bank_reference}。",
-        a.id, payout.amount, payout.card_last4
-    );
-    notify(&mut tx, &a, "application_refunded", "押金已到账", &body, now).await?;
+    let notice = Notice::ApplicationRefunded {
+        application_id: a.id.clone(),
+        net: payout.amount,
+        card_last4: payout.card_last4.clone(),
+        bank_reference: bank_reference.to_owned(),
+    };
+    notices::tell(&mut tx, &a.merchant_id, &notice, now).await?;
     let detail =
         serde_json::json!({"payout_id": payout_id, "bank_reference": bank_reference, "amount_fen": payout.amount});
     Actor::system().audit(&app.vault, &mut tx, "payout_succeeded", "refund_application", &a.id, detail, now).await?;
@@ -264,12 +255,14 @@ pub async fn failed(app: &App, payout_id: &str, code: &str, message: &str) -> Re
     }
     let payout = payouts::by_id(&mut tx, payout_id).await?.ok_or(AppError::NotFound("payout"))?;
     let a = applications::by_id(&mut tx, &payout.application_id).await?.ok_or(AppError::NotFound("application"))?;
-    step(&mut tx, &a, Status::PayoutFailed, &Actor::system(), &format!("银行退回：{message}"), now).await?;
-    let body = format!(
-        "申请 {} 的退款未能付至尾号 {} 的银行卡：{message}。我们会尽快处理，您也可以联系客服。",
-        a.id, payout.card_last4
-    );
-    notify(&mut tx, &a, "payout_failed", "退款付款失败", &body, now).await?;
+    let note = Note::BankReturned { failure_code: code.to_owned() };
+    step(&mut tx, &a, Status::PayoutFailed, &Actor::system(), note, now).await?;
+    let notice = Notice::PayoutFailed {
+        application_id: a.id.clone(),
+        card_last4: payout.card_last4.clone(),
+        failure_code: code.to_owned(),
+    };
+    notices::tell(&mut tx, &a.merchant_id, &notice, now).await?;
     let detail = serde_json::json!({"payout_id": payout_id, "failure_code": code});
     Actor::system().audit(&app.vault, &mut tx, "payout_failed", "refund_application", &a.id, detail, now).await?;
     tx.commit().await.map_err(StoreError::from)?;
@@ -332,7 +325,7 @@ pub async fn retry(
     if let Some(card) = payouts::card(tx, &app.vault, &old.id).await? {
         payouts::set_card(tx, &app.vault, &id, &card).await?;
     }
-    if !step(tx, &a, Status::Paying, actor, "财务重新发起付款", now).await? {
+    if !step(tx, &a, Status::Paying, actor, Note::FinanceRetried, now).await? {
         return Err(RetryError::InvalidState(format!("application {}", a.status.as_str())));
     }
     let payload = serde_json::json!({"application_id": a.id}).to_string();
@@ -418,7 +411,7 @@ pub async fn change_card(
     let id = payouts::insert(tx, &a.id, old.attempt + 1, old.amount, &old.channel, &last4, now).await?;
     payouts::set_card(tx, &app.vault, &id, card.expose()).await?;
     let actor = Actor { role: yajin_core::application::Role::System, id: "system".into() };
-    step(tx, &a, Status::Paying, &actor, &format!("商户更换收款卡（尾号 {last4}）后重新付款"), now).await?;
+    step(tx, &a, Status::Paying, &actor, Note::NewCard { card_last4: last4.clone() }, now).await?;
     let payload = serde_json::json!({"application_id": a.id}).to_string();
     jobs::enqueue(tx, "payout", &format!("payout:{}:{}", a.id, old.attempt + 1), &payload, now, now).await?;
     let merchant_actor = Actor { role: yajin_core::application::Role::Merchant, id: merchant_id.to_owned() };

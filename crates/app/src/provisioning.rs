@@ -6,6 +6,7 @@ use yajin_core::application::{Role, Status};
 use yajin_core::eligibility::TerminalStatus;
 use yajin_core::ids::{BankCardNo, IdCardNo, MerchantNo, PhoneNo, TerminalId, TerminalSn};
 use yajin_core::ledger::postings;
+use yajin_core::notice::Note;
 use yajin_core::plan::{DepositPlan, TxnKind};
 use yajin_core::validation::{printable, FieldError, FieldErrors, Lines};
 use yajin_core::{Fen, Timestamp};
@@ -417,6 +418,7 @@ pub async fn record_past_refund(
             actor_role: Role::System,
             actor_id: "migration",
             note: "",
+            system_note: from.is_none().then_some(&Note::Migrated),
             detail: "{}",
         };
         applications::append_event(&mut tx, &event, refunded_at.millis()).await?;

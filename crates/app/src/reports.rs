@@ -68,7 +68,7 @@ pub async fn summary(app: &App, days: i64) -> Result<Summary, StoreError> {
     let now = app.clock.now().millis();
     let since = app.clock.now().plus_days(-days).millis();
     let mut conn = app.db.pool().acquire().await?;
-    let applications_by_status = reports::count_by_status(&mut conn).await?.into_iter().collect();
+    let applications_by_status = reports::count_by_status(&mut conn, since).await?.into_iter().collect();
     let refunds = reports::refunds(&mut conn, since).await?;
     let mut per_day: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     let mut durations: Vec<i64> = Vec::with_capacity(refunds.len());

@@ -5,13 +5,13 @@
 
 use yajin_core::application::{check_second_approver, transition, Action, Role, Status};
 use yajin_core::ledger::postings;
+use yajin_core::notice::{Note, Notice};
 use yajin_core::plan::RefundRule;
 use yajin_core::rejection;
 use yajin_core::validation::{printable, FieldError, Lines};
 use yajin_core::Fen;
 use yajin_store::pii::Vault;
 use yajin_store::records::applications::{self, Application, Mark, NewEvent};
-use yajin_store::records::notifications::{self, NewNotification};
 use yajin_store::records::{jobs, outstanding, terminals};
 use yajin_store::{ledger, StoreError, Tx};
 
@@ -25,7 +25,7 @@ use crate::application_detail::{load_details, ApplicationDetail};
 use crate::assessment::{assess_terminals, TerminalAssessment};
 use crate::idempotency::{begin_work, Outcome, Replay};
 use crate::paging::{Page, PageRequest};
-use crate::{Actor, App, AppError};
+use crate::{notices, Actor, App, AppError};
 
 /// An application as the back office sees it: the merchant's view, whose it is, who holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,9 +66,24 @@ async fn staff_view(conn: &mut Conn, a: Application, as_of: Timestamp) -> Result
 }
 
 /// The review queue: applications in `status` (default `submitted`), oldest first.
-pub async fn queue(app: &App, status: Option<&str>, page: &PageRequest) -> Result<Page<StaffApplication>, AppError> {
-    let status = match status {
-        None => Status::Submitted,
+/// What waits for someone in `role`: an approver's second approvals, everyone else's new
+/// applications.
+pub fn default_queue(role: Role) -> Status {
+    match role {
+        Role::Approver => Status::AwaitingSecondApproval,
+        _ => Status::Submitted,
+    }
+}
+
+/// The queue of `status`, or by default what waits for `role` ([`default_queue`]).
+pub async fn queue(
+    app: &App,
+    role: Role,
+    status: Option<&str>,
+    page: &PageRequest,
+) -> Result<Page<StaffApplication>, AppError> {
+    let status = match status.filter(|s| !s.is_empty()) {
+        None => default_queue(role),
         Some(text) => Status::parse(text).ok_or(AppError::InvalidQuery { field: "status" })?,
     };
     let mut conn = app.db.begin_read().await?;
@@ -117,6 +132,8 @@ pub enum ReviewError {
     Forbidden,
     #[error("the second approval must come from someone else")]
     SameApprover,
+    #[error("the second approval needs the approver role")]
+    ApproverRequired,
     #[error("claim the application before deciding on it")]
     NotClaimedByYou,
     #[error("unknown rejection reason code")]
@@ -165,7 +182,7 @@ async fn record(
     a: &Application,
     to: Status,
     actor: &Actor,
-    note: &str,
+    said: Said<'_>,
     detail: serde_json::Value,
     now: i64,
 ) -> Result<(), StoreError> {
@@ -175,16 +192,25 @@ async fn record(
         to,
         actor_role: actor.role,
         actor_id: &actor.id,
-        note,
+        note: said.words,
+        system_note: said.note.as_ref(),
         detail: &detail.to_string(),
     };
     applications::append_event(tx, &event, now).await?;
     actor.audit(vault, tx, &format!("application_{}", to.as_str()), "refund_application", &a.id, detail, now).await
 }
 
-async fn notify(tx: &mut Tx, a: &Application, kind: &str, title: &str, body: &str, now: i64) -> Result<(), StoreError> {
-    let n = NewNotification { merchant_id: &a.merchant_id, kind, title, body, application_id: Some(&a.id) };
-    notifications::insert(tx, &n, now).await.map(|_| ())
+/// What a timeline step says: a person's words, the system's note, or both.
+#[derive(Default)]
+struct Said<'a> {
+    words: &'a str,
+    note: Option<Note>,
+}
+
+impl<'a> Said<'a> {
+    fn words(words: &'a str) -> Said<'a> {
+        Said { words, note: None }
+    }
 }
 
 pub async fn claim(
@@ -201,8 +227,8 @@ pub async fn claim(
     if !applications::transition_by(tx, id, a.status, to, Mark::Claimed(&actor.id), now).await? {
         return Err(ReviewError::InvalidState(a.status));
     }
-    record(&app.vault, tx, &a, to, actor, "", serde_json::json!({}), now).await?;
-    notify(tx, &a, "application_in_review", "申请审核中", &format!("申请 {} 已由审核员受理。", a.id), now).await?;
+    record(&app.vault, tx, &a, to, actor, Said::default(), serde_json::json!({}), now).await?;
+    notices::tell(tx, &a.merchant_id, &Notice::ApplicationInReview { application_id: a.id.clone() }, now).await?;
     let updated = load(tx, id).await?;
     let out = staff_view(tx, updated, Timestamp::from_millis(now)).await?;
     Ok(work.finish(out).await?)
@@ -215,11 +241,17 @@ fn approval(a: &Application, actor: &Actor) -> Result<(Action, Status), ReviewEr
         _ if a.four_eyes_required => Action::ApproveFirstOfTwo,
         _ => Action::Approve,
     };
-    let to = next(a, action, actor.role)?;
     if action == Action::SecondApprove {
+        // Who first approved is told so before anything else: that is why they may not.
         check_second_approver(a.first_approver.as_deref().unwrap_or(""), &actor.id)
             .map_err(|_| ReviewError::SameApprover)?;
-    } else if a.claimed_by.as_deref() != Some(actor.id.as_str()) {
+        return match next(a, action, actor.role) {
+            Err(ReviewError::Forbidden) => Err(ReviewError::ApproverRequired),
+            other => other.map(|to| (action, to)),
+        };
+    }
+    let to = next(a, action, actor.role)?;
+    if a.claimed_by.as_deref() != Some(actor.id.as_str()) {
         return Err(ReviewError::NotClaimedByYou);
     }
     Ok((action, to))
@@ -287,17 +319,16 @@ pub async fn approve(
             ReviewError::InvalidState(again.status)
         });
     }
-    record(&app.vault, tx, &a, to, actor, comment, serde_json::json!({"comment": comment}), now).await?;
-    if to == Status::Approved {
+    record(&app.vault, tx, &a, to, actor, Said::words(comment), serde_json::json!({"comment": comment}), now).await?;
+    let application_id = a.id.clone();
+    let notice = if to == Status::Approved {
         reserve_and_enqueue(tx, &a, now).await?;
-        let body = format!(
-            "申请 {} 已批准，实退 {} 将原路退回尾号 {} 的银行卡。",
-            a.id,
-            a.net_refund,
-            &a.bank_card_masked[a.bank_card_masked.len() - 4..]
-        );
-        notify(tx, &a, "application_approved", "退押金申请已批准", &body, now).await?;
-    }
+        let card_last4 = crate::payouts::last4(&a.bank_card_masked);
+        Notice::ApplicationApproved { application_id, net: a.net_refund, card_last4 }
+    } else {
+        Notice::AwaitingSecondApproval { application_id }
+    };
+    notices::tell(tx, &a.merchant_id, &notice, now).await?;
     let updated = load(tx, id).await?;
     let out = staff_view(tx, updated, Timestamp::from_millis(now)).await?;
     Ok(work.finish(out).await?)
@@ -349,10 +380,11 @@ pub async fn approve_automatically(vault: &Vault, tx: &mut Tx, id: &str, now: i6
     let terminal = terminals::by_id(tx, &a.terminal_id).await?.ok_or(ReviewError::NotFound)?;
     let detail =
         serde_json::json!({"rule": "activation", "plan": terminal.plan.code, "plan_version": terminal.plan.version});
-    record(vault, tx, &a, to, &Actor::system(), "满足激活返押金条件，系统自动审批", detail, now).await?;
+    let said = Said { words: "", note: Some(Note::AutoApproved) };
+    record(vault, tx, &a, to, &Actor::system(), said, detail, now).await?;
     reserve_and_enqueue(tx, &a, now).await?;
-    let body = format!("终端 {} 已达激活返押金条件，申请 {} 已自动批准，实退 {}。", terminal.sn, a.id, a.net_refund);
-    notify(tx, &a, "application_approved", "退押金申请已自动批准", &body, now).await?;
+    let notice = Notice::ApplicationAutoApproved { application_id: a.id.clone(), sn: terminal.sn, net: a.net_refund };
+    notices::tell(tx, &a.merchant_id, &notice, now).await?;
     Ok(())
 }
 
@@ -367,6 +399,15 @@ pub async fn reject(
     let reason = rejection::find(reason_code).ok_or(ReviewError::UnknownReasonCode)?;
     let mut errors = Vec::new();
     check_comment(comment, &mut errors);
+    if reason.code == rejection::OTHER && comment.trim().is_empty() {
+        // "Another reason" says nothing by itself: the merchant must be told which.
+        errors.push(FieldError::new(
+            "comment",
+            "required",
+            "选择“其他原因”时，请写明具体原因",
+            "with “another reason”, say which",
+        ));
+    }
     if !errors.is_empty() {
         return Err(ReviewError::Fields(errors));
     }
@@ -380,9 +421,14 @@ pub async fn reject(
         return Err(ReviewError::InvalidState(a.status));
     }
     let detail = serde_json::json!({"reason_code": reason.code, "comment": comment});
-    record(&app.vault, tx, &a, to, actor, reason.explanation_zh, detail, now).await?;
-    let body = format!("申请 {} 未通过：{} 下一步：{} {}", a.id, reason.explanation_zh, reason.next_step_zh, comment);
-    notify(tx, &a, "application_rejected", "退押金申请未通过", body.trim(), now).await?;
+    let said = Said { words: comment.trim(), note: Some(Note::Rejected { reason_code: reason.code.to_owned() }) };
+    record(&app.vault, tx, &a, to, actor, said, detail, now).await?;
+    let notice = Notice::ApplicationRejected {
+        application_id: a.id.clone(),
+        reason_code: reason.code.to_owned(),
+        comment: comment.trim().to_owned(),
+    };
+    notices::tell(tx, &a.merchant_id, &notice, now).await?;
     let updated = load(tx, id).await?;
     let out = staff_view(tx, updated, Timestamp::from_millis(now)).await?;
     Ok(work.finish(out).await?)
@@ -425,10 +471,11 @@ pub async fn request_info(
     if !applications::transition_by(tx, id, a.status, to, Mark::None, now).await? {
         return Err(ReviewError::InvalidState(a.status));
     }
-    let list = items.iter().map(|i| i.trim()).collect::<Vec<_>>().join("；");
-    record(&app.vault, tx, &a, to, actor, &list, serde_json::json!({"items": items, "comment": comment}), now).await?;
-    let body = format!("申请 {} 需要补充：{list}。{comment}", a.id);
-    notify(tx, &a, "info_requested", "请补充材料", body.trim(), now).await?;
+    let items: Vec<String> = items.iter().map(|i| i.trim().to_owned()).collect();
+    let said = Said { words: comment.trim(), note: Some(Note::InfoRequested { items: items.clone() }) };
+    record(&app.vault, tx, &a, to, actor, said, serde_json::json!({"items": items, "comment": comment}), now).await?;
+    let notice = Notice::InfoRequested { application_id: a.id.clone(), items, comment: comment.trim().to_owned() };
+    notices::tell(tx, &a.merchant_id, &notice, now).await?;
     let updated = load(tx, id).await?;
     let out = staff_view(tx, updated, Timestamp::from_millis(now)).await?;
     Ok(work.finish(out).await?)

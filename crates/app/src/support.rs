@@ -1,9 +1,9 @@
 //! Customer service: answering and closing tickets; announcements. Every staff action is
-//! audited; every answer reaches the merchant as a notification too.
+//! audited; every answer, and the closing, reaches the merchant as a notification too.
 
+use yajin_core::notice::Notice;
 use yajin_core::validation::{printable, FieldError, Lines};
-use yajin_store::records::notifications::{self, NewNotification};
-use yajin_store::records::{announcements, tickets};
+use yajin_store::records::{announcements, staff, tickets};
 use yajin_store::Conn;
 
 use yajin_core::Timestamp;
@@ -13,7 +13,7 @@ use yajin_store::records::tickets::{Message, Ticket};
 use crate::application_detail::{load_detail, ApplicationDetail};
 use crate::idempotency::{begin_work, Outcome, Replay};
 use crate::paging::{Page, PageRequest};
-use crate::{Actor, App, AppError};
+use crate::{notices, Actor, App, AppError};
 
 fn text(field: &str, value: &str, max: usize, lines: Lines) -> Result<(), AppError> {
     let n = value.trim().chars().count();
@@ -86,15 +86,14 @@ pub async fn answer(
     if !tickets::answer(tx, ticket_id, &actor.id, body.trim(), now).await? {
         return Err(AppError::InvalidState { entity: "ticket", status: "closed".into() });
     }
-    let note = format!("工单「{}」有新回复：{}", ticket.subject, body.trim());
-    let n = NewNotification {
-        merchant_id: &ticket.merchant_id,
-        kind: "ticket_answered",
-        title: "客服已回复",
-        body: &note,
-        application_id: ticket.application_id.as_deref(),
+    let staff_name = staff::by_id(tx, &actor.id).await?.map(|s| s.display_name).unwrap_or_default();
+    let notice = Notice::TicketAnswered {
+        ticket_id: ticket.id.clone(),
+        subject: ticket.subject.clone(),
+        staff_name,
+        body: body.trim().to_owned(),
     };
-    notifications::insert(tx, &n, now).await?;
+    notices::tell(tx, &ticket.merchant_id, &notice, now).await?;
     actor.audit(&app.vault, tx, "answer_ticket", "ticket", ticket_id, serde_json::json!({}), now).await?;
     let answered = ticket_in(tx, ticket_id, app.clock.now()).await?;
     work.finish(answered).await
@@ -110,10 +109,12 @@ pub async fn close(
     let now = app.now_ms();
     let mut work = begin_work!(app, replay);
     let tx = &mut work.tx;
-    tickets::by_id(tx, ticket_id).await?.ok_or(AppError::NotFound("ticket"))?;
+    let ticket = tickets::by_id(tx, ticket_id).await?.ok_or(AppError::NotFound("ticket"))?;
     if !tickets::close(tx, ticket_id, now).await? {
         return Err(AppError::InvalidState { entity: "ticket", status: "closed".into() });
     }
+    let notice = Notice::TicketClosed { ticket_id: ticket.id.clone(), subject: ticket.subject.clone() };
+    notices::tell(tx, &ticket.merchant_id, &notice, now).await?;
     actor.audit(&app.vault, tx, "close_ticket", "ticket", ticket_id, serde_json::json!({}), now).await?;
     let closed = ticket_in(tx, ticket_id, app.clock.now()).await?;
     work.finish(closed).await

@@ -1,6 +1,6 @@
 //! The background worker: it takes due jobs (the outbox rows that approvals and settlements
-//! write in their own transactions) and runs them — payouts ([`crate::payouts`]) and
-//! collections ([`crate::collections`]) — and applies the bank's callbacks to both. Jobs are
+//! write in their own transactions) and runs them — payouts ([`crate::payouts`]),
+//! collections ([`crate::collections`]) and texts to merchants ([`crate::notices`]) — and applies the bank's callbacks to both. Jobs are
 //! claimed with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite serialises writers), so
 //! any number of workers may run beside each other; a worker that dies holding a job delays it
 //! by the lease, and the job's work is safe to run again.
@@ -13,7 +13,7 @@ use yajin_store::records::jobs;
 use yajin_store::StoreError;
 
 use crate::backoff::backoff_ms;
-use crate::{collections, payouts, App, AppError};
+use crate::{collections, notices, payouts, App, AppError};
 
 /// How long a claimed job is a worker's before another may take it over (a worker that died
 /// holding one delays it this long).
@@ -44,6 +44,10 @@ pub async fn run_once(app: &App, channel: &dyn PayoutChannel, worker: &str, leas
         "collection" => match payload["collection_id"].as_str() {
             Some(id) => collections::run(app, channel, id, job.attempts).await,
             None => Err(AppError::Unexpected(format!("collection job {} without a collection", job.id))),
+        },
+        notices::SMS_JOB => match payload["notification_id"].as_str() {
+            Some(id) => notices::text(app, id, job.attempts).await,
+            None => Err(AppError::Unexpected(format!("SMS job {} without a notification", job.id))),
         },
         other => Err(AppError::Unexpected(format!("unknown job kind {other}"))),
     };

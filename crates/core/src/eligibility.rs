@@ -365,6 +365,7 @@ mod tests {
             code: "ACT-99".into(),
             version: 1,
             name: "激活返押金".into(),
+            name_en: String::new(),
             deposit_fen: Fen::yuan(99),
             rule: RefundRule::Activation {
                 volume_target_fen: Fen::yuan(10_000),
@@ -522,6 +523,35 @@ mod tests {
             prop_assert_eq!(total, a.refundable_fen.get());
             prop_assert!(a.refundable_fen.get() <= collected - refunded.min(collected));
             if a.auto_approvable { prop_assert!(a.eligible() && items.is_empty()); }
+        }
+    }
+
+    #[test]
+    fn every_reason_reads_in_both_languages() {
+        let fen = Fen::new(350_000);
+        let at = Timestamp::from_millis(1_790_000_000_000);
+        let reasons = [
+            Reason::DepositAlreadyRefunded,
+            Reason::ApplicationAlreadyOpen { application_id: "ra_01x".into() },
+            Reason::RiskFrozen,
+            Reason::OutstandingBalance { outstanding_fen: fen, item_ids: vec![], exceeds_refund: false },
+            Reason::OutstandingBalance { outstanding_fen: fen, item_ids: vec![], exceeds_refund: true },
+            Reason::RefundWindowExpired { deadline: at },
+            Reason::NotYetEligible { missing: Missing::NoDeposit },
+            Reason::NotYetEligible { missing: Missing::NotActivated },
+            Reason::NotYetEligible {
+                missing: Missing::VolumeBelowTarget {
+                    reached_fen: fen,
+                    needed_fen: fen,
+                    remaining_fen: fen,
+                    deadline: at,
+                    days_left: 3,
+                },
+            },
+        ];
+        for r in reasons {
+            let faults = crate::text::language_faults(&r.message(Lang::Zh), &r.message(Lang::En), &["ra_01x"]);
+            assert!(faults.is_empty(), "{}: {faults:?}", r.code());
         }
     }
 }

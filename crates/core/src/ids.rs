@@ -64,6 +64,21 @@ fn required(input: &str) -> Result<&str, IdError> {
     }
 }
 
+/// A number as people type it, as the machine reads it: full-width characters (１３８, Ａ,
+/// ＋) become their ASCII twins, and the spaces and dashes people group digits with are
+/// dropped. Every identifier is parsed from this form, so that `１３８ 0000-0001` and
+/// `13800000001` are one number everywhere (login, lockout counters, reset, submit).
+pub fn as_typed(input: &str) -> String {
+    input
+        .chars()
+        .map(|c| match c {
+            '\u{ff01}'..='\u{ff5e}' => char::from_u32(c as u32 - 0xfee0).unwrap_or(c),
+            _ => c,
+        })
+        .filter(|c| !(c.is_whitespace() || matches!(c, '-' | '\u{2010}'..='\u{2015}' | '\u{2212}')))
+        .collect()
+}
+
 fn all_digits(text: &str) -> bool {
     text.bytes().all(|b| b.is_ascii_digit())
 }
@@ -74,8 +89,8 @@ pub struct PhoneNo(String);
 
 impl PhoneNo {
     pub fn parse(input: &str) -> Result<Self, IdError> {
-        let text = required(input)?;
-        let text = text.strip_prefix("+86").unwrap_or(text).trim_start();
+        let typed = as_typed(required(input)?);
+        let text = typed.strip_prefix("+86").or_else(|| typed.strip_prefix("0086")).unwrap_or(&typed);
         if !all_digits(text) {
             return Err(IdError::InvalidFormat);
         }
@@ -109,7 +124,7 @@ const ID_CHECK: [u8; 11] = *b"10X98765432";
 
 impl IdCardNo {
     pub fn parse(input: &str) -> Result<Self, IdError> {
-        let text = required(input)?.to_ascii_uppercase();
+        let text = as_typed(required(input)?).to_ascii_uppercase();
         if !text.is_ascii() {
             return Err(IdError::InvalidFormat);
         }
@@ -165,8 +180,7 @@ pub struct BankCardNo {
 
 impl BankCardNo {
     pub fn parse(input: &str) -> Result<Self, IdError> {
-        let text = required(input)?;
-        let digits: String = text.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        let digits = as_typed(required(input)?);
         if !all_digits(&digits) {
             return Err(IdError::InvalidFormat);
         }
@@ -422,6 +436,60 @@ mod tests {
             let _ = MerchantNo::parse(&s);
             let _ = TerminalId::parse(&s);
             let _ = TerminalSn::parse(&s);
+        }
+    }
+}
+
+#[cfg(test)]
+mod typed_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn numbers_are_read_as_people_type_them() {
+        for phone in [
+            "13800000001",
+            "+86 138 0000 0001",
+            "+8613800000001",
+            "0086-138-0000-0001",
+            "１３８０００００００１",
+            "＋８６　１３８－００００－０００１",
+            " 138 0000 0001 ",
+        ] {
+            assert_eq!(PhoneNo::parse(phone).map(|p| p.expose().to_owned()), Ok("13800000001".to_owned()), "{phone}");
+        }
+        assert_eq!(
+            IdCardNo::parse("３１０１１５ １９８５０６１５ １２３６").map(|i| i.expose().to_owned()),
+            Ok("310115198506151236".into())
+        );
+        assert_eq!(
+            BankCardNo::parse("6222-0212-3456-7890-128").map(|c| c.expose().to_owned()),
+            Ok("6222021234567890128".into())
+        );
+        assert_eq!(
+            BankCardNo::parse("６２２２ ０２１２ ３４５６ ７８９０ １２８").map(|c| c.expose().to_owned()),
+            Ok("6222021234567890128".into())
+        );
+        assert_eq!(PhoneNo::parse("+85 13800000001"), Err(IdError::InvalidFormat));
+    }
+
+    proptest! {
+        /// Grouping a phone number with spaces and dashes, writing it in full-width digits or
+        /// putting +86 before it never changes which number it is.
+        #[test]
+        fn every_way_of_typing_a_phone_is_the_same_phone(
+            rest in "[3-9][0-9]{9}",
+            seps in proptest::collection::vec(prop_oneof![Just(""), Just(" "), Just("-"), Just("\u{3000}")], 11),
+            wide in any::<bool>(),
+            prefix in prop_oneof![Just(""), Just("+86"), Just("+86 "), Just("0086")],
+        ) {
+            let plain = format!("1{rest}");
+            let mut typed = prefix.to_owned();
+            for (c, sep) in plain.chars().zip(&seps) {
+                typed.push(if wide { char::from_u32(c as u32 + 0xfee0).unwrap_or(c) } else { c });
+                typed.push_str(sep);
+            }
+            prop_assert_eq!(PhoneNo::parse(&typed).map(|p| p.expose().to_owned()), Ok(plain));
         }
     }
 }

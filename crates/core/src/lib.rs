@@ -7,6 +7,7 @@
 //! - [`application`]: the refund application state machine.
 //! - [`ledger`]: double-entry, two-phase transfers and the postings of each business event.
 //! - [`text`]: messages in Chinese and English.
+//! - [`notice`]: what the merchant is told (notifications, timeline notes), put into words when read.
 
 pub mod application;
 pub mod attachment;
@@ -14,6 +15,7 @@ pub mod eligibility;
 pub mod ids;
 pub mod ledger;
 pub mod money;
+pub mod notice;
 pub mod password;
 pub mod permission;
 pub mod plan;

@@ -78,7 +78,11 @@ impl FeeRule {
 pub struct DepositPlan {
     pub code: String,
     pub version: i64,
+    /// The plan's name in Chinese.
     pub name: String,
+    /// Its name in English (plans stored before it existed have none: see [`DepositPlan::name_in`]).
+    #[serde(default)]
+    pub name_en: String,
     pub deposit_fen: Fen,
     pub rule: RefundRule,
     pub fee: FeeRule,
@@ -98,6 +102,15 @@ const CODE_LEN_MAX: usize = 40;
 const NAME_LEN_MAX: usize = 100;
 
 impl DepositPlan {
+    /// The name in `lang`; in English, a plan without an English name is called by its code.
+    pub fn name_in(&self, lang: crate::text::Lang) -> String {
+        match lang {
+            crate::text::Lang::Zh => self.name.clone(),
+            crate::text::Lang::En if !self.name_en.trim().is_empty() => self.name_en.clone(),
+            crate::text::Lang::En => format!("Deposit plan {}", self.code),
+        }
+    }
+
     /// Every problem at once, field by field.
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
@@ -116,6 +129,12 @@ impl DepositPlan {
             errors.push(FieldError::new("name", "invalid_length", "1–100 个字符", "1–100 characters"));
         }
         if let Some(error) = printable("name", &self.name, Lines::One) {
+            errors.push(error);
+        }
+        if self.name_en.chars().count() > NAME_LEN_MAX {
+            errors.push(FieldError::new("name_en", "invalid_length", "至多 100 个字符", "at most 100 characters"));
+        }
+        if let Some(error) = printable("name_en", &self.name_en, Lines::One) {
             errors.push(error);
         }
         if !self.deposit_fen.is_positive() || self.deposit_fen > Fen::PARSE_MAX {
@@ -225,6 +244,7 @@ mod tests {
             code: "ACT-99".into(),
             version: 1,
             name: "激活返押金 99".into(),
+            name_en: String::new(),
             deposit_fen: Fen::yuan(99),
             rule: RefundRule::Activation {
                 volume_target_fen: Fen::yuan(10_000),
@@ -248,6 +268,7 @@ mod tests {
         let plan = DepositPlan {
             code: "bad code!".into(),
             name: " ".into(),
+            name_en: String::new(),
             deposit_fen: Fen::ZERO,
             rule: RefundRule::Activation { volume_target_fen: Fen::ZERO, counted_kinds: vec![], window_days: 0 },
             fee: FeeRule::Percent { basis_points: 20_000, cap_fen: Fen::new(-1) },

@@ -80,6 +80,9 @@ pub const CATALOGUE: [RejectionReason; 8] = [
     ),
 ];
 
+/// The catch-all reason, which needs the reviewer's words.
+pub const OTHER: &str = "other";
+
 pub fn find(code: &str) -> Option<&'static RejectionReason> {
     CATALOGUE.iter().find(|r| r.code == code)
 }
@@ -96,5 +99,15 @@ mod tests {
         }
         assert!(find("materials_incomplete").is_some());
         assert!(find("because").is_none());
+    }
+
+    #[test]
+    fn every_reason_reads_in_both_languages() {
+        for r in CATALOGUE {
+            for (zh, en) in [(r.explanation_zh, r.explanation_en), (r.next_step_zh, r.next_step_en)] {
+                let faults = crate::text::language_faults(zh, en, &[]);
+                assert!(faults.is_empty(), "{}: {faults:?}", r.code);
+            }
+        }
     }
 }

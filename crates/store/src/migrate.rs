@@ -44,6 +44,11 @@ const SQLITE: &[Migration] = &[
     Migration { version: 6, name: "identity_guard", sql: include_str!("../migrations/sqlite/0006_identity_guard.sql") },
     Migration { version: 7, name: "login_failures", sql: include_str!("../migrations/sqlite/0007_login_failures.sql") },
     Migration { version: 8, name: "vault_secrets", sql: include_str!("../migrations/sqlite/0008_vault_secrets.sql") },
+    Migration {
+        version: 9,
+        name: "worded_when_read",
+        sql: include_str!("../migrations/sqlite/0009_worded_when_read.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -79,6 +84,11 @@ const POSTGRES: &[Migration] = &[
         sql: include_str!("../migrations/postgres/0007_login_failures.sql"),
     },
     Migration { version: 8, name: "vault_secrets", sql: include_str!("../migrations/postgres/0008_vault_secrets.sql") },
+    Migration {
+        version: 9,
+        name: "worded_when_read",
+        sql: include_str!("../migrations/postgres/0009_worded_when_read.sql"),
+    },
 ];
 
 /// Serialises concurrent migrators on PostgreSQL (SQLite has `BEGIN IMMEDIATE`).

@@ -26,6 +26,7 @@ fn plan() -> DepositPlan {
         code: "TERM-299".into(),
         version: 1,
         name: "退机退押金".into(),
+        name_en: String::new(),
         deposit_fen: Fen::yuan(299),
         rule: RefundRule::Termination { refund_window_days: 180, device_return_required: true },
         fee: FeeRule::NONE,
@@ -408,7 +409,7 @@ on_both_databases! {
         let id = submit(&db, &f).await.unwrap();
         let mut conn = db.pool().acquire().await.unwrap();
         let e = applications::NewEvent { application_id: &id, from: None, to: Status::Submitted, actor_role: Role::Merchant,
-            actor_id: &f.merchant_id, note: "", detail: "{}" };
+            actor_id: &f.merchant_id, note: "", system_note: None, detail: "{}" };
         applications::append_event(&mut conn, &e, 1).await.unwrap();
         assert_eq!(applications::events(&mut conn, &id).await.unwrap().len(), 1);
         assert!(sqlx::query("DELETE FROM application_events").execute(&mut *conn).await.is_err());

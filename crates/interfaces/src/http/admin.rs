@@ -18,7 +18,7 @@ use yajin_core::{Fen, Timestamp};
 use super::idempotency::{Answer, IdempotencyKey};
 use super::json_body::ApiJson;
 use super::paging::PageQuery;
-use super::problem::{ApiError, ErrorCode, Problem};
+use super::problem::{ApiError, ErrorCode, Language, Problem};
 use super::session::{CanAnswerTickets, CanManageAnnouncements, CanManagePlans, Staff, StaffSession};
 use super::state::AppState;
 use super::views::{
@@ -26,6 +26,7 @@ use super::views::{
     LedgerVerificationView, PlanView, PolicyPage, PolicyView, PublicKeyView, SummaryView, SupportTicketPage,
     SupportTicketView,
 };
+use yajin_core::text::Lang;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -45,8 +46,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/reports/summary", get(get_summary_report))
 }
 
-pub(crate) fn policy(id: String, p: &DepositPlan, created_at: i64) -> PolicyView {
-    PolicyView { id, plan: PlanView::from(p), created_at: Timestamp::from_millis(created_at).to_rfc3339() }
+pub(crate) fn policy(id: String, p: &DepositPlan, created_at: i64, lang: Lang) -> PolicyView {
+    PolicyView { id, plan: PlanView::new(p, lang), created_at: Timestamp::from_millis(created_at).to_rfc3339() }
 }
 
 #[utoipa::path(get, path = "/api/v1/policies", operation_id = "list_policies", tag = "backoffice",
@@ -57,10 +58,11 @@ pub(crate) fn policy(id: String, p: &DepositPlan, created_at: i64) -> PolicyView
 pub(super) async fn list_policies(
     State(state): State<AppState>,
     session: StaffSession,
+    Language(lang): Language,
 ) -> Result<Json<PolicyPage>, ApiError> {
     session.require(Permission::ManagePlans)?;
     let plans = provisioning::list_plans(&state.app).await?;
-    Ok(Json(PolicyPage::of(Page::whole(plans), |(id, p, at)| policy(id, &p, at))))
+    Ok(Json(PolicyPage::of(Page::whole(plans), |(id, p, at)| policy(id, &p, at, lang))))
 }
 
 /// A new version of a plan; terminals keep the version in force when they were activated.
@@ -68,7 +70,11 @@ pub(super) async fn list_policies(
 #[serde(deny_unknown_fields)]
 pub(super) struct PlanBody {
     code: String,
+    /// The name in Chinese.
     name: String,
+    /// The name in English (optional; without it, English readers see "Deposit plan CODE").
+    #[serde(default)]
+    name_en: String,
     deposit_fen: i64,
     /// `{"kind":"activation","volume_target_fen","counted_kinds","window_days"}` or
     /// `{"kind":"termination","refund_window_days","device_return_required"}`.
@@ -96,16 +102,19 @@ pub(super) struct PlanBody {
 pub(super) async fn create_policy(
     State(state): State<AppState>,
     Staff(session, _): Staff<CanManagePlans>,
+    Language(lang): Language,
     key: IdempotencyKey,
     ApiJson(b): ApiJson<PlanBody>,
 ) -> Result<Response, ApiError> {
-    let answer =
-        Answer::new(StatusCode::CREATED, |s: &StoredPlan| policy(s.id.clone(), &s.plan, s.created_at.millis()));
+    let answer = Answer::new(StatusCode::CREATED, move |s: &StoredPlan| {
+        policy(s.id.clone(), &s.plan, s.created_at.millis(), lang)
+    });
     let replay = key.replay(&session, &b, &answer);
     let plan = DepositPlan {
         code: b.code,
         version: 0,
         name: b.name,
+        name_en: b.name_en,
         deposit_fen: Fen::new(b.deposit_fen),
         rule: b.rule,
         fee: b.fee,
@@ -213,12 +222,13 @@ pub(super) struct InboxQuery {
 pub(super) async fn list_support_tickets(
     State(state): State<AppState>,
     session: StaffSession,
+    Language(lang): Language,
     Query(q): Query<InboxQuery>,
 ) -> Result<Json<SupportTicketPage>, ApiError> {
     session.require(Permission::SupportInbox)?;
     let page = PageQuery { limit: q.limit, cursor: q.cursor }.page()?;
     let (tickets, now) = support::inbox(&state.app, q.status.as_deref(), &page).await?;
-    Ok(Json(SupportTicketPage::of(tickets, |t| SupportTicketView::new(t, None, None, now))))
+    Ok(Json(SupportTicketPage::of(tickets, |t| SupportTicketView::new(t, None, None, now, lang))))
 }
 
 #[utoipa::path(get, path = "/api/v1/support/tickets/{id}", operation_id = "get_support_ticket", tag = "backoffice",
@@ -230,10 +240,11 @@ pub(super) async fn list_support_tickets(
 pub(super) async fn get_support_ticket(
     State(state): State<AppState>,
     session: StaffSession,
+    Language(lang): Language,
     Path(id): Path<String>,
 ) -> Result<Json<SupportTicketView>, ApiError> {
     session.require(Permission::SupportInbox)?;
-    Ok(Json(SupportTicketView::from(support::ticket(&state.app, &id).await?)))
+    Ok(Json(SupportTicketView::read(support::ticket(&state.app, &id).await?, lang)))
 }
 
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]
@@ -256,12 +267,13 @@ pub(super) struct AnswerBody {
         (status = 422, description = "validation_failed, invalid_body", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn answer_support_ticket(
     State(state): State<AppState>,
+    Language(lang): Language,
     Staff(session, _): Staff<CanAnswerTickets>,
     key: IdempotencyKey,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<AnswerBody>,
 ) -> Result<Response, ApiError> {
-    let answer = Answer::new(StatusCode::CREATED, support_ticket_view);
+    let answer = Answer::new(StatusCode::CREATED, support_ticket_view(lang));
     let outcome =
         support::answer(&state.app, &session.actor(), &id, &b.body, key.replay(&session, &b, &answer)).await?;
     Ok(answer.respond(outcome))
@@ -276,17 +288,18 @@ pub(super) async fn answer_support_ticket(
         (status = 409, description = "invalid_state", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn close_support_ticket(
     State(state): State<AppState>,
+    Language(lang): Language,
     Staff(session, _): Staff<CanAnswerTickets>,
     key: IdempotencyKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let answer = Answer::new(StatusCode::OK, support_ticket_view);
+    let answer = Answer::new(StatusCode::OK, support_ticket_view(lang));
     let outcome = support::close(&state.app, &session.actor(), &id, key.replay(&session, &(), &answer)).await?;
     Ok(answer.respond(outcome))
 }
 
-fn support_ticket_view(t: &SupportTicket) -> SupportTicketView {
-    SupportTicketView::from(t.clone())
+fn support_ticket_view(lang: Lang) -> impl Fn(&SupportTicket) -> SupportTicketView + Send + Sync + 'static {
+    move |t| SupportTicketView::read(t.clone(), lang)
 }
 
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]

@@ -16,7 +16,7 @@ use yajin_core::eligibility::{Lang, Reason};
 use super::idempotency::{Answer, IdempotencyKey};
 use super::json_body::ApiJson;
 use super::paging::PageQuery;
-use super::problem::{language, ApiError, ErrorCode, Problem};
+use super::problem::{language, ApiError, ErrorCode, Language, Problem};
 use super::session::MerchantSession;
 use super::state::AppState;
 use super::views::{figures, ApplicationPage, ApplicationView, PreviewView, ReasonView, ReceiptCheckView, ReceiptView};
@@ -186,7 +186,8 @@ pub(super) async fn submit_refund_application(
     key: IdempotencyKey,
     ApiJson(body): ApiJson<ApplyBody>,
 ) -> Result<Response, ApiError> {
-    let answer = Answer::new(StatusCode::CREATED, application_view);
+    let lang = language(&headers);
+    let answer = Answer::new(StatusCode::CREATED, application_view(lang));
     let replay = key.replay(&session, &body, &answer);
     let outcome = applications::submit(&state.app, &session.merchant_id, &body.input(), replay)
         .await
@@ -194,8 +195,8 @@ pub(super) async fn submit_refund_application(
     Ok(answer.respond(outcome))
 }
 
-fn application_view(detail: &ApplicationDetail) -> ApplicationView {
-    ApplicationView::from(detail.clone())
+fn application_view(lang: Lang) -> impl Fn(&ApplicationDetail) -> ApplicationView + Send + Sync + 'static {
+    move |detail| ApplicationView::new(detail.clone(), lang)
 }
 
 #[utoipa::path(get, path = "/api/v1/refund-applications", operation_id = "list_refund_applications",
@@ -207,11 +208,12 @@ fn application_view(detail: &ApplicationDetail) -> ApplicationView {
 pub(super) async fn list_refund_applications(
     State(state): State<AppState>,
     session: MerchantSession,
+    Language(lang): Language,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<ApplicationPage>, ApiError> {
     let page = q.page()?;
     let list = applications::list(&state.app, &session.merchant_id, &page).await?;
-    Ok(Json(ApplicationPage::of(list, ApplicationView::from)))
+    Ok(Json(ApplicationPage::of(list, |d| ApplicationView::new(d, lang))))
 }
 
 #[utoipa::path(get, path = "/api/v1/refund-applications/{id}", operation_id = "get_refund_application",
@@ -226,10 +228,11 @@ pub(super) async fn get_refund_application(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<ApplicationView>, ApiError> {
+    let lang = language(&headers);
     let detail = applications::detail(&state.app, &session.merchant_id, &id)
         .await
         .map_err(|e| apply_error(e, language(&headers)))?;
-    Ok(Json(ApplicationView::from(detail)))
+    Ok(Json(ApplicationView::new(detail, lang)))
 }
 
 #[utoipa::path(post, path = "/api/v1/refund-applications/{id}/cancel", operation_id = "cancel_refund_application",
@@ -246,7 +249,8 @@ pub(super) async fn cancel_refund_application(
     key: IdempotencyKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let answer = Answer::new(StatusCode::OK, application_view);
+    let lang = language(&headers);
+    let answer = Answer::new(StatusCode::OK, application_view(lang));
     let outcome = applications::cancel(&state.app, &session.merchant_id, &id, key.replay(&session, &(), &answer))
         .await
         .map_err(|e| apply_error(e, language(&headers)))?;
@@ -281,7 +285,8 @@ pub(super) async fn supplement_refund_application(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<SupplementBody>,
 ) -> Result<Response, ApiError> {
-    let answer = Answer::new(StatusCode::OK, application_view);
+    let lang = language(&headers);
+    let answer = Answer::new(StatusCode::OK, application_view(lang));
     let replay = key.replay(&session, &body, &answer);
     let outcome =
         applications::supplement(&state.app, &session.merchant_id, &id, &body.note, &body.attachment_ids, replay)
@@ -293,7 +298,7 @@ pub(super) async fn supplement_refund_application(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(super) struct ReceiptQuery {
-    /// `html` for a printable page; JSON otherwise.
+    /// `json` (the default) or `html` for a printable page; anything else is 400.
     format: Option<String>,
 }
 
@@ -301,6 +306,7 @@ pub(super) struct ReceiptQuery {
 #[utoipa::path(get, path = "/api/v1/refund-applications/{id}/receipt", operation_id = "get_refund_receipt",
     tag = "applications", security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path), ReceiptQuery),
     responses((status = 200, body = ReceiptView, description = "JSON, or with `format=html` a printable page"),
+        (status = 400, description = "invalid_query: format is neither json nor html", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "forbidden: not a merchant session", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
@@ -312,11 +318,20 @@ pub(super) async fn get_refund_receipt(
     Path(id): Path<String>,
     Query(q): Query<ReceiptQuery>,
 ) -> Result<Response, ApiError> {
+    let html = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("html") => true,
+        Some(_) => {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidQuery)
+                .with("field", "format")
+                .detail("format 须为 json 或 html", "format is json or html"))
+        }
+    };
     let receipt = applications::receipt(&state.app, &session.merchant_id, &id)
         .await
         .map_err(|e| apply_error(e, language(&headers)))?;
     let view = ReceiptView::from(receipt);
-    if q.format.as_deref() == Some("html") {
+    if html {
         return Ok(super::receipt::document(view, language(&headers)));
     }
     Ok(Json(view).into_response())
@@ -368,11 +383,12 @@ pub(super) struct PayoutCardBody {
 pub(super) async fn change_payout_card(
     State(state): State<AppState>,
     session: MerchantSession,
+    Language(lang): Language,
     key: IdempotencyKey,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PayoutCardBody>,
 ) -> Result<Response, ApiError> {
-    let answer = Answer::new(StatusCode::OK, application_view);
+    let answer = Answer::new(StatusCode::OK, application_view(lang));
     let replay = key.replay(&session, &body, &answer);
     let outcome = yajin_app::payouts::change_card(
         &state.app,

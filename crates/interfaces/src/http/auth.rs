@@ -67,6 +67,7 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidCode | AuthError::WrongCode => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidCode)
             }
+            AuthError::CodeExhausted => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::CodeExhausted),
             AuthError::WeakPassword(error) => {
                 ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::WeakPassword, error)
             }
@@ -143,7 +144,7 @@ pub(super) struct StaffLoginBody {
 #[utoipa::path(post, path = "/api/v1/staff/auth/login", operation_id = "staff_login", tag = "backoffice", request_body = StaffLoginBody,
     responses((status = 200, body = LoginView),
         (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "invalid_credentials, step_up_required", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "invalid_credentials (detail: wrong user name or password), step_up_required", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "invalid_body", body = Problem, content_type = "application/problem+json"),
@@ -154,7 +155,15 @@ pub(super) async fn staff_login(
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<StaffLoginBody>,
 ) -> Result<Response, ApiError> {
-    let session = auth::login(&state.app, auth::Kind::Staff, &body.username, body.password, None, &ip).await?;
+    let session = auth::login(&state.app, auth::Kind::Staff, &body.username, body.password, None, &ip).await.map_err(
+        |e| match e {
+            // Staff log in with a user name, not a phone number.
+            AuthError::InvalidCredentials => {
+                ApiError::from(e).detail("用户名或密码错误", "Wrong user name or password")
+            }
+            other => ApiError::from(other),
+        },
+    )?;
     Ok(session_response(session, state.site.https))
 }
 

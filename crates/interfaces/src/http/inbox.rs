@@ -12,10 +12,11 @@ use yajin_app::{inbox, tickets};
 use super::idempotency::{Answer, IdempotencyKey};
 use super::json_body::ApiJson;
 use super::paging::PageQuery;
-use super::problem::{ApiError, Problem};
+use super::problem::{ApiError, Language, Problem};
 use super::session::MerchantSession;
 use super::state::AppState;
 use super::views::{AnnouncementPage, AnnouncementView, NotificationPage, NotificationView, TicketPage, TicketView};
+use yajin_core::text::Lang;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -35,11 +36,12 @@ pub fn routes() -> Router<AppState> {
 pub(super) async fn list_notifications(
     State(state): State<AppState>,
     session: MerchantSession,
+    Language(lang): Language,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<NotificationPage>, ApiError> {
     let page = q.page()?;
     let list = inbox::notifications(&state.app, &session.merchant_id, &page).await?;
-    Ok(Json(NotificationPage::of(list, NotificationView::from)))
+    Ok(Json(NotificationPage::of(list, |n| NotificationView::new(n, lang))))
 }
 
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]
@@ -65,10 +67,11 @@ pub(super) struct TicketBody {
 pub(super) async fn open_ticket(
     State(state): State<AppState>,
     session: MerchantSession,
+    Language(lang): Language,
     key: IdempotencyKey,
     ApiJson(b): ApiJson<TicketBody>,
 ) -> Result<Response, ApiError> {
-    let answer = Answer::new(StatusCode::CREATED, ticket_view);
+    let answer = Answer::new(StatusCode::CREATED, ticket_view(lang));
     let replay = key.replay(&session, &b, &answer);
     let outcome =
         tickets::open(&state.app, &session.merchant_id, &b.subject, &b.body, b.application_id.as_deref(), replay)
@@ -76,8 +79,8 @@ pub(super) async fn open_ticket(
     Ok(answer.respond(outcome))
 }
 
-fn ticket_view(t: &TicketDetail) -> TicketView {
-    TicketView::new(t.ticket.clone(), Some(t.messages.clone()))
+fn ticket_view(lang: Lang) -> impl Fn(&TicketDetail) -> TicketView + Send + Sync + 'static {
+    move |t| TicketView::new(t.ticket.clone(), Some(t.messages.clone()), lang)
 }
 
 #[utoipa::path(get, path = "/api/v1/tickets", operation_id = "list_tickets", tag = "inbox",
@@ -89,11 +92,12 @@ fn ticket_view(t: &TicketDetail) -> TicketView {
 pub(super) async fn list_tickets(
     State(state): State<AppState>,
     session: MerchantSession,
+    Language(lang): Language,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<TicketPage>, ApiError> {
     let page = q.page()?;
     let list = tickets::list(&state.app, &session.merchant_id, &page).await?;
-    Ok(Json(TicketPage::of(list, |t| TicketView::new(t, None))))
+    Ok(Json(TicketPage::of(list, |t| TicketView::new(t, None, lang))))
 }
 
 #[utoipa::path(get, path = "/api/v1/tickets/{id}", operation_id = "get_ticket", tag = "inbox",
@@ -105,10 +109,11 @@ pub(super) async fn list_tickets(
 pub(super) async fn get_ticket(
     State(state): State<AppState>,
     session: MerchantSession,
+    Language(lang): Language,
     Path(id): Path<String>,
 ) -> Result<Json<TicketView>, ApiError> {
     let t = tickets::get(&state.app, &session.merchant_id, &id).await?;
-    Ok(Json(TicketView::new(t.ticket, Some(t.messages))))
+    Ok(Json(TicketView::new(t.ticket, Some(t.messages), lang)))
 }
 
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]
@@ -132,11 +137,12 @@ pub(super) struct MessageBody {
 pub(super) async fn add_ticket_message(
     State(state): State<AppState>,
     session: MerchantSession,
+    Language(lang): Language,
     key: IdempotencyKey,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<MessageBody>,
 ) -> Result<Response, ApiError> {
-    let answer = Answer::new(StatusCode::CREATED, ticket_view);
+    let answer = Answer::new(StatusCode::CREATED, ticket_view(lang));
     let outcome =
         tickets::reply(&state.app, &session.merchant_id, &id, &b.body, key.replay(&session, &b, &answer)).await?;
     Ok(answer.respond(outcome))

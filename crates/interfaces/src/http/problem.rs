@@ -137,6 +137,15 @@ impl From<AppError> for ApiError {
             }
             AppError::NotFound("terminal") => ApiError::new(StatusCode::NOT_FOUND, ErrorCode::TerminalNotFound),
             AppError::NotFound(_) => ApiError::not_found(),
+            AppError::InvalidState { entity: "ticket", status } if status == "closed" => {
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::InvalidState)
+                    .with("entity", "ticket")
+                    .with("ticket_status", status)
+                    .detail(
+                        "工单已关闭，无法继续回复；如仍有问题，请新建工单",
+                        "This ticket is closed and takes no more replies; if you still need help, open a new ticket",
+                    )
+            }
             AppError::InvalidState { entity, status } => ApiError::new(StatusCode::CONFLICT, ErrorCode::InvalidState)
                 .with("entity", entity)
                 .with(&format!("{entity}_status"), status),
@@ -188,6 +197,18 @@ pub fn language(headers: &HeaderMap) -> Lang {
         Lang::En
     } else {
         Lang::Zh
+    }
+}
+
+/// The reader's language, for a handler whose answer holds words ([`language`] of the request).
+#[derive(Clone, Copy, Debug)]
+pub struct Language(pub Lang);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Language {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Language, Self::Rejection> {
+        Ok(Language(language(&parts.headers)))
     }
 }
 
@@ -276,11 +297,19 @@ mod tests {
     #[test]
     fn every_code_is_unique_and_has_both_titles() {
         let mut seen = std::collections::HashSet::new();
+        let mut all = Vec::new();
         for code in ErrorCode::ALL {
             assert!(seen.insert(code.as_str()), "{} twice", code.as_str());
             assert!(!code.title(Lang::Zh).is_empty() && !code.title(Lang::En).is_empty());
             assert_ne!(code.title(Lang::Zh), code.title(Lang::En));
+            // Names a person may see as they are: a header, file types, formats.
+            let allowed = ["Idempotency-Key", "JPEG", "PNG", "PDF", "ASCII", "JSON"];
+            let faults = yajin_core::text::language_faults(code.title(Lang::Zh), code.title(Lang::En), &allowed);
+            if !faults.is_empty() {
+                all.push(format!("{}: {faults:?}", code.as_str()));
+            }
         }
+        assert!(all.is_empty(), "{all:#?}");
     }
 }
 
@@ -308,6 +337,7 @@ pub enum ErrorCode {
     IdentityChecksLocked,
     TooManyRequests,
     InvalidCode,
+    CodeExhausted,
     WeakPassword,
     IdempotencyKeyReused,
     InvalidSignature,
@@ -329,6 +359,7 @@ pub enum ErrorCode {
     AlreadySettled,
     UnsupportedFileType,
     SameApprover,
+    ApproverRequired,
     NotClaimedByYou,
     FiguresChanged,
     UnknownReasonCode,
@@ -381,6 +412,8 @@ impl ErrorCode {
         ErrorCode::AlreadySettled,
         ErrorCode::UnsupportedFileType,
         ErrorCode::SameApprover,
+        ErrorCode::ApproverRequired,
+        ErrorCode::CodeExhausted,
         ErrorCode::NotClaimedByYou,
         ErrorCode::FiguresChanged,
         ErrorCode::UnknownReasonCode,
@@ -434,6 +467,8 @@ impl ErrorCode {
             ErrorCode::AlreadySettled => "already_settled",
             ErrorCode::UnsupportedFileType => "unsupported_file_type",
             ErrorCode::SameApprover => "same_approver",
+            ErrorCode::ApproverRequired => "approver_required",
+            ErrorCode::CodeExhausted => "code_exhausted",
             ErrorCode::NotClaimedByYou => "not_claimed_by_you",
             ErrorCode::FiguresChanged => "figures_changed",
             ErrorCode::UnknownReasonCode => "unknown_reason_code",
@@ -481,6 +516,14 @@ impl ErrorCode {
             ),
             ErrorCode::TooManyRequests => ("操作过于频繁，请稍后再试", "Too many requests; try again later"),
             ErrorCode::InvalidCode => ("验证码错误或已失效", "Wrong or expired verification code"),
+            ErrorCode::CodeExhausted => (
+                "验证码已失效，请重新获取",
+                "This code was tried too many times and no longer works; ask for a new one",
+            ),
+            ErrorCode::ApproverRequired => (
+                "复核须由具有审批人角色的另一位员工完成",
+                "The second approval needs another staff member with the approver role",
+            ),
             ErrorCode::WeakPassword => ("密码强度不足", "The password is too weak"),
             ErrorCode::InvalidSignature => ("签名无效或已过期", "The signature is missing, wrong or stale"),
             ErrorCode::DeviceNotReceived => (
@@ -515,9 +558,10 @@ impl ErrorCode {
             ErrorCode::UnsupportedFileType => {
                 ("仅支持 JPEG、PNG 或 PDF 文件", "Only JPEG, PNG or PDF files are accepted")
             }
-            ErrorCode::SameApprover => {
-                ("复核须由另一位复核员完成", "The second approval must come from another staff member")
-            }
+            ErrorCode::SameApprover => (
+                "您已给出初审意见，复核须由另一位审批人完成",
+                "You gave the first approval; the second must come from another approver",
+            ),
             ErrorCode::NotClaimedByYou => {
                 ("该申请不在您的名下，请先受理", "This application is not claimed by you; claim it first")
             }

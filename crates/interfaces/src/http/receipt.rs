@@ -31,11 +31,11 @@ impl Receipt {
     }
 
     fn when(&self, rfc3339: &str) -> String {
-        format::china_minute(rfc3339)
+        format::china_minute(rfc3339, self.lang)
     }
 
     fn when_opt(&self, rfc3339: &Option<String>) -> String {
-        rfc3339.as_deref().map_or_else(|| "—".to_owned(), format::china_minute)
+        rfc3339.as_deref().map_or_else(|| "—".to_owned(), |t| format::china_minute(t, self.lang))
     }
 
     /// The article's HTML, escaped as it should be.

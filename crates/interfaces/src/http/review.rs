@@ -14,13 +14,14 @@ use yajin_core::validation::FieldError;
 use super::attachments::{file_response, Disposition};
 use super::idempotency::{Answer, IdempotencyKey};
 use super::json_body::ApiJson;
-use super::problem::{language, ApiError, ErrorCode, Problem};
+use super::problem::{language, ApiError, ErrorCode, Language, Problem};
 use super::session::{CanDecide, CanDecideOrSecondApprove, Staff, StaffSession};
 use super::state::AppState;
 use super::views::{
     DeviceReceiptView, LocalizedView, ReasonCodeView, ReasonCodesView, ReviewApplicationView, ReviewEvidenceView,
     ReviewPage,
 };
+use yajin_core::text::Lang;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -44,6 +45,7 @@ impl From<ReviewError> for ApiError {
             }
             ReviewError::Forbidden => ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden),
             ReviewError::SameApprover => ApiError::new(StatusCode::FORBIDDEN, ErrorCode::SameApprover),
+            ReviewError::ApproverRequired => ApiError::new(StatusCode::FORBIDDEN, ErrorCode::ApproverRequired),
             ReviewError::NotClaimedByYou => ApiError::new(StatusCode::CONFLICT, ErrorCode::NotClaimedByYou),
             ReviewError::UnknownReasonCode => ApiError::field(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -87,12 +89,13 @@ pub(super) struct QueueQuery {
 pub(super) async fn list_review_queue(
     State(state): State<AppState>,
     session: StaffSession,
+    Language(lang): Language,
     Query(q): Query<QueueQuery>,
 ) -> Result<Json<ReviewPage>, ApiError> {
     session.require(Permission::ReviewRead)?;
     let page = yajin_app::paging::PageRequest::parse(q.limit.as_deref(), q.cursor.as_deref())?;
-    let list = review::queue(&state.app, q.status.as_deref(), &page).await?;
-    Ok(Json(ReviewPage::of(list, ReviewApplicationView::from)))
+    let list = review::queue(&state.app, session.role, q.status.as_deref(), &page).await?;
+    Ok(Json(ReviewPage::of(list, |a| ReviewApplicationView::new(a, lang))))
 }
 
 #[utoipa::path(get, path = "/api/v1/review/applications/{id}", operation_id = "get_review_evidence", tag = "backoffice",
@@ -121,11 +124,12 @@ pub(super) async fn get_review_evidence(
         (status = 409, description = "invalid_state", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn claim_application(
     State(state): State<AppState>,
+    Language(lang): Language,
     Staff(session, _): Staff<CanDecide>,
     key: IdempotencyKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let answer = decision_answer();
+    let answer = decision_answer(lang);
     let outcome = review::claim(&state.app, &session.actor(), &id, key.replay(&session, &(), &answer)).await?;
     Ok(answer.respond(outcome))
 }
@@ -144,18 +148,19 @@ pub(super) struct ApproveBody {
         (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "forbidden, same_approver", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden, same_approver (you gave the first approval), approver_required (the second approval needs the approver role)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "invalid_state, not_claimed_by_you, figures_changed (with `changed`: outstanding, risk_frozen), device_not_received", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "validation_failed, invalid_body", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn approve_application(
     State(state): State<AppState>,
+    Language(lang): Language,
     Staff(session, _): Staff<CanDecideOrSecondApprove>,
     key: IdempotencyKey,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<ApproveBody>,
 ) -> Result<Response, ApiError> {
-    let answer = decision_answer();
+    let answer = decision_answer(lang);
     let replay = key.replay(&session, &b, &answer);
     let outcome = review::approve(&state.app, &session.actor(), &id, &b.comment, replay).await?;
     Ok(answer.respond(outcome))
@@ -183,12 +188,13 @@ pub(super) struct RejectBody {
         (status = 422, description = "unknown_reason_code, validation_failed, invalid_body", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn reject_application(
     State(state): State<AppState>,
+    Language(lang): Language,
     Staff(session, _): Staff<CanDecideOrSecondApprove>,
     key: IdempotencyKey,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<RejectBody>,
 ) -> Result<Response, ApiError> {
-    let answer = decision_answer();
+    let answer = decision_answer(lang);
     let replay = key.replay(&session, &b, &answer);
     let outcome = review::reject(&state.app, &session.actor(), &id, &b.reason_code, &b.comment, replay).await?;
     Ok(answer.respond(outcome))
@@ -216,20 +222,21 @@ pub(super) struct RequestInfoBody {
         (status = 422, description = "validation_failed, invalid_body", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn request_application_info(
     State(state): State<AppState>,
+    Language(lang): Language,
     Staff(session, _): Staff<CanDecide>,
     key: IdempotencyKey,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<RequestInfoBody>,
 ) -> Result<Response, ApiError> {
-    let answer = decision_answer();
+    let answer = decision_answer(lang);
     let replay = key.replay(&session, &b, &answer);
     let outcome = review::request_info(&state.app, &session.actor(), &id, &b.items, &b.comment, replay).await?;
     Ok(answer.respond(outcome))
 }
 
 /// A decision is answered with the application as the back office now sees it.
-fn decision_answer() -> Answer<StaffApplication> {
-    Answer::new(StatusCode::OK, |a: &StaffApplication| ReviewApplicationView::from(a.clone()))
+fn decision_answer(lang: Lang) -> Answer<StaffApplication> {
+    Answer::new(StatusCode::OK, move |a: &StaffApplication| ReviewApplicationView::new(a.clone(), lang))
 }
 
 #[utoipa::path(get, path = "/api/v1/review/reason-codes", operation_id = "list_rejection_reasons", tag = "backoffice",

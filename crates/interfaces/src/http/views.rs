@@ -10,9 +10,17 @@ use yajin_app::assessment::TerminalAssessment;
 use yajin_app::model;
 use yajin_app::paging::Page;
 use yajin_app::review::StaffApplication;
+use yajin_core::application::Status;
 use yajin_core::eligibility::{Lang, Missing, Reason};
+use yajin_core::notice::{self, Note};
 use yajin_core::plan::{DepositPlan, FeeRule, RefundRule};
+use yajin_core::rejection;
 use yajin_core::{Fen, Timestamp};
+
+/// A stored phone number, masked (138****0001).
+fn masked_phone(phone: &str) -> String {
+    yajin_core::ids::PhoneNo::parse(phone).map(|p| p.masked()).unwrap_or_default()
+}
 
 fn rfc3339(t: Option<Timestamp>) -> Option<String> {
     t.map(|t| t.to_rfc3339())
@@ -94,7 +102,7 @@ pub struct MeView {
 
 impl From<model::Merchant> for MeView {
     fn from(m: model::Merchant) -> MeView {
-        let phone = yajin_core::ids::PhoneNo::parse(&m.phone).map(|p| p.masked()).unwrap_or_default();
+        let phone = masked_phone(&m.phone);
         MeView {
             merchant_no: m.merchant_no,
             name: m.name,
@@ -194,7 +202,12 @@ pub struct ProgressView {
 pub struct PlanView {
     pub code: String,
     pub version: i64,
+    /// The name in Chinese.
     pub name: String,
+    /// The name in English, as stored (empty for a plan given none).
+    pub name_en: String,
+    /// The name in the reader's language (read-only).
+    pub display_name: String,
     pub deposit_fen: i64,
     /// `{"kind":"activation","volume_target_fen","counted_kinds","window_days"}` or
     /// `{"kind":"termination","refund_window_days","device_return_required"}`.
@@ -208,12 +221,14 @@ pub struct PlanView {
     pub four_eyes_threshold_fen: i64,
 }
 
-impl From<&DepositPlan> for PlanView {
-    fn from(p: &DepositPlan) -> PlanView {
+impl PlanView {
+    pub fn new(p: &DepositPlan, lang: Lang) -> PlanView {
         PlanView {
             code: p.code.clone(),
             version: p.version,
             name: p.name.clone(),
+            name_en: p.name_en.clone(),
+            display_name: p.name_in(lang),
             deposit_fen: p.deposit_fen.get(),
             rule: p.rule.clone(),
             fee: p.fee,
@@ -238,6 +253,16 @@ pub struct TerminalView {
     pub progress: Option<ProgressView>,
     pub eligibility: EligibilityView,
     pub open_application_id: Option<String>,
+    /// The application in progress for this deposit: while it runs, the deposit is not
+    /// refundable again, and this is what the merchant will receive.
+    pub open_application: Option<OpenApplicationView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OpenApplicationView {
+    pub id: String,
+    pub status: String,
+    pub net_refund_fen: i64,
 }
 
 impl TerminalView {
@@ -277,7 +302,7 @@ impl TerminalView {
                 deducted_fen: d.deducted_fen.get(),
                 status: deposit_status.to_owned(),
             },
-            plan: PlanView::from(&t.plan),
+            plan: PlanView::new(&t.plan, lang),
             progress,
             eligibility: EligibilityView {
                 eligible: a.eligible(),
@@ -291,7 +316,12 @@ impl TerminalView {
                 device_return_pending: a.device_return_pending,
                 auto_approvable: a.auto_approvable,
             },
-            open_application_id: ta.open_application_id.clone(),
+            open_application_id: ta.open_application.as_ref().map(|o| o.id.clone()),
+            open_application: ta.open_application.as_ref().map(|o| OpenApplicationView {
+                id: o.id.clone(),
+                status: o.status.as_str().to_owned(),
+                net_refund_fen: o.net_refund.get(),
+            }),
         }
     }
 }
@@ -382,8 +412,77 @@ pub struct TimelineEntryView {
     pub status: String,
     pub from: Option<String>,
     pub at: String,
+    /// The role that took the step (`merchant`, `reviewer`, `system`, …).
     pub actor: String,
+    /// Who, in the reader's language: "审核员 王芳" / "Reviewer 王芳"; the role alone for the
+    /// merchant and the system.
+    pub actor_name: String,
+    /// What the step says, in the reader's language: the system's note, or the person's words.
     pub note: String,
+    /// A person's words beside the system's note (a reviewer's comment on a rejection).
+    pub comment: Option<String>,
+    /// On a rejection: why, and what to do next.
+    pub rejection: Option<RejectionView>,
+    /// On a request for information: what is asked for.
+    pub info_request: Option<InfoRequestView>,
+}
+
+/// Why an application was rejected, as its merchant reads it.
+#[derive(Clone, Serialize, ToSchema)]
+pub struct RejectionView {
+    pub reason_code: String,
+    pub explanation: String,
+    pub next_step: String,
+    /// The reviewer's own words, when they wrote any.
+    pub comment: Option<String>,
+}
+
+/// What a reviewer asked the merchant to add.
+#[derive(Clone, Serialize, ToSchema)]
+pub struct InfoRequestView {
+    pub items: Vec<String>,
+    pub comment: Option<String>,
+}
+
+fn words(text: String) -> Option<String> {
+    let text = text.trim().to_owned();
+    (!text.is_empty()).then_some(text)
+}
+
+impl TimelineEntryView {
+    pub fn new(e: model::Event, lang: Lang) -> TimelineEntryView {
+        let actor_name = someone(&e.actor_role, e.actor_name.as_deref(), lang);
+        let rejection = match &e.system_note {
+            Some(Note::Rejected { reason_code }) => rejection::find(reason_code).map(|r| RejectionView {
+                reason_code: r.code.to_owned(),
+                explanation: if lang == Lang::En { r.explanation_en } else { r.explanation_zh }.to_owned(),
+                next_step: if lang == Lang::En { r.next_step_en } else { r.next_step_zh }.to_owned(),
+                comment: words(e.note.clone()),
+            }),
+            _ => None,
+        };
+        let info_request = match &e.system_note {
+            Some(Note::InfoRequested { items }) => {
+                Some(InfoRequestView { items: items.clone(), comment: words(e.note.clone()) })
+            }
+            _ => None,
+        };
+        let (note, comment) = match &e.system_note {
+            Some(n) => (n.text(lang), words(e.note)),
+            None => (e.note, None),
+        };
+        TimelineEntryView {
+            status: e.to.as_str().to_owned(),
+            from: e.from.map(|s| s.as_str().to_owned()),
+            at: e.at.to_rfc3339(),
+            actor: e.actor_role,
+            actor_name,
+            note,
+            comment,
+            rejection,
+            info_request,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -392,6 +491,8 @@ pub struct ApplicationView {
     pub status: String,
     pub terminal_sn: Option<String>,
     pub reason: String,
+    /// The reason, as a person says it, in the reader's language.
+    pub reason_name: String,
     pub note: String,
     pub amount_fen: i64,
     pub fee_fen: i64,
@@ -404,16 +505,28 @@ pub struct ApplicationView {
     pub updated_at: String,
     pub attachments: Vec<AttachmentRefView>,
     pub timeline: Vec<TimelineEntryView>,
+    /// Once rejected: why, what to do next, and the reviewer's comment.
+    pub rejection: Option<RejectionView>,
+    /// While information is requested: what to add.
+    pub info_request: Option<InfoRequestView>,
     /// The latest payout attempt, once one exists (`null` for an all-deducted refund).
     pub payout: Option<PayoutView>,
 }
 
-impl From<ApplicationDetail> for ApplicationView {
-    fn from(d: ApplicationDetail) -> ApplicationView {
+impl ApplicationView {
+    pub fn new(d: ApplicationDetail, lang: Lang) -> ApplicationView {
         let a = d.application;
+        let timeline: Vec<TimelineEntryView> =
+            d.timeline.into_iter().map(|e| TimelineEntryView::new(e, lang)).collect();
+        let rejection =
+            (a.status == Status::Rejected).then(|| timeline.iter().rev().find_map(|e| e.rejection.clone())).flatten();
+        let info_request = (a.status == Status::InfoRequested)
+            .then(|| timeline.iter().rev().find_map(|e| e.info_request.clone()))
+            .flatten();
         ApplicationView {
             status: a.status.as_str().to_owned(),
             terminal_sn: d.terminal_sn,
+            reason_name: notice::refund_reason_name(&a.reason).get(lang).to_owned(),
             reason: a.reason,
             note: a.note,
             amount_fen: a.amount.get(),
@@ -430,17 +543,9 @@ impl From<ApplicationDetail> for ApplicationView {
                 .into_iter()
                 .map(|f| AttachmentRefView { id: f.id, kind: f.kind, content_type: f.content_type, size: f.size })
                 .collect(),
-            timeline: d
-                .timeline
-                .into_iter()
-                .map(|e| TimelineEntryView {
-                    status: e.to.as_str().to_owned(),
-                    from: e.from.map(|s| s.as_str().to_owned()),
-                    at: e.at.to_rfc3339(),
-                    actor: e.actor_role,
-                    note: e.note,
-                })
-                .collect(),
+            timeline,
+            rejection,
+            info_request,
             payout: d.payout.map(PayoutView::from),
             id: a.id,
         }
@@ -575,13 +680,14 @@ pub struct NotificationView {
     pub created_at: String,
 }
 
-impl From<model::Notification> for NotificationView {
-    fn from(n: model::Notification) -> NotificationView {
+impl NotificationView {
+    pub fn new(n: model::Notification, lang: Lang) -> NotificationView {
+        let (title, body) = n.words(lang);
         NotificationView {
             id: n.id,
             kind: n.kind,
-            title: n.title,
-            body: n.body,
+            title,
+            body,
             application_id: n.application_id,
             created_at: n.created_at.to_rfc3339(),
         }
@@ -591,15 +697,28 @@ impl From<model::Notification> for NotificationView {
 #[derive(Serialize, ToSchema)]
 pub struct TicketMessageView {
     pub id: String,
+    /// The author's role: `merchant` or `support`.
     pub author: String,
+    /// Who wrote it, in the reader's language ("客服 李娜", "Customer service 李娜").
+    pub author_name: String,
     pub body: String,
     pub created_at: String,
 }
 
-fn messages(list: Vec<model::Message>) -> Vec<TicketMessageView> {
+/// A role and a staff member's display name, as a person reads them together.
+fn someone(role: &str, name: Option<&str>, lang: Lang) -> String {
+    let role = notice::role_name(role);
+    match name {
+        Some(name) => format!("{} {name}", role.get(lang)),
+        None => role.get(lang).to_owned(),
+    }
+}
+
+fn messages(list: Vec<model::Message>, lang: Lang) -> Vec<TicketMessageView> {
     list.into_iter()
         .map(|m| TicketMessageView {
             id: m.id,
+            author_name: someone(&m.author_role, m.author_name.as_deref(), lang),
             author: m.author_role,
             body: m.body,
             created_at: m.created_at.to_rfc3339(),
@@ -613,6 +732,7 @@ pub struct TicketView {
     pub subject: String,
     pub status: String,
     pub application_id: Option<String>,
+    /// Who in customer service owns it, by name ("客服 李娜"), once someone has answered.
     pub owner: Option<String>,
     pub first_response_due_at: String,
     pub first_response_at: Option<String>,
@@ -623,18 +743,18 @@ pub struct TicketView {
 }
 
 impl TicketView {
-    pub fn new(t: model::Ticket, list: Option<Vec<model::Message>>) -> TicketView {
+    pub fn new(t: model::Ticket, list: Option<Vec<model::Message>>, lang: Lang) -> TicketView {
         TicketView {
             id: t.id,
             subject: t.subject,
             status: t.status,
             application_id: t.application_id,
-            owner: t.owner_staff_id,
+            owner: t.owner_staff_id.as_ref().map(|_| someone("support", t.owner_name.as_deref(), lang)),
             first_response_due_at: t.first_response_due_at.to_rfc3339(),
             first_response_at: rfc3339(t.first_response_at),
             created_at: t.created_at.to_rfc3339(),
             updated_at: t.updated_at.to_rfc3339(),
-            messages: list.map(messages),
+            messages: list.map(|l| messages(l, lang)),
         }
     }
 }
@@ -667,14 +787,16 @@ pub struct ReviewApplicationView {
     pub waiting_s: i64,
 }
 
-impl From<StaffApplication> for ReviewApplicationView {
-    fn from(s: StaffApplication) -> ReviewApplicationView {
+impl ReviewApplicationView {
+    pub fn new(s: StaffApplication, lang: Lang) -> ReviewApplicationView {
         let a = &s.detail.application;
         let (claimed_by, first_approver, second_approver) =
             (a.claimed_by.clone(), a.first_approver.clone(), a.second_approver.clone());
-        let waiting_s = (s.as_of.millis() - a.created_at.millis()).max(0) / 1000;
+        // The clock stops when the application reaches a final state.
+        let until = if a.status.is_final() { a.updated_at } else { s.as_of };
+        let waiting_s = (until.millis() - a.created_at.millis()).max(0) / 1000;
         ReviewApplicationView {
-            application: ApplicationView::from(s.detail),
+            application: ApplicationView::new(s.detail, lang),
             merchant_no: s.merchant_no,
             merchant_name: s.merchant_name,
             claimed_by,
@@ -751,7 +873,7 @@ impl ReviewEvidenceView {
             .collect();
         ReviewEvidenceView {
             terminal: evidence.terminal.as_ref().map(|t| TerminalView::new(t, lang, now)),
-            application: ReviewApplicationView::from(evidence.application),
+            application: ReviewApplicationView::new(evidence.application, lang),
             outstanding_items,
             ledger,
             // Submission succeeds only when phone, ID card and bank card match the real-name
@@ -906,6 +1028,11 @@ impl From<yajin_app::books::LedgerReport> for LedgerVerificationView {
 pub struct SupportTicketView {
     #[serde(flatten)]
     pub ticket: TicketView,
+    /// Whose ticket it is: support sees the merchant on every ticket.
+    pub merchant_no: String,
+    pub merchant_name: String,
+    /// Masked: 138****0001.
+    pub merchant_phone: String,
     pub overdue: bool,
     pub age_s: i64,
     pub application: Option<ApplicationView>,
@@ -917,19 +1044,22 @@ impl SupportTicketView {
         list: Option<Vec<model::Message>>,
         application: Option<ApplicationDetail>,
         now: Timestamp,
+        lang: Lang,
     ) -> SupportTicketView {
         SupportTicketView {
             overdue: t.first_response_at.is_none() && now > t.first_response_due_at,
             age_s: (now.millis() - t.created_at.millis()).max(0) / 1000,
-            ticket: TicketView::new(t, list),
-            application: application.map(ApplicationView::from),
+            merchant_no: t.merchant_no.clone(),
+            merchant_name: t.merchant_name.clone(),
+            merchant_phone: masked_phone(&t.merchant_phone),
+            ticket: TicketView::new(t, list, lang),
+            application: application.map(|d| ApplicationView::new(d, lang)),
         }
     }
-}
 
-impl From<yajin_app::support::SupportTicket> for SupportTicketView {
-    fn from(s: yajin_app::support::SupportTicket) -> SupportTicketView {
-        SupportTicketView::new(s.ticket, Some(s.messages), s.application, s.as_of)
+    /// One ticket as support reads it, whole.
+    pub fn read(s: yajin_app::support::SupportTicket, lang: Lang) -> SupportTicketView {
+        SupportTicketView::new(s.ticket, Some(s.messages), s.application, s.as_of, lang)
     }
 }
 
@@ -948,7 +1078,7 @@ pub struct DayTotalView {
 
 #[derive(Serialize, ToSchema)]
 pub struct SummaryView {
-    /// Status → number of applications.
+    /// Status → number of the applications submitted within the period.
     pub applications_by_status: std::collections::BTreeMap<String, i64>,
     pub refunded_per_day: Vec<DayTotalView>,
     pub submit_to_refund_median_s: Option<i64>,

@@ -247,9 +247,12 @@ struct QueuePage {
 async fn queue(State(state): State<AppState>, who: Staff, Query(q): Query<ListQuery>) -> Result<Response, PageError> {
     who.require(Permission::ReviewRead)?;
     let lang = who.chrome.lang;
-    let status = q.status.unwrap_or_else(|| "submitted".to_owned());
+    let status = q
+        .status
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| review::default_queue(who.session.role).as_str().to_owned());
     let page = page_request(q.cursor.as_deref(), lang, Area::Console)?;
-    let list = review::queue(&state.app, Some(&status), &page).await.map_err(|e| failed(e, lang))?;
+    let list = review::queue(&state.app, who.session.role, Some(&status), &page).await.map_err(|e| failed(e, lang))?;
     Ok(render(&QueuePage {
         chrome: who.chrome,
         status,
@@ -263,7 +266,7 @@ async fn queue(State(state): State<AppState>, who: Staff, Query(q): Query<ListQu
             "refunded",
             "rejected",
         ],
-        applications: list.items.into_iter().map(ReviewApplicationView::from).collect(),
+        applications: list.items.into_iter().map(|a| ReviewApplicationView::new(a, lang)).collect(),
         next_cursor: list.next_cursor,
     }))
 }
@@ -532,6 +535,8 @@ struct PlanForm {
     key: String,
     code: String,
     name: String,
+    #[serde(default)]
+    name_en: String,
     deposit: String,
     /// `activation` or `termination`.
     rule_kind: String,
@@ -561,6 +566,7 @@ impl PlanForm {
         let mut form = PlanForm {
             code: p.code.clone(),
             name: p.name.clone(),
+            name_en: p.name_en.clone(),
             deposit: yuan(p.deposit_fen),
             auto_approve: tick(p.auto_approve),
             auto_apply: tick(p.auto_apply),
@@ -675,6 +681,7 @@ impl PlanForm {
             code: self.code.trim().to_owned(),
             version: 0,
             name: self.name.trim().to_owned(),
+            name_en: self.name_en.trim().to_owned(),
             deposit_fen: deposit,
             rule,
             fee,
@@ -721,7 +728,7 @@ async fn plans(State(state): State<AppState>, who: Staff, Query(q): Query<PlansQ
         || PlanForm { rule_kind: "activation".into(), fee_kind: "fixed".into(), ..PlanForm::default() },
         PlanForm::of,
     );
-    let plans = plans.into_iter().map(|(id, p, at)| crate::http::admin::policy(id, &p, at)).collect();
+    let plans = plans.into_iter().map(|(id, p, at)| crate::http::admin::policy(id, &p, at, lang)).collect();
     Ok(render(&PlansPage {
         chrome,
         plans,
@@ -757,7 +764,7 @@ async fn create_plan(State(state): State<AppState>, posted: Posted<Staff, PlanFo
     let plans = provisioning::list_plans(&state.app).await.map_err(|e| failed(e, lang))?;
     let page = PlansPage {
         chrome: who.chrome,
-        plans: plans.into_iter().map(|(id, p, at)| crate::http::admin::policy(id, &p, at)).collect(),
+        plans: plans.into_iter().map(|(id, p, at)| crate::http::admin::policy(id, &p, at, lang)).collect(),
         form,
         errors,
         kinds: TxnKind::ALL.map(TxnKind::as_str),
@@ -834,7 +841,7 @@ async fn support_inbox(
     Ok(render(&SupportPage {
         chrome: who.chrome,
         status: status.unwrap_or_default(),
-        tickets: list.items.into_iter().map(|t| SupportTicketView::new(t, None, None, now)).collect(),
+        tickets: list.items.into_iter().map(|t| SupportTicketView::new(t, None, None, now, lang)).collect(),
         next_cursor: list.next_cursor,
     }))
 }
@@ -858,7 +865,7 @@ async fn support_ticket(
     let lang = chrome.lang;
     notice(&mut chrome, q.notice.as_deref());
     let t = support::ticket(&state.app, &id).await.map_err(|e| failed(e, lang))?;
-    Ok(render(&TicketPage { chrome, t: SupportTicketView::from(t), key: new_key() }))
+    Ok(render(&TicketPage { chrome, t: SupportTicketView::read(t, lang), key: new_key() }))
 }
 
 #[derive(Deserialize, Serialize, Default)]

@@ -11,6 +11,7 @@ use crate::http::assets::{SCRIPT, STYLESHEET};
 use crate::http::format;
 use crate::http::problem::{ApiError, ErrorCode};
 use crate::http::views::{PlanView, ReasonView};
+use yajin_core::notice;
 use yajin_core::plan::{FeeRule, RefundRule};
 
 /// Which site a page belongs to.
@@ -91,11 +92,11 @@ impl Chrome {
 
     /// A moment as China time, to the minute: `2026-11-25 17:10`.
     pub fn when(&self, rfc3339: &str) -> String {
-        format::china_minute(rfc3339)
+        format::china_minute(rfc3339, self.lang)
     }
 
     pub fn when_opt(&self, rfc3339: &Option<String>) -> String {
-        rfc3339.as_deref().map_or_else(|| "—".to_owned(), format::china_minute)
+        rfc3339.as_deref().map_or_else(|| "—".to_owned(), |t| format::china_minute(t, self.lang))
     }
 
     /// A China calendar day: `2026-11-25`.
@@ -183,46 +184,14 @@ impl Chrome {
     }
 
     /// Who took a step, by role.
-    pub fn actor(&self, role: &str) -> &'static str {
-        let (zh, en) = match role {
-            "merchant" => ("商户", "Merchant"),
-            "reviewer" => ("审核员", "Reviewer"),
-            "approver" => ("审批人", "Approver"),
-            "finance" => ("财务", "Finance"),
-            "admin" => ("管理员", "Admin"),
-            "support" => ("客服", "Support"),
-            "system" => ("系统", "System"),
-            _ => return "—",
-        };
-        self.t(zh, en)
-    }
-
     /// The first characters of a long identifier (a hash).
     pub fn short<'a>(&self, text: &'a str) -> &'a str {
         text.get(..12).unwrap_or(text)
     }
 
-    /// Why a merchant applies, or what a file is.
-    pub fn label(&self, code: &str) -> &'static str {
-        let (zh, en) = match code {
-            "stop_using" => ("不再使用", "No longer using it"),
-            "target_reached" => ("已达激活目标", "Activation target reached"),
-            "device_faulty" => ("设备故障", "Device faulty"),
-            "changed_provider" => ("更换服务商", "Changed provider"),
-            "other" => ("其他", "Other"),
-            "purchase_voucher" => ("押金凭证", "Deposit voucher"),
-            "usage_record" => ("使用记录", "Usage record"),
-            "id_photo" => ("身份证照片", "ID photo"),
-            "annual_service_fee" => ("年度服务费", "Yearly service fee"),
-            "device_damage" => ("设备损坏赔偿", "Device damage"),
-            "sim_fee" => ("流量卡费", "SIM fee"),
-            _ => ("", ""),
-        };
-        if zh.is_empty() {
-            "—"
-        } else {
-            self.t(zh, en)
-        }
+    /// Why a merchant applies, what a file is, or what is owed.
+    pub fn label(&self, code: &str) -> String {
+        notice::code_name(code).get(self.lang).to_owned()
     }
 }
 

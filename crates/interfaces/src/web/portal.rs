@@ -342,8 +342,15 @@ async fn apply_form(
         ..ApplyFields::default()
     };
     let mut errors = FormErrors::default();
-    if q.unlock.as_deref() == Some("wrong") {
-        errors.fields.push(("sms_code".to_owned(), chrome.t("验证码错误或已失效", "Wrong or spent code").to_owned()));
+    match q.unlock.as_deref() {
+        Some("wrong") => errors
+            .fields
+            .push(("sms_code".to_owned(), chrome.t("验证码错误或已失效", "Wrong or spent code").to_owned())),
+        Some("exhausted") => errors.fields.push((
+            "sms_code".to_owned(),
+            chrome.t("验证码已失效，请重新获取", "This code was tried too often; ask for a new one").to_owned(),
+        )),
+        _ => {}
     }
     Ok(render(&ApplyPage {
         chrome,
@@ -502,6 +509,7 @@ async fn unlock(
     match applications::unlock_identity_checks(&state.app, &who.session.merchant_id, &form.sms_code).await {
         Ok(()) => Ok(see(format!("/apply/{sn}?notice=unlocked"))),
         Err(AuthError::InvalidCode | AuthError::WrongCode) => Ok(see(format!("/apply/{sn}?unlock=wrong"))),
+        Err(AuthError::CodeExhausted) => Ok(see(format!("/apply/{sn}?unlock=exhausted"))),
         Err(e) => Err(failed(e, lang)),
     }
 }
@@ -560,7 +568,7 @@ async fn my_applications(
     let lang = who.chrome.lang;
     let page = page_request(q.cursor.as_deref(), lang, Area::Portal)?;
     let list = applications::list(&state.app, &who.session.merchant_id, &page).await.map_err(|e| failed(e, lang))?;
-    let applications = list.items.into_iter().map(ApplicationView::from).collect();
+    let applications = list.items.into_iter().map(|d| ApplicationView::new(d, lang)).collect();
     Ok(render(&ApplicationsPage { chrome: who.chrome, applications, next_cursor: list.next_cursor }))
 }
 
@@ -652,7 +660,7 @@ async fn application(
     let detail = applications::detail(&state.app, &who.session.merchant_id, &id)
         .await
         .map_err(|e| failed(apply_error(e, lang), lang))?;
-    let a = ApplicationView::from(detail);
+    let a = ApplicationView::new(detail, lang);
     let owner = owner(&a.status);
     let page = ApplicationPage {
         chrome,
@@ -678,7 +686,7 @@ async fn application_with(
     let detail = applications::detail(&state.app, &who.session.merchant_id, id)
         .await
         .map_err(|e| failed(apply_error(e, lang), lang))?;
-    let a = ApplicationView::from(detail);
+    let a = ApplicationView::new(detail, lang);
     let owner = owner(&a.status);
     let page = ApplicationPage { chrome: who.chrome, a, owner, key: new_key(), card, supplement };
     Ok((status, render(&page)).into_response())
@@ -907,7 +915,7 @@ async fn my_tickets(
     let list = tickets::list(&state.app, &who.session.merchant_id, &page).await.map_err(|e| failed(e, lang))?;
     Ok(render(&TicketsPage {
         chrome,
-        tickets: list.items.into_iter().map(|t| TicketView::new(t, None)).collect(),
+        tickets: list.items.into_iter().map(|t| TicketView::new(t, None, lang)).collect(),
         next_cursor: list.next_cursor,
         subject: String::new(),
         body: String::new(),
@@ -947,7 +955,7 @@ async fn open_ticket(
             let list = tickets::list(&state.app, &who.session.merchant_id, &page).await.map_err(|e| failed(e, lang))?;
             let page = TicketsPage {
                 chrome: who.chrome,
-                tickets: list.items.into_iter().map(|t| TicketView::new(t, None)).collect(),
+                tickets: list.items.into_iter().map(|t| TicketView::new(t, None, lang)).collect(),
                 next_cursor: list.next_cursor,
                 subject: form.subject,
                 body: form.body,
@@ -978,7 +986,7 @@ async fn ticket(
     let lang = chrome.lang;
     notice(&mut chrome, q.notice.as_deref());
     let t = tickets::get(&state.app, &who.session.merchant_id, &id).await.map_err(|e| failed(e, lang))?;
-    Ok(render(&TicketPage { chrome, t: TicketView::new(t.ticket, Some(t.messages)), key: new_key() }))
+    Ok(render(&TicketPage { chrome, t: TicketView::new(t.ticket, Some(t.messages), lang), key: new_key() }))
 }
 
 #[derive(Deserialize, Serialize, Default)]
@@ -1022,7 +1030,7 @@ async fn notifications(
     let lang = who.chrome.lang;
     let page = page_request(q.cursor.as_deref(), lang, Area::Portal)?;
     let list = inbox::notifications(&state.app, &who.session.merchant_id, &page).await.map_err(|e| failed(e, lang))?;
-    let notifications = list.items.into_iter().map(NotificationView::from).collect();
+    let notifications = list.items.into_iter().map(|n| NotificationView::new(n, lang)).collect();
     Ok(render(&NotificationsPage { chrome: who.chrome, notifications, next_cursor: list.next_cursor }))
 }
 

@@ -55,7 +55,7 @@ on_both_databases! {
             .post("/api/v1/auth/sms-codes", &token, json!({"phone": A, "purpose": "unlock_identity_checks"}))
             .await;
         assert_eq!(ask.status, 202, "{:?}", ask.body);
-        let sms = app.last_sms(A).await.unwrap();
+        let sms = app.last_code_sms(A).await.unwrap();
         assert!(sms.contains("解锁身份核验"), "{sms}");
         let wrong = app.post("/api/v1/identity-checks/unlock", &token, json!({"sms_code": "000000"})).await;
         assert_eq!(wrong.code(), "invalid_code");

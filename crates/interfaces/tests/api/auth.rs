@@ -48,7 +48,7 @@ on_both_databases! {
         assert_eq!(merchant_login_from(&app, demo::MERCHANT_PASSWORD, None, "203.0.113.9").await.status, 200, "the owner's known network passes");
         let first = merchant_login_from(&app, demo::MERCHANT_PASSWORD, None, "192.0.2.77").await;
         assert_eq!((first.status, first.code(), first.body["sms_code_sent"].as_bool()), (401, "step_up_required", Some(true)));
-        let code = code_in(&app.last_sms(A).await.unwrap());
+        let code = code_in(&app.last_code_sms(A).await.unwrap());
         let wrong = if code == "000000" { "111111" } else { "000000" };
         assert_eq!(merchant_login_from(&app, demo::MERCHANT_PASSWORD, Some(wrong), "192.0.2.77").await.code(), "invalid_code");
         assert_eq!(merchant_login_from(&app, "Guess@1234", Some(&code), "192.0.2.78").await.code(), "invalid_credentials", "the code is no password");
@@ -212,7 +212,7 @@ on_both_databases! {
         let again = app.send("POST", "/api/v1/auth/sms-codes", None, Some(json!({"phone": A, "purpose": "reset_password"})), &[]).await;
         assert_eq!((again.status, again.code()), (429, "too_many_requests"));
         assert!(again.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() <= 60);
-        let sms = app.last_sms(A).await.expect("an SMS was sent");
+        let sms = app.last_code_sms(A).await.expect("an SMS was sent");
         assert!(sms.contains("不会向您索要验证码"), "the anti-scam warning: {sms}");
         let code = code_in(&sms);
         let wrong_code = if code == "000000" { "111111" } else { "000000" };
@@ -240,28 +240,29 @@ on_both_databases! {
         let app = spawn_app(db).await;
         let ask = || app.send("POST", "/api/v1/auth/sms-codes", None, Some(json!({"phone": A, "purpose": "reset_password"})), &[]);
         assert_eq!(ask().await.status, 202);
-        let code = code_in(&app.last_sms(A).await.unwrap());
+        let code = code_in(&app.last_code_sms(A).await.unwrap());
         app.clock.advance_ms(5 * 60_000 + 1);
         let late = app.send("POST", "/api/v1/auth/password-reset", None, Some(json!({"phone": A, "code": code, "new_password": "NewPass@2026"})), &[]).await;
         assert_eq!((late.status, late.code()), (422, "invalid_code"), "expired looks like never sent");
 
         app.clock.advance_ms(60_000);
         assert_eq!(ask().await.status, 202);
-        let code = code_in(&app.last_sms(A).await.unwrap());
+        let code = code_in(&app.last_code_sms(A).await.unwrap());
         let wrong = if code == "999999" { "999998" } else { "999999" };
         for _ in 0..5 {
             let r = app.send("POST", "/api/v1/auth/password-reset", None, Some(json!({"phone": A, "code": wrong, "new_password": "NewPass@2026"})), &[]).await;
             assert_eq!(r.code(), "invalid_code");
         }
         let spent = app.send("POST", "/api/v1/auth/password-reset", None, Some(json!({"phone": A, "code": code, "new_password": "NewPass@2026"})), &[]).await;
-        assert_eq!(spent.code(), "invalid_code", "five wrong tries spend the code");
+        assert_eq!(spent.code(), "code_exhausted", "five wrong tries spend the code, and the merchant is told to ask again");
+        assert_eq!(spent.body["title"], "验证码已失效，请重新获取");
     }
 
     async fn guesses_sent_all_at_once_get_five_tries_between_them(db) {
         let app = spawn_app(db).await;
         let ask = app.send("POST", "/api/v1/auth/sms-codes", None, Some(json!({"phone": A, "purpose": "reset_password"})), &[]).await;
         assert_eq!(ask.status, 202);
-        let code = code_in(&app.last_sms(A).await.unwrap());
+        let code = code_in(&app.last_code_sms(A).await.unwrap());
         // 40 different wrong codes at once, from 40 addresses (the per-address limit is not
         // what stops them): a check that read the count and compared later would let more
         // than five be compared.
@@ -274,12 +275,15 @@ on_both_databases! {
             });
         }
         let answers = tries.join_all().await;
-        assert!(answers.iter().all(|a| matches!(a, Err(yajin_app::auth::AuthError::InvalidCode))), "{answers:?}");
+        use yajin_app::auth::AuthError::{CodeExhausted, InvalidCode};
+        let compared = answers.iter().filter(|a| matches!(a, Err(InvalidCode))).count();
+        let refused = answers.iter().filter(|a| matches!(a, Err(CodeExhausted))).count();
+        assert_eq!((compared, refused), (5, 35), "five compared and wrong, the rest told the code is worn out: {answers:?}");
         let attempts: i64 = sqlx::query_scalar("SELECT attempts FROM sms_codes WHERE purpose = 'reset_password'")
             .fetch_one(app.db.pool()).await.unwrap();
         assert_eq!(attempts, 5, "every try beyond the fifth is refused before it is compared");
         let right = app.send("POST", "/api/v1/auth/password-reset", None, Some(json!({"phone": A, "code": code, "new_password": "NewPass@2026"})), &[]).await;
-        assert_eq!(right.code(), "invalid_code", "the code is worn out");
+        assert_eq!(right.code(), "code_exhausted", "the code is worn out, and the merchant is told to ask again");
         assert_eq!(app.login(A, demo::MERCHANT_PASSWORD).await.status, 200, "the password never changed");
     }
 
@@ -287,7 +291,7 @@ on_both_databases! {
         let app = spawn_app(db).await;
         let ask = || app.send("POST", "/api/v1/auth/sms-codes", None, Some(json!({"phone": A, "purpose": "reset_password"})), &[]);
         assert_eq!(ask().await.status, 202);
-        let code = code_in(&app.last_sms(A).await.unwrap());
+        let code = code_in(&app.last_code_sms(A).await.unwrap());
         // Whoever reads sms_codes tries all 10^6 codes against the stored hash: a plain digest
         // gives the code away; the stored one is keyed.
         let (stored,): (String,) = sqlx::query_as("SELECT code_hash FROM sms_codes WHERE phone = $1")
@@ -328,7 +332,7 @@ on_both_databases! {
         let app = spawn_app(db).await;
         let r = app.send("POST", "/api/v1/auth/sms-codes", None, Some(json!({"phone": "13912345678", "purpose": "reset_password"})), &[]).await;
         assert_eq!((r.status, r.body["resend_after_s"].as_i64()), (202, Some(60)));
-        assert_eq!(app.last_sms("13912345678").await, None);
+        assert_eq!(app.last_code_sms("13912345678").await, None);
         let bad = app.send("POST", "/api/v1/auth/sms-codes", None, Some(json!({"phone": "12345", "purpose": "reset_password"})), &[]).await;
         assert_eq!((bad.status, bad.code(), bad.body["errors"][0]["field"].as_str()), (422, "validation_failed", Some("phone")));
         let purpose = app.send("POST", "/api/v1/auth/sms-codes", None, Some(json!({"phone": A, "purpose": "login"})), &[]).await;

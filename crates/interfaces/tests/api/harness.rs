@@ -306,10 +306,16 @@ impl TestApp {
             .collect()
     }
 
-    /// The newest sandbox SMS to a phone.
-    pub async fn last_sms(&self, phone: &str) -> Option<String> {
+    /// The newest sandbox SMS to a phone that carries a verification code (notices are texted
+    /// too, by the worker, whenever it gets to them).
+    pub async fn last_code_sms(&self, phone: &str) -> Option<String> {
         let reply = self.send("GET", &format!("/api/v1/sandbox/sms?phone={phone}"), None, None, &[]).await;
-        reply.body["items"][0]["text"].as_str().map(str::to_owned)
+        reply.body["items"]
+            .as_array()?
+            .iter()
+            .filter_map(|m| m["text"].as_str())
+            .find(|t| t.contains("验证码"))
+            .map(str::to_owned)
     }
 }
 

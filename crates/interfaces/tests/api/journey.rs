@@ -18,7 +18,7 @@ on_both_databases! {
         assert_eq!(app.login(A, demo::MERCHANT_PASSWORD).await.status, 200);
         let sent = app.send("POST", "/api/v1/auth/sms-codes", None, Some(json!({"phone": A, "purpose": "reset_password"})), &[]).await;
         assert_eq!(sent.status, 202);
-        let code = code_in(&app.last_sms(A).await.unwrap());
+        let code = code_in(&app.last_code_sms(A).await.unwrap());
         let reset = app.send("POST", "/api/v1/auth/password-reset", None, Some(json!({"phone": A, "code": code, "new_password": "Journey@2026"})), &[]).await;
         assert_eq!(reset.status, 204);
         let token = app.login(A, "Journey@2026").await.body["token"].as_str().unwrap().to_owned();
@@ -63,7 +63,7 @@ on_both_databases! {
         assert_eq!(paid[0].2, 9900);
         let notes = app.get("/api/v1/notifications", &token).await;
         let kinds: Vec<&str> = notes.body["items"].as_array().unwrap().iter().filter_map(|n| n["kind"].as_str()).collect();
-        assert_eq!(&kinds[..3], ["application_refunded", "application_approved", "application_submitted"], "newest first");
+        assert_eq!(&kinds[..3], ["application_refunded", "application_auto_approved", "application_submitted"], "newest first");
 
         // 7. Another application, cancelled by the merchant.
         let other = app.post("/api/v1/refund-applications", &token, body("DEMO-REVIEW-01")).await.body["id"].as_str().unwrap().to_owned();

@@ -13,6 +13,7 @@ mod inbox;
 mod journey;
 mod keys;
 mod language;
+mod messages;
 mod operations;
 mod payouts;
 mod provisioning;

@@ -176,8 +176,8 @@ on_both_databases! {
         assert_eq!(ask(A, None).await.status, 401);
         assert_eq!(ask(demo::MERCHANT_B.phone, Some(token.clone())).await.body["errors"][0]["code"], "mismatch");
         assert_eq!(ask(A, Some(token.clone())).await.status, 202);
-        let code = crate::harness::code_in(&app.last_sms(A).await.unwrap());
-        assert!(app.last_sms(A).await.unwrap().contains("更换退款收款卡"));
+        let code = crate::harness::code_in(&app.last_code_sms(A).await.unwrap());
+        assert!(app.last_code_sms(A).await.unwrap().contains("更换退款收款卡"));
         let key = [("idempotency-key", "card-1")];
         let wrong = app.send("POST", &card_path, Some(&token), Some(json!({"bank_card_no": new_card, "sms_code": "000000"})), &key).await;
         assert_eq!((wrong.status, wrong.code()), (422, "invalid_code"));

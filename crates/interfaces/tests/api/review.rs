@@ -93,7 +93,7 @@ on_both_databases! {
         assert_eq!(first.body["status"], "awaiting_second_approval", "299.00 is at or above the 200.00 threshold");
         assert_eq!(held(&app, "DEMO-REVIEW-01").await.debits_pending, Fen::ZERO, "no money moves on a first approval");
         let again = app.post(&path(&id, "approve"), &reviewer, json!({})).await;
-        assert_eq!((again.status, again.code()), (403, "forbidden"), "a reviewer cannot give the second approval");
+        assert_eq!((again.status, again.code()), (403, "same_approver"), "the first approver is told why, before the role");
         let second = app.post(&path(&id, "approve"), &approver, json!({"comment": "复核通过"})).await;
         assert_eq!(second.body["status"], "approved");
         assert_eq!((second.body["first_approver"].is_string(), second.body["second_approver"].is_string()), (true, true));

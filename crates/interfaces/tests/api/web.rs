@@ -202,7 +202,7 @@ on_both_databases! {
         assert_eq!(asked.status, 401);
         assert!(asked.html.contains("name=\"sms_code\"") && asked.html.contains("验证码已发至绑定手机"), "{}", asked.html);
         assert!(asked.set_cookies.is_empty());
-        let code = crate::harness::code_in(&app.last_sms(A).await.unwrap());
+        let code = crate::harness::code_in(&app.last_code_sms(A).await.unwrap());
         let page = browser.post("/login", &[("phone", A), ("password", demo::MERCHANT_PASSWORD), ("sms_code", &code), ("next", "/devices")]).await;
         assert_eq!((page.status, page.location.as_deref()), (303, Some("/devices")), "{}", page.html);
     }
@@ -447,7 +447,7 @@ on_both_databases! {
         let sent = browser.post(&format!("{page_path}/card-code"), &[("_csrf", &csrf), ("phone", A)]).await;
         assert_eq!(sent.status, 200, "{}", sent.html);
         assert!(sent.html.contains("name=\"sms_code\""));
-        let code = crate::harness::code_in(&app.last_sms(A).await.unwrap());
+        let code = crate::harness::code_in(&app.last_code_sms(A).await.unwrap());
         let new_card = demo::MERCHANT_B.bank_card_no;
         let wrong = browser
             .post(&format!("{page_path}/payout-card"), &[("_csrf", &csrf), ("_key", &sent.hidden("_key")), ("phone", A), ("bank_card_no", new_card), ("sms_code", "000000")])
@@ -574,7 +574,7 @@ on_both_databases! {
         let csrf = locked.hidden("_csrf");
         let sent = browser.post("/apply/DEMO-REVIEW-01/unlock-code", &[("_csrf", &csrf), ("phone", A)]).await;
         assert_eq!(sent.location.as_deref(), Some("/apply/DEMO-REVIEW-01?unlock=sent"));
-        let code = crate::harness::code_in(&app.last_sms(A).await.unwrap());
+        let code = crate::harness::code_in(&app.last_code_sms(A).await.unwrap());
         let wrong = browser.post("/apply/DEMO-REVIEW-01/unlock", &[("_csrf", &csrf), ("sms_code", "000000")]).await;
         assert_eq!(wrong.location.as_deref(), Some("/apply/DEMO-REVIEW-01?unlock=wrong"));
         assert!(browser.get("/apply/DEMO-REVIEW-01?unlock=wrong").await.html.contains("id=\"sms_code-error\""));

@@ -4,6 +4,7 @@
 
 use sqlx::{AnyConnection, Row};
 use yajin_core::application::{Role, Status};
+use yajin_core::notice::Note;
 use yajin_core::{Fen, Timestamp};
 
 use crate::pii::Vault;
@@ -114,15 +115,19 @@ pub struct NewEvent<'a> {
     pub to: Status,
     pub actor_role: Role,
     pub actor_id: &'a str,
+    /// A person's words (the merchant's note, a reviewer's comment); empty for the system.
     pub note: &'a str,
+    /// What the system says of the step, put into words when read.
+    pub system_note: Option<&'a Note>,
     /// JSON text: amounts and reason codes of the step.
     pub detail: &'a str,
 }
 
 pub async fn append_event(conn: &mut AnyConnection, e: &NewEvent<'_>, now_ms: i64) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO application_events (application_id, from_status, to_status, actor_role, actor_id, note, detail, at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO application_events (application_id, from_status, to_status, actor_role, actor_id, note, detail, at,
+                                         system_note)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(e.application_id)
     .bind(e.from.map(Status::as_str))
@@ -132,6 +137,7 @@ pub async fn append_event(conn: &mut AnyConnection, e: &NewEvent<'_>, now_ms: i6
     .bind(e.note)
     .bind(e.detail)
     .bind(now_ms)
+    .bind(e.system_note.map(|n| serde_json::to_string(n).unwrap_or_default()))
     .execute(conn)
     .await?;
     Ok(())
@@ -143,7 +149,10 @@ pub struct Event {
     pub to: Status,
     pub actor_role: String,
     pub actor_id: String,
+    /// The staff member's display name, for a step a staff member took.
+    pub actor_name: Option<String>,
     pub note: String,
+    pub system_note: Option<Note>,
     pub detail: String,
     pub at: Timestamp,
 }
@@ -154,8 +163,10 @@ fn status(text: &str) -> Result<Status, StoreError> {
 
 pub async fn events(conn: &mut AnyConnection, application_id: &str) -> Result<Vec<Event>, StoreError> {
     let rows = sqlx::query(
-        "SELECT from_status, to_status, actor_role, actor_id, note, detail, at FROM application_events
-         WHERE application_id = $1 ORDER BY seq",
+        "SELECT e.from_status, e.to_status, e.actor_role, e.actor_id, e.note, e.system_note, e.detail, e.at,
+                s.display_name AS actor_name
+         FROM application_events e LEFT JOIN staff s ON s.id = e.actor_id
+         WHERE e.application_id = $1 ORDER BY e.seq",
     )
     .bind(application_id)
     .fetch_all(conn)
@@ -169,8 +180,10 @@ pub async fn events_of(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<(
         return Ok(Vec::new());
     }
     let sql = format!(
-        "SELECT application_id, from_status, to_status, actor_role, actor_id, note, detail, at FROM application_events
-         WHERE application_id IN ({}) ORDER BY application_id, seq",
+        "SELECT e.application_id, e.from_status, e.to_status, e.actor_role, e.actor_id, e.note, e.system_note, e.detail,
+                e.at, s.display_name AS actor_name
+         FROM application_events e LEFT JOIN staff s ON s.id = e.actor_id
+         WHERE e.application_id IN ({}) ORDER BY e.application_id, e.seq",
         crate::placeholders(1, ids.len())
     );
     let rows = crate::query_in(&sql, ids).fetch_all(conn).await?;
@@ -185,7 +198,9 @@ fn event_from_row(r: &sqlx::any::AnyRow) -> Result<Event, StoreError> {
         to: status(&to)?,
         actor_role: r.try_get("actor_role")?,
         actor_id: r.try_get("actor_id")?,
+        actor_name: r.try_get("actor_name")?,
         note: r.try_get("note")?,
+        system_note: r.try_get::<Option<String>, _>("system_note")?.and_then(|n| serde_json::from_str(&n).ok()),
         detail: r.try_get("detail")?,
         at: Timestamp::from_millis(r.try_get("at")?),
     })
@@ -260,16 +275,39 @@ pub async fn open_for_terminal(conn: &mut AnyConnection, terminal_id: &str) -> R
 }
 
 /// The open application of each of these terminals that has one: `(terminal_id, application_id)`.
+/// A terminal's application in progress, as My Devices shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenApplication {
+    pub id: String,
+    pub status: Status,
+    pub net_refund: Fen,
+}
+
+impl OpenApplication {
+    /// From its JSON form `[id, status, net_refund_fen]` (what the one-statement read builds).
+    pub fn from_json(text: &str) -> Result<OpenApplication, StoreError> {
+        let corrupt = || StoreError::Corrupt(format!("open application {text}"));
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|_| corrupt())?;
+        Ok(OpenApplication {
+            id: v[0].as_str().ok_or_else(corrupt)?.to_owned(),
+            status: status(v[1].as_str().ok_or_else(corrupt)?)?,
+            net_refund: Fen::new(v[2].as_i64().ok_or_else(corrupt)?),
+        })
+    }
+}
+
+/// The open application of each terminal that has one: `(terminal_id, application)`.
 pub async fn open_for_terminals(
     conn: &mut AnyConnection,
     terminal_ids: &[String],
-) -> Result<Vec<(String, String)>, StoreError> {
+) -> Result<Vec<(String, OpenApplication)>, StoreError> {
     if terminal_ids.is_empty() {
         return Ok(Vec::new());
     }
     let open: Vec<&str> = Status::ALL.iter().filter(|s| s.is_open()).map(|s| s.as_str()).collect();
     let sql = format!(
-        "SELECT terminal_id, id FROM refund_applications WHERE terminal_id IN ({}) AND status IN ('{}')",
+        "SELECT terminal_id, id, status, net_refund_fen FROM refund_applications
+         WHERE terminal_id IN ({}) AND status IN ('{}')",
         crate::placeholders(1, terminal_ids.len()),
         open.join("', '")
     );
@@ -278,7 +316,16 @@ pub async fn open_for_terminals(
         query = query.bind(id);
     }
     let rows = query.fetch_all(conn).await?;
-    rows.iter().map(|r| Ok((r.try_get("terminal_id")?, r.try_get("id")?))).collect()
+    rows.iter()
+        .map(|r| {
+            let open = OpenApplication {
+                id: r.try_get("id")?,
+                status: status(&r.try_get::<String, _>("status")?)?,
+                net_refund: Fen::new(r.try_get("net_refund_fen")?),
+            };
+            Ok((r.try_get("terminal_id")?, open))
+        })
+        .collect()
 }
 
 /// A page of a merchant's applications, newest first, before the id cursor.

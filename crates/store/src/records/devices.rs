@@ -10,6 +10,7 @@ use yajin_core::application::Status;
 use yajin_core::eligibility::{DepositFigures, OwedItem};
 use yajin_core::{Fen, Timestamp};
 
+use super::applications::OpenApplication;
 use super::terminals::{self, Terminal};
 use crate::ledger::add_to_figures;
 use crate::{Db, StoreError};
@@ -21,7 +22,7 @@ pub struct TerminalFacts {
     pub deposit: DepositFigures,
     /// Volume inside the counting window, per transaction kind (`credit_card`, …).
     pub volumes: Vec<(String, Fen)>,
-    pub open_application_id: Option<String>,
+    pub open_application: Option<OpenApplication>,
 }
 
 /// The merchant's facts that bear on every terminal.
@@ -59,8 +60,8 @@ fn build_sql(postgres: bool) -> String {
               WHERE u.terminal_id = t.id AND t.count_until IS NOT NULL
                 AND u.occurred_at >= t.activated_at AND u.occurred_at <= t.count_until
               GROUP BY u.kind) v) AS volumes,
-           (SELECT a.id FROM refund_applications a
-              WHERE a.terminal_id = t.id AND a.status IN ('{open}') LIMIT 1) AS open_application_id,
+           (SELECT {arr}(a.id, a.status, a.net_refund_fen){text} FROM refund_applications a
+              WHERE a.terminal_id = t.id AND a.status IN ('{open}') LIMIT 1) AS open_application,
            (SELECT risk_frozen FROM merchants m WHERE m.id = $1) AS risk_frozen,
            (SELECT {agg}({arr}(id, terminal_id, kind, amount_fen, due_at) ORDER BY due_at, id){text}
               FROM outstanding_items WHERE merchant_id = $1 AND status = 'open') AS owed
@@ -97,7 +98,7 @@ struct RawRow {
     terminal: terminals::Raw,
     transfers: Option<String>,
     volumes: Option<String>,
-    open_application_id: Option<String>,
+    open_application: Option<String>,
     risk_frozen: Option<i64>,
     owed: Option<String>,
 }
@@ -108,7 +109,7 @@ impl RawRow {
             terminal: terminals::Raw::of_sqlite(row)?,
             transfers: row.get("transfers")?,
             volumes: row.get("volumes")?,
-            open_application_id: row.get("open_application_id")?,
+            open_application: row.get("open_application")?,
             risk_frozen: row.get("risk_frozen")?,
             owed: row.get("owed")?,
         })
@@ -143,7 +144,7 @@ pub async fn page(
                         terminal: terminals::raw(row)?,
                         transfers: row.try_get("transfers")?,
                         volumes: row.try_get("volumes")?,
-                        open_application_id: row.try_get("open_application_id")?,
+                        open_application: row.try_get("open_application")?,
                         risk_frozen: row.try_get("risk_frozen")?,
                         owed: row.try_get("owed")?,
                     })
@@ -182,7 +183,7 @@ fn facts(rows: Vec<RawRow>) -> Result<(Vec<TerminalFacts>, MerchantFacts), Store
             terminal: row.terminal.into_terminal()?,
             deposit,
             volumes,
-            open_application_id: row.open_application_id,
+            open_application: row.open_application.as_deref().map(OpenApplication::from_json).transpose()?,
         });
     }
     Ok((out, merchant))

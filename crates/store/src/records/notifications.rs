@@ -1,31 +1,35 @@
-//! In-app notifications to merchants.
+//! In-app notifications to merchants, kept as a [`Notice`] (a code with its parameters) and put
+//! into words in the reader's language when read. The Chinese words are stored beside it for
+//! readers of the table; rows from before (no `params`) are shown as they were written.
 
 use sqlx::{AnyConnection, Row};
+use yajin_core::notice::Notice;
+use yajin_core::text::Lang;
 use yajin_core::Timestamp;
 
 use crate::{new_id, StoreError};
 
-pub struct NewNotification<'a> {
-    pub merchant_id: &'a str,
-    pub kind: &'a str,
-    pub title: &'a str,
-    pub body: &'a str,
-    pub application_id: Option<&'a str>,
-}
-
-pub async fn insert(conn: &mut AnyConnection, n: &NewNotification<'_>, now_ms: i64) -> Result<String, StoreError> {
+/// Stores `notice` for the merchant; returns its id.
+pub async fn insert(
+    conn: &mut AnyConnection,
+    merchant_id: &str,
+    notice: &Notice,
+    now_ms: i64,
+) -> Result<String, StoreError> {
     let id = new_id("nt");
+    let params = serde_json::to_string(notice).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query(
-        "INSERT INTO notifications (id, merchant_id, kind, title, body, application_id, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO notifications (id, merchant_id, kind, title, body, application_id, created_at, params)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&id)
-    .bind(n.merchant_id)
-    .bind(n.kind)
-    .bind(n.title)
-    .bind(n.body)
-    .bind(n.application_id)
+    .bind(merchant_id)
+    .bind(notice.code())
+    .bind(notice.title(Lang::Zh))
+    .bind(notice.body(Lang::Zh))
+    .bind(notice.application_id())
     .bind(now_ms)
+    .bind(params)
     .execute(conn)
     .await?;
     Ok(id)
@@ -35,10 +39,35 @@ pub async fn insert(conn: &mut AnyConnection, n: &NewNotification<'_>, now_ms: i
 pub struct Notification {
     pub id: String,
     pub kind: String,
+    /// What it says, when it was stored as a code (every notification since migration 9).
+    pub notice: Option<Notice>,
+    /// The Chinese words as stored.
     pub title: String,
     pub body: String,
     pub application_id: Option<String>,
     pub created_at: Timestamp,
+}
+
+impl Notification {
+    /// The title and body in `lang`.
+    pub fn words(&self, lang: Lang) -> (String, String) {
+        match &self.notice {
+            Some(n) => (n.title(lang), n.body(lang)),
+            None => (self.title.clone(), self.body.clone()),
+        }
+    }
+}
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<Notification, StoreError> {
+    Ok(Notification {
+        id: r.try_get("id")?,
+        kind: r.try_get("kind")?,
+        notice: r.try_get::<Option<String>, _>("params")?.and_then(|p| serde_json::from_str(&p).ok()),
+        title: r.try_get("title")?,
+        body: r.try_get("body")?,
+        application_id: r.try_get("application_id")?,
+        created_at: Timestamp::from_millis(r.try_get("created_at")?),
+    })
 }
 
 /// Newest first, strictly before the id cursor (ids sort by creation).
@@ -49,7 +78,7 @@ pub async fn page(
     limit: i64,
 ) -> Result<Vec<Notification>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, kind, title, body, application_id, created_at FROM notifications
+        "SELECT id, kind, title, body, application_id, created_at, params FROM notifications
          WHERE merchant_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3",
     )
     .bind(merchant_id)
@@ -57,16 +86,16 @@ pub async fn page(
     .bind(limit)
     .fetch_all(conn)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Notification {
-                id: r.try_get("id")?,
-                kind: r.try_get("kind")?,
-                title: r.try_get("title")?,
-                body: r.try_get("body")?,
-                application_id: r.try_get("application_id")?,
-                created_at: Timestamp::from_millis(r.try_get("created_at")?),
-            })
-        })
-        .collect()
+    rows.iter().map(from_row).collect()
+}
+
+/// One notification, for the job that texts it.
+pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<(String, Notification)>, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, merchant_id, kind, title, body, application_id, created_at, params FROM notifications WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| Ok((r.try_get("merchant_id")?, from_row(&r)?))).transpose()
 }

@@ -4,10 +4,14 @@ use sqlx::{AnyConnection, Row};
 
 use crate::StoreError;
 
-pub async fn count_by_status(conn: &mut AnyConnection) -> Result<Vec<(String, i64)>, StoreError> {
-    let rows = sqlx::query("SELECT status, count(*) AS n FROM refund_applications GROUP BY status ORDER BY status")
-        .fetch_all(conn)
-        .await?;
+/// Applications submitted since `since_ms`, per status they are in now.
+pub async fn count_by_status(conn: &mut AnyConnection, since_ms: i64) -> Result<Vec<(String, i64)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT status, count(*) AS n FROM refund_applications WHERE created_at >= $1 GROUP BY status ORDER BY status",
+    )
+    .bind(since_ms)
+    .fetch_all(conn)
+    .await?;
     rows.iter().map(|r| Ok((r.try_get("status")?, r.try_get("n")?))).collect()
 }
 

@@ -13,6 +13,12 @@ pub struct Ticket {
     pub status: String,
     pub application_id: Option<String>,
     pub owner_staff_id: Option<String>,
+    /// The owner's display name, once support has taken the ticket.
+    pub owner_name: Option<String>,
+    pub merchant_no: String,
+    pub merchant_name: String,
+    /// The merchant's phone as stored (the interfaces mask it).
+    pub merchant_phone: String,
     pub first_response_due_at: Timestamp,
     pub first_response_at: Option<Timestamp>,
     pub created_at: Timestamp,
@@ -23,6 +29,8 @@ pub struct Ticket {
 pub struct Message {
     pub id: String,
     pub author_role: String,
+    /// A staff author's display name.
+    pub author_name: Option<String>,
     pub body: String,
     pub created_at: Timestamp,
 }
@@ -79,8 +87,11 @@ pub async fn add_message(
     Ok(())
 }
 
-const COLUMNS: &str = "id, merchant_id, subject, status, application_id, owner_staff_id, first_response_due_at,
-    first_response_at, created_at, updated_at";
+const COLUMNS: &str = "t.id, t.merchant_id, t.subject, t.status, t.application_id, t.owner_staff_id,
+    t.first_response_due_at, t.first_response_at, t.created_at, t.updated_at, s.display_name AS owner_name,
+    m.merchant_no, m.name AS merchant_name, m.phone AS merchant_phone";
+/// A ticket with its merchant and its owner.
+const FROM: &str = "tickets t JOIN merchants m ON m.id = t.merchant_id LEFT JOIN staff s ON s.id = t.owner_staff_id";
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<Ticket, StoreError> {
     Ok(Ticket {
@@ -90,6 +101,10 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Ticket, StoreError> {
         status: r.try_get("status")?,
         application_id: r.try_get("application_id")?,
         owner_staff_id: r.try_get("owner_staff_id")?,
+        owner_name: r.try_get("owner_name")?,
+        merchant_no: r.try_get("merchant_no")?,
+        merchant_name: r.try_get("merchant_name")?,
+        merchant_phone: r.try_get("merchant_phone")?,
         first_response_due_at: Timestamp::from_millis(r.try_get("first_response_due_at")?),
         first_response_at: r.try_get::<Option<i64>, _>("first_response_at")?.map(Timestamp::from_millis),
         created_at: Timestamp::from_millis(r.try_get("created_at")?),
@@ -98,7 +113,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Ticket, StoreError> {
 }
 
 pub async fn of_merchant(conn: &mut AnyConnection, merchant_id: &str, id: &str) -> Result<Option<Ticket>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM tickets WHERE id = $1 AND merchant_id = $2"))
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM {FROM} WHERE t.id = $1 AND t.merchant_id = $2"))
         .bind(id)
         .bind(merchant_id)
         .fetch_optional(conn)
@@ -113,7 +128,7 @@ pub async fn page_of_merchant(
     limit: i64,
 ) -> Result<Vec<Ticket>, StoreError> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM tickets WHERE merchant_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3"
+        "SELECT {COLUMNS} FROM {FROM} WHERE t.merchant_id = $1 AND ($2 = '' OR t.id < $2) ORDER BY t.id DESC LIMIT $3"
     ))
     .bind(merchant_id)
     .bind(before_id.unwrap_or(""))
@@ -125,7 +140,9 @@ pub async fn page_of_merchant(
 
 pub async fn messages(conn: &mut AnyConnection, ticket_id: &str) -> Result<Vec<Message>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, author_role, body, created_at FROM ticket_messages WHERE ticket_id = $1 ORDER BY created_at, id",
+        "SELECT tm.id, tm.author_role, tm.body, tm.created_at, s.display_name AS author_name
+         FROM ticket_messages tm LEFT JOIN staff s ON s.id = tm.author_id AND tm.author_role <> 'merchant'
+         WHERE tm.ticket_id = $1 ORDER BY tm.created_at, tm.id",
     )
     .bind(ticket_id)
     .fetch_all(conn)
@@ -135,6 +152,7 @@ pub async fn messages(conn: &mut AnyConnection, ticket_id: &str) -> Result<Vec<M
             Ok(Message {
                 id: r.try_get("id")?,
                 author_role: r.try_get("author_role")?,
+                author_name: r.try_get("author_name")?,
                 body: r.try_get("body")?,
                 created_at: Timestamp::from_millis(r.try_get("created_at")?),
             })
@@ -150,7 +168,7 @@ pub async fn inbox(
     limit: i64,
 ) -> Result<Vec<Ticket>, StoreError> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM tickets WHERE ($1 = '' OR status = $1) AND id > $2 ORDER BY id LIMIT $3"
+        "SELECT {COLUMNS} FROM {FROM} WHERE ($1 = '' OR t.status = $1) AND t.id > $2 ORDER BY t.id LIMIT $3"
     ))
     .bind(status.unwrap_or(""))
     .bind(after_id)
@@ -162,7 +180,7 @@ pub async fn inbox(
 
 pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Ticket>, StoreError> {
     let row =
-        sqlx::query(&format!("SELECT {COLUMNS} FROM tickets WHERE id = $1")).bind(id).fetch_optional(conn).await?;
+        sqlx::query(&format!("SELECT {COLUMNS} FROM {FROM} WHERE t.id = $1")).bind(id).fetch_optional(conn).await?;
     row.as_ref().map(from_row).transpose()
 }
 
