@@ -259,14 +259,14 @@ impl Notice {
             Notice::ApplicationRejected { application_id: id, reason_code, comment } => {
                 let (explanation, next_step) = rejection_words(reason_code, lang);
                 let mut out = if zh {
-                    format!("申请 {id} 未通过。原因：{explanation} 下一步：{next_step}")
+                    format!("申请 {id} 未通过。原因：{explanation}下一步：{next_step}")
                 } else {
                     format!("Application {id} was not approved. Reason: {explanation} Next step: {next_step}")
                 };
                 if !comment.trim().is_empty() {
                     out.push_str(&pick(
                         lang,
-                        &format!(" 审核说明：{}", comment.trim()),
+                        &format!("审核说明：{}", comment.trim()),
                         &format!(" Reviewer's comment: {}", comment.trim()),
                     ));
                 }
@@ -282,7 +282,7 @@ impl Notice {
                 if !comment.trim().is_empty() {
                     out.push_str(&pick(
                         lang,
-                        &format!(" 审核说明：{}", comment.trim()),
+                        &format!("审核说明：{}", comment.trim()),
                         &format!(" Reviewer's comment: {}", comment.trim()),
                     ));
                 }

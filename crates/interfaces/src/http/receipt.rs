@@ -26,6 +26,11 @@ impl Receipt {
         }
     }
 
+    /// The amount in Chinese capitals (大写) belongs to the Chinese receipt only.
+    fn chinese(&self) -> bool {
+        self.lang == Lang::Zh
+    }
+
     fn yuan(&self, fen: &i64) -> String {
         format::yuan(*fen)
     }

@@ -2,6 +2,7 @@
 //! their CSRF token and one-time key, redirects after a post, the headers every page carries.
 //! (The browser tests in `tests/browser` drive the same pages in Chromium.)
 
+use serde_json::json;
 use yajin::http::Site;
 use yajin_app::demo;
 use yajin_testdb::on_both_databases;
@@ -408,6 +409,70 @@ on_both_databases! {
         }
         let login = Browser::new(&app).post("/login", &[("phone", A), ("password", demo::MERCHANT_PASSWORD), ("next", "https://evil.example/")]).await;
         assert_eq!(login.location.as_deref(), Some("/devices"));
+    }
+
+    async fn in_english_the_portal_has_no_chinese_but_names_and_peoples_words(db) {
+        let app = spawn_app(db).await;
+        // Something to read on every page: a rejected application, a ticket, a debt.
+        let m = app.merchant(A).await;
+        let reviewer = app.staff("reviewer").await;
+        let id = app.post("/api/v1/refund-applications", &m, crate::applications::body("DEMO-REVIEW-01")).await.body["id"].as_str().unwrap().to_owned();
+        app.post(&format!("/api/v1/review/applications/{id}/claim"), &reviewer, json!({})).await;
+        app.post(&format!("/api/v1/review/applications/{id}/reject"), &reviewer, json!({"reason_code": "materials_invalid", "comment": "照片模糊"})).await;
+        let ticket = app.post("/api/v1/tickets", &m, json!({"subject": "发票", "body": "能开吗"})).await.body["id"].as_str().unwrap().to_owned();
+        app.post(&format!("/api/v1/support/tickets/{ticket}/messages"), &app.staff("support").await, json!({"body": "可以"})).await;
+
+        let mut browser = Browser::merchant(&app, A).await;
+        browser.get("/lang/en?back=/devices").await;
+        // Names, and what people wrote, are shown as written.
+        let mut quoted: Vec<String> = ["中文", "拉卡拉", demo::MERCHANT_A.name, demo::MERCHANT_A.bank_name, "请尽快处理", "照片模糊", "发票", "能开吗", "可以", "李娜", "王芳"]
+            .map(str::to_owned).into();
+        // Announcements are the company's words, published as written.
+        for a in app.get("/api/v1/announcements", &m).await.body["items"].as_array().unwrap() {
+            quoted.extend([a["title"].as_str().unwrap().to_owned(), a["body"].as_str().unwrap().to_owned()]);
+        }
+        for path in ["/devices", "/apply/DEMO-REVIEW-01", "/applications", &format!("/applications/{id}"), "/notifications",
+                     "/outstanding", "/tickets", &format!("/tickets/{ticket}"), "/announcements"] {
+            let page = browser.get(path).await;
+            assert_eq!(page.status, 200, "{path}");
+            let mut text = page.html.clone();
+            for name in &quoted {
+                text = text.replace(name.as_str(), "");
+            }
+            let chinese: String = text.chars().filter(|c| yajin_core::text::is_cjk(*c)).collect();
+            assert!(chinese.is_empty(), "{path}: {chinese:?} in English");
+        }
+    }
+
+    async fn in_english_the_console_has_no_chinese_but_names_and_peoples_words(db) {
+        let app = spawn_app(db).await;
+        let m = app.merchant(A).await;
+        let id = app.post("/api/v1/refund-applications", &m, crate::applications::body("DEMO-REVIEW-01")).await.body["id"].as_str().unwrap().to_owned();
+        let ticket = app.post("/api/v1/tickets", &m, json!({"subject": "发票", "body": "能开吗"})).await.body["id"].as_str().unwrap().to_owned();
+        let mut quoted: Vec<String> = ["中文", "拉卡拉", demo::MERCHANT_A.name, demo::MERCHANT_A.bank_name, "请尽快处理", "发票", "能开吗"]
+            .map(str::to_owned).into();
+        quoted.extend(demo::STAFF.iter().map(|(_, name, _)| (*name).to_owned()));
+        for username in ["admin", "reviewer", "approver", "finance", "support"] {
+            let mut browser = Browser::staff(&app, username).await;
+            browser.get("/lang/en?back=/console").await;
+            let mut read = 0;
+            for path in ["/console/dashboard", "/console/queue", &format!("/console/applications/{id}"), "/console/payouts",
+                         "/console/plans", "/console/audit", "/console/support", &format!("/console/support/{ticket}"),
+                         "/console/reconciliations"] {
+                let page = browser.get(path).await;
+                if page.status != 200 {
+                    continue; // not this role's page
+                }
+                let mut text = page.html.clone();
+                for name in &quoted {
+                    text = text.replace(name.as_str(), "");
+                }
+                let chinese: String = text.chars().filter(|c| yajin_core::text::is_cjk(*c)).collect();
+                assert!(chinese.is_empty(), "{username} {path}: {chinese:?} in English");
+                read += 1;
+            }
+            assert!(read >= 2, "{username} read {read} pages");
+        }
     }
 
     async fn over_https_cookies_are_secure_and_hsts_is_sent(db) {
