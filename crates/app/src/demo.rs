@@ -4,7 +4,7 @@
 
 use yajin_core::application::Role;
 use yajin_core::eligibility::TerminalStatus;
-use yajin_core::plan::{DepositPlan, FeeRule, RefundRule, TxnKind};
+use yajin_core::plan::{CardRate, DepositPlan, FeeRule, RefundRule, TxnKind};
 use yajin_core::{Fen, Timestamp};
 use yajin_store::records::{self, merchants, terminals};
 use yajin_store::StoreError;
@@ -53,6 +53,17 @@ pub const STAFF: [(&str, &str, Role); 6] = [
     ("support", "李娜", Role::Support),
 ];
 
+/// What the demo's plans charge per transaction: credit cards 0.60 %, debit cards 0.50 % at most
+/// 20.00, QR codes and NFC 0.38 %.
+fn card_rates() -> Vec<CardRate> {
+    vec![
+        CardRate { kind: TxnKind::CreditCard, rate_bp: 60, cap_fen: None },
+        CardRate { kind: TxnKind::DebitCard, rate_bp: 50, cap_fen: Some(Fen::yuan(20)) },
+        CardRate { kind: TxnKind::QrCode, rate_bp: 38, cap_fen: None },
+        CardRate { kind: TxnKind::Nfc, rate_bp: 38, cap_fen: None },
+    ]
+}
+
 pub const ACTIVATION_PLAN: &str = "ACT-99";
 pub const TERMINATION_PLAN: &str = "TERM-299";
 /// The last record seeded: its presence means a complete demo data set.
@@ -70,6 +81,7 @@ pub fn activation_plan() -> DepositPlan {
         version: 1,
         name: "激活返押金 99 元（90 天内刷卡满 1 万元）".into(),
         name_en: "Activation refund ¥99 (¥10,000 of card volume within 90 days)".into(),
+        card_rates: card_rates(),
         deposit_fen: Fen::yuan(99),
         rule: RefundRule::Activation {
             volume_target_fen: Fen::yuan(10_000),
@@ -89,6 +101,7 @@ pub fn termination_plan() -> DepositPlan {
         version: 1,
         name: "退机退押金 299 元（终止后 180 天内申请，须退还机具）".into(),
         name_en: "Termination refund ¥299 (apply within 180 days of termination; return the device)".into(),
+        card_rates: card_rates(),
         deposit_fen: Fen::yuan(299),
         rule: RefundRule::Termination { refund_window_days: 180, device_return_required: true },
         fee: FeeRule::NONE,

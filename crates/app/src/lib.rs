@@ -31,6 +31,7 @@ pub mod onboarding;
 pub mod paging;
 pub mod passwords;
 pub mod payouts;
+pub mod plans;
 pub mod provisioning;
 pub mod reconciliation;
 pub mod reports;

@@ -366,6 +366,7 @@ mod tests {
             version: 1,
             name: "激活返押金".into(),
             name_en: String::new(),
+            card_rates: Vec::new(),
             deposit_fen: Fen::yuan(99),
             rule: RefundRule::Activation {
                 volume_target_fen: Fen::yuan(10_000),

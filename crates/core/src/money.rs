@@ -74,6 +74,14 @@ impl Fen {
         i64::try_from(value).map(Fen).map_err(|_| MoneyError::Overflow)
     }
 
+    /// `self × basis_points / 10_000`, rounded half up to the fen (a transaction fee as banks
+    /// quote it: 0.5 fen and more rounds up). For amounts of 0 and more.
+    pub fn percent_bp_half_up(self, basis_points: u32) -> Result<Fen, MoneyError> {
+        let product = i128::from(self.0) * i128::from(basis_points);
+        let value = (product + 5_000).div_euclid(10_000);
+        i64::try_from(value).map(Fen).map_err(|_| MoneyError::Overflow)
+    }
+
     /// Sum of many amounts; overflow is an error.
     pub fn sum<I: IntoIterator<Item = Fen>>(amounts: I) -> Result<Fen, MoneyError> {
         amounts.into_iter().try_fold(Fen::ZERO, Fen::checked_add)

@@ -515,6 +515,16 @@ pub fn refund_reason_name(code: &str) -> Text {
     }
 }
 
+/// A kind of card transaction, as people call it.
+pub fn card_kind_name(code: &str) -> Text {
+    match code {
+        "credit_card" => Text::new("信用卡", "credit card"),
+        "debit_card" => Text::new("借记卡", "debit card"),
+        "qr_code" => Text::new("扫码支付", "QR code"),
+        _ => Text::new("闪付", "contactless"),
+    }
+}
+
 /// What a kind of file is.
 pub fn attachment_kind_name(code: &str) -> Text {
     match code {
@@ -678,6 +688,7 @@ mod tests {
             .chain(REFUND_REASON_CODES.iter().map(|c| refund_reason_name(c)))
             .chain(ROLE_CODES.iter().map(|c| role_name(c)))
             .chain(ATTACHMENT_KIND_CODES.iter().map(|c| attachment_kind_name(c)))
+            .chain(crate::plan::TxnKind::ALL.iter().map(|k| card_kind_name(k.as_str())))
             .chain(
                 OWED_KIND_CODES.iter().chain(&REFUND_REASON_CODES).chain(&ATTACHMENT_KIND_CODES).map(|c| code_name(c)),
             );

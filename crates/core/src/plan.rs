@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::money::{Fen, MoneyError};
+use crate::text::Lang;
 use crate::timestamp::Timestamp;
 use crate::validation::{printable, FieldError, Lines};
 
@@ -60,8 +61,46 @@ pub enum FeeRule {
     },
 }
 
+impl RefundRule {
+    /// The rule in one plain sentence.
+    pub fn words(&self, lang: Lang) -> String {
+        match (self, lang) {
+            (RefundRule::Activation { volume_target_fen, window_days, .. }, Lang::Zh) => {
+                format!("激活后 {window_days} 天内交易额达到 {volume_target_fen}，即可申请全额退押金")
+            }
+            (RefundRule::Activation { volume_target_fen, window_days, .. }, Lang::En) => {
+                format!("Reach {volume_target_fen} of transactions within {window_days} days of activation to get the deposit back")
+            }
+            (RefundRule::Termination { refund_window_days, device_return_required }, Lang::Zh) => format!(
+                "解约后 {refund_window_days} 天内可申请退押金{}",
+                if *device_return_required { "，需先寄回设备" } else { "" }
+            ),
+            (RefundRule::Termination { refund_window_days, device_return_required }, Lang::En) => format!(
+                "Apply within {refund_window_days} days of termination{}",
+                if *device_return_required { "; the device must be returned first" } else { "" }
+            ),
+        }
+    }
+}
+
 impl FeeRule {
     pub const NONE: FeeRule = FeeRule::Fixed { amount_fen: Fen::ZERO };
+
+    /// The refund's handling fee in a few words.
+    pub fn words(self, lang: Lang) -> String {
+        match (self, lang) {
+            (FeeRule::Fixed { amount_fen }, Lang::Zh) if amount_fen.get() == 0 => "无手续费".to_owned(),
+            (FeeRule::Fixed { amount_fen }, Lang::En) if amount_fen.get() == 0 => "no fee".to_owned(),
+            (FeeRule::Fixed { amount_fen }, Lang::Zh) => format!("手续费 {amount_fen}"),
+            (FeeRule::Fixed { amount_fen }, Lang::En) => format!("fee {amount_fen}"),
+            (FeeRule::Percent { basis_points, cap_fen }, Lang::Zh) => {
+                format!("手续费 {}.{:02}%，最高 {cap_fen}", basis_points / 100, basis_points % 100)
+            }
+            (FeeRule::Percent { basis_points, cap_fen }, Lang::En) => {
+                format!("fee {}.{:02}%, at most {cap_fen}", basis_points / 100, basis_points % 100)
+            }
+        }
+    }
 
     /// The fee on `refundable`, never more than `refundable` itself.
     pub fn fee_on(self, refundable: Fen) -> Result<Fen, MoneyError> {
@@ -71,6 +110,27 @@ impl FeeRule {
         };
         Ok(fee.min(refundable).max(Fen::ZERO))
     }
+}
+
+/// What a terminal's transactions cost under a plan, for one kind of card (交易手续费率):
+/// `rate_bp` basis points of the amount, rounded half up to the fen, at most `cap_fen` (debit
+/// cards are often capped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardRate {
+    pub kind: TxnKind,
+    pub rate_bp: u32,
+    #[serde(default)]
+    pub cap_fen: Option<Fen>,
+}
+
+/// The fee on one transaction, as the calculator shows it before a merchant commits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FeeQuote {
+    pub fee_fen: Fen,
+    pub rate_bp: u32,
+    pub net_fen: Fen,
+    /// The cap took effect.
+    pub capped: bool,
 }
 
 /// One version of a deposit plan. Terminals store a copy of it, taken at activation.
@@ -94,6 +154,9 @@ pub struct DepositPlan {
     /// card), so nobody forfeits a deposit for not applying.
     #[serde(default)]
     pub auto_apply: bool,
+    /// Transaction fee rates per kind of card, published with the plan (none: not quoted).
+    #[serde(default)]
+    pub card_rates: Vec<CardRate>,
 }
 
 /// The most days any window may span: ten years.
@@ -145,6 +208,7 @@ impl DepositPlan {
         }
         self.validate_rule(&mut errors);
         self.validate_fee(&mut errors);
+        self.validate_card_rates(&mut errors);
         if errors.is_empty() {
             Ok(())
         } else {
@@ -217,6 +281,38 @@ impl DepositPlan {
         }
     }
 
+    fn validate_card_rates(&self, errors: &mut Vec<FieldError>) {
+        for (i, rate) in self.card_rates.iter().enumerate() {
+            if rate.rate_bp > 10_000 {
+                let field = format!("card_rates[{i}].rate_bp");
+                errors.push(FieldError::new(field, "out_of_range", "0–10000（即 100%）", "0–10000 (100 %)"));
+            }
+            if rate.cap_fen.is_some_and(|c| c.is_negative() || c > Fen::PARSE_MAX) {
+                errors.push(FieldError::new(
+                    format!("card_rates[{i}].cap_fen"),
+                    "out_of_range",
+                    "须不小于 0",
+                    "0 or more",
+                ));
+            }
+            if self.card_rates[..i].iter().any(|r| r.kind == rate.kind) {
+                let field = format!("card_rates[{i}].kind");
+                errors.push(FieldError::new(field, "duplicate", "每种卡只能有一个费率", "one rate per kind of card"));
+            }
+        }
+    }
+
+    /// The fee on a transaction of `amount` by `kind`, or `None` when the plan quotes no rate
+    /// for that kind. Integer arithmetic throughout: `amount × rate_bp / 10 000`, rounded half
+    /// up, then capped.
+    pub fn quote(&self, amount: Fen, kind: TxnKind) -> Option<Result<FeeQuote, MoneyError>> {
+        let rate = self.card_rates.iter().find(|r| r.kind == kind)?;
+        Some(amount.percent_bp_half_up(rate.rate_bp).and_then(|raw| {
+            let fee = rate.cap_fen.map_or(raw, |cap| raw.min(cap));
+            Ok(FeeQuote { fee_fen: fee, rate_bp: rate.rate_bp, net_fen: amount.checked_sub(fee)?, capped: fee < raw })
+        }))
+    }
+
     /// For an activation plan: the instants between which counted transactions count.
     pub fn counting_window(&self, activated_at: Timestamp) -> Option<(Timestamp, Timestamp)> {
         match &self.rule {
@@ -245,6 +341,7 @@ mod tests {
             version: 1,
             name: "激活返押金 99".into(),
             name_en: String::new(),
+            card_rates: Vec::new(),
             deposit_fen: Fen::yuan(99),
             rule: RefundRule::Activation {
                 volume_target_fen: Fen::yuan(10_000),
@@ -269,6 +366,7 @@ mod tests {
             code: "bad code!".into(),
             name: " ".into(),
             name_en: String::new(),
+            card_rates: Vec::new(),
             deposit_fen: Fen::ZERO,
             rule: RefundRule::Activation { volume_target_fen: Fen::ZERO, counted_kinds: vec![], window_days: 0 },
             fee: FeeRule::Percent { basis_points: 20_000, cap_fen: Fen::new(-1) },
@@ -318,5 +416,57 @@ mod tests {
         let json = serde_json::to_string(&plan).unwrap();
         assert!(json.contains(r#""kind":"activation""#), "{json}");
         assert_eq!(serde_json::from_str::<DepositPlan>(&json).unwrap(), plan);
+    }
+
+    fn priced(rates: Vec<CardRate>) -> DepositPlan {
+        DepositPlan { card_rates: rates, ..activation_plan() }
+    }
+
+    #[test]
+    fn fee_quotes_round_half_up_and_respect_the_cap() {
+        let plan = priced(vec![
+            CardRate { kind: TxnKind::CreditCard, rate_bp: 60, cap_fen: None },
+            CardRate { kind: TxnKind::DebitCard, rate_bp: 50, cap_fen: Some(Fen::yuan(20)) },
+        ]);
+        let q = plan.quote(Fen::yuan(80_000), TxnKind::CreditCard).unwrap().unwrap();
+        assert_eq!((q.fee_fen, q.rate_bp, q.net_fen, q.capped), (Fen::yuan(480), 60, Fen::yuan(79_520), false));
+        let q = plan.quote(Fen::yuan(80_000), TxnKind::DebitCard).unwrap().unwrap();
+        assert_eq!((q.fee_fen, q.capped), (Fen::yuan(20), true));
+        // 0.5 fen rounds up, 0.4999 down: 125 fen at 40 bp is 0.5 fen; 124 fen is 0.496.
+        let plan = priced(vec![CardRate { kind: TxnKind::QrCode, rate_bp: 40, cap_fen: None }]);
+        assert_eq!(plan.quote(Fen::new(125), TxnKind::QrCode).unwrap().unwrap().fee_fen, Fen::new(1));
+        assert_eq!(plan.quote(Fen::new(124), TxnKind::QrCode).unwrap().unwrap().fee_fen, Fen::new(0));
+        assert!(plan.quote(Fen::new(124), TxnKind::Nfc).is_none(), "no rate, no quote");
+    }
+
+    #[test]
+    fn card_rates_are_checked() {
+        let plan = priced(vec![
+            CardRate { kind: TxnKind::CreditCard, rate_bp: 10_001, cap_fen: None },
+            CardRate { kind: TxnKind::CreditCard, rate_bp: 60, cap_fen: Some(Fen::new(-1)) },
+        ]);
+        let fields: Vec<String> = plan.validate().unwrap_err().into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["card_rates[0].rate_bp", "card_rates[1].cap_fen", "card_rates[1].kind"]);
+    }
+
+    proptest::proptest! {
+        /// The quote agrees with a reference computed another way (quotient and remainder, the
+        /// remainder compared with half the divisor), and fee plus net is always the amount.
+        #[test]
+        fn fee_quotes_match_a_reference(
+            amount in 1i64..=Fen::PARSE_MAX.get(),
+            rate_bp in 0u32..=10_000,
+            cap in proptest::option::of(0i64..=1_000_000),
+        ) {
+            let plan = priced(vec![CardRate { kind: TxnKind::CreditCard, rate_bp, cap_fen: cap.map(Fen::new) }]);
+            let q = plan.quote(Fen::new(amount), TxnKind::CreditCard).unwrap().unwrap();
+            let product = i128::from(amount) * i128::from(rate_bp);
+            let (whole, rest) = (product / 10_000, product % 10_000);
+            let raw = whole + i128::from(2 * rest >= 10_000);
+            let expected = cap.map_or(raw, |c| raw.min(i128::from(c)));
+            proptest::prop_assert_eq!(i128::from(q.fee_fen.get()), expected);
+            proptest::prop_assert_eq!(q.fee_fen.get() + q.net_fen.get(), amount);
+            proptest::prop_assert_eq!(q.capped, i128::from(q.fee_fen.get()) < raw);
+        }
     }
 }

@@ -27,6 +27,7 @@ fn plan() -> DepositPlan {
         version: 1,
         name: "退机退押金".into(),
         name_en: String::new(),
+        card_rates: Vec::new(),
         deposit_fen: Fen::yuan(299),
         rule: RefundRule::Termination { refund_window_days: 180, device_return_required: true },
         fee: FeeRule::NONE,

@@ -12,7 +12,7 @@ use yajin_app::provisioning::StoredPlan;
 use yajin_app::support::{AnnouncementState, SupportTicket};
 use yajin_app::{audit_trail, books, provisioning, reports, support};
 use yajin_core::permission::Permission;
-use yajin_core::plan::{DepositPlan, FeeRule, RefundRule};
+use yajin_core::plan::{CardRate, DepositPlan, FeeRule, RefundRule};
 use yajin_core::{Fen, Timestamp};
 
 use super::idempotency::{Answer, IdempotencyKey};
@@ -75,6 +75,11 @@ pub(super) struct PlanBody {
     /// The name in English (optional; without it, English readers see "Deposit plan CODE").
     #[serde(default)]
     name_en: String,
+    /// Transaction fee rates per card kind: `[{"kind":"credit_card","rate_bp":60},
+    /// {"kind":"debit_card","rate_bp":50,"cap_fen":2000}]` (optional).
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    card_rates: Vec<CardRate>,
     deposit_fen: i64,
     /// `{"kind":"activation","volume_target_fen","counted_kinds","window_days"}` or
     /// `{"kind":"termination","refund_window_days","device_return_required"}`.
@@ -115,6 +120,7 @@ pub(super) async fn create_policy(
         version: 0,
         name: b.name,
         name_en: b.name_en,
+        card_rates: b.card_rates,
         deposit_fen: Fen::new(b.deposit_fen),
         rule: b.rule,
         fee: b.fee,

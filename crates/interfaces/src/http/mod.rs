@@ -16,6 +16,7 @@ mod metrics;
 pub mod openapi;
 mod paging;
 mod payouts;
+pub mod plans;
 pub mod problem;
 mod provisioning;
 pub mod receipt;
@@ -43,6 +44,7 @@ pub fn api(sandbox_sms: bool) -> Router<AppState> {
         .merge(review::routes())
         .merge(admin::routes())
         .merge(payouts::routes())
+        .merge(plans::routes())
         .merge(provisioning::routes())
         .route("/api/v1/openapi.json", axum::routing::get(|| async { axum::Json(openapi::document()) }))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES));

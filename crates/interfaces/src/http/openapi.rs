@@ -9,7 +9,8 @@ use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin, applications, attachments, auth, devices, health, inbox, payouts, provisioning, reconciliations, review,
+    admin, applications, attachments, auth, devices, health, inbox, payouts, plans, provisioning, reconciliations,
+    review,
 };
 
 #[derive(OpenApi)]
@@ -40,8 +41,9 @@ use super::{
         reconciliations::reconcile_statement,
         provisioning::provision_merchant, provisioning::provision_terminal, provisioning::import_transactions,
         provisioning::add_outstanding_item,
+        plans::list_published_plans, plans::quote_fee,
     ),
-    tags((name = "health"), (name = "auth"), (name = "devices"), (name = "attachments"), (name = "applications"), (name = "inbox"), (name = "backoffice"), (name = "payouts"), (name = "provisioning"))
+    tags((name = "health"), (name = "auth"), (name = "devices"), (name = "attachments"), (name = "applications"), (name = "inbox"), (name = "backoffice"), (name = "payouts"), (name = "provisioning"), (name = "plans"))
 )]
 pub struct ApiDoc;
 

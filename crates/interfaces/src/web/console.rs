@@ -537,6 +537,10 @@ struct PlanForm {
     name: String,
     #[serde(default)]
     name_en: String,
+    /// The card rates carried from the version the form was filled from (JSON, shown read-only;
+    /// set through `POST /api/v1/policies`).
+    #[serde(default)]
+    card_rates: String,
     deposit: String,
     /// `activation` or `termination`.
     rule_kind: String,
@@ -567,6 +571,7 @@ impl PlanForm {
             code: p.code.clone(),
             name: p.name.clone(),
             name_en: p.name_en.clone(),
+            card_rates: serde_json::to_string(&p.card_rates).unwrap_or_default(),
             deposit: yuan(p.deposit_fen),
             auto_approve: tick(p.auto_approve),
             auto_apply: tick(p.auto_apply),
@@ -674,6 +679,13 @@ impl PlanForm {
         } else {
             FeeRule::Fixed { amount_fen: fee_money }
         };
+        let card_rates = match self.card_rates.trim() {
+            "" => Vec::new(),
+            text => serde_json::from_str(text).unwrap_or_else(|_| {
+                errors.push(FieldError::new("card_rates", "invalid", "卡费率无效", "the card rates are not valid"));
+                Vec::new()
+            }),
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -682,6 +694,7 @@ impl PlanForm {
             version: 0,
             name: self.name.trim().to_owned(),
             name_en: self.name_en.trim().to_owned(),
+            card_rates,
             deposit_fen: deposit,
             rule,
             fee,

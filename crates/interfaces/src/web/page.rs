@@ -12,7 +12,6 @@ use crate::http::format;
 use crate::http::problem::{ApiError, ErrorCode};
 use crate::http::views::{PlanView, ReasonView};
 use yajin_core::notice;
-use yajin_core::plan::{FeeRule, RefundRule};
 
 /// Which site a page belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -189,6 +188,16 @@ impl Chrome {
         text.get(..12).unwrap_or(text)
     }
 
+    /// Basis points as a percentage: 60 → `0.60%`.
+    pub fn percent(&self, basis_points: &u32) -> String {
+        format!("{}.{:02}%", basis_points / 100, basis_points % 100)
+    }
+
+    /// A kind of card transaction, as people call it.
+    pub fn card_kind(&self, code: &str) -> String {
+        notice::card_kind_name(code).get(self.lang).to_owned()
+    }
+
     /// Why a merchant applies, what a file is, or what is owed.
     pub fn label(&self, code: &str) -> String {
         notice::code_name(code).get(self.lang).to_owned()
@@ -198,37 +207,12 @@ impl Chrome {
 impl Chrome {
     /// A plan's refund rule in one sentence.
     pub fn plan_terms(&self, plan: &PlanView) -> String {
-        match (&plan.rule, self.lang) {
-            (RefundRule::Activation { volume_target_fen, window_days, .. }, Lang::Zh) => {
-                format!("激活后 {window_days} 天内交易额达到 {volume_target_fen}，即可申请全额退押金")
-            }
-            (RefundRule::Activation { volume_target_fen, window_days, .. }, Lang::En) => {
-                format!("Reach {volume_target_fen} of transactions within {window_days} days of activation to get the deposit back")
-            }
-            (RefundRule::Termination { refund_window_days, device_return_required }, Lang::Zh) => format!(
-                "解约后 {refund_window_days} 天内可申请退押金{}",
-                if *device_return_required { "，需先寄回设备" } else { "" }
-            ),
-            (RefundRule::Termination { refund_window_days, device_return_required }, Lang::En) => format!(
-                "Apply within {refund_window_days} days of termination{}",
-                if *device_return_required { "; the device must be returned first" } else { "" }
-            ),
-        }
+        plan.rule.words(self.lang)
     }
 
     /// A plan's handling fee in a few words.
     pub fn fee_terms(&self, plan: &PlanView) -> String {
-        match (plan.fee, self.lang) {
-            (FeeRule::Fixed { amount_fen }, _) if amount_fen.get() == 0 => self.t("无手续费", "no fee").to_owned(),
-            (FeeRule::Fixed { amount_fen }, Lang::Zh) => format!("手续费 {amount_fen}"),
-            (FeeRule::Fixed { amount_fen }, Lang::En) => format!("fee {amount_fen}"),
-            (FeeRule::Percent { basis_points, cap_fen }, Lang::Zh) => {
-                format!("手续费 {}.{:02}%，最高 {cap_fen}", basis_points / 100, basis_points % 100)
-            }
-            (FeeRule::Percent { basis_points, cap_fen }, Lang::En) => {
-                format!("fee {}.{:02}%, at most {cap_fen}", basis_points / 100, basis_points % 100)
-            }
-        }
+        plan.fee.words(self.lang)
     }
 
     /// Whether what is owed may be taken from the deposit instead (it is less than the refund).
@@ -290,7 +274,7 @@ impl FormErrors {
             error.errors.iter().map(|e| (e.field.clone(), e.message.get(lang).to_owned())).collect();
         let explained = Explained::of(error, lang);
         let summary = Some(match explained.detail {
-            Some(detail) => format!("{}：{detail}", explained.title),
+            Some(detail) => format!("{}{}{detail}", explained.title, if lang == Lang::En { ": " } else { "：" }),
             None => explained.title.to_owned(),
         });
         FormErrors { fields, summary }

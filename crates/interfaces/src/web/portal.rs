@@ -17,6 +17,7 @@ use super::once::{new_key, Once};
 use super::page::{local_path, page_request, render, see, Area, Chrome, FormErrors, PageError};
 use super::visitor::{log_out, signed_in, FormOwner, Merchant, Posted, Visitor};
 use crate::http::applications::apply_error;
+use crate::http::plans::{FeeQuoteView, PublishedPlanView};
 use crate::http::problem::ApiError;
 use crate::http::views::{
     AnnouncementView, ApplicationView, NotificationView, OutstandingItemView, PreviewView, ReceiptView, TerminalView,
@@ -49,6 +50,7 @@ pub fn routes() -> Router<AppState> {
         .route("/tickets/{id}/reply", post(reply_ticket))
         .route("/notifications", get(notifications))
         .route("/announcements", get(announcements))
+        .route("/plans", get(plans))
 }
 
 fn failed(e: impl Into<ApiError>, lang: Lang) -> PageError {
@@ -1032,6 +1034,59 @@ async fn notifications(
     let list = inbox::notifications(&state.app, &who.session.merchant_id, &page).await.map_err(|e| failed(e, lang))?;
     let notifications = list.items.into_iter().map(|n| NotificationView::new(n, lang)).collect();
     Ok(render(&NotificationsPage { chrome: who.chrome, notifications, next_cursor: list.next_cursor }))
+}
+
+#[derive(Template)]
+#[template(path = "portal/plans.html")]
+struct PlansPage {
+    chrome: Chrome,
+    plans: Vec<PublishedPlanView>,
+    form: QuoteForm,
+    errors: FormErrors,
+    quote: Option<FeeQuoteView>,
+}
+
+/// The fee calculator's form, as typed (amount in yuan).
+#[derive(Deserialize, Default)]
+struct QuoteForm {
+    #[serde(default)]
+    plan: String,
+    #[serde(default)]
+    amount: String,
+    #[serde(default)]
+    kind: String,
+}
+
+/// The plans anyone may choose from, and the fee calculator (a GET form: nothing is stored).
+async fn plans(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(form): Query<QuoteForm>,
+) -> Result<Response, PageError> {
+    let lang = visitor.chrome.lang;
+    let published = yajin_app::plans::published(&state.app).await.map_err(|e| failed(e, lang))?;
+    let plans = published.iter().map(|p| PublishedPlanView::new(p, lang)).collect();
+    let (mut errors, mut quote) = (FormErrors::default(), None);
+    if !form.plan.is_empty() {
+        match yajin_core::Fen::parse_yuan(form.amount.trim()) {
+            Err(_) => errors.fields.push((
+                "amount_fen".to_owned(),
+                visitor.chrome.t("请填写金额，如 800 或 800.50", "an amount, like 800 or 800.50").to_owned(),
+            )),
+            Ok(amount) => {
+                let request = yajin_app::plans::QuoteRequest {
+                    plan_code: form.plan.clone(),
+                    amount_fen: amount.get(),
+                    kind: form.kind.clone(),
+                };
+                match yajin_app::plans::quote(&state.app, &request).await {
+                    Ok(q) => quote = Some(FeeQuoteView::from(q)),
+                    Err(e) => errors = FormErrors::from_api(&ApiError::from(e), lang),
+                }
+            }
+        }
+    }
+    Ok(render(&PlansPage { chrome: visitor.chrome, plans, form, errors, quote }))
 }
 
 #[derive(Template)]

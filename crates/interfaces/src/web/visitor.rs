@@ -103,12 +103,13 @@ impl FromRequestParts<AppState> for Merchant {
 }
 
 fn portal_nav(path: &str, lang: Lang) -> Vec<NavLink> {
-    let links: [(&'static str, &'static str, &'static str); 5] = [
+    let links: [(&'static str, &'static str, &'static str); 6] = [
         ("/devices", "我的设备", "My devices"),
         ("/applications", "退押金申请", "Refunds"),
         ("/outstanding", "待结清", "Owed"),
         ("/tickets", "客服", "Support"),
         ("/notifications", "消息", "Messages"),
+        ("/plans", "方案与费率", "Plans"),
     ];
     nav(path, lang, &links)
 }

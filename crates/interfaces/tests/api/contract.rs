@@ -337,6 +337,11 @@ on_both_databases! {
         let card = json!({"bank_card_no": "6217001234567890122", "sms_code": "123456"});
         c.check("post", "/api/v1/refund-applications/{id}/payout-card", &app.post("/api/v1/refund-applications/ra_nope/payout-card", t, card).await);
         c.check("get", "/api/v1/receipts/{number}/verify", &app.send("GET", "/api/v1/receipts/RF0/verify", None, None, &[]).await);
+        c.check("get", "/api/v1/plans", &app.send("GET", "/api/v1/plans", None, None, &[]).await);
+        let quote = json!({"plan_code": "ACT-99", "amount_fen": 8_000_000, "kind": "debit_card"});
+        c.check("post", "/api/v1/fee-quote", &app.send("POST", "/api/v1/fee-quote", None, Some(quote), &[]).await);
+        let wrong = json!({"plan_code": "NOPE", "amount_fen": 0, "kind": "cash"});
+        c.check("post", "/api/v1/fee-quote", &app.send("POST", "/api/v1/fee-quote", None, Some(wrong), &[]).await);
         c.all_seen();
     }
 }

@@ -16,6 +16,7 @@ mod language;
 mod messages;
 mod operations;
 mod payouts;
+mod plans;
 mod provisioning;
 mod reconciliations;
 mod review;

@@ -113,6 +113,8 @@ const NOT_KEYED: &[&str] = &[
     "/api/v1/staff/auth/login",
     "/api/v1/staff/auth/logout",
     "/api/v1/refund-applications/preview",
+    // A calculation: it creates nothing.
+    "/api/v1/fee-quote",
     // The bank's signed callbacks: applying one twice is a no-op by construction.
     "/api/v1/channels/{channel}/callbacks",
     // A statement reconciled twice settles nothing twice: it is repeatable by nature.

@@ -432,7 +432,8 @@ on_both_databases! {
             quoted.extend([a["title"].as_str().unwrap().to_owned(), a["body"].as_str().unwrap().to_owned()]);
         }
         for path in ["/devices", "/apply/DEMO-REVIEW-01", "/applications", &format!("/applications/{id}"), "/notifications",
-                     "/outstanding", "/tickets", &format!("/tickets/{ticket}"), "/announcements"] {
+                     "/outstanding", "/tickets", &format!("/tickets/{ticket}"), "/announcements",
+                     "/plans?plan=ACT-99&amount=800&kind=debit_card", "/plans?plan=ACT-99&amount=abc&kind=nfc"] {
             let page = browser.get(path).await;
             assert_eq!(page.status, 200, "{path}");
             let mut text = page.html.clone();
@@ -473,6 +474,21 @@ on_both_databases! {
             }
             assert!(read >= 2, "{username} read {read} pages");
         }
+    }
+
+    async fn anyone_sees_the_plans_and_works_out_a_fee_before_committing(db) {
+        let app = spawn_app(db).await;
+        let mut visitor = Browser::new(&app);
+        let page = visitor.get("/plans").await;
+        assert_eq!(page.status, 200, "no login needed");
+        assert!(page.html.contains("id=\"plan-ACT-99\"") && page.html.contains("0.60%") && page.html.contains("¥20.00"), "rates and caps are shown");
+        let quoted = visitor.get("/plans?plan=ACT-99&amount=80000&kind=credit_card").await;
+        let result = &quoted.html[quoted.html.find("id=\"quote\"").expect("a quote")..];
+        assert!(result.contains("¥480.00") && result.contains("¥79,520.00"), "{result}");
+        let capped = visitor.get("/plans?plan=ACT-99&amount=80000&kind=debit_card").await;
+        assert!(capped.html.contains("已封顶"), "the cap is said");
+        let wrong = visitor.get("/plans?plan=ACT-99&amount=-3&kind=nfc").await;
+        assert!(wrong.html.contains("aria-invalid=\"true\"") && !wrong.html.contains("id=\"quote\""), "the amount is refused at its field");
     }
 
     async fn over_https_cookies_are_secure_and_hsts_is_sent(db) {
