@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use yajin_store::records::applications::{self, Application, Event};
 use yajin_store::records::attachments::{self, Attachment};
 use yajin_store::records::payouts::{self, Payout};
-use yajin_store::records::terminals;
+use yajin_store::records::{merchants, terminals};
 use yajin_store::{Conn, StoreError};
 
 /// An application as its merchant sees it: the row, its terminal's SN, its files, its timeline.
@@ -18,10 +18,12 @@ pub struct ApplicationDetail {
     pub timeline: Vec<Event>,
     /// The latest payout attempt, once one exists.
     pub payout: Option<Payout>,
+    /// The display name of the agent who sold the merchant its terminals, if one did.
+    pub agent_name: Option<String>,
 }
 
-/// Details for a page of applications in four queries, whatever the page's length: the
-/// terminals, the timelines, the files and the payouts, each for all ids at once.
+/// Details for a page of applications in five queries, whatever the page's length: the
+/// terminals, the timelines, the files, the payouts and the agents, each for all ids at once.
 pub async fn load_details(conn: &mut Conn, rows: Vec<Application>) -> Result<Vec<ApplicationDetail>, StoreError> {
     let ids: Vec<String> = rows.iter().map(|a| a.id.clone()).collect();
     let terminal_ids: Vec<String> = rows.iter().map(|a| a.terminal_id.clone()).collect();
@@ -37,10 +39,13 @@ pub async fn load_details(conn: &mut Conn, rows: Vec<Application>) -> Result<Vec
     }
     let mut latest: HashMap<String, Payout> =
         payouts::latest_of(conn, &ids).await?.into_iter().map(|p| (p.application_id.clone(), p)).collect();
+    let merchant_ids: Vec<String> = rows.iter().map(|a| a.merchant_id.clone()).collect();
+    let agents: HashMap<String, String> = merchants::agent_names(conn, &merchant_ids).await?.into_iter().collect();
     Ok(rows
         .into_iter()
         .map(|a| ApplicationDetail {
             payout: latest.remove(&a.id),
+            agent_name: agents.get(&a.merchant_id).cloned(),
             terminal_sn: sns.get(&a.terminal_id).cloned(),
             attachments: files.remove(&a.id).unwrap_or_default(),
             timeline: timelines.remove(&a.id).unwrap_or_default(),

@@ -44,14 +44,18 @@ pub const MERCHANT_B: DemoMerchant = DemoMerchant {
 };
 
 /// The demo's staff: user name, display name (a person's name: merchants read "客服 李娜"), role.
-pub const STAFF: [(&str, &str, Role); 6] = [
+pub const STAFF: [(&str, &str, Role); 7] = [
     ("admin", "张伟", Role::Admin),
     ("reviewer", "王芳", Role::Reviewer),
     ("reviewer2", "刘洋", Role::Reviewer),
     ("approver", "陈静", Role::Approver),
     ("finance", "赵磊", Role::Finance),
     ("support", "李娜", Role::Support),
+    ("agent", "周强", Role::Agent),
 ];
+
+/// The demo agent, who onboarded merchant A (and not B).
+pub const AGENT: &str = "agent";
 
 /// What the demo's plans charge per transaction: credit cards 0.60 %, debit cards 0.50 % at most
 /// 20.00, QR codes and NFC 0.38 %.
@@ -128,11 +132,15 @@ pub async fn seed(app: &App) -> Result<SeedOutcome, AppError> {
     let actor = Actor { role: Role::System, id: "demo-seed".into() };
     provisioning::create_plan(app, &actor, activation_plan(), Replay::none()).await?;
     provisioning::create_plan(app, &actor, termination_plan(), Replay::none()).await?;
+    let mut agent_id = None;
     for (username, display_name, role) in STAFF {
-        provisioning::create_staff(app, &actor, username, display_name, role, STAFF_PASSWORD.into()).await?;
+        let id = provisioning::create_staff(app, &actor, username, display_name, role, STAFF_PASSWORD.into()).await?;
+        if username == AGENT {
+            agent_id = Some(id);
+        }
     }
-    let a = create_merchant(app, &actor, &MERCHANT_A).await?;
-    let b = create_merchant(app, &actor, &MERCHANT_B).await?;
+    let a = create_merchant(app, &actor, &MERCHANT_A, agent_id).await?;
+    let b = create_merchant(app, &actor, &MERCHANT_B, None).await?;
     seed_merchant_a(app, &actor, &a).await?;
     announce(app).await?;
     let t = Terminal::termination(&b, LAST_SN, "B0000001");
@@ -158,7 +166,12 @@ async fn existing(app: &App) -> Result<Existing, AppError> {
     Ok(if complete { Existing::CompleteDemo } else { Existing::Other })
 }
 
-async fn create_merchant(app: &App, actor: &Actor, m: &DemoMerchant) -> Result<String, AppError> {
+async fn create_merchant(
+    app: &App,
+    actor: &Actor,
+    m: &DemoMerchant,
+    agent_id: Option<String>,
+) -> Result<String, AppError> {
     let input = MerchantInput {
         merchant_no: m.merchant_no.into(),
         name: m.name.into(),
@@ -167,6 +180,7 @@ async fn create_merchant(app: &App, actor: &Actor, m: &DemoMerchant) -> Result<S
         id_card_no: m.id_card_no.into(),
         bank_card_no: m.bank_card_no.into(),
         bank_name: m.bank_name.into(),
+        agent_id,
     };
     provisioning::create_merchant(app, actor, input).await
 }

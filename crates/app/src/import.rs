@@ -326,6 +326,7 @@ async fn one(app: &App, actor: &Actor, columns: &Columns, row: &Row, dry_run: bo
                 id_card_no: f.text("id_card_no").to_owned(),
                 bank_card_no: f.text("bank_card_no").to_owned(),
                 bank_name: f.text("bank_name").to_owned(),
+                agent_id: None,
             };
             if dry_run {
                 return Ok(provisioning::check_merchant(&input).map(|()| true));

@@ -8,6 +8,7 @@
 //! - [`assessment`]: a terminal's eligibility, from its facts and its plan snapshot.
 //! - [`demo`]: the fixed demo data set of api.md.
 
+pub mod agents;
 pub mod application_detail;
 pub mod applications;
 pub mod assessment;
@@ -56,7 +57,7 @@ pub use clock::{Clock, SystemClock};
 pub mod model {
     pub use yajin_store::audit::{AuditRow, ChainReport};
     pub use yajin_store::records::announcements::Announcement;
-    pub use yajin_store::records::applications::{Application, Event};
+    pub use yajin_store::records::applications::{Application, Event, OpenApplication};
     pub use yajin_store::records::attachments::Attachment;
     pub use yajin_store::records::merchants::Merchant;
     pub use yajin_store::records::notifications::Notification;

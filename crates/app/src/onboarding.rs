@@ -6,12 +6,13 @@
 
 use std::collections::HashMap;
 
+use yajin_core::application::Role;
 use yajin_core::ids::{BankCardNo, IdCardNo};
 use yajin_core::plan::TxnKind;
 use yajin_core::validation::{printable, FieldError, Lines};
 use yajin_core::{Fen, Timestamp};
 use yajin_store::records::outstanding::{self, Item};
-use yajin_store::records::{merchants, terminals};
+use yajin_store::records::{merchants, staff, terminals};
 use yajin_store::StoreError;
 
 use crate::idempotency::{begin_work, Outcome, Replay};
@@ -32,20 +33,23 @@ pub const BATCH_MAX: usize = 1_000;
 pub async fn merchant(
     app: &App,
     actor: &Actor,
-    input: MerchantInput,
+    mut input: MerchantInput,
     agent_username: Option<&str>,
 ) -> Result<Provisioned<(String, String)>, AppError> {
-    if let Some(agent) = agent_username {
-        // Agents arrive with terminal orders; until then no username names one.
-        return Err(AppError::Fields(vec![FieldError::new(
-            "agent_username",
-            "not_found",
-            format!("没有用户名为 {agent} 的代理商"),
-            format!("no agent is called {agent}"),
-        )]));
-    }
     let existing = {
         let mut conn = app.db.begin_read().await?;
+        if let Some(agent) = agent_username.map(str::trim).filter(|a| !a.is_empty()) {
+            let found = staff::by_username(&mut conn, agent).await?.filter(|s| s.role == Role::Agent && s.active);
+            let Some(found) = found else {
+                return Err(AppError::Fields(vec![FieldError::new(
+                    "agent_username",
+                    "not_found",
+                    format!("没有用户名为 {agent} 的代理商"),
+                    format!("no agent is called {agent}"),
+                )]));
+            };
+            input.agent_id = Some(found.id);
+        }
         match merchants::by_merchant_no(&mut conn, input.merchant_no.trim()).await? {
             Some(m) => {
                 let same_identity = match (IdCardNo::parse(&input.id_card_no), BankCardNo::parse(&input.bank_card_no)) {
@@ -66,7 +70,8 @@ pub async fn merchant(
             let same = same_identity
                 && m.name == input.name.trim()
                 && m.phone == input.phone.trim()
-                && m.bank_name == input.bank_name;
+                && m.bank_name == input.bank_name
+                && m.agent_id == input.agent_id;
             if same {
                 Ok(Provisioned::Existing((m.id, m.merchant_no)))
             } else {

@@ -28,6 +28,7 @@ fn taken(field: &'static str) -> impl Fn(StoreError) -> AppError {
     }
 }
 
+#[derive(Default)]
 pub struct MerchantInput {
     pub merchant_no: String,
     pub name: String,
@@ -36,6 +37,8 @@ pub struct MerchantInput {
     pub id_card_no: String,
     pub bank_card_no: String,
     pub bank_name: String,
+    /// The staff id of the agent (代理商) who onboarded the merchant, if one did.
+    pub agent_id: Option<String>,
 }
 
 /// A merchant's identifiers, parsed, or every field that is wrong.
@@ -75,6 +78,7 @@ pub async fn create_merchant(app: &App, actor: &Actor, input: MerchantInput) -> 
         id_card,
         bank_card,
         bank_name: input.bank_name,
+        agent_id: input.agent_id,
     };
     let id = merchants::insert(&mut tx, &app.vault, &new, now).await.map_err(taken("merchant_no or phone"))?;
     actor
@@ -84,7 +88,7 @@ pub async fn create_merchant(app: &App, actor: &Actor, input: MerchantInput) -> 
             "create_merchant",
             "merchant",
             &id,
-            serde_json::json!({"merchant_no": new.merchant_no.as_str()}),
+            serde_json::json!({"merchant_no": new.merchant_no.as_str(), "agent_id": new.agent_id}),
             now,
         )
         .await?;
@@ -117,8 +121,8 @@ pub async fn create_staff(
         errors.push(FieldError::new(
             "role",
             "invalid_value",
-            "reviewer、approver、finance、admin 或 support",
-            "reviewer, approver, finance, admin or support",
+            "reviewer、approver、finance、admin、support 或 agent",
+            "reviewer, approver, finance, admin, support or agent",
         ));
     }
     if !errors.is_empty() {

@@ -47,6 +47,7 @@ fn merchant_input() -> MerchantInput {
         id_card_no: "11010519491231002X".into(),
         bank_card_no: "6222021234567890128".into(),
         bank_name: "中国工商银行".into(),
+        agent_id: None,
     }
 }
 

@@ -75,12 +75,22 @@ pub enum Role {
     Finance,
     Admin,
     Support,
+    /// An agent (代理商) who sold terminals: reads its own merchants' cases, decides nothing.
+    Agent,
     System,
 }
 
 impl Role {
-    pub const ALL: [Role; 7] =
-        [Role::Merchant, Role::Reviewer, Role::Approver, Role::Finance, Role::Admin, Role::Support, Role::System];
+    pub const ALL: [Role; 8] = [
+        Role::Merchant,
+        Role::Reviewer,
+        Role::Approver,
+        Role::Finance,
+        Role::Admin,
+        Role::Support,
+        Role::Agent,
+        Role::System,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -90,6 +100,7 @@ impl Role {
             Self::Finance => "finance",
             Self::Admin => "admin",
             Self::Support => "support",
+            Self::Agent => "agent",
             Self::System => "system",
         }
     }

@@ -27,10 +27,12 @@ pub enum Permission {
     ReadReports,
     /// Read merchants' attachments.
     ReadAttachments,
+    /// An agent reads its own merchants, terminals and refund applications (masked).
+    AgentRead,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 13] = [
         Permission::ReviewRead,
         Permission::ReviewDecide,
         Permission::SecondApprove,
@@ -43,6 +45,7 @@ impl Permission {
         Permission::SupportInbox,
         Permission::ReadReports,
         Permission::ReadAttachments,
+        Permission::AgentRead,
     ];
 }
 
@@ -66,6 +69,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
                     | P::TimelineRead
             )
             | (R::Support, P::SupportInbox | P::TimelineRead)
+            | (R::Agent, P::AgentRead)
     )
 }
 
@@ -83,6 +87,10 @@ mod tests {
         // Support reads timelines and answers tickets, and nothing that moves money.
         let support: Vec<Permission> = Permission::ALL.into_iter().filter(|p| allows(Role::Support, *p)).collect();
         assert_eq!(support, [Permission::TimelineRead, Permission::SupportInbox]);
+        // An agent reads its own merchants and holds nothing else.
+        let agent: Vec<Permission> = Permission::ALL.into_iter().filter(|p| allows(Role::Agent, *p)).collect();
+        assert_eq!(agent, [Permission::AgentRead]);
+        assert!(Role::ALL.into_iter().filter(|r| allows(*r, Permission::AgentRead)).eq([Role::Agent]));
         // Merchants and the system hold no staff permission.
         for p in Permission::ALL {
             assert!(!allows(Role::Merchant, p) && !allows(Role::System, p));

@@ -49,6 +49,7 @@ const SQLITE: &[Migration] = &[
         name: "worded_when_read",
         sql: include_str!("../migrations/sqlite/0009_worded_when_read.sql"),
     },
+    Migration { version: 10, name: "agents", sql: include_str!("../migrations/sqlite/0010_agents.sql") },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -89,6 +90,7 @@ const POSTGRES: &[Migration] = &[
         name: "worded_when_read",
         sql: include_str!("../migrations/postgres/0009_worded_when_read.sql"),
     },
+    Migration { version: 10, name: "agents", sql: include_str!("../migrations/postgres/0010_agents.sql") },
 ];
 
 /// Serialises concurrent migrators on PostgreSQL (SQLite has `BEGIN IMMEDIATE`).

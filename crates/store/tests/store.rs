@@ -55,6 +55,7 @@ async fn merchant_with_terminal(db: &Db, phone: &str, sn: &str) -> Fixture {
             id_card: IdCardNo::parse("310115198506151236").unwrap(),
             bank_card: BankCardNo::parse("6222021234567890128").unwrap(),
             bank_name: "工商银行".into(),
+            agent_id: None,
         },
         0,
     )

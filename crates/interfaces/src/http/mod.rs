@@ -1,6 +1,7 @@
 //! The JSON API: its routes, views, errors, sessions and shared state, which the pages (`web`) build on.
 
 pub(crate) mod admin;
+mod agent;
 pub(crate) mod applications;
 pub mod assets;
 mod attachments;
@@ -45,6 +46,7 @@ pub fn api(sandbox_sms: bool) -> Router<AppState> {
         .merge(admin::routes())
         .merge(payouts::routes())
         .merge(plans::routes())
+        .merge(agent::routes())
         .merge(provisioning::routes())
         .route("/api/v1/openapi.json", axum::routing::get(|| async { axum::Json(openapi::document()) }))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES));

@@ -9,8 +9,8 @@ use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin, applications, attachments, auth, devices, health, inbox, payouts, plans, provisioning, reconciliations,
-    review,
+    admin, agent, applications, attachments, auth, devices, health, inbox, payouts, plans, provisioning,
+    reconciliations, review,
 };
 
 #[derive(OpenApi)]
@@ -42,8 +42,10 @@ use super::{
         provisioning::provision_merchant, provisioning::provision_terminal, provisioning::import_transactions,
         provisioning::add_outstanding_item,
         plans::list_published_plans, plans::quote_fee,
+        agent::list_agent_merchants, agent::list_agent_terminals, agent::list_agent_applications,
+        agent::get_agent_application,
     ),
-    tags((name = "health"), (name = "auth"), (name = "devices"), (name = "attachments"), (name = "applications"), (name = "inbox"), (name = "backoffice"), (name = "payouts"), (name = "provisioning"), (name = "plans"))
+    tags((name = "health"), (name = "auth"), (name = "devices"), (name = "attachments"), (name = "applications"), (name = "inbox"), (name = "backoffice"), (name = "payouts"), (name = "provisioning"), (name = "plans"), (name = "agent"))
 )]
 pub struct ApiDoc;
 

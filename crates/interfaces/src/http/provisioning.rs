@@ -92,6 +92,7 @@ pub(super) async fn provision_merchant(
         id_card_no: b.id_card_no,
         bank_card_no: b.bank_card_no,
         bank_name: b.bank_name,
+        agent_id: None,
     };
     let outcome = onboarding::merchant(&state.app, &session.actor(), input, b.agent_username.as_deref()).await?;
     Ok(provisioned(outcome, "merchant_no"))

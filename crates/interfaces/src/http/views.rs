@@ -58,6 +58,9 @@ page! {
     PolicyPage of PolicyView;
     AuditPage of AuditRowView;
     SupportTicketPage of SupportTicketView;
+    AgentMerchantPage of AgentMerchantView;
+    AgentTerminalPage of AgentTerminalView;
+    AgentApplicationPage of AgentApplicationView;
 }
 
 #[derive(Serialize, ToSchema)]
@@ -135,6 +138,29 @@ pub struct DepositView {
     pub deducted_fen: i64,
     /// `none`, `held`, `refund_in_progress`, `refunded`.
     pub status: String,
+}
+
+impl DepositView {
+    pub fn new(d: &yajin_core::eligibility::DepositFigures) -> DepositView {
+        let refundable = d.refundable().unwrap_or_default().max(Fen::ZERO);
+        let status = if d.collected_fen.get() == 0 {
+            "none"
+        } else if d.in_flight_fen.is_positive() {
+            "refund_in_progress"
+        } else if !refundable.is_positive() {
+            "refunded"
+        } else {
+            "held"
+        };
+        DepositView {
+            amount_fen: d.collected_fen.get(),
+            refundable_fen: refundable.get(),
+            refunded_fen: d.refunded_fen.get(),
+            in_flight_fen: d.in_flight_fen.get(),
+            deducted_fen: d.deducted_fen.get(),
+            status: status.to_owned(),
+        }
+    }
 }
 
 /// A reason a refund cannot happen now, with its figures (`outstanding_fen`, `deadline`,
@@ -265,19 +291,19 @@ pub struct OpenApplicationView {
     pub net_refund_fen: i64,
 }
 
+impl OpenApplicationView {
+    pub fn new(o: &yajin_app::model::OpenApplication) -> OpenApplicationView {
+        OpenApplicationView {
+            id: o.id.clone(),
+            status: o.status.as_str().to_owned(),
+            net_refund_fen: o.net_refund.get(),
+        }
+    }
+}
+
 impl TerminalView {
     pub fn new(ta: &TerminalAssessment, lang: Lang, now: Timestamp) -> TerminalView {
-        let (t, d, a) = (&ta.terminal, &ta.deposit, &ta.assessment);
-        let refundable = d.refundable().unwrap_or_default().max(Fen::ZERO);
-        let deposit_status = if d.collected_fen.get() == 0 {
-            "none"
-        } else if d.in_flight_fen.is_positive() {
-            "refund_in_progress"
-        } else if !refundable.is_positive() {
-            "refunded"
-        } else {
-            "held"
-        };
+        let (t, a) = (&ta.terminal, &ta.assessment);
         let progress = a.volume.as_ref().map(|v| {
             let percent = if v.target_fen.is_positive() {
                 (v.reached_fen.get().saturating_mul(100) / v.target_fen.get()).min(100)
@@ -294,14 +320,7 @@ impl TerminalView {
             activated_at: rfc3339(t.activated_at),
             terminated_at: rfc3339(t.terminated_at),
             device_returned_at: rfc3339(t.device_returned_at),
-            deposit: DepositView {
-                amount_fen: d.collected_fen.get(),
-                refundable_fen: refundable.get(),
-                refunded_fen: d.refunded_fen.get(),
-                in_flight_fen: d.in_flight_fen.get(),
-                deducted_fen: d.deducted_fen.get(),
-                status: deposit_status.to_owned(),
-            },
+            deposit: DepositView::new(&ta.deposit),
             plan: PlanView::new(&t.plan, lang),
             progress,
             eligibility: EligibilityView {
@@ -317,11 +336,7 @@ impl TerminalView {
                 auto_approvable: a.auto_approvable,
             },
             open_application_id: ta.open_application.as_ref().map(|o| o.id.clone()),
-            open_application: ta.open_application.as_ref().map(|o| OpenApplicationView {
-                id: o.id.clone(),
-                status: o.status.as_str().to_owned(),
-                net_refund_fen: o.net_refund.get(),
-            }),
+            open_application: ta.open_application.as_ref().map(OpenApplicationView::new),
         }
     }
 }
@@ -509,6 +524,8 @@ pub struct ApplicationView {
     pub rejection: Option<RejectionView>,
     /// While information is requested: what to add.
     pub info_request: Option<InfoRequestView>,
+    /// The agent who sold the merchant its terminal ("代理商 周强"); the company owns the refund.
+    pub agent: Option<String>,
     /// The latest payout attempt, once one exists (`null` for an all-deducted refund).
     pub payout: Option<PayoutView>,
 }
@@ -546,6 +563,7 @@ impl ApplicationView {
             timeline,
             rejection,
             info_request,
+            agent: d.agent_name.as_deref().map(|name| someone("agent", Some(name), lang)),
             payout: d.payout.map(PayoutView::from),
             id: a.id,
         }
@@ -770,6 +788,83 @@ pub struct AnnouncementView {
 impl From<model::Announcement> for AnnouncementView {
     fn from(a: model::Announcement) -> AnnouncementView {
         AnnouncementView { id: a.id, title: a.title, body: a.body, published_at: rfc3339(a.published_at) }
+    }
+}
+
+/// A merchant as its agent sees it: numbers masked.
+#[derive(Serialize, ToSchema)]
+pub struct AgentMerchantView {
+    pub merchant_no: String,
+    pub name: String,
+    /// Masked: 138****0001.
+    pub phone: String,
+    /// Masked: 6222 **** **** 0128.
+    pub bank_card: String,
+    pub bank_name: String,
+}
+
+impl From<model::Merchant> for AgentMerchantView {
+    fn from(m: model::Merchant) -> AgentMerchantView {
+        AgentMerchantView {
+            phone: masked_phone(&m.phone),
+            merchant_no: m.merchant_no,
+            name: m.name,
+            bank_card: m.bank_card_masked,
+            bank_name: m.bank_name,
+        }
+    }
+}
+
+/// A terminal of one of the agent's merchants: its deposit and the refund in progress.
+#[derive(Serialize, ToSchema)]
+pub struct AgentTerminalView {
+    pub sn: String,
+    pub terminal_id: String,
+    pub model: String,
+    pub status: String,
+    pub merchant_no: String,
+    pub merchant_name: String,
+    pub activated_at: Option<String>,
+    pub plan_code: String,
+    pub deposit: DepositView,
+    pub open_application: Option<OpenApplicationView>,
+}
+
+impl From<yajin_app::agents::AgentTerminal> for AgentTerminalView {
+    fn from(a: yajin_app::agents::AgentTerminal) -> AgentTerminalView {
+        let t = a.terminal;
+        AgentTerminalView {
+            deposit: DepositView::new(&a.deposit),
+            open_application: a.open_application.as_ref().map(OpenApplicationView::new),
+            activated_at: rfc3339(t.activated_at),
+            plan_code: t.plan.code,
+            status: t.status.as_str().to_owned(),
+            sn: t.sn,
+            terminal_id: t.terminal_id,
+            model: t.model,
+            merchant_no: a.merchant_no,
+            merchant_name: a.merchant_name,
+        }
+    }
+}
+
+/// A refund application as the agent who sold the terminal sees it: the merchant's view (card
+/// masked, timeline in the reader's language) and whose it is. Read-only.
+#[derive(Serialize, ToSchema)]
+pub struct AgentApplicationView {
+    #[serde(flatten)]
+    pub application: ApplicationView,
+    pub merchant_no: String,
+    pub merchant_name: String,
+}
+
+impl AgentApplicationView {
+    pub fn new(a: yajin_app::agents::AgentApplication, lang: Lang) -> AgentApplicationView {
+        AgentApplicationView {
+            application: ApplicationView::new(a.detail, lang),
+            merchant_no: a.merchant_no,
+            merchant_name: a.merchant_name,
+        }
     }
 }
 

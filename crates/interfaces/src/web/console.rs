@@ -73,6 +73,7 @@ fn landing(role: Role) -> &'static str {
     match role {
         Role::Reviewer | Role::Approver => "/console/queue",
         Role::Support => "/console/support",
+        Role::Agent => "/console/agent",
         _ => "/console/dashboard",
     }
 }

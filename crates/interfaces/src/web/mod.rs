@@ -6,6 +6,7 @@
 //! the API cannot tell a merchant different things. Forms post back with the session's CSRF
 //! token and a fresh idempotency key, so a double click or a resent form does its work once.
 
+mod agent_console;
 mod charts;
 mod console;
 mod once;
@@ -30,6 +31,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(portal::routes())
         .merge(console::routes())
+        .merge(agent_console::routes())
         .route("/lang/{code}", get(switch_language))
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(FORM_LIMIT_BYTES))

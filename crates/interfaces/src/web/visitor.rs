@@ -171,7 +171,7 @@ impl Staff {
 
 /// The console's sections, each shown only to the roles that may open it.
 fn console_nav(path: &str, lang: Lang, role: Role) -> Vec<NavLink> {
-    let sections: [(&'static str, &'static str, &'static str, Permission); 7] = [
+    let sections: [(&'static str, &'static str, &'static str, Permission); 8] = [
         ("/console/dashboard", "概览", "Dashboard", Permission::ReadReports),
         ("/console/queue", "审核队列", "Review queue", Permission::ReviewRead),
         ("/console/payouts", "打款", "Payouts", Permission::Payouts),
@@ -179,6 +179,7 @@ fn console_nav(path: &str, lang: Lang, role: Role) -> Vec<NavLink> {
         ("/console/plans", "押金方案", "Deposit plans", Permission::ManagePlans),
         ("/console/support", "客服工单", "Support inbox", Permission::SupportInbox),
         ("/console/audit", "审计日志", "Audit log", Permission::ReadAudit),
+        ("/console/agent", "我的商户", "My merchants", Permission::AgentRead),
     ];
     let allowed: Vec<(&'static str, &'static str, &'static str)> =
         sections.iter().filter(|s| allows(role, s.3)).map(|s| (s.0, s.1, s.2)).collect();

@@ -337,6 +337,16 @@ on_both_databases! {
         let card = json!({"bank_card_no": "6217001234567890122", "sms_code": "123456"});
         c.check("post", "/api/v1/refund-applications/{id}/payout-card", &app.post("/api/v1/refund-applications/ra_nope/payout-card", t, card).await);
         c.check("get", "/api/v1/receipts/{number}/verify", &app.send("GET", "/api/v1/receipts/RF0/verify", None, None, &[]).await);
+        let agent = app.staff("agent").await;
+        let list = app.get("/api/v1/agent/refund-applications", &agent).await;
+        c.check("get", "/api/v1/agent/refund-applications", &list);
+        c.check("get", "/api/v1/agent/refund-applications", &app.get("/api/v1/agent/refund-applications", &admin).await);
+        c.check("get", "/api/v1/agent/merchants", &app.get("/api/v1/agent/merchants", &agent).await);
+        c.check("get", "/api/v1/agent/terminals", &app.get("/api/v1/agent/terminals", &agent).await);
+        if let Some(first) = list.body["items"][0]["id"].as_str() {
+            c.check("get", "/api/v1/agent/refund-applications/{id}", &app.get(&format!("/api/v1/agent/refund-applications/{first}"), &agent).await);
+        }
+        c.check("get", "/api/v1/agent/refund-applications/{id}", &app.get("/api/v1/agent/refund-applications/ra_nope", &agent).await);
         c.check("get", "/api/v1/plans", &app.send("GET", "/api/v1/plans", None, None, &[]).await);
         let quote = json!({"plan_code": "ACT-99", "amount_fen": 8_000_000, "kind": "debit_card"});
         c.check("post", "/api/v1/fee-quote", &app.send("POST", "/api/v1/fee-quote", None, Some(quote), &[]).await);

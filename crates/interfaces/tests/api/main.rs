@@ -2,6 +2,7 @@
 //! PostgreSQL), seeded with the demo data set, driven over HTTP like any client.
 
 mod admin;
+mod agents;
 mod applications;
 mod attachments;
 mod auth;

@@ -453,13 +453,13 @@ on_both_databases! {
         let mut quoted: Vec<String> = ["中文", "拉卡拉", demo::MERCHANT_A.name, demo::MERCHANT_A.bank_name, "请尽快处理", "发票", "能开吗"]
             .map(str::to_owned).into();
         quoted.extend(demo::STAFF.iter().map(|(_, name, _)| (*name).to_owned()));
-        for username in ["admin", "reviewer", "approver", "finance", "support"] {
+        for username in ["admin", "reviewer", "approver", "finance", "support", "agent"] {
             let mut browser = Browser::staff(&app, username).await;
             browser.get("/lang/en?back=/console").await;
             let mut read = 0;
             for path in ["/console/dashboard", "/console/queue", &format!("/console/applications/{id}"), "/console/payouts",
                          "/console/plans", "/console/audit", "/console/support", &format!("/console/support/{ticket}"),
-                         "/console/reconciliations"] {
+                         "/console/reconciliations", "/console/agent", &format!("/console/agent/applications/{id}")] {
                 let page = browser.get(path).await;
                 if page.status != 200 {
                     continue; // not this role's page
@@ -474,6 +474,24 @@ on_both_databases! {
             }
             assert!(read >= 2, "{username} read {read} pages");
         }
+    }
+
+    async fn an_agent_follows_its_merchants_in_the_console_and_nothing_else(db) {
+        let app = spawn_app(db).await;
+        let m = app.merchant(A).await;
+        let id = app.post("/api/v1/refund-applications", &m, crate::applications::body("DEMO-REVIEW-01")).await.body["id"].as_str().unwrap().to_owned();
+        let mut agent = Browser::staff(&app, demo::AGENT).await;
+        let start = agent.get("/console").await;
+        assert_eq!(start.location.as_deref(), Some("/console/agent"), "an agent starts at its merchants");
+        let page = agent.get("/console/agent").await;
+        assert!(page.html.contains(demo::MERCHANT_A.name) && page.html.contains("138****0001") && page.html.contains(&id), "{}", page.html);
+        assert!(!page.html.contains("DEMO-B-01") && !page.html.contains(demo::MERCHANT_A.id_card_no) && !page.html.contains(demo::MERCHANT_A.bank_card_no));
+        let detail = agent.get(&format!("/console/agent/applications/{id}")).await;
+        assert!(detail.status == 200 && detail.html.contains("DEMO-REVIEW-01"), "{}", detail.status);
+        assert!(!detail.html.contains("action=\"/console/applications"), "read-only: no decisions");
+        assert_eq!(agent.get("/console/queue").await.status, 403, "an agent reviews nothing");
+        let mut reviewer = Browser::staff(&app, "reviewer").await;
+        assert_eq!(reviewer.get("/console/agent").await.status, 403);
     }
 
     async fn anyone_sees_the_plans_and_works_out_a_fee_before_committing(db) {

@@ -346,6 +346,39 @@ pub async fn page_of_merchant(
     rows.iter().map(from_row).collect()
 }
 
+/// A page of the applications of an agent's merchants, newest first, before the id cursor.
+pub async fn page_of_agent(
+    conn: &mut AnyConnection,
+    agent_id: &str,
+    before_id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Application>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM refund_applications
+         WHERE merchant_id IN (SELECT id FROM merchants WHERE agent_id = $1) AND ($2 = '' OR id < $2)
+         ORDER BY id DESC LIMIT $3"
+    ))
+    .bind(agent_id)
+    .bind(before_id.unwrap_or(""))
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// One application of one of the agent's merchants; any other is not found.
+pub async fn of_agent(conn: &mut AnyConnection, agent_id: &str, id: &str) -> Result<Option<Application>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM refund_applications
+         WHERE id = $1 AND merchant_id IN (SELECT id FROM merchants WHERE agent_id = $2)"
+    ))
+    .bind(id)
+    .bind(agent_id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
 /// One of the merchant's applications; another merchant's is not found.
 pub async fn of_merchant(
     conn: &mut AnyConnection,

@@ -12,6 +12,8 @@ pub struct NewMerchant {
     pub id_card: IdCardNo,
     pub bank_card: BankCardNo,
     pub bank_name: String,
+    /// The agent (a staff id) who onboarded the merchant.
+    pub agent_id: Option<String>,
 }
 
 /// A merchant as most of Yajin sees it: personal numbers only masked.
@@ -25,6 +27,7 @@ pub struct Merchant {
     pub bank_card_masked: String,
     pub bank_name: String,
     pub risk_frozen: bool,
+    pub agent_id: Option<String>,
 }
 
 fn context(id: &str, column: &str) -> String {
@@ -43,8 +46,9 @@ pub async fn insert(
     sqlx::query(
         "INSERT INTO merchants (id, merchant_no, name, phone, password_hash,
             id_card_sealed, id_card_key_id, id_card_index, id_card_last4, id_card_first3,
-            bank_card_sealed, bank_card_key_id, bank_card_index, bank_card_first4, bank_card_last4, bank_name, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+            bank_card_sealed, bank_card_key_id, bank_card_index, bank_card_first4, bank_card_last4, bank_name, created_at,
+            agent_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
     )
     .bind(&id)
     .bind(m.merchant_no.as_str())
@@ -63,13 +67,15 @@ pub async fn insert(
     .bind(m.bank_card.last4())
     .bind(&m.bank_name)
     .bind(now_ms)
+    .bind(m.agent_id.as_deref())
     .execute(&mut *conn)
     .await?;
     Ok(id)
 }
 
 const COLUMNS: &str =
-    "id, merchant_no, name, phone, id_card_first3, id_card_last4, bank_card_first4, bank_card_last4, bank_name, risk_frozen";
+    "id, merchant_no, name, phone, id_card_first3, id_card_last4, bank_card_first4, bank_card_last4, bank_name, risk_frozen,
+     agent_id";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<Merchant, StoreError> {
     let first3: String = row.try_get("id_card_first3")?;
@@ -85,6 +91,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Merchant, StoreError> {
         bank_card_masked: mask_card_last4(&card_first4, &card_last4),
         bank_name: row.try_get("bank_name")?,
         risk_frozen: row.try_get::<i64, _>("risk_frozen")? == 1,
+        agent_id: row.try_get("agent_id")?,
     })
 }
 
@@ -102,6 +109,41 @@ pub async fn by_ids(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<Merc
     let sql = format!("SELECT {COLUMNS} FROM merchants WHERE id IN ({})", crate::placeholders(1, ids.len()));
     let rows = crate::query_in(&sql, ids).fetch_all(conn).await?;
     rows.iter().map(from_row).collect()
+}
+
+/// A page of the merchants an agent onboarded, by merchant number after `after_no`.
+pub async fn page_of_agent(
+    conn: &mut AnyConnection,
+    agent_id: &str,
+    after_no: &str,
+    limit: i64,
+) -> Result<Vec<Merchant>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM merchants WHERE agent_id = $1 AND merchant_no > $2 ORDER BY merchant_no LIMIT $3"
+    ))
+    .bind(agent_id)
+    .bind(after_no)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// The display names of the agents who onboarded these merchants: `(merchant_id, name)`.
+pub async fn agent_names(
+    conn: &mut AnyConnection,
+    merchant_ids: &[String],
+) -> Result<Vec<(String, String)>, StoreError> {
+    if merchant_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT m.id AS merchant_id, s.display_name FROM merchants m JOIN staff s ON s.id = m.agent_id
+         WHERE m.id IN ({})",
+        crate::placeholders(1, merchant_ids.len())
+    );
+    let rows = crate::query_in(&sql, merchant_ids).fetch_all(conn).await?;
+    rows.iter().map(|r| Ok((r.try_get("merchant_id")?, r.try_get("display_name")?))).collect()
 }
 
 pub async fn by_phone(conn: &mut AnyConnection, phone: &str) -> Result<Option<Merchant>, StoreError> {

@@ -184,6 +184,25 @@ pub async fn of_merchant(
     rows.iter().map(from_row).collect()
 }
 
+/// A page of the terminals of an agent's merchants in SN order, after `after_sn`.
+pub async fn page_of_agent(
+    conn: &mut AnyConnection,
+    agent_id: &str,
+    after_sn: &str,
+    limit: i64,
+) -> Result<Vec<Terminal>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM terminals
+         WHERE merchant_id IN (SELECT id FROM merchants WHERE agent_id = $1) AND sn > $2 ORDER BY sn LIMIT $3"
+    ))
+    .bind(agent_id)
+    .bind(after_sn)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
 /// Counted volume per terminal and kind inside each terminal's counting window, for a set of
 /// terminals of one merchant: one query however many terminals.
 pub async fn window_volumes(
