@@ -29,6 +29,7 @@ pub mod inbox;
 pub mod keys;
 pub mod notices;
 pub mod onboarding;
+pub mod orders;
 pub mod paging;
 pub mod passwords;
 pub mod payouts;
@@ -61,6 +62,7 @@ pub mod model {
     pub use yajin_store::records::attachments::Attachment;
     pub use yajin_store::records::merchants::Merchant;
     pub use yajin_store::records::notifications::Notification;
+    pub use yajin_store::records::orders::{Order, OrderEvent};
     pub use yajin_store::records::outstanding::Item;
     pub use yajin_store::records::payouts::Payout;
     pub use yajin_store::records::sessions::Session;

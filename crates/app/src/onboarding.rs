@@ -87,7 +87,7 @@ pub async fn merchant(
 }
 
 /// Eight characters (ISO 8583 field 41), random: `Y` and seven of A–Z, 2–9 (no 0/O, 1/I).
-fn generated_terminal_id() -> String {
+pub(crate) fn generated_terminal_id() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::thread_rng();

@@ -310,6 +310,8 @@ pub async fn add_usage(
         return Err(AppError::Fields(vec![FieldError::new("amount_fen", "out_of_range", "须大于 0", "more than 0")]));
     }
     let mut tx = app.db.begin_write().await?;
+    // A shipped terminal's first transaction activates it (and fixes its plan snapshot).
+    crate::orders::activate_on_first_use(&mut tx, terminal_id, at).await?;
     let usage =
         terminals::NewUsage { terminal_id: terminal_id.to_owned(), amount, fee: Fen::ZERO, kind, occurred_at: at };
     let id = terminals::insert_usage(&mut tx, &usage).await?;
@@ -319,6 +321,36 @@ pub async fn add_usage(
     })?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(id)
+}
+
+/// Card volume on a terminal, by SN, now: the sandbox's stand-in for a real transaction (the
+/// demo's button and tests). A shipped terminal's first one activates it.
+pub async fn sandbox_transaction(app: &App, sn: &str, amount: Fen, kind: &str) -> Result<String, AppError> {
+    let mut errors = Vec::new();
+    let kind = TxnKind::parse(kind.trim());
+    if kind.is_none() {
+        let allowed = TxnKind::ALL.map(TxnKind::as_str).join("、");
+        errors.push(FieldError::new(
+            "kind",
+            "invalid",
+            format!("须为以下之一：{allowed}"),
+            format!("one of {allowed}"),
+        ));
+    }
+    if !amount.is_positive() || amount > Fen::yuan(1_000_000) {
+        errors.push(FieldError::new(
+            "amount_fen",
+            "out_of_range",
+            "须大于 0，至多 100 万元",
+            "more than 0, at most 1,000,000 yuan",
+        ));
+    }
+    let (Some(kind), true) = (kind, errors.is_empty()) else { return Err(AppError::Fields(errors)) };
+    let terminal = {
+        let mut conn = app.db.begin_read().await?;
+        terminals::by_sn_any(&mut conn, &sn.trim().to_ascii_uppercase()).await?.ok_or(AppError::NotFound("terminal"))?
+    };
+    add_usage(app, &terminal.id, amount, kind, app.clock.now()).await
 }
 
 /// A charge the merchant owes: the item and its `accrue_charge` transfer.

@@ -13,7 +13,7 @@ use yajin_store::records::jobs;
 use yajin_store::StoreError;
 
 use crate::backoff::backoff_ms;
-use crate::{collections, notices, payouts, App, AppError};
+use crate::{collections, notices, orders, payouts, App, AppError};
 
 /// How long a claimed job is a worker's before another may take it over (a worker that died
 /// holding one delays it this long).
@@ -44,6 +44,10 @@ pub async fn run_once(app: &App, channel: &dyn PayoutChannel, worker: &str, leas
         "collection" => match payload["collection_id"].as_str() {
             Some(id) => collections::run(app, channel, id, job.attempts).await,
             None => Err(AppError::Unexpected(format!("collection job {} without a collection", job.id))),
+        },
+        orders::PAYMENT_JOB => match (payload["order_id"].as_str(), payload["attempt"].as_i64()) {
+            (Some(id), Some(attempt)) => orders::run_payment(app, channel, id, attempt, job.attempts).await,
+            _ => Err(AppError::Unexpected(format!("order payment job {} without its order", job.id))),
         },
         notices::SMS_JOB => match payload["notification_id"].as_str() {
             Some(id) => notices::text(app, id, job.attempts).await,
@@ -101,6 +105,10 @@ pub async fn notice(app: &App, callback: &Callback) -> Result<(), AppError> {
         let mut conn = app.db.begin_read().await?;
         match callback.kind.as_str() {
             "payout" => yajin_store::records::payouts::by_id(&mut conn, &callback.id).await?.is_some(),
+            "collection" if orders::is_payment(&callback.id) => {
+                let order = yajin_store::records::orders::parse_payment_id(&callback.id).map(|(order, _)| order);
+                yajin_store::records::orders::by_id(&mut conn, order.unwrap_or_default()).await?.is_some()
+            }
             "collection" => yajin_store::records::collections::by_id(&mut conn, &callback.id).await?.is_some(),
             _ => false,
         }
@@ -116,6 +124,15 @@ pub async fn notice(app: &App, callback: &Callback) -> Result<(), AppError> {
             payouts::failed(app, &callback.id, failure_code, failure_message).await
         }
         ("payout", BankStatus::Processing) => payouts::processing(app, &callback.id).await,
+        (_, BankStatus::Succeeded { bank_reference, paid_at_ms }) if orders::is_payment(&callback.id) => {
+            orders::payment_succeeded(app, &callback.id, bank_reference, *paid_at_ms).await
+        }
+        (_, BankStatus::Failed { failure_code, .. }) if orders::is_payment(&callback.id) => {
+            orders::payment_failed(app, &callback.id, failure_code).await
+        }
+        (_, BankStatus::Processing) if orders::is_payment(&callback.id) => {
+            orders::payment_processing(app, &callback.id).await
+        }
         (_, BankStatus::Succeeded { bank_reference, .. }) => {
             collections::succeeded(app, &callback.id, bank_reference).await
         }

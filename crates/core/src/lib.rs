@@ -16,6 +16,7 @@ pub mod ids;
 pub mod ledger;
 pub mod money;
 pub mod notice;
+pub mod order;
 pub mod password;
 pub mod permission;
 pub mod plan;

@@ -113,6 +113,34 @@ pub enum Notice {
         reached: Fen,
         target: Fen,
     },
+    OrderApproved {
+        order_id: String,
+        deposit: Fen,
+    },
+    OrderRejected {
+        order_id: String,
+        comment: String,
+    },
+    OrderDepositPaid {
+        order_id: String,
+        deposit: Fen,
+        bank_reference: String,
+    },
+    OrderPaymentFailed {
+        order_id: String,
+        deposit: Fen,
+        failure_code: String,
+    },
+    OrderShipped {
+        order_id: String,
+        sn: String,
+        carrier: String,
+        waybill_no: String,
+    },
+    OrderActivated {
+        order_id: String,
+        sn: String,
+    },
 }
 
 impl Notice {
@@ -138,6 +166,12 @@ impl Notice {
             Notice::TicketClosed { .. } => "ticket_closed",
             Notice::WindowClosing { .. } => "window_closing",
             Notice::WindowClosed { .. } => "window_closed",
+            Notice::OrderApproved { .. } => "order_approved",
+            Notice::OrderRejected { .. } => "order_rejected",
+            Notice::OrderDepositPaid { .. } => "order_deposit_paid",
+            Notice::OrderPaymentFailed { .. } => "order_payment_failed",
+            Notice::OrderShipped { .. } => "order_shipped",
+            Notice::OrderActivated { .. } => "order_activated",
         }
     }
 
@@ -171,6 +205,11 @@ impl Notice {
                 | Notice::RefundedByDeduction { .. }
                 | Notice::PayoutFailed { .. }
                 | Notice::CollectionFailed { .. }
+                | Notice::OrderApproved { .. }
+                | Notice::OrderRejected { .. }
+                | Notice::OrderDepositPaid { .. }
+                | Notice::OrderPaymentFailed { .. }
+                | Notice::OrderShipped { .. }
         )
     }
 
@@ -200,6 +239,12 @@ impl Notice {
             Notice::TicketClosed { .. } => ("工单已关闭", "Ticket closed"),
             Notice::WindowClosing { .. } => ("激活考核期即将结束", "Your activation window closes soon"),
             Notice::WindowClosed { .. } => ("激活考核期已结束", "Your activation window has closed"),
+            Notice::OrderApproved { .. } => ("机具申请已通过，请支付押金", "Terminal order approved: pay the deposit"),
+            Notice::OrderRejected { .. } => ("机具申请未通过", "Terminal order not approved"),
+            Notice::OrderDepositPaid { .. } => ("押金已支付", "Deposit paid"),
+            Notice::OrderPaymentFailed { .. } => ("押金支付未成功", "The deposit could not be collected"),
+            Notice::OrderShipped { .. } => ("机具已发货", "Your terminal has shipped"),
+            Notice::OrderActivated { .. } => ("机具已激活", "Your terminal is active"),
         };
         pick(lang, zh, en)
     }
@@ -367,6 +412,59 @@ impl Notice {
                     format!("终端 {sn} 的激活考核期已于 {until} 结束，交易量 {reached} 未达到 {target}，不再符合激活返押金的条件。详情见“我的设备”，如有疑问请联系客服。")
                 } else {
                     format!("The activation window of terminal {sn} closed on {until} with card volume {reached} of the {target} needed, so its activation refund no longer applies. See My Devices; questions go to customer service.")
+                }
+            }
+            Notice::OrderApproved { order_id, deposit } => {
+                if zh {
+                    format!(
+                        "您的机具申请 {order_id} 已通过审核。请在申请页面支付押金 {deposit}，押金将按方案规则退还。"
+                    )
+                } else {
+                    format!("Your terminal order {order_id} is approved. Pay the {deposit} deposit on the order's page; it comes back under the plan's rule.")
+                }
+            }
+            Notice::OrderRejected { order_id, comment } => {
+                let mut out = if zh {
+                    format!("您的机具申请 {order_id} 未通过审核，未收取任何费用。")
+                } else {
+                    format!("Your terminal order {order_id} was not approved; nothing was charged.")
+                };
+                if !comment.trim().is_empty() {
+                    out.push_str(&pick(
+                        lang,
+                        &format!("审核说明：{}", comment.trim()),
+                        &format!(" Reviewer's comment: {}", comment.trim()),
+                    ));
+                }
+                out
+            }
+            Notice::OrderDepositPaid { order_id, deposit, bank_reference } => {
+                if zh {
+                    format!("机具申请 {order_id} 的押金 {deposit} 已支付，流水号 {bank_reference}。我们会尽快发货。")
+                } else {
+                    format!("The {deposit} deposit of terminal order {order_id} is paid, reference {bank_reference}. We ship shortly.")
+                }
+            }
+            Notice::OrderPaymentFailed { order_id, deposit, failure_code } => {
+                let why = failure_words(failure_code, lang);
+                if zh {
+                    format!("机具申请 {order_id} 的押金 {deposit} 未能扣款：{why}。未收取任何费用，您可以在申请页面重新支付。")
+                } else {
+                    format!("The {deposit} deposit of terminal order {order_id} could not be collected: {why}. Nothing was charged; you can pay again on the order's page.")
+                }
+            }
+            Notice::OrderShipped { order_id, sn, carrier, waybill_no } => {
+                if zh {
+                    format!("机具申请 {order_id} 已发货：终端 {sn}，{carrier} 运单号 {waybill_no}。收到后请在申请页面确认收货，首笔交易即激活。")
+                } else {
+                    format!("Terminal order {order_id} has shipped: terminal {sn}, {carrier} waybill {waybill_no}. Confirm delivery on the order's page; the first transaction activates it.")
+                }
+            }
+            Notice::OrderActivated { order_id, sn } => {
+                if zh {
+                    format!("终端 {sn}（机具申请 {order_id}）已激活，押金的退还条件自今日起计算，详见“我的设备”。")
+                } else {
+                    format!("Terminal {sn} (order {order_id}) is active; the deposit's refund rule counts from today. See My Devices.")
                 }
             }
         }
@@ -612,6 +710,16 @@ mod tests {
             Notice::TicketClosed { ticket_id: "tk_1".into(), subject: "S".into() },
             Notice::WindowClosing { sn: "SN1".into(), until: "2026-12-01".into(), reached: fen, target: fen },
             Notice::WindowClosed { sn: "SN1".into(), until: "2026-12-01".into(), reached: fen, target: fen },
+            Notice::OrderApproved { order_id: "to_1".into(), deposit: fen },
+            Notice::OrderRejected { order_id: "to_1".into(), comment: "C".into() },
+            Notice::OrderDepositPaid { order_id: "to_1".into(), deposit: fen, bank_reference: "B1".into() },
+            Notice::OrderShipped {
+                order_id: "to_1".into(),
+                sn: "SN1".into(),
+                carrier: "SF".into(),
+                waybill_no: "W1".into(),
+            },
+            Notice::OrderActivated { order_id: "to_1".into(), sn: "SN1".into() },
         ];
         for r in rejection::CATALOGUE {
             out.push(Notice::ApplicationRejected {
@@ -626,6 +734,7 @@ mod tests {
                 card_last4: "0128".into(),
                 failure_code: code.into(),
             });
+            out.push(Notice::OrderPaymentFailed { order_id: "to_1".into(), deposit: fen, failure_code: code.into() });
             for kind in OWED_KIND_CODES {
                 out.push(Notice::CollectionFailed { kind: kind.into(), amount: fen, failure_code: code.into() });
                 out.push(Notice::OutstandingSettled { kind: kind.into(), amount: fen, bank_reference: "B1".into() });
@@ -652,7 +761,7 @@ mod tests {
         out
     }
 
-    const ALLOWED: [&str; 2] = ["ra_01abc", "tk_1"];
+    const ALLOWED: [&str; 3] = ["ra_01abc", "tk_1", "to_1"];
 
     fn check_languages(zh: &str, en: &str) {
         let faults = language_faults(zh, en, &ALLOWED);

@@ -50,6 +50,11 @@ const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0009_worded_when_read.sql"),
     },
     Migration { version: 10, name: "agents", sql: include_str!("../migrations/sqlite/0010_agents.sql") },
+    Migration {
+        version: 11,
+        name: "terminal_orders",
+        sql: include_str!("../migrations/sqlite/0011_terminal_orders.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -91,6 +96,11 @@ const POSTGRES: &[Migration] = &[
         sql: include_str!("../migrations/postgres/0009_worded_when_read.sql"),
     },
     Migration { version: 10, name: "agents", sql: include_str!("../migrations/postgres/0010_agents.sql") },
+    Migration {
+        version: 11,
+        name: "terminal_orders",
+        sql: include_str!("../migrations/postgres/0011_terminal_orders.sql"),
+    },
 ];
 
 /// Serialises concurrent migrators on PostgreSQL (SQLite has `BEGIN IMMEDIATE`).

@@ -15,6 +15,7 @@ mod inbox;
 mod json_body;
 mod metrics;
 pub mod openapi;
+mod orders;
 mod paging;
 mod payouts;
 pub mod plans;
@@ -47,6 +48,7 @@ pub fn api(sandbox_sms: bool) -> Router<AppState> {
         .merge(payouts::routes())
         .merge(plans::routes())
         .merge(agent::routes())
+        .merge(orders::routes(sandbox_sms))
         .merge(provisioning::routes())
         .route("/api/v1/openapi.json", axum::routing::get(|| async { axum::Json(openapi::document()) }))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES));

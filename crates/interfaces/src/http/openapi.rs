@@ -9,7 +9,7 @@ use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin, agent, applications, attachments, auth, devices, health, inbox, payouts, plans, provisioning,
+    admin, agent, applications, attachments, auth, devices, health, inbox, orders, payouts, plans, provisioning,
     reconciliations, review,
 };
 
@@ -44,8 +44,12 @@ use super::{
         plans::list_published_plans, plans::quote_fee,
         agent::list_agent_merchants, agent::list_agent_terminals, agent::list_agent_applications,
         agent::get_agent_application,
+        orders::place_terminal_order, orders::list_terminal_orders, orders::get_terminal_order,
+        orders::pay_terminal_order, orders::cancel_terminal_order, orders::confirm_terminal_delivery,
+        orders::list_order_queue, orders::get_order_for_review, orders::approve_terminal_order,
+        orders::reject_terminal_order, orders::ship_terminal_order, orders::add_sandbox_transaction,
     ),
-    tags((name = "health"), (name = "auth"), (name = "devices"), (name = "attachments"), (name = "applications"), (name = "inbox"), (name = "backoffice"), (name = "payouts"), (name = "provisioning"), (name = "plans"), (name = "agent"))
+    tags((name = "health"), (name = "auth"), (name = "devices"), (name = "attachments"), (name = "applications"), (name = "inbox"), (name = "backoffice"), (name = "payouts"), (name = "provisioning"), (name = "plans"), (name = "agent"), (name = "orders"))
 )]
 pub struct ApiDoc;
 

@@ -347,6 +347,28 @@ on_both_databases! {
             c.check("get", "/api/v1/agent/refund-applications/{id}", &app.get(&format!("/api/v1/agent/refund-applications/{first}"), &agent).await);
         }
         c.check("get", "/api/v1/agent/refund-applications/{id}", &app.get("/api/v1/agent/refund-applications/ra_nope", &agent).await);
+        let b = app.merchant(demo::MERCHANT_B.phone).await;
+        let body = json!({"plan_code": "ACT-99", "model": "P2", "shipping_address": "上海市", "deposit_route": "card"});
+        let placed = app.post("/api/v1/terminal-orders", &b, body).await;
+        c.check("post", "/api/v1/terminal-orders", &placed);
+        c.check("post", "/api/v1/terminal-orders", &app.post("/api/v1/terminal-orders", &b, json!({"plan_code": "x"})).await);
+        let to = placed.body["id"].as_str().unwrap().to_owned();
+        c.check("get", "/api/v1/terminal-orders", &app.get("/api/v1/terminal-orders", &b).await);
+        c.check("get", "/api/v1/terminal-orders/{id}", &app.get(&format!("/api/v1/terminal-orders/{to}"), &b).await);
+        c.check("get", "/api/v1/terminal-orders/{id}", &app.get("/api/v1/terminal-orders/to_nope", &b).await);
+        c.check("get", "/api/v1/review/terminal-orders", &app.get("/api/v1/review/terminal-orders", &rv).await);
+        c.check("get", "/api/v1/review/terminal-orders/{id}", &app.get(&format!("/api/v1/review/terminal-orders/{to}"), &rv).await);
+        c.check("post", "/api/v1/terminal-orders/{id}/pay", &app.post(&format!("/api/v1/terminal-orders/{to}/pay"), &b, json!({})).await);
+        c.check("post", "/api/v1/review/terminal-orders/{id}/ship", &app.post(&format!("/api/v1/review/terminal-orders/{to}/ship"), &rv, json!({"sn": "S-1", "carrier": "c", "waybill_no": "w"})).await);
+        c.check("post", "/api/v1/terminal-orders/{id}/confirm-delivery", &app.post(&format!("/api/v1/terminal-orders/{to}/confirm-delivery"), &b, json!({})).await);
+        c.check("post", "/api/v1/review/terminal-orders/{id}/approve", &app.post(&format!("/api/v1/review/terminal-orders/{to}/approve"), &rv, json!({})).await);
+        c.check("post", "/api/v1/terminal-orders/{id}/cancel", &app.post(&format!("/api/v1/terminal-orders/{to}/cancel"), &b, json!({})).await);
+        let other = app.post("/api/v1/terminal-orders", &b, json!({"plan_code": "ACT-99", "model": "P2", "shipping_address": "上海市", "deposit_route": "card"})).await;
+        let other = other.body["id"].as_str().unwrap().to_owned();
+        c.check("post", "/api/v1/review/terminal-orders/{id}/reject", &app.post(&format!("/api/v1/review/terminal-orders/{other}/reject"), &rv, json!({"comment": "no"})).await);
+        let volume = json!({"sn": "DEMO-PROGRESS-01", "amount_fen": 100, "kind": "nfc"});
+        c.check("post", "/api/v1/sandbox/transactions", &app.send("POST", "/api/v1/sandbox/transactions", None, Some(volume), &[]).await);
+        c.check("post", "/api/v1/sandbox/transactions", &app.send("POST", "/api/v1/sandbox/transactions", None, Some(json!({"sn": "X", "amount_fen": 1, "kind": "nfc"})), &[]).await);
         c.check("get", "/api/v1/plans", &app.send("GET", "/api/v1/plans", None, None, &[]).await);
         let quote = json!({"plan_code": "ACT-99", "amount_fen": 8_000_000, "kind": "debit_card"});
         c.check("post", "/api/v1/fee-quote", &app.send("POST", "/api/v1/fee-quote", None, Some(quote), &[]).await);

@@ -16,6 +16,7 @@ mod keys;
 mod language;
 mod messages;
 mod operations;
+mod orders;
 mod payouts;
 mod plans;
 mod provisioning;

@@ -115,6 +115,8 @@ const NOT_KEYED: &[&str] = &[
     "/api/v1/refund-applications/preview",
     // A calculation: it creates nothing.
     "/api/v1/fee-quote",
+    // Sandbox only: each call is one more transaction by design (a test's or the demo's volume).
+    "/api/v1/sandbox/transactions",
     // The bank's signed callbacks: applying one twice is a no-op by construction.
     "/api/v1/channels/{channel}/callbacks",
     // A statement reconciled twice settles nothing twice: it is repeatable by nature.

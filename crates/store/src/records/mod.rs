@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod logins;
 pub mod merchants;
 pub mod notifications;
+pub mod orders;
 pub mod outstanding;
 pub mod payouts;
 pub mod plans;

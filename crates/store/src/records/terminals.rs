@@ -184,6 +184,31 @@ pub async fn of_merchant(
     rows.iter().map(from_row).collect()
 }
 
+/// An inactive terminal's first transaction: it is active from `at`, under the plan version
+/// in force then (its snapshot, fixed from now on); false if it was not inactive.
+pub async fn activate(
+    conn: &mut AnyConnection,
+    id: &str,
+    plan_id: &str,
+    plan: &DepositPlan,
+    at: Timestamp,
+) -> Result<bool, StoreError> {
+    let snapshot = serde_json::to_string(plan).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let n = sqlx::query(
+        "UPDATE terminals SET status = 'active', activated_at = $1, plan_id = $2, plan_snapshot = $3, count_until = $4
+         WHERE id = $5 AND status = 'inactive'",
+    )
+    .bind(at.millis())
+    .bind(plan_id)
+    .bind(snapshot)
+    .bind(plan.counting_window(at).map(|(_, until)| until.millis()))
+    .bind(id)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
 /// A page of the terminals of an agent's merchants in SN order, after `after_sn`.
 pub async fn page_of_agent(
     conn: &mut AnyConnection,
