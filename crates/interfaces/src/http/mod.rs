@@ -15,7 +15,7 @@ mod inbox;
 mod json_body;
 mod metrics;
 pub mod openapi;
-mod orders;
+pub mod orders;
 mod paging;
 mod payouts;
 pub mod plans;

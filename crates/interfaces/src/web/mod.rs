@@ -10,6 +10,7 @@ mod agent_console;
 mod charts;
 mod console;
 mod once;
+mod orders;
 mod page;
 mod portal;
 mod visitor;
@@ -32,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .merge(portal::routes())
         .merge(console::routes())
         .merge(agent_console::routes())
+        .merge(orders::routes())
         .route("/lang/{code}", get(switch_language))
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(FORM_LIMIT_BYTES))

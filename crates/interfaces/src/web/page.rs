@@ -157,6 +157,34 @@ impl Chrome {
         }
     }
 
+    /// A terminal order's state.
+    pub fn order_status(&self, status: &str) -> &'static str {
+        let (zh, en) = match status {
+            "submitted" => ("已提交，待审核", "Submitted"),
+            "approved" => ("已通过，待付押金", "Approved: pay the deposit"),
+            "paying" => ("押金支付中", "Paying the deposit"),
+            "deposit_paid" => ("押金已付，待发货", "Deposit paid: shipping soon"),
+            "shipped" => ("已发货", "Shipped"),
+            "delivered" => ("已签收，待激活", "Delivered: not yet active"),
+            "activated" => ("已激活", "Active"),
+            "rejected" => ("未通过", "Not approved"),
+            "cancelled" => ("已撤销", "Cancelled"),
+            _ => return "—",
+        };
+        self.t(zh, en)
+    }
+
+    /// How a deposit is paid.
+    pub fn route(&self, route: &str) -> &'static str {
+        let (zh, en) = match route {
+            "card" => ("银行卡", "bank card"),
+            "wechat" => ("微信支付", "WeChat Pay"),
+            "alipay" => ("支付宝", "Alipay"),
+            _ => return "—",
+        };
+        self.t(zh, en)
+    }
+
     /// A payout attempt's state.
     pub fn payout_status(&self, status: &str) -> &'static str {
         let (zh, en) = match status {

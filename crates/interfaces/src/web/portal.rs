@@ -88,6 +88,9 @@ fn notice(chrome: &mut Chrome, code: Option<&str>) {
         }
         Some("replied") => ("已发送。", "Sent."),
         Some("password_reset") => ("密码已重置，请用新密码登录。", "Password reset: log in with the new one."),
+        Some("volume") => {
+            ("演示：已为该终端增加 5,000 元刷卡交易。", "Demo: ¥5,000.00 of card transactions added to the terminal.")
+        }
         _ => return,
     };
     chrome.notice = Some(chrome.t(zh, en));
@@ -245,6 +248,8 @@ struct DevicesPage {
     chrome: Chrome,
     terminals: Vec<TerminalView>,
     next_cursor: Option<String>,
+    /// A demo install: each terminal offers a button that adds card volume.
+    demo: bool,
 }
 
 async fn my_devices(
@@ -252,12 +257,14 @@ async fn my_devices(
     who: Merchant,
     Query(q): Query<Notice>,
 ) -> Result<Response, PageError> {
-    let lang = who.chrome.lang;
+    let mut chrome = who.chrome;
+    let lang = chrome.lang;
+    notice(&mut chrome, q.notice.as_deref());
     let page = page_request(q.cursor.as_deref(), lang, Area::Portal)?;
     let (list, now) =
         devices::list_terminals(&state.app, &who.session.merchant_id, &page).await.map_err(|e| failed(e, lang))?;
     let terminals = list.items.iter().map(|t| TerminalView::new(t, lang, now)).collect();
-    Ok(render(&DevicesPage { chrome: who.chrome, terminals, next_cursor: list.next_cursor }))
+    Ok(render(&DevicesPage { chrome, terminals, next_cursor: list.next_cursor, demo: state.site.demo }))
 }
 
 // ---- 退押金 ----

@@ -103,12 +103,13 @@ impl FromRequestParts<AppState> for Merchant {
 }
 
 fn portal_nav(path: &str, lang: Lang) -> Vec<NavLink> {
-    let links: [(&'static str, &'static str, &'static str); 6] = [
+    let links: [(&'static str, &'static str, &'static str); 7] = [
         ("/devices", "我的设备", "My devices"),
         ("/applications", "退押金申请", "Refunds"),
         ("/outstanding", "待结清", "Owed"),
         ("/tickets", "客服", "Support"),
         ("/notifications", "消息", "Messages"),
+        ("/orders", "申请机具", "Order a terminal"),
         ("/plans", "方案与费率", "Plans"),
     ];
     nav(path, lang, &links)
@@ -171,9 +172,10 @@ impl Staff {
 
 /// The console's sections, each shown only to the roles that may open it.
 fn console_nav(path: &str, lang: Lang, role: Role) -> Vec<NavLink> {
-    let sections: [(&'static str, &'static str, &'static str, Permission); 8] = [
+    let sections: [(&'static str, &'static str, &'static str, Permission); 9] = [
         ("/console/dashboard", "概览", "Dashboard", Permission::ReadReports),
         ("/console/queue", "审核队列", "Review queue", Permission::ReviewRead),
+        ("/console/orders", "机具申请", "Terminal orders", Permission::ReviewRead),
         ("/console/payouts", "打款", "Payouts", Permission::Payouts),
         ("/console/reconciliations", "对账", "Reconciliation", Permission::Payouts),
         ("/console/plans", "押金方案", "Deposit plans", Permission::ManagePlans),

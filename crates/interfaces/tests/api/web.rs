@@ -427,13 +427,14 @@ on_both_databases! {
         // Names, and what people wrote, are shown as written.
         let mut quoted: Vec<String> = ["中文", "拉卡拉", demo::MERCHANT_A.name, demo::MERCHANT_A.bank_name, "请尽快处理", "照片模糊", "发票", "能开吗", "可以", "李娜", "王芳"]
             .map(str::to_owned).into();
+        quoted.extend(demo::STAFF.iter().map(|(_, name, _)| (*name).to_owned()));
         // Announcements are the company's words, published as written.
         for a in app.get("/api/v1/announcements", &m).await.body["items"].as_array().unwrap() {
             quoted.extend([a["title"].as_str().unwrap().to_owned(), a["body"].as_str().unwrap().to_owned()]);
         }
         for path in ["/devices", "/apply/DEMO-REVIEW-01", "/applications", &format!("/applications/{id}"), "/notifications",
                      "/outstanding", "/tickets", &format!("/tickets/{ticket}"), "/announcements",
-                     "/plans?plan=ACT-99&amount=800&kind=debit_card", "/plans?plan=ACT-99&amount=abc&kind=nfc"] {
+                     "/plans?plan=ACT-99&amount=800&kind=debit_card", "/plans?plan=ACT-99&amount=abc&kind=nfc", "/orders"] {
             let page = browser.get(path).await;
             assert_eq!(page.status, 200, "{path}");
             let mut text = page.html.clone();
@@ -459,7 +460,8 @@ on_both_databases! {
             let mut read = 0;
             for path in ["/console/dashboard", "/console/queue", &format!("/console/applications/{id}"), "/console/payouts",
                          "/console/plans", "/console/audit", "/console/support", &format!("/console/support/{ticket}"),
-                         "/console/reconciliations", "/console/agent", &format!("/console/agent/applications/{id}")] {
+                         "/console/reconciliations", "/console/agent", &format!("/console/agent/applications/{id}"),
+                         "/console/orders"] {
                 let page = browser.get(path).await;
                 if page.status != 200 {
                     continue; // not this role's page
@@ -492,6 +494,63 @@ on_both_databases! {
         assert_eq!(agent.get("/console/queue").await.status, 403, "an agent reviews nothing");
         let mut reviewer = Browser::staff(&app, "reviewer").await;
         assert_eq!(reviewer.get("/console/agent").await.status, 403);
+    }
+
+    async fn a_merchant_orders_a_terminal_and_activates_it_all_in_the_browser(db) {
+        let app = spawn_paying_app(db, Faults::default()).await;
+        let b_token = app.merchant(demo::MERCHANT_B.phone).await;
+        let mut b = Browser::merchant(&app, demo::MERCHANT_B.phone).await;
+        let form = b.get("/orders?plan=ACT-99").await;
+        assert!(form.html.contains("value=\"ACT-99\" selected"), "{}", form.html);
+        let csrf = form.hidden("_csrf");
+        let fields = |key: &str| vec![("_csrf", csrf.clone()), ("_key", key.to_owned()), ("plan_code", "ACT-99".to_owned()),
+            ("model", "拉卡拉 P2".to_owned()), ("shipping_address", "广州市天河区体育西路 1 号".to_owned()), ("deposit_route", "wechat".to_owned())];
+        let refused = b.post("/orders", &[("_csrf", csrf.as_str()), ("_key", "k0"), ("plan_code", "ACT-99"), ("model", ""), ("shipping_address", ""), ("deposit_route", "card")]).await;
+        assert_eq!(refused.status, 422);
+        assert!(refused.html.contains("aria-invalid=\"true\""), "errors at their fields");
+        let key = form.hidden("_key");
+        let placed_fields = fields(&key);
+        let placed_fields: Vec<(&str, &str)> = placed_fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let placed = b.post("/orders", &placed_fields).await;
+        let location = placed.location.clone().expect("to the order's page");
+        assert!(location.ends_with("?notice=placed"), "{location}");
+        let again = b.post("/orders", &placed_fields).await;
+        assert_eq!(again.location, placed.location, "a form sent twice places one order");
+        let path = location.split('?').next().unwrap().to_owned();
+        let id = path.trim_start_matches("/orders/").to_owned();
+
+        let mut reviewer = Browser::staff(&app, "reviewer").await;
+        let queue = reviewer.get("/console/orders").await;
+        assert!(queue.html.contains(&id));
+        let review = reviewer.get(&format!("/console/orders/{id}")).await;
+        let approved = reviewer.post(&format!("/console/orders/{id}/approve"), &[("_csrf", &review.hidden("_csrf")), ("_key", &review.hidden("_key"))]).await;
+        assert_eq!(approved.status, 303);
+
+        let page = b.get(&path).await;
+        assert!(page.html.contains("/pay") && page.html.contains("微信支付"), "{}", page.html);
+        let paid = b.post(&format!("{path}/pay"), &[("_csrf", &csrf), ("_key", &page.hidden("_key"))]).await;
+        assert_eq!(paid.location.as_deref(), Some(format!("{path}?notice=pay").as_str()));
+        app.eventually(&format!("/api/v1/terminal-orders/{id}"), &b_token, |o| o["status"] == "deposit_paid").await;
+
+        let review = reviewer.get(&format!("/console/orders/{id}")).await;
+        let ship = [("_csrf", review.hidden("_csrf")), ("_key", review.hidden("_key")), ("sn", "NEW-B-0002".into()), ("carrier", "顺丰".into()), ("waybill_no", "SF99".into())];
+        let ship: Vec<(&str, &str)> = ship.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(reviewer.post(&format!("/console/orders/{id}/ship"), &ship).await.status, 303);
+        let page = b.get(&path).await;
+        let delivered = b.post(&format!("{path}/confirm-delivery"), &[("_csrf", &csrf), ("_key", &page.hidden("_key"))]).await;
+        assert_eq!(delivered.location.as_deref(), Some(format!("{path}?notice=confirm-delivery").as_str()));
+
+        // The demo's button: card volume on the new terminal activates it and reaches the target.
+        let devices = b.get("/devices").await;
+        assert!(devices.html.contains("/devices/NEW-B-0002/demo-volume"));
+        for _ in 0..2 {
+            let added = b.post("/devices/NEW-B-0002/demo-volume", &[("_csrf", &csrf)]).await;
+            assert_eq!(added.location.as_deref(), Some("/devices?notice=volume"));
+        }
+        assert!(b.get(&path).await.html.contains("已激活"));
+        assert!(b.get("/devices").await.html.contains("href=\"/apply/NEW-B-0002\""), "now it can be refunded");
+        let other = b.post("/devices/DEMO-AUTO-01/demo-volume", &[("_csrf", &csrf)]).await;
+        assert_eq!(other.status, 404, "only one's own terminals");
     }
 
     async fn anyone_sees_the_plans_and_works_out_a_fee_before_committing(db) {
