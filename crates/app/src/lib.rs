@@ -8,6 +8,7 @@
 //! - [`assessment`]: a terminal's eligibility, from its facts and its plan snapshot.
 //! - [`demo`]: the fixed demo data set of api.md.
 
+pub mod activation;
 pub mod agents;
 pub mod application_detail;
 pub mod applications;

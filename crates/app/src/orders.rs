@@ -73,11 +73,7 @@ async fn step(
     note: &str,
     now: i64,
 ) -> Result<bool, AppError> {
-    if !orders::transition(tx, &order.id, order.status, to, now).await? {
-        return Ok(false);
-    }
-    orders::append_event(tx, &order.id, Some(order.status), to, (actor.role, &actor.id), note, now).await?;
-    Ok(true)
+    Ok(orders::advance(tx, &order.id, order.status, to, (actor.role, &actor.id), note, now).await?)
 }
 
 /// A merchant applies for a terminal under a published plan.
@@ -458,25 +454,5 @@ pub async fn payment_failed(app: &App, payment_id: &str, failure_code: &str) -> 
     };
     notices::tell(&mut tx, &order.merchant_id, &notice, now).await?;
     tx.commit().await.map_err(StoreError::from)?;
-    Ok(())
-}
-
-/// A terminal's first transaction: if it is inactive it activates now under the plan version in
-/// force (its snapshot is fixed from here on), and the order it shipped as is activated.
-pub(crate) async fn activate_on_first_use(tx: &mut Tx, terminal_id: &str, at: Timestamp) -> Result<(), AppError> {
-    let Some(terminal) = terminals::by_id(tx, terminal_id).await? else { return Ok(()) };
-    if terminal.status != TerminalStatus::Inactive {
-        return Ok(());
-    }
-    let (plan_id, plan) = plans::latest(tx, &terminal.plan.code).await?.ok_or(AppError::NotFound("deposit plan"))?;
-    if !terminals::activate(tx, terminal_id, &plan_id, &plan, at).await? {
-        return Ok(());
-    }
-    let Some(order) = orders::by_terminal(tx, terminal_id).await? else { return Ok(()) };
-    let Ok(to) = order_transition(order.status, OrderAction::Activate, Role::System) else { return Ok(()) };
-    if step(tx, &order, to, &Actor::system(), "", at.millis()).await? {
-        let notice = Notice::OrderActivated { order_id: order.id.clone(), sn: terminal.sn.clone() };
-        notices::tell(tx, &order.merchant_id, &notice, at.millis()).await?;
-    }
     Ok(())
 }

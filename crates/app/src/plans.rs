@@ -28,16 +28,7 @@ pub struct QuoteRequest {
 /// The fee on one transaction under a published plan; every problem at once, field by field.
 pub async fn quote(app: &App, request: &QuoteRequest) -> Result<FeeQuote, AppError> {
     let mut errors = Vec::new();
-    let kind = TxnKind::parse(request.kind.trim());
-    if kind.is_none() {
-        let allowed = TxnKind::ALL.map(TxnKind::as_str).join("、");
-        errors.push(FieldError::new(
-            "kind",
-            "invalid",
-            format!("须为以下之一：{allowed}"),
-            format!("one of {allowed}"),
-        ));
-    }
+    let kind = TxnKind::parse_field("kind", &request.kind).map_err(|e| errors.push(e)).ok();
     let amount = Fen::new(request.amount_fen);
     if !amount.is_positive() || amount > Fen::PARSE_MAX {
         errors.push(FieldError::new(

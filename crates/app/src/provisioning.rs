@@ -311,7 +311,7 @@ pub async fn add_usage(
     }
     let mut tx = app.db.begin_write().await?;
     // A shipped terminal's first transaction activates it (and fixes its plan snapshot).
-    crate::orders::activate_on_first_use(&mut tx, terminal_id, at).await?;
+    crate::activation::activate_on_first_use(&mut tx, terminal_id, at).await?;
     let usage =
         terminals::NewUsage { terminal_id: terminal_id.to_owned(), amount, fee: Fen::ZERO, kind, occurred_at: at };
     let id = terminals::insert_usage(&mut tx, &usage).await?;
@@ -327,16 +327,7 @@ pub async fn add_usage(
 /// demo's button and tests). A shipped terminal's first one activates it.
 pub async fn sandbox_transaction(app: &App, sn: &str, amount: Fen, kind: &str) -> Result<String, AppError> {
     let mut errors = Vec::new();
-    let kind = TxnKind::parse(kind.trim());
-    if kind.is_none() {
-        let allowed = TxnKind::ALL.map(TxnKind::as_str).join("、");
-        errors.push(FieldError::new(
-            "kind",
-            "invalid",
-            format!("须为以下之一：{allowed}"),
-            format!("one of {allowed}"),
-        ));
-    }
+    let kind = TxnKind::parse_field("kind", kind).map_err(|e| errors.push(e)).ok();
     if !amount.is_positive() || amount > Fen::yuan(1_000_000) {
         errors.push(FieldError::new(
             "amount_fen",

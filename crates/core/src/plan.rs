@@ -33,6 +33,14 @@ impl TxnKind {
     pub fn parse(text: &str) -> Option<TxnKind> {
         Self::ALL.into_iter().find(|k| k.as_str() == text)
     }
+
+    /// The kind typed in `field`, or the field's error naming the kinds there are.
+    pub fn parse_field(field: &str, text: &str) -> Result<TxnKind, FieldError> {
+        TxnKind::parse(text.trim()).ok_or_else(|| {
+            let allowed = TxnKind::ALL.map(TxnKind::as_str).join("、");
+            FieldError::new(field, "invalid", format!("须为以下之一：{allowed}"), format!("one of {allowed}"))
+        })
+    }
 }
 
 /// When a deposit becomes refundable.

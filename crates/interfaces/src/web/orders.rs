@@ -17,6 +17,7 @@ use yajin_core::Fen;
 
 use super::once::{new_key, Once};
 use super::page::{page_request, render, see, Area, Chrome, FormErrors, PageError};
+use super::portal::KeyedForm;
 use super::visitor::{FormOwner, Merchant, Posted, Staff};
 use crate::http::orders::OrderView;
 use crate::http::plans::PublishedPlanView;
@@ -170,12 +171,6 @@ async fn order(
     let detail =
         orders::get(&state.app, &who.session.merchant_id, &id).await.map_err(|e| failed(e, lang, Area::Portal))?;
     Ok(render(&OrderPage { o: OrderView::of(detail, lang), chrome, key: new_key() }))
-}
-
-#[derive(Deserialize, Default)]
-struct KeyedForm {
-    #[serde(rename = "_key", default)]
-    key: String,
 }
 
 async fn merchant_step(

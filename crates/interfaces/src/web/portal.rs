@@ -771,9 +771,9 @@ async fn change_card(
 
 #[derive(Deserialize, Serialize, Default)]
 #[serde(default)]
-struct KeyedForm {
+pub(super) struct KeyedForm {
     #[serde(rename = "_key", skip_serializing)]
-    key: String,
+    pub(super) key: String,
 }
 
 async fn cancel(

@@ -184,6 +184,25 @@ pub async fn transition(
     Ok(n == 1)
 }
 
+/// Moves the order from `from` to `to` with its timeline entry; false (and nothing written) if
+/// it was not in `from` any more.
+#[allow(clippy::too_many_arguments)]
+pub async fn advance(
+    conn: &mut AnyConnection,
+    id: &str,
+    from: OrderStatus,
+    to: OrderStatus,
+    actor: (Role, &str),
+    note: &str,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    if !transition(conn, id, from, to, now_ms).await? {
+        return Ok(false);
+    }
+    append_event(conn, id, Some(from), to, actor, note, now_ms).await?;
+    Ok(true)
+}
+
 /// approved → paying with a new payment attempt; false if the order was not approved (paid,
 /// paying, cancelled meanwhile).
 pub async fn start_payment(conn: &mut AnyConnection, id: &str, now_ms: i64) -> Result<bool, StoreError> {
