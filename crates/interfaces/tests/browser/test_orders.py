@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from conftest import DESKTOP, PHONE, merchant_login, staff_login
 
-B = "13800000002"
+B, B_ID, B_CARD = "13800000002", "440305199001014561", "6217001234567890122"
 
 
 def test_an_order_from_the_plans_to_an_active_terminal(person):
@@ -52,3 +52,12 @@ def test_an_order_from_the_plans_to_an_active_terminal(person):
     expect(terminal.get_by_role("link", name="退押金")).to_be_visible()
     b.go(f"/orders/{order_id}")
     expect(b.page.locator("#status")).to_have_text("已激活")
+
+    # And the deposit comes back: the plan approves it, the sandbox bank pays.
+    b.go("/apply/NEW-B-0009")
+    b.page.get_by_label("身份证号").fill(B_ID)
+    b.page.get_by_label("结算卡号").fill(B_CARD)
+    b.page.get_by_role("button", name="下一步：核对金额").click()
+    b.page.get_by_role("button", name="确认提交").click()
+    b.page.wait_for_url(re.compile(r".*/applications/ra_\w+\?notice=submitted$"))
+    b.reload_until(lambda p: "已退款" in p.locator("#status").inner_text())
