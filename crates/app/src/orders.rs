@@ -144,7 +144,11 @@ pub async fn merchant_step(
     let order = orders::of_merchant(tx, merchant_id, id).await?.ok_or(AppError::NotFound("terminal order"))?;
     let to = next(&order, action, Role::Merchant)?;
     let actor = Actor { role: Role::Merchant, id: merchant_id.to_owned() };
-    let moved = if action == OrderAction::Pay {
+    let moved = if action == OrderAction::Return {
+        // The terminal ends unused; a used one is ended by an ordinary termination instead.
+        let terminal = order.terminal_id.as_deref().unwrap_or_default();
+        step(tx, &order, to, &actor, "", now).await? && terminals::terminate_unused(tx, terminal, now).await?
+    } else if action == OrderAction::Pay {
         // A new attempt, with its own idempotency key at the bank, collected by the worker.
         let started = orders::start_payment(tx, id, now).await?;
         if started {

@@ -105,7 +105,16 @@ pub enum Reason {
 pub enum Missing {
     NoDeposit,
     NotActivated,
-    VolumeBelowTarget { reached_fen: Fen, needed_fen: Fen, remaining_fen: Fen, deadline: Timestamp, days_left: i64 },
+    /// Returned unused (never activated, terminated): the deposit comes back once the device
+    /// is received.
+    DeviceNotReturned,
+    VolumeBelowTarget {
+        reached_fen: Fen,
+        needed_fen: Fen,
+        remaining_fen: Fen,
+        deadline: Timestamp,
+        days_left: i64,
+    },
 }
 
 pub use crate::text::Lang;
@@ -170,6 +179,10 @@ impl Missing {
             (Self::NoDeposit, Lang::En) => "No deposit was collected for this terminal.".into(),
             (Self::NotActivated, Lang::Zh) => "终端尚未激活。".into(),
             (Self::NotActivated, Lang::En) => "The terminal is not activated yet.".into(),
+            (Self::DeviceNotReturned, Lang::Zh) => "机具退回并验收后，即可申请退还押金。".into(),
+            (Self::DeviceNotReturned, Lang::En) => {
+                "The deposit can be applied for once the returned device has been received.".into()
+            }
             (Self::VolumeBelowTarget { reached_fen, needed_fen, remaining_fen, deadline, days_left }, Lang::Zh) => {
                 format!(
                     "交易额已达 {reached_fen}，目标 {needed_fen}，还差 {remaining_fen}；截止 {}（含当日，剩余 {days_left} 天）。",
@@ -271,7 +284,12 @@ pub fn assess(
     let net = room.checked_sub(deducted)?;
     let is_activation = matches!(plan.rule, RefundRule::Activation { .. });
     Ok(Assessment {
-        auto_approvable: reasons.is_empty() && plan.auto_approve && is_activation && owed.is_empty(),
+        // Only a target met is approved by the system; a returned device is looked at by a person.
+        auto_approvable: reasons.is_empty()
+            && plan.auto_approve
+            && is_activation
+            && owed.is_empty()
+            && facts.activated_at.is_some(),
         reasons,
         refundable_fen: refundable,
         fee_fen: fee,
@@ -291,6 +309,14 @@ fn apply_rule(
     now: Timestamp,
     reasons: &mut Vec<Reason>,
 ) -> (Option<Timestamp>, Option<VolumeProgress>) {
+    // Returned unused (refused on delivery, or sent back before its first transaction): the
+    // plan's rule never began, and the deposit comes back once the device is received.
+    if facts.activated_at.is_none() && facts.terminated_at.is_some() {
+        if !facts.device_returned {
+            reasons.push(Reason::NotYetEligible { missing: Missing::DeviceNotReturned });
+        }
+        return (None, None);
+    }
     match &plan.rule {
         RefundRule::Activation { volume_target_fen, window_days, .. } => {
             let Some(activated_at) = facts.activated_at else {
@@ -401,6 +427,24 @@ mod tests {
             counted_volume_fen: Fen::yuan(volume_yuan),
             open_application_id: None,
         }
+    }
+
+    #[test]
+    fn a_terminal_returned_unused_is_refunded_once_the_device_is_back() {
+        let mut returned = facts(0, 0);
+        (returned.status, returned.activated_at, returned.terminated_at) =
+            (TerminalStatus::Terminated, None, Some(NOW.plus_millis(-DAY)));
+        for plan in [activation_plan(), DepositPlan { auto_approve: true, ..activation_plan() }] {
+            let waiting = assess(&returned, &plan, &[], false, NOW).unwrap();
+            assert_eq!(waiting.reasons, [Reason::NotYetEligible { missing: Missing::DeviceNotReturned }]);
+            let back =
+                assess(&TerminalFacts { device_returned: true, ..returned.clone() }, &plan, &[], false, NOW).unwrap();
+            assert!(back.eligible() && back.net_refund_fen == Fen::yuan(99), "{back:?}");
+            assert!(!back.auto_approvable, "a returned device is looked at by a person");
+        }
+        // Inactive and still bound (shipped, not yet used): not yet, as before.
+        let shipped = TerminalFacts { status: TerminalStatus::Inactive, activated_at: None, ..facts(0, 0) };
+        assert_eq!(codes(&assess(&shipped, &activation_plan(), &[], false, NOW).unwrap()), ["not_yet_eligible"]);
     }
 
     fn owes_60() -> Vec<OwedItem> {
@@ -540,6 +584,7 @@ mod tests {
             Reason::RefundWindowExpired { deadline: at },
             Reason::NotYetEligible { missing: Missing::NoDeposit },
             Reason::NotYetEligible { missing: Missing::NotActivated },
+            Reason::NotYetEligible { missing: Missing::DeviceNotReturned },
             Reason::NotYetEligible {
                 missing: Missing::VolumeBelowTarget {
                     reached_fen: fen,

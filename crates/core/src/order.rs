@@ -18,12 +18,15 @@ pub enum OrderStatus {
     Shipped,
     Delivered,
     Activated,
+    /// Refused on delivery or sent back before its first transaction: the terminal is
+    /// terminated, and the deposit comes back once the device is received.
+    Returned,
     Rejected,
     Cancelled,
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 9] = [
+    pub const ALL: [OrderStatus; 10] = [
         OrderStatus::Submitted,
         OrderStatus::Approved,
         OrderStatus::Paying,
@@ -31,6 +34,7 @@ impl OrderStatus {
         OrderStatus::Shipped,
         OrderStatus::Delivered,
         OrderStatus::Activated,
+        OrderStatus::Returned,
         OrderStatus::Rejected,
         OrderStatus::Cancelled,
     ];
@@ -44,6 +48,7 @@ impl OrderStatus {
             Self::Shipped => "shipped",
             Self::Delivered => "delivered",
             Self::Activated => "activated",
+            Self::Returned => "returned",
             Self::Rejected => "rejected",
             Self::Cancelled => "cancelled",
         }
@@ -67,6 +72,8 @@ pub enum OrderAction {
     PaymentFailed,
     Ship,
     ConfirmDelivery,
+    /// The merchant refuses the delivery or returns the terminal unused.
+    Return,
     /// The first transaction (delivery need not have been confirmed).
     Activate,
 }
@@ -98,6 +105,7 @@ pub fn order_transition(from: OrderStatus, action: OrderAction, role: Role) -> R
         (S::DepositPaid, A::Ship) => Ok(S::Shipped),
         (S::Shipped, A::ConfirmDelivery) => Ok(S::Delivered),
         (S::Shipped | S::Delivered, A::Activate) => Ok(S::Activated),
+        (S::Shipped | S::Delivered, A::Return) => Ok(S::Returned),
         _ => Err(OrderRefusal::InvalidState),
     }
 }
@@ -107,7 +115,7 @@ fn role_of(action: OrderAction) -> Role {
     use OrderAction as A;
     match action {
         A::Approve | A::Reject | A::Ship => Role::Reviewer,
-        A::Cancel | A::Pay | A::ConfirmDelivery => Role::Merchant,
+        A::Cancel | A::Pay | A::ConfirmDelivery | A::Return => Role::Merchant,
         A::PaymentSucceeded | A::PaymentFailed | A::Activate => Role::System,
     }
 }
@@ -118,7 +126,7 @@ mod tests {
     use OrderAction as A;
     use OrderStatus as S;
 
-    const ACTIONS: [OrderAction; 9] = [
+    const ACTIONS: [OrderAction; 10] = [
         A::Approve,
         A::Reject,
         A::Cancel,
@@ -127,6 +135,7 @@ mod tests {
         A::PaymentFailed,
         A::Ship,
         A::ConfirmDelivery,
+        A::Return,
         A::Activate,
     ];
 
@@ -169,7 +178,13 @@ mod tests {
 
     #[test]
     fn final_states_stay_final_and_every_status_reads_back() {
-        for from in [S::Activated, S::Rejected, S::Cancelled] {
+        assert_eq!(order_transition(S::Delivered, A::Return, Role::Merchant), Ok(S::Returned));
+        assert_eq!(
+            order_transition(S::Activated, A::Return, Role::Merchant),
+            Err(OrderRefusal::InvalidState),
+            "used: ended by termination"
+        );
+        for from in [S::Activated, S::Returned, S::Rejected, S::Cancelled] {
             for action in ACTIONS {
                 for role in Role::ALL {
                     assert!(order_transition(from, action, role).is_err(), "{from:?} {action:?} {role:?}");

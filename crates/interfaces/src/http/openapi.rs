@@ -45,7 +45,7 @@ use super::{
         agent::list_agent_merchants, agent::list_agent_terminals, agent::list_agent_applications,
         agent::get_agent_application,
         orders::place_terminal_order, orders::list_terminal_orders, orders::get_terminal_order,
-        orders::pay_terminal_order, orders::cancel_terminal_order, orders::confirm_terminal_delivery,
+        orders::pay_terminal_order, orders::cancel_terminal_order, orders::confirm_terminal_delivery, orders::return_terminal,
         orders::list_order_queue, orders::get_order_for_review, orders::approve_terminal_order,
         orders::reject_terminal_order, orders::ship_terminal_order, orders::add_sandbox_transaction,
     ),

@@ -29,6 +29,7 @@ pub fn routes(sandbox: bool) -> Router<AppState> {
         .route("/api/v1/terminal-orders/{id}/pay", post(pay_terminal_order))
         .route("/api/v1/terminal-orders/{id}/cancel", post(cancel_terminal_order))
         .route("/api/v1/terminal-orders/{id}/confirm-delivery", post(confirm_terminal_delivery))
+        .route("/api/v1/terminal-orders/{id}/return", post(return_terminal))
         .route("/api/v1/review/terminal-orders", get(list_order_queue))
         .route("/api/v1/review/terminal-orders/{id}", get(get_order_for_review))
         .route("/api/v1/review/terminal-orders/{id}/approve", post(approve_terminal_order))
@@ -277,6 +278,23 @@ pub(super) async fn confirm_terminal_delivery(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     merchant_step(&state, &session, lang, &key, &id, OrderAction::ConfirmDelivery, StatusCode::OK).await
+}
+
+#[utoipa::path(post, path = "/api/v1/terminal-orders/{id}/return", operation_id = "return_terminal", tag = "orders",
+    security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path), IdempotencyKey),
+    responses((status = 200, body = OrderView, description = "`returned`: the terminal is terminated unused; once the device is received, its deposit can be applied for"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden, csrf_failed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invalid_state: not shipped, or activated already (then an ordinary termination applies)", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn return_terminal(
+    State(state): State<AppState>,
+    session: MerchantSession,
+    Language(lang): Language,
+    key: IdempotencyKey,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    merchant_step(&state, &session, lang, &key, &id, OrderAction::Return, StatusCode::OK).await
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

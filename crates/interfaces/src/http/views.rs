@@ -194,6 +194,9 @@ pub fn figures(reason: &Reason) -> Map<String, Value> {
             "days_left": days_left}),
         Reason::NotYetEligible { missing: Missing::NotActivated } => serde_json::json!({"missing": "not_activated"}),
         Reason::NotYetEligible { missing: Missing::NoDeposit } => serde_json::json!({"missing": "no_deposit"}),
+        Reason::NotYetEligible { missing: Missing::DeviceNotReturned } => {
+            serde_json::json!({"missing": "device_not_returned"})
+        }
         Reason::DepositAlreadyRefunded | Reason::RiskFrozen => serde_json::json!({}),
     };
     match value {

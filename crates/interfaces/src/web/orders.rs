@@ -163,6 +163,10 @@ async fn order(
         Some("confirm-delivery") => {
             ("已确认收货。首笔交易后机具即激活。", "Delivery confirmed. The first transaction activates the terminal.")
         }
+        Some("return") => (
+            "已登记退回。请寄回机具，验收后即可申请退还押金。",
+            "Return recorded. Send the device back; once it is received you can apply for the deposit.",
+        ),
         _ => ("", ""),
     };
     if !zh.is_empty() {
@@ -184,6 +188,7 @@ async fn merchant_step(
         "pay" => OrderAction::Pay,
         "cancel" => OrderAction::Cancel,
         "confirm-delivery" => OrderAction::ConfirmDelivery,
+        "return" => OrderAction::Return,
         _ => return Err(PageError::not_found(lang, Area::Portal)),
     };
     let target = format!("POST /orders/{id}/{step}");

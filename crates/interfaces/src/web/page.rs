@@ -167,6 +167,7 @@ impl Chrome {
             "shipped" => ("已发货", "Shipped"),
             "delivered" => ("已签收，待激活", "Delivered: not yet active"),
             "activated" => ("已激活", "Active"),
+            "returned" => ("已退回，待验收退押金", "Returned: deposit back once received"),
             "rejected" => ("未通过", "Not approved"),
             "cancelled" => ("已撤销", "Cancelled"),
             _ => return "—",

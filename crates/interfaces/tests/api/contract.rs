@@ -360,6 +360,7 @@ on_both_databases! {
         c.check("get", "/api/v1/review/terminal-orders/{id}", &app.get(&format!("/api/v1/review/terminal-orders/{to}"), &rv).await);
         c.check("post", "/api/v1/terminal-orders/{id}/pay", &app.post(&format!("/api/v1/terminal-orders/{to}/pay"), &b, json!({})).await);
         c.check("post", "/api/v1/review/terminal-orders/{id}/ship", &app.post(&format!("/api/v1/review/terminal-orders/{to}/ship"), &rv, json!({"sn": "S-1", "carrier": "c", "waybill_no": "w"})).await);
+        c.check("post", "/api/v1/terminal-orders/{id}/return", &app.post(&format!("/api/v1/terminal-orders/{to}/return"), &b, json!({})).await);
         c.check("post", "/api/v1/terminal-orders/{id}/confirm-delivery", &app.post(&format!("/api/v1/terminal-orders/{to}/confirm-delivery"), &b, json!({})).await);
         c.check("post", "/api/v1/review/terminal-orders/{id}/approve", &app.post(&format!("/api/v1/review/terminal-orders/{to}/approve"), &rv, json!({})).await);
         c.check("post", "/api/v1/terminal-orders/{id}/cancel", &app.post(&format!("/api/v1/terminal-orders/{to}/cancel"), &b, json!({})).await);

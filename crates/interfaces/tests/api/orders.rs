@@ -206,3 +206,43 @@ on_both_databases! {
         assert_eq!(live.send("POST", "/api/v1/sandbox/transactions", None, Some(json!({"sn": "X", "amount_fen": 1, "kind": "nfc"})), &[]).await.status, 404);
     }
 }
+
+on_both_databases! {
+    async fn a_terminal_returned_unused_gives_its_deposit_back_once_received(db) {
+        let app = spawn_paying_app(db, Faults::default()).await;
+        let b = app.merchant(B).await;
+        let id = approved(&app, &b).await;
+        app.post(&format!("/api/v1/terminal-orders/{id}/pay"), &b, json!({})).await;
+        app.eventually(&format!("/api/v1/terminal-orders/{id}"), &b, |o| o["status"] == "deposit_paid").await;
+        let reviewer = app.staff("reviewer").await;
+        let ship = json!({"sn": "NEW-B-0003", "carrier": "顺丰", "waybill_no": "SF3"});
+        app.post(&format!("/api/v1/review/terminal-orders/{id}/ship"), &reviewer, ship).await;
+
+        let returned = app.post(&format!("/api/v1/terminal-orders/{id}/return"), &b, json!({})).await;
+        assert_eq!((returned.status, returned.body["status"].as_str()), (200, Some("returned")), "{:?}", returned.body);
+        let terminal = app.get("/api/v1/terminals/NEW-B-0003", &b).await.body;
+        assert_eq!(terminal["status"], "terminated");
+        assert_eq!(terminal["eligibility"]["reasons"][0]["missing"], "device_not_returned", "{terminal}");
+        let apply = json!({"terminal_sn": "NEW-B-0003", "phone": B, "id_card_no": demo::MERCHANT_B.id_card_no,
+            "bank_card_no": demo::MERCHANT_B.bank_card_no, "reason": "stop_using", "attachment_ids": []});
+        let early = app.post("/api/v1/refund-applications", &b, apply.clone()).await;
+        assert_eq!((early.status, early.code()), (422, "not_yet_eligible"));
+        let twice = app.post(&format!("/api/v1/terminal-orders/{id}/return"), &b, json!({})).await;
+        assert_eq!((twice.status, twice.code()), (409, "invalid_state"));
+        // Volume on a returned terminal does not bring it back to life.
+        app.send("POST", "/api/v1/sandbox/transactions", None, Some(json!({"sn": "NEW-B-0003", "amount_fen": 100, "kind": "nfc"})), &[]).await;
+        assert_eq!(app.get(&format!("/api/v1/terminal-orders/{id}"), &b).await.body["status"], "returned");
+
+        let received = json!({"waybill_no": "SF-BACK-1", "condition": "ok"});
+        assert_eq!(app.post("/api/v1/review/terminals/NEW-B-0003/device-received", &reviewer, received).await.status, 201);
+        let refund = app.post("/api/v1/refund-applications", &b, apply).await;
+        assert_eq!(refund.status, 201, "{:?}", refund.body);
+        assert_eq!((refund.body["status"].as_str(), refund.body["net_refund_fen"].as_i64()), (Some("submitted"), Some(9_900)), "a person looks at a returned device");
+        let rid = refund.body["id"].as_str().unwrap().to_owned();
+        app.post(&format!("/api/v1/review/applications/{rid}/claim"), &reviewer, json!({})).await;
+        app.post(&format!("/api/v1/review/applications/{rid}/approve"), &reviewer, json!({})).await;
+        app.eventually(&format!("/api/v1/refund-applications/{rid}"), &b, |a| a["status"] == "refunded").await;
+        let paid: Vec<_> = app.bank_payments().await.into_iter().filter(|(_, reference, _)| reference == &rid).collect();
+        assert_eq!((paid.len(), paid[0].2), (1, 9_900));
+    }
+}

@@ -1,5 +1,5 @@
 -- A merchant applies for a terminal (申请机具): submitted → approved → paying → deposit_paid →
--- shipped → delivered → activated, or rejected / cancelled. The deposit is collected through
+-- shipped → delivered → activated, or rejected / cancelled, or returned unused. The deposit is collected through
 -- the channel once per attempt (`id-attempt` is the bank's idempotency key); the collection's
 -- reference becomes the deposit's route reference when the terminal ships.
 CREATE TABLE terminal_orders (
@@ -11,7 +11,7 @@ CREATE TABLE terminal_orders (
     deposit_route         TEXT NOT NULL CHECK (deposit_route IN ('card', 'wechat', 'alipay')),
     deposit_fen           INTEGER NOT NULL CHECK (deposit_fen > 0),
     status                TEXT NOT NULL CHECK (status IN ('submitted', 'approved', 'paying', 'deposit_paid', 'shipped',
-                                                          'delivered', 'activated', 'rejected', 'cancelled')),
+                                                          'delivered', 'activated', 'returned', 'rejected', 'cancelled')),
     payment_attempt       INTEGER NOT NULL DEFAULT 0 CHECK (payment_attempt >= 0),
     payment_status        TEXT CHECK (payment_status IN ('pending', 'sent', 'unknown', 'succeeded', 'failed')),
     bank_reference        TEXT,

@@ -184,6 +184,19 @@ pub async fn of_merchant(
     rows.iter().map(from_row).collect()
 }
 
+/// An inactive (never used) terminal is terminated: refused on delivery or sent back.
+pub async fn terminate_unused(conn: &mut AnyConnection, id: &str, at_ms: i64) -> Result<bool, StoreError> {
+    let n = sqlx::query(
+        "UPDATE terminals SET status = 'terminated', terminated_at = $1 WHERE id = $2 AND status = 'inactive'",
+    )
+    .bind(at_ms)
+    .bind(id)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
 /// An inactive terminal's first transaction: it is active from `at`, under the plan version
 /// in force then (its snapshot, fixed from now on); false if it was not inactive.
 pub async fn activate(
