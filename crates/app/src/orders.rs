@@ -130,7 +130,8 @@ pub async fn get(app: &App, merchant_id: &str, id: &str) -> Result<OrderDetail, 
     detail_in(&mut conn, order).await
 }
 
-/// A merchant's step on its own order: cancel (before paying), pay, confirm delivery.
+/// A merchant's step on its own order: cancel (before paying), pay, confirm delivery, or return
+/// it unused (the terminal is terminated, and its deposit comes back once the device is received).
 pub async fn merchant_step(
     app: &App,
     merchant_id: &str,
@@ -164,6 +165,8 @@ pub async fn merchant_step(
     if !moved {
         return Err(AppError::InvalidState { entity: "terminal_order", status: order.status.as_str().to_owned() });
     }
+    let detail_json = serde_json::json!({"deposit_fen": order.deposit, "attempt": order.payment_attempt + 1});
+    actor.audit(&app.vault, tx, &format!("order_{}", to.as_str()), "terminal_order", id, detail_json, now).await?;
     let detail = {
         let order = orders::by_id(tx, id).await?.ok_or(AppError::NotFound("terminal order"))?;
         detail_in(tx, order).await?

@@ -83,6 +83,15 @@ on_both_databases! {
         assert_eq!(refund.status, 201, "{:?}", refund.body);
         let rid = refund.body["id"].as_str().unwrap().to_owned();
         app.eventually(&format!("/api/v1/refund-applications/{rid}"), &b, |a| a["status"] == "refunded").await;
+
+        // Every step is in the audit log, and the chain still holds.
+        let admin = app.staff("admin").await;
+        let audit = app.get("/api/v1/audit?entity=terminal_order&limit=200", &admin).await.body;
+        let actions: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|r| r["action"].as_str().unwrap()).collect();
+        for action in ["order_approved", "order_paying", "order_shipped", "order_delivered"] {
+            assert!(actions.contains(&action), "{action} in {actions:?}");
+        }
+        assert_eq!(app.get("/api/v1/audit/verify", &admin).await.body["ok"], true);
     }
 
     async fn the_deposit_is_collected_once_whatever_arrives_twice(db) {
