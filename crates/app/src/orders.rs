@@ -110,23 +110,26 @@ pub async fn place(
         deposit_route: input.deposit_route.trim(),
         deposit: plan.deposit_fen,
     };
-    let id = orders::insert(tx, &new, now).await?;
+    let id = orders::insert(tx, &app.vault, &new, now).await?;
     orders::append_event(tx, &id, None, OrderStatus::Submitted, (Role::Merchant, merchant_id), "", now).await?;
-    let order = orders::by_id(tx, &id).await?.ok_or(AppError::NotFound("terminal order"))?;
+    let order = orders::by_id(tx, &app.vault, &id).await?.ok_or(AppError::NotFound("terminal order"))?;
     let detail = detail_in(tx, order).await?;
     work.finish(detail).await
 }
 
 pub async fn list(app: &App, merchant_id: &str, page: &PageRequest) -> Result<Page<Order>, AppError> {
     let mut conn = app.db.begin_read().await?;
-    let rows = orders::page_of_merchant(&mut conn, merchant_id, page.after.as_deref(), page.fetch()).await?;
+    let rows =
+        orders::page_of_merchant(&mut conn, &app.vault, merchant_id, page.after.as_deref(), page.fetch()).await?;
     Ok(Page::of(rows, page, |o| o.id.clone()))
 }
 
 /// One of the merchant's orders; another merchant's is not found.
 pub async fn get(app: &App, merchant_id: &str, id: &str) -> Result<OrderDetail, AppError> {
     let mut conn = app.db.begin_read().await?;
-    let order = orders::of_merchant(&mut conn, merchant_id, id).await?.ok_or(AppError::NotFound("terminal order"))?;
+    let order = orders::of_merchant(&mut conn, &app.vault, merchant_id, id)
+        .await?
+        .ok_or(AppError::NotFound("terminal order"))?;
     detail_in(&mut conn, order).await
 }
 
@@ -142,7 +145,8 @@ pub async fn merchant_step(
     let now = app.now_ms();
     let mut work = begin_work!(app, replay);
     let tx = &mut work.tx;
-    let order = orders::of_merchant(tx, merchant_id, id).await?.ok_or(AppError::NotFound("terminal order"))?;
+    let order =
+        orders::of_merchant(tx, &app.vault, merchant_id, id).await?.ok_or(AppError::NotFound("terminal order"))?;
     let to = next(&order, action, Role::Merchant)?;
     let actor = Actor { role: Role::Merchant, id: merchant_id.to_owned() };
     let moved = if action == OrderAction::Return {
@@ -168,7 +172,7 @@ pub async fn merchant_step(
     let detail_json = serde_json::json!({"deposit_fen": order.deposit, "attempt": order.payment_attempt + 1});
     actor.audit(&app.vault, tx, &format!("order_{}", to.as_str()), "terminal_order", id, detail_json, now).await?;
     let detail = {
-        let order = orders::by_id(tx, id).await?.ok_or(AppError::NotFound("terminal order"))?;
+        let order = orders::by_id(tx, &app.vault, id).await?.ok_or(AppError::NotFound("terminal order"))?;
         detail_in(tx, order).await?
     };
     work.finish(detail).await
@@ -181,14 +185,14 @@ pub async fn queue(app: &App, status: Option<&str>, page: &PageRequest) -> Resul
         Some(text) => OrderStatus::parse(text).ok_or(AppError::InvalidQuery { field: "status" })?,
     };
     let mut conn = app.db.begin_read().await?;
-    let rows = orders::queue(&mut conn, status, page.after_or_empty(), page.fetch()).await?;
+    let rows = orders::queue(&mut conn, &app.vault, status, page.after_or_empty(), page.fetch()).await?;
     Ok(Page::of(rows, page, |o| o.id.clone()))
 }
 
 /// Any order, for the back office.
 pub async fn get_any(app: &App, id: &str) -> Result<OrderDetail, AppError> {
     let mut conn = app.db.begin_read().await?;
-    let order = orders::by_id(&mut conn, id).await?.ok_or(AppError::NotFound("terminal order"))?;
+    let order = orders::by_id(&mut conn, &app.vault, id).await?.ok_or(AppError::NotFound("terminal order"))?;
     detail_in(&mut conn, order).await
 }
 
@@ -237,7 +241,7 @@ pub async fn decide(
     let now = app.now_ms();
     let mut work = begin_work!(app, replay);
     let tx = &mut work.tx;
-    let order = orders::by_id(tx, id).await?.ok_or(AppError::NotFound("terminal order"))?;
+    let order = orders::by_id(tx, &app.vault, id).await?.ok_or(AppError::NotFound("terminal order"))?;
     let action = match decision {
         Decision::Approve => OrderAction::Approve,
         Decision::Reject { .. } => OrderAction::Reject,
@@ -279,7 +283,7 @@ pub async fn decide(
         .audit(&app.vault, tx, &format!("order_{}", to.as_str()), "terminal_order", id, serde_json::json!({}), now)
         .await?;
     let detail = {
-        let order = orders::by_id(tx, id).await?.ok_or(AppError::NotFound("terminal order"))?;
+        let order = orders::by_id(tx, &app.vault, id).await?.ok_or(AppError::NotFound("terminal order"))?;
         detail_in(tx, order).await?
     };
     work.finish(detail).await
@@ -337,7 +341,8 @@ pub(crate) async fn run_payment(
 ) -> Result<Option<(i64, String)>, AppError> {
     let (order, request) = {
         let mut conn = app.db.begin_read().await?;
-        let order = orders::by_id(&mut conn, order_id).await?.ok_or(AppError::NotFound("terminal order"))?;
+        let order =
+            orders::by_id(&mut conn, &app.vault, order_id).await?.ok_or(AppError::NotFound("terminal order"))?;
         if order.status != OrderStatus::Paying || order.payment_attempt != attempt {
             return Ok(None);
         }
@@ -422,7 +427,7 @@ pub async fn payment_succeeded(
     {
         return Ok(());
     }
-    let order = orders::by_id(&mut tx, order_id).await?.ok_or(AppError::NotFound("terminal order"))?;
+    let order = orders::by_id(&mut tx, &app.vault, order_id).await?.ok_or(AppError::NotFound("terminal order"))?;
     let to = next(&order, OrderAction::PaymentSucceeded, Role::System)?;
     if !step(&mut tx, &order, to, &Actor::system(), bank_reference, now).await? {
         return Err(AppError::Unexpected(format!("order {order_id} paid while {:?}", order.status)));
@@ -451,7 +456,7 @@ pub async fn payment_failed(app: &App, payment_id: &str, failure_code: &str) -> 
     {
         return Ok(());
     }
-    let order = orders::by_id(&mut tx, order_id).await?.ok_or(AppError::NotFound("terminal order"))?;
+    let order = orders::by_id(&mut tx, &app.vault, order_id).await?.ok_or(AppError::NotFound("terminal order"))?;
     let to = next(&order, OrderAction::PaymentFailed, Role::System)?;
     step(&mut tx, &order, to, &Actor::system(), failure_code, now).await?;
     let notice = Notice::OrderPaymentFailed {

@@ -311,7 +311,7 @@ pub async fn add_usage(
     }
     let mut tx = app.db.begin_write().await?;
     // A shipped terminal's first transaction activates it (and fixes its plan snapshot).
-    crate::activation::activate_on_first_use(&mut tx, terminal_id, at).await?;
+    crate::activation::activate_on_first_use(&mut tx, &app.vault, terminal_id, at).await?;
     let usage =
         terminals::NewUsage { terminal_id: terminal_id.to_owned(), amount, fee: Fen::ZERO, kind, occurred_at: at };
     let id = terminals::insert_usage(&mut tx, &usage).await?;

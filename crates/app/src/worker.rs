@@ -107,7 +107,7 @@ pub async fn notice(app: &App, callback: &Callback) -> Result<(), AppError> {
             "payout" => yajin_store::records::payouts::by_id(&mut conn, &callback.id).await?.is_some(),
             "collection" if orders::is_payment(&callback.id) => {
                 let order = yajin_store::records::orders::parse_payment_id(&callback.id).map(|(order, _)| order);
-                yajin_store::records::orders::by_id(&mut conn, order.unwrap_or_default()).await?.is_some()
+                yajin_store::records::orders::by_id(&mut conn, &app.vault, order.unwrap_or_default()).await?.is_some()
             }
             "collection" => yajin_store::records::collections::by_id(&mut conn, &callback.id).await?.is_some(),
             _ => false,

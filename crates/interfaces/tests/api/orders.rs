@@ -158,6 +158,11 @@ on_both_databases! {
         assert_eq!(count(&app, "SELECT count(*) FROM terminal_orders WHERE plan_code <> $1", "").await, 0, "nothing written");
 
         let id = approved(&app, &b).await;
+        // The address is personal: sealed at rest, shown to the merchant and the reviewer.
+        let row: (Vec<u8>,) = sqlx::query_as("SELECT shipping_address_sealed FROM terminal_orders WHERE id = $1")
+            .bind(&id).fetch_one(app.db.pool()).await.unwrap();
+        assert!(!String::from_utf8_lossy(&row.0).contains("世纪大道"), "sealed at rest");
+        assert_eq!(app.get(&format!("/api/v1/terminal-orders/{id}"), &b).await.body["shipping_address"], "上海市浦东新区世纪大道 100 号");
         let a = app.merchant(demo::MERCHANT_A.phone).await;
         assert_eq!(app.get(&format!("/api/v1/terminal-orders/{id}"), &a).await.status, 404, "another merchant's order is not found");
         assert_eq!(app.post(&format!("/api/v1/terminal-orders/{id}/cancel"), &a, json!({})).await.status, 404);

@@ -7,7 +7,9 @@ CREATE TABLE terminal_orders (
     merchant_id           TEXT NOT NULL REFERENCES merchants (id),
     plan_code             TEXT NOT NULL,
     model                 TEXT NOT NULL CHECK (char_length(model) BETWEEN 1 AND 50),
-    shipping_address      TEXT NOT NULL CHECK (char_length(shipping_address) BETWEEN 1 AND 200),
+    -- Where the terminal goes is personal: sealed like ID and card numbers.
+    shipping_address_sealed BYTEA NOT NULL,
+    shipping_address_key_id TEXT NOT NULL,
     deposit_route         TEXT NOT NULL CHECK (deposit_route IN ('card', 'wechat', 'alipay')),
     deposit_fen           BIGINT NOT NULL CHECK (deposit_fen > 0),
     status                TEXT NOT NULL CHECK (status IN ('submitted', 'approved', 'paying', 'deposit_paid', 'shipped',

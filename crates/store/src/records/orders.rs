@@ -6,6 +6,7 @@ use yajin_core::application::Role;
 use yajin_core::order::OrderStatus;
 use yajin_core::{Fen, Timestamp};
 
+use crate::pii::{Sealed, Vault};
 use crate::{new_id, StoreError};
 
 pub struct NewOrder<'a> {
@@ -55,19 +56,27 @@ pub fn parse_payment_id(payment_id: &str) -> Option<(&str, i64)> {
     Some((order, attempt.parse().ok()?))
 }
 
-const COLUMNS: &str = "o.id, o.merchant_id, o.plan_code, o.model, o.shipping_address, o.deposit_route, o.deposit_fen,
+const COLUMNS: &str = "o.id, o.merchant_id, o.plan_code, o.model, o.shipping_address_sealed, o.shipping_address_key_id,
+    o.deposit_route, o.deposit_fen,
     o.status, o.payment_attempt, o.payment_status, o.bank_reference, o.paid_at, o.failure_code, o.terminal_id,
     t.sn, o.carrier, o.waybill_no, o.created_at, o.updated_at";
 const FROM: &str = "terminal_orders o LEFT JOIN terminals t ON t.id = o.terminal_id";
 
-fn from_row(r: &sqlx::any::AnyRow) -> Result<Order, StoreError> {
+/// The associated data an order's address is sealed with.
+fn address_context(id: &str) -> String {
+    format!("terminal_orders.shipping_address:{id}")
+}
+
+fn from_row(vault: &Vault, r: &sqlx::any::AnyRow) -> Result<Order, StoreError> {
     let status: String = r.try_get("status")?;
+    let id: String = r.try_get("id")?;
+    let sealed = Sealed { bytes: r.try_get("shipping_address_sealed")?, key_id: r.try_get("shipping_address_key_id")? };
     Ok(Order {
-        id: r.try_get("id")?,
+        shipping_address: vault.open(&sealed, &address_context(&id))?,
+        id,
         merchant_id: r.try_get("merchant_id")?,
         plan_code: r.try_get("plan_code")?,
         model: r.try_get("model")?,
-        shipping_address: r.try_get("shipping_address")?,
         deposit_route: r.try_get("deposit_route")?,
         deposit: Fen::new(r.try_get("deposit_fen")?),
         status: OrderStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("order status {status}")))?,
@@ -85,18 +94,25 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Order, StoreError> {
     })
 }
 
-pub async fn insert(conn: &mut AnyConnection, o: &NewOrder<'_>, now_ms: i64) -> Result<String, StoreError> {
+pub async fn insert(
+    conn: &mut AnyConnection,
+    vault: &Vault,
+    o: &NewOrder<'_>,
+    now_ms: i64,
+) -> Result<String, StoreError> {
     let id = new_id("to");
+    let address = vault.seal(o.shipping_address, &address_context(&id));
     sqlx::query(
-        "INSERT INTO terminal_orders (id, merchant_id, plan_code, model, shipping_address, deposit_route, deposit_fen,
-            status, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'submitted', $8, $8)",
+        "INSERT INTO terminal_orders (id, merchant_id, plan_code, model, shipping_address_sealed, shipping_address_key_id,
+            deposit_route, deposit_fen, status, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'submitted', $9, $9)",
     )
     .bind(&id)
     .bind(o.merchant_id)
     .bind(o.plan_code)
     .bind(o.model)
-    .bind(o.shipping_address)
+    .bind(address.bytes)
+    .bind(address.key_id)
     .bind(o.deposit_route)
     .bind(o.deposit.get())
     .bind(now_ms)
@@ -105,25 +121,31 @@ pub async fn insert(conn: &mut AnyConnection, o: &NewOrder<'_>, now_ms: i64) -> 
     Ok(id)
 }
 
-pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Order>, StoreError> {
+pub async fn by_id(conn: &mut AnyConnection, vault: &Vault, id: &str) -> Result<Option<Order>, StoreError> {
     let row =
         sqlx::query(&format!("SELECT {COLUMNS} FROM {FROM} WHERE o.id = $1")).bind(id).fetch_optional(conn).await?;
-    row.as_ref().map(from_row).transpose()
+    row.as_ref().map(|r| from_row(vault, r)).transpose()
 }
 
 /// One of the merchant's orders; another merchant's is not found.
-pub async fn of_merchant(conn: &mut AnyConnection, merchant_id: &str, id: &str) -> Result<Option<Order>, StoreError> {
+pub async fn of_merchant(
+    conn: &mut AnyConnection,
+    vault: &Vault,
+    merchant_id: &str,
+    id: &str,
+) -> Result<Option<Order>, StoreError> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM {FROM} WHERE o.id = $1 AND o.merchant_id = $2"))
         .bind(id)
         .bind(merchant_id)
         .fetch_optional(conn)
         .await?;
-    row.as_ref().map(from_row).transpose()
+    row.as_ref().map(|r| from_row(vault, r)).transpose()
 }
 
 /// The merchant's orders, newest first, before the id cursor.
 pub async fn page_of_merchant(
     conn: &mut AnyConnection,
+    vault: &Vault,
     merchant_id: &str,
     before_id: Option<&str>,
     limit: i64,
@@ -136,12 +158,13 @@ pub async fn page_of_merchant(
     .bind(limit)
     .fetch_all(conn)
     .await?;
-    rows.iter().map(from_row).collect()
+    rows.iter().map(|r| from_row(vault, r)).collect()
 }
 
 /// Orders in `status`, oldest first, after the id cursor: the reviewers' queue.
 pub async fn queue(
     conn: &mut AnyConnection,
+    vault: &Vault,
     status: OrderStatus,
     after_id: &str,
     limit: i64,
@@ -153,16 +176,20 @@ pub async fn queue(
             .bind(limit)
             .fetch_all(conn)
             .await?;
-    rows.iter().map(from_row).collect()
+    rows.iter().map(|r| from_row(vault, r)).collect()
 }
 
 /// The order a terminal shipped as.
-pub async fn by_terminal(conn: &mut AnyConnection, terminal_id: &str) -> Result<Option<Order>, StoreError> {
+pub async fn by_terminal(
+    conn: &mut AnyConnection,
+    vault: &Vault,
+    terminal_id: &str,
+) -> Result<Option<Order>, StoreError> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM {FROM} WHERE o.terminal_id = $1"))
         .bind(terminal_id)
         .fetch_optional(conn)
         .await?;
-    row.as_ref().map(from_row).transpose()
+    row.as_ref().map(|r| from_row(vault, r)).transpose()
 }
 
 /// Moves the order from `from` to `to`; false if it was not in `from` any more.

@@ -18,7 +18,7 @@ struct SealedColumn {
 
 /// The associated data here must be what each record module seals with; the rotation tests
 /// open every kind after re-sealing.
-const SEALED: [SealedColumn; 6] = [
+const SEALED: [SealedColumn; 7] = [
     SealedColumn {
         table: "merchants",
         key: "id",
@@ -46,6 +46,13 @@ const SEALED: [SealedColumn; 6] = [
         sealed: "card_sealed",
         key_id: "card_key_id",
         context: "payouts.card:",
+    },
+    SealedColumn {
+        table: "terminal_orders",
+        key: "id",
+        sealed: "shipping_address_sealed",
+        key_id: "shipping_address_key_id",
+        context: "terminal_orders.shipping_address:",
     },
     SealedColumn {
         table: "attachment_blobs",
