@@ -309,18 +309,20 @@ fn apply_rule(
     now: Timestamp,
     reasons: &mut Vec<Reason>,
 ) -> (Option<Timestamp>, Option<VolumeProgress>) {
-    // Returned unused (refused on delivery, or sent back before its first transaction): the
-    // plan's rule never began, and the deposit comes back once the device is received.
-    if facts.activated_at.is_none() && facts.terminated_at.is_some() {
-        if !facts.device_returned {
-            reasons.push(Reason::NotYetEligible { missing: Missing::DeviceNotReturned });
-        }
-        return (None, None);
-    }
     match &plan.rule {
         RefundRule::Activation { volume_target_fen, window_days, .. } => {
             let Some(activated_at) = facts.activated_at else {
-                reasons.push(Reason::NotYetEligible { missing: Missing::NotActivated });
+                if facts.terminated_at.is_some() {
+                    // Returned unused (refused on delivery, or sent back before its first
+                    // transaction): the target never began to count, and the deposit comes
+                    // back once the device is received. (A termination plan judges a
+                    // terminated terminal by its own window, as always.)
+                    if !facts.device_returned {
+                        reasons.push(Reason::NotYetEligible { missing: Missing::DeviceNotReturned });
+                    }
+                } else {
+                    reasons.push(Reason::NotYetEligible { missing: Missing::NotActivated });
+                }
                 return (None, None);
             };
             let deadline = activated_at.end_of_china_day_after(*window_days);
@@ -445,6 +447,17 @@ mod tests {
         // Inactive and still bound (shipped, not yet used): not yet, as before.
         let shipped = TerminalFacts { status: TerminalStatus::Inactive, activated_at: None, ..facts(0, 0) };
         assert_eq!(codes(&assess(&shipped, &activation_plan(), &[], false, NOW).unwrap()), ["not_yet_eligible"]);
+        // A termination plan keeps its own window for a terminal never activated.
+        let termination = DepositPlan {
+            rule: RefundRule::Termination { refund_window_days: 180, device_return_required: true },
+            ..activation_plan()
+        };
+        let long_ago = TerminalFacts {
+            terminated_at: Some(NOW.plus_millis(-200 * DAY)),
+            device_returned: true,
+            ..returned.clone()
+        };
+        assert_eq!(codes(&assess(&long_ago, &termination, &[], false, NOW).unwrap()), ["refund_window_expired"]);
     }
 
     fn owes_60() -> Vec<OwedItem> {
