@@ -12,7 +12,7 @@ use yajin_core::ids::{TerminalId, TerminalSn};
 use yajin_core::ledger::postings;
 use yajin_core::notice::Notice;
 use yajin_core::order::{order_transition, OrderAction, OrderRefusal, OrderStatus};
-use yajin_core::validation::{printable, FieldError, FieldErrors, Lines};
+use yajin_core::validation::{printable, text_problems, FieldError, FieldErrors, Lines};
 use yajin_core::Timestamp;
 use yajin_store::records::orders::{self, NewOrder, Order, OrderEvent, PaymentAnswer};
 use yajin_store::records::{jobs, merchants, plans, terminals};
@@ -39,14 +39,6 @@ pub struct OrderInput {
     pub model: String,
     pub shipping_address: String,
     pub deposit_route: String,
-}
-
-fn text(field: &'static str, value: &str, max: usize, errors: &mut Vec<FieldError>) {
-    let n = value.trim().chars().count();
-    if n == 0 || n > max {
-        errors.push(FieldError::new(field, "invalid_length", format!("1–{max} 个字符"), format!("1–{max} characters")));
-    }
-    errors.extend(printable(field, value, Lines::One));
 }
 
 /// Where `action` by `role` takes the order, or why not (its state, said as a conflict).
@@ -83,9 +75,8 @@ pub async fn place(
     input: &OrderInput,
     replay: Replay<'_, OrderDetail>,
 ) -> Result<Outcome<OrderDetail>, AppError> {
-    let mut errors = Vec::new();
-    text("model", &input.model, 50, &mut errors);
-    text("shipping_address", &input.shipping_address, 200, &mut errors);
+    let mut errors = text_problems("model", &input.model, 1, 50, Lines::One);
+    errors.extend(text_problems("shipping_address", &input.shipping_address, 1, 200, Lines::One));
     if !ROUTES.contains(&input.deposit_route.trim()) {
         errors.push(FieldError::new(
             "deposit_route",
@@ -94,7 +85,7 @@ pub async fn place(
             "card, wechat or alipay",
         ));
     }
-    let plan = crate::plans::published(app).await?.into_iter().find(|p| p.code == input.plan_code.trim());
+    let plan = crate::plans::in_force(app, &input.plan_code).await?;
     if plan.is_none() {
         errors.push(FieldError::new("plan_code", "not_found", "没有这个方案", "no such plan"));
     }
@@ -215,10 +206,8 @@ pub async fn decide(
         Decision::Ship { sn, carrier, waybill_no } => {
             let mut errors = FieldErrors::new();
             let sn = errors.check("sn", TerminalSn::parse(sn));
-            let mut more = Vec::new();
-            text("carrier", carrier, 40, &mut more);
-            text("waybill_no", waybill_no, 40, &mut more);
-            errors.extend(more);
+            errors.extend(text_problems("carrier", carrier, 1, 40, Lines::One));
+            errors.extend(text_problems("waybill_no", waybill_no, 1, 40, Lines::One));
             match (sn, errors.into_result()) {
                 (Some(sn), Ok(())) => Some((sn, carrier.trim(), waybill_no.trim())),
                 (_, Err(errors)) => return Err(AppError::Fields(errors)),

@@ -17,6 +17,12 @@ pub async fn published(app: &App) -> Result<Vec<DepositPlan>, AppError> {
     Ok(all)
 }
 
+/// The version in force of the plan with `code`, if it is published.
+pub async fn in_force(app: &App, code: &str) -> Result<Option<DepositPlan>, AppError> {
+    let mut conn = app.db.begin_read().await?;
+    Ok(plans::latest(&mut conn, code.trim()).await?.map(|(_, plan)| plan))
+}
+
 /// What a quote was asked for, as typed.
 #[derive(Clone, Debug, Default)]
 pub struct QuoteRequest {
@@ -38,7 +44,7 @@ pub async fn quote(app: &App, request: &QuoteRequest) -> Result<FeeQuote, AppErr
             "more than 0, at most 10^12 yuan",
         ));
     }
-    let plan = published(app).await?.into_iter().find(|p| p.code == request.plan_code.trim());
+    let plan = in_force(app, &request.plan_code).await?;
     if plan.is_none() {
         errors.push(FieldError::new("plan_code", "not_found", "没有这个方案", "no such plan"));
     }

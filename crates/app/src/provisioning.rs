@@ -8,7 +8,7 @@ use yajin_core::ids::{BankCardNo, IdCardNo, MerchantNo, PhoneNo, TerminalId, Ter
 use yajin_core::ledger::postings;
 use yajin_core::notice::Note;
 use yajin_core::plan::{DepositPlan, TxnKind};
-use yajin_core::validation::{printable, FieldError, FieldErrors, Lines};
+use yajin_core::validation::{text_problems, FieldError, FieldErrors, Lines};
 use yajin_core::{Fen, Timestamp};
 use yajin_store::pii::Vault;
 use yajin_store::records::{applications, merchants, outstanding, plans, staff, terminals};
@@ -178,17 +178,7 @@ pub async fn create_plan(
 
 /// A name or reference typed on one line: `min`–100 characters, no control characters.
 fn one_line(errors: &mut FieldErrors, field: &str, value: &str, min: usize) {
-    const MAX: usize = 100;
-    let n = value.trim().chars().count();
-    if n < min || n > MAX {
-        errors.push(FieldError::new(
-            field,
-            "invalid_length",
-            format!("{min}–{MAX} 个字符"),
-            format!("{min}–{MAX} characters"),
-        ));
-    }
-    errors.extend(printable(field, value, Lines::One));
+    errors.extend(text_problems(field, value, min, 100, Lines::One));
 }
 
 pub struct DepositInput {

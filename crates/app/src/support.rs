@@ -2,7 +2,7 @@
 //! audited; every answer, and the closing, reaches the merchant as a notification too.
 
 use yajin_core::notice::Notice;
-use yajin_core::validation::{printable, FieldError, Lines};
+use yajin_core::validation::{text_problems, Lines};
 use yajin_store::records::{announcements, staff, tickets};
 use yajin_store::Conn;
 
@@ -16,18 +16,9 @@ use crate::paging::{Page, PageRequest};
 use crate::{notices, Actor, App, AppError};
 
 fn text(field: &str, value: &str, max: usize, lines: Lines) -> Result<(), AppError> {
-    let n = value.trim().chars().count();
-    if n == 0 || n > max {
-        return Err(AppError::Fields(vec![FieldError::new(
-            field,
-            "invalid_length",
-            format!("1–{max} 个字符"),
-            format!("1–{max} characters"),
-        )]));
-    }
-    match printable(field, value, lines) {
-        Some(error) => Err(AppError::Fields(vec![error])),
-        None => Ok(()),
+    match text_problems(field, value, 1, max, lines) {
+        errors if errors.is_empty() => Ok(()),
+        errors => Err(AppError::Fields(errors)),
     }
 }
 

@@ -103,10 +103,37 @@ pub fn printable(field: &str, value: &str, lines: Lines) -> Option<FieldError> {
     })
 }
 
+/// Every problem with a typed text that must hold `min`–`max` characters once trimmed and no
+/// control characters (see [`printable`]).
+pub fn text_problems(field: &str, value: &str, min: usize, max: usize, lines: Lines) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let n = value.trim().chars().count();
+    if n < min || n > max {
+        errors.push(FieldError::new(
+            field,
+            "invalid_length",
+            format!("{min}–{max} 个字符"),
+            format!("{min}–{max} characters"),
+        ));
+    }
+    errors.extend(printable(field, value, lines));
+    errors
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_text_is_checked_for_its_length_and_its_characters() {
+        assert!(text_problems("model", " P2 ", 1, 50, Lines::One).is_empty());
+        let codes =
+            |v: &str| text_problems("model", v, 1, 5, Lines::One).into_iter().map(|e| e.code).collect::<Vec<_>>();
+        assert_eq!(codes("   "), ["invalid_length"]);
+        assert_eq!(codes("abcdef\n"), ["invalid_length", "invalid_characters"]);
+        assert_eq!(text_problems("m", "", 0, 5, Lines::One), []);
+    }
 
     #[test]
     fn control_characters_are_refused_and_ordinary_text_is_not() {

@@ -124,6 +124,33 @@ on_both_databases! {
         assert_eq!((late.status, late.code()), (409, "invalid_state"));
     }
 
+    async fn payments_sent_all_at_once_collect_once(db) {
+        let app = spawn_paying_app(db, Faults { duplicate_callback_rate: 1.0, ..Faults::default() }).await;
+        let b = app.merchant(B).await;
+        let id = approved(&app, &b).await;
+        let pay = format!("/api/v1/terminal-orders/{id}/pay");
+        // Ten payments and a cancel, each with its own key, at the same moment.
+        let mut requests = tokio::task::JoinSet::new();
+        for i in 0..11 {
+            let (client, url, token) = (app.client.clone(), format!("{}{}", app.base, if i == 10 { format!("/api/v1/terminal-orders/{id}/cancel") } else { pay.clone() }), b.clone());
+            requests.spawn(async move {
+                client.post(url).bearer_auth(token).header("idempotency-key", format!("k-{i}")).json(&json!({})).send().await.unwrap().status().as_u16()
+            });
+        }
+        let statuses = requests.join_all().await;
+        let won = statuses.iter().filter(|s| matches!(s, 200 | 202)).count();
+        assert_eq!((won, statuses.iter().filter(|s| **s == 409).count()), (1, 10), "one step wins: {statuses:?}");
+        let jobs = count(&app, "SELECT count(*) FROM jobs WHERE dedupe_key LIKE $1", &format!("order-payment:{id}:%")).await;
+        let now = app.get(&format!("/api/v1/terminal-orders/{id}"), &b).await.body;
+        if now["status"] == "cancelled" {
+            assert_eq!(jobs, 0, "cancelled: nothing collected");
+        } else {
+            assert_eq!(jobs, 1);
+            let paid = app.eventually(&format!("/api/v1/terminal-orders/{id}"), &b, |o| o["status"] == "deposit_paid").await.body;
+            assert_eq!(paid["payment"]["attempt"], 1, "one attempt, one collection at the bank");
+        }
+    }
+
     async fn a_cancelled_order_collects_nothing(db) {
         let app = spawn_paying_app(db, Faults::default()).await;
         let b = app.merchant(B).await;
