@@ -227,7 +227,7 @@ async fn count_miss<T>(app: &App, merchant_id: &str, result: Result<T, ApplyErro
     if let Err(ApplyError::IdentityMismatch(_) | ApplyError::BankCardMismatch) = &result {
         let mut tx = app.db.begin_write().await?;
         identity_misses::record(&mut tx, merchant_id, app.now_ms()).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
     }
     result
 }
@@ -243,7 +243,7 @@ pub async fn unlock_identity_checks(app: &App, merchant_id: &str, code: &str) ->
         return Err(crate::auth::attempt_counted(tx, refused).await);
     }
     identity_misses::clear(&mut tx, merchant_id).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(())
 }
 

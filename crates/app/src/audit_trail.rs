@@ -31,7 +31,7 @@ pub async fn key_the_chain(app: &App) -> Result<bool, AppError> {
     crate::Actor::system()
         .audit(&app.vault, &mut tx, "audit_chain_keyed", "audit_log", "head", serde_json::json!({}), app.now_ms())
         .await?;
-    tx.commit().await.map_err(yajin_store::StoreError::from)?;
+    tx.commit().await?;
     Ok(true)
 }
 

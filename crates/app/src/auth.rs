@@ -107,7 +107,7 @@ async fn limit(app: &App, bucket: &str, window_ms: i64, max: i64) -> Result<(), 
     let now = app.now_ms();
     let mut tx = app.db.begin_write().await?;
     let (count, window_end) = throttle::hit(&mut tx, bucket, window_ms, now).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     if count > max {
         return Err(AuthError::RateLimited { retry_after_ms: window_end - now });
     }
@@ -202,7 +202,7 @@ pub async fn login(
         let locked =
             logins::count_failure(&mut tx, kind.as_str(), &identifier, client_ip, now, LOCK_AFTER_FAILURES, LOCK_MS)
                 .await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         return Err(match locked {
             Some(until_ms) => AuthError::Locked { until_ms },
             None => AuthError::InvalidCredentials,
@@ -245,7 +245,7 @@ pub async fn login(
         expires_at: now + ttl,
     };
     sessions::insert(&mut tx, &session, now).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(NewSession { token, csrf_token, expires_at_ms: session.expires_at, principal_id: record.id, role: record.role })
 }
 
@@ -360,7 +360,7 @@ async fn request_code(app: &App, phone: &str, purpose: &str, client_ip: &str) ->
         }
         None => None,
     };
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     // Delivered in the background: the answer comes as fast for a number that is nobody's as
     // for a merchant's, so its timing tells nothing either.
     if let Some(text) = text {
@@ -380,7 +380,7 @@ pub(crate) async fn attempt_counted(tx: Tx, refused: AuthError) -> AuthError {
     match refused {
         AuthError::WrongCode => match tx.commit().await {
             Ok(()) => AuthError::InvalidCode,
-            Err(e) => AuthError::Store(e.into()),
+            Err(e) => AuthError::Store(e),
         },
         other => other,
     }
@@ -442,6 +442,6 @@ pub async fn reset_password(
     merchants::set_password_hash(&mut tx, &merchant.id, &hash).await?;
     logins::forget_failures(&mut tx, Kind::Merchant.as_str(), phone.expose()).await?;
     sessions::revoke_all(&mut tx, "merchant", &merchant.id, now).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(())
 }

@@ -113,7 +113,7 @@ pub(crate) async fn run(
 async fn advance(app: &App, id: &str, from: &[&str], to: &str) -> Result<(), AppError> {
     let mut tx = app.db.begin_write().await?;
     collections::advance(&mut tx, id, from, to, &Answer::default(), app.now_ms()).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -134,7 +134,7 @@ pub async fn succeeded(app: &App, collection_id: &str, bank_reference: &str) -> 
     let kind = item_kind(&mut tx, &c).await?;
     let notice = Notice::OutstandingSettled { kind, amount: c.amount, bank_reference: bank_reference.to_owned() };
     notices::tell(&mut tx, &c.merchant_id, &notice, now).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -151,7 +151,7 @@ pub async fn failed(app: &App, collection_id: &str, code: &str, message: &str) -
     let kind = item_kind(&mut tx, &c).await?;
     let notice = Notice::CollectionFailed { kind, amount: c.amount, failure_code: code.to_owned() };
     notices::tell(&mut tx, &c.merchant_id, &notice, now).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(())
 }
 

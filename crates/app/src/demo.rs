@@ -347,6 +347,6 @@ async fn announce(app: &App) -> Result<(), AppError> {
         app.now_ms(),
     )
     .await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(())
 }

@@ -15,7 +15,6 @@ use std::time::Duration;
 use yajin_core::notice::Notice;
 use yajin_store::records::terminals::WindowReminder;
 use yajin_store::records::{cursors, terminals};
-use yajin_store::StoreError;
 
 use yajin_core::Fen;
 
@@ -68,7 +67,7 @@ pub async fn run(app: &App, mut progress: impl FnMut(&Evaluation)) -> Result<Eva
             let mut tx = app.db.begin_write().await?;
             match crate::applications::on_usage(&mut tx, app, terminal_id).await {
                 Ok(applied) => {
-                    tx.commit().await.map_err(StoreError::from)?;
+                    tx.commit().await?;
                     done.applied += u64::from(applied.is_some());
                 }
                 Err(ApplyError::Store(e)) => return Err(e.into()),
@@ -80,7 +79,7 @@ pub async fn run(app: &App, mut progress: impl FnMut(&Evaluation)) -> Result<Eva
         done.terminals += touched.len() as u64;
         let mut tx = app.db.begin_write().await?;
         cursors::advance(&mut tx, CURSOR, &last, app.now_ms()).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         after = last;
         progress(&done);
     }
@@ -110,7 +109,7 @@ async fn remind(app: &App, done: &mut Evaluation) -> Result<(), AppError> {
             let sn = terminal.sn.clone();
             let Some(assessed) = assess_terminals(&mut tx, &merchant_id, vec![terminal], false, now).await?.pop()
             else {
-                tx.commit().await.map_err(StoreError::from)?;
+                tx.commit().await?;
                 continue;
             };
             let (reached, target) =
@@ -121,7 +120,7 @@ async fn remind(app: &App, done: &mut Evaluation) -> Result<(), AppError> {
                 WindowReminder::Closed => Notice::WindowClosed { sn, until, reached, target },
             };
             notices::tell(&mut tx, &merchant_id, &notice, now.millis()).await?;
-            tx.commit().await.map_err(StoreError::from)?;
+            tx.commit().await?;
             done.reminded += 1;
         }
     }

@@ -18,7 +18,7 @@
 //! [`Work::tx`] and ends with [`Work::finish`], which stores the answer and commits.
 
 use yajin_store::records::idempotency::{self as keys, Claim};
-use yajin_store::{StoreError, Tx};
+use yajin_store::Tx;
 
 use crate::{App, AppError};
 
@@ -120,7 +120,7 @@ impl<T> Work<'_, T> {
         if let Some((key, _, _)) = &self.keyed {
             keys::release(&mut self.tx, &key.principal, &key.key).await?;
         }
-        self.tx.commit().await.map_err(StoreError::from)?;
+        self.tx.commit().await?;
         Ok(())
     }
 
@@ -130,7 +130,7 @@ impl<T> Work<'_, T> {
         if let Some((key, status, render)) = &self.keyed {
             keys::complete(&mut self.tx, &key.principal, &key.key, *status, &render(&value)).await?;
         }
-        self.tx.commit().await.map_err(StoreError::from)?;
+        self.tx.commit().await?;
         Ok(Outcome::Done(value))
     }
 }

@@ -42,6 +42,6 @@ pub async fn text(app: &App, notification_id: &str, attempts: i64) -> Result<Opt
     }
     let mut tx = app.db.begin_write().await?;
     sms::record_message(&mut tx, &phone, &words, app.sms.name(), app.now_ms()).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(None)
 }

@@ -13,7 +13,6 @@ use yajin_core::validation::{printable, FieldError, Lines};
 use yajin_core::{Fen, Timestamp};
 use yajin_store::records::outstanding::{self, Item};
 use yajin_store::records::{merchants, staff, terminals};
-use yajin_store::StoreError;
 
 use crate::idempotency::{begin_work, Outcome, Replay};
 use crate::provisioning::{self, MerchantInput, TerminalInput};
@@ -185,7 +184,7 @@ pub async fn usage(app: &App, items: &[UsageInput]) -> Result<u64, AppError> {
             inserted += 1;
         }
     }
-    conn.commit().await.map_err(StoreError::from)?;
+    conn.commit().await?;
     Ok(inserted)
 }
 

@@ -380,7 +380,7 @@ pub(crate) async fn run_payment(
 async fn record(app: &App, order_id: &str, attempt: i64, from: &[&str], to: &str) -> Result<(), AppError> {
     let mut tx = app.db.begin_write().await?;
     orders::record_payment(&mut tx, order_id, attempt, from, to, &PaymentAnswer::default(), app.now_ms()).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -427,7 +427,7 @@ pub async fn payment_succeeded(
         bank_reference: bank_reference.to_owned(),
     };
     notices::tell(&mut tx, &order.merchant_id, &notice, now).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -454,6 +454,6 @@ pub async fn payment_failed(app: &App, payment_id: &str, failure_code: &str) -> 
         failure_code: failure_code.to_owned(),
     };
     notices::tell(&mut tx, &order.merchant_id, &notice, now).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(())
 }

@@ -94,7 +94,7 @@ async fn prepare(app: &App, channel: &str, application_id: &str) -> Result<Optio
     let payout = match a.status {
         Status::Approved if !a.net_refund.is_positive() => {
             complete_without_bank(&mut tx, &a, now).await?;
-            tx.commit().await.map_err(StoreError::from)?;
+            tx.commit().await?;
             return Ok(None);
         }
         Status::Approved => {
@@ -123,7 +123,7 @@ async fn prepare(app: &App, channel: &str, application_id: &str) -> Result<Optio
         Some(card) => card,
         None => merchants::bank_card_for_payout(&mut tx, &app.vault, &a.merchant_id).await?,
     };
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     let order = PayoutOrder {
         payout_id: payout.id.clone(),
         reference: a.id.clone(),
@@ -198,14 +198,14 @@ async fn complete_without_bank(tx: &mut Tx, a: &Application, now: i64) -> Result
 async fn record_sent(app: &App, payout_id: &str) -> Result<(), AppError> {
     let mut tx = app.db.begin_write().await?;
     payouts::advance(&mut tx, payout_id, &["pending", "unknown"], "sent", &Answer::default(), app.now_ms()).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(())
 }
 
 async fn record_unknown(app: &App, payout_id: &str) -> Result<(), AppError> {
     let mut tx = app.db.begin_write().await?;
     payouts::advance(&mut tx, payout_id, &["pending", "sent"], "unknown", &Answer::default(), app.now_ms()).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -241,7 +241,7 @@ pub async fn succeeded(app: &App, payout_id: &str, bank_reference: &str, paid_at
     let detail =
         serde_json::json!({"payout_id": payout_id, "bank_reference": bank_reference, "amount_fen": payout.amount});
     Actor::system().audit(&app.vault, &mut tx, "payout_succeeded", "refund_application", &a.id, detail, now).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -265,7 +265,7 @@ pub async fn failed(app: &App, payout_id: &str, code: &str, message: &str) -> Re
     notices::tell(&mut tx, &a.merchant_id, &notice, now).await?;
     let detail = serde_json::json!({"payout_id": payout_id, "failure_code": code});
     Actor::system().audit(&app.vault, &mut tx, "payout_failed", "refund_application", &a.id, detail, now).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(())
 }
 

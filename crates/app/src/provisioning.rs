@@ -92,7 +92,7 @@ pub async fn create_merchant(app: &App, actor: &Actor, input: MerchantInput) -> 
             now,
         )
         .await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(id)
 }
 
@@ -145,7 +145,7 @@ pub async fn create_staff(
             now,
         )
         .await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(id)
 }
 
@@ -285,7 +285,7 @@ pub async fn create_terminal(app: &App, actor: &Actor, input: TerminalInput) -> 
     actor
         .audit(&app.vault, &mut tx, "create_terminal", "terminal", &id, serde_json::json!({"sn": new.sn.as_str()}), now)
         .await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(id)
 }
 
@@ -309,7 +309,7 @@ pub async fn add_usage(
         crate::applications::ApplyError::Store(e) => AppError::Store(e),
         other => AppError::Unexpected(other.to_string()),
     })?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(id)
 }
 
@@ -351,7 +351,7 @@ pub async fn add_outstanding(
     let id =
         add_outstanding_in(&app.vault, &mut tx, actor, merchant_id, terminal_id, kind, amount, due_at, app.now_ms())
             .await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(id)
 }
 
@@ -451,7 +451,7 @@ pub async fn record_past_refund(
             now,
         )
         .await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(id)
 }
 

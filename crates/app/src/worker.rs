@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use yajin_channels::payout::{BankStatus, Callback, PayoutChannel};
 use yajin_store::records::jobs;
-use yajin_store::StoreError;
 
 use crate::backoff::backoff_ms;
 use crate::{collections, notices, orders, payouts, App, AppError};
@@ -31,7 +30,7 @@ pub async fn run_once(app: &App, channel: &dyn PayoutChannel, worker: &str, leas
     let job = {
         let mut tx = app.db.begin_write().await?;
         let job = jobs::claim(&mut tx, app.db.backend(), worker, now, lease_ms).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         job
     };
     let Some(job) = job else { return Ok(false) };
@@ -70,7 +69,7 @@ pub async fn run_once(app: &App, channel: &dyn PayoutChannel, worker: &str, leas
                 .await?;
         }
     }
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(true)
 }
 

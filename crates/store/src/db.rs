@@ -9,32 +9,52 @@ use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 use crate::StoreError;
 
 /// A transaction on either database; dereferences to the connection it runs on. A SQLite
-/// write transaction also holds this process's turn to write (see [`Db::begin_write`]).
+/// write transaction is a savepoint in this process's group transaction (see
+/// [`crate::group_commit`]); its commit returns once the group's commit is durable.
 pub struct Tx {
-    inner: Transaction<'static, Any>,
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    inner: TxInner,
+}
+
+enum TxInner {
+    Own(Transaction<'static, Any>),
+    Member(crate::group_commit::Member),
 }
 
 impl Tx {
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.inner.commit().await
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self.inner {
+            TxInner::Own(tx) => Ok(tx.commit().await?),
+            TxInner::Member(member) => member.commit().await,
+        }
     }
 
-    pub async fn rollback(self) -> Result<(), sqlx::Error> {
-        self.inner.rollback().await
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        match self.inner {
+            TxInner::Own(tx) => Ok(tx.rollback().await?),
+            TxInner::Member(member) => {
+                member.rollback().await;
+                Ok(())
+            }
+        }
     }
 }
 
 impl std::ops::Deref for Tx {
     type Target = AnyConnection;
     fn deref(&self) -> &AnyConnection {
-        &self.inner
+        match &self.inner {
+            TxInner::Own(tx) => tx,
+            TxInner::Member(member) => member.conn(),
+        }
     }
 }
 
 impl std::ops::DerefMut for Tx {
     fn deref_mut(&mut self) -> &mut AnyConnection {
-        &mut self.inner
+        match &mut self.inner {
+            TxInner::Own(tx) => &mut *tx,
+            TxInner::Member(member) => member.conn_mut(),
+        }
     }
 }
 
@@ -92,10 +112,9 @@ pub struct Db {
     backend: Backend,
     /// SQLite on a file: the hot reads go through here (see [`SqliteReader`]).
     reader: Option<std::sync::Arc<crate::sqlite_reader::SqliteReader>>,
-    /// SQLite has one writer: this process's writers queue here, in order, instead of in
-    /// SQLite's busy handler, which sleeps and retries (up to 100 ms a try) and under load
-    /// turns a millisecond's wait into a second's.
-    write_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// SQLite has one writer: this process's writers take turns on one connection (in order,
+    /// not in SQLite's busy handler, which sleeps up to 100 ms a try) and commit in groups.
+    writer: Option<std::sync::Arc<crate::group_commit::GroupCommit>>,
 }
 
 impl Db {
@@ -119,34 +138,39 @@ impl Db {
                 )))
             }
         }
-        let busy_ms = options.busy_timeout.as_millis();
-        let cache_kib = u64::from(options.sqlite_cache_mib) * 1024;
+        let pragmas = format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {}; PRAGMA cache_size = -{};",
+            options.busy_timeout.as_millis(),
+            u64::from(options.sqlite_cache_mib) * 1024
+        );
+        let pool_pragmas = pragmas.clone();
         let pool = AnyPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
             .after_connect(move |conn, _meta| {
+                let pragmas = pool_pragmas.clone();
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        let pragmas = format!(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {busy_ms}; \
-                             PRAGMA cache_size = -{cache_kib};"
-                        );
                         conn.execute(sqlx::raw_sql(&pragmas)).await?;
                     }
                     Ok(())
                 })
             })
-            .connect_with(connect_options)
+            .connect_with(connect_options.clone())
             .await
             .map_err(|e| StoreError::Unreachable(format!("{}: {}", redact(url), one_line(&e))))?;
-        let reader = match backend {
+        let (reader, writer) = match backend {
             Backend::Sqlite => {
-                crate::sqlite_reader::SqliteReader::for_url(url, options.busy_timeout).map(std::sync::Arc::new)
+                let mut conn = AnyConnection::connect_with(&connect_options).await?;
+                conn.execute(sqlx::raw_sql(&pragmas)).await?;
+                let reader =
+                    crate::sqlite_reader::SqliteReader::for_url(url, options.busy_timeout).map(std::sync::Arc::new);
+                (reader, Some(std::sync::Arc::new(crate::group_commit::GroupCommit::start(conn)?)))
             }
-            Backend::Postgres => None,
+            Backend::Postgres => (None, None),
         };
-        Ok(Db { pool, backend, reader, write_turn: std::sync::Arc::new(tokio::sync::Mutex::new(())) })
+        Ok(Db { pool, backend, reader, writer })
     }
 
     /// The synchronous reader of a SQLite file, if that is the database.
@@ -162,25 +186,19 @@ impl Db {
         &self.pool
     }
 
-    /// A transaction that will write. On SQLite it takes the write lock up front
-    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads then writes can fail with
-    /// SQLITE_BUSY whatever the busy timeout.
+    /// A transaction that will write. On SQLite it is a savepoint in the group transaction of
+    /// this process's one writer (see [`crate::group_commit`]), whose `BEGIN IMMEDIATE` took
+    /// the write lock up front; on PostgreSQL a transaction of its own.
     pub async fn begin_write(&self) -> Result<Tx, StoreError> {
-        match self.backend {
-            Backend::Sqlite => {
-                // The turn first, then a connection: a writer never holds a pooled connection
-                // while it waits.
-                let turn = self.write_turn.clone().lock_owned().await;
-                let inner = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-                Ok(Tx { inner, _turn: Some(turn) })
-            }
-            Backend::Postgres => Ok(Tx { inner: self.pool.begin().await?, _turn: None }),
+        match &self.writer {
+            Some(writer) => Ok(Tx { inner: TxInner::Member(writer.begin().await?) }),
+            None => Ok(Tx { inner: TxInner::Own(self.pool.begin().await?) }),
         }
     }
 
     /// A read-only unit of work: a consistent snapshot on both databases.
     pub async fn begin_read(&self) -> Result<Tx, StoreError> {
-        Ok(Tx { inner: self.pool.begin().await?, _turn: None })
+        Ok(Tx { inner: TxInner::Own(self.pool.begin().await?) })
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -189,6 +207,9 @@ impl Db {
     }
 
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.flush().await;
+        }
         self.pool.close().await;
     }
 }

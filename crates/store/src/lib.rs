@@ -1,6 +1,7 @@
 //! Yajin's persistence on SQLite and PostgreSQL, on one code path.
 //!
-//! - [`db`]: the connection pool, the backend's few dialect differences, write transactions.
+//! - [`db`]: the connection pool, the backend's few dialect differences, write transactions
+//!   (on SQLite committed in groups: `group_commit`).
 //! - [`migrate`]: embedded migrations per backend, all-or-nothing.
 //! - [`pii`]: sealing of ID and bank card numbers, blind indexes.
 //! - [`ledger`]: two-phase transfers persisted with conditional updates.
@@ -10,6 +11,7 @@
 
 pub mod audit;
 pub mod db;
+mod group_commit;
 pub mod ledger;
 pub mod migrate;
 pub mod pii;
@@ -46,6 +48,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("stored data is not what this version expects: {0}")]
     Corrupt(String),
+    /// The group transaction this work was part of did not commit: none of it happened.
+    #[error("the commit failed, nothing was written: {0}")]
+    CommitFailed(String),
     #[error("database error: {0}")]
     Database(sqlx::Error),
 }

@@ -1,0 +1,217 @@
+//! Group commit for SQLite's one writer (the design notes' "group commit"): this process's
+//! writers take turns on one connection of their own; each runs in a savepoint of a transaction
+//! they share, and that transaction commits once for all of them: one durable commit
+//! (`synchronous=FULL`) per group instead of one per request. A writer's commit returns only
+//! after the group's commit: "committed" still means "on disk", and nobody is answered before.
+//!
+//! - A writer that fails or gives up rolls back its own savepoint; the others are untouched.
+//! - The group is committed by a committer task when it gets the turn. The turn is a fair lock,
+//!   so the committer queues behind whoever was waiting when the first member finished: those
+//!   join the group, later arrivals start the next one. Nothing waits on a timer, and on an
+//!   idle server a commit happens at once.
+//! - If the commit fails, every member is told so: none of them is answered as done, and all
+//!   of their work is rolled back together (a retry with the same idempotency key redoes it).
+
+use std::sync::Arc;
+
+use sqlx::{AnyConnection, Executor};
+use tokio::sync::{oneshot, Mutex, Notify, OwnedMutexGuard};
+
+use crate::StoreError;
+
+/// How a member learns the fate of its group's commit.
+type Verdict = oneshot::Sender<Result<(), String>>;
+
+/// The writer connection and the group transaction open on it. Holding its lock is holding
+/// the turn to write.
+pub(crate) struct Writer {
+    conn: AnyConnection,
+    /// The members whose work waits in the open transaction; `None` when none is open.
+    group: Option<Vec<Verdict>>,
+    /// The writer whose turn it was left without committing or rolling back (its request was
+    /// cancelled, or it returned early with an error): its savepoint is still open.
+    abandoned: bool,
+}
+
+/// The turn, and the committer task that commits the groups.
+pub(crate) struct GroupCommit {
+    turn: Arc<Mutex<Writer>>,
+    committer: Arc<Notify>,
+}
+
+impl GroupCommit {
+    /// Takes over `conn` (configured like the pool's connections) and starts the committer on
+    /// a thread of its own: a commit is not held up behind a busy server's request tasks, and
+    /// it does not depend on the runtime of whoever opened the database living as long.
+    pub(crate) fn start(conn: AnyConnection) -> Result<GroupCommit, StoreError> {
+        let turn = Arc::new(Mutex::new(Writer { conn, group: None, abandoned: false }));
+        let committer = Arc::new(Notify::new());
+        let (weak, wake) = (Arc::downgrade(&turn), committer.clone());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Unreachable(format!("the group committer: {e}")))?;
+        std::thread::Builder::new()
+            .name("yajin-committer".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    loop {
+                        wake.notified().await;
+                        // The database handle is gone (`Drop` below woke us to see it): stop.
+                        let Some(turn) = weak.upgrade() else { return };
+                        let mut writer = turn.lock_owned().await;
+                        writer.settle().await;
+                        writer.commit_group().await;
+                    }
+                })
+            })
+            .map_err(|e| StoreError::Unreachable(format!("the group committer: {e}")))?;
+        Ok(GroupCommit { turn, committer })
+    }
+
+    /// Waits for the turn and opens a savepoint for the caller's work (and the group
+    /// transaction, if none is open).
+    pub(crate) async fn begin(&self) -> Result<Member, StoreError> {
+        let mut writer = self.turn.clone().lock_owned().await;
+        writer.settle().await;
+        if writer.group.is_none() {
+            // IMMEDIATE: the write lock now, not at the first write (a deferred transaction
+            // that reads first can fail with SQLITE_BUSY whatever the busy timeout).
+            writer.conn.execute(sqlx::raw_sql("BEGIN IMMEDIATE")).await?;
+            writer.group = Some(Vec::new());
+        }
+        if let Err(e) = writer.conn.execute(sqlx::raw_sql("SAVEPOINT member")).await {
+            writer.fail_group(&e.to_string()).await;
+            return Err(e.into());
+        }
+        Ok(Member { writer, committer: self.committer.clone(), ended: false })
+    }
+
+    /// Commits what is pending (at shutdown).
+    pub(crate) async fn flush(&self) {
+        let mut writer = self.turn.lock().await;
+        writer.settle().await;
+        writer.commit_group().await;
+    }
+}
+
+impl std::fmt::Debug for GroupCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GroupCommit")
+    }
+}
+
+impl Drop for GroupCommit {
+    fn drop(&mut self) {
+        // Wakes the committer to find the handle gone and stop.
+        self.committer.notify_one();
+    }
+}
+
+impl Writer {
+    /// Undoes an abandoned member's savepoint.
+    async fn settle(&mut self) {
+        if self.abandoned {
+            self.abandoned = false;
+            self.undo_member().await;
+        }
+    }
+
+    /// Rolls back the current member's savepoint; if even that fails, the whole group.
+    async fn undo_member(&mut self) {
+        if let Err(e) = self.conn.execute(sqlx::raw_sql("ROLLBACK TO member; RELEASE member")).await {
+            self.fail_group(&e.to_string()).await;
+        }
+    }
+
+    /// Commits the open group and tells its members how it went; a group with no members is
+    /// rolled back (it holds nothing, and must not hold the write lock).
+    async fn commit_group(&mut self) {
+        let Some(members) = self.group.take() else { return };
+        if members.is_empty() {
+            if let Err(e) = self.conn.execute(sqlx::raw_sql("ROLLBACK")).await {
+                tracing::error!(error = %e, "ending an empty write group failed");
+            }
+            return;
+        }
+        match self.conn.execute(sqlx::raw_sql("COMMIT")).await {
+            Ok(_) => members.into_iter().for_each(|m| drop(m.send(Ok(())))),
+            Err(e) => {
+                self.group = Some(members);
+                self.fail_group(&e.to_string()).await;
+            }
+        }
+    }
+
+    /// Rolls the whole group back and tells its members their work was not committed.
+    async fn fail_group(&mut self, why: &str) {
+        tracing::error!(error = %why, "a write group failed and was rolled back");
+        // (SQLite may have rolled the transaction back itself, after an I/O error: then this
+        // finds no transaction, which is the state we want.)
+        drop(self.conn.execute(sqlx::raw_sql("ROLLBACK")).await);
+        self.abandoned = false;
+        for member in self.group.take().unwrap_or_default() {
+            drop(member.send(Err(why.to_owned())));
+        }
+    }
+}
+
+/// One writer's turn: its savepoint in the group transaction, on the writer connection.
+pub(crate) struct Member {
+    writer: OwnedMutexGuard<Writer>,
+    committer: Arc<Notify>,
+    ended: bool,
+}
+
+impl Member {
+    pub(crate) fn conn(&self) -> &AnyConnection {
+        &self.writer.conn
+    }
+
+    pub(crate) fn conn_mut(&mut self) -> &mut AnyConnection {
+        &mut self.writer.conn
+    }
+
+    /// Keeps this member's work in the group and waits for the group's durable commit.
+    pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
+        self.ended = true;
+        if let Err(e) = self.writer.conn.execute(sqlx::raw_sql("RELEASE member")).await {
+            self.writer.fail_group(&e.to_string()).await;
+            return Err(e.into());
+        }
+        let (verdict, answer) = oneshot::channel();
+        match self.writer.group.as_mut() {
+            Some(members) => members.push(verdict),
+            None => return Err(StoreError::CommitFailed("the write group was rolled back".into())),
+        }
+        self.committer.notify_one();
+        // Gives the turn to the next writer, who joins the group.
+        drop(self);
+        match answer.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(why)) => Err(StoreError::CommitFailed(why)),
+            Err(_) => Err(StoreError::CommitFailed("the database closed before the commit".into())),
+        }
+    }
+
+    /// Undoes this member's work; the group's other members are untouched.
+    pub(crate) async fn rollback(mut self) {
+        self.ended = true;
+        self.writer.undo_member().await;
+        if self.writer.group.as_ref().is_some_and(Vec::is_empty) {
+            // Nothing of anyone's to keep: end the transaction now rather than hold the lock.
+            self.writer.commit_group().await;
+        }
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        if !self.ended {
+            // Undone by whoever writes next, or by the committer, which is woken to end the
+            // group if nobody does.
+            self.writer.abandoned = true;
+            self.committer.notify_one();
+        }
+    }
+}
