@@ -1,6 +1,6 @@
 //! Terminals' refund eligibility: gathers the facts from the store (deposit figures from the
-//! ledger, what is owed, open applications, counted volume) in a fixed number of queries for
-//! any number of terminals, and asks the domain.
+//! ledger, what is owed, open applications, counted volume) in one statement for any number of
+//! terminals, and asks the domain.
 
 use std::collections::HashMap;
 
@@ -9,8 +9,8 @@ use yajin_core::plan::TxnKind;
 use yajin_core::{Fen, Timestamp};
 use yajin_store::records::applications::OpenApplication;
 use yajin_store::records::terminals::Terminal;
-use yajin_store::records::{applications, devices, merchants, outstanding, terminals};
-use yajin_store::{ledger, Conn};
+use yajin_store::records::{devices, terminals};
+use yajin_store::Conn;
 
 use crate::AppError;
 
@@ -34,25 +34,12 @@ pub async fn assess_terminals(
     now: Timestamp,
 ) -> Result<Vec<TerminalAssessment>, AppError> {
     let ids: Vec<String> = list.iter().map(|t| t.id.clone()).collect();
-    let mut figures = ledger::deposit_figures_of(conn, &ids).await?;
-    let mut open: HashMap<String, OpenApplication> =
-        applications::open_for_terminals(conn, &ids).await?.into_iter().collect();
-    let owed = outstanding::open_of_merchant(conn, merchant_id).await?;
-    let mut volumes: HashMap<String, Vec<(String, Fen)>> = HashMap::new();
-    for (terminal, kind, volume) in terminals::window_volumes(conn, merchant_id, &ids).await? {
-        volumes.entry(terminal).or_default().push((kind, volume));
-    }
-    let risk_frozen = merchants::by_id(conn, merchant_id).await?.ok_or(AppError::NotFound("merchant"))?.risk_frozen;
-    let facts = list
-        .into_iter()
-        .map(|terminal| devices::TerminalFacts {
-            deposit: figures.remove(&terminal.id).unwrap_or_default(),
-            volumes: volumes.remove(&terminal.id).unwrap_or_default(),
-            open_application: open.remove(&terminal.id),
-            terminal,
-        })
-        .collect();
-    assess_facts(facts, &devices::MerchantFacts { risk_frozen, owed }, deduct_outstanding, now)
+    let (facts, merchant) = devices::of_terminals(conn, merchant_id, &ids).await?;
+    // In the order asked for (the statement reads them by SN).
+    let mut by_id: HashMap<String, devices::TerminalFacts> =
+        facts.into_iter().map(|f| (f.terminal.id.clone(), f)).collect();
+    let facts = ids.iter().filter_map(|id| by_id.remove(id)).collect();
+    assess_facts(facts, &merchant, deduct_outstanding, now)
 }
 
 /// Asks the domain about terminals whose facts are gathered (by [`assess_terminals`], or by

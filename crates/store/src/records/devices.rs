@@ -5,7 +5,7 @@
 //! costs one round trip however many facts it gathers. Each terminal's facts travel as JSON
 //! arrays built by the database (`json_group_array` on SQLite, `json_agg` on PostgreSQL).
 
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 use yajin_core::application::Status;
 use yajin_core::eligibility::{DepositFigures, OwedItem};
 use yajin_core::{Fen, Timestamp};
@@ -33,15 +33,28 @@ pub struct MerchantFacts {
     pub owed: Vec<(Option<String>, OwedItem)>,
 }
 
-/// The statement for a backend, built once (every My Devices request runs it).
-fn sql(postgres: bool) -> &'static str {
-    static SQLITE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    static POSTGRES: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let cell = if postgres { &POSTGRES } else { &SQLITE };
-    cell.get_or_init(|| build_sql(postgres))
+/// Which terminals the statement reads.
+#[derive(Clone, Copy)]
+enum Select {
+    /// A page of the merchant's terminals: `$2` the SN after which, `$3` how many.
+    Page,
+    /// The terminals whose ids are in the JSON array `$2` (a use case's, in its transaction).
+    Ids,
 }
 
-fn build_sql(postgres: bool) -> String {
+/// The statement for a backend, built once (every My Devices request runs it).
+fn sql(postgres: bool, select: Select) -> &'static str {
+    static CELLS: [std::sync::OnceLock<String>; 4] = [
+        std::sync::OnceLock::new(),
+        std::sync::OnceLock::new(),
+        std::sync::OnceLock::new(),
+        std::sync::OnceLock::new(),
+    ];
+    let cell = &CELLS[usize::from(postgres) * 2 + select as usize];
+    cell.get_or_init(|| build_sql(postgres, select))
+}
+
+fn build_sql(postgres: bool, select: Select) -> String {
     let open: Vec<&str> = Status::ALL.iter().filter(|s| s.is_open()).map(|s| s.as_str()).collect();
     let open = open.join("', '");
     // The aggregate and array constructors, and a cast of the aggregate to text for the driver.
@@ -65,8 +78,13 @@ fn build_sql(postgres: bool) -> String {
            (SELECT risk_frozen FROM merchants m WHERE m.id = $1) AS risk_frozen,
            (SELECT {agg}({arr}(id, terminal_id, kind, amount_fen, due_at) ORDER BY due_at, id){text}
               FROM outstanding_items WHERE merchant_id = $1 AND status = 'open') AS owed
-         FROM terminals t WHERE t.merchant_id = $1 AND t.sn > $2 ORDER BY t.sn LIMIT $3",
+         FROM terminals t WHERE {filter}",
         columns = terminals::COLUMNS,
+        filter = match (select, postgres) {
+            (Select::Page, _) => "t.merchant_id = $1 AND t.sn > $2 ORDER BY t.sn LIMIT $3",
+            (Select::Ids, true) => "t.id IN (SELECT json_array_elements_text($2::json)) ORDER BY t.sn",
+            (Select::Ids, false) => "t.id IN (SELECT value FROM json_each($2)) ORDER BY t.sn",
+        }
     )
 }
 
@@ -104,6 +122,17 @@ struct RawRow {
 }
 
 impl RawRow {
+    fn of_any(row: &sqlx::any::AnyRow) -> Result<RawRow, StoreError> {
+        Ok(RawRow {
+            terminal: terminals::raw(row)?,
+            transfers: row.try_get("transfers")?,
+            volumes: row.try_get("volumes")?,
+            open_application: row.try_get("open_application")?,
+            risk_frozen: row.try_get("risk_frozen")?,
+            owed: row.try_get("owed")?,
+        })
+    }
+
     fn of_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
         Ok(RawRow {
             terminal: terminals::Raw::of_sqlite(row)?,
@@ -127,7 +156,7 @@ pub async fn page(
 ) -> Result<(Vec<TerminalFacts>, MerchantFacts), StoreError> {
     let rows = match db.sqlite_reader() {
         Some(reader) => reader.read(|conn| {
-            let mut statement = conn.prepare_cached(sql(false))?;
+            let mut statement = conn.prepare_cached(sql(false, Select::Page))?;
             let rows = statement
                 .query_map(rusqlite::named_params! {"$1": merchant_id, "$2": after_sn, "$3": limit}, RawRow::of_sqlite)?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -136,23 +165,30 @@ pub async fn page(
         None => {
             let mut conn = db.pool().acquire().await?;
             let postgres = db.backend() == crate::Backend::Postgres;
-            let rows =
-                sqlx::query(sql(postgres)).bind(merchant_id).bind(after_sn).bind(limit).fetch_all(&mut *conn).await?;
-            rows.iter()
-                .map(|row| {
-                    Ok(RawRow {
-                        terminal: terminals::raw(row)?,
-                        transfers: row.try_get("transfers")?,
-                        volumes: row.try_get("volumes")?,
-                        open_application: row.try_get("open_application")?,
-                        risk_frozen: row.try_get("risk_frozen")?,
-                        owed: row.try_get("owed")?,
-                    })
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?
+            let rows = sqlx::query(sql(postgres, Select::Page))
+                .bind(merchant_id)
+                .bind(after_sn)
+                .bind(limit)
+                .fetch_all(&mut *conn)
+                .await?;
+            rows.iter().map(RawRow::of_any).collect::<Result<Vec<_>, StoreError>>()?
         }
     };
     facts(rows)
+}
+
+/// The terminals with these ids (the merchant's), each with its facts, and the merchant's
+/// facts, in one statement on `conn`: a use case's transaction sees what it reads here and
+/// what it writes next as one.
+pub async fn of_terminals(
+    conn: &mut AnyConnection,
+    merchant_id: &str,
+    ids: &[String],
+) -> Result<(Vec<TerminalFacts>, MerchantFacts), StoreError> {
+    let postgres = conn.backend_name() == "PostgreSQL";
+    let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let rows = sqlx::query(sql(postgres, Select::Ids)).bind(merchant_id).bind(ids).fetch_all(&mut *conn).await?;
+    facts(rows.iter().map(RawRow::of_any).collect::<Result<Vec<_>, StoreError>>()?)
 }
 
 fn facts(rows: Vec<RawRow>) -> Result<(Vec<TerminalFacts>, MerchantFacts), StoreError> {
