@@ -61,20 +61,30 @@ auth="authorization: Bearer $token"
 curl -sf "$base/api/v1/terminals?limit=6" -H "$auth" >/dev/null
 
 health=(); devices=(); devices_p99=(); half_p99=(); half_rps=()
-for run in 1 2 3; do
+# BENCH_ONLY=submit skips the reads (while working on the write path).
+[ "${BENCH_ONLY:-}" = submit ] || for run in 1 2 3; do
   health+=("$(wrk -t2 -c32 -d${seconds}s "$base/healthz" | rps)")
   out=$(wrk -t2 -c32 -d${seconds}s --latency -H "$auth" "$base/api/v1/terminals?limit=6")
   devices+=("$(echo "$out" | rps)"); devices_p99+=("$(echo "$out" | p99)")
   out=$(wrk -t2 -c8 -d${seconds}s --latency -H "$auth" "$base/api/v1/terminals?limit=6")
   half_rps+=("$(echo "$out" | rps)"); half_p99+=("$(echo "$out" | p99)")
 done
-h=$(printf '%s\n' "${health[@]}" | median); d=$(printf '%s\n' "${devices[@]}" | median)
-echo "healthz           req/s: ${health[*]} (median $h)"
-echo "My Devices -c32   req/s: ${devices[*]} (median $d), p99 ${devices_p99[*]}"
-echo "My Devices -c8    req/s: ${half_rps[*]}, p99 ${half_p99[*]}"
-echo "My Devices / healthz = $(echo "scale=2; $d / $h" | bc)"
+if [ "${BENCH_ONLY:-}" != submit ]; then
+  h=$(printf '%s\n' "${health[@]}" | median); d=$(printf '%s\n' "${devices[@]}" | median)
+  echo "healthz           req/s: ${health[*]} (median $h)"
+  echo "My Devices -c32   req/s: ${devices[*]} (median $d), p99 ${devices_p99[*]}"
+  echo "My Devices -c8    req/s: ${half_rps[*]}, p99 ${half_p99[*]}"
+  echo "My Devices / healthz = $(echo "scale=2; $d / $h" | bc)"
+  # A merchant with many terminals (A holds the seeded ones too) pages through them 200 at a time.
+  out=$(wrk -t2 -c8 -d${seconds}s --latency -H "$auth" "$base/api/v1/terminals?limit=200")
+  echo "My Devices, pages of 200 of $((terminals + 6)) terminals, -c8: $(echo "$out" | rps) req/s, p99 $(echo "$out" | p99)"
+fi
 
+# BENCH_PERF=FILE records a CPU profile of the server during the submits (perf report -i FILE).
+perf_pid=""
+[ -n "${BENCH_PERF:-}" ] && { perf record -F 999 -g -p "$pid" -o "$BENCH_PERF" -- sleep "$seconds" 2>/dev/null & perf_pid=$!; }
 out=$(wrk -t2 -c32 -d${seconds}s --latency -s "$here/bench/submit.lua" "$base" -- "$token" 2)
+[ -z "$perf_pid" ] || wait "$perf_pid"
 submit=$(echo "$out" | awk '/^created/ {print $2}')
 echo "refund submit: $(echo "$out" | grep -E '^created') in ${seconds} s = $(echo "$submit / $seconds" | bc) created/s; p50 $(echo "$out" | awk '$1 == "50%" {print $2}') p99 $(echo "$out" | p99)"
 echo "server peak RSS: $(awk '/VmHWM/ {print $2, $3}' /proc/$pid/status)"
