@@ -10,10 +10,11 @@
 //! (ids are made before commit) is not missed. Evaluating a terminal twice is harmless: the
 //! notice and the application happen once (`mark_target_reached` is conditional).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use yajin_core::notice::Notice;
-use yajin_store::records::terminals::WindowReminder;
+use yajin_store::records::terminals::{Terminal, WindowReminder};
 use yajin_store::records::{cursors, terminals};
 
 use yajin_core::Fen;
@@ -63,7 +64,7 @@ pub async fn run(app: &App, mut progress: impl FnMut(&Evaluation)) -> Result<Eva
         let mut touched: Vec<String> = page.into_iter().map(|(_, terminal)| terminal).collect();
         touched.sort_unstable();
         touched.dedup();
-        for terminal_id in &touched {
+        for terminal_id in &candidates(app, &touched).await? {
             let mut tx = app.db.begin_write().await?;
             match crate::applications::on_usage(&mut tx, app, terminal_id).await {
                 Ok(applied) => {
@@ -86,6 +87,28 @@ pub async fn run(app: &App, mut progress: impl FnMut(&Evaluation)) -> Result<Eva
     remind(app, &mut done).await?;
     progress(&done);
     Ok(done)
+}
+
+/// The touched terminals whose target may just have been met: not marked as reached yet, and
+/// at or over it by the facts as read now, outside any write transaction (most terminals are
+/// not, and need no write at all). `on_usage` decides again in its own transaction.
+async fn candidates(app: &App, touched: &[String]) -> Result<Vec<String>, AppError> {
+    let now = app.clock.now();
+    let mut conn = app.db.begin_read().await?;
+    let mut by_merchant: HashMap<String, Vec<Terminal>> = HashMap::new();
+    for terminal in terminals::not_yet_reached(&mut conn, touched).await? {
+        by_merchant.entry(terminal.merchant_id.clone()).or_default().push(terminal);
+    }
+    let mut out = Vec::new();
+    for (merchant_id, list) in by_merchant {
+        for assessed in assess_terminals(&mut conn, &merchant_id, list, false, now).await? {
+            if assessed.assessment.volume.as_ref().is_some_and(|v| v.reached_fen >= v.target_fen) {
+                out.push(assessed.terminal.id);
+            }
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
 }
 
 /// Tells merchants, once each, that a terminal's activation window closes within a week with

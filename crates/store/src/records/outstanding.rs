@@ -101,31 +101,6 @@ pub async fn settle_by(
     Ok(done == 1)
 }
 
-/// All of a merchant's open items, with the terminal each belongs to (if any).
-pub async fn open_of_merchant(
-    conn: &mut AnyConnection,
-    merchant_id: &str,
-) -> Result<Vec<(Option<String>, OwedItem)>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT id, terminal_id, kind, amount_fen, due_at FROM outstanding_items
-         WHERE merchant_id = $1 AND status = 'open' ORDER BY due_at, id",
-    )
-    .bind(merchant_id)
-    .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            let item = OwedItem {
-                id: r.try_get("id")?,
-                kind: r.try_get("kind")?,
-                amount_fen: Fen::new(r.try_get("amount_fen")?),
-                due_at: Timestamp::from_millis(r.try_get("due_at")?),
-            };
-            Ok((r.try_get("terminal_id")?, item))
-        })
-        .collect()
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Item {
     pub id: String,

@@ -147,6 +147,18 @@ pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Terminal
 }
 
 /// Many terminals by id, in one query.
+/// The terminals among `ids` whose activation target is not yet marked as reached (any number
+/// of ids, bound as one JSON array).
+pub async fn not_yet_reached(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<Terminal>, StoreError> {
+    let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let sql = format!(
+        "SELECT {COLUMNS} FROM terminals WHERE id IN ({}) AND target_reached_at IS NULL",
+        crate::json_list(conn)
+    );
+    let rows = sqlx::query(&sql).bind(ids).fetch_all(conn).await?;
+    rows.iter().map(from_row).collect()
+}
+
 pub async fn by_ids(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<Terminal>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -239,32 +251,6 @@ pub async fn page_of_agent(
     .fetch_all(conn)
     .await?;
     rows.iter().map(from_row).collect()
-}
-
-/// Counted volume per terminal and kind inside each terminal's counting window, for a set of
-/// terminals of one merchant: one query however many terminals.
-pub async fn window_volumes(
-    conn: &mut AnyConnection,
-    merchant_id: &str,
-    terminal_ids: &[String],
-) -> Result<Vec<(String, String, Fen)>, StoreError> {
-    if terminal_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = format!(
-        "SELECT u.terminal_id, u.kind, CAST(sum(u.amount_fen) AS BIGINT) AS volume
-         FROM usage_transactions u JOIN terminals t ON t.id = u.terminal_id
-         WHERE t.merchant_id = $1 AND t.id IN ({}) AND t.count_until IS NOT NULL
-           AND u.occurred_at >= t.activated_at AND u.occurred_at <= t.count_until
-         GROUP BY u.terminal_id, u.kind",
-        crate::placeholders(2, terminal_ids.len())
-    );
-    let mut query = sqlx::query(&sql).bind(merchant_id);
-    for id in terminal_ids {
-        query = query.bind(id);
-    }
-    let rows = query.fetch_all(conn).await?;
-    rows.iter().map(|r| Ok((r.try_get("terminal_id")?, r.try_get("kind")?, Fen::new(r.try_get("volume")?)))).collect()
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
