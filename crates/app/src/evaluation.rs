@@ -25,7 +25,7 @@ use crate::{notices, App, AppError};
 
 const CURSOR: &str = "evaluate";
 /// Usage records read per step.
-const PAGE: i64 = 5_000;
+const PAGE: i64 = 20_000;
 /// How far before the cursor each run starts again.
 const OVERLAP_MS: u64 = 5 * 60_000;
 /// How long before an activation window closes the merchant is reminded (once).
@@ -59,11 +59,10 @@ pub async fn run(app: &App, mut progress: impl FnMut(&Evaluation)) -> Result<Eva
             let mut conn = app.db.begin_read().await?;
             terminals::usage_after(&mut conn, &after, PAGE).await?
         };
-        let Some((last, _)) = page.last().cloned() else { break };
-        done.records += page.len() as u64;
-        let mut touched: Vec<String> = page.into_iter().map(|(_, terminal)| terminal).collect();
+        let Some(last) = page.iter().map(|(_, _, last)| last).max().cloned() else { break };
+        done.records += page.iter().map(|(_, records, _)| *records as u64).sum::<u64>();
+        let mut touched: Vec<String> = page.into_iter().map(|(terminal, _, _)| terminal).collect();
         touched.sort_unstable();
-        touched.dedup();
         for terminal_id in &candidates(app, &touched).await? {
             let mut tx = app.db.begin_write().await?;
             match crate::applications::on_usage(&mut tx, app, terminal_id).await {

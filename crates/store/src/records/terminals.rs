@@ -514,19 +514,25 @@ pub async fn count_new_refs(conn: &mut AnyConnection, refs: &[String]) -> Result
     Ok(refs.len() as u64 - recorded as u64)
 }
 
-/// Usage records written after the record `after_id` (ids sort in the order they were made),
-/// oldest first: `(id, terminal_id)`.
+/// The next `limit` usage records after `after_id` (ids sort in the order they were made),
+/// summed up per terminal:
+/// `(terminal_id, records, last id)`. A page of thousands of records comes back as one row a
+/// terminal.
 pub async fn usage_after(
     conn: &mut AnyConnection,
     after_id: &str,
     limit: i64,
-) -> Result<Vec<(String, String)>, StoreError> {
-    let rows = sqlx::query("SELECT id, terminal_id FROM usage_transactions WHERE id > $1 ORDER BY id LIMIT $2")
-        .bind(after_id)
-        .bind(limit)
-        .fetch_all(conn)
-        .await?;
-    rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("terminal_id")?))).collect()
+) -> Result<Vec<(String, i64, String)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT terminal_id, count(*) AS records, max(id) AS last FROM
+           (SELECT id, terminal_id FROM usage_transactions WHERE id > $1 ORDER BY id LIMIT $2) page
+         GROUP BY terminal_id",
+    )
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(|r| Ok((r.try_get("terminal_id")?, r.try_get("records")?, r.try_get("last")?))).collect()
 }
 
 /// Which reminder of its activation window a terminal is due.
