@@ -203,7 +203,9 @@ async fn apply_in(
             .await?;
         applied.push(migration.version);
     }
-    if backend == Backend::Sqlite {
+    // Only after a change: the check reads every row of every table holding a foreign key
+    // (6 s on 20M usage records), under the write lock, at every start.
+    if backend == Backend::Sqlite && !applied.is_empty() {
         let broken = sqlx::query("PRAGMA foreign_key_check").fetch_all(&mut *tx).await?;
         if let Some(row) = broken.first() {
             let table: String = row.try_get(0).unwrap_or_default();
