@@ -11,6 +11,12 @@
 //!   idle server a commit happens at once.
 //! - If the commit fails, every member is told so: none of them is answered as done, and all
 //!   of their work is rolled back together (a retry with the same idempotency key redoes it).
+//! - A request may be cancelled at any await (its client hung up). A statement sent to SQLite
+//!   runs whether or not anyone waits for its answer, so the writer's state changes only after
+//!   its statement completed, and what a cut-short step may have left (an abandoned savepoint,
+//!   a transaction nobody knows of) is marked first, repaired by the next writer or by the
+//!   committer (which a cut-short step wakes), and when in doubt the group is failed: never
+//!   a member told "done" whose work was rolled back.
 
 use std::sync::Arc;
 
@@ -31,6 +37,10 @@ pub(crate) struct Writer {
     /// The writer whose turn it was left without committing or rolling back (its request was
     /// cancelled, or it returned early with an error): its savepoint is still open.
     abandoned: bool,
+    /// A step was cut short after sending a statement: a transaction may be open that `group`
+    /// does not show (a `BEGIN` that ran, a `ROLLBACK` that did not), or a savepoint no member
+    /// owns.
+    unsure: bool,
 }
 
 /// The turn, and the committer task that commits the groups.
@@ -44,7 +54,7 @@ impl GroupCommit {
     /// a thread of its own: a commit is not held up behind a busy server's request tasks, and
     /// it does not depend on the runtime of whoever opened the database living as long.
     pub(crate) fn start(conn: AnyConnection) -> Result<GroupCommit, StoreError> {
-        let turn = Arc::new(Mutex::new(Writer { conn, group: None, abandoned: false }));
+        let turn = Arc::new(Mutex::new(Writer { conn, group: None, abandoned: false, unsure: false }));
         let committer = Arc::new(Notify::new());
         let (weak, wake) = (Arc::downgrade(&turn), committer.clone());
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -74,16 +84,27 @@ impl GroupCommit {
     pub(crate) async fn begin(&self) -> Result<Member, StoreError> {
         let mut writer = self.turn.clone().lock_owned().await;
         writer.settle().await;
+        // If this is cut short, the committer finds out what ran and tidies up.
+        let woken_if_cut_short = WakeOnDrop(Some(self.committer.clone()));
+        writer.unsure = true;
         if writer.group.is_none() {
             // IMMEDIATE: the write lock now, not at the first write (a deferred transaction
             // that reads first can fail with SQLITE_BUSY whatever the busy timeout).
-            writer.conn.execute(sqlx::raw_sql("BEGIN IMMEDIATE")).await?;
+            if let Err(e) = writer.conn.execute(sqlx::raw_sql("BEGIN IMMEDIATE")).await {
+                writer.unsure = false;
+                return Err(e.into());
+            }
             writer.group = Some(Vec::new());
         }
+        // (Cut short here, with a group open: a savepoint that ran holds nothing; `settle`
+        // releases it.)
         if let Err(e) = writer.conn.execute(sqlx::raw_sql("SAVEPOINT member")).await {
+            writer.unsure = false;
             writer.fail_group(&e.to_string()).await;
             return Err(e.into());
         }
+        writer.unsure = false;
+        woken_if_cut_short.disarm();
         Ok(Member { writer, committer: self.committer.clone(), ended: false })
     }
 
@@ -109,11 +130,22 @@ impl Drop for GroupCommit {
 }
 
 impl Writer {
-    /// Undoes an abandoned member's savepoint.
+    /// Repairs what a writer cut short left: undoes an abandoned member's savepoint, ends a
+    /// transaction that may have been left open outside any group.
     async fn settle(&mut self) {
         if self.abandoned {
-            self.abandoned = false;
             self.undo_member().await;
+            self.abandoned = false;
+        }
+        if self.unsure {
+            // Outside a group, a transaction that may have begun; inside one, a savepoint that
+            // may have been opened for a member who never came (none other is open between
+            // members). "No such transaction / savepoint" is the answer hoped for; releasing an
+            // empty savepoint changes nothing, and leaves no stray savepoint for a later undo
+            // to roll back to.
+            let repair = if self.group.is_none() { "ROLLBACK" } else { "RELEASE member" };
+            drop(self.conn.execute(sqlx::raw_sql(repair)).await);
+            self.unsure = false;
         }
     }
 
@@ -125,33 +157,52 @@ impl Writer {
     }
 
     /// Commits the open group and tells its members how it went; a group with no members is
-    /// rolled back (it holds nothing, and must not hold the write lock).
+    /// rolled back (it holds nothing, and must not hold the write lock). Only the committer
+    /// (and `flush`) call this: it is never cut short between its statement and its answers.
     async fn commit_group(&mut self) {
-        let Some(members) = self.group.take() else { return };
+        let Some(members) = self.group.as_ref() else { return };
         if members.is_empty() {
             if let Err(e) = self.conn.execute(sqlx::raw_sql("ROLLBACK")).await {
                 tracing::error!(error = %e, "ending an empty write group failed");
             }
+            self.group = None;
             return;
         }
         match self.conn.execute(sqlx::raw_sql("COMMIT")).await {
-            Ok(_) => members.into_iter().for_each(|m| drop(m.send(Ok(())))),
-            Err(e) => {
-                self.group = Some(members);
-                self.fail_group(&e.to_string()).await;
-            }
+            Ok(_) => self.group.take().unwrap_or_default().into_iter().for_each(|m| drop(m.send(Ok(())))),
+            Err(e) => self.fail_group(&e.to_string()).await,
         }
     }
 
-    /// Rolls the whole group back and tells its members their work was not committed.
+    /// Rolls the whole group back and tells its members their work was not committed. They
+    /// are told before the rollback is sent: whatever happens next, none hears "done".
     async fn fail_group(&mut self, why: &str) {
         tracing::error!(error = %why, "a write group failed and was rolled back");
+        for member in self.group.take().unwrap_or_default() {
+            drop(member.send(Err(why.to_owned())));
+        }
+        self.abandoned = false;
+        self.unsure = true;
         // (SQLite may have rolled the transaction back itself, after an I/O error: then this
         // finds no transaction, which is the state we want.)
         drop(self.conn.execute(sqlx::raw_sql("ROLLBACK")).await);
-        self.abandoned = false;
-        for member in self.group.take().unwrap_or_default() {
-            drop(member.send(Err(why.to_owned())));
+        self.unsure = false;
+    }
+}
+
+/// Wakes the committer when dropped, unless disarmed.
+struct WakeOnDrop(Option<Arc<Notify>>);
+
+impl WakeOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for WakeOnDrop {
+    fn drop(&mut self) {
+        if let Some(committer) = &self.0 {
+            committer.notify_one();
         }
     }
 }
@@ -174,11 +225,14 @@ impl Member {
 
     /// Keeps this member's work in the group and waits for the group's durable commit.
     pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
-        self.ended = true;
+        // (Cut short before the release is known to have run: `Drop` marks the member
+        // abandoned, and its undo either finds the savepoint or fails the group.)
         if let Err(e) = self.writer.conn.execute(sqlx::raw_sql("RELEASE member")).await {
+            self.ended = true;
             self.writer.fail_group(&e.to_string()).await;
             return Err(e.into());
         }
+        self.ended = true;
         let (verdict, answer) = oneshot::channel();
         match self.writer.group.as_mut() {
             Some(members) => members.push(verdict),
@@ -196,11 +250,12 @@ impl Member {
 
     /// Undoes this member's work; the group's other members are untouched.
     pub(crate) async fn rollback(mut self) {
-        self.ended = true;
         self.writer.undo_member().await;
+        self.ended = true;
         if self.writer.group.as_ref().is_some_and(Vec::is_empty) {
-            // Nothing of anyone's to keep: end the transaction now rather than hold the lock.
-            self.writer.commit_group().await;
+            // Nothing of anyone's to keep: the committer ends the transaction rather than
+            // leave it holding the lock.
+            self.committer.notify_one();
         }
     }
 }

@@ -3,7 +3,9 @@
 //! that fails, is rolled back or is cancelled leaves nothing, and does not take anyone else's
 //! work with it. On SQLite, a group whose one commit fails answers none of its members as done.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::{Context, Waker};
 use std::time::Duration;
 
 use yajin_store::migrate;
@@ -91,6 +93,75 @@ on_both_databases! {
         // And the writer is fine afterwards.
         assert!(write(&db, 1000).await.unwrap());
         assert_eq!(rows(&db).await.last(), Some(&1000));
+    }
+
+    async fn requests_cut_short_anywhere_leave_the_writer_sound(db) {
+        probe_table(&db).await;
+        let db = Arc::new(db);
+        // Each request is cut short after its own budget of 0–3 ms: some while they wait for
+        // the turn, some between statements, some while their commit is awaited.
+        // Three rounds, each starting from an idle writer (so that some are cut short while
+        // they begin a group).
+        let mut answered = Vec::new();
+        for round in 0..3i64 {
+            let ns: Vec<i64> = (round * 300..round * 300 + 300).collect();
+            let tasks: Vec<_> = ns
+                .iter()
+                .map(|&n| {
+                    let db = db.clone();
+                    tokio::spawn(async move {
+                        let budget = Duration::from_micros((n * 7919 % 3000) as u64);
+                        tokio::time::timeout(budget, write(&db, n)).await.ok()
+                    })
+                })
+                .collect();
+            for (n, task) in ns.into_iter().zip(tasks) {
+                if let Some(Ok(true)) = task.await.unwrap() {
+                    answered.push(n);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Nothing is left holding the write lock: another connection writes within a moment.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut other = db.pool().acquire().await.unwrap();
+        let begin = if db.backend() == Backend::Sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" };
+        let started = std::time::Instant::now();
+        sqlx::raw_sql(begin).execute(&mut *other).await.unwrap();
+        assert!(started.elapsed() < Duration::from_secs(2), "the write lock was held for {:?}", started.elapsed());
+        sqlx::query("INSERT INTO gc_probe (n) VALUES (200000)").execute(&mut *other).await.unwrap();
+        sqlx::raw_sql("COMMIT").execute(&mut *other).await.unwrap();
+        drop(other);
+        // The writer still answers.
+        let last = tokio::time::timeout(Duration::from_secs(10), write(&db, 100_000)).await.expect("the writer answers");
+        assert!(last.unwrap());
+        let kept = rows(&db).await;
+        for n in &answered {
+            assert!(kept.contains(n), "writer {n} was told its commit was done: {kept:?}");
+        }
+        for n in &kept {
+            assert!(*n >= 100_000 || matches!(ending(*n), Ending::Commit), "writer {n} did not commit: {kept:?}");
+        }
+    }
+
+    async fn a_request_cut_short_as_it_begins_leaves_no_transaction_open(db) {
+        probe_table(&db).await;
+        for round in 0..10 {
+            // Polled once: the turn is taken and `BEGIN` sent; then the request is gone.
+            let mut begin = Box::pin(db.begin_write());
+            let polled = begin.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+            drop(polled);
+            drop(begin);
+            let mut other = db.pool().acquire().await.unwrap();
+            let started = std::time::Instant::now();
+            let lock = if db.backend() == Backend::Sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" };
+            sqlx::raw_sql(lock).execute(&mut *other).await.unwrap();
+            assert!(started.elapsed() < Duration::from_secs(2), "round {round}: the write lock was held");
+            sqlx::raw_sql("ROLLBACK").execute(&mut *other).await.unwrap();
+            drop(other);
+            assert!(write(&db, round * 4).await.unwrap(), "round {round}: the next writer commits");
+        }
+        assert_eq!(rows(&db).await, (0..10).map(|r| r * 4).collect::<Vec<_>>());
     }
 
     async fn many_writers_at_once_lose_nothing(db) {
