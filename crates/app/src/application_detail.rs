@@ -59,3 +59,35 @@ pub async fn load_detail(conn: &mut Conn, a: Application) -> Result<ApplicationD
     let mut details = load_details(conn, vec![a]).await?;
     details.pop().ok_or_else(|| StoreError::Corrupt("an application vanished while it was read".into()))
 }
+
+/// What the transaction that wrote an application knows of it without reading it back.
+pub struct NewlyWritten {
+    pub terminal_sn: String,
+    pub agent_name: Option<String>,
+    /// Whether files were linked to it.
+    pub with_files: bool,
+}
+
+/// An application written in this transaction, with its detail: its timeline (and files, if
+/// any were linked) read back, the rest known. No payout exists yet: the worker makes the
+/// first one after the transaction commits.
+pub async fn load_new_detail(
+    conn: &mut Conn,
+    a: Application,
+    known: NewlyWritten,
+) -> Result<ApplicationDetail, StoreError> {
+    let ids = [a.id.clone()];
+    let timeline = applications::events_of(conn, &ids).await?.into_iter().map(|(_, event)| event).collect();
+    let attachments = match known.with_files {
+        true => attachments::of_applications(conn, &ids).await?.into_iter().map(|(_, file)| file).collect(),
+        false => Vec::new(),
+    };
+    Ok(ApplicationDetail {
+        terminal_sn: Some(known.terminal_sn),
+        attachments,
+        timeline,
+        payout: None,
+        agent_name: known.agent_name,
+        application: a,
+    })
+}

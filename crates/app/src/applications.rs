@@ -13,7 +13,8 @@ use yajin_store::records::{attachments, identity_misses, merchants, terminals};
 use yajin_store::{Conn, StoreError, Tx};
 
 pub use crate::application_detail::{load_detail, load_details, ApplicationDetail};
-use crate::assessment::{assess_terminals, TerminalAssessment};
+use crate::application_detail::{load_new_detail, NewlyWritten};
+use crate::assessment::{assess_by_sn, assess_terminals, TerminalAssessment};
 use crate::idempotency::{begin_work, Outcome, Replay};
 use crate::paging::{Page, PageRequest};
 use crate::{notices, App, AppError};
@@ -138,13 +139,18 @@ fn check_fields(input: &ApplyInput) -> Result<Checked, ApplyError> {
     Ok(Checked { sn, bank_card, warnings })
 }
 
-/// Everything short of writing: fields, ownership, identity, card, rules.
-async fn evaluate(
-    conn: &mut Conn,
-    app: &App,
-    merchant_id: &str,
-    input: &ApplyInput,
-) -> Result<(Checked, TerminalAssessment), ApplyError> {
+/// What checking an application found: its fields, its terminal assessed, and who applies.
+struct Evaluated {
+    checked: Checked,
+    assessed: TerminalAssessment,
+    /// The agent who sold the merchant its terminals, named on the application.
+    agent_name: Option<String>,
+}
+
+/// Everything short of writing: fields, ownership, identity, card, rules. Three statements
+/// (the files, the terminal with its facts, the merchant's identity), and none for files
+/// when none are named.
+async fn evaluate(conn: &mut Conn, app: &App, merchant_id: &str, input: &ApplyInput) -> Result<Evaluated, ApplyError> {
     let checked = check_fields(input)?;
     let not_owned = attachments::not_owned(conn, merchant_id, &input.attachment_ids).await?;
     if !not_owned.is_empty() {
@@ -164,17 +170,23 @@ async fn evaluate(
             .collect();
         return Err(ApplyError::Fields(errors));
     }
-    let terminal =
-        terminals::by_sn(conn, merchant_id, checked.sn.as_str()).await?.ok_or(ApplyError::TerminalNotFound)?;
-    let merchant = merchants::by_id(conn, merchant_id).await?.ok_or(ApplyError::NotFound)?;
-    if identity_locked(conn, merchant_id, app.now_ms()).await? {
+    let now = app.clock.now();
+    // Read first, judged last: the identity is checked before the rules are.
+    let assessed = assess_by_sn(conn, merchant_id, checked.sn.as_str(), input.deduct_outstanding, now).await;
+    if let Ok(None) = assessed {
+        return Err(ApplyError::TerminalNotFound);
+    }
+    let applicant = merchants::applicant(conn, merchant_id, now.millis() - IDENTITY_MISS_WINDOW_MS)
+        .await?
+        .ok_or(ApplyError::NotFound)?;
+    if applicant.misses >= IDENTITY_MISSES_MAX {
         return Err(ApplyError::IdentityChecksLocked);
     }
     let id_card = IdCardNo::parse(&input.id_card_no)
         .map_err(|e| ApplyError::Fields(vec![FieldError::from_id("id_card_no", e)]))?;
-    let identity = merchants::match_identity(conn, &app.vault, merchant_id, &id_card, &checked.bank_card).await?;
+    let identity = applicant.identity.matches(&app.vault, &id_card, &checked.bank_card);
     let mut mismatched = Vec::new();
-    if PhoneNo::parse(&input.phone).map(|p| p.expose().to_owned()).ok().as_deref() != Some(merchant.phone.as_str()) {
+    if PhoneNo::parse(&input.phone).map(|p| p.expose().to_owned()).ok().as_deref() != Some(applicant.phone.as_str()) {
         mismatched.push(FieldError::new(
             "phone",
             "mismatch",
@@ -196,12 +208,8 @@ async fn evaluate(
     if !identity.bank_card {
         return Err(ApplyError::BankCardMismatch);
     }
-    let now = app.clock.now();
-    let assessed = assess_terminals(conn, merchant_id, vec![terminal], input.deduct_outstanding, now)
-        .await?
-        .pop()
-        .ok_or(ApplyError::TerminalNotFound)?;
-    Ok((checked, assessed))
+    let assessed = assessed?.ok_or(ApplyError::TerminalNotFound)?;
+    Ok(Evaluated { checked, assessed, agent_name: applicant.agent_name })
 }
 
 pub async fn preview(app: &App, merchant_id: &str, input: &ApplyInput) -> Result<Preview, ApplyError> {
@@ -209,8 +217,8 @@ pub async fn preview(app: &App, merchant_id: &str, input: &ApplyInput) -> Result
         let mut conn = app.db.pool().acquire().await.map_err(StoreError::from)?;
         evaluate(&mut conn, app, merchant_id, input).await
     };
-    let (checked, assessment) = count_miss(app, merchant_id, evaluated).await?;
-    Ok(Preview { assessment, warnings: checked.warnings })
+    let Evaluated { checked, assessed, .. } = count_miss(app, merchant_id, evaluated).await?;
+    Ok(Preview { assessment: assessed, warnings: checked.warnings })
 }
 
 /// How many well-formed ID or card numbers that do not match may be tried in a day.
@@ -309,9 +317,16 @@ pub async fn supplement_with_uploads(
     supplement(app, merchant_id, id, note, &ids, replay).await
 }
 
-/// Submits in the caller's transaction and returns the new application's id.
-async fn submit_in(tx: &mut Tx, app: &App, merchant_id: &str, input: &ApplyInput) -> Result<String, ApplyError> {
-    let (checked, assessed) = evaluate(tx, app, merchant_id, input).await?;
+/// An application just written, and what its writer knows of it.
+struct Submitted {
+    id: String,
+    terminal_sn: String,
+    agent_name: Option<String>,
+}
+
+/// Submits in the caller's transaction.
+async fn submit_in(tx: &mut Tx, app: &App, merchant_id: &str, input: &ApplyInput) -> Result<Submitted, ApplyError> {
+    let Evaluated { checked, assessed, agent_name } = evaluate(tx, app, merchant_id, input).await?;
     if let Some(Reason::ApplicationAlreadyOpen { application_id }) = assessed.assessment.reasons.first() {
         return Err(ApplyError::AlreadyOpen {
             application_id: Some(application_id.clone()),
@@ -330,7 +345,7 @@ async fn submit_in(tx: &mut Tx, app: &App, merchant_id: &str, input: &ApplyInput
     };
     let id = create(tx, app, &actor, &assessed, &checked.bank_card, &request).await?;
     attachments::link(tx, &id, &input.attachment_ids).await?;
-    Ok(id)
+    Ok(Submitted { id, terminal_sn: assessed.terminal.sn, agent_name })
 }
 
 struct Request<'a> {
@@ -573,8 +588,8 @@ pub async fn submit(
     replay: Replay<'_, ApplicationDetail>,
 ) -> Result<Outcome<ApplicationDetail>, ApplyError> {
     let mut work = begin_work!(app, replay);
-    let id = match submit_in(&mut work.tx, app, merchant_id, input).await {
-        Ok(id) => id,
+    let submitted = match submit_in(&mut work.tx, app, merchant_id, input).await {
+        Ok(submitted) => submitted,
         Err(e @ (ApplyError::IdentityMismatch(_) | ApplyError::BankCardMismatch)) => {
             drop(work);
             return count_miss(app, merchant_id, Err(e)).await;
@@ -588,8 +603,13 @@ pub async fn submit(
         }
         Err(e) => return Err(e),
     };
-    let created = applications::by_id(&mut work.tx, &id).await?.ok_or(ApplyError::NotFound)?;
-    let detail = load_detail(&mut work.tx, created).await?;
+    let created = applications::by_id(&mut work.tx, &submitted.id).await?.ok_or(ApplyError::NotFound)?;
+    let known = NewlyWritten {
+        terminal_sn: submitted.terminal_sn,
+        agent_name: submitted.agent_name,
+        with_files: !input.attachment_ids.is_empty(),
+    };
+    let detail = load_new_detail(&mut work.tx, created, known).await?;
     Ok(work.finish(detail).await?)
 }
 

@@ -8,8 +8,8 @@ use yajin_core::eligibility::{assess, Assessment, DepositFigures, OwedItem, Term
 use yajin_core::plan::TxnKind;
 use yajin_core::{Fen, Timestamp};
 use yajin_store::records::applications::OpenApplication;
+use yajin_store::records::devices;
 use yajin_store::records::terminals::Terminal;
-use yajin_store::records::{devices, terminals};
 use yajin_store::Conn;
 
 use crate::AppError;
@@ -90,6 +90,6 @@ pub async fn assess_by_sn(
     deduct_outstanding: bool,
     now: Timestamp,
 ) -> Result<Option<TerminalAssessment>, AppError> {
-    let Some(terminal) = terminals::by_sn(conn, merchant_id, sn).await? else { return Ok(None) };
-    Ok(assess_terminals(conn, merchant_id, vec![terminal], deduct_outstanding, now).await?.pop())
+    let Some((facts, merchant)) = devices::of_sn(conn, merchant_id, sn).await? else { return Ok(None) };
+    Ok(assess_facts(vec![facts], &merchant, deduct_outstanding, now)?.pop())
 }

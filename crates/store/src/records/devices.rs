@@ -40,17 +40,16 @@ enum Select {
     Page,
     /// The terminals whose ids are in the JSON array `$2` (a use case's, in its transaction).
     Ids,
+    /// The merchant's terminal whose SN is `$2` (an application's, in its transaction).
+    Sn,
 }
 
 /// The statement for a backend, built once (every My Devices request runs it).
 fn sql(postgres: bool, select: Select) -> &'static str {
-    static CELLS: [std::sync::OnceLock<String>; 4] = [
-        std::sync::OnceLock::new(),
-        std::sync::OnceLock::new(),
-        std::sync::OnceLock::new(),
-        std::sync::OnceLock::new(),
-    ];
-    let cell = &CELLS[usize::from(postgres) * 2 + select as usize];
+    use std::sync::OnceLock;
+    static CELLS: [OnceLock<String>; 6] =
+        [OnceLock::new(), OnceLock::new(), OnceLock::new(), OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let cell = &CELLS[usize::from(postgres) * 3 + select as usize];
     cell.get_or_init(|| build_sql(postgres, select))
 }
 
@@ -84,6 +83,7 @@ fn build_sql(postgres: bool, select: Select) -> String {
             (Select::Page, _) => "t.merchant_id = $1 AND t.sn > $2 ORDER BY t.sn LIMIT $3",
             (Select::Ids, true) => "t.id IN (SELECT json_array_elements_text($2::json)) ORDER BY t.sn",
             (Select::Ids, false) => "t.id IN (SELECT value FROM json_each($2)) ORDER BY t.sn",
+            (Select::Sn, _) => "t.merchant_id = $1 AND t.sn = $2",
         }
     )
 }
@@ -189,6 +189,19 @@ pub async fn of_terminals(
     let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let rows = sqlx::query(sql(postgres, Select::Ids)).bind(merchant_id).bind(ids).fetch_all(&mut *conn).await?;
     facts(rows.iter().map(RawRow::of_any).collect::<Result<Vec<_>, StoreError>>()?)
+}
+
+/// The merchant's terminal with this SN (another merchant's is not found) with its facts, and
+/// the merchant's facts, in one statement on `conn`, as [`of_terminals`].
+pub async fn of_sn(
+    conn: &mut AnyConnection,
+    merchant_id: &str,
+    sn: &str,
+) -> Result<Option<(TerminalFacts, MerchantFacts)>, StoreError> {
+    let postgres = conn.backend_name() == "PostgreSQL";
+    let rows = sqlx::query(sql(postgres, Select::Sn)).bind(merchant_id).bind(sn).fetch_all(&mut *conn).await?;
+    let (mut terminals, merchant) = facts(rows.iter().map(RawRow::of_any).collect::<Result<Vec<_>, StoreError>>()?)?;
+    Ok(terminals.pop().map(|terminal| (terminal, merchant)))
 }
 
 fn facts(rows: Vec<RawRow>) -> Result<(Vec<TerminalFacts>, MerchantFacts), StoreError> {

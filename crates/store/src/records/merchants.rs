@@ -173,12 +173,66 @@ pub async fn match_identity(
         .bind(merchant_id)
         .fetch_one(conn)
         .await?;
-    let id_index: String = row.try_get("id_card_index")?;
-    let card_index: String = row.try_get("bank_card_index")?;
-    Ok(IdentityMatch {
-        id_card: id_index == vault.blind_index("id_card", id_card.expose()),
-        bank_card: card_index == vault.blind_index("bank_card", bank_card.expose()),
+    let indexes = BlindIndexes { id_card: row.try_get("id_card_index")?, bank_card: row.try_get("bank_card_index")? };
+    Ok(indexes.matches(vault, id_card, bank_card))
+}
+
+/// The blind indexes of a merchant's real-name ID card and bound bank card.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlindIndexes {
+    id_card: String,
+    bank_card: String,
+}
+
+impl BlindIndexes {
+    pub fn matches(&self, vault: &Vault, id_card: &IdCardNo, bank_card: &BankCardNo) -> IdentityMatch {
+        IdentityMatch {
+            id_card: self.id_card == vault.blind_index("id_card", id_card.expose()),
+            bank_card: self.bank_card == vault.blind_index("bank_card", bank_card.expose()),
+        }
+    }
+}
+
+/// What a refund application checks of the merchant who sends it, read in one statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applicant {
+    /// The bound phone, in the form stored.
+    pub phone: String,
+    pub identity: BlindIndexes,
+    /// How many identity mismatches were recorded since the time asked about.
+    pub misses: i64,
+    /// The display name of the agent who onboarded the merchant, if one did.
+    pub agent_name: Option<String>,
+}
+
+/// The merchant's [`Applicant`] facts, its identity mismatches counted from `misses_since_ms`.
+pub async fn applicant(
+    conn: &mut AnyConnection,
+    merchant_id: &str,
+    misses_since_ms: i64,
+) -> Result<Option<Applicant>, StoreError> {
+    let row = sqlx::query(
+        "SELECT m.phone, m.id_card_index, m.bank_card_index,
+           (SELECT count(*) FROM identity_misses i WHERE i.merchant_id = m.id AND i.at >= $2) AS misses,
+           (SELECT s.display_name FROM staff s WHERE s.id = m.agent_id) AS agent_name
+         FROM merchants m WHERE m.id = $1",
+    )
+    .bind(merchant_id)
+    .bind(misses_since_ms)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|row| {
+        Ok(Applicant {
+            phone: row.try_get("phone")?,
+            identity: BlindIndexes {
+                id_card: row.try_get("id_card_index")?,
+                bank_card: row.try_get("bank_card_index")?,
+            },
+            misses: row.try_get("misses")?,
+            agent_name: row.try_get("agent_name")?,
+        })
     })
+    .transpose()
 }
 
 /// The bound card in clear: only for a payout, which needs it.
