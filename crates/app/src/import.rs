@@ -4,8 +4,9 @@
 //!
 //! Columns are the provisioning endpoints' fields (api.md), a terminal's deposit flattened as
 //! `deposit_amount_fen`, `deposit_route`, `deposit_route_ref`, `deposit_collected_at`. Rows
-//! arrive in batches; a batch of transactions is one statement in one transaction (the fast
-//! path), merchants, terminals and outstanding items go through their use cases row by row.
+//! arrive in batches; a batch of transactions is one transaction through the database's bulk
+//! path (`store::bulk`: prepared inserts on SQLite, `COPY` on PostgreSQL), merchants,
+//! terminals and outstanding items go through their use cases row by row.
 
 use std::collections::HashMap;
 
@@ -13,6 +14,7 @@ use yajin_core::eligibility::{TerminalStatus, OWED_KINDS};
 use yajin_core::plan::TxnKind;
 use yajin_core::validation::{printable, FieldError, Lines};
 use yajin_core::{Fen, Timestamp};
+use yajin_store::bulk::UsageLoader;
 use yajin_store::records::outstanding;
 use yajin_store::records::terminals::{self, NewUsage};
 use yajin_store::StoreError;
@@ -219,10 +221,79 @@ pub fn whole_fen(text: &str) -> Option<Fen> {
     text.parse::<i64>().ok().filter(|n| *n <= Fen::PARSE_MAX.get()).map(Fen::new)
 }
 
-/// Loads a batch of rows (or, `dry_run`, only checks them: nothing is written, and a row counts
-/// as loaded when it would be); returns the tally and every refused row's errors. A database
-/// failure stops the import (what was committed stays; running it again resumes, since every
-/// record is idempotent on its natural key).
+/// An import under way: what is imported, by whom, and (for usage records) the bulk loader
+/// kept from one batch to the next.
+pub struct Import<'a> {
+    app: &'a App,
+    actor: &'a Actor,
+    columns: &'a Columns,
+    dry_run: bool,
+    usage: UsageLoader,
+}
+
+impl<'a> Import<'a> {
+    /// `dry_run`: nothing is written, and a row counts as loaded when it would be.
+    pub fn new(app: &'a App, actor: &'a Actor, columns: &'a Columns, dry_run: bool) -> Import<'a> {
+        Import { app, actor, columns, dry_run, usage: UsageLoader::new(&app.db) }
+    }
+
+    /// Loads a batch of rows (or only checks them); returns the tally and every refused row's
+    /// errors. A database failure stops the import (what was committed stays; running it
+    /// again resumes, since every record is idempotent on its natural key).
+    pub async fn load(&mut self, rows: Vec<Row>) -> Result<(Tally, Vec<RowError>), StoreError> {
+        let (app, actor, columns, dry_run) = (self.app, self.actor, self.columns, self.dry_run);
+        let mut tally = Tally { rows: rows.len() as u64, ..Tally::default() };
+        let mut errors = Vec::new();
+        let mut good = Vec::with_capacity(rows.len());
+        let names = header_names(columns);
+        for row in &rows {
+            if row.fields.len() != columns.width {
+                errors.push(RowError::new(
+                    row.line,
+                    "",
+                    "wrong_column_count",
+                    format!("{} fields where the header has {}", row.fields.len(), columns.width),
+                ));
+                continue;
+            }
+            let typed: Vec<FieldError> = row
+                .fields
+                .iter()
+                .zip(&names)
+                .filter_map(|(value, column)| printable(column, value, Lines::One))
+                .collect();
+            if !typed.is_empty() {
+                errors.extend(typed.into_iter().map(|e| RowError::of(row.line, e)));
+                continue;
+            }
+            good.push(row);
+        }
+        let outcomes = match columns.kind {
+            Kind::Transactions => transactions(app, &mut self.usage, columns, &good, dry_run).await?,
+            _ => {
+                let mut outcomes = Vec::with_capacity(good.len());
+                for row in &good {
+                    outcomes.push((row.line, one(app, actor, columns, row, dry_run).await?));
+                }
+                outcomes
+            }
+        };
+        for (line, outcome) in outcomes {
+            match outcome {
+                Ok(true) => tally.loaded += 1,
+                Ok(false) => tally.existing += 1,
+                Err(row_errors) => errors.extend(row_errors.into_iter().map(|e| RowError::of(line, e))),
+            }
+        }
+        let mut refused: Vec<u64> = errors.iter().map(|e| e.line).collect();
+        refused.sort_unstable();
+        refused.dedup();
+        tally.refused = refused.len() as u64;
+        Ok((tally, errors))
+    }
+}
+
+/// One batch on its own: [`Import::load`] of a new [`Import`].
 pub async fn load(
     app: &App,
     actor: &Actor,
@@ -230,50 +301,7 @@ pub async fn load(
     rows: Vec<Row>,
     dry_run: bool,
 ) -> Result<(Tally, Vec<RowError>), StoreError> {
-    let mut tally = Tally { rows: rows.len() as u64, ..Tally::default() };
-    let mut errors = Vec::new();
-    let mut good = Vec::with_capacity(rows.len());
-    let names = header_names(columns);
-    for row in &rows {
-        if row.fields.len() != columns.width {
-            errors.push(RowError::new(
-                row.line,
-                "",
-                "wrong_column_count",
-                format!("{} fields where the header has {}", row.fields.len(), columns.width),
-            ));
-            continue;
-        }
-        let typed: Vec<FieldError> =
-            row.fields.iter().zip(&names).filter_map(|(value, column)| printable(column, value, Lines::One)).collect();
-        if !typed.is_empty() {
-            errors.extend(typed.into_iter().map(|e| RowError::of(row.line, e)));
-            continue;
-        }
-        good.push(row);
-    }
-    let outcomes = match columns.kind {
-        Kind::Transactions => transactions(app, columns, &good, dry_run).await?,
-        _ => {
-            let mut outcomes = Vec::with_capacity(good.len());
-            for row in &good {
-                outcomes.push((row.line, one(app, actor, columns, row, dry_run).await?));
-            }
-            outcomes
-        }
-    };
-    for (line, outcome) in outcomes {
-        match outcome {
-            Ok(true) => tally.loaded += 1,
-            Ok(false) => tally.existing += 1,
-            Err(row_errors) => errors.extend(row_errors.into_iter().map(|e| RowError::of(line, e))),
-        }
-    }
-    let mut refused: Vec<u64> = errors.iter().map(|e| e.line).collect();
-    refused.sort_unstable();
-    refused.dedup();
-    tally.refused = refused.len() as u64;
-    Ok((tally, errors))
+    Import::new(app, actor, columns, dry_run).load(rows).await
 }
 
 fn header_names(columns: &Columns) -> Vec<&'static str> {
@@ -450,11 +478,12 @@ async fn outstanding_item(
     }
 }
 
-/// A batch of usage records in one transaction and one statement: each row checked, the
+/// A batch of usage records in one transaction of the bulk loader: each row checked, the
 /// terminals looked up at once, the good rows inserted (a reference already recorded is
 /// skipped), the bad ones reported.
 async fn transactions(
     app: &App,
+    loader: &mut UsageLoader,
     columns: &Columns,
     rows: &[&Row],
     dry_run: bool,
@@ -486,8 +515,11 @@ async fn transactions(
         }
     }
     let sns: Vec<String> = parsed.iter().filter_map(|(_, p)| p.as_ref().ok().map(|p| p.1.clone())).collect();
-    let mut tx = app.db.begin_write().await?;
-    let ids: HashMap<String, String> = terminals::ids_by_sns(&mut tx, &sns).await?.into_iter().collect();
+    // Terminals are never deleted, and the insert checks each one's key again.
+    let ids: HashMap<String, String> = {
+        let mut conn = app.db.begin_read().await?;
+        terminals::ids_by_sns(&mut conn, &sns).await?.into_iter().collect()
+    };
     let mut outcomes = Vec::with_capacity(parsed.len());
     let mut batch = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -510,15 +542,11 @@ async fn transactions(
     }
     let rows: Vec<(String, NewUsage)> = batch.iter().map(|(_, r, u)| (r.clone(), u.clone())).collect();
     let new = if dry_run {
-        terminals::count_new_refs(&mut tx, &rows.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>()).await?
+        let mut conn = app.db.begin_read().await?;
+        terminals::count_new_refs(&mut conn, &rows.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>()).await?
     } else {
-        terminals::insert_usage_batch(&mut tx, &rows).await?
+        loader.load(&rows).await?
     };
-    if dry_run {
-        drop(tx);
-    } else {
-        tx.commit().await?;
-    }
     // The statement says how many were new, not which: the first `new` good rows are counted
     // as loaded and the rest as already there (the totals are exact).
     for (i, (line, _, _)) in batch.iter().enumerate() {

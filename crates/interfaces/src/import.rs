@@ -124,6 +124,7 @@ pub async fn run(config: &DbConfig, keys: &KeyConfig, args: &ImportArgs) -> Resu
     let mut tally = Tally::default();
     let mut batch = Vec::with_capacity(BATCH);
     let mut decoding = Vec::new();
+    let mut importing = import::Import::new(&app, &actor, &columns, args.dry_run);
     loop {
         let more = match reader.read_byte_record(&mut record) {
             Ok(more) => more,
@@ -157,7 +158,8 @@ pub async fn run(config: &DbConfig, keys: &KeyConfig, args: &ImportArgs) -> Resu
         }
         if batch.len() >= BATCH || (!more && !batch.is_empty()) {
             let rows = std::mem::take(&mut batch);
-            let (done, errors) = import::load(&app, &actor, &columns, rows, args.dry_run)
+            let (done, errors) = importing
+                .load(rows)
                 .await
                 .map_err(|e| Failure::runtime(format!("import stopped (run it again to resume): {e}")))?;
             tally.add(done);

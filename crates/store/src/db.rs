@@ -115,6 +115,18 @@ pub struct Db {
     /// SQLite has one writer: this process's writers take turns on one connection (in order,
     /// not in SQLite's busy handler, which sleeps up to 100 ms a try) and commit in groups.
     writer: Option<std::sync::Arc<crate::group_commit::GroupCommit>>,
+    /// PostgreSQL: the URL, for a connection of its own driver (`COPY` in [`crate::bulk`]).
+    postgres_url: Option<SecretUrl>,
+}
+
+/// A database URL, which may hold a password: never printed whole.
+#[derive(Clone)]
+struct SecretUrl(String);
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact(&self.0))
+    }
 }
 
 impl Db {
@@ -170,12 +182,18 @@ impl Db {
             }
             Backend::Postgres => (None, None),
         };
-        Ok(Db { pool, backend, reader, writer })
+        let postgres_url = (backend == Backend::Postgres).then(|| SecretUrl(url.to_owned()));
+        Ok(Db { pool, backend, reader, writer, postgres_url })
     }
 
     /// The synchronous reader of a SQLite file, if that is the database.
     pub fn sqlite_reader(&self) -> Option<&crate::sqlite_reader::SqliteReader> {
         self.reader.as_deref()
+    }
+
+    /// The URL of a PostgreSQL database (for a connection of its own driver).
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.postgres_url.as_ref().map(|u| u.0.as_str())
     }
 
     pub fn backend(&self) -> Backend {

@@ -2,6 +2,7 @@
 //!
 //! - [`db`]: the connection pool, the backend's few dialect differences, write transactions
 //!   (on SQLite committed in groups: `group_commit`).
+//! - [`bulk`]: bulk loading by each database's fastest path (`COPY` on PostgreSQL).
 //! - [`migrate`]: embedded migrations per backend, all-or-nothing.
 //! - [`pii`]: sealing of ID and bank card numbers, blind indexes.
 //! - [`ledger`]: two-phase transfers persisted with conditional updates.
@@ -10,6 +11,7 @@
 //!   refund applications and their timeline.
 
 pub mod audit;
+pub mod bulk;
 pub mod db;
 mod group_commit;
 pub mod ledger;

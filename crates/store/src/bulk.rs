@@ -1,0 +1,181 @@
+//! Bulk loading of usage records by the fastest path each database has: on SQLite one
+//! prepared insert run row after row in one transaction per batch, on a connection used
+//! synchronously (no hand-off to a worker thread per statement); on PostgreSQL `COPY` into a
+//! temporary table and one `INSERT … SELECT` from it. Either way a batch is all or nothing, a
+//! reference already recorded is skipped, and every commit is as durable as any other
+//! (`synchronous=FULL` on SQLite).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use sqlx::{Connection, Executor, PgConnection};
+
+use crate::db::Backend;
+use crate::records::terminals::NewUsage;
+use crate::{new_id, Db, StoreError};
+
+/// Where a [`UsageLoader`] writes, opened on first use and kept for the next batch.
+enum Target {
+    Sqlite {
+        path: PathBuf,
+        busy_timeout: Duration,
+        conn: Option<rusqlite::Connection>,
+    },
+    Postgres {
+        url: String,
+        conn: Option<PgConnection>,
+    },
+    /// An in-memory SQLite database is only reachable through its pool.
+    Pool,
+}
+
+/// Loads batches of usage records; see the module's documentation.
+pub struct UsageLoader {
+    db: Db,
+    target: Target,
+}
+
+const SQLITE_INSERT: &str =
+    "INSERT INTO usage_transactions (id, terminal_id, amount_fen, fee_fen, kind, occurred_at, ref)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (ref) DO NOTHING";
+
+impl UsageLoader {
+    pub fn new(db: &Db) -> UsageLoader {
+        let target = match (db.backend(), db.sqlite_reader(), db.postgres_url()) {
+            (Backend::Sqlite, Some(reader), _) => {
+                Target::Sqlite { path: reader.path().to_owned(), busy_timeout: reader.busy_timeout(), conn: None }
+            }
+            (Backend::Postgres, _, Some(url)) => Target::Postgres { url: url.to_owned(), conn: None },
+            _ => Target::Pool,
+        };
+        UsageLoader { db: db.clone(), target }
+    }
+
+    /// Inserts the batch (reference, record) in one transaction; returns how many were new.
+    pub async fn load(&mut self, rows: &[(String, NewUsage)]) -> Result<u64, StoreError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        match &mut self.target {
+            Target::Sqlite { path, busy_timeout, conn } => {
+                if conn.is_none() {
+                    *conn = Some(open_sqlite(path, *busy_timeout)?);
+                }
+                // Synchronously on the caller's thread: the caller is a bulk import, which has
+                // nothing else to do meanwhile, not a server's request.
+                load_sqlite(conn.as_mut().expect("opened above"), rows)
+            }
+            Target::Postgres { url, conn } => {
+                if conn.is_none() {
+                    *conn = Some(PgConnection::connect(url).await?);
+                }
+                load_postgres(conn.as_mut().expect("opened above"), rows).await
+            }
+            Target::Pool => {
+                let mut tx = self.db.begin_write().await?;
+                let new = crate::records::terminals::insert_usage_batch(&mut tx, rows).await?;
+                tx.commit().await?;
+                Ok(new)
+            }
+        }
+    }
+}
+
+fn open_sqlite(path: &std::path::Path, busy_timeout: Duration) -> Result<rusqlite::Connection, StoreError> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.busy_timeout(busy_timeout)?;
+    // Per connection: durable commits, foreign keys checked, and a page cache that holds the
+    // indexes of a large table (the import's other connections have the same).
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -131072;")?;
+    Ok(conn)
+}
+
+fn load_sqlite(conn: &mut rusqlite::Connection, rows: &[(String, NewUsage)]) -> Result<u64, StoreError> {
+    // IMMEDIATE: the write lock up front (a deferred transaction could fail on it midway).
+    let tx = rusqlite::Transaction::new(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let mut new = 0;
+    {
+        let mut insert = tx.prepare_cached(SQLITE_INSERT)?;
+        for (reference, u) in rows {
+            new += insert.execute(rusqlite::params![
+                new_id("tx"),
+                u.terminal_id,
+                u.amount.get(),
+                u.fee.get(),
+                u.kind.as_str(),
+                u.occurred_at.millis(),
+                reference
+            ])? as u64;
+        }
+    }
+    tx.commit()?;
+    Ok(new)
+}
+
+async fn load_postgres(conn: &mut PgConnection, rows: &[(String, NewUsage)]) -> Result<u64, StoreError> {
+    let mut data = String::with_capacity(rows.len() * 96);
+    for (reference, u) in rows {
+        for (i, field) in [
+            new_id("tx").as_str(),
+            &u.terminal_id,
+            &u.amount.get().to_string(),
+            &u.fee.get().to_string(),
+            u.kind.as_str(),
+            &u.occurred_at.millis().to_string(),
+            reference,
+        ]
+        .iter()
+        .enumerate()
+        {
+            if i > 0 {
+                data.push('\t');
+            }
+            copy_text(&mut data, field);
+        }
+        data.push('\n');
+    }
+    let mut tx = conn.begin().await?;
+    tx.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS usage_load (id TEXT, terminal_id TEXT, amount_fen BIGINT, fee_fen BIGINT,
+            kind TEXT, occurred_at BIGINT, ref TEXT) ON COMMIT DELETE ROWS",
+    )
+    .await?;
+    let mut copy = tx.copy_in_raw("COPY usage_load FROM STDIN (FORMAT text)").await?;
+    copy.send(data.into_bytes()).await?;
+    copy.finish().await?;
+    let new = tx
+        .execute(
+            "INSERT INTO usage_transactions (id, terminal_id, amount_fen, fee_fen, kind, occurred_at, ref)
+             SELECT id, terminal_id, amount_fen, fee_fen, kind, occurred_at, ref FROM usage_load
+             ON CONFLICT (ref) DO NOTHING",
+        )
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok(new)
+}
+
+/// `value` in COPY's text format: backslash, tab, newline and carriage return escaped.
+fn copy_text(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copy_text;
+
+    #[test]
+    fn copy_text_escapes_what_would_end_a_field_or_a_row() {
+        let mut out = String::new();
+        copy_text(&mut out, "a\\b\tc\nd\re");
+        assert_eq!(out, "a\\\\b\\tc\\nd\\re");
+    }
+}
