@@ -14,8 +14,9 @@ per_reached=${3:-1000}
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cargo build --release --quiet --manifest-path "$here/Cargo.toml"
-yajin="$here/target/release/yajin"
+# YAJIN_BIN=PATH measures that build instead (another commit's, to compare in one sitting).
+yajin=${YAJIN_BIN:-$here/target/release/yajin}
+[ -n "${YAJIN_BIN:-}" ] || cargo build --release --quiet --manifest-path "$here/Cargo.toml"
 now() { date +%s.%N; }
 
 # A demo database (merchant A, its plans and terminals).

@@ -13,8 +13,9 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 port=18180
 base="http://127.0.0.1:$port"
-cargo build --release --quiet --manifest-path "$here/Cargo.toml"
-yajin="$here/target/release/yajin"
+# YAJIN_BIN=PATH measures that build instead (another commit's, to compare in one sitting).
+yajin=${YAJIN_BIN:-$here/target/release/yajin}
+[ -n "${YAJIN_BIN:-}" ] || cargo build --release --quiet --manifest-path "$here/Cargo.toml"
 terminals=${BENCH_TERMINALS:-20000}
 seconds=${BENCH_SECONDS:-10}
 

@@ -11,8 +11,9 @@ postgres=${2:-}
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cargo build --release --quiet --manifest-path "$here/Cargo.toml"
-yajin="$here/target/release/yajin"
+# YAJIN_BIN=PATH measures that build instead (another commit's, to compare in one sitting).
+yajin=${YAJIN_BIN:-$here/target/release/yajin}
+[ -n "${YAJIN_BIN:-}" ] || cargo build --release --quiet --manifest-path "$here/Cargo.toml"
 
 # The data: the demo's terminals, a reference per row, seeded.
 python3 - "$rows" "$work/usage.csv" <<'PY'

@@ -84,9 +84,14 @@ impl UsageLoader {
 fn open_sqlite(path: &std::path::Path, busy_timeout: Duration) -> Result<rusqlite::Connection, StoreError> {
     let conn = rusqlite::Connection::open(path)?;
     conn.busy_timeout(busy_timeout)?;
-    // Per connection: durable commits, foreign keys checked, and a page cache that holds the
-    // indexes of a large table (the import's other connections have the same).
-    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -131072;")?;
+    // Per connection: durable commits, foreign keys checked, a page cache that holds the
+    // indexes of a large table (the import's other connections have the same), and the WAL
+    // copied back into the database every 64 MiB instead of every 4 MiB: an index page that
+    // every batch touches is copied once per checkpoint.
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -131072;
+         PRAGMA wal_autocheckpoint = 16384;",
+    )?;
     Ok(conn)
 }
 
