@@ -45,6 +45,40 @@ on_both_databases! {
         assert_eq!(reached().await, before + 300 * 100, "each record counts once");
     }
 
+    async fn bulk_loaded_references_are_stored_exactly_as_written(db) {
+        // The bulk path (PostgreSQL COPY's text format gives `\`, `\N`, tabs and line breaks
+        // meanings of their own) must store each reference as the file had it.
+        use sqlx::Row as _;
+        use yajin_app::import::{self, Columns, Kind, Row};
+        let app = spawn_app(db).await;
+        let actor = yajin_app::Actor { role: yajin_core::application::Role::System, id: "import".into() };
+        let header: Vec<String> = ["ref", "sn", "amount_fen", "kind", "occurred_at"].map(String::from).to_vec();
+        let columns = Columns::new(Kind::Transactions, &header).unwrap();
+        let at = yajin_core::Timestamp::from_millis(app.app.now_ms()).to_rfc3339();
+        let refs = ["R\\N", "\\N", "R\\t1", "R\\\\2", "引用,\"3\"", "R 4", "R'5"];
+        let rows: Vec<Row> = refs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Row { line: i as u64 + 2, fields: vec![r.to_string(), "DEMO-AUTO-01".into(), "4321".into(), "credit_card".into(), at.clone()] })
+            .collect();
+        let (tally, errors) = import::load(&app.app, &actor, &columns, rows.clone(), false).await.unwrap();
+        assert_eq!((tally.loaded, tally.refused), (refs.len() as u64, 0), "{errors:?}");
+        let stored: Vec<String> = sqlx::query("SELECT ref FROM usage_transactions WHERE amount_fen = 4321")
+            .fetch_all(app.db.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get("ref").unwrap())
+            .collect();
+        let mut expected: Vec<String> = refs.iter().map(|r| r.to_string()).collect();
+        let mut stored = stored;
+        expected.sort();
+        stored.sort();
+        assert_eq!(stored, expected);
+        let (again, _) = import::load(&app.app, &actor, &columns, rows, false).await.unwrap();
+        assert_eq!((again.loaded, again.existing), (0, refs.len() as u64), "found again by the same key");
+    }
+
     async fn merchants_hear_once_that_a_window_closes_soon_and_once_that_it_closed(db) {
         // DEMO-PROGRESS-01: activated 50 days ago on a 90-day window, target not met.
         let app = spawn_app(db).await;
