@@ -97,6 +97,35 @@ on_both_databases! {
         assert!(yajin_store::ledger::by_reference(&mut conn, id).await.unwrap().is_empty());
     }
 
+    async fn a_submit_answers_what_reading_the_application_back_shows(db) {
+        // The answer is put together from what the submitting transaction knows (it does not
+        // read the terminal, the agent or the payouts back): it must still be the application
+        // as any later read shows it — with files, with the agent who sold the terminal, and
+        // approved on the spot.
+        let app = spawn_app(db).await;
+        let token = app.merchant(A).await;
+        let file = crate::attachments::upload(&app, &token, Some("purchase_voucher"), Some(crate::attachments::PNG)).await;
+        assert_eq!(file.status, 201, "{:?}", file.body);
+        let with_file = with(body("DEMO-REVIEW-01"), "attachment_ids", json!([file.body["id"]]));
+        for (sn, request) in [("DEMO-REVIEW-01", with_file), ("DEMO-AUTO-01", body("DEMO-AUTO-01"))] {
+            let created = app.post("/api/v1/refund-applications", &token, request).await;
+            assert_eq!(created.status, 201, "{sn}: {:?}", created.body);
+            let id = created.body["id"].as_str().unwrap();
+            let read = app.get(&format!("/api/v1/refund-applications/{id}"), &token).await;
+            assert_eq!(read.body, created.body, "{sn}");
+            assert!(created.body["agent"].as_str().is_some_and(|a| a.contains("周强")), "{sn}: {:?}", created.body["agent"]);
+        }
+        let read = |sn: &'static str| {
+            let (app, token) = (&app, token.clone());
+            async move {
+                let list = app.get("/api/v1/refund-applications", &token).await.body["items"].as_array().unwrap().clone();
+                list.into_iter().find(|a| a["terminal_sn"] == sn).unwrap()
+            }
+        };
+        assert_eq!(read("DEMO-REVIEW-01").await["attachments"].as_array().map(Vec::len), Some(1));
+        assert_eq!(read("DEMO-AUTO-01").await["status"], "approved");
+    }
+
     async fn every_rule_failure_carries_what_the_merchant_needs(db) {
         let app = spawn_app(db).await;
         let token = app.merchant(A).await;
