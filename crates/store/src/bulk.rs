@@ -12,7 +12,7 @@ use sqlx::{Connection, Executor, PgConnection};
 
 use crate::db::Backend;
 use crate::records::terminals::NewUsage;
-use crate::{new_id, Db, StoreError};
+use crate::{Db, StoreError};
 
 /// Where a [`UsageLoader`] writes, opened on first use and kept for the next batch.
 enum Target {
@@ -102,15 +102,7 @@ fn load_sqlite(conn: &mut rusqlite::Connection, rows: &[(String, NewUsage)]) -> 
     {
         let mut insert = tx.prepare_cached(SQLITE_INSERT)?;
         for (reference, u) in rows {
-            new += insert.execute(rusqlite::params![
-                new_id("tx"),
-                u.terminal_id,
-                u.amount.get(),
-                u.fee.get(),
-                u.kind.as_str(),
-                u.occurred_at.millis(),
-                reference
-            ])? as u64;
+            new += insert.execute(u.columns(reference))? as u64;
         }
     }
     tx.commit()?;
@@ -120,18 +112,9 @@ fn load_sqlite(conn: &mut rusqlite::Connection, rows: &[(String, NewUsage)]) -> 
 async fn load_postgres(conn: &mut PgConnection, rows: &[(String, NewUsage)]) -> Result<u64, StoreError> {
     let mut data = String::with_capacity(rows.len() * 96);
     for (reference, u) in rows {
-        for (i, field) in [
-            new_id("tx").as_str(),
-            &u.terminal_id,
-            &u.amount.get().to_string(),
-            &u.fee.get().to_string(),
-            u.kind.as_str(),
-            &u.occurred_at.millis().to_string(),
-            reference,
-        ]
-        .iter()
-        .enumerate()
-        {
+        let (id, terminal_id, amount, fee, kind, occurred_at, reference) = u.columns(reference);
+        let (amount, fee, occurred_at) = (amount.to_string(), fee.to_string(), occurred_at.to_string());
+        for (i, field) in [id.as_str(), terminal_id, &amount, &fee, kind, &occurred_at, reference].iter().enumerate() {
             if i > 0 {
                 data.push('\t');
             }

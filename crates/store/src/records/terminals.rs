@@ -332,6 +332,18 @@ pub struct NewUsage {
     pub occurred_at: Timestamp,
 }
 
+/// A new usage record's columns in the table's order, with a new id:
+/// `(id, terminal_id, amount_fen, fee_fen, kind, occurred_at, ref)`.
+pub(crate) type UsageColumns<'a> = (String, &'a str, i64, i64, &'static str, i64, &'a str);
+
+impl NewUsage {
+    /// This record under `reference`, as the columns of a new row.
+    pub(crate) fn columns<'a>(&'a self, reference: &'a str) -> UsageColumns<'a> {
+        let u = self;
+        (new_id("tx"), &u.terminal_id, u.amount.get(), u.fee.get(), u.kind.as_str(), u.occurred_at.millis(), reference)
+    }
+}
+
 pub async fn insert_usage(conn: &mut AnyConnection, u: &NewUsage) -> Result<String, StoreError> {
     let id = new_id("tx");
     sqlx::query(
@@ -469,21 +481,8 @@ pub async fn insert_usage_batch(conn: &mut AnyConnection, rows: &[(String, NewUs
     if rows.is_empty() {
         return Ok(0);
     }
-    let values: Vec<serde_json::Value> = rows
-        .iter()
-        .map(|(reference, u)| {
-            serde_json::json!([
-                new_id("tx"),
-                u.terminal_id,
-                u.amount.get(),
-                u.fee.get(),
-                u.kind.as_str(),
-                u.occurred_at.millis(),
-                reference
-            ])
-        })
-        .collect();
-    let json = serde_json::Value::Array(values).to_string();
+    let values: Vec<_> = rows.iter().map(|(reference, u)| u.columns(reference)).collect();
+    let json = serde_json::to_string(&values).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let sql = if conn.backend_name() == "PostgreSQL" {
         "INSERT INTO usage_transactions (id, terminal_id, amount_fen, fee_fen, kind, occurred_at, ref)
          SELECT e->>0, e->>1, (e->>2)::bigint, (e->>3)::bigint, e->>4, (e->>5)::bigint, e->>6
