@@ -176,10 +176,10 @@ async fn evaluate(conn: &mut Conn, app: &App, merchant_id: &str, input: &ApplyIn
     if let Ok(None) = assessed {
         return Err(ApplyError::TerminalNotFound);
     }
-    let applicant = merchants::applicant(conn, merchant_id, now.millis() - IDENTITY_MISS_WINDOW_MS)
+    let applicant = merchants::applicant(conn, merchant_id, misses_counted_since(now.millis()))
         .await?
         .ok_or(ApplyError::NotFound)?;
-    if applicant.misses >= IDENTITY_MISSES_MAX {
+    if locks_identity(applicant.misses) {
         return Err(ApplyError::IdentityChecksLocked);
     }
     let id_card = IdCardNo::parse(&input.id_card_no)
@@ -225,9 +225,19 @@ pub async fn preview(app: &App, merchant_id: &str, input: &ApplyInput) -> Result
 pub const IDENTITY_MISSES_MAX: i64 = 5;
 const IDENTITY_MISS_WINDOW_MS: i64 = 86_400_000;
 
+/// When the window of mismatches that count at `now_ms` began.
+fn misses_counted_since(now_ms: i64) -> i64 {
+    now_ms - IDENTITY_MISS_WINDOW_MS
+}
+
+/// Whether this many mismatches within the window lock the identity checks.
+fn locks_identity(misses: i64) -> bool {
+    misses >= IDENTITY_MISSES_MAX
+}
+
 /// Whether the merchant's identity checks are locked now.
 pub async fn identity_locked(conn: &mut Conn, merchant_id: &str, now_ms: i64) -> Result<bool, StoreError> {
-    Ok(identity_misses::count_since(conn, merchant_id, now_ms - IDENTITY_MISS_WINDOW_MS).await? >= IDENTITY_MISSES_MAX)
+    Ok(locks_identity(identity_misses::count_since(conn, merchant_id, misses_counted_since(now_ms)).await?))
 }
 
 /// Records a mismatch of identity (in its own transaction: the refusal itself writes nothing).
