@@ -25,7 +25,7 @@ enum Target {
         url: String,
         conn: Option<PgConnection>,
     },
-    /// An in-memory SQLite database is only reachable through its pool.
+    /// An in-memory SQLite database (tests), only reachable through its pool.
     Pool,
 }
 
@@ -41,12 +41,14 @@ const SQLITE_INSERT: &str =
 
 impl UsageLoader {
     pub fn new(db: &Db) -> UsageLoader {
-        let target = match (db.backend(), db.sqlite_reader(), db.postgres_url()) {
-            (Backend::Sqlite, Some(reader), _) => {
+        let target = match (db.backend(), db.sqlite_reader()) {
+            (Backend::Sqlite, Some(reader)) => {
                 Target::Sqlite { path: reader.path().to_owned(), busy_timeout: reader.busy_timeout(), conn: None }
             }
-            (Backend::Postgres, _, Some(url)) => Target::Postgres { url: url.to_owned(), conn: None },
-            _ => Target::Pool,
+            (Backend::Sqlite, None) => Target::Pool,
+            (Backend::Postgres, _) => {
+                Target::Postgres { url: db.postgres_url().unwrap_or_default().to_owned(), conn: None }
+            }
         };
         UsageLoader { db: db.clone(), target }
     }
@@ -73,12 +75,26 @@ impl UsageLoader {
             }
             Target::Pool => {
                 let mut tx = self.db.begin_write().await?;
-                let new = crate::records::terminals::insert_usage_batch(&mut tx, rows).await?;
+                let new = load_through_pool(&mut tx, rows).await?;
                 tx.commit().await?;
                 Ok(new)
             }
         }
     }
+}
+
+/// The batch in one statement through the pool's driver, the rows as one JSON array (binding
+/// thousands of parameters one by one costs more than the inserts). SQLite's dialect: only an
+/// in-memory SQLite database comes this way.
+async fn load_through_pool(conn: &mut sqlx::AnyConnection, rows: &[(String, NewUsage)]) -> Result<u64, StoreError> {
+    let values: Vec<_> = rows.iter().map(|(reference, u)| u.columns(reference)).collect();
+    let json = serde_json::to_string(&values).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    // `WHERE true`: SQLite's parser needs it before an upsert clause on INSERT … SELECT.
+    let sql = "INSERT INTO usage_transactions (id, terminal_id, amount_fen, fee_fen, kind, occurred_at, ref)
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6
+         FROM json_each($1) WHERE true
+         ON CONFLICT (ref) DO NOTHING";
+    Ok(sqlx::query(sql).bind(json).execute(conn).await?.rows_affected())
 }
 
 fn open_sqlite(path: &std::path::Path, busy_timeout: Duration) -> Result<rusqlite::Connection, StoreError> {
@@ -122,6 +138,8 @@ async fn load_postgres(conn: &mut PgConnection, rows: &[(String, NewUsage)]) -> 
         }
         data.push('\n');
     }
+    // Two imports whose files share references wait on each other's new keys; taking them in
+    // one order (`ORDER BY ref`) makes that a wait, never a deadlock.
     let mut tx = conn.begin().await?;
     tx.execute(
         "CREATE TEMP TABLE IF NOT EXISTS usage_load (id TEXT, terminal_id TEXT, amount_fen BIGINT, fee_fen BIGINT,
@@ -135,7 +153,7 @@ async fn load_postgres(conn: &mut PgConnection, rows: &[(String, NewUsage)]) -> 
         .execute(
             "INSERT INTO usage_transactions (id, terminal_id, amount_fen, fee_fen, kind, occurred_at, ref)
              SELECT id, terminal_id, amount_fen, fee_fen, kind, occurred_at, ref FROM usage_load
-             ON CONFLICT (ref) DO NOTHING",
+             ORDER BY ref ON CONFLICT (ref) DO NOTHING",
         )
         .await?
         .rows_affected();

@@ -45,6 +45,38 @@ on_both_databases! {
         assert_eq!(reached().await, before + 300 * 100, "each record counts once");
     }
 
+    async fn files_sharing_references_in_opposite_orders_load_at_once_without_failing(db) {
+        // Two imports at once whose files hold the same references, one in reverse: each waits
+        // on the other's new keys; neither may fail (a deadlock), and each record counts once.
+        use yajin_app::import::{self, Columns, Kind, Row};
+        let app = spawn_app(db).await;
+        let m = app.merchant(yajin_app::demo::MERCHANT_A.phone).await;
+        let reached = || async { app.get("/api/v1/terminals/DEMO-PROGRESS-01", &m).await.body["progress"]["reached_fen"].as_i64().unwrap() };
+        let before = reached().await;
+        let header: Vec<String> = ["ref", "sn", "amount_fen", "kind", "occurred_at"].map(String::from).to_vec();
+        let columns = Columns::new(Kind::Transactions, &header).unwrap();
+        let at = yajin_core::Timestamp::from_millis(app.app.now_ms()).to_rfc3339();
+        let (rounds, per_round) = (5, 2_000);
+        for round in 0..rounds {
+            let rows: Vec<Row> = (0..per_round)
+                .map(|i| Row { line: i + 2, fields: vec![format!("O-{round}-{i:05}"), "DEMO-PROGRESS-01".into(), "1".into(), "credit_card".into(), at.clone()] })
+                .collect();
+            let mut reversed = rows.clone();
+            reversed.reverse();
+            let mut runs = tokio::task::JoinSet::new();
+            for rows in [rows, reversed] {
+                let (a, columns) = (app.app.clone(), columns.clone());
+                runs.spawn(async move {
+                    let actor = yajin_app::Actor { role: yajin_core::application::Role::System, id: "import".into() };
+                    import::load(&a, &actor, &columns, rows, false).await
+                });
+            }
+            let tallies: Vec<_> = runs.join_all().await.into_iter().map(|r| r.expect("neither import fails").0).collect();
+            assert_eq!(tallies.iter().map(|t| t.loaded).sum::<u64>(), per_round, "{tallies:?}");
+        }
+        assert_eq!(reached().await, before + (rounds * per_round) as i64, "each record counts once");
+    }
+
     async fn bulk_loaded_references_are_stored_exactly_as_written(db) {
         // The bulk path (PostgreSQL COPY's text format gives `\`, `\N`, tabs and line breaks
         // meanings of their own) must store each reference as the file had it.

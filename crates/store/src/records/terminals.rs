@@ -474,30 +474,6 @@ pub async fn ids_by_sns(conn: &mut AnyConnection, sns: &[String]) -> Result<Vec<
     rows.iter().map(|r| Ok((r.try_get("sn")?, r.try_get("id")?))).collect()
 }
 
-/// Inserts many usage records in one statement (the rows travel as one JSON array: binding
-/// thousands of parameters one by one costs more than the inserts); a reference already
-/// recorded is skipped. Returns how many were new.
-pub async fn insert_usage_batch(conn: &mut AnyConnection, rows: &[(String, NewUsage)]) -> Result<u64, StoreError> {
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let values: Vec<_> = rows.iter().map(|(reference, u)| u.columns(reference)).collect();
-    let json = serde_json::to_string(&values).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let sql = if conn.backend_name() == "PostgreSQL" {
-        "INSERT INTO usage_transactions (id, terminal_id, amount_fen, fee_fen, kind, occurred_at, ref)
-         SELECT e->>0, e->>1, (e->>2)::bigint, (e->>3)::bigint, e->>4, (e->>5)::bigint, e->>6
-         FROM json_array_elements($1::json) AS e
-         ON CONFLICT (ref) DO NOTHING"
-    } else {
-        // `WHERE true`: SQLite's parser needs it before an upsert clause on INSERT … SELECT.
-        "INSERT INTO usage_transactions (id, terminal_id, amount_fen, fee_fen, kind, occurred_at, ref)
-         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6
-         FROM json_each($1) WHERE true
-         ON CONFLICT (ref) DO NOTHING"
-    };
-    Ok(sqlx::query(sql).bind(json).execute(conn).await?.rows_affected())
-}
-
 /// How many of these references are not recorded yet (a dry run's count of what would load).
 pub async fn count_new_refs(conn: &mut AnyConnection, refs: &[String]) -> Result<u64, StoreError> {
     if refs.is_empty() {
