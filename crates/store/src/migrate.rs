@@ -55,6 +55,11 @@ const SQLITE: &[Migration] = &[
         name: "terminal_orders",
         sql: include_str!("../migrations/sqlite/0011_terminal_orders.sql"),
     },
+    Migration {
+        version: 12,
+        name: "counted_volumes",
+        sql: include_str!("../migrations/sqlite/0012_counted_volumes.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -100,6 +105,11 @@ const POSTGRES: &[Migration] = &[
         version: 11,
         name: "terminal_orders",
         sql: include_str!("../migrations/postgres/0011_terminal_orders.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "counted_volumes",
+        sql: include_str!("../migrations/postgres/0012_counted_volumes.sql"),
     },
 ];
 

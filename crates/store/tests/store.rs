@@ -417,15 +417,57 @@ on_both_databases! {
         assert!(sqlx::query("DELETE FROM application_events").execute(&mut *conn).await.is_err());
     }
 
-    async fn counted_volume_sums_only_counted_kinds_in_the_window(db) {
+    async fn counted_volume_is_kept_current_by_every_path_that_writes_usage(db) {
+        // The counted volume My Devices shows is kept by the database (terminal_volumes, kept by
+        // triggers): it must equal a count from the records whichever way they were written —
+        // one by one, in bulk with references already seen, before the window opened.
         let f = merchant_with_terminal(&db, "13800000001", "SN-1").await;
-        let mut conn = db.pool().acquire().await.unwrap();
-        for (fen, kind, at) in [(100, TxnKind::CreditCard, 10), (200, TxnKind::DebitCard, 20), (400, TxnKind::CreditCard, 30), (800, TxnKind::CreditCard, 99)] {
-            terminals::insert_usage(&mut conn, &terminals::NewUsage { terminal_id: f.terminal_id.clone(), amount: Fen::new(fen),
-                fee: Fen::ZERO, kind, occurred_at: Timestamp::from_millis(at) }).await.unwrap();
+        let activation = DepositPlan {
+            code: "ACT-99".into(),
+            rule: RefundRule::Activation { volume_target_fen: Fen::yuan(10_000), counted_kinds: vec![TxnKind::CreditCard], window_days: 90 },
+            ..plan()
+        };
+        let mut tx = db.begin_write().await.unwrap();
+        let plan_id = plans::latest(&mut tx, "TERM-299").await.unwrap().unwrap().0;
+        let id = terminals::insert(&mut tx, &terminals::NewTerminal {
+            merchant_id: f.merchant_id.clone(), sn: TerminalSn::parse("SN-2").unwrap(), terminal_id: TerminalId::parse("T0000002").unwrap(),
+            model: "P2".into(), status: TerminalStatus::Inactive, plan_id: plan_id.clone(), plan_snapshot: activation.clone(),
+            bound_at: Timestamp::from_millis(0), activated_at: None, terminated_at: None, device_returned_at: None }, 0).await.unwrap();
+        let usage = |fen: i64, kind: TxnKind, at: i64| terminals::NewUsage {
+            terminal_id: id.clone(), amount: Fen::new(fen), fee: Fen::ZERO, kind, occurred_at: Timestamp::from_millis(at) };
+        // Before activation there is no window: nothing counts, and this record never will.
+        terminals::insert_usage(&mut tx, &usage(100, TxnKind::CreditCard, 5)).await.unwrap();
+        let activated = Timestamp::from_millis(10);
+        assert!(terminals::activate(&mut tx, &id, &plan_id, &activation, activated).await.unwrap());
+        let until = activation.counting_window(activated).unwrap().1.millis();
+        for (fen, kind, at) in [(200, TxnKind::CreditCard, 10), (300, TxnKind::DebitCard, 20), (50, TxnKind::CreditCard, until), (400, TxnKind::QrCode, until + 1)] {
+            terminals::insert_usage(&mut tx, &usage(fen, kind, at)).await.unwrap();
         }
-        let v = terminals::counted_volume(&mut conn, &f.terminal_id, &[TxnKind::CreditCard], Timestamp::from_millis(0), Timestamp::from_millis(30)).await.unwrap();
-        assert_eq!(v, Fen::new(500));
+        tx.commit().await.unwrap();
+        let mut loader = yajin_store::bulk::UsageLoader::new(&db);
+        let batch = vec![("R1".to_owned(), usage(1_000, TxnKind::CreditCard, 30)), ("R2".to_owned(), usage(7, TxnKind::Nfc, 40))];
+        assert_eq!(loader.load(&batch).await.unwrap(), 2);
+        let again = vec![("R1".to_owned(), usage(1_000, TxnKind::CreditCard, 30)), ("R3".to_owned(), usage(9, TxnKind::Nfc, until + 5))];
+        assert_eq!(loader.load(&again).await.unwrap(), 1, "R1 was loaded before");
+
+        let mut conn = db.pool().acquire().await.unwrap();
+        let (facts, _) = yajin_store::records::devices::of_terminals(&mut conn, &f.merchant_id, &[id.clone()]).await.unwrap();
+        let mut volumes = facts[0].volumes.clone();
+        volumes.sort();
+        let expected = vec![("credit_card".to_owned(), Fen::new(1_250)), ("debit_card".to_owned(), Fen::new(300)), ("nfc".to_owned(), Fen::new(7))];
+        assert_eq!(volumes, expected);
+        // The terminal the fixture made has no window (a termination plan): nothing of it counts.
+        terminals::insert_usage(&mut conn, &terminals::NewUsage { terminal_id: f.terminal_id.clone(), amount: Fen::new(1), fee: Fen::ZERO,
+            kind: TxnKind::CreditCard, occurred_at: Timestamp::from_millis(20) }).await.unwrap();
+        let (facts, _) = yajin_store::records::devices::of_terminals(&mut conn, &f.merchant_id, &[f.terminal_id.clone()]).await.unwrap();
+        assert_eq!(facts[0].volumes, []);
+        // What was counted stays as it was counted: a record is never changed or deleted.
+        assert!(sqlx::query("UPDATE usage_transactions SET amount_fen = 1").execute(&mut *conn).await.is_err());
+        assert!(sqlx::query("DELETE FROM usage_transactions").execute(&mut *conn).await.is_err());
+        let (facts, _) = yajin_store::records::devices::of_terminals(&mut conn, &f.merchant_id, &[id]).await.unwrap();
+        let mut volumes = facts[0].volumes.clone();
+        volumes.sort();
+        assert_eq!(volumes, expected);
     }
 }
 

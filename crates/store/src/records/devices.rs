@@ -4,6 +4,11 @@
 //! One statement is one snapshot on both databases, so no transaction is needed, and the read
 //! costs one round trip however many facts it gathers. Each terminal's facts travel as JSON
 //! arrays built by the database (`json_group_array` on SQLite, `json_agg` on PostgreSQL).
+//!
+//! What a read costs does not grow with a terminal's history: the counted volume comes from
+//! `terminal_volumes`, which the database keeps current as usage is written (migration 12),
+//! and a deposit account's transfers are a handful (collected, each refund attempt), summed
+//! here rather than grouped by the database.
 
 use sqlx::{AnyConnection, Row};
 use yajin_core::application::Status;
@@ -61,17 +66,12 @@ fn build_sql(postgres: bool, select: Select) -> String {
         if postgres { ("json_agg", "json_build_array", "::text") } else { ("json_group_array", "json_array", "") };
     format!(
         "SELECT {columns},
-           (SELECT {agg}({arr}(code, state, total)){text} FROM (
-              SELECT code, state, CAST(sum(amount_fen) AS BIGINT) AS total FROM ledger_transfers
-              WHERE debit_account_id = 'deposit_held:' || t.id GROUP BY code, state
+           (SELECT {agg}({arr}(code, state, amount_fen)){text} FROM (
+              SELECT code, state, amount_fen FROM ledger_transfers WHERE debit_account_id = 'deposit_held:' || t.id
               UNION ALL
-              SELECT code, state, CAST(sum(amount_fen) AS BIGINT) AS total FROM ledger_transfers
-              WHERE credit_account_id = 'deposit_held:' || t.id GROUP BY code, state) f) AS transfers,
-           (SELECT {agg}({arr}(kind, volume)){text} FROM (
-              SELECT u.kind, CAST(sum(u.amount_fen) AS BIGINT) AS volume FROM usage_transactions u
-              WHERE u.terminal_id = t.id AND t.count_until IS NOT NULL
-                AND u.occurred_at >= t.activated_at AND u.occurred_at <= t.count_until
-              GROUP BY u.kind) v) AS volumes,
+              SELECT code, state, amount_fen FROM ledger_transfers WHERE credit_account_id = 'deposit_held:' || t.id) f)
+              AS transfers,
+           (SELECT {agg}({arr}(kind, volume_fen)){text} FROM terminal_volumes WHERE terminal_id = t.id) AS volumes,
            (SELECT {arr}(a.id, a.status, a.net_refund_fen){text} FROM refund_applications a
               WHERE a.terminal_id = t.id AND a.status IN ('{open}') LIMIT 1) AS open_application,
            (SELECT risk_frozen FROM merchants m WHERE m.id = $1) AS risk_frozen,

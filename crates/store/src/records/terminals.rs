@@ -360,34 +360,6 @@ pub async fn insert_usage(conn: &mut AnyConnection, u: &NewUsage) -> Result<Stri
     Ok(id)
 }
 
-/// Volume of the kinds a plan counts, between two instants (inclusive): one indexed range scan.
-pub async fn counted_volume(
-    conn: &mut AnyConnection,
-    terminal_id: &str,
-    kinds: &[TxnKind],
-    from: Timestamp,
-    until: Timestamp,
-) -> Result<Fen, StoreError> {
-    let mut total = Fen::ZERO;
-    let rows = sqlx::query(
-        "SELECT kind, CAST(coalesce(sum(amount_fen), 0) AS BIGINT) AS volume FROM usage_transactions
-         WHERE terminal_id = $1 AND occurred_at >= $2 AND occurred_at <= $3 GROUP BY kind",
-    )
-    .bind(terminal_id)
-    .bind(from.millis())
-    .bind(until.millis())
-    .fetch_all(conn)
-    .await?;
-    for row in rows {
-        let kind: String = row.try_get("kind")?;
-        if kinds.iter().any(|k| k.as_str() == kind) {
-            let volume = Fen::new(row.try_get("volume")?);
-            total = total.checked_add(volume).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        }
-    }
-    Ok(total)
-}
-
 /// Marks the activation target as met, once: false if it was marked before.
 pub async fn mark_target_reached(conn: &mut AnyConnection, terminal_id: &str, now_ms: i64) -> Result<bool, StoreError> {
     let n = sqlx::query("UPDATE terminals SET target_reached_at = $1 WHERE id = $2 AND target_reached_at IS NULL")
