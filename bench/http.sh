@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # HTTP throughput and latency with the load generated out of process (wrk), each figure beside
 # a baseline measured in the same run on the same machine:
-#   My Devices (GET /api/v1/terminals, merchant A's 6 terminals) vs GET /healthz, wrk -t2 -c32;
+#   My Devices (GET /api/v1/terminals?limit=6: six of merchant A's terminals, each with
+#   BENCH_HISTORY payments in its counting window) vs GET /healthz, wrk -t2 -c32;
 #   My Devices at wrk -t2 -c8 (the issue's "half load") for p99;
 #   refund submit (each request a new terminal) vs SQLite's raw durable commit rate
 #   (../shared/tools/sqlite-commit-rate) or `pgbench -N -c 16`;
@@ -40,20 +41,38 @@ rps() { awk '/Requests\/sec/ {print $2}'; }
 p99() { awk '$1 == "99%" {print $2}'; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-# The terminals submits go to: termination refunds of merchant A (no automatic approval).
-python3 - "$terminals" "$work/terminals.csv" <<'PY'
-import sys
-n, path = int(sys.argv[1]), sys.argv[2]
+# The terminals submits go to: termination refunds of merchant A (no automatic approval). And
+# the six My Devices shows first (ACTIVE-…, before BENCH-… and DEMO-… by SN): activated ten days
+# ago on the 90-day ¥10,000 plan, each with BENCH_HISTORY card payments since (a shop's month).
+history=${BENCH_HISTORY:-2000}
+python3 - "$terminals" "$history" "$work/terminals.csv" "$work/usage.csv" <<'PY'
+import sys, datetime
+n, history, path, usage = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+now = datetime.datetime.now(datetime.timezone.utc)
+iso = lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ")
+activated = now - datetime.timedelta(days=10)
 with open(path, "w") as f:
     f.write("merchant_no,sn,terminal_id,model,plan_code,status,bound_at,activated_at,terminated_at,device_returned_at,"
             "deposit_amount_fen,deposit_route,deposit_route_ref,deposit_collected_at\n")
+    for i in range(6):
+        f.write(f"822100058120001,ACTIVE-{i:05d},Y{i:07d},P2,ACT-99,active,{iso(activated)},{iso(activated)},,,"
+                f"9900,card,C{i},{iso(activated)}\n")
     for i in range(n):
         f.write(f"822100058120001,BENCH-{i:06d},X{i:07d},P2,TERM-299,terminated,2026-08-01T00:00:00Z,"
                 f"2026-08-02T00:00:00Z,2026-11-20T00:00:00Z,2026-11-21T00:00:00Z,29900,card,B{i},2026-08-01T00:00:00Z\n")
+with open(usage, "w") as f:
+    f.write("ref,sn,amount_fen,kind,occurred_at\n")
+    kinds = ["credit_card", "debit_card", "qr_code", "nfc"]
+    for i in range(6):
+        for j in range(history):
+            at = activated + datetime.timedelta(seconds=1 + j * (9 * 86400 // max(history, 1)))
+            f.write(f"H{i}-{j},ACTIVE-{i:05d},{100 + (j * 7919) % 50000},{kinds[j % 4]},{iso(at)}\n")
 PY
 start; stop
 "$yajin" import "${db_args[@]}" terminals "$work/terminals.csv" --json > "$work/import.json"
-echo "seeded $terminals terminals: $(python3 -c 'import json,sys;d=json.load(open(sys.argv[1]));print(d["loaded"],"loaded in",d["seconds"],"s")' "$work/import.json")"
+echo "seeded $((terminals + 6)) terminals: $(python3 -c 'import json,sys;d=json.load(open(sys.argv[1]));print(d["loaded"],"loaded in",d["seconds"],"s")' "$work/import.json")"
+"$yajin" import "${db_args[@]}" transactions "$work/usage.csv" --json > "$work/import.json"
+echo "seeded $((6 * history)) usage records: $(python3 -c 'import json,sys;d=json.load(open(sys.argv[1]));print(d["loaded"],"loaded in",d["seconds"],"s")' "$work/import.json")"
 
 start
 token=$(curl -s "$base/api/v1/auth/login" -H 'content-type: application/json' \
@@ -61,12 +80,22 @@ token=$(curl -s "$base/api/v1/auth/login" -H 'content-type: application/json' \
 auth="authorization: Bearer $token"
 curl -sf "$base/api/v1/terminals?limit=6" -H "$auth" >/dev/null
 
+# BENCH_PERF=FILE records a CPU profile of the server (perf report -i FILE) during the first My
+# Devices load, or with BENCH_ONLY=submit during the submits.
+perf_pid=""
+profile() {
+  [ -n "${BENCH_PERF:-}" ] || return 0
+  perf record -F 999 -g -p "$pid" -o "$BENCH_PERF" -- sleep "$seconds" 2>/dev/null &
+  perf_pid=$!
+}
 health=(); devices=(); devices_p99=(); half_p99=(); half_rps=()
 # BENCH_ONLY=submit skips the reads (while working on the write path).
 [ "${BENCH_ONLY:-}" = submit ] || for run in 1 2 3; do
   health+=("$(wrk -t2 -c32 -d${seconds}s "$base/healthz" | rps)")
+  [ "$run" != 1 ] || profile
   out=$(wrk -t2 -c32 -d${seconds}s --latency -H "$auth" "$base/api/v1/terminals?limit=6")
   devices+=("$(echo "$out" | rps)"); devices_p99+=("$(echo "$out" | p99)")
+  [ -z "$perf_pid" ] || { wait "$perf_pid"; perf_pid=""; }
   out=$(wrk -t2 -c8 -d${seconds}s --latency -H "$auth" "$base/api/v1/terminals?limit=6")
   half_rps+=("$(echo "$out" | rps)"); half_p99+=("$(echo "$out" | p99)")
 done
@@ -78,12 +107,16 @@ if [ "${BENCH_ONLY:-}" != submit ]; then
   echo "My Devices / healthz = $(echo "scale=2; $d / $h" | bc)"
   # A merchant with many terminals (A holds the seeded ones too) pages through them 200 at a time.
   out=$(wrk -t2 -c8 -d${seconds}s --latency -H "$auth" "$base/api/v1/terminals?limit=200")
-  echo "My Devices, pages of 200 of $((terminals + 6)) terminals, -c8: $(echo "$out" | rps) req/s, p99 $(echo "$out" | p99)"
+  echo "My Devices, pages of 200 of $((terminals + 12)) terminals, -c8: $(echo "$out" | rps) req/s, p99 $(echo "$out" | p99)"
 fi
 
-# BENCH_PERF=FILE records a CPU profile of the server during the submits (perf report -i FILE).
-perf_pid=""
-[ -n "${BENCH_PERF:-}" ] && { perf record -F 999 -g -p "$pid" -o "$BENCH_PERF" -- sleep "$seconds" 2>/dev/null & perf_pid=$!; }
+# BENCH_ONLY=reads stops here (while working on the read path).
+if [ "${BENCH_ONLY:-}" = reads ]; then
+  echo "server peak RSS: $(awk '/VmHWM/ {print $2, $3}' /proc/$pid/status)"
+  exit 0
+fi
+
+[ "${BENCH_ONLY:-}" != submit ] || profile
 out=$(wrk -t2 -c32 -d${seconds}s --latency -s "$here/bench/submit.lua" "$base" -- "$token" 2)
 [ -z "$perf_pid" ] || wait "$perf_pid"
 submit=$(echo "$out" | awk '/^created/ {print $2}')

@@ -133,14 +133,16 @@ impl RawRow {
         })
     }
 
+    /// By position: the terminal's columns, then the facts in the statement's order.
     fn of_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+        let facts = terminals::COLUMN_COUNT;
         Ok(RawRow {
             terminal: terminals::Raw::of_sqlite(row)?,
-            transfers: row.get("transfers")?,
-            volumes: row.get("volumes")?,
-            open_application: row.get("open_application")?,
-            risk_frozen: row.get("risk_frozen")?,
-            owed: row.get("owed")?,
+            transfers: row.get(facts)?,
+            volumes: row.get(facts + 1)?,
+            open_application: row.get(facts + 2)?,
+            risk_frozen: row.get(facts + 3)?,
+            owed: row.get(facts + 4)?,
         })
     }
 }

@@ -38,8 +38,26 @@ pub async fn latest(conn: &mut AnyConnection, code: &str) -> Result<Option<(Stri
     Ok(Some((row.try_get("id")?, parse(&body)?)))
 }
 
+/// A stored plan body (a version, or a terminal's snapshot of one). Bodies never change once
+/// written and there are few of them (a plan's versions), while every My Devices row holds
+/// one: each distinct body is parsed once per process and cloned after.
 pub fn parse(body: &str) -> Result<DepositPlan, StoreError> {
-    serde_json::from_str(body).map_err(|e| StoreError::Corrupt(format!("plan: {e}")))
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    /// Bodies remembered; past this many, others are parsed each time.
+    const KEPT: usize = 256;
+    static PARSED: OnceLock<Mutex<HashMap<String, DepositPlan>>> = OnceLock::new();
+    let parsed = PARSED.get_or_init(Default::default);
+    if let Some(plan) = parsed.lock().ok().and_then(|p| p.get(body).cloned()) {
+        return Ok(plan);
+    }
+    let plan: DepositPlan = serde_json::from_str(body).map_err(|e| StoreError::Corrupt(format!("plan: {e}")))?;
+    if let Ok(mut parsed) = parsed.lock() {
+        if parsed.len() < KEPT {
+            parsed.insert(body.to_owned(), plan.clone());
+        }
+    }
+    Ok(plan)
 }
 
 /// Every version of every plan, newest first.

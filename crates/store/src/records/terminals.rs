@@ -102,23 +102,34 @@ impl Raw {
         })
     }
 
-    /// From a row of the synchronous SQLite reader.
+    /// From a row of the synchronous SQLite reader whose first columns are [`COLUMNS`], by
+    /// position (a lookup by name compares each column's name, every row).
     pub(crate) fn of_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
         Ok(Raw {
-            id: row.get("id")?,
-            merchant_id: row.get("merchant_id")?,
-            sn: row.get("sn")?,
-            terminal_id: row.get("terminal_id")?,
-            model: row.get("model")?,
-            status: row.get("status")?,
-            plan_snapshot: row.get("plan_snapshot")?,
-            bound_at: row.get("bound_at")?,
-            activated_at: row.get("activated_at")?,
-            terminated_at: row.get("terminated_at")?,
-            device_returned_at: row.get("device_returned_at")?,
+            id: row.get(0)?,
+            merchant_id: row.get(1)?,
+            sn: row.get(2)?,
+            terminal_id: row.get(3)?,
+            model: row.get(4)?,
+            status: row.get(5)?,
+            plan_snapshot: row.get(6)?,
+            bound_at: row.get(7)?,
+            activated_at: row.get(8)?,
+            terminated_at: row.get(9)?,
+            device_returned_at: row.get(10)?,
         })
     }
 }
+
+/// How many columns [`COLUMNS`] names.
+pub(crate) const COLUMN_COUNT: usize = {
+    let (bytes, mut i, mut commas) = (COLUMNS.as_bytes(), 0, 0);
+    while i < bytes.len() {
+        commas += (bytes[i] == b',') as usize;
+        i += 1;
+    }
+    commas + 1
+};
 
 pub(crate) fn from_row(row: &sqlx::any::AnyRow) -> Result<Terminal, StoreError> {
     raw(row)?.into_terminal()
