@@ -469,6 +469,46 @@ on_both_databases! {
         volumes.sort();
         assert_eq!(volumes, expected);
     }
+
+    async fn a_record_written_while_its_terminal_activates_is_counted(db) {
+        // Activation is set off by a terminal's first record, and recounts what it can see; a
+        // second first record, written meanwhile by another transaction, must still count once
+        // both commit (on PostgreSQL the usage trigger waits for the activating transaction).
+        let f = merchant_with_terminal(&db, "13800000001", "SN-1").await;
+        let activation = DepositPlan {
+            code: "ACT-99".into(),
+            rule: RefundRule::Activation { volume_target_fen: Fen::yuan(10_000), counted_kinds: vec![TxnKind::CreditCard], window_days: 90 },
+            ..plan()
+        };
+        let mut tx = db.begin_write().await.unwrap();
+        let plan_id = plans::latest(&mut tx, "TERM-299").await.unwrap().unwrap().0;
+        let id = terminals::insert(&mut tx, &terminals::NewTerminal {
+            merchant_id: f.merchant_id.clone(), sn: TerminalSn::parse("SN-2").unwrap(), terminal_id: TerminalId::parse("T0000002").unwrap(),
+            model: "P2".into(), status: TerminalStatus::Inactive, plan_id: plan_id.clone(), plan_snapshot: activation.clone(),
+            bound_at: Timestamp::from_millis(0), activated_at: None, terminated_at: None, device_returned_at: None }, 0).await.unwrap();
+        tx.commit().await.unwrap();
+        let usage = |fen: i64, at: i64| terminals::NewUsage {
+            terminal_id: id.clone(), amount: Fen::new(fen), fee: Fen::ZERO, kind: TxnKind::CreditCard, occurred_at: Timestamp::from_millis(at) };
+
+        let mut first = db.begin_write().await.unwrap();
+        terminals::insert_usage(&mut first, &usage(100, 20)).await.unwrap();
+        assert!(terminals::activate(&mut first, &id, &plan_id, &activation, Timestamp::from_millis(10)).await.unwrap());
+        let second = {
+            let (db, record) = (db.clone(), usage(200, 30));
+            tokio::spawn(async move {
+                let mut tx = db.begin_write().await.unwrap();
+                terminals::insert_usage(&mut tx, &record).await.unwrap();
+                tx.commit().await.unwrap();
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        first.commit().await.unwrap();
+        second.await.unwrap();
+
+        let mut conn = db.pool().acquire().await.unwrap();
+        let (facts, _) = yajin_store::records::devices::of_terminals(&mut conn, &f.merchant_id, &[id]).await.unwrap();
+        assert_eq!(facts[0].volumes, [("credit_card".to_owned(), Fen::new(300))]);
+    }
 }
 
 async fn drop_audit_guards(db: &Db, conn: &mut sqlx::AnyConnection) {

@@ -15,11 +15,16 @@ SELECT u.terminal_id, u.kind, sum(u.amount_fen) FROM usage_transactions u JOIN t
 WHERE t.count_until IS NOT NULL AND u.occurred_at >= t.activated_at AND u.occurred_at <= t.count_until
 GROUP BY u.terminal_id, u.kind;
 
--- Once per statement, over the rows it inserted (a bulk load's thousands at once). Rows are
--- upserted in key order, so two loads touching the same terminals wait for each other instead
--- of deadlocking.
+-- Once per statement, over the rows it inserted (a bulk load's thousands at once).
+-- The terminals are locked first, in id order: a terminal whose window is opening in another
+-- transaction (an activation, which recounts what it can see) is waited for, and the window
+-- read afterwards, so a record written meanwhile is counted by one of the two, never by
+-- neither. (A share lock would deadlock with the activation's own update of the row.) Rows
+-- are upserted in key order too, so two loads touching the same terminals wait for each
+-- other instead of deadlocking.
 CREATE FUNCTION yajin_count_usage() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM 1 FROM terminals WHERE id IN (SELECT terminal_id FROM inserted_usage) ORDER BY id FOR NO KEY UPDATE;
     INSERT INTO terminal_volumes (terminal_id, kind, volume_fen)
     SELECT u.terminal_id, u.kind, sum(u.amount_fen) FROM inserted_usage u JOIN terminals t ON t.id = u.terminal_id
     WHERE t.count_until IS NOT NULL AND u.occurred_at >= t.activated_at AND u.occurred_at <= t.count_until
