@@ -451,7 +451,7 @@ on_both_databases! {
         assert_eq!(loader.load(&again).await.unwrap(), 1, "R1 was loaded before");
 
         let mut conn = db.pool().acquire().await.unwrap();
-        let (facts, _) = yajin_store::records::devices::of_terminals(&mut conn, &f.merchant_id, &[id.clone()]).await.unwrap();
+        let (facts, _) = yajin_store::records::devices::of_terminals(&mut conn, &f.merchant_id, std::slice::from_ref(&id)).await.unwrap();
         let mut volumes = facts[0].volumes.clone();
         volumes.sort();
         let expected = vec![("credit_card".to_owned(), Fen::new(1_250)), ("debit_card".to_owned(), Fen::new(300)), ("nfc".to_owned(), Fen::new(7))];
@@ -459,7 +459,7 @@ on_both_databases! {
         // The terminal the fixture made has no window (a termination plan): nothing of it counts.
         terminals::insert_usage(&mut conn, &terminals::NewUsage { terminal_id: f.terminal_id.clone(), amount: Fen::new(1), fee: Fen::ZERO,
             kind: TxnKind::CreditCard, occurred_at: Timestamp::from_millis(20) }).await.unwrap();
-        let (facts, _) = yajin_store::records::devices::of_terminals(&mut conn, &f.merchant_id, &[f.terminal_id.clone()]).await.unwrap();
+        let (facts, _) = yajin_store::records::devices::of_terminals(&mut conn, &f.merchant_id, std::slice::from_ref(&f.terminal_id)).await.unwrap();
         assert_eq!(facts[0].volumes, []);
         // What was counted stays as it was counted: a record is never changed or deleted.
         assert!(sqlx::query("UPDATE usage_transactions SET amount_fen = 1").execute(&mut *conn).await.is_err());
