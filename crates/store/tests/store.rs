@@ -422,17 +422,8 @@ on_both_databases! {
         // triggers): it must equal a count from the records whichever way they were written —
         // one by one, in bulk with references already seen, before the window opened.
         let f = merchant_with_terminal(&db, "13800000001", "SN-1").await;
-        let activation = DepositPlan {
-            code: "ACT-99".into(),
-            rule: RefundRule::Activation { volume_target_fen: Fen::yuan(10_000), counted_kinds: vec![TxnKind::CreditCard], window_days: 90 },
-            ..plan()
-        };
+        let (id, plan_id, activation) = inactive_on_activation_plan(&db, &f).await;
         let mut tx = db.begin_write().await.unwrap();
-        let plan_id = plans::latest(&mut tx, "TERM-299").await.unwrap().unwrap().0;
-        let id = terminals::insert(&mut tx, &terminals::NewTerminal {
-            merchant_id: f.merchant_id.clone(), sn: TerminalSn::parse("SN-2").unwrap(), terminal_id: TerminalId::parse("T0000002").unwrap(),
-            model: "P2".into(), status: TerminalStatus::Inactive, plan_id: plan_id.clone(), plan_snapshot: activation.clone(),
-            bound_at: Timestamp::from_millis(0), activated_at: None, terminated_at: None, device_returned_at: None }, 0).await.unwrap();
         let usage = |fen: i64, kind: TxnKind, at: i64| terminals::NewUsage {
             terminal_id: id.clone(), amount: Fen::new(fen), fee: Fen::ZERO, kind, occurred_at: Timestamp::from_millis(at) };
         // Before activation there is no window: nothing counts, and this record never will.
@@ -475,18 +466,7 @@ on_both_databases! {
         // second first record, written meanwhile by another transaction, must still count once
         // both commit (on PostgreSQL the usage trigger waits for the activating transaction).
         let f = merchant_with_terminal(&db, "13800000001", "SN-1").await;
-        let activation = DepositPlan {
-            code: "ACT-99".into(),
-            rule: RefundRule::Activation { volume_target_fen: Fen::yuan(10_000), counted_kinds: vec![TxnKind::CreditCard], window_days: 90 },
-            ..plan()
-        };
-        let mut tx = db.begin_write().await.unwrap();
-        let plan_id = plans::latest(&mut tx, "TERM-299").await.unwrap().unwrap().0;
-        let id = terminals::insert(&mut tx, &terminals::NewTerminal {
-            merchant_id: f.merchant_id.clone(), sn: TerminalSn::parse("SN-2").unwrap(), terminal_id: TerminalId::parse("T0000002").unwrap(),
-            model: "P2".into(), status: TerminalStatus::Inactive, plan_id: plan_id.clone(), plan_snapshot: activation.clone(),
-            bound_at: Timestamp::from_millis(0), activated_at: None, terminated_at: None, device_returned_at: None }, 0).await.unwrap();
-        tx.commit().await.unwrap();
+        let (id, plan_id, activation) = inactive_on_activation_plan(&db, &f).await;
         let usage = |fen: i64, at: i64| terminals::NewUsage {
             terminal_id: id.clone(), amount: Fen::new(fen), fee: Fen::ZERO, kind: TxnKind::CreditCard, occurred_at: Timestamp::from_millis(at) };
 
@@ -509,6 +489,38 @@ on_both_databases! {
         let (facts, _) = yajin_store::records::devices::of_terminals(&mut conn, &f.merchant_id, &[id]).await.unwrap();
         assert_eq!(facts[0].volumes, [("credit_card".to_owned(), Fen::new(300))]);
     }
+}
+
+/// A second, inactive terminal (SN-2) of the fixture's merchant, on an activation plan (¥10,000
+/// of card payments within 90 days): its id, the plan row it points at, and that plan.
+async fn inactive_on_activation_plan(db: &Db, f: &Fixture) -> (String, String, DepositPlan) {
+    let activation = DepositPlan {
+        code: "ACT-99".into(),
+        rule: RefundRule::Activation {
+            volume_target_fen: Fen::yuan(10_000),
+            counted_kinds: vec![TxnKind::CreditCard],
+            window_days: 90,
+        },
+        ..plan()
+    };
+    let mut tx = db.begin_write().await.unwrap();
+    let plan_id = plans::latest(&mut tx, "TERM-299").await.unwrap().unwrap().0;
+    let terminal = terminals::NewTerminal {
+        merchant_id: f.merchant_id.clone(),
+        sn: TerminalSn::parse("SN-2").unwrap(),
+        terminal_id: TerminalId::parse("T0000002").unwrap(),
+        model: "P2".into(),
+        status: TerminalStatus::Inactive,
+        plan_id: plan_id.clone(),
+        plan_snapshot: activation.clone(),
+        bound_at: Timestamp::from_millis(0),
+        activated_at: None,
+        terminated_at: None,
+        device_returned_at: None,
+    };
+    let id = terminals::insert(&mut tx, &terminal, 0).await.unwrap();
+    tx.commit().await.unwrap();
+    (id, plan_id, activation)
 }
 
 async fn drop_audit_guards(db: &Db, conn: &mut sqlx::AnyConnection) {
