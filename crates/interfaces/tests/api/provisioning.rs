@@ -18,15 +18,25 @@ fn terminal() -> Value {
            "deposit": {"amount_fen": 9900, "route": "wechat", "route_ref": "WX-1", "collected_at": "2026-09-01T00:00:00Z"}})
 }
 
+/// The columns of a usage-records file: `ref,sn,amount_fen,kind,occurred_at`.
+fn transaction_columns() -> yajin_app::import::Columns {
+    let header: Vec<String> = ["ref", "sn", "amount_fen", "kind", "occurred_at"].map(String::from).to_vec();
+    yajin_app::import::Columns::new(yajin_app::import::Kind::Transactions, &header).unwrap()
+}
+
+/// Who runs `yajin import`.
+fn importer() -> yajin_app::Actor {
+    yajin_app::Actor { role: yajin_core::application::Role::System, id: "import".into() }
+}
+
 on_both_databases! {
     async fn the_same_file_imported_twice_at_once_counts_each_record_once(db) {
-        use yajin_app::import::{self, Columns, Kind, Row};
+        use yajin_app::import::{self, Row};
         let app = spawn_app(db).await;
         let m = app.merchant(yajin_app::demo::MERCHANT_A.phone).await;
         let reached = || async { app.get("/api/v1/terminals/DEMO-PROGRESS-01", &m).await.body["progress"]["reached_fen"].as_i64().unwrap() };
         let before = reached().await;
-        let header: Vec<String> = ["ref", "sn", "amount_fen", "kind", "occurred_at"].map(String::from).to_vec();
-        let columns = Columns::new(Kind::Transactions, &header).unwrap();
+        let columns = transaction_columns();
         let at = yajin_core::Timestamp::from_millis(app.app.now_ms()).to_rfc3339();
         let rows: Vec<Row> = (0..300)
             .map(|i| Row { line: i + 2, fields: vec![format!("C-{i}"), "DEMO-PROGRESS-01".into(), "100".into(), "credit_card".into(), at.clone()] })
@@ -35,7 +45,7 @@ on_both_databases! {
         for _ in 0..3 {
             let (a, columns, rows) = (app.app.clone(), columns.clone(), rows.clone());
             runs.spawn(async move {
-                let actor = yajin_app::Actor { role: yajin_core::application::Role::System, id: "import".into() };
+                let actor = importer();
                 import::load(&a, &actor, &columns, rows, false).await.unwrap().0
             });
         }
@@ -48,13 +58,12 @@ on_both_databases! {
     async fn files_sharing_references_in_opposite_orders_load_at_once_without_failing(db) {
         // Two imports at once whose files hold the same references, one in reverse: each waits
         // on the other's new keys; neither may fail (a deadlock), and each record counts once.
-        use yajin_app::import::{self, Columns, Kind, Row};
+        use yajin_app::import::{self, Row};
         let app = spawn_app(db).await;
         let m = app.merchant(yajin_app::demo::MERCHANT_A.phone).await;
         let reached = || async { app.get("/api/v1/terminals/DEMO-PROGRESS-01", &m).await.body["progress"]["reached_fen"].as_i64().unwrap() };
         let before = reached().await;
-        let header: Vec<String> = ["ref", "sn", "amount_fen", "kind", "occurred_at"].map(String::from).to_vec();
-        let columns = Columns::new(Kind::Transactions, &header).unwrap();
+        let columns = transaction_columns();
         let at = yajin_core::Timestamp::from_millis(app.app.now_ms()).to_rfc3339();
         let (rounds, per_round) = (5, 2_000);
         for round in 0..rounds {
@@ -67,7 +76,7 @@ on_both_databases! {
             for rows in [rows, reversed] {
                 let (a, columns) = (app.app.clone(), columns.clone());
                 runs.spawn(async move {
-                    let actor = yajin_app::Actor { role: yajin_core::application::Role::System, id: "import".into() };
+                    let actor = importer();
                     import::load(&a, &actor, &columns, rows, false).await
                 });
             }
@@ -81,11 +90,10 @@ on_both_databases! {
         // The bulk path (PostgreSQL COPY's text format gives `\`, `\N`, tabs and line breaks
         // meanings of their own) must store each reference as the file had it.
         use sqlx::Row as _;
-        use yajin_app::import::{self, Columns, Kind, Row};
+        use yajin_app::import::{self, Row};
         let app = spawn_app(db).await;
-        let actor = yajin_app::Actor { role: yajin_core::application::Role::System, id: "import".into() };
-        let header: Vec<String> = ["ref", "sn", "amount_fen", "kind", "occurred_at"].map(String::from).to_vec();
-        let columns = Columns::new(Kind::Transactions, &header).unwrap();
+        let actor = importer();
+        let columns = transaction_columns();
         let at = yajin_core::Timestamp::from_millis(app.app.now_ms()).to_rfc3339();
         let refs = ["R\\N", "\\N", "R\\t1", "R\\\\2", "引用,\"3\"", "R 4", "R'5"];
         let rows: Vec<Row> = refs
@@ -141,7 +149,7 @@ on_both_databases! {
     }
 
     async fn bulk_loaded_usage_is_evaluated_once_merchants_hear_their_target_is_met(db) {
-        use yajin_app::import::{self, Columns, Kind, Row};
+        use yajin_app::import::{self, Row};
         let app = spawn_app(db).await;
         let m = app.merchant(yajin_app::demo::MERCHANT_A.phone).await;
         let notices = || async {
@@ -149,9 +157,8 @@ on_both_databases! {
             items.iter().filter(|n| n["kind"] == "target_reached").count()
         };
         let before = notices().await;
-        let actor = yajin_app::Actor { role: yajin_core::application::Role::System, id: "import".into() };
-        let header: Vec<String> = ["ref", "sn", "amount_fen", "kind", "occurred_at"].map(String::from).to_vec();
-        let columns = Columns::new(Kind::Transactions, &header).unwrap();
+        let actor = importer();
+        let columns = transaction_columns();
         let at = yajin_core::Timestamp::from_millis(app.app.now_ms()).to_rfc3339();
         let rows = vec![Row { line: 2, fields: vec!["E-1".into(), "DEMO-PROGRESS-01".into(), "700000".into(), "credit_card".into(), at] }];
         let (tally, _) = import::load(&app.app, &actor, &columns, rows, false).await.unwrap();
@@ -169,7 +176,7 @@ on_both_databases! {
     async fn bulk_loaded_transactions_count_once_and_bad_rows_are_reported(db) {
         use yajin_app::import::{self, Columns, Kind, Row};
         let app = spawn_app(db).await;
-        let actor = yajin_app::Actor { role: yajin_core::application::Role::System, id: "import".into() };
+        let actor = importer();
         let header: Vec<String> = ["ref", "sn", "amount_fen", "kind", "occurred_at", "fee_fen"].map(String::from).to_vec();
         let columns = Columns::new(Kind::Transactions, &header).unwrap();
         let row = |line: u64, text: &str| Row { line, fields: text.split(',').map(String::from).collect() };
