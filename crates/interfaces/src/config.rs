@@ -47,11 +47,14 @@ impl FileConfig {
         };
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
-        toml::from_str(&text).map_err(|e| {
-            let first = e.message().lines().next().unwrap_or_default().to_owned();
-            ConfigError(format!("config file {}: {first}", path.display()))
-        })
+        toml::from_str(&text).map_err(|e| ConfigError(format!("config file {}: {}", path.display(), refusal(&e))))
     }
+}
+
+/// Why a config file was refused, in one line: the parser's first line that says something
+/// (its message for `0=` begins with an empty one).
+fn refusal(e: &toml::de::Error) -> String {
+    e.message().lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("not valid TOML").to_owned()
 }
 
 /// The master (PII) keys, checked: the current one (none: the data folder's `pii.key`) and
@@ -368,7 +371,8 @@ mod tests {
             #[test]
             fn any_config_file_text_is_read_or_refused_in_one_line(text in "\\PC{0,80}") {
                 if let Err(e) = toml::from_str::<FileConfig>(&text) {
-                    prop_assert!(!e.message().lines().next().unwrap_or_default().is_empty());
+                    let why = refusal(&e);
+                    prop_assert!(!why.is_empty() && !why.contains('\n'));
                 }
             }
 
