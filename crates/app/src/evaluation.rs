@@ -14,13 +14,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use yajin_core::notice::Notice;
-use yajin_store::records::terminals::{Terminal, WindowReminder};
-use yajin_store::records::{cursors, terminals};
+use yajin_store::records::terminals::WindowReminder;
+use yajin_store::records::{cursors, devices, terminals};
 
 use yajin_core::Fen;
 
 use crate::applications::ApplyError;
-use crate::assessment::assess_terminals;
+use crate::assessment::{assess_facts, assess_terminals};
 use crate::{notices, App, AppError};
 
 const CURSOR: &str = "evaluate";
@@ -55,10 +55,7 @@ pub async fn run(app: &App, mut progress: impl FnMut(&Evaluation)) -> Result<Eva
     };
     let mut after = start.map(|p| yajin_store::id_before(&p, OVERLAP_MS)).unwrap_or_default();
     loop {
-        let page = {
-            let mut conn = app.db.begin_read().await?;
-            terminals::usage_after(&mut conn, &after, PAGE).await?
-        };
+        let page = terminals::usage_after(&app.db, &after, PAGE).await?;
         let Some(last) = page.iter().map(|(_, _, last)| last).max().cloned() else { break };
         done.records += page.iter().map(|(_, records, _)| *records as u64).sum::<u64>();
         let mut touched: Vec<String> = page.into_iter().map(|(terminal, _, _)| terminal).collect();
@@ -93,14 +90,14 @@ pub async fn run(app: &App, mut progress: impl FnMut(&Evaluation)) -> Result<Eva
 /// not, and need no write at all). `on_usage` decides again in its own transaction.
 async fn candidates(app: &App, touched: &[String]) -> Result<Vec<String>, AppError> {
     let now = app.clock.now();
-    let mut conn = app.db.begin_read().await?;
-    let mut by_merchant: HashMap<String, Vec<Terminal>> = HashMap::new();
-    for terminal in terminals::not_yet_reached(&mut conn, touched).await? {
-        by_merchant.entry(terminal.merchant_id.clone()).or_default().push(terminal);
+    let mut by_merchant: HashMap<String, Vec<String>> = HashMap::new();
+    for (terminal_id, merchant_id) in terminals::not_yet_reached(&app.db, touched).await? {
+        by_merchant.entry(merchant_id).or_default().push(terminal_id);
     }
     let mut out = Vec::new();
-    for (merchant_id, list) in by_merchant {
-        for assessed in assess_terminals(&mut conn, &merchant_id, list, false, now).await? {
+    for (merchant_id, ids) in by_merchant {
+        let (facts, merchant) = devices::of_terminals_committed(&app.db, &merchant_id, &ids).await?;
+        for assessed in assess_facts(facts, &merchant, false, now)? {
             if assessed.assessment.volume.as_ref().is_some_and(|v| v.reached_fen >= v.target_fen) {
                 out.push(assessed.terminal.id);
             }

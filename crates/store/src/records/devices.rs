@@ -156,27 +156,55 @@ pub async fn page(
     after_sn: &str,
     limit: i64,
 ) -> Result<(Vec<TerminalFacts>, MerchantFacts), StoreError> {
-    let rows = match db.sqlite_reader() {
-        Some(reader) => reader.read(|conn| {
-            let mut statement = conn.prepare_cached(sql(false, Select::Page))?;
-            let rows = statement
-                .query_map(rusqlite::named_params! {"$1": merchant_id, "$2": after_sn, "$3": limit}, RawRow::of_sqlite)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })?,
-        None => {
-            let mut conn = db.pool().acquire().await?;
-            let postgres = db.backend() == crate::Backend::Postgres;
-            let rows = sqlx::query(sql(postgres, Select::Page))
-                .bind(merchant_id)
-                .bind(after_sn)
-                .bind(limit)
-                .fetch_all(&mut *conn)
-                .await?;
-            rows.iter().map(RawRow::of_any).collect::<Result<Vec<_>, StoreError>>()?
-        }
+    facts(committed(db, Select::Page, merchant_id, after_sn, Some(limit)).await?)
+}
+
+/// The merchant's terminals with these ids, each with its facts, and the merchant's facts, as
+/// committed now: outside any transaction, so on a SQLite file on the synchronous reader (a
+/// batch job's many terminals without a hand-off per row). A use case that writes next reads
+/// with [`of_terminals`] in its transaction instead.
+pub async fn of_terminals_committed(
+    db: &Db,
+    merchant_id: &str,
+    ids: &[String],
+) -> Result<(Vec<TerminalFacts>, MerchantFacts), StoreError> {
+    let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    facts(committed(db, Select::Ids, merchant_id, &ids, None).await?)
+}
+
+/// Runs the statement for `select` with `$1` the merchant, `$2` `second` and `$3` `limit`
+/// (a page's), outside any transaction: one statement is one snapshot.
+async fn committed(
+    db: &Db,
+    select: Select,
+    merchant_id: &str,
+    second: &str,
+    limit: Option<i64>,
+) -> Result<Vec<RawRow>, StoreError> {
+    if let Some(reader) = db.sqlite_reader() {
+        return reader.read(|conn| {
+            let mut statement = conn.prepare_cached(sql(false, select))?;
+            let rows = match limit {
+                Some(limit) => statement.query_map(
+                    rusqlite::named_params! {"$1": merchant_id, "$2": second, "$3": limit},
+                    RawRow::of_sqlite,
+                )?,
+                None => {
+                    statement.query_map(rusqlite::named_params! {"$1": merchant_id, "$2": second}, RawRow::of_sqlite)?
+                }
+            };
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        });
+    }
+    let mut conn = db.pool().acquire().await?;
+    let postgres = db.backend() == crate::Backend::Postgres;
+    let query = sqlx::query(sql(postgres, select)).bind(merchant_id).bind(second);
+    let query = match limit {
+        Some(limit) => query.bind(limit),
+        None => query,
     };
-    facts(rows)
+    let rows = query.fetch_all(&mut *conn).await?;
+    rows.iter().map(RawRow::of_any).collect()
 }
 
 /// The terminals with these ids (the merchant's), each with its facts, and the merchant's

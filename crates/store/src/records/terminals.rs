@@ -6,7 +6,7 @@ use yajin_core::ids::{TerminalId, TerminalSn};
 use yajin_core::plan::{DepositPlan, TxnKind};
 use yajin_core::{Fen, Timestamp};
 
-use crate::{new_id, StoreError};
+use crate::{new_id, Db, StoreError};
 
 pub struct NewTerminal {
     pub merchant_id: String,
@@ -160,14 +160,25 @@ pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Terminal
 /// Many terminals by id, in one query.
 /// The terminals among `ids` whose activation target is not yet marked as reached (any number
 /// of ids, bound as one JSON array).
-pub async fn not_yet_reached(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<Terminal>, StoreError> {
+/// Of these terminals, the ones not yet told their activation target was met, as
+/// `(terminal id, merchant id)`: committed data, read outside any transaction (on a SQLite
+/// file, on the synchronous reader).
+pub async fn not_yet_reached(db: &Db, ids: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+    const WHERE: &str = "AND target_reached_at IS NULL ORDER BY id";
     let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let sql = format!(
-        "SELECT {COLUMNS} FROM terminals WHERE id IN ({}) AND target_reached_at IS NULL",
-        crate::json_list(conn)
-    );
-    let rows = sqlx::query(&sql).bind(ids).fetch_all(conn).await?;
-    rows.iter().map(from_row).collect()
+    if let Some(reader) = db.sqlite_reader() {
+        return reader.read(|conn| {
+            let sql =
+                format!("SELECT id, merchant_id FROM terminals WHERE id IN (SELECT value FROM json_each($1)) {WHERE}");
+            let mut statement = conn.prepare_cached(&sql)?;
+            let rows = statement.query_map(rusqlite::named_params! {"$1": ids}, |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        });
+    }
+    let mut conn = db.pool().acquire().await?;
+    let sql = format!("SELECT id, merchant_id FROM terminals WHERE id IN ({}) {WHERE}", crate::json_list(&conn));
+    let rows = sqlx::query(&sql).bind(ids).fetch_all(&mut *conn).await?;
+    rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("merchant_id")?))).collect()
 }
 
 pub async fn by_ids(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<Terminal>, StoreError> {
@@ -473,23 +484,24 @@ pub async fn count_new_refs(conn: &mut AnyConnection, refs: &[String]) -> Result
 }
 
 /// The next `limit` usage records after `after_id` (ids sort in the order they were made),
-/// summed up per terminal:
-/// `(terminal_id, records, last id)`. A page of thousands of records comes back as one row a
-/// terminal.
-pub async fn usage_after(
-    conn: &mut AnyConnection,
-    after_id: &str,
-    limit: i64,
-) -> Result<Vec<(String, i64, String)>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT terminal_id, count(*) AS records, max(id) AS last FROM
+/// summed up per terminal: `(terminal_id, records, last id)`. A page of thousands of records
+/// comes back as one row a terminal. Committed records, read outside any transaction (on a
+/// SQLite file, on the synchronous reader).
+pub async fn usage_after(db: &Db, after_id: &str, limit: i64) -> Result<Vec<(String, i64, String)>, StoreError> {
+    const SQL: &str = "SELECT terminal_id, count(*) AS records, max(id) AS last FROM
            (SELECT id, terminal_id FROM usage_transactions WHERE id > $1 ORDER BY id LIMIT $2) page
-         GROUP BY terminal_id",
-    )
-    .bind(after_id)
-    .bind(limit)
-    .fetch_all(conn)
-    .await?;
+         GROUP BY terminal_id";
+    if let Some(reader) = db.sqlite_reader() {
+        return reader.read(|conn| {
+            let mut statement = conn.prepare_cached(SQL)?;
+            let rows = statement.query_map(rusqlite::named_params! {"$1": after_id, "$2": limit}, |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        });
+    }
+    let mut conn = db.pool().acquire().await?;
+    let rows = sqlx::query(SQL).bind(after_id).bind(limit).fetch_all(&mut *conn).await?;
     rows.iter().map(|r| Ok((r.try_get("terminal_id")?, r.try_get("records")?, r.try_get("last")?))).collect()
 }
 
