@@ -5,8 +5,9 @@
 //! Columns are the provisioning endpoints' fields (api.md), a terminal's deposit flattened as
 //! `deposit_amount_fen`, `deposit_route`, `deposit_route_ref`, `deposit_collected_at`. Rows
 //! arrive in batches; a batch of transactions is one transaction through the database's bulk
-//! path (`store::bulk`: prepared inserts on SQLite, `COPY` on PostgreSQL), merchants,
-//! terminals and outstanding items go through their use cases row by row.
+//! path (`store::bulk`: prepared inserts on SQLite, `COPY` on PostgreSQL); a batch of
+//! terminals is one transaction too, each row a step through the terminal's use case;
+//! merchants and outstanding items go through their use cases row by row.
 
 use std::collections::HashMap;
 
@@ -270,6 +271,7 @@ impl<'a> Import<'a> {
         }
         let outcomes = match columns.kind {
             Kind::Transactions => transactions(app, &mut self.usage, columns, &good, dry_run).await?,
+            Kind::Terminals if !dry_run => terminals_batch(app, actor, columns, &good).await?,
             _ => {
                 let mut outcomes = Vec::with_capacity(good.len());
                 for row in &good {
@@ -361,64 +363,11 @@ async fn one(app: &App, actor: &Actor, columns: &Columns, row: &Row, dry_run: bo
             }
             outcome(onboarding::merchant(app, actor, input, f.optional("agent_username")).await)
         }
-        Kind::Terminals => {
-            let status = f.one_of("status", TerminalStatus::parse(f.text("status")), "inactive, active, terminated");
-            let bound_at = f.time("bound_at");
-            let activated_at = f.optional_time("activated_at");
-            let terminated_at = f.optional_time("terminated_at");
-            let device_returned_at = f.optional_time("device_returned_at");
-            let deposit = match f.optional("deposit_amount_fen") {
-                None => {
-                    let partial = ["deposit_route", "deposit_route_ref", "deposit_collected_at"]
-                        .into_iter()
-                        .any(|c| f.optional(c).is_some());
-                    if partial {
-                        f.errors.push(FieldError::new(
-                            "deposit_amount_fen",
-                            "required",
-                            "填写了押金的其他列，须同时填写押金金额",
-                            "the deposit's other columns are filled: its amount is needed too",
-                        ));
-                    }
-                    None
-                }
-                Some(_) => {
-                    let amount = f.fen("deposit_amount_fen");
-                    let route = ["card", "wechat", "alipay"].into_iter().find(|r| *r == f.text("deposit_route"));
-                    let route = f.one_of("deposit_route", route, "card, wechat, alipay");
-                    let collected_at = f.time("deposit_collected_at");
-                    match (amount, route, collected_at) {
-                        (Some(amount), Some(route), Some(collected_at)) => Some(DepositInput {
-                            amount,
-                            route,
-                            route_ref: f.text("deposit_route_ref").to_owned(),
-                            collected_at,
-                        }),
-                        _ => None,
-                    }
-                }
-            };
-            let (Some(status), Some(bound_at), true) = (status, bound_at, f.errors.is_empty()) else {
-                return Ok(Err(f.errors));
-            };
-            let input = TerminalInput {
-                merchant_id: String::new(),
-                sn: f.text("sn").to_owned(),
-                terminal_id: f.text("terminal_id").to_owned(),
-                model: f.text("model").to_owned(),
-                plan_code: f.text("plan_code").to_owned(),
-                status,
-                bound_at,
-                activated_at,
-                terminated_at,
-                device_returned_at,
-                deposit,
-            };
-            if dry_run {
-                return Ok(provisioning::check_terminal(&input).map(|()| true));
-            }
-            outcome(onboarding::terminal(app, actor, f.text("merchant_no"), input).await)
-        }
+        Kind::Terminals => match terminal_row(columns, row) {
+            Err(errors) => Ok(Err(errors)),
+            Ok((_, input)) if dry_run => Ok(provisioning::check_terminal(&input).map(|()| true)),
+            Ok((merchant_no, input)) => outcome(onboarding::terminal(app, actor, merchant_no, input).await),
+        },
         Kind::OutstandingItems => {
             let kind = OWED_KINDS.into_iter().find(|k| *k == f.text("kind"));
             let kind = f.one_of("kind", kind, &OWED_KINDS.join(", "));
@@ -434,6 +383,95 @@ async fn one(app: &App, actor: &Actor, columns: &Columns, row: &Row, dry_run: bo
         }
         Kind::Transactions => unreachable!("transactions load in batches"),
     }
+}
+
+/// A terminal row as the use case takes it, with the merchant number it names.
+fn terminal_row<'a>(columns: &'a Columns, row: &'a Row) -> Result<(&'a str, TerminalInput), Vec<FieldError>> {
+    let mut f = Fields { columns, row, errors: Vec::new() };
+    let status = f.one_of("status", TerminalStatus::parse(f.text("status")), "inactive, active, terminated");
+    let bound_at = f.time("bound_at");
+    let activated_at = f.optional_time("activated_at");
+    let terminated_at = f.optional_time("terminated_at");
+    let device_returned_at = f.optional_time("device_returned_at");
+    let deposit = match f.optional("deposit_amount_fen") {
+        None => {
+            let partial = ["deposit_route", "deposit_route_ref", "deposit_collected_at"]
+                .into_iter()
+                .any(|c| f.optional(c).is_some());
+            if partial {
+                f.errors.push(FieldError::new(
+                    "deposit_amount_fen",
+                    "required",
+                    "填写了押金的其他列，须同时填写押金金额",
+                    "the deposit's other columns are filled: its amount is needed too",
+                ));
+            }
+            None
+        }
+        Some(_) => {
+            let amount = f.fen("deposit_amount_fen");
+            let route = ["card", "wechat", "alipay"].into_iter().find(|r| *r == f.text("deposit_route"));
+            let route = f.one_of("deposit_route", route, "card, wechat, alipay");
+            let collected_at = f.time("deposit_collected_at");
+            match (amount, route, collected_at) {
+                (Some(amount), Some(route), Some(collected_at)) => Some(DepositInput {
+                    amount,
+                    route,
+                    route_ref: f.text("deposit_route_ref").to_owned(),
+                    collected_at,
+                }),
+                _ => None,
+            }
+        }
+    };
+    let (Some(status), Some(bound_at), true) = (status, bound_at, f.errors.is_empty()) else {
+        return Err(f.errors);
+    };
+    let input = TerminalInput {
+        merchant_id: String::new(),
+        sn: f.text("sn").to_owned(),
+        terminal_id: f.text("terminal_id").to_owned(),
+        model: f.text("model").to_owned(),
+        plan_code: f.text("plan_code").to_owned(),
+        status,
+        bound_at,
+        activated_at,
+        terminated_at,
+        device_returned_at,
+        deposit,
+    };
+    Ok((f.text("merchant_no"), input))
+}
+
+/// A batch of terminal rows in one write transaction, each row a step of its own: a refused
+/// row is undone alone and reported, the others are kept, and the batch costs one commit
+/// instead of one a row. A database failure undoes the batch and stops the import.
+async fn terminals_batch(
+    app: &App,
+    actor: &Actor,
+    columns: &Columns,
+    rows: &[&Row],
+) -> Result<Vec<(u64, Outcome)>, StoreError> {
+    let mut outcomes = Vec::with_capacity(rows.len());
+    let mut tx = app.db.begin_write().await?;
+    for row in rows {
+        let (merchant_no, input) = match terminal_row(columns, row) {
+            Ok(parsed) => parsed,
+            Err(errors) => {
+                outcomes.push((row.line, Err(errors)));
+                continue;
+            }
+        };
+        tx.begin_step().await?;
+        let result = outcome(onboarding::terminal_in(&mut tx, app, actor, merchant_no, input).await)?;
+        match result {
+            Ok(_) => tx.keep_step().await?,
+            Err(_) => tx.undo_step().await?,
+        }
+        outcomes.push((row.line, result));
+    }
+    tx.commit().await?;
+    Ok(outcomes)
 }
 
 /// An outstanding item, unless the terminal has one of this kind, amount and due date already.

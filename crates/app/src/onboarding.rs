@@ -13,6 +13,7 @@ use yajin_core::validation::{printable, FieldError, Lines};
 use yajin_core::{Fen, Timestamp};
 use yajin_store::records::outstanding::{self, Item};
 use yajin_store::records::{merchants, staff, terminals};
+use yajin_store::Tx;
 
 use crate::idempotency::{begin_work, Outcome, Replay};
 use crate::provisioning::{self, MerchantInput, TerminalInput};
@@ -101,13 +102,22 @@ pub async fn terminal(
     merchant_no: &str,
     input: TerminalInput,
 ) -> Result<Provisioned<(String, String)>, AppError> {
-    let (merchant, existing) = {
-        let mut conn = app.db.begin_read().await?;
-        let merchant = merchants::by_merchant_no(&mut conn, merchant_no.trim()).await?;
-        let existing = terminals::by_sn_any(&mut conn, &input.sn.trim().to_ascii_uppercase().replace(' ', "")).await?;
-        (merchant, existing)
-    };
-    let Some(merchant) = merchant else {
+    let mut tx = app.db.begin_write().await?;
+    let done = terminal_in(&mut tx, app, actor, merchant_no, input).await?;
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// [`terminal`] in the caller's transaction (an import batch's, a row at a time).
+pub(crate) async fn terminal_in(
+    tx: &mut Tx,
+    app: &App,
+    actor: &Actor,
+    merchant_no: &str,
+    input: TerminalInput,
+) -> Result<Provisioned<(String, String)>, AppError> {
+    let sn = input.sn.trim().to_ascii_uppercase().replace(' ', "");
+    let Some(merchant) = merchants::by_merchant_no(tx, merchant_no.trim()).await? else {
         return Err(AppError::Fields(vec![FieldError::new(
             "merchant_no",
             "not_found",
@@ -115,15 +125,14 @@ pub async fn terminal(
             "no such merchant",
         )]));
     };
-    if let Some(t) = existing {
+    if let Some(t) = terminals::by_sn_any(tx, &sn).await? {
         let same = t.merchant_id == merchant.id && t.plan.code == input.plan_code && t.status == input.status;
         return if same { Ok(Provisioned::Existing((t.id, t.sn))) } else { Err(AppError::Duplicate { field: "sn" }) };
     }
-    let sn = input.sn.trim().to_ascii_uppercase().replace(' ', "");
     let terminal_id =
         if input.terminal_id.trim().is_empty() { generated_terminal_id() } else { input.terminal_id.clone() };
     let input = TerminalInput { merchant_id: merchant.id, terminal_id, ..input };
-    let id = provisioning::create_terminal(app, actor, input).await?;
+    let id = provisioning::create_terminal_in(tx, app, actor, input).await?;
     Ok(Provisioned::Created((id, sn)))
 }
 

@@ -249,13 +249,26 @@ pub fn check_terminal(input: &TerminalInput) -> Result<(), Vec<FieldError>> {
 }
 
 pub async fn create_terminal(app: &App, actor: &Actor, input: TerminalInput) -> Result<String, AppError> {
-    let (sn, terminal_no) = parse_terminal(&input).map_err(AppError::Fields)?;
-    let now = app.now_ms();
+    parse_terminal(&input).map_err(AppError::Fields)?;
     let mut tx = app.db.begin_write().await?;
     if merchants::by_id(&mut tx, &input.merchant_id).await?.is_none() {
         return Err(AppError::NotFound("merchant"));
     }
-    let (plan_id, plan) = plans::latest(&mut tx, &input.plan_code).await?.ok_or(AppError::NotFound("deposit plan"))?;
+    let id = create_terminal_in(&mut tx, app, actor, input).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// [`create_terminal`] in the caller's transaction, for a merchant the caller has found.
+pub(crate) async fn create_terminal_in(
+    tx: &mut Tx,
+    app: &App,
+    actor: &Actor,
+    input: TerminalInput,
+) -> Result<String, AppError> {
+    let (sn, terminal_no) = parse_terminal(&input).map_err(AppError::Fields)?;
+    let now = app.now_ms();
+    let (plan_id, plan) = plans::latest(tx, &input.plan_code).await?.ok_or(AppError::NotFound("deposit plan"))?;
     let new = terminals::NewTerminal {
         merchant_id: input.merchant_id.clone(),
         sn,
@@ -269,7 +282,7 @@ pub async fn create_terminal(app: &App, actor: &Actor, input: TerminalInput) -> 
         terminated_at: input.terminated_at,
         device_returned_at: input.device_returned_at,
     };
-    let id = terminals::insert(&mut tx, &new, now).await.map_err(taken("sn or terminal_id"))?;
+    let id = terminals::insert(tx, &new, now).await.map_err(taken("sn or terminal_id"))?;
     if let Some(d) = input.deposit {
         let deposit = terminals::NewDeposit {
             terminal_id: id.clone(),
@@ -279,13 +292,12 @@ pub async fn create_terminal(app: &App, actor: &Actor, input: TerminalInput) -> 
             route_ref: d.route_ref,
             collected_at: d.collected_at,
         };
-        terminals::insert_deposit(&mut tx, &deposit).await?;
-        ledger::create(&mut tx, &[postings::collect_deposit(&id, d.amount)], now).await?;
+        terminals::insert_deposit(tx, &deposit).await?;
+        ledger::create(tx, &[postings::collect_deposit(&id, d.amount)], now).await?;
     }
     actor
-        .audit(&app.vault, &mut tx, "create_terminal", "terminal", &id, serde_json::json!({"sn": new.sn.as_str()}), now)
+        .audit(&app.vault, tx, "create_terminal", "terminal", &id, serde_json::json!({"sn": new.sn.as_str()}), now)
         .await?;
-    tx.commit().await?;
     Ok(id)
 }
 

@@ -173,6 +173,44 @@ on_both_databases! {
         assert_eq!(notices().await, before + 1, "once");
     }
 
+    async fn a_terminal_batch_keeps_its_good_rows_around_a_refused_one(db) {
+        // A batch of terminals is one transaction, each row a step. Row 3 takes row 2's
+        // terminal number: its insert fails in the database (on PostgreSQL that spoils the
+        // transaction until the step is undone), and the rows after it still load.
+        use yajin_app::import::{self, Columns, Kind, Row};
+        let app = spawn_app(db).await;
+        let header: Vec<String> = ["merchant_no", "sn", "terminal_id", "model", "plan_code", "status", "bound_at",
+            "activated_at", "terminated_at", "device_returned_at", "deposit_amount_fen", "deposit_route",
+            "deposit_route_ref", "deposit_collected_at"].map(String::from).to_vec();
+        let columns = Columns::new(Kind::Terminals, &header).unwrap();
+        let row = |line: u64, no: &str, sn: &str, tid: &str| Row { line, fields: vec![no.into(), sn.into(), tid.into(),
+            "P2".into(), "TERM-299".into(), "active".into(), "2026-09-01T00:00:00Z".into(), "2026-09-02T00:00:00Z".into(),
+            "".into(), "".into(), "29900".into(), "card".into(), format!("R-{sn}"), "2026-09-01T00:00:00Z".into()] };
+        let a = yajin_app::demo::MERCHANT_A.merchant_no;
+        let rows = vec![
+            row(2, a, "BATCH-0001", "Q9000001"),
+            row(3, a, "BATCH-0002", "Q9000001"),
+            row(4, a, "BATCH-0003", "Q9000003"),
+            row(5, "822100058129999", "BATCH-0004", "Q9000004"),
+            row(6, a, "BATCH-0001", "Q9000001"),
+        ];
+        let (tally, errors) = import::load(&app.app, &importer(), &columns, rows, false).await.unwrap();
+        assert_eq!((tally.rows, tally.loaded, tally.existing, tally.refused), (5, 2, 1, 2), "{errors:?}");
+        let found: Vec<(u64, &str, &str)> = errors.iter().map(|e| (e.line, e.field.as_str(), e.code)).collect();
+        assert_eq!(found, vec![(3, "sn or terminal_id", "already_exists"), (5, "merchant_no", "not_found")]);
+
+        let m = app.merchant(yajin_app::demo::MERCHANT_A.phone).await;
+        for (sn, status) in [("BATCH-0001", 200), ("BATCH-0002", 404), ("BATCH-0003", 200), ("BATCH-0004", 404)] {
+            let r = app.get(&format!("/api/v1/terminals/{sn}"), &m).await;
+            assert_eq!(r.status, status, "{sn}: {}", r.body);
+            if status == 200 {
+                assert_eq!(r.body["deposit"]["refundable_fen"], 29900, "{sn}: its deposit is held: {}", r.body);
+            }
+        }
+        let books = yajin_app::books::verify(&app.app).await.unwrap();
+        assert!(books.mismatches.is_empty(), "the ledger balances: {:?}", books.mismatches);
+    }
+
     async fn bulk_loaded_transactions_count_once_and_bad_rows_are_reported(db) {
         use yajin_app::import::{self, Columns, Kind, Row};
         let app = spawn_app(db).await;
