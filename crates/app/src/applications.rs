@@ -595,6 +595,19 @@ pub async fn submit(
     app: &App,
     merchant_id: &str,
     input: &ApplyInput,
+    replay: Replay<'static, ApplicationDetail>,
+) -> Result<Outcome<ApplicationDetail>, ApplyError> {
+    // A dozen statements, each a turn with the writer's connection: run where those turns
+    // are cheapest (on SQLite, the writer's own thread).
+    let (app, merchant_id, input) = (app.clone(), merchant_id.to_owned(), input.clone());
+    let db = app.db.clone();
+    db.on_writer(async move { submit_here(&app, &merchant_id, &input, replay).await }).await
+}
+
+async fn submit_here(
+    app: &App,
+    merchant_id: &str,
+    input: &ApplyInput,
     replay: Replay<'_, ApplicationDetail>,
 ) -> Result<Outcome<ApplicationDetail>, ApplyError> {
     let mut work = begin_work!(app, replay);

@@ -35,8 +35,8 @@ pub struct Key {
 }
 
 /// A function that renders a use case's result as the caller's success answer (the bytes of
-/// the response body).
-pub type Render<'r, T> = &'r (dyn Fn(&T) -> Vec<u8> + Send + Sync);
+/// the response body); shared, so that a use case may carry it to another thread.
+pub type Render<'r, T> = std::sync::Arc<dyn Fn(&T) -> Vec<u8> + Send + Sync + 'r>;
 
 /// What a use case needs to make its answer replayable: the caller's key, if one was sent,
 /// with the status and rendering of a success.

@@ -445,33 +445,43 @@ fn terminal_row<'a>(columns: &'a Columns, row: &'a Row) -> Result<(&'a str, Term
 
 /// A batch of terminal rows in one write transaction, each row a step of its own: a refused
 /// row is undone alone and reported, the others are kept, and the batch costs one commit
-/// instead of one a row. A database failure undoes the batch and stops the import.
+/// instead of one a row. A database failure undoes the batch and stops the import. The
+/// transaction runs where the writer's statements are cheapest ([`yajin_store::Db::on_writer`]).
 async fn terminals_batch(
     app: &App,
     actor: &Actor,
     columns: &Columns,
     rows: &[&Row],
 ) -> Result<Vec<(u64, Outcome)>, StoreError> {
-    let mut outcomes = Vec::with_capacity(rows.len());
-    let mut tx = app.db.begin_write().await?;
-    for row in rows {
-        let (merchant_no, input) = match terminal_row(columns, row) {
-            Ok(parsed) => parsed,
-            Err(errors) => {
-                outcomes.push((row.line, Err(errors)));
-                continue;
+    let parsed: Vec<(u64, Result<(String, TerminalInput), _>)> = rows
+        .iter()
+        .map(|row| (row.line, terminal_row(columns, row).map(|(merchant_no, input)| (merchant_no.to_owned(), input))))
+        .collect();
+    let (app, actor) = (app.clone(), actor.clone());
+    let db = app.db.clone();
+    db.on_writer(async move {
+        let mut outcomes = Vec::with_capacity(parsed.len());
+        let mut tx = app.db.begin_write().await?;
+        for (line, row) in parsed {
+            let (merchant_no, input) = match row {
+                Ok(row) => row,
+                Err(errors) => {
+                    outcomes.push((line, Err(errors)));
+                    continue;
+                }
+            };
+            tx.begin_step().await?;
+            let result = outcome(onboarding::terminal_in(&mut tx, &app, &actor, &merchant_no, input).await)?;
+            match result {
+                Ok(_) => tx.keep_step().await?,
+                Err(_) => tx.undo_step().await?,
             }
-        };
-        tx.begin_step().await?;
-        let result = outcome(onboarding::terminal_in(&mut tx, app, actor, merchant_no, input).await)?;
-        match result {
-            Ok(_) => tx.keep_step().await?,
-            Err(_) => tx.undo_step().await?,
+            outcomes.push((line, result));
         }
-        outcomes.push((row.line, result));
-    }
-    tx.commit().await?;
-    Ok(outcomes)
+        tx.commit().await?;
+        Ok(outcomes)
+    })
+    .await
 }
 
 /// An outstanding item, unless the terminal has one of this kind, amount and due date already.

@@ -195,11 +195,10 @@ impl Db {
             .map_err(|e| StoreError::Unreachable(format!("{}: {}", redact(url), one_line(&e))))?;
         let (reader, writer) = match backend {
             Backend::Sqlite => {
-                let mut conn = AnyConnection::connect_with(&connect_options).await?;
-                conn.execute(sqlx::raw_sql(&pragmas)).await?;
                 let reader =
                     crate::sqlite_reader::SqliteReader::for_url(url, options.busy_timeout).map(std::sync::Arc::new);
-                (reader, Some(std::sync::Arc::new(crate::group_commit::GroupCommit::start(conn)?)))
+                let writer = crate::group_commit::GroupCommit::start(connect_options.clone(), pragmas).await?;
+                (reader, Some(std::sync::Arc::new(writer)))
             }
             Backend::Postgres => (None, None),
         };
@@ -232,6 +231,25 @@ impl Db {
         match &self.writer {
             Some(writer) => Ok(Tx { inner: TxInner::Member(writer.begin().await?) }),
             None => Ok(Tx { inner: TxInner::Own(self.pool.begin().await?) }),
+        }
+    }
+
+    /// Runs `work` where this database's writes are cheapest to make: on SQLite, on the
+    /// writer's thread (see [`crate::group_commit`]), so that its statements and their
+    /// answers pass between two threads on one CPU; on PostgreSQL, right here.
+    pub async fn on_writer<T, E>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, E>> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let Some(writer) = &self.writer else { return work.await };
+        match writer.runtime().spawn(work).await {
+            Ok(done) => done,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(StoreError::Unreachable("the writer thread stopped".into()).into()),
         }
     }
 

@@ -20,7 +20,8 @@
 
 use std::sync::Arc;
 
-use sqlx::{AnyConnection, Executor};
+use sqlx::any::AnyConnectOptions;
+use sqlx::{AnyConnection, Connection, Executor};
 use tokio::sync::{oneshot, Mutex, Notify, OwnedMutexGuard};
 
 use crate::StoreError;
@@ -47,24 +48,37 @@ pub(crate) struct Writer {
 pub(crate) struct GroupCommit {
     turn: Arc<Mutex<Writer>>,
     committer: Arc<Notify>,
+    handle: tokio::runtime::Handle,
 }
 
 impl GroupCommit {
-    /// Takes over `conn` (configured like the pool's connections) and starts the committer on
-    /// a thread of its own: a commit is not held up behind a busy server's request tasks, and
-    /// it does not depend on the runtime of whoever opened the database living as long.
-    pub(crate) fn start(conn: AnyConnection) -> Result<GroupCommit, StoreError> {
-        let turn = Arc::new(Mutex::new(Writer { conn, group: None, abandoned: false, unsure: false }));
-        let committer = Arc::new(Notify::new());
-        let (weak, wake) = (Arc::downgrade(&turn), committer.clone());
+    /// Opens the writer connection (with `options`, then `pragmas`) on a thread of its own,
+    /// which runs the committer: a commit is not held up behind a busy server's request tasks,
+    /// and it does not depend on the runtime of whoever opened the database living as long.
+    /// The thread keeps to one CPU, and so does sqlx's worker thread for the connection
+    /// (opened from it, it inherits that): see [`GroupCommit::runtime`].
+    pub(crate) async fn start(options: AnyConnectOptions, pragmas: String) -> Result<GroupCommit, StoreError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| StoreError::Unreachable(format!("the group committer: {e}")))?;
+        let handle = runtime.handle().clone();
+        let (started, opened) = oneshot::channel();
         std::thread::Builder::new()
-            .name("yajin-committer".into())
+            .name("yajin-writer".into())
             .spawn(move || {
+                crate::cpu::keep_to_one();
                 runtime.block_on(async move {
+                    let conn = match open(&options, &pragmas).await {
+                        Ok(conn) => conn,
+                        Err(e) => return drop(started.send(Err(e))),
+                    };
+                    let turn = Arc::new(Mutex::new(Writer { conn, group: None, abandoned: false, unsure: false }));
+                    let committer = Arc::new(Notify::new());
+                    let (weak, wake) = (Arc::downgrade(&turn), committer.clone());
+                    if started.send(Ok((turn, committer))).is_err() {
+                        return;
+                    }
                     loop {
                         wake.notified().await;
                         // The database handle is gone (`Drop` below woke us to see it): stop.
@@ -76,7 +90,18 @@ impl GroupCommit {
                 })
             })
             .map_err(|e| StoreError::Unreachable(format!("the group committer: {e}")))?;
-        Ok(GroupCommit { turn, committer })
+        let (turn, committer) = opened
+            .await
+            .map_err(|_| StoreError::Unreachable("the group committer stopped while starting".into()))??;
+        Ok(GroupCommit { turn, committer, handle })
+    }
+
+    /// The writer thread's runtime. Work that takes many turns of statement and answer with
+    /// the writer's connection (a write use case) runs fastest spawned here: each answer from
+    /// sqlx's worker thread then wakes a task on the same CPU, where a wake-up on another CPU
+    /// costs an inter-processor interrupt (on a virtual machine, an exit to the hypervisor).
+    pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.handle
     }
 
     /// Waits for the turn and opens a savepoint for the caller's work (and the group
@@ -188,6 +213,13 @@ impl Writer {
         drop(self.conn.execute(sqlx::raw_sql("ROLLBACK")).await);
         self.unsure = false;
     }
+}
+
+/// The writer connection, configured like the pool's.
+async fn open(options: &AnyConnectOptions, pragmas: &str) -> Result<AnyConnection, StoreError> {
+    let mut conn = AnyConnection::connect_with(options).await?;
+    conn.execute(sqlx::raw_sql(pragmas)).await?;
+    Ok(conn)
 }
 
 /// Wakes the committer when dropped, unless disarmed.

@@ -12,6 +12,7 @@
 
 pub mod audit;
 pub mod bulk;
+mod cpu;
 pub mod db;
 mod group_commit;
 pub mod ledger;

@@ -80,7 +80,7 @@ impl Caller for StaffSession {
 }
 
 /// Renders a use case's result to the bytes of the response body.
-type Renderer<T> = Box<dyn Fn(&T) -> Vec<u8> + Send + Sync>;
+type Renderer<T> = std::sync::Arc<dyn Fn(&T) -> Vec<u8> + Send + Sync>;
 
 /// How a handler answers a success: its status and the view of the use case's result.
 pub struct Answer<T> {
@@ -91,7 +91,7 @@ pub struct Answer<T> {
 impl<T> Answer<T> {
     pub fn new<V: Serialize>(status: StatusCode, view: impl Fn(&T) -> V + Send + Sync + 'static) -> Answer<T> {
         let render = move |value: &T| serde_json::to_vec(&view(value)).unwrap_or_default();
-        Answer { status, render: Box::new(render) }
+        Answer { status, render: std::sync::Arc::new(render) }
     }
 
     /// The response: the result rendered now, or the first answer again.
@@ -106,7 +106,7 @@ impl<T> Answer<T> {
 impl IdempotencyKey {
     /// What the use case needs to make this request's answer replayable. `body` is the
     /// request as parsed (so the same request is recognised whatever its whitespace).
-    pub fn replay<'r, T>(&self, caller: &impl Caller, body: &impl Serialize, answer: &'r Answer<T>) -> Replay<'r, T> {
+    pub fn replay<T>(&self, caller: &impl Caller, body: &impl Serialize, answer: &Answer<T>) -> Replay<'static, T> {
         let key = self.key.as_ref().map(|key| {
             let mut digest = Sha256::new();
             digest.update(self.target.as_bytes());
@@ -114,7 +114,7 @@ impl IdempotencyKey {
             digest.update(serde_json::to_vec(body).unwrap_or_default());
             Key { principal: caller.principal(), key: key.clone(), request_hash: hex::encode(digest.finalize()) }
         });
-        Replay::maybe(key, answer.status.as_u16(), answer.render.as_ref())
+        Replay::maybe(key, answer.status.as_u16(), answer.render.clone())
     }
 }
 

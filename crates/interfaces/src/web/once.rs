@@ -16,7 +16,7 @@ pub fn new_key() -> String {
     hex::encode(bytes)
 }
 
-type Location<T> = Box<dyn Fn(&T) -> Vec<u8> + Send + Sync>;
+type Location<T> = std::sync::Arc<dyn Fn(&T) -> Vec<u8> + Send + Sync>;
 
 /// Where a form's success leads, and the key that makes it happen once.
 pub struct Once<T> {
@@ -40,11 +40,11 @@ impl<T> Once<T> {
             digest.update(serde_json::to_vec(fields).unwrap_or_default());
             Key { principal: caller.principal(), key: key.to_owned(), request_hash: hex::encode(digest.finalize()) }
         });
-        Once { key, location: Box::new(move |value: &T| to(value).into_bytes()) }
+        Once { key, location: std::sync::Arc::new(move |value: &T| to(value).into_bytes()) }
     }
 
-    pub fn replay(&self) -> Replay<'_, T> {
-        Replay::maybe(self.key.clone(), 303, self.location.as_ref())
+    pub fn replay(&self) -> Replay<'static, T> {
+        Replay::maybe(self.key.clone(), 303, self.location.clone())
     }
 
     /// Where to send the browser: the result's page, or where the first sending led.
