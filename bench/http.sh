@@ -17,7 +17,7 @@ base="http://127.0.0.1:$port"
 # YAJIN_BIN=PATH measures that build instead (another commit's, to compare in one sitting).
 yajin=${YAJIN_BIN:-$here/target/release/yajin}
 [ -n "${YAJIN_BIN:-}" ] || cargo build --release --quiet --manifest-path "$here/Cargo.toml"
-terminals=${BENCH_TERMINALS:-20000}
+terminals=${BENCH_TERMINALS:-40000}
 seconds=${BENCH_SECONDS:-10}
 
 pg="postgres://postgres@127.0.0.1:5432"
