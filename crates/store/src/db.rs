@@ -184,9 +184,14 @@ impl Db {
             .after_connect(move |conn, _meta| {
                 let pragmas = pool_pragmas.clone();
                 Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        conn.execute(sqlx::raw_sql(&pragmas)).await?;
-                    }
+                    match backend {
+                        Backend::Sqlite => conn.execute(sqlx::raw_sql(&pragmas)).await?,
+                        // No JIT compilation: Yajin's statements are short, and PostgreSQL
+                        // compiles any whose estimated cost passes `jit_above_cost` — a page
+                        // of 200 terminals of a merchant with 40,000 took 24–40 ms of
+                        // compiling to run 2 ms (docs/benchmarks.md, session 10).
+                        Backend::Postgres => conn.execute(sqlx::raw_sql("SET jit = off")).await?,
+                    };
                     Ok(())
                 })
             })
