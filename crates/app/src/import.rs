@@ -462,6 +462,9 @@ async fn terminals_batch(
     db.on_writer(async move {
         let mut outcomes = Vec::with_capacity(parsed.len());
         let mut tx = app.db.begin_write().await?;
+        // Each row appends to the audit chain: a second import at once waits here for this
+        // one to commit, then finds its terminals (instead of tripping on their keys).
+        yajin_store::audit::hold_head(&mut tx).await?;
         for (line, row) in parsed {
             let (merchant_no, input) = match row {
                 Ok(row) => row,

@@ -61,6 +61,15 @@ pub fn keyed_row_hash(vault: &Vault, prev_hash: &str, seq: i64, at: i64, e: &Aud
     format!("{KEYED}{}", vault.chain_mac(&hashed(prev_hash, seq, at, e)))
 }
 
+/// Takes the chain's head at once, for a transaction that will append an entry for each of
+/// many rows it writes (an import batch). Appenders serialise on the head anyway; taken first,
+/// the transaction waits for another appender before it holds anything, never while holding a
+/// row that the other one is about to write (on PostgreSQL, a deadlock: one of the two fails).
+pub async fn hold_head(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    sqlx::query("UPDATE audit_head SET last_seq = last_seq WHERE id = 1").execute(conn).await?;
+    Ok(())
+}
+
 /// Appends one entry in the caller's transaction, returning its sequence number.
 pub async fn append(
     conn: &mut AnyConnection,

@@ -24,6 +24,50 @@ fn transaction_columns() -> yajin_app::import::Columns {
     yajin_app::import::Columns::new(yajin_app::import::Kind::Transactions, &header).unwrap()
 }
 
+/// The columns of a terminals file, every one of them.
+fn terminal_columns() -> yajin_app::import::Columns {
+    let header: Vec<String> = [
+        "merchant_no",
+        "sn",
+        "terminal_id",
+        "model",
+        "plan_code",
+        "status",
+        "bound_at",
+        "activated_at",
+        "terminated_at",
+        "device_returned_at",
+        "deposit_amount_fen",
+        "deposit_route",
+        "deposit_route_ref",
+        "deposit_collected_at",
+    ]
+    .map(String::from)
+    .to_vec();
+    yajin_app::import::Columns::new(yajin_app::import::Kind::Terminals, &header).unwrap()
+}
+
+/// A terminals-file row: an active terminal on the termination plan, its ¥299 deposit collected.
+fn terminal_row(line: u64, merchant_no: &str, sn: &str, terminal_id: &str) -> yajin_app::import::Row {
+    let fields = [
+        merchant_no,
+        sn,
+        terminal_id,
+        "P2",
+        "TERM-299",
+        "active",
+        "2026-09-01T00:00:00Z",
+        "2026-09-02T00:00:00Z",
+        "",
+        "",
+        "29900",
+        "card",
+        &format!("R-{sn}"),
+        "2026-09-01T00:00:00Z",
+    ];
+    yajin_app::import::Row { line, fields: fields.map(String::from).to_vec() }
+}
+
 /// Who runs `yajin import`.
 fn importer() -> yajin_app::Actor {
     yajin_app::Actor { role: yajin_core::application::Role::System, id: "import".into() }
@@ -177,15 +221,9 @@ on_both_databases! {
         // A batch of terminals is one transaction, each row a step. Row 3 takes row 2's
         // terminal number: its insert fails in the database (on PostgreSQL that spoils the
         // transaction until the step is undone), and the rows after it still load.
-        use yajin_app::import::{self, Columns, Kind, Row};
+        use yajin_app::import;
         let app = spawn_app(db).await;
-        let header: Vec<String> = ["merchant_no", "sn", "terminal_id", "model", "plan_code", "status", "bound_at",
-            "activated_at", "terminated_at", "device_returned_at", "deposit_amount_fen", "deposit_route",
-            "deposit_route_ref", "deposit_collected_at"].map(String::from).to_vec();
-        let columns = Columns::new(Kind::Terminals, &header).unwrap();
-        let row = |line: u64, no: &str, sn: &str, tid: &str| Row { line, fields: vec![no.into(), sn.into(), tid.into(),
-            "P2".into(), "TERM-299".into(), "active".into(), "2026-09-01T00:00:00Z".into(), "2026-09-02T00:00:00Z".into(),
-            "".into(), "".into(), "29900".into(), "card".into(), format!("R-{sn}"), "2026-09-01T00:00:00Z".into()] };
+        let (columns, row) = (terminal_columns(), terminal_row);
         let a = yajin_app::demo::MERCHANT_A.merchant_no;
         let rows = vec![
             row(2, a, "BATCH-0001", "Q9000001"),
@@ -207,6 +245,31 @@ on_both_databases! {
                 assert_eq!(r.body["deposit"]["refundable_fen"], 29900, "{sn}: its deposit is held: {}", r.body);
             }
         }
+        let books = yajin_app::books::verify(&app.app).await.unwrap();
+        assert!(books.mismatches.is_empty(), "the ledger balances: {:?}", books.mismatches);
+    }
+
+    async fn the_same_terminals_imported_twice_at_once_are_created_once(db) {
+        // Two imports of one file at once: each terminal (and its deposit) is created by one
+        // of them and found by the other; neither refuses a row because the other got there
+        // first, and the books balance.
+        use yajin_app::import;
+        let app = spawn_app(db).await;
+        let a = yajin_app::demo::MERCHANT_A.merchant_no;
+        let rows: Vec<_> = (0..120u64).map(|i| terminal_row(i + 2, a, &format!("TWICE-{i:04}"), &format!("W{i:07}"))).collect();
+        let mut runs = tokio::task::JoinSet::new();
+        for _ in 0..2 {
+            let (app, rows) = (app.app.clone(), rows.clone());
+            runs.spawn(async move { import::load(&app, &importer(), &terminal_columns(), rows, false).await.unwrap() });
+        }
+        let done = runs.join_all().await;
+        let errors: Vec<_> = done.iter().flat_map(|(_, errors)| errors).collect();
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(done.iter().map(|(t, _)| t.loaded).sum::<u64>(), 120);
+        assert_eq!(done.iter().map(|(t, _)| t.existing).sum::<u64>(), 120);
+        let m = app.merchant(yajin_app::demo::MERCHANT_A.phone).await;
+        let r = app.get("/api/v1/terminals/TWICE-0119", &m).await;
+        assert_eq!(r.body["deposit"]["refundable_fen"], 29900, "one deposit: {}", r.body);
         let books = yajin_app::books::verify(&app.app).await.unwrap();
         assert!(books.mismatches.is_empty(), "the ledger balances: {:?}", books.mismatches);
     }

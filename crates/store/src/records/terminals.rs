@@ -157,12 +157,9 @@ pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Terminal
     row.as_ref().map(from_row).transpose()
 }
 
-/// Many terminals by id, in one query.
-/// The terminals among `ids` whose activation target is not yet marked as reached (any number
-/// of ids, bound as one JSON array).
-/// Of these terminals, the ones not yet told their activation target was met, as
-/// `(terminal id, merchant id)`: committed data, read outside any transaction (on a SQLite
-/// file, on the synchronous reader).
+/// Of these terminals (any number of ids, bound as one JSON array), the ones not yet told
+/// their activation target was met, as `(terminal id, merchant id)`: committed data, read
+/// outside any transaction (on a SQLite file, on the synchronous reader).
 pub async fn not_yet_reached(db: &Db, ids: &[String]) -> Result<Vec<(String, String)>, StoreError> {
     const WHERE: &str = "AND target_reached_at IS NULL ORDER BY id";
     let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -181,6 +178,7 @@ pub async fn not_yet_reached(db: &Db, ids: &[String]) -> Result<Vec<(String, Str
     rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("merchant_id")?))).collect()
 }
 
+/// Many terminals by id, in one query.
 pub async fn by_ids(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<Terminal>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
