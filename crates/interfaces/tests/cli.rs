@@ -352,16 +352,23 @@ fn killed_mid_flight_it_restarts_consistent() {
             .unwrap();
         let token = login["token"].as_str().unwrap().to_owned();
         let mut tasks = Vec::new();
+        let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         for i in 0..TERMINALS {
-            let (client, base, token) = (client.clone(), base.clone(), token.clone());
+            let (client, base, token, answered) = (client.clone(), base.clone(), token.clone(), answered.clone());
             tasks.push(tokio::spawn(async move {
                 let body = serde_json::json!({"terminal_sn": format!("KILL-{i:04}"), "phone": "13800000001",
                     "id_card_no": "310115198506151236", "bank_card_no": "6222021234567890128", "reason": "target_reached"});
                 let request = client.post(format!("{base}/api/v1/refund-applications")).bearer_auth(&token);
                 let _ = request.header("idempotency-key", format!("kill-{i}")).json(&body).send().await;
+                answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }));
         }
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        // The kill lands once the first few are answered, whatever this machine's speed: the
+        // rest are then on their way in, being written, or being paid.
+        let waiting = std::time::Instant::now();
+        while answered.load(std::sync::atomic::Ordering::SeqCst) < 5 && waiting.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
         Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
         for t in tasks {
             let _ = t.await;

@@ -8,9 +8,9 @@
 //! once a keyed row appears, every later row must be keyed, and the last row must be keyed
 //! (`serve` appends a keyed checkpoint at start), so the chain cannot be rewritten unkeyed.
 
+use crate::sql::{query, Conn, Row};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::{AnyConnection, Row};
 
 use crate::pii::Vault;
 use crate::StoreError;
@@ -65,27 +65,22 @@ pub fn keyed_row_hash(vault: &Vault, prev_hash: &str, seq: i64, at: i64, e: &Aud
 /// many rows it writes (an import batch). Appenders serialise on the head anyway; taken first,
 /// the transaction waits for another appender before it holds anything, never while holding a
 /// row that the other one is about to write (on PostgreSQL, a deadlock: one of the two fails).
-pub async fn hold_head(conn: &mut AnyConnection) -> Result<(), StoreError> {
-    sqlx::query("UPDATE audit_head SET last_seq = last_seq WHERE id = 1").execute(conn).await?;
+pub async fn hold_head(conn: &mut Conn) -> Result<(), StoreError> {
+    query("UPDATE audit_head SET last_seq = last_seq WHERE id = 1").execute(conn).await?;
     Ok(())
 }
 
 /// Appends one entry in the caller's transaction, returning its sequence number.
-pub async fn append(
-    conn: &mut AnyConnection,
-    vault: &Vault,
-    entry: &AuditEntry,
-    now_ms: i64,
-) -> Result<i64, StoreError> {
+pub async fn append(conn: &mut Conn, vault: &Vault, entry: &AuditEntry, now_ms: i64) -> Result<i64, StoreError> {
     // Updating the head takes its row lock; under READ COMMITTED a waiting writer then reads
     // the head its predecessor committed, so the chain never forks.
-    let head = sqlx::query("UPDATE audit_head SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq, last_hash")
+    let head = query("UPDATE audit_head SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq, last_hash")
         .fetch_one(&mut *conn)
         .await?;
     let seq: i64 = head.try_get("last_seq")?;
     let prev: String = head.try_get("last_hash")?;
     let hash = keyed_row_hash(vault, &prev, seq, now_ms, entry);
-    sqlx::query(
+    query(
         "INSERT INTO audit_log (seq, at, actor_role, actor_id, action, entity, entity_id, detail, prev_hash, hash)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
@@ -101,11 +96,11 @@ pub async fn append(
     .bind(&hash)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE audit_head SET last_hash = $1 WHERE id = 1").bind(&hash).execute(&mut *conn).await?;
+    query("UPDATE audit_head SET last_hash = $1 WHERE id = 1").bind(&hash).execute(&mut *conn).await?;
     Ok(seq)
 }
 
-fn row_from(row: &sqlx::any::AnyRow) -> Result<AuditRow, StoreError> {
+fn row_from(row: &Row) -> Result<AuditRow, StoreError> {
     Ok(AuditRow {
         seq: row.try_get("seq")?,
         at: row.try_get("at")?,
@@ -126,24 +121,22 @@ const COLUMNS: &str = "seq, at, actor_role, actor_id, action, entity, entity_id,
 
 /// Rows for one entity (or all), oldest first, after `after_seq`, at most `limit`.
 pub async fn list(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     entity: Option<&str>,
     after_seq: i64,
     limit: i64,
 ) -> Result<Vec<AuditRow>, StoreError> {
     let rows = match entity {
         Some(entity) => {
-            sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM audit_log WHERE entity = $1 AND seq > $2 ORDER BY seq LIMIT $3"
-            ))
-            .bind(entity)
-            .bind(after_seq)
-            .bind(limit)
-            .fetch_all(&mut *conn)
-            .await?
+            query(&format!("SELECT {COLUMNS} FROM audit_log WHERE entity = $1 AND seq > $2 ORDER BY seq LIMIT $3"))
+                .bind(entity)
+                .bind(after_seq)
+                .bind(limit)
+                .fetch_all(&mut *conn)
+                .await?
         }
         None => {
-            sqlx::query(&format!("SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"))
+            query(&format!("SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"))
                 .bind(after_seq)
                 .bind(limit)
                 .fetch_all(&mut *conn)
@@ -165,8 +158,8 @@ const VERIFY_BATCH: i64 = 1_000;
 /// Walks the chain in batches up to the head as it stood when the walk began (rows appended
 /// meanwhile are not judged half-seen): each row's hash must match its fields and its
 /// predecessor's hash, sequence numbers must have no gaps, and the head must name the last row.
-pub async fn verify(conn: &mut AnyConnection, vault: &Vault) -> Result<ChainReport, StoreError> {
-    let head = sqlx::query("SELECT last_seq, last_hash FROM audit_head WHERE id = 1").fetch_one(&mut *conn).await?;
+pub async fn verify(conn: &mut Conn, vault: &Vault) -> Result<ChainReport, StoreError> {
+    let head = query("SELECT last_seq, last_hash FROM audit_head WHERE id = 1").fetch_one(&mut *conn).await?;
     let (last_seq, last_hash): (i64, String) = (head.try_get("last_seq")?, head.try_get("last_hash")?);
     let mut prev_hash = "genesis".to_owned();
     let mut expected_seq = 1;
@@ -206,14 +199,14 @@ pub async fn verify(conn: &mut AnyConnection, vault: &Vault) -> Result<ChainRepo
 }
 
 /// The chain's head: its last sequence number and hash.
-pub async fn head(conn: &mut AnyConnection) -> Result<(i64, String), StoreError> {
-    let head = sqlx::query("SELECT last_seq, last_hash FROM audit_head WHERE id = 1").fetch_one(&mut *conn).await?;
+pub async fn head(conn: &mut Conn) -> Result<(i64, String), StoreError> {
+    let head = query("SELECT last_seq, last_hash FROM audit_head WHERE id = 1").fetch_one(&mut *conn).await?;
     Ok((head.try_get("last_seq")?, head.try_get("last_hash")?))
 }
 
 /// Whether the chain's last row is unkeyed (written before the chain was keyed).
-pub async fn ends_unkeyed(conn: &mut AnyConnection) -> Result<bool, StoreError> {
-    let head = sqlx::query("SELECT last_seq, last_hash FROM audit_head WHERE id = 1").fetch_one(&mut *conn).await?;
+pub async fn ends_unkeyed(conn: &mut Conn) -> Result<bool, StoreError> {
+    let head = query("SELECT last_seq, last_hash FROM audit_head WHERE id = 1").fetch_one(&mut *conn).await?;
     let (last_seq, last_hash): (i64, String) = (head.try_get("last_seq")?, head.try_get("last_hash")?);
     Ok(last_seq > 0 && !last_hash.starts_with(KEYED))
 }

@@ -86,7 +86,7 @@ impl UsageLoader {
 /// The batch in one statement through the pool's driver, the rows as one JSON array (binding
 /// thousands of parameters one by one costs more than the inserts). SQLite's dialect: only an
 /// in-memory SQLite database comes this way.
-async fn load_through_pool(conn: &mut sqlx::AnyConnection, rows: &[(String, NewUsage)]) -> Result<u64, StoreError> {
+async fn load_through_pool(conn: &mut crate::Conn, rows: &[(String, NewUsage)]) -> Result<u64, StoreError> {
     let values: Vec<_> = rows.iter().map(|(reference, u)| u.columns(reference)).collect();
     let json = serde_json::to_string(&values).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     // `WHERE true`: SQLite's parser needs it before an upsert clause on INSERT … SELECT.
@@ -94,7 +94,7 @@ async fn load_through_pool(conn: &mut sqlx::AnyConnection, rows: &[(String, NewU
          SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6
          FROM json_each($1) WHERE true
          ON CONFLICT (ref) DO NOTHING";
-    Ok(sqlx::query(sql).bind(json).execute(conn).await?.rows_affected())
+    Ok(crate::sql::query(sql).bind(json).execute(conn).await?.rows_affected())
 }
 
 fn open_sqlite(path: &std::path::Path, busy_timeout: Duration) -> Result<rusqlite::Connection, StoreError> {

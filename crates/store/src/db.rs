@@ -6,6 +6,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 
+use crate::sql::Conn;
 use crate::StoreError;
 
 /// A transaction on either database; dereferences to the connection it runs on. A SQLite
@@ -32,21 +33,18 @@ impl Tx {
     /// transaction can hold many independent pieces of work (an import batch's rows) and undo
     /// one of them alone. Steps do not nest.
     pub async fn begin_step(&mut self) -> Result<(), StoreError> {
-        self.execute(sqlx::raw_sql("SAVEPOINT step")).await?;
-        Ok(())
+        self.batch("SAVEPOINT step").await
     }
 
     /// Keeps what the open step wrote, as part of the transaction.
     pub async fn keep_step(&mut self) -> Result<(), StoreError> {
-        self.execute(sqlx::raw_sql("RELEASE step")).await?;
-        Ok(())
+        self.batch("RELEASE step").await
     }
 
     /// Undoes what the open step wrote (also after a failed statement, which on PostgreSQL
     /// leaves the transaction unusable until then); the rest of the transaction goes on.
     pub async fn undo_step(&mut self) -> Result<(), StoreError> {
-        self.execute(sqlx::raw_sql("ROLLBACK TO step; RELEASE step")).await?;
-        Ok(())
+        self.batch("ROLLBACK TO step; RELEASE step").await
     }
 
     pub async fn rollback(self) -> Result<(), StoreError> {
@@ -61,8 +59,8 @@ impl Tx {
 }
 
 impl std::ops::Deref for Tx {
-    type Target = AnyConnection;
-    fn deref(&self) -> &AnyConnection {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
         match &self.inner {
             TxInner::Own(tx) => tx,
             TxInner::Member(member) => member.conn(),
@@ -71,9 +69,9 @@ impl std::ops::Deref for Tx {
 }
 
 impl std::ops::DerefMut for Tx {
-    fn deref_mut(&mut self) -> &mut AnyConnection {
+    fn deref_mut(&mut self) -> &mut Conn {
         match &mut self.inner {
-            TxInner::Own(tx) => &mut *tx,
+            TxInner::Own(tx) => tx,
             TxInner::Member(member) => member.conn_mut(),
         }
     }
@@ -202,8 +200,18 @@ impl Db {
             Backend::Sqlite => {
                 let reader =
                     crate::sqlite_reader::SqliteReader::for_url(url, options.busy_timeout).map(std::sync::Arc::new);
-                let writer = crate::group_commit::GroupCommit::start(connect_options.clone(), pragmas).await?;
-                (reader, Some(std::sync::Arc::new(writer)))
+                // A database in memory has no file for the writer to open (each connection
+                // would see a database of its own): its writes are the pool's transactions.
+                let writer = match &reader {
+                    Some(reader) => {
+                        let path = reader.path().to_owned();
+                        let writer =
+                            crate::group_commit::GroupCommit::start(path, options.busy_timeout, pragmas).await?;
+                        Some(std::sync::Arc::new(writer))
+                    }
+                    None => None,
+                };
+                (reader, writer)
             }
             Backend::Postgres => (None, None),
         };
@@ -240,8 +248,9 @@ impl Db {
     }
 
     /// Runs `work` where this database's writes are cheapest to make: on SQLite, on the
-    /// writer's thread (see [`crate::group_commit`]), so that its statements and their
-    /// answers pass between two threads on one CPU; on PostgreSQL, right here.
+    /// writer's thread (see [`crate::group_commit`]), where the turn to write passes from one
+    /// writer to the next, and to the committer, without waking another CPU; on PostgreSQL,
+    /// right here.
     pub async fn on_writer<T, E>(
         &self,
         work: impl std::future::Future<Output = Result<T, E>> + Send + 'static,

@@ -18,12 +18,13 @@
 //!   committer (which a cut-short step wakes), and when in doubt the group is failed: never
 //!   a member told "done" whose work was rolled back.
 
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use sqlx::any::AnyConnectOptions;
-use sqlx::{AnyConnection, Connection, Executor};
 use tokio::sync::{oneshot, Mutex, Notify, OwnedMutexGuard};
 
+use crate::sql::{Conn, SqliteWriter};
 use crate::StoreError;
 
 /// How a member learns the fate of its group's commit.
@@ -32,7 +33,10 @@ type Verdict = oneshot::Sender<Result<(), String>>;
 /// The writer connection and the group transaction open on it. Holding its lock is holding
 /// the turn to write.
 pub(crate) struct Writer {
-    conn: AnyConnection,
+    /// Used synchronously (see [`crate::sql`]): a statement runs to its end within one poll.
+    conn: SqliteWriter,
+    /// How long `BEGIN IMMEDIATE` keeps trying while another process holds the write lock.
+    busy_timeout: Duration,
     /// The members whose work waits in the open transaction; `None` when none is open.
     group: Option<Vec<Verdict>>,
     /// The writer whose turn it was left without committing or rolling back (its request was
@@ -52,12 +56,15 @@ pub(crate) struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// Opens the writer connection (with `options`, then `pragmas`) on a thread of its own,
-    /// which runs the committer: a commit is not held up behind a busy server's request tasks,
-    /// and it does not depend on the runtime of whoever opened the database living as long.
-    /// The thread keeps to one CPU, and so does sqlx's worker thread for the connection
-    /// (opened from it, it inherits that): see [`GroupCommit::runtime`].
-    pub(crate) async fn start(options: AnyConnectOptions, pragmas: String) -> Result<GroupCommit, StoreError> {
+    /// Opens the writer connection to the database file `path` (with `pragmas`), and starts
+    /// the committer on a thread of its own: a commit (and its fsync) is not held up behind a
+    /// busy server's request tasks, does not hold them up, and does not depend on the runtime
+    /// of whoever opened the database living as long. The thread keeps to one CPU.
+    pub(crate) async fn start(
+        path: PathBuf,
+        busy_timeout: Duration,
+        pragmas: String,
+    ) -> Result<GroupCommit, StoreError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -69,11 +76,12 @@ impl GroupCommit {
             .spawn(move || {
                 crate::cpu::keep_to_one();
                 runtime.block_on(async move {
-                    let conn = match open(&options, &pragmas).await {
+                    let conn = match open(&path, &pragmas) {
                         Ok(conn) => conn,
                         Err(e) => return drop(started.send(Err(e))),
                     };
-                    let turn = Arc::new(Mutex::new(Writer { conn, group: None, abandoned: false, unsure: false }));
+                    let writer = Writer { conn, busy_timeout, group: None, abandoned: false, unsure: false };
+                    let turn = Arc::new(Mutex::new(writer));
                     let committer = Arc::new(Notify::new());
                     let (weak, wake) = (Arc::downgrade(&turn), committer.clone());
                     if started.send(Ok((turn, committer))).is_err() {
@@ -84,8 +92,8 @@ impl GroupCommit {
                         // The database handle is gone (`Drop` below woke us to see it): stop.
                         let Some(turn) = weak.upgrade() else { return };
                         let mut writer = turn.lock_owned().await;
-                        writer.settle().await;
-                        writer.commit_group().await;
+                        writer.settle();
+                        writer.commit_group();
                     }
                 })
             })
@@ -96,10 +104,7 @@ impl GroupCommit {
         Ok(GroupCommit { turn, committer, handle })
     }
 
-    /// The writer thread's runtime. Work that takes many turns of statement and answer with
-    /// the writer's connection (a write use case) runs fastest spawned here: each answer from
-    /// sqlx's worker thread then wakes a task on the same CPU, where a wake-up on another CPU
-    /// costs an inter-processor interrupt (on a virtual machine, an exit to the hypervisor).
+    /// The writer thread's runtime.
     pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
         &self.handle
     }
@@ -108,25 +113,23 @@ impl GroupCommit {
     /// transaction, if none is open).
     pub(crate) async fn begin(&self) -> Result<Member, StoreError> {
         let mut writer = self.turn.clone().lock_owned().await;
-        writer.settle().await;
+        writer.settle();
         // If this is cut short, the committer finds out what ran and tidies up.
         let woken_if_cut_short = WakeOnDrop(Some(self.committer.clone()));
         writer.unsure = true;
         if writer.group.is_none() {
             // IMMEDIATE: the write lock now, not at the first write (a deferred transaction
             // that reads first can fail with SQLITE_BUSY whatever the busy timeout).
-            if let Err(e) = writer.conn.execute(sqlx::raw_sql("BEGIN IMMEDIATE")).await {
+            if let Err(e) = writer.begin_immediate().await {
                 writer.unsure = false;
-                return Err(e.into());
+                return Err(e);
             }
             writer.group = Some(Vec::new());
         }
-        // (Cut short here, with a group open: a savepoint that ran holds nothing; `settle`
-        // releases it.)
-        if let Err(e) = writer.conn.execute(sqlx::raw_sql("SAVEPOINT member")).await {
+        if let Err(e) = writer.conn.batch_now("SAVEPOINT member") {
             writer.unsure = false;
-            writer.fail_group(&e.to_string()).await;
-            return Err(e.into());
+            writer.fail_group(&e.to_string());
+            return Err(e);
         }
         writer.unsure = false;
         woken_if_cut_short.disarm();
@@ -136,8 +139,8 @@ impl GroupCommit {
     /// Commits what is pending (at shutdown).
     pub(crate) async fn flush(&self) {
         let mut writer = self.turn.lock().await;
-        writer.settle().await;
-        writer.commit_group().await;
+        writer.settle();
+        writer.commit_group();
     }
 }
 
@@ -155,11 +158,34 @@ impl Drop for GroupCommit {
 }
 
 impl Writer {
+    /// `BEGIN IMMEDIATE`, tried again (without blocking the thread) while another process
+    /// (an import, say) holds the write lock, up to the busy timeout.
+    async fn begin_immediate(&mut self) -> Result<(), StoreError> {
+        let deadline = Instant::now() + self.busy_timeout;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match self.conn.begin_immediate() {
+                Ok(true) => return Ok(()),
+                Ok(false) if Instant::now() < deadline => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                Ok(false) => {
+                    return Err(StoreError::Unreachable(format!(
+                        "the database stayed locked by another process for {:?}",
+                        self.busy_timeout
+                    )))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Repairs what a writer cut short left: undoes an abandoned member's savepoint, ends a
     /// transaction that may have been left open outside any group.
-    async fn settle(&mut self) {
+    fn settle(&mut self) {
         if self.abandoned {
-            self.undo_member().await;
+            self.undo_member();
             self.abandoned = false;
         }
         if self.unsure {
@@ -169,39 +195,39 @@ impl Writer {
             // empty savepoint changes nothing, and leaves no stray savepoint for a later undo
             // to roll back to.
             let repair = if self.group.is_none() { "ROLLBACK" } else { "RELEASE member" };
-            drop(self.conn.execute(sqlx::raw_sql(repair)).await);
+            drop(self.conn.batch_now(repair));
             self.unsure = false;
         }
     }
 
     /// Rolls back the current member's savepoint; if even that fails, the whole group.
-    async fn undo_member(&mut self) {
-        if let Err(e) = self.conn.execute(sqlx::raw_sql("ROLLBACK TO member; RELEASE member")).await {
-            self.fail_group(&e.to_string()).await;
+    fn undo_member(&mut self) {
+        if let Err(e) = self.conn.batch_now("ROLLBACK TO member; RELEASE member") {
+            self.fail_group(&e.to_string());
         }
     }
 
     /// Commits the open group and tells its members how it went; a group with no members is
     /// rolled back (it holds nothing, and must not hold the write lock). Only the committer
     /// (and `flush`) call this: it is never cut short between its statement and its answers.
-    async fn commit_group(&mut self) {
+    fn commit_group(&mut self) {
         let Some(members) = self.group.as_ref() else { return };
         if members.is_empty() {
-            if let Err(e) = self.conn.execute(sqlx::raw_sql("ROLLBACK")).await {
+            if let Err(e) = self.conn.batch_now("ROLLBACK") {
                 tracing::error!(error = %e, "ending an empty write group failed");
             }
             self.group = None;
             return;
         }
-        match self.conn.execute(sqlx::raw_sql("COMMIT")).await {
-            Ok(_) => self.group.take().unwrap_or_default().into_iter().for_each(|m| drop(m.send(Ok(())))),
-            Err(e) => self.fail_group(&e.to_string()).await,
+        match self.conn.batch_now("COMMIT") {
+            Ok(()) => self.group.take().unwrap_or_default().into_iter().for_each(|m| drop(m.send(Ok(())))),
+            Err(e) => self.fail_group(&e.to_string()),
         }
     }
 
     /// Rolls the whole group back and tells its members their work was not committed. They
     /// are told before the rollback is sent: whatever happens next, none hears "done".
-    async fn fail_group(&mut self, why: &str) {
+    fn fail_group(&mut self, why: &str) {
         tracing::error!(error = %why, "a write group failed and was rolled back");
         for member in self.group.take().unwrap_or_default() {
             drop(member.send(Err(why.to_owned())));
@@ -210,16 +236,19 @@ impl Writer {
         self.unsure = true;
         // (SQLite may have rolled the transaction back itself, after an I/O error: then this
         // finds no transaction, which is the state we want.)
-        drop(self.conn.execute(sqlx::raw_sql("ROLLBACK")).await);
+        drop(self.conn.batch_now("ROLLBACK"));
         self.unsure = false;
     }
 }
 
-/// The writer connection, configured like the pool's.
-async fn open(options: &AnyConnectOptions, pragmas: &str) -> Result<AnyConnection, StoreError> {
-    let mut conn = AnyConnection::connect_with(options).await?;
-    conn.execute(sqlx::raw_sql(pragmas)).await?;
-    Ok(conn)
+/// The writer connection, configured like the pool's (`pragmas`), except that it waits for
+/// another process's write lock itself ([`Writer::begin_immediate`]) instead of in SQLite's
+/// busy handler, which would block the thread.
+fn open(path: &std::path::Path, pragmas: &str) -> Result<SqliteWriter, StoreError> {
+    let conn = rusqlite::Connection::open(path).map_err(crate::sql::engine)?;
+    conn.execute_batch(pragmas).map_err(crate::sql::engine)?;
+    conn.busy_timeout(Duration::ZERO).map_err(crate::sql::engine)?;
+    Ok(SqliteWriter::new(conn))
 }
 
 /// Wakes the committer when dropped, unless disarmed.
@@ -247,11 +276,11 @@ pub(crate) struct Member {
 }
 
 impl Member {
-    pub(crate) fn conn(&self) -> &AnyConnection {
+    pub(crate) fn conn(&self) -> &Conn {
         &self.writer.conn
     }
 
-    pub(crate) fn conn_mut(&mut self) -> &mut AnyConnection {
+    pub(crate) fn conn_mut(&mut self) -> &mut Conn {
         &mut self.writer.conn
     }
 
@@ -259,10 +288,10 @@ impl Member {
     pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
         // (Cut short before the release is known to have run: `Drop` marks the member
         // abandoned, and its undo either finds the savepoint or fails the group.)
-        if let Err(e) = self.writer.conn.execute(sqlx::raw_sql("RELEASE member")).await {
+        if let Err(e) = self.writer.conn.batch_now("RELEASE member") {
             self.ended = true;
-            self.writer.fail_group(&e.to_string()).await;
-            return Err(e.into());
+            self.writer.fail_group(&e.to_string());
+            return Err(e);
         }
         self.ended = true;
         let (verdict, answer) = oneshot::channel();
@@ -282,7 +311,7 @@ impl Member {
 
     /// Undoes this member's work; the group's other members are untouched.
     pub(crate) async fn rollback(mut self) {
-        self.writer.undo_member().await;
+        self.writer.undo_member();
         self.ended = true;
         if self.writer.group.as_ref().is_some_and(Vec::is_empty) {
             // Nothing of anyone's to keep: the committer ends the transaction rather than

@@ -3,7 +3,7 @@
 //! conditional updates whose rows-affected is checked. The CHECK constraints in the schema
 //! are the second line of defence.
 
-use sqlx::{AnyConnection, Row};
+use crate::sql::{query, Conn, Row};
 use yajin_core::eligibility::DepositFigures;
 use yajin_core::ledger::{
     check_shape, AccountKey, Balance, Created, LedgerError, Transfer, TransferCode, TransferState,
@@ -14,7 +14,7 @@ use crate::StoreError;
 
 /// Creates transfers (in the caller's transaction: all of them or, on error, none once the
 /// caller rolls back). A transfer whose id exists with the same fields is "already exists".
-pub async fn create(conn: &mut AnyConnection, transfers: &[Transfer], now_ms: i64) -> Result<Vec<Created>, StoreError> {
+pub async fn create(conn: &mut Conn, transfers: &[Transfer], now_ms: i64) -> Result<Vec<Created>, StoreError> {
     let mut out = Vec::with_capacity(transfers.len());
     for t in transfers {
         out.push(create_one(conn, t, now_ms).await?);
@@ -22,12 +22,12 @@ pub async fn create(conn: &mut AnyConnection, transfers: &[Transfer], now_ms: i6
     Ok(out)
 }
 
-async fn create_one(conn: &mut AnyConnection, t: &Transfer, now_ms: i64) -> Result<Created, StoreError> {
+async fn create_one(conn: &mut Conn, t: &Transfer, now_ms: i64) -> Result<Created, StoreError> {
     check_shape(t)?;
     ensure_account(conn, &t.debit).await?;
     ensure_account(conn, &t.credit).await?;
     let state = if t.pending { TransferState::Pending } else { TransferState::Posted };
-    let inserted = sqlx::query(
+    let inserted = query(
         "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount_fen, code, created_pending, state, reference, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
     )
@@ -55,7 +55,7 @@ async fn create_one(conn: &mut AnyConnection, t: &Transfer, now_ms: i64) -> Resu
     let (debit_col, credit_col) =
         if t.pending { ("debits_pending", "credits_pending") } else { ("debits_posted", "credits_posted") };
     // debits_must_not_exceed_credits, as a conditional update.
-    let debited = sqlx::query(&format!(
+    let debited = query(&format!(
         "UPDATE ledger_accounts SET {debit_col} = {debit_col} + $1
          WHERE id = $2 AND (debits_must_not_exceed_credits = 0 OR debits_pending + debits_posted + $1 <= credits_posted)"
     ))
@@ -67,7 +67,7 @@ async fn create_one(conn: &mut AnyConnection, t: &Transfer, now_ms: i64) -> Resu
     if debited != 1 {
         return Err(LedgerError::ExceedsCredits(t.debit.id()).into());
     }
-    sqlx::query(&format!("UPDATE ledger_accounts SET {credit_col} = {credit_col} + $1 WHERE id = $2"))
+    query(&format!("UPDATE ledger_accounts SET {credit_col} = {credit_col} + $1 WHERE id = $2"))
         .bind(t.amount.get())
         .bind(t.credit.id())
         .execute(&mut *conn)
@@ -84,8 +84,8 @@ fn same_fields(a: &Transfer, b: &Transfer) -> bool {
         && a.reference == b.reference
 }
 
-async fn ensure_account(conn: &mut AnyConnection, key: &AccountKey) -> Result<(), StoreError> {
-    sqlx::query(
+async fn ensure_account(conn: &mut Conn, key: &AccountKey) -> Result<(), StoreError> {
+    query(
         "INSERT INTO ledger_accounts (id, kind, owner, debits_must_not_exceed_credits) VALUES ($1, $2, $3, $4)
          ON CONFLICT (id) DO NOTHING",
     )
@@ -100,17 +100,17 @@ async fn ensure_account(conn: &mut AnyConnection, key: &AccountKey) -> Result<()
 
 /// Posts a pending transfer. Only one of post / void ever succeeds, under any concurrency:
 /// the state change is `WHERE state = 'pending'`.
-pub async fn post(conn: &mut AnyConnection, id: &str, now_ms: i64) -> Result<(), StoreError> {
+pub async fn post(conn: &mut Conn, id: &str, now_ms: i64) -> Result<(), StoreError> {
     resolve(conn, id, TransferState::Posted, now_ms).await
 }
 
 /// Voids a pending transfer, releasing its reservation.
-pub async fn void(conn: &mut AnyConnection, id: &str, now_ms: i64) -> Result<(), StoreError> {
+pub async fn void(conn: &mut Conn, id: &str, now_ms: i64) -> Result<(), StoreError> {
     resolve(conn, id, TransferState::Voided, now_ms).await
 }
 
-async fn resolve(conn: &mut AnyConnection, id: &str, to: TransferState, now_ms: i64) -> Result<(), StoreError> {
-    let row = sqlx::query(
+async fn resolve(conn: &mut Conn, id: &str, to: TransferState, now_ms: i64) -> Result<(), StoreError> {
+    let row = query(
         "UPDATE ledger_transfers SET state = $1, resolved_at = $2 WHERE id = $3 AND state = 'pending'
          RETURNING debit_account_id, credit_account_id, amount_fen",
     )
@@ -139,15 +139,15 @@ async fn resolve(conn: &mut AnyConnection, id: &str, to: TransferState, now_ms: 
             "UPDATE ledger_accounts SET credits_pending = credits_pending - $1 WHERE id = $2",
         ),
     };
-    sqlx::query(debit_sql).bind(amount).bind(&debit).execute(&mut *conn).await?;
-    sqlx::query(credit_sql).bind(amount).bind(&credit).execute(&mut *conn).await?;
+    query(debit_sql).bind(amount).bind(&debit).execute(&mut *conn).await?;
+    query(credit_sql).bind(amount).bind(&credit).execute(&mut *conn).await?;
     Ok(())
 }
 
 const TRANSFER_COLUMNS: &str = "t.id, t.amount_fen, t.code, t.created_pending, t.state, t.reference,
     d.kind AS debit_kind, d.owner AS debit_owner, c.kind AS credit_kind, c.owner AS credit_owner";
 
-fn transfer_from_row(row: &sqlx::any::AnyRow) -> Result<(Transfer, TransferState), StoreError> {
+fn transfer_from_row(row: &Row) -> Result<(Transfer, TransferState), StoreError> {
     let kind = |col: &str| -> Result<yajin_core::ledger::AccountKind, StoreError> {
         let text: String = row.try_get(col)?;
         serde_json::from_value(serde_json::Value::String(text.clone()))
@@ -168,8 +168,8 @@ fn transfer_from_row(row: &sqlx::any::AnyRow) -> Result<(Transfer, TransferState
     Ok((transfer, state))
 }
 
-pub async fn load(conn: &mut AnyConnection, id: &str) -> Result<Option<(Transfer, TransferState)>, StoreError> {
-    let row = sqlx::query(&format!(
+pub async fn load(conn: &mut Conn, id: &str) -> Result<Option<(Transfer, TransferState)>, StoreError> {
+    let row = query(&format!(
         "SELECT {TRANSFER_COLUMNS} FROM ledger_transfers t
          JOIN ledger_accounts d ON d.id = t.debit_account_id JOIN ledger_accounts c ON c.id = t.credit_account_id
          WHERE t.id = $1"
@@ -181,11 +181,8 @@ pub async fn load(conn: &mut AnyConnection, id: &str) -> Result<Option<(Transfer
 }
 
 /// The transfers of one business object (an application, an item, a terminal), oldest first.
-pub async fn by_reference(
-    conn: &mut AnyConnection,
-    reference: &str,
-) -> Result<Vec<(Transfer, TransferState)>, StoreError> {
-    let rows = sqlx::query(&format!(
+pub async fn by_reference(conn: &mut Conn, reference: &str) -> Result<Vec<(Transfer, TransferState)>, StoreError> {
+    let rows = query(&format!(
         "SELECT {TRANSFER_COLUMNS} FROM ledger_transfers t
          JOIN ledger_accounts d ON d.id = t.debit_account_id JOIN ledger_accounts c ON c.id = t.credit_account_id
          WHERE t.reference = $1 ORDER BY t.created_at, t.id"
@@ -196,8 +193,8 @@ pub async fn by_reference(
     rows.iter().map(transfer_from_row).collect()
 }
 
-pub async fn balance(conn: &mut AnyConnection, key: &AccountKey) -> Result<Balance, StoreError> {
-    let row = sqlx::query(
+pub async fn balance(conn: &mut Conn, key: &AccountKey) -> Result<Balance, StoreError> {
+    let row = query(
         "SELECT debits_pending, debits_posted, credits_pending, credits_posted FROM ledger_accounts WHERE id = $1",
     )
     .bind(key.id())
@@ -216,7 +213,7 @@ pub async fn balance(conn: &mut AnyConnection, key: &AccountKey) -> Result<Balan
 
 /// A terminal's deposit as its transfers tell it: collected, refunded (paid out), in flight
 /// (reserved, unpaid), and kept for fees and deductions.
-pub async fn deposit_figures(conn: &mut AnyConnection, terminal_id: &str) -> Result<DepositFigures, StoreError> {
+pub async fn deposit_figures(conn: &mut Conn, terminal_id: &str) -> Result<DepositFigures, StoreError> {
     let ids = [terminal_id.to_owned()];
     Ok(deposit_figures_of(conn, &ids).await?.remove(terminal_id).unwrap_or_default())
 }
@@ -224,7 +221,7 @@ pub async fn deposit_figures(conn: &mut AnyConnection, terminal_id: &str) -> Res
 /// Deposit figures of many terminals in two indexed queries (transfers out of and into each
 /// terminal's `deposit_held` account).
 pub async fn deposit_figures_of(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     terminal_ids: &[String],
 ) -> Result<std::collections::HashMap<String, DepositFigures>, StoreError> {
     let mut out: std::collections::HashMap<String, DepositFigures> = std::collections::HashMap::new();
@@ -238,7 +235,7 @@ pub async fn deposit_figures_of(
              WHERE {side} IN ({}) GROUP BY {side}, code, state",
             crate::placeholders(1, accounts.len())
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = query(&sql);
         for account in &accounts {
             query = query.bind(account);
         }
@@ -276,15 +273,15 @@ pub struct Mismatch {
 }
 
 /// How many accounts the ledger holds.
-pub async fn account_count(conn: &mut AnyConnection) -> Result<i64, StoreError> {
-    let row = sqlx::query("SELECT count(*) AS n FROM ledger_accounts").fetch_one(&mut *conn).await?;
-    Ok(row.try_get("n")?)
+pub async fn account_count(conn: &mut Conn) -> Result<i64, StoreError> {
+    let row = query("SELECT count(*) AS n FROM ledger_accounts").fetch_one(&mut *conn).await?;
+    row.try_get("n")
 }
 
 /// Recomputes every account's counters from the transfers and reports any difference, and
 /// checks that total debits equal total credits.
-pub async fn verify(conn: &mut AnyConnection) -> Result<Vec<Mismatch>, StoreError> {
-    let rows = sqlx::query(
+pub async fn verify(conn: &mut Conn) -> Result<Vec<Mismatch>, StoreError> {
+    let rows = query(
         "SELECT a.id, a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted,
             CAST(coalesce((SELECT sum(amount_fen) FROM ledger_transfers WHERE debit_account_id = a.id AND state = 'pending'), 0) AS BIGINT) AS dpe,
             CAST(coalesce((SELECT sum(amount_fen) FROM ledger_transfers WHERE debit_account_id = a.id AND state = 'posted'), 0) AS BIGINT) AS dpo,

@@ -19,11 +19,11 @@ pub mod ledger;
 pub mod migrate;
 pub mod pii;
 pub mod records;
+pub mod sql;
 pub mod sqlite_reader;
 
 pub use db::{Backend, Db, DbOptions, Tx};
-/// A connection or a transaction (`&mut *tx`) on either database.
-pub use sqlx::AnyConnection as Conn;
+pub use sql::Conn;
 /// A connection borrowed from the pool; dereferences to [`Conn`].
 pub type PooledConn = sqlx::pool::PoolConnection<sqlx::Any>;
 
@@ -56,6 +56,9 @@ pub enum StoreError {
     CommitFailed(String),
     #[error("database error: {0}")]
     Database(sqlx::Error),
+    /// An error from SQLite's writer connection (rusqlite), other than a broken unique key.
+    #[error("database error: {0}")]
+    Sqlite(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -80,8 +83,8 @@ pub fn placeholders(start: usize, count: usize) -> String {
 
 /// A query over `sql`, with `ids` bound from `$1` on (for an `IN (…)` list made by
 /// [`placeholders`]).
-pub fn query_in<'q>(sql: &'q str, ids: &'q [String]) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    ids.iter().fold(sqlx::query(sql), |q, id| q.bind(id))
+pub fn query_in<'q>(sql: &'q str, ids: &'q [String]) -> sql::Query<'q> {
+    ids.iter().fold(sql::query(sql), |q, id| q.bind(id))
 }
 
 /// The smallest id of `id`'s kind made `ms` milliseconds before it (for a cursor that looks back
@@ -96,8 +99,8 @@ pub fn id_before(id: &str, ms: u64) -> String {
 /// A subquery of the values of a JSON array of strings bound as `$1` (`… IN (<this>)`): a list
 /// of thousands travels as one parameter, since binding them one by one costs more than the
 /// lookup (the driver looks each parameter's name up).
-pub fn json_list(conn: &sqlx::AnyConnection) -> &'static str {
-    if conn.backend_name() == "PostgreSQL" {
+pub fn json_list(conn: &Conn) -> &'static str {
+    if conn.backend() == Backend::Postgres {
         "SELECT json_array_elements_text($1::json)"
     } else {
         "SELECT value FROM json_each($1)"

@@ -14,7 +14,7 @@ use yajin_testdb::{on_both_databases, TestDb};
 
 async fn probe_table(db: &Db) {
     let mut tx = db.begin_write().await.unwrap();
-    sqlx::query("CREATE TABLE gc_probe (n BIGINT PRIMARY KEY)").execute(&mut *tx).await.unwrap();
+    yajin_store::sql::query("CREATE TABLE gc_probe (n BIGINT PRIMARY KEY)").execute(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -41,7 +41,7 @@ fn ending(n: i64) -> Ending {
 
 async fn write(db: &Db, n: i64) -> Result<bool, StoreError> {
     let mut tx = db.begin_write().await?;
-    sqlx::query("INSERT INTO gc_probe (n) VALUES ($1)").bind(n).execute(&mut *tx).await?;
+    yajin_store::sql::query("INSERT INTO gc_probe (n) VALUES ($1)").bind(n).execute(&mut *tx).await?;
     match ending(n) {
         Ending::Commit => {
             tx.commit().await?;
@@ -190,12 +190,11 @@ async fn a_group_whose_commit_fails_answers_no_member_as_done() {
     let db = Arc::new(test_db.db.clone());
     probe_table(&db).await;
     let mut tx = db.begin_write().await.unwrap();
-    sqlx::query(
+    tx.batch(
         "CREATE TABLE gc_parent (id BIGINT PRIMARY KEY);
          CREATE TABLE gc_child (id BIGINT PRIMARY KEY,
             parent BIGINT REFERENCES gc_parent (id) DEFERRABLE INITIALLY DEFERRED)",
     )
-    .execute(&mut *tx)
     .await
     .unwrap();
     tx.commit().await.unwrap();
@@ -210,8 +209,8 @@ async fn a_group_whose_commit_fails_answers_no_member_as_done() {
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    sqlx::query("INSERT INTO gc_probe (n) VALUES (0)").execute(&mut *first).await.unwrap();
-    sqlx::query("INSERT INTO gc_child (id, parent) VALUES (1, 42)").execute(&mut *first).await.unwrap();
+    yajin_store::sql::query("INSERT INTO gc_probe (n) VALUES (0)").execute(&mut *first).await.unwrap();
+    yajin_store::sql::query("INSERT INTO gc_child (id, parent) VALUES (1, 42)").execute(&mut *first).await.unwrap();
     let first = first.commit().await;
     assert!(matches!(first, Err(StoreError::CommitFailed(_))), "{first:?}");
     for other in others {
@@ -232,4 +231,46 @@ fn the_schema_has_no_deferred_constraints() {
             assert!(!sql.contains("DEFERRABLE") && !sql.contains("DEFERRED"), "migration {} defers a check", m.version);
         }
     }
+}
+
+/// While another process holds SQLite's write lock (an import, say), a writer waits for it —
+/// on timers, not in SQLite's busy handler, so the thread it runs on goes on serving — and
+/// writes once the lock is free; held past the busy timeout, the write is refused and nothing
+/// is left half done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_waits_out_another_process_lock_up_to_the_busy_timeout() {
+    let test_db = TestDb::sqlite().await;
+    probe_table(&test_db.db).await;
+    let options = yajin_store::DbOptions { busy_timeout: Duration::from_millis(400), ..Default::default() };
+    let db = Db::connect(&test_db.url, &options).await.unwrap();
+    let mut other = another_process(&test_db.url).await;
+    sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut other).await.unwrap();
+    let started = std::time::Instant::now();
+    let waiting = tokio::spawn({
+        let db = db.clone();
+        async move { write(&db, 0).await }
+    });
+    // The runtime stays free while the writer waits: a timer here fires on time.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(started.elapsed() < Duration::from_millis(300), "the runtime was blocked");
+    assert!(!waiting.is_finished(), "the writer waits for the lock");
+    sqlx::raw_sql("COMMIT").execute(&mut other).await.unwrap();
+    assert!(waiting.await.unwrap().unwrap(), "written once the lock was free");
+
+    sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut other).await.unwrap();
+    let started = std::time::Instant::now();
+    let refused = write(&db, 4).await;
+    assert!(refused.is_err(), "held past the busy timeout, the write is refused: {refused:?}");
+    assert!(started.elapsed() >= Duration::from_millis(400), "refused after {:?}", started.elapsed());
+    sqlx::raw_sql("ROLLBACK").execute(&mut other).await.unwrap();
+    assert!(write(&db, 8).await.unwrap(), "the writer goes on after a refusal");
+    assert_eq!(rows(&db).await, [0, 8]);
+    db.close().await;
+}
+
+/// "Another process": a connection of its own to the same file, outside the writer's turns.
+async fn another_process(url: &str) -> sqlx::AnyConnection {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    sqlx::AnyConnection::connect(url).await.unwrap()
 }

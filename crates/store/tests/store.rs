@@ -714,7 +714,7 @@ on_both_databases! {
             "UPDATE ledger_accounts SET debits_pending = 20000 WHERE id = 'deposit_held:tm_1'",
             "UPDATE ledger_accounts SET credits_pending = 20000 WHERE id = 'refunds_in_flight'",
         ] {
-            sqlx::query(sql).execute(&mut *tx).await.unwrap();
+            yajin_store::sql::query(sql).execute(&mut *tx).await.unwrap();
         }
         tx.commit().await.unwrap();
 
@@ -738,7 +738,7 @@ on_both_databases! {
         let mut tx = old.db.begin_write().await.unwrap();
         let fits = postings::approve_refund("ra_3", "tm_1", "mc_1", Fen::new(9900), Fen::ZERO, &[]);
         ledger::create(&mut tx, &fits, 3).await.unwrap();
-        let orphan = sqlx::query(
+        let orphan = yajin_store::sql::query(
             "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount_fen, code, created_pending, state, reference, created_at)
              VALUES ('x', 'no_such_account', 'refunds_in_flight', 1, 'refund', 1, 'pending', 'x', 1)",
         )
@@ -761,7 +761,7 @@ on_both_databases! {
             "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount_fen, code, created_pending, state, reference, created_at)
              VALUES ('pending', 'deposit_held:tm_1', 'refunds_in_flight', 200, 'refund', 1, 'pending', 'ra_2', 1)",
         ] {
-            sqlx::query(sql).execute(&mut *tx).await.unwrap();
+            yajin_store::sql::query(sql).execute(&mut *tx).await.unwrap();
         }
         tx.commit().await.unwrap();
         // What someone with the application's database role might try, statement by statement.
@@ -815,7 +815,7 @@ async fn pages_are_whole_under_a_non_c_collation() {
     let ids = ["tk_a-b", "tk_a_c", "tk_aB", "tk_ab", "tk_a~", "tk_A0", "tk_B", "tk_a", "tk_~", "tk_-"];
     let mut tx = db.begin_write().await.unwrap();
     for id in ids {
-        sqlx::query(
+        yajin_store::sql::query(
             "INSERT INTO tickets (id, merchant_id, subject, status, first_response_due_at, created_at, updated_at)
              VALUES ($1, $2, 's', 'open', 0, 0, 0)",
         )

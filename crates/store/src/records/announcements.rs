@@ -1,6 +1,6 @@
 //! Announcements (policy changes, warnings) shown in the portal.
 
-use sqlx::{AnyConnection, Row};
+use crate::sql::{query, Conn};
 use yajin_core::Timestamp;
 
 use crate::{new_id, StoreError};
@@ -14,14 +14,14 @@ pub struct Announcement {
 }
 
 pub async fn insert_published(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     title: &str,
     body: &str,
     created_by: &str,
     now_ms: i64,
 ) -> Result<String, StoreError> {
     let id = new_id("an");
-    sqlx::query(
+    query(
         "INSERT INTO announcements (id, title, body, status, created_by, created_at, published_at) VALUES ($1, $2, $3, 'published', $4, $5, $5)",
     )
     .bind(&id)
@@ -35,8 +35,8 @@ pub async fn insert_published(
 }
 
 /// Published announcements, newest first.
-pub async fn published(conn: &mut AnyConnection, limit: i64) -> Result<Vec<Announcement>, StoreError> {
-    let rows = sqlx::query(
+pub async fn published(conn: &mut Conn, limit: i64) -> Result<Vec<Announcement>, StoreError> {
+    let rows = query(
         "SELECT id, title, body, published_at FROM announcements WHERE status = 'published' ORDER BY published_at DESC, id DESC LIMIT $1",
     )
     .bind(limit)
@@ -55,14 +55,14 @@ pub async fn published(conn: &mut AnyConnection, limit: i64) -> Result<Vec<Annou
 }
 
 pub async fn insert_draft(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     title: &str,
     body: &str,
     created_by: &str,
     now_ms: i64,
 ) -> Result<String, StoreError> {
     let id = new_id("an");
-    sqlx::query("INSERT INTO announcements (id, title, body, status, created_by, created_at) VALUES ($1, $2, $3, 'draft', $4, $5)")
+    query("INSERT INTO announcements (id, title, body, status, created_by, created_at) VALUES ($1, $2, $3, 'draft', $4, $5)")
         .bind(&id)
         .bind(title)
         .bind(body)
@@ -74,15 +74,9 @@ pub async fn insert_draft(
 }
 
 /// draft → published, or published → withdrawn; false if it was not in `from`.
-pub async fn set_status(
-    conn: &mut AnyConnection,
-    id: &str,
-    from: &str,
-    to: &str,
-    now_ms: i64,
-) -> Result<bool, StoreError> {
+pub async fn set_status(conn: &mut Conn, id: &str, from: &str, to: &str, now_ms: i64) -> Result<bool, StoreError> {
     let column = if to == "published" { "published_at" } else { "withdrawn_at" };
-    let n = sqlx::query(&format!("UPDATE announcements SET status = $1, {column} = $2 WHERE id = $3 AND status = $4"))
+    let n = query(&format!("UPDATE announcements SET status = $1, {column} = $2 WHERE id = $3 AND status = $4"))
         .bind(to)
         .bind(now_ms)
         .bind(id)
@@ -93,7 +87,7 @@ pub async fn set_status(
     Ok(n == 1)
 }
 
-pub async fn status_of(conn: &mut AnyConnection, id: &str) -> Result<Option<String>, StoreError> {
-    let row = sqlx::query("SELECT status FROM announcements WHERE id = $1").bind(id).fetch_optional(conn).await?;
-    row.map(|r| r.try_get("status")).transpose().map_err(Into::into)
+pub async fn status_of(conn: &mut Conn, id: &str) -> Result<Option<String>, StoreError> {
+    let row = query("SELECT status FROM announcements WHERE id = $1").bind(id).fetch_optional(conn).await?;
+    row.map(|r| r.try_get("status")).transpose()
 }

@@ -2,7 +2,7 @@
 //! (`… WHERE status IN (the action's sources)`) whose rows-affected is checked, so two racing
 //! actors can never both move one application.
 
-use sqlx::{AnyConnection, Row};
+use crate::sql::{query, Conn, Row};
 use yajin_core::application::{Role, Status};
 use yajin_core::notice::Note;
 use yajin_core::{Fen, Timestamp};
@@ -50,15 +50,10 @@ pub struct Application {
 
 /// Inserts a `submitted` application. A second open application for the same terminal is a
 /// `Conflict` from the partial unique index, whichever server inserted the first.
-pub async fn insert(
-    conn: &mut AnyConnection,
-    vault: &Vault,
-    a: &NewApplication<'_>,
-    now_ms: i64,
-) -> Result<String, StoreError> {
+pub async fn insert(conn: &mut Conn, vault: &Vault, a: &NewApplication<'_>, now_ms: i64) -> Result<String, StoreError> {
     let id = new_id("ra");
     let card = vault.seal(a.bank_card.expose(), &format!("refund_applications.bank_card:{id}"));
-    sqlx::query(
+    query(
         "INSERT INTO refund_applications (id, merchant_id, terminal_id, status, reason, note, amount_fen, fee_fen,
             deducted_fen, net_refund_fen, deduct_outstanding, bank_card_sealed, bank_card_key_id, bank_card_first4,
             bank_card_last4, four_eyes_required, created_at, updated_at)
@@ -88,7 +83,7 @@ pub async fn insert(
 /// Moves the application from one of `from` to `to`. Returns false, changing nothing, if it
 /// was no longer in any of `from` (someone else moved it first).
 pub async fn transition(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     id: &str,
     from: &[Status],
     to: Status,
@@ -102,7 +97,7 @@ pub async fn transition(
         "UPDATE refund_applications SET status = $1, updated_at = $2 WHERE id = $3 AND status IN ({})",
         placeholders.join(", ")
     );
-    let mut query = sqlx::query(&sql).bind(to.as_str()).bind(now_ms).bind(id);
+    let mut query = query(&sql).bind(to.as_str()).bind(now_ms).bind(id);
     for s in from {
         query = query.bind(s.as_str());
     }
@@ -123,8 +118,8 @@ pub struct NewEvent<'a> {
     pub detail: &'a str,
 }
 
-pub async fn append_event(conn: &mut AnyConnection, e: &NewEvent<'_>, now_ms: i64) -> Result<(), StoreError> {
-    sqlx::query(
+pub async fn append_event(conn: &mut Conn, e: &NewEvent<'_>, now_ms: i64) -> Result<(), StoreError> {
+    query(
         "INSERT INTO application_events (application_id, from_status, to_status, actor_role, actor_id, note, detail, at,
                                          system_note)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -161,8 +156,8 @@ fn status(text: &str) -> Result<Status, StoreError> {
     Status::parse(text).ok_or_else(|| StoreError::Corrupt(format!("application status {text}")))
 }
 
-pub async fn events(conn: &mut AnyConnection, application_id: &str) -> Result<Vec<Event>, StoreError> {
-    let rows = sqlx::query(
+pub async fn events(conn: &mut Conn, application_id: &str) -> Result<Vec<Event>, StoreError> {
+    let rows = query(
         "SELECT e.from_status, e.to_status, e.actor_role, e.actor_id, e.note, e.system_note, e.detail, e.at,
                 s.display_name AS actor_name
          FROM application_events e LEFT JOIN staff s ON s.id = e.actor_id
@@ -175,7 +170,7 @@ pub async fn events(conn: &mut AnyConnection, application_id: &str) -> Result<Ve
 }
 
 /// The timelines of many applications in one query: `(application_id, event)`, in order.
-pub async fn events_of(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<(String, Event)>, StoreError> {
+pub async fn events_of(conn: &mut Conn, ids: &[String]) -> Result<Vec<(String, Event)>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -190,7 +185,7 @@ pub async fn events_of(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<(
     rows.iter().map(|r| Ok((r.try_get("application_id")?, event_from_row(r)?))).collect()
 }
 
-fn event_from_row(r: &sqlx::any::AnyRow) -> Result<Event, StoreError> {
+fn event_from_row(r: &Row) -> Result<Event, StoreError> {
     let from: Option<String> = r.try_get("from_status")?;
     let to: String = r.try_get("to_status")?;
     Ok(Event {
@@ -210,7 +205,7 @@ const COLUMNS: &str = "id, merchant_id, terminal_id, status, reason, note, amoun
     net_refund_fen, deduct_outstanding, bank_card_first4, bank_card_last4, four_eyes_required, claimed_by,
     first_approver, second_approver, receipt_number, created_at, updated_at";
 
-fn from_row(r: &sqlx::any::AnyRow) -> Result<Application, StoreError> {
+fn from_row(r: &Row) -> Result<Application, StoreError> {
     let st: String = r.try_get("status")?;
     let first4: String = r.try_get("bank_card_first4")?;
     let last4: String = r.try_get("bank_card_last4")?;
@@ -238,8 +233,8 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Application, StoreError> {
 }
 
 /// Gives a refunded application its receipt number.
-pub async fn set_receipt_number(conn: &mut AnyConnection, id: &str, number: &str) -> Result<(), StoreError> {
-    sqlx::query("UPDATE refund_applications SET receipt_number = $1 WHERE id = $2 AND receipt_number IS NULL")
+pub async fn set_receipt_number(conn: &mut Conn, id: &str, number: &str) -> Result<(), StoreError> {
+    query("UPDATE refund_applications SET receipt_number = $1 WHERE id = $2 AND receipt_number IS NULL")
         .bind(number)
         .bind(id)
         .execute(conn)
@@ -247,16 +242,16 @@ pub async fn set_receipt_number(conn: &mut AnyConnection, id: &str, number: &str
     Ok(())
 }
 
-pub async fn by_receipt_number(conn: &mut AnyConnection, number: &str) -> Result<Option<Application>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM refund_applications WHERE receipt_number = $1"))
+pub async fn by_receipt_number(conn: &mut Conn, number: &str) -> Result<Option<Application>, StoreError> {
+    let row = query(&format!("SELECT {COLUMNS} FROM refund_applications WHERE receipt_number = $1"))
         .bind(number)
         .fetch_optional(conn)
         .await?;
     row.as_ref().map(from_row).transpose()
 }
 
-pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Application>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM refund_applications WHERE id = $1"))
+pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<Application>, StoreError> {
+    let row = query(&format!("SELECT {COLUMNS} FROM refund_applications WHERE id = $1"))
         .bind(id)
         .fetch_optional(conn)
         .await?;
@@ -264,13 +259,13 @@ pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Applicat
 }
 
 /// The terminal's open application, if any.
-pub async fn open_for_terminal(conn: &mut AnyConnection, terminal_id: &str) -> Result<Option<Application>, StoreError> {
+pub async fn open_for_terminal(conn: &mut Conn, terminal_id: &str) -> Result<Option<Application>, StoreError> {
     let open: Vec<&str> = Status::ALL.iter().filter(|s| s.is_open()).map(|s| s.as_str()).collect();
     let sql = format!(
         "SELECT {COLUMNS} FROM refund_applications WHERE terminal_id = $1 AND status IN ('{}')",
         open.join("', '")
     );
-    let row = sqlx::query(&sql).bind(terminal_id).fetch_optional(conn).await?;
+    let row = query(&sql).bind(terminal_id).fetch_optional(conn).await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -298,7 +293,7 @@ impl OpenApplication {
 
 /// The open application of each terminal that has one: `(terminal_id, application)`.
 pub async fn open_for_terminals(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     terminal_ids: &[String],
 ) -> Result<Vec<(String, OpenApplication)>, StoreError> {
     if terminal_ids.is_empty() {
@@ -311,7 +306,7 @@ pub async fn open_for_terminals(
         crate::placeholders(1, terminal_ids.len()),
         open.join("', '")
     );
-    let mut query = sqlx::query(&sql);
+    let mut query = query(&sql);
     for id in terminal_ids {
         query = query.bind(id);
     }
@@ -330,12 +325,12 @@ pub async fn open_for_terminals(
 
 /// A page of a merchant's applications, newest first, before the id cursor.
 pub async fn page_of_merchant(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     merchant_id: &str,
     before_id: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Application>, StoreError> {
-    let rows = sqlx::query(&format!(
+    let rows = query(&format!(
         "SELECT {COLUMNS} FROM refund_applications WHERE merchant_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3"
     ))
     .bind(merchant_id)
@@ -348,12 +343,12 @@ pub async fn page_of_merchant(
 
 /// A page of the applications of an agent's merchants, newest first, before the id cursor.
 pub async fn page_of_agent(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     agent_id: &str,
     before_id: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Application>, StoreError> {
-    let rows = sqlx::query(&format!(
+    let rows = query(&format!(
         "SELECT {COLUMNS} FROM refund_applications
          WHERE merchant_id IN (SELECT id FROM merchants WHERE agent_id = $1) AND ($2 = '' OR id < $2)
          ORDER BY id DESC LIMIT $3"
@@ -367,8 +362,8 @@ pub async fn page_of_agent(
 }
 
 /// One application of one of the agent's merchants; any other is not found.
-pub async fn of_agent(conn: &mut AnyConnection, agent_id: &str, id: &str) -> Result<Option<Application>, StoreError> {
-    let row = sqlx::query(&format!(
+pub async fn of_agent(conn: &mut Conn, agent_id: &str, id: &str) -> Result<Option<Application>, StoreError> {
+    let row = query(&format!(
         "SELECT {COLUMNS} FROM refund_applications
          WHERE id = $1 AND merchant_id IN (SELECT id FROM merchants WHERE agent_id = $2)"
     ))
@@ -380,12 +375,8 @@ pub async fn of_agent(conn: &mut AnyConnection, agent_id: &str, id: &str) -> Res
 }
 
 /// One of the merchant's applications; another merchant's is not found.
-pub async fn of_merchant(
-    conn: &mut AnyConnection,
-    merchant_id: &str,
-    id: &str,
-) -> Result<Option<Application>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM refund_applications WHERE id = $1 AND merchant_id = $2"))
+pub async fn of_merchant(conn: &mut Conn, merchant_id: &str, id: &str) -> Result<Option<Application>, StoreError> {
+    let row = query(&format!("SELECT {COLUMNS} FROM refund_applications WHERE id = $1 AND merchant_id = $2"))
         .bind(id)
         .bind(merchant_id)
         .fetch_optional(conn)
@@ -394,8 +385,8 @@ pub async fn of_merchant(
 }
 
 /// Appends to the merchant's note (a supplement), keeping what was said before.
-pub async fn append_note(conn: &mut AnyConnection, id: &str, addition: &str) -> Result<(), StoreError> {
-    sqlx::query(
+pub async fn append_note(conn: &mut Conn, id: &str, addition: &str) -> Result<(), StoreError> {
+    query(
         "UPDATE refund_applications SET note = CASE WHEN note = '' THEN $1 ELSE note || '\n' || $1 END WHERE id = $2",
     )
     .bind(addition)
@@ -420,7 +411,7 @@ pub enum Mark<'a> {
 /// A conditional status change that also records who acted; false (nothing changed) when the
 /// application was no longer in `from` or the actor may not do it.
 pub async fn transition_by(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     id: &str,
     from: Status,
     to: Status,
@@ -437,7 +428,7 @@ pub async fn transition_by(
     let sql = format!(
         "UPDATE refund_applications SET status = $1, updated_at = $2{set} WHERE id = $3 AND status = $4{guard}"
     );
-    let mut query = sqlx::query(&sql).bind(to.as_str()).bind(now_ms).bind(id).bind(from.as_str());
+    let mut query = query(&sql).bind(to.as_str()).bind(now_ms).bind(id).bind(from.as_str());
     if !value.is_empty() {
         query = query.bind(value);
     }
@@ -446,18 +437,17 @@ pub async fn transition_by(
 
 /// The review queue: applications in `status`, oldest first, after the id cursor.
 pub async fn queue(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     status: Status,
     after_id: &str,
     limit: i64,
 ) -> Result<Vec<Application>, StoreError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM refund_applications WHERE status = $1 AND id > $2 ORDER BY id LIMIT $3"
-    ))
-    .bind(status.as_str())
-    .bind(after_id)
-    .bind(limit)
-    .fetch_all(conn)
-    .await?;
+    let rows =
+        query(&format!("SELECT {COLUMNS} FROM refund_applications WHERE status = $1 AND id > $2 ORDER BY id LIMIT $3"))
+            .bind(status.as_str())
+            .bind(after_id)
+            .bind(limit)
+            .fetch_all(conn)
+            .await?;
     rows.iter().map(from_row).collect()
 }

@@ -3,7 +3,7 @@
 //! backup of the database is a backup of the evidence and every server sees every file; they
 //! are sealed like the other personal data, bound to their address.
 
-use sqlx::{AnyConnection, Row};
+use crate::sql::{query, Conn, Row};
 use yajin_core::Timestamp;
 
 use crate::pii::{Sealed, Vault};
@@ -34,21 +34,19 @@ pub struct NewAttachment<'a> {
 }
 
 pub async fn insert(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     vault: &Vault,
     new: &NewAttachment<'_>,
     now_ms: i64,
 ) -> Result<Attachment, StoreError> {
     let NewAttachment { merchant_id, kind, content_type, sha256, content } = *new;
     let sealed = vault.seal_bytes(content, &blob_context(sha256));
-    sqlx::query(
-        "INSERT INTO attachment_blobs (sha256, content, key_id) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",
-    )
-    .bind(sha256)
-    .bind(&sealed.bytes)
-    .bind(&sealed.key_id)
-    .execute(&mut *conn)
-    .await?;
+    query("INSERT INTO attachment_blobs (sha256, content, key_id) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING")
+        .bind(sha256)
+        .bind(&sealed.bytes)
+        .bind(&sealed.key_id)
+        .execute(&mut *conn)
+        .await?;
     let a = Attachment {
         id: new_id("at"),
         merchant_id: merchant_id.to_owned(),
@@ -58,7 +56,7 @@ pub async fn insert(
         sha256: sha256.to_owned(),
         created_at: Timestamp::from_millis(now_ms),
     };
-    sqlx::query(
+    query(
         "INSERT INTO attachments (id, merchant_id, kind, content_type, size, sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&a.id)
@@ -73,7 +71,7 @@ pub async fn insert(
     Ok(a)
 }
 
-fn from_row(r: &sqlx::any::AnyRow) -> Result<Attachment, StoreError> {
+fn from_row(r: &Row) -> Result<Attachment, StoreError> {
     Ok(Attachment {
         id: r.try_get("id")?,
         merchant_id: r.try_get("merchant_id")?,
@@ -86,12 +84,8 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Attachment, StoreError> {
 }
 
 /// One attachment; `merchant_id` limits it to its owner (staff pass `None`).
-pub async fn get(
-    conn: &mut AnyConnection,
-    id: &str,
-    merchant_id: Option<&str>,
-) -> Result<Option<Attachment>, StoreError> {
-    let row = sqlx::query(
+pub async fn get(conn: &mut Conn, id: &str, merchant_id: Option<&str>) -> Result<Option<Attachment>, StoreError> {
+    let row = query(
         "SELECT id, merchant_id, kind, content_type, size, sha256, created_at FROM attachments
          WHERE id = $1 AND ($2 = '' OR merchant_id = $2)",
     )
@@ -103,8 +97,8 @@ pub async fn get(
 }
 
 /// A body, opened (or as it is, if written before bodies were sealed).
-pub async fn content(conn: &mut AnyConnection, vault: &Vault, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
-    let row = sqlx::query("SELECT content, key_id FROM attachment_blobs WHERE sha256 = $1")
+pub async fn content(conn: &mut Conn, vault: &Vault, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    let row = query("SELECT content, key_id FROM attachment_blobs WHERE sha256 = $1")
         .bind(sha256)
         .fetch_optional(conn)
         .await?;
@@ -117,8 +111,8 @@ pub async fn content(conn: &mut AnyConnection, vault: &Vault, sha256: &str) -> R
 }
 
 /// Seals up to `limit` bodies written in clear before bodies were sealed; how many it sealed.
-pub async fn seal_clear_blobs(conn: &mut AnyConnection, vault: &Vault, limit: i64) -> Result<u64, StoreError> {
-    let rows = sqlx::query("SELECT sha256, content FROM attachment_blobs WHERE key_id IS NULL LIMIT $1")
+pub async fn seal_clear_blobs(conn: &mut Conn, vault: &Vault, limit: i64) -> Result<u64, StoreError> {
+    let rows = query("SELECT sha256, content FROM attachment_blobs WHERE key_id IS NULL LIMIT $1")
         .bind(limit)
         .fetch_all(&mut *conn)
         .await?;
@@ -128,7 +122,7 @@ pub async fn seal_clear_blobs(conn: &mut AnyConnection, vault: &Vault, limit: i6
         let clear: Vec<u8> = row.try_get("content")?;
         let sealed = vault.seal_bytes(&clear, &blob_context(&sha256));
         sealed_count +=
-            sqlx::query("UPDATE attachment_blobs SET content = $1, key_id = $2 WHERE sha256 = $3 AND key_id IS NULL")
+            query("UPDATE attachment_blobs SET content = $1, key_id = $2 WHERE sha256 = $3 AND key_id IS NULL")
                 .bind(&sealed.bytes)
                 .bind(&sealed.key_id)
                 .bind(&sha256)
@@ -140,12 +134,8 @@ pub async fn seal_clear_blobs(conn: &mut AnyConnection, vault: &Vault, limit: i6
 }
 
 /// What a merchant has uploaded since `since_ms`: files and bytes.
-pub async fn uploaded_since(
-    conn: &mut AnyConnection,
-    merchant_id: &str,
-    since_ms: i64,
-) -> Result<(i64, i64), StoreError> {
-    let row = sqlx::query(
+pub async fn uploaded_since(conn: &mut Conn, merchant_id: &str, since_ms: i64) -> Result<(i64, i64), StoreError> {
+    let row = query(
         "SELECT count(*) AS n, CAST(coalesce(sum(size), 0) AS BIGINT) AS bytes FROM attachments
          WHERE merchant_id = $1 AND created_at >= $2",
     )
@@ -157,13 +147,13 @@ pub async fn uploaded_since(
 }
 
 /// Which of `ids` are not the merchant's (unknown or another merchant's).
-pub async fn not_owned(conn: &mut AnyConnection, merchant_id: &str, ids: &[String]) -> Result<Vec<String>, StoreError> {
+pub async fn not_owned(conn: &mut Conn, merchant_id: &str, ids: &[String]) -> Result<Vec<String>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let sql =
         format!("SELECT id FROM attachments WHERE merchant_id = $1 AND id IN ({})", crate::placeholders(2, ids.len()));
-    let mut query = sqlx::query(&sql).bind(merchant_id);
+    let mut query = query(&sql).bind(merchant_id);
     for id in ids {
         query = query.bind(id);
     }
@@ -171,9 +161,9 @@ pub async fn not_owned(conn: &mut AnyConnection, merchant_id: &str, ids: &[Strin
     Ok(ids.iter().filter(|id| !owned.contains(id)).cloned().collect())
 }
 
-pub async fn link(conn: &mut AnyConnection, application_id: &str, ids: &[String]) -> Result<(), StoreError> {
+pub async fn link(conn: &mut Conn, application_id: &str, ids: &[String]) -> Result<(), StoreError> {
     for id in ids {
-        sqlx::query(
+        query(
             "INSERT INTO application_attachments (application_id, attachment_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         )
         .bind(application_id)
@@ -185,10 +175,7 @@ pub async fn link(conn: &mut AnyConnection, application_id: &str, ids: &[String]
 }
 
 /// The files of many applications in one query: `(application_id, attachment)`.
-pub async fn of_applications(
-    conn: &mut AnyConnection,
-    ids: &[String],
-) -> Result<Vec<(String, Attachment)>, StoreError> {
+pub async fn of_applications(conn: &mut Conn, ids: &[String]) -> Result<Vec<(String, Attachment)>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -202,8 +189,8 @@ pub async fn of_applications(
     rows.iter().map(|r| Ok((r.try_get("application_id")?, from_row(r)?))).collect()
 }
 
-pub async fn of_application(conn: &mut AnyConnection, application_id: &str) -> Result<Vec<Attachment>, StoreError> {
-    let rows = sqlx::query(
+pub async fn of_application(conn: &mut Conn, application_id: &str) -> Result<Vec<Attachment>, StoreError> {
+    let rows = query(
         "SELECT a.id, a.merchant_id, a.kind, a.content_type, a.size, a.sha256, a.created_at
          FROM application_attachments l JOIN attachments a ON a.id = l.attachment_id
          WHERE l.application_id = $1 ORDER BY a.id",

@@ -2,7 +2,7 @@
 //! collection is `settling`; the item row carries the collection's id, so a collection and a
 //! deduction cannot both take it (each is a conditional UPDATE of that one row).
 
-use sqlx::{AnyConnection, Row};
+use crate::sql::{query, Conn, Row};
 use yajin_core::{Fen, Timestamp};
 
 use crate::{new_id, StoreError};
@@ -23,7 +23,7 @@ pub struct Collection {
 const COLUMNS: &str =
     "id, item_id, merchant_id, amount_fen, status, bank_reference, failure_code, failure_message, created_at";
 
-fn from_row(r: &sqlx::any::AnyRow) -> Result<Collection, StoreError> {
+fn from_row(r: &Row) -> Result<Collection, StoreError> {
     Ok(Collection {
         id: r.try_get("id")?,
         item_id: r.try_get("item_id")?,
@@ -40,14 +40,14 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Collection, StoreError> {
 /// Starts a collection of an open item that has none under way; `None` when the item is not
 /// open or is already being collected.
 pub async fn start(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     item_id: &str,
     merchant_id: &str,
     amount: Fen,
     now_ms: i64,
 ) -> Result<Option<String>, StoreError> {
     let id = new_id("co");
-    let taken = sqlx::query(
+    let taken = query(
         "UPDATE outstanding_items SET collection_id = $1 WHERE id = $2 AND merchant_id = $3 AND status = 'open' AND collection_id IS NULL",
     )
     .bind(&id)
@@ -59,7 +59,7 @@ pub async fn start(
     if taken != 1 {
         return Ok(None);
     }
-    sqlx::query(
+    query(
         "INSERT INTO collections (id, item_id, merchant_id, amount_fen, status, created_at, updated_at)
          VALUES ($1, $2, $3, $4, 'pending', $5, $5)",
     )
@@ -73,15 +73,14 @@ pub async fn start(
     Ok(Some(id))
 }
 
-pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Collection>, StoreError> {
-    let row =
-        sqlx::query(&format!("SELECT {COLUMNS} FROM collections WHERE id = $1")).bind(id).fetch_optional(conn).await?;
+pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<Collection>, StoreError> {
+    let row = query(&format!("SELECT {COLUMNS} FROM collections WHERE id = $1")).bind(id).fetch_optional(conn).await?;
     row.as_ref().map(from_row).transpose()
 }
 
 /// Moves the collection from one of `from` to `to` (conditional; false when it was elsewhere).
 pub async fn advance(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     id: &str,
     from: &[&str],
     to: &str,
@@ -89,7 +88,7 @@ pub async fn advance(
     now_ms: i64,
 ) -> Result<bool, StoreError> {
     let sources = from.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
-    let n = sqlx::query(&format!(
+    let n = query(&format!(
         "UPDATE collections SET status = $1, bank_reference = COALESCE($2, bank_reference), failure_code = $3,
              failure_message = $4, updated_at = $5
          WHERE id = $6 AND status IN ({sources})"
@@ -107,13 +106,11 @@ pub async fn advance(
 }
 
 /// A failed collection gives the item back: open, nothing under way.
-pub async fn release_item(conn: &mut AnyConnection, item_id: &str, collection_id: &str) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE outstanding_items SET collection_id = NULL WHERE id = $1 AND collection_id = $2 AND status = 'open'",
-    )
-    .bind(item_id)
-    .bind(collection_id)
-    .execute(conn)
-    .await?;
+pub async fn release_item(conn: &mut Conn, item_id: &str, collection_id: &str) -> Result<(), StoreError> {
+    query("UPDATE outstanding_items SET collection_id = NULL WHERE id = $1 AND collection_id = $2 AND status = 'open'")
+        .bind(item_id)
+        .bind(collection_id)
+        .execute(conn)
+        .await?;
     Ok(())
 }

@@ -10,7 +10,7 @@
 //! and a deposit account's transfers are a handful (collected, each refund attempt), summed
 //! here rather than grouped by the database.
 
-use sqlx::{AnyConnection, Row};
+use crate::sql::{query, Conn, Row};
 use yajin_core::application::Status;
 use yajin_core::eligibility::{DepositFigures, OwedItem};
 use yajin_core::{Fen, Timestamp};
@@ -122,7 +122,7 @@ struct RawRow {
 }
 
 impl RawRow {
-    fn of_any(row: &sqlx::any::AnyRow) -> Result<RawRow, StoreError> {
+    fn of_any(row: &Row) -> Result<RawRow, StoreError> {
         Ok(RawRow {
             terminal: terminals::raw(row)?,
             transfers: row.try_get("transfers")?,
@@ -198,7 +198,7 @@ async fn committed(
     }
     let mut conn = db.pool().acquire().await?;
     let postgres = db.backend() == crate::Backend::Postgres;
-    let query = sqlx::query(sql(postgres, select)).bind(merchant_id).bind(second);
+    let query = query(sql(postgres, select)).bind(merchant_id).bind(second);
     let query = match limit {
         Some(limit) => query.bind(limit),
         None => query,
@@ -211,25 +211,25 @@ async fn committed(
 /// facts, in one statement on `conn`: a use case's transaction sees what it reads here and
 /// what it writes next as one.
 pub async fn of_terminals(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     merchant_id: &str,
     ids: &[String],
 ) -> Result<(Vec<TerminalFacts>, MerchantFacts), StoreError> {
-    let postgres = conn.backend_name() == "PostgreSQL";
+    let postgres = conn.backend() == crate::Backend::Postgres;
     let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let rows = sqlx::query(sql(postgres, Select::Ids)).bind(merchant_id).bind(ids).fetch_all(&mut *conn).await?;
+    let rows = query(sql(postgres, Select::Ids)).bind(merchant_id).bind(ids).fetch_all(&mut *conn).await?;
     facts(rows.iter().map(RawRow::of_any).collect::<Result<Vec<_>, StoreError>>()?)
 }
 
 /// The merchant's terminal with this SN (another merchant's is not found) with its facts, and
 /// the merchant's facts, in one statement on `conn`, as [`of_terminals`].
 pub async fn of_sn(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     merchant_id: &str,
     sn: &str,
 ) -> Result<Option<(TerminalFacts, MerchantFacts)>, StoreError> {
-    let postgres = conn.backend_name() == "PostgreSQL";
-    let rows = sqlx::query(sql(postgres, Select::Sn)).bind(merchant_id).bind(sn).fetch_all(&mut *conn).await?;
+    let postgres = conn.backend() == crate::Backend::Postgres;
+    let rows = query(sql(postgres, Select::Sn)).bind(merchant_id).bind(sn).fetch_all(&mut *conn).await?;
     let (mut terminals, merchant) = facts(rows.iter().map(RawRow::of_any).collect::<Result<Vec<_>, StoreError>>()?)?;
     Ok(terminals.pop().map(|terminal| (terminal, merchant)))
 }

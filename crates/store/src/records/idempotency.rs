@@ -3,7 +3,7 @@
 //! concurrent request with the same key waits on the first one's row and then replays it; a
 //! failed request rolls back and stores nothing, so a corrected retry with the key works.
 
-use sqlx::{AnyConnection, Row};
+use crate::sql::{query, Conn};
 
 use crate::StoreError;
 
@@ -19,13 +19,13 @@ pub enum Claim {
 }
 
 pub async fn claim(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     principal: &str,
     key: &str,
     request_hash: &str,
     now_ms: i64,
 ) -> Result<Claim, StoreError> {
-    let inserted = sqlx::query(
+    let inserted = query(
         "INSERT INTO idempotency_keys (principal, key, request_hash, created_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (principal, key) DO NOTHING",
     )
@@ -39,7 +39,7 @@ pub async fn claim(
     if inserted == 1 {
         return Ok(Claim::New);
     }
-    let row = sqlx::query(
+    let row = query(
         "SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE principal = $1 AND key = $2",
     )
     .bind(principal)
@@ -58,28 +58,20 @@ pub async fn claim(
     }
 }
 
-pub async fn complete(
-    conn: &mut AnyConnection,
-    principal: &str,
-    key: &str,
-    status: u16,
-    body: &[u8],
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE idempotency_keys SET response_status = $1, response_body = $2 WHERE principal = $3 AND key = $4",
-    )
-    .bind(i64::from(status))
-    .bind(body)
-    .bind(principal)
-    .bind(key)
-    .execute(conn)
-    .await?;
+pub async fn complete(conn: &mut Conn, principal: &str, key: &str, status: u16, body: &[u8]) -> Result<(), StoreError> {
+    query("UPDATE idempotency_keys SET response_status = $1, response_body = $2 WHERE principal = $3 AND key = $4")
+        .bind(i64::from(status))
+        .bind(body)
+        .bind(principal)
+        .bind(key)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 /// Gives up a claim made in this transaction (its request was refused).
-pub async fn release(conn: &mut AnyConnection, principal: &str, key: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND response_status IS NULL")
+pub async fn release(conn: &mut Conn, principal: &str, key: &str) -> Result<(), StoreError> {
+    query("DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND response_status IS NULL")
         .bind(principal)
         .bind(key)
         .execute(conn)
@@ -88,8 +80,8 @@ pub async fn release(conn: &mut AnyConnection, principal: &str, key: &str) -> Re
 }
 
 /// Keys are kept at least a day; older ones may go.
-pub async fn prune(conn: &mut AnyConnection, older_than_ms: i64) -> Result<u64, StoreError> {
-    Ok(sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+pub async fn prune(conn: &mut Conn, older_than_ms: i64) -> Result<u64, StoreError> {
+    Ok(query("DELETE FROM idempotency_keys WHERE created_at < $1")
         .bind(older_than_ms)
         .execute(conn)
         .await?

@@ -1,4 +1,4 @@
-use sqlx::{AnyConnection, Row};
+use crate::sql::{query, Conn, Row};
 use yajin_core::ids::{mask_card_last4, BankCardNo, IdCardNo, MerchantNo, PhoneNo};
 
 use crate::pii::{Sealed, Vault};
@@ -34,16 +34,11 @@ fn context(id: &str, column: &str) -> String {
     format!("merchants.{column}:{id}")
 }
 
-pub async fn insert(
-    conn: &mut AnyConnection,
-    vault: &Vault,
-    m: &NewMerchant,
-    now_ms: i64,
-) -> Result<String, StoreError> {
+pub async fn insert(conn: &mut Conn, vault: &Vault, m: &NewMerchant, now_ms: i64) -> Result<String, StoreError> {
     let id = new_id("mc");
     let id_card = vault.seal(m.id_card.expose(), &context(&id, "id_card"));
     let bank_card = vault.seal(m.bank_card.expose(), &context(&id, "bank_card"));
-    sqlx::query(
+    query(
         "INSERT INTO merchants (id, merchant_no, name, phone, password_hash,
             id_card_sealed, id_card_key_id, id_card_index, id_card_last4, id_card_first3,
             bank_card_sealed, bank_card_key_id, bank_card_index, bank_card_first4, bank_card_last4, bank_name, created_at,
@@ -77,7 +72,7 @@ const COLUMNS: &str =
     "id, merchant_no, name, phone, id_card_first3, id_card_last4, bank_card_first4, bank_card_last4, bank_name, risk_frozen,
      agent_id";
 
-fn from_row(row: &sqlx::any::AnyRow) -> Result<Merchant, StoreError> {
+fn from_row(row: &Row) -> Result<Merchant, StoreError> {
     let first3: String = row.try_get("id_card_first3")?;
     let last4: String = row.try_get("id_card_last4")?;
     let card_first4: String = row.try_get("bank_card_first4")?;
@@ -95,14 +90,13 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Merchant, StoreError> {
     })
 }
 
-pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Merchant>, StoreError> {
-    let row =
-        sqlx::query(&format!("SELECT {COLUMNS} FROM merchants WHERE id = $1")).bind(id).fetch_optional(conn).await?;
+pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<Merchant>, StoreError> {
+    let row = query(&format!("SELECT {COLUMNS} FROM merchants WHERE id = $1")).bind(id).fetch_optional(conn).await?;
     row.as_ref().map(from_row).transpose()
 }
 
 /// Many merchants by id, in one query.
-pub async fn by_ids(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<Merchant>, StoreError> {
+pub async fn by_ids(conn: &mut Conn, ids: &[String]) -> Result<Vec<Merchant>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -113,12 +107,12 @@ pub async fn by_ids(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<Merc
 
 /// A page of the merchants an agent onboarded, by merchant number after `after_no`.
 pub async fn page_of_agent(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     agent_id: &str,
     after_no: &str,
     limit: i64,
 ) -> Result<Vec<Merchant>, StoreError> {
-    let rows = sqlx::query(&format!(
+    let rows = query(&format!(
         "SELECT {COLUMNS} FROM merchants WHERE agent_id = $1 AND merchant_no > $2 ORDER BY merchant_no LIMIT $3"
     ))
     .bind(agent_id)
@@ -130,10 +124,7 @@ pub async fn page_of_agent(
 }
 
 /// The display names of the agents who onboarded these merchants: `(merchant_id, name)`.
-pub async fn agent_names(
-    conn: &mut AnyConnection,
-    merchant_ids: &[String],
-) -> Result<Vec<(String, String)>, StoreError> {
+pub async fn agent_names(conn: &mut Conn, merchant_ids: &[String]) -> Result<Vec<(String, String)>, StoreError> {
     if merchant_ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -146,11 +137,9 @@ pub async fn agent_names(
     rows.iter().map(|r| Ok((r.try_get("merchant_id")?, r.try_get("display_name")?))).collect()
 }
 
-pub async fn by_phone(conn: &mut AnyConnection, phone: &str) -> Result<Option<Merchant>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM merchants WHERE phone = $1"))
-        .bind(phone)
-        .fetch_optional(conn)
-        .await?;
+pub async fn by_phone(conn: &mut Conn, phone: &str) -> Result<Option<Merchant>, StoreError> {
+    let row =
+        query(&format!("SELECT {COLUMNS} FROM merchants WHERE phone = $1")).bind(phone).fetch_optional(conn).await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -163,13 +152,13 @@ pub struct IdentityMatch {
 }
 
 pub async fn match_identity(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     vault: &Vault,
     merchant_id: &str,
     id_card: &IdCardNo,
     bank_card: &BankCardNo,
 ) -> Result<IdentityMatch, StoreError> {
-    let row = sqlx::query("SELECT id_card_index, bank_card_index FROM merchants WHERE id = $1")
+    let row = query("SELECT id_card_index, bank_card_index FROM merchants WHERE id = $1")
         .bind(merchant_id)
         .fetch_one(conn)
         .await?;
@@ -207,11 +196,11 @@ pub struct Applicant {
 
 /// The merchant's [`Applicant`] facts, its identity mismatches counted from `misses_since_ms`.
 pub async fn applicant(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     merchant_id: &str,
     misses_since_ms: i64,
 ) -> Result<Option<Applicant>, StoreError> {
-    let row = sqlx::query(
+    let row = query(
         "SELECT m.phone, m.id_card_index, m.bank_card_index,
            (SELECT count(*) FROM identity_misses i WHERE i.merchant_id = m.id AND i.at >= $2) AS misses,
            (SELECT s.display_name FROM staff s WHERE s.id = m.agent_id) AS agent_name
@@ -236,12 +225,8 @@ pub async fn applicant(
 }
 
 /// The bound card in clear: only for a payout, which needs it.
-pub async fn bank_card_for_payout(
-    conn: &mut AnyConnection,
-    vault: &Vault,
-    merchant_id: &str,
-) -> Result<String, StoreError> {
-    let row = sqlx::query("SELECT bank_card_sealed, bank_card_key_id FROM merchants WHERE id = $1")
+pub async fn bank_card_for_payout(conn: &mut Conn, vault: &Vault, merchant_id: &str) -> Result<String, StoreError> {
+    let row = query("SELECT bank_card_sealed, bank_card_key_id FROM merchants WHERE id = $1")
         .bind(merchant_id)
         .fetch_one(conn)
         .await?;
@@ -249,10 +234,9 @@ pub async fn bank_card_for_payout(
     vault.open(&sealed, &context(merchant_id, "bank_card"))
 }
 
-pub async fn password_hash(conn: &mut AnyConnection, merchant_id: &str) -> Result<String, StoreError> {
-    let row =
-        sqlx::query("SELECT password_hash FROM merchants WHERE id = $1").bind(merchant_id).fetch_one(conn).await?;
-    Ok(row.try_get("password_hash")?)
+pub async fn password_hash(conn: &mut Conn, merchant_id: &str) -> Result<String, StoreError> {
+    let row = query("SELECT password_hash FROM merchants WHERE id = $1").bind(merchant_id).fetch_one(conn).await?;
+    row.try_get("password_hash")
 }
 
 /// Login state: the password hash, for the login use case.
@@ -262,22 +246,20 @@ pub struct LoginRecord {
     pub password_hash: String,
 }
 
-pub async fn login_record(conn: &mut AnyConnection, phone: &str) -> Result<Option<LoginRecord>, StoreError> {
-    let row = sqlx::query("SELECT id, password_hash FROM merchants WHERE phone = $1")
-        .bind(phone)
-        .fetch_optional(conn)
-        .await?;
+pub async fn login_record(conn: &mut Conn, phone: &str) -> Result<Option<LoginRecord>, StoreError> {
+    let row =
+        query("SELECT id, password_hash FROM merchants WHERE phone = $1").bind(phone).fetch_optional(conn).await?;
     let Some(r) = row else { return Ok(None) };
     Ok(Some(LoginRecord { id: r.try_get("id")?, password_hash: r.try_get("password_hash")? }))
 }
 
-pub async fn set_password_hash(conn: &mut AnyConnection, id: &str, hash: &str) -> Result<(), StoreError> {
-    sqlx::query("UPDATE merchants SET password_hash = $1 WHERE id = $2").bind(hash).bind(id).execute(conn).await?;
+pub async fn set_password_hash(conn: &mut Conn, id: &str, hash: &str) -> Result<(), StoreError> {
+    query("UPDATE merchants SET password_hash = $1 WHERE id = $2").bind(hash).bind(id).execute(conn).await?;
     Ok(())
 }
 
-pub async fn by_merchant_no(conn: &mut AnyConnection, merchant_no: &str) -> Result<Option<Merchant>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM merchants WHERE merchant_no = $1"))
+pub async fn by_merchant_no(conn: &mut Conn, merchant_no: &str) -> Result<Option<Merchant>, StoreError> {
+    let row = query(&format!("SELECT {COLUMNS} FROM merchants WHERE merchant_no = $1"))
         .bind(merchant_no)
         .fetch_optional(conn)
         .await?;

@@ -27,7 +27,7 @@ pub mod throttle;
 pub mod tickets;
 pub mod vault_secrets;
 
-use sqlx::{AnyConnection, Row};
+use crate::sql::{query, Conn};
 
 use crate::StoreError;
 
@@ -45,8 +45,8 @@ impl RecordCounts {
     }
 }
 
-pub async fn counts(conn: &mut AnyConnection) -> Result<RecordCounts, StoreError> {
-    let row = sqlx::query(
+pub async fn counts(conn: &mut Conn) -> Result<RecordCounts, StoreError> {
+    let row = query(
         "SELECT (SELECT count(*) FROM merchants) AS m, (SELECT count(*) FROM terminals) AS t, (SELECT count(*) FROM staff) AS s",
     )
     .fetch_one(conn)

@@ -2,7 +2,7 @@
 //! into words in the reader's language when read. The Chinese words are stored beside it for
 //! readers of the table; rows from before (no `params`) are shown as they were written.
 
-use sqlx::{AnyConnection, Row};
+use crate::sql::{query, Conn, Row};
 use yajin_core::notice::Notice;
 use yajin_core::text::Lang;
 use yajin_core::Timestamp;
@@ -10,15 +10,10 @@ use yajin_core::Timestamp;
 use crate::{new_id, StoreError};
 
 /// Stores `notice` for the merchant; returns its id.
-pub async fn insert(
-    conn: &mut AnyConnection,
-    merchant_id: &str,
-    notice: &Notice,
-    now_ms: i64,
-) -> Result<String, StoreError> {
+pub async fn insert(conn: &mut Conn, merchant_id: &str, notice: &Notice, now_ms: i64) -> Result<String, StoreError> {
     let id = new_id("nt");
     let params = serde_json::to_string(notice).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    sqlx::query(
+    query(
         "INSERT INTO notifications (id, merchant_id, kind, title, body, application_id, created_at, params)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
@@ -58,7 +53,7 @@ impl Notification {
     }
 }
 
-fn from_row(r: &sqlx::any::AnyRow) -> Result<Notification, StoreError> {
+fn from_row(r: &Row) -> Result<Notification, StoreError> {
     Ok(Notification {
         id: r.try_get("id")?,
         kind: r.try_get("kind")?,
@@ -72,12 +67,12 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Notification, StoreError> {
 
 /// Newest first, strictly before the id cursor (ids sort by creation).
 pub async fn page(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     merchant_id: &str,
     before_id: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Notification>, StoreError> {
-    let rows = sqlx::query(
+    let rows = query(
         "SELECT id, kind, title, body, application_id, created_at, params FROM notifications
          WHERE merchant_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3",
     )
@@ -90,8 +85,8 @@ pub async fn page(
 }
 
 /// One notification, for the job that texts it.
-pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<(String, Notification)>, StoreError> {
-    let row = sqlx::query(
+pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<(String, Notification)>, StoreError> {
+    let row = query(
         "SELECT id, merchant_id, kind, title, body, application_id, created_at, params FROM notifications WHERE id = $1",
     )
     .bind(id)

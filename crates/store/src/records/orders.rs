@@ -1,7 +1,7 @@
 //! Terminal orders and their timelines. Every move is a conditional UPDATE on the status it
 //! starts from, so two requests (or a request and a callback) never both move one order.
 
-use sqlx::{AnyConnection, Row};
+use crate::sql::{query, Conn, Row};
 use yajin_core::application::Role;
 use yajin_core::order::OrderStatus;
 use yajin_core::{Fen, Timestamp};
@@ -67,7 +67,7 @@ fn address_context(id: &str) -> String {
     format!("terminal_orders.shipping_address:{id}")
 }
 
-fn from_row(vault: &Vault, r: &sqlx::any::AnyRow) -> Result<Order, StoreError> {
+fn from_row(vault: &Vault, r: &Row) -> Result<Order, StoreError> {
     let status: String = r.try_get("status")?;
     let id: String = r.try_get("id")?;
     let sealed = Sealed { bytes: r.try_get("shipping_address_sealed")?, key_id: r.try_get("shipping_address_key_id")? };
@@ -94,15 +94,10 @@ fn from_row(vault: &Vault, r: &sqlx::any::AnyRow) -> Result<Order, StoreError> {
     })
 }
 
-pub async fn insert(
-    conn: &mut AnyConnection,
-    vault: &Vault,
-    o: &NewOrder<'_>,
-    now_ms: i64,
-) -> Result<String, StoreError> {
+pub async fn insert(conn: &mut Conn, vault: &Vault, o: &NewOrder<'_>, now_ms: i64) -> Result<String, StoreError> {
     let id = new_id("to");
     let address = vault.seal(o.shipping_address, &address_context(&id));
-    sqlx::query(
+    query(
         "INSERT INTO terminal_orders (id, merchant_id, plan_code, model, shipping_address_sealed, shipping_address_key_id,
             deposit_route, deposit_fen, status, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'submitted', $9, $9)",
@@ -121,20 +116,19 @@ pub async fn insert(
     Ok(id)
 }
 
-pub async fn by_id(conn: &mut AnyConnection, vault: &Vault, id: &str) -> Result<Option<Order>, StoreError> {
-    let row =
-        sqlx::query(&format!("SELECT {COLUMNS} FROM {FROM} WHERE o.id = $1")).bind(id).fetch_optional(conn).await?;
+pub async fn by_id(conn: &mut Conn, vault: &Vault, id: &str) -> Result<Option<Order>, StoreError> {
+    let row = query(&format!("SELECT {COLUMNS} FROM {FROM} WHERE o.id = $1")).bind(id).fetch_optional(conn).await?;
     row.as_ref().map(|r| from_row(vault, r)).transpose()
 }
 
 /// One of the merchant's orders; another merchant's is not found.
 pub async fn of_merchant(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     vault: &Vault,
     merchant_id: &str,
     id: &str,
 ) -> Result<Option<Order>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM {FROM} WHERE o.id = $1 AND o.merchant_id = $2"))
+    let row = query(&format!("SELECT {COLUMNS} FROM {FROM} WHERE o.id = $1 AND o.merchant_id = $2"))
         .bind(id)
         .bind(merchant_id)
         .fetch_optional(conn)
@@ -144,13 +138,13 @@ pub async fn of_merchant(
 
 /// The merchant's orders, newest first, before the id cursor.
 pub async fn page_of_merchant(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     vault: &Vault,
     merchant_id: &str,
     before_id: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Order>, StoreError> {
-    let rows = sqlx::query(&format!(
+    let rows = query(&format!(
         "SELECT {COLUMNS} FROM {FROM} WHERE o.merchant_id = $1 AND ($2 = '' OR o.id < $2) ORDER BY o.id DESC LIMIT $3"
     ))
     .bind(merchant_id)
@@ -163,29 +157,24 @@ pub async fn page_of_merchant(
 
 /// Orders in `status`, oldest first, after the id cursor: the reviewers' queue.
 pub async fn queue(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     vault: &Vault,
     status: OrderStatus,
     after_id: &str,
     limit: i64,
 ) -> Result<Vec<Order>, StoreError> {
-    let rows =
-        sqlx::query(&format!("SELECT {COLUMNS} FROM {FROM} WHERE o.status = $1 AND o.id > $2 ORDER BY o.id LIMIT $3"))
-            .bind(status.as_str())
-            .bind(after_id)
-            .bind(limit)
-            .fetch_all(conn)
-            .await?;
+    let rows = query(&format!("SELECT {COLUMNS} FROM {FROM} WHERE o.status = $1 AND o.id > $2 ORDER BY o.id LIMIT $3"))
+        .bind(status.as_str())
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
     rows.iter().map(|r| from_row(vault, r)).collect()
 }
 
 /// The order a terminal shipped as.
-pub async fn by_terminal(
-    conn: &mut AnyConnection,
-    vault: &Vault,
-    terminal_id: &str,
-) -> Result<Option<Order>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM {FROM} WHERE o.terminal_id = $1"))
+pub async fn by_terminal(conn: &mut Conn, vault: &Vault, terminal_id: &str) -> Result<Option<Order>, StoreError> {
+    let row = query(&format!("SELECT {COLUMNS} FROM {FROM} WHERE o.terminal_id = $1"))
         .bind(terminal_id)
         .fetch_optional(conn)
         .await?;
@@ -194,13 +183,13 @@ pub async fn by_terminal(
 
 /// Moves the order from `from` to `to`; false if it was not in `from` any more.
 pub async fn transition(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     id: &str,
     from: OrderStatus,
     to: OrderStatus,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
-    let n = sqlx::query("UPDATE terminal_orders SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4")
+    let n = query("UPDATE terminal_orders SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4")
         .bind(to.as_str())
         .bind(now_ms)
         .bind(id)
@@ -215,7 +204,7 @@ pub async fn transition(
 /// it was not in `from` any more.
 #[allow(clippy::too_many_arguments)]
 pub async fn advance(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     id: &str,
     from: OrderStatus,
     to: OrderStatus,
@@ -232,8 +221,8 @@ pub async fn advance(
 
 /// approved → paying with a new payment attempt; false if the order was not approved (paid,
 /// paying, cancelled meanwhile).
-pub async fn start_payment(conn: &mut AnyConnection, id: &str, now_ms: i64) -> Result<bool, StoreError> {
-    let n = sqlx::query(
+pub async fn start_payment(conn: &mut Conn, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+    let n = query(
         "UPDATE terminal_orders SET status = 'paying', payment_attempt = payment_attempt + 1, payment_status = 'pending',
             failure_code = NULL, updated_at = $1
          WHERE id = $2 AND status = 'approved'",
@@ -258,7 +247,7 @@ pub struct PaymentAnswer<'a> {
 /// otherwise (an answer about an old attempt, or a final one already recorded).
 #[allow(clippy::too_many_arguments)]
 pub async fn record_payment(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     id: &str,
     attempt: i64,
     from: &[&str],
@@ -272,7 +261,7 @@ pub async fn record_payment(
          WHERE id = $6 AND payment_attempt = $7 AND status = 'paying' AND payment_status IN ({})",
         from.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
     );
-    let n = sqlx::query(&sql)
+    let n = query(&sql)
         .bind(to)
         .bind(answer.bank_reference)
         .bind(answer.paid_at)
@@ -288,14 +277,14 @@ pub async fn record_payment(
 
 /// deposit_paid → shipped as `terminal_id`; false if it was not waiting to ship.
 pub async fn ship(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     id: &str,
     terminal_id: &str,
     carrier: &str,
     waybill_no: &str,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
-    let n = sqlx::query(
+    let n = query(
         "UPDATE terminal_orders SET status = 'shipped', terminal_id = $1, carrier = $2, waybill_no = $3, updated_at = $4
          WHERE id = $5 AND status = 'deposit_paid'",
     )
@@ -320,7 +309,7 @@ pub struct OrderEvent {
 }
 
 pub async fn append_event(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     order_id: &str,
     from: Option<OrderStatus>,
     to: OrderStatus,
@@ -328,7 +317,7 @@ pub async fn append_event(
     note: &str,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    query(
         "INSERT INTO terminal_order_events (order_id, from_status, to_status, actor_role, actor_id, note, at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
@@ -344,8 +333,8 @@ pub async fn append_event(
     Ok(())
 }
 
-pub async fn events(conn: &mut AnyConnection, order_id: &str) -> Result<Vec<OrderEvent>, StoreError> {
-    let rows = sqlx::query(
+pub async fn events(conn: &mut Conn, order_id: &str) -> Result<Vec<OrderEvent>, StoreError> {
+    let rows = query(
         "SELECT from_status, to_status, actor_role, note, at FROM terminal_order_events WHERE order_id = $1 ORDER BY seq",
     )
     .bind(order_id)

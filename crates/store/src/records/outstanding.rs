@@ -1,6 +1,6 @@
 //! What merchants owe (未结清款项).
 
-use sqlx::{AnyConnection, Row};
+use crate::sql::{query, Conn, Row};
 use yajin_core::eligibility::OwedItem;
 use yajin_core::{Fen, Timestamp};
 
@@ -15,9 +15,9 @@ pub struct NewItem {
 }
 
 /// Records the item; the caller creates its `accrue_charge` transfer in the same transaction.
-pub async fn insert(conn: &mut AnyConnection, item: &NewItem, now_ms: i64) -> Result<String, StoreError> {
+pub async fn insert(conn: &mut Conn, item: &NewItem, now_ms: i64) -> Result<String, StoreError> {
     let id = new_id("oi");
-    sqlx::query(
+    query(
         "INSERT INTO outstanding_items (id, merchant_id, terminal_id, kind, amount_fen, due_at, status, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, 'open', $7)",
     )
@@ -36,11 +36,11 @@ pub async fn insert(conn: &mut AnyConnection, item: &NewItem, now_ms: i64) -> Re
 /// The open items that block a refund of this terminal's deposit, oldest due first: those of
 /// the terminal itself and those of the merchant as a whole (no terminal).
 pub async fn open_for_terminal(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     merchant_id: &str,
     terminal_id: &str,
 ) -> Result<Vec<OwedItem>, StoreError> {
-    let rows = sqlx::query(
+    let rows = query(
         "SELECT id, kind, amount_fen, due_at FROM outstanding_items
          WHERE merchant_id = $1 AND status = 'open' AND (terminal_id = $2 OR terminal_id IS NULL) ORDER BY due_at, id",
     )
@@ -62,13 +62,8 @@ pub async fn open_for_terminal(
 
 /// Deducts an open item from a refund; false if it is not open any more or is being
 /// collected (a debt is never taken twice).
-pub async fn deduct(
-    conn: &mut AnyConnection,
-    item_id: &str,
-    application_id: &str,
-    now_ms: i64,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+pub async fn deduct(conn: &mut Conn, item_id: &str, application_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+    let done = query(
         "UPDATE outstanding_items SET status = 'deducted', settled_at = $1, application_id = $2
          WHERE id = $3 AND status = 'open' AND collection_id IS NULL",
     )
@@ -82,13 +77,8 @@ pub async fn deduct(
 }
 
 /// Settles an item by the collection that took it; false if it is not that collection's.
-pub async fn settle_by(
-    conn: &mut AnyConnection,
-    item_id: &str,
-    collection_id: &str,
-    now_ms: i64,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+pub async fn settle_by(conn: &mut Conn, item_id: &str, collection_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+    let done = query(
         "UPDATE outstanding_items SET status = 'settled', settled_at = $1
          WHERE id = $2 AND status = 'open' AND collection_id = $3",
     )
@@ -120,7 +110,7 @@ const ITEM_COLUMNS: &str =
     "o.id, o.merchant_id, t.sn AS terminal_sn, o.kind, o.amount_fen, o.due_at, o.status, o.settled_at, \
                             o.application_id, o.collection_id";
 
-fn item_from(r: &sqlx::any::AnyRow) -> Result<Item, StoreError> {
+fn item_from(r: &Row) -> Result<Item, StoreError> {
     let collection_id: Option<String> = r.try_get("collection_id")?;
     Ok(Item {
         id: r.try_get("id")?,
@@ -141,12 +131,12 @@ fn item_from(r: &sqlx::any::AnyRow) -> Result<Item, StoreError> {
 
 /// A page of a merchant's items, any status, by id after the cursor.
 pub async fn page_of_merchant(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     merchant_id: &str,
     after_id: &str,
     limit: i64,
 ) -> Result<Vec<Item>, StoreError> {
-    let rows = sqlx::query(&format!(
+    let rows = query(&format!(
         "SELECT {ITEM_COLUMNS} FROM outstanding_items o LEFT JOIN terminals t ON t.id = o.terminal_id
          WHERE o.merchant_id = $1 AND o.id > $2 ORDER BY o.id LIMIT $3"
     ))
@@ -159,8 +149,8 @@ pub async fn page_of_merchant(
 }
 
 /// One of the merchant's items; another merchant's item is not found.
-pub async fn of_merchant(conn: &mut AnyConnection, merchant_id: &str, id: &str) -> Result<Option<Item>, StoreError> {
-    let row = sqlx::query(&format!(
+pub async fn of_merchant(conn: &mut Conn, merchant_id: &str, id: &str) -> Result<Option<Item>, StoreError> {
+    let row = query(&format!(
         "SELECT {ITEM_COLUMNS} FROM outstanding_items o LEFT JOIN terminals t ON t.id = o.terminal_id
          WHERE o.merchant_id = $1 AND o.id = $2"
     ))
@@ -174,13 +164,13 @@ pub async fn of_merchant(conn: &mut AnyConnection, merchant_id: &str, id: &str) 
 /// Whether the terminal already has an item of this kind, amount and due date (what a bulk
 /// import takes as an item's natural key).
 pub async fn exists_same(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     terminal_id: &str,
     kind: &str,
     amount: Fen,
     due_at: Timestamp,
 ) -> Result<bool, StoreError> {
-    let row = sqlx::query(
+    let row = query(
         "SELECT 1 AS found FROM outstanding_items
          WHERE terminal_id = $1 AND kind = $2 AND amount_fen = $3 AND due_at = $4",
     )

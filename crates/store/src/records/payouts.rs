@@ -2,7 +2,7 @@
 //! bank's idempotency key; at most one attempt per application is live (not `failed`), which
 //! the database enforces. Statuses move forward only, each by a conditional UPDATE.
 
-use sqlx::{AnyConnection, Row};
+use crate::sql::{query, Conn, Row};
 use yajin_core::{Fen, Timestamp};
 
 use crate::{new_id, StoreError};
@@ -28,7 +28,7 @@ pub struct Payout {
 const COLUMNS: &str = "id, application_id, attempt, amount_fen, channel, card_last4, status, bank_reference, \
                        failure_code, failure_message, paid_at, created_at, updated_at";
 
-fn from_row(r: &sqlx::any::AnyRow) -> Result<Payout, StoreError> {
+fn from_row(r: &Row) -> Result<Payout, StoreError> {
     Ok(Payout {
         id: r.try_get("id")?,
         application_id: r.try_get("application_id")?,
@@ -48,7 +48,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Payout, StoreError> {
 
 /// A new `pending` attempt; a conflict means a live one exists already.
 pub async fn insert(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     application_id: &str,
     attempt: i64,
     amount: Fen,
@@ -57,7 +57,7 @@ pub async fn insert(
     now_ms: i64,
 ) -> Result<String, StoreError> {
     let id = new_id("po");
-    sqlx::query(
+    query(
         "INSERT INTO payouts (id, application_id, attempt, amount_fen, channel, card_last4, status, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7)",
     )
@@ -73,15 +73,14 @@ pub async fn insert(
     Ok(id)
 }
 
-pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Payout>, StoreError> {
-    let row =
-        sqlx::query(&format!("SELECT {COLUMNS} FROM payouts WHERE id = $1")).bind(id).fetch_optional(conn).await?;
+pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<Payout>, StoreError> {
+    let row = query(&format!("SELECT {COLUMNS} FROM payouts WHERE id = $1")).bind(id).fetch_optional(conn).await?;
     row.as_ref().map(from_row).transpose()
 }
 
 /// The live attempt of an application (any status but `failed`), if any.
-pub async fn live_of(conn: &mut AnyConnection, application_id: &str) -> Result<Option<Payout>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM payouts WHERE application_id = $1 AND status <> 'failed'"))
+pub async fn live_of(conn: &mut Conn, application_id: &str) -> Result<Option<Payout>, StoreError> {
+    let row = query(&format!("SELECT {COLUMNS} FROM payouts WHERE application_id = $1 AND status <> 'failed'"))
         .bind(application_id)
         .fetch_optional(conn)
         .await?;
@@ -89,8 +88,8 @@ pub async fn live_of(conn: &mut AnyConnection, application_id: &str) -> Result<O
 }
 
 /// Every attempt of an application, the latest last.
-pub async fn of_application(conn: &mut AnyConnection, application_id: &str) -> Result<Vec<Payout>, StoreError> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM payouts WHERE application_id = $1 ORDER BY attempt"))
+pub async fn of_application(conn: &mut Conn, application_id: &str) -> Result<Vec<Payout>, StoreError> {
+    let rows = query(&format!("SELECT {COLUMNS} FROM payouts WHERE application_id = $1 ORDER BY attempt"))
         .bind(application_id)
         .fetch_all(conn)
         .await?;
@@ -98,7 +97,7 @@ pub async fn of_application(conn: &mut AnyConnection, application_id: &str) -> R
 }
 
 /// The latest attempt of each of these applications.
-pub async fn latest_of(conn: &mut AnyConnection, application_ids: &[String]) -> Result<Vec<Payout>, StoreError> {
+pub async fn latest_of(conn: &mut Conn, application_ids: &[String]) -> Result<Vec<Payout>, StoreError> {
     if application_ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -113,12 +112,12 @@ pub async fn latest_of(conn: &mut AnyConnection, application_ids: &[String]) -> 
 
 /// A page of payouts by id, optionally of one status.
 pub async fn page(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     status: Option<&str>,
     after_id: &str,
     limit: i64,
 ) -> Result<Vec<Payout>, StoreError> {
-    let rows = sqlx::query(&format!(
+    let rows = query(&format!(
         "SELECT {COLUMNS} FROM payouts WHERE ($1 = '' OR status = $1) AND id > $2 ORDER BY id LIMIT $3"
     ))
     .bind(status.unwrap_or(""))
@@ -141,7 +140,7 @@ pub struct Answer<'a> {
 /// Moves the attempt from one of `from` to `to`; false when it was elsewhere (someone else
 /// moved it first: the caller re-reads instead of moving it twice).
 pub async fn advance(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     id: &str,
     from: &[&str],
     to: &str,
@@ -149,7 +148,7 @@ pub async fn advance(
     now_ms: i64,
 ) -> Result<bool, StoreError> {
     let sources = from.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
-    let n = sqlx::query(&format!(
+    let n = query(&format!(
         "UPDATE payouts SET status = $1, bank_reference = COALESCE($2, bank_reference), failure_code = $3,
              failure_message = $4, paid_at = $5, updated_at = $6
          WHERE id = $7 AND status IN ({sources})"
@@ -168,25 +167,24 @@ pub async fn advance(
 }
 
 /// The payouts with these ids (any that exist).
-pub async fn by_ids(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<Payout>, StoreError> {
+pub async fn by_ids(conn: &mut Conn, ids: &[String]) -> Result<Vec<Payout>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let list = crate::json_list(conn);
     let json = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let rows =
-        sqlx::query(&format!("SELECT {COLUMNS} FROM payouts WHERE id IN ({list})")).bind(json).fetch_all(conn).await?;
+    let rows = query(&format!("SELECT {COLUMNS} FROM payouts WHERE id IN ({list})")).bind(json).fetch_all(conn).await?;
     rows.iter().map(from_row).collect()
 }
 
 /// The ids of the payouts that succeeded in `[from_ms, to_ms)`.
-pub async fn succeeded_between(conn: &mut AnyConnection, from_ms: i64, to_ms: i64) -> Result<Vec<String>, StoreError> {
-    let rows = sqlx::query("SELECT id FROM payouts WHERE status = 'succeeded' AND paid_at >= $1 AND paid_at < $2")
+pub async fn succeeded_between(conn: &mut Conn, from_ms: i64, to_ms: i64) -> Result<Vec<String>, StoreError> {
+    let rows = query("SELECT id FROM payouts WHERE status = 'succeeded' AND paid_at >= $1 AND paid_at < $2")
         .bind(from_ms)
         .bind(to_ms)
         .fetch_all(conn)
         .await?;
-    rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+    rows.iter().map(|r| r.try_get("id")).collect()
 }
 
 fn card_context(id: &str) -> String {
@@ -194,14 +192,9 @@ fn card_context(id: &str) -> String {
 }
 
 /// Gives a payout its own card (sealed; bound to the row), instead of the merchant's bound one.
-pub async fn set_card(
-    conn: &mut AnyConnection,
-    vault: &crate::pii::Vault,
-    id: &str,
-    card_no: &str,
-) -> Result<(), StoreError> {
+pub async fn set_card(conn: &mut Conn, vault: &crate::pii::Vault, id: &str, card_no: &str) -> Result<(), StoreError> {
     let sealed = vault.seal(card_no, &card_context(id));
-    sqlx::query("UPDATE payouts SET card_sealed = $1, card_key_id = $2 WHERE id = $3")
+    query("UPDATE payouts SET card_sealed = $1, card_key_id = $2 WHERE id = $3")
         .bind(sealed.bytes)
         .bind(sealed.key_id)
         .bind(id)
@@ -211,11 +204,9 @@ pub async fn set_card(
 }
 
 /// The payout's own card, if it has one.
-pub async fn card(conn: &mut AnyConnection, vault: &crate::pii::Vault, id: &str) -> Result<Option<String>, StoreError> {
-    let row = sqlx::query("SELECT card_sealed, card_key_id FROM payouts WHERE id = $1")
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await?;
+pub async fn card(conn: &mut Conn, vault: &crate::pii::Vault, id: &str) -> Result<Option<String>, StoreError> {
+    let row =
+        query("SELECT card_sealed, card_key_id FROM payouts WHERE id = $1").bind(id).fetch_one(&mut *conn).await?;
     let bytes: Option<Vec<u8>> = row.try_get("card_sealed")?;
     let key_id: Option<String> = row.try_get("card_key_id")?;
     match (bytes, key_id) {

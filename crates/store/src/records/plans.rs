@@ -1,18 +1,13 @@
-use sqlx::{AnyConnection, Row};
+use crate::sql::{query, Conn};
 use yajin_core::plan::DepositPlan;
 
 use crate::{new_id, StoreError};
 
 /// Stores a new version of a plan. Versions are never edited: a change is a new version.
-pub async fn insert(
-    conn: &mut AnyConnection,
-    plan: &DepositPlan,
-    created_by: &str,
-    now_ms: i64,
-) -> Result<String, StoreError> {
+pub async fn insert(conn: &mut Conn, plan: &DepositPlan, created_by: &str, now_ms: i64) -> Result<String, StoreError> {
     let id = new_id("pl");
     let body = serde_json::to_string(plan).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    sqlx::query(
+    query(
         "INSERT INTO deposit_plans (id, code, version, name, body, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&id)
@@ -28,8 +23,8 @@ pub async fn insert(
 }
 
 /// The newest version of the plan `code`, with its id.
-pub async fn latest(conn: &mut AnyConnection, code: &str) -> Result<Option<(String, DepositPlan)>, StoreError> {
-    let row = sqlx::query("SELECT id, body FROM deposit_plans WHERE code = $1 ORDER BY version DESC LIMIT 1")
+pub async fn latest(conn: &mut Conn, code: &str) -> Result<Option<(String, DepositPlan)>, StoreError> {
+    let row = query("SELECT id, body FROM deposit_plans WHERE code = $1 ORDER BY version DESC LIMIT 1")
         .bind(code)
         .fetch_optional(conn)
         .await?;
@@ -61,10 +56,9 @@ pub fn parse(body: &str) -> Result<DepositPlan, StoreError> {
 }
 
 /// Every version of every plan, newest first.
-pub async fn all(conn: &mut AnyConnection) -> Result<Vec<(String, DepositPlan, i64)>, StoreError> {
-    let rows = sqlx::query("SELECT id, body, created_at FROM deposit_plans ORDER BY code, version DESC")
-        .fetch_all(conn)
-        .await?;
+pub async fn all(conn: &mut Conn) -> Result<Vec<(String, DepositPlan, i64)>, StoreError> {
+    let rows =
+        query("SELECT id, body, created_at FROM deposit_plans ORDER BY code, version DESC").fetch_all(conn).await?;
     rows.iter()
         .map(|r| {
             let body: String = r.try_get("body")?;

@@ -1,7 +1,7 @@
 //! Every value sealed at rest, and re-sealing them under the key in force after the master key
 //! rotates (`yajin admin rotate-keys`, and `serve` in the background at start).
 
-use sqlx::{AnyConnection, Row};
+use crate::sql::{query, Conn};
 
 use crate::pii::{Sealed, Vault};
 use crate::StoreError;
@@ -71,11 +71,11 @@ const SEALED: [SealedColumn; 7] = [
 ];
 
 /// How many values are sealed under a key other than the one in force.
-pub async fn count_stale(conn: &mut AnyConnection, vault: &Vault) -> Result<u64, StoreError> {
+pub async fn count_stale(conn: &mut Conn, vault: &Vault) -> Result<u64, StoreError> {
     let mut total = 0;
     for c in &SEALED {
         let sql = format!("SELECT COUNT(*) AS n FROM {} WHERE {} <> $1", c.table, c.key_id);
-        let n: i64 = sqlx::query(&sql).bind(vault.current_key_id()).fetch_one(&mut *conn).await?.try_get("n")?;
+        let n: i64 = query(&sql).bind(vault.current_key_id()).fetch_one(&mut *conn).await?.try_get("n")?;
         total += n as u64;
     }
     Ok(total)
@@ -84,7 +84,7 @@ pub async fn count_stale(conn: &mut AnyConnection, vault: &Vault) -> Result<u64,
 /// Re-seals up to `limit` values under the key in force; how many it re-sealed (0: none left).
 /// Each update is conditional on the key id it read, so two re-sealers never undo each other.
 /// A value no key in the vault opens is an error naming its table: the old key is missing.
-pub async fn reseal_batch(conn: &mut AnyConnection, vault: &Vault, limit: i64) -> Result<u64, StoreError> {
+pub async fn reseal_batch(conn: &mut Conn, vault: &Vault, limit: i64) -> Result<u64, StoreError> {
     let current = vault.current_key_id();
     let mut done = 0;
     for c in &SEALED {
@@ -95,7 +95,7 @@ pub async fn reseal_batch(conn: &mut AnyConnection, vault: &Vault, limit: i64) -
             key_id = c.key_id,
             table = c.table
         );
-        let rows = sqlx::query(&select).bind(current).bind(limit - done as i64).fetch_all(&mut *conn).await?;
+        let rows = query(&select).bind(current).bind(limit - done as i64).fetch_all(&mut *conn).await?;
         let update = format!(
             "UPDATE {table} SET {sealed} = $1, {key_id} = $2 WHERE {key} = $3 AND {key_id} = $4",
             table = c.table,
@@ -114,7 +114,7 @@ pub async fn reseal_batch(conn: &mut AnyConnection, vault: &Vault, limit: i64) -
                 ))
             })?;
             let new = vault.seal_bytes(&clear, &context);
-            done += sqlx::query(&update)
+            done += query(&update)
                 .bind(&new.bytes)
                 .bind(&new.key_id)
                 .bind(&key)

@@ -1,7 +1,7 @@
 //! Login sessions: only the SHA-256 of the random token is stored, so a database leak does not
 //! leak sessions. Cookie sessions also carry a CSRF token, stored the same way.
 
-use sqlx::{AnyConnection, Row};
+use crate::sql::{query, Conn};
 
 use crate::StoreError;
 
@@ -15,8 +15,8 @@ pub struct Session {
     pub expires_at: i64,
 }
 
-pub async fn insert(conn: &mut AnyConnection, s: &Session, now_ms: i64) -> Result<(), StoreError> {
-    sqlx::query(
+pub async fn insert(conn: &mut Conn, s: &Session, now_ms: i64) -> Result<(), StoreError> {
+    query(
         "INSERT INTO sessions (token_hash, principal_kind, principal_id, role, csrf_hash, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
@@ -64,8 +64,8 @@ pub async fn live(db: &crate::Db, token_hash: &str, now_ms: i64) -> Result<Optio
     find_live(&mut conn, token_hash, now_ms).await
 }
 
-pub async fn find_live(conn: &mut AnyConnection, token_hash: &str, now_ms: i64) -> Result<Option<Session>, StoreError> {
-    let row = sqlx::query(LIVE).bind(token_hash).bind(now_ms).fetch_optional(conn).await?;
+pub async fn find_live(conn: &mut Conn, token_hash: &str, now_ms: i64) -> Result<Option<Session>, StoreError> {
+    let row = query(LIVE).bind(token_hash).bind(now_ms).fetch_optional(conn).await?;
     let Some(r) = row else { return Ok(None) };
     Ok(Some(Session {
         token_hash: r.try_get("token_hash")?,
@@ -77,8 +77,8 @@ pub async fn find_live(conn: &mut AnyConnection, token_hash: &str, now_ms: i64) 
     }))
 }
 
-pub async fn revoke(conn: &mut AnyConnection, token_hash: &str, now_ms: i64) -> Result<(), StoreError> {
-    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
+pub async fn revoke(conn: &mut Conn, token_hash: &str, now_ms: i64) -> Result<(), StoreError> {
+    query("UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
         .bind(now_ms)
         .bind(token_hash)
         .execute(conn)
@@ -87,27 +87,20 @@ pub async fn revoke(conn: &mut AnyConnection, token_hash: &str, now_ms: i64) -> 
 }
 
 /// Ends every session of a principal (after a password reset).
-pub async fn revoke_all(
-    conn: &mut AnyConnection,
-    kind: &str,
-    principal_id: &str,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE sessions SET revoked_at = $1 WHERE principal_kind = $2 AND principal_id = $3 AND revoked_at IS NULL",
-    )
-    .bind(now_ms)
-    .bind(kind)
-    .bind(principal_id)
-    .execute(conn)
-    .await?;
+pub async fn revoke_all(conn: &mut Conn, kind: &str, principal_id: &str, now_ms: i64) -> Result<(), StoreError> {
+    query("UPDATE sessions SET revoked_at = $1 WHERE principal_kind = $2 AND principal_id = $3 AND revoked_at IS NULL")
+        .bind(now_ms)
+        .bind(kind)
+        .bind(principal_id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 /// Forgets sessions that ended (expired or revoked) before `ended_before_ms`: they can never be
 /// used again, and the table would otherwise grow with every login.
-pub async fn prune(conn: &mut AnyConnection, ended_before_ms: i64) -> Result<u64, StoreError> {
-    let deleted = sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1")
+pub async fn prune(conn: &mut Conn, ended_before_ms: i64) -> Result<u64, StoreError> {
+    let deleted = query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1")
         .bind(ended_before_ms)
         .execute(conn)
         .await?

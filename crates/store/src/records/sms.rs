@@ -1,11 +1,11 @@
 //! One-time SMS codes (hashed, expiring, with an attempt count) and the record of every SMS.
 
-use sqlx::{AnyConnection, Row};
+use crate::sql::{query, Conn};
 
 use crate::{new_id, StoreError};
 
 pub async fn insert_code(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     phone: &str,
     purpose: &str,
     code_hash: &str,
@@ -13,7 +13,7 @@ pub async fn insert_code(
     expires_at: i64,
 ) -> Result<String, StoreError> {
     let id = new_id("sc");
-    sqlx::query(
+    query(
         "INSERT INTO sms_codes (id, phone, purpose, code_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&id)
@@ -36,8 +36,8 @@ pub struct Code {
 }
 
 /// The newest unconsumed code for the phone and purpose.
-pub async fn latest_code(conn: &mut AnyConnection, phone: &str, purpose: &str) -> Result<Option<Code>, StoreError> {
-    let row = sqlx::query(
+pub async fn latest_code(conn: &mut Conn, phone: &str, purpose: &str) -> Result<Option<Code>, StoreError> {
+    let row = query(
         "SELECT id, code_hash, attempts, expires_at FROM sms_codes
          WHERE phone = $1 AND purpose = $2 AND consumed_at IS NULL ORDER BY created_at DESC, id DESC LIMIT 1",
     )
@@ -55,8 +55,8 @@ pub async fn latest_code(conn: &mut AnyConnection, phone: &str, purpose: &str) -
 }
 
 /// Counts a wrong try; false once `max_attempts` is reached (the code is then spent).
-pub async fn count_attempt(conn: &mut AnyConnection, id: &str, max_attempts: i64) -> Result<bool, StoreError> {
-    let n = sqlx::query("UPDATE sms_codes SET attempts = attempts + 1 WHERE id = $1 AND attempts < $2")
+pub async fn count_attempt(conn: &mut Conn, id: &str, max_attempts: i64) -> Result<bool, StoreError> {
+    let n = query("UPDATE sms_codes SET attempts = attempts + 1 WHERE id = $1 AND attempts < $2")
         .bind(id)
         .bind(max_attempts)
         .execute(conn)
@@ -66,8 +66,8 @@ pub async fn count_attempt(conn: &mut AnyConnection, id: &str, max_attempts: i64
 }
 
 /// Consumes the code; false if it was consumed already (a concurrent reset won).
-pub async fn consume(conn: &mut AnyConnection, id: &str, now_ms: i64) -> Result<bool, StoreError> {
-    let n = sqlx::query("UPDATE sms_codes SET consumed_at = $1 WHERE id = $2 AND consumed_at IS NULL")
+pub async fn consume(conn: &mut Conn, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+    let n = query("UPDATE sms_codes SET consumed_at = $1 WHERE id = $2 AND consumed_at IS NULL")
         .bind(now_ms)
         .bind(id)
         .execute(conn)
@@ -77,13 +77,13 @@ pub async fn consume(conn: &mut AnyConnection, id: &str, now_ms: i64) -> Result<
 }
 
 pub async fn record_message(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     phone: &str,
     text: &str,
     gateway: &str,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO sms_messages (id, phone, text, gateway, sent_at) VALUES ($1, $2, $3, $4, $5)")
+    query("INSERT INTO sms_messages (id, phone, text, gateway, sent_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(new_id("sm"))
         .bind(phone)
         .bind(text)
@@ -102,13 +102,8 @@ pub struct Message {
 }
 
 /// Messages a gateway sent to a phone, newest first.
-pub async fn messages(
-    conn: &mut AnyConnection,
-    phone: &str,
-    gateway: &str,
-    limit: i64,
-) -> Result<Vec<Message>, StoreError> {
-    let rows = sqlx::query(
+pub async fn messages(conn: &mut Conn, phone: &str, gateway: &str, limit: i64) -> Result<Vec<Message>, StoreError> {
+    let rows = query(
         "SELECT phone, text, sent_at FROM sms_messages WHERE phone = $1 AND gateway = $2 ORDER BY sent_at DESC, id DESC LIMIT $3",
     )
     .bind(phone)

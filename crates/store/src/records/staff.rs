@@ -1,4 +1,4 @@
-use sqlx::{AnyConnection, Row};
+use crate::sql::{query, Conn};
 use yajin_core::application::Role;
 
 use crate::{new_id, StoreError};
@@ -19,12 +19,12 @@ pub struct Staff {
     pub active: bool,
 }
 
-pub async fn insert(conn: &mut AnyConnection, s: &NewStaff, now_ms: i64) -> Result<String, StoreError> {
+pub async fn insert(conn: &mut Conn, s: &NewStaff, now_ms: i64) -> Result<String, StoreError> {
     if !s.role.is_staff() {
         return Err(StoreError::Conflict(format!("{} is not a staff role", s.role.as_str())));
     }
     let id = new_id("st");
-    sqlx::query(
+    query(
         "INSERT INTO staff (id, username, display_name, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&id)
@@ -38,8 +38,8 @@ pub async fn insert(conn: &mut AnyConnection, s: &NewStaff, now_ms: i64) -> Resu
     Ok(id)
 }
 
-pub async fn by_username(conn: &mut AnyConnection, username: &str) -> Result<Option<Staff>, StoreError> {
-    let row = sqlx::query("SELECT id, username, display_name, role, active FROM staff WHERE username = $1")
+pub async fn by_username(conn: &mut Conn, username: &str) -> Result<Option<Staff>, StoreError> {
+    let row = query("SELECT id, username, display_name, role, active FROM staff WHERE username = $1")
         .bind(username)
         .fetch_optional(conn)
         .await?;
@@ -63,8 +63,8 @@ pub struct LoginRecord {
     pub password_hash: String,
 }
 
-pub async fn login_record(conn: &mut AnyConnection, username: &str) -> Result<Option<LoginRecord>, StoreError> {
-    let row = sqlx::query("SELECT id, role, active, password_hash FROM staff WHERE username = $1")
+pub async fn login_record(conn: &mut Conn, username: &str) -> Result<Option<LoginRecord>, StoreError> {
+    let row = query("SELECT id, role, active, password_hash FROM staff WHERE username = $1")
         .bind(username)
         .fetch_optional(conn)
         .await?;
@@ -78,8 +78,8 @@ pub async fn login_record(conn: &mut AnyConnection, username: &str) -> Result<Op
     }))
 }
 
-pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Staff>, StoreError> {
-    let row = sqlx::query("SELECT username FROM staff WHERE id = $1").bind(id).fetch_optional(&mut *conn).await?;
+pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<Staff>, StoreError> {
+    let row = query("SELECT username FROM staff WHERE id = $1").bind(id).fetch_optional(&mut *conn).await?;
     match row {
         Some(r) => by_username(conn, &r.try_get::<String, _>("username")?).await,
         None => Ok(None),

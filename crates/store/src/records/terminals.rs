@@ -1,6 +1,6 @@
 //! Terminals, the deposits collected for them, and their usage transactions.
 
-use sqlx::{AnyConnection, Row};
+use crate::sql::{query, Conn, Row};
 use yajin_core::eligibility::TerminalStatus;
 use yajin_core::ids::{TerminalId, TerminalSn};
 use yajin_core::plan::{DepositPlan, TxnKind};
@@ -37,10 +37,10 @@ pub struct Terminal {
     pub device_returned_at: Option<Timestamp>,
 }
 
-pub async fn insert(conn: &mut AnyConnection, t: &NewTerminal, now_ms: i64) -> Result<String, StoreError> {
+pub async fn insert(conn: &mut Conn, t: &NewTerminal, now_ms: i64) -> Result<String, StoreError> {
     let id = new_id("tm");
     let snapshot = serde_json::to_string(&t.plan_snapshot).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    sqlx::query(
+    query(
         "INSERT INTO terminals (id, merchant_id, sn, terminal_id, model, status, plan_id, plan_snapshot,
             bound_at, activated_at, terminated_at, device_returned_at, count_until, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
@@ -131,11 +131,11 @@ pub(crate) const COLUMN_COUNT: usize = {
     commas + 1
 };
 
-pub(crate) fn from_row(row: &sqlx::any::AnyRow) -> Result<Terminal, StoreError> {
+pub(crate) fn from_row(row: &Row) -> Result<Terminal, StoreError> {
     raw(row)?.into_terminal()
 }
 
-pub(crate) fn raw(row: &sqlx::any::AnyRow) -> Result<Raw, StoreError> {
+pub(crate) fn raw(row: &Row) -> Result<Raw, StoreError> {
     Ok(Raw {
         id: row.try_get("id")?,
         merchant_id: row.try_get("merchant_id")?,
@@ -151,9 +151,8 @@ pub(crate) fn raw(row: &sqlx::any::AnyRow) -> Result<Raw, StoreError> {
     })
 }
 
-pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Terminal>, StoreError> {
-    let row =
-        sqlx::query(&format!("SELECT {COLUMNS} FROM terminals WHERE id = $1")).bind(id).fetch_optional(conn).await?;
+pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<Terminal>, StoreError> {
+    let row = query(&format!("SELECT {COLUMNS} FROM terminals WHERE id = $1")).bind(id).fetch_optional(conn).await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -174,12 +173,12 @@ pub async fn not_yet_reached(db: &Db, ids: &[String]) -> Result<Vec<(String, Str
     }
     let mut conn = db.pool().acquire().await?;
     let sql = format!("SELECT id, merchant_id FROM terminals WHERE id IN ({}) {WHERE}", crate::json_list(&conn));
-    let rows = sqlx::query(&sql).bind(ids).fetch_all(&mut *conn).await?;
+    let rows = query(&sql).bind(ids).fetch_all(&mut *conn).await?;
     rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("merchant_id")?))).collect()
 }
 
 /// Many terminals by id, in one query.
-pub async fn by_ids(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<Terminal>, StoreError> {
+pub async fn by_ids(conn: &mut Conn, ids: &[String]) -> Result<Vec<Terminal>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -189,8 +188,8 @@ pub async fn by_ids(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<Term
 }
 
 /// A merchant's terminal by SN; another merchant's terminal is not found.
-pub async fn by_sn(conn: &mut AnyConnection, merchant_id: &str, sn: &str) -> Result<Option<Terminal>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM terminals WHERE sn = $1 AND merchant_id = $2"))
+pub async fn by_sn(conn: &mut Conn, merchant_id: &str, sn: &str) -> Result<Option<Terminal>, StoreError> {
+    let row = query(&format!("SELECT {COLUMNS} FROM terminals WHERE sn = $1 AND merchant_id = $2"))
         .bind(sn)
         .bind(merchant_id)
         .fetch_optional(conn)
@@ -200,46 +199,44 @@ pub async fn by_sn(conn: &mut AnyConnection, merchant_id: &str, sn: &str) -> Res
 
 /// A page of the merchant's terminals in SN order, after `after_sn`.
 pub async fn of_merchant(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     merchant_id: &str,
     after_sn: &str,
     limit: i64,
 ) -> Result<Vec<Terminal>, StoreError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM terminals WHERE merchant_id = $1 AND sn > $2 ORDER BY sn LIMIT $3"
-    ))
-    .bind(merchant_id)
-    .bind(after_sn)
-    .bind(limit)
-    .fetch_all(conn)
-    .await?;
+    let rows =
+        query(&format!("SELECT {COLUMNS} FROM terminals WHERE merchant_id = $1 AND sn > $2 ORDER BY sn LIMIT $3"))
+            .bind(merchant_id)
+            .bind(after_sn)
+            .bind(limit)
+            .fetch_all(conn)
+            .await?;
     rows.iter().map(from_row).collect()
 }
 
 /// An inactive (never used) terminal is terminated: refused on delivery or sent back.
-pub async fn terminate_unused(conn: &mut AnyConnection, id: &str, at_ms: i64) -> Result<bool, StoreError> {
-    let n = sqlx::query(
-        "UPDATE terminals SET status = 'terminated', terminated_at = $1 WHERE id = $2 AND status = 'inactive'",
-    )
-    .bind(at_ms)
-    .bind(id)
-    .execute(conn)
-    .await?
-    .rows_affected();
+pub async fn terminate_unused(conn: &mut Conn, id: &str, at_ms: i64) -> Result<bool, StoreError> {
+    let n =
+        query("UPDATE terminals SET status = 'terminated', terminated_at = $1 WHERE id = $2 AND status = 'inactive'")
+            .bind(at_ms)
+            .bind(id)
+            .execute(conn)
+            .await?
+            .rows_affected();
     Ok(n == 1)
 }
 
 /// An inactive terminal's first transaction: it is active from `at`, under the plan version
 /// in force then (its snapshot, fixed from now on); false if it was not inactive.
 pub async fn activate(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     id: &str,
     plan_id: &str,
     plan: &DepositPlan,
     at: Timestamp,
 ) -> Result<bool, StoreError> {
     let snapshot = serde_json::to_string(plan).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let n = sqlx::query(
+    let n = query(
         "UPDATE terminals SET status = 'active', activated_at = $1, plan_id = $2, plan_snapshot = $3, count_until = $4
          WHERE id = $5 AND status = 'inactive'",
     )
@@ -256,12 +253,12 @@ pub async fn activate(
 
 /// A page of the terminals of an agent's merchants in SN order, after `after_sn`.
 pub async fn page_of_agent(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     agent_id: &str,
     after_sn: &str,
     limit: i64,
 ) -> Result<Vec<Terminal>, StoreError> {
-    let rows = sqlx::query(&format!(
+    let rows = query(&format!(
         "SELECT {COLUMNS} FROM terminals
          WHERE merchant_id IN (SELECT id FROM merchants WHERE agent_id = $1) AND sn > $2 ORDER BY sn LIMIT $3"
     ))
@@ -284,13 +281,13 @@ pub struct Usage {
 
 /// A page of a terminal's usage, newest first, strictly before the cursor `(occurred_at, id)`.
 pub async fn usage_page(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     terminal_id: &str,
     before: Option<(i64, String)>,
     limit: i64,
 ) -> Result<Vec<Usage>, StoreError> {
     let (at, id) = before.unwrap_or((i64::MAX, String::new()));
-    let rows = sqlx::query(
+    let rows = query(
         "SELECT id, amount_fen, fee_fen, kind, occurred_at FROM usage_transactions
          WHERE terminal_id = $1 AND (occurred_at < $2 OR (occurred_at = $2 AND id < $3))
          ORDER BY occurred_at DESC, id DESC LIMIT $4",
@@ -325,9 +322,9 @@ pub struct NewDeposit {
 
 /// Records the deposit row; the money itself is the ledger's `collect_deposit` transfer, which
 /// the caller creates in the same transaction.
-pub async fn insert_deposit(conn: &mut AnyConnection, d: &NewDeposit) -> Result<String, StoreError> {
+pub async fn insert_deposit(conn: &mut Conn, d: &NewDeposit) -> Result<String, StoreError> {
     let id = new_id("dp");
-    sqlx::query(
+    query(
         "INSERT INTO deposits (id, terminal_id, merchant_id, amount_fen, route, route_ref, collected_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
@@ -364,9 +361,9 @@ impl NewUsage {
     }
 }
 
-pub async fn insert_usage(conn: &mut AnyConnection, u: &NewUsage) -> Result<String, StoreError> {
+pub async fn insert_usage(conn: &mut Conn, u: &NewUsage) -> Result<String, StoreError> {
     let id = new_id("tx");
-    sqlx::query(
+    query(
         "INSERT INTO usage_transactions (id, terminal_id, amount_fen, fee_fen, kind, occurred_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&id)
@@ -381,8 +378,8 @@ pub async fn insert_usage(conn: &mut AnyConnection, u: &NewUsage) -> Result<Stri
 }
 
 /// Marks the activation target as met, once: false if it was marked before.
-pub async fn mark_target_reached(conn: &mut AnyConnection, terminal_id: &str, now_ms: i64) -> Result<bool, StoreError> {
-    let n = sqlx::query("UPDATE terminals SET target_reached_at = $1 WHERE id = $2 AND target_reached_at IS NULL")
+pub async fn mark_target_reached(conn: &mut Conn, terminal_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+    let n = query("UPDATE terminals SET target_reached_at = $1 WHERE id = $2 AND target_reached_at IS NULL")
         .bind(now_ms)
         .bind(terminal_id)
         .execute(conn)
@@ -392,21 +389,20 @@ pub async fn mark_target_reached(conn: &mut AnyConnection, terminal_id: &str, no
 }
 
 /// Any merchant's terminal by SN (the back office).
-pub async fn by_sn_any(conn: &mut AnyConnection, sn: &str) -> Result<Option<Terminal>, StoreError> {
-    let row =
-        sqlx::query(&format!("SELECT {COLUMNS} FROM terminals WHERE sn = $1")).bind(sn).fetch_optional(conn).await?;
+pub async fn by_sn_any(conn: &mut Conn, sn: &str) -> Result<Option<Terminal>, StoreError> {
+    let row = query(&format!("SELECT {COLUMNS} FROM terminals WHERE sn = $1")).bind(sn).fetch_optional(conn).await?;
     row.as_ref().map(from_row).transpose()
 }
 
 /// Records the returned device; false if it was recorded already.
 pub async fn record_device_received(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     id: &str,
     waybill_no: &str,
     condition: &str,
     at_ms: i64,
 ) -> Result<bool, StoreError> {
-    let n = sqlx::query(
+    let n = query(
         "UPDATE terminals SET device_returned_at = $1, device_waybill_no = $2, device_condition = $3
          WHERE id = $4 AND device_returned_at IS NULL",
     )
@@ -421,8 +417,8 @@ pub async fn record_device_received(
 }
 
 /// Ends the terminal's binding to its merchant (解绑) once its termination refund is paid.
-pub async fn unbind(conn: &mut AnyConnection, id: &str, at_ms: i64) -> Result<(), StoreError> {
-    sqlx::query("UPDATE terminals SET unbound_at = $1 WHERE id = $2 AND unbound_at IS NULL")
+pub async fn unbind(conn: &mut Conn, id: &str, at_ms: i64) -> Result<(), StoreError> {
+    query("UPDATE terminals SET unbound_at = $1 WHERE id = $2 AND unbound_at IS NULL")
         .bind(at_ms)
         .bind(id)
         .execute(conn)
@@ -432,8 +428,8 @@ pub async fn unbind(conn: &mut AnyConnection, id: &str, at_ms: i64) -> Result<()
 
 /// Inserts usage carrying the acquirer's reference; false when that reference is recorded
 /// already (a batch sent again adds nothing).
-pub async fn insert_usage_once(conn: &mut AnyConnection, reference: &str, u: &NewUsage) -> Result<bool, StoreError> {
-    let n = sqlx::query(
+pub async fn insert_usage_once(conn: &mut Conn, reference: &str, u: &NewUsage) -> Result<bool, StoreError> {
+    let n = query(
         "INSERT INTO usage_transactions (id, terminal_id, amount_fen, fee_fen, kind, occurred_at, ref)
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (ref) DO NOTHING",
     )
@@ -451,7 +447,7 @@ pub async fn insert_usage_once(conn: &mut AnyConnection, reference: &str, u: &Ne
 }
 
 /// The terminals with these SNs (any merchant's): id by SN.
-pub async fn ids_by_sns(conn: &mut AnyConnection, sns: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+pub async fn ids_by_sns(conn: &mut Conn, sns: &[String]) -> Result<Vec<(String, String)>, StoreError> {
     if sns.is_empty() {
         return Ok(Vec::new());
     }
@@ -461,19 +457,18 @@ pub async fn ids_by_sns(conn: &mut AnyConnection, sns: &[String]) -> Result<Vec<
     distinct.dedup();
     let list = crate::json_list(conn);
     let json = serde_json::to_string(&distinct).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let rows =
-        sqlx::query(&format!("SELECT sn, id FROM terminals WHERE sn IN ({list})")).bind(json).fetch_all(conn).await?;
+    let rows = query(&format!("SELECT sn, id FROM terminals WHERE sn IN ({list})")).bind(json).fetch_all(conn).await?;
     rows.iter().map(|r| Ok((r.try_get("sn")?, r.try_get("id")?))).collect()
 }
 
 /// How many of these references are not recorded yet (a dry run's count of what would load).
-pub async fn count_new_refs(conn: &mut AnyConnection, refs: &[String]) -> Result<u64, StoreError> {
+pub async fn count_new_refs(conn: &mut Conn, refs: &[String]) -> Result<u64, StoreError> {
     if refs.is_empty() {
         return Ok(0);
     }
     let list = crate::json_list(conn);
     let json = serde_json::to_string(refs).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM usage_transactions WHERE ref IN ({list})"))
+    let row = query(&format!("SELECT COUNT(*) AS n FROM usage_transactions WHERE ref IN ({list})"))
         .bind(json)
         .fetch_one(conn)
         .await?;
@@ -499,7 +494,7 @@ pub async fn usage_after(db: &Db, after_id: &str, limit: i64) -> Result<Vec<(Str
         });
     }
     let mut conn = db.pool().acquire().await?;
-    let rows = sqlx::query(SQL).bind(after_id).bind(limit).fetch_all(&mut *conn).await?;
+    let rows = query(SQL).bind(after_id).bind(limit).fetch_all(&mut *conn).await?;
     rows.iter().map(|r| Ok((r.try_get("terminal_id")?, r.try_get("records")?, r.try_get("last")?))).collect()
 }
 
@@ -515,12 +510,12 @@ pub enum WindowReminder {
 /// Active terminals whose window reminder is due and not yet sent, up to `limit`: the window
 /// closes within `notice_ms` of `now_ms` (or has closed) and the target is not met.
 pub async fn window_reminders_due(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     now_ms: i64,
     notice_ms: i64,
     limit: i64,
 ) -> Result<Vec<(Terminal, WindowReminder)>, StoreError> {
-    let rows = sqlx::query(&format!(
+    let rows = query(&format!(
         "SELECT {COLUMNS}, count_until FROM terminals
          WHERE status = 'active' AND count_until IS NOT NULL AND target_reached_at IS NULL
            AND ((count_until >= $1 AND count_until < $2 AND window_closing_told_at IS NULL)
@@ -543,7 +538,7 @@ pub async fn window_reminders_due(
 
 /// Marks the reminder sent; false when it already was (another server sent it).
 pub async fn mark_window_told(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     terminal_id: &str,
     which: WindowReminder,
     now_ms: i64,
@@ -552,7 +547,7 @@ pub async fn mark_window_told(
         WindowReminder::Closing => "window_closing_told_at",
         WindowReminder::Closed => "window_closed_told_at",
     };
-    let n = sqlx::query(&format!("UPDATE terminals SET {column} = $1 WHERE id = $2 AND {column} IS NULL"))
+    let n = query(&format!("UPDATE terminals SET {column} = $1 WHERE id = $2 AND {column} IS NULL"))
         .bind(now_ms)
         .bind(terminal_id)
         .execute(conn)

@@ -1,6 +1,6 @@
 //! Customer-service tickets and their messages.
 
-use sqlx::{AnyConnection, Row};
+use crate::sql::{query, Conn, Row};
 use yajin_core::Timestamp;
 
 use crate::{new_id, StoreError};
@@ -36,7 +36,7 @@ pub struct Message {
 }
 
 pub async fn insert(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     merchant_id: &str,
     subject: &str,
     application_id: Option<&str>,
@@ -44,7 +44,7 @@ pub async fn insert(
     now_ms: i64,
 ) -> Result<String, StoreError> {
     let id = new_id("tk");
-    sqlx::query(
+    query(
         "INSERT INTO tickets (id, merchant_id, subject, status, application_id, first_response_due_at, created_at, updated_at)
          VALUES ($1, $2, $3, 'open', $4, $5, $6, $6)",
     )
@@ -60,14 +60,14 @@ pub async fn insert(
 }
 
 pub async fn add_message(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ticket_id: &str,
     author_role: &str,
     author_id: &str,
     body: &str,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    query(
         "INSERT INTO ticket_messages (id, ticket_id, author_role, author_id, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(new_id("tm"))
@@ -79,7 +79,7 @@ pub async fn add_message(
     .execute(&mut *conn)
     .await?;
     // A merchant's message reopens an answered ticket; a closed one stays closed.
-    sqlx::query("UPDATE tickets SET updated_at = $1, status = CASE WHEN status = 'answered' THEN 'open' ELSE status END WHERE id = $2")
+    query("UPDATE tickets SET updated_at = $1, status = CASE WHEN status = 'answered' THEN 'open' ELSE status END WHERE id = $2")
         .bind(now_ms)
         .bind(ticket_id)
         .execute(conn)
@@ -93,7 +93,7 @@ const COLUMNS: &str = "t.id, t.merchant_id, t.subject, t.status, t.application_i
 /// A ticket with its merchant and its owner.
 const FROM: &str = "tickets t JOIN merchants m ON m.id = t.merchant_id LEFT JOIN staff s ON s.id = t.owner_staff_id";
 
-fn from_row(r: &sqlx::any::AnyRow) -> Result<Ticket, StoreError> {
+fn from_row(r: &Row) -> Result<Ticket, StoreError> {
     Ok(Ticket {
         id: r.try_get("id")?,
         merchant_id: r.try_get("merchant_id")?,
@@ -112,8 +112,8 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Ticket, StoreError> {
     })
 }
 
-pub async fn of_merchant(conn: &mut AnyConnection, merchant_id: &str, id: &str) -> Result<Option<Ticket>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM {FROM} WHERE t.id = $1 AND t.merchant_id = $2"))
+pub async fn of_merchant(conn: &mut Conn, merchant_id: &str, id: &str) -> Result<Option<Ticket>, StoreError> {
+    let row = query(&format!("SELECT {COLUMNS} FROM {FROM} WHERE t.id = $1 AND t.merchant_id = $2"))
         .bind(id)
         .bind(merchant_id)
         .fetch_optional(conn)
@@ -122,12 +122,12 @@ pub async fn of_merchant(conn: &mut AnyConnection, merchant_id: &str, id: &str) 
 }
 
 pub async fn page_of_merchant(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     merchant_id: &str,
     before_id: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Ticket>, StoreError> {
-    let rows = sqlx::query(&format!(
+    let rows = query(&format!(
         "SELECT {COLUMNS} FROM {FROM} WHERE t.merchant_id = $1 AND ($2 = '' OR t.id < $2) ORDER BY t.id DESC LIMIT $3"
     ))
     .bind(merchant_id)
@@ -138,8 +138,8 @@ pub async fn page_of_merchant(
     rows.iter().map(from_row).collect()
 }
 
-pub async fn messages(conn: &mut AnyConnection, ticket_id: &str) -> Result<Vec<Message>, StoreError> {
-    let rows = sqlx::query(
+pub async fn messages(conn: &mut Conn, ticket_id: &str) -> Result<Vec<Message>, StoreError> {
+    let rows = query(
         "SELECT tm.id, tm.author_role, tm.body, tm.created_at, s.display_name AS author_name
          FROM ticket_messages tm LEFT JOIN staff s ON s.id = tm.author_id AND tm.author_role <> 'merchant'
          WHERE tm.ticket_id = $1 ORDER BY tm.created_at, tm.id",
@@ -162,12 +162,12 @@ pub async fn messages(conn: &mut AnyConnection, ticket_id: &str) -> Result<Vec<M
 
 /// The support inbox: tickets in `status` (any if `None`), oldest first, after the id cursor.
 pub async fn inbox(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     status: Option<&str>,
     after_id: &str,
     limit: i64,
 ) -> Result<Vec<Ticket>, StoreError> {
-    let rows = sqlx::query(&format!(
+    let rows = query(&format!(
         "SELECT {COLUMNS} FROM {FROM} WHERE ($1 = '' OR t.status = $1) AND t.id > $2 ORDER BY t.id LIMIT $3"
     ))
     .bind(status.unwrap_or(""))
@@ -178,22 +178,15 @@ pub async fn inbox(
     rows.iter().map(from_row).collect()
 }
 
-pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Ticket>, StoreError> {
-    let row =
-        sqlx::query(&format!("SELECT {COLUMNS} FROM {FROM} WHERE t.id = $1")).bind(id).fetch_optional(conn).await?;
+pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<Ticket>, StoreError> {
+    let row = query(&format!("SELECT {COLUMNS} FROM {FROM} WHERE t.id = $1")).bind(id).fetch_optional(conn).await?;
     row.as_ref().map(from_row).transpose()
 }
 
 /// A staff answer: the first one is recorded as the first response; the ticket gets an owner
 /// if it had none; an open ticket becomes answered. False if the ticket is closed.
-pub async fn answer(
-    conn: &mut AnyConnection,
-    id: &str,
-    staff_id: &str,
-    body: &str,
-    now_ms: i64,
-) -> Result<bool, StoreError> {
-    let n = sqlx::query(
+pub async fn answer(conn: &mut Conn, id: &str, staff_id: &str, body: &str, now_ms: i64) -> Result<bool, StoreError> {
+    let n = query(
         "UPDATE tickets SET status = 'answered', updated_at = $1, first_response_at = coalesce(first_response_at, $1),
             owner_staff_id = coalesce(owner_staff_id, $2) WHERE id = $3 AND status <> 'closed'",
     )
@@ -204,7 +197,7 @@ pub async fn answer(
     .await?
     .rows_affected();
     if n == 1 {
-        sqlx::query("INSERT INTO ticket_messages (id, ticket_id, author_role, author_id, body, created_at) VALUES ($1, $2, 'support', $3, $4, $5)")
+        query("INSERT INTO ticket_messages (id, ticket_id, author_role, author_id, body, created_at) VALUES ($1, $2, 'support', $3, $4, $5)")
             .bind(new_id("tm"))
             .bind(id)
             .bind(staff_id)
@@ -217,8 +210,8 @@ pub async fn answer(
 }
 
 /// Closes a ticket; false if it was closed already.
-pub async fn close(conn: &mut AnyConnection, id: &str, now_ms: i64) -> Result<bool, StoreError> {
-    let n = sqlx::query(
+pub async fn close(conn: &mut Conn, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+    let n = query(
         "UPDATE tickets SET status = 'closed', closed_at = $1, updated_at = $1 WHERE id = $2 AND status <> 'closed'",
     )
     .bind(now_ms)

@@ -1,6 +1,6 @@
 //! The vault's lasting secrets (see [`Secret`]), each sealed under a master key.
 
-use sqlx::{AnyConnection, Row};
+use crate::sql::{query, Conn};
 
 use crate::pii::{Sealed, Secret};
 use crate::StoreError;
@@ -10,8 +10,8 @@ pub fn context(secret: Secret) -> String {
     format!("vault_secrets.secret:{}", secret.purpose())
 }
 
-pub async fn get(conn: &mut AnyConnection, secret: Secret) -> Result<Option<Sealed>, StoreError> {
-    let row = sqlx::query("SELECT secret_sealed, key_id FROM vault_secrets WHERE purpose = $1")
+pub async fn get(conn: &mut Conn, secret: Secret) -> Result<Option<Sealed>, StoreError> {
+    let row = query("SELECT secret_sealed, key_id FROM vault_secrets WHERE purpose = $1")
         .bind(secret.purpose())
         .fetch_optional(conn)
         .await?;
@@ -20,13 +20,8 @@ pub async fn get(conn: &mut AnyConnection, secret: Secret) -> Result<Option<Seal
 
 /// Stores `sealed` unless a secret for that purpose is already stored (another server starting
 /// at the same moment may have stored its own: the first one stays).
-pub async fn insert_if_absent(
-    conn: &mut AnyConnection,
-    secret: Secret,
-    sealed: &Sealed,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
+pub async fn insert_if_absent(conn: &mut Conn, secret: Secret, sealed: &Sealed, now_ms: i64) -> Result<(), StoreError> {
+    query(
         "INSERT INTO vault_secrets (purpose, secret_sealed, key_id, created_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (purpose) DO NOTHING",
     )
