@@ -166,7 +166,15 @@ impl From<AppError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
-        ApiError::unexpected(format!("store: {e}"))
+        match e {
+            // The database did not answer in time (down, or its write lock held by another
+            // process past the busy timeout): nothing was done, and a retry may succeed.
+            StoreError::Unreachable(_) => ApiError {
+                retry_after_s: Some(1),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::ServiceUnavailable)
+            },
+            e => ApiError::unexpected(format!("store: {e}")),
+        }
     }
 }
 
@@ -275,6 +283,17 @@ pub struct FieldErrorView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_that_does_not_answer_in_time_is_a_503_to_retry_not_a_500() {
+        let busy = ApiError::from(StoreError::Unreachable("the database stayed locked".into()));
+        assert_eq!(
+            (busy.status, busy.code.as_str(), busy.retry_after_s),
+            (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", Some(1))
+        );
+        let broken = ApiError::from(StoreError::Corrupt("x".into()));
+        assert_eq!(broken.status, StatusCode::INTERNAL_SERVER_ERROR);
+    }
 
     fn lang(value: &str) -> Lang {
         let mut headers = HeaderMap::new();
