@@ -274,3 +274,14 @@ async fn another_process(url: &str) -> sqlx::AnyConnection {
     sqlx::any::install_default_drivers();
     sqlx::AnyConnection::connect(url).await.unwrap()
 }
+
+/// Each writer's savepoint journal stays in memory: in SQLite's default temporary file, its
+/// writes were a fifth of the writer's time (docs/benchmarks.md, session 11).
+#[tokio::test]
+async fn the_writers_savepoints_are_journaled_in_memory() {
+    let test_db = TestDb::sqlite().await;
+    let mut tx = test_db.db.begin_write().await.unwrap();
+    let row = yajin_store::sql::query("PRAGMA temp_store").fetch_one(&mut *tx).await.unwrap();
+    assert_eq!(row.try_get::<i64, _>(0).unwrap(), 2, "temp_store = MEMORY");
+    tx.rollback().await.unwrap();
+}
