@@ -6,7 +6,8 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 
-use crate::sql::Conn;
+pub use crate::sql::Backend;
+use crate::sql::{Conn, Query, Row, Sql};
 use crate::StoreError;
 
 /// A transaction on either database; dereferences to the connection it runs on. A SQLite
@@ -58,6 +59,22 @@ impl Tx {
     }
 }
 
+/// A transaction runs its statements on its connection.
+impl Sql for Tx {
+    fn backend(&self) -> Backend {
+        (**self).backend()
+    }
+    fn run<'c>(&'c mut self, query: &'c Query<'_>) -> crate::sql::Pending<'c, u64> {
+        (**self).run(query)
+    }
+    fn rows<'c>(&'c mut self, query: &'c Query<'_>) -> crate::sql::Pending<'c, Vec<Row>> {
+        (**self).rows(query)
+    }
+    fn batch<'c>(&'c mut self, sql: &'c str) -> crate::sql::Pending<'c, ()> {
+        (**self).batch(sql)
+    }
+}
+
 impl std::ops::Deref for Tx {
     type Target = Conn;
     fn deref(&self) -> &Conn {
@@ -73,31 +90,6 @@ impl std::ops::DerefMut for Tx {
         match &mut self.inner {
             TxInner::Own(tx) => tx,
             TxInner::Member(member) => member.conn_mut(),
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    pub fn of_url(url: &str) -> Option<Backend> {
-        if url.starts_with("sqlite:") {
-            Some(Backend::Sqlite)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Some(Backend::Postgres)
-        } else {
-            None
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
         }
     }
 }

@@ -19,13 +19,39 @@ use std::sync::Arc;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Executor};
 
-use crate::db::Backend;
 use crate::StoreError;
 
 /// A connection or a transaction on either database (`&mut *tx` for a [`crate::Tx`]).
 pub type Conn = dyn Sql;
 
-type Pending<'c, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'c>>;
+/// A statement's answer, to await.
+pub type Pending<'c, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'c>>;
+
+/// Which database a connection speaks to, for the few places where the dialects differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
 
 /// What a connection does with a statement; see the module's documentation.
 pub trait Sql: Send {
@@ -361,7 +387,7 @@ macro_rules! sql_through_deref {
     )+};
 }
 
-sql_through_deref!(sqlx::pool::PoolConnection<sqlx::Any>, sqlx::Transaction<'static, sqlx::Any>, crate::db::Tx);
+sql_through_deref!(sqlx::pool::PoolConnection<sqlx::Any>, sqlx::Transaction<'static, sqlx::Any>);
 
 // ---- SQLite's writer --------------------------------------------------------------------
 
