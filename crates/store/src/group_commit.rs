@@ -59,7 +59,7 @@ impl GroupCommit {
     /// Opens the writer connection to the database file `path` (with `pragmas`), and starts
     /// the committer on a thread of its own: a commit (and its fsync) is not held up behind a
     /// busy server's request tasks, does not hold them up, and does not depend on the runtime
-    /// of whoever opened the database living as long. The thread keeps to one CPU.
+    /// of whoever opened the database living as long.
     pub(crate) async fn start(
         path: PathBuf,
         busy_timeout: Duration,
@@ -74,7 +74,6 @@ impl GroupCommit {
         std::thread::Builder::new()
             .name("yajin-writer".into())
             .spawn(move || {
-                crate::cpu::keep_to_one();
                 runtime.block_on(async move {
                     let conn = match open(&path, &pragmas) {
                         Ok(conn) => conn,
@@ -104,7 +103,9 @@ impl GroupCommit {
         Ok(GroupCommit { turn, committer, handle })
     }
 
-    /// The writer thread's runtime.
+    /// The writer thread's runtime: write use cases spawned here pass the turn from one to
+    /// the next, and to the committer, as task switches on one thread rather than wake-ups of
+    /// another.
     pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
         &self.handle
     }

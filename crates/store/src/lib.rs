@@ -1,7 +1,9 @@
 //! Yajin's persistence on SQLite and PostgreSQL, on one code path.
 //!
-//! - [`db`]: the connection pool, the backend's few dialect differences, write transactions
-//!   (on SQLite committed in groups: `group_commit`).
+//! - [`sql`]: statements and rows on either database, written once; SQLite's writer runs them
+//!   synchronously (rusqlite), the rest through sqlx.
+//! - [`db`]: the connection pool, write transactions (on SQLite committed in groups:
+//!   `group_commit`).
 //! - [`bulk`]: bulk loading by each database's fastest path (`COPY` on PostgreSQL).
 //! - [`migrate`]: embedded migrations per backend, all-or-nothing.
 //! - [`pii`]: sealing of ID and bank card numbers, blind indexes.
@@ -12,7 +14,6 @@
 
 pub mod audit;
 pub mod bulk;
-mod cpu;
 pub mod db;
 mod group_commit;
 pub mod ledger;
