@@ -403,6 +403,11 @@ impl SqliteWriter {
     }
 
     fn prepared(&self, query: &Query<'_>) -> Result<rusqlite::CachedStatement<'_>, StoreError> {
+        // SQLite would prepare the first statement and quietly drop the rest (PostgreSQL
+        // refuses them in a prepared statement): several statements go through `batch`.
+        if query.sql.trim_end().trim_end_matches(';').contains(';') {
+            return Err(StoreError::Sqlite(format!("one statement at a time (use batch): {}", query.sql)));
+        }
         let mut statement = self.conn.prepare_cached(query.sql).map_err(engine)?;
         for i in 1..=statement.parameter_count() {
             // `$n` names the n-th value, wherever it stands and however often.
@@ -537,6 +542,9 @@ mod tests {
         assert_eq!(w.run_now(&query("SELECT id FROM t")).unwrap(), 0);
         let missing = w.run_now(&query("INSERT INTO t (id, n) VALUES ($1, $2)").bind("b"));
         assert!(missing.is_err(), "a parameter without a value is refused, not bound as null");
+        let two = w.run_now(&query("INSERT INTO t (id) VALUES ('c'); INSERT INTO t (id) VALUES ('d')"));
+        assert!(two.is_err(), "two statements are refused, not cut to the first");
+        assert_eq!(w.rows_now(&query("SELECT id FROM t WHERE id IN ('c', 'd');")).unwrap().len(), 0);
     }
 
     #[test]
