@@ -11,10 +11,10 @@
 //!   idle server a commit happens at once.
 //! - If the commit fails, every member is told so: none of them is answered as done, and all
 //!   of their work is rolled back together (a retry with the same idempotency key redoes it).
-//! - A request may be cancelled at any await (its client hung up). A statement sent to SQLite
-//!   runs whether or not anyone waits for its answer, so the writer's state changes only after
-//!   its statement completed, and what a cut-short step may have left (an abandoned savepoint,
-//!   a transaction nobody knows of) is marked first, repaired by the next writer or by the
+//! - A request may be cancelled at any await (its client hung up). The writer's statements run
+//!   synchronously (see [`crate::sql`]), so a request is never cut short inside one, only
+//!   between them; what a cut-short request may have left (an abandoned savepoint, a
+//!   transaction nobody knows of) is marked first, repaired by the next writer or by the
 //!   committer (which a cut-short step wakes), and when in doubt the group is failed: never
 //!   a member told "done" whose work was rolled back.
 
