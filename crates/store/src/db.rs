@@ -7,7 +7,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 
 pub use crate::sql::Backend;
-use crate::sql::{Conn, Query, Row, Sql};
+use crate::sql::Conn;
 use crate::StoreError;
 
 /// A transaction on either database; dereferences to the connection it runs on. A SQLite
@@ -59,21 +59,8 @@ impl Tx {
     }
 }
 
-/// A transaction runs its statements on its connection.
-impl Sql for Tx {
-    fn backend(&self) -> Backend {
-        (**self).backend()
-    }
-    fn run<'c>(&'c mut self, query: &'c Query<'_>) -> crate::sql::Pending<'c, u64> {
-        (**self).run(query)
-    }
-    fn rows<'c>(&'c mut self, query: &'c Query<'_>) -> crate::sql::Pending<'c, Vec<Row>> {
-        (**self).rows(query)
-    }
-    fn batch<'c>(&'c mut self, sql: &'c str) -> crate::sql::Pending<'c, ()> {
-        (**self).batch(sql)
-    }
-}
+// A transaction runs its statements on its connection.
+crate::sql::sql_through_deref!(Tx);
 
 impl std::ops::Deref for Tx {
     type Target = Conn;

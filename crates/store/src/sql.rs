@@ -367,25 +367,30 @@ impl Sql for AnyConnection {
     }
 }
 
-/// A connection borrowed from the pool, or a transaction on one, is its connection.
+/// A connection borrowed from the pool, or a transaction on one (also [`crate::Tx`]), is its
+/// connection.
 macro_rules! sql_through_deref {
     ($($t:ty),+) => {$(
-        impl Sql for $t {
-            fn backend(&self) -> Backend {
-                Sql::backend(&**self)
+        impl $crate::sql::Sql for $t {
+            fn backend(&self) -> $crate::sql::Backend {
+                $crate::sql::Sql::backend(&**self)
             }
-            fn run<'c>(&'c mut self, query: &'c Query<'_>) -> Pending<'c, u64> {
-                Sql::run(&mut **self, query)
+            fn run<'c>(&'c mut self, query: &'c $crate::sql::Query<'_>) -> $crate::sql::Pending<'c, u64> {
+                $crate::sql::Sql::run(&mut **self, query)
             }
-            fn rows<'c>(&'c mut self, query: &'c Query<'_>) -> Pending<'c, Vec<Row>> {
-                Sql::rows(&mut **self, query)
+            fn rows<'c>(
+                &'c mut self,
+                query: &'c $crate::sql::Query<'_>,
+            ) -> $crate::sql::Pending<'c, Vec<$crate::sql::Row>> {
+                $crate::sql::Sql::rows(&mut **self, query)
             }
-            fn batch<'c>(&'c mut self, sql: &'c str) -> Pending<'c, ()> {
-                Sql::batch(&mut **self, sql)
+            fn batch<'c>(&'c mut self, sql: &'c str) -> $crate::sql::Pending<'c, ()> {
+                $crate::sql::Sql::batch(&mut **self, sql)
             }
         }
     )+};
 }
+pub(crate) use sql_through_deref;
 
 sql_through_deref!(sqlx::pool::PoolConnection<sqlx::Any>, sqlx::Transaction<'static, sqlx::Any>);
 
