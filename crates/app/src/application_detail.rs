@@ -66,10 +66,12 @@ pub struct NewlyWritten {
     pub agent_name: Option<String>,
     /// Whether files were linked to it.
     pub with_files: bool,
+    /// Its whole timeline, when the writer holds it (the events it appended, as stored).
+    pub timeline: Option<Vec<Event>>,
 }
 
-/// An application written in this transaction, with its detail: its timeline (and files, if
-/// any were linked) read back, the rest known. No payout exists yet: the worker makes the
+/// An application written in this transaction, with its detail: its timeline (unless the
+/// writer holds it) and files (if any were linked) read back, the rest known. No payout exists yet: the worker makes the
 /// first one after the transaction commits.
 pub async fn load_new_detail(
     conn: &mut Conn,
@@ -77,7 +79,10 @@ pub async fn load_new_detail(
     known: NewlyWritten,
 ) -> Result<ApplicationDetail, StoreError> {
     let ids = [a.id.clone()];
-    let timeline = applications::events_of(conn, &ids).await?.into_iter().map(|(_, event)| event).collect();
+    let timeline = match known.timeline {
+        Some(timeline) => timeline,
+        None => applications::events_of(conn, &ids).await?.into_iter().map(|(_, event)| event).collect(),
+    };
     let attachments = match known.with_files {
         true => attachments::of_applications(conn, &ids).await?.into_iter().map(|(_, file)| file).collect(),
         false => Vec::new(),

@@ -8,7 +8,7 @@ use yajin_core::ids::{BankCardNo, IdCardNo, PhoneNo, TerminalSn};
 use yajin_core::notice::{Note, Notice};
 use yajin_core::validation::{printable, FieldError, FieldErrors, Lines};
 
-use yajin_store::records::applications::{self, Application, NewApplication, NewEvent};
+use yajin_store::records::applications::{self, Application, Event, NewApplication, NewEvent};
 use yajin_store::records::{attachments, identity_misses, merchants, terminals};
 use yajin_store::{Conn, StoreError, Tx};
 
@@ -329,7 +329,7 @@ pub async fn supplement_with_uploads(
 
 /// An application just written, and what its writer knows of it.
 struct Submitted {
-    id: String,
+    created: Created,
     terminal_sn: String,
     agent_name: Option<String>,
 }
@@ -353,9 +353,9 @@ async fn submit_in(tx: &mut Tx, app: &App, merchant_id: &str, input: &ApplyInput
         system_note: None,
         deduct_outstanding: input.deduct_outstanding,
     };
-    let id = create(tx, app, &actor, &assessed, &checked.bank_card, &request).await?;
-    attachments::link(tx, &id, &input.attachment_ids).await?;
-    Ok(Submitted { id, terminal_sn: assessed.terminal.sn, agent_name })
+    let created = create(tx, app, &actor, &assessed, &checked.bank_card, &request).await?;
+    attachments::link(tx, created.id(), &input.attachment_ids).await?;
+    Ok(Submitted { created, terminal_sn: assessed.terminal.sn, agent_name })
 }
 
 struct Request<'a> {
@@ -367,6 +367,23 @@ struct Request<'a> {
     deduct_outstanding: bool,
 }
 
+/// What [`create`] wrote.
+enum Created {
+    /// The row and its one timeline event, as stored: the answer needs no read.
+    Submitted(Application, Event),
+    /// The system approved it in the same transaction, which moved its row and timeline on.
+    AutoApproved(String),
+}
+
+impl Created {
+    fn id(&self) -> &str {
+        match self {
+            Created::Submitted(a, _) => &a.id,
+            Created::AutoApproved(id) => id,
+        }
+    }
+}
+
 /// Writes an eligible application: the row, the first timeline event, the notification, and
 /// the system's approval when the rules allow it.
 async fn create(
@@ -376,7 +393,7 @@ async fn create(
     assessed: &TerminalAssessment,
     bank_card: &BankCardNo,
     request: &Request<'_>,
-) -> Result<String, ApplyError> {
+) -> Result<Created, ApplyError> {
     let a = &assessed.assessment;
     let plan = &assessed.terminal.plan;
     let merchant_id = assessed.terminal.merchant_id.as_str();
@@ -394,13 +411,14 @@ async fn create(
         four_eyes_required: a.refundable_fen >= plan.four_eyes_threshold_fen,
     };
     let now = app.now_ms();
-    let id = applications::insert(tx, &app.vault, &new, now).await.map_err(|e| match e {
+    let created = applications::insert(tx, &app.vault, &new, now).await.map_err(|e| match e {
         // The partial unique index: another open application won a race.
         StoreError::Conflict(_) => {
             ApplyError::AlreadyOpen { application_id: None, terminal_id: assessed.terminal.id.clone() }
         }
         other => ApplyError::Store(other),
     })?;
+    let id = created.id.clone();
     let detail = serde_json::json!({"amount_fen": a.refundable_fen, "fee_fen": a.fee_fen, "deducted_fen": a.deducted_fen,
         "net_refund_fen": a.net_refund_fen, "deductions": a.deductions});
     let event = NewEvent {
@@ -413,7 +431,7 @@ async fn create(
         system_note: request.system_note.as_ref(),
         detail: &detail.to_string(),
     };
-    applications::append_event(tx, &event, now).await?;
+    let first = applications::append_event(tx, &event, now).await?;
     let notice = Notice::ApplicationSubmitted {
         application_id: id.clone(),
         sn: assessed.terminal.sn.clone(),
@@ -428,8 +446,9 @@ async fn create(
             crate::review::ReviewError::Store(e) => ApplyError::Store(e),
             other => ApplyError::Unexpected(format!("automatic approval: {other}")),
         })?;
+        return Ok(Created::AutoApproved(id));
     }
-    Ok(id)
+    Ok(Created::Submitted(created, first))
 }
 
 /// After new usage: if the terminal has just met its activation target, tell the merchant
@@ -471,7 +490,8 @@ pub async fn on_usage(tx: &mut Tx, app: &App, terminal_id: &str) -> Result<Optio
         system_note: Some(Note::AppliedForMerchant),
         deduct_outstanding: false,
     };
-    create(tx, app, &crate::Actor::system(), &assessed, &card, &request).await.map(Some)
+    let created = create(tx, app, &crate::Actor::system(), &assessed, &card, &request).await?;
+    Ok(Some(created.id().to_owned()))
 }
 
 /// Moves the merchant's application by `action`, with its event and notification.
@@ -626,11 +646,17 @@ async fn submit_here(
         }
         Err(e) => return Err(e),
     };
-    let created = applications::by_id(&mut work.tx, &submitted.id).await?.ok_or(ApplyError::NotFound)?;
+    let (created, timeline) = match submitted.created {
+        Created::Submitted(application, first) => (application, Some(vec![first])),
+        Created::AutoApproved(id) => {
+            (applications::by_id(&mut work.tx, &id).await?.ok_or(ApplyError::NotFound)?, None)
+        }
+    };
     let known = NewlyWritten {
         terminal_sn: submitted.terminal_sn,
         agent_name: submitted.agent_name,
         with_files: !input.attachment_ids.is_empty(),
+        timeline,
     };
     let detail = load_new_detail(&mut work.tx, created, known).await?;
     Ok(work.finish(detail).await?)

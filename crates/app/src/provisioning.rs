@@ -425,7 +425,7 @@ pub async fn record_past_refund(
         bank_card: &card,
         four_eyes_required: false,
     };
-    let id = applications::insert(&mut tx, &app.vault, &new, refunded_at.millis()).await?;
+    let id = applications::insert(&mut tx, &app.vault, &new, refunded_at.millis()).await?.id;
     let reserve = postings::approve_refund(&id, terminal_id, &merchant_id, amount, Fen::ZERO, &[]);
     ledger::create(&mut tx, &reserve, now).await?;
     for t in &reserve {

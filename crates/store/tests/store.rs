@@ -13,7 +13,7 @@ use yajin_core::{Fen, Timestamp};
 use yajin_store::audit::{self, AuditEntry};
 use yajin_store::migrate::{self, Migration};
 use yajin_store::pii::{MasterKey, Vault};
-use yajin_store::records::{applications, merchants, plans, terminals, tickets};
+use yajin_store::records::{applications, merchants, plans, staff, terminals, tickets};
 use yajin_store::{ledger, Db, StoreError};
 use yajin_testdb::on_both_databases;
 
@@ -108,7 +108,7 @@ fn new_application<'a>(f: &'a Fixture, card: &'a BankCardNo) -> applications::Ne
 async fn submit(db: &Db, f: &Fixture) -> Result<String, StoreError> {
     let card = BankCardNo::parse("6222021234567890128").unwrap();
     let mut tx = db.begin_write().await?;
-    let id = applications::insert(&mut tx, &vault(), &new_application(f, &card), 1).await?;
+    let id = applications::insert(&mut tx, &vault(), &new_application(f, &card), 1).await?.id;
     tx.commit().await?;
     Ok(id)
 }
@@ -147,6 +147,58 @@ on_both_databases! {
         assert_eq!(migrate::current_version(&db).await.unwrap(), head);
         let step_two = sqlx::query("SELECT count(*) FROM step_two").execute(db.pool()).await;
         assert!(step_two.is_err(), "migration 2 was rolled back with 3");
+    }
+
+    async fn an_application_and_its_events_come_back_from_their_inserts_as_they_read(db) {
+        // Submit answers from what the inserts return instead of reading the rows again.
+        let f = merchant_with_terminal(&db, "13800000001", "SN-1").await;
+        let card = BankCardNo::parse("6222021234567890128").unwrap();
+        let mut tx = db.begin_write().await.unwrap();
+        let inserted = applications::insert(&mut tx, &vault(), &new_application(&f, &card), 7).await.unwrap();
+        let reviewer = staff::insert(
+            &mut tx,
+            &staff::NewStaff {
+                username: "wang".into(),
+                display_name: "王审核".into(),
+                role: Role::Reviewer,
+                password_hash: "x".into(),
+            },
+            0,
+        )
+        .await
+        .unwrap();
+        let merchant_said = applications::NewEvent {
+            application_id: &inserted.id,
+            from: None,
+            to: Status::Submitted,
+            actor_role: Role::Merchant,
+            actor_id: &f.merchant_id,
+            note: "不用了",
+            system_note: None,
+            detail: r#"{"amount_fen":29900}"#,
+        };
+        let note = yajin_core::notice::Note::AutoApproved;
+        let reviewer_said = applications::NewEvent {
+            from: Some(Status::Submitted),
+            to: Status::InReview,
+            actor_role: Role::Reviewer,
+            actor_id: &reviewer,
+            note: "",
+            system_note: Some(&note),
+            ..merchant_said
+        };
+        let appended = vec![
+            applications::append_event(&mut tx, &merchant_said, 8).await.unwrap(),
+            applications::append_event(&mut tx, &reviewer_said, 9).await.unwrap(),
+        ];
+        tx.commit().await.unwrap();
+        let mut conn = db.pool().acquire().await.unwrap();
+        assert_eq!(applications::by_id(&mut conn, &inserted.id).await.unwrap(), Some(inserted.clone()));
+        assert_eq!(inserted.bank_card_masked, "6222 **** **** 0128");
+        let read = applications::events(&mut conn, &inserted.id).await.unwrap();
+        assert_eq!(read, appended);
+        assert_eq!(appended[1].actor_name.as_deref(), Some("王审核"), "the staff member's name, as a read joins it");
+        assert_eq!(appended[0].actor_name, None);
     }
 
     async fn the_ledger_refuses_an_over_refund(db) {

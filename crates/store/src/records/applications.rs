@@ -50,15 +50,22 @@ pub struct Application {
 
 /// Inserts a `submitted` application. A second open application for the same terminal is a
 /// `Conflict` from the partial unique index, whichever server inserted the first.
-pub async fn insert(conn: &mut Conn, vault: &Vault, a: &NewApplication<'_>, now_ms: i64) -> Result<String, StoreError> {
+pub async fn insert(
+    conn: &mut Conn,
+    vault: &Vault,
+    a: &NewApplication<'_>,
+    now_ms: i64,
+) -> Result<Application, StoreError> {
     let id = new_id("ra");
     let card = vault.seal(a.bank_card.expose(), &format!("refund_applications.bank_card:{id}"));
-    query(
+    // The row comes back as stored, so the writer answers without reading it again.
+    let row = query(&format!(
         "INSERT INTO refund_applications (id, merchant_id, terminal_id, status, reason, note, amount_fen, fee_fen,
             deducted_fen, net_refund_fen, deduct_outstanding, bank_card_sealed, bank_card_key_id, bank_card_first4,
             bank_card_last4, four_eyes_required, created_at, updated_at)
-         VALUES ($1, $2, $3, 'submitted', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)",
-    )
+         VALUES ($1, $2, $3, 'submitted', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)
+         RETURNING {COLUMNS}"
+    ))
     .bind(&id)
     .bind(a.merchant_id)
     .bind(a.terminal_id)
@@ -75,9 +82,9 @@ pub async fn insert(conn: &mut Conn, vault: &Vault, a: &NewApplication<'_>, now_
     .bind(a.bank_card.last4())
     .bind(i64::from(a.four_eyes_required))
     .bind(now_ms)
-    .execute(conn)
+    .fetch_one(conn)
     .await?;
-    Ok(id)
+    from_row(&row)
 }
 
 /// Moves the application from one of `from` to `to`. Returns false, changing nothing, if it
@@ -118,11 +125,14 @@ pub struct NewEvent<'a> {
     pub detail: &'a str,
 }
 
-pub async fn append_event(conn: &mut Conn, e: &NewEvent<'_>, now_ms: i64) -> Result<(), StoreError> {
-    query(
+/// Appends a step to the timeline and gives it back as read (with the staff member's name).
+pub async fn append_event(conn: &mut Conn, e: &NewEvent<'_>, now_ms: i64) -> Result<Event, StoreError> {
+    let row = query(
         "INSERT INTO application_events (application_id, from_status, to_status, actor_role, actor_id, note, detail, at,
                                          system_note)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         RETURNING from_status, to_status, actor_role, actor_id, note, system_note, detail, at,
+                   (SELECT s.display_name FROM staff s WHERE s.id = actor_id) AS actor_name",
     )
     .bind(e.application_id)
     .bind(e.from.map(Status::as_str))
@@ -133,9 +143,9 @@ pub async fn append_event(conn: &mut Conn, e: &NewEvent<'_>, now_ms: i64) -> Res
     .bind(e.detail)
     .bind(now_ms)
     .bind(e.system_note.map(|n| serde_json::to_string(n).unwrap_or_default()))
-    .execute(conn)
+    .fetch_one(conn)
     .await?;
-    Ok(())
+    event_from_row(&row)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
