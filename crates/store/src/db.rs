@@ -81,6 +81,10 @@ impl std::ops::DerefMut for Tx {
     }
 }
 
+/// A pooled connection idle this long is pinged before it is handed out; one used more
+/// recently is not (see `Db::connect`).
+pub const CHECK_CONNECTIONS_IDLE_FOR: Duration = Duration::from_secs(1);
+
 /// Pool settings, passed explicitly.
 #[derive(Clone, Debug)]
 pub struct DbOptions {
@@ -158,6 +162,19 @@ impl Db {
         let pool = AnyPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
+            // sqlx pings every connection it hands out: on PostgreSQL a round trip before
+            // each request's first statement (a submit had two, My Devices two). A connection
+            // that answered moments ago is alive; one idle longer is checked, so a database
+            // restart costs no request an error (HikariCP's `aliveBypassWindowMs`).
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= CHECK_CONNECTIONS_IDLE_FOR {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |conn, _meta| {
                 let pragmas = pool_pragmas.clone();
                 Box::pin(async move {

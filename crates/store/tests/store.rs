@@ -951,3 +951,37 @@ async fn postgres_connections_never_compile_statements() {
         held.push(conn);
     }
 }
+
+/// The pool hands out a connection used moments ago without pinging it (a round trip per
+/// request), and checks one idle longer: connections the database dropped while idle (a
+/// restart, an administrator's `pg_terminate_backend`) are replaced, and no caller sees an error.
+#[tokio::test]
+async fn connections_postgres_dropped_while_idle_are_replaced_unseen() {
+    let Some(test) = yajin_testdb::TestDb::postgres().await else { return };
+    let options = yajin_store::DbOptions { max_connections: 4, ..yajin_store::DbOptions::default() };
+    let db = Db::connect(&test.url, &options).await.unwrap();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut conn = db.pool().acquire().await.unwrap();
+        sqlx::query("SELECT 1").execute(&mut *conn).await.unwrap();
+        held.push(conn);
+    }
+    drop(held);
+    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&test.url).await.unwrap();
+    let (killed,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+           WHERE datname = current_database() AND pid <> pg_backend_pid()) AS t",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert!(killed >= 4, "the pool's connections were dropped: {killed}");
+    tokio::time::sleep(yajin_store::CHECK_CONNECTIONS_IDLE_FOR + std::time::Duration::from_millis(200)).await;
+    for i in 0..8 {
+        let mut conn = db.pool().acquire().await.unwrap();
+        let (one,): (i64,) = sqlx::query_as("SELECT CAST(1 AS BIGINT)").fetch_one(&mut *conn).await.unwrap_or_else(|e| {
+            panic!("use {i} after the database dropped the pool's connections: {e}");
+        });
+        assert_eq!(one, 1);
+    }
+}
