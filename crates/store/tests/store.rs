@@ -985,3 +985,15 @@ async fn connections_postgres_dropped_while_idle_are_replaced_unseen() {
         assert_eq!(one, 1);
     }
 }
+
+/// SQLite is built as `.cargo/config.toml` says: no global memory accounting (a mutex every
+/// allocation takes) and a page cache per connection (not one shared behind a global mutex).
+#[tokio::test]
+async fn sqlite_is_built_without_its_global_mutexes() {
+    let test = yajin_testdb::TestDb::sqlite().await;
+    let options: Vec<(String,)> =
+        sqlx::query_as("SELECT compile_options FROM pragma_compile_options").fetch_all(test.db.pool()).await.unwrap();
+    let options: Vec<String> = options.into_iter().map(|(o,)| o).collect();
+    assert!(options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"), "{options:?}");
+    assert!(!options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"), "{options:?}");
+}
