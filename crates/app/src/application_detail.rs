@@ -71,8 +71,8 @@ pub struct NewlyWritten {
 }
 
 /// An application written in this transaction, with its detail: its timeline (unless the
-/// writer holds it) and files (if any were linked) read back, the rest known. No payout exists yet: the worker makes the
-/// first one after the transaction commits.
+/// writer holds it) and files (if any were linked) read back, the rest known. No payout
+/// exists yet: the worker makes the first one after the transaction commits.
 pub async fn load_new_detail(
     conn: &mut Conn,
     a: Application,

@@ -648,9 +648,7 @@ async fn submit_here(
     };
     let (created, timeline) = match submitted.created {
         Created::Submitted(application, first) => (application, Some(vec![first])),
-        Created::AutoApproved(id) => {
-            (applications::by_id(&mut work.tx, &id).await?.ok_or(ApplyError::NotFound)?, None)
-        }
+        Created::AutoApproved(id) => (applications::by_id(&mut work.tx, &id).await?.ok_or(ApplyError::NotFound)?, None),
     };
     let known = NewlyWritten {
         terminal_sn: submitted.terminal_sn,

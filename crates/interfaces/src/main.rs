@@ -5,6 +5,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use yajin::cli::Cli;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match yajin::run(cli) {
