@@ -979,9 +979,10 @@ async fn connections_postgres_dropped_while_idle_are_replaced_unseen() {
     tokio::time::sleep(yajin_store::CHECK_CONNECTIONS_IDLE_FOR + std::time::Duration::from_millis(200)).await;
     for i in 0..8 {
         let mut conn = db.pool().acquire().await.unwrap();
-        let (one,): (i64,) = sqlx::query_as("SELECT CAST(1 AS BIGINT)").fetch_one(&mut *conn).await.unwrap_or_else(|e| {
-            panic!("use {i} after the database dropped the pool's connections: {e}");
-        });
+        let (one,): (i64,) =
+            sqlx::query_as("SELECT CAST(1 AS BIGINT)").fetch_one(&mut *conn).await.unwrap_or_else(|e| {
+                panic!("use {i} after the database dropped the pool's connections: {e}");
+            });
         assert_eq!(one, 1);
     }
 }
