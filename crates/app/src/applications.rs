@@ -370,7 +370,7 @@ struct Request<'a> {
 /// What [`create`] wrote.
 enum Created {
     /// The row and its one timeline event, as stored: the answer needs no read.
-    Submitted(Application, Event),
+    Submitted(Box<(Application, Event)>),
     /// The system approved it in the same transaction, which moved its row and timeline on.
     AutoApproved(String),
 }
@@ -378,7 +378,7 @@ enum Created {
 impl Created {
     fn id(&self) -> &str {
         match self {
-            Created::Submitted(a, _) => &a.id,
+            Created::Submitted(written) => &written.0.id,
             Created::AutoApproved(id) => id,
         }
     }
@@ -448,7 +448,7 @@ async fn create(
         })?;
         return Ok(Created::AutoApproved(id));
     }
-    Ok(Created::Submitted(created, first))
+    Ok(Created::Submitted(Box::new((created, first))))
 }
 
 /// After new usage: if the terminal has just met its activation target, tell the merchant
@@ -647,7 +647,10 @@ async fn submit_here(
         Err(e) => return Err(e),
     };
     let (created, timeline) = match submitted.created {
-        Created::Submitted(application, first) => (application, Some(vec![first])),
+        Created::Submitted(written) => {
+            let (application, first) = *written;
+            (application, Some(vec![first]))
+        }
         Created::AutoApproved(id) => (applications::by_id(&mut work.tx, &id).await?.ok_or(ApplyError::NotFound)?, None),
     };
     let known = NewlyWritten {
