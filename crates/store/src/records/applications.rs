@@ -2,6 +2,8 @@
 //! (`… WHERE status IN (the action's sources)`) whose rows-affected is checked, so two racing
 //! actors can never both move one application.
 
+use std::sync::LazyLock;
+
 use crate::sql::{query, Conn, Row};
 use yajin_core::application::{Role, Status};
 use yajin_core::notice::Note;
@@ -59,31 +61,34 @@ pub async fn insert(
     let id = new_id("ra");
     let card = vault.seal(a.bank_card.expose(), &format!("refund_applications.bank_card:{id}"));
     // The row comes back as stored, so the writer answers without reading it again.
-    let row = query(&format!(
-        "INSERT INTO refund_applications (id, merchant_id, terminal_id, status, reason, note, amount_fen, fee_fen,
-            deducted_fen, net_refund_fen, deduct_outstanding, bank_card_sealed, bank_card_key_id, bank_card_first4,
-            bank_card_last4, four_eyes_required, created_at, updated_at)
-         VALUES ($1, $2, $3, 'submitted', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)
-         RETURNING {COLUMNS}"
-    ))
-    .bind(&id)
-    .bind(a.merchant_id)
-    .bind(a.terminal_id)
-    .bind(a.reason)
-    .bind(a.note)
-    .bind(a.amount.get())
-    .bind(a.fee.get())
-    .bind(a.deducted.get())
-    .bind(a.net_refund.get())
-    .bind(i64::from(a.deduct_outstanding))
-    .bind(card.bytes)
-    .bind(card.key_id)
-    .bind(&a.bank_card.expose()[..4])
-    .bind(a.bank_card.last4())
-    .bind(i64::from(a.four_eyes_required))
-    .bind(now_ms)
-    .fetch_one(conn)
-    .await?;
+    static INSERT: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "INSERT INTO refund_applications (id, merchant_id, terminal_id, status, reason, note, amount_fen, fee_fen,
+                deducted_fen, net_refund_fen, deduct_outstanding, bank_card_sealed, bank_card_key_id, bank_card_first4,
+                bank_card_last4, four_eyes_required, created_at, updated_at)
+             VALUES ($1, $2, $3, 'submitted', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)
+             RETURNING {COLUMNS}"
+        )
+    });
+    let row = query(&INSERT)
+        .bind(&id)
+        .bind(a.merchant_id)
+        .bind(a.terminal_id)
+        .bind(a.reason)
+        .bind(a.note)
+        .bind(a.amount.get())
+        .bind(a.fee.get())
+        .bind(a.deducted.get())
+        .bind(a.net_refund.get())
+        .bind(i64::from(a.deduct_outstanding))
+        .bind(card.bytes)
+        .bind(card.key_id)
+        .bind(&a.bank_card.expose()[..4])
+        .bind(a.bank_card.last4())
+        .bind(i64::from(a.four_eyes_required))
+        .bind(now_ms)
+        .fetch_one(conn)
+        .await?;
     from_row(&row)
 }
 
