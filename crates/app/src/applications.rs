@@ -9,12 +9,12 @@ use yajin_core::notice::{Note, Notice};
 use yajin_core::validation::{printable, FieldError, FieldErrors, Lines};
 
 use yajin_store::records::applications::{self, Application, Event, NewApplication, NewEvent};
-use yajin_store::records::{attachments, identity_misses, merchants, terminals};
+use yajin_store::records::{attachments, devices, identity_misses, merchants, terminals};
 use yajin_store::{Conn, StoreError, Tx};
 
 pub use crate::application_detail::{load_detail, load_details, ApplicationDetail};
 use crate::application_detail::{load_new_detail, NewlyWritten};
-use crate::assessment::{assess_by_sn, assess_terminals, TerminalAssessment};
+use crate::assessment::{assess_facts, assess_terminals, TerminalAssessment};
 use crate::idempotency::{begin_work, Outcome, Replay};
 use crate::paging::{Page, PageRequest};
 use crate::{notices, App, AppError};
@@ -147,9 +147,9 @@ struct Evaluated {
     agent_name: Option<String>,
 }
 
-/// Everything short of writing: fields, ownership, identity, card, rules. Three statements
-/// (the files, the terminal with its facts, the merchant's identity), and none for files
-/// when none are named.
+/// Everything short of writing: fields, ownership, identity, card, rules. Two statements (the
+/// files; the terminal with its facts and the merchant's identity), none for files when none
+/// are named.
 async fn evaluate(conn: &mut Conn, app: &App, merchant_id: &str, input: &ApplyInput) -> Result<Evaluated, ApplyError> {
     let checked = check_fields(input)?;
     let not_owned = attachments::not_owned(conn, merchant_id, &input.attachment_ids).await?;
@@ -171,14 +171,11 @@ async fn evaluate(conn: &mut Conn, app: &App, merchant_id: &str, input: &ApplyIn
         return Err(ApplyError::Fields(errors));
     }
     let now = app.clock.now();
+    let read =
+        devices::for_application(conn, merchant_id, checked.sn.as_str(), misses_counted_since(now.millis())).await?;
+    let Some((facts, merchant, applicant)) = read else { return Err(ApplyError::TerminalNotFound) };
     // Read first, judged last: the identity is checked before the rules are.
-    let assessed = assess_by_sn(conn, merchant_id, checked.sn.as_str(), input.deduct_outstanding, now).await;
-    if let Ok(None) = assessed {
-        return Err(ApplyError::TerminalNotFound);
-    }
-    let applicant = merchants::applicant(conn, merchant_id, misses_counted_since(now.millis()))
-        .await?
-        .ok_or(ApplyError::NotFound)?;
+    let assessed = assess_facts(vec![facts], &merchant, input.deduct_outstanding, now);
     if locks_identity(applicant.misses) {
         return Err(ApplyError::IdentityChecksLocked);
     }
@@ -208,7 +205,7 @@ async fn evaluate(conn: &mut Conn, app: &App, merchant_id: &str, input: &ApplyIn
     if !identity.bank_card {
         return Err(ApplyError::BankCardMismatch);
     }
-    let assessed = assessed?.ok_or(ApplyError::TerminalNotFound)?;
+    let assessed = assessed?.pop().ok_or(ApplyError::TerminalNotFound)?;
     Ok(Evaluated { checked, assessed, agent_name: applicant.agent_name })
 }
 
@@ -411,14 +408,7 @@ async fn create(
         four_eyes_required: a.refundable_fen >= plan.four_eyes_threshold_fen,
     };
     let now = app.now_ms();
-    let created = applications::insert(tx, &app.vault, &new, now).await.map_err(|e| match e {
-        // The partial unique index: another open application won a race.
-        StoreError::Conflict(_) => {
-            ApplyError::AlreadyOpen { application_id: None, terminal_id: assessed.terminal.id.clone() }
-        }
-        other => ApplyError::Store(other),
-    })?;
-    let id = created.id.clone();
+    let id = applications::new_application_id();
     let detail = serde_json::json!({"amount_fen": a.refundable_fen, "fee_fen": a.fee_fen, "deducted_fen": a.deducted_fen,
         "net_refund_fen": a.net_refund_fen, "deductions": a.deductions});
     let event = NewEvent {
@@ -431,7 +421,6 @@ async fn create(
         system_note: request.system_note.as_ref(),
         detail: &detail.to_string(),
     };
-    let first = applications::append_event(tx, &event, now).await?;
     let notice = Notice::ApplicationSubmitted {
         application_id: id.clone(),
         sn: assessed.terminal.sn.clone(),
@@ -440,7 +429,15 @@ async fn create(
         deducted: a.deducted_fen,
         net: a.net_refund_fen,
     };
-    notices::tell(tx, merchant_id, &notice, now).await?;
+    let written = applications::insert_submitted(tx, &app.vault, &id, &new, &event, &notice, now).await;
+    let (created, first, notification_id) = written.map_err(|e| match e {
+        // The partial unique index: another open application won a race.
+        StoreError::Conflict(_) => {
+            ApplyError::AlreadyOpen { application_id: None, terminal_id: assessed.terminal.id.clone() }
+        }
+        other => ApplyError::Store(other),
+    })?;
+    notices::queue_text(tx, &notice, &notification_id, now).await?;
     if a.auto_approvable {
         crate::review::approve_automatically(&app.vault, tx, &id, now).await.map_err(|e| match e {
             crate::review::ReviewError::Store(e) => ApplyError::Store(e),

@@ -15,6 +15,11 @@ pub const SMS_JOB: &str = "sms";
 /// Writes `notice` for the merchant and, when it goes by SMS, queues the text.
 pub async fn tell(tx: &mut Tx, merchant_id: &str, notice: &Notice, now: i64) -> Result<(), StoreError> {
     let id = notifications::insert(tx, merchant_id, notice, now).await?;
+    queue_text(tx, notice, &id, now).await
+}
+
+/// Queues the text of the notification `id` just stored for `notice`, when it goes by SMS.
+pub async fn queue_text(tx: &mut Tx, notice: &Notice, id: &str, now: i64) -> Result<(), StoreError> {
     if notice.by_sms() {
         let payload = serde_json::json!({ "notification_id": id }).to_string();
         jobs::enqueue(tx, SMS_JOB, &format!("sms:{id}"), &payload, now, now).await?;

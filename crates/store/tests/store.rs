@@ -8,12 +8,13 @@ use yajin_core::application::{Role, Status};
 use yajin_core::eligibility::TerminalStatus;
 use yajin_core::ids::{BankCardNo, IdCardNo, MerchantNo, PhoneNo, TerminalId, TerminalSn};
 use yajin_core::ledger::{postings, AccountKey, Created, LedgerError};
+use yajin_core::notice::Notice;
 use yajin_core::plan::{DepositPlan, FeeRule, RefundRule, TxnKind};
 use yajin_core::{Fen, Timestamp};
 use yajin_store::audit::{self, AuditEntry};
 use yajin_store::migrate::{self, Migration};
 use yajin_store::pii::{MasterKey, Vault};
-use yajin_store::records::{applications, merchants, plans, staff, terminals, tickets};
+use yajin_store::records::{applications, merchants, notifications, plans, staff, terminals, tickets};
 use yajin_store::{ledger, Db, StoreError};
 use yajin_testdb::on_both_databases;
 
@@ -199,6 +200,72 @@ on_both_databases! {
         assert_eq!(read, appended);
         assert_eq!(appended[1].actor_name.as_deref(), Some("王审核"), "the staff member's name, as a read joins it");
         assert_eq!(appended[0].actor_name, None);
+    }
+
+    async fn a_submitted_application_is_written_with_its_first_event_and_notification_as_they_read(db) {
+        // On PostgreSQL the three rows are one statement: each must be stored as the
+        // separate inserts store it, and come back as it reads.
+        let f = merchant_with_terminal(&db, "13800000001", "SN-1").await;
+        let card = BankCardNo::parse("6222021234567890128").unwrap();
+        let new = new_application(&f, &card);
+        let id = applications::new_application_id();
+        let first = applications::NewEvent {
+            application_id: &id,
+            from: None,
+            to: Status::Submitted,
+            actor_role: Role::Merchant,
+            actor_id: &f.merchant_id,
+            note: "不用了",
+            system_note: None,
+            detail: r#"{"amount_fen":29900}"#,
+        };
+        let notice = Notice::ApplicationSubmitted {
+            application_id: id.clone(),
+            sn: "SN-1".into(),
+            amount: Fen::yuan(299),
+            fee: Fen::ZERO,
+            deducted: Fen::ZERO,
+            net: Fen::yuan(299),
+        };
+        let mut tx = db.begin_write().await.unwrap();
+        let (inserted, event, notification_id) =
+            applications::insert_submitted(&mut tx, &vault(), &id, &new, &first, &notice, 7).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut conn = db.pool().acquire().await.unwrap();
+        assert_eq!(applications::by_id(&mut conn, &id).await.unwrap(), Some(inserted.clone()));
+        assert_eq!((inserted.note.as_str(), inserted.created_at), ("", Timestamp::from_millis(7)), "the application's own note");
+        assert_eq!(applications::events(&mut conn, &id).await.unwrap(), vec![event.clone()]);
+        assert_eq!((event.note.as_str(), event.to, event.at), ("不用了", Status::Submitted, Timestamp::from_millis(7)));
+        let (owner, stored) = notifications::by_id(&mut conn, &notification_id).await.unwrap().expect("stored");
+        assert_eq!(owner, f.merchant_id);
+        assert_eq!(stored.notice, Some(notice.clone()));
+        assert_eq!((stored.application_id.as_deref(), stored.created_at), (Some(id.as_str()), Timestamp::from_millis(7)));
+        drop(conn);
+
+        // A second open application for the terminal writes none of the three.
+        let again = applications::new_application_id();
+        let first = applications::NewEvent { application_id: &again, ..first };
+        let notice = match notice {
+            Notice::ApplicationSubmitted { sn, amount, fee, deducted, net, .. } => {
+                Notice::ApplicationSubmitted { application_id: again.clone(), sn, amount, fee, deducted, net }
+            }
+            other => other,
+        };
+        let mut tx = db.begin_write().await.unwrap();
+        let err = applications::insert_submitted(&mut tx, &vault(), &again, &new, &first, &notice, 8).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+        tx.rollback().await.unwrap();
+        let mut conn = db.pool().acquire().await.unwrap();
+        assert_eq!(applications::events(&mut conn, &again).await.unwrap(), vec![]);
+        let listed = notifications::page(&mut conn, &f.merchant_id, None, 10).await.unwrap();
+        assert_eq!(listed.len(), 1, "only the first application's notification: {listed:?}");
+
+        // An event or a notice for another application is refused before anything is written.
+        let other = applications::new_application_id();
+        let mut tx = db.begin_write().await.unwrap();
+        let err = applications::insert_submitted(&mut tx, &vault(), &other, &new, &first, &notice, 9).await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
     }
 
     async fn the_ledger_refuses_an_over_refund(db) {

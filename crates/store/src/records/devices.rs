@@ -16,6 +16,7 @@ use yajin_core::eligibility::{DepositFigures, OwedItem};
 use yajin_core::{Fen, Timestamp};
 
 use super::applications::OpenApplication;
+use super::merchants::Applicant;
 use super::terminals::{self, Terminal};
 use crate::ledger::add_to_figures;
 use crate::{Db, StoreError};
@@ -47,14 +48,17 @@ enum Select {
     Ids,
     /// The merchant's terminal whose SN is `$2` (an application's, in its transaction).
     Sn,
+    /// As `Sn`, with what the application checks of the merchant (identity mismatches since
+    /// `$3`): one statement where two were.
+    Applying,
 }
 
 /// The statement for a backend, built once (every My Devices request runs it).
 fn sql(postgres: bool, select: Select) -> &'static str {
     use std::sync::OnceLock;
-    static CELLS: [OnceLock<String>; 6] =
-        [OnceLock::new(), OnceLock::new(), OnceLock::new(), OnceLock::new(), OnceLock::new(), OnceLock::new()];
-    let cell = &CELLS[usize::from(postgres) * 3 + select as usize];
+    const SELECTS: usize = 4;
+    static CELLS: [OnceLock<String>; 2 * SELECTS] = [const { OnceLock::new() }; 2 * SELECTS];
+    let cell = &CELLS[usize::from(postgres) * SELECTS + select as usize];
     cell.get_or_init(|| build_sql(postgres, select))
 }
 
@@ -76,14 +80,23 @@ fn build_sql(postgres: bool, select: Select) -> String {
               WHERE a.terminal_id = t.id AND a.status IN ('{open}') LIMIT 1) AS open_application,
            (SELECT risk_frozen FROM merchants m WHERE m.id = $1) AS risk_frozen,
            (SELECT {agg}({arr}(id, terminal_id, kind, amount_fen, due_at) ORDER BY due_at, id){text}
-              FROM outstanding_items WHERE merchant_id = $1 AND status = 'open') AS owed
-         FROM terminals t WHERE {filter}",
-        columns = terminals::COLUMNS,
+              FROM outstanding_items WHERE merchant_id = $1 AND status = 'open') AS owed{applicant}
+         FROM terminals t{join} WHERE {filter}",
+        // Qualified: the applicant's merchant row is joined in beside the terminal's.
+        columns = terminals::COLUMNS.split(',').map(|c| format!("t.{}", c.trim())).collect::<Vec<_>>().join(", "),
+        applicant = match select {
+            Select::Applying => format!(",\n{}", super::merchants::applicant_columns("$3")),
+            _ => String::new(),
+        },
+        join = match select {
+            Select::Applying => " JOIN merchants m ON m.id = t.merchant_id",
+            _ => "",
+        },
         filter = match (select, postgres) {
             (Select::Page, _) => "t.merchant_id = $1 AND t.sn > $2 ORDER BY t.sn LIMIT $3",
             (Select::Ids, true) => "t.id IN (SELECT json_array_elements_text($2::json)) ORDER BY t.sn",
             (Select::Ids, false) => "t.id IN (SELECT value FROM json_each($2)) ORDER BY t.sn",
-            (Select::Sn, _) => "t.merchant_id = $1 AND t.sn = $2",
+            (Select::Sn | Select::Applying, _) => "t.merchant_id = $1 AND t.sn = $2",
         }
     )
 }
@@ -232,6 +245,29 @@ pub async fn of_sn(
     let rows = query(sql(postgres, Select::Sn)).bind(merchant_id).bind(sn).fetch_all(&mut *conn).await?;
     let (mut terminals, merchant) = facts(rows.iter().map(RawRow::of_any).collect::<Result<Vec<_>, StoreError>>()?)?;
     Ok(terminals.pop().map(|terminal| (terminal, merchant)))
+}
+
+/// What an application for the merchant's terminal with this SN reads, in one statement on
+/// `conn` (its transaction): the terminal with its facts, the merchant's facts, and the
+/// [`Applicant`] with its identity mismatches counted from `misses_since_ms`. None: the
+/// merchant has no terminal with this SN.
+pub async fn for_application(
+    conn: &mut Conn,
+    merchant_id: &str,
+    sn: &str,
+    misses_since_ms: i64,
+) -> Result<Option<(TerminalFacts, MerchantFacts, Applicant)>, StoreError> {
+    let postgres = conn.backend() == crate::Backend::Postgres;
+    let rows = query(sql(postgres, Select::Applying))
+        .bind(merchant_id)
+        .bind(sn)
+        .bind(misses_since_ms)
+        .fetch_all(&mut *conn)
+        .await?;
+    let Some(row) = rows.first() else { return Ok(None) };
+    let applicant = super::merchants::applicant_of_row(row)?;
+    let (mut terminals, merchant) = facts(vec![RawRow::of_any(row)?])?;
+    Ok(terminals.pop().map(|terminal| (terminal, merchant, applicant)))
 }
 
 fn facts(rows: Vec<RawRow>) -> Result<(Vec<TerminalFacts>, MerchantFacts), StoreError> {

@@ -194,34 +194,29 @@ pub struct Applicant {
     pub agent_name: Option<String>,
 }
 
-/// The merchant's [`Applicant`] facts, its identity mismatches counted from `misses_since_ms`.
-pub async fn applicant(
-    conn: &mut Conn,
-    merchant_id: &str,
-    misses_since_ms: i64,
-) -> Result<Option<Applicant>, StoreError> {
-    let row = query(
-        "SELECT m.phone, m.id_card_index, m.bank_card_index,
-           (SELECT count(*) FROM identity_misses i WHERE i.merchant_id = m.id AND i.at >= $2) AS misses,
-           (SELECT s.display_name FROM staff s WHERE s.id = m.agent_id) AS agent_name
-         FROM merchants m WHERE m.id = $1",
+/// The [`Applicant`] columns of the merchants row aliased `m`, its identity mismatches counted
+/// from the statement's parameter `since` (`$3`, …): read with the terminal an application is
+/// for, in the same statement ([`super::devices::for_application`]).
+pub(crate) fn applicant_columns(since: &str) -> String {
+    format!(
+        "m.phone AS applicant_phone, m.id_card_index AS applicant_id_card_index,
+         m.bank_card_index AS applicant_bank_card_index,
+         (SELECT count(*) FROM identity_misses i WHERE i.merchant_id = m.id AND i.at >= {since}) AS applicant_misses,
+         (SELECT s.display_name FROM staff s WHERE s.id = m.agent_id) AS applicant_agent_name"
     )
-    .bind(merchant_id)
-    .bind(misses_since_ms)
-    .fetch_optional(conn)
-    .await?;
-    row.map(|row| {
-        Ok(Applicant {
-            phone: row.try_get("phone")?,
-            identity: BlindIndexes {
-                id_card: row.try_get("id_card_index")?,
-                bank_card: row.try_get("bank_card_index")?,
-            },
-            misses: row.try_get("misses")?,
-            agent_name: row.try_get("agent_name")?,
-        })
+}
+
+/// The [`Applicant`] in a row with [`applicant_columns`].
+pub(crate) fn applicant_of_row(row: &Row) -> Result<Applicant, StoreError> {
+    Ok(Applicant {
+        phone: row.try_get("applicant_phone")?,
+        identity: BlindIndexes {
+            id_card: row.try_get("applicant_id_card_index")?,
+            bank_card: row.try_get("applicant_bank_card_index")?,
+        },
+        misses: row.try_get("applicant_misses")?,
+        agent_name: row.try_get("applicant_agent_name")?,
     })
-    .transpose()
 }
 
 /// The bound card in clear: only for a payout, which needs it.

@@ -9,25 +9,48 @@ use yajin_core::Timestamp;
 
 use crate::{new_id, StoreError};
 
+/// A notification's columns as [`insert`] stores them (with the merchant's and the time).
+pub(crate) struct Columns {
+    pub id: String,
+    pub kind: &'static str,
+    pub title: String,
+    pub body: String,
+    pub application_id: Option<String>,
+    pub params: String,
+}
+
+impl Columns {
+    pub(crate) fn of(notice: &Notice) -> Result<Columns, StoreError> {
+        Ok(Columns {
+            id: new_id("nt"),
+            kind: notice.code(),
+            title: notice.title(Lang::Zh),
+            body: notice.body(Lang::Zh),
+            application_id: notice.application_id().map(str::to_owned),
+            params: serde_json::to_string(notice).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        })
+    }
+}
+
+const INSERT: &str =
+    "INSERT INTO notifications (id, merchant_id, kind, title, body, application_id, created_at, params)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
 /// Stores `notice` for the merchant; returns its id.
 pub async fn insert(conn: &mut Conn, merchant_id: &str, notice: &Notice, now_ms: i64) -> Result<String, StoreError> {
-    let id = new_id("nt");
-    let params = serde_json::to_string(notice).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    query(
-        "INSERT INTO notifications (id, merchant_id, kind, title, body, application_id, created_at, params)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(&id)
-    .bind(merchant_id)
-    .bind(notice.code())
-    .bind(notice.title(Lang::Zh))
-    .bind(notice.body(Lang::Zh))
-    .bind(notice.application_id())
-    .bind(now_ms)
-    .bind(params)
-    .execute(conn)
-    .await?;
-    Ok(id)
+    let c = Columns::of(notice)?;
+    query(INSERT)
+        .bind(&c.id)
+        .bind(merchant_id)
+        .bind(c.kind)
+        .bind(c.title)
+        .bind(c.body)
+        .bind(c.application_id)
+        .bind(now_ms)
+        .bind(c.params)
+        .execute(conn)
+        .await?;
+    Ok(c.id)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
