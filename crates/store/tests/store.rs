@@ -106,6 +106,20 @@ fn new_application<'a>(f: &'a Fixture, card: &'a BankCardNo) -> applications::Ne
     }
 }
 
+/// The merchant's first step on a new application: submitted, in their words.
+fn merchants_first_event<'a>(application_id: &'a str, merchant_id: &'a str) -> applications::NewEvent<'a> {
+    applications::NewEvent {
+        application_id,
+        from: None,
+        to: Status::Submitted,
+        actor_role: Role::Merchant,
+        actor_id: merchant_id,
+        note: "不用了",
+        system_note: None,
+        detail: r#"{"amount_fen":29900}"#,
+    }
+}
+
 async fn submit(db: &Db, f: &Fixture) -> Result<String, StoreError> {
     let card = BankCardNo::parse("6222021234567890128").unwrap();
     let mut tx = db.begin_write().await?;
@@ -168,16 +182,7 @@ on_both_databases! {
         )
         .await
         .unwrap();
-        let merchant_said = applications::NewEvent {
-            application_id: &inserted.id,
-            from: None,
-            to: Status::Submitted,
-            actor_role: Role::Merchant,
-            actor_id: &f.merchant_id,
-            note: "不用了",
-            system_note: None,
-            detail: r#"{"amount_fen":29900}"#,
-        };
+        let merchant_said = merchants_first_event(&inserted.id, &f.merchant_id);
         let note = yajin_core::notice::Note::AutoApproved;
         let reviewer_said = applications::NewEvent {
             from: Some(Status::Submitted),
@@ -209,16 +214,7 @@ on_both_databases! {
         let card = BankCardNo::parse("6222021234567890128").unwrap();
         let new = new_application(&f, &card);
         let id = applications::new_application_id();
-        let first = applications::NewEvent {
-            application_id: &id,
-            from: None,
-            to: Status::Submitted,
-            actor_role: Role::Merchant,
-            actor_id: &f.merchant_id,
-            note: "不用了",
-            system_note: None,
-            detail: r#"{"amount_fen":29900}"#,
-        };
+        let first = merchants_first_event(&id, &f.merchant_id);
         let notice = Notice::ApplicationSubmitted {
             application_id: id.clone(),
             sn: "SN-1".into(),
