@@ -57,6 +57,9 @@ const INSERT_COLUMNS: &str = "INSERT INTO refund_applications (id, merchant_id, 
         bank_card_first4, bank_card_last4, four_eyes_required, created_at, updated_at)
      VALUES ($1, $2, $3, 'submitted', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)";
 
+/// The insert, giving the row back as stored: the writer answers without reading it again.
+static INSERT_RETURNING: LazyLock<String> = LazyLock::new(|| format!("{INSERT_COLUMNS} RETURNING {COLUMNS}"));
+
 /// A fresh application id, for an application whose first event and notification are made
 /// before it is written ([`insert_submitted`]).
 pub fn new_application_id() -> String {
@@ -100,16 +103,15 @@ pub async fn insert(
     now_ms: i64,
 ) -> Result<Application, StoreError> {
     let id = new_application_id();
-    // The row comes back as stored, so the writer answers without reading it again.
-    static INSERT: LazyLock<String> = LazyLock::new(|| format!("{INSERT_COLUMNS} RETURNING {COLUMNS}"));
-    let row = bind_application(query(&INSERT), vault, &id, a, now_ms).fetch_one(conn).await?;
+    let row = bind_application(query(&INSERT_RETURNING), vault, &id, a, now_ms).fetch_one(conn).await?;
     from_row(&row)
 }
 
 /// Inserts a `submitted` application with id `id` (from [`new_application_id`]), its first
 /// timeline event (`first`, for `id`) and the merchant's notification of it (`notice`, for
-/// `id`), and gives back the row and the event as stored, and the notification's id. On PostgreSQL one statement (one round trip where three
-/// were); on SQLite, where a statement costs no round trip, three. Conflicts as [`insert`].
+/// `id`); gives back the row and the event as stored, and the notification's id. On
+/// PostgreSQL one statement (one round trip where three were); on SQLite, where a statement
+/// costs no round trip, three. Conflicts as [`insert`].
 pub async fn insert_submitted(
     conn: &mut Conn,
     vault: &Vault,
@@ -123,8 +125,7 @@ pub async fn insert_submitted(
         return Err(StoreError::Corrupt(format!("the first event and the notice of {id} are for another application")));
     }
     if conn.backend() == crate::Backend::Sqlite {
-        static INSERT: LazyLock<String> = LazyLock::new(|| format!("{INSERT_COLUMNS} RETURNING {COLUMNS}"));
-        let row = bind_application(query(&INSERT), vault, id, a, now_ms).fetch_one(&mut *conn).await?;
+        let row = bind_application(query(&INSERT_RETURNING), vault, id, a, now_ms).fetch_one(&mut *conn).await?;
         let event = append_event(conn, first, now_ms).await?;
         let notification_id = notifications::insert(conn, a.merchant_id, notice, now_ms).await?;
         return Ok((from_row(&row)?, event, notification_id));
