@@ -253,6 +253,24 @@ on_both_databases! {
         assert_eq!(created.len(), 1, "every 201 is the same application (replays)");
         assert!(conflicts >= 24, "{conflicts}");
         assert_eq!(count_applications(&app).await, 1);
+        // The losers' statements wrote nothing: one first event, one notification.
+        let written: (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM application_events WHERE application_id = $1),
+                    (SELECT count(*) FROM notifications WHERE kind = 'application_submitted' AND application_id = $1)",
+        )
+        .bind(&created[0])
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(written, (1, 1));
+        let strays: (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM notifications n WHERE n.application_id IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM refund_applications a WHERE a.id = n.application_id)",
+        )
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(strays.0, 0, "no notification of an application that was rolled back");
     }
 
     async fn cancel_and_supplement_follow_the_state_machine(db) {

@@ -85,7 +85,7 @@ fn build_sql(postgres: bool, select: Select) -> String {
         // Qualified: the applicant's merchant row is joined in beside the terminal's.
         columns = terminals::COLUMNS.split(',').map(|c| format!("t.{}", c.trim())).collect::<Vec<_>>().join(", "),
         applicant = match select {
-            Select::Applying => format!(",\n{}", super::merchants::applicant_columns("$3")),
+            Select::Applying => format!(",\n{}", super::merchants::APPLICANT_COLUMNS),
             _ => String::new(),
         },
         join = match select {
