@@ -1,5 +1,5 @@
-//! Bulk loading of usage records by the fastest path each database has: on SQLite one
-//! prepared insert run row after row in one transaction per batch, on a connection used
+//! Bulk loading of usage records by the fastest path each database has: on SQLite prepared
+//! inserts of many rows a statement in one transaction per batch, on a connection used
 //! synchronously (no hand-off to a worker thread per statement); on PostgreSQL `COPY` into a
 //! temporary table and one `INSERT … SELECT` from it. Either way a batch is all or nothing, a
 //! reference already recorded is skipped, and every commit is as durable as any other
@@ -35,9 +35,26 @@ pub struct UsageLoader {
     target: Target,
 }
 
-const SQLITE_INSERT: &str =
-    "INSERT INTO usage_transactions (id, terminal_id, amount_fen, fee_fen, kind, occurred_at, ref)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (ref) DO NOTHING";
+/// Rows a statement of the SQLite loader inserts. Each statement is an undo point of its own
+/// (a statement journal: the row's trigger writes a second table, and a `CHECK` can fail
+/// midway), opened, filled and closed with the statement; a statement per row paid for that
+/// once a row. 64 rows of seven columns are 448 parameters, well inside SQLite's 32,766.
+const SQLITE_ROWS_PER_STATEMENT: usize = 64;
+
+/// The insert of `rows` usage records, seven parameters a row.
+fn sqlite_insert(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO usage_transactions (id, terminal_id, amount_fen, fee_fen, kind, occurred_at, ref) VALUES ",
+    );
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str("(?, ?, ?, ?, ?, ?, ?)");
+    }
+    sql.push_str(" ON CONFLICT (ref) DO NOTHING");
+    sql
+}
 
 impl UsageLoader {
     pub fn new(db: &Db) -> UsageLoader {
@@ -101,12 +118,14 @@ fn open_sqlite(path: &std::path::Path, busy_timeout: Duration) -> Result<rusqlit
     let conn = rusqlite::Connection::open(path)?;
     conn.busy_timeout(busy_timeout)?;
     // Per connection: durable commits, foreign keys checked, a page cache that holds the
-    // indexes of a large table (the import's other connections have the same), and the WAL
-    // copied back into the database every 64 MiB instead of every 4 MiB: an index page that
-    // every batch touches is copied once per checkpoint.
+    // indexes of a large table (the import's other connections have the same), the WAL
+    // copied back into the database every 64 MiB instead of every 4 MiB (an index page that
+    // every batch touches is copied once per checkpoint), and each statement's undo pages kept
+    // in memory: with many rows a statement they outgrew SQLite's 64 KiB and went to a
+    // temporary file, a `pwrite` per page.
     conn.execute_batch(
         "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -131072;
-         PRAGMA wal_autocheckpoint = 16384;",
+         PRAGMA wal_autocheckpoint = 16384; PRAGMA temp_store = MEMORY;",
     )?;
     Ok(conn)
 }
@@ -115,11 +134,27 @@ fn load_sqlite(conn: &mut rusqlite::Connection, rows: &[(String, NewUsage)]) -> 
     // IMMEDIATE: the write lock up front (a deferred transaction could fail on it midway).
     let tx = rusqlite::Transaction::new(conn, rusqlite::TransactionBehavior::Immediate)?;
     let mut new = 0;
-    {
-        let mut insert = tx.prepare_cached(SQLITE_INSERT)?;
-        for (reference, u) in rows {
-            new += insert.execute(u.columns(reference))? as u64;
+    let full = sqlite_insert(SQLITE_ROWS_PER_STATEMENT);
+    for chunk in rows.chunks(SQLITE_ROWS_PER_STATEMENT) {
+        let mut insert = if chunk.len() == SQLITE_ROWS_PER_STATEMENT {
+            tx.prepare_cached(&full)?
+        } else {
+            tx.prepare_cached(&sqlite_insert(chunk.len()))?
+        };
+        let mut at = 1;
+        for (reference, u) in chunk {
+            let (id, terminal_id, amount, fee, kind, occurred_at, reference) = u.columns(reference);
+            insert.raw_bind_parameter(at, id)?;
+            insert.raw_bind_parameter(at + 1, terminal_id)?;
+            insert.raw_bind_parameter(at + 2, amount)?;
+            insert.raw_bind_parameter(at + 3, fee)?;
+            insert.raw_bind_parameter(at + 4, kind)?;
+            insert.raw_bind_parameter(at + 5, occurred_at)?;
+            insert.raw_bind_parameter(at + 6, reference)?;
+            at += 7;
         }
+        // Rows this statement inserted (what its trigger wrote is not counted).
+        new += insert.raw_execute()? as u64;
     }
     tx.commit()?;
     Ok(new)

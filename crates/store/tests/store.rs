@@ -576,6 +576,31 @@ on_both_databases! {
         assert_eq!(volumes, expected);
     }
 
+    async fn a_bulk_batch_larger_than_a_statement_loads_each_new_record_once(db) {
+        // The SQLite loader inserts many rows a statement: a batch that ends mid-statement, with
+        // references already recorded scattered through it, must still load each new record
+        // once, count only those, and count them all in the terminal's volume.
+        let f = merchant_with_terminal(&db, "13800000001", "SN-1").await;
+        let (id, plan_id, activation) = inactive_on_activation_plan(&db, &f).await;
+        let mut tx = db.begin_write().await.unwrap();
+        assert!(terminals::activate(&mut tx, &id, &plan_id, &activation, Timestamp::from_millis(10)).await.unwrap());
+        tx.commit().await.unwrap();
+        let record = |i: i64| (format!("R{i}"), terminals::NewUsage { terminal_id: id.clone(), amount: Fen::new(i),
+            fee: Fen::ZERO, kind: TxnKind::CreditCard, occurred_at: Timestamp::from_millis(20 + i) });
+        let mut loader = yajin_store::bulk::UsageLoader::new(&db);
+        let earlier: Vec<_> = (1..=300).filter(|i| i % 7 == 0).map(record).collect();
+        assert_eq!(loader.load(&earlier).await.unwrap(), 42);
+        let batch: Vec<_> = (1..=300).map(record).collect();
+        assert_eq!(loader.load(&batch).await.unwrap(), 258, "the 42 recorded before are skipped");
+        assert_eq!(loader.load(&batch).await.unwrap(), 0);
+
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM usage_transactions").fetch_one(db.pool()).await.unwrap();
+        assert_eq!(count, 300);
+        let mut conn = db.pool().acquire().await.unwrap();
+        let (facts, _) = yajin_store::records::devices::of_terminals(&mut conn, &f.merchant_id, &[id]).await.unwrap();
+        assert_eq!(facts[0].volumes, [("credit_card".to_owned(), Fen::new(300 * 301 / 2))]);
+    }
+
     async fn a_record_written_while_its_terminal_activates_is_counted(db) {
         // Activation is set off by a terminal's first record, and recounts what it can see; a
         // second first record, written meanwhile by another transaction, must still count once
