@@ -29,8 +29,10 @@ pub const SMS_CODE_TTL_MS: i64 = 5 * 60_000;
 pub const SMS_CODE_MAX_ATTEMPTS: i64 = 5;
 pub const SMS_COOLDOWN_MS: i64 = 60_000;
 pub const SMS_PER_IP_PER_HOUR: i64 = 20;
-/// Codes sent to one phone in a day: beyond this, nobody can use Yajin to bomb a number.
+/// Codes sent to one phone in any 24 hours (a sliding window, not a calendar day): beyond
+/// this, nobody can use Yajin to bomb a number.
 pub const SMS_PER_PHONE_PER_DAY: i64 = 10;
+const DAY_MS: i64 = 24 * 3_600_000;
 /// Password resets tried from one address in an hour (each may guess a code).
 pub const RESETS_PER_IP_PER_HOUR: i64 = 30;
 const PURPOSE_RESET: &str = "reset_password";
@@ -103,15 +105,16 @@ async fn dummy_hash() -> &'static str {
     DUMMY.get_or_init(|| async { passwords::hash(random_token()).await.unwrap_or_default() }).await
 }
 
+/// At most `max` requests in `bucket` in any `window_ms` (a sliding window).
 async fn limit(app: &App, bucket: &str, window_ms: i64, max: i64) -> Result<(), AuthError> {
     let now = app.now_ms();
     let mut tx = app.db.begin_write().await?;
-    let (count, window_end) = throttle::hit(&mut tx, bucket, window_ms, now).await?;
+    let hit = throttle::hit(&mut tx, bucket, window_ms, max, now).await?;
     tx.commit().await?;
-    if count > max {
-        return Err(AuthError::RateLimited { retry_after_ms: window_end - now });
+    match hit {
+        throttle::Hit::Allowed => Ok(()),
+        throttle::Hit::Limited { retry_after_ms } => Err(AuthError::RateLimited { retry_after_ms }),
     }
-    Ok(())
 }
 
 /// Whose login: the two kinds of account share the rules, not the tables.
@@ -332,11 +335,18 @@ async fn request_own_code(
 async fn request_code(app: &App, phone: &str, purpose: &str, client_ip: &str) -> Result<i64, AuthError> {
     let phone = PhoneNo::parse(phone).map_err(|e| AuthError::Fields(vec![FieldError::from_id("phone", e)]))?;
     limit(app, &format!("sms-ip:{client_ip}"), 3_600_000, SMS_PER_IP_PER_HOUR).await?;
-    limit(app, &format!("sms-phone-day:{}", phone.expose()), 86_400_000, SMS_PER_PHONE_PER_DAY).await?;
     let now = app.now_ms();
     let mut tx = app.db.begin_write().await?;
     if let Err(retry_after_ms) =
         throttle::take_cooldown(&mut tx, &format!("sms:{}", phone.expose()), SMS_COOLDOWN_MS, now).await?
+    {
+        return Err(AuthError::RateLimited { retry_after_ms });
+    }
+    // In the transaction that sends the code: the day's count is of codes sent, so asking
+    // during the cooldown does not use up the owner's codes, and a refusal takes no cooldown.
+    let bucket = format!("sms-phone-day:{}", phone.expose());
+    if let throttle::Hit::Limited { retry_after_ms } =
+        throttle::hit(&mut tx, &bucket, DAY_MS, SMS_PER_PHONE_PER_DAY, now).await?
     {
         return Err(AuthError::RateLimited { retry_after_ms });
     }

@@ -267,14 +267,17 @@ on_both_databases! {
         idempotency::complete(&mut tx, "merchant:mc_1", "old", 201, b"{}").await.unwrap();
         idempotency::claim(&mut tx, "merchant:mc_1", "new", "h", t0 - 3_600_000).await.unwrap();
         idempotency::complete(&mut tx, "merchant:mc_1", "new", 201, b"{}").await.unwrap();
-        throttle::hit(&mut tx, "login-ip:1.2.3.4", 60_000, t0 - 2 * day).await.unwrap();
-        throttle::hit(&mut tx, "login-ip:1.2.3.4", 60_000, t0).await.unwrap();
+        throttle::hit(&mut tx, "login-ip:1.2.3.4", 60_000, 5, t0 - 2 * day).await.unwrap();
+        throttle::hit(&mut tx, "login-ip:1.2.3.4", 60_000, 5, t0).await.unwrap();
+        throttle::hit(&mut tx, "sms-ip:5.6.7.8", 3_600_000, 5, t0 - 2 * day).await.unwrap();
         tx.commit().await.unwrap();
-        assert_eq!((count(&db, "sessions").await, count(&db, "idempotency_keys").await, count(&db, "rate_limits").await), (2, 2, 2));
+        assert_eq!((count(&db, "sessions").await, count(&db, "idempotency_keys").await, count(&db, "rate_limit_hits").await), (2, 2, 3));
 
         let pruned = prune(&app, Retention::default()).await.unwrap();
-        assert_eq!((pruned.sessions, pruned.idempotency_keys, pruned.throttles), (1, 1, 1));
-        assert_eq!((count(&db, "sessions").await, count(&db, "idempotency_keys").await, count(&db, "rate_limits").await), (1, 1, 1));
+        // Two requests counted two days ago, and the bucket nobody has asked in since.
+        assert_eq!((pruned.sessions, pruned.idempotency_keys, pruned.throttles), (1, 1, 3));
+        assert_eq!((count(&db, "sessions").await, count(&db, "idempotency_keys").await, count(&db, "rate_limit_hits").await), (1, 1, 1));
+        assert_eq!(count(&db, "rate_limit_buckets").await, 1);
         // A key inside its retention still replays its answer.
         let mut tx = db.begin_write().await.unwrap();
         let replay = idempotency::claim(&mut tx, "merchant:mc_1", "new", "h", t0).await.unwrap();

@@ -60,6 +60,11 @@ const SQLITE: &[Migration] = &[
         name: "counted_volumes",
         sql: include_str!("../migrations/sqlite/0012_counted_volumes.sql"),
     },
+    Migration {
+        version: 13,
+        name: "sliding_rate_limits",
+        sql: include_str!("../migrations/sqlite/0013_sliding_rate_limits.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -110,6 +115,11 @@ const POSTGRES: &[Migration] = &[
         version: 12,
         name: "counted_volumes",
         sql: include_str!("../migrations/postgres/0012_counted_volumes.sql"),
+    },
+    Migration {
+        version: 13,
+        name: "sliding_rate_limits",
+        sql: include_str!("../migrations/postgres/0013_sliding_rate_limits.sql"),
     },
 ];
 

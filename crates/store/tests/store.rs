@@ -305,6 +305,47 @@ on_both_databases! {
         assert_eq!(ledger::verify(&mut conn).await.unwrap(), []);
     }
 
+    async fn a_rate_limit_holds_over_any_window_wherever_it_starts(db) {
+        use yajin_store::records::throttle::{self, Hit};
+        let mut tx = db.begin_write().await.unwrap();
+        // Three a second. A fixed window would start afresh at 2,000 and let three more through.
+        for at in [1_990, 1_995, 1_999] {
+            assert_eq!(throttle::hit(&mut tx, "b", 1_000, 3, at).await.unwrap(), Hit::Allowed, "at {at}");
+        }
+        assert_eq!(throttle::hit(&mut tx, "b", 1_000, 3, 2_001).await.unwrap(), Hit::Limited { retry_after_ms: 989 });
+        assert_eq!(throttle::hit(&mut tx, "other", 1_000, 3, 2_001).await.unwrap(), Hit::Allowed, "buckets are apart");
+        // A refusal is not counted: the first request leaves the window at 2,990, and a place opens.
+        assert_eq!(throttle::hit(&mut tx, "b", 1_000, 3, 2_989).await.unwrap(), Hit::Limited { retry_after_ms: 1 });
+        assert_eq!(throttle::hit(&mut tx, "b", 1_000, 3, 2_990).await.unwrap(), Hit::Allowed);
+        assert_eq!(throttle::hit(&mut tx, "b", 1_000, 3, 2_991).await.unwrap(), Hit::Limited { retry_after_ms: 4 });
+        tx.commit().await.unwrap();
+    }
+
+    async fn racing_requests_in_one_bucket_never_pass_its_limit(db) {
+        // Servers counting one bucket at once: each takes the bucket's row first, so they take
+        // turns; counted without it, each would see room and all would pass.
+        use yajin_store::records::throttle::{self, Hit};
+        let start = Arc::new(tokio::sync::Barrier::new(8));
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let (db, start) = (db.clone(), start.clone());
+            tasks.push(tokio::spawn(async move {
+                start.wait().await;
+                let mut tx = db.begin_write().await?;
+                let hit = throttle::hit(&mut tx, "sms-ip:1.2.3.4", 60_000, 3, 5_000).await?;
+                tx.commit().await?;
+                Ok::<_, StoreError>(hit)
+            }));
+        }
+        let mut allowed = 0;
+        for task in tasks {
+            if task.await.unwrap().unwrap() == Hit::Allowed {
+                allowed += 1;
+            }
+        }
+        assert_eq!(allowed, 3);
+    }
+
     async fn twenty_racing_reservations_of_one_deposit_yield_one(db) {
         let f = Arc::new(merchant_with_terminal(&db, "13800000001", "SN-1").await);
         let mut tasks = Vec::new();

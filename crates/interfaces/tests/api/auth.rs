@@ -290,10 +290,6 @@ on_both_databases! {
 
     async fn a_stored_code_is_keyed_and_no_number_is_bombed(db) {
         let app = spawn_app(db).await;
-        // Ten a day counts in fixed UTC days: start an hour into one, so that the eleven minutes
-        // this test moves the clock on stay inside it whatever the time it runs.
-        let into_day = app.clock.now().millis().rem_euclid(86_400_000);
-        app.clock.advance_ms(86_400_000 - into_day + 3_600_000);
         let ask = || app.send("POST", "/api/v1/auth/sms-codes", None, Some(json!({"phone": A, "purpose": "reset_password"})), &[]);
         assert_eq!(ask().await.status, 202);
         let code = code_in(&app.last_code_sms(A).await.unwrap());
@@ -320,6 +316,33 @@ on_both_databases! {
         assert_eq!((capped.status, capped.code()), (429, "too_many_requests"), "the eleventh code of the day");
         app.clock.advance_ms(86_400_000);
         assert_eq!(ask().await.status, 202, "the next day");
+    }
+
+    async fn ten_codes_a_phone_in_any_24_hours_not_per_calendar_day(db) {
+        let app = spawn_app(db).await;
+        // Ten minutes before midnight UTC: a calendar day would let ten codes through before
+        // midnight and ten more after it.
+        let into_day = app.clock.now().millis().rem_euclid(86_400_000);
+        app.clock.advance_ms(86_400_000 - into_day - 600_000);
+        let ask = || app.send("POST", "/api/v1/auth/sms-codes", None, Some(json!({"phone": A, "purpose": "reset_password"})), &[]);
+        for n in 1..=10 {
+            assert_eq!(ask().await.status, 202, "code {n}");
+            if n <= 3 {
+                // Asking again inside the cooldown is refused and does not use up a code of the
+                // day. (Not every time: an address may ask 20 times an hour.)
+                assert_eq!(ask().await.status, 429, "code {n} again at once");
+            }
+            app.clock.advance_ms(61_000);
+        }
+        assert_eq!(app.clock.now().millis().rem_euclid(86_400_000), 10_000, "ten seconds after midnight");
+        let capped = ask().await;
+        assert_eq!((capped.status, capped.code()), (429, "too_many_requests"), "the eleventh code in 24 hours");
+        // The first code leaves the 24 hours at 23:50 tomorrow: 23 h 49 min 50 s from now.
+        assert_eq!(capped.headers["retry-after"].to_str().unwrap(), "85790");
+        app.clock.advance_ms(85_789_000);
+        assert_eq!(ask().await.status, 429, "a second before the first code is 24 hours old");
+        app.clock.advance_ms(1_000);
+        assert_eq!(ask().await.status, 202, "24 hours after the first code");
     }
 
     async fn password_resets_from_one_address_are_limited(db) {
