@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 
 use yajin_core::eligibility::{TerminalStatus, OWED_KINDS};
+use yajin_core::ledger::{AccountKey, AccountKind};
 use yajin_core::plan::TxnKind;
 use yajin_core::validation::{printable, FieldError, Lines};
 use yajin_core::{Fen, Timestamp};
@@ -462,8 +463,13 @@ async fn terminals_batch(
     db.on_writer(async move {
         let mut outcomes = Vec::with_capacity(parsed.len());
         let mut tx = app.db.begin_write().await?;
-        // Each row appends to the audit chain: a second import at once waits here for this
-        // one to commit, then finds its terminals (instead of tripping on their keys).
+        // Each row posts its deposit against the channel's clearing account, then appends to
+        // the audit chain; both are taken now, in the order every other use case takes them
+        // (the account, then the chain), so a payout or a terminal added through the API
+        // meanwhile waits for this batch instead of deadlocking with it. A second import at
+        // once waits here for this one to commit, then finds its terminals (instead of
+        // tripping on their keys).
+        yajin_store::ledger::hold_account(&mut tx, &AccountKey::company(AccountKind::ChannelClearing)).await?;
         yajin_store::audit::hold_head(&mut tx).await?;
         for (line, row) in parsed {
             let (merchant_no, input) = match row {

@@ -84,6 +84,21 @@ fn same_fields(a: &Transfer, b: &Transfer) -> bool {
         && a.reference == b.reference
 }
 
+/// Takes the account's row (creating the account if need be) until the transaction ends, for
+/// a transaction that will post to it many times and append to the audit chain as it goes (an
+/// import batch). Every use case posts before it appends, so it holds an account it posted to
+/// while it waits for the chain's head; a batch that holds the head must therefore take the
+/// accounts it will post to before it, or the two wait on each other (on PostgreSQL a
+/// deadlock: one of them fails).
+pub async fn hold_account(conn: &mut Conn, key: &AccountKey) -> Result<(), StoreError> {
+    ensure_account(conn, key).await?;
+    query("UPDATE ledger_accounts SET debits_posted = debits_posted WHERE id = $1")
+        .bind(key.id())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 async fn ensure_account(conn: &mut Conn, key: &AccountKey) -> Result<(), StoreError> {
     query(
         "INSERT INTO ledger_accounts (id, kind, owner, debits_must_not_exceed_credits) VALUES ($1, $2, $3, $4)

@@ -274,6 +274,35 @@ on_both_databases! {
         assert!(books.mismatches.is_empty(), "the ledger balances: {:?}", books.mismatches);
     }
 
+    async fn terminals_provisioned_one_by_one_during_an_import_all_land(db) {
+        // An import batch holds the audit chain's head from its first row to its commit; a
+        // terminal added through the API meanwhile posts its deposit against the channel's
+        // clearing account, then appends to the chain. Both must finish (on PostgreSQL the
+        // two orders of taking those rows were a deadlock, and one of them failed).
+        use yajin_app::import;
+        let app = spawn_app(db).await;
+        let a = yajin_app::demo::MERCHANT_A.merchant_no;
+        let admin = app.staff("admin").await;
+        let rows: Vec<_> = (0..400u64).map(|i| terminal_row(i + 2, a, &format!("BATCH-{i:04}"), &format!("V{i:07}"))).collect();
+        let batch = {
+            let app = app.app.clone();
+            tokio::spawn(async move { import::load(&app, &importer(), &terminal_columns(), rows, false).await })
+        };
+        for i in 0..15 {
+            let mut t = terminal();
+            t["merchant_no"] = json!(a);
+            t["sn"] = json!(format!("SINGLE-{i:04}"));
+            t["deposit"]["route_ref"] = json!(format!("WX-S{i}"));
+            let r = app.post("/api/v1/admin/terminals", &admin, t).await;
+            assert_eq!(r.status, 201, "terminal {i}: {:?}", r.body);
+        }
+        let (tally, errors) = batch.await.unwrap().expect("the import batch finishes");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(tally.loaded, 400);
+        let books = yajin_app::books::verify(&app.app).await.unwrap();
+        assert!(books.mismatches.is_empty(), "the ledger balances: {:?}", books.mismatches);
+    }
+
     async fn bulk_loaded_transactions_count_once_and_bad_rows_are_reported(db) {
         use yajin_app::import::{self, Columns, Kind, Row};
         let app = spawn_app(db).await;
