@@ -1,7 +1,7 @@
 //! Forgetting what can no longer matter: ended sessions, idempotency keys past their
-//! retention, rate-limit windows and SMS cooldowns that have passed. `yajin serve` runs
-//! [`prune`] every few minutes; every server of a deployment may, since each statement is an
-//! idempotent `DELETE … WHERE` on times.
+//! retention, requests a rate limit counted that no window reaches any more, and SMS
+//! cooldowns that have passed. `yajin serve` runs [`prune`] every few minutes; every server
+//! of a deployment may, since each statement is an idempotent `DELETE … WHERE` on times.
 
 use std::time::Duration;
 
@@ -15,8 +15,9 @@ use crate::App;
 pub struct Retention {
     /// A retry with the same `Idempotency-Key` replays the first answer this long (≥ 24 h).
     pub idempotency_keys: Duration,
-    /// Ended sessions, rate-limit windows and cooldowns are kept this long after they end,
-    /// for whoever investigates a login.
+    /// Ended sessions, counted requests and cooldowns are kept this long after they end, for
+    /// whoever investigates a login. Never shorter than the longest rate-limit window (a
+    /// phone's codes, 24 h): a request still inside it must still count.
     pub ended: Duration,
 }
 

@@ -75,7 +75,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), Failure> {
     if yajin_app::audit_trail::key_the_chain(&app).await.map_err(|e| Failure::runtime(format!("audit chain: {e}")))? {
         tracing::info!("the audit chain written before it was keyed now ends in a keyed checkpoint");
     }
-    // Sessions, idempotency keys, rate-limit windows and cooldowns would otherwise grow forever.
+    // Sessions, idempotency keys, counted requests and cooldowns would otherwise grow forever.
     tokio::spawn(yajin_app::housekeeping::run(app.clone(), PRUNE_EVERY, config.retention));
     tokio::spawn(yajin_app::books::watch(app.clone(), CHECK_BOOKS_EVERY));
     tokio::spawn(yajin_app::evaluation::watch(app.clone(), EVALUATE_EVERY));
