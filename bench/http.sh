@@ -7,6 +7,8 @@
 #   refund submit (each request a new terminal) vs SQLite's raw durable commit rate
 #   (../shared/tools/sqlite-commit-rate) or `pgbench -N -c 16`;
 #   the server's peak RSS (VmHWM) after all of it.
+# The submits report the server's CPU per created application, by thread (the writer's, the
+# request workers'); BENCH_SUBMIT_C=N sets their concurrency (default 32, the figures' own).
 # Usage: bench/http.sh [--postgres]      Needs wrk (apt install wrk), sqlite3/pgbench.
 set -euo pipefail
 postgres=${1:-}
@@ -81,11 +83,14 @@ auth="authorization: Bearer $token"
 curl -sf "$base/api/v1/terminals?limit=6" -H "$auth" >/dev/null
 
 # BENCH_PERF=FILE records a CPU profile of the server (perf report -i FILE) during the first My
-# Devices load, or with BENCH_ONLY=submit during the submits.
+# Devices load, or with BENCH_ONLY=submit during the submits. BENCH_PERF_GRAPH=dwarf records
+# whole call stacks (the release build keeps no frame pointers), at a lower rate.
 perf_pid=""
 profile() {
   [ -n "${BENCH_PERF:-}" ] || return 0
-  perf record -F 999 -g -p "$pid" -o "$BENCH_PERF" -- sleep "$seconds" 2>/dev/null &
+  local graph=(-F 999 -g)
+  [ "${BENCH_PERF_GRAPH:-}" != dwarf ] || graph=(-F 199 --call-graph dwarf,16384)
+  perf record "${graph[@]}" -p "$pid" -o "$BENCH_PERF" -- sleep "$seconds" 2>/dev/null &
   perf_pid=$!
 }
 health=(); devices=(); devices_p99=(); half_p99=(); half_rps=()
@@ -116,11 +121,22 @@ if [ "${BENCH_ONLY:-}" = reads ]; then
   exit 0
 fi
 
+# CPU time (user + system, in clock ticks) of each of the server's threads, summed by name.
+thread_ticks() {
+  for stat in /proc/$pid/task/*/stat; do
+    sed -E 's/^[0-9]+ \((.*)\) [A-Z] /\1 /' "$stat" 2>/dev/null
+  done | awk '{t[$1] += $12 + $13} END {for (n in t) print n, t[n]}' | sort
+}
 [ "${BENCH_ONLY:-}" != submit ] || profile
-out=$(wrk -t2 -c32 -d${seconds}s --latency -s "$here/bench/submit.lua" "$base" -- "$token" 2)
+before=$(thread_ticks)
+out=$(wrk -t2 -c${BENCH_SUBMIT_C:-32} -d${seconds}s --latency -s "$here/bench/submit.lua" "$base" -- "$token" 2)
 [ -z "$perf_pid" ] || wait "$perf_pid"
 submit=$(echo "$out" | awk '/^created/ {print $2}')
 echo "refund submit: $(echo "$out" | grep -E '^created') in ${seconds} s = $(echo "$submit / $seconds" | bc) created/s; p50 $(echo "$out" | awk '$1 == "50%" {print $2}') p99 $(echo "$out" | p99)"
+# Where the server spent its CPU during the submits: microseconds per created application.
+join <(echo "$before") <(thread_ticks) | awk -v n="$submit" -v hz="$(getconf CLK_TCK)" \
+  '{cpu = ($3 - $2) / hz; total += cpu; if (cpu > 0) printf "  %s %.0f µs/submit (%.2f cores)\n", $1, cpu * 1e6 / n, cpu / '"$seconds"'}
+   END {printf "  server CPU %.0f µs/submit\n", total * 1e6 / n}'
 echo "server peak RSS: $(awk '/VmHWM/ {print $2, $3}' /proc/$pid/status)"
 stop
 

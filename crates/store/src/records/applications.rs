@@ -60,6 +60,29 @@ const INSERT_COLUMNS: &str = "INSERT INTO refund_applications (id, merchant_id, 
 /// The insert, giving the row back as stored: the writer answers without reading it again.
 static INSERT_RETURNING: LazyLock<String> = LazyLock::new(|| format!("{INSERT_COLUMNS} RETURNING {COLUMNS}"));
 
+/// The row just inserted on this SQLite connection, read back by its rowid.
+static INSERTED: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {COLUMNS} FROM refund_applications WHERE rowid = last_insert_rowid()"));
+
+/// Inserts the application and gives the row back as stored. SQLite gathers a `RETURNING`
+/// clause's rows in a temporary table it builds for each statement, which cost more than the
+/// insert itself (a submit's largest step on the writer): there the row is read back by its
+/// rowid, on the same connection and in the same transaction, instead.
+async fn insert_row(
+    conn: &mut Conn,
+    vault: &Vault,
+    id: &str,
+    a: &NewApplication<'_>,
+    now_ms: i64,
+) -> Result<Application, StoreError> {
+    if conn.backend() == crate::Backend::Postgres {
+        let row = bind_application(query(&INSERT_RETURNING), vault, id, a, now_ms).fetch_one(conn).await?;
+        return from_row(&row);
+    }
+    bind_application(query(INSERT_COLUMNS), vault, id, a, now_ms).execute(&mut *conn).await?;
+    from_row(&query(&INSERTED).fetch_one(conn).await?)
+}
+
 /// A fresh application id, for an application whose first event and notification are made
 /// before it is written ([`insert_submitted`]).
 pub fn new_application_id() -> String {
@@ -102,9 +125,7 @@ pub async fn insert(
     a: &NewApplication<'_>,
     now_ms: i64,
 ) -> Result<Application, StoreError> {
-    let id = new_application_id();
-    let row = bind_application(query(&INSERT_RETURNING), vault, &id, a, now_ms).fetch_one(conn).await?;
-    from_row(&row)
+    insert_row(conn, vault, &new_application_id(), a, now_ms).await
 }
 
 /// Inserts a `submitted` application with id `id` (from [`new_application_id`]), its first
@@ -125,10 +146,10 @@ pub async fn insert_submitted(
         return Err(StoreError::Corrupt(format!("the first event and the notice of {id} are for another application")));
     }
     if conn.backend() == crate::Backend::Sqlite {
-        let row = bind_application(query(&INSERT_RETURNING), vault, id, a, now_ms).fetch_one(&mut *conn).await?;
+        let application = insert_row(conn, vault, id, a, now_ms).await?;
         let event = append_event(conn, first, now_ms).await?;
         let notification_id = notifications::insert(conn, a.merchant_id, notice, now_ms).await?;
-        return Ok((from_row(&row)?, event, notification_id));
+        return Ok((application, event, notification_id));
     }
     // Each part of a WITH sees the same snapshot and none sees another's rows, but the event's
     // foreign key is checked at the statement's end, when the application is there.
@@ -209,20 +230,29 @@ fn bind_event<'q>(query: Query<'q>, e: &'q NewEvent<'q>) -> Query<'q> {
 
 /// Appends a step to the timeline and gives it back as read (with the staff member's name).
 pub async fn append_event(conn: &mut Conn, e: &NewEvent<'_>, now_ms: i64) -> Result<Event, StoreError> {
-    let row = bind_event(
+    const INSERT: &str = "INSERT INTO application_events (application_id, at, from_status, to_status, actor_role,
+                              actor_id, note, detail, system_note)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    // As `insert_row`: on SQLite the event is read back by its rowid (its `seq`).
+    let row = if conn.backend() == crate::Backend::Postgres {
+        static RETURNING: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "{INSERT} RETURNING from_status, to_status, actor_role, actor_id, note, system_note, detail, at,
+                     (SELECT s.display_name FROM staff s WHERE s.id = actor_id) AS actor_name"
+            )
+        });
+        bind_event(query(&RETURNING).bind(e.application_id).bind(now_ms), e).fetch_one(conn).await?
+    } else {
+        bind_event(query(INSERT).bind(e.application_id).bind(now_ms), e).execute(&mut *conn).await?;
         query(
-            "INSERT INTO application_events (application_id, at, from_status, to_status, actor_role, actor_id, note,
-                                             detail, system_note)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             RETURNING from_status, to_status, actor_role, actor_id, note, system_note, detail, at,
-                       (SELECT s.display_name FROM staff s WHERE s.id = actor_id) AS actor_name",
+            "SELECT e.from_status, e.to_status, e.actor_role, e.actor_id, e.note, e.system_note, e.detail, e.at,
+                    s.display_name AS actor_name
+             FROM application_events e LEFT JOIN staff s ON s.id = e.actor_id
+             WHERE e.seq = last_insert_rowid()",
         )
-        .bind(e.application_id)
-        .bind(now_ms),
-        e,
-    )
-    .fetch_one(conn)
-    .await?;
+        .fetch_one(conn)
+        .await?
+    };
     event_from_row(&row, "note")
 }
 
