@@ -57,7 +57,7 @@ const INSERT_COLUMNS: &str = "INSERT INTO refund_applications (id, merchant_id, 
         bank_card_first4, bank_card_last4, four_eyes_required, created_at, updated_at)
      VALUES ($1, $2, $3, 'submitted', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)";
 
-/// The insert, giving the row back as stored: the writer answers without reading it again.
+/// The insert giving the row back as stored, on PostgreSQL (one round trip; see [`insert_row`]).
 static INSERT_RETURNING: LazyLock<String> = LazyLock::new(|| format!("{INSERT_COLUMNS} RETURNING {COLUMNS}"));
 
 /// The row just inserted on this SQLite connection, read back by its rowid.
