@@ -8,7 +8,9 @@
 #   (../shared/tools/sqlite-commit-rate) or `pgbench -N -c 16`;
 #   the server's peak RSS (VmHWM) after all of it.
 # The submits report the server's CPU per created application, by thread (the writer's, the
-# request workers'); BENCH_SUBMIT_C=N sets their concurrency (default 32, the figures' own).
+# request workers'), the whole machine's and PostgreSQL's, and, when pg_stat_statements is
+# loaded, each statement's calls and execution time per submit; BENCH_SUBMIT_C=N sets their
+# concurrency (default 32, the figures' own).
 # Usage: bench/http.sh [--postgres]      Needs wrk (apt install wrk), sqlite3/pgbench.
 set -euo pipefail
 postgres=${1:-}
@@ -127,9 +129,24 @@ thread_ticks() {
     sed -E 's/^[0-9]+ \((.*)\) [A-Z] /\1 /' "$stat" 2>/dev/null
   done | awk '{t[$1] += $12 + $13} END {for (n in t) print n, t[n]}' | sort
 }
+# The whole machine's CPU (user + system ticks, idle ticks) and the database server's
+# (PostgreSQL's processes), to see what else a submit costs and whether the cores were full.
+machine_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat; }
+postgres_ticks() {
+  { cat /proc/[0-9]*/stat 2>/dev/null || true; } | sed -nE 's/^[0-9]+ \(postgres\) [A-Z] //p' \
+    | awk '{t += $11 + $12} END {print t + 0}'
+}
+# With pg_stat_statements loaded (shared_preload_libraries), what each statement of a submit
+# costs PostgreSQL: calls and execution time per created application.
+statements=""
+if [ "$postgres" = "--postgres" ] && psql -q "$pg/yajin_bench_http" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
+     -c "SELECT pg_stat_statements_reset()" >/dev/null 2>&1; then
+  statements=yes
+fi
 [ "${BENCH_ONLY:-}" != submit ] || profile
-before=$(thread_ticks)
+before=$(thread_ticks); machine_before=$(machine_ticks); pg_before=$(postgres_ticks)
 out=$(wrk -t2 -c${BENCH_SUBMIT_C:-32} -d${seconds}s --latency -s "$here/bench/submit.lua" "$base" -- "$token" 2)
+machine_after=$(machine_ticks); pg_after=$(postgres_ticks)
 [ -z "$perf_pid" ] || wait "$perf_pid"
 submit=$(echo "$out" | awk '/^created/ {print $2}')
 echo "refund submit: $(echo "$out" | grep -E '^created') in ${seconds} s = $(echo "$submit / $seconds" | bc) created/s; p50 $(echo "$out" | awk '$1 == "50%" {print $2}') p99 $(echo "$out" | p99)"
@@ -137,6 +154,17 @@ echo "refund submit: $(echo "$out" | grep -E '^created') in ${seconds} s = $(ech
 join <(echo "$before") <(thread_ticks) | awk -v n="$submit" -v hz="$(getconf CLK_TCK)" \
   '{cpu = ($3 - $2) / hz; total += cpu; if (cpu > 0) printf "  %s %.0f µs/submit (%.2f cores)\n", $1, cpu * 1e6 / n, cpu / '"$seconds"'}
    END {printf "  server CPU %.0f µs/submit\n", total * 1e6 / n}'
+echo "$machine_before $machine_after $pg_before $pg_after" | awk -v n="$submit" -v hz="$(getconf CLK_TCK)" -v pg="$postgres" \
+  '{busy = $3 - $1; idle = $4 - $2
+    printf "  machine: %.0f%% busy, %.0f µs of CPU/submit in all", 100 * busy / (busy + idle), busy / hz * 1e6 / n
+    if (pg != "") printf "; PostgreSQL %.0f µs/submit", ($6 - $5) / hz * 1e6 / n
+    printf "\n"}'
+if [ -n "$statements" ]; then
+  psql -qAt -F ' ' "$pg/yajin_bench_http" -c "SELECT round(calls::numeric / $submit, 2), round((total_exec_time * 1000 / $submit)::numeric),
+      left(regexp_replace(query, '\s+', ' ', 'g'), 70) FROM pg_stat_statements
+      WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND calls >= $submit / 2
+      ORDER BY total_exec_time DESC" | awk '{n = $1; t = $2; $1 = $2 = ""; printf "  %s calls, %s µs executing:%s\n", n, t, $0}'
+fi
 echo "server peak RSS: $(awk '/VmHWM/ {print $2, $3}' /proc/$pid/status)"
 stop
 
