@@ -123,19 +123,17 @@ if [ "${BENCH_ONLY:-}" = reads ]; then
   exit 0
 fi
 
+# The stat files of processes or threads as "NAME field4 field5 …", so that user and system
+# time are $12 and $13 (the names counted here have no spaces; one that exits is skipped).
+stat_lines() { { cat "$@" 2>/dev/null || true; } | sed -E 's/^[0-9]+ \((.*)\) [A-Z] /\1 /'; }
 # CPU time (user + system, in clock ticks) of each of the server's threads, summed by name.
 thread_ticks() {
-  for stat in /proc/$pid/task/*/stat; do
-    sed -E 's/^[0-9]+ \((.*)\) [A-Z] /\1 /' "$stat" 2>/dev/null
-  done | awk '{t[$1] += $12 + $13} END {for (n in t) print n, t[n]}' | sort
+  stat_lines /proc/$pid/task/*/stat | awk '{t[$1] += $12 + $13} END {for (n in t) print n, t[n]}' | sort
 }
 # The whole machine's CPU (user + system ticks, idle ticks) and the database server's
 # (PostgreSQL's processes), to see what else a submit costs and whether the cores were full.
 machine_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat; }
-postgres_ticks() {
-  { cat /proc/[0-9]*/stat 2>/dev/null || true; } | sed -nE 's/^[0-9]+ \(postgres\) [A-Z] //p' \
-    | awk '{t += $11 + $12} END {print t + 0}'
-}
+postgres_ticks() { stat_lines /proc/[0-9]*/stat | awk '$1 == "postgres" {t += $12 + $13} END {print t + 0}'; }
 # With pg_stat_statements loaded (shared_preload_libraries), what each statement of a submit
 # costs PostgreSQL: calls and execution time per created application.
 statements=""

@@ -65,9 +65,10 @@ static INSERTED: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {COLUMNS} FROM refund_applications WHERE rowid = last_insert_rowid()"));
 
 /// Inserts the application and gives the row back as stored. SQLite gathers a `RETURNING`
-/// clause's rows in a temporary table it builds for each statement, which cost more than the
-/// insert itself (a submit's largest step on the writer): there the row is read back by its
-/// rowid, on the same connection and in the same transaction, instead.
+/// clause's rows in a temporary table it builds for each statement, half as much again as the
+/// insert (`cargo bench -p yajin-store --bench read_back`: 5.9 µs, with `RETURNING` 8.8, read
+/// back by rowid 6.7): there the row is read back by its rowid, on the same connection and in
+/// the same transaction, instead.
 async fn insert_row(
     conn: &mut Conn,
     vault: &Vault,
