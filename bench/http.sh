@@ -9,7 +9,8 @@
 #   the server's peak RSS (VmHWM) after all of it.
 # The submits report the server's CPU per created application, by thread (the writer's, the
 # request workers'), the whole machine's and PostgreSQL's, and, when pg_stat_statements is
-# loaded, each statement's calls and execution time per submit; BENCH_SUBMIT_C=N sets their
+# loaded, each statement's calls, execution and planning time per submit (planning is counted
+# with pg_stat_statements.track_planning = on); BENCH_SUBMIT_C=N sets their
 # concurrency (default 32, the figures' own).
 # Usage: bench/http.sh [--postgres]      Needs wrk (apt install wrk), sqlite3/pgbench.
 set -euo pipefail
@@ -159,9 +160,10 @@ echo "$machine_before $machine_after $pg_before $pg_after" | awk -v n="$submit" 
     printf "\n"}'
 if [ -n "$statements" ]; then
   psql -qAt -F ' ' "$pg/yajin_bench_http" -c "SELECT round(calls::numeric / $submit, 2), round((total_exec_time * 1000 / $submit)::numeric),
-      left(regexp_replace(query, '\s+', ' ', 'g'), 70) FROM pg_stat_statements
+      round((total_plan_time * 1000 / $submit)::numeric), left(regexp_replace(query, '\s+', ' ', 'g'), 70) FROM pg_stat_statements
       WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND calls >= $submit / 2
-      ORDER BY total_exec_time DESC" | awk '{n = $1; t = $2; $1 = $2 = ""; printf "  %s calls, %s µs executing:%s\n", n, t, $0}'
+      ORDER BY total_exec_time DESC" | awk '{n = $1; t = $2; p = $3; $1 = $2 = $3 = ""
+        printf "  %s calls, %s µs executing, %s µs planning:%s\n", n, t, p, $0}'
 fi
 echo "server peak RSS: $(awk '/VmHWM/ {print $2, $3}' /proc/$pid/status)"
 stop

@@ -22,6 +22,21 @@ pub struct ApplicationDetail {
     pub agent_name: Option<String>,
 }
 
+impl ApplicationDetail {
+    /// An application just submitted without files, as its writer knows it: its row and first
+    /// event as written, no payout yet.
+    pub fn submitted(application: Application, first: Event, terminal_sn: String, agent_name: Option<String>) -> Self {
+        ApplicationDetail {
+            application,
+            terminal_sn: Some(terminal_sn),
+            attachments: Vec::new(),
+            timeline: vec![first],
+            payout: None,
+            agent_name,
+        }
+    }
+}
+
 /// Details for a page of applications in five queries, whatever the page's length: the
 /// terminals, the timelines, the files, the payouts and the agents, each for all ids at once.
 pub async fn load_details(conn: &mut Conn, rows: Vec<Application>) -> Result<Vec<ApplicationDetail>, StoreError> {

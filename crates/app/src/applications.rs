@@ -9,13 +9,14 @@ use yajin_core::notice::{Note, Notice};
 use yajin_core::validation::{printable, FieldError, FieldErrors, Lines};
 
 use yajin_store::records::applications::{self, Application, Event, NewApplication, NewEvent};
+use yajin_store::records::idempotency::Answer;
 use yajin_store::records::{attachments, devices, identity_misses, merchants, terminals};
 use yajin_store::{Conn, StoreError, Tx};
 
 pub use crate::application_detail::{load_detail, load_details, ApplicationDetail};
 use crate::application_detail::{load_new_detail, NewlyWritten};
 use crate::assessment::{assess_facts, assess_terminals, TerminalAssessment};
-use crate::idempotency::{begin_work, Outcome, Replay};
+use crate::idempotency::{begin_work, Answering, Outcome, Replay};
 use crate::paging::{Page, PageRequest};
 use crate::{notices, App, AppError};
 
@@ -329,10 +330,19 @@ struct Submitted {
     created: Created,
     terminal_sn: String,
     agent_name: Option<String>,
+    /// Whether the request's answer was stored with the application.
+    answered: bool,
 }
 
-/// Submits in the caller's transaction.
-async fn submit_in(tx: &mut Tx, app: &App, merchant_id: &str, input: &ApplyInput) -> Result<Submitted, ApplyError> {
+/// Submits in the caller's transaction; stores the answer with the application when it can
+/// (no files to list, no automatic approval to move it on).
+async fn submit_in(
+    tx: &mut Tx,
+    answering: &Answering<'_, '_, ApplicationDetail>,
+    app: &App,
+    merchant_id: &str,
+    input: &ApplyInput,
+) -> Result<Submitted, ApplyError> {
     let Evaluated { checked, assessed, agent_name } = evaluate(tx, app, merchant_id, input).await?;
     if let Some(Reason::ApplicationAlreadyOpen { application_id }) = assessed.assessment.reasons.first() {
         return Err(ApplyError::AlreadyOpen {
@@ -350,9 +360,26 @@ async fn submit_in(tx: &mut Tx, app: &App, merchant_id: &str, input: &ApplyInput
         system_note: None,
         deduct_outstanding: input.deduct_outstanding,
     };
-    let created = create(tx, app, &actor, &assessed, &checked.bank_card, &request).await?;
+    let mut answered = false;
+    let answer = |application: &Application, first: &Event| {
+        // With files, the answer lists them as linked after the insert.
+        if !input.attachment_ids.is_empty() {
+            return None;
+        }
+        let detail = ApplicationDetail::submitted(
+            application.clone(),
+            first.clone(),
+            assessed.terminal.sn.clone(),
+            agent_name.clone(),
+        );
+        let answer = answering.answer(&detail);
+        answered = answer.is_some();
+        answer
+    };
+    let created = create(tx, app, &actor, &assessed, &checked.bank_card, &request, answer).await?;
     attachments::link(tx, created.id(), &input.attachment_ids).await?;
-    Ok(Submitted { created, terminal_sn: assessed.terminal.sn, agent_name })
+    let answered = answered && matches!(created, Created::Submitted(_));
+    Ok(Submitted { created, terminal_sn: assessed.terminal.sn, agent_name, answered })
 }
 
 struct Request<'a> {
@@ -381,8 +408,10 @@ impl Created {
     }
 }
 
-/// Writes an eligible application: the row, the first timeline event, the notification, and
-/// the system's approval when the rules allow it.
+/// Writes an eligible application: the row, the first timeline event, the notification, the
+/// answer `answer` renders from the row and event as written (if it gives one; none when the
+/// system approves the application at once, which moves it on), and the system's approval when
+/// the rules allow it.
 async fn create(
     tx: &mut Tx,
     app: &App,
@@ -390,6 +419,7 @@ async fn create(
     assessed: &TerminalAssessment,
     bank_card: &BankCardNo,
     request: &Request<'_>,
+    answer: impl FnOnce(&Application, &Event) -> Option<Answer>,
 ) -> Result<Created, ApplyError> {
     let a = &assessed.assessment;
     let plan = &assessed.terminal.plan;
@@ -429,7 +459,11 @@ async fn create(
         deducted: a.deducted_fen,
         net: a.net_refund_fen,
     };
-    let written = applications::insert_submitted(tx, &app.vault, &id, &new, &event, &notice, now).await;
+    let answer = |application: &Application, first: &Event| match a.auto_approvable {
+        true => None,
+        false => answer(application, first),
+    };
+    let written = applications::insert_submitted(tx, &app.vault, &id, &new, &event, &notice, answer, now).await;
     let (created, first, notification_id) = written.map_err(|e| match e {
         // The partial unique index: another open application won a race.
         StoreError::Conflict(_) => {
@@ -487,7 +521,7 @@ pub async fn on_usage(tx: &mut Tx, app: &App, terminal_id: &str) -> Result<Optio
         system_note: Some(Note::AppliedForMerchant),
         deduct_outstanding: false,
     };
-    let created = create(tx, app, &crate::Actor::system(), &assessed, &card, &request).await?;
+    let created = create(tx, app, &crate::Actor::system(), &assessed, &card, &request, |_, _| None).await?;
     Ok(Some(created.id().to_owned()))
 }
 
@@ -628,7 +662,8 @@ async fn submit_here(
     replay: Replay<'_, ApplicationDetail>,
 ) -> Result<Outcome<ApplicationDetail>, ApplyError> {
     let mut work = begin_work!(app, replay);
-    let submitted = match submit_in(&mut work.tx, app, merchant_id, input).await {
+    let (tx, answering) = work.parts();
+    let submitted = match submit_in(tx, &answering, app, merchant_id, input).await {
         Ok(submitted) => submitted,
         Err(e @ (ApplyError::IdentityMismatch(_) | ApplyError::BankCardMismatch)) => {
             drop(work);
@@ -657,7 +692,10 @@ async fn submit_here(
         timeline,
     };
     let detail = load_new_detail(&mut work.tx, created, known).await?;
-    Ok(work.finish(detail).await?)
+    match submitted.answered {
+        true => Ok(work.finish_answered(detail).await?),
+        false => Ok(work.finish(detail).await?),
+    }
 }
 
 /// What a receipt number proves: a refund of this much, paid then, to this (masked) card.

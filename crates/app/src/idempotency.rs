@@ -113,7 +113,37 @@ pub async fn begin<'r, T>(app: &App, replay: Replay<'r, T>) -> Result<Begun<'r, 
     Ok(Begun::Fresh(Work { tx, keyed: replay.keyed }))
 }
 
-impl<T> Work<'_, T> {
+/// The part of a [`Work`] that renders its answer, apart from its transaction ([`Work::parts`]).
+pub struct Answering<'w, 'r, T> {
+    keyed: &'w Option<(Key, u16, Render<'r, T>)>,
+}
+
+impl<T> Answering<'_, '_, T> {
+    /// The answer `value` is to be stored as, if the request came with a key.
+    pub fn answer(&self, value: &T) -> Option<keys::Answer> {
+        self.keyed.as_ref().map(|(key, status, render)| keys::Answer {
+            principal: key.principal.clone(),
+            key: key.key.clone(),
+            status: *status,
+            body: render(value),
+        })
+    }
+}
+
+impl<'r, T> Work<'r, T> {
+    /// The transaction and the answer's rendering, for a write that stores its answer in the
+    /// statement that does its work (one round trip fewer on PostgreSQL) and then ends with
+    /// [`Work::finish_answered`].
+    pub fn parts(&mut self) -> (&mut Tx, Answering<'_, 'r, T>) {
+        (&mut self.tx, Answering { keyed: &self.keyed })
+    }
+
+    /// Commits a request whose answer its work stored (see [`Work::parts`]).
+    pub async fn finish_answered(self, value: T) -> Result<Outcome<T>, AppError> {
+        self.tx.commit().await?;
+        Ok(Outcome::Done(value))
+    }
+
     /// Commits what a refused request must still record (a wrong SMS code's attempt) while
     /// leaving the key unclaimed, so that a corrected retry with the same key works.
     pub async fn commit_refusal(mut self) -> Result<(), AppError> {

@@ -8,12 +8,13 @@ use yajin_core::application::{Role, Status};
 use yajin_core::eligibility::TerminalStatus;
 use yajin_core::ids::{BankCardNo, IdCardNo, MerchantNo, PhoneNo, TerminalId, TerminalSn};
 use yajin_core::ledger::{postings, AccountKey, Created, LedgerError};
-use yajin_core::notice::Notice;
+use yajin_core::notice::{Note, Notice};
 use yajin_core::plan::{DepositPlan, FeeRule, RefundRule, TxnKind};
 use yajin_core::{Fen, Timestamp};
 use yajin_store::audit::{self, AuditEntry};
 use yajin_store::migrate::{self, Migration};
 use yajin_store::pii::{MasterKey, Vault};
+use yajin_store::records::idempotency::{self, Answer, Claim};
 use yajin_store::records::{applications, merchants, notifications, plans, staff, terminals, tickets};
 use yajin_store::{ledger, Db, StoreError};
 use yajin_testdb::on_both_databases;
@@ -207,14 +208,22 @@ on_both_databases! {
         assert_eq!(appended[0].actor_name, None);
     }
 
-    async fn a_submitted_application_is_written_with_its_first_event_and_notification_as_they_read(db) {
-        // On PostgreSQL the three rows are one statement: each must be stored as the
-        // separate inserts store it, and come back as it reads.
+    async fn a_submitted_application_is_written_with_its_first_event_notification_and_answer_as_they_read(db) {
+        // On PostgreSQL the three rows and the request's answer are one statement, and the row
+        // and the event are given back as written, not read: each must be stored as the
+        // separate inserts store it, and read as it was given back.
         let f = merchant_with_terminal(&db, "13800000001", "SN-1").await;
         let card = BankCardNo::parse("6222021234567890128").unwrap();
         let new = new_application(&f, &card);
         let id = applications::new_application_id();
-        let first = merchants_first_event(&id, &f.merchant_id);
+        // The system's application on the merchant's behalf: its note is stored as JSON.
+        let on_behalf = Note::AppliedForMerchant;
+        let first = applications::NewEvent {
+            actor_role: Role::System,
+            actor_id: "system",
+            system_note: Some(&on_behalf),
+            ..merchants_first_event(&id, &f.merchant_id)
+        };
         let notice = Notice::ApplicationSubmitted {
             application_id: id.clone(),
             sn: "SN-1".into(),
@@ -224,9 +233,18 @@ on_both_databases! {
             net: Fen::yuan(299),
         };
         let mut tx = db.begin_write().await.unwrap();
+        assert_eq!(idempotency::claim(&mut tx, "merchant:m", "k-1", "h", 7).await.unwrap(), Claim::New);
+        // The answer is rendered from the row and the event it is stored with.
+        let answer = |a: &applications::Application, e: &applications::Event| {
+            Some(Answer { principal: "merchant:m".into(), key: "k-1".into(), status: 201, body: format!("{} {:?}", a.id, e.to).into_bytes() })
+        };
         let (inserted, event, notification_id) =
-            applications::insert_submitted(&mut tx, &vault(), &id, &new, &first, &notice, 7).await.unwrap();
+            applications::insert_submitted(&mut tx, &vault(), &id, &new, &first, &notice, answer, 7).await.unwrap();
         tx.commit().await.unwrap();
+        let mut tx = db.begin_write().await.unwrap();
+        let replayed = idempotency::claim(&mut tx, "merchant:m", "k-1", "h", 8).await.unwrap();
+        assert_eq!(replayed, Claim::Replay { status: 201, body: format!("{id} Submitted").into_bytes() });
+        tx.rollback().await.unwrap();
 
         let mut conn = db.pool().acquire().await.unwrap();
         assert_eq!(applications::by_id(&mut conn, &id).await.unwrap(), Some(inserted.clone()));
@@ -249,7 +267,7 @@ on_both_databases! {
             other => other,
         };
         let mut tx = db.begin_write().await.unwrap();
-        let err = applications::insert_submitted(&mut tx, &vault(), &again, &new, &first, &notice, 8).await.unwrap_err();
+        let err = applications::insert_submitted(&mut tx, &vault(), &again, &new, &first, &notice, |_, _| None, 8).await.unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err}");
         tx.rollback().await.unwrap();
         let mut conn = db.pool().acquire().await.unwrap();
@@ -260,7 +278,11 @@ on_both_databases! {
         // An event or a notice for another application is refused before anything is written.
         let other = applications::new_application_id();
         let mut tx = db.begin_write().await.unwrap();
-        let err = applications::insert_submitted(&mut tx, &vault(), &other, &new, &first, &notice, 9).await.unwrap_err();
+        let err = applications::insert_submitted(&mut tx, &vault(), &other, &new, &first, &notice, |_, _| None, 9).await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+        // So is a first event by a staff member, whose name the event would be read with.
+        let by_staff = applications::NewEvent { actor_role: Role::Reviewer, ..first };
+        let err = applications::insert_submitted(&mut tx, &vault(), &again, &new, &by_staff, &notice, |_, _| None, 9).await.unwrap_err();
         assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
     }
 

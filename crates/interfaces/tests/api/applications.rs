@@ -101,19 +101,26 @@ on_both_databases! {
         // The answer is put together from what the submitting transaction knows (it does not
         // read the terminal, the agent or the payouts back): it must still be the application
         // as any later read shows it — with files, with the agent who sold the terminal, and
-        // approved on the spot.
+        // approved on the spot. Sent with a key, its stored answer (written with the row, when
+        // there are no files and no approval moves it on) is the same again.
         let app = spawn_app(db).await;
         let token = app.merchant(A).await;
         let file = crate::attachments::upload(&app, &token, Some("purchase_voucher"), Some(crate::attachments::PNG)).await;
         assert_eq!(file.status, 201, "{:?}", file.body);
         let with_file = with(body("DEMO-REVIEW-01"), "attachment_ids", json!([file.body["id"]]));
-        for (sn, request) in [("DEMO-REVIEW-01", with_file), ("DEMO-AUTO-01", body("DEMO-AUTO-01"))] {
-            let created = app.post("/api/v1/refund-applications", &token, request).await;
+        let deducting = with(body("DEMO-OWES-01"), "deduct_outstanding", json!(true));
+        for (sn, request) in [("DEMO-REVIEW-01", with_file), ("DEMO-AUTO-01", body("DEMO-AUTO-01")), ("DEMO-OWES-01", deducting)] {
+            let key = [("idempotency-key", sn)];
+            let send = || app.send("POST", "/api/v1/refund-applications", Some(&token), Some(request.clone()), &key);
+            let created = send().await;
             assert_eq!(created.status, 201, "{sn}: {:?}", created.body);
             let id = created.body["id"].as_str().unwrap();
             let read = app.get(&format!("/api/v1/refund-applications/{id}"), &token).await;
             assert_eq!(read.body, created.body, "{sn}");
             assert!(created.body["agent"].as_str().is_some_and(|a| a.contains("周强")), "{sn}: {:?}", created.body["agent"]);
+            let again = send().await;
+            assert_eq!((again.status, &again.body), (201, &created.body), "{sn}");
+            assert_eq!(again.headers["idempotent-replayed"], "true", "{sn}");
         }
         let read = |sn: &'static str| {
             let (app, token) = (&app, token.clone());
@@ -124,6 +131,8 @@ on_both_databases! {
         };
         assert_eq!(read("DEMO-REVIEW-01").await["attachments"].as_array().map(Vec::len), Some(1));
         assert_eq!(read("DEMO-AUTO-01").await["status"], "approved");
+        let owes = read("DEMO-OWES-01").await;
+        assert_eq!((owes["status"].as_str(), owes["deducted_fen"].as_i64(), owes["timeline"].as_array().map(Vec::len)), (Some("submitted"), Some(6000), Some(1)));
     }
 
     async fn every_rule_failure_carries_what_the_merchant_needs(db) {

@@ -9,6 +9,7 @@ use yajin_core::application::{Role, Status};
 use yajin_core::notice::{Note, Notice};
 use yajin_core::{Fen, Timestamp};
 
+use super::idempotency::{self, Answer};
 use super::notifications;
 use crate::pii::Vault;
 use crate::{new_id, StoreError};
@@ -130,10 +131,14 @@ pub async fn insert(
 }
 
 /// Inserts a `submitted` application with id `id` (from [`new_application_id`]), its first
-/// timeline event (`first`, for `id`) and the merchant's notification of it (`notice`, for
-/// `id`); gives back the row and the event as stored, and the notification's id. On
-/// PostgreSQL one statement (one round trip where three were); on SQLite, where a statement
-/// costs no round trip, three. Conflicts as [`insert`].
+/// timeline event (`first`, for `id`, by the merchant or the system) and the merchant's
+/// notification of it (`notice`, for `id`), and stores the answer `answer` renders from the
+/// row and the event (when it gives one) under the request's idempotency key, claimed earlier
+/// in this transaction. Gives back the row and the event as written (nothing is read back:
+/// every column is a value bound here) and the notification's id. On PostgreSQL one statement
+/// (one round trip where four were); on SQLite, where a statement costs no round trip, one
+/// each. Conflicts as [`insert`].
+#[allow(clippy::too_many_arguments)]
 pub async fn insert_submitted(
     conn: &mut Conn,
     vault: &Vault,
@@ -141,41 +146,99 @@ pub async fn insert_submitted(
     a: &NewApplication<'_>,
     first: &NewEvent<'_>,
     notice: &Notice,
+    answer: impl FnOnce(&Application, &Event) -> Option<Answer>,
     now_ms: i64,
 ) -> Result<(Application, Event, String), StoreError> {
     if first.application_id != id || notice.application_id() != Some(id) {
         return Err(StoreError::Corrupt(format!("the first event and the notice of {id} are for another application")));
     }
-    if conn.backend() == crate::Backend::Sqlite {
-        let application = insert_row(conn, vault, id, a, now_ms).await?;
-        let event = append_event(conn, first, now_ms).await?;
-        let notification_id = notifications::insert(conn, a.merchant_id, notice, now_ms).await?;
-        return Ok((application, event, notification_id));
+    if !matches!(first.actor_role, Role::Merchant | Role::System) {
+        // A staff member's step is read with their name, which is not bound here.
+        return Err(StoreError::Corrupt(format!("the first event of {id} is a staff member's")));
     }
-    // Each part of a WITH sees the same snapshot and none sees another's rows, but the event's
-    // foreign key is checked at the statement's end, when the application is there.
+    let application = as_submitted(id, a, now_ms);
+    let event = as_appended(first, now_ms);
+    let answer = answer(&application, &event);
+    let n = notifications::Columns::of(notice)?;
+    if conn.backend() == crate::Backend::Sqlite {
+        bind_application(query(INSERT_COLUMNS), vault, id, a, now_ms).execute(&mut *conn).await?;
+        bind_event(query(INSERT_EVENT).bind(id).bind(now_ms), first).execute(&mut *conn).await?;
+        notifications::insert_columns(conn, a.merchant_id, &n, now_ms).await?;
+        if let Some(answer) = &answer {
+            idempotency::complete(conn, &answer.principal, &answer.key, answer.status, &answer.body).await?;
+        }
+        return Ok((application, event, n.id));
+    }
+    // Each part of a WITH sees the same snapshot (with this transaction's claim of the key)
+    // and none sees another's rows, but the event's foreign key is checked at the statement's
+    // end, when the application is there. Without an answer the key's part matches no row.
     static INSERT_ALL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "WITH a AS ({INSERT_COLUMNS} RETURNING {COLUMNS}),
-             e AS (INSERT INTO application_events (application_id, from_status, to_status, actor_role, actor_id, note,
-                       detail, at, system_note)
-                   VALUES ($1, $17, $18, $19, $20, $21, $22, $16, $23)
-                   RETURNING from_status, to_status, actor_role, actor_id, note AS event_note, system_note, detail, at),
-             n AS (INSERT INTO notifications (id, merchant_id, kind, title, body, application_id, created_at, params)
-                   VALUES ($24, $2, $25, $26, $27, $1, $16, $28))
-             SELECT a.*, e.*, (SELECT s.display_name FROM staff s WHERE s.id = e.actor_id) AS actor_name FROM a, e"
+            "WITH e AS (INSERT INTO application_events (application_id, at, from_status, to_status, actor_role,
+                            actor_id, note, detail, system_note)
+                        VALUES ($1, $16, $17, $18, $19, $20, $21, $22, $23)),
+                  n AS (INSERT INTO notifications (id, merchant_id, kind, title, body, application_id, created_at, params)
+                        VALUES ($24, $2, $25, $26, $27, $1, $16, $28)),
+                  k AS (UPDATE idempotency_keys SET response_status = $29, response_body = $30
+                        WHERE principal = $31 AND key = $32)
+             {INSERT_COLUMNS}"
         )
     });
-    let n = notifications::Columns::of(notice)?;
-    let row = bind_event(bind_application(query(&INSERT_ALL), vault, id, a, now_ms), first)
+    bind_event(bind_application(query(&INSERT_ALL), vault, id, a, now_ms), first)
         .bind(&n.id)
         .bind(n.kind)
-        .bind(n.title)
-        .bind(n.body)
-        .bind(n.params)
-        .fetch_one(conn)
+        .bind(&n.title)
+        .bind(&n.body)
+        .bind(&n.params)
+        .bind(answer.as_ref().map(|k| i64::from(k.status)))
+        .bind(answer.as_ref().map(|k| k.body.as_slice()))
+        .bind(answer.as_ref().map(|k| k.principal.as_str()))
+        .bind(answer.as_ref().map(|k| k.key.as_str()))
+        .execute(conn)
         .await?;
-    Ok((from_row(&row)?, event_from_row(&row, "event_note")?, n.id))
+    Ok((application, event, n.id))
+}
+
+/// The row [`insert_submitted`] writes, as [`by_id`] reads it.
+fn as_submitted(id: &str, a: &NewApplication<'_>, now_ms: i64) -> Application {
+    let card = a.bank_card.expose();
+    Application {
+        id: id.to_owned(),
+        merchant_id: a.merchant_id.to_owned(),
+        terminal_id: a.terminal_id.to_owned(),
+        status: Status::Submitted,
+        reason: a.reason.to_owned(),
+        note: a.note.to_owned(),
+        amount: a.amount,
+        fee: a.fee,
+        deducted: a.deducted,
+        net_refund: a.net_refund,
+        deduct_outstanding: a.deduct_outstanding,
+        bank_card_masked: yajin_core::ids::mask_card_last4(&card[..4], a.bank_card.last4()),
+        four_eyes_required: a.four_eyes_required,
+        claimed_by: None,
+        first_approver: None,
+        second_approver: None,
+        receipt_number: None,
+        created_at: Timestamp::from_millis(now_ms),
+        updated_at: Timestamp::from_millis(now_ms),
+    }
+}
+
+/// The event [`insert_submitted`] appends (the merchant's or the system's: no staff name), as
+/// [`events`] reads it.
+fn as_appended(e: &NewEvent<'_>, now_ms: i64) -> Event {
+    Event {
+        from: e.from,
+        to: e.to,
+        actor_role: e.actor_role.as_str().to_owned(),
+        actor_id: e.actor_id.to_owned(),
+        actor_name: None,
+        note: e.note.to_owned(),
+        system_note: e.system_note.cloned(),
+        detail: e.detail.to_owned(),
+        at: Timestamp::from_millis(now_ms),
+    }
 }
 
 /// Moves the application from one of `from` to `to`. Returns false, changing nothing, if it
@@ -216,6 +279,11 @@ pub struct NewEvent<'a> {
     pub detail: &'a str,
 }
 
+/// An event's insert: `$1` the application, `$2` the time, then [`bind_event`]'s values.
+const INSERT_EVENT: &str = "INSERT INTO application_events (application_id, at, from_status, to_status, actor_role,
+                                actor_id, note, detail, system_note)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
 /// `query` with the event's values bound after those already bound: from, to, role, actor,
 /// note, detail, then the system's note.
 fn bind_event<'q>(query: Query<'q>, e: &'q NewEvent<'q>) -> Query<'q> {
@@ -231,20 +299,17 @@ fn bind_event<'q>(query: Query<'q>, e: &'q NewEvent<'q>) -> Query<'q> {
 
 /// Appends a step to the timeline and gives it back as read (with the staff member's name).
 pub async fn append_event(conn: &mut Conn, e: &NewEvent<'_>, now_ms: i64) -> Result<Event, StoreError> {
-    const INSERT: &str = "INSERT INTO application_events (application_id, at, from_status, to_status, actor_role,
-                              actor_id, note, detail, system_note)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
     // As `insert_row`: on SQLite the event is read back by its rowid (its `seq`).
     let row = if conn.backend() == crate::Backend::Postgres {
         static RETURNING: LazyLock<String> = LazyLock::new(|| {
             format!(
-                "{INSERT} RETURNING from_status, to_status, actor_role, actor_id, note, system_note, detail, at,
+                "{INSERT_EVENT} RETURNING from_status, to_status, actor_role, actor_id, note, system_note, detail, at,
                      (SELECT s.display_name FROM staff s WHERE s.id = actor_id) AS actor_name"
             )
         });
         bind_event(query(&RETURNING).bind(e.application_id).bind(now_ms), e).fetch_one(conn).await?
     } else {
-        bind_event(query(INSERT).bind(e.application_id).bind(now_ms), e).execute(&mut *conn).await?;
+        bind_event(query(INSERT_EVENT).bind(e.application_id).bind(now_ms), e).execute(&mut *conn).await?;
         query(
             "SELECT e.from_status, e.to_status, e.actor_role, e.actor_id, e.note, e.system_note, e.detail, e.at,
                     s.display_name AS actor_name

@@ -58,6 +58,16 @@ pub async fn claim(
     }
 }
 
+/// A request's answer, to be stored under its key by the statement that does its work (see
+/// [`crate::records::applications::insert_submitted`]) rather than by [`complete`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    pub principal: String,
+    pub key: String,
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
 pub async fn complete(conn: &mut Conn, principal: &str, key: &str, status: u16, body: &[u8]) -> Result<(), StoreError> {
     query("UPDATE idempotency_keys SET response_status = $1, response_body = $2 WHERE principal = $3 AND key = $4")
         .bind(i64::from(status))

@@ -39,18 +39,29 @@ const INSERT: &str =
 /// Stores `notice` for the merchant; returns its id.
 pub async fn insert(conn: &mut Conn, merchant_id: &str, notice: &Notice, now_ms: i64) -> Result<String, StoreError> {
     let c = Columns::of(notice)?;
+    insert_columns(conn, merchant_id, &c, now_ms).await?;
+    Ok(c.id)
+}
+
+/// Stores a notification whose columns are made ([`Columns::of`]).
+pub(crate) async fn insert_columns(
+    conn: &mut Conn,
+    merchant_id: &str,
+    c: &Columns,
+    now_ms: i64,
+) -> Result<(), StoreError> {
     query(INSERT)
         .bind(&c.id)
         .bind(merchant_id)
         .bind(c.kind)
-        .bind(c.title)
-        .bind(c.body)
-        .bind(c.application_id)
+        .bind(&c.title)
+        .bind(&c.body)
+        .bind(&c.application_id)
         .bind(now_ms)
-        .bind(c.params)
+        .bind(&c.params)
         .execute(conn)
         .await?;
-    Ok(c.id)
+    Ok(())
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
