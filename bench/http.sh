@@ -167,6 +167,13 @@ if [ -n "$statements" ]; then
 fi
 echo "server peak RSS: $(awk '/VmHWM/ {print $2, $3}' /proc/$pid/status)"
 stop
+if [ "$postgres" = "--postgres" ]; then
+  # Updates PostgreSQL made in place (HOT: no new index entries) and in all, per table.
+  # Read once the server's connections have closed, which reports their counts.
+  sleep 1
+  psql -qAt -F ' ' "$pg/yajin_bench_http" -c "SELECT relname, n_tup_hot_upd, n_tup_upd FROM pg_stat_user_tables WHERE n_tup_upd > 0 ORDER BY n_tup_upd DESC" |
+    awk 'NF == 3 {printf "  updates of %s: %s of %s in place (HOT)\n", $1, $2, $3}'
+fi
 
 if [ "$postgres" = "--postgres" ]; then
   createdb -h 127.0.0.1 -U postgres yajin_bench_pgbench 2>/dev/null || true
