@@ -232,7 +232,22 @@ on_both_databases! {
         assert_eq!(again.headers["idempotent-replayed"], "true");
         let other = send(body("DEMO-AUTO-01"), "k-1").await;
         assert_eq!((other.status, other.code()), (409, "idempotency_key_reused"));
-        assert_eq!(count_applications(&app).await, 1);
+        // Another request under the key is that, whatever else is wrong with it: bad fields,
+        // a file not the merchant's, a terminal not theirs.
+        let bad_fields = send(with(body("DEMO-REVIEW-01"), "phone", json!("1")), "k-1").await;
+        let not_theirs = send(with(body("DEMO-REVIEW-01"), "attachment_ids", json!(["at_nobodys"])), "k-1").await;
+        let no_terminal = send(body("DEMO-B-01"), "k-1").await;
+        for refused in [bad_fields, not_theirs, no_terminal] {
+            assert_eq!((refused.status, refused.code()), (409, "idempotency_key_reused"), "{:?}", refused.body);
+        }
+        // A fresh key's refusals are the request's own, and claim nothing.
+        let bad_fields = send(with(body("DEMO-REVIEW-01"), "phone", json!("1")), "k-2").await;
+        assert_eq!((bad_fields.status, bad_fields.code()), (422, "validation_failed"));
+        let no_terminal = send(body("DEMO-B-01"), "k-2").await;
+        assert_eq!(no_terminal.status, 404, "{:?}", no_terminal.body);
+        let corrected = send(body("DEMO-AUTO-01"), "k-2").await;
+        assert_eq!(corrected.status, 201, "{:?}", corrected.body);
+        assert_eq!(count_applications(&app).await, 2);
         let bad_key = app.send("POST", "/api/v1/refund-applications", Some(&token), Some(body("DEMO-AUTO-01")), &[("idempotency-key", "")]).await;
         assert_eq!(bad_key.code(), "invalid_idempotency_key");
     }
