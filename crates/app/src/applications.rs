@@ -330,8 +330,6 @@ struct Submitted {
     created: Created,
     terminal_sn: String,
     agent_name: Option<String>,
-    /// Whether the request's answer was stored with the application.
-    answered: bool,
 }
 
 /// Submits in the caller's transaction; stores the answer with the application when it can
@@ -360,7 +358,6 @@ async fn submit_in(
         system_note: None,
         deduct_outstanding: input.deduct_outstanding,
     };
-    let mut answered = false;
     let answer = |application: &Application, first: &Event| {
         // With files, the answer lists them as linked after the insert.
         if !input.attachment_ids.is_empty() {
@@ -372,14 +369,11 @@ async fn submit_in(
             assessed.terminal.sn.clone(),
             agent_name.clone(),
         );
-        let answer = answering.answer(&detail);
-        answered = answer.is_some();
-        answer
+        answering.answer(&detail)
     };
     let created = create(tx, app, &actor, &assessed, &checked.bank_card, &request, answer).await?;
     attachments::link(tx, created.id(), &input.attachment_ids).await?;
-    let answered = answered && matches!(created, Created::Submitted(_));
-    Ok(Submitted { created, terminal_sn: assessed.terminal.sn, agent_name, answered })
+    Ok(Submitted { created, terminal_sn: assessed.terminal.sn, agent_name })
 }
 
 struct Request<'a> {
@@ -692,10 +686,7 @@ async fn submit_here(
         timeline,
     };
     let detail = load_new_detail(&mut work.tx, created, known).await?;
-    match submitted.answered {
-        true => Ok(work.finish_answered(detail).await?),
-        false => Ok(work.finish(detail).await?),
-    }
+    Ok(work.finish(detail).await?)
 }
 
 /// What a receipt number proves: a refund of this much, paid then, to this (masked) card.

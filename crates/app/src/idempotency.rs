@@ -17,6 +17,8 @@
 //! [`Outcome::Replayed`] at once if the key was answered before, else works in
 //! [`Work::tx`] and ends with [`Work::finish`], which stores the answer and commits.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use yajin_store::records::idempotency::{self as keys, Claim};
 use yajin_store::Tx;
 
@@ -77,6 +79,8 @@ impl<T> Outcome<T> {
 pub struct Work<'r, T> {
     pub tx: Tx,
     keyed: Option<(Key, u16, Render<'r, T>)>,
+    /// Whether the work's own statement stored the answer ([`Answering::answer`]).
+    answered: AtomicBool,
 }
 
 /// How [`begin`] went: carry out the request, or answer it with what was stored.
@@ -110,38 +114,37 @@ pub async fn begin<'r, T>(app: &App, replay: Replay<'r, T>) -> Result<Begun<'r, 
             Claim::Mismatch => return Err(AppError::IdempotencyKeyReused),
         }
     }
-    Ok(Begun::Fresh(Work { tx, keyed: replay.keyed }))
+    Ok(Begun::Fresh(Work { tx, keyed: replay.keyed, answered: AtomicBool::new(false) }))
 }
 
 /// The part of a [`Work`] that renders its answer, apart from its transaction ([`Work::parts`]).
 pub struct Answering<'w, 'r, T> {
     keyed: &'w Option<(Key, u16, Render<'r, T>)>,
+    answered: &'w AtomicBool,
 }
 
 impl<T> Answering<'_, '_, T> {
-    /// The answer `value` is to be stored as, if the request came with a key.
+    /// The answer `value` is to be stored as, if the request came with a key. The caller
+    /// stores it in the work's transaction (a failure there fails the work), so
+    /// [`Work::finish`] then stores nothing more.
     pub fn answer(&self, value: &T) -> Option<keys::Answer> {
-        self.keyed.as_ref().map(|(key, status, render)| keys::Answer {
+        let answer = self.keyed.as_ref().map(|(key, status, render)| keys::Answer {
             principal: key.principal.clone(),
             key: key.key.clone(),
             status: *status,
             body: render(value),
-        })
+        });
+        self.answered.store(answer.is_some(), Ordering::Relaxed);
+        answer
     }
 }
 
 impl<'r, T> Work<'r, T> {
-    /// The transaction and the answer's rendering, for a write that stores its answer in the
-    /// statement that does its work (one round trip fewer on PostgreSQL) and then ends with
-    /// [`Work::finish_answered`].
+    /// The transaction and the answer's rendering, for a write that may store its answer in
+    /// the statement that does its work (one round trip fewer on PostgreSQL); it ends with
+    /// [`Work::finish`] either way.
     pub fn parts(&mut self) -> (&mut Tx, Answering<'_, 'r, T>) {
-        (&mut self.tx, Answering { keyed: &self.keyed })
-    }
-
-    /// Commits a request whose answer its work stored (see [`Work::parts`]).
-    pub async fn finish_answered(self, value: T) -> Result<Outcome<T>, AppError> {
-        self.tx.commit().await?;
-        Ok(Outcome::Done(value))
+        (&mut self.tx, Answering { keyed: &self.keyed, answered: &self.answered })
     }
 
     /// Commits what a refused request must still record (a wrong SMS code's attempt) while
@@ -154,10 +157,11 @@ impl<'r, T> Work<'r, T> {
         Ok(())
     }
 
-    /// Stores the answer under the key (if any) and commits: the work and its answer become
-    /// durable together.
+    /// Stores the answer under the key (if any, unless the work's own statement stored it) and
+    /// commits: the work and its answer become durable together.
     pub async fn finish(mut self, value: T) -> Result<Outcome<T>, AppError> {
-        if let Some((key, status, render)) = &self.keyed {
+        let stored = self.answered.load(Ordering::Relaxed);
+        if let (Some((key, status, render)), false) = (&self.keyed, stored) {
             keys::complete(&mut self.tx, &key.principal, &key.key, *status, &render(&value)).await?;
         }
         self.tx.commit().await?;
