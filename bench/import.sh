@@ -3,6 +3,9 @@
 # machine, same sitting:
 #   yajin import transactions FILE   vs   sqlite3 .import (SQLite)   and   COPY (PostgreSQL).
 # Usage: bench/import.sh [ROWS] [--postgres]     (default 1,000,000 rows; SQLite only)
+# IMPORT_KIND=terminals loads terminals with their deposits instead (merchants A and B, both
+# plans, every status), IMPORT_KIND=outstanding-items charges owed on the demo's terminals,
+# against the same loaders of the same file.
 # The data set comes from a fixed seed; nothing large is committed. Needs sqlite3 (and psql for
 # --postgres) on PATH; builds yajin in release mode.
 set -euo pipefail
@@ -15,11 +18,50 @@ trap 'rm -rf "$work"' EXIT
 yajin=${YAJIN_BIN:-$here/target/release/yajin}
 [ -n "${YAJIN_BIN:-}" ] || cargo build --release --quiet --manifest-path "$here/Cargo.toml"
 
-# The data: the demo's terminals, a reference per row, seeded.
-python3 - "$rows" "$work/usage.csv" <<'PY'
+kind=${IMPORT_KIND:-transactions}
+case "$kind" in
+  transactions)
+    columns="ref TEXT, sn TEXT, amount_fen BIGINT, fee_fen BIGINT, kind TEXT, occurred_at TEXT"
+    keys=("ref" "sn, occurred_at") ;;
+  terminals)
+    columns="merchant_no TEXT, sn TEXT, terminal_id TEXT, model TEXT, plan_code TEXT, status TEXT, bound_at TEXT,
+      activated_at TEXT, terminated_at TEXT, device_returned_at TEXT, deposit_amount_fen BIGINT, deposit_route TEXT,
+      deposit_route_ref TEXT, deposit_collected_at TEXT"
+    keys=("sn" "merchant_no, sn") ;;
+  outstanding-items)
+    columns="sn TEXT, kind TEXT, amount_fen BIGINT, due_at TEXT"
+    keys=("sn, kind, amount_fen, due_at" "sn") ;;
+  *) echo "IMPORT_KIND is transactions, terminals or outstanding-items"; exit 2 ;;
+esac
+
+# The data, seeded: usage on the demo's terminals, a reference per row; or terminals.
+python3 - "$rows" "$work/usage.csv" "$kind" <<'PY'
 import random, sys
-rows, path = int(sys.argv[1]), sys.argv[2]
+rows, path, kind = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 rng = random.Random(20261125)
+if kind == "outstanding-items":
+    import datetime
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    with open(path, "w") as f:
+        f.write("sn,kind,amount_fen,due_at\n")
+        for i in range(rows):
+            due = (start + datetime.timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            f.write(f"{rng.choice(['DEMO-AUTO-01', 'DEMO-PROGRESS-01', 'DEMO-B-01'])},"
+                    f"{rng.choice(['service_fee', 'sim_fee'])},{rng.randrange(100, 10000)},{due}\n")
+    sys.exit(0)
+if kind == "terminals":
+    with open(path, "w") as f:
+        f.write("merchant_no,sn,terminal_id,model,plan_code,status,bound_at,activated_at,terminated_at,"
+                "device_returned_at,deposit_amount_fen,deposit_route,deposit_route_ref,deposit_collected_at\n")
+        for i in range(rows):
+            merchant = rng.choice(["822100058120001", "822100058120002"])
+            status = rng.choice(["inactive", "active", "terminated"])
+            plan = "ACT-99" if status != "terminated" else "TERM-299"
+            activated = "2026-08-02T00:00:00Z" if status != "inactive" else ""
+            terminated = "2026-11-20T00:00:00Z" if status == "terminated" else ""
+            f.write(f"{merchant},IMP-{i:08d},I{i:07d},P2,{plan},{status},2026-08-01T00:00:00Z,{activated},"
+                    f"{terminated},,{rng.choice([9900, 29900])},card,R{i},2026-08-01T00:00:00Z\n")
+    sys.exit(0)
 sns = ["DEMO-AUTO-01", "DEMO-PROGRESS-01", "DEMO-REVIEW-01", "DEMO-OWES-01", "DEMO-EXPIRED-01", "DEMO-B-01"]
 kinds = ["credit_card", "debit_card", "qr_code", "nfc"]
 with open(path, "w") as f:
@@ -42,15 +84,17 @@ sqlite_run() {
   for _ in $(seq 100); do [ -s "$dir/yajin.db" ] && sqlite3 "$dir/yajin.db" "SELECT 1 FROM terminals LIMIT 1" >/dev/null 2>&1 && break; sleep 0.2; done
   sleep 1; kill "$pid"; wait "$pid" 2>/dev/null || true
   local t0; t0=$(now)
-  "$yajin" import --data-dir "$dir" transactions "$work/usage.csv" --json > "$dir/summary.json" 2>/dev/null
+  "$yajin" import --data-dir "$dir" "$kind" "$work/usage.csv" --json > "$dir/summary.json" 2>/dev/null
   local t1; t1=$(now)
+  # Every row loaded, none refused (a run that loaded nothing fast measures nothing).
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["refused"] == 0 and d["loaded"] == int(sys.argv[2]), d' "$dir/summary.json" "$rows" >&2 || exit 1
   echo "$t1 - $t0" | bc
 }
 
 sqlite_baseline() {
   local db="$work/baseline-$1.db"
   sqlite3 "$db" "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
-    CREATE TABLE usage_raw (ref TEXT, sn TEXT, amount_fen INTEGER, fee_fen INTEGER, kind TEXT, occurred_at TEXT);" >/dev/null
+    CREATE TABLE usage_raw ($columns);" >/dev/null
   local t0; t0=$(now)
   sqlite3 "$db" ".import --csv --skip 1 $work/usage.csv usage_raw"
   local t1; t1=$(now)
@@ -63,8 +107,8 @@ sqlite_baseline() {
 sqlite_keyed() {
   local db="$work/keyed-$1.db"
   sqlite3 "$db" "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
-    CREATE TABLE usage_raw (ref TEXT UNIQUE, sn TEXT, amount_fen INTEGER, fee_fen INTEGER, kind TEXT, occurred_at TEXT);
-    CREATE INDEX usage_raw_by_sn ON usage_raw (sn, occurred_at);" >/dev/null
+    CREATE TABLE usage_raw ($columns, UNIQUE (${keys[0]}));
+    CREATE INDEX usage_raw_by_sn ON usage_raw (${keys[1]});" >/dev/null
   local t0; t0=$(now)
   sqlite3 "$db" ".import --csv --skip 1 $work/usage.csv usage_raw"
   local t1; t1=$(now)
@@ -90,11 +134,11 @@ if [ "$postgres" = "--postgres" ]; then
   for run in 1 2 3; do
     db="yajin_bench_import_$run"
     psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
-    psql -q "$pg/$db" -c "CREATE TABLE usage_raw (ref TEXT, sn TEXT, amount_fen BIGINT, fee_fen BIGINT, kind TEXT, occurred_at TEXT)" >/dev/null
+    psql -q "$pg/$db" -c "CREATE TABLE usage_raw ($columns)" >/dev/null
     t0=$(now); psql -q "$pg/$db" -c "\\copy usage_raw FROM '$work/usage.csv' CSV HEADER" >/dev/null; t1=$(now)
     base+=("$(echo "$t1 - $t0" | bc)")
-    psql -q "$pg/$db" -c "CREATE TABLE usage_keyed (ref TEXT UNIQUE, sn TEXT, amount_fen BIGINT, fee_fen BIGINT, kind TEXT, occurred_at TEXT)" \
-      -c "CREATE INDEX ON usage_keyed (sn, occurred_at)" >/dev/null
+    psql -q "$pg/$db" -c "CREATE TABLE usage_keyed ($columns, UNIQUE (${keys[0]}))" \
+      -c "CREATE INDEX ON usage_keyed (${keys[1]})" >/dev/null
     t0=$(now); psql -q "$pg/$db" -c "\\copy usage_keyed FROM '$work/usage.csv' CSV HEADER" >/dev/null; t1=$(now)
     keyed+=("$(echo "$t1 - $t0" | bc)")
     psql -q "$pg/postgres" -c "DROP DATABASE $db" -c "CREATE DATABASE $db" >/dev/null
@@ -103,7 +147,8 @@ if [ "$postgres" = "--postgres" ]; then
     pid=$!
     for _ in $(seq 100); do psql -tA "$pg/$db" -c "SELECT count(*) FROM terminals" 2>/dev/null | grep -q '^[1-9]' && break; sleep 0.2; done
     sleep 1; kill "$pid"; wait "$pid" 2>/dev/null || true
-    t0=$(now); "$yajin" import --data-dir "$dir" --database-url "$pg/$db" transactions "$work/usage.csv" --json >/dev/null 2>&1; t1=$(now)
+    t0=$(now); "$yajin" import --data-dir "$dir" --database-url "$pg/$db" "$kind" "$work/usage.csv" --json > "$dir/summary.json" 2>/dev/null; t1=$(now)
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["refused"] == 0 and d["loaded"] == int(sys.argv[2]), d' "$dir/summary.json" "$rows" >&2 || exit 1
     ours+=("$(echo "$t1 - $t0" | bc)")
     psql -q "$pg/postgres" -c "DROP DATABASE $db" >/dev/null
   done

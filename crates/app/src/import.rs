@@ -6,8 +6,9 @@
 //! `deposit_amount_fen`, `deposit_route`, `deposit_route_ref`, `deposit_collected_at`. Rows
 //! arrive in batches; a batch of transactions is one transaction through the database's bulk
 //! path (`store::bulk`: prepared inserts on SQLite, `COPY` on PostgreSQL); a batch of
-//! terminals is one transaction too, each row a step through the terminal's use case;
-//! merchants and outstanding items go through their use cases row by row.
+//! terminals is one transaction too, through the terminals' use case for many at once
+//! (multi-row statements: a batch costs a few statements, not a few a row); merchants and
+//! outstanding items go through their use cases row by row.
 
 use std::collections::HashMap;
 
@@ -273,6 +274,7 @@ impl<'a> Import<'a> {
         let outcomes = match columns.kind {
             Kind::Transactions => transactions(app, &mut self.usage, columns, &good, dry_run).await?,
             Kind::Terminals if !dry_run => terminals_batch(app, actor, columns, &good).await?,
+            Kind::OutstandingItems => outstanding_batch(app, actor, columns, &good, dry_run).await?,
             _ => {
                 let mut outcomes = Vec::with_capacity(good.len());
                 for row in &good {
@@ -346,7 +348,7 @@ fn outcome<T>(result: Result<Provisioned<T>, AppError>) -> Result<Outcome, Store
 }
 
 async fn one(app: &App, actor: &Actor, columns: &Columns, row: &Row, dry_run: bool) -> Result<Outcome, StoreError> {
-    let mut f = Fields { columns, row, errors: Vec::new() };
+    let f = Fields { columns, row, errors: Vec::new() };
     match columns.kind {
         Kind::Merchants => {
             let input = MerchantInput {
@@ -369,20 +371,7 @@ async fn one(app: &App, actor: &Actor, columns: &Columns, row: &Row, dry_run: bo
             Ok((_, input)) if dry_run => Ok(provisioning::check_terminal(&input).map(|()| true)),
             Ok((merchant_no, input)) => outcome(onboarding::terminal(app, actor, merchant_no, input).await),
         },
-        Kind::OutstandingItems => {
-            let kind = OWED_KINDS.into_iter().find(|k| *k == f.text("kind"));
-            let kind = f.one_of("kind", kind, &OWED_KINDS.join(", "));
-            let amount = f.fen("amount_fen");
-            let due_at = f.time("due_at");
-            let (Some(kind), Some(amount), Some(due_at), true) = (kind, amount, due_at, f.errors.is_empty()) else {
-                return Ok(Err(f.errors));
-            };
-            if !amount.is_positive() {
-                return Ok(Err(vec![FieldError::new("amount_fen", "out_of_range", "须大于 0", "more than 0")]));
-            }
-            outstanding_item(app, actor, f.text("sn"), kind, amount, due_at, dry_run).await
-        }
-        Kind::Transactions => unreachable!("transactions load in batches"),
+        Kind::Transactions | Kind::OutstandingItems => unreachable!("transactions and items load in batches"),
     }
 }
 
@@ -444,10 +433,12 @@ fn terminal_row<'a>(columns: &'a Columns, row: &'a Row) -> Result<(&'a str, Term
     Ok((f.text("merchant_no"), input))
 }
 
-/// A batch of terminal rows in one write transaction, each row a step of its own: a refused
-/// row is undone alone and reported, the others are kept, and the batch costs one commit
-/// instead of one a row. A database failure undoes the batch and stops the import. The
-/// transaction runs where the writer's statements are cheapest ([`yajin_store::Db::on_writer`]).
+/// A batch of terminal rows in one write transaction and a few statements (the merchants and
+/// terminals already there looked up at once, the new ones written at once with their
+/// deposits, transfers and audit entries): a refused row writes nothing and is reported, the
+/// others are kept, and the batch costs one commit instead of one a row. A database failure
+/// undoes the batch and stops the import. The transaction runs where the writer's statements
+/// are cheapest ([`yajin_store::Db::on_writer`]).
 async fn terminals_batch(
     app: &App,
     actor: &Actor,
@@ -461,7 +452,6 @@ async fn terminals_batch(
     let (app, actor) = (app.clone(), actor.clone());
     let db = app.db.clone();
     db.on_writer(async move {
-        let mut outcomes = Vec::with_capacity(parsed.len());
         let mut tx = app.db.begin_write().await?;
         // Each row posts its deposit against the channel's clearing account, then appends to
         // the audit chain; both are taken now, in the order every other use case takes them
@@ -471,68 +461,105 @@ async fn terminals_batch(
         // tripping on their keys).
         yajin_store::ledger::hold_account(&mut tx, &AccountKey::company(AccountKind::ChannelClearing)).await?;
         yajin_store::audit::hold_head(&mut tx).await?;
+        let mut outcomes = Vec::with_capacity(parsed.len());
+        let (mut lines, mut good) = (Vec::new(), Vec::new());
         for (line, row) in parsed {
-            let (merchant_no, input) = match row {
-                Ok(row) => row,
-                Err(errors) => {
-                    outcomes.push((line, Err(errors)));
-                    continue;
+            match row {
+                Ok(row) => {
+                    lines.push(line);
+                    good.push(row);
                 }
-            };
-            tx.begin_step().await?;
-            let result = outcome(onboarding::terminal_in(&mut tx, &app, &actor, &merchant_no, input).await)?;
-            match result {
-                Ok(_) => tx.keep_step().await?,
-                Err(_) => tx.undo_step().await?,
+                Err(errors) => outcomes.push((line, Err(errors))),
             }
-            outcomes.push((line, result));
         }
+        for (line, result) in lines.into_iter().zip(onboarding::terminals_in(&mut tx, &app, &actor, good).await?) {
+            outcomes.push((line, outcome(result)?));
+        }
+        outcomes.sort_by_key(|(line, _)| *line);
         tx.commit().await?;
         Ok(outcomes)
     })
     .await
 }
 
-/// An outstanding item, unless the terminal has one of this kind, amount and due date already.
-async fn outstanding_item(
+/// A batch of outstanding items in one write transaction and a few statements: each row
+/// checked, the terminals looked up at once, an item that its terminal has already (the same
+/// kind, amount and due date, there before or earlier in the file) counted as there, the new
+/// ones written at once with their transfers and audit entries. A dry run decides the same and
+/// writes nothing.
+async fn outstanding_batch(
     app: &App,
     actor: &Actor,
-    sn: &str,
-    kind: &'static str,
-    amount: Fen,
-    due_at: Timestamp,
+    columns: &Columns,
+    rows: &[&Row],
     dry_run: bool,
-) -> Result<Outcome, StoreError> {
-    let mut tx = app.db.begin_write().await?;
-    let Some(t) = terminals::by_sn_any(&mut tx, &sn.to_ascii_uppercase()).await? else {
-        return Ok(Err(vec![FieldError::new("sn", "not_found", "没有这台终端", "no such terminal")]));
-    };
-    if outstanding::exists_same(&mut tx, &t.id, kind, amount, due_at).await? {
-        return Ok(Ok(false));
-    }
-    if dry_run {
-        return Ok(Ok(true));
-    }
-    let added = provisioning::add_outstanding_in(
-        &app.vault,
-        &mut tx,
-        actor,
-        &t.merchant_id,
-        Some(&t.id),
-        kind,
-        amount,
-        due_at,
-        app.now_ms(),
-    )
-    .await;
-    match added {
-        Ok(_) => {
-            tx.commit().await?;
-            Ok(Ok(true))
+) -> Result<Vec<(u64, Outcome)>, StoreError> {
+    let mut outcomes = Vec::with_capacity(rows.len());
+    let mut parsed = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut f = Fields { columns, row, errors: Vec::new() };
+        let kind = OWED_KINDS.into_iter().find(|k| *k == f.text("kind"));
+        let kind = f.one_of("kind", kind, &OWED_KINDS.join(", "));
+        let amount = f.fen("amount_fen");
+        let due_at = f.time("due_at");
+        match (kind, amount, due_at, f.errors.is_empty()) {
+            (Some(_), Some(amount), Some(_), true) if !amount.is_positive() => outcomes
+                .push((row.line, Err(vec![FieldError::new("amount_fen", "out_of_range", "须大于 0", "more than 0")]))),
+            (Some(kind), Some(amount), Some(due_at), true) => {
+                parsed.push((row.line, f.text("sn").to_ascii_uppercase(), kind, amount, due_at))
+            }
+            _ => outcomes.push((row.line, Err(f.errors))),
         }
-        Err(AppError::Store(e)) => Err(e),
-        Err(e) => Ok(Err(vec![FieldError::new("", "refused", e.to_string(), e.to_string())])),
     }
+    let (app, actor) = (app.clone(), actor.clone());
+    let db = app.db.clone();
+    db.on_writer(async move {
+        let mut tx = app.db.begin_write().await?;
+        let sns: Vec<String> = parsed.iter().map(|(_, sn, ..)| sn.clone()).collect();
+        let found: HashMap<String, terminals::Terminal> =
+            terminals::by_sns(&mut tx, &sns).await?.into_iter().map(|t| (t.sn.clone(), t)).collect();
+        // The accounts every item posts to, then the audit chain's head, in the order every
+        // other use case takes them; held, the check of what is there already stands until
+        // this batch commits (a second import of the same file at once waits, then finds it).
+        let mut accounts = vec![AccountKey::company(AccountKind::FeeRevenue)];
+        let mut merchants: Vec<&str> = found.values().map(|t| t.merchant_id.as_str()).collect();
+        merchants.sort_unstable();
+        merchants.dedup();
+        accounts.extend(merchants.into_iter().map(AccountKey::receivable));
+        yajin_store::ledger::hold_accounts(&mut tx, &accounts).await?;
+        yajin_store::audit::hold_head(&mut tx).await?;
+        let terminal_ids: Vec<String> = found.values().map(|t| t.id.clone()).collect();
+        let mut there = outstanding::keys_of_terminals(&mut tx, &terminal_ids).await?;
+        let mut new = Vec::new();
+        for (line, sn, kind, amount, due_at) in parsed {
+            let Some(t) = found.get(&sn) else {
+                outcomes
+                    .push((line, Err(vec![FieldError::new("sn", "not_found", "没有这台终端", "no such terminal")])));
+                continue;
+            };
+            let key = (t.id.clone(), kind.to_owned(), amount.get(), due_at.millis());
+            let is_new = there.insert(key);
+            outcomes.push((line, Ok(is_new)));
+            if is_new {
+                new.push(outstanding::NewItem {
+                    merchant_id: t.merchant_id.clone(),
+                    terminal_id: Some(t.id.clone()),
+                    kind,
+                    amount,
+                    due_at,
+                });
+            }
+        }
+        if dry_run {
+            tx.rollback().await?;
+        } else {
+            provisioning::add_outstanding_many_in(&app.vault, &mut tx, &actor, &new, app.now_ms()).await?;
+            tx.commit().await?;
+        }
+        outcomes.sort_by_key(|(line, _)| *line);
+        Ok(outcomes)
+    })
+    .await
 }
 
 /// A batch of usage records in one transaction of the bulk loader: each row checked, the

@@ -152,14 +152,18 @@ impl Actor {
         detail: serde_json::Value,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let entry = AuditEntry {
+        audit::append(tx, vault, &self.entry(action, entity, entity_id, detail), now_ms).await.map(|_| ())
+    }
+
+    /// What this actor did, as an entry of the audit chain (for [`audit::append_many`]).
+    pub(crate) fn entry(&self, action: &str, entity: &str, entity_id: &str, detail: serde_json::Value) -> AuditEntry {
+        AuditEntry {
             actor_role: self.role.as_str().to_owned(),
             actor_id: self.id.clone(),
             action: action.to_owned(),
             entity: entity.to_owned(),
             entity_id: entity_id.to_owned(),
             detail: detail.to_string(),
-        };
-        audit::append(tx, vault, &entry, now_ms).await.map(|_| ())
+        }
     }
 }

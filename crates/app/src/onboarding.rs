@@ -4,16 +4,16 @@
 //! [`AppError::Duplicate`] (409 `already_exists`): a migration run twice never doubles anything
 //! and never silently overwrites.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use yajin_core::application::Role;
-use yajin_core::ids::{BankCardNo, IdCardNo};
+use yajin_core::ids::{BankCardNo, IdCardNo, TerminalSn};
 use yajin_core::plan::TxnKind;
 use yajin_core::validation::{printable, FieldError, Lines};
 use yajin_core::{Fen, Timestamp};
 use yajin_store::records::outstanding::{self, Item};
 use yajin_store::records::{merchants, staff, terminals};
-use yajin_store::Tx;
+use yajin_store::{StoreError, Tx};
 
 use crate::idempotency::{begin_work, Outcome, Replay};
 use crate::provisioning::{self, MerchantInput, TerminalInput};
@@ -108,32 +108,100 @@ pub async fn terminal(
     Ok(done)
 }
 
-/// [`terminal`] in the caller's transaction (an import batch's, a row at a time).
-pub(crate) async fn terminal_in(
+/// [`terminal`] in the caller's transaction.
+async fn terminal_in(
     tx: &mut Tx,
     app: &App,
     actor: &Actor,
     merchant_no: &str,
     input: TerminalInput,
 ) -> Result<Provisioned<(String, String)>, AppError> {
-    let sn = input.sn.trim().to_ascii_uppercase().replace(' ', "");
-    let Some(merchant) = merchants::by_merchant_no(tx, merchant_no.trim()).await? else {
-        return Err(AppError::Fields(vec![FieldError::new(
-            "merchant_no",
-            "not_found",
-            "没有这个商户号",
-            "no such merchant",
-        )]));
-    };
-    if let Some(t) = terminals::by_sn_any(tx, &sn).await? {
-        let same = t.merchant_id == merchant.id && t.plan.code == input.plan_code && t.status == input.status;
-        return if same { Ok(Provisioned::Existing((t.id, t.sn))) } else { Err(AppError::Duplicate { field: "sn" }) };
+    let mut done = terminals_in(tx, app, actor, vec![(merchant_no.to_owned(), input)]).await?;
+    done.pop().unwrap_or_else(|| Err(AppError::Unexpected("a terminal without an outcome".into())))
+}
+
+/// A terminal row's outcome: made now or there already (its id and SN), or why not.
+pub(crate) type TerminalOutcome = Result<Provisioned<(String, String)>, AppError>;
+
+/// Many [`terminal`]s in the caller's transaction (an import batch's), each row's outcome in
+/// order, as if each had been provisioned alone one after the other, in a few statements for
+/// each run of rows with no SN twice. A refused row writes nothing; a database failure fails
+/// them all.
+pub(crate) async fn terminals_in(
+    tx: &mut Tx,
+    app: &App,
+    actor: &Actor,
+    rows: Vec<(String, TerminalInput)>,
+) -> Result<Vec<TerminalOutcome>, StoreError> {
+    let mut outcomes = Vec::with_capacity(rows.len());
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        // A row repeating an SN of its run ends the run: it is then looked up after the
+        // earlier one is written, and finds it (there already, the same or not).
+        let mut run = Vec::new();
+        let mut sns = HashSet::new();
+        while let Some(row) = rows.next_if(|(_, input)| !sns.contains(&lookup_sn(&input.sn))) {
+            sns.insert(lookup_sn(&row.1.sn));
+            run.push(row);
+        }
+        outcomes.extend(terminals_run(tx, app, actor, run).await?);
     }
-    let terminal_id =
-        if input.terminal_id.trim().is_empty() { generated_terminal_id() } else { input.terminal_id.clone() };
-    let input = TerminalInput { merchant_id: merchant.id, terminal_id, ..input };
-    let id = provisioning::create_terminal_in(tx, app, actor, input).await?;
-    Ok(Provisioned::Created((id, sn)))
+    Ok(outcomes)
+}
+
+/// The SN a terminal is stored under, for looking one up (an SN that does not parse finds
+/// none, and its row is refused for it).
+fn lookup_sn(text: &str) -> String {
+    TerminalSn::parse(text).map(|sn| sn.as_str().to_owned()).unwrap_or_default()
+}
+
+/// [`terminals_in`] for rows with distinct SNs: the merchants and the terminals already there
+/// looked up at once, the rest created at once.
+async fn terminals_run(
+    tx: &mut Tx,
+    app: &App,
+    actor: &Actor,
+    run: Vec<(String, TerminalInput)>,
+) -> Result<Vec<TerminalOutcome>, StoreError> {
+    let merchant_nos: Vec<String> = run.iter().map(|(no, _)| no.trim().to_owned()).collect();
+    let merchant_ids: HashMap<String, String> =
+        merchants::ids_by_merchant_nos(tx, &merchant_nos).await?.into_iter().collect();
+    let sns: Vec<String> = run.iter().map(|(_, input)| lookup_sn(&input.sn)).collect();
+    let existing: HashMap<String, terminals::Terminal> =
+        terminals::by_sns(tx, &sns).await?.into_iter().map(|t| (t.sn.clone(), t)).collect();
+    let mut outcomes: Vec<Option<TerminalOutcome>> = Vec::with_capacity(run.len());
+    let mut created_at = Vec::new();
+    let mut new = Vec::new();
+    for ((merchant_no, input), sn) in run.into_iter().zip(sns) {
+        let Some(merchant_id) = merchant_ids.get(merchant_no.trim()) else {
+            outcomes.push(Some(Err(AppError::Fields(vec![FieldError::new(
+                "merchant_no",
+                "not_found",
+                "没有这个商户号",
+                "no such merchant",
+            )]))));
+            continue;
+        };
+        if let Some(t) = existing.get(&sn) {
+            let same = &t.merchant_id == merchant_id && t.plan.code == input.plan_code && t.status == input.status;
+            outcomes.push(Some(if same {
+                Ok(Provisioned::Existing((t.id.clone(), t.sn.clone())))
+            } else {
+                Err(AppError::Duplicate { field: "sn" })
+            }));
+            continue;
+        }
+        let terminal_id =
+            if input.terminal_id.trim().is_empty() { generated_terminal_id() } else { input.terminal_id.clone() };
+        created_at.push((outcomes.len(), sn));
+        outcomes.push(None);
+        new.push(TerminalInput { merchant_id: merchant_id.clone(), terminal_id, ..input });
+    }
+    let created = provisioning::create_terminals_in(tx, app, actor, new).await?;
+    for ((at, sn), result) in created_at.into_iter().zip(created) {
+        outcomes[at] = Some(result.map(|id| Provisioned::Created((id, sn))));
+    }
+    Ok(outcomes.into_iter().map(|o| o.expect("every row has its outcome")).collect())
 }
 
 /// One usage record of a batch.

@@ -2,6 +2,8 @@
 //! plans, terminals with their deposits, usage, outstanding items, refunds already paid.
 //! Each call is one transaction, audited; money moves only through ledger transfers.
 
+use std::collections::HashMap;
+
 use yajin_core::application::{Role, Status};
 use yajin_core::eligibility::TerminalStatus;
 use yajin_core::ids::{BankCardNo, IdCardNo, MerchantNo, PhoneNo, TerminalId, TerminalSn};
@@ -12,7 +14,7 @@ use yajin_core::validation::{text_problems, FieldError, FieldErrors, Lines};
 use yajin_core::{Fen, Timestamp};
 use yajin_store::pii::Vault;
 use yajin_store::records::{applications, merchants, outstanding, plans, staff, terminals};
-use yajin_store::{ledger, StoreError, Tx};
+use yajin_store::{audit, ledger, StoreError, Tx};
 
 use crate::idempotency::{begin_work, Outcome, Replay};
 use crate::{passwords, Actor, App, AppError};
@@ -266,39 +268,88 @@ pub(crate) async fn create_terminal_in(
     actor: &Actor,
     input: TerminalInput,
 ) -> Result<String, AppError> {
-    let (sn, terminal_no) = parse_terminal(&input).map_err(AppError::Fields)?;
+    let mut created = create_terminals_in(tx, app, actor, vec![input]).await?;
+    created.pop().unwrap_or_else(|| Err(AppError::Unexpected("a terminal without an outcome".into())))
+}
+
+/// Terminals of merchants the caller has found, each with the plan in force now as its
+/// snapshot and its deposit recorded (the deposit row and its `collect_deposit` transfer),
+/// audited, in the caller's transaction and in a few statements whatever their number. Each
+/// input's outcome, in order: the new terminal's id, or what is wrong with it (and nothing of
+/// it written). A database failure fails them all.
+pub(crate) async fn create_terminals_in(
+    tx: &mut Tx,
+    app: &App,
+    actor: &Actor,
+    inputs: Vec<TerminalInput>,
+) -> Result<Vec<Result<String, AppError>>, StoreError> {
     let now = app.now_ms();
-    let (plan_id, plan) = plans::latest(tx, &input.plan_code).await?.ok_or(AppError::NotFound("deposit plan"))?;
-    let new = terminals::NewTerminal {
-        merchant_id: input.merchant_id.clone(),
-        sn,
-        terminal_id: terminal_no,
-        model: input.model,
-        status: input.status,
-        plan_id,
-        plan_snapshot: plan,
-        bound_at: input.bound_at,
-        activated_at: input.activated_at,
-        terminated_at: input.terminated_at,
-        device_returned_at: input.device_returned_at,
-    };
-    let id = terminals::insert(tx, &new, now).await.map_err(taken("sn or terminal_id"))?;
-    if let Some(d) = input.deposit {
-        let deposit = terminals::NewDeposit {
-            terminal_id: id.clone(),
-            merchant_id: input.merchant_id.clone(),
-            amount: d.amount,
-            route: d.route,
-            route_ref: d.route_ref,
-            collected_at: d.collected_at,
+    let mut plans_by_code: HashMap<String, Option<(String, DepositPlan)>> = HashMap::new();
+    let mut outcomes = Vec::with_capacity(inputs.len());
+    let mut new = Vec::with_capacity(inputs.len());
+    let mut deposits = Vec::new();
+    for input in inputs {
+        let (sn, terminal_no) = match parse_terminal(&input) {
+            Ok(parsed) => parsed,
+            Err(errors) => {
+                outcomes.push(Err(AppError::Fields(errors)));
+                continue;
+            }
         };
-        terminals::insert_deposit(tx, &deposit).await?;
-        ledger::create(tx, &[postings::collect_deposit(&id, d.amount)], now).await?;
+        if !plans_by_code.contains_key(&input.plan_code) {
+            let latest = plans::latest(tx, &input.plan_code).await?;
+            plans_by_code.insert(input.plan_code.clone(), latest);
+        }
+        let Some((plan_id, plan)) = plans_by_code[&input.plan_code].clone() else {
+            outcomes.push(Err(AppError::NotFound("deposit plan")));
+            continue;
+        };
+        let id = yajin_store::new_id("tm");
+        if let Some(d) = input.deposit {
+            deposits.push(terminals::NewDeposit {
+                terminal_id: id.clone(),
+                merchant_id: input.merchant_id.clone(),
+                amount: d.amount,
+                route: d.route,
+                route_ref: d.route_ref,
+                collected_at: d.collected_at,
+            });
+        }
+        let terminal = terminals::NewTerminal {
+            merchant_id: input.merchant_id,
+            sn,
+            terminal_id: terminal_no,
+            model: input.model,
+            status: input.status,
+            plan_id,
+            plan_snapshot: plan,
+            bound_at: input.bound_at,
+            activated_at: input.activated_at,
+            terminated_at: input.terminated_at,
+            device_returned_at: input.device_returned_at,
+        };
+        outcomes.push(Ok(id.clone()));
+        new.push((id, terminal));
     }
-    actor
-        .audit(&app.vault, tx, "create_terminal", "terminal", &id, serde_json::json!({"sn": new.sn.as_str()}), now)
-        .await?;
-    Ok(id)
+    // A terminal whose SN or terminal id is taken is not written, nor anything of it.
+    let rows: Vec<(&str, &terminals::NewTerminal)> = new.iter().map(|(id, t)| (id.as_str(), t)).collect();
+    let inserted = terminals::insert_many(tx, &rows, now).await?;
+    for outcome in &mut outcomes {
+        if outcome.as_ref().is_ok_and(|id| !inserted.contains(id)) {
+            *outcome = Err(AppError::Duplicate { field: "sn or terminal_id" });
+        }
+    }
+    deposits.retain(|d| inserted.contains(&d.terminal_id));
+    terminals::insert_deposits(tx, &deposits).await?;
+    let transfers: Vec<_> = deposits.iter().map(|d| postings::collect_deposit(&d.terminal_id, d.amount)).collect();
+    ledger::create_many(tx, &transfers, now).await?;
+    let entries: Vec<_> = new
+        .iter()
+        .filter(|(id, _)| inserted.contains(id))
+        .map(|(id, t)| actor.entry("create_terminal", "terminal", id, serde_json::json!({"sn": t.sn.as_str()})))
+        .collect();
+    audit::append_many(tx, &app.vault, &entries, now).await?;
+    Ok(outcomes)
 }
 
 pub async fn add_usage(
@@ -387,11 +438,34 @@ pub(crate) async fn add_outstanding_in(
         amount,
         due_at,
     };
-    let id = outstanding::insert(tx, &item, now).await?;
-    ledger::create(tx, &[postings::accrue_charge(&id, merchant_id, amount)], now).await?;
-    let detail = serde_json::json!({"amount_fen": amount, "kind": kind});
-    actor.audit(vault, tx, "add_outstanding", "outstanding_item", &id, detail, now).await?;
-    Ok(id)
+    let mut ids = add_outstanding_many_in(vault, tx, actor, &[item], now).await?;
+    ids.pop().ok_or_else(|| AppError::Unexpected("an item without an id".into()))
+}
+
+/// Items, each with its `accrue_charge` transfer, audited, in the caller's transaction and in a
+/// few statements whatever their number (an import batch's); returns their ids, in order.
+pub(crate) async fn add_outstanding_many_in(
+    vault: &Vault,
+    tx: &mut Tx,
+    actor: &Actor,
+    items: &[outstanding::NewItem],
+    now: i64,
+) -> Result<Vec<String>, StoreError> {
+    let ids: Vec<String> = items.iter().map(|_| yajin_store::new_id("oi")).collect();
+    let rows: Vec<(&str, &outstanding::NewItem)> = ids.iter().map(String::as_str).zip(items).collect();
+    outstanding::insert_many(tx, &rows, now).await?;
+    let transfers: Vec<_> =
+        rows.iter().map(|(id, item)| postings::accrue_charge(id, &item.merchant_id, item.amount)).collect();
+    ledger::create_many(tx, &transfers, now).await?;
+    let entries: Vec<_> = rows
+        .iter()
+        .map(|(id, item)| {
+            let detail = serde_json::json!({"amount_fen": item.amount, "kind": item.kind});
+            actor.entry("add_outstanding", "outstanding_item", id, detail)
+        })
+        .collect();
+    audit::append_many(tx, vault, &entries, now).await?;
+    Ok(ids)
 }
 
 /// A refund that the old system already paid, migrated with its whole history: the

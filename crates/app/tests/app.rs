@@ -286,3 +286,170 @@ on_both_databases! {
         assert_eq!(prune(&app, Retention::default()).await.unwrap(), Default::default(), "nothing more to forget");
     }
 }
+
+on_both_databases! {
+    async fn a_batch_of_terminals_writes_what_provisioning_them_one_by_one_would(db) {
+        use yajin_app::import::{self, Columns, Kind, Row};
+        use yajin_core::ledger::{AccountKey, AccountKind};
+        let app = app(&db);
+        demo::seed(&app).await.unwrap();
+        let clearing = AccountKey::company(AccountKind::ChannelClearing);
+        let audited = |db: Db| async move {
+            let mut conn = db.pool().acquire().await.unwrap();
+            audit::list(&mut conn, Some("terminal"), 0, 100_000).await.unwrap().iter().filter(|r| r.entry.action == "create_terminal").count()
+        };
+        let (clearing_before, audited_before) = {
+            let mut conn = db.pool().acquire().await.unwrap();
+            (ledger::balance(&mut conn, &clearing).await.unwrap(), audited(db.clone()).await)
+        };
+        let header = "merchant_no,sn,terminal_id,model,plan_code,status,bound_at,terminated_at,deposit_amount_fen,deposit_route,deposit_route_ref,deposit_collected_at";
+        let at = "2026-09-01T00:00:00Z";
+        let lines = [
+            // 2: new, with a deposit; 3: new, none.
+            format!("822100058120001,BATCH-1,YBATCH01,P2,ACT-99,active,{at},,9900,card,C1,{at}"),
+            format!("822100058120001,batch 2,YBATCH02,P2,ACT-99,inactive,{at},,,,,"),
+            // 4: line 2 again, the same: there already; 5: line 2's SN on another plan.
+            format!("822100058120001,BATCH-1,YBATCH01,P2,ACT-99,active,{at},,9900,card,C1,{at}"),
+            format!("822100058120001,BATCH-1,YBATCH01,P2,TERM-299,active,{at},,9900,card,C1,{at}"),
+            // 6: a new SN with line 3's terminal id; 7: no such plan; 8: no such merchant.
+            format!("822100058120001,BATCH-6,YBATCH02,P2,ACT-99,inactive,{at},,5000,card,C6,{at}"),
+            format!("822100058120001,BATCH-7,,P2,NOPE-1,inactive,{at},,,,,"),
+            format!("822109999999999,BATCH-8,,P2,ACT-99,inactive,{at},,,,,"),
+            // 9: another merchant's, terminated, with a deposit and a generated terminal id.
+            format!("822100058120002,BATCH-9,,P2,TERM-299,terminated,{at},2026-11-20T00:00:00Z,29900,wechat,W9,{at}"),
+            // 10: a terminal id that does not parse.
+            format!("822100058120001,BATCH-10,SHORT,P2,ACT-99,inactive,{at},,,,,"),
+        ];
+        let columns = Columns::new(Kind::Terminals, &header.split(',').map(String::from).collect::<Vec<_>>()).unwrap();
+        let rows = || -> Vec<Row> {
+            lines.iter().enumerate().map(|(i, l)| Row { line: i as u64 + 2, fields: l.split(',').map(String::from).collect() }).collect()
+        };
+        let (tally, errors) = import::load(&app, &Actor::system(), &columns, rows(), false).await.unwrap();
+        assert_eq!((tally.rows, tally.loaded, tally.existing, tally.refused), (9, 3, 1, 5), "{errors:?}");
+        let refused: Vec<(u64, &str, &str)> = errors.iter().map(|e| (e.line, e.field.as_str(), e.code)).collect();
+        assert_eq!(
+            refused,
+            [
+                (5, "sn", "already_exists"),
+                (6, "sn or terminal_id", "already_exists"),
+                (7, "plan_code", "not_found"),
+                (8, "merchant_no", "not_found"),
+                (10, "terminal_id", "invalid_length"),
+            ]
+        );
+
+        // What was written: the three terminals, their two deposits, each deposit's transfer,
+        // the clearing account debited by exactly both, one audit entry a terminal.
+        let mut conn = db.pool().acquire().await.unwrap();
+        let found = terminals::by_sns(&mut conn, &["BATCH-1".into(), "BATCH2".into(), "BATCH-6".into(), "BATCH-9".into()]).await.unwrap();
+        let mut sns: Vec<&str> = found.iter().map(|t| t.sn.as_str()).collect();
+        sns.sort_unstable();
+        assert_eq!(sns, ["BATCH-1", "BATCH-9", "BATCH2"]);
+        let b9 = found.iter().find(|t| t.sn == "BATCH-9").unwrap();
+        assert_eq!((b9.terminal_id.len(), b9.plan.code.as_str(), b9.terminated_at.is_some()), (8, "TERM-299", true));
+        for (sn, fen) in [("BATCH-1", Some(9_900)), ("BATCH2", None), ("BATCH-9", Some(29_900))] {
+            let t = found.iter().find(|t| t.sn == sn).unwrap();
+            let held = ledger::balance(&mut conn, &AccountKey::deposit_held(&t.id)).await.unwrap();
+            assert_eq!(held.credits_posted, Fen::new(fen.unwrap_or(0)), "{sn}");
+            let transfers = ledger::by_reference(&mut conn, &t.id).await.unwrap();
+            assert_eq!(transfers.iter().map(|(t, _)| t.amount.get()).collect::<Vec<_>>(), fen.into_iter().collect::<Vec<_>>(), "{sn}");
+        }
+        let clearing_after = ledger::balance(&mut conn, &clearing).await.unwrap();
+        assert_eq!(clearing_after.debits_posted.get(), clearing_before.debits_posted.get() + 9_900 + 29_900);
+        assert_eq!(ledger::verify(&mut conn).await.unwrap(), [], "every account's counters are its transfers' sums");
+        assert_eq!(count(&db, "deposits").await, {
+            use sqlx::Row;
+            sqlx::query("SELECT count(*) AS n FROM deposits WHERE terminal_id NOT IN (SELECT id FROM terminals WHERE sn LIKE 'BATCH%')")
+                .fetch_one(db.pool()).await.unwrap().try_get::<i64, _>("n").unwrap() + 2
+        });
+        assert_eq!(audited(db.clone()).await, audited_before + 3);
+        let chain = audit::verify(&mut conn, &app.vault).await.unwrap();
+        assert!(chain.ok, "{chain:?}");
+        drop(conn);
+
+        // The same file again adds nothing and answers each row as one at a time would.
+        let (tally, errors) = import::load(&app, &Actor::system(), &columns, rows(), false).await.unwrap();
+        assert_eq!((tally.rows, tally.loaded, tally.existing, tally.refused), (9, 0, 4, 5), "{errors:?}");
+        let mut conn = db.pool().acquire().await.unwrap();
+        assert_eq!(ledger::balance(&mut conn, &clearing).await.unwrap(), clearing_after);
+        assert_eq!(audited(db.clone()).await, audited_before + 3);
+
+        // One at a time through the provisioning call gives the same answers.
+        let one = |line: usize, plan: &str| {
+            let f: Vec<&str> = lines[line - 2].split(',').collect();
+            provisioning::TerminalInput {
+                merchant_id: String::new(),
+                sn: f[1].into(),
+                terminal_id: f[2].into(),
+                model: f[3].into(),
+                plan_code: plan.into(),
+                status: yajin_core::eligibility::TerminalStatus::parse(f[5]).unwrap(),
+                bound_at: Timestamp::parse_rfc3339(at).unwrap(),
+                activated_at: None,
+                terminated_at: None,
+                device_returned_at: None,
+                deposit: None,
+            }
+        };
+        let system = Actor::system();
+        let provision = |no: &'static str, input| yajin_app::onboarding::terminal(&app, &system, no, input);
+        assert!(matches!(provision("822100058120001", one(3, "ACT-99")).await, Ok(yajin_app::onboarding::Provisioned::Existing(_))));
+        assert!(matches!(provision("822100058120001", one(2, "TERM-299")).await, Err(AppError::Duplicate { field: "sn" })));
+        assert!(matches!(provision("822100058120001", one(6, "ACT-99")).await, Err(AppError::Duplicate { field: "sn or terminal_id" })));
+        assert!(matches!(provision("822100058120001", one(7, "NOPE-1")).await, Err(AppError::NotFound("deposit plan"))));
+    }
+}
+
+on_both_databases! {
+    async fn outstanding_items_load_once_even_from_two_imports_at_once(db) {
+        use yajin_app::import::{self, Columns, Kind, Row};
+        use yajin_core::ledger::{AccountKey, AccountKind};
+        let app = app(&db);
+        demo::seed(&app).await.unwrap();
+        let fee_revenue = AccountKey::company(AccountKind::FeeRevenue);
+        let (revenue_before, items_before) = {
+            let mut conn = db.pool().acquire().await.unwrap();
+            (ledger::balance(&mut conn, &fee_revenue).await.unwrap().credits_posted.get(), count(&db, "outstanding_items").await)
+        };
+        let columns = Columns::new(Kind::OutstandingItems, &["sn", "kind", "amount_fen", "due_at"].map(String::from)).unwrap();
+        let lines = [
+            "DEMO-AUTO-01,service_fee,6000,2026-11-01T00:00:00Z",
+            "demo-b-01,sim_fee,1200,2026-11-01T00:00:00Z",
+            // 4: line 2 again: one item; 5: no such terminal; 6: nothing owed; 7: no such kind.
+            "DEMO-AUTO-01,service_fee,6000,2026-11-01T00:00:00Z",
+            "NOPE-1,service_fee,6000,2026-11-01T00:00:00Z",
+            "DEMO-AUTO-01,service_fee,0,2026-11-01T00:00:00Z",
+            "DEMO-AUTO-01,late_fee,100,2026-11-01T00:00:00Z",
+            // 8: the same terminal, kind and amount, due another day: another item.
+            "DEMO-AUTO-01,service_fee,6000,2026-12-01T00:00:00Z",
+        ];
+        let rows = || -> Vec<Row> {
+            lines.iter().enumerate().map(|(i, l)| Row { line: i as u64 + 2, fields: l.split(',').map(String::from).collect() }).collect()
+        };
+        let system = Actor::system();
+        let (tally, errors) = import::load(&app, &system, &columns, rows(), true).await.unwrap();
+        assert_eq!((tally.loaded, tally.existing, tally.refused), (3, 1, 3), "{errors:?}");
+        assert_eq!(count(&db, "outstanding_items").await, items_before, "a dry run writes nothing");
+
+        // Two imports of the file at once: each item is owed once.
+        let (a, b) = tokio::join!(
+            import::load(&app, &system, &columns, rows(), false),
+            import::load(&app, &system, &columns, rows(), false)
+        );
+        let ((a, errors), (b, _)) = (a.unwrap(), b.unwrap());
+        assert_eq!((a.loaded + b.loaded, a.existing + b.existing, a.refused, b.refused), (3, 5, 3, 3));
+        let refused: Vec<(u64, &str, &str)> = errors.iter().map(|e| (e.line, e.field.as_str(), e.code)).collect();
+        assert_eq!(refused, [(5, "sn", "not_found"), (6, "amount_fen", "out_of_range"), (7, "kind", "invalid_value")]);
+        assert_eq!(count(&db, "outstanding_items").await, items_before + 3);
+        let mut conn = db.pool().acquire().await.unwrap();
+        let revenue = ledger::balance(&mut conn, &fee_revenue).await.unwrap().credits_posted.get();
+        assert_eq!(revenue, revenue_before + 6000 + 1200 + 6000, "each charge accrued once");
+        assert_eq!(ledger::verify(&mut conn).await.unwrap(), []);
+        let added = audit::list(&mut conn, Some("outstanding_item"), 0, 1_000).await.unwrap();
+        assert_eq!(added.iter().filter(|r| r.entry.action == "add_outstanding").count() as i64, count(&db, "outstanding_items").await);
+        assert!(audit::verify(&mut conn, &app.vault).await.unwrap().ok);
+        // What merchant B owes now blocks B's refund as any item does.
+        let b = assess_sn(&app, demo::MERCHANT_B.phone, "DEMO-B-01", false).await;
+        assert!(b.owed.iter().any(|o| (o.kind.as_str(), o.amount_fen) == ("sim_fee", Fen::new(1200))), "{:?}", b.owed);
+    }
+}

@@ -18,14 +18,15 @@ use crate::Failure;
 
 /// Rows handed to the use case at once. Usage records load a batch per transaction: the
 /// larger the batch, the fewer times an index page is written (10,000 → 50,000 rows: 12.3 s →
-/// 9.0 s for a million). Terminals load a batch per transaction too, a row at a time through
-/// their use case: a few hundred rows hold SQLite's writer for a fraction of a second, so a
-/// server on the same file waits no longer than that. The other kinds go row by row, and a
+/// 9.0 s for a million). Terminals load a batch per transaction too, in a few multi-row
+/// statements: a thousand rows hold SQLite's writer for about 50 ms, so a server on the same
+/// file waits no longer than that (250 → 1,000 rows: 17,600 → 20,000 rows a second on SQLite,
+/// 5,800 → 6,500 on PostgreSQL; docs/benchmarks.md, session 18). The other kinds go row by row, and a
 /// smaller batch keeps the progress bar moving (a merchant row hashes a password).
 fn batch_rows(kind: Kind) -> usize {
     match kind {
         Kind::Transactions => 50_000,
-        Kind::Terminals => 250,
+        Kind::Terminals => 1_000,
         _ => 1_000,
     }
 }

@@ -100,6 +100,65 @@ pub async fn append(conn: &mut Conn, vault: &Vault, entry: &AuditEntry, now_ms: 
     Ok(seq)
 }
 
+/// Appends entries in the caller's transaction, in their order, in three statements whatever
+/// their number (an import batch's): the same rows as [`append`] one after another.
+pub async fn append_many(
+    conn: &mut Conn,
+    vault: &Vault,
+    entries: &[AuditEntry],
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let head = query("UPDATE audit_head SET last_seq = last_seq + $1 WHERE id = 1 RETURNING last_seq, last_hash")
+        .bind(entries.len() as i64)
+        .fetch_one(&mut *conn)
+        .await?;
+    let last_seq: i64 = head.try_get("last_seq")?;
+    let mut prev: String = head.try_get("last_hash")?;
+    let mut rows = Vec::with_capacity(entries.len());
+    for (seq, entry) in (last_seq - entries.len() as i64 + 1..).zip(entries) {
+        let hash = keyed_row_hash(vault, &prev, seq, now_ms, entry);
+        rows.push(serde_json::json!([
+            seq,
+            now_ms,
+            entry.actor_role,
+            entry.actor_id,
+            entry.action,
+            entry.entity,
+            entry.entity_id,
+            entry.detail,
+            prev,
+            hash
+        ]));
+        prev = hash;
+    }
+    let source = crate::json_rows(
+        conn,
+        &[
+            ("seq", "BIGINT"),
+            ("at", "BIGINT"),
+            ("actor_role", "TEXT"),
+            ("actor_id", "TEXT"),
+            ("action", "TEXT"),
+            ("entity", "TEXT"),
+            ("entity_id", "TEXT"),
+            ("detail", "TEXT"),
+            ("prev_hash", "TEXT"),
+            ("hash", "TEXT"),
+        ],
+    );
+    query(&format!(
+        "INSERT INTO audit_log (seq, at, actor_role, actor_id, action, entity, entity_id, detail, prev_hash, hash) {source}"
+    ))
+    .bind(crate::json_array(&rows)?)
+    .execute(&mut *conn)
+    .await?;
+    query("UPDATE audit_head SET last_hash = $1 WHERE id = 1").bind(&prev).execute(&mut *conn).await?;
+    Ok(())
+}
+
 fn row_from(row: &Row) -> Result<AuditRow, StoreError> {
     Ok(AuditRow {
         seq: row.try_get("seq")?,

@@ -30,24 +30,6 @@ impl Tx {
         }
     }
 
-    /// Opens a step: a savepoint that [`Tx::keep_step`] or [`Tx::undo_step`] ends, so that one
-    /// transaction can hold many independent pieces of work (an import batch's rows) and undo
-    /// one of them alone. Steps do not nest.
-    pub async fn begin_step(&mut self) -> Result<(), StoreError> {
-        self.batch("SAVEPOINT step").await
-    }
-
-    /// Keeps what the open step wrote, as part of the transaction.
-    pub async fn keep_step(&mut self) -> Result<(), StoreError> {
-        self.batch("RELEASE step").await
-    }
-
-    /// Undoes what the open step wrote (also after a failed statement, which on PostgreSQL
-    /// leaves the transaction unusable until then); the rest of the transaction goes on.
-    pub async fn undo_step(&mut self) -> Result<(), StoreError> {
-        self.batch("ROLLBACK TO step; RELEASE step").await
-    }
-
     pub async fn rollback(self) -> Result<(), StoreError> {
         match self.inner {
             TxInner::Own(tx) => Ok(tx.rollback().await?),

@@ -3,6 +3,8 @@
 //! conditional updates whose rows-affected is checked. The CHECK constraints in the schema
 //! are the second line of defence.
 
+use std::collections::BTreeMap;
+
 use crate::sql::{query, Conn, Row};
 use yajin_core::eligibility::DepositFigures;
 use yajin_core::ledger::{
@@ -75,6 +77,118 @@ async fn create_one(conn: &mut Conn, t: &Transfer, now_ms: i64) -> Result<Create
     Ok(Created::New)
 }
 
+/// Creates many transfers in a few statements whatever their number (an import batch's), with
+/// the rows and counters [`create`] would give them, but for one thing: an account whose
+/// debits must not exceed its credits is checked once, on the batch's net effect on it, not
+/// after each transfer. All of it or, on error, none once the caller rolls back.
+pub async fn create_many(conn: &mut Conn, transfers: &[Transfer], now_ms: i64) -> Result<Vec<Created>, StoreError> {
+    if transfers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut accounts: BTreeMap<String, (&AccountKey, [i64; 4])> = BTreeMap::new();
+    let mut rows = Vec::with_capacity(transfers.len());
+    for t in transfers {
+        check_shape(t)?;
+        for key in [&t.debit, &t.credit] {
+            accounts.entry(key.id()).or_insert((key, [0; 4]));
+        }
+        let state = if t.pending { TransferState::Pending } else { TransferState::Posted };
+        rows.push(serde_json::json!([
+            t.id,
+            t.debit.id(),
+            t.credit.id(),
+            t.amount.get(),
+            t.code.as_str(),
+            i64::from(t.pending),
+            state.as_str(),
+            t.reference,
+            now_ms
+        ]));
+    }
+    ensure_accounts(conn, accounts.values().map(|(key, _)| *key)).await?;
+    let source = crate::json_rows(
+        conn,
+        &[
+            ("id", "TEXT"),
+            ("debit_account_id", "TEXT"),
+            ("credit_account_id", "TEXT"),
+            ("amount_fen", "BIGINT"),
+            ("code", "TEXT"),
+            ("created_pending", "BIGINT"),
+            ("state", "TEXT"),
+            ("reference", "TEXT"),
+            ("created_at", "BIGINT"),
+        ],
+    );
+    let inserted: std::collections::HashSet<String> = query(&format!(
+        "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount_fen, code, created_pending, state,
+            reference, created_at) {source} WHERE true ON CONFLICT (id) DO NOTHING RETURNING id"
+    ))
+    .bind(crate::json_array(&rows)?)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| r.try_get("id"))
+    .collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(transfers.len());
+    let mut counted = std::collections::HashSet::new();
+    for t in transfers {
+        if !inserted.contains(&t.id) || !counted.insert(t.id.as_str()) {
+            // There already (or earlier in the batch): the same transfer, or an error, as in `create`.
+            let existing =
+                load(conn, &t.id).await?.ok_or_else(|| StoreError::Corrupt(format!("transfer {} vanished", t.id)))?;
+            if !same_fields(&existing.0, t) {
+                return Err(LedgerError::ExistsWithDifferentFields(t.id.clone()).into());
+            }
+            out.push(Created::AlreadyExists);
+            continue;
+        }
+        let (debit, credit) = if t.pending { (0, 2) } else { (1, 3) };
+        accounts.get_mut(&t.debit.id()).expect("every account was entered above").1[debit] += t.amount.get();
+        accounts.get_mut(&t.credit.id()).expect("every account was entered above").1[credit] += t.amount.get();
+        out.push(Created::New);
+    }
+    let moving: Vec<(&String, &[i64; 4])> =
+        accounts.iter().filter(|(_, (_, m))| m.iter().any(|n| *n != 0)).map(|(id, (_, m))| (id, m)).collect();
+    let moves: Vec<serde_json::Value> =
+        moving.iter().map(|(id, [dp, dq, cp, cq])| serde_json::json!([id, dp, dq, cp, cq])).collect();
+    if moves.is_empty() {
+        return Ok(out);
+    }
+    let source = crate::json_rows(
+        conn,
+        &[
+            ("account_id", "TEXT"),
+            ("add_debits_pending", "BIGINT"),
+            ("add_debits_posted", "BIGINT"),
+            ("add_credits_pending", "BIGINT"),
+            ("add_credits_posted", "BIGINT"),
+        ],
+    );
+    // debits_must_not_exceed_credits, as a conditional update of each account at once.
+    let moved: std::collections::HashSet<String> = query(&format!(
+        "UPDATE ledger_accounts SET debits_pending = debits_pending + m.add_debits_pending,
+            debits_posted = debits_posted + m.add_debits_posted,
+            credits_pending = credits_pending + m.add_credits_pending,
+            credits_posted = credits_posted + m.add_credits_posted
+         FROM ({source}) AS m
+         WHERE id = m.account_id AND (debits_must_not_exceed_credits = 0
+            OR debits_pending + debits_posted + m.add_debits_pending + m.add_debits_posted
+               <= credits_posted + m.add_credits_posted)
+         RETURNING id"
+    ))
+    .bind(crate::json_array(&moves)?)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| r.try_get("id"))
+    .collect::<Result<_, _>>()?;
+    if let Some((refused, _)) = moving.iter().find(|(id, _)| !moved.contains(*id)) {
+        return Err(LedgerError::ExceedsCredits((*refused).clone()).into());
+    }
+    Ok(out)
+}
+
 fn same_fields(a: &Transfer, b: &Transfer) -> bool {
     a.debit.id() == b.debit.id()
         && a.credit.id() == b.credit.id()
@@ -91,11 +205,50 @@ fn same_fields(a: &Transfer, b: &Transfer) -> bool {
 /// accounts it will post to before it, or the two wait on each other (on PostgreSQL a
 /// deadlock: one of them fails).
 pub async fn hold_account(conn: &mut Conn, key: &AccountKey) -> Result<(), StoreError> {
-    ensure_account(conn, key).await?;
-    query("UPDATE ledger_accounts SET debits_posted = debits_posted WHERE id = $1")
-        .bind(key.id())
+    hold_accounts(conn, std::slice::from_ref(key)).await
+}
+
+/// [`hold_account`] for many accounts at once, in two statements.
+pub async fn hold_accounts(conn: &mut Conn, keys: &[AccountKey]) -> Result<(), StoreError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    ensure_accounts(conn, keys.iter()).await?;
+    let ids: Vec<String> = keys.iter().map(AccountKey::id).collect();
+    let json = serde_json::to_string(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let list = crate::json_list(conn);
+    query(&format!("UPDATE ledger_accounts SET debits_posted = debits_posted WHERE id IN ({list})"))
+        .bind(json)
         .execute(conn)
         .await?;
+    Ok(())
+}
+
+/// Creates the accounts that are not there yet, in one statement.
+async fn ensure_accounts<'k>(conn: &mut Conn, keys: impl Iterator<Item = &'k AccountKey>) -> Result<(), StoreError> {
+    let mut seen = std::collections::HashSet::new();
+    let rows: Vec<serde_json::Value> = keys
+        .filter(|key| seen.insert(key.id()))
+        .map(|key| {
+            serde_json::json!([
+                key.id(),
+                key.kind.as_str(),
+                key.owner,
+                i64::from(key.kind.debits_must_not_exceed_credits())
+            ])
+        })
+        .collect();
+    let source = crate::json_rows(
+        conn,
+        &[("id", "TEXT"), ("kind", "TEXT"), ("owner", "TEXT"), ("debits_must_not_exceed_credits", "BIGINT")],
+    );
+    query(&format!(
+        "INSERT INTO ledger_accounts (id, kind, owner, debits_must_not_exceed_credits) {source} WHERE true
+         ON CONFLICT (id) DO NOTHING"
+    ))
+    .bind(crate::json_array(&rows)?)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

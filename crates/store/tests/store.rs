@@ -312,6 +312,52 @@ on_both_databases! {
         assert_eq!(held.credits_posted, Fen::yuan(299), "collected once");
     }
 
+    async fn many_transfers_at_once_move_the_counters_as_one_at_a_time_would(db) {
+        let f = merchant_with_terminal(&db, "13800000001", "SN-1").await;
+        let mut tx = db.begin_write().await.unwrap();
+        let a = postings::collect_deposit("tm_a", Fen::yuan(100));
+        let b = postings::collect_deposit("tm_b", Fen::yuan(250));
+        let again = postings::collect_deposit(&f.terminal_id, Fen::yuan(299));
+        // A new transfer, another, one already there, and the first once more in the same batch.
+        let created = ledger::create_many(&mut tx, &[a.clone(), b, again, a.clone()], 5).await.unwrap();
+        assert_eq!(created, [Created::New, Created::New, Created::AlreadyExists, Created::AlreadyExists]);
+        tx.commit().await.unwrap();
+        let mut conn = db.pool().acquire().await.unwrap();
+        let held = |id: &str| AccountKey::deposit_held(id);
+        assert_eq!(ledger::balance(&mut conn, &held("tm_a")).await.unwrap().credits_posted, Fen::yuan(100), "counted once");
+        assert_eq!(ledger::balance(&mut conn, &held("tm_b")).await.unwrap().credits_posted, Fen::yuan(250));
+        assert_eq!(ledger::verify(&mut conn).await.unwrap(), [], "counters are the transfers' sums");
+        drop(conn);
+
+        // A refund beyond what a terminal's deposit holds is refused, and the whole batch with it.
+        let mut tx = db.begin_write().await.unwrap();
+        let mut batch = vec![postings::collect_deposit("tm_c", Fen::yuan(50))];
+        batch.extend(postings::approve_refund("ra_1", &f.terminal_id, &f.merchant_id, Fen::yuan(300), Fen::ZERO, &[]));
+        let err = ledger::create_many(&mut tx, &batch, 6).await.unwrap_err();
+        assert!(matches!(&err, StoreError::Ledger(LedgerError::ExceedsCredits(a)) if *a == held(&f.terminal_id).id()), "{err}");
+        tx.rollback().await.unwrap();
+        // A changed transfer under a used id is refused as `create` refuses it.
+        let mut tx = db.begin_write().await.unwrap();
+        let changed = yajin_core::ledger::Transfer { amount: Fen::yuan(1), ..a };
+        let err = ledger::create_many(&mut tx, &[changed], 7).await.unwrap_err();
+        assert!(matches!(err, StoreError::Ledger(LedgerError::ExistsWithDifferentFields(_))), "{err}");
+        tx.rollback().await.unwrap();
+        let mut conn = db.pool().acquire().await.unwrap();
+        assert_eq!(ledger::balance(&mut conn, &held("tm_c")).await.unwrap().credits_posted, Fen::ZERO, "rolled back whole");
+        let terminal = ledger::balance(&mut conn, &held(&f.terminal_id)).await.unwrap();
+        assert_eq!((terminal.credits_posted, terminal.debits_pending), (Fen::yuan(299), Fen::ZERO));
+        assert_eq!(ledger::verify(&mut conn).await.unwrap(), []);
+
+        // Within what it holds, the refund goes through with the batch, pending as from `create`.
+        let mut tx = db.begin_write().await.unwrap();
+        let refund = postings::approve_refund("ra_2", &f.terminal_id, &f.merchant_id, Fen::yuan(200), Fen::yuan(9), &[]);
+        assert_eq!(ledger::create_many(&mut tx, &refund, 8).await.unwrap(), [Created::New, Created::New]);
+        tx.commit().await.unwrap();
+        let terminal = ledger::balance(&mut conn, &held(&f.terminal_id)).await.unwrap();
+        assert_eq!((terminal.debits_pending, terminal.debits_posted), (Fen::yuan(209), Fen::ZERO));
+        assert_eq!(ledger::verify(&mut conn).await.unwrap(), []);
+    }
+
     async fn a_pending_transfer_resolves_once(db) {
         let f = merchant_with_terminal(&db, "13800000001", "SN-1").await;
         let mut conn = db.pool().acquire().await.unwrap();
@@ -475,6 +521,29 @@ on_both_databases! {
         sqlx::query("UPDATE audit_log SET actor_id = 'st_2' WHERE seq = 3").execute(&mut *conn).await.unwrap();
         let report = audit::verify(&mut conn, &vault()).await.unwrap();
         assert_eq!((report.ok, report.checked, report.first_broken_id), (false, 2, Some(3)));
+    }
+
+    async fn entries_appended_at_once_chain_as_appended_one_by_one(db) {
+        let entry = |i: i64| AuditEntry { actor_role: "system".into(), actor_id: "system".into(), action: "create_terminal".into(),
+            entity: "terminal".into(), entity_id: format!("tm_{i}"), detail: format!("{{\"sn\":\"SN-{i}\"}}") };
+        let mut conn = db.pool().acquire().await.unwrap();
+        audit::append(&mut conn, &vault(), &entry(0), 10).await.unwrap();
+        let mut tx = db.begin_write().await.unwrap();
+        audit::append_many(&mut tx, &vault(), &(1..5).map(entry).collect::<Vec<_>>(), 11).await.unwrap();
+        tx.commit().await.unwrap();
+        audit::append_many(&mut conn, &vault(), &[], 12).await.unwrap();
+        audit::append(&mut conn, &vault(), &entry(5), 13).await.unwrap();
+        let report = audit::verify(&mut conn, &vault()).await.unwrap();
+        assert!(report.ok && report.checked == 6, "{report:?}");
+        let rows = audit::list(&mut conn, None, 0, 100).await.unwrap();
+        assert_eq!(rows.iter().map(|r| (r.seq, r.entry.entity_id.as_str())).collect::<Vec<_>>(),
+            (0..6).map(|i| (i + 1, format!("tm_{i}"))).collect::<Vec<_>>().iter().map(|(s, e)| (*s, e.as_str())).collect::<Vec<_>>());
+        // Each batch row is what `append` would have written in its place.
+        for pair in rows.windows(2) {
+            assert_eq!(pair[1].prev_hash, pair[0].hash);
+            assert_eq!(pair[1].hash, audit::keyed_row_hash(&vault(), &pair[0].hash, pair[1].seq, pair[1].at, &pair[1].entry));
+        }
+        assert_eq!(audit::head(&mut conn).await.unwrap(), (6, rows[5].hash.clone()));
     }
 
     async fn deleting_the_last_audit_row_is_detected(db) {

@@ -249,6 +249,23 @@ pub async fn set_password_hash(conn: &mut Conn, id: &str, hash: &str) -> Result<
     Ok(())
 }
 
+/// The ids of the merchants with these numbers, in one statement: `(merchant_no, id)`.
+pub async fn ids_by_merchant_nos(
+    conn: &mut Conn,
+    merchant_nos: &[String],
+) -> Result<Vec<(String, String)>, StoreError> {
+    if merchant_nos.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = crate::json_list(conn);
+    let json = serde_json::to_string(merchant_nos).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let rows = query(&format!("SELECT merchant_no, id FROM merchants WHERE merchant_no IN ({list})"))
+        .bind(json)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(|r| Ok((r.try_get("merchant_no")?, r.try_get("id")?))).collect()
+}
+
 pub async fn by_merchant_no(conn: &mut Conn, merchant_no: &str) -> Result<Option<Merchant>, StoreError> {
     let row = query(&format!("SELECT {COLUMNS} FROM merchants WHERE merchant_no = $1"))
         .bind(merchant_no)

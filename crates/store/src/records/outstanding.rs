@@ -4,7 +4,7 @@ use crate::sql::{query, Conn, Row};
 use yajin_core::eligibility::OwedItem;
 use yajin_core::{Fen, Timestamp};
 
-use crate::{new_id, StoreError};
+use crate::StoreError;
 
 pub struct NewItem {
     pub merchant_id: String,
@@ -14,23 +14,38 @@ pub struct NewItem {
     pub due_at: Timestamp,
 }
 
-/// Records the item; the caller creates its `accrue_charge` transfer in the same transaction.
-pub async fn insert(conn: &mut Conn, item: &NewItem, now_ms: i64) -> Result<String, StoreError> {
-    let id = new_id("oi");
-    query(
+/// Records the items, each under the id given with it, in one statement; the caller creates
+/// each one's `accrue_charge` transfer in the same transaction.
+pub async fn insert_many(conn: &mut Conn, items: &[(&str, &NewItem)], now_ms: i64) -> Result<(), StoreError> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<serde_json::Value> = items
+        .iter()
+        .map(|(id, i)| {
+            serde_json::json!([id, i.merchant_id, i.terminal_id, i.kind, i.amount.get(), i.due_at.millis(), now_ms])
+        })
+        .collect();
+    let source = crate::json_rows(
+        conn,
+        &[
+            ("id", "TEXT"),
+            ("merchant_id", "TEXT"),
+            ("terminal_id", "TEXT"),
+            ("kind", "TEXT"),
+            ("amount_fen", "BIGINT"),
+            ("due_at", "BIGINT"),
+            ("created_at", "BIGINT"),
+        ],
+    );
+    query(&format!(
         "INSERT INTO outstanding_items (id, merchant_id, terminal_id, kind, amount_fen, due_at, status, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'open', $7)",
-    )
-    .bind(&id)
-    .bind(&item.merchant_id)
-    .bind(&item.terminal_id)
-    .bind(item.kind)
-    .bind(item.amount.get())
-    .bind(item.due_at.millis())
-    .bind(now_ms)
+         SELECT id, merchant_id, terminal_id, kind, amount_fen, due_at, 'open', created_at FROM ({source}) AS item"
+    ))
+    .bind(crate::json_array(&rows)?)
     .execute(conn)
     .await?;
-    Ok(id)
+    Ok(())
 }
 
 /// The open items that block a refund of this terminal's deposit, oldest due first: those of
@@ -161,24 +176,27 @@ pub async fn of_merchant(conn: &mut Conn, merchant_id: &str, id: &str) -> Result
     row.as_ref().map(item_from).transpose()
 }
 
-/// Whether the terminal already has an item of this kind, amount and due date (what a bulk
-/// import takes as an item's natural key).
-pub async fn exists_same(
+/// What identifies an item a migration brings: its terminal, kind, amount and due date.
+pub type ItemKey = (String, String, i64, i64);
+
+/// The keys of every item of these terminals, in one statement (a batch's check of which of
+/// its items are there already).
+pub async fn keys_of_terminals(
     conn: &mut Conn,
-    terminal_id: &str,
-    kind: &str,
-    amount: Fen,
-    due_at: Timestamp,
-) -> Result<bool, StoreError> {
-    let row = query(
-        "SELECT 1 AS found FROM outstanding_items
-         WHERE terminal_id = $1 AND kind = $2 AND amount_fen = $3 AND due_at = $4",
-    )
-    .bind(terminal_id)
-    .bind(kind)
-    .bind(amount.get())
-    .bind(due_at.millis())
-    .fetch_optional(conn)
+    terminal_ids: &[String],
+) -> Result<std::collections::HashSet<ItemKey>, StoreError> {
+    if terminal_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let list = crate::json_list(conn);
+    let json = serde_json::to_string(terminal_ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let rows = query(&format!(
+        "SELECT terminal_id, kind, amount_fen, due_at FROM outstanding_items WHERE terminal_id IN ({list})"
+    ))
+    .bind(json)
+    .fetch_all(conn)
     .await?;
-    Ok(row.is_some())
+    rows.iter()
+        .map(|r| Ok((r.try_get("terminal_id")?, r.try_get("kind")?, r.try_get("amount_fen")?, r.try_get("due_at")?)))
+        .collect()
 }

@@ -1,5 +1,7 @@
 //! Terminals, the deposits collected for them, and their usage transactions.
 
+use std::collections::{HashMap, HashSet};
+
 use crate::sql::{query, Conn, Row};
 use yajin_core::eligibility::TerminalStatus;
 use yajin_core::ids::{TerminalId, TerminalSn};
@@ -39,29 +41,79 @@ pub struct Terminal {
 
 pub async fn insert(conn: &mut Conn, t: &NewTerminal, now_ms: i64) -> Result<String, StoreError> {
     let id = new_id("tm");
-    let snapshot = serde_json::to_string(&t.plan_snapshot).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    query(
+    if insert_many(conn, &[(id.as_str(), t)], now_ms).await?.is_empty() {
+        return Err(StoreError::Conflict(format!("terminal {} or {} is taken", t.sn.as_str(), t.terminal_id.as_str())));
+    }
+    Ok(id)
+}
+
+/// The terminals, each under the id given with it, in one statement. A terminal whose SN or
+/// terminal id is taken (by one already there, or by an earlier one of these) is not written;
+/// returns the ids of those that were.
+pub async fn insert_many(
+    conn: &mut Conn,
+    terminals: &[(&str, &NewTerminal)],
+    now_ms: i64,
+) -> Result<HashSet<String>, StoreError> {
+    if terminals.is_empty() {
+        return Ok(HashSet::new());
+    }
+    // A batch's terminals share few plans: each snapshot is written out once.
+    let mut snapshots: HashMap<&str, String> = HashMap::new();
+    let mut rows = Vec::with_capacity(terminals.len());
+    for (id, t) in terminals {
+        let snapshot = match snapshots.get(t.plan_id.as_str()) {
+            Some(s) => s.clone(),
+            None => {
+                let s = serde_json::to_string(&t.plan_snapshot).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                snapshots.insert(&t.plan_id, s.clone());
+                s
+            }
+        };
+        let count_until = t.activated_at.and_then(|at| t.plan_snapshot.counting_window(at)).map(|(_, until)| until);
+        rows.push(serde_json::json!([
+            id,
+            t.merchant_id,
+            t.sn.as_str(),
+            t.terminal_id.as_str(),
+            t.model,
+            t.status.as_str(),
+            t.plan_id,
+            snapshot,
+            t.bound_at.millis(),
+            t.activated_at.map(Timestamp::millis),
+            t.terminated_at.map(Timestamp::millis),
+            t.device_returned_at.map(Timestamp::millis),
+            count_until.map(Timestamp::millis),
+            now_ms,
+        ]));
+    }
+    let source = crate::json_rows(
+        conn,
+        &[
+            ("id", "TEXT"),
+            ("merchant_id", "TEXT"),
+            ("sn", "TEXT"),
+            ("terminal_id", "TEXT"),
+            ("model", "TEXT"),
+            ("status", "TEXT"),
+            ("plan_id", "TEXT"),
+            ("plan_snapshot", "TEXT"),
+            ("bound_at", "BIGINT"),
+            ("activated_at", "BIGINT"),
+            ("terminated_at", "BIGINT"),
+            ("device_returned_at", "BIGINT"),
+            ("count_until", "BIGINT"),
+            ("created_at", "BIGINT"),
+        ],
+    );
+    let sql = format!(
         "INSERT INTO terminals (id, merchant_id, sn, terminal_id, model, status, plan_id, plan_snapshot,
             bound_at, activated_at, terminated_at, device_returned_at, count_until, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-    )
-    .bind(&id)
-    .bind(&t.merchant_id)
-    .bind(t.sn.as_str())
-    .bind(t.terminal_id.as_str())
-    .bind(&t.model)
-    .bind(t.status.as_str())
-    .bind(&t.plan_id)
-    .bind(snapshot)
-    .bind(t.bound_at.millis())
-    .bind(t.activated_at.map(Timestamp::millis))
-    .bind(t.terminated_at.map(Timestamp::millis))
-    .bind(t.device_returned_at.map(Timestamp::millis))
-    .bind(t.activated_at.and_then(|at| t.plan_snapshot.counting_window(at)).map(|(_, until)| until.millis()))
-    .bind(now_ms)
-    .execute(conn)
-    .await?;
-    Ok(id)
+         {source} WHERE true ON CONFLICT DO NOTHING RETURNING id"
+    );
+    let inserted = query(&sql).bind(crate::json_array(&rows)?).fetch_all(conn).await?;
+    inserted.iter().map(|r| r.try_get("id")).collect()
 }
 
 pub(crate) const COLUMNS: &str =
@@ -320,24 +372,49 @@ pub struct NewDeposit {
     pub collected_at: Timestamp,
 }
 
+/// Records the deposit rows in one statement; the money itself is each one's `collect_deposit`
+/// transfer, which the caller creates in the same transaction.
+pub async fn insert_deposits(conn: &mut Conn, deposits: &[NewDeposit]) -> Result<(), StoreError> {
+    if deposits.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<serde_json::Value> = deposits
+        .iter()
+        .map(|d| {
+            serde_json::json!([
+                new_id("dp"),
+                d.terminal_id,
+                d.merchant_id,
+                d.amount.get(),
+                d.route,
+                d.route_ref,
+                d.collected_at.millis()
+            ])
+        })
+        .collect();
+    let source = crate::json_rows(
+        conn,
+        &[
+            ("id", "TEXT"),
+            ("terminal_id", "TEXT"),
+            ("merchant_id", "TEXT"),
+            ("amount_fen", "BIGINT"),
+            ("route", "TEXT"),
+            ("route_ref", "TEXT"),
+            ("collected_at", "BIGINT"),
+        ],
+    );
+    let sql = format!(
+        "INSERT INTO deposits (id, terminal_id, merchant_id, amount_fen, route, route_ref, collected_at) {source}"
+    );
+    query(&sql).bind(crate::json_array(&rows)?).execute(conn).await?;
+    Ok(())
+}
+
 /// Records the deposit row; the money itself is the ledger's `collect_deposit` transfer, which
 /// the caller creates in the same transaction.
-pub async fn insert_deposit(conn: &mut Conn, d: &NewDeposit) -> Result<String, StoreError> {
-    let id = new_id("dp");
-    query(
-        "INSERT INTO deposits (id, terminal_id, merchant_id, amount_fen, route, route_ref, collected_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(&id)
-    .bind(&d.terminal_id)
-    .bind(&d.merchant_id)
-    .bind(d.amount.get())
-    .bind(d.route)
-    .bind(&d.route_ref)
-    .bind(d.collected_at.millis())
-    .execute(conn)
-    .await?;
-    Ok(id)
+pub async fn insert_deposit(conn: &mut Conn, d: &NewDeposit) -> Result<(), StoreError> {
+    insert_deposits(conn, std::slice::from_ref(d)).await
 }
 
 #[derive(Clone, Debug)]
@@ -392,6 +469,18 @@ pub async fn mark_target_reached(conn: &mut Conn, terminal_id: &str, now_ms: i64
 pub async fn by_sn_any(conn: &mut Conn, sn: &str) -> Result<Option<Terminal>, StoreError> {
     let row = query(&format!("SELECT {COLUMNS} FROM terminals WHERE sn = $1")).bind(sn).fetch_optional(conn).await?;
     row.as_ref().map(from_row).transpose()
+}
+
+/// The terminals with these SNs (any merchant's), in one statement.
+pub async fn by_sns(conn: &mut Conn, sns: &[String]) -> Result<Vec<Terminal>, StoreError> {
+    if sns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = crate::json_list(conn);
+    let json = serde_json::to_string(sns).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let rows =
+        query(&format!("SELECT {COLUMNS} FROM terminals WHERE sn IN ({list})")).bind(json).fetch_all(conn).await?;
+    rows.iter().map(from_row).collect()
 }
 
 /// Records the returned device; false if it was recorded already.
