@@ -5,6 +5,7 @@
 # Usage: bench/import.sh [ROWS] [--postgres]     (default 1,000,000 rows; SQLite only)
 # IMPORT_KIND=terminals loads terminals with their deposits instead (merchants A and B, both
 # plans, every status), IMPORT_KIND=outstanding-items charges owed on the demo's terminals,
+# IMPORT_KIND=merchants merchants (each hashing its password, Argon2id),
 # against the same loaders of the same file.
 # The data set comes from a fixed seed; nothing large is committed. Needs sqlite3 (and psql for
 # --postgres) on PATH; builds yajin in release mode.
@@ -28,10 +29,13 @@ case "$kind" in
       activated_at TEXT, terminated_at TEXT, device_returned_at TEXT, deposit_amount_fen BIGINT, deposit_route TEXT,
       deposit_route_ref TEXT, deposit_collected_at TEXT"
     keys=("sn" "merchant_no, sn") ;;
+  merchants)
+    columns="merchant_no TEXT, name TEXT, phone TEXT, password TEXT, id_card_no TEXT, bank_card_no TEXT, bank_name TEXT"
+    keys=("merchant_no" "phone") ;;
   outstanding-items)
     columns="sn TEXT, kind TEXT, amount_fen BIGINT, due_at TEXT"
     keys=("sn, kind, amount_fen, due_at" "sn") ;;
-  *) echo "IMPORT_KIND is transactions, terminals or outstanding-items"; exit 2 ;;
+  *) echo "IMPORT_KIND is transactions, terminals, outstanding-items or merchants"; exit 2 ;;
 esac
 
 # The data, seeded: usage on the demo's terminals, a reference per row; or terminals.
@@ -39,6 +43,12 @@ python3 - "$rows" "$work/usage.csv" "$kind" <<'PY'
 import random, sys
 rows, path, kind = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 rng = random.Random(20261125)
+if kind == "merchants":
+    with open(path, "w") as f:
+        f.write("merchant_no,name,phone,password,id_card_no,bank_card_no,bank_name\n")
+        for i in range(rows):
+            f.write(f"82210009{i:07d},导入商户{i},139{i:08d},Shop@2026x{i},11010519491231002X,6222021234567890128,工商银行\n")
+    sys.exit(0)
 if kind == "outstanding-items":
     import datetime
     start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)

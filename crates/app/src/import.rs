@@ -7,12 +7,14 @@
 //! arrive in batches; a batch of transactions is one transaction through the database's bulk
 //! path (`store::bulk`: prepared inserts on SQLite, `COPY` on PostgreSQL); a batch of
 //! terminals is one transaction too, through the terminals' use case for many at once
-//! (multi-row statements: a batch costs a few statements, not a few a row); merchants and
-//! outstanding items go through their use cases row by row.
+//! (multi-row statements: a batch costs a few statements, not a few a row), and a batch of
+//! outstanding items likewise; merchants go through their use case a row at a time, several
+//! rows at once (each hashes a password).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use yajin_core::eligibility::{TerminalStatus, OWED_KINDS};
+use yajin_core::ids::PhoneNo;
 use yajin_core::ledger::{AccountKey, AccountKind};
 use yajin_core::plan::TxnKind;
 use yajin_core::validation::{printable, FieldError, Lines};
@@ -275,6 +277,7 @@ impl<'a> Import<'a> {
             Kind::Transactions => transactions(app, &mut self.usage, columns, &good, dry_run).await?,
             Kind::Terminals if !dry_run => terminals_batch(app, actor, columns, &good).await?,
             Kind::OutstandingItems => outstanding_batch(app, actor, columns, &good, dry_run).await?,
+            Kind::Merchants if !dry_run => merchants_batch(app, actor, columns, &good).await?,
             _ => {
                 let mut outcomes = Vec::with_capacity(good.len());
                 for row in &good {
@@ -373,6 +376,52 @@ async fn one(app: &App, actor: &Actor, columns: &Columns, row: &Row, dry_run: bo
         },
         Kind::Transactions | Kind::OutstandingItems => unreachable!("transactions and items load in batches"),
     }
+}
+
+/// Merchant rows, several at once: each is its own use case and transaction, and what it costs
+/// is hashing the password (Argon2id, tens a second a core), which then runs on every core the
+/// machine has instead of one. A row repeating the merchant number or phone of a row before it
+/// in the batch waits until that row is done, so a file reads as if loaded row by row.
+async fn merchants_batch(
+    app: &App,
+    actor: &Actor,
+    columns: &Columns,
+    rows: &[&Row],
+) -> Result<Vec<(u64, Outcome)>, StoreError> {
+    let width = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut outcomes = Vec::with_capacity(rows.len());
+    let mut rest = rows;
+    while !rest.is_empty() {
+        // The longest run of rows whose numbers and phones are all different (at least one row).
+        let mut keys = HashSet::new();
+        let run = rest
+            .iter()
+            .take_while(|row| {
+                let f = Fields { columns, row, errors: Vec::new() };
+                let phone = PhoneNo::parse(f.text("phone"))
+                    .map_or_else(|_| f.text("phone").to_owned(), |p| p.expose().to_owned());
+                keys.insert(format!("merchant_no:{}", f.text("merchant_no"))) & keys.insert(format!("phone:{phone}"))
+            })
+            .count()
+            .max(1);
+        let (run, next) = rest.split_at(run);
+        let mut results: Vec<Option<Outcome>> = vec![None; run.len()];
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut queued = run.iter().enumerate();
+        loop {
+            while tasks.len() < width {
+                let Some((i, row)) = queued.next() else { break };
+                let (app, actor, columns, row) = (app.clone(), actor.clone(), columns.clone(), (*row).clone());
+                tasks.spawn(async move { (i, one(&app, &actor, &columns, &row, false).await) });
+            }
+            let Some(done) = tasks.join_next().await else { break };
+            let (i, outcome) = done.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+            results[i] = Some(outcome?);
+        }
+        outcomes.extend(run.iter().zip(results).map(|(row, r)| (row.line, r.expect("every row of the run ran"))));
+        rest = next;
+    }
+    Ok(outcomes)
 }
 
 /// A terminal row as the use case takes it, with the merchant number it names.

@@ -453,3 +453,41 @@ on_both_databases! {
         assert!(b.owed.iter().any(|o| (o.kind.as_str(), o.amount_fen) == ("sim_fee", Fen::new(1200))), "{:?}", b.owed);
     }
 }
+
+on_both_databases! {
+    async fn merchants_load_several_at_once_as_if_one_by_one(db) {
+        use yajin_app::import::{self, Columns, Kind, Row};
+        let app = app(&db);
+        demo::seed(&app).await.unwrap();
+        let header = ["merchant_no", "name", "phone", "password", "id_card_no", "bank_card_no", "bank_name"].map(String::from);
+        let columns = Columns::new(Kind::Merchants, &header).unwrap();
+        let person = "11010519491231002X,6222021234567890128,工商银行";
+        let lines = [
+            format!("822100058129201,甲店,13900000201,Shop@2026x,{person}"),
+            format!("822100058129202,乙店,13900000202,Shop@2026x,{person}"),
+            // 4: line 2 again, the same; 5: another number with line 3's phone; 6: a bad phone.
+            format!("822100058129201,甲店,13900000201,Shop@2026x,{person}"),
+            format!("822100058129203,丙店,13900000202,Shop@2026x,{person}"),
+            format!("822100058129204,丁店,1390000,Shop@2026x,{person}"),
+            // 7: line 2's number under another name.
+            format!("822100058129201,别的店,13900000209,Shop@2026x,{person}"),
+            format!("822100058129205,戊店,13900000205,Shop@2026x,{person}"),
+        ];
+        let rows: Vec<Row> =
+            lines.iter().enumerate().map(|(i, l)| Row { line: i as u64 + 2, fields: l.split(',').map(String::from).collect() }).collect();
+        let merchants_before = count(&db, "merchants").await;
+        let (tally, errors) = import::load(&app, &Actor::system(), &columns, rows, false).await.unwrap();
+        assert_eq!((tally.rows, tally.loaded, tally.existing, tally.refused), (7, 3, 1, 3), "{errors:?}");
+        let refused: Vec<(u64, &str, &str)> = errors.iter().map(|e| (e.line, e.field.as_str(), e.code)).collect();
+        assert_eq!(
+            refused,
+            [(5, "merchant_no or phone", "already_exists"), (6, "phone", "invalid_length"), (7, "merchant_no", "already_exists")]
+        );
+        assert_eq!(count(&db, "merchants").await, merchants_before + 3);
+        // Each can sign in with the password of its row.
+        for phone in ["13900000201", "13900000202", "13900000205"] {
+            let session = yajin_app::auth::login(&app, yajin_app::auth::Kind::Merchant, phone, "Shop@2026x".into(), None, "203.0.113.7").await;
+            assert!(session.is_ok(), "{phone}: {:?}", session.err());
+        }
+    }
+}
