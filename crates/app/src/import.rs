@@ -567,15 +567,16 @@ async fn outstanding_batch(
         let sns: Vec<String> = parsed.iter().map(|(_, sn, ..)| sn.clone()).collect();
         let found: HashMap<String, terminals::Terminal> =
             terminals::by_sns(&mut tx, &sns).await?.into_iter().map(|t| (t.sn.clone(), t)).collect();
-        // The accounts every item posts to, then the audit chain's head, in the order every
-        // other use case takes them; held, the check of what is there already stands until
-        // this batch commits (a second import of the same file at once waits, then finds it).
-        let mut accounts = vec![AccountKey::company(AccountKind::FeeRevenue)];
+        // The accounts every item posts to, then the audit chain's head, in the order other
+        // use cases take them (an approval credits the fee revenue before a merchant's
+        // receivable); held, the check of what is there already stands until this batch
+        // commits (a second import of the same file at once waits, then finds it).
+        yajin_store::ledger::hold_account(&mut tx, &AccountKey::company(AccountKind::FeeRevenue)).await?;
         let mut merchants: Vec<&str> = found.values().map(|t| t.merchant_id.as_str()).collect();
         merchants.sort_unstable();
         merchants.dedup();
-        accounts.extend(merchants.into_iter().map(AccountKey::receivable));
-        yajin_store::ledger::hold_accounts(&mut tx, &accounts).await?;
+        let receivables: Vec<AccountKey> = merchants.into_iter().map(AccountKey::receivable).collect();
+        yajin_store::ledger::hold_accounts(&mut tx, &receivables).await?;
         yajin_store::audit::hold_head(&mut tx).await?;
         let terminal_ids: Vec<String> = found.values().map(|t| t.id.clone()).collect();
         let mut there = outstanding::keys_of_terminals(&mut tx, &terminal_ids).await?;
