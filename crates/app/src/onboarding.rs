@@ -248,19 +248,21 @@ pub async fn usage(app: &App, items: &[UsageInput]) -> Result<u64, AppError> {
     if !errors.is_empty() {
         return Err(AppError::Fields(errors));
     }
-    let mut inserted = 0;
-    for (i, item) in items.iter().enumerate() {
-        let usage = terminals::NewUsage {
-            terminal_id: ids[&sns[i]].clone(),
-            amount: item.amount,
-            fee: item.fee,
-            kind: item.kind,
-            occurred_at: item.occurred_at,
-        };
-        if terminals::insert_usage_once(&mut conn, item.reference.trim(), &usage).await? {
-            inserted += 1;
-        }
-    }
+    let rows: Vec<(String, terminals::NewUsage)> = items
+        .iter()
+        .zip(&sns)
+        .map(|(item, sn)| {
+            let usage = terminals::NewUsage {
+                terminal_id: ids[sn].clone(),
+                amount: item.amount,
+                fee: item.fee,
+                kind: item.kind,
+                occurred_at: item.occurred_at,
+            };
+            (item.reference.trim().to_owned(), usage)
+        })
+        .collect();
+    let inserted = terminals::insert_usage_many(&mut conn, &rows).await?;
     conn.commit().await?;
     Ok(inserted)
 }

@@ -92,26 +92,12 @@ impl UsageLoader {
             }
             Target::Pool => {
                 let mut tx = self.db.begin_write().await?;
-                let new = load_through_pool(&mut tx, rows).await?;
+                let new = crate::records::terminals::insert_usage_many(&mut tx, rows).await?;
                 tx.commit().await?;
                 Ok(new)
             }
         }
     }
-}
-
-/// The batch in one statement through the pool's driver, the rows as one JSON array (binding
-/// thousands of parameters one by one costs more than the inserts). SQLite's dialect: only an
-/// in-memory SQLite database comes this way.
-async fn load_through_pool(conn: &mut crate::Conn, rows: &[(String, NewUsage)]) -> Result<u64, StoreError> {
-    let values: Vec<_> = rows.iter().map(|(reference, u)| u.columns(reference)).collect();
-    let json = serde_json::to_string(&values).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    // `WHERE true`: SQLite's parser needs it before an upsert clause on INSERT … SELECT.
-    let sql = "INSERT INTO usage_transactions (id, terminal_id, amount_fen, fee_fen, kind, occurred_at, ref)
-         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6
-         FROM json_each($1) WHERE true
-         ON CONFLICT (ref) DO NOTHING";
-    Ok(crate::sql::query(sql).bind(json).execute(conn).await?.rows_affected())
 }
 
 fn open_sqlite(path: &std::path::Path, busy_timeout: Duration) -> Result<rusqlite::Connection, StoreError> {

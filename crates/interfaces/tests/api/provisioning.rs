@@ -425,6 +425,17 @@ on_both_databases! {
         assert_eq!((refused.status, refused.body["errors"][0]["field"].as_str()), (422, Some("items[1].sn")));
         assert_eq!(app.post("/api/v1/admin/transactions", &admin, usage(["r1", "r2"], "NEW-SN-0001")).await.body["inserted"], 2, "nothing of the refused batch was written");
         assert_eq!(app.post("/api/v1/admin/transactions", &admin, usage(["r1", "r2"], "NEW-SN-0001")).await.body["inserted"], 0, "a resent batch adds nothing");
+        // A reference twice in a batch counts once, as its first item; one recorded before, not at all.
+        let item = |r: &str, fen: i64| json!({"ref": r, "sn": "NEW-SN-0001", "amount_fen": fen, "kind": "nfc", "occurred_at": "2026-10-03T00:00:00Z"});
+        let mixed = json!({"items": [item("r3", 700), item("r1", 800), item("r3", 900)]});
+        assert_eq!(app.post("/api/v1/admin/transactions", &admin, mixed).await.body["inserted"], 1);
+        {
+            use sqlx::Row;
+            let stored = sqlx::query("SELECT ref, amount_fen FROM usage_transactions WHERE ref IN ('r1', 'r3') ORDER BY ref")
+                .fetch_all(app.db.pool()).await.unwrap();
+            let stored: Vec<(String, i64)> = stored.iter().map(|r| (r.get("ref"), r.get("amount_fen"))).collect();
+            assert_eq!(stored, [("r1".to_owned(), 600_000), ("r3".to_owned(), 700)]);
+        }
 
         let owed = json!({"sn": "NEW-SN-0001", "kind": "sim_fee", "amount_fen": 1_200, "due_at": "2026-11-01T00:00:00Z"});
         let item = app.send("POST", "/api/v1/admin/outstanding-items", Some(&admin), Some(owed.clone()), &[("idempotency-key", "o-1")]).await;

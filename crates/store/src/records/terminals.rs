@@ -515,24 +515,37 @@ pub async fn unbind(conn: &mut Conn, id: &str, at_ms: i64) -> Result<(), StoreEr
     Ok(())
 }
 
-/// Inserts usage carrying the acquirer's reference; false when that reference is recorded
-/// already (a batch sent again adds nothing).
-pub async fn insert_usage_once(conn: &mut Conn, reference: &str, u: &NewUsage) -> Result<bool, StoreError> {
-    let n = query(
+/// Inserts usage records carrying the acquirer's references, in one statement; a reference
+/// recorded already (or earlier in `rows`) is skipped, so a batch sent again adds nothing.
+/// Returns how many were new. The rows go in the order of their references: two batches that
+/// share references at once wait on each other's keys, never deadlock.
+pub async fn insert_usage_many(conn: &mut Conn, rows: &[(String, NewUsage)]) -> Result<u64, StoreError> {
+    let mut seen = HashSet::new();
+    let mut rows: Vec<&(String, NewUsage)> = rows.iter().filter(|(reference, _)| seen.insert(reference)).collect();
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let values: Vec<_> = rows.iter().map(|(reference, u)| u.columns(reference)).collect();
+    let json = serde_json::to_string(&values).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let source = crate::json_rows(
+        conn,
+        &[
+            ("id", "TEXT"),
+            ("terminal_id", "TEXT"),
+            ("amount_fen", "BIGINT"),
+            ("fee_fen", "BIGINT"),
+            ("kind", "TEXT"),
+            ("occurred_at", "BIGINT"),
+            ("ref", "TEXT"),
+        ],
+    );
+    let sql = format!(
         "INSERT INTO usage_transactions (id, terminal_id, amount_fen, fee_fen, kind, occurred_at, ref)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (ref) DO NOTHING",
-    )
-    .bind(new_id("tx"))
-    .bind(&u.terminal_id)
-    .bind(u.amount.get())
-    .bind(u.fee.get())
-    .bind(u.kind.as_str())
-    .bind(u.occurred_at.millis())
-    .bind(reference)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(n == 1)
+         {source} WHERE true ON CONFLICT (ref) DO NOTHING"
+    );
+    // Rows this statement inserted (what its trigger wrote is not counted).
+    Ok(query(&sql).bind(json).execute(conn).await?.rows_affected())
 }
 
 /// The terminals with these SNs (any merchant's): id by SN.
