@@ -17,7 +17,7 @@ use yajin_core::eligibility::{TerminalStatus, OWED_KINDS};
 use yajin_core::ids::PhoneNo;
 use yajin_core::ledger::{AccountKey, AccountKind};
 use yajin_core::plan::TxnKind;
-use yajin_core::validation::{printable, FieldError, Lines};
+use yajin_core::validation::{due_date, happened, printable, FieldError, Lines};
 use yajin_core::{Fen, Timestamp};
 use yajin_store::bulk::UsageLoader;
 use yajin_store::records::outstanding;
@@ -328,7 +328,7 @@ fn outcome<T>(result: Result<Provisioned<T>, AppError>) -> Result<Outcome, Store
     match result {
         Ok(Provisioned::Created(_)) => Ok(Ok(true)),
         Ok(Provisioned::Existing(_)) => Ok(Ok(false)),
-        Err(AppError::Fields(errors)) => Ok(Err(errors)),
+        Err(AppError::Fields(errors)) => Ok(Err(as_columns(errors))),
         Err(AppError::Duplicate { field }) => Ok(Err(vec![FieldError::new(
             field,
             "already_exists",
@@ -348,6 +348,18 @@ fn outcome<T>(result: Result<Provisioned<T>, AppError>) -> Result<Outcome, Store
         Err(AppError::Store(e)) => Err(e),
         Err(other) => Ok(Err(vec![FieldError::new("", "refused", other.to_string(), other.to_string())])),
     }
+}
+
+/// Errors named as the file's columns: a terminal's deposit is flattened there
+/// (`deposit.route_ref` is `deposit_route_ref`).
+fn as_columns(errors: Vec<FieldError>) -> Vec<FieldError> {
+    errors
+        .into_iter()
+        .map(|e| match e.field.strip_prefix("deposit.") {
+            Some(rest) => FieldError { field: format!("deposit_{rest}"), ..e },
+            None => e,
+        })
+        .collect()
 }
 
 async fn one(app: &App, actor: &Actor, columns: &Columns, row: &Row, dry_run: bool) -> Result<Outcome, StoreError> {
@@ -371,7 +383,9 @@ async fn one(app: &App, actor: &Actor, columns: &Columns, row: &Row, dry_run: bo
         }
         Kind::Terminals => match terminal_row(columns, row) {
             Err(errors) => Ok(Err(errors)),
-            Ok((_, input)) if dry_run => Ok(provisioning::check_terminal(&input).map(|()| true)),
+            Ok((_, input)) if dry_run => {
+                Ok(provisioning::check_terminal(&input, app.clock.now()).map(|()| true).map_err(as_columns))
+            }
             Ok((merchant_no, input)) => outcome(onboarding::terminal(app, actor, merchant_no, input).await),
         },
         Kind::Transactions | Kind::OutstandingItems => unreachable!("transactions and items load in batches"),
@@ -551,6 +565,9 @@ async fn outstanding_batch(
         let kind = f.one_of("kind", kind, &OWED_KINDS.join(", "));
         let amount = f.fen("amount_fen");
         let due_at = f.time("due_at");
+        if let Some(e) = due_at.and_then(|at| due_date("due_at", at)) {
+            f.errors.push(e);
+        }
         match (kind, amount, due_at, f.errors.is_empty()) {
             (Some(_), Some(amount), Some(_), true) if !amount.is_positive() => outcomes
                 .push((row.line, Err(vec![FieldError::new("amount_fen", "out_of_range", "须大于 0", "more than 0")]))),
@@ -622,6 +639,7 @@ async fn transactions(
     rows: &[&Row],
     dry_run: bool,
 ) -> Result<Vec<(u64, Outcome)>, StoreError> {
+    let now = app.clock.now();
     let mut parsed = Vec::with_capacity(rows.len());
     for row in rows {
         let mut f = Fields { columns, row, errors: Vec::new() };
@@ -633,6 +651,9 @@ async fn transactions(
         let fee = if f.optional("fee_fen").is_some() { f.fen("fee_fen") } else { Some(Fen::ZERO) };
         let kind = f.one_of("kind", TxnKind::parse(f.text("kind")), "credit_card, debit_card, qr_code, nfc");
         let occurred_at = f.time("occurred_at");
+        if let Some(e) = occurred_at.and_then(|at| happened("occurred_at", at, now)) {
+            f.errors.push(e);
+        }
         if let (Some(amount), Some(fee)) = (amount, fee) {
             if !amount.is_positive() {
                 f.errors.push(FieldError::new("amount_fen", "out_of_range", "须大于 0", "more than 0"));

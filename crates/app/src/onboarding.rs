@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use yajin_core::application::Role;
 use yajin_core::ids::{BankCardNo, IdCardNo, TerminalSn};
 use yajin_core::plan::TxnKind;
-use yajin_core::validation::{printable, FieldError, Lines};
+use yajin_core::validation::{due_date, happened, printable, FieldError, Lines};
 use yajin_core::{Fen, Timestamp};
 use yajin_store::records::outstanding::{self, Item};
 use yajin_store::records::{merchants, staff, terminals};
@@ -222,6 +222,7 @@ pub async fn usage(app: &App, items: &[UsageInput]) -> Result<u64, AppError> {
         errors.push(FieldError::new("items", "invalid_length", "1–1000 条", "1–1000 items"));
     }
     let sns: Vec<String> = items.iter().map(|i| i.sn.trim().to_ascii_uppercase()).collect();
+    let now = app.clock.now();
     let mut conn = app.db.begin_write().await?;
     let ids: HashMap<String, String> = terminals::ids_by_sns(&mut conn, &sns).await?.into_iter().collect();
     for (i, item) in items.iter().enumerate() {
@@ -236,6 +237,7 @@ pub async fn usage(app: &App, items: &[UsageInput]) -> Result<u64, AppError> {
         if !item.amount.is_positive() {
             errors.push(FieldError::new(format!("items[{i}].amount_fen"), "out_of_range", "须大于 0", "more than 0"));
         }
+        errors.extend(happened(&format!("items[{i}].occurred_at"), item.occurred_at, now));
         if item.fee.is_negative() || item.fee > item.amount {
             errors.push(FieldError::new(
                 format!("items[{i}].fee_fen"),
@@ -279,6 +281,9 @@ pub async fn outstanding(
 ) -> Result<Outcome<Item>, AppError> {
     if !amount.is_positive() {
         return Err(AppError::Fields(vec![FieldError::new("amount_fen", "out_of_range", "须大于 0", "more than 0")]));
+    }
+    if let Some(e) = due_date("due_at", due_at) {
+        return Err(AppError::Fields(vec![e]));
     }
     let now = app.now_ms();
     let mut work = begin_work!(app, replay);

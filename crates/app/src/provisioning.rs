@@ -10,7 +10,7 @@ use yajin_core::ids::{BankCardNo, IdCardNo, MerchantNo, PhoneNo, TerminalId, Ter
 use yajin_core::ledger::postings;
 use yajin_core::notice::Note;
 use yajin_core::plan::{DepositPlan, TxnKind};
-use yajin_core::validation::{text_problems, FieldError, FieldErrors, Lines};
+use yajin_core::validation::{due_date, happened, text_problems, FieldError, FieldErrors, Lines};
 use yajin_core::{Fen, Timestamp};
 use yajin_store::pii::Vault;
 use yajin_store::records::{applications, merchants, outstanding, plans, staff, terminals};
@@ -207,10 +207,22 @@ pub struct TerminalInput {
 /// Binds a terminal to a merchant with the plan in force now as its snapshot, and records
 /// its deposit: the deposit row and the `collect_deposit` transfer, in one transaction.
 /// A terminal's identifiers, parsed, or every field that is wrong.
-fn parse_terminal(input: &TerminalInput) -> Result<(TerminalSn, TerminalId), Vec<FieldError>> {
+fn parse_terminal(input: &TerminalInput, now: Timestamp) -> Result<(TerminalSn, TerminalId), Vec<FieldError>> {
     let mut errors = FieldErrors::new();
     let sn = errors.check("sn", TerminalSn::parse(&input.sn));
     let terminal_no = errors.check("terminal_id", TerminalId::parse(&input.terminal_id));
+    let times = [
+        ("bound_at", Some(input.bound_at)),
+        ("activated_at", input.activated_at),
+        ("terminated_at", input.terminated_at),
+        ("device_returned_at", input.device_returned_at),
+        ("deposit.collected_at", input.deposit.as_ref().map(|d| d.collected_at)),
+    ];
+    for (field, at) in times {
+        if let Some(e) = at.and_then(|at| happened(field, at, now)) {
+            errors.push(e);
+        }
+    }
     if input.status == TerminalStatus::Terminated && input.terminated_at.is_none() {
         errors.push(FieldError::new(
             "terminated_at",
@@ -235,8 +247,8 @@ fn parse_terminal(input: &TerminalInput) -> Result<(TerminalSn, TerminalId), Vec
 
 /// What is wrong with a terminal's fields, before anything is looked up (a dry run); an empty
 /// `terminal_id` is one to be generated.
-pub fn check_terminal(input: &TerminalInput) -> Result<(), Vec<FieldError>> {
-    let result = parse_terminal(input).map(|_| ());
+pub fn check_terminal(input: &TerminalInput, now: Timestamp) -> Result<(), Vec<FieldError>> {
+    let result = parse_terminal(input, now).map(|_| ());
     if input.terminal_id.trim().is_empty() {
         return result.or_else(|errors| {
             let rest: Vec<FieldError> = errors.into_iter().filter(|e| e.field != "terminal_id").collect();
@@ -251,7 +263,7 @@ pub fn check_terminal(input: &TerminalInput) -> Result<(), Vec<FieldError>> {
 }
 
 pub async fn create_terminal(app: &App, actor: &Actor, input: TerminalInput) -> Result<String, AppError> {
-    parse_terminal(&input).map_err(AppError::Fields)?;
+    parse_terminal(&input, app.clock.now()).map_err(AppError::Fields)?;
     let mut tx = app.db.begin_write().await?;
     if merchants::by_id(&mut tx, &input.merchant_id).await?.is_none() {
         return Err(AppError::NotFound("merchant"));
@@ -289,7 +301,7 @@ pub(crate) async fn create_terminals_in(
     let mut new = Vec::with_capacity(inputs.len());
     let mut deposits = Vec::new();
     for input in inputs {
-        let (sn, terminal_no) = match parse_terminal(&input) {
+        let (sn, terminal_no) = match parse_terminal(&input, Timestamp::from_millis(now)) {
             Ok(parsed) => parsed,
             Err(errors) => {
                 outcomes.push(Err(AppError::Fields(errors)));
@@ -409,6 +421,9 @@ pub async fn add_outstanding(
 ) -> Result<String, AppError> {
     if !amount.is_positive() {
         return Err(AppError::Fields(vec![FieldError::new("amount_fen", "out_of_range", "须大于 0", "more than 0")]));
+    }
+    if let Some(e) = due_date("due_at", due_at) {
+        return Err(AppError::Fields(vec![e]));
     }
     let mut tx = app.db.begin_write().await?;
     let id =

@@ -319,13 +319,16 @@ on_both_databases! {
             format!("822100058120002,BATCH-9,,P2,TERM-299,terminated,{at},2026-11-20T00:00:00Z,29900,wechat,W9,{at}"),
             // 10: a terminal id that does not parse.
             format!("822100058120001,BATCH-10,SHORT,P2,ACT-99,inactive,{at},,,,,"),
+            // 11: bound next year; 12: its deposit collected before 2000.
+            "822100058120001,BATCH-11,,P2,ACT-99,inactive,2027-06-01T00:00:00Z,,,,,".to_owned(),
+            format!("822100058120001,BATCH-12,,P2,ACT-99,inactive,{at},,9900,card,C12,1999-12-31T00:00:00Z"),
         ];
         let columns = Columns::new(Kind::Terminals, &header.split(',').map(String::from).collect::<Vec<_>>()).unwrap();
         let rows = || -> Vec<Row> {
             lines.iter().enumerate().map(|(i, l)| Row { line: i as u64 + 2, fields: l.split(',').map(String::from).collect() }).collect()
         };
         let (tally, errors) = import::load(&app, &Actor::system(), &columns, rows(), false).await.unwrap();
-        assert_eq!((tally.rows, tally.loaded, tally.existing, tally.refused), (9, 3, 1, 5), "{errors:?}");
+        assert_eq!((tally.rows, tally.loaded, tally.existing, tally.refused), (11, 3, 1, 7), "{errors:?}");
         let refused: Vec<(u64, &str, &str)> = errors.iter().map(|e| (e.line, e.field.as_str(), e.code)).collect();
         assert_eq!(
             refused,
@@ -335,6 +338,8 @@ on_both_databases! {
                 (7, "plan_code", "not_found"),
                 (8, "merchant_no", "not_found"),
                 (10, "terminal_id", "invalid_length"),
+                (11, "bound_at", "out_of_range"),
+                (12, "deposit_collected_at", "out_of_range"),
             ]
         );
 
@@ -369,7 +374,7 @@ on_both_databases! {
 
         // The same file again adds nothing and answers each row as one at a time would.
         let (tally, errors) = import::load(&app, &Actor::system(), &columns, rows(), false).await.unwrap();
-        assert_eq!((tally.rows, tally.loaded, tally.existing, tally.refused), (9, 0, 4, 5), "{errors:?}");
+        assert_eq!((tally.rows, tally.loaded, tally.existing, tally.refused), (11, 0, 4, 7), "{errors:?}");
         let mut conn = db.pool().acquire().await.unwrap();
         assert_eq!(ledger::balance(&mut conn, &clearing).await.unwrap(), clearing_after);
         assert_eq!(audited(db.clone()).await, audited_before + 3);
@@ -422,13 +427,15 @@ on_both_databases! {
             "DEMO-AUTO-01,late_fee,100,2026-11-01T00:00:00Z",
             // 8: the same terminal, kind and amount, due another day: another item.
             "DEMO-AUTO-01,service_fee,6000,2026-12-01T00:00:00Z",
+            // 9: due in 2100.
+            "DEMO-AUTO-01,service_fee,6000,2100-01-01T00:00:00Z",
         ];
         let rows = || -> Vec<Row> {
             lines.iter().enumerate().map(|(i, l)| Row { line: i as u64 + 2, fields: l.split(',').map(String::from).collect() }).collect()
         };
         let system = Actor::system();
         let (tally, errors) = import::load(&app, &system, &columns, rows(), true).await.unwrap();
-        assert_eq!((tally.loaded, tally.existing, tally.refused), (3, 1, 3), "{errors:?}");
+        assert_eq!((tally.loaded, tally.existing, tally.refused), (3, 1, 4), "{errors:?}");
         assert_eq!(count(&db, "outstanding_items").await, items_before, "a dry run writes nothing");
 
         // Two imports of the file at once: each item is owed once.
@@ -437,9 +444,12 @@ on_both_databases! {
             import::load(&app, &system, &columns, rows(), false)
         );
         let ((a, errors), (b, _)) = (a.unwrap(), b.unwrap());
-        assert_eq!((a.loaded + b.loaded, a.existing + b.existing, a.refused, b.refused), (3, 5, 3, 3));
+        assert_eq!((a.loaded + b.loaded, a.existing + b.existing, a.refused, b.refused), (3, 5, 4, 4));
         let refused: Vec<(u64, &str, &str)> = errors.iter().map(|e| (e.line, e.field.as_str(), e.code)).collect();
-        assert_eq!(refused, [(5, "sn", "not_found"), (6, "amount_fen", "out_of_range"), (7, "kind", "invalid_value")]);
+        assert_eq!(
+            refused,
+            [(5, "sn", "not_found"), (6, "amount_fen", "out_of_range"), (7, "kind", "invalid_value"), (9, "due_at", "out_of_range")]
+        );
         assert_eq!(count(&db, "outstanding_items").await, items_before + 3);
         let mut conn = db.pool().acquire().await.unwrap();
         let revenue = ledger::balance(&mut conn, &fee_revenue).await.unwrap().credits_posted.get();

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use crate::ids::IdError;
 use crate::text::Text;
+use crate::Timestamp;
 
 /// One problem with one input field: `field` as the client named it, a stable `code`, and a
 /// message, in Chinese and English, saying what would be accepted.
@@ -103,6 +104,37 @@ pub fn printable(field: &str, value: &str, lines: Lines) -> Option<FieldError> {
     })
 }
 
+/// The earliest time a record Yajin takes may carry (2000-01-01T00:00:00Z): POS deposits and
+/// card volume older than that are a typo, not history.
+pub const EARLIEST: Timestamp = Timestamp::from_millis(946_684_800_000);
+
+/// How far ahead of the server's clock a time that has already happened may be (another
+/// system's clock running fast).
+pub const CLOCK_SKEW_MS: i64 = 5 * 60_000;
+
+/// The latest due date a charge may carry (2100-01-01T00:00:00Z).
+pub const LATEST_DUE: Timestamp = Timestamp::from_millis(4_102_444_800_000);
+
+/// Refuses a time that cannot have happened yet, or is before [`EARLIEST`]: when a terminal
+/// was bound, activated or returned, a deposit collected, a card payment made. A payment dated
+/// next month would count toward an activation target today.
+pub fn happened(field: &str, at: Timestamp, now: Timestamp) -> Option<FieldError> {
+    (at < EARLIEST || at.millis() > now.millis().saturating_add(CLOCK_SKEW_MS)).then(|| {
+        FieldError::new(
+            field,
+            "out_of_range",
+            "须在 2000 年之后，且不晚于当前时间",
+            "from 2000 up to now: it has already happened",
+        )
+    })
+}
+
+/// Refuses a due date before [`EARLIEST`] or from [`LATEST_DUE`] on.
+pub fn due_date(field: &str, at: Timestamp) -> Option<FieldError> {
+    (at < EARLIEST || at >= LATEST_DUE)
+        .then(|| FieldError::new(field, "out_of_range", "须在 2000 年至 2099 年之间", "between 2000 and 2099"))
+}
+
 /// Every problem with a typed text that must hold `min`–`max` characters once trimmed and no
 /// control characters (see [`printable`]).
 pub fn text_problems(field: &str, value: &str, min: usize, max: usize, lines: Lines) -> Vec<FieldError> {
@@ -124,6 +156,22 @@ pub fn text_problems(field: &str, value: &str, min: usize, max: usize, lines: Li
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_time_that_happened_is_from_2000_up_to_now_and_a_due_date_before_2100() {
+        let now = Timestamp::parse_rfc3339("2026-12-06T00:00:00Z").unwrap();
+        let at = |t: &str| Timestamp::parse_rfc3339(t).unwrap();
+        for fine in ["2000-01-01T00:00:00Z", "2026-12-05T23:59:59Z", "2026-12-06T00:04:59Z"] {
+            assert_eq!(happened("at", at(fine), now), None, "{fine}");
+        }
+        for wrong in ["1999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "2026-12-06T00:05:01Z", "9999-12-31T23:59:59Z"] {
+            assert_eq!(happened("at", at(wrong), now).map(|e| e.code), Some("out_of_range"), "{wrong}");
+        }
+        assert_eq!(due_date("due_at", at("2099-12-31T23:59:59Z")), None);
+        assert_eq!(due_date("due_at", at("2027-06-30T00:00:00Z")), None, "a charge falls due later");
+        assert!(due_date("due_at", at("2100-01-01T00:00:00Z")).is_some());
+        assert!(due_date("due_at", at("1999-01-01T00:00:00Z")).is_some());
+    }
 
     #[test]
     fn a_text_is_checked_for_its_length_and_its_characters() {

@@ -427,6 +427,10 @@ on_both_databases! {
         assert_eq!(app.post("/api/v1/admin/transactions", &admin, usage(["r1", "r2"], "NEW-SN-0001")).await.body["inserted"], 0, "a resent batch adds nothing");
         // A reference twice in a batch counts once, as its first item; one recorded before, not at all.
         let item = |r: &str, fen: i64| json!({"ref": r, "sn": "NEW-SN-0001", "amount_fen": fen, "kind": "nfc", "occurred_at": "2026-10-03T00:00:00Z"});
+        let mut future = item("r4", 100);
+        future["occurred_at"] = json!("2099-01-01T00:00:00Z");
+        let refused = app.post("/api/v1/admin/transactions", &admin, json!({"items": [item("r5", 100), future]})).await;
+        assert_eq!((refused.status, refused.body["errors"][0]["field"].as_str(), refused.code()), (422, Some("items[1].occurred_at"), "validation_failed"), "{:?}", refused.body);
         let mixed = json!({"items": [item("r3", 700), item("r1", 800), item("r3", 900)]});
         assert_eq!(app.post("/api/v1/admin/transactions", &admin, mixed).await.body["inserted"], 1);
         {
