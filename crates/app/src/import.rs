@@ -293,6 +293,8 @@ impl<'a> Import<'a> {
                 Err(row_errors) => errors.extend(row_errors.into_iter().map(|e| RowError::of(line, e))),
             }
         }
+        // In the file's order (a row cut short is refused before the others are looked at).
+        errors.sort_by_key(|e| e.line);
         let mut refused: Vec<u64> = errors.iter().map(|e| e.line).collect();
         refused.sort_unstable();
         refused.dedup();

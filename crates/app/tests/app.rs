@@ -458,6 +458,13 @@ on_both_databases! {
         let added = audit::list(&mut conn, Some("outstanding_item"), 0, 1_000).await.unwrap();
         assert_eq!(added.iter().filter(|r| r.entry.action == "add_outstanding").count() as i64, count(&db, "outstanding_items").await);
         assert!(audit::verify(&mut conn, &app.vault).await.unwrap().ok);
+        // The errors come in the file's order, a row cut short among them.
+        let cut = vec![
+            Row { line: 2, fields: "DEMO-AUTO-01,late_fee,100,2026-11-01T00:00:00Z".split(',').map(String::from).collect() },
+            Row { line: 3, fields: vec!["DEMO-AUTO-01".into(), "service_fee".into()] },
+        ];
+        let (_, errors) = import::load(&app, &system, &columns, cut, true).await.unwrap();
+        assert_eq!(errors.iter().map(|e| (e.line, e.code)).collect::<Vec<_>>(), [(2, "invalid_value"), (3, "wrong_column_count")]);
         // What merchant B owes now blocks B's refund as any item does.
         let b = assess_sn(&app, demo::MERCHANT_B.phone, "DEMO-B-01", false).await;
         assert!(b.owed.iter().any(|o| (o.kind.as_str(), o.amount_fen) == ("sim_fee", Fen::new(1200))), "{:?}", b.owed);
