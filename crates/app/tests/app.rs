@@ -508,3 +508,41 @@ on_both_databases! {
         }
     }
 }
+
+on_both_databases! {
+    async fn two_imports_of_one_terminals_file_at_once_collect_each_deposit_once(db) {
+        use yajin_app::import::{self, Columns, Kind, Row};
+        use yajin_core::ledger::{AccountKey, AccountKind};
+        let app = app(&db);
+        demo::seed(&app).await.unwrap();
+        let clearing = AccountKey::company(AccountKind::ChannelClearing);
+        let before = {
+            let mut conn = db.pool().acquire().await.unwrap();
+            ledger::balance(&mut conn, &clearing).await.unwrap().debits_posted.get()
+        };
+        let (deposits_before, terminals_before) = (count(&db, "deposits").await, count(&db, "terminals").await);
+        let header = "merchant_no,sn,model,plan_code,status,bound_at,deposit_amount_fen,deposit_route,deposit_route_ref,deposit_collected_at";
+        let columns = Columns::new(Kind::Terminals, &header.split(',').map(String::from).collect::<Vec<_>>()).unwrap();
+        let rows = || -> Vec<Row> {
+            (0..40)
+                .map(|i| Row {
+                    line: i + 2,
+                    fields: format!("822100058120001,TWICE-{i:03},P2,ACT-99,inactive,2026-09-01T00:00:00Z,9900,card,R{i},2026-09-01T00:00:00Z")
+                        .split(',').map(String::from).collect(),
+                })
+                .collect()
+        };
+        let system = Actor::system();
+        let (a, b) = tokio::join!(
+            import::load(&app, &system, &columns, rows(), false),
+            import::load(&app, &system, &columns, rows(), false)
+        );
+        let ((a, _), (b, _)) = (a.unwrap(), b.unwrap());
+        assert_eq!((a.loaded + b.loaded, a.existing + b.existing, a.refused + b.refused), (40, 40, 0));
+        assert_eq!((count(&db, "terminals").await, count(&db, "deposits").await), (terminals_before + 40, deposits_before + 40));
+        let mut conn = db.pool().acquire().await.unwrap();
+        assert_eq!(ledger::balance(&mut conn, &clearing).await.unwrap().debits_posted.get(), before + 40 * 9_900, "each deposit collected once");
+        assert_eq!(ledger::verify(&mut conn).await.unwrap(), []);
+        assert!(audit::verify(&mut conn, &app.vault).await.unwrap().ok);
+    }
+}

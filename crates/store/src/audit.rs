@@ -72,45 +72,23 @@ pub async fn hold_head(conn: &mut Conn) -> Result<(), StoreError> {
 
 /// Appends one entry in the caller's transaction, returning its sequence number.
 pub async fn append(conn: &mut Conn, vault: &Vault, entry: &AuditEntry, now_ms: i64) -> Result<i64, StoreError> {
-    // Updating the head takes its row lock; under READ COMMITTED a waiting writer then reads
-    // the head its predecessor committed, so the chain never forks.
-    let head = query("UPDATE audit_head SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq, last_hash")
-        .fetch_one(&mut *conn)
-        .await?;
-    let seq: i64 = head.try_get("last_seq")?;
-    let prev: String = head.try_get("last_hash")?;
-    let hash = keyed_row_hash(vault, &prev, seq, now_ms, entry);
-    query(
-        "INSERT INTO audit_log (seq, at, actor_role, actor_id, action, entity, entity_id, detail, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(seq)
-    .bind(now_ms)
-    .bind(&entry.actor_role)
-    .bind(&entry.actor_id)
-    .bind(&entry.action)
-    .bind(&entry.entity)
-    .bind(&entry.entity_id)
-    .bind(&entry.detail)
-    .bind(&prev)
-    .bind(&hash)
-    .execute(&mut *conn)
-    .await?;
-    query("UPDATE audit_head SET last_hash = $1 WHERE id = 1").bind(&hash).execute(&mut *conn).await?;
-    Ok(seq)
+    append_many(conn, vault, std::slice::from_ref(entry), now_ms).await
 }
 
 /// Appends entries in the caller's transaction, in their order, in three statements whatever
-/// their number (an import batch's): the same rows as [`append`] one after another.
+/// their number (an import batch's, or [`append`]'s one); returns the last one's sequence
+/// number (the head's, when there are none).
 pub async fn append_many(
     conn: &mut Conn,
     vault: &Vault,
     entries: &[AuditEntry],
     now_ms: i64,
-) -> Result<(), StoreError> {
+) -> Result<i64, StoreError> {
     if entries.is_empty() {
-        return Ok(());
+        return Ok(head(conn).await?.0);
     }
+    // Updating the head takes its row lock; under READ COMMITTED a waiting writer then reads
+    // the head its predecessor committed, so the chain never forks.
     let head = query("UPDATE audit_head SET last_seq = last_seq + $1 WHERE id = 1 RETURNING last_seq, last_hash")
         .bind(entries.len() as i64)
         .fetch_one(&mut *conn)
@@ -156,7 +134,7 @@ pub async fn append_many(
     .execute(&mut *conn)
     .await?;
     query("UPDATE audit_head SET last_hash = $1 WHERE id = 1").bind(&prev).execute(&mut *conn).await?;
-    Ok(())
+    Ok(last_seq)
 }
 
 fn row_from(row: &Row) -> Result<AuditRow, StoreError> {

@@ -17,6 +17,13 @@ use crate::StoreError;
 /// Creates transfers (in the caller's transaction: all of them or, on error, none once the
 /// caller rolls back). A transfer whose id exists with the same fields is "already exists".
 pub async fn create(conn: &mut Conn, transfers: &[Transfer], now_ms: i64) -> Result<Vec<Created>, StoreError> {
+    for t in transfers {
+        check_shape(t)?;
+    }
+    // Every account the transfers name, in one statement (not two a transfer).
+    if !transfers.is_empty() {
+        ensure_accounts(conn, transfers.iter().flat_map(|t| [&t.debit, &t.credit])).await?;
+    }
     let mut out = Vec::with_capacity(transfers.len());
     for t in transfers {
         out.push(create_one(conn, t, now_ms).await?);
@@ -24,10 +31,8 @@ pub async fn create(conn: &mut Conn, transfers: &[Transfer], now_ms: i64) -> Res
     Ok(out)
 }
 
+/// One transfer whose shape is checked and whose accounts exist.
 async fn create_one(conn: &mut Conn, t: &Transfer, now_ms: i64) -> Result<Created, StoreError> {
-    check_shape(t)?;
-    ensure_account(conn, &t.debit).await?;
-    ensure_account(conn, &t.credit).await?;
     let state = if t.pending { TransferState::Pending } else { TransferState::Posted };
     let inserted = query(
         "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount_fen, code, created_pending, state, reference, created_at)
@@ -215,10 +220,9 @@ pub async fn hold_accounts(conn: &mut Conn, keys: &[AccountKey]) -> Result<(), S
     }
     ensure_accounts(conn, keys.iter()).await?;
     let ids: Vec<String> = keys.iter().map(AccountKey::id).collect();
-    let json = serde_json::to_string(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let list = crate::json_list(conn);
     query(&format!("UPDATE ledger_accounts SET debits_posted = debits_posted WHERE id IN ({list})"))
-        .bind(json)
+        .bind(crate::json_array(&ids)?)
         .execute(conn)
         .await?;
     Ok(())
@@ -247,20 +251,6 @@ async fn ensure_accounts<'k>(conn: &mut Conn, keys: impl Iterator<Item = &'k Acc
          ON CONFLICT (id) DO NOTHING"
     ))
     .bind(crate::json_array(&rows)?)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-async fn ensure_account(conn: &mut Conn, key: &AccountKey) -> Result<(), StoreError> {
-    query(
-        "INSERT INTO ledger_accounts (id, kind, owner, debits_must_not_exceed_credits) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(key.id())
-    .bind(key.kind.as_str())
-    .bind(&key.owner)
-    .bind(i64::from(key.kind.debits_must_not_exceed_credits()))
     .execute(&mut *conn)
     .await?;
     Ok(())

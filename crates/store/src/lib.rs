@@ -128,9 +128,10 @@ pub fn json_rows(conn: &Conn, columns: &[(&str, &str)]) -> String {
     sql
 }
 
-/// `rows` as the one JSON array [`json_rows`] reads.
-pub fn json_array(rows: &[serde_json::Value]) -> Result<String, StoreError> {
-    serde_json::to_string(rows).map_err(|e| StoreError::Corrupt(e.to_string()))
+/// A list as the one JSON text bound as `$1`: the rows [`json_rows`] reads, or the values of
+/// a [`json_list`].
+pub fn json_array<T: serde::Serialize + ?Sized>(list: &T) -> Result<String, StoreError> {
+    serde_json::to_string(list).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// A new opaque id with a type prefix: `ra_01JD…`. ULIDs sort by creation time, which keeps

@@ -258,9 +258,8 @@ pub async fn ids_by_merchant_nos(
         return Ok(Vec::new());
     }
     let list = crate::json_list(conn);
-    let json = serde_json::to_string(merchant_nos).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let rows = query(&format!("SELECT merchant_no, id FROM merchants WHERE merchant_no IN ({list})"))
-        .bind(json)
+        .bind(crate::json_array(merchant_nos)?)
         .fetch_all(conn)
         .await?;
     rows.iter().map(|r| Ok((r.try_get("merchant_no")?, r.try_get("id")?))).collect()

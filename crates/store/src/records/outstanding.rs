@@ -189,11 +189,10 @@ pub async fn keys_of_terminals(
         return Ok(Default::default());
     }
     let list = crate::json_list(conn);
-    let json = serde_json::to_string(terminal_ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let rows = query(&format!(
         "SELECT terminal_id, kind, amount_fen, due_at FROM outstanding_items WHERE terminal_id IN ({list})"
     ))
-    .bind(json)
+    .bind(crate::json_array(terminal_ids)?)
     .fetch_all(conn)
     .await?;
     rows.iter()

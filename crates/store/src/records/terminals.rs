@@ -476,10 +476,15 @@ pub async fn by_sns(conn: &mut Conn, sns: &[String]) -> Result<Vec<Terminal>, St
     if sns.is_empty() {
         return Ok(Vec::new());
     }
+    // Each SN once (an import's rows name few terminals many times).
+    let mut distinct: Vec<&String> = sns.iter().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
     let list = crate::json_list(conn);
-    let json = serde_json::to_string(sns).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let rows =
-        query(&format!("SELECT {COLUMNS} FROM terminals WHERE sn IN ({list})")).bind(json).fetch_all(conn).await?;
+    let rows = query(&format!("SELECT {COLUMNS} FROM terminals WHERE sn IN ({list})"))
+        .bind(crate::json_array(&distinct)?)
+        .fetch_all(conn)
+        .await?;
     rows.iter().map(from_row).collect()
 }
 
@@ -527,7 +532,6 @@ pub async fn insert_usage_many(conn: &mut Conn, rows: &[(String, NewUsage)]) -> 
     }
     rows.sort_by(|a, b| a.0.cmp(&b.0));
     let values: Vec<_> = rows.iter().map(|(reference, u)| u.columns(reference)).collect();
-    let json = serde_json::to_string(&values).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let source = crate::json_rows(
         conn,
         &[
@@ -545,7 +549,7 @@ pub async fn insert_usage_many(conn: &mut Conn, rows: &[(String, NewUsage)]) -> 
          {source} WHERE true ON CONFLICT (ref) DO NOTHING"
     );
     // Rows this statement inserted (what its trigger wrote is not counted).
-    Ok(query(&sql).bind(json).execute(conn).await?.rows_affected())
+    Ok(query(&sql).bind(crate::json_array(&values)?).execute(conn).await?.rows_affected())
 }
 
 /// The terminals with these SNs (any merchant's): id by SN.
@@ -558,8 +562,10 @@ pub async fn ids_by_sns(conn: &mut Conn, sns: &[String]) -> Result<Vec<(String, 
     distinct.sort_unstable();
     distinct.dedup();
     let list = crate::json_list(conn);
-    let json = serde_json::to_string(&distinct).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let rows = query(&format!("SELECT sn, id FROM terminals WHERE sn IN ({list})")).bind(json).fetch_all(conn).await?;
+    let rows = query(&format!("SELECT sn, id FROM terminals WHERE sn IN ({list})"))
+        .bind(crate::json_array(&distinct)?)
+        .fetch_all(conn)
+        .await?;
     rows.iter().map(|r| Ok((r.try_get("sn")?, r.try_get("id")?))).collect()
 }
 
@@ -569,9 +575,8 @@ pub async fn count_new_refs(conn: &mut Conn, refs: &[String]) -> Result<u64, Sto
         return Ok(0);
     }
     let list = crate::json_list(conn);
-    let json = serde_json::to_string(refs).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let row = query(&format!("SELECT COUNT(*) AS n FROM usage_transactions WHERE ref IN ({list})"))
-        .bind(json)
+        .bind(crate::json_array(refs)?)
         .fetch_one(conn)
         .await?;
     let recorded: i64 = row.try_get("n")?;
