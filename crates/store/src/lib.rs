@@ -112,16 +112,23 @@ pub fn json_list(conn: &Conn) -> &'static str {
 /// read as the column `columns[i]` (a name and its type, `TEXT` or `BIGINT`; JSON `null` reads
 /// as NULL): `INSERT INTO t (…) <this> WHERE true` writes thousands of rows in one statement
 /// and one parameter, on either database. (`WHERE true` lets SQLite's parser take an upsert
-/// clause after it.)
+/// clause after it.) PostgreSQL reads the array as `jsonb`, parsed once: as `json`, each `->>`
+/// parsed its row's text again up to the element, which made a row of thirty columns with a
+/// long one cost a quarter of a millisecond.
 pub fn json_rows(conn: &Conn, columns: &[(&str, &str)]) -> String {
+    json_rows_for(conn.backend(), columns)
+}
+
+/// [`json_rows`] for a backend, for a statement built before any connection is at hand.
+pub fn json_rows_for(backend: Backend, columns: &[(&str, &str)]) -> String {
     use std::fmt::Write;
     let mut sql = String::from("SELECT ");
     for (i, (name, kind)) in columns.iter().enumerate() {
         let comma = if i > 0 { ", " } else { "" };
         let _ = write!(sql, "{comma}CAST(value ->> {i} AS {kind}) AS {name}");
     }
-    sql.push_str(if conn.backend() == Backend::Postgres {
-        " FROM json_array_elements($1::json)"
+    sql.push_str(if backend == Backend::Postgres {
+        " FROM jsonb_array_elements($1::jsonb)"
     } else {
         " FROM json_each($1)"
     });

@@ -14,8 +14,8 @@ use yajin_core::{Fen, Timestamp};
 use yajin_store::audit::{self, AuditEntry};
 use yajin_store::migrate::{self, Migration};
 use yajin_store::pii::{MasterKey, Vault};
-use yajin_store::records::idempotency::{self, Answer, Claim};
-use yajin_store::records::{applications, merchants, notifications, plans, staff, terminals, tickets};
+use yajin_store::records::idempotency::{self, Answer, Claim, KeyClaim};
+use yajin_store::records::{applications, devices, merchants, notifications, plans, staff, terminals, tickets};
 use yajin_store::{ledger, Db, StoreError};
 use yajin_testdb::on_both_databases;
 
@@ -284,6 +284,119 @@ on_both_databases! {
         let by_staff = applications::NewEvent { actor_role: Role::Reviewer, ..first };
         let err = applications::insert_submitted(&mut tx, &vault(), &again, &new, &by_staff, &notice, |_, _| None, 9).await.unwrap_err();
         assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+    }
+
+    async fn a_batch_of_applications_is_read_claimed_and_written_as_one_by_one(db) {
+        // Refund submits from many requests are written a batch at a time: every batch form
+        // must read, claim and write what the single forms do, each row for its own merchant.
+        let f1 = merchant_with_terminal(&db, "13800000001", "SN-1").await;
+        let f2 = merchant_with_terminal(&db, "13800000002", "SN-2").await;
+        let f3 = merchant_with_terminal(&db, "13800000003", "SN-3").await;
+        let mut conn = db.pool().acquire().await.unwrap();
+        // Another merchant's SN is not found, as it is not one by one.
+        let wanted = [(f1.merchant_id.as_str(), "SN-1"), (f2.merchant_id.as_str(), "SN-1"), (f2.merchant_id.as_str(), "SN-2")];
+        let many = devices::for_applications(&mut conn, &wanted, 0).await.unwrap();
+        assert_eq!(many.len(), 3);
+        for ((merchant, sn), read) in wanted.iter().zip(&many) {
+            let one = devices::for_application(&mut conn, merchant, sn, 0).await.unwrap();
+            assert_eq!(format!("{read:?}"), format!("{one:?}"), "{sn} of {merchant}");
+        }
+        assert!(many[0].is_some() && many[1].is_none() && many[2].is_some());
+        assert_eq!(many[2].as_ref().unwrap().0.terminal.id, f2.terminal_id);
+        drop(conn);
+
+        // Keys: one answered before, one taken by another request, one new, and a key of the
+        // same name that is another caller's.
+        let mut tx = db.begin_write().await.unwrap();
+        for (key, hash) in [("k-old", "h"), ("k-other", "h-other")] {
+            assert_eq!(idempotency::claim(&mut tx, "merchant:a", key, hash, 1).await.unwrap(), Claim::New);
+            idempotency::complete(&mut tx, "merchant:a", key, 201, key.as_bytes()).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        let claim = |principal: &str, key: &str| KeyClaim { principal: principal.into(), key: key.into(), request_hash: "h".into() };
+        let claims = [claim("merchant:a", "k-new"), claim("merchant:a", "k-old"), claim("merchant:a", "k-other"), claim("merchant:b", "k-old")];
+        let mut tx = db.begin_write().await.unwrap();
+        let claimed = idempotency::claim_many(&mut tx, &claims, 2).await.unwrap();
+        let replay = Claim::Replay { status: 201, body: b"k-old".to_vec() };
+        assert_eq!(claimed, vec![Claim::New, replay, Claim::Mismatch, Claim::New]);
+        let twice = [claim("merchant:c", "k"), claim("merchant:c", "k")];
+        assert!(matches!(idempotency::claim_many(&mut tx, &twice, 2).await, Err(StoreError::Corrupt(_))));
+
+        // Two applications: the merchant's with an answer to store, the system's without.
+        let card = BankCardNo::parse("6222021234567890128").unwrap();
+        let (new1, new2) = (new_application(&f1, &card), new_application(&f2, &card));
+        let (id1, id2) = (applications::new_application_id(), applications::new_application_id());
+        let on_behalf = Note::AppliedForMerchant;
+        let first1 = merchants_first_event(&id1, &f1.merchant_id);
+        let first2 = applications::NewEvent {
+            actor_role: Role::System,
+            actor_id: "system",
+            system_note: Some(&on_behalf),
+            ..merchants_first_event(&id2, &f2.merchant_id)
+        };
+        let notice = |id: &str, sn: &str| Notice::ApplicationSubmitted {
+            application_id: id.to_owned(),
+            sn: sn.into(),
+            amount: Fen::yuan(299),
+            fee: Fen::ZERO,
+            deducted: Fen::ZERO,
+            net: Fen::yuan(299),
+        };
+        let (notice1, notice2) = (notice(&id1, "SN-1"), notice(&id2, "SN-2"));
+        let batch = [
+            applications::Submission { id: &id1, application: &new1, first: &first1, notice: &notice1 },
+            applications::Submission { id: &id2, application: &new2, first: &first2, notice: &notice2 },
+        ];
+        let answer = |i: usize, a: &applications::Application, e: &applications::Event| {
+            (i == 0).then(|| Answer { principal: "merchant:a".into(), key: "k-new".into(), status: 201, body: format!("{} {:?}", a.id, e.to).into_bytes() })
+        };
+        let written = applications::insert_submitted_many(&mut tx, &vault(), &batch, answer, 7).await.unwrap();
+        // The other caller's request was refused: its claim is given up.
+        idempotency::release_many(&mut tx, &[("merchant:b".into(), "k-old".into())]).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut conn = db.pool().acquire().await.unwrap();
+        for ((application, event, notification_id), (f, sn)) in written.iter().zip([(&f1, "SN-1"), (&f2, "SN-2")]) {
+            assert_eq!(applications::by_id(&mut conn, &application.id).await.unwrap().as_ref(), Some(application));
+            assert_eq!(application.terminal_id, f.terminal_id);
+            assert_eq!(application.bank_card_masked, "6222 **** **** 0128");
+            assert_eq!(applications::events(&mut conn, &application.id).await.unwrap(), vec![event.clone()]);
+            let (owner, stored) = notifications::by_id(&mut conn, notification_id).await.unwrap().expect("stored");
+            assert_eq!(owner, f.merchant_id);
+            assert_eq!(stored.notice, Some(notice(&application.id, sn)));
+        }
+        assert_eq!(written[1].1.system_note, Some(Note::AppliedForMerchant), "the system's note, stored as JSON");
+        drop(conn);
+        for id in [&id1, &id2] {
+            use sqlx::Row;
+            let sql = "SELECT bank_card_sealed, bank_card_key_id FROM refund_applications WHERE id = $1";
+            let row = sqlx::query(sql).bind(id).fetch_one(db.pool()).await.unwrap();
+            let sealed = yajin_store::pii::Sealed { bytes: row.get(0), key_id: row.get(1) };
+            let card = vault().open(&sealed, &format!("refund_applications.bank_card:{id}")).unwrap();
+            assert_eq!(card, "6222021234567890128", "the card sealed for its own row");
+        }
+        let mut tx = db.begin_write().await.unwrap();
+        let again = idempotency::claim_many(&mut tx, &[claim("merchant:a", "k-new"), claim("merchant:b", "k-old")], 8).await.unwrap();
+        assert_eq!(again, vec![Claim::Replay { status: 201, body: format!("{id1} Submitted").into_bytes() }, Claim::New]);
+        tx.rollback().await.unwrap();
+
+        // A batch with a terminal that has an open application writes none of its rows.
+        let (id3, id4) = (applications::new_application_id(), applications::new_application_id());
+        let card = BankCardNo::parse("6222021234567890128").unwrap();
+        let (new3, new4) = (new_application(&f3, &card), new_application(&f1, &card));
+        let (first3, first4) = (merchants_first_event(&id3, &f3.merchant_id), merchants_first_event(&id4, &f1.merchant_id));
+        let (notice3, notice4) = (notice(&id3, "SN-3"), notice(&id4, "SN-1"));
+        let batch = [
+            applications::Submission { id: &id3, application: &new3, first: &first3, notice: &notice3 },
+            applications::Submission { id: &id4, application: &new4, first: &first4, notice: &notice4 },
+        ];
+        let mut tx = db.begin_write().await.unwrap();
+        let err = applications::insert_submitted_many(&mut tx, &vault(), &batch, |_, _, _| None, 9).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+        tx.rollback().await.unwrap();
+        let mut conn = db.pool().acquire().await.unwrap();
+        assert_eq!(applications::by_id(&mut conn, &id3).await.unwrap(), None);
+        assert_eq!(notifications::page(&mut conn, &f3.merchant_id, None, 10).await.unwrap(), vec![]);
     }
 
     async fn the_ledger_refuses_an_over_refund(db) {

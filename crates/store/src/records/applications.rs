@@ -199,6 +199,189 @@ pub async fn insert_submitted(
     Ok((application, event, n.id))
 }
 
+/// One application of a batch for [`insert_submitted_many`], as [`insert_submitted`] takes it.
+pub struct Submission<'a> {
+    pub id: &'a str,
+    pub application: &'a NewApplication<'a>,
+    pub first: &'a NewEvent<'a>,
+    pub notice: &'a Notice,
+}
+
+/// [`insert_submitted`] for a batch (each application's row, first event and notification, and
+/// the answer `answer` renders for the `i`th from the row and event as written): one statement
+/// on PostgreSQL, four on SQLite, however many applications. Rows go in in terminal order, so
+/// that two batches racing for the unique index on open applications wait rather than
+/// deadlock; a second open application for a terminal fails the whole statement with
+/// `Conflict`, as it fails [`insert_submitted`].
+pub async fn insert_submitted_many(
+    conn: &mut Conn,
+    vault: &Vault,
+    batch: &[Submission<'_>],
+    answer: impl Fn(usize, &Application, &Event) -> Option<Answer>,
+    now_ms: i64,
+) -> Result<Vec<(Application, Event, String)>, StoreError> {
+    let mut written = Vec::with_capacity(batch.len());
+    let mut rows = Vec::with_capacity(batch.len());
+    for (i, b) in batch.iter().enumerate() {
+        let (id, a, first) = (b.id, b.application, b.first);
+        if first.application_id != id || b.notice.application_id() != Some(id) {
+            return Err(StoreError::Corrupt(format!(
+                "the first event and the notice of {id} are for another application"
+            )));
+        }
+        if !matches!(first.actor_role, Role::Merchant | Role::System) {
+            return Err(StoreError::Corrupt(format!("the first event of {id} is a staff member's")));
+        }
+        let application = as_submitted(id, a, now_ms);
+        let event = as_appended(first, now_ms);
+        let answer = answer(i, &application, &event);
+        let n = notifications::Columns::of(b.notice)?;
+        let card = vault.seal(a.bank_card.expose(), &format!("refund_applications.bank_card:{id}"));
+        let system_note = first.system_note.map(serde_json::to_string).transpose();
+        rows.push(serde_json::json!([
+            id,
+            a.merchant_id,
+            a.terminal_id,
+            a.reason,
+            a.note,
+            a.amount.get(),
+            a.fee.get(),
+            a.deducted.get(),
+            a.net_refund.get(),
+            i64::from(a.deduct_outstanding),
+            hex::encode(&card.bytes),
+            card.key_id,
+            &a.bank_card.expose()[..4],
+            a.bank_card.last4(),
+            i64::from(a.four_eyes_required),
+            now_ms,
+            first.from.map(Status::as_str),
+            first.to.as_str(),
+            first.actor_role.as_str(),
+            first.actor_id,
+            first.note,
+            first.detail,
+            system_note.map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            n.id,
+            n.kind,
+            n.title,
+            n.body,
+            n.params,
+            answer.as_ref().map(|k| k.status),
+            answer.as_ref().map(|k| hex::encode(&k.body)),
+            answer.as_ref().map(|k| k.principal.as_str()),
+            answer.as_ref().map(|k| k.key.as_str()),
+        ]));
+        written.push((application, event, n.id));
+    }
+    if batch.is_empty() {
+        return Ok(written);
+    }
+    let rows = crate::json_array(&rows)?;
+    for statement in submitted_many_sql(conn.backend()) {
+        query(statement).bind(&rows).execute(&mut *conn).await?;
+    }
+    Ok(written)
+}
+
+/// The statements of [`insert_submitted_many`] for a backend, built once: the rows of the
+/// JSON array `$1` (see [`crate::json_rows`]) as applications, events, notifications and
+/// stored answers.
+fn submitted_many_sql(backend: crate::Backend) -> &'static [String] {
+    static SQL: [LazyLock<Vec<String>>; 2] = [
+        LazyLock::new(|| build_submitted_many_sql(crate::Backend::Sqlite)),
+        LazyLock::new(|| build_submitted_many_sql(crate::Backend::Postgres)),
+    ];
+    &SQL[usize::from(backend == crate::Backend::Postgres)]
+}
+
+fn build_submitted_many_sql(backend: crate::Backend) -> Vec<String> {
+    let source = crate::json_rows_for(
+        backend,
+        &[
+            ("id", "TEXT"),
+            ("merchant_id", "TEXT"),
+            ("terminal_id", "TEXT"),
+            ("reason", "TEXT"),
+            ("note", "TEXT"),
+            ("amount_fen", "BIGINT"),
+            ("fee_fen", "BIGINT"),
+            ("deducted_fen", "BIGINT"),
+            ("net_refund_fen", "BIGINT"),
+            ("deduct_outstanding", "BIGINT"),
+            ("card_sealed", "TEXT"),
+            ("card_key_id", "TEXT"),
+            ("card_first4", "TEXT"),
+            ("card_last4", "TEXT"),
+            ("four_eyes_required", "BIGINT"),
+            ("at", "BIGINT"),
+            ("from_status", "TEXT"),
+            ("to_status", "TEXT"),
+            ("actor_role", "TEXT"),
+            ("actor_id", "TEXT"),
+            ("event_note", "TEXT"),
+            ("detail", "TEXT"),
+            ("system_note", "TEXT"),
+            ("notification_id", "TEXT"),
+            ("notification_kind", "TEXT"),
+            ("title", "TEXT"),
+            ("body", "TEXT"),
+            ("params", "TEXT"),
+            ("response_status", "BIGINT"),
+            ("response_body", "TEXT"),
+            ("principal", "TEXT"),
+            ("key", "TEXT"),
+        ],
+    );
+    let unhex = |column: &str| match backend {
+        crate::Backend::Postgres => format!("decode({column}, 'hex')"),
+        crate::Backend::Sqlite => format!("unhex({column})"),
+    };
+    let applications = format!(
+        "INSERT INTO refund_applications (id, merchant_id, terminal_id, status, reason, note, amount_fen, fee_fen,
+            deducted_fen, net_refund_fen, deduct_outstanding, bank_card_sealed, bank_card_key_id, bank_card_first4,
+            bank_card_last4, four_eyes_required, created_at, updated_at)
+         SELECT id, merchant_id, terminal_id, 'submitted', reason, note, amount_fen, fee_fen, deducted_fen,
+            net_refund_fen, deduct_outstanding, {card}, card_key_id, card_first4, card_last4, four_eyes_required,
+            at, at
+         FROM r ORDER BY terminal_id",
+        card = unhex("card_sealed")
+    );
+    let events = "INSERT INTO application_events (application_id, at, from_status, to_status, actor_role, actor_id,
+            note, detail, system_note)
+         SELECT id, at, from_status, to_status, actor_role, actor_id, event_note, detail, system_note FROM r ORDER BY id";
+    let notifications =
+        "INSERT INTO notifications (id, merchant_id, kind, title, body, application_id, created_at, params)
+         SELECT notification_id, merchant_id, notification_kind, title, body, id, at, params FROM r ORDER BY id";
+    // Each answer goes to its key's row through the key's index (an `UPDATE … FROM` is
+    // planned for the hundred rows PostgreSQL guesses a JSON array has, and scans a small
+    // table whole). The row is this transaction's claim; were it missing, the row written
+    // holds no request's digest, and a retry under the key is refused, never answered.
+    let answers = format!(
+        "INSERT INTO idempotency_keys (principal, key, request_hash, created_at, response_status, response_body)
+         SELECT principal, key, '', at, response_status, {body} FROM r WHERE principal IS NOT NULL
+         ON CONFLICT (principal, key) DO UPDATE
+         SET response_status = excluded.response_status, response_body = excluded.response_body",
+        body = unhex("response_body")
+    );
+    match backend {
+        // One statement: each part of a WITH sees the same snapshot and none another's rows,
+        // and the events' foreign key is checked at the statement's end (as `insert_submitted`).
+        crate::Backend::Postgres => vec![format!(
+            "WITH r AS MATERIALIZED ({source}),
+                  e AS ({events}),
+                  n AS ({notifications}),
+                  k AS ({answers})
+             {applications}"
+        )],
+        // SQLite has no writing WITH: four statements, each reading the rows again.
+        crate::Backend::Sqlite => [applications.as_str(), events, notifications, answers.as_str()]
+            .iter()
+            .map(|statement| format!("WITH r AS ({source}) {statement}"))
+            .collect(),
+    }
+}
+
 /// The row [`insert_submitted`] writes, as [`by_id`] reads it.
 fn as_submitted(id: &str, a: &NewApplication<'_>, now_ms: i64) -> Application {
     let card = a.bank_card.expose();

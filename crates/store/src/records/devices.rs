@@ -51,12 +51,15 @@ enum Select {
     /// As `Sn`, with what the application checks of the merchant (identity mismatches since
     /// `$3`): one statement where two were.
     Applying,
+    /// As `Applying`, for a batch: the rows of the JSON array `$1` ([`crate::json_rows`]), each
+    /// its position, a merchant and an SN, mismatches counted since `$2`.
+    ApplyingMany,
 }
 
 /// The statement for a backend, built once (every My Devices request runs it).
 fn sql(postgres: bool, select: Select) -> &'static str {
     use std::sync::OnceLock;
-    const SELECTS: usize = 4;
+    const SELECTS: usize = 5;
     static CELLS: [OnceLock<String>; 2 * SELECTS] = [const { OnceLock::new() }; 2 * SELECTS];
     let cell = &CELLS[usize::from(postgres) * SELECTS + select as usize];
     cell.get_or_init(|| build_sql(postgres, select))
@@ -68,8 +71,14 @@ fn build_sql(postgres: bool, select: Select) -> String {
     // The aggregate and array constructors, and a cast of the aggregate to text for the driver.
     let (agg, arr, text) =
         if postgres { ("json_agg", "json_build_array", "::text") } else { ("json_group_array", "json_array", "") };
+    // The merchant whose facts are read: the one bound, or each row's in a batch.
+    let (merchant, request) = match select {
+        Select::ApplyingMany => ("t.merchant_id", "r.request, "),
+        _ => ("$1", ""),
+    };
+    let backend = if postgres { crate::Backend::Postgres } else { crate::Backend::Sqlite };
     format!(
-        "SELECT {columns},
+        "SELECT {request}{columns},
            (SELECT {agg}({arr}(code, state, amount_fen)){text} FROM (
               SELECT code, state, amount_fen FROM ledger_transfers WHERE debit_account_id = 'deposit_held:' || t.id
               UNION ALL
@@ -78,25 +87,31 @@ fn build_sql(postgres: bool, select: Select) -> String {
            (SELECT {agg}({arr}(kind, volume_fen)){text} FROM terminal_volumes WHERE terminal_id = t.id) AS volumes,
            (SELECT {arr}(a.id, a.status, a.net_refund_fen){text} FROM refund_applications a
               WHERE a.terminal_id = t.id AND a.status IN ('{open}') LIMIT 1) AS open_application,
-           (SELECT risk_frozen FROM merchants m WHERE m.id = $1) AS risk_frozen,
+           (SELECT risk_frozen FROM merchants m WHERE m.id = {merchant}) AS risk_frozen,
            (SELECT {agg}({arr}(id, terminal_id, kind, amount_fen, due_at) ORDER BY due_at, id){text}
-              FROM outstanding_items WHERE merchant_id = $1 AND status = 'open') AS owed{applicant}
+              FROM outstanding_items WHERE merchant_id = {merchant} AND status = 'open') AS owed{applicant}
          FROM terminals t{join} WHERE {filter}",
         // Qualified: the applicant's merchant row is joined in beside the terminal's.
         columns = terminals::COLUMNS.split(',').map(|c| format!("t.{}", c.trim())).collect::<Vec<_>>().join(", "),
         applicant = match select {
-            Select::Applying => format!(",\n{}", super::merchants::APPLICANT_COLUMNS),
+            Select::Applying => format!(",\n{}", super::merchants::applicant_columns("$3")),
+            Select::ApplyingMany => format!(",\n{}", super::merchants::applicant_columns("$2")),
             _ => String::new(),
         },
         join = match select {
-            Select::Applying => " JOIN merchants m ON m.id = t.merchant_id",
-            _ => "",
+            Select::Applying => " JOIN merchants m ON m.id = t.merchant_id".to_owned(),
+            Select::ApplyingMany => format!(
+                " JOIN ({}) AS r ON t.merchant_id = r.merchant_id AND t.sn = r.sn JOIN merchants m ON m.id = t.merchant_id",
+                crate::json_rows_for(backend, &[("request", "BIGINT"), ("merchant_id", "TEXT"), ("sn", "TEXT")])
+            ),
+            _ => String::new(),
         },
         filter = match (select, postgres) {
             (Select::Page, _) => "t.merchant_id = $1 AND t.sn > $2 ORDER BY t.sn LIMIT $3",
             (Select::Ids, true) => "t.id IN (SELECT json_array_elements_text($2::json)) ORDER BY t.sn",
             (Select::Ids, false) => "t.id IN (SELECT value FROM json_each($2)) ORDER BY t.sn",
             (Select::Sn | Select::Applying, _) => "t.merchant_id = $1 AND t.sn = $2",
+            (Select::ApplyingMany, _) => "true",
         }
     )
 }
@@ -268,6 +283,35 @@ pub async fn for_application(
     let applicant = super::merchants::applicant_of_row(row)?;
     let (mut terminals, merchant) = facts(vec![RawRow::of_any(row)?])?;
     Ok(terminals.pop().map(|terminal| (terminal, merchant, applicant)))
+}
+
+/// [`for_application`] for a batch of applications, in one statement: for each (merchant,
+/// SN) of `wanted`, in order, what it reads (None where the merchant has no such terminal).
+pub async fn for_applications(
+    conn: &mut Conn,
+    wanted: &[(&str, &str)],
+    misses_since_ms: i64,
+) -> Result<Vec<Option<(TerminalFacts, MerchantFacts, Applicant)>>, StoreError> {
+    let mut found: Vec<Option<(TerminalFacts, MerchantFacts, Applicant)>> = wanted.iter().map(|_| None).collect();
+    if wanted.is_empty() {
+        return Ok(found);
+    }
+    let postgres = conn.backend() == crate::Backend::Postgres;
+    let rows: Vec<(usize, &str, &str)> = wanted.iter().enumerate().map(|(i, (m, sn))| (i, *m, *sn)).collect();
+    let rows = query(sql(postgres, Select::ApplyingMany))
+        .bind(crate::json_array(&rows)?)
+        .bind(misses_since_ms)
+        .fetch_all(&mut *conn)
+        .await?;
+    for row in &rows {
+        let request: i64 = row.try_get("request")?;
+        let slot = usize::try_from(request).ok().and_then(|i| found.get_mut(i));
+        let Some(slot) = slot else { return Err(StoreError::Corrupt(format!("no request {request} in the batch"))) };
+        let applicant = super::merchants::applicant_of_row(row)?;
+        let (mut terminals, merchant) = facts(vec![RawRow::of_any(row)?])?;
+        *slot = terminals.pop().map(|terminal| (terminal, merchant, applicant));
+    }
+    Ok(found)
 }
 
 fn facts(rows: Vec<RawRow>) -> Result<(Vec<TerminalFacts>, MerchantFacts), StoreError> {

@@ -97,3 +97,90 @@ pub async fn prune(conn: &mut Conn, older_than_ms: i64) -> Result<u64, StoreErro
         .await?
         .rows_affected())
 }
+
+/// One key of a batch of requests ([`claim_many`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyClaim {
+    pub principal: String,
+    pub key: String,
+    pub request_hash: String,
+}
+
+/// Claims many keys at once, each as [`claim`] would, in two statements at most whatever
+/// their number: the claims, then what is stored under the keys already taken (none when
+/// every key is new). The keys must differ from one another. They are claimed in key order,
+/// so that two batches sharing keys wait on each other rather than deadlock.
+pub async fn claim_many(conn: &mut Conn, claims: &[KeyClaim], now_ms: i64) -> Result<Vec<Claim>, StoreError> {
+    if claims.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut seen = std::collections::HashSet::new();
+    if !claims.iter().all(|c| seen.insert((c.principal.as_str(), c.key.as_str()))) {
+        return Err(StoreError::Corrupt("a batch claims one idempotency key twice".into()));
+    }
+    let rows: Vec<(&str, &str, &str)> =
+        claims.iter().map(|c| (c.principal.as_str(), c.key.as_str(), c.request_hash.as_str())).collect();
+    let rows = crate::json_array(&rows)?;
+    let source = crate::json_rows(conn, &[("principal", "TEXT"), ("key", "TEXT"), ("request_hash", "TEXT")]);
+    let inserted = query(&format!(
+        "INSERT INTO idempotency_keys (principal, key, request_hash, created_at)
+         SELECT principal, key, request_hash, $2 FROM ({source}) AS c WHERE true ORDER BY principal, key
+         ON CONFLICT (principal, key) DO NOTHING RETURNING principal, key"
+    ))
+    .bind(&rows)
+    .bind(now_ms)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut new = std::collections::HashSet::with_capacity(inserted.len());
+    for row in &inserted {
+        new.insert((row.try_get::<String, _>("principal")?, row.try_get::<String, _>("key")?));
+    }
+    let mut stored = std::collections::HashMap::new();
+    if new.len() < claims.len() {
+        let rows = query(&format!(
+            "SELECT k.principal, k.key, k.request_hash, k.response_status, k.response_body
+             FROM ({source}) AS c JOIN idempotency_keys k ON k.principal = c.principal AND k.key = c.key"
+        ))
+        .bind(&rows)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in &rows {
+            let id = (row.try_get::<String, _>("principal")?, row.try_get::<String, _>("key")?);
+            let hash: String = row.try_get("request_hash")?;
+            let status: Option<i64> = row.try_get("response_status")?;
+            let body: Option<Vec<u8>> = row.try_get("response_body")?;
+            stored.insert(id, (hash, status, body));
+        }
+    }
+    claims
+        .iter()
+        .map(|c| {
+            let id = (c.principal.clone(), c.key.clone());
+            if new.contains(&id) {
+                return Ok(Claim::New);
+            }
+            match stored.remove(&id) {
+                Some((hash, _, _)) if hash != c.request_hash => Ok(Claim::Mismatch),
+                Some((_, Some(status), Some(body))) => Ok(Claim::Replay { status: status as u16, body }),
+                Some(_) => Err(StoreError::Corrupt("idempotency key committed without a response".into())),
+                None => Err(StoreError::Corrupt("an idempotency key neither claimed nor stored".into())),
+            }
+        })
+        .collect()
+}
+
+/// Gives up claims made in this transaction (their requests were refused), in one statement.
+pub async fn release_many(conn: &mut Conn, keys: &[(String, String)]) -> Result<(), StoreError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let source = crate::json_rows(conn, &[("principal", "TEXT"), ("key", "TEXT")]);
+    query(&format!(
+        "DELETE FROM idempotency_keys WHERE response_status IS NULL
+         AND (principal, key) IN (SELECT principal, key FROM ({source}) AS c)"
+    ))
+    .bind(crate::json_array(keys)?)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -195,14 +195,18 @@ pub struct Applicant {
 }
 
 /// The [`Applicant`] columns of the merchants row aliased `m`, its identity mismatches counted
-/// from the statement's `$3`: read with the terminal an application is for, in the same
+/// from the statement's parameter `misses_since` (`$3`): read with the terminal an application is for, in the same
 /// statement ([`super::devices::for_application`]).
-pub(crate) const APPLICANT_COLUMNS: &str = "m.phone AS applicant_phone, m.id_card_index AS applicant_id_card_index,
+pub(crate) fn applicant_columns(misses_since: &str) -> String {
+    format!(
+        "m.phone AS applicant_phone, m.id_card_index AS applicant_id_card_index,
     m.bank_card_index AS applicant_bank_card_index,
-    (SELECT count(*) FROM identity_misses i WHERE i.merchant_id = m.id AND i.at >= $3) AS applicant_misses,
-    (SELECT s.display_name FROM staff s WHERE s.id = m.agent_id) AS applicant_agent_name";
+    (SELECT count(*) FROM identity_misses i WHERE i.merchant_id = m.id AND i.at >= {misses_since}) AS applicant_misses,
+    (SELECT s.display_name FROM staff s WHERE s.id = m.agent_id) AS applicant_agent_name"
+    )
+}
 
-/// The [`Applicant`] in a row with [`APPLICANT_COLUMNS`].
+/// The [`Applicant`] in a row with [`applicant_columns`].
 pub(crate) fn applicant_of_row(row: &Row) -> Result<Applicant, StoreError> {
     Ok(Applicant {
         phone: row.try_get("applicant_phone")?,
