@@ -161,7 +161,8 @@ echo "$machine_before $machine_after $pg_before $pg_after" | awk -v n="$submit" 
 if [ -n "$statements" ]; then
   psql -qAt -F ' ' "$pg/yajin_bench_http" -c "SELECT round(calls::numeric / $submit, 2), round((total_exec_time * 1000 / $submit)::numeric),
       round((total_plan_time * 1000 / $submit)::numeric), left(regexp_replace(query, '\s+', ' ', 'g'), 70) FROM pg_stat_statements
-      WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND calls >= $submit / 2
+      WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND (calls >= $submit / 2 OR total_exec_time * 1000 / $submit >= 5)
       ORDER BY total_exec_time DESC" | awk '{n = $1; t = $2; p = $3; $1 = $2 = $3 = ""
         printf "  %s calls, %s µs executing, %s µs planning:%s\n", n, t, p, $0}'
 fi

@@ -7,9 +7,12 @@ use yajin_core::eligibility::Reason;
 use yajin_core::ids::{BankCardNo, IdCardNo, PhoneNo, TerminalSn};
 use yajin_core::notice::{Note, Notice};
 use yajin_core::validation::{printable, FieldError, FieldErrors, Lines};
+use yajin_core::Timestamp;
 
-use yajin_store::records::applications::{self, Application, Event, NewApplication, NewEvent};
-use yajin_store::records::idempotency::Answer;
+use yajin_store::records::applications::{self, Application, Event, NewApplication, NewEvent, Submission};
+use yajin_store::records::devices::{MerchantFacts, TerminalFacts};
+use yajin_store::records::idempotency::{self as keys, Answer, Claim, KeyClaim};
+use yajin_store::records::merchants::Applicant;
 use yajin_store::records::{attachments, devices, identity_misses, merchants, terminals};
 use yajin_store::{Conn, StoreError, Tx};
 
@@ -174,6 +177,21 @@ async fn evaluate(conn: &mut Conn, app: &App, merchant_id: &str, input: &ApplyIn
     let now = app.clock.now();
     let read =
         devices::for_application(conn, merchant_id, checked.sn.as_str(), misses_counted_since(now.millis())).await?;
+    judge(app, input, checked, read, now)
+}
+
+/// What an application reads: its terminal with the facts, the merchant's facts, and the
+/// applicant (None: the merchant has no terminal with that SN).
+type ApplicationRead = Option<(TerminalFacts, MerchantFacts, Applicant)>;
+
+/// Judges an application on what was read for it: the terminal, identity, card, rules.
+fn judge(
+    app: &App,
+    input: &ApplyInput,
+    checked: Checked,
+    read: ApplicationRead,
+    now: Timestamp,
+) -> Result<Evaluated, ApplyError> {
     let Some((facts, merchant, applicant)) = read else { return Err(ApplyError::TerminalNotFound) };
     // Read first, judged last: the identity is checked before the rules are.
     let assessed = assess_facts(vec![facts], &merchant, input.deduct_outstanding, now);
@@ -208,6 +226,22 @@ async fn evaluate(conn: &mut Conn, app: &App, merchant_id: &str, input: &ApplyIn
     }
     let assessed = assessed?.pop().ok_or(ApplyError::TerminalNotFound)?;
     Ok(Evaluated { checked, assessed, agent_name: applicant.agent_name })
+}
+
+/// An evaluated application the rules let through; refused if its terminal has an open
+/// application or the rules say no.
+fn admit(evaluated: Evaluated) -> Result<Evaluated, ApplyError> {
+    let assessed = &evaluated.assessed;
+    if let Some(Reason::ApplicationAlreadyOpen { application_id }) = assessed.assessment.reasons.first() {
+        return Err(ApplyError::AlreadyOpen {
+            application_id: Some(application_id.clone()),
+            terminal_id: assessed.terminal.id.clone(),
+        });
+    }
+    if !assessed.assessment.eligible() {
+        return Err(ApplyError::NotEligible(Box::new(evaluated.assessed)));
+    }
+    Ok(evaluated)
 }
 
 pub async fn preview(app: &App, merchant_id: &str, input: &ApplyInput) -> Result<Preview, ApplyError> {
@@ -341,23 +375,9 @@ async fn submit_in(
     merchant_id: &str,
     input: &ApplyInput,
 ) -> Result<Submitted, ApplyError> {
-    let Evaluated { checked, assessed, agent_name } = evaluate(tx, app, merchant_id, input).await?;
-    if let Some(Reason::ApplicationAlreadyOpen { application_id }) = assessed.assessment.reasons.first() {
-        return Err(ApplyError::AlreadyOpen {
-            application_id: Some(application_id.clone()),
-            terminal_id: assessed.terminal.id,
-        });
-    }
-    if !assessed.assessment.eligible() {
-        return Err(ApplyError::NotEligible(Box::new(assessed)));
-    }
+    let Evaluated { checked, assessed, agent_name } = admit(evaluate(tx, app, merchant_id, input).await?)?;
     let actor = crate::Actor { role: Role::Merchant, id: merchant_id.to_owned() };
-    let request = Request {
-        reason: &input.reason,
-        note: input.note.trim(),
-        system_note: None,
-        deduct_outstanding: input.deduct_outstanding,
-    };
+    let request = Request::of_merchant(input);
     let answer = |application: &Application, first: &Event| {
         // With files, the answer lists them as linked after the insert.
         if !input.attachment_ids.is_empty() {
@@ -385,6 +405,18 @@ struct Request<'a> {
     deduct_outstanding: bool,
 }
 
+impl Request<'_> {
+    /// What a merchant's form asks for.
+    fn of_merchant(input: &ApplyInput) -> Request<'_> {
+        Request {
+            reason: &input.reason,
+            note: input.note.trim(),
+            system_note: None,
+            deduct_outstanding: input.deduct_outstanding,
+        }
+    }
+}
+
 /// What [`create`] wrote.
 enum Created {
     /// The row and its one timeline event, as stored: the answer needs no read.
@@ -402,6 +434,63 @@ impl Created {
     }
 }
 
+/// The row of an eligible application, as its rules figured it.
+fn new_application<'a>(
+    assessed: &'a TerminalAssessment,
+    bank_card: &'a BankCardNo,
+    request: &'a Request<'_>,
+) -> NewApplication<'a> {
+    let a = &assessed.assessment;
+    NewApplication {
+        merchant_id: &assessed.terminal.merchant_id,
+        terminal_id: &assessed.terminal.id,
+        reason: request.reason,
+        note: request.note,
+        amount: a.refundable_fen,
+        fee: a.fee_fen,
+        deducted: a.deducted_fen,
+        net_refund: a.net_refund_fen,
+        deduct_outstanding: request.deduct_outstanding && a.deducted_fen.is_positive(),
+        bank_card,
+        four_eyes_required: a.refundable_fen >= assessed.terminal.plan.four_eyes_threshold_fen,
+    }
+}
+
+/// What an application's first timeline event records of its figures.
+fn first_event_detail(assessed: &TerminalAssessment) -> String {
+    let a = &assessed.assessment;
+    serde_json::json!({"amount_fen": a.refundable_fen, "fee_fen": a.fee_fen, "deducted_fen": a.deducted_fen,
+        "net_refund_fen": a.net_refund_fen, "deductions": a.deductions})
+    .to_string()
+}
+
+/// An application's first timeline event: submitted, by `actor`, in the request's words.
+fn first_event<'a>(id: &'a str, actor: &'a crate::Actor, request: &'a Request<'_>, detail: &'a str) -> NewEvent<'a> {
+    NewEvent {
+        application_id: id,
+        from: None,
+        to: Status::Submitted,
+        actor_role: actor.role,
+        actor_id: &actor.id,
+        note: request.note,
+        system_note: request.system_note.as_ref(),
+        detail,
+    }
+}
+
+/// What the merchant is told of an application submitted.
+fn submitted_notice(id: &str, assessed: &TerminalAssessment) -> Notice {
+    let a = &assessed.assessment;
+    Notice::ApplicationSubmitted {
+        application_id: id.to_owned(),
+        sn: assessed.terminal.sn.clone(),
+        amount: a.refundable_fen,
+        fee: a.fee_fen,
+        deducted: a.deducted_fen,
+        net: a.net_refund_fen,
+    }
+}
+
 /// Writes an eligible application: the row, the first timeline event, the notification, the
 /// answer `answer` renders from the row and event as written (if it gives one; none when the
 /// system approves the application at once, which moves it on), and the system's approval when
@@ -415,45 +504,14 @@ async fn create(
     request: &Request<'_>,
     answer: impl FnOnce(&Application, &Event) -> Option<Answer>,
 ) -> Result<Created, ApplyError> {
-    let a = &assessed.assessment;
-    let plan = &assessed.terminal.plan;
-    let merchant_id = assessed.terminal.merchant_id.as_str();
-    let new = NewApplication {
-        merchant_id,
-        terminal_id: &assessed.terminal.id,
-        reason: request.reason,
-        note: request.note,
-        amount: a.refundable_fen,
-        fee: a.fee_fen,
-        deducted: a.deducted_fen,
-        net_refund: a.net_refund_fen,
-        deduct_outstanding: request.deduct_outstanding && a.deducted_fen.is_positive(),
-        bank_card,
-        four_eyes_required: a.refundable_fen >= plan.four_eyes_threshold_fen,
-    };
+    let auto_approvable = assessed.assessment.auto_approvable;
+    let new = new_application(assessed, bank_card, request);
     let now = app.now_ms();
     let id = applications::new_application_id();
-    let detail = serde_json::json!({"amount_fen": a.refundable_fen, "fee_fen": a.fee_fen, "deducted_fen": a.deducted_fen,
-        "net_refund_fen": a.net_refund_fen, "deductions": a.deductions});
-    let event = NewEvent {
-        application_id: &id,
-        from: None,
-        to: Status::Submitted,
-        actor_role: actor.role,
-        actor_id: &actor.id,
-        note: request.note,
-        system_note: request.system_note.as_ref(),
-        detail: &detail.to_string(),
-    };
-    let notice = Notice::ApplicationSubmitted {
-        application_id: id.clone(),
-        sn: assessed.terminal.sn.clone(),
-        amount: a.refundable_fen,
-        fee: a.fee_fen,
-        deducted: a.deducted_fen,
-        net: a.net_refund_fen,
-    };
-    let answer = |application: &Application, first: &Event| match a.auto_approvable {
+    let detail = first_event_detail(assessed);
+    let event = first_event(&id, actor, request, &detail);
+    let notice = submitted_notice(&id, assessed);
+    let answer = |application: &Application, first: &Event| match auto_approvable {
         true => None,
         false => answer(application, first),
     };
@@ -466,7 +524,7 @@ async fn create(
         other => ApplyError::Store(other),
     })?;
     notices::queue_text(tx, &notice, &notification_id, now).await?;
-    if a.auto_approvable {
+    if auto_approvable {
         crate::review::approve_automatically(&app.vault, tx, &id, now).await.map_err(|e| match e {
             crate::review::ReviewError::Store(e) => ApplyError::Store(e),
             other => ApplyError::Unexpected(format!("automatic approval: {other}")),
@@ -642,6 +700,12 @@ pub async fn submit(
     input: &ApplyInput,
     replay: Replay<'static, ApplicationDetail>,
 ) -> Result<Outcome<ApplicationDetail>, ApplyError> {
+    // On PostgreSQL with others (files aside: they are linked one by one), in a batch of
+    // five statements whatever its size.
+    if app.db.backend() == yajin_store::Backend::Postgres && input.attachment_ids.is_empty() {
+        let submit = Submit { merchant_id: merchant_id.to_owned(), input: input.clone(), replay };
+        return crate::submit_batches::submit(app, submit).await;
+    }
     // A dozen statements, each a turn with the writer's connection: run where those turns
     // are cheapest (on SQLite, the writer's own thread).
     let (app, merchant_id, input) = (app.clone(), merchant_id.to_owned(), input.clone());
@@ -687,6 +751,181 @@ async fn submit_here(
     };
     let detail = load_new_detail(&mut work.tx, created, known).await?;
     Ok(work.finish(detail).await?)
+}
+
+/// A merchant's submit, one of a batch ([`submit_many`]).
+pub struct Submit {
+    pub merchant_id: String,
+    pub input: ApplyInput,
+    pub replay: Replay<'static, ApplicationDetail>,
+}
+
+/// What a submit is answered.
+pub type SubmitAnswer = Result<Outcome<ApplicationDetail>, ApplyError>;
+
+/// Submits a batch of applications, each answered as [`submit`] would answer it alone, the
+/// batch in one transaction of five statements whatever its size: where each statement's turn
+/// costs the database more than its work (PostgreSQL; docs/benchmarks.md, session 19), that
+/// is most of a submit's cost. A request that names files, or repeats an earlier one's key or
+/// terminal, is submitted alone after the batch, seeing what it wrote. If the batch's
+/// transaction fails (a race lost on a terminal's open application, a deadlock, a dropped
+/// connection), each of its requests is submitted alone: one cannot sink another.
+pub async fn submit_many(app: &App, batch: &[Submit]) -> Vec<SubmitAnswer> {
+    let mut keys = std::collections::HashSet::new();
+    let mut sns = std::collections::HashSet::new();
+    let (together, alone): (Vec<usize>, Vec<usize>) = (0..batch.len()).partition(|&i| {
+        let s = &batch[i];
+        let first_key = s.replay.key().is_none_or(|k| keys.insert((k.principal.as_str(), k.key.as_str())));
+        let sn = TerminalSn::parse(&s.input.terminal_sn).map(|sn| sn.as_str().to_owned());
+        let first_sn = sns.insert((s.merchant_id.as_str(), sn.unwrap_or_else(|_| s.input.terminal_sn.clone())));
+        first_key && first_sn && s.input.attachment_ids.is_empty()
+    });
+    let mut answers: Vec<Option<SubmitAnswer>> = batch.iter().map(|_| None).collect();
+    let picked: Vec<&Submit> = together.iter().map(|&i| &batch[i]).collect();
+    match submit_together(app, &picked).await {
+        Ok(done) => together.iter().zip(done).for_each(|(&i, answer)| answers[i] = Some(answer)),
+        Err(e) => {
+            tracing::info!(error = %e, submits = together.len(), "a batch of submits failed; submitting each alone");
+            for &i in &together {
+                answers[i] = Some(submit_alone(app, &batch[i]).await);
+            }
+        }
+    }
+    for &i in &alone {
+        answers[i] = Some(submit_alone(app, &batch[i]).await);
+    }
+    answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err(ApplyError::Unexpected("a submit went unanswered".into()))))
+        .collect()
+}
+
+async fn submit_alone(app: &App, s: &Submit) -> SubmitAnswer {
+    submit_here(app, &s.merchant_id, &s.input, s.replay.clone()).await
+}
+
+/// The batch of [`submit_many`] in one transaction: the keys claimed, the fields checked, the
+/// terminals read, each judged, the admitted written, the refused keys given up. An error
+/// means nothing was written (the caller submits each alone).
+async fn submit_together(app: &App, batch: &[&Submit]) -> Result<Vec<SubmitAnswer>, ApplyError> {
+    let now = app.clock.now();
+    let now_ms = now.millis();
+    let mut answers: Vec<Option<SubmitAnswer>> = batch.iter().map(|_| None).collect();
+    let mut tx = app.db.begin_write().await?;
+    // The keys first: a request under a key answered before, or used for another request, is
+    // answered as such whatever else is wrong with it.
+    let keyed: Vec<(usize, &crate::idempotency::Key)> =
+        batch.iter().enumerate().filter_map(|(i, s)| s.replay.key().map(|k| (i, k))).collect();
+    let claims: Vec<KeyClaim> = keyed.iter().map(|(_, k)| crate::idempotency::key_claim(app, k)).collect();
+    let mut claimed = Vec::new();
+    for ((i, key), claim) in keyed.iter().zip(keys::claim_many(&mut tx, &claims, now_ms).await?) {
+        match claim {
+            Claim::New => claimed.push((*i, (key.principal.clone(), key.key.clone()))),
+            Claim::Replay { status, body } => answers[*i] = Some(Ok(Outcome::Replayed { status, body })),
+            Claim::Mismatch => answers[*i] = Some(Err(ApplyError::IdempotencyKeyReused)),
+        }
+    }
+    let mut checked = Vec::new();
+    for (i, s) in batch.iter().enumerate() {
+        if answers[i].is_some() {
+            continue;
+        }
+        match check_fields(&s.input) {
+            Ok(fields) => checked.push((i, fields)),
+            Err(e) => answers[i] = Some(Err(e)),
+        }
+    }
+    let wanted: Vec<(&str, &str)> =
+        checked.iter().map(|(i, fields)| (batch[*i].merchant_id.as_str(), fields.sn.as_str())).collect();
+    let reads = devices::for_applications(&mut tx, &wanted, misses_counted_since(now_ms)).await?;
+    let mut admitted = Vec::new();
+    for ((i, fields), read) in checked.into_iter().zip(reads) {
+        match judge(app, &batch[i].input, fields, read, now).and_then(admit) {
+            Ok(evaluated) => admitted.push((i, evaluated)),
+            Err(e) => answers[i] = Some(Err(e)),
+        }
+    }
+    // The system approves some at once, which moves money: those are written one by one.
+    let (approved_at_once, plain): (Vec<_>, Vec<_>) =
+        admitted.into_iter().partition(|(_, e)| e.assessed.assessment.auto_approvable);
+    for (i, detail) in write_together(&mut tx, app, batch, &plain, now_ms).await? {
+        answers[i] = Some(Ok(Outcome::Done(detail)));
+    }
+    for (i, evaluated) in approved_at_once {
+        let s = batch[i];
+        let actor = crate::Actor { role: Role::Merchant, id: s.merchant_id.clone() };
+        let request = Request::of_merchant(&s.input);
+        let (assessed, card) = (&evaluated.assessed, &evaluated.checked.bank_card);
+        let created = create(&mut tx, app, &actor, assessed, card, &request, |_, _| None).await?;
+        let application = applications::by_id(&mut tx, created.id()).await?.ok_or(ApplyError::NotFound)?;
+        let known = NewlyWritten {
+            terminal_sn: assessed.terminal.sn.clone(),
+            agent_name: evaluated.agent_name.clone(),
+            with_files: false,
+            timeline: None,
+        };
+        let detail = load_new_detail(&mut tx, application, known).await?;
+        if let Some(answer) = s.replay.answer(&detail) {
+            keys::complete(&mut tx, &answer.principal, &answer.key, answer.status, &answer.body).await?;
+        }
+        answers[i] = Some(Ok(Outcome::Done(detail)));
+    }
+    // A refused request leaves its key unclaimed, so that a corrected retry with it works.
+    let refused: Vec<(String, String)> =
+        claimed.into_iter().filter(|(i, _)| matches!(answers[*i], Some(Err(_)))).map(|(_, key)| key).collect();
+    keys::release_many(&mut tx, &refused).await?;
+    tx.commit().await?;
+    let mut done = Vec::with_capacity(batch.len());
+    for (s, answer) in batch.iter().zip(answers) {
+        let answer = answer.unwrap_or_else(|| Err(ApplyError::Unexpected("a submit went unanswered".into())));
+        done.push(count_miss(app, &s.merchant_id, answer).await);
+    }
+    Ok(done)
+}
+
+/// Writes the batch's admitted applications (none the system approves at once) in one
+/// statement with their first events, notifications and answers; each request's index in
+/// the batch with its application's detail.
+async fn write_together(
+    tx: &mut Tx,
+    app: &App,
+    batch: &[&Submit],
+    admitted: &[(usize, Evaluated)],
+    now_ms: i64,
+) -> Result<Vec<(usize, ApplicationDetail)>, ApplyError> {
+    let actors: Vec<crate::Actor> = admitted
+        .iter()
+        .map(|(i, _)| crate::Actor { role: Role::Merchant, id: batch[*i].merchant_id.clone() })
+        .collect();
+    let requests: Vec<Request> = admitted.iter().map(|(i, _)| Request::of_merchant(&batch[*i].input)).collect();
+    let ids: Vec<String> = admitted.iter().map(|_| applications::new_application_id()).collect();
+    let details: Vec<String> = admitted.iter().map(|(_, e)| first_event_detail(&e.assessed)).collect();
+    let rows: Vec<NewApplication> = admitted
+        .iter()
+        .zip(&requests)
+        .map(|((_, e), request)| new_application(&e.assessed, &e.checked.bank_card, request))
+        .collect();
+    let events: Vec<NewEvent> =
+        (0..admitted.len()).map(|k| first_event(&ids[k], &actors[k], &requests[k], &details[k])).collect();
+    let notices: Vec<Notice> =
+        admitted.iter().zip(&ids).map(|((_, e), id)| submitted_notice(id, &e.assessed)).collect();
+    let submissions: Vec<Submission> = (0..admitted.len())
+        .map(|k| Submission { id: &ids[k], application: &rows[k], first: &events[k], notice: &notices[k] })
+        .collect();
+    let detail_of = |k: usize, application: Application, first: Event| {
+        let (_, e) = &admitted[k];
+        ApplicationDetail::submitted(application, first, e.assessed.terminal.sn.clone(), e.agent_name.clone())
+    };
+    let answer = |k: usize, application: &Application, first: &Event| {
+        batch[admitted[k].0].replay.answer(&detail_of(k, application.clone(), first.clone()))
+    };
+    let written = applications::insert_submitted_many(tx, &app.vault, &submissions, answer, now_ms).await?;
+    let mut done = Vec::with_capacity(written.len());
+    for (k, (application, first, notification_id)) in written.into_iter().enumerate() {
+        notices::queue_text(tx, &notices[k], &notification_id, now_ms).await?;
+        done.push((admitted[k].0, detail_of(k, application, first)));
+    }
+    Ok(done)
 }
 
 /// What a receipt number proves: a refund of this much, paid then, to this (masked) card.

@@ -58,6 +58,45 @@ impl<'r, T> Replay<'r, T> {
     }
 }
 
+impl<T> Clone for Replay<'_, T> {
+    fn clone(&self) -> Self {
+        Replay { keyed: self.keyed.clone() }
+    }
+}
+
+impl<T> Replay<'_, T> {
+    /// The caller's key, if one was sent.
+    pub fn key(&self) -> Option<&Key> {
+        self.keyed.as_ref().map(|(key, _, _)| key)
+    }
+
+    /// The answer `value` is to be stored as under the key, if one was sent (for a use case
+    /// that claims its keys with others', [`keys::claim_many`], and stores the answer in the
+    /// statement that does its work).
+    pub fn answer(&self, value: &T) -> Option<keys::Answer> {
+        answer_of(&self.keyed, value)
+    }
+}
+
+/// The answer `value` is stored as under the key, if there is one.
+fn answer_of<T>(keyed: &Option<(Key, u16, Render<'_, T>)>, value: &T) -> Option<keys::Answer> {
+    keyed.as_ref().map(|(key, status, render)| keys::Answer {
+        principal: key.principal.clone(),
+        key: key.key.clone(),
+        status: *status,
+        body: render(value),
+    })
+}
+
+/// A key's claim as stored: the request's digest kept keyed (see [`begin`]).
+pub fn key_claim(app: &App, key: &Key) -> keys::KeyClaim {
+    keys::KeyClaim {
+        principal: key.principal.clone(),
+        key: key.key.clone(),
+        request_hash: app.vault.blind_index("idempotency_request", &key.request_hash),
+    }
+}
+
 /// A use case's answer: done now, or the stored answer to an earlier request with the key.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome<T> {
@@ -107,8 +146,8 @@ pub async fn begin<'r, T>(app: &App, replay: Replay<'r, T>) -> Result<Begun<'r, 
     if let Some((key, _, _)) = &replay.keyed {
         // Kept keyed: a request's digest covers its body (full ID and card numbers), and a
         // plain digest of so few possible numbers would give them back to whoever reads it.
-        let request_hash = app.vault.blind_index("idempotency_request", &key.request_hash);
-        match keys::claim(&mut tx, &key.principal, &key.key, &request_hash, app.now_ms()).await? {
+        let claim = key_claim(app, key);
+        match keys::claim(&mut tx, &claim.principal, &claim.key, &claim.request_hash, app.now_ms()).await? {
             Claim::New => {}
             Claim::Replay { status, body } => return Ok(Begun::Replay(Outcome::Replayed { status, body })),
             Claim::Mismatch => return Err(AppError::IdempotencyKeyReused),
@@ -128,12 +167,7 @@ impl<T> Answering<'_, '_, T> {
     /// stores it in the work's transaction (a failure there fails the work), so
     /// [`Work::finish`] then stores nothing more.
     pub fn answer(&self, value: &T) -> Option<keys::Answer> {
-        let answer = self.keyed.as_ref().map(|(key, status, render)| keys::Answer {
-            principal: key.principal.clone(),
-            key: key.key.clone(),
-            status: *status,
-            body: render(value),
-        });
+        let answer = answer_of(self.keyed, value);
         self.answered.store(answer.is_some(), Ordering::Relaxed);
         answer
     }

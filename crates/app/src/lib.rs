@@ -40,6 +40,7 @@ pub mod reconciliation;
 pub mod reports;
 pub mod review;
 pub mod setup;
+pub mod submit_batches;
 pub mod support;
 pub mod tickets;
 pub mod worker;
@@ -78,11 +79,13 @@ pub struct App {
     pub vault: Vault,
     pub clock: Arc<dyn Clock>,
     pub sms: Arc<dyn SmsGateway>,
+    /// Refund submits waiting for a batch (PostgreSQL; see [`submit_batches`]).
+    submit_batches: Arc<submit_batches::SubmitBatches>,
 }
 
 impl App {
     pub fn new(db: Db, vault: Vault, clock: Arc<dyn Clock>, sms: Arc<dyn SmsGateway>) -> App {
-        App { db, vault, clock, sms }
+        App { db, vault, clock, sms, submit_batches: Arc::default() }
     }
 
     pub fn now_ms(&self) -> i64 {

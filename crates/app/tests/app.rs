@@ -545,4 +545,230 @@ on_both_databases! {
         assert_eq!(ledger::verify(&mut conn).await.unwrap(), []);
         assert!(audit::verify(&mut conn, &app.vault).await.unwrap().ok);
     }
+
+    async fn a_batch_of_submits_answers_each_as_if_it_came_alone(db) {
+        // Submits from many requests are written a batch at a time (PostgreSQL): each must get
+        // what it would get alone, whatever the others in its batch are.
+        use yajin_app::applications::{self, ApplyError, ApplyInput, Submit};
+        use yajin_app::idempotency::{Key, Outcome};
+        use yajin_core::application::Status;
+        let app = app(&db);
+        demo::seed(&app).await.unwrap();
+        let (a, b) = {
+            let mut conn = db.pool().acquire().await.unwrap();
+            let a = merchants::by_phone(&mut conn, demo::MERCHANT_A.phone).await.unwrap().unwrap().id;
+            let b = merchants::by_phone(&mut conn, demo::MERCHANT_B.phone).await.unwrap().unwrap().id;
+            (a, b)
+        };
+        let form = |m: &demo::DemoMerchant, sn: &str| ApplyInput {
+            terminal_sn: sn.into(),
+            phone: m.phone.into(),
+            id_card_no: m.id_card_no.into(),
+            bank_card_no: m.bank_card_no.into(),
+            reason: "stop_using".into(),
+            ..ApplyInput::default()
+        };
+        let render: yajin_app::idempotency::Render<'static, applications::ApplicationDetail> =
+            Arc::new(|d| format!("{} {:?}", d.application.id, d.application.status).into_bytes());
+        let keyed = |merchant: &str, key: &str, input: &ApplyInput| {
+            let key = Key { principal: format!("merchant:{merchant}"), key: key.into(), request_hash: format!("{input:?}") };
+            Replay::maybe(Some(key), 201, render.clone())
+        };
+        let submit = |merchant: &str, input: ApplyInput, key: Option<&str>| Submit {
+            merchant_id: merchant.to_owned(),
+            replay: key.map_or_else(Replay::none, |k| keyed(merchant, k, &input)),
+            input,
+        };
+        let review = form(&demo::MERCHANT_A, "DEMO-REVIEW-01");
+        let owes = form(&demo::MERCHANT_A, "DEMO-OWES-01");
+        let batch = vec![
+            submit(&a, review.clone(), Some("k-review")),
+            // Approved by the system at once.
+            submit(&a, form(&demo::MERCHANT_A, "DEMO-AUTO-01"), Some("k-auto")),
+            // Owes a fee it did not agree to have deducted: refused, its key given up.
+            submit(&a, owes.clone(), Some("k-owes")),
+            submit(&a, ApplyInput { id_card_no: demo::MERCHANT_B.id_card_no.into(), ..form(&demo::MERCHANT_A, "DEMO-PROGRESS-01") }, None),
+            submit(&a, form(&demo::MERCHANT_A, "NO-SUCH-01"), None),
+            // Another merchant's terminal, and merchant B's own.
+            submit(&a, form(&demo::MERCHANT_A, "DEMO-B-01"), None),
+            submit(&b, form(&demo::MERCHANT_B, "DEMO-B-01"), Some("k-review")),
+            // The first one's terminal again, under another key; then its key again.
+            submit(&a, review.clone(), Some("k-again")),
+            submit(&a, review.clone(), Some("k-review")),
+            submit(&a, ApplyInput { bank_card_no: "123".into(), ..review.clone() }, None),
+        ];
+        let answers = applications::submit_many(&app, &batch).await;
+        assert_eq!(answers.len(), batch.len());
+        let mut answers = answers.into_iter();
+        let mut next = || answers.next().unwrap();
+        let first = next().unwrap().done().expect("submitted");
+        assert_eq!((first.application.status, first.terminal_sn.as_deref()), (Status::Submitted, Some("DEMO-REVIEW-01")));
+        let auto = next().unwrap().done().expect("submitted");
+        assert_eq!(auto.application.status, Status::Approved, "approved by the system in the same transaction");
+        assert!(matches!(next(), Err(ApplyError::NotEligible(_))));
+        assert!(matches!(next(), Err(ApplyError::IdentityMismatch(_))));
+        assert!(matches!(next(), Err(ApplyError::TerminalNotFound)));
+        assert!(matches!(next(), Err(ApplyError::TerminalNotFound)), "another merchant's terminal is not found");
+        let of_b = next().unwrap().done().expect("merchant B's own, under a key of the same name");
+        assert_eq!(of_b.application.merchant_id, b);
+        match next() {
+            Err(ApplyError::AlreadyOpen { application_id, .. }) => assert_eq!(application_id, Some(first.application.id.clone())),
+            other => panic!("{other:?}"),
+        }
+        let replayed = next().unwrap();
+        assert_eq!(replayed, Outcome::Replayed { status: 201, body: render(&first) }, "the key's first answer");
+        assert!(matches!(next(), Err(ApplyError::Fields(_))));
+
+        // What each answer said is what is stored, and what a replay says.
+        for (merchant, detail) in [(&a, &first), (&a, &auto), (&b, &of_b)] {
+            assert_eq!(&applications::detail(&app, merchant, &detail.application.id).await.unwrap(), detail);
+        }
+        let again = applications::submit(&app, &a, &review, keyed(&a, "k-review", &review)).await.unwrap();
+        assert_eq!(again, Outcome::Replayed { status: 201, body: render(&first) });
+        let again = applications::submit(&app, &a, &form(&demo::MERCHANT_A, "DEMO-AUTO-01"), keyed(&a, "k-auto", &form(&demo::MERCHANT_A, "DEMO-AUTO-01"))).await.unwrap();
+        assert_eq!(again, Outcome::Replayed { status: 201, body: render(&auto) });
+        // The refused request's key is free: corrected, the retry under it goes through.
+        let corrected = ApplyInput { deduct_outstanding: true, ..owes };
+        let retried = applications::submit(&app, &a, &corrected, keyed(&a, "k-owes", &corrected)).await.unwrap();
+        assert_eq!(retried.done().expect("submitted").application.deducted, Fen::yuan(60));
+        // The wrong ID card counted against the merchant, once.
+        let mut conn = db.pool().acquire().await.unwrap();
+        let misses = yajin_store::records::identity_misses::count_since(&mut conn, &a, 0).await.unwrap();
+        assert_eq!(misses, 1);
+        assert_eq!(ledger::verify(&mut conn).await.unwrap(), []);
+        assert!(audit::verify(&mut conn, &app.vault).await.unwrap().ok);
+    }
+
+    async fn a_batch_that_loses_a_race_for_a_terminal_submits_each_alone(db) {
+        // Another server's application for a terminal of the batch commits while the batch
+        // writes: the batch's statement fails on the one-open-application index, and each of
+        // its submits is then made alone. Nothing is written twice, nothing is lost.
+        use yajin_app::applications::{self, ApplyError, ApplyInput, Submit};
+        use yajin_core::ids::BankCardNo;
+        use yajin_store::records::applications as stored;
+        let app = app(&db);
+        demo::seed(&app).await.unwrap();
+        let sns = demo::add_eligible_terminals(&app, "RACE", 2).await.unwrap();
+        let a = {
+            let mut conn = db.pool().acquire().await.unwrap();
+            merchants::by_phone(&mut conn, demo::MERCHANT_A.phone).await.unwrap().unwrap().id
+        };
+        let t2 = assess_sn(&app, demo::MERCHANT_A.phone, &sns[1], false).await.terminal;
+        let card = BankCardNo::parse(demo::MERCHANT_A.bank_card_no).unwrap();
+        let mut other = db.begin_write().await.unwrap();
+        let theirs = stored::NewApplication {
+            merchant_id: &a,
+            terminal_id: &t2.id,
+            reason: "stop_using",
+            note: "",
+            amount: Fen::yuan(99),
+            fee: Fen::ZERO,
+            deducted: Fen::ZERO,
+            net_refund: Fen::yuan(99),
+            deduct_outstanding: false,
+            bank_card: &card,
+            four_eyes_required: false,
+        };
+        let theirs = stored::insert(&mut other, &app.vault, &theirs, NOW.millis()).await.unwrap().id;
+        let batch: Vec<Submit> = sns
+            .iter()
+            .map(|sn| Submit {
+                merchant_id: a.clone(),
+                input: ApplyInput {
+                    terminal_sn: sn.clone(),
+                    phone: demo::MERCHANT_A.phone.into(),
+                    id_card_no: demo::MERCHANT_A.id_card_no.into(),
+                    bank_card_no: demo::MERCHANT_A.bank_card_no.into(),
+                    reason: "stop_using".into(),
+                    ..ApplyInput::default()
+                },
+                replay: Replay::none(),
+            })
+            .collect();
+        let running = {
+            let app = app.clone();
+            tokio::spawn(async move { applications::submit_many(&app, &batch).await })
+        };
+        // Let the batch read and reach its insert (on PostgreSQL it then waits on the index;
+        // on SQLite it waits for the one writer), then let the other application commit.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        other.commit().await.unwrap();
+        let answers = running.await.unwrap();
+        let mut answers = answers.into_iter();
+        let ours = answers.next().unwrap().unwrap().done().expect("the other terminal's submit goes through");
+        assert_eq!(ours.terminal_sn.as_deref(), Some(sns[0].as_str()));
+        match answers.next().unwrap() {
+            Err(ApplyError::AlreadyOpen { application_id, .. }) => assert_eq!(application_id, Some(theirs)),
+            other => panic!("{other:?}"),
+        }
+        let mut conn = db.pool().acquire().await.unwrap();
+        let t1 = assess_sn(&app, demo::MERCHANT_A.phone, &sns[0], false).await.terminal;
+        let open = stored::open_for_terminal(&mut conn, &t1.id).await.unwrap().expect("one open application");
+        assert_eq!(open.id, ours.application.id);
+        let page = stored::page_of_merchant(&mut conn, &a, None, 100).await.unwrap();
+        assert_eq!(page.iter().filter(|x| x.terminal_id == t1.id).count(), 1, "written once");
+        assert_eq!(page.iter().filter(|x| x.terminal_id == t2.id).count(), 1, "only theirs");
+    }
+
+    async fn many_submits_at_once_with_retries_make_one_application_a_terminal(db) {
+        // Sixty submits at once, through the batches (PostgreSQL) or the writer (SQLite): for
+        // each of twenty terminals a request, its retry under the same key, and another
+        // request under another key. Each terminal gets one application; a retry answered
+        // at all is answered with the first answer.
+        use yajin_app::applications::{self, ApplyError, ApplyInput};
+        use yajin_app::idempotency::{Key, Outcome};
+        let app = app(&db);
+        demo::seed(&app).await.unwrap();
+        let sns = demo::add_eligible_terminals(&app, "MANY", 20).await.unwrap();
+        let a = {
+            let mut conn = db.pool().acquire().await.unwrap();
+            merchants::by_phone(&mut conn, demo::MERCHANT_A.phone).await.unwrap().unwrap().id
+        };
+        let render: yajin_app::idempotency::Render<'static, applications::ApplicationDetail> =
+            Arc::new(|d| d.application.id.clone().into_bytes());
+        let mut running = Vec::new();
+        for sn in &sns {
+            let input = ApplyInput {
+                terminal_sn: sn.clone(),
+                phone: demo::MERCHANT_A.phone.into(),
+                id_card_no: demo::MERCHANT_A.id_card_no.into(),
+                bank_card_no: demo::MERCHANT_A.bank_card_no.into(),
+                reason: "stop_using".into(),
+                ..ApplyInput::default()
+            };
+            for key in [format!("{sn}-1"), format!("{sn}-1"), format!("{sn}-2")] {
+                let (app, a, input, render) = (app.clone(), a.clone(), input.clone(), render.clone());
+                running.push(tokio::spawn(async move {
+                    let key = Key { principal: format!("merchant:{a}"), key, request_hash: "same body".into() };
+                    applications::submit(&app, &a, &input, Replay::maybe(Some(key), 201, render)).await
+                }));
+            }
+        }
+        let mut answers = Vec::new();
+        for task in running {
+            answers.push(task.await.unwrap());
+        }
+        let mut conn = db.pool().acquire().await.unwrap();
+        for (sn, three) in sns.iter().zip(answers.chunks(3)) {
+            let terminal = assess_sn(&app, demo::MERCHANT_A.phone, sn, false).await.terminal;
+            let open = yajin_store::records::applications::open_for_terminal(&mut conn, &terminal.id).await.unwrap();
+            let open = open.expect("one application").id;
+            let done: Vec<&String> = three.iter().filter_map(|a| match a {
+                Ok(Outcome::Done(detail)) => Some(&detail.application.id),
+                _ => None,
+            }).collect();
+            assert_eq!(done, vec![&open], "{sn}: {three:?}");
+            for answer in three {
+                match answer {
+                    Ok(Outcome::Done(_)) => {}
+                    Ok(Outcome::Replayed { body, .. }) => assert_eq!(body, open.as_bytes(), "{sn}"),
+                    Err(ApplyError::AlreadyOpen { application_id, .. }) => assert_eq!(application_id.as_ref(), Some(&open)),
+                    other => panic!("{sn}: {other:?}"),
+                }
+            }
+        }
+        let page = yajin_store::records::applications::page_of_merchant(&mut conn, &a, None, 200).await.unwrap();
+        assert_eq!(page.iter().filter(|x| x.reason == "stop_using").count(), 20, "one application a terminal");
+        assert_eq!(ledger::verify(&mut conn).await.unwrap(), []);
+    }
 }
