@@ -3,7 +3,9 @@
 //! everything waiting (up to [`BATCH_MAX`]) and, when done, whatever came meanwhile, until the
 //! queue is empty. So a lone submit is a batch of one at once, and the busier the server, the
 //! larger its batches: on PostgreSQL each statement's turn costs more than its work, and a
-//! batch of any size costs five of them (docs/benchmarks.md, session 19).
+//! batch of any size costs five of them (docs/benchmarks.md, session 19). SQLite's submits
+//! stay on its writer one by one: there a statement is no round trip, and batched they cost
+//! the writer more.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
