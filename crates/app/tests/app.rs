@@ -38,6 +38,24 @@ async fn assess_sn(app: &App, phone: &str, sn: &str, deduct: bool) -> yajin_app:
     assess_by_sn(&mut conn, &m.id, sn, deduct, NOW).await.unwrap().unwrap_or_else(|| panic!("{sn} seeded"))
 }
 
+/// A demo merchant's id.
+async fn merchant_id(db: &Db, m: &demo::DemoMerchant) -> String {
+    let mut conn = db.pool().acquire().await.unwrap();
+    merchants::by_phone(&mut conn, m.phone).await.unwrap().unwrap().id
+}
+
+/// A demo merchant's refund form for a terminal, filled in rightly.
+fn refund_form(m: &demo::DemoMerchant, sn: &str) -> yajin_app::applications::ApplyInput {
+    yajin_app::applications::ApplyInput {
+        terminal_sn: sn.into(),
+        phone: m.phone.into(),
+        id_card_no: m.id_card_no.into(),
+        bank_card_no: m.bank_card_no.into(),
+        reason: "stop_using".into(),
+        ..Default::default()
+    }
+}
+
 fn merchant_input() -> MerchantInput {
     MerchantInput {
         merchant_no: "822100058129999".into(),
@@ -554,20 +572,8 @@ on_both_databases! {
         use yajin_core::application::Status;
         let app = app(&db);
         demo::seed(&app).await.unwrap();
-        let (a, b) = {
-            let mut conn = db.pool().acquire().await.unwrap();
-            let a = merchants::by_phone(&mut conn, demo::MERCHANT_A.phone).await.unwrap().unwrap().id;
-            let b = merchants::by_phone(&mut conn, demo::MERCHANT_B.phone).await.unwrap().unwrap().id;
-            (a, b)
-        };
-        let form = |m: &demo::DemoMerchant, sn: &str| ApplyInput {
-            terminal_sn: sn.into(),
-            phone: m.phone.into(),
-            id_card_no: m.id_card_no.into(),
-            bank_card_no: m.bank_card_no.into(),
-            reason: "stop_using".into(),
-            ..ApplyInput::default()
-        };
+        let (a, b) = (merchant_id(&db, &demo::MERCHANT_A).await, merchant_id(&db, &demo::MERCHANT_B).await);
+        let form = refund_form;
         let render: yajin_app::idempotency::Render<'static, applications::ApplicationDetail> =
             Arc::new(|d| format!("{} {:?}", d.application.id, d.application.status).into_bytes());
         let keyed = |merchant: &str, key: &str, input: &ApplyInput| {
@@ -643,16 +649,13 @@ on_both_databases! {
         // Another server's application for a terminal of the batch commits while the batch
         // writes: the batch's statement fails on the one-open-application index, and each of
         // its submits is then made alone. Nothing is written twice, nothing is lost.
-        use yajin_app::applications::{self, ApplyError, ApplyInput, Submit};
+        use yajin_app::applications::{self, ApplyError, Submit};
         use yajin_core::ids::BankCardNo;
         use yajin_store::records::applications as stored;
         let app = app(&db);
         demo::seed(&app).await.unwrap();
         let sns = demo::add_eligible_terminals(&app, "RACE", 2).await.unwrap();
-        let a = {
-            let mut conn = db.pool().acquire().await.unwrap();
-            merchants::by_phone(&mut conn, demo::MERCHANT_A.phone).await.unwrap().unwrap().id
-        };
+        let a = merchant_id(&db, &demo::MERCHANT_A).await;
         let t2 = assess_sn(&app, demo::MERCHANT_A.phone, &sns[1], false).await.terminal;
         let card = BankCardNo::parse(demo::MERCHANT_A.bank_card_no).unwrap();
         let mut other = db.begin_write().await.unwrap();
@@ -672,18 +675,7 @@ on_both_databases! {
         let theirs = stored::insert(&mut other, &app.vault, &theirs, NOW.millis()).await.unwrap().id;
         let batch: Vec<Submit> = sns
             .iter()
-            .map(|sn| Submit {
-                merchant_id: a.clone(),
-                input: ApplyInput {
-                    terminal_sn: sn.clone(),
-                    phone: demo::MERCHANT_A.phone.into(),
-                    id_card_no: demo::MERCHANT_A.id_card_no.into(),
-                    bank_card_no: demo::MERCHANT_A.bank_card_no.into(),
-                    reason: "stop_using".into(),
-                    ..ApplyInput::default()
-                },
-                replay: Replay::none(),
-            })
+            .map(|sn| Submit { merchant_id: a.clone(), input: refund_form(&demo::MERCHANT_A, sn), replay: Replay::none() })
             .collect();
         let running = {
             let app = app.clone();
@@ -715,27 +707,17 @@ on_both_databases! {
         // each of twenty terminals a request, its retry under the same key, and another
         // request under another key. Each terminal gets one application; a retry answered
         // at all is answered with the first answer.
-        use yajin_app::applications::{self, ApplyError, ApplyInput};
+        use yajin_app::applications::{self, ApplyError};
         use yajin_app::idempotency::{Key, Outcome};
         let app = app(&db);
         demo::seed(&app).await.unwrap();
         let sns = demo::add_eligible_terminals(&app, "MANY", 20).await.unwrap();
-        let a = {
-            let mut conn = db.pool().acquire().await.unwrap();
-            merchants::by_phone(&mut conn, demo::MERCHANT_A.phone).await.unwrap().unwrap().id
-        };
+        let a = merchant_id(&db, &demo::MERCHANT_A).await;
         let render: yajin_app::idempotency::Render<'static, applications::ApplicationDetail> =
             Arc::new(|d| d.application.id.clone().into_bytes());
         let mut running = Vec::new();
         for sn in &sns {
-            let input = ApplyInput {
-                terminal_sn: sn.clone(),
-                phone: demo::MERCHANT_A.phone.into(),
-                id_card_no: demo::MERCHANT_A.id_card_no.into(),
-                bank_card_no: demo::MERCHANT_A.bank_card_no.into(),
-                reason: "stop_using".into(),
-                ..ApplyInput::default()
-            };
+            let input = refund_form(&demo::MERCHANT_A, sn);
             for key in [format!("{sn}-1"), format!("{sn}-1"), format!("{sn}-2")] {
                 let (app, a, input, render) = (app.clone(), a.clone(), input.clone(), render.clone());
                 running.push(tokio::spawn(async move {
