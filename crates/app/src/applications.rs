@@ -704,7 +704,13 @@ pub async fn submit(
     // five statements whatever its size.
     if app.db.backend() == yajin_store::Backend::Postgres && input.attachment_ids.is_empty() {
         let submit = Submit { merchant_id: merchant_id.to_owned(), input: input.clone(), replay };
-        return crate::submit_batches::submit(app, submit).await;
+        let for_batches = app.clone();
+        let run = move |batch: Vec<Submit>| {
+            let app = for_batches.clone();
+            async move { submit_many(&app, &batch).await }
+        };
+        let answer = app.submit_batches.join(submit, run).await;
+        return answer.unwrap_or_else(|| Err(ApplyError::Unexpected("the batch of this submit stopped".into())));
     }
     // A dozen statements, each a turn with the writer's connection: run where those turns
     // are cheapest (on SQLite, the writer's own thread).

@@ -17,6 +17,7 @@ pub mod attachments;
 pub mod audit_trail;
 pub mod auth;
 pub mod backoff;
+pub mod batches;
 pub mod books;
 pub mod clock;
 pub mod collections;
@@ -40,7 +41,6 @@ pub mod reconciliation;
 pub mod reports;
 pub mod review;
 pub mod setup;
-pub mod submit_batches;
 pub mod support;
 pub mod tickets;
 pub mod worker;
@@ -79,8 +79,8 @@ pub struct App {
     pub vault: Vault,
     pub clock: Arc<dyn Clock>,
     pub sms: Arc<dyn SmsGateway>,
-    /// Refund submits waiting for a batch (PostgreSQL; see [`submit_batches`]).
-    submit_batches: Arc<submit_batches::SubmitBatches>,
+    /// Refund submits waiting for a batch (PostgreSQL; see [`batches`]).
+    submit_batches: Arc<batches::Batches<applications::Submit, applications::SubmitAnswer>>,
 }
 
 impl App {
