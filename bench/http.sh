@@ -11,7 +11,8 @@
 # request workers'), the whole machine's and PostgreSQL's, and, when pg_stat_statements is
 # loaded, each statement's calls, execution and planning time per submit (planning is counted
 # with pg_stat_statements.track_planning = on); BENCH_SUBMIT_C=N sets their
-# concurrency (default 32, the figures' own).
+# concurrency (default 32, the figures' own). BENCH_PG_PARAMS is appended to Yajin's
+# PostgreSQL URL (e.g. '?sslmode=disable'; sqlx's default, prefer, uses TLS on loopback too).
 # Usage: bench/http.sh [--postgres]      Needs wrk (apt install wrk), sqlite3/pgbench.
 set -euo pipefail
 postgres=${1:-}
@@ -29,7 +30,7 @@ pg="postgres://postgres@127.0.0.1:5432"
 db_args=(--data-dir "$work/data")
 if [ "$postgres" = "--postgres" ]; then
   psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS yajin_bench_http" -c "CREATE DATABASE yajin_bench_http" >/dev/null
-  db_args+=(--database-url "$pg/yajin_bench_http")
+  db_args+=(--database-url "$pg/yajin_bench_http${BENCH_PG_PARAMS:-}")
 fi
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
