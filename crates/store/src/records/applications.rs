@@ -135,9 +135,10 @@ pub async fn insert(
 /// notification of it (`notice`, for `id`), and stores the answer `answer` renders from the
 /// row and the event (when it gives one) under the request's idempotency key, claimed earlier
 /// in this transaction. Gives back the row and the event as written (nothing is read back:
-/// every column is a value bound here) and the notification's id. On PostgreSQL one statement
-/// (one round trip where four were); on SQLite, where a statement costs no round trip, one
-/// each. Conflicts as [`insert`].
+/// every column is a value bound here) and the notification's id. On PostgreSQL it is
+/// [`insert_submitted_many`] of one, one statement; on SQLite, where a statement costs no
+/// round trip and a batch's JSON would be read four times, a statement each. Conflicts as
+/// [`insert`].
 #[allow(clippy::too_many_arguments)]
 pub async fn insert_submitted(
     conn: &mut Conn,
@@ -149,54 +150,37 @@ pub async fn insert_submitted(
     answer: impl FnOnce(&Application, &Event) -> Option<Answer>,
     now_ms: i64,
 ) -> Result<(Application, Event, String), StoreError> {
-    if first.application_id != id || notice.application_id() != Some(id) {
-        return Err(StoreError::Corrupt(format!("the first event and the notice of {id} are for another application")));
+    if conn.backend() == crate::Backend::Postgres {
+        let one = [Submission { id, application: a, first, notice }];
+        let mut answer = Some(answer);
+        let answer = |_: usize, a: &Application, e: &Event| answer.take().and_then(|answer| answer(a, e));
+        let mut written = insert_submitted_many(conn, vault, &one, answer, now_ms).await?;
+        return written.pop().ok_or_else(|| StoreError::Corrupt(format!("{id} was not written")));
     }
-    if !matches!(first.actor_role, Role::Merchant | Role::System) {
-        // A staff member's step is read with their name, which is not bound here.
-        return Err(StoreError::Corrupt(format!("the first event of {id} is a staff member's")));
-    }
+    check_submission(id, first, notice)?;
     let application = as_submitted(id, a, now_ms);
     let event = as_appended(first, now_ms);
     let answer = answer(&application, &event);
     let n = notifications::Columns::of(notice)?;
-    if conn.backend() == crate::Backend::Sqlite {
-        bind_application(query(INSERT_COLUMNS), vault, id, a, now_ms).execute(&mut *conn).await?;
-        bind_event(query(INSERT_EVENT).bind(id).bind(now_ms), first).execute(&mut *conn).await?;
-        notifications::insert_columns(conn, a.merchant_id, &n, now_ms).await?;
-        if let Some(answer) = &answer {
-            idempotency::complete(conn, &answer.principal, &answer.key, answer.status, &answer.body).await?;
-        }
-        return Ok((application, event, n.id));
+    bind_application(query(INSERT_COLUMNS), vault, id, a, now_ms).execute(&mut *conn).await?;
+    bind_event(query(INSERT_EVENT).bind(id).bind(now_ms), first).execute(&mut *conn).await?;
+    notifications::insert_columns(conn, a.merchant_id, &n, now_ms).await?;
+    if let Some(answer) = &answer {
+        idempotency::complete(conn, &answer.principal, &answer.key, answer.status, &answer.body).await?;
     }
-    // Each part of a WITH sees the same snapshot (with this transaction's claim of the key)
-    // and none sees another's rows, but the event's foreign key is checked at the statement's
-    // end, when the application is there. Without an answer the key's part matches no row.
-    static INSERT_ALL: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "WITH e AS (INSERT INTO application_events (application_id, at, from_status, to_status, actor_role,
-                            actor_id, note, detail, system_note)
-                        VALUES ($1, $16, $17, $18, $19, $20, $21, $22, $23)),
-                  n AS (INSERT INTO notifications (id, merchant_id, kind, title, body, application_id, created_at, params)
-                        VALUES ($24, $2, $25, $26, $27, $1, $16, $28)),
-                  k AS (UPDATE idempotency_keys SET response_status = $29, response_body = $30
-                        WHERE principal = $31 AND key = $32)
-             {INSERT_COLUMNS}"
-        )
-    });
-    bind_event(bind_application(query(&INSERT_ALL), vault, id, a, now_ms), first)
-        .bind(&n.id)
-        .bind(n.kind)
-        .bind(&n.title)
-        .bind(&n.body)
-        .bind(&n.params)
-        .bind(answer.as_ref().map(|k| i64::from(k.status)))
-        .bind(answer.as_ref().map(|k| k.body.as_slice()))
-        .bind(answer.as_ref().map(|k| k.principal.as_str()))
-        .bind(answer.as_ref().map(|k| k.key.as_str()))
-        .execute(conn)
-        .await?;
     Ok((application, event, n.id))
+}
+
+/// Refuses a first event or notice for another application, and a first event by a staff
+/// member (whose step is read with their name, which is not written here).
+fn check_submission(id: &str, first: &NewEvent<'_>, notice: &Notice) -> Result<(), StoreError> {
+    if first.application_id != id || notice.application_id() != Some(id) {
+        return Err(StoreError::Corrupt(format!("the first event and the notice of {id} are for another application")));
+    }
+    if !matches!(first.actor_role, Role::Merchant | Role::System) {
+        return Err(StoreError::Corrupt(format!("the first event of {id} is a staff member's")));
+    }
+    Ok(())
 }
 
 /// One application of a batch for [`insert_submitted_many`], as [`insert_submitted`] takes it.
@@ -217,21 +201,16 @@ pub async fn insert_submitted_many(
     conn: &mut Conn,
     vault: &Vault,
     batch: &[Submission<'_>],
-    answer: impl Fn(usize, &Application, &Event) -> Option<Answer>,
+    mut answer: impl FnMut(usize, &Application, &Event) -> Option<Answer>,
     now_ms: i64,
 ) -> Result<Vec<(Application, Event, String)>, StoreError> {
+    for b in batch {
+        check_submission(b.id, b.first, b.notice)?;
+    }
     let mut written = Vec::with_capacity(batch.len());
     let mut rows = Vec::with_capacity(batch.len());
     for (i, b) in batch.iter().enumerate() {
         let (id, a, first) = (b.id, b.application, b.first);
-        if first.application_id != id || b.notice.application_id() != Some(id) {
-            return Err(StoreError::Corrupt(format!(
-                "the first event and the notice of {id} are for another application"
-            )));
-        }
-        if !matches!(first.actor_role, Role::Merchant | Role::System) {
-            return Err(StoreError::Corrupt(format!("the first event of {id} is a staff member's")));
-        }
         let application = as_submitted(id, a, now_ms);
         let event = as_appended(first, now_ms);
         let answer = answer(i, &application, &event);

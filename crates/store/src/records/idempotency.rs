@@ -3,7 +3,10 @@
 //! concurrent request with the same key waits on the first one's row and then replays it; a
 //! failed request rolls back and stores nothing, so a corrected retry with the key works.
 
-use crate::sql::{query, Conn};
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+use crate::sql::{query, Conn, Row};
 
 use crate::StoreError;
 
@@ -46,15 +49,34 @@ pub async fn claim(
     .bind(key)
     .fetch_one(conn)
     .await?;
-    let stored_hash: String = row.try_get("request_hash")?;
-    if stored_hash != request_hash {
-        return Ok(Claim::Mismatch);
+    Stored::of(&row)?.claim(request_hash)
+}
+
+/// What is stored under a key another request claimed.
+struct Stored {
+    request_hash: String,
+    status: Option<i64>,
+    body: Option<Vec<u8>>,
+}
+
+impl Stored {
+    fn of(row: &Row) -> Result<Stored, StoreError> {
+        Ok(Stored {
+            request_hash: row.try_get("request_hash")?,
+            status: row.try_get("response_status")?,
+            body: row.try_get("response_body")?,
+        })
     }
-    let status: Option<i64> = row.try_get("response_status")?;
-    let body: Option<Vec<u8>> = row.try_get("response_body")?;
-    match (status, body) {
-        (Some(status), Some(body)) => Ok(Claim::Replay { status: status as u16, body }),
-        _ => Err(StoreError::Corrupt("idempotency key committed without a response".into())),
+
+    /// How a request with digest `request_hash` under this key is answered.
+    fn claim(self, request_hash: &str) -> Result<Claim, StoreError> {
+        if self.request_hash != request_hash {
+            return Ok(Claim::Mismatch);
+        }
+        match (self.status, self.body) {
+            (Some(status), Some(body)) => Ok(Claim::Replay { status: status as u16, body }),
+            _ => Err(StoreError::Corrupt("idempotency key committed without a response".into())),
+        }
     }
 }
 
@@ -114,42 +136,24 @@ pub async fn claim_many(conn: &mut Conn, claims: &[KeyClaim], now_ms: i64) -> Re
     if claims.is_empty() {
         return Ok(Vec::new());
     }
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     if !claims.iter().all(|c| seen.insert((c.principal.as_str(), c.key.as_str()))) {
         return Err(StoreError::Corrupt("a batch claims one idempotency key twice".into()));
     }
     let rows: Vec<(&str, &str, &str)> =
         claims.iter().map(|c| (c.principal.as_str(), c.key.as_str(), c.request_hash.as_str())).collect();
     let rows = crate::json_array(&rows)?;
-    let source = crate::json_rows(conn, &[("principal", "TEXT"), ("key", "TEXT"), ("request_hash", "TEXT")]);
-    let inserted = query(&format!(
-        "INSERT INTO idempotency_keys (principal, key, request_hash, created_at)
-         SELECT principal, key, request_hash, $2 FROM ({source}) AS c WHERE true ORDER BY principal, key
-         ON CONFLICT (principal, key) DO NOTHING RETURNING principal, key"
-    ))
-    .bind(&rows)
-    .bind(now_ms)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut new = std::collections::HashSet::with_capacity(inserted.len());
+    let postgres = usize::from(conn.backend() == crate::Backend::Postgres);
+    let inserted = query(&CLAIM_MANY[postgres]).bind(&rows).bind(now_ms).fetch_all(&mut *conn).await?;
+    let mut new = HashSet::with_capacity(inserted.len());
     for row in &inserted {
         new.insert((row.try_get::<String, _>("principal")?, row.try_get::<String, _>("key")?));
     }
-    let mut stored = std::collections::HashMap::new();
+    let mut stored = HashMap::new();
     if new.len() < claims.len() {
-        let rows = query(&format!(
-            "SELECT k.principal, k.key, k.request_hash, k.response_status, k.response_body
-             FROM ({source}) AS c JOIN idempotency_keys k ON k.principal = c.principal AND k.key = c.key"
-        ))
-        .bind(&rows)
-        .fetch_all(&mut *conn)
-        .await?;
-        for row in &rows {
+        for row in &query(&STORED_MANY[postgres]).bind(&rows).fetch_all(&mut *conn).await? {
             let id = (row.try_get::<String, _>("principal")?, row.try_get::<String, _>("key")?);
-            let hash: String = row.try_get("request_hash")?;
-            let status: Option<i64> = row.try_get("response_status")?;
-            let body: Option<Vec<u8>> = row.try_get("response_body")?;
-            stored.insert(id, (hash, status, body));
+            stored.insert(id, Stored::of(row)?);
         }
     }
     claims
@@ -160,13 +164,43 @@ pub async fn claim_many(conn: &mut Conn, claims: &[KeyClaim], now_ms: i64) -> Re
                 return Ok(Claim::New);
             }
             match stored.remove(&id) {
-                Some((hash, _, _)) if hash != c.request_hash => Ok(Claim::Mismatch),
-                Some((_, Some(status), Some(body))) => Ok(Claim::Replay { status: status as u16, body }),
-                Some(_) => Err(StoreError::Corrupt("idempotency key committed without a response".into())),
+                Some(stored) => stored.claim(&c.request_hash),
                 None => Err(StoreError::Corrupt("an idempotency key neither claimed nor stored".into())),
             }
         })
         .collect()
+}
+
+/// The claims of [`claim_many`], and what is stored under keys already taken, for SQLite and
+/// PostgreSQL, built once.
+static CLAIM_MANY: [LazyLock<String>; 2] = [
+    LazyLock::new(|| claim_many_sql(crate::Backend::Sqlite)),
+    LazyLock::new(|| claim_many_sql(crate::Backend::Postgres)),
+];
+static STORED_MANY: [LazyLock<String>; 2] = [
+    LazyLock::new(|| stored_many_sql(crate::Backend::Sqlite)),
+    LazyLock::new(|| stored_many_sql(crate::Backend::Postgres)),
+];
+
+fn claims_source(backend: crate::Backend) -> String {
+    crate::json_rows_for(backend, &[("principal", "TEXT"), ("key", "TEXT"), ("request_hash", "TEXT")])
+}
+
+fn claim_many_sql(backend: crate::Backend) -> String {
+    format!(
+        "INSERT INTO idempotency_keys (principal, key, request_hash, created_at)
+         SELECT principal, key, request_hash, $2 FROM ({}) AS c WHERE true ORDER BY principal, key
+         ON CONFLICT (principal, key) DO NOTHING RETURNING principal, key",
+        claims_source(backend)
+    )
+}
+
+fn stored_many_sql(backend: crate::Backend) -> String {
+    format!(
+        "SELECT k.principal, k.key, k.request_hash, k.response_status, k.response_body
+         FROM ({}) AS c JOIN idempotency_keys k ON k.principal = c.principal AND k.key = c.key",
+        claims_source(backend)
+    )
 }
 
 /// Gives up claims made in this transaction (their requests were refused), in one statement.
