@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::any::AnyConnectOptions;
+use sqlx::pool::PoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 
 pub use crate::sql::Backend;
@@ -101,7 +103,50 @@ pub struct Db {
     writer: Option<std::sync::Arc<crate::group_commit::GroupCommit>>,
     /// PostgreSQL: the URL, for a connection of its own driver (`COPY` in [`crate::bulk`]).
     postgres_url: Option<SecretUrl>,
+    /// PostgreSQL: connections of its own driver for the hot committed reads (see
+    /// [`Db::read_connection`]), opened when first needed.
+    postgres_reads: Option<PgPool>,
 }
+
+/// PostgreSQL's connections for the hot reads: half as many as the pool's (a read is one
+/// short statement; more at once than cores would only queue inside PostgreSQL).
+fn postgres_reads_max(max_connections: u32) -> u32 {
+    max_connections.div_ceil(2)
+}
+
+/// The pool settings both drivers' pools share.
+fn pool_options<DB: sqlx::Database>(options: &DbOptions, max_connections: u32) -> PoolOptions<DB> {
+    PoolOptions::<DB>::new()
+        .max_connections(max_connections)
+        .acquire_timeout(options.acquire_timeout)
+        // sqlx pings every connection it hands out: on PostgreSQL a round trip before
+        // each request's first statement (a submit had two, My Devices two). A connection
+        // that answered moments ago is alive; one idle longer is checked, so a database
+        // restart costs no request an error (HikariCP's `aliveBypassWindowMs`).
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= CHECK_CONNECTIONS_IDLE_FOR {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
+/// Each PostgreSQL connection's settings. No JIT compilation: Yajin's statements are short,
+/// and PostgreSQL compiles any whose estimated cost passes `jit_above_cost` — a page of 200
+/// terminals of a merchant with 40,000 took 24–40 ms of compiling to run 2 ms
+/// (docs/benchmarks.md, session 10).
+const POSTGRES_SETTINGS: &str = "SET jit = off";
+
+/// The hot reads' connections also keep one plan a statement. PostgreSQL plans a prepared
+/// statement afresh at each run while it guesses that a plan for the values at hand beats
+/// the generic one; for My Devices' page (a merchant, an SN to start after, a count) it
+/// always guesses so, and its planning cost more than its running (docs/benchmarks.md,
+/// session 20). The reads made here look rows up by key, where the generic plan is the
+/// plan; the other statements keep PostgreSQL's choice.
+const POSTGRES_READ_SETTINGS: &str = "SET jit = off; SET plan_cache_mode = force_generic_plan";
 
 /// A database URL, which may hold a password: never printed whole.
 #[derive(Clone)]
@@ -141,32 +186,13 @@ impl Db {
             u64::from(options.sqlite_cache_mib) * 1024
         );
         let pool_pragmas = pragmas.clone();
-        let pool = AnyPoolOptions::new()
-            .max_connections(options.max_connections)
-            .acquire_timeout(options.acquire_timeout)
-            // sqlx pings every connection it hands out: on PostgreSQL a round trip before
-            // each request's first statement (a submit had two, My Devices two). A connection
-            // that answered moments ago is alive; one idle longer is checked, so a database
-            // restart costs no request an error (HikariCP's `aliveBypassWindowMs`).
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= CHECK_CONNECTIONS_IDLE_FOR {
-                        conn.ping().await?;
-                    }
-                    Ok(true)
-                })
-            })
+        let pool = pool_options::<Any>(options, options.max_connections)
             .after_connect(move |conn, _meta| {
                 let pragmas = pool_pragmas.clone();
                 Box::pin(async move {
                     match backend {
                         Backend::Sqlite => conn.execute(sqlx::raw_sql(&pragmas)).await?,
-                        // No JIT compilation: Yajin's statements are short, and PostgreSQL
-                        // compiles any whose estimated cost passes `jit_above_cost` — a page
-                        // of 200 terminals of a merchant with 40,000 took 24–40 ms of
-                        // compiling to run 2 ms (docs/benchmarks.md, session 10).
-                        Backend::Postgres => conn.execute(sqlx::raw_sql("SET jit = off")).await?,
+                        Backend::Postgres => conn.execute(sqlx::raw_sql(POSTGRES_SETTINGS)).await?,
                     };
                     Ok(())
                 })
@@ -194,7 +220,23 @@ impl Db {
             Backend::Postgres => (None, None),
         };
         let postgres_url = (backend == Backend::Postgres).then(|| SecretUrl(url.to_owned()));
-        Ok(Db { pool, backend, reader, writer, postgres_url })
+        let postgres_reads = match backend {
+            Backend::Postgres => {
+                let connect: PgConnectOptions =
+                    url.parse().map_err(|e: sqlx::Error| StoreError::BadUrl(format!("{}: {e}", redact(url))))?;
+                let reads = pool_options::<sqlx::Postgres>(options, postgres_reads_max(options.max_connections))
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            conn.execute(sqlx::raw_sql(POSTGRES_READ_SETTINGS)).await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_lazy_with(connect);
+                Some(reads)
+            }
+            Backend::Sqlite => None,
+        };
+        Ok(Db { pool, backend, reader, writer, postgres_url, postgres_reads })
     }
 
     /// The synchronous reader of a SQLite file, if that is the database.
@@ -245,6 +287,17 @@ impl Db {
         }
     }
 
+    /// A connection for one hot read outside any transaction (a session by token, My
+    /// Devices' one statement): on PostgreSQL one of the reads' own (see
+    /// `POSTGRES_READ_SETTINGS`), otherwise the pool's. A SQLite file's hot reads go through
+    /// [`Db::sqlite_reader`] instead.
+    pub async fn read_connection(&self) -> Result<Box<Conn>, StoreError> {
+        match &self.postgres_reads {
+            Some(reads) => Ok(Box::new(reads.acquire().await?)),
+            None => Ok(Box::new(self.pool.acquire().await?)),
+        }
+    }
+
     /// A read-only unit of work: a consistent snapshot on both databases.
     pub async fn begin_read(&self) -> Result<Tx, StoreError> {
         Ok(Tx { inner: TxInner::Own(self.pool.begin().await?) })
@@ -260,6 +313,9 @@ impl Db {
             writer.flush().await;
         }
         self.pool.close().await;
+        if let Some(reads) = &self.postgres_reads {
+            reads.close().await;
+        }
     }
 }
 

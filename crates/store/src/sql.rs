@@ -2,6 +2,8 @@
 //! written once (`$1` placeholders work on both) and runs on whichever connection it is given:
 //!
 //! - a sqlx connection (PostgreSQL; SQLite's pool and in-memory databases), asynchronously;
+//! - PostgreSQL's connections for the hot committed reads ([`crate::Db::read_connection`]),
+//!   whose rows are PostgreSQL's own (no conversion to sqlx's `Any` rows per value);
 //! - SQLite's one writer ([`crate::group_commit`]), a rusqlite connection used synchronously:
 //!   a statement there costs its few microseconds of SQLite, where a hand-off to sqlx's worker
 //!   thread and back cost two context switches (a refund submit is a dozen statements; see
@@ -17,6 +19,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use sqlx::any::AnyRow;
+use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::{AnyConnection, Executor};
 
 use crate::StoreError;
@@ -211,6 +214,7 @@ where
 /// A row a statement returned.
 pub enum Row {
     Any(AnyRow),
+    Postgres(PgRow),
     Sqlite(SqliteRow),
 }
 
@@ -225,6 +229,7 @@ impl Row {
     pub fn try_get<T: Column, I: ColumnIndex>(&self, index: I) -> Result<T, StoreError> {
         match self {
             Row::Any(row) => sqlx::Row::try_get::<T, I>(row, index).map_err(StoreError::from),
+            Row::Postgres(row) => sqlx::Row::try_get::<T, I>(row, index).map_err(StoreError::from),
             Row::Sqlite(row) => {
                 let at = index
                     .position(&row.names)
@@ -238,7 +243,7 @@ impl Row {
 }
 
 /// A column by name (`&str`) or position (`usize`).
-pub trait ColumnIndex: sqlx::ColumnIndex<AnyRow> + Copy {
+pub trait ColumnIndex: sqlx::ColumnIndex<AnyRow> + sqlx::ColumnIndex<PgRow> + Copy {
     fn position(self, names: &[String]) -> Option<usize>;
     fn describe(self) -> String;
 }
@@ -262,7 +267,13 @@ impl ColumnIndex for usize {
 }
 
 /// What a column can be read as (sqlx decodes it from its rows; this, from the writer's).
-pub trait Column: Sized + for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any> {
+pub trait Column:
+    Sized
+    + for<'r> sqlx::Decode<'r, sqlx::Any>
+    + sqlx::Type<sqlx::Any>
+    + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+    + sqlx::Type<sqlx::Postgres>
+{
     fn from_sqlite(value: &rusqlite::types::Value) -> Result<Self, String>;
 }
 
@@ -327,7 +338,21 @@ tuple_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
 
 // ---- sqlx connections -------------------------------------------------------------------
 
-fn any_query<'q>(query: &'q Query<'_>) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+/// The statement with its values bound, for a sqlx connection of either driver.
+fn bound<'q, DB>(query: &'q Query<'_>) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    f64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<f64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<bool>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<Vec<u8>>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q [u8]: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
     query.args.iter().fold(sqlx::query(query.sql), |q, arg| match arg {
         Value::Null(Kind::Int) => q.bind(None::<i64>),
         Value::Null(Kind::Real) => q.bind(None::<f64>),
@@ -342,6 +367,29 @@ fn any_query<'q>(query: &'q Query<'_>) -> sqlx::query::Query<'q, sqlx::Any, sqlx
     })
 }
 
+impl Sql for PgConnection {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    fn run<'c>(&'c mut self, query: &'c Query<'_>) -> Pending<'c, u64> {
+        Box::pin(async move { Ok(bound::<sqlx::Postgres>(query).execute(self).await?.rows_affected()) })
+    }
+
+    fn rows<'c>(&'c mut self, query: &'c Query<'_>) -> Pending<'c, Vec<Row>> {
+        Box::pin(async move {
+            Ok(bound::<sqlx::Postgres>(query).fetch_all(self).await?.into_iter().map(Row::Postgres).collect())
+        })
+    }
+
+    fn batch<'c>(&'c mut self, sql: &'c str) -> Pending<'c, ()> {
+        Box::pin(async move {
+            self.execute(sqlx::raw_sql(sql)).await?;
+            Ok(())
+        })
+    }
+}
+
 impl Sql for AnyConnection {
     fn backend(&self) -> Backend {
         if self.backend_name() == "PostgreSQL" {
@@ -352,11 +400,13 @@ impl Sql for AnyConnection {
     }
 
     fn run<'c>(&'c mut self, query: &'c Query<'_>) -> Pending<'c, u64> {
-        Box::pin(async move { Ok(any_query(query).execute(self).await?.rows_affected()) })
+        Box::pin(async move { Ok(bound::<sqlx::Any>(query).execute(self).await?.rows_affected()) })
     }
 
     fn rows<'c>(&'c mut self, query: &'c Query<'_>) -> Pending<'c, Vec<Row>> {
-        Box::pin(async move { Ok(any_query(query).fetch_all(self).await?.into_iter().map(Row::Any).collect()) })
+        Box::pin(
+            async move { Ok(bound::<sqlx::Any>(query).fetch_all(self).await?.into_iter().map(Row::Any).collect()) },
+        )
     }
 
     fn batch<'c>(&'c mut self, sql: &'c str) -> Pending<'c, ()> {
@@ -392,7 +442,11 @@ macro_rules! sql_through_deref {
 }
 pub(crate) use sql_through_deref;
 
-sql_through_deref!(sqlx::pool::PoolConnection<sqlx::Any>, sqlx::Transaction<'static, sqlx::Any>);
+sql_through_deref!(
+    sqlx::pool::PoolConnection<sqlx::Any>,
+    sqlx::Transaction<'static, sqlx::Any>,
+    sqlx::pool::PoolConnection<sqlx::Postgres>
+);
 
 // ---- SQLite's writer --------------------------------------------------------------------
 

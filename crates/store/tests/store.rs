@@ -1331,3 +1331,50 @@ async fn sqlite_is_built_without_its_global_mutexes() {
     assert!(options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"), "{options:?}");
     assert!(!options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"), "{options:?}");
 }
+
+on_both_databases! {
+    async fn a_hot_read_sees_each_commit_at_once_and_keeps_one_plan_on_postgres(db) {
+        use yajin_store::records::sessions::{self, Session};
+        let f = merchant_with_terminal(&db, "13800000071", "HOT-00001").await;
+        let session = Session {
+            token_hash: "hot-read".into(),
+            principal_kind: "merchant".into(),
+            principal_id: f.merchant_id.clone(),
+            role: "merchant".into(),
+            csrf_hash: "csrf".into(),
+            expires_at: 10_000,
+        };
+        // Each read on its own connection (PostgreSQL's reads have a pool of their own), each
+        // right after a commit on a use case's connection.
+        assert!(sessions::live(&db, "hot-read", 1_000).await.unwrap().is_none());
+        let mut tx = db.begin_write().await.unwrap();
+        sessions::insert(&mut tx, &session, 1_000).await.unwrap();
+        tx.commit().await.unwrap();
+        let live = sessions::live(&db, "hot-read", 1_000).await.unwrap().expect("live once committed");
+        assert_eq!((live.principal_id.as_str(), live.expires_at), (f.merchant_id.as_str(), 10_000));
+        assert!(sessions::live(&db, "hot-read", 10_000).await.unwrap().is_none(), "expired");
+        let mut tx = db.begin_write().await.unwrap();
+        sessions::revoke(&mut tx, "hot-read", 2_000).await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(sessions::live(&db, "hot-read", 2_000).await.unwrap().is_none(), "revoked");
+
+        let (page, merchant) = devices::page(&db, &f.merchant_id, "", 10).await.unwrap();
+        assert_eq!(page.iter().map(|t| t.terminal.sn.as_str()).collect::<Vec<_>>(), ["HOT-00001"]);
+        assert!(!merchant.risk_frozen);
+
+        // PostgreSQL plans the hot reads once a connection (My Devices' page was planned
+        // afresh at every run, at more cost than running it); the use cases' statements keep
+        // PostgreSQL's own choice.
+        if db.backend() == yajin_store::Backend::Postgres {
+            let mode = |mut conn: Box<yajin_store::sql::Conn>| async move {
+                let row = yajin_store::sql::query("SELECT current_setting('plan_cache_mode') AS mode")
+                    .fetch_one(&mut *conn)
+                    .await
+                    .unwrap();
+                row.try_get::<String, _>("mode").unwrap()
+            };
+            assert_eq!(mode(db.read_connection().await.unwrap()).await, "force_generic_plan");
+            assert_eq!(mode(Box::new(db.pool().acquire().await.unwrap())).await, "auto");
+        }
+    }
+}

@@ -150,7 +150,7 @@ struct RawRow {
 }
 
 impl RawRow {
-    fn of_any(row: &Row) -> Result<RawRow, StoreError> {
+    fn of_row(row: &Row) -> Result<RawRow, StoreError> {
         Ok(RawRow {
             terminal: terminals::raw(row)?,
             transfers: row.try_get("transfers")?,
@@ -201,7 +201,8 @@ pub async fn of_terminals_committed(
 }
 
 /// Runs the statement for `select` with `$1` the merchant, `$2` `second` and `$3` `limit`
-/// (a page's), outside any transaction: one statement is one snapshot.
+/// (a page's), outside any transaction (one statement is one snapshot), on a connection for
+/// hot reads ([`Db::read_connection`]).
 async fn committed(
     db: &Db,
     select: Select,
@@ -224,7 +225,7 @@ async fn committed(
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         });
     }
-    let mut conn = db.pool().acquire().await?;
+    let mut conn = db.read_connection().await?;
     let postgres = db.backend() == crate::Backend::Postgres;
     let query = query(sql(postgres, select)).bind(merchant_id).bind(second);
     let query = match limit {
@@ -232,7 +233,7 @@ async fn committed(
         None => query,
     };
     let rows = query.fetch_all(&mut *conn).await?;
-    rows.iter().map(RawRow::of_any).collect()
+    rows.iter().map(RawRow::of_row).collect()
 }
 
 /// The terminals with these ids (the merchant's), each with its facts, and the merchant's
@@ -246,7 +247,7 @@ pub async fn of_terminals(
     let postgres = conn.backend() == crate::Backend::Postgres;
     let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let rows = query(sql(postgres, Select::Ids)).bind(merchant_id).bind(ids).fetch_all(&mut *conn).await?;
-    facts(rows.iter().map(RawRow::of_any).collect::<Result<Vec<_>, StoreError>>()?)
+    facts(rows.iter().map(RawRow::of_row).collect::<Result<Vec<_>, StoreError>>()?)
 }
 
 /// The merchant's terminal with this SN (another merchant's is not found) with its facts, and
@@ -258,7 +259,7 @@ pub async fn of_sn(
 ) -> Result<Option<(TerminalFacts, MerchantFacts)>, StoreError> {
     let postgres = conn.backend() == crate::Backend::Postgres;
     let rows = query(sql(postgres, Select::Sn)).bind(merchant_id).bind(sn).fetch_all(&mut *conn).await?;
-    let (mut terminals, merchant) = facts(rows.iter().map(RawRow::of_any).collect::<Result<Vec<_>, StoreError>>()?)?;
+    let (mut terminals, merchant) = facts(rows.iter().map(RawRow::of_row).collect::<Result<Vec<_>, StoreError>>()?)?;
     Ok(terminals.pop().map(|terminal| (terminal, merchant)))
 }
 
@@ -281,7 +282,7 @@ pub async fn for_application(
         .await?;
     let Some(row) = rows.first() else { return Ok(None) };
     let applicant = super::merchants::applicant_of_row(row)?;
-    let (mut terminals, merchant) = facts(vec![RawRow::of_any(row)?])?;
+    let (mut terminals, merchant) = facts(vec![RawRow::of_row(row)?])?;
     Ok(terminals.pop().map(|terminal| (terminal, merchant, applicant)))
 }
 
@@ -308,7 +309,7 @@ pub async fn for_applications(
         let slot = usize::try_from(request).ok().and_then(|i| found.get_mut(i));
         let Some(slot) = slot else { return Err(StoreError::Corrupt(format!("no request {request} in the batch"))) };
         let applicant = super::merchants::applicant_of_row(row)?;
-        let (mut terminals, merchant) = facts(vec![RawRow::of_any(row)?])?;
+        let (mut terminals, merchant) = facts(vec![RawRow::of_row(row)?])?;
         *slot = terminals.pop().map(|terminal| (terminal, merchant, applicant));
     }
     Ok(found)

@@ -43,7 +43,7 @@ const LIVE: &str = "SELECT s.token_hash, s.principal_kind, s.principal_id,
       AND (s.principal_kind <> 'staff' OR st.active = 1)";
 
 /// The live session behind a token hash (every request asks): on a SQLite file through the
-/// synchronous reader.
+/// synchronous reader, on PostgreSQL on a connection for hot reads.
 pub async fn live(db: &crate::Db, token_hash: &str, now_ms: i64) -> Result<Option<Session>, StoreError> {
     if let Some(reader) = db.sqlite_reader() {
         return reader.read(|conn| {
@@ -60,8 +60,8 @@ pub async fn live(db: &crate::Db, token_hash: &str, now_ms: i64) -> Result<Optio
             }))
         });
     }
-    let mut conn = db.pool().acquire().await?;
-    find_live(&mut conn, token_hash, now_ms).await
+    let mut conn = db.read_connection().await?;
+    find_live(&mut *conn, token_hash, now_ms).await
 }
 
 pub async fn find_live(conn: &mut Conn, token_hash: &str, now_ms: i64) -> Result<Option<Session>, StoreError> {
