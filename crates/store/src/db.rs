@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use sqlx::any::AnyConnectOptions;
-use sqlx::pool::PoolOptions;
-use sqlx::postgres::{PgConnectOptions, PgPool};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 
 pub use crate::sql::Backend;
@@ -105,7 +104,7 @@ pub struct Db {
     postgres_url: Option<SecretUrl>,
     /// PostgreSQL: connections of its own driver for the hot committed reads (see
     /// [`Db::read_connection`]), opened when first needed.
-    postgres_reads: Option<PgPool>,
+    postgres_reads: Option<std::sync::Arc<crate::postgres_reads::PostgresReads>>,
 }
 
 /// PostgreSQL's connections for the hot reads: half as many as the pool's (a read is one
@@ -113,40 +112,6 @@ pub struct Db {
 fn postgres_reads_max(max_connections: u32) -> u32 {
     max_connections.div_ceil(2)
 }
-
-/// The pool settings both drivers' pools share.
-fn pool_options<DB: sqlx::Database>(options: &DbOptions, max_connections: u32) -> PoolOptions<DB> {
-    PoolOptions::<DB>::new()
-        .max_connections(max_connections)
-        .acquire_timeout(options.acquire_timeout)
-        // sqlx pings every connection it hands out: on PostgreSQL a round trip before
-        // each request's first statement (a submit had two, My Devices two). A connection
-        // that answered moments ago is alive; one idle longer is checked, so a database
-        // restart costs no request an error (HikariCP's `aliveBypassWindowMs`).
-        .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
-            Box::pin(async move {
-                if meta.idle_for >= CHECK_CONNECTIONS_IDLE_FOR {
-                    conn.ping().await?;
-                }
-                Ok(true)
-            })
-        })
-}
-
-/// Each PostgreSQL connection's settings. No JIT compilation: Yajin's statements are short,
-/// and PostgreSQL compiles any whose estimated cost passes `jit_above_cost` — a page of 200
-/// terminals of a merchant with 40,000 took 24–40 ms of compiling to run 2 ms
-/// (docs/benchmarks.md, session 10).
-const POSTGRES_SETTINGS: &str = "SET jit = off";
-
-/// The hot reads' connections also keep one plan a statement. PostgreSQL plans a prepared
-/// statement afresh at each run while it guesses that a plan for the values at hand beats
-/// the generic one; for My Devices' page (a merchant, an SN to start after, a count) it
-/// always guesses so, and its planning cost more than its running (docs/benchmarks.md,
-/// session 20). The reads made here look rows up by key, where the generic plan is the
-/// plan; the other statements keep PostgreSQL's choice.
-const POSTGRES_READ_SETTINGS: &str = "SET jit = off; SET plan_cache_mode = force_generic_plan";
 
 /// A database URL, which may hold a password: never printed whole.
 #[derive(Clone)]
@@ -186,13 +151,32 @@ impl Db {
             u64::from(options.sqlite_cache_mib) * 1024
         );
         let pool_pragmas = pragmas.clone();
-        let pool = pool_options::<Any>(options, options.max_connections)
+        let pool = AnyPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            // sqlx pings every connection it hands out: on PostgreSQL a round trip before
+            // each request's first statement (a submit had two, My Devices two). A connection
+            // that answered moments ago is alive; one idle longer is checked, so a database
+            // restart costs no request an error (HikariCP's `aliveBypassWindowMs`).
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= CHECK_CONNECTIONS_IDLE_FOR {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |conn, _meta| {
                 let pragmas = pool_pragmas.clone();
                 Box::pin(async move {
                     match backend {
                         Backend::Sqlite => conn.execute(sqlx::raw_sql(&pragmas)).await?,
-                        Backend::Postgres => conn.execute(sqlx::raw_sql(POSTGRES_SETTINGS)).await?,
+                        // No JIT compilation: Yajin's statements are short, and PostgreSQL
+                        // compiles any whose estimated cost passes `jit_above_cost` — a page
+                        // of 200 terminals of a merchant with 40,000 took 24–40 ms of
+                        // compiling to run 2 ms (docs/benchmarks.md, session 10).
+                        Backend::Postgres => conn.execute(sqlx::raw_sql("SET jit = off")).await?,
                     };
                     Ok(())
                 })
@@ -224,15 +208,12 @@ impl Db {
             Backend::Postgres => {
                 let connect: PgConnectOptions =
                     url.parse().map_err(|e: sqlx::Error| StoreError::BadUrl(format!("{}: {e}", redact(url))))?;
-                let reads = pool_options::<sqlx::Postgres>(options, postgres_reads_max(options.max_connections))
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            conn.execute(sqlx::raw_sql(POSTGRES_READ_SETTINGS)).await?;
-                            Ok(())
-                        })
-                    })
-                    .connect_lazy_with(connect);
-                Some(reads)
+                let reads = crate::postgres_reads::PostgresReads::new(
+                    connect,
+                    postgres_reads_max(options.max_connections),
+                    options.acquire_timeout,
+                );
+                Some(std::sync::Arc::new(reads))
             }
             Backend::Sqlite => None,
         };
@@ -289,11 +270,11 @@ impl Db {
 
     /// A connection for one hot read outside any transaction (a session by token, My
     /// Devices' one statement): on PostgreSQL one of the reads' own (see
-    /// `POSTGRES_READ_SETTINGS`), otherwise the pool's. A SQLite file's hot reads go through
+    /// [`crate::postgres_reads`]), otherwise the pool's. A SQLite file's hot reads go through
     /// [`Db::sqlite_reader`] instead.
     pub async fn read_connection(&self) -> Result<Box<Conn>, StoreError> {
         match &self.postgres_reads {
-            Some(reads) => Ok(Box::new(reads.acquire().await?)),
+            Some(reads) => Ok(Box::new(reads.lease().await?)),
             None => Ok(Box::new(self.pool.acquire().await?)),
         }
     }

@@ -19,6 +19,7 @@ mod group_commit;
 pub mod ledger;
 pub mod migrate;
 pub mod pii;
+pub mod postgres_reads;
 pub mod records;
 pub mod sql;
 pub mod sqlite_reader;

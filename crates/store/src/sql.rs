@@ -2,8 +2,8 @@
 //! written once (`$1` placeholders work on both) and runs on whichever connection it is given:
 //!
 //! - a sqlx connection (PostgreSQL; SQLite's pool and in-memory databases), asynchronously;
-//! - PostgreSQL's connections for the hot committed reads ([`crate::Db::read_connection`]),
-//!   whose rows are PostgreSQL's own (no conversion to sqlx's `Any` rows per value);
+//! - PostgreSQL's connections for the hot committed reads ([`crate::postgres_reads`]), whose
+//!   rows are PostgreSQL's own (no conversion to sqlx's `Any` rows per value);
 //! - SQLite's one writer ([`crate::group_commit`]), a rusqlite connection used synchronously:
 //!   a statement there costs its few microseconds of SQLite, where a hand-off to sqlx's worker
 //!   thread and back cost two context switches (a refund submit is a dozen statements; see
@@ -442,11 +442,7 @@ macro_rules! sql_through_deref {
 }
 pub(crate) use sql_through_deref;
 
-sql_through_deref!(
-    sqlx::pool::PoolConnection<sqlx::Any>,
-    sqlx::Transaction<'static, sqlx::Any>,
-    sqlx::pool::PoolConnection<sqlx::Postgres>
-);
+sql_through_deref!(sqlx::pool::PoolConnection<sqlx::Any>, sqlx::Transaction<'static, sqlx::Any>);
 
 // ---- SQLite's writer --------------------------------------------------------------------
 

@@ -1378,3 +1378,61 @@ on_both_databases! {
         }
     }
 }
+
+/// PostgreSQL's hot reads keep connections of their own (sqlx's pool sent each one handed back
+/// a round trip): a connection whose read was cut short or failed is closed, never lent again
+/// with something of that read left in it; a read that ran to its end gives its connection back;
+/// none of this keeps one of the few places (the test database allows four such connections).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hot_read_cut_short_or_failed_leaves_nothing_for_the_next() {
+    use yajin_store::sql::{query, Conn};
+    let Some(test) = yajin_testdb::TestDb::postgres().await else { return };
+    let db = &test.db;
+    async fn backend(conn: &mut Conn) -> i64 {
+        let row = query("SELECT pg_backend_pid()::bigint AS pid").fetch_one(conn).await.unwrap();
+        row.try_get::<i64, _>("pid").unwrap()
+    }
+    for i in 0..12_i64 {
+        let mut conn = db.read_connection().await.unwrap();
+        let cut_short = backend(&mut *conn).await;
+        let slow = query("SELECT pg_sleep(0.2)::text AS slept, 'late' AS n");
+        let cut = tokio::time::timeout(std::time::Duration::from_millis(20), slow.fetch_all(&mut *conn)).await;
+        assert!(cut.is_err(), "the read was cut short");
+        drop(conn);
+
+        let mut conn = db.read_connection().await.unwrap();
+        let failed = backend(&mut *conn).await;
+        assert_ne!(failed, cut_short, "a connection cut short is closed");
+        assert!(query("SELECT no_such_column FROM terminals").fetch_all(&mut *conn).await.is_err());
+        drop(conn);
+
+        let mut conn = db.read_connection().await.unwrap();
+        let answered = backend(&mut *conn).await;
+        assert_ne!(answered, failed, "a connection whose statement failed is closed");
+        let row = query("SELECT $1::bigint AS n").bind(i).fetch_one(&mut *conn).await.unwrap();
+        assert_eq!(row.try_get::<i64, _>("n").unwrap(), i, "each read answers its own statement");
+        drop(conn);
+        assert_eq!(backend(&mut *db.read_connection().await.unwrap()).await, answered, "a clean one is lent again");
+    }
+}
+
+/// A hot read's idle connection that PostgreSQL dropped (a restart, `pg_terminate_backend`)
+/// is replaced before a request meets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hot_read_replaces_a_connection_the_server_dropped() {
+    use yajin_store::sql::query;
+    let Some(test) = yajin_testdb::TestDb::postgres().await else { return };
+    let db = &test.db;
+    let backend = |mut conn: Box<yajin_store::sql::Conn>| async move {
+        let row = query("SELECT pg_backend_pid()::bigint AS pid").fetch_one(&mut *conn).await.unwrap();
+        row.try_get::<i64, _>("pid").unwrap()
+    };
+    let first = backend(db.read_connection().await.unwrap()).await;
+    assert_eq!(backend(db.read_connection().await.unwrap()).await, first, "an idle connection is used again");
+    let mut admin = db.pool().acquire().await.unwrap();
+    sqlx::query("SELECT pg_terminate_backend($1::int)").bind(first).execute(&mut *admin).await.unwrap();
+    drop(admin);
+    tokio::time::sleep(yajin_store::db::CHECK_CONNECTIONS_IDLE_FOR + std::time::Duration::from_millis(100)).await;
+    let next = backend(db.read_connection().await.unwrap()).await;
+    assert_ne!(next, first);
+}

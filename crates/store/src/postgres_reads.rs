@@ -1,0 +1,141 @@
+//! The hot reads on PostgreSQL (a session by token, My Devices): connections of PostgreSQL's
+//! own driver, kept here rather than in sqlx's pool. A read is one statement outside any
+//! transaction, so one snapshot of what is committed, like [`crate::sqlite_reader`]'s.
+//!
+//! Why not sqlx's pool: it sends every connection handed back a round trip (a `Sync`, to
+//! make sure nothing of a cancelled statement is left unread), which was a fifth of the
+//! server's CPU under My Devices (docs/benchmarks.md, session 20). Here a connection goes
+//! back only when its last statement ran to its end; one whose statement failed, or whose
+//! caller stopped waiting half-way, is closed instead, so the next read never meets its
+//! leftovers. A connection idle for a second or more is pinged before it is used (as the
+//! pool's are: see [`crate::db::CHECK_CONNECTIONS_IDLE_FOR`]).
+//!
+//! These connections also keep one plan a statement (`plan_cache_mode = force_generic_plan`):
+//! PostgreSQL planned My Devices' page afresh at every run, guessing that a plan for the
+//! values at hand would beat the generic one, and the planning cost more than the running.
+//! The reads made here look rows up by key, where the generic plan is the plan.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{Connection, Executor};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::db::CHECK_CONNECTIONS_IDLE_FOR;
+use crate::sql::{Backend, Pending, Query, Row, Sql};
+use crate::StoreError;
+
+/// Each connection's settings (JIT off, as on the pool's: see `Db::connect`).
+pub(crate) const SETTINGS: &str = "SET jit = off; SET plan_cache_mode = force_generic_plan";
+
+pub struct PostgresReads {
+    connect: PgConnectOptions,
+    acquire_timeout: Duration,
+    /// One permit a connection: at most this many exist at once.
+    permits: Arc<Semaphore>,
+    /// Connections ready for a read, each with when it was last used.
+    idle: Mutex<Vec<(PgConnection, Instant)>>,
+}
+
+impl std::fmt::Debug for PostgresReads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PostgresReads({} at most)", self.permits.available_permits())
+    }
+}
+
+impl PostgresReads {
+    /// Up to `max` connections, opened when first needed.
+    pub fn new(connect: PgConnectOptions, max: u32, acquire_timeout: Duration) -> PostgresReads {
+        let max = usize::try_from(max.max(1)).unwrap_or(1);
+        PostgresReads { connect, acquire_timeout, permits: Arc::new(Semaphore::new(max)), idle: Mutex::new(Vec::new()) }
+    }
+
+    /// A connection for one read: an idle one (pinged first if idle long), or a new one.
+    pub async fn lease(self: &Arc<Self>) -> Result<Lease, StoreError> {
+        let permit = tokio::time::timeout(self.acquire_timeout, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))?
+            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
+        loop {
+            let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+            let Some((mut conn, last_used)) = idle else { break };
+            if last_used.elapsed() < CHECK_CONNECTIONS_IDLE_FOR || conn.ping().await.is_ok() {
+                return Ok(Lease { reads: self.clone(), conn: Some(conn), clean: true, _permit: permit });
+            }
+            // Dropped by the server (a restart, `pg_terminate_backend`): the next one.
+        }
+        let mut conn = PgConnection::connect_with(&self.connect).await?;
+        conn.execute(sqlx::raw_sql(SETTINGS)).await?;
+        Ok(Lease { reads: self.clone(), conn: Some(conn), clean: true, _permit: permit })
+    }
+
+    /// Closes the idle connections (the server is stopping).
+    pub async fn close(&self) {
+        self.permits.close();
+        let idle = self.idle.lock().map(|mut idle| std::mem::take(&mut *idle)).unwrap_or_default();
+        for (conn, _) in idle {
+            drop(conn.close().await);
+        }
+    }
+}
+
+/// A connection lent for a read; it goes back to the idle ones when dropped, if its last
+/// statement ran to its end.
+pub struct Lease {
+    reads: Arc<PostgresReads>,
+    conn: Option<PgConnection>,
+    /// False from a statement's start until it has been answered in full.
+    clean: bool,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Lease {
+    fn conn(&mut self) -> Result<&mut PgConnection, StoreError> {
+        self.conn.as_mut().ok_or(StoreError::Database(sqlx::Error::PoolClosed))
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        if self.clean && !self.reads.permits.is_closed() {
+            if let Ok(mut idle) = self.reads.idle.lock() {
+                idle.push((conn, Instant::now()));
+            }
+        }
+    }
+}
+
+impl Sql for Lease {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    fn run<'c>(&'c mut self, query: &'c Query<'_>) -> Pending<'c, u64> {
+        Box::pin(async move {
+            self.clean = false;
+            let done = self.conn()?.run(query).await?;
+            self.clean = true;
+            Ok(done)
+        })
+    }
+
+    fn rows<'c>(&'c mut self, query: &'c Query<'_>) -> Pending<'c, Vec<Row>> {
+        Box::pin(async move {
+            self.clean = false;
+            let rows = self.conn()?.rows(query).await?;
+            self.clean = true;
+            Ok(rows)
+        })
+    }
+
+    fn batch<'c>(&'c mut self, sql: &'c str) -> Pending<'c, ()> {
+        Box::pin(async move {
+            self.clean = false;
+            self.conn()?.batch(sql).await?;
+            self.clean = true;
+            Ok(())
+        })
+    }
+}
