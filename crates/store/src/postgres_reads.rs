@@ -27,12 +27,13 @@ use crate::sql::{Backend, Pending, Query, Row, Sql};
 use crate::StoreError;
 
 /// Each connection's settings (JIT off, as on the pool's: see `Db::connect`).
-pub(crate) const SETTINGS: &str = "SET jit = off; SET plan_cache_mode = force_generic_plan";
+const SETTINGS: &str = "SET jit = off; SET plan_cache_mode = force_generic_plan";
 
 pub struct PostgresReads {
     connect: PgConnectOptions,
     acquire_timeout: Duration,
-    /// One permit a connection: at most this many exist at once.
+    max: usize,
+    /// One permit a connection: at most `max` exist at once.
     permits: Arc<Semaphore>,
     /// Connections ready for a read, each with when it was last used.
     idle: Mutex<Vec<(PgConnection, Instant)>>,
@@ -40,7 +41,7 @@ pub struct PostgresReads {
 
 impl std::fmt::Debug for PostgresReads {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PostgresReads({} at most)", self.permits.available_permits())
+        write!(f, "PostgresReads({} connections at most)", self.max)
     }
 }
 
@@ -48,7 +49,8 @@ impl PostgresReads {
     /// Up to `max` connections, opened when first needed.
     pub fn new(connect: PgConnectOptions, max: u32, acquire_timeout: Duration) -> PostgresReads {
         let max = usize::try_from(max.max(1)).unwrap_or(1);
-        PostgresReads { connect, acquire_timeout, permits: Arc::new(Semaphore::new(max)), idle: Mutex::new(Vec::new()) }
+        let permits = Arc::new(Semaphore::new(max));
+        PostgresReads { connect, acquire_timeout, max, permits, idle: Mutex::new(Vec::new()) }
     }
 
     /// A connection for one read: an idle one (pinged first if idle long), or a new one.
@@ -91,6 +93,7 @@ pub struct Lease {
 }
 
 impl Lease {
+    /// The connection (only `drop` takes it away).
     fn conn(&mut self) -> Result<&mut PgConnection, StoreError> {
         self.conn.as_mut().ok_or(StoreError::Database(sqlx::Error::PoolClosed))
     }
