@@ -212,6 +212,7 @@ impl Db {
                     connect,
                     postgres_reads_max(options.max_connections),
                     options.acquire_timeout,
+                    CHECK_CONNECTIONS_IDLE_FOR,
                 );
                 Some(std::sync::Arc::new(reads))
             }

@@ -7,8 +7,8 @@
 //! server's CPU under My Devices (docs/benchmarks.md, session 20). Here a connection goes
 //! back only when its last statement ran to its end; one whose statement failed, or whose
 //! caller stopped waiting half-way, is closed instead, so the next read never meets its
-//! leftovers. A connection idle for a second or more is pinged before it is used (as the
-//! pool's are: see [`crate::db::CHECK_CONNECTIONS_IDLE_FOR`]).
+//! leftovers. A connection idle for a while is pinged before it is used, as the pool's are
+//! (`Db::connect` passes the same while).
 //!
 //! These connections also keep one plan a statement (`plan_cache_mode = force_generic_plan`):
 //! PostgreSQL planned My Devices' page afresh at every run, guessing that a plan for the
@@ -22,7 +22,6 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection, Executor};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::db::CHECK_CONNECTIONS_IDLE_FOR;
 use crate::sql::{Backend, Pending, Query, Row, Sql};
 use crate::StoreError;
 
@@ -32,6 +31,8 @@ const SETTINGS: &str = "SET jit = off; SET plan_cache_mode = force_generic_plan"
 pub struct PostgresReads {
     connect: PgConnectOptions,
     acquire_timeout: Duration,
+    /// A connection idle this long is pinged before it is lent.
+    check_idle_for: Duration,
     max: usize,
     /// One permit a connection: at most `max` exist at once.
     permits: Arc<Semaphore>,
@@ -46,11 +47,17 @@ impl std::fmt::Debug for PostgresReads {
 }
 
 impl PostgresReads {
-    /// Up to `max` connections, opened when first needed.
-    pub fn new(connect: PgConnectOptions, max: u32, acquire_timeout: Duration) -> PostgresReads {
+    /// Up to `max` connections, opened when first needed; one idle for `check_idle_for` or
+    /// longer is pinged before it is lent.
+    pub fn new(
+        connect: PgConnectOptions,
+        max: u32,
+        acquire_timeout: Duration,
+        check_idle_for: Duration,
+    ) -> PostgresReads {
         let max = usize::try_from(max.max(1)).unwrap_or(1);
         let permits = Arc::new(Semaphore::new(max));
-        PostgresReads { connect, acquire_timeout, max, permits, idle: Mutex::new(Vec::new()) }
+        PostgresReads { connect, acquire_timeout, check_idle_for, max, permits, idle: Mutex::new(Vec::new()) }
     }
 
     /// A connection for one read: an idle one (pinged first if idle long), or a new one.
@@ -62,7 +69,7 @@ impl PostgresReads {
         loop {
             let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
             let Some((mut conn, last_used)) = idle else { break };
-            if last_used.elapsed() < CHECK_CONNECTIONS_IDLE_FOR || conn.ping().await.is_ok() {
+            if last_used.elapsed() < self.check_idle_for || conn.ping().await.is_ok() {
                 return Ok(Lease { reads: self.clone(), conn: Some(conn), clean: true, _permit: permit });
             }
             // Dropped by the server (a restart, `pg_terminate_backend`): the next one.
