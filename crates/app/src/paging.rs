@@ -78,8 +78,9 @@ fn encode(key: &str) -> String {
     hex::encode(key.as_bytes())
 }
 
+/// No sort key holds a control character (NUL would also be refused by PostgreSQL).
 fn decode(cursor: &str) -> Option<String> {
-    hex::decode(cursor).ok().and_then(|b| String::from_utf8(b).ok())
+    hex::decode(cursor).ok().and_then(|b| String::from_utf8(b).ok()).filter(|key| !key.chars().any(char::is_control))
 }
 
 #[cfg(test)]
@@ -94,6 +95,9 @@ mod tests {
         }
         assert!(matches!(PageRequest::parse(None, Some("zz")), Err(AppError::InvalidCursor)));
         assert!(matches!(PageRequest::parse(None, Some("ff")), Err(AppError::InvalidCursor)), "not UTF-8");
+        for control in ["00", "6100", "0a"] {
+            assert!(matches!(PageRequest::parse(None, Some(control)), Err(AppError::InvalidCursor)), "{control}");
+        }
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Everything Yajin answers over HTTP: the JSON API and the web pages side by side, an answer
 //! for an unknown path, and the layers every request passes (headers, metrics, tracing).
 
+use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::Router;
@@ -18,6 +19,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::routes())
         .route("/assets/{name}", axum::routing::get(http::assets::serve))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(refuse_nul))
         .layer(axum::middleware::from_fn(move |request, next| security_headers(https, request, next)))
         .layer(axum::middleware::from_fn(http::track_metrics))
         .layer(TraceLayer::new_for_http())
@@ -26,12 +28,72 @@ pub fn router(state: AppState) -> Router {
 
 /// An unknown path: a page for a browser, a problem for anyone else.
 async fn not_found(headers: HeaderMap) -> Response {
-    let wants_html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
-    if wants_html {
+    if wants_html(&headers) {
         web::not_found_page(&headers)
     } else {
         problem::ApiError::not_found().render(problem::language(&headers))
     }
+}
+
+/// No id, key, cursor, filter or form field of Yajin holds a NUL character, and PostgreSQL
+/// cannot hold one in text at all: a request with `%00` in its path is not found, one with it
+/// in its query or in a form's field is refused naming the field, before a lookup turns it
+/// into a database error. (The store refuses any other text holding one: `StoreError::Unstorable`.)
+async fn refuse_nul(request: Request, next: Next) -> Response {
+    let uri = request.uri().clone();
+    if uri.path().contains("%00") {
+        return not_found(request.headers().clone()).await;
+    }
+    if let Some(field) = uri.query().and_then(field_with_nul) {
+        let error =
+            problem::ApiError::new(StatusCode::BAD_REQUEST, problem::ErrorCode::InvalidQuery).with("field", field);
+        return refusal(request.headers(), uri.path(), error);
+    }
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/x-www-form-urlencoded"));
+    if !is_form {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, web::FORM_LIMIT_BYTES).await else {
+        let error = problem::ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, problem::ErrorCode::PayloadTooLarge);
+        return refusal(&parts.headers, uri.path(), error);
+    };
+    if let Some(field) = std::str::from_utf8(&bytes).ok().and_then(field_with_nul) {
+        let error = problem::ApiError::field(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            problem::ErrorCode::InvalidBody,
+            yajin_core::validation::FieldError::new(
+                field,
+                "invalid_characters",
+                "含有不可见的控制字符",
+                "contains invisible control characters",
+            ),
+        );
+        return refusal(&parts.headers, uri.path(), error);
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// The name of the first `name=value` pair of a URL-encoded text that holds `%00`.
+fn field_with_nul(encoded: &str) -> Option<String> {
+    let pair = encoded.split('&').find(|pair| pair.contains("%00"))?;
+    Some(pair.split('=').next().unwrap_or_default().replace("%00", "").to_owned())
+}
+
+/// A refusal as a page for a browser, a problem for anyone else.
+fn refusal(headers: &HeaderMap, path: &str, error: problem::ApiError) -> Response {
+    if wants_html(headers) {
+        web::refusal_page(error, headers, path)
+    } else {
+        error.render(problem::language(headers))
+    }
+}
+
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"))
 }
 
 /// The headers every response carries: no framing, no inline script or style, no sniffing,

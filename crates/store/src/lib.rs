@@ -56,6 +56,10 @@ pub enum StoreError {
     /// The group transaction this work was part of did not commit: none of it happened.
     #[error("the commit failed, nothing was written: {0}")]
     CommitFailed(String),
+    /// A text value held a NUL character, which PostgreSQL can neither store nor compare:
+    /// refused before the statement ran, on both databases.
+    #[error("a text value holds a NUL character")]
+    Unstorable,
     #[error("database error: {0}")]
     Database(sqlx::Error),
     /// An error from SQLite's writer connection (rusqlite), other than a broken unique key.

@@ -338,8 +338,20 @@ tuple_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
 
 // ---- sqlx connections -------------------------------------------------------------------
 
+/// Refuses a statement with a text value holding NUL, which PostgreSQL cannot store or even
+/// compare (it fails the statement), before it runs, on both databases alike: whatever reaches
+/// the store holding one is a caller's input no check above caught (`StoreError::Unstorable`).
+fn storable(query: &Query<'_>) -> Result<(), StoreError> {
+    match query.args.iter().any(|v| matches!(v, Value::Text(t) if t.contains('\0'))) {
+        true => Err(StoreError::Unstorable),
+        false => Ok(()),
+    }
+}
+
 /// The statement with its values bound, for a sqlx connection of either driver.
-fn bound<'q, DB>(query: &'q Query<'_>) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+fn bound<'q, DB>(
+    query: &'q Query<'_>,
+) -> Result<sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>, StoreError>
 where
     DB: sqlx::Database,
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
@@ -353,7 +365,8 @@ where
     &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     &'q [u8]: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    query.args.iter().fold(sqlx::query(query.sql), |q, arg| match arg {
+    storable(query)?;
+    Ok(query.args.iter().fold(sqlx::query(query.sql), |q, arg| match arg {
         Value::Null(Kind::Int) => q.bind(None::<i64>),
         Value::Null(Kind::Real) => q.bind(None::<f64>),
         Value::Null(Kind::Bool) => q.bind(None::<bool>),
@@ -364,7 +377,7 @@ where
         Value::Bool(v) => q.bind(*v),
         Value::Text(v) => q.bind(v.as_ref()),
         Value::Blob(v) => q.bind(v.as_ref()),
-    })
+    }))
 }
 
 impl Sql for PgConnection {
@@ -373,12 +386,12 @@ impl Sql for PgConnection {
     }
 
     fn run<'c>(&'c mut self, query: &'c Query<'_>) -> Pending<'c, u64> {
-        Box::pin(async move { Ok(bound::<sqlx::Postgres>(query).execute(self).await?.rows_affected()) })
+        Box::pin(async move { Ok(bound::<sqlx::Postgres>(query)?.execute(self).await?.rows_affected()) })
     }
 
     fn rows<'c>(&'c mut self, query: &'c Query<'_>) -> Pending<'c, Vec<Row>> {
         Box::pin(async move {
-            Ok(bound::<sqlx::Postgres>(query).fetch_all(self).await?.into_iter().map(Row::Postgres).collect())
+            Ok(bound::<sqlx::Postgres>(query)?.fetch_all(self).await?.into_iter().map(Row::Postgres).collect())
         })
     }
 
@@ -400,12 +413,12 @@ impl Sql for AnyConnection {
     }
 
     fn run<'c>(&'c mut self, query: &'c Query<'_>) -> Pending<'c, u64> {
-        Box::pin(async move { Ok(bound::<sqlx::Any>(query).execute(self).await?.rows_affected()) })
+        Box::pin(async move { Ok(bound::<sqlx::Any>(query)?.execute(self).await?.rows_affected()) })
     }
 
     fn rows<'c>(&'c mut self, query: &'c Query<'_>) -> Pending<'c, Vec<Row>> {
         Box::pin(
-            async move { Ok(bound::<sqlx::Any>(query).fetch_all(self).await?.into_iter().map(Row::Any).collect()) },
+            async move { Ok(bound::<sqlx::Any>(query)?.fetch_all(self).await?.into_iter().map(Row::Any).collect()) },
         )
     }
 
@@ -458,6 +471,7 @@ impl SqliteWriter {
     }
 
     fn prepared(&self, query: &Query<'_>) -> Result<rusqlite::CachedStatement<'_>, StoreError> {
+        storable(query)?;
         // SQLite would prepare the first statement and quietly drop the rest (PostgreSQL
         // refuses them in a prepared statement): several statements go through `batch`.
         if query.sql.trim_end().trim_end_matches(';').contains(';') {

@@ -173,6 +173,13 @@ impl From<StoreError> for ApiError {
                 retry_after_s: Some(1),
                 ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::ServiceUnavailable)
             },
+            // Text with a NUL in it that no field's own check caught (an id or a name looked
+            // up as sent): the request's fault, and nothing was done.
+            StoreError::Unstorable => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::ValidationFailed)
+                .detail(
+                    "提交的内容含有不可见的控制字符（NUL）",
+                    "The request holds an invisible control character (NUL)",
+                ),
             e => ApiError::unexpected(format!("store: {e}")),
         }
     }

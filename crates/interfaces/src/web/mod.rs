@@ -69,6 +69,17 @@ async fn page_errors(request: axum::extract::Request, next: axum::middleware::Ne
     }
 }
 
+/// A refusal made before any page's handler ran (see `router::refuse_nul`), as a page.
+pub fn refusal_page(
+    error: crate::http::problem::ApiError,
+    request_headers: &axum::http::HeaderMap,
+    path: &str,
+) -> Response {
+    let lang = visitor::page_language(request_headers);
+    let area = if path.starts_with("/console") { page::Area::Console } else { page::Area::Portal };
+    PageError::api(error, lang, area).into_response()
+}
+
 /// An unknown path, as a page.
 pub fn not_found_page(request_headers: &axum::http::HeaderMap) -> Response {
     let lang = visitor::page_language(request_headers);

@@ -378,3 +378,43 @@ on_both_databases! {
         c.all_seen();
     }
 }
+
+on_both_databases! {
+    async fn a_nul_character_anywhere_is_refused_never_a_server_error(db) {
+        // PostgreSQL can neither store nor compare text holding NUL: each of these reached it
+        // as sent and failed its statement (500s found by hand, session 20).
+        let app = spawn_app(db).await;
+        let merchant = app.merchant(demo::MERCHANT_A.phone).await;
+        let finance = app.staff("finance").await;
+
+        // In a path: nothing has such an id.
+        for path in ["/api/v1/refund-applications/ra_%00x", "/api/v1/terminals/DEMO%00", "/api/v1/tickets/tk_%00"] {
+            let r = app.get(path, &merchant).await;
+            assert_eq!((r.status, r.code()), (404, "not_found"), "{path}: {}", r.body);
+        }
+        let r = app.send("GET", "/api/v1/receipts/R%00X/verify", None, None, &[]).await;
+        assert_eq!(r.status, 404, "{}", r.body);
+        // In a query: the parameter is named.
+        let r = app.get("/api/v1/payouts?status=%00", &finance).await;
+        assert_eq!((r.status, r.code(), r.body["field"].as_str()), (400, "invalid_query", Some("status")), "{}", r.body);
+        // A cursor is the hex of a sort key, and no key holds a control character.
+        for cursor in ["00", "4100", "0a"] {
+            for list in ["/api/v1/terminals", "/api/v1/outstanding-items", "/api/v1/refund-applications"] {
+                let r = app.get(&format!("{list}?cursor={cursor}"), &merchant).await;
+                assert_eq!((r.status, r.code()), (400, "invalid_cursor"), "{list} {cursor}: {}", r.body);
+            }
+        }
+        // In a JSON field no check of its own reads: the store refuses it before it runs.
+        let r = app.login("1380000\u{0}0001", "Demo@12345").await;
+        assert_eq!((r.status, r.code()), (422, "validation_failed"), "{}", r.body);
+        assert_eq!(app.login(demo::MERCHANT_A.phone, "Demo@12345").await.status, 200, "no lockout counted against the real number");
+        // In a form's field: refused naming it, as a page for a browser.
+        let form = b"phone=138%000000001&password=x&sms_code=&next=%2F".to_vec();
+        let r = app.raw("POST", "/login", None, "application/x-www-form-urlencoded", form.clone()).await;
+        assert_eq!(r.status, 422, "{}", r.body);
+        assert_eq!(r.body["errors"][0]["field"], "phone", "{}", r.body);
+        let page = app.raw_with("POST", "/login", None, "application/x-www-form-urlencoded", form, &[("accept", "text/html")]).await;
+        assert_eq!(page.status, 422);
+        assert!(page.headers["content-type"].to_str().unwrap().starts_with("text/html"), "a page");
+    }
+}
