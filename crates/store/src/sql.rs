@@ -342,10 +342,10 @@ tuple_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
 /// compare (it fails the statement), before it runs, on both databases alike: whatever reaches
 /// the store holding one is a caller's input no check above caught (`StoreError::Unstorable`).
 fn storable(query: &Query<'_>) -> Result<(), StoreError> {
-    match query.args.iter().any(|v| matches!(v, Value::Text(t) if t.contains('\0'))) {
-        true => Err(StoreError::Unstorable),
-        false => Ok(()),
+    if query.args.iter().any(|v| matches!(v, Value::Text(t) if t.contains('\0'))) {
+        return Err(StoreError::Unstorable);
     }
+    Ok(())
 }
 
 /// The statement with its values bound, for a sqlx connection of either driver.
