@@ -40,7 +40,7 @@ async fn not_found(headers: HeaderMap) -> Response {
 /// in its query or in a form's field is refused naming the field, before a lookup turns it
 /// into a database error. (The store refuses any other text holding one: `StoreError::Unstorable`.)
 async fn refuse_nul(request: Request, next: Next) -> Response {
-    let uri = request.uri().clone();
+    let uri = request.uri();
     if uri.path().contains("%00") {
         return not_found(request.headers().clone()).await;
     }
@@ -62,20 +62,15 @@ async fn refuse_nul(request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, web::FORM_LIMIT_BYTES).await else {
         let error = problem::ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, problem::ErrorCode::PayloadTooLarge);
-        return refusal(&parts.headers, uri.path(), error);
+        return refusal(&parts.headers, parts.uri.path(), error);
     };
     if let Some(field) = std::str::from_utf8(&bytes).ok().and_then(field_with_nul) {
-        let error = problem::ApiError::field(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            problem::ErrorCode::InvalidBody,
-            yajin_core::validation::FieldError::new(
-                field,
-                "invalid_characters",
-                "含有不可见的控制字符",
-                "contains invisible control characters",
-            ),
-        );
-        return refusal(&parts.headers, uri.path(), error);
+        // What `printable` says of any typed text holding NUL.
+        if let Some(invalid) = yajin_core::validation::printable(&field, "\0", yajin_core::validation::Lines::Many) {
+            let error =
+                problem::ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, problem::ErrorCode::InvalidBody, invalid);
+            return refusal(&parts.headers, parts.uri.path(), error);
+        }
     }
     next.run(Request::from_parts(parts, Body::from(bytes))).await
 }

@@ -17,7 +17,7 @@ use serde_json::{json, Map, Value};
 use yajin_app::setup::StoreError;
 use yajin_app::AppError;
 use yajin_core::eligibility::Lang;
-use yajin_core::validation::FieldError;
+use yajin_core::validation::{FieldError, Lines};
 
 /// An error on its way to the client.
 #[derive(Clone, Debug)]
@@ -174,12 +174,11 @@ impl From<StoreError> for ApiError {
                 ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::ServiceUnavailable)
             },
             // Text with a NUL in it that no field's own check caught (an id or a name looked
-            // up as sent): the request's fault, and nothing was done.
-            StoreError::Unstorable => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::ValidationFailed)
-                .detail(
-                    "提交的内容含有不可见的控制字符（NUL）",
-                    "The request holds an invisible control character (NUL)",
-                ),
+            // up as sent): the request's fault, and nothing was done. A path, a query and a
+            // form were checked before (`router::refuse_nul`): what is left is a JSON body.
+            StoreError::Unstorable => {
+                ApiError::validation(yajin_core::validation::printable("body", "\0", Lines::Many).into_iter().collect())
+            }
             e => ApiError::unexpected(format!("store: {e}")),
         }
     }

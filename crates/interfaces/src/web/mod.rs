@@ -61,7 +61,7 @@ async fn switch_language(Path(code): Path<String>, Query(q): Query<Back>) -> Res
 /// in the reader's language, never bare text.
 async fn page_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let lang = visitor::page_language(request.headers());
-    let area = if request.uri().path().starts_with("/console") { page::Area::Console } else { page::Area::Portal };
+    let area = area_of(request.uri().path());
     let response = next.run(request).await;
     match crate::http::problem::bare_refusal(&response) {
         Some(refusal) => PageError::api(refusal, lang, area).into_response(),
@@ -75,9 +75,16 @@ pub fn refusal_page(
     request_headers: &axum::http::HeaderMap,
     path: &str,
 ) -> Response {
-    let lang = visitor::page_language(request_headers);
-    let area = if path.starts_with("/console") { page::Area::Console } else { page::Area::Portal };
-    PageError::api(error, lang, area).into_response()
+    PageError::api(error, visitor::page_language(request_headers), area_of(path)).into_response()
+}
+
+/// Which part of the site a path belongs to, for the frame of an error page.
+fn area_of(path: &str) -> page::Area {
+    if path.starts_with("/console") {
+        page::Area::Console
+    } else {
+        page::Area::Portal
+    }
 }
 
 /// An unknown path, as a page.

@@ -407,6 +407,7 @@ on_both_databases! {
         // In a JSON field no check of its own reads: the store refuses it before it runs.
         let r = app.login("1380000\u{0}0001", "Demo@12345").await;
         assert_eq!((r.status, r.code()), (422, "validation_failed"), "{}", r.body);
+        assert_eq!(r.body["errors"][0]["code"], "invalid_characters", "{}", r.body);
         assert_eq!(app.login(demo::MERCHANT_A.phone, "Demo@12345").await.status, 200, "no lockout counted against the real number");
         // In a form's field: refused naming it, as a page for a browser.
         let form = b"phone=138%000000001&password=x&sms_code=&next=%2F".to_vec();
