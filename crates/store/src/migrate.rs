@@ -65,6 +65,11 @@ const SQLITE: &[Migration] = &[
         name: "sliding_rate_limits",
         sql: include_str!("../migrations/sqlite/0013_sliding_rate_limits.sql"),
     },
+    Migration {
+        version: 14,
+        name: "usage_terminal_checked_per_statement",
+        sql: include_str!("../migrations/sqlite/0014_usage_terminal_checked_per_statement.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -120,6 +125,11 @@ const POSTGRES: &[Migration] = &[
         version: 13,
         name: "sliding_rate_limits",
         sql: include_str!("../migrations/postgres/0013_sliding_rate_limits.sql"),
+    },
+    Migration {
+        version: 14,
+        name: "usage_terminal_checked_per_statement",
+        sql: include_str!("../migrations/postgres/0014_usage_terminal_checked_per_statement.sql"),
     },
 ];
 

@@ -846,6 +846,37 @@ on_both_databases! {
         assert_eq!(facts[0].volumes, [("credit_card".to_owned(), Fen::new(300 * 301 / 2))]);
     }
 
+    async fn a_usage_record_names_a_terminal_that_exists_and_keeps_it(db) {
+        // A foreign key on SQLite, a check once a statement on PostgreSQL (migration 14): a
+        // record for no terminal is refused on every path that writes one, a bulk batch holding
+        // one is refused whole, and a terminal that records name is neither deleted nor renamed.
+        let f = merchant_with_terminal(&db, "13800000001", "SN-1").await;
+        let (id, _, _) = inactive_on_activation_plan(&db, &f).await;
+        let usage = |terminal_id: &str, at: i64| terminals::NewUsage { terminal_id: terminal_id.to_owned(),
+            amount: Fen::new(100), fee: Fen::ZERO, kind: TxnKind::CreditCard, occurred_at: Timestamp::from_millis(at) };
+        let mut tx = db.begin_write().await.unwrap();
+        assert!(terminals::insert_usage(&mut tx, &usage("tm_nowhere", 1)).await.is_err());
+        tx.rollback().await.unwrap();
+        let mut loader = yajin_store::bulk::UsageLoader::new(&db);
+        let batch = vec![("R1".to_owned(), usage(&id, 1)), ("R2".to_owned(), usage("tm_nowhere", 2)), ("R3".to_owned(), usage(&id, 3))];
+        assert!(loader.load(&batch).await.is_err());
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM usage_transactions").fetch_one(db.pool()).await.unwrap();
+        assert_eq!(count, 0, "nothing of the refused batch stays");
+        assert_eq!(loader.load(&[batch[0].clone(), batch[2].clone()]).await.unwrap(), 2, "the loader goes on after a refusal");
+
+        // The terminal is inactive (no window, so no counted volume) and holds no deposit: only
+        // its usage records name it.
+        let delete = sqlx::query("DELETE FROM terminals WHERE id = $1").bind(&id).execute(db.pool()).await;
+        assert!(delete.is_err(), "{delete:?}");
+        let rename = sqlx::query("UPDATE terminals SET id = 'tm_renamed' WHERE id = $1").bind(&id).execute(db.pool()).await;
+        assert!(rename.is_err(), "{rename:?}");
+        let still: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM terminals WHERE id = $1").bind(&id).fetch_one(db.pool()).await.unwrap();
+        assert_eq!(still, 1);
+        // A terminal no record names changes as before.
+        let renamed = sqlx::query("UPDATE terminals SET model = 'P3' WHERE id = $1").bind(&id).execute(db.pool()).await.unwrap();
+        assert_eq!(renamed.rows_affected(), 1);
+    }
+
     async fn a_record_written_while_its_terminal_activates_is_counted(db) {
         // Activation is set off by a terminal's first record, and recounts what it can see; a
         // second first record, written meanwhile by another transaction, must still count once
