@@ -226,32 +226,75 @@ pub fn whole_fen(text: &str) -> Option<Fen> {
     text.parse::<i64>().ok().filter(|n| *n <= Fen::PARSE_MAX.get()).map(Fen::new)
 }
 
-/// An import under way: what is imported, by whom, and (for usage records) the bulk loader
-/// kept from one batch to the next.
+/// An import under way: what is imported, by whom, and whether anything is written. A batch
+/// is checked first ([`Import::check`]: every field, and for usage records each row's terminal
+/// looked up), then written ([`Import::write`]); the two are apart so that a caller can check
+/// the next batch while the database writes the last one.
+#[derive(Clone, Copy)]
 pub struct Import<'a> {
     app: &'a App,
     actor: &'a Actor,
     columns: &'a Columns,
     dry_run: bool,
+}
+
+/// Where an import's batches are written, kept from one batch to the next (the bulk loader of
+/// usage records keeps its connection).
+pub struct Writer {
     usage: UsageLoader,
+}
+
+/// A batch checked and not yet written.
+pub struct Checked {
+    tally: Tally,
+    errors: Vec<RowError>,
+    pending: Pending,
+}
+
+enum Pending {
+    /// Usage records: the rows already decided (refused, or repeated in the batch), and the
+    /// records to write with each one's line.
+    Usage { decided: Vec<(u64, Outcome)>, lines: Vec<u64>, records: Vec<(String, NewUsage)> },
+    /// Other kinds: the rows whose fields are text, checked further as they are written.
+    Rows(Vec<Row>),
 }
 
 impl<'a> Import<'a> {
     /// `dry_run`: nothing is written, and a row counts as loaded when it would be.
     pub fn new(app: &'a App, actor: &'a Actor, columns: &'a Columns, dry_run: bool) -> Import<'a> {
-        Import { app, actor, columns, dry_run, usage: UsageLoader::new(&app.db) }
+        Import { app, actor, columns, dry_run }
     }
 
-    /// Loads a batch of rows (or only checks them); returns the tally and every refused row's
-    /// errors. A database failure stops the import (what was committed stays; running it
-    /// again resumes, since every record is idempotent on its natural key).
-    pub async fn load(&mut self, rows: Vec<Row>) -> Result<(Tally, Vec<RowError>), StoreError> {
-        let (app, actor, columns, dry_run) = (self.app, self.actor, self.columns, self.dry_run);
-        let mut tally = Tally { rows: rows.len() as u64, ..Tally::default() };
+    /// How many writers this import keeps busy at once: for usage records as many as the
+    /// database writes side by side with profit ([`UsageLoader::at_once`]); other kinds one,
+    /// batch after batch.
+    pub fn writers(&self) -> usize {
+        match self.columns.kind {
+            Kind::Transactions if !self.dry_run => UsageLoader::at_once(&self.app.db),
+            _ => 1,
+        }
+    }
+
+    /// Where this import writes.
+    pub fn writer(&self) -> Writer {
+        Writer { usage: UsageLoader::new(&self.app.db) }
+    }
+
+    /// Checks a batch and writes it: [`Import::check`], then [`Import::write`].
+    pub async fn load(&self, writer: &mut Writer, rows: Vec<Row>) -> Result<(Tally, Vec<RowError>), StoreError> {
+        let checked = self.check(rows).await?;
+        self.write(writer, checked).await
+    }
+
+    /// Checks a batch of rows, writing nothing: each row's width and text, and for usage records
+    /// every field and each row's terminal.
+    pub async fn check(&self, rows: Vec<Row>) -> Result<Checked, StoreError> {
+        let columns = self.columns;
+        let tally = Tally { rows: rows.len() as u64, ..Tally::default() };
         let mut errors = Vec::new();
         let mut good = Vec::with_capacity(rows.len());
         let names = header_names(columns);
-        for row in &rows {
+        for row in rows {
             if row.fields.len() != columns.width {
                 errors.push(RowError::new(
                     row.line,
@@ -273,17 +316,37 @@ impl<'a> Import<'a> {
             }
             good.push(row);
         }
-        let outcomes = match columns.kind {
-            Kind::Transactions => transactions(app, &mut self.usage, columns, &good, dry_run).await?,
-            Kind::Terminals if !dry_run => terminals_batch(app, actor, columns, &good).await?,
-            Kind::OutstandingItems => outstanding_batch(app, actor, columns, &good, dry_run).await?,
-            Kind::Merchants if !dry_run => merchants_batch(app, actor, columns, &good).await?,
-            _ => {
-                let mut outcomes = Vec::with_capacity(good.len());
-                for row in &good {
-                    outcomes.push((row.line, one(app, actor, columns, row, dry_run).await?));
+        let pending = match columns.kind {
+            Kind::Transactions => usage_checked(self.app, columns, &good).await?,
+            _ => Pending::Rows(good),
+        };
+        Ok(Checked { tally, errors, pending })
+    }
+
+    /// Writes a checked batch (or, in a dry run, counts what would be new); returns the tally
+    /// and every refused row's errors. A database failure stops the import (what was committed
+    /// stays; running it again resumes, since every record is idempotent on its natural key).
+    pub async fn write(&self, writer: &mut Writer, checked: Checked) -> Result<(Tally, Vec<RowError>), StoreError> {
+        let (app, actor, columns, dry_run) = (self.app, self.actor, self.columns, self.dry_run);
+        let Checked { mut tally, mut errors, pending } = checked;
+        let outcomes = match pending {
+            Pending::Usage { decided, lines, records } => {
+                usage_written(app, &mut writer.usage, decided, lines, records, dry_run).await?
+            }
+            Pending::Rows(good) => {
+                let good: Vec<&Row> = good.iter().collect();
+                match columns.kind {
+                    Kind::Terminals if !dry_run => terminals_batch(app, actor, columns, &good).await?,
+                    Kind::OutstandingItems => outstanding_batch(app, actor, columns, &good, dry_run).await?,
+                    Kind::Merchants if !dry_run => merchants_batch(app, actor, columns, &good).await?,
+                    _ => {
+                        let mut outcomes = Vec::with_capacity(good.len());
+                        for row in &good {
+                            outcomes.push((row.line, one(app, actor, columns, row, dry_run).await?));
+                        }
+                        outcomes
+                    }
                 }
-                outcomes
             }
         };
         for (line, outcome) in outcomes {
@@ -311,7 +374,8 @@ pub async fn load(
     rows: Vec<Row>,
     dry_run: bool,
 ) -> Result<(Tally, Vec<RowError>), StoreError> {
-    Import::new(app, actor, columns, dry_run).load(rows).await
+    let import = Import::new(app, actor, columns, dry_run);
+    import.load(&mut import.writer(), rows).await
 }
 
 fn header_names(columns: &Columns) -> Vec<&'static str> {
@@ -631,16 +695,9 @@ async fn outstanding_batch(
     .await
 }
 
-/// A batch of usage records in one transaction of the bulk loader: each row checked, the
-/// terminals looked up at once, the good rows inserted (a reference already recorded is
-/// skipped), the bad ones reported.
-async fn transactions(
-    app: &App,
-    loader: &mut UsageLoader,
-    columns: &Columns,
-    rows: &[&Row],
-    dry_run: bool,
-) -> Result<Vec<(u64, Outcome)>, StoreError> {
+/// Usage records checked: each row's fields, and the terminals of the good ones looked up at
+/// once. A reference repeated in the batch is already there from its first row on.
+async fn usage_checked(app: &App, columns: &Columns, rows: &[Row]) -> Result<Pending, StoreError> {
     let now = app.clock.now();
     let mut parsed = Vec::with_capacity(rows.len());
     for row in rows {
@@ -677,37 +734,51 @@ async fn transactions(
         let mut conn = app.db.begin_read().await?;
         terminals::ids_by_sns(&mut conn, &sns).await?.into_iter().collect()
     };
-    let mut outcomes = Vec::with_capacity(parsed.len());
-    let mut batch = Vec::new();
-    let mut seen = std::collections::HashSet::new();
+    let mut decided = Vec::new();
+    let mut lines = Vec::with_capacity(parsed.len());
+    let mut records = Vec::with_capacity(parsed.len());
+    let mut seen = HashSet::new();
     for (line, p) in parsed {
         match p {
-            Err(errors) => outcomes.push((line, Err(errors))),
+            Err(errors) => decided.push((line, Err(errors))),
             Ok((reference, sn, amount, fee, kind, occurred_at)) => match ids.get(&sn) {
-                None => outcomes
+                None => decided
                     .push((line, Err(vec![FieldError::new("sn", "not_found", "没有这台终端", "no such terminal")]))),
                 Some(terminal_id) => {
                     if !seen.insert(reference.clone()) {
-                        outcomes.push((line, Ok(false)));
+                        decided.push((line, Ok(false)));
                         continue;
                     }
+                    lines.push(line);
                     let usage = NewUsage { terminal_id: terminal_id.clone(), amount, fee, kind, occurred_at };
-                    batch.push((line, reference, usage));
+                    records.push((reference, usage));
                 }
             },
         }
     }
-    let rows: Vec<(String, NewUsage)> = batch.iter().map(|(_, r, u)| (r.clone(), u.clone())).collect();
+    Ok(Pending::Usage { decided, lines, records })
+}
+
+/// Usage records written in one transaction of the bulk loader (a reference already recorded
+/// is skipped), or in a dry run counted; each row's outcome, in the file's order.
+async fn usage_written(
+    app: &App,
+    loader: &mut UsageLoader,
+    mut outcomes: Vec<(u64, Outcome)>,
+    lines: Vec<u64>,
+    records: Vec<(String, NewUsage)>,
+    dry_run: bool,
+) -> Result<Vec<(u64, Outcome)>, StoreError> {
     let new = if dry_run {
         let mut conn = app.db.begin_read().await?;
-        terminals::count_new_refs(&mut conn, &rows.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>()).await?
+        terminals::count_new_refs(&mut conn, &records.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>()).await?
     } else {
-        loader.load(&rows).await?
+        loader.load(records).await?
     };
     // The statement says how many were new, not which: the first `new` good rows are counted
     // as loaded and the rest as already there (the totals are exact).
-    for (i, (line, _, _)) in batch.iter().enumerate() {
-        outcomes.push((*line, Ok((i as u64) < new)));
+    for (i, line) in lines.into_iter().enumerate() {
+        outcomes.push((line, Ok((i as u64) < new)));
     }
     outcomes.sort_by_key(|(line, _)| *line);
     Ok(outcomes)

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures_util::stream::{FuturesOrdered, StreamExt};
 use yajin_app::import::{self, Columns, Kind, Row, RowError, Tally};
+use yajin_app::setup::StoreError;
 use yajin_app::{Actor, App, SystemClock};
 use yajin_channels::sms::SandboxSms;
 
@@ -91,6 +93,77 @@ impl ErrorsFile {
     }
 }
 
+/// Rows read from the file, and the lines that could not be read as rows of text.
+struct Batch {
+    rows: Vec<Row>,
+    unreadable: Vec<RowError>,
+}
+
+/// Takes the next batch from the reader and checks it: `None` when the file has ended.
+async fn check_next(
+    importing: import::Import<'_>,
+    mut batches: tokio::sync::mpsc::Receiver<Batch>,
+) -> (tokio::sync::mpsc::Receiver<Batch>, Option<Result<(import::Checked, Vec<RowError>), StoreError>>) {
+    let next = match batches.recv().await {
+        Some(batch) => Some(importing.check(batch.rows).await.map(|checked| (checked, batch.unreadable))),
+        None => None,
+    };
+    (batches, next)
+}
+
+fn unreadable(file: &Path, e: csv::Error) -> Failure {
+    Failure::runtime(format!("cannot read {}: {e}", file.display()))
+}
+
+/// Reads the rows after the header and hands them over `batch_size` at a time; returns when the
+/// file ends, when reading it fails, or when no one takes the batches any more.
+fn read_batches<R: Read>(
+    mut reader: csv::Reader<R>,
+    batch_size: usize,
+    encoding: Encoding,
+    file: &Path,
+    batches: tokio::sync::mpsc::Sender<Batch>,
+) -> Result<(), Failure> {
+    let mut record = csv::ByteRecord::new();
+    let mut batch = Batch { rows: Vec::with_capacity(batch_size), unreadable: Vec::new() };
+    loop {
+        let more = match reader.read_byte_record(&mut record) {
+            Ok(more) => more,
+            Err(e) => match e.kind() {
+                csv::ErrorKind::Io(_) => return Err(unreadable(file, e)),
+                _ => {
+                    // A row the CSV reader cannot take apart: reported, and reading goes on.
+                    let line = e.position().map_or(0, |p| p.line());
+                    batch.unreadable.push(RowError::new(line, "", "malformed_row", e.to_string()));
+                    continue;
+                }
+            },
+        };
+        if more {
+            let line = record.position().map_or(0, |p| p.line());
+            match record.iter().map(|f| std::str::from_utf8(f).map(str::to_owned)).collect::<Result<Vec<_>, _>>() {
+                Ok(fields) if !fields.iter().any(|f| f.contains('\u{FFFD}')) => batch.rows.push(Row { line, fields }),
+                _ => batch.unreadable.push(RowError::new(
+                    line,
+                    "",
+                    "invalid_encoding",
+                    format!("not {}: try --encoding", if encoding == Encoding::Gbk { "GBK" } else { "UTF-8" }),
+                )),
+            }
+        }
+        let holds_any = !batch.rows.is_empty() || !batch.unreadable.is_empty();
+        if batch.rows.len() >= batch_size || (!more && holds_any) {
+            let handed = std::mem::replace(&mut batch, Batch { rows: Vec::with_capacity(batch_size), unreadable: Vec::new() });
+            if batches.blocking_send(handed).is_err() {
+                return Ok(());
+            }
+        }
+        if !more {
+            return Ok(());
+        }
+    }
+}
+
 pub async fn run(config: &DbConfig, keys: &KeyConfig, args: &ImportArgs) -> Result<(), Failure> {
     let kind = Kind::parse(&args.kind).ok_or_else(|| {
         Failure::config(format!(
@@ -112,8 +185,7 @@ pub async fn run(config: &DbConfig, keys: &KeyConfig, args: &ImportArgs) -> Resu
         .build(counting);
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(decoded);
     let mut record = csv::ByteRecord::new();
-    let unreadable = |e: csv::Error| Failure::runtime(format!("cannot read {}: {e}", args.file.display()));
-    if !reader.read_byte_record(&mut record).map_err(unreadable)? {
+    if !reader.read_byte_record(&mut record).map_err(|e| unreadable(&args.file, e))? {
         return Err(Failure::config(format!("{} is empty: it needs a header row", args.file.display())));
     }
     let header: Vec<String> = record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
@@ -134,59 +206,61 @@ pub async fn run(config: &DbConfig, keys: &KeyConfig, args: &ImportArgs) -> Resu
     let started = Instant::now();
     let mut errors_file = ErrorsFile::new(&args.file);
     let mut tally = Tally::default();
-    let batch_size = batch_rows(kind);
-    let mut batch = Vec::with_capacity(batch_size);
-    let mut decoding = Vec::new();
-    let mut importing = import::Import::new(&app, &actor, &columns, args.dry_run);
+    // The file is read and split into rows on a thread of its own, a batch ahead; each batch is
+    // checked while the ones before it are written, by as many writers as the import has
+    // (usage records on PostgreSQL: two batches at once). Outcomes are taken in the file's order.
+    let (sender, batches) = tokio::sync::mpsc::channel(1);
+    let (batch_size, encoding, file) = (batch_rows(kind), args.encoding, args.file.clone());
+    let reading = std::thread::spawn(move || read_batches(reader, batch_size, encoding, &file, sender));
+    let importing = import::Import::new(&app, &actor, &columns, args.dry_run);
+    let mut idle: Vec<import::Writer> = (0..importing.writers()).map(|_| importing.writer()).collect();
+    let stopped = |e: StoreError| Failure::runtime(format!("import stopped (run it again to resume): {e}"));
+    let mut writing = FuturesOrdered::new();
+    // The next batch being taken and checked: polled through a reference, so that it goes on
+    // where it was when a write finishes first (it may hold a batch taken from the reader).
+    let mut checking = Box::pin(check_next(importing, batches));
+    let mut checked: Option<(import::Checked, Vec<RowError>)> = None;
+    let mut ended = false;
     loop {
-        let more = match reader.read_byte_record(&mut record) {
-            Ok(more) => more,
-            Err(e) => match e.kind() {
-                csv::ErrorKind::Io(_) => return Err(unreadable(e)),
-                _ => {
-                    // A row the CSV reader cannot take apart: reported, and reading goes on.
-                    let line = e.position().map_or(0, |p| p.line());
-                    decoding.push(RowError::new(line, "", "malformed_row", e.to_string()));
-                    tally.rows += 1;
-                    tally.refused += 1;
-                    continue;
-                }
-            },
-        };
-        if more {
-            let line = record.position().map_or(0, |p| p.line());
-            match record.iter().map(|f| std::str::from_utf8(f).map(str::to_owned)).collect::<Result<Vec<_>, _>>() {
-                Ok(fields) if !fields.iter().any(|f| f.contains('\u{FFFD}')) => batch.push(Row { line, fields }),
-                _ => {
-                    decoding.push(RowError::new(
-                        line,
-                        "",
-                        "invalid_encoding",
-                        format!("not {}: try --encoding", if args.encoding == Encoding::Gbk { "GBK" } else { "UTF-8" }),
-                    ));
-                    tally.rows += 1;
-                    tally.refused += 1;
+        if let Some((batch, unreadable)) = checked.take() {
+            match idle.pop() {
+                Some(mut writer) => writing.push_back(async move {
+                    let result = importing.write(&mut writer, batch).await;
+                    (writer, result, unreadable)
+                }),
+                None => checked = Some((batch, unreadable)),
+            }
+        }
+        if ended && checked.is_none() && writing.is_empty() {
+            break;
+        }
+        tokio::select! {
+            Some((writer, result, unreadable)) = writing.next(), if !writing.is_empty() => {
+                idle.push(writer);
+                let (done, mut errors) = result.map_err(stopped)?;
+                tally.add(done);
+                tally.rows += unreadable.len() as u64;
+                tally.refused += unreadable.len() as u64;
+                errors.extend(unreadable);
+                errors.sort_by_key(|e| e.line);
+                errors_file.write(&errors)?;
+                bar.set_position(read.load(Ordering::Relaxed));
+                let per_s = tally.rows as f64 / started.elapsed().as_secs_f64().max(0.001);
+                bar.set_message(format!("{} rows, {per_s:.0} rows/s", tally.rows));
+            }
+            (batches, next) = checking.as_mut(), if !ended && checked.is_none() => {
+                match next {
+                    Some(result) => {
+                        checked = Some(result.map_err(stopped)?);
+                        checking.set(check_next(importing, batches));
+                    }
+                    None => ended = true,
                 }
             }
         }
-        if batch.len() >= batch_size || (!more && !batch.is_empty()) {
-            let rows = std::mem::take(&mut batch);
-            let (done, errors) = importing
-                .load(rows)
-                .await
-                .map_err(|e| Failure::runtime(format!("import stopped (run it again to resume): {e}")))?;
-            tally.add(done);
-            errors_file.write(&errors)?;
-        }
-        errors_file.write(&decoding)?;
-        decoding.clear();
-        bar.set_position(read.load(Ordering::Relaxed));
-        let per_s = tally.rows as f64 / started.elapsed().as_secs_f64().max(0.001);
-        bar.set_message(format!("{} rows, {per_s:.0} rows/s", tally.rows));
-        if !more {
-            break;
-        }
     }
+    // The file ended, or reading it failed (what was read before is loaded, as a rerun expects).
+    reading.join().map_err(|_| Failure::runtime("reading the file stopped unexpectedly"))??;
     bar.finish_and_clear();
     let errors_path = errors_file.finish()?;
     let seconds = started.elapsed().as_secs_f64();

@@ -797,9 +797,9 @@ on_both_databases! {
         tx.commit().await.unwrap();
         let mut loader = yajin_store::bulk::UsageLoader::new(&db);
         let batch = vec![("R1".to_owned(), usage(1_000, TxnKind::CreditCard, 30)), ("R2".to_owned(), usage(7, TxnKind::Nfc, 40))];
-        assert_eq!(loader.load(&batch).await.unwrap(), 2);
+        assert_eq!(loader.load(batch).await.unwrap(), 2);
         let again = vec![("R1".to_owned(), usage(1_000, TxnKind::CreditCard, 30)), ("R3".to_owned(), usage(9, TxnKind::Nfc, until + 5))];
-        assert_eq!(loader.load(&again).await.unwrap(), 1, "R1 was loaded before");
+        assert_eq!(loader.load(again).await.unwrap(), 1, "R1 was loaded before");
 
         let mut conn = db.pool().acquire().await.unwrap();
         let (facts, _) = yajin_store::records::devices::of_terminals(&mut conn, &f.merchant_id, std::slice::from_ref(&id)).await.unwrap();
@@ -834,10 +834,10 @@ on_both_databases! {
             fee: Fen::ZERO, kind: TxnKind::CreditCard, occurred_at: Timestamp::from_millis(20 + i) });
         let mut loader = yajin_store::bulk::UsageLoader::new(&db);
         let earlier: Vec<_> = (1..=300).filter(|i| i % 7 == 0).map(record).collect();
-        assert_eq!(loader.load(&earlier).await.unwrap(), 42);
+        assert_eq!(loader.load(earlier).await.unwrap(), 42);
         let batch: Vec<_> = (1..=300).map(record).collect();
-        assert_eq!(loader.load(&batch).await.unwrap(), 258, "the 42 recorded before are skipped");
-        assert_eq!(loader.load(&batch).await.unwrap(), 0);
+        assert_eq!(loader.load(batch.clone()).await.unwrap(), 258, "the 42 recorded before are skipped");
+        assert_eq!(loader.load(batch).await.unwrap(), 0);
 
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM usage_transactions").fetch_one(db.pool()).await.unwrap();
         assert_eq!(count, 300);
@@ -859,10 +859,10 @@ on_both_databases! {
         tx.rollback().await.unwrap();
         let mut loader = yajin_store::bulk::UsageLoader::new(&db);
         let batch = vec![("R1".to_owned(), usage(&id, 1)), ("R2".to_owned(), usage("tm_nowhere", 2)), ("R3".to_owned(), usage(&id, 3))];
-        assert!(loader.load(&batch).await.is_err());
+        assert!(loader.load(batch.clone()).await.is_err());
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM usage_transactions").fetch_one(db.pool()).await.unwrap();
         assert_eq!(count, 0, "nothing of the refused batch stays");
-        assert_eq!(loader.load(&[batch[0].clone(), batch[2].clone()]).await.unwrap(), 2, "the loader goes on after a refusal");
+        assert_eq!(loader.load(vec![batch[0].clone(), batch[2].clone()]).await.unwrap(), 2, "the loader goes on after a refusal");
 
         // The terminal is inactive (no window, so no counted volume) and holds no deposit: only
         // its usage records name it.
