@@ -153,7 +153,8 @@ fn read_batches<R: Read>(
         }
         let holds_any = !batch.rows.is_empty() || !batch.unreadable.is_empty();
         if batch.rows.len() >= batch_size || (!more && holds_any) {
-            let handed = std::mem::replace(&mut batch, Batch { rows: Vec::with_capacity(batch_size), unreadable: Vec::new() });
+            let handed =
+                std::mem::replace(&mut batch, Batch { rows: Vec::with_capacity(batch_size), unreadable: Vec::new() });
             if batches.blocking_send(handed).is_err() {
                 return Ok(());
             }

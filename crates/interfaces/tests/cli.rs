@@ -498,8 +498,14 @@ fn a_file_of_many_batches_loads_as_if_row_by_row(dir: &TempDir, extra: &[&str]) 
             // The reference of row 10 (first batch), in the second batch.
             format!("M10,{},500,0,credit_card,2026-10-02T00:00:00Z\n", sns[0]).into_bytes()
         } else {
-            format!("M{i},{},{},{},credit_card,2026-10-{:02}T08:00:00Z\n", sns[i % sns.len()], 100 + i, i % 7, 1 + i % 28)
-                .into_bytes()
+            format!(
+                "M{i},{},{},{},credit_card,2026-10-{:02}T08:00:00Z\n",
+                sns[i % sns.len()],
+                100 + i,
+                i % 7,
+                1 + i % 28
+            )
+            .into_bytes()
         };
         csv.extend_from_slice(&row);
     }
@@ -510,8 +516,8 @@ fn a_file_of_many_batches_loads_as_if_row_by_row(dir: &TempDir, extra: &[&str]) 
         let mut args = vec!["import", "--data-dir", d, "transactions", file, "--json"];
         args.extend_from_slice(extra);
         let out = yajin(&args, &[]);
-        let s: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+        let s: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
         assert_eq!(out.status.code(), Some(3), "some rows were refused: {s}");
         (s["rows"].as_u64(), s["loaded"].as_u64(), s["existing"].as_u64(), s["refused"].as_u64())
     };
