@@ -149,7 +149,7 @@ impl Db {
         }
         // Pages of 8 KiB for a database made now (the setting is read when the file gets its
         // first page; an existing database keeps its own, docs/operations.md): a record's
-        // indexes then split half as often, and a bulk load of usage records took 15–17 %
+        // indexes then split half as often, and a bulk load of usage records took 13 %
         // less time with no change to submits or reads (docs/benchmarks.md, session 21).
         let pragmas = format!(
             "PRAGMA page_size = {SQLITE_PAGE_SIZE}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \

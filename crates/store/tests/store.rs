@@ -1219,7 +1219,7 @@ on_both_databases! {
 /// must neither skip nor repeat a row.
 #[tokio::test]
 async fn a_new_sqlite_database_has_pages_of_eight_kib() {
-    // What made bulk loads 15–17 % faster (docs/benchmarks.md, session 21). The setting is
+    // What made bulk loads 13 % faster (docs/benchmarks.md, session 21). The setting is
     // SQLite's; PostgreSQL's pages are fixed when it is built.
     let test_db = yajin_testdb::TestDb::sqlite().await;
     let size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(test_db.db.pool()).await.unwrap();
