@@ -151,8 +151,9 @@ fn read_batches<R: Read>(
                 )),
             }
         }
-        let holds_any = !batch.rows.is_empty() || !batch.unreadable.is_empty();
-        if batch.rows.len() >= batch_size || (!more && holds_any) {
+        // Unreadable lines count toward a batch too: a file of garbage is held a batch at a time.
+        let held = batch.rows.len() + batch.unreadable.len();
+        if held >= batch_size || (!more && held > 0) {
             let handed =
                 std::mem::replace(&mut batch, Batch { rows: Vec::with_capacity(batch_size), unreadable: Vec::new() });
             if batches.blocking_send(handed).is_err() {
