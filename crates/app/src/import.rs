@@ -282,16 +282,17 @@ impl<'a> Import<'a> {
 
     /// Checks a batch and writes it: [`Import::check`], then [`Import::write`].
     pub async fn load(&self, writer: &mut Writer, rows: Vec<Row>) -> Result<(Tally, Vec<RowError>), StoreError> {
-        let checked = self.check(rows).await?;
+        let checked = self.check(rows, Vec::new()).await?;
         self.write(writer, checked).await
     }
 
     /// Checks a batch of rows, writing nothing: each row's width and text, and for usage records
-    /// every field and each row's terminal.
-    pub async fn check(&self, rows: Vec<Row>) -> Result<Checked, StoreError> {
+    /// every field and each row's terminal. `unreadable`: the batch's lines that could not be
+    /// read as rows of text, counted and reported with the others.
+    pub async fn check(&self, rows: Vec<Row>, unreadable: Vec<RowError>) -> Result<Checked, StoreError> {
         let columns = self.columns;
-        let tally = Tally { rows: rows.len() as u64, ..Tally::default() };
-        let mut errors = Vec::new();
+        let tally = Tally { rows: (rows.len() + unreadable.len()) as u64, ..Tally::default() };
+        let mut errors = unreadable;
         let mut good = Vec::with_capacity(rows.len());
         let names = header_names(columns);
         for row in rows {

@@ -103,9 +103,9 @@ struct Batch {
 async fn check_next(
     importing: import::Import<'_>,
     mut batches: tokio::sync::mpsc::Receiver<Batch>,
-) -> (tokio::sync::mpsc::Receiver<Batch>, Option<Result<(import::Checked, Vec<RowError>), StoreError>>) {
+) -> (tokio::sync::mpsc::Receiver<Batch>, Option<Result<import::Checked, StoreError>>) {
     let next = match batches.recv().await {
-        Some(batch) => Some(importing.check(batch.rows).await.map(|checked| (checked, batch.unreadable))),
+        Some(batch) => Some(importing.check(batch.rows, batch.unreadable).await),
         None => None,
     };
     (batches, next)
@@ -221,30 +221,26 @@ pub async fn run(config: &DbConfig, keys: &KeyConfig, args: &ImportArgs) -> Resu
     // The next batch being taken and checked: polled through a reference, so that it goes on
     // where it was when a write finishes first (it may hold a batch taken from the reader).
     let mut checking = Box::pin(check_next(importing, batches));
-    let mut checked: Option<(import::Checked, Vec<RowError>)> = None;
+    let mut checked: Option<import::Checked> = None;
     let mut ended = false;
     loop {
-        if let Some((batch, unreadable)) = checked.take() {
+        if let Some(batch) = checked.take() {
             match idle.pop() {
                 Some(mut writer) => writing.push_back(async move {
                     let result = importing.write(&mut writer, batch).await;
-                    (writer, result, unreadable)
+                    (writer, result)
                 }),
-                None => checked = Some((batch, unreadable)),
+                None => checked = Some(batch),
             }
         }
         if ended && checked.is_none() && writing.is_empty() {
             break;
         }
         tokio::select! {
-            Some((writer, result, unreadable)) = writing.next(), if !writing.is_empty() => {
+            Some((writer, result)) = writing.next(), if !writing.is_empty() => {
                 idle.push(writer);
-                let (done, mut errors) = result.map_err(stopped)?;
+                let (done, errors) = result.map_err(stopped)?;
                 tally.add(done);
-                tally.rows += unreadable.len() as u64;
-                tally.refused += unreadable.len() as u64;
-                errors.extend(unreadable);
-                errors.sort_by_key(|e| e.line);
                 errors_file.write(&errors)?;
                 bar.set_position(read.load(Ordering::Relaxed));
                 let per_s = tally.rows as f64 / started.elapsed().as_secs_f64().max(0.001);

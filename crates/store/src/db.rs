@@ -69,7 +69,7 @@ impl std::ops::DerefMut for Tx {
 pub const CHECK_CONNECTIONS_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// The page size of a SQLite database Yajin creates (SQLite's default is 4,096 bytes).
-pub const SQLITE_PAGE_SIZE: u32 = 8192;
+const SQLITE_PAGE_SIZE: u32 = 8192;
 
 /// Pool settings, passed explicitly.
 #[derive(Clone, Debug)]
