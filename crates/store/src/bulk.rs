@@ -1,7 +1,8 @@
 //! Bulk loading of usage records by the fastest path each database has: on SQLite prepared
 //! inserts of many rows a statement in one transaction per batch, on a connection used
-//! synchronously (no hand-off to a worker thread per statement); on PostgreSQL `COPY` into a
-//! temporary table and one `INSERT … SELECT` from it. Either way a batch is all or nothing, a
+//! synchronously (no hand-off to a worker thread per statement); on PostgreSQL `COPY` into the
+//! table, or, when the batch holds a reference already recorded, into a temporary table and one
+//! `INSERT … SELECT` from it. Either way a batch is all or nothing, a
 //! reference already recorded is skipped, and every commit is as durable as any other
 //! (`synchronous=FULL` on SQLite).
 
@@ -83,7 +84,7 @@ impl UsageLoader {
     }
 
     /// Inserts the batch (reference, record) in one transaction; returns how many were new.
-    pub async fn load(&mut self, rows: Vec<(String, NewUsage)>) -> Result<u64, StoreError> {
+    pub async fn load(&mut self, mut rows: Vec<(String, NewUsage)>) -> Result<u64, StoreError> {
         if rows.is_empty() {
             return Ok(0);
         }
@@ -112,7 +113,7 @@ impl UsageLoader {
                     let options: PgConnectOptions = url.parse()?;
                     *conn = Some(PgConnection::connect_with(&options.disable_statement_logging()).await?);
                 }
-                load_postgres(conn.as_mut().expect("opened above"), &rows).await
+                load_postgres(conn.as_mut().expect("opened above"), &mut rows).await
             }
             Target::Pool => {
                 let mut tx = self.db.begin_write().await?;
@@ -170,9 +171,13 @@ fn load_sqlite(conn: &mut rusqlite::Connection, rows: &[(String, NewUsage)]) -> 
     Ok(new)
 }
 
-async fn load_postgres(conn: &mut PgConnection, rows: &[(String, NewUsage)]) -> Result<u64, StoreError> {
+async fn load_postgres(conn: &mut PgConnection, rows: &mut [(String, NewUsage)]) -> Result<u64, StoreError> {
+    // In one order of references (the fallback's too): two loaders whose batches share
+    // references wait on each other's new keys, and taking them in one order makes that a
+    // wait, never a deadlock.
+    rows.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
     let mut data = String::with_capacity(rows.len() * 96);
-    for (reference, u) in rows {
+    for (reference, u) in rows.iter() {
         let (id, terminal_id, amount, fee, kind, occurred_at, reference) = u.columns(reference);
         let (amount, fee, occurred_at) = (amount.to_string(), fee.to_string(), occurred_at.to_string());
         for (i, field) in [id.as_str(), terminal_id, &amount, &fee, kind, &occurred_at, reference].iter().enumerate() {
@@ -183,17 +188,33 @@ async fn load_postgres(conn: &mut PgConnection, rows: &[(String, NewUsage)]) -> 
         }
         data.push('\n');
     }
-    // Two imports whose files share references wait on each other's new keys; taking them in
-    // one order (`ORDER BY ref`) makes that a wait, never a deadlock.
+    // A batch of new records (most of them: a file is loaded once) goes straight into the
+    // table. A reference already recorded fails that `COPY` at its row (the first one, when a
+    // file is loaded again), and the batch is loaded by way of a temporary table instead,
+    // skipping what is there: a second write of each row that the usual batch is spared.
+    let mut tx = conn.begin().await?;
+    let straight = copy_in(
+        &mut tx,
+        "COPY usage_transactions (id, terminal_id, amount_fen, fee_fen, kind, occurred_at, ref)
+         FROM STDIN (FORMAT text)",
+        data.as_bytes(),
+    )
+    .await;
+    match straight {
+        Ok(new) => {
+            tx.commit().await?;
+            return Ok(new);
+        }
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => tx.rollback().await?,
+        Err(e) => return Err(e.into()),
+    }
     let mut tx = conn.begin().await?;
     tx.execute(
         "CREATE TEMP TABLE IF NOT EXISTS usage_load (id TEXT, terminal_id TEXT, amount_fen BIGINT, fee_fen BIGINT,
             kind TEXT, occurred_at BIGINT, ref TEXT) ON COMMIT DELETE ROWS",
     )
     .await?;
-    let mut copy = tx.copy_in_raw("COPY usage_load FROM STDIN (FORMAT text)").await?;
-    copy.send(data.into_bytes()).await?;
-    copy.finish().await?;
+    copy_in(&mut tx, "COPY usage_load FROM STDIN (FORMAT text)", data.as_bytes()).await?;
     let new = tx
         .execute(
             "INSERT INTO usage_transactions (id, terminal_id, amount_fen, fee_fen, kind, occurred_at, ref)
@@ -204,6 +225,13 @@ async fn load_postgres(conn: &mut PgConnection, rows: &[(String, NewUsage)]) -> 
         .rows_affected();
     tx.commit().await?;
     Ok(new)
+}
+
+/// `COPY … FROM STDIN` of `data` (COPY's text format) on `conn`; returns the rows copied.
+async fn copy_in(conn: &mut PgConnection, statement: &str, data: &[u8]) -> Result<u64, sqlx::Error> {
+    let mut copy = conn.copy_in_raw(statement).await?;
+    copy.send(data).await?;
+    copy.finish().await
 }
 
 /// `value` in COPY's text format: backslash, tab, newline and carriage return escaped.
