@@ -172,9 +172,9 @@ fn load_sqlite(conn: &mut rusqlite::Connection, rows: &[(String, NewUsage)]) -> 
 }
 
 async fn load_postgres(conn: &mut PgConnection, rows: &mut [(String, NewUsage)]) -> Result<u64, StoreError> {
-    // In one order of references (the fallback's too): two loaders whose batches share
-    // references wait on each other's new keys, and taking them in one order makes that a
-    // wait, never a deadlock.
+    // In one order of references, byte by byte (the fallback's `COLLATE "C"`, and
+    // `insert_usage_many`'s): two loaders whose batches share references wait on each other's
+    // new keys, and taking them in one order makes that a wait, never a deadlock.
     rows.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
     let mut data = String::with_capacity(rows.len() * 96);
     for (reference, u) in rows.iter() {
@@ -219,7 +219,7 @@ async fn load_postgres(conn: &mut PgConnection, rows: &mut [(String, NewUsage)])
         .execute(
             "INSERT INTO usage_transactions (id, terminal_id, amount_fen, fee_fen, kind, occurred_at, ref)
              SELECT id, terminal_id, amount_fen, fee_fen, kind, occurred_at, ref FROM usage_load
-             ORDER BY ref ON CONFLICT (ref) DO NOTHING",
+             ORDER BY ref COLLATE \"C\" ON CONFLICT (ref) DO NOTHING",
         )
         .await?
         .rows_affected();
