@@ -22,7 +22,7 @@ use rand::Rng;
 use yajin_channels::payout::{BankStatus, ChannelError, PayoutChannel, PayoutOrder};
 use yajin_core::application::Status;
 use yajin_core::eligibility::TerminalStatus;
-use yajin_core::ledger::{postings, TransferState};
+use yajin_core::ledger::{postings, AccountKey, Transfer, TransferState};
 use yajin_core::notice::{Note, Notice};
 use yajin_core::Timestamp;
 use yajin_store::records::applications::{self, Application, Mark, NewEvent};
@@ -168,12 +168,21 @@ async fn unbind_if_terminated(tx: &mut Tx, a: &Application, now: i64) -> Result<
     Ok(())
 }
 
-async fn post_reservation(tx: &mut Tx, application_id: &str, now: i64) -> Result<(), AppError> {
-    for (transfer, state) in ledger::by_reference(tx, application_id).await? {
-        if state == TransferState::Pending {
-            ledger::post(tx, &transfer.id, now).await?;
-        }
+/// Posts the application's pending transfers (the reservation becomes the refund), then
+/// creates `then` (what the bank paid, if it paid), holding every account they move before
+/// moving any: several ledger calls in one transaction take their accounts in the ledger's
+/// order only so (a merchant settling a debt at once waits, never deadlocks).
+async fn post_reservation(tx: &mut Tx, application_id: &str, then: &[Transfer], now: i64) -> Result<(), AppError> {
+    let reserved = ledger::by_reference(tx, application_id).await?;
+    let pending: Vec<&Transfer> =
+        reserved.iter().filter(|(_, state)| *state == TransferState::Pending).map(|(t, _)| t).collect();
+    let accounts: Vec<AccountKey> =
+        pending.iter().copied().chain(then).flat_map(|t| [t.debit.clone(), t.credit.clone()]).collect();
+    ledger::hold_accounts(tx, &accounts).await?;
+    for transfer in pending {
+        ledger::post(tx, &transfer.id, now).await?;
     }
+    ledger::create(tx, then, now).await?;
     Ok(())
 }
 
@@ -187,7 +196,7 @@ fn receipt_number(now: i64) -> String {
 async fn complete_without_bank(tx: &mut Tx, a: &Application, now: i64) -> Result<(), AppError> {
     step(tx, a, Status::Paying, &Actor::system(), Note::NothingToPay, now).await?;
     let paying = Application { status: Status::Paying, ..a.clone() };
-    post_reservation(tx, &a.id, now).await?;
+    post_reservation(tx, &a.id, &[], now).await?;
     step(tx, &paying, Status::Refunded, &Actor::system(), Note::AllDeducted, now).await?;
     applications::set_receipt_number(tx, &a.id, &receipt_number(now)).await?;
     let notice = Notice::RefundedByDeduction { application_id: a.id.clone(), deducted: a.deducted };
@@ -220,8 +229,7 @@ pub async fn succeeded(app: &App, payout_id: &str, bank_reference: &str, paid_at
     }
     let payout = payouts::by_id(&mut tx, payout_id).await?.ok_or(AppError::NotFound("payout"))?;
     let a = applications::by_id(&mut tx, &payout.application_id).await?.ok_or(AppError::NotFound("application"))?;
-    post_reservation(&mut tx, &a.id, now).await?;
-    ledger::create(&mut tx, &[postings::payout_sent(&a.id, payout.amount)], now).await?;
+    post_reservation(&mut tx, &a.id, &[postings::payout_sent(&a.id, payout.amount)], now).await?;
     let note = Note::BankPaid { bank_reference: bank_reference.to_owned() };
     if !step(&mut tx, &a, Status::Refunded, &Actor::system(), note, now).await? {
         return Err(AppError::Unexpected(format!(

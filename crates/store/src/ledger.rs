@@ -2,8 +2,14 @@
 //! `voided`, once; account counters move only here, in the caller's transaction, through
 //! conditional updates whose rows-affected is checked. The CHECK constraints in the schema
 //! are the second line of defence.
+//!
+//! Accounts are taken in one order, by id: each ledger call takes every account it will move
+//! before it moves any ([`take_accounts`]), and a use case that makes several calls holds all
+//! of their accounts first ([`hold_accounts`]). Two transactions sharing accounts (the
+//! company's are shared by every refund) then wait on each other in turn, never in a circle:
+//! on PostgreSQL a circle is a deadlock, and one of the two fails.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::sql::{query, Conn, Row};
 use yajin_core::eligibility::DepositFigures;
@@ -20,10 +26,8 @@ pub async fn create(conn: &mut Conn, transfers: &[Transfer], now_ms: i64) -> Res
     for t in transfers {
         check_shape(t)?;
     }
-    // Every account the transfers name, in one statement (not two a transfer).
-    if !transfers.is_empty() {
-        ensure_accounts(conn, transfers.iter().flat_map(|t| [&t.debit, &t.credit])).await?;
-    }
+    // Every account the transfers name, created and taken in id order (not two a transfer).
+    take_accounts(conn, transfers.iter().flat_map(|t| [&t.debit, &t.credit])).await?;
     let mut out = Vec::with_capacity(transfers.len());
     for t in transfers {
         out.push(create_one(conn, t, now_ms).await?);
@@ -110,7 +114,7 @@ pub async fn create_many(conn: &mut Conn, transfers: &[Transfer], now_ms: i64) -
             now_ms
         ]));
     }
-    ensure_accounts(conn, accounts.values().map(|(key, _)| *key)).await?;
+    take_accounts(conn, accounts.values().map(|(key, _)| *key)).await?;
     let source = crate::json_rows(
         conn,
         &[
@@ -213,33 +217,50 @@ pub async fn hold_account(conn: &mut Conn, key: &AccountKey) -> Result<(), Store
     hold_accounts(conn, std::slice::from_ref(key)).await
 }
 
-/// [`hold_account`] for many accounts at once, in two statements.
+/// [`hold_account`] for many accounts at once, taken in id order: a use case that makes several
+/// ledger calls (a payout's success posts a reservation, then what the bank paid) holds all
+/// of their accounts first, or it could hold one another transaction waits for while waiting
+/// for one that transaction holds.
 pub async fn hold_accounts(conn: &mut Conn, keys: &[AccountKey]) -> Result<(), StoreError> {
+    take_accounts(conn, keys.iter()).await
+}
+
+/// Creates the accounts not there yet and, on PostgreSQL, takes each one's row until the
+/// transaction ends, in the order of their ids, byte by byte. (SQLite's writer holds the whole
+/// database for its transaction: nothing to take.)
+async fn take_accounts<'k>(conn: &mut Conn, keys: impl Iterator<Item = &'k AccountKey>) -> Result<(), StoreError> {
+    let keys: BTreeMap<String, &AccountKey> = keys.map(|key| (key.id(), key)).collect();
     if keys.is_empty() {
         return Ok(());
     }
-    ensure_accounts(conn, keys.iter()).await?;
-    let ids: Vec<String> = keys.iter().map(AccountKey::id).collect();
-    let list = crate::json_list(conn);
-    query(&format!("UPDATE ledger_accounts SET debits_posted = debits_posted WHERE id IN ({list})"))
-        .bind(crate::json_array(&ids)?)
-        .execute(conn)
-        .await?;
+    ensure_accounts(conn, &keys).await?;
+    let ids: BTreeSet<&String> = keys.keys().collect();
+    lock_in_order(conn, &ids).await
+}
+
+/// On PostgreSQL, takes the rows of these accounts (which exist) in id order: the rows are
+/// locked as the sort hands them on. The lock is the one an update of the counters takes, so
+/// it keeps out nothing more (a transfer's foreign key check still reads the row).
+async fn lock_in_order(conn: &mut Conn, ids: &BTreeSet<&String>) -> Result<(), StoreError> {
+    if conn.backend() != crate::Backend::Postgres || ids.is_empty() {
+        return Ok(());
+    }
+    query(
+        "SELECT id FROM ledger_accounts WHERE id IN (SELECT json_array_elements_text($1::json))
+         ORDER BY id COLLATE \"C\" FOR NO KEY UPDATE",
+    )
+    .bind(crate::json_array(ids)?)
+    .fetch_all(&mut *conn)
+    .await?;
     Ok(())
 }
 
-/// Creates the accounts that are not there yet, in one statement.
-async fn ensure_accounts<'k>(conn: &mut Conn, keys: impl Iterator<Item = &'k AccountKey>) -> Result<(), StoreError> {
-    let mut seen = std::collections::HashSet::new();
+/// Creates the accounts that are not there yet, in one statement, in id order.
+async fn ensure_accounts(conn: &mut Conn, keys: &BTreeMap<String, &AccountKey>) -> Result<(), StoreError> {
     let rows: Vec<serde_json::Value> = keys
-        .filter(|key| seen.insert(key.id()))
-        .map(|key| {
-            serde_json::json!([
-                key.id(),
-                key.kind.as_str(),
-                key.owner,
-                i64::from(key.kind.debits_must_not_exceed_credits())
-            ])
+        .iter()
+        .map(|(id, key)| {
+            serde_json::json!([id, key.kind.as_str(), key.owner, i64::from(key.kind.debits_must_not_exceed_credits())])
         })
         .collect();
     let source = crate::json_rows(
@@ -287,6 +308,7 @@ async fn resolve(conn: &mut Conn, id: &str, to: TransferState, now_ms: i64) -> R
     let debit: String = row.try_get("debit_account_id")?;
     let credit: String = row.try_get("credit_account_id")?;
     let amount: i64 = row.try_get("amount_fen")?;
+    lock_in_order(conn, &BTreeSet::from([&debit, &credit])).await?;
     let (debit_sql, credit_sql) = match to {
         TransferState::Posted => (
             "UPDATE ledger_accounts SET debits_pending = debits_pending - $1, debits_posted = debits_posted + $1 WHERE id = $2",

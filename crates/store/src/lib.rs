@@ -51,6 +51,11 @@ pub enum StoreError {
     Ledger(#[from] LedgerError),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// PostgreSQL gave up this transaction so that another could go on (a deadlock, or a
+    /// serialization failure): it rolled back whole, nothing of it was written, and the same
+    /// request again may succeed.
+    #[error("the database stopped this transaction for another one, nothing was written: {0}")]
+    Contention(String),
     #[error("stored data is not what this version expects: {0}")]
     Corrupt(String),
     /// The group transaction this work was part of did not commit: none of it happened.
@@ -71,6 +76,13 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match e.as_database_error() {
             Some(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_owned()),
+            // deadlock_detected, serialization_failure
+            Some(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")) => {
+                StoreError::Contention(db.message().to_owned())
+            }
+            _ if matches!(e, sqlx::Error::PoolTimedOut) => {
+                StoreError::Unreachable("no database connection came free in time".into())
+            }
             _ => StoreError::Database(e),
         }
     }

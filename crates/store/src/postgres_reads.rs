@@ -64,7 +64,7 @@ impl PostgresReads {
     pub async fn lease(self: &Arc<Self>) -> Result<Lease, StoreError> {
         let permit = tokio::time::timeout(self.acquire_timeout, self.permits.clone().acquire_owned())
             .await
-            .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))?
+            .map_err(|_| StoreError::from(sqlx::Error::PoolTimedOut))?
             .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
         loop {
             let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());

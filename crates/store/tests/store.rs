@@ -1479,3 +1479,127 @@ async fn a_hot_read_replaces_a_connection_the_server_dropped() {
     let next = backend(db.read_connection().await.unwrap()).await;
     assert_ne!(next, first);
 }
+
+/// Transfers among shared accounts (the company's, two merchants' receivables), many
+/// transactions at once, each naming its accounts in an order of its own: in one `create`, or
+/// as a use case that makes several ledger calls (reserve, then post each) after holding every
+/// account it will touch. On PostgreSQL, two transactions that take the same rows in opposite
+/// orders wait on each other until one is killed as a deadlock; the ledger takes accounts in
+/// one order (by id), so none may fail, and the counters are the transfers' sums.
+fn shared_accounts() -> Vec<AccountKey> {
+    use yajin_core::ledger::AccountKind;
+    vec![
+        AccountKey::company(AccountKind::ChannelClearing),
+        AccountKey::company(AccountKind::FeeRevenue),
+        AccountKey::company(AccountKind::RefundsInFlight),
+        AccountKey::receivable("mc_one"),
+        AccountKey::receivable("mc_two"),
+    ]
+}
+
+on_both_databases! {
+    async fn postings_at_once_naming_shared_accounts_in_any_order_never_deadlock(db) {
+        use yajin_core::ledger::{Transfer, TransferCode};
+        const TASKS: u64 = 8;
+        const ROUNDS: u64 = 12;
+        let accounts = shared_accounts();
+        let mut tasks = tokio::task::JoinSet::new();
+        for task in 0..TASKS {
+            let (db, accounts) = (db.clone(), accounts.clone());
+            tasks.spawn(async move {
+                // A fixed walk through the accounts per task: each pair in both directions.
+                let mut seed = task.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+                let mut next = |n: usize| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    usize::try_from(seed % n as u64).unwrap()
+                };
+                let mut moved = Vec::new();
+                for round in 0..ROUNDS {
+                    let transfers: Vec<Transfer> = (0..3)
+                        .map(|i| {
+                            let debit = next(accounts.len());
+                            let credit = (debit + 1 + next(accounts.len() - 1)) % accounts.len();
+                            Transfer {
+                                id: format!("tr_{task}_{round}_{i}"),
+                                debit: accounts[debit].clone(),
+                                credit: accounts[credit].clone(),
+                                amount: Fen::new(i64::try_from(1 + next(100)).unwrap()),
+                                code: TransferCode::ChargeAccrued,
+                                pending: round % 2 == 1,
+                                reference: format!("ref_{task}_{round}"),
+                            }
+                        })
+                        .collect();
+                    let mut tx = db.begin_write().await.unwrap();
+                    if round % 2 == 0 {
+                        ledger::create(&mut tx, &transfers, 1).await?;
+                    } else {
+                        // As a payout's success does: hold, reserve, post one by one.
+                        let keys: Vec<AccountKey> =
+                            transfers.iter().flat_map(|t| [t.debit.clone(), t.credit.clone()]).collect();
+                        ledger::hold_accounts(&mut tx, &keys).await?;
+                        for t in &transfers {
+                            ledger::create(&mut tx, std::slice::from_ref(t), 1).await?;
+                        }
+                        for t in transfers.iter().rev() {
+                            ledger::post(&mut tx, &t.id, 2).await?;
+                        }
+                    }
+                    tx.commit().await?;
+                    moved.extend(transfers);
+                }
+                Ok::<_, StoreError>(moved)
+            });
+        }
+        let mut moved = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            moved.extend(done.unwrap().unwrap_or_else(|e| panic!("a transaction failed: {e}")));
+        }
+        assert_eq!(moved.len(), usize::try_from(TASKS * ROUNDS * 3).unwrap());
+        let mut conn = db.pool().acquire().await.unwrap();
+        assert_eq!(ledger::verify(&mut conn).await.unwrap(), [], "counters are the transfers' sums");
+        for key in &accounts {
+            let sum = |side: fn(&Transfer) -> &AccountKey| {
+                Fen::new(moved.iter().filter(|t| side(t) == key).map(|t| t.amount.get()).sum())
+            };
+            let balance = ledger::balance(&mut conn, key).await.unwrap();
+            assert_eq!((balance.debits_posted, balance.credits_posted), (sum(|t| &t.debit), sum(|t| &t.credit)), "{key}");
+            assert_eq!((balance.debits_pending, balance.credits_pending), (Fen::ZERO, Fen::ZERO), "{key}");
+        }
+    }
+}
+
+/// Two transactions that take two rows in opposite orders (written by hand here: the ledger
+/// never does it): PostgreSQL stops one of them as a deadlock, which reaches the caller as
+/// contention, to answer "nothing was written, try again" rather than as an unexpected failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_stopped_as_a_deadlock_is_contention_to_retry() {
+    use yajin_store::sql::query;
+    let Some(test_db) = yajin_testdb::TestDb::postgres().await else { return };
+    let db = test_db.db.clone();
+    let (a, b) = ("fee_revenue", "refunds_in_flight");
+    let mut setup = db.begin_write().await.unwrap();
+    let company = |kind| AccountKey::company(kind);
+    use yajin_core::ledger::AccountKind::{FeeRevenue, RefundsInFlight};
+    ledger::hold_accounts(&mut setup, &[company(FeeRevenue), company(RefundsInFlight)]).await.unwrap();
+    setup.commit().await.unwrap();
+    let touch = "UPDATE ledger_accounts SET debits_posted = debits_posted WHERE id = $1";
+    let (mut first, mut second) = (db.begin_write().await.unwrap(), db.begin_write().await.unwrap());
+    query(touch).bind(a).execute(&mut first).await.unwrap();
+    query(touch).bind(b).execute(&mut second).await.unwrap();
+    let (one, two) = tokio::join!(
+        async {
+            let done = query(touch).bind(b).execute(&mut first).await;
+            (done, first)
+        },
+        async {
+            let done = query(touch).bind(a).execute(&mut second).await;
+            (done, second)
+        }
+    );
+    let errors: Vec<StoreError> = [one.0, two.0].into_iter().filter_map(Result::err).collect();
+    assert_eq!(errors.len(), 1, "one of the two stopped, the other went on");
+    assert!(matches!(&errors[0], StoreError::Contention(m) if m.contains("deadlock")), "{}", errors[0]);
+}

@@ -169,7 +169,9 @@ impl From<StoreError> for ApiError {
         match e {
             // The database did not answer in time (down, or its write lock held by another
             // process past the busy timeout): nothing was done, and a retry may succeed.
-            StoreError::Unreachable(_) => ApiError {
+            // Or it stopped this request's transaction for another one (PostgreSQL's answer to
+            // a deadlock): rolled back whole, so the same request again is safe.
+            StoreError::Unreachable(_) | StoreError::Contention(_) => ApiError {
                 retry_after_s: Some(1),
                 ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::ServiceUnavailable)
             },
@@ -295,6 +297,13 @@ mod tests {
         let busy = ApiError::from(StoreError::Unreachable("the database stayed locked".into()));
         assert_eq!(
             (busy.status, busy.code.as_str(), busy.retry_after_s),
+            (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", Some(1))
+        );
+        // PostgreSQL stopped the request's transaction for another's (a deadlock): nothing was
+        // written, and the same request may be sent again.
+        let stopped = ApiError::from(StoreError::Contention("deadlock detected".into()));
+        assert_eq!(
+            (stopped.status, stopped.code.as_str(), stopped.retry_after_s),
             (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", Some(1))
         );
         let broken = ApiError::from(StoreError::Corrupt("x".into()));
