@@ -227,14 +227,15 @@ pub async fn hold_accounts(conn: &mut Conn, keys: &[AccountKey]) -> Result<(), S
 
 /// Creates the accounts not there yet and, on PostgreSQL, takes each one's row until the
 /// transaction ends, in the order of their ids, byte by byte. (SQLite's writer holds the whole
-/// database for its transaction: nothing to take.)
+/// database for its transaction: nothing to take.) An account this call created is this
+/// transaction's already: no one else sees it before the commit.
 async fn take_accounts<'k>(conn: &mut Conn, keys: impl Iterator<Item = &'k AccountKey>) -> Result<(), StoreError> {
     let keys: BTreeMap<String, &AccountKey> = keys.map(|key| (key.id(), key)).collect();
     if keys.is_empty() {
         return Ok(());
     }
-    ensure_accounts(conn, &keys).await?;
-    let ids: BTreeSet<&String> = keys.keys().collect();
+    let created = ensure_accounts(conn, &keys).await?;
+    let ids: BTreeSet<&String> = keys.keys().filter(|id| !created.contains(*id)).collect();
     lock_in_order(conn, &ids).await
 }
 
@@ -246,17 +247,22 @@ async fn lock_in_order(conn: &mut Conn, ids: &BTreeSet<&String>) -> Result<(), S
         return Ok(());
     }
     query(
-        "SELECT id FROM ledger_accounts WHERE id IN (SELECT json_array_elements_text($1::json))
-         ORDER BY id COLLATE \"C\" FOR NO KEY UPDATE",
+        "SELECT count(*) AS taken FROM (SELECT id FROM ledger_accounts
+            WHERE id IN (SELECT json_array_elements_text($1::json))
+            ORDER BY id COLLATE \"C\" FOR NO KEY UPDATE) AS accounts",
     )
     .bind(crate::json_array(ids)?)
-    .fetch_all(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
     Ok(())
 }
 
-/// Creates the accounts that are not there yet, in one statement, in id order.
-async fn ensure_accounts(conn: &mut Conn, keys: &BTreeMap<String, &AccountKey>) -> Result<(), StoreError> {
+/// Creates the accounts that are not there yet, in one statement, in id order; the ids of
+/// those it created.
+async fn ensure_accounts(
+    conn: &mut Conn,
+    keys: &BTreeMap<String, &AccountKey>,
+) -> Result<std::collections::HashSet<String>, StoreError> {
     let rows: Vec<serde_json::Value> = keys
         .iter()
         .map(|(id, key)| {
@@ -269,12 +275,14 @@ async fn ensure_accounts(conn: &mut Conn, keys: &BTreeMap<String, &AccountKey>) 
     );
     query(&format!(
         "INSERT INTO ledger_accounts (id, kind, owner, debits_must_not_exceed_credits) {source} WHERE true
-         ON CONFLICT (id) DO NOTHING"
+         ON CONFLICT (id) DO NOTHING RETURNING id"
     ))
     .bind(crate::json_array(&rows)?)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|row| row.try_get("id"))
+    .collect()
 }
 
 /// Posts a pending transfer. Only one of post / void ever succeeds, under any concurrency:
