@@ -225,18 +225,47 @@ pub async fn hold_accounts(conn: &mut Conn, keys: &[AccountKey]) -> Result<(), S
     take_accounts(conn, keys.iter()).await
 }
 
-/// Creates the accounts not there yet and, on PostgreSQL, takes each one's row until the
-/// transaction ends, in the order of their ids, byte by byte. (SQLite's writer holds the whole
-/// database for its transaction: nothing to take.) An account this call created is this
-/// transaction's already: no one else sees it before the commit.
+/// Creates the accounts not there yet (in id order) and, on PostgreSQL, takes the rows of those
+/// that were there until the transaction ends, in the order of their ids, byte by byte. An
+/// account created here is this transaction's already: no one else sees it before the commit.
+/// The taking is a statement of its own, whose snapshot sees an account another transaction
+/// created and committed while this one waited to create it. (SQLite's writer holds the whole
+/// database for its transaction: nothing to take.)
 async fn take_accounts<'k>(conn: &mut Conn, keys: impl Iterator<Item = &'k AccountKey>) -> Result<(), StoreError> {
     let keys: BTreeMap<String, &AccountKey> = keys.map(|key| (key.id(), key)).collect();
     if keys.is_empty() {
         return Ok(());
     }
-    let created = ensure_accounts(conn, &keys).await?;
-    let ids: BTreeSet<&String> = keys.keys().filter(|id| !created.contains(*id)).collect();
-    lock_in_order(conn, &ids).await
+    let rows: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|(id, key)| {
+            serde_json::json!([id, key.kind.as_str(), key.owner, i64::from(key.kind.debits_must_not_exceed_credits())])
+        })
+        .collect();
+    let source = crate::json_rows(
+        conn,
+        &[("id", "TEXT"), ("kind", "TEXT"), ("owner", "TEXT"), ("debits_must_not_exceed_credits", "BIGINT")],
+    );
+    let insert = format!(
+        "INSERT INTO ledger_accounts (id, kind, owner, debits_must_not_exceed_credits) {source} WHERE true
+         ON CONFLICT (id) DO NOTHING"
+    );
+    if conn.backend() != crate::Backend::Postgres {
+        query(&insert).bind(crate::json_array(&rows)?).execute(&mut *conn).await?;
+        return Ok(());
+    }
+    // The ids created, as one JSON array (one row, whatever the batch's size).
+    let created: Option<String> =
+        query(&format!("WITH created AS ({insert} RETURNING id) SELECT json_agg(id)::text AS ids FROM created"))
+            .bind(crate::json_array(&rows)?)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("ids")?;
+    let created: std::collections::HashSet<String> = match created {
+        Some(ids) => serde_json::from_str(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        None => std::collections::HashSet::new(),
+    };
+    lock_in_order(conn, &keys.keys().filter(|id| !created.contains(*id)).collect()).await
 }
 
 /// On PostgreSQL, takes the rows of these accounts (which exist) in id order: the rows are
@@ -255,34 +284,6 @@ async fn lock_in_order(conn: &mut Conn, ids: &BTreeSet<&String>) -> Result<(), S
     .fetch_one(&mut *conn)
     .await?;
     Ok(())
-}
-
-/// Creates the accounts that are not there yet, in one statement, in id order; the ids of
-/// those it created.
-async fn ensure_accounts(
-    conn: &mut Conn,
-    keys: &BTreeMap<String, &AccountKey>,
-) -> Result<std::collections::HashSet<String>, StoreError> {
-    let rows: Vec<serde_json::Value> = keys
-        .iter()
-        .map(|(id, key)| {
-            serde_json::json!([id, key.kind.as_str(), key.owner, i64::from(key.kind.debits_must_not_exceed_credits())])
-        })
-        .collect();
-    let source = crate::json_rows(
-        conn,
-        &[("id", "TEXT"), ("kind", "TEXT"), ("owner", "TEXT"), ("debits_must_not_exceed_credits", "BIGINT")],
-    );
-    query(&format!(
-        "INSERT INTO ledger_accounts (id, kind, owner, debits_must_not_exceed_credits) {source} WHERE true
-         ON CONFLICT (id) DO NOTHING RETURNING id"
-    ))
-    .bind(crate::json_array(&rows)?)
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|row| row.try_get("id"))
-    .collect()
 }
 
 /// Posts a pending transfer. Only one of post / void ever succeeds, under any concurrency:
