@@ -174,6 +174,14 @@ pub async fn create_many(conn: &mut Conn, transfers: &[Transfer], now_ms: i64) -
             ("add_credits_posted", "BIGINT"),
         ],
     );
+    // On PostgreSQL the accounts are also named as a list (see `json_list`): joined only to the
+    // rows of the JSON array, assumed 100, the update was planned as a scan of every account.
+    let looked_up = match conn.backend() {
+        crate::Backend::Postgres => {
+            "AND id IN (SELECT unnest(ARRAY(SELECT value ->> 0 FROM jsonb_array_elements($1::jsonb))))"
+        }
+        crate::Backend::Sqlite => "",
+    };
     // debits_must_not_exceed_credits, as a conditional update of each account at once.
     let moved: std::collections::HashSet<String> = query(&format!(
         "UPDATE ledger_accounts SET debits_pending = debits_pending + m.add_debits_pending,
@@ -181,7 +189,7 @@ pub async fn create_many(conn: &mut Conn, transfers: &[Transfer], now_ms: i64) -
             credits_pending = credits_pending + m.add_credits_pending,
             credits_posted = credits_posted + m.add_credits_posted
          FROM ({source}) AS m
-         WHERE id = m.account_id AND (debits_must_not_exceed_credits = 0
+         WHERE id = m.account_id {looked_up} AND (debits_must_not_exceed_credits = 0
             OR debits_pending + debits_posted + m.add_debits_pending + m.add_debits_posted
                <= credits_posted + m.add_credits_posted)
          RETURNING id"
@@ -275,11 +283,11 @@ async fn lock_in_order(conn: &mut Conn, ids: &BTreeSet<&String>) -> Result<(), S
     if conn.backend() != crate::Backend::Postgres || ids.is_empty() {
         return Ok(());
     }
-    query(
-        "SELECT count(*) AS taken FROM (SELECT id FROM ledger_accounts
-            WHERE id IN (SELECT json_array_elements_text($1::json))
-            ORDER BY id COLLATE \"C\" FOR NO KEY UPDATE) AS accounts",
-    )
+    let list = crate::json_list(conn);
+    query(&format!(
+        "SELECT count(*) AS taken FROM (SELECT id FROM ledger_accounts WHERE id IN ({list})
+            ORDER BY id COLLATE \"C\" FOR NO KEY UPDATE) AS accounts"
+    ))
     .bind(crate::json_array(ids)?)
     .fetch_one(&mut *conn)
     .await?;

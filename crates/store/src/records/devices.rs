@@ -108,7 +108,7 @@ fn build_sql(postgres: bool, select: Select) -> String {
         },
         filter = match (select, postgres) {
             (Select::Page, _) => "t.merchant_id = $1 AND t.sn > $2 ORDER BY t.sn LIMIT $3",
-            (Select::Ids, true) => "t.id IN (SELECT json_array_elements_text($2::json)) ORDER BY t.sn",
+            (Select::Ids, true) => "t.id IN (SELECT unnest(ARRAY(SELECT json_array_elements_text($2::json)))) ORDER BY t.sn",
             (Select::Ids, false) => "t.id IN (SELECT value FROM json_each($2)) ORDER BY t.sn",
             (Select::Sn | Select::Applying, _) => "t.merchant_id = $1 AND t.sn = $2",
             (Select::ApplyingMany, _) => "true",
