@@ -121,9 +121,9 @@ pub fn id_before(id: &str, ms: u64) -> String {
 /// On PostgreSQL the values pass through an array, which the planner takes for 10 values
 /// rather than the 100 it assumes of a function's rows: planned for 100 against a table of a
 /// few thousand rows, the lookup was a hash join over the whole table, a plan PostgreSQL then
-/// kept for the connection's prepared statement while the table grew (a terminal import spent
-/// a third of its time scanning `ledger_accounts` so). Planned for 10, it is an index lookup a
-/// value, whatever the table's size when it was planned.
+/// kept for the connection's prepared statement while the table grew (each batch of a terminal
+/// import scanned all of `ledger_accounts` so). Planned for 10, it is an index lookup a value,
+/// whatever the table's size when it was planned.
 pub fn json_list(conn: &Conn) -> &'static str {
     if conn.backend() == Backend::Postgres {
         "SELECT unnest(ARRAY(SELECT json_array_elements_text($1::json)))"
