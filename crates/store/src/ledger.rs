@@ -4,8 +4,9 @@
 //! are the second line of defence.
 //!
 //! Accounts are taken in one order, by id: each ledger call takes every account it will move
-//! before it moves any ([`take_accounts`]), and a use case that makes several calls holds all
-//! of their accounts first ([`hold_accounts`]). Two transactions sharing accounts (the
+//! before it moves any ([`take_accounts`]; a post or a void updates its two accounts in that
+//! order), and a use case that makes several calls holds all of their accounts first
+//! ([`hold_accounts`]). Two transactions sharing accounts (the
 //! company's are shared by every refund) then wait on each other in turn, never in a circle:
 //! on PostgreSQL a circle is a deadlock, and one of the two fails.
 
@@ -325,7 +326,6 @@ async fn resolve(conn: &mut Conn, id: &str, to: TransferState, now_ms: i64) -> R
     let debit: String = row.try_get("debit_account_id")?;
     let credit: String = row.try_get("credit_account_id")?;
     let amount: i64 = row.try_get("amount_fen")?;
-    lock_in_order(conn, &BTreeSet::from([&debit, &credit])).await?;
     let (debit_sql, credit_sql) = match to {
         TransferState::Posted => (
             "UPDATE ledger_accounts SET debits_pending = debits_pending - $1, debits_posted = debits_posted + $1 WHERE id = $2",
@@ -336,8 +336,13 @@ async fn resolve(conn: &mut Conn, id: &str, to: TransferState, now_ms: i64) -> R
             "UPDATE ledger_accounts SET credits_pending = credits_pending - $1 WHERE id = $2",
         ),
     };
-    query(debit_sql).bind(amount).bind(&debit).execute(&mut *conn).await?;
-    query(credit_sql).bind(amount).bind(&credit).execute(&mut *conn).await?;
+    // The two accounts in the ledger's order (by id, byte by byte): each update takes its row,
+    // so the order of the updates is the order they are taken in, without a statement more.
+    let mut updates = [(debit_sql, &debit), (credit_sql, &credit)];
+    updates.sort_by(|a, b| a.1.cmp(b.1));
+    for (sql, account) in updates {
+        query(sql).bind(amount).bind(account).execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

@@ -1481,9 +1481,9 @@ async fn a_hot_read_replaces_a_connection_the_server_dropped() {
 }
 
 /// Transfers among shared accounts (the company's, two merchants' receivables), many
-/// transactions at once, each naming its accounts in an order of its own: in one `create`, or
-/// as a use case that makes several ledger calls (reserve, then post each) after holding every
-/// account it will touch. On PostgreSQL, two transactions that take the same rows in opposite
+/// transactions at once, each naming its accounts in an order of its own: in one `create`, as a
+/// use case that makes several ledger calls (reserve, then post each) after holding every
+/// account it will touch, or reserved in one transaction and posted one transaction a transfer. On PostgreSQL, two transactions that take the same rows in opposite
 /// orders wait on each other until one is killed as a deadlock; the ledger takes accounts in
 /// one order (by id), so none may fail, and the counters are the transfers' sums.
 fn shared_accounts() -> Vec<AccountKey> {
@@ -1527,27 +1527,38 @@ on_both_databases! {
                                 credit: accounts[credit].clone(),
                                 amount: Fen::new(i64::try_from(1 + next(100)).unwrap()),
                                 code: TransferCode::ChargeAccrued,
-                                pending: round % 2 == 1,
+                                pending: round % 3 != 0,
                                 reference: format!("ref_{task}_{round}"),
                             }
                         })
                         .collect();
                     let mut tx = db.begin_write().await.unwrap();
-                    if round % 2 == 0 {
-                        ledger::create(&mut tx, &transfers, 1).await?;
-                    } else {
-                        // As a payout's success does: hold, reserve, post one by one.
-                        let keys: Vec<AccountKey> =
-                            transfers.iter().flat_map(|t| [t.debit.clone(), t.credit.clone()]).collect();
-                        ledger::hold_accounts(&mut tx, &keys).await?;
-                        for t in &transfers {
-                            ledger::create(&mut tx, std::slice::from_ref(t), 1).await?;
+                    match round % 3 {
+                        0 => ledger::create(&mut tx, &transfers, 1).await?,
+                        1 => {
+                            // As a payout's success does: hold, reserve, post one by one.
+                            let keys: Vec<AccountKey> =
+                                transfers.iter().flat_map(|t| [t.debit.clone(), t.credit.clone()]).collect();
+                            ledger::hold_accounts(&mut tx, &keys).await?;
+                            for t in &transfers {
+                                ledger::create(&mut tx, std::slice::from_ref(t), 1).await?;
+                            }
+                            for t in transfers.iter().rev() {
+                                ledger::post(&mut tx, &t.id, 2).await?;
+                            }
+                            Vec::new()
                         }
-                        for t in transfers.iter().rev() {
+                        _ => ledger::create(&mut tx, &transfers, 1).await?,
+                    };
+                    tx.commit().await?;
+                    if round % 3 == 2 {
+                        // Reserved at once above, now each posted alone, with nothing held first.
+                        for t in &transfers {
+                            let mut tx = db.begin_write().await.unwrap();
                             ledger::post(&mut tx, &t.id, 2).await?;
+                            tx.commit().await?;
                         }
                     }
-                    tx.commit().await?;
                     moved.extend(transfers);
                 }
                 Ok::<_, StoreError>(moved)
