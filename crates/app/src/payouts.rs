@@ -22,7 +22,7 @@ use rand::Rng;
 use yajin_channels::payout::{BankStatus, ChannelError, PayoutChannel, PayoutOrder};
 use yajin_core::application::Status;
 use yajin_core::eligibility::TerminalStatus;
-use yajin_core::ledger::{postings, AccountKey, Transfer, TransferState};
+use yajin_core::ledger::{postings, Transfer, TransferState};
 use yajin_core::notice::{Note, Notice};
 use yajin_core::Timestamp;
 use yajin_store::records::applications::{self, Application, Mark, NewEvent};
@@ -176,9 +176,7 @@ async fn post_reservation(tx: &mut Tx, application_id: &str, then: &[Transfer], 
     let reserved = ledger::by_reference(tx, application_id).await?;
     let pending: Vec<&Transfer> =
         reserved.iter().filter(|(_, state)| *state == TransferState::Pending).map(|(t, _)| t).collect();
-    let accounts: Vec<AccountKey> =
-        pending.iter().copied().chain(then).flat_map(|t| [t.debit.clone(), t.credit.clone()]).collect();
-    ledger::hold_accounts(tx, &accounts).await?;
+    ledger::hold_accounts_of(tx, pending.iter().copied().chain(then)).await?;
     for transfer in pending {
         ledger::post(tx, &transfer.id, now).await?;
     }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use yajin_core::application::{Role, Status};
 use yajin_core::eligibility::TerminalStatus;
 use yajin_core::ids::{BankCardNo, IdCardNo, MerchantNo, PhoneNo, TerminalId, TerminalSn};
-use yajin_core::ledger::{postings, AccountKey};
+use yajin_core::ledger::postings;
 use yajin_core::notice::Note;
 use yajin_core::plan::{DepositPlan, TxnKind};
 use yajin_core::validation::{due_date, happened, text_problems, FieldError, FieldErrors, Lines};
@@ -518,9 +518,7 @@ pub async fn record_past_refund(
     let reserve = postings::approve_refund(&id, terminal_id, &merchant_id, amount, Fen::ZERO, &[]);
     let paid = postings::payout_sent(&id, amount);
     // Several ledger calls: every account they move held first, in the ledger's order.
-    let accounts: Vec<AccountKey> =
-        reserve.iter().chain([&paid]).flat_map(|t| [t.debit.clone(), t.credit.clone()]).collect();
-    ledger::hold_accounts(&mut tx, &accounts).await?;
+    ledger::hold_accounts_of(&mut tx, reserve.iter().chain([&paid])).await?;
     ledger::create(&mut tx, &reserve, now).await?;
     for t in &reserve {
         ledger::post(&mut tx, &t.id, now).await?;

@@ -6,7 +6,7 @@
 //! Accounts are taken in one order, by id: each ledger call takes every account it will move
 //! before it moves any ([`take_accounts`]; a post or a void updates its two accounts in that
 //! order), and a use case that makes several calls holds all of their accounts first
-//! ([`hold_accounts`]). Two transactions sharing accounts (the
+//! ([`hold_accounts_of`]). Two transactions sharing accounts (the
 //! company's are shared by every refund) then wait on each other in turn, never in a circle:
 //! on PostgreSQL a circle is a deadlock, and one of the two fails.
 
@@ -232,6 +232,15 @@ pub async fn hold_account(conn: &mut Conn, key: &AccountKey) -> Result<(), Store
 /// for one that transaction holds.
 pub async fn hold_accounts(conn: &mut Conn, keys: &[AccountKey]) -> Result<(), StoreError> {
     take_accounts(conn, keys.iter()).await
+}
+
+/// [`hold_accounts`] for every account these transfers move (the several ledger calls a use
+/// case is about to make).
+pub async fn hold_accounts_of<'t>(
+    conn: &mut Conn,
+    transfers: impl Iterator<Item = &'t Transfer>,
+) -> Result<(), StoreError> {
+    take_accounts(conn, transfers.flat_map(|t| [&t.debit, &t.credit])).await
 }
 
 /// Creates the accounts not there yet (in id order) and, on PostgreSQL, takes the rows of those

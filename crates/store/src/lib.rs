@@ -81,7 +81,7 @@ impl From<sqlx::Error> for StoreError {
                 StoreError::Contention(db.message().to_owned())
             }
             _ if matches!(e, sqlx::Error::PoolTimedOut) => {
-                StoreError::Unreachable("no database connection came free in time".into())
+                StoreError::Unreachable("its connection pool: no connection came free in time".into())
             }
             _ => StoreError::Database(e),
         }

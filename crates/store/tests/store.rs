@@ -1537,9 +1537,7 @@ on_both_databases! {
                         0 => ledger::create(&mut tx, &transfers, 1).await?,
                         1 => {
                             // As a payout's success does: hold, reserve, post one by one.
-                            let keys: Vec<AccountKey> =
-                                transfers.iter().flat_map(|t| [t.debit.clone(), t.credit.clone()]).collect();
-                            ledger::hold_accounts(&mut tx, &keys).await?;
+                            ledger::hold_accounts_of(&mut tx, transfers.iter()).await?;
                             for t in &transfers {
                                 ledger::create(&mut tx, std::slice::from_ref(t), 1).await?;
                             }
