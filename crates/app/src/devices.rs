@@ -6,6 +6,7 @@ use yajin_core::Timestamp;
 use yajin_store::records::devices;
 use yajin_store::records::merchants::{self, Merchant};
 use yajin_store::records::outstanding::{self, Item};
+use yajin_store::records::sessions;
 use yajin_store::records::terminals::{self, Usage};
 
 use crate::assessment::{assess_by_sn, assess_facts, TerminalAssessment};
@@ -24,6 +25,37 @@ pub async fn list_terminals(
     let page = Page::of(rows, page, |f| f.terminal.sn.clone());
     let items = assess_facts(page.items, &merchant, false, now)?;
     Ok((Page { items, next_cursor: page.next_cursor }, now))
+}
+
+/// What My Devices answers whoever holds a session token.
+#[derive(Debug)]
+pub enum MyDevices {
+    /// No live session behind the token.
+    NoSession,
+    /// A live session, not a merchant's.
+    NotMerchant,
+    /// The merchant's page, each terminal assessed as of the instant given.
+    Page(Page<TerminalAssessment>, Timestamp),
+}
+
+/// [`list_terminals`] for whoever holds `token`, with the session looked up in the statement
+/// that reads the page (one read where a request made two: the lookup cost as much as the
+/// page). Only a page that comes back empty, rare, asks again who holds the token.
+pub async fn list_terminals_of_session(app: &App, token: &str, page: &PageRequest) -> Result<MyDevices, AppError> {
+    let now = app.clock.now();
+    let token_hash = crate::auth::token_hash(token);
+    let (rows, merchant) =
+        devices::page_of_session(&app.db, &token_hash, now.millis(), page.after_or_empty(), page.fetch()).await?;
+    if rows.is_empty() {
+        match sessions::live(&app.db, &token_hash, now.millis()).await? {
+            None => return Ok(MyDevices::NoSession),
+            Some(session) if session.principal_kind != "merchant" => return Ok(MyDevices::NotMerchant),
+            Some(_) => {}
+        }
+    }
+    let page = Page::of(rows, page, |f| f.terminal.sn.clone());
+    let items = assess_facts(page.items, &merchant, false, now)?;
+    Ok(MyDevices::Page(Page { items, next_cursor: page.next_cursor }, now))
 }
 
 /// One of the merchant's terminals by SN (spaces and case as people type them).

@@ -1,19 +1,21 @@
 //! My Devices (我的设备): terminals with their deposit, plan snapshot, progress, deadline and
 //! eligibility; usage records; outstanding items and settling them.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use yajin_app::collections::{self, SettleError};
+use yajin_app::devices::MyDevices;
 use yajin_app::model::Item;
 use yajin_app::{devices, paging::PageRequest};
 
 use super::idempotency::{Answer, IdempotencyKey};
 use super::paging::PageQuery;
 use super::problem::{language, ApiError, ErrorCode, Problem};
-use super::session::MerchantSession;
+use super::session::{MerchantSession, SessionToken};
 use super::state::AppState;
 use super::views::{OutstandingItemView, OutstandingPage, TerminalPage, TerminalView, UsagePage, UsageView};
 
@@ -34,14 +36,32 @@ pub fn routes() -> Router<AppState> {
         (status = 403, description = "forbidden: not a merchant session", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn list_terminals(
     State(state): State<AppState>,
-    session: MerchantSession,
+    token: SessionToken,
     headers: HeaderMap,
-    Query(q): Query<PageQuery>,
-) -> Result<Json<TerminalPage>, ApiError> {
-    let page = q.page()?;
-    let (terminals, now) = devices::list_terminals(&state.app, &session.merchant_id, &page).await?;
-    let lang = language(&headers);
-    Ok(Json(TerminalPage::of(terminals, |t| TerminalView::new(&t, lang, now))))
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    // A query refused is answered after the session is checked, as on every other list: who
+    // holds no live merchant session learns nothing of what it may ask.
+    let page = match query.map(|Query(q)| q.page()) {
+        Ok(Ok(page)) => page,
+        Ok(Err(invalid)) => {
+            token.merchant(&state).await?;
+            return Err(invalid);
+        }
+        Err(rejection) => {
+            token.merchant(&state).await?;
+            return Ok(rejection.into_response());
+        }
+    };
+    // The session is read with the page: the hottest read, one lookup a request.
+    match devices::list_terminals_of_session(&state.app, token.as_str(), &page).await? {
+        MyDevices::NoSession => Err(ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated)),
+        MyDevices::NotMerchant => Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden)),
+        MyDevices::Page(terminals, now) => {
+            let lang = language(&headers);
+            Ok(Json(TerminalPage::of(terminals, |t| TerminalView::new(&t, lang, now))).into_response())
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/terminals/{sn}", operation_id = "get_terminal", tag = "devices",

@@ -39,18 +39,26 @@ fn bearer(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
 }
 
+/// The request's session token and whether it came in the cookie; 401 without one.
+fn token(parts: &Parts) -> Result<(&str, bool), ApiError> {
+    match (bearer(parts), cookie(parts, SESSION_COOKIE)) {
+        (Some(token), _) => Ok((token, false)),
+        (None, Some(token)) => Ok((token, true)),
+        (None, None) => Err(ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated)),
+    }
+}
+
+fn safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
 /// The live session of the request, with the CSRF check for cookie sessions.
 async fn live_session(parts: &Parts, state: &AppState) -> Result<yajin_app::model::Session, ApiError> {
-    let (token, from_cookie) = match (bearer(parts), cookie(parts, SESSION_COOKIE)) {
-        (Some(token), _) => (token, false),
-        (None, Some(token)) => (token, true),
-        (None, None) => return Err(ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated)),
-    };
+    let (token, from_cookie) = token(parts)?;
     let session = auth::session(&state.app, token)
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated))?;
-    let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-    if from_cookie && !safe {
+    if from_cookie && !safe(&parts.method) {
         let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
         if auth::token_hash(sent) != session.csrf_hash {
             return Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::CsrfFailed));
@@ -68,6 +76,43 @@ impl FromRequestParts<AppState> for MerchantSession {
             return Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden));
         }
         Ok(MerchantSession { merchant_id: session.principal_id, token_hash: session.token_hash })
+    }
+}
+
+/// The session token of a safe request (GET), not looked up yet: for a handler whose use case
+/// reads the session together with what it answers (one read where two were), and then
+/// answers 401 or 403 as [`MerchantSession`] would. 401 when the request carries no token. A
+/// cookie on a state-changing request is refused (403 `csrf_failed`): its CSRF token could
+/// only be checked against the session, which is not read here.
+pub struct SessionToken(String);
+
+impl SessionToken {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The merchant's session, looked up on its own (for a request refused before its read:
+    /// who asked decides between 401, 403 and the refusal).
+    pub async fn merchant(&self, state: &AppState) -> Result<MerchantSession, ApiError> {
+        let session = auth::session(&state.app, &self.0)
+            .await?
+            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated))?;
+        if session.principal_kind != "merchant" {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden));
+        }
+        Ok(MerchantSession { merchant_id: session.principal_id, token_hash: session.token_hash })
+    }
+}
+
+impl FromRequestParts<AppState> for SessionToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+        let (token, from_cookie) = token(parts)?;
+        if from_cookie && !safe(&parts.method) {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::CsrfFailed));
+        }
+        Ok(SessionToken(token.to_owned()))
     }
 }
 

@@ -99,6 +99,50 @@ on_both_databases! {
         assert_eq!(app.send("GET", "/api/v1/terminals", None, None, &[]).await.status, 401);
     }
 
+    async fn my_devices_reads_the_session_with_the_page_and_refuses_as_every_list_does(db) {
+        // My Devices looks the session up in the statement that reads the page: whoever asks
+        // must still be told apart exactly as the other lists tell them apart.
+        let app = spawn_app(db).await;
+        let a = app.login(A, demo::MERCHANT_PASSWORD).await;
+        let (token, csrf) = (a.body["token"].as_str().unwrap().to_owned(), a.body["csrf_token"].as_str().unwrap().to_owned());
+        let listed = app.get("/api/v1/terminals", &token).await;
+        assert_eq!((listed.status, listed.body["items"].as_array().unwrap().len()), (200, 6));
+        let cookie = format!("yajin_session={token}");
+        let by_cookie = app.send("GET", "/api/v1/terminals", None, None, &[("cookie", &cookie)]).await;
+        assert_eq!((by_cookie.status, &by_cookie.body), (200, &listed.body), "a read by cookie needs no CSRF token");
+
+        let b = app.merchant(B).await;
+        assert_eq!(app.get("/api/v1/terminals", &b).await.body["items"][0]["sn"], "DEMO-B-01", "each merchant its own");
+        let first = app.get("/api/v1/terminals?limit=2", &token).await; // after DEMO-AUTO-01, DEMO-EXPIRED-01
+        let after_a_second = first.body["next_cursor"].as_str().unwrap();
+        let empty = app.get(&format!("/api/v1/terminals?limit=5&cursor={after_a_second}"), &b).await;
+        assert_eq!((empty.status, empty.body["items"].as_array().map(Vec::len)), (200, Some(0)), "nothing after: an empty page");
+        assert_eq!(empty.body["next_cursor"], Value::Null);
+
+        let staff = app.staff("admin").await;
+        for (who, path, status, code) in [
+            (None, "/api/v1/terminals", 401, "unauthenticated"),
+            (Some("not-a-session"), "/api/v1/terminals", 401, "unauthenticated"),
+            (Some("not-a-session"), "/api/v1/terminals?limit=x", 401, "unauthenticated"),
+            (Some("not-a-session"), "/api/v1/terminals?limit=1&limit=2", 401, "unauthenticated"),
+            (Some(staff.as_str()), "/api/v1/terminals", 403, "forbidden"),
+            (Some(staff.as_str()), "/api/v1/terminals?limit=x", 403, "forbidden"),
+            (Some(token.as_str()), "/api/v1/terminals?limit=x", 400, "invalid_query"),
+            (Some(token.as_str()), "/api/v1/terminals?cursor=zz", 400, "invalid_cursor"),
+        ] {
+            let r = app.send("GET", path, who, None, &[]).await;
+            assert_eq!((r.status, r.code()), (status, code), "{who:?} {path}");
+        }
+        assert_eq!(app.get("/api/v1/terminals?limit=1&limit=2", &token).await.status, 400, "a query that does not parse");
+
+        assert_eq!(app.send("POST", "/api/v1/auth/logout", None, None, &[("cookie", &cookie), ("x-csrf-token", &csrf)]).await.status, 204);
+        let revoked = app.get("/api/v1/terminals", &token).await;
+        assert_eq!((revoked.status, revoked.code()), (401, "unauthenticated"), "a session ended is ended at once");
+        app.clock.advance_ms(yajin_app::auth::SESSION_TTL_MS + 1);
+        let expired = app.get("/api/v1/terminals", &b).await;
+        assert_eq!((expired.status, expired.code()), (401, "unauthenticated"), "an expired session");
+    }
+
     async fn lists_page_with_cursors(db) {
         let app = spawn_app(db).await;
         let token = app.merchant(A).await;

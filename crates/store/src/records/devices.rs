@@ -54,12 +54,15 @@ enum Select {
     /// As `Applying`, for a batch: the rows of the JSON array `$1` ([`crate::json_rows`]), each
     /// its position, a merchant and an SN, mismatches counted since `$2`.
     ApplyingMany,
+    /// As `Page` for the merchant whose live session's token hashes to `$1` at `$2` (now),
+    /// with `$3` the SN after which and `$4` how many: no row when there is no such session.
+    SessionPage,
 }
 
 /// The statement for a backend, built once (every My Devices request runs it).
 fn sql(postgres: bool, select: Select) -> &'static str {
     use std::sync::OnceLock;
-    const SELECTS: usize = 5;
+    const SELECTS: usize = 6;
     static CELLS: [OnceLock<String>; 2 * SELECTS] = [const { OnceLock::new() }; 2 * SELECTS];
     let cell = &CELLS[usize::from(postgres) * SELECTS + select as usize];
     cell.get_or_init(|| build_sql(postgres, select))
@@ -74,6 +77,7 @@ fn build_sql(postgres: bool, select: Select) -> String {
     // The merchant whose facts are read: the one bound, or each row's in a batch.
     let (merchant, request) = match select {
         Select::ApplyingMany => ("t.merchant_id", "r.request, "),
+        Select::SessionPage => (super::sessions::LIVE_MERCHANT, ""),
         _ => ("$1", ""),
     };
     let backend = if postgres { crate::Backend::Postgres } else { crate::Backend::Sqlite };
@@ -107,11 +111,13 @@ fn build_sql(postgres: bool, select: Select) -> String {
             _ => String::new(),
         },
         filter = match (select, postgres) {
-            (Select::Page, _) => "t.merchant_id = $1 AND t.sn > $2 ORDER BY t.sn LIMIT $3",
-            (Select::Ids, true) => "t.id IN (SELECT unnest(ARRAY(SELECT json_array_elements_text($2::json)))) ORDER BY t.sn",
-            (Select::Ids, false) => "t.id IN (SELECT value FROM json_each($2)) ORDER BY t.sn",
-            (Select::Sn | Select::Applying, _) => "t.merchant_id = $1 AND t.sn = $2",
-            (Select::ApplyingMany, _) => "true",
+            (Select::Page, _) => "t.merchant_id = $1 AND t.sn > $2 ORDER BY t.sn LIMIT $3".to_owned(),
+            (Select::Ids, true) =>
+                "t.id IN (SELECT unnest(ARRAY(SELECT json_array_elements_text($2::json)))) ORDER BY t.sn".to_owned(),
+            (Select::Ids, false) => "t.id IN (SELECT value FROM json_each($2)) ORDER BY t.sn".to_owned(),
+            (Select::Sn | Select::Applying, _) => "t.merchant_id = $1 AND t.sn = $2".to_owned(),
+            (Select::ApplyingMany, _) => "true".to_owned(),
+            (Select::SessionPage, _) => format!("t.merchant_id = {merchant} AND t.sn > $3 ORDER BY t.sn LIMIT $4"),
         }
     )
 }
@@ -185,6 +191,40 @@ pub async fn page(
     limit: i64,
 ) -> Result<(Vec<TerminalFacts>, MerchantFacts), StoreError> {
     facts(committed(db, Select::Page, merchant_id, after_sn, Some(limit)).await?)
+}
+
+/// [`page`] for the merchant whose live session's token hashes to `token_hash` at `now_ms`,
+/// with the session looked up in the same statement: one read where a request made two (on
+/// SQLite one read transaction, most of what a lookup costs; on PostgreSQL one round trip).
+/// Nothing for a token without a live merchant session, as for a page past the last terminal:
+/// a caller that finds nothing asks [`super::sessions::live`] which it was.
+pub async fn page_of_session(
+    db: &Db,
+    token_hash: &str,
+    now_ms: i64,
+    after_sn: &str,
+    limit: i64,
+) -> Result<(Vec<TerminalFacts>, MerchantFacts), StoreError> {
+    let select = Select::SessionPage;
+    if let Some(reader) = db.sqlite_reader() {
+        let rows = reader.read(|conn| {
+            let mut statement = conn.prepare_cached(sql(false, select))?;
+            let params = rusqlite::named_params! {"$1": token_hash, "$2": now_ms, "$3": after_sn, "$4": limit};
+            let rows = statement.query_map(params, RawRow::of_sqlite)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        return facts(rows);
+    }
+    let mut conn = db.read_connection().await?;
+    let postgres = db.backend() == crate::Backend::Postgres;
+    let rows = query(sql(postgres, select))
+        .bind(token_hash)
+        .bind(now_ms)
+        .bind(after_sn)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    facts(rows.iter().map(RawRow::of_row).collect::<Result<Vec<_>, StoreError>>()?)
 }
 
 /// The merchant's terminals with these ids, each with its facts, and the merchant's facts, as
