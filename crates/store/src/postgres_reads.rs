@@ -5,9 +5,9 @@
 //! Why not sqlx's pool: it sends every connection handed back a round trip (a `Sync`, to
 //! make sure nothing of a cancelled statement is left unread), which was a fifth of the
 //! server's CPU under My Devices (docs/benchmarks.md, session 20). Here a connection goes
-//! back only when its last statement ran to its end; one whose statement failed, or whose
-//! caller stopped waiting half-way, is closed instead, so the next read never meets its
-//! leftovers. A connection idle for a while is pinged before it is used, as the pool's are
+//! back at once when its last statement ran to its end; one whose statement failed, or whose
+//! caller stopped waiting half-way, goes back only after a task of its own has read off what
+//! was left of the answer (a ping waits for it), so the next read never meets its leftovers. A connection idle for a while is pinged before it is used, as the pool's are
 //! (`Db::connect` passes the same while).
 //!
 //! These connections also keep one plan a statement (`plan_cache_mode = force_generic_plan`):
@@ -70,13 +70,20 @@ impl PostgresReads {
             let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
             let Some((mut conn, last_used)) = idle else { break };
             if last_used.elapsed() < self.check_idle_for || conn.ping().await.is_ok() {
-                return Ok(Lease { reads: self.clone(), conn: Some(conn), clean: true, _permit: permit });
+                return Ok(Lease { reads: self.clone(), conn: Some(conn), clean: true, permit: Some(permit) });
             }
             // Dropped by the server (a restart, `pg_terminate_backend`): the next one.
         }
         let mut conn = PgConnection::connect_with(&self.connect).await?;
         conn.execute(sqlx::raw_sql(SETTINGS)).await?;
-        Ok(Lease { reads: self.clone(), conn: Some(conn), clean: true, _permit: permit })
+        Ok(Lease { reads: self.clone(), conn: Some(conn), clean: true, permit: Some(permit) })
+    }
+
+    /// Makes `conn`, whose last statement was answered in full, ready for the next read.
+    fn give_back(&self, conn: PgConnection) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push((conn, Instant::now()));
+        }
     }
 
     /// Closes the idle connections (the server is stopping).
@@ -96,7 +103,8 @@ pub struct Lease {
     conn: Option<PgConnection>,
     /// False from a statement's start until it has been answered in full.
     clean: bool,
-    _permit: OwnedSemaphorePermit,
+    /// The connection's place among the `max`, held until it is idle again or closed.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Lease {
@@ -109,11 +117,28 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
-        if self.clean && !self.reads.permits.is_closed() {
-            if let Ok(mut idle) = self.reads.idle.lock() {
-                idle.push((conn, Instant::now()));
-            }
+        if self.reads.permits.is_closed() {
+            return;
         }
+        if self.clean {
+            self.reads.give_back(conn);
+            return;
+        }
+        // Cut short (its caller stopped waiting: a client that hung up) or failed: what is
+        // left of the statement's answer is read off on a task of its own, which keeps the
+        // connection's place meanwhile; only a connection that answers a ping after it goes
+        // back. Closing it instead cost the next request a new connection, whose first
+        // statement PostgreSQL spent ~100 ms planning and loading its catalogs for (the
+        // tail of My Devices' latency after each load run, session 24).
+        let (Some(permit), Ok(runtime)) = (self.permit.take(), tokio::runtime::Handle::try_current()) else { return };
+        let reads = self.reads.clone();
+        runtime.spawn(async move {
+            let mut conn = conn;
+            if let Ok(Ok(())) = tokio::time::timeout(reads.acquire_timeout, conn.ping()).await {
+                reads.give_back(conn);
+            }
+            drop(permit);
+        });
     }
 }
 
