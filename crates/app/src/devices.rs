@@ -39,8 +39,9 @@ pub enum MyDevices {
 }
 
 /// [`list_terminals`] for whoever holds `token`, with the session looked up in the statement
-/// that reads the page (one read where a request made two: the lookup cost as much as the
-/// page). Only a page that comes back empty, rare, asks again who holds the token.
+/// that reads the page: one read where a request made two (on SQLite, beginning and ending a
+/// read transaction was most of what the lookup cost). Only a page that comes back empty,
+/// which is also what a token without a live merchant session gets, asks again who holds it.
 pub async fn list_terminals_of_session(app: &App, token: &str, page: &PageRequest) -> Result<MyDevices, AppError> {
     let now = app.clock.now();
     let token_hash = crate::auth::token_hash(token);

@@ -7,7 +7,8 @@
 //! server's CPU under My Devices (docs/benchmarks.md, session 20). Here a connection goes
 //! back at once when its last statement ran to its end; one whose statement failed, or whose
 //! caller stopped waiting half-way, goes back only after a task of its own has read off what
-//! was left of the answer (a ping waits for it), so the next read never meets its leftovers. A connection idle for a while is pinged before it is used, as the pool's are
+//! was left of the answer (a ping waits for it), so the next read never meets its leftovers.
+//! A connection idle for a while is pinged before it is used, as the pool's are
 //! (`Db::connect` passes the same while).
 //!
 //! These connections also keep one plan a statement (`plan_cache_mode = force_generic_plan`):

@@ -67,15 +67,21 @@ async fn live_session(parts: &Parts, state: &AppState) -> Result<yajin_app::mode
     Ok(session)
 }
 
-impl FromRequestParts<AppState> for MerchantSession {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let session = live_session(parts, state).await?;
+impl MerchantSession {
+    /// A live session, if it is a merchant's (403 if not).
+    fn of(session: yajin_app::model::Session) -> Result<MerchantSession, ApiError> {
         if session.principal_kind != "merchant" {
             return Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden));
         }
         Ok(MerchantSession { merchant_id: session.principal_id, token_hash: session.token_hash })
+    }
+}
+
+impl FromRequestParts<AppState> for MerchantSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        MerchantSession::of(live_session(parts, state).await?)
     }
 }
 
@@ -97,10 +103,7 @@ impl SessionToken {
         let session = auth::session(&state.app, &self.0)
             .await?
             .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated))?;
-        if session.principal_kind != "merchant" {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden));
-        }
-        Ok(MerchantSession { merchant_id: session.principal_id, token_hash: session.token_hash })
+        MerchantSession::of(session)
     }
 }
 
