@@ -80,8 +80,13 @@ impl PostgresReads {
         Ok(Lease { reads: self.clone(), conn: Some(conn), clean: true, permit: Some(permit) })
     }
 
-    /// Makes `conn`, whose last statement was answered in full, ready for the next read.
+    /// Makes `conn`, whose last statement was answered in full, ready for the next read
+    /// (unless the server is stopping: a read drained after [`PostgresReads::close`] is not
+    /// kept).
     fn give_back(&self, conn: PgConnection) {
+        if self.permits.is_closed() {
+            return;
+        }
         if let Ok(mut idle) = self.idle.lock() {
             idle.push((conn, Instant::now()));
         }
@@ -118,9 +123,6 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
-        if self.reads.permits.is_closed() {
-            return;
-        }
         if self.clean {
             self.reads.give_back(conn);
             return;
@@ -131,6 +133,9 @@ impl Drop for Lease {
         // back. Closing it instead cost the next request a new connection, whose first
         // statement PostgreSQL spent ~100 ms planning and loading its catalogs for (the
         // tail of My Devices' latency after each load run, session 24).
+        if self.reads.permits.is_closed() {
+            return;
+        }
         let (Some(permit), Ok(runtime)) = (self.permit.take(), tokio::runtime::Handle::try_current()) else { return };
         let reads = self.reads.clone();
         runtime.spawn(async move {
