@@ -1450,9 +1450,10 @@ async fn a_hot_read_cut_short_or_failed_leaves_nothing_for_the_next() {
         assert!(query("SELECT no_such_column FROM terminals").fetch_all(&mut *conn).await.is_err());
         drop(conn);
 
-        // Once what was left has been read off, both are lent again, and each read on any
-        // connection answers its own statement (the 'late' row of the read cut short is gone).
-        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        // Four reads at once, all the places there are: two of them wait for the places the
+        // drains keep, which are given up only once their connections are idle again, so
+        // both come back (no timing in this), and each read on any connection answers its
+        // own statement (the 'late' row of the read cut short is gone).
         let mut held = Vec::new();
         for _ in 0..4 {
             let mut conn = db.read_connection().await.unwrap();
