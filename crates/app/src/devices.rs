@@ -6,7 +6,6 @@ use yajin_core::Timestamp;
 use yajin_store::records::devices;
 use yajin_store::records::merchants::{self, Merchant};
 use yajin_store::records::outstanding::{self, Item};
-use yajin_store::records::sessions;
 use yajin_store::records::terminals::{self, Usage};
 
 use crate::assessment::{assess_by_sn, assess_facts, TerminalAssessment};
@@ -22,9 +21,19 @@ pub async fn list_terminals(
     let now = app.clock.now();
     // One statement: one snapshot and one round trip, so no transaction.
     let (rows, merchant) = devices::page(&app.db, merchant_id, page.after_or_empty(), page.fetch()).await?;
+    Ok((assessed_page(rows, &merchant, page, now)?, now))
+}
+
+/// A page of terminals as read (one more than asked for, when there is more), assessed.
+fn assessed_page(
+    rows: Vec<devices::TerminalFacts>,
+    merchant: &devices::MerchantFacts,
+    page: &PageRequest,
+    now: Timestamp,
+) -> Result<Page<TerminalAssessment>, AppError> {
     let page = Page::of(rows, page, |f| f.terminal.sn.clone());
-    let items = assess_facts(page.items, &merchant, false, now)?;
-    Ok((Page { items, next_cursor: page.next_cursor }, now))
+    let items = assess_facts(page.items, merchant, false, now)?;
+    Ok(Page { items, next_cursor: page.next_cursor })
 }
 
 /// What My Devices answers whoever holds a session token.
@@ -48,15 +57,13 @@ pub async fn list_terminals_of_session(app: &App, token: &str, page: &PageReques
     let (rows, merchant) =
         devices::page_of_session(&app.db, &token_hash, now.millis(), page.after_or_empty(), page.fetch()).await?;
     if rows.is_empty() {
-        match sessions::live(&app.db, &token_hash, now.millis()).await? {
+        match crate::auth::session(app, token).await? {
             None => return Ok(MyDevices::NoSession),
             Some(session) if session.principal_kind != "merchant" => return Ok(MyDevices::NotMerchant),
             Some(_) => {}
         }
     }
-    let page = Page::of(rows, page, |f| f.terminal.sn.clone());
-    let items = assess_facts(page.items, &merchant, false, now)?;
-    Ok(MyDevices::Page(Page { items, next_cursor: page.next_cursor }, now))
+    Ok(MyDevices::Page(assessed_page(rows, &merchant, page, now)?, now))
 }
 
 /// One of the merchant's terminals by SN (spaces and case as people type them).

@@ -459,6 +459,43 @@ sql_through_deref!(sqlx::pool::PoolConnection<sqlx::Any>, sqlx::Transaction<'sta
 
 // ---- SQLite's writer --------------------------------------------------------------------
 
+/// `query` prepared on a rusqlite connection (from its cache) with its values bound: the
+/// writer's statements, and the synchronous reader's (`crate::sqlite_reader`).
+pub(crate) fn prepare_bound<'c>(
+    conn: &'c rusqlite::Connection,
+    query: &Query<'_>,
+) -> Result<rusqlite::CachedStatement<'c>, StoreError> {
+    storable(query)?;
+    // SQLite would prepare the first statement and quietly drop the rest (PostgreSQL
+    // refuses them in a prepared statement): several statements go through `batch`.
+    if query.sql.trim_end().trim_end_matches(';').contains(';') {
+        return Err(StoreError::Sqlite(format!("one statement at a time (use batch): {}", query.sql)));
+    }
+    let mut statement = conn.prepare_cached(query.sql).map_err(engine)?;
+    for i in 1..=statement.parameter_count() {
+        // `$n` names the n-th value, wherever it stands and however often.
+        let n = statement
+            .parameter_name(i)
+            .and_then(|name| name.strip_prefix('$').or_else(|| name.strip_prefix('?')))
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(i);
+        let value = n
+            .checked_sub(1)
+            .and_then(|at| query.args.get(at))
+            .ok_or_else(|| StoreError::Sqlite(format!("no value bound for ${n} of {}", query.sql)))?;
+        let bound = match value {
+            Value::Null(_) => statement.raw_bind_parameter(i, rusqlite::types::Null),
+            Value::Int(v) => statement.raw_bind_parameter(i, v),
+            Value::Real(v) => statement.raw_bind_parameter(i, v),
+            Value::Bool(v) => statement.raw_bind_parameter(i, i64::from(*v)),
+            Value::Text(v) => statement.raw_bind_parameter(i, v.as_ref()),
+            Value::Blob(v) => statement.raw_bind_parameter(i, v.as_ref()),
+        };
+        bound.map_err(engine)?;
+    }
+    Ok(statement)
+}
+
 /// SQLite's writer connection, used synchronously: each statement runs to its end within the
 /// call, so a caller's future is never cut short between a statement and its answer.
 pub(crate) struct SqliteWriter {
@@ -471,35 +508,7 @@ impl SqliteWriter {
     }
 
     fn prepared(&self, query: &Query<'_>) -> Result<rusqlite::CachedStatement<'_>, StoreError> {
-        storable(query)?;
-        // SQLite would prepare the first statement and quietly drop the rest (PostgreSQL
-        // refuses them in a prepared statement): several statements go through `batch`.
-        if query.sql.trim_end().trim_end_matches(';').contains(';') {
-            return Err(StoreError::Sqlite(format!("one statement at a time (use batch): {}", query.sql)));
-        }
-        let mut statement = self.conn.prepare_cached(query.sql).map_err(engine)?;
-        for i in 1..=statement.parameter_count() {
-            // `$n` names the n-th value, wherever it stands and however often.
-            let n = statement
-                .parameter_name(i)
-                .and_then(|name| name.strip_prefix('$').or_else(|| name.strip_prefix('?')))
-                .and_then(|n| n.parse::<usize>().ok())
-                .unwrap_or(i);
-            let value = n
-                .checked_sub(1)
-                .and_then(|at| query.args.get(at))
-                .ok_or_else(|| StoreError::Sqlite(format!("no value bound for ${n} of {}", query.sql)))?;
-            let bound = match value {
-                Value::Null(_) => statement.raw_bind_parameter(i, rusqlite::types::Null),
-                Value::Int(v) => statement.raw_bind_parameter(i, v),
-                Value::Real(v) => statement.raw_bind_parameter(i, v),
-                Value::Bool(v) => statement.raw_bind_parameter(i, i64::from(*v)),
-                Value::Text(v) => statement.raw_bind_parameter(i, v.as_ref()),
-                Value::Blob(v) => statement.raw_bind_parameter(i, v.as_ref()),
-            };
-            bound.map_err(engine)?;
-        }
-        Ok(statement)
+        prepare_bound(&self.conn, query)
     }
 
     fn run_now(&mut self, query: &Query<'_>) -> Result<u64, StoreError> {

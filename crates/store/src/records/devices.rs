@@ -10,7 +10,7 @@
 //! and a deposit account's transfers are a handful (collected, each refund attempt), summed
 //! here rather than grouped by the database.
 
-use crate::sql::{query, Conn, Row};
+use crate::sql::{query, Conn, Query, Row};
 use yajin_core::application::Status;
 use yajin_core::eligibility::{DepositFigures, OwedItem};
 use yajin_core::{Fen, Timestamp};
@@ -76,9 +76,9 @@ fn build_sql(postgres: bool, select: Select) -> String {
         if postgres { ("json_agg", "json_build_array", "::text") } else { ("json_group_array", "json_array", "") };
     // The merchant whose facts are read: the one bound, or each row's in a batch.
     let (merchant, request) = match select {
-        Select::ApplyingMany => ("t.merchant_id", "r.request, "),
-        Select::SessionPage => (super::sessions::LIVE_MERCHANT, ""),
-        _ => ("$1", ""),
+        Select::ApplyingMany => ("t.merchant_id".to_owned(), "r.request, "),
+        Select::SessionPage => (super::sessions::live_merchant(), ""),
+        _ => ("$1".to_owned(), ""),
     };
     let backend = if postgres { crate::Backend::Postgres } else { crate::Backend::Sqlite };
     format!(
@@ -176,7 +176,7 @@ pub async fn page(
     after_sn: &str,
     limit: i64,
 ) -> Result<(Vec<TerminalFacts>, MerchantFacts), StoreError> {
-    facts(committed(db, Select::Page, merchant_id, after_sn, Some(limit)).await?)
+    facts(committed(db, Select::Page, |q| q.bind(merchant_id).bind(after_sn).bind(limit)).await?)
 }
 
 /// [`page`] for the merchant whose live session's token hashes to `token_hash` at `now_ms`,
@@ -191,26 +191,7 @@ pub async fn page_of_session(
     after_sn: &str,
     limit: i64,
 ) -> Result<(Vec<TerminalFacts>, MerchantFacts), StoreError> {
-    let select = Select::SessionPage;
-    if let Some(reader) = db.sqlite_reader() {
-        let rows = reader.read(|conn| {
-            let mut statement = conn.prepare_cached(sql(false, select))?;
-            let params = rusqlite::named_params! {"$1": token_hash, "$2": now_ms, "$3": after_sn, "$4": limit};
-            let rows = statement.query_map(params, RawRow::of_sqlite)?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })?;
-        return facts(rows);
-    }
-    let mut conn = db.read_connection().await?;
-    let postgres = db.backend() == crate::Backend::Postgres;
-    let rows = query(sql(postgres, select))
-        .bind(token_hash)
-        .bind(now_ms)
-        .bind(after_sn)
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?;
-    facts(rows.iter().map(RawRow::of_row).collect::<Result<Vec<_>, StoreError>>()?)
+    facts(committed(db, Select::SessionPage, |q| q.bind(token_hash).bind(now_ms).bind(after_sn).bind(limit)).await?)
 }
 
 /// The merchant's terminals with these ids, each with its facts, and the merchant's facts, as
@@ -223,43 +204,32 @@ pub async fn of_terminals_committed(
     ids: &[String],
 ) -> Result<(Vec<TerminalFacts>, MerchantFacts), StoreError> {
     let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    facts(committed(db, Select::Ids, merchant_id, &ids, None).await?)
+    facts(committed(db, Select::Ids, |q| q.bind(merchant_id).bind(ids)).await?)
 }
 
-/// Runs the statement for `select` with `$1` the merchant, `$2` `second` and `$3` `limit`
-/// (a page's), outside any transaction (one statement is one snapshot), on a connection for
-/// hot reads ([`Db::read_connection`]).
-async fn committed(
+/// Runs the statement for `select` with the values `bind` gives it, outside any transaction
+/// (one statement is one snapshot): on a SQLite file on the synchronous reader, its rows read
+/// by position; otherwise on a connection for hot reads ([`Db::read_connection`]).
+async fn committed<'q>(
     db: &Db,
     select: Select,
-    merchant_id: &str,
-    second: &str,
-    limit: Option<i64>,
+    bind: impl FnOnce(Query<'q>) -> Query<'q>,
 ) -> Result<Vec<RawRow>, StoreError> {
+    let postgres = db.backend() == crate::Backend::Postgres;
+    let query = bind(query(sql(postgres, select)));
     if let Some(reader) = db.sqlite_reader() {
         return reader.read(|conn| {
-            let mut statement = conn.prepare_cached(sql(false, select))?;
-            let rows = match limit {
-                Some(limit) => statement.query_map(
-                    rusqlite::named_params! {"$1": merchant_id, "$2": second, "$3": limit},
-                    RawRow::of_sqlite,
-                )?,
-                None => {
-                    statement.query_map(rusqlite::named_params! {"$1": merchant_id, "$2": second}, RawRow::of_sqlite)?
-                }
-            };
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            let mut statement = crate::sql::prepare_bound(conn, &query)?;
+            let mut rows = statement.raw_query();
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(RawRow::of_sqlite(row)?);
+            }
+            Ok(out)
         });
     }
     let mut conn = db.read_connection().await?;
-    let postgres = db.backend() == crate::Backend::Postgres;
-    let query = query(sql(postgres, select)).bind(merchant_id).bind(second);
-    let query = match limit {
-        Some(limit) => query.bind(limit),
-        None => query,
-    };
-    let rows = query.fetch_all(&mut *conn).await?;
-    rows.iter().map(RawRow::of_row).collect()
+    conn.rows(&query).await?.iter().map(RawRow::of_row).collect()
 }
 
 /// The terminals with these ids (the merchant's), each with its facts, and the merchant's

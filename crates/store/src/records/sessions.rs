@@ -43,10 +43,11 @@ const LIVE: &str = "SELECT s.token_hash, s.principal_kind, s.principal_id,
       AND (s.principal_kind <> 'staff' OR st.active = 1)";
 
 /// The merchant whose live session's token hashes to `$1` at `$2` (now), as a scalar
-/// subquery: no row, no such session. What [`LIVE`] finds for a merchant (a merchant's session
-/// has no staff member to check), for a statement that reads with it what the merchant asked.
-pub(crate) const LIVE_MERCHANT: &str = "(SELECT principal_id FROM sessions
-    WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2 AND principal_kind = 'merchant')";
+/// subquery (no row: no such session): what [`LIVE`] finds, for a statement that reads with
+/// it what the merchant asked. Built on [`LIVE`], so a session is live by one rule.
+pub(crate) fn live_merchant() -> String {
+    format!("(SELECT principal_id FROM ({LIVE}) AS live WHERE principal_kind = 'merchant')")
+}
 
 /// The live session behind a token hash (every request asks): on a SQLite file through the
 /// synchronous reader, on PostgreSQL on a connection for hot reads.
