@@ -70,6 +70,11 @@ const SQLITE: &[Migration] = &[
         name: "usage_terminal_checked_per_statement",
         sql: include_str!("../migrations/sqlite/0014_usage_terminal_checked_per_statement.sql"),
     },
+    Migration {
+        version: 15,
+        name: "lookups_planned_per_key",
+        sql: include_str!("../migrations/sqlite/0015_lookups_planned_per_key.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -130,6 +135,11 @@ const POSTGRES: &[Migration] = &[
         version: 14,
         name: "usage_terminal_checked_per_statement",
         sql: include_str!("../migrations/postgres/0014_usage_terminal_checked_per_statement.sql"),
+    },
+    Migration {
+        version: 15,
+        name: "lookups_planned_per_key",
+        sql: include_str!("../migrations/postgres/0015_lookups_planned_per_key.sql"),
     },
 ];
 

@@ -1328,6 +1328,65 @@ async fn postgres_connections_never_compile_statements() {
     }
 }
 
+/// My Devices on PostgreSQL is one plan for every merchant (the hot read connections keep
+/// generic plans), made from the statistics of a ledger and a terminal table that a young
+/// install skews: nearly every transfer debits one account (channel_clearing: each deposit
+/// collected) and one merchant may hold nearly every terminal. Planned from those statistics
+/// as they are, a page read the whole ledger for each terminal's deposit and walked the SN
+/// index past the big merchant's terminals to find a small merchant's one (1M terminals:
+/// 0.9 s for that merchant's page). Both pages are planned as lookups by key.
+#[tokio::test]
+async fn my_devices_is_planned_by_key_beside_a_merchant_with_nearly_every_terminal() {
+    let Some(test) = yajin_testdb::TestDb::postgres().await else { return };
+    let db = &test.db;
+    let big = merchant_with_terminal(db, "13800000001", "BIG-000000").await;
+    let small = merchant_with_terminal(db, "13800000002", "SMALL-0").await;
+    let mut conn = db.pool().acquire().await.unwrap();
+    // 20,000 more of the big merchant's terminals, each with its deposit collected.
+    let clone = format!(
+        "CREATE TEMP TABLE seq AS SELECT n, 'tm_big' || lpad(n::text, 6, '0') AS id FROM generate_series(1, 20000) n;
+         INSERT INTO terminals (id, merchant_id, sn, terminal_id, model, status, plan_id, plan_snapshot, bound_at,
+             activated_at, count_until, created_at)
+           SELECT seq.id, t.merchant_id, 'BIG-' || lpad(n::text, 6, '0'), 'B' || lpad(n::text, 7, '0'), t.model,
+                  t.status, t.plan_id, t.plan_snapshot, t.bound_at, t.activated_at, t.count_until, t.created_at
+           FROM seq, terminals t WHERE t.id = '{big}';
+         INSERT INTO ledger_accounts (id, kind, owner, credits_posted, debits_must_not_exceed_credits)
+           SELECT 'deposit_held:' || seq.id, 'deposit_held', seq.id, 29900, 1 FROM seq;
+         INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount_fen, code, created_pending,
+             state, reference, created_at)
+           SELECT seq.id || ':deposit', 'channel_clearing', 'deposit_held:' || seq.id, 29900, 'deposit_collected', 0,
+                  'posted', seq.id, 0 FROM seq;
+         ANALYZE",
+        big = big.terminal_id
+    );
+    sqlx::raw_sql(&clone).execute(&mut *conn).await.unwrap();
+
+    let [by_merchant, by_session] = devices::page_statements(yajin_store::Backend::Postgres);
+    let setup = format!(
+        "SET plan_cache_mode = force_generic_plan;
+         PREPARE by_merchant(text, text, bigint) AS {by_merchant};
+         PREPARE by_session(text, bigint, text, bigint) AS {by_session}"
+    );
+    sqlx::raw_sql(&setup).execute(&mut *conn).await.unwrap();
+    let small_id = &small.merchant_id;
+    for execute in [
+        format!("EXECUTE by_merchant('{small_id}', '', 6)"),
+        "EXECUTE by_session('no such token', 0, '', 6)".to_owned(),
+    ] {
+        let plan: Vec<(String,)> = sqlx::query_as(&format!("EXPLAIN {execute}")).fetch_all(&mut *conn).await.unwrap();
+        let plan: Vec<&str> = plan.iter().map(|(line,)| line.trim()).collect();
+        assert!(!plan.iter().any(|line| line.contains("Seq Scan on ledger_transfers")), "{execute}: {plan:#?}");
+        let terminals: Vec<_> = plan.iter().filter(|line| line.contains(" on terminals ")).collect();
+        assert!(
+            !terminals.is_empty() && terminals.iter().all(|line| line.contains(" using terminals_by_merchant ")),
+            "{execute}: {plan:#?}"
+        );
+    }
+    // And the page itself: the small merchant's one terminal.
+    let (page, _) = devices::page(db, &small.merchant_id, "", 6).await.unwrap();
+    assert_eq!(page.iter().map(|t| t.terminal.id.as_str()).collect::<Vec<_>>(), [small.terminal_id.as_str()]);
+}
+
 /// The pool hands out a connection used moments ago without pinging it (a round trip per
 /// request), and checks one idle longer: connections the database dropped while idle (a
 /// restart, an administrator's `pg_terminate_backend`) are replaced, and no caller sees an error.

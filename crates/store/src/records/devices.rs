@@ -122,6 +122,14 @@ fn build_sql(postgres: bool, select: Select) -> String {
     )
 }
 
+/// The statements My Devices runs on this backend: by merchant ([`page`], `$1` the merchant,
+/// `$2` the SN after which, `$3` how many) and by session ([`page_of_session`]). For reading
+/// their plans with `EXPLAIN`, as an operator or a test does.
+pub fn page_statements(backend: crate::Backend) -> [&'static str; 2] {
+    let postgres = backend == crate::Backend::Postgres;
+    [sql(postgres, Select::Page), sql(postgres, Select::SessionPage)]
+}
+
 /// The rows of a fact the database built as a JSON array of arrays, each read straight into
 /// its tuple (no JSON values in between: a tenth of My Devices' time went to them). SQL's NULL
 /// and JSON's `null` (an aggregate of no rows) are no rows.
