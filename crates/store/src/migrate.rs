@@ -75,6 +75,11 @@ const SQLITE: &[Migration] = &[
         name: "lookups_planned_per_key",
         sql: include_str!("../migrations/sqlite/0015_lookups_planned_per_key.sql"),
     },
+    Migration {
+        version: 16,
+        name: "merchant_lists_by_id",
+        sql: include_str!("../migrations/sqlite/0016_merchant_lists_by_id.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -140,6 +145,11 @@ const POSTGRES: &[Migration] = &[
         version: 15,
         name: "lookups_planned_per_key",
         sql: include_str!("../migrations/postgres/0015_lookups_planned_per_key.sql"),
+    },
+    Migration {
+        version: 16,
+        name: "merchant_lists_by_id",
+        sql: include_str!("../migrations/postgres/0016_merchant_lists_by_id.sql"),
     },
 ];
 

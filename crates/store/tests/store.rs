@@ -1387,6 +1387,65 @@ async fn my_devices_is_planned_by_key_beside_a_merchant_with_nearly_every_termin
     assert_eq!(page.iter().map(|t| t.terminal.id.as_str()).collect::<Vec<_>>(), [small.terminal_id.as_str()]);
 }
 
+/// A merchant's applications and notifications are listed newest first a page at a time, and
+/// a page reads its own rows, the first page and one deep in the list alike: not every row the
+/// merchant has, sorted for each page (a chain merchant has tens of thousands of notices).
+/// PostgreSQL counts the rows a transaction's statements fetched. (SQLite's plan, by hand:
+/// `SEARCH notifications USING INDEX notifications_by_merchant (merchant_id=? AND id<?)`, no
+/// sort.)
+#[tokio::test]
+async fn a_page_of_a_merchants_list_reads_its_own_rows_not_all_the_merchants() {
+    let Some(test) = yajin_testdb::TestDb::postgres().await else { return };
+    let db = &test.db;
+    let f = merchant_with_terminal(db, "13800000001", "SN-LIST-1").await;
+    let application = submit(db, &f).await.unwrap();
+    // Its 3,000 of each, and 8,000 of another merchant's, all newer.
+    let other = merchant_with_terminal(db, "13800000002", "SN-LIST-2").await;
+    let made = format!(
+        "INSERT INTO notifications (id, merchant_id, kind, title, body, created_at)
+           SELECT 'nt_' || lpad(n::text, 26, '0'), CASE WHEN n <= 3000 THEN '{merchant}' ELSE '{other}' END,
+                  'notice', 't', 'b', n
+           FROM generate_series(1, 11000) n;
+         INSERT INTO refund_applications
+           SELECT (jsonb_populate_record(NULL::refund_applications, to_jsonb(a)
+             || jsonb_build_object('id', 'ra_' || lpad(n::text, 26, '0'), 'status', 'cancelled',
+                  'merchant_id', CASE WHEN n <= 3000 THEN '{merchant}' ELSE '{other}' END))).*
+           FROM refund_applications a, generate_series(1, 11000) n WHERE a.id = '{application}';
+         ANALYZE",
+        merchant = f.merchant_id,
+        other = other.merchant_id
+    );
+    sqlx::raw_sql(&made).execute(db.pool()).await.unwrap();
+
+    let fetched = |table: &'static str| {
+        yajin_store::sql::query(
+            "SELECT (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::bigint AS n
+             FROM pg_stat_xact_user_tables WHERE relname = $1",
+        )
+        .bind(table)
+    };
+    let mut tx = db.begin_read().await.unwrap();
+    // One plan for every cursor, as PostgreSQL comes to keep for a statement run often.
+    yajin_store::sql::query("SET LOCAL plan_cache_mode = force_generic_plan").execute(&mut *tx).await.unwrap();
+    let first = notifications::page(&mut tx, &f.merchant_id, None, 21).await.unwrap();
+    let deep = notifications::page(&mut tx, &f.merchant_id, Some("nt_00000000000000000000001500"), 21).await.unwrap();
+    let n: i64 = fetched("notifications").fetch_one(&mut *tx).await.unwrap().try_get("n").unwrap();
+    assert_eq!((first.len(), deep.len()), (21, 21));
+    assert!(first.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    assert_eq!(deep[0].id, "nt_00000000000000000000001499");
+    assert!(n <= 2 * 21 + 2, "two pages of notifications fetched {n} rows");
+
+    let first = applications::page_of_merchant(&mut tx, &f.merchant_id, None, 21).await.unwrap();
+    let deep = applications::page_of_merchant(&mut tx, &f.merchant_id, Some("ra_00000000000000000000001500"), 21)
+        .await
+        .unwrap();
+    let n: i64 = fetched("refund_applications").fetch_one(&mut *tx).await.unwrap().try_get("n").unwrap();
+    assert_eq!((first.len(), deep.len()), (21, 21));
+    assert_eq!(first[0].id, application, "the newest first");
+    assert_eq!(deep[0].id, "ra_00000000000000000000001499");
+    assert!(n <= 2 * 21 + 2, "two pages of applications fetched {n} rows");
+}
+
 /// The pool hands out a connection used moments ago without pinging it (a round trip per
 /// request), and checks one idle longer: connections the database dropped while idle (a
 /// restart, an administrator's `pg_terminate_backend`) are replaced, and no caller sees an error.

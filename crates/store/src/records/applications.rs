@@ -678,11 +678,12 @@ pub async fn page_of_merchant(
     before_id: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Application>, StoreError> {
+    let (before, cursor) = crate::before_cursor("id", before_id);
     let rows = query(&format!(
-        "SELECT {COLUMNS} FROM refund_applications WHERE merchant_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3"
+        "SELECT {COLUMNS} FROM refund_applications WHERE merchant_id = $1 AND {before} ORDER BY id DESC LIMIT $3"
     ))
     .bind(merchant_id)
-    .bind(before_id.unwrap_or(""))
+    .bind(cursor)
     .bind(limit)
     .fetch_all(conn)
     .await?;
@@ -696,13 +697,14 @@ pub async fn page_of_agent(
     before_id: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Application>, StoreError> {
+    let (before, cursor) = crate::before_cursor("id", before_id);
     let rows = query(&format!(
         "SELECT {COLUMNS} FROM refund_applications
-         WHERE merchant_id IN (SELECT id FROM merchants WHERE agent_id = $1) AND ($2 = '' OR id < $2)
+         WHERE merchant_id IN (SELECT id FROM merchants WHERE agent_id = $1) AND {before}
          ORDER BY id DESC LIMIT $3"
     ))
     .bind(agent_id)
-    .bind(before_id.unwrap_or(""))
+    .bind(cursor)
     .bind(limit)
     .fetch_all(conn)
     .await?;

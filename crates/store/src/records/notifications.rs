@@ -106,12 +106,13 @@ pub async fn page(
     before_id: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Notification>, StoreError> {
-    let rows = query(
+    let (before, cursor) = crate::before_cursor("id", before_id);
+    let rows = query(&format!(
         "SELECT id, kind, title, body, application_id, created_at, params FROM notifications
-         WHERE merchant_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3",
-    )
+         WHERE merchant_id = $1 AND {before} ORDER BY id DESC LIMIT $3",
+    ))
     .bind(merchant_id)
-    .bind(before_id.unwrap_or(""))
+    .bind(cursor)
     .bind(limit)
     .fetch_all(conn)
     .await?;

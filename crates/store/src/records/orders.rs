@@ -144,11 +144,12 @@ pub async fn page_of_merchant(
     before_id: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Order>, StoreError> {
+    let (before, cursor) = crate::before_cursor("o.id", before_id);
     let rows = query(&format!(
-        "SELECT {COLUMNS} FROM {FROM} WHERE o.merchant_id = $1 AND ($2 = '' OR o.id < $2) ORDER BY o.id DESC LIMIT $3"
+        "SELECT {COLUMNS} FROM {FROM} WHERE o.merchant_id = $1 AND {before} ORDER BY o.id DESC LIMIT $3"
     ))
     .bind(merchant_id)
-    .bind(before_id.unwrap_or(""))
+    .bind(cursor)
     .bind(limit)
     .fetch_all(conn)
     .await?;

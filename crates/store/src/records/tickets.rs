@@ -127,11 +127,12 @@ pub async fn page_of_merchant(
     before_id: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Ticket>, StoreError> {
+    let (before, cursor) = crate::before_cursor("t.id", before_id);
     let rows = query(&format!(
-        "SELECT {COLUMNS} FROM {FROM} WHERE t.merchant_id = $1 AND ($2 = '' OR t.id < $2) ORDER BY t.id DESC LIMIT $3"
+        "SELECT {COLUMNS} FROM {FROM} WHERE t.merchant_id = $1 AND {before} ORDER BY t.id DESC LIMIT $3"
     ))
     .bind(merchant_id)
-    .bind(before_id.unwrap_or(""))
+    .bind(cursor)
     .bind(limit)
     .fetch_all(conn)
     .await?;
