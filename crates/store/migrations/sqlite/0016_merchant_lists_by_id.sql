@@ -12,3 +12,10 @@ CREATE INDEX notifications_by_merchant ON notifications (merchant_id, id);
 DROP INDEX tickets_by_merchant;
 CREATE INDEX tickets_by_merchant ON tickets (merchant_id, id);
 CREATE INDEX outstanding_by_merchant_id ON outstanding_items (merchant_id, id);
+-- The same for the review queue (applications in a status, oldest first by id; `refunded` grows
+-- with every refund paid), its creation time kept in the index for the reports that count
+-- applications by status since a day; and for an agent's merchants, listed by merchant number.
+DROP INDEX applications_by_status;
+CREATE INDEX applications_by_status ON refund_applications (status, id, created_at);
+DROP INDEX merchants_by_agent;
+CREATE INDEX merchants_by_agent ON merchants (agent_id, merchant_no);
