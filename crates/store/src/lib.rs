@@ -105,11 +105,11 @@ pub fn query_in<'q>(sql: &'q str, ids: &'q [String]) -> sql::Query<'q> {
     ids.iter().fold(sql::query(sql), |q, id| q.bind(id))
 }
 
-/// A page's condition on its id cursor, bound as `$2`, for a list newest first: `column < $2`
-/// when there is a cursor, a range an index ending in `column` seeks to; for the first page `$2`
-/// (no cursor, or an empty one) is bound as '' and compared with '' alone, once. (`$2 = '' OR column < $2`, one statement for
-/// both, read every row the cursor leaves out on SQLite, and on PostgreSQL under a generic plan.)
-/// With the value to bind as `$2`.
+/// A page's condition on its id cursor, bound as `$2`, for a list newest first, with the value
+/// to bind: `column < $2` when there is a cursor, a range an index ending in `column` seeks to;
+/// for the first page (no cursor, or an empty one) `$2` is bound as '' and compared with ''
+/// alone, once. One statement for both (`$2 = '' OR column < $2`) read every row newer than
+/// the cursor on SQLite, and on PostgreSQL under a plan kept for every value.
 pub fn before_cursor<'c>(column: &str, cursor: Option<&'c str>) -> (String, &'c str) {
     match cursor.filter(|id| !id.is_empty()) {
         Some(id) => (format!("{column} < $2"), id),

@@ -9,7 +9,7 @@
 --   deposits: 126 s for the facts of 1,000 terminals, against 19 ms planned by key);
 -- - one merchant may hold nearly every terminal, and My Devices' plan then walked the SN index
 --   past that merchant's terminals to find another merchant's few (1M terminals: 0.87 s for a
---   page of one terminal, against under a millisecond).
+--   page of one terminal; planned by key, thousands of such pages a second).
 -- Here each column is declared to hold what such a lookup finds: about one account for every two
 -- transfers, and a merchant for every ten terminals. A lookup of a named value (channel_clearing,
 -- a merchant written in the statement) is still estimated from ANALYZE's most common values, so
