@@ -1,5 +1,6 @@
 -- wrk script: POST /api/v1/refund-applications, each request for the next terminal of its
--- thread (BENCH-000000 …), with its own Idempotency-Key; counts answers by status.
+-- thread (PREFIX-000000 …; the third argument, BENCH by default), with its own
+-- Idempotency-Key; counts answers by status.
 local threads = {}
 local next_id = 0
 
@@ -12,13 +13,14 @@ end
 function init(args)
   token = args[1]
   stride = tonumber(args[2])
+  prefix = args[3] or "BENCH"
   n = 0
   created = 0
   other = 0
 end
 
 request = function()
-  local sn = string.format("BENCH-%06d", id + n * stride)
+  local sn = string.format("%s-%06d", prefix, id + n * stride)
   n = n + 1
   local body = string.format(
     '{"terminal_sn":"%s","phone":"13800000001","id_card_no":"310115198506151236",' ..

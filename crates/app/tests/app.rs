@@ -754,3 +754,102 @@ on_both_databases! {
         assert_eq!(ledger::verify(&mut conn).await.unwrap(), []);
     }
 }
+
+/// A bank that holds each payout until `jobs` of them are in flight at once (or 10 s pass),
+/// then pays everything at once; it counts what it was sent.
+struct CrowdedBank {
+    jobs: usize,
+    in_flight: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    crowd: tokio::sync::Notify,
+    paid: std::sync::Mutex<Vec<String>>,
+}
+
+impl yajin_channels::payout::PayoutChannel for CrowdedBank {
+    fn name(&self) -> &str {
+        "sandbox"
+    }
+
+    fn pay<'a>(&'a self, order: &'a yajin_channels::payout::PayoutOrder) -> yajin_channels::payout::ChannelFuture<'a> {
+        use std::sync::atomic::Ordering::SeqCst;
+        Box::pin(async move {
+            let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+            self.most.fetch_max(now, SeqCst);
+            let waiting = self.crowd.notified();
+            if now >= self.jobs {
+                self.crowd.notify_waiters();
+            } else if self.most.load(SeqCst) < self.jobs {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(10), waiting).await;
+            }
+            self.paid.lock().unwrap().push(order.payout_id.clone());
+            self.in_flight.fetch_sub(1, SeqCst);
+            Ok(yajin_channels::payout::BankStatus::Succeeded {
+                bank_reference: format!("B{}", order.payout_id.len()),
+                paid_at_ms: NOW.millis(),
+            })
+        })
+    }
+
+    fn payout_status<'a>(&'a self, payout_id: &'a str) -> yajin_channels::payout::ChannelFuture<'a> {
+        let known = self.paid.lock().unwrap().iter().any(|p| p == payout_id);
+        Box::pin(async move {
+            Ok(if known {
+                yajin_channels::payout::BankStatus::Succeeded { bank_reference: "B".into(), paid_at_ms: NOW.millis() }
+            } else {
+                yajin_channels::payout::BankStatus::NotFound
+            })
+        })
+    }
+
+    fn collect<'a>(
+        &'a self,
+        _: &'a yajin_channels::payout::CollectionOrder,
+    ) -> yajin_channels::payout::ChannelFuture<'a> {
+        Box::pin(async { Err(yajin_channels::payout::ChannelError::NotDone("no collections here".into())) })
+    }
+
+    fn collection_status<'a>(&'a self, _: &'a str) -> yajin_channels::payout::ChannelFuture<'a> {
+        Box::pin(async { Ok(yajin_channels::payout::BankStatus::NotFound) })
+    }
+}
+
+on_both_databases! {
+    async fn the_worker_pays_as_many_refunds_at_once_as_it_is_told_and_each_once(db) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let app = app(&db);
+        demo::seed(&app).await.unwrap();
+        let merchant = merchant_id(&db, &demo::MERCHANT_A).await;
+        let sns = demo::add_eligible_terminals(&app, "CROWD", 30).await.unwrap();
+        for sn in &sns {
+            let form = yajin_app::applications::ApplyInput { reason: "target_reached".into(), ..refund_form(&demo::MERCHANT_A, sn) };
+            let created = yajin_app::applications::submit(&app, &merchant, &form, Replay::none()).await.unwrap().done().unwrap();
+            assert_eq!(created.application.status.as_str(), "approved", "{sn}");
+        }
+        let bank = Arc::new(CrowdedBank {
+            jobs: 6,
+            in_flight: Default::default(),
+            most: Default::default(),
+            crowd: tokio::sync::Notify::new(),
+            paid: Default::default(),
+        });
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(yajin_app::worker::work(app.clone(), bank.clone(), "crowd".into(), 30_000, 6, stopped));
+        let refunded = || async {
+            let mut conn = db.begin_read().await.unwrap();
+            yajin_store::sql::query("SELECT count(*) AS n FROM refund_applications WHERE status = 'refunded'")
+                .fetch_one(&mut *conn).await.unwrap().try_get::<i64, _>("n").unwrap()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while refunded().await < 30 {
+            assert!(std::time::Instant::now() < deadline, "30 refunds not paid in 60 s: {} were", refunded().await);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(bank.most.load(SeqCst), 6, "six payouts were at the bank at once, never more");
+        let mut paid = bank.paid.lock().unwrap().clone();
+        paid.sort();
+        paid.dedup();
+        assert_eq!(paid.len(), 30, "each refund paid once");
+        stop.send(true).unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(10), worker).await.expect("the worker stops").unwrap();
+    }
+}

@@ -116,6 +116,11 @@ pub struct ChannelArgs {
     /// network you trust. Without it they must be https:// (or http:// to a loopback address).
     #[arg(long, env = "YAJIN_ALLOW_INSECURE_GATEWAY")]
     pub allow_insecure_gateway: bool,
+
+    /// How many jobs (payouts, collections, texts) the worker runs at once, 1–256 [default: 16]:
+    /// each mostly waits for its gateway's answer.
+    #[arg(long, env = "YAJIN_WORKER_JOBS")]
+    pub worker_jobs: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -31,6 +31,8 @@ pub struct FileConfig {
     pub payout_channel_url: Option<String>,
     /// Plain http:// gateways beyond this machine (see `--allow-insecure-gateway`).
     pub allow_insecure_gateway: Option<bool>,
+    /// Jobs the worker runs at once (see `--worker-jobs`).
+    pub worker_jobs: Option<usize>,
     /// How long a retry with the same `Idempotency-Key` replays the first answer (hours, at
     /// least 24; default 24).
     pub idempotency_retention_hours: Option<u64>,
@@ -106,6 +108,8 @@ pub struct ServeConfig {
     pub keys: KeyConfig,
     pub sms: SmsConfig,
     pub channel: ChannelConfig,
+    /// Jobs the worker runs at once.
+    pub worker_jobs: usize,
     pub retention: yajin_app::housekeeping::Retention,
 }
 
@@ -119,6 +123,16 @@ pub enum ChannelConfig {
     /// A gateway speaking docs/payout-channel.md. The secret comes from
     /// `YAJIN_PAYOUT_CHANNEL_SECRET` only: a secret is not a file setting.
     Http { url: String, secret: String, timeout_ms: u64, plain_http: PlainHttp },
+}
+
+/// How many jobs the worker runs at once: the flag, or the file, or
+/// [`yajin_app::worker::JOBS_AT_ONCE`].
+pub fn worker_jobs(args: &ChannelArgs, file: &FileConfig) -> Result<usize, ConfigError> {
+    let jobs = args.worker_jobs.or(file.worker_jobs).unwrap_or(yajin_app::worker::JOBS_AT_ONCE);
+    if !(1..=256).contains(&jobs) {
+        return Err(ConfigError(format!("worker_jobs (YAJIN_WORKER_JOBS / --worker-jobs) must be 1–256, not {jobs}")));
+    }
+    Ok(jobs)
 }
 
 /// Whether plain http:// gateways may be beyond this machine: the flag, or the file.
@@ -232,6 +246,7 @@ pub fn serve_config(args: &ServeArgs, file: &FileConfig) -> Result<ServeConfig, 
         demo,
         sms: sms_config(args, file, demo)?,
         channel: channel_config(&args.channel, file, demo)?,
+        worker_jobs: worker_jobs(&args.channel, file)?,
         keys,
         retention: retention(file)?,
     })

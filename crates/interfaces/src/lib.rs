@@ -68,8 +68,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             if !(100..=600_000).contains(&args.lease_ms) {
                 return Err(Failure::config("--lease-ms must be 100–600000"));
             }
+            let jobs = config::worker_jobs(&args.channel, &file).map_err(|e| Failure::config(e.0))?;
             let keys = config::key_config(&args.keys, &file).map_err(|e| Failure::config(e.0))?;
-            runtime.block_on(serve::worker(&db, &channel, &keys, args.lease_ms))
+            runtime.block_on(serve::worker(&db, &channel, &keys, args.lease_ms, jobs))
         }
         Command::SandboxBank(args) => runtime.block_on(serve::sandbox_bank(args)),
         Command::Reconcile(args) => {

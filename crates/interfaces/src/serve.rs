@@ -111,8 +111,17 @@ pub async fn serve(config: ServeConfig) -> Result<(), Failure> {
     let sandbox = config.sms == SmsConfig::Sandbox;
     let (channel, bank_url) = open_channel(&config.channel, &config.db.data_dir, address).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut jobs = None;
     if let Some((channel, _)) = &channel {
-        tokio::spawn(worker::work(app.clone(), channel.clone(), worker_name(), worker::LEASE_MS, stopped));
+        let name = worker_name();
+        jobs = Some(tokio::spawn(worker::work(
+            app.clone(),
+            channel.clone(),
+            name,
+            worker::LEASE_MS,
+            config.worker_jobs,
+            stopped,
+        )));
     } else {
         tracing::warn!("no payout channel (YAJIN_PAYOUT_CHANNEL_URL): approved refunds wait until one is configured");
     }
@@ -137,6 +146,13 @@ pub async fn serve(config: ServeConfig) -> Result<(), Failure> {
         .map_err(|e| Failure::runtime(format!("server stopped: {e}")))?;
     tracing::info!("shutting down: in-flight requests finished, closing the database");
     let _ = stop.send(true);
+    if let Some(jobs) = jobs {
+        // The jobs in flight finish (each within the channel's timeout); one still waiting
+        // after that is taken over when its lease ends.
+        if tokio::time::timeout(std::time::Duration::from_secs(15), jobs).await.is_err() {
+            tracing::warn!("jobs still running at shutdown are left to their leases");
+        }
+    }
     db.close().await;
     Ok(())
 }
@@ -147,6 +163,7 @@ pub async fn worker(
     channel: &ChannelConfig,
     keys: &KeyConfig,
     lease_ms: i64,
+    jobs_at_once: usize,
 ) -> Result<(), Failure> {
     let ChannelConfig::Http { .. } = channel else {
         return Err(Failure::config("yajin worker needs YAJIN_PAYOUT_CHANNEL_URL and YAJIN_PAYOUT_CHANNEL_SECRET"));
@@ -159,8 +176,8 @@ pub async fn worker(
     let Some((channel, _)) = channel else { return Err(Failure::config("no payout channel")) };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let name = worker_name();
-    println!("payout worker {name} running; stop with Ctrl-C");
-    let task = tokio::spawn(worker::work(app, channel, name, lease_ms, stopped));
+    println!("payout worker {name} running, {jobs_at_once} jobs at once; stop with Ctrl-C");
+    let task = tokio::spawn(worker::work(app, channel, name, lease_ms, jobs_at_once, stopped));
     shutdown_signal()?.await;
     let _ = stop.send(true);
     let _ = task.await;

@@ -15,7 +15,7 @@ use yajin_store::audit::{self, AuditEntry};
 use yajin_store::migrate::{self, Migration};
 use yajin_store::pii::{MasterKey, Vault};
 use yajin_store::records::idempotency::{self, Answer, Claim, KeyClaim};
-use yajin_store::records::{applications, devices, merchants, notifications, plans, staff, terminals, tickets};
+use yajin_store::records::{applications, devices, jobs, merchants, notifications, plans, staff, terminals, tickets};
 use yajin_store::{ledger, Db, StoreError};
 use yajin_testdb::on_both_databases;
 
@@ -1743,4 +1743,129 @@ async fn a_transaction_stopped_as_a_deadlock_is_contention_to_retry() {
     let errors: Vec<StoreError> = [one.0, two.0].into_iter().filter_map(Result::err).collect();
     assert_eq!(errors.len(), 1, "one of the two stopped, the other went on");
     assert!(matches!(&errors[0], StoreError::Contention(m) if m.contains("deadlock")), "{}", errors[0]);
+}
+
+/// Queues `n` payout jobs due at 1, 2, … `n` (ms), their ids in that order.
+async fn queue_jobs(db: &Db, n: i64) -> Vec<String> {
+    let mut tx = db.begin_write().await.unwrap();
+    for at in 1..=n {
+        jobs::enqueue(&mut tx, "payout", &format!("job-{at:05}"), "{}", at, 0).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let mut conn = db.begin_read().await.unwrap();
+    let rows = yajin_store::sql::query("SELECT id FROM jobs ORDER BY run_at").fetch_all(&mut *conn).await.unwrap();
+    rows.iter().map(|r| r.try_get::<String, _>("id").unwrap()).collect()
+}
+
+async fn claim_jobs(db: &Db, worker: &str, now: i64, limit: usize) -> Vec<jobs::Job> {
+    let mut tx = db.begin_write().await.unwrap();
+    let claimed = jobs::claim(&mut tx, db.backend(), worker, now, 1_000, limit).await.unwrap();
+    tx.commit().await.unwrap();
+    claimed
+}
+
+on_both_databases! {
+    async fn a_claim_takes_the_oldest_due_jobs_up_to_its_limit_and_a_lapsed_claim_changes_nothing(db) {
+        let ids = queue_jobs(&db, 30).await;
+        // At 20 ms, jobs 1–20 are due and 21–30 are not yet.
+        let first = claim_jobs(&db, "w1", 20, 8).await;
+        let mut taken: Vec<&str> = first.iter().map(|j| j.id.as_str()).collect();
+        taken.sort();
+        assert_eq!(taken, ids[..8].iter().map(String::as_str).collect::<Vec<_>>(), "the oldest due first");
+        assert!(first.iter().all(|j| j.attempts == 1 && j.kind == "payout"));
+        let rest = claim_jobs(&db, "w2", 20, 100).await;
+        assert_eq!(rest.len(), 12, "only what is due, and nothing claimed twice");
+        assert!(rest.iter().all(|j| !taken.contains(&j.id.as_str())));
+        assert!(claim_jobs(&db, "w2", 20, 100).await.is_empty(), "nothing left due");
+
+        // w1's lease (1 s) runs out: its jobs are due again, before 21–30, and w3 takes them.
+        let late = claim_jobs(&db, "w3", 1_021, 8).await;
+        let mut retaken: Vec<&str> = late.iter().map(|j| j.id.as_str()).collect();
+        retaken.sort();
+        assert_eq!(retaken, taken, "abandoned jobs are claimed again, oldest first");
+        assert!(late.iter().all(|j| j.attempts == 2));
+        // w1 finishes late: its claim lapsed, so nothing changes; w3's counts.
+        let mut tx = db.begin_write().await.unwrap();
+        assert!(!jobs::complete(&mut tx, &first[0], "w1", 1_030).await.unwrap());
+        assert!(!jobs::reschedule(&mut tx, &first[1], "w1", 5_000, Some("late"), 1_030).await.unwrap());
+        let again = late.iter().find(|j| j.id == first[0].id).unwrap();
+        assert!(jobs::complete(&mut tx, again, "w3", 1_030).await.unwrap());
+        // The same worker's earlier claim of a job it claimed again is a lapsed claim too.
+        let stale = jobs::Job { attempts: 1, ..late.iter().find(|j| j.id == first[1].id).unwrap().clone() };
+        assert!(!jobs::complete(&mut tx, &stale, "w3", 1_030).await.unwrap());
+        tx.commit().await.unwrap();
+    }
+
+    async fn workers_claiming_at_once_share_a_backlog_without_overlap(db) {
+        let ids = queue_jobs(&db, 400).await;
+        let mut tasks = Vec::new();
+        for w in 0..6 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let got = claim_jobs(&db, &format!("w{w}"), 500, 7).await;
+                    if got.is_empty() {
+                        return mine;
+                    }
+                    assert!(got.len() <= 7);
+                    mine.extend(got.into_iter().map(|j| j.id));
+                }
+            }));
+        }
+        let mut all = Vec::new();
+        for task in tasks {
+            all.extend(task.await.unwrap());
+        }
+        all.sort();
+        let mut expected = ids.clone();
+        expected.sort();
+        assert_eq!(all, expected, "every job claimed exactly once");
+    }
+}
+
+/// A claim reads the few jobs it takes, not the backlog: with thousands due (a surge of
+/// approvals, a text to every merchant), a worker claimed by gathering and sorting every due
+/// row, a claim at a time (docs/benchmarks.md, session 26). PostgreSQL counts the rows a
+/// transaction's statements fetched. (SQLite's plan, by hand: `SEARCH jobs USING INDEX
+/// jobs_ready (status=? AND run_at<?)` for the queued, with no sort of them.)
+#[tokio::test]
+async fn a_claim_reads_no_more_of_a_backlog_than_it_takes() {
+    let Some(test) = yajin_testdb::TestDb::postgres().await else { return };
+    let db = &test.db;
+    sqlx::raw_sql(
+        "INSERT INTO jobs (id, kind, dedupe_key, payload, status, run_at, created_at, updated_at)
+           SELECT 'jb_' || lpad(n::text, 26, '0'), 'payout', 'backlog-' || n, '{}',
+                  CASE WHEN n % 4 = 0 THEN 'queued' ELSE 'done' END, n, 0, 0
+           FROM generate_series(1, 20000) n;
+         ANALYZE jobs",
+    )
+    .execute(db.pool())
+    .await
+    .unwrap();
+    let fetched = || {
+        yajin_store::sql::query(
+            "SELECT (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::bigint AS n
+             FROM pg_stat_xact_user_tables WHERE relname = 'jobs'",
+        )
+    };
+    // An idle worker's look: nothing due yet (the first is due at 4 ms), then plenty.
+    let mut conn = db.begin_read().await.unwrap();
+    yajin_store::sql::query("SET LOCAL plan_cache_mode = force_generic_plan").execute(&mut *conn).await.unwrap();
+    assert!(!jobs::any_due(&mut conn, 3).await.unwrap());
+    assert!(jobs::any_due(&mut conn, 30_000).await.unwrap());
+    let n: i64 = fetched().fetch_one(&mut *conn).await.unwrap().try_get("n").unwrap();
+    assert!(n <= 4, "two looks for a due job among 20,000 fetched {n} rows");
+    drop(conn);
+
+    let mut tx = db.begin_write().await.unwrap();
+    yajin_store::sql::query("SET LOCAL plan_cache_mode = force_generic_plan").execute(&mut *tx).await.unwrap();
+    let claimed = jobs::claim(&mut tx, db.backend(), "w", 30_000, 1_000, 16).await.unwrap();
+    let n: i64 = fetched().fetch_one(&mut *tx).await.unwrap().try_get("n").unwrap();
+    tx.commit().await.unwrap();
+    let mut at: Vec<String> = claimed.iter().map(|j| j.id.clone()).collect();
+    at.sort();
+    assert_eq!(at.first().map(String::as_str), Some("jb_00000000000000000000000004"), "the oldest due first");
+    assert_eq!(at.len(), 16);
+    assert!(n <= 4 * 16, "a claim of 16 of 5,000 due jobs fetched {n} rows");
 }

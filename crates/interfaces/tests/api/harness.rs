@@ -152,7 +152,14 @@ async fn start_keyed(
             let (stop, stopped) = tokio::sync::watch::channel(false);
             // Never stopped: the worker ends with the test's runtime.
             std::mem::forget(stop);
-            tokio::spawn(yajin_app::worker::work(app.clone(), Arc::new(pay), "test-worker".into(), 5_000, stopped));
+            tokio::spawn(yajin_app::worker::work(
+                app.clone(),
+                Arc::new(pay),
+                "test-worker".into(),
+                5_000,
+                yajin_app::worker::JOBS_AT_ONCE,
+                stopped,
+            ));
         }
         channel = Some(http::ChannelSecret { name: "sandbox".into(), secret: CHANNEL_SECRET.to_vec() });
         bank_url = Some(url);
