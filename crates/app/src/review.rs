@@ -319,10 +319,14 @@ pub async fn approve(
             ReviewError::InvalidState(again.status)
         });
     }
+    // The money is reserved before the audit entry is written: a transaction takes the ledger's
+    // accounts before the audit chain's head (see `reserve_and_enqueue`).
+    if to == Status::Approved {
+        reserve_and_enqueue(tx, &a, now).await?;
+    }
     record(&app.vault, tx, &a, to, actor, Said::words(comment), serde_json::json!({"comment": comment}), now).await?;
     let application_id = a.id.clone();
     let notice = if to == Status::Approved {
-        reserve_and_enqueue(tx, &a, now).await?;
         let card_last4 = crate::payouts::last4(&a.bank_card_masked);
         Notice::ApplicationApproved { application_id, net: a.net_refund, card_last4 }
     } else {
@@ -336,6 +340,12 @@ pub async fn approve(
 
 /// The money side of an approval: pending transfers (net to refunds in flight, fee to
 /// revenue, each deduction to the receivable), the deducted items closed, the payout queued.
+/// Called before the approval's audit entry: every use case takes the ledger's accounts (the
+/// shared ones, refunds in flight and channel clearing, at every approval and payout) before
+/// the audit chain's head, the one row every audited transaction updates. An approval that
+/// held the head while waiting for refunds in flight, beside a payout's success holding
+/// refunds in flight while waiting for the head, was a deadlock on PostgreSQL: a third of the
+/// automatic approvals made beside paying refunds failed so (docs/benchmarks.md, session 26).
 async fn reserve_and_enqueue(tx: &mut Tx, a: &Application, now: i64) -> Result<(), ReviewError> {
     // The facts that may change after submission are judged again as of now (windows and
     // targets stay judged as of submission: approving late does not refuse a timely request).
@@ -381,8 +391,8 @@ pub async fn approve_automatically(vault: &Vault, tx: &mut Tx, id: &str, now: i6
     let detail =
         serde_json::json!({"rule": "activation", "plan": terminal.plan.code, "plan_version": terminal.plan.version});
     let said = Said { words: "", note: Some(Note::AutoApproved) };
-    record(vault, tx, &a, to, &Actor::system(), said, detail, now).await?;
     reserve_and_enqueue(tx, &a, now).await?;
+    record(vault, tx, &a, to, &Actor::system(), said, detail, now).await?;
     let notice = Notice::ApplicationAutoApproved { application_id: a.id.clone(), sn: terminal.sn, net: a.net_refund };
     notices::tell(tx, &a.merchant_id, &notice, now).await?;
     Ok(())

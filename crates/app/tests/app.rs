@@ -853,3 +853,95 @@ on_both_databases! {
         tokio::time::timeout(std::time::Duration::from_secs(10), worker).await.expect("the worker stops").unwrap();
     }
 }
+
+/// A bank that pays every order at once.
+struct InstantBank;
+
+impl yajin_channels::payout::PayoutChannel for InstantBank {
+    fn name(&self) -> &str {
+        "sandbox"
+    }
+
+    fn pay<'a>(&'a self, order: &'a yajin_channels::payout::PayoutOrder) -> yajin_channels::payout::ChannelFuture<'a> {
+        Box::pin(async move {
+            Ok(yajin_channels::payout::BankStatus::Succeeded {
+                bank_reference: format!("B{}", &order.payout_id[3..12]),
+                paid_at_ms: NOW.millis(),
+            })
+        })
+    }
+
+    fn payout_status<'a>(&'a self, _: &'a str) -> yajin_channels::payout::ChannelFuture<'a> {
+        Box::pin(async { Ok(yajin_channels::payout::BankStatus::NotFound) })
+    }
+
+    fn collect<'a>(
+        &'a self,
+        _: &'a yajin_channels::payout::CollectionOrder,
+    ) -> yajin_channels::payout::ChannelFuture<'a> {
+        Box::pin(async { Err(yajin_channels::payout::ChannelError::NotDone("no collections here".into())) })
+    }
+
+    fn collection_status<'a>(&'a self, _: &'a str) -> yajin_channels::payout::ChannelFuture<'a> {
+        Box::pin(async { Ok(yajin_channels::payout::BankStatus::NotFound) })
+    }
+}
+
+on_both_databases! {
+    async fn approvals_and_paid_refunds_at_once_never_stop_each_other(db) {
+        // Each automatic approval reserves money (the shared refunds-in-flight account) and
+        // writes the audit chain; each payout's success posts it and writes the chain. Taken
+        // in opposite orders, PostgreSQL stopped one of each such pair as a deadlock.
+        let app = app(&db);
+        demo::seed(&app).await.unwrap();
+        let merchant = merchant_id(&db, &demo::MERCHANT_A).await;
+        let sns = demo::add_eligible_terminals(&app, "BUSY", 96).await.unwrap();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker =
+            tokio::spawn(yajin_app::worker::work(app.clone(), Arc::new(InstantBank), "busy".into(), 30_000, 16, stopped));
+        let mut submitters = Vec::new();
+        for share in sns.chunks(12) {
+            let (app, merchant, share) = (app.clone(), merchant.clone(), share.to_vec());
+            submitters.push(tokio::spawn(async move {
+                let mut refused = Vec::new();
+                for sn in share {
+                    let form = yajin_app::applications::ApplyInput {
+                        reason: "target_reached".into(),
+                        ..refund_form(&demo::MERCHANT_A, &sn)
+                    };
+                    if let Err(e) = yajin_app::applications::submit(&app, &merchant, &form, Replay::none()).await {
+                        refused.push(format!("{sn}: {e}"));
+                    }
+                }
+                refused
+            }));
+        }
+        let mut refused = Vec::new();
+        for s in submitters {
+            refused.extend(s.await.unwrap());
+        }
+        assert_eq!(refused, Vec::<String>::new(), "every submit went through");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let mut conn = db.begin_read().await.unwrap();
+            let n: i64 = yajin_store::sql::query(
+                "SELECT count(*) AS n FROM refund_applications a JOIN terminals t ON t.id = a.terminal_id
+                 WHERE t.sn LIKE 'BUSY-%' AND a.status = 'refunded'",
+            )
+            .fetch_one(&mut *conn).await.unwrap().try_get("n").unwrap();
+            if n == 96 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{n} of 96 refunds paid in 60 s");
+            drop(conn);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let mut conn = db.begin_read().await.unwrap();
+        let failed = yajin_store::sql::query("SELECT count(*) AS n FROM jobs WHERE last_error IS NOT NULL")
+            .fetch_one(&mut *conn).await.unwrap().try_get::<i64, _>("n").unwrap();
+        assert_eq!(failed, 0, "no job had to run again");
+        drop(conn);
+        stop.send(true).unwrap();
+        worker.await.unwrap();
+    }
+}
