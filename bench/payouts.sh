@@ -95,12 +95,17 @@ t1=$(now)
 echo "submitted: $(echo "$out" | grep -E '^created') in $(printf '%.1f' "$(echo "$t1 - $t0" | bc)") s (the rest name no terminal, or were refused)"
 # Counted by the database: a request wrk gave up on when it stopped may still have been made.
 applied="SELECT count(*) FROM refund_applications a JOIN terminals t ON t.id = a.terminal_id WHERE t.sn LIKE 'PAY-%'"
-sleep 1
-created=$(count "$applied")
+# Done when every application made is refunded, and still so a little later (a request that
+# was waiting when wrk stopped may make one more).
 done_at=""
 for _ in $(seq 6000); do
-  paid=$(count "$refunded")
-  if [ "$paid" -ge "$created" ]; then done_at=$(now); break; fi
+  created=$(count "$applied"); paid=$(count "$refunded")
+  if [ "$paid" -ge "$created" ]; then
+    [ -n "$done_at" ] || done_at=$(now)
+    sleep 2
+    [ "$(count "$applied")" -gt "$created" ] || break
+    done_at=""
+  fi
   sleep 0.2
 done
 if [ -z "$done_at" ]; then
