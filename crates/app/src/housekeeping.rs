@@ -1,11 +1,11 @@
 //! Forgetting what can no longer matter: ended sessions, idempotency keys past their
-//! retention, requests a rate limit counted that no window reaches any more, and SMS
-//! cooldowns that have passed. `yajin serve` runs [`prune`] every few minutes; every server
+//! retention, requests a rate limit counted that no window reaches any more, SMS cooldowns
+//! that have passed, and the worker's jobs done a month ago. `yajin serve` runs [`prune`] every few minutes; every server
 //! of a deployment may, since each statement is an idempotent `DELETE … WHERE` on times.
 
 use std::time::Duration;
 
-use yajin_store::records::{idempotency, logins, sessions, throttle};
+use yajin_store::records::{idempotency, jobs, logins, sessions, throttle};
 use yajin_store::StoreError;
 
 use crate::App;
@@ -19,11 +19,18 @@ pub struct Retention {
     /// whoever investigates a login. Never shorter than the longest rate-limit window (a
     /// phone's codes, 24 h): a request still inside it must still count.
     pub ended: Duration,
+    /// The worker's jobs are kept this long after they are done (each refund leaves about
+    /// three: its payout, a look at the bank, a text).
+    pub jobs_done: Duration,
 }
 
 impl Default for Retention {
     fn default() -> Self {
-        Retention { idempotency_keys: Duration::from_secs(24 * 3600), ended: Duration::from_secs(24 * 3600) }
+        Retention {
+            idempotency_keys: Duration::from_secs(24 * 3600),
+            ended: Duration::from_secs(24 * 3600),
+            jobs_done: Duration::from_secs(30 * 24 * 3600),
+        }
     }
 }
 
@@ -33,6 +40,7 @@ pub struct Pruned {
     pub sessions: u64,
     pub idempotency_keys: u64,
     pub throttles: u64,
+    pub jobs: u64,
 }
 
 fn ms(d: Duration) -> i64 {
@@ -49,6 +57,7 @@ pub async fn prune(app: &App, retention: Retention) -> Result<Pruned, StoreError
         throttles: throttle::prune(&mut tx, now.saturating_sub(ms(retention.ended))).await?
             + logins::prune_failures(&mut tx, now.saturating_sub(ms(retention.ended))).await?
             + logins::prune_addresses(&mut tx, now.saturating_sub(crate::auth::KNOWN_ADDRESS_MS)).await?,
+        jobs: jobs::prune_done(&mut tx, now.saturating_sub(ms(retention.jobs_done))).await?,
     };
     tx.commit().await?;
     Ok(pruned)

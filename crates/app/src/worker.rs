@@ -104,7 +104,8 @@ pub async fn work(
     let jobs_at_once = jobs_at_once.max(1);
     let mut running = tokio::task::JoinSet::new();
     loop {
-        if *stop.borrow() {
+        // Stopped, or nobody left to say so (the sender dropped).
+        if *stop.borrow() || stop.has_changed().is_err() {
             while running.join_next().await.is_some() {}
             return;
         }

@@ -288,12 +288,25 @@ on_both_databases! {
         throttle::hit(&mut tx, "login-ip:1.2.3.4", 60_000, 5, t0 - 2 * day).await.unwrap();
         throttle::hit(&mut tx, "login-ip:1.2.3.4", 60_000, 5, t0).await.unwrap();
         throttle::hit(&mut tx, "sms-ip:5.6.7.8", 3_600_000, 5, t0 - 2 * day).await.unwrap();
+        // Jobs: done 31 days ago, done yesterday, queued long ago (still to run), given up.
+        use yajin_store::records::jobs;
+        for (key, at) in [("old", t0 - 31 * day), ("recent", t0 - day), ("waiting", t0 - 40 * day), ("dead", t0 - 40 * day)] {
+            jobs::enqueue(&mut tx, "sms", key, "{}", at, at).await.unwrap();
+        }
+        yajin_store::sql::query("UPDATE jobs SET status = 'done' WHERE dedupe_key IN ('old', 'recent')")
+            .execute(&mut *tx).await.unwrap();
+        yajin_store::sql::query("UPDATE jobs SET status = 'dead' WHERE dedupe_key = 'dead'").execute(&mut *tx).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!((count(&db, "sessions").await, count(&db, "idempotency_keys").await, count(&db, "rate_limit_hits").await), (2, 2, 3));
 
         let pruned = prune(&app, Retention::default()).await.unwrap();
         // Two requests counted two days ago, and the bucket nobody has asked in since.
-        assert_eq!((pruned.sessions, pruned.idempotency_keys, pruned.throttles), (1, 1, 3));
+        assert_eq!((pruned.sessions, pruned.idempotency_keys, pruned.throttles, pruned.jobs), (1, 1, 3, 1));
+        let mut conn = db.begin_read().await.unwrap();
+        let kept = yajin_store::sql::query("SELECT dedupe_key FROM jobs ORDER BY dedupe_key").fetch_all(&mut *conn).await.unwrap();
+        let kept: Vec<String> = kept.iter().map(|r| r.try_get("dedupe_key").unwrap()).collect();
+        assert_eq!(kept, ["dead", "recent", "waiting"], "only the job done a month ago is forgotten");
+        drop(conn);
         assert_eq!((count(&db, "sessions").await, count(&db, "idempotency_keys").await, count(&db, "rate_limit_hits").await), (1, 1, 1));
         assert_eq!(count(&db, "rate_limit_buckets").await, 1);
         // A key inside its retention still replays its answer.
@@ -755,14 +768,26 @@ on_both_databases! {
     }
 }
 
-/// A bank that holds each payout until `jobs` of them are in flight at once (or 10 s pass),
-/// then pays everything at once; it counts what it was sent.
+/// A bank that holds each payout until `crowd` of them are in flight at once (or 10 s pass),
+/// then pays everything at once (with a crowd of one, each at once); it counts what it was sent.
 struct CrowdedBank {
-    jobs: usize,
+    crowd: usize,
     in_flight: std::sync::atomic::AtomicUsize,
     most: std::sync::atomic::AtomicUsize,
-    crowd: tokio::sync::Notify,
+    gathered: tokio::sync::Notify,
     paid: std::sync::Mutex<Vec<String>>,
+}
+
+impl CrowdedBank {
+    fn new(crowd: usize) -> Arc<CrowdedBank> {
+        Arc::new(CrowdedBank {
+            crowd,
+            in_flight: Default::default(),
+            most: Default::default(),
+            gathered: tokio::sync::Notify::new(),
+            paid: Default::default(),
+        })
+    }
 }
 
 impl yajin_channels::payout::PayoutChannel for CrowdedBank {
@@ -775,10 +800,10 @@ impl yajin_channels::payout::PayoutChannel for CrowdedBank {
         Box::pin(async move {
             let now = self.in_flight.fetch_add(1, SeqCst) + 1;
             self.most.fetch_max(now, SeqCst);
-            let waiting = self.crowd.notified();
-            if now >= self.jobs {
-                self.crowd.notify_waiters();
-            } else if self.most.load(SeqCst) < self.jobs {
+            let waiting = self.gathered.notified();
+            if now >= self.crowd {
+                self.gathered.notify_waiters();
+            } else if self.most.load(SeqCst) < self.crowd {
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(10), waiting).await;
             }
             self.paid.lock().unwrap().push(order.payout_id.clone());
@@ -813,37 +838,65 @@ impl yajin_channels::payout::PayoutChannel for CrowdedBank {
     }
 }
 
+/// The demo data set with `n` more of merchant A's terminals past their target, SNs
+/// `PREFIX-00001` …; the merchant's id and the SNs.
+async fn eligible(app: &App, prefix: &str, n: usize) -> (String, Vec<String>) {
+    demo::seed(app).await.unwrap();
+    let merchant = merchant_id(&app.db, &demo::MERCHANT_A).await;
+    (merchant, demo::add_eligible_terminals(app, prefix, n).await.unwrap())
+}
+
+/// Submits the activation refund of each terminal; the refusals, by SN.
+async fn apply_for(app: &App, merchant: &str, sns: &[String]) -> Vec<String> {
+    let mut refused = Vec::new();
+    for sn in sns {
+        let form = yajin_app::applications::ApplyInput {
+            reason: "target_reached".into(),
+            ..refund_form(&demo::MERCHANT_A, sn)
+        };
+        match yajin_app::applications::submit(app, merchant, &form, Replay::none()).await {
+            Ok(done) => assert_eq!(done.done().unwrap().application.status.as_str(), "approved", "{sn}"),
+            Err(e) => refused.push(format!("{sn}: {e}")),
+        }
+    }
+    refused
+}
+
+/// Waits (up to 60 s) until `n` applications for terminals whose SN starts with `prefix` are
+/// refunded.
+async fn until_refunded(db: &Db, prefix: &str, n: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let mut conn = db.begin_read().await.unwrap();
+        let refunded: i64 = yajin_store::sql::query(
+            "SELECT count(*) AS n FROM refund_applications a JOIN terminals t ON t.id = a.terminal_id
+             WHERE t.sn LIKE $1 AND a.status = 'refunded'",
+        )
+        .bind(format!("{prefix}-%"))
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap();
+        if refunded == n {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{n} refunds not paid in 60 s: {refunded} were");
+        drop(conn);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 on_both_databases! {
     async fn the_worker_pays_as_many_refunds_at_once_as_it_is_told_and_each_once(db) {
         use std::sync::atomic::Ordering::SeqCst;
         let app = app(&db);
-        demo::seed(&app).await.unwrap();
-        let merchant = merchant_id(&db, &demo::MERCHANT_A).await;
-        let sns = demo::add_eligible_terminals(&app, "CROWD", 30).await.unwrap();
-        for sn in &sns {
-            let form = yajin_app::applications::ApplyInput { reason: "target_reached".into(), ..refund_form(&demo::MERCHANT_A, sn) };
-            let created = yajin_app::applications::submit(&app, &merchant, &form, Replay::none()).await.unwrap().done().unwrap();
-            assert_eq!(created.application.status.as_str(), "approved", "{sn}");
-        }
-        let bank = Arc::new(CrowdedBank {
-            jobs: 6,
-            in_flight: Default::default(),
-            most: Default::default(),
-            crowd: tokio::sync::Notify::new(),
-            paid: Default::default(),
-        });
+        let (merchant, sns) = eligible(&app, "CROWD", 30).await;
+        assert_eq!(apply_for(&app, &merchant, &sns).await, Vec::<String>::new());
+        let bank = CrowdedBank::new(6);
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(yajin_app::worker::work(app.clone(), bank.clone(), "crowd".into(), 30_000, 6, stopped));
-        let refunded = || async {
-            let mut conn = db.begin_read().await.unwrap();
-            yajin_store::sql::query("SELECT count(*) AS n FROM refund_applications WHERE status = 'refunded'")
-                .fetch_one(&mut *conn).await.unwrap().try_get::<i64, _>("n").unwrap()
-        };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while refunded().await < 30 {
-            assert!(std::time::Instant::now() < deadline, "30 refunds not paid in 60 s: {} were", refunded().await);
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        until_refunded(&db, "CROWD", 30).await;
         assert_eq!(bank.most.load(SeqCst), 6, "six payouts were at the bank at once, never more");
         let mut paid = bank.paid.lock().unwrap().clone();
         paid.sort();
@@ -852,90 +905,27 @@ on_both_databases! {
         stop.send(true).unwrap();
         tokio::time::timeout(std::time::Duration::from_secs(10), worker).await.expect("the worker stops").unwrap();
     }
-}
 
-/// A bank that pays every order at once.
-struct InstantBank;
-
-impl yajin_channels::payout::PayoutChannel for InstantBank {
-    fn name(&self) -> &str {
-        "sandbox"
-    }
-
-    fn pay<'a>(&'a self, order: &'a yajin_channels::payout::PayoutOrder) -> yajin_channels::payout::ChannelFuture<'a> {
-        Box::pin(async move {
-            Ok(yajin_channels::payout::BankStatus::Succeeded {
-                bank_reference: format!("B{}", &order.payout_id[3..12]),
-                paid_at_ms: NOW.millis(),
-            })
-        })
-    }
-
-    fn payout_status<'a>(&'a self, _: &'a str) -> yajin_channels::payout::ChannelFuture<'a> {
-        Box::pin(async { Ok(yajin_channels::payout::BankStatus::NotFound) })
-    }
-
-    fn collect<'a>(
-        &'a self,
-        _: &'a yajin_channels::payout::CollectionOrder,
-    ) -> yajin_channels::payout::ChannelFuture<'a> {
-        Box::pin(async { Err(yajin_channels::payout::ChannelError::NotDone("no collections here".into())) })
-    }
-
-    fn collection_status<'a>(&'a self, _: &'a str) -> yajin_channels::payout::ChannelFuture<'a> {
-        Box::pin(async { Ok(yajin_channels::payout::BankStatus::NotFound) })
-    }
-}
-
-on_both_databases! {
     async fn approvals_and_paid_refunds_at_once_never_stop_each_other(db) {
         // Each automatic approval reserves money (the shared refunds-in-flight account) and
         // writes the audit chain; each payout's success posts it and writes the chain. Taken
         // in opposite orders, PostgreSQL stopped one of each such pair as a deadlock.
         let app = app(&db);
-        demo::seed(&app).await.unwrap();
-        let merchant = merchant_id(&db, &demo::MERCHANT_A).await;
-        let sns = demo::add_eligible_terminals(&app, "BUSY", 96).await.unwrap();
+        let (merchant, sns) = eligible(&app, "BUSY", 96).await;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let worker =
-            tokio::spawn(yajin_app::worker::work(app.clone(), Arc::new(InstantBank), "busy".into(), 30_000, 16, stopped));
+            tokio::spawn(yajin_app::worker::work(app.clone(), CrowdedBank::new(1), "busy".into(), 30_000, 16, stopped));
         let mut submitters = Vec::new();
         for share in sns.chunks(12) {
             let (app, merchant, share) = (app.clone(), merchant.clone(), share.to_vec());
-            submitters.push(tokio::spawn(async move {
-                let mut refused = Vec::new();
-                for sn in share {
-                    let form = yajin_app::applications::ApplyInput {
-                        reason: "target_reached".into(),
-                        ..refund_form(&demo::MERCHANT_A, &sn)
-                    };
-                    if let Err(e) = yajin_app::applications::submit(&app, &merchant, &form, Replay::none()).await {
-                        refused.push(format!("{sn}: {e}"));
-                    }
-                }
-                refused
-            }));
+            submitters.push(tokio::spawn(async move { apply_for(&app, &merchant, &share).await }));
         }
         let mut refused = Vec::new();
         for s in submitters {
             refused.extend(s.await.unwrap());
         }
         assert_eq!(refused, Vec::<String>::new(), "every submit went through");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            let mut conn = db.begin_read().await.unwrap();
-            let n: i64 = yajin_store::sql::query(
-                "SELECT count(*) AS n FROM refund_applications a JOIN terminals t ON t.id = a.terminal_id
-                 WHERE t.sn LIKE 'BUSY-%' AND a.status = 'refunded'",
-            )
-            .fetch_one(&mut *conn).await.unwrap().try_get("n").unwrap();
-            if n == 96 {
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "{n} of 96 refunds paid in 60 s");
-            drop(conn);
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        until_refunded(&db, "BUSY", 96).await;
         let mut conn = db.begin_read().await.unwrap();
         let failed = yajin_store::sql::query("SELECT count(*) AS n FROM jobs WHERE last_error IS NOT NULL")
             .fetch_one(&mut *conn).await.unwrap().try_get::<i64, _>("n").unwrap();

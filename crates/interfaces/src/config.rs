@@ -349,6 +349,22 @@ mod tests {
     }
 
     #[test]
+    fn the_worker_runs_sixteen_jobs_at_once_unless_told_from_one_to_256() {
+        assert_eq!(serve_config(&serve_args(), &FileConfig::default()).unwrap().worker_jobs, 16);
+        let file: FileConfig = toml::from_str("worker_jobs = 4").unwrap();
+        assert_eq!(serve_config(&serve_args(), &file).unwrap().worker_jobs, 4);
+        let mut args = serve_args();
+        args.channel.worker_jobs = Some(256);
+        assert_eq!(serve_config(&args, &file).unwrap().worker_jobs, 256, "the flag wins");
+        for bad in [0, 257] {
+            args.channel.worker_jobs = Some(bad);
+            let e = serve_config(&args, &file).unwrap_err().0;
+            assert!(e.contains("YAJIN_WORKER_JOBS") && e.contains(&format!("not {bad}")), "{e}");
+        }
+        assert!(toml::from_str::<FileConfig>("worker_jobs = -1").is_err());
+    }
+
+    #[test]
     fn sms_is_sandbox_only_when_asked_or_in_the_demo() {
         let mut args = serve_args();
         assert_eq!(serve_config(&args, &FileConfig::default()).unwrap().sms, SmsConfig::Sandbox);

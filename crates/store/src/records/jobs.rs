@@ -152,3 +152,16 @@ pub async fn any_due(conn: &mut Conn, now_ms: i64) -> Result<bool, StoreError> {
     .await?;
     Ok(row.try_get::<i64, _>("n")? > 0)
 }
+
+/// Forgets the jobs done whose last run was due before `before_ms`: what each did lives on in
+/// the payout, collection, order or text it ran (jobs that gave up, `dead`, are kept for
+/// whoever looks into them). Returns how many. A key of a job forgotten could queue its work
+/// again; none does, since each key names a step taken once (an approval, a retry's attempt,
+/// a notification), and the work of any job is safe to run again.
+pub async fn prune_done(conn: &mut Conn, before_ms: i64) -> Result<u64, StoreError> {
+    Ok(query("DELETE FROM jobs WHERE status = 'done' AND run_at < $1")
+        .bind(before_ms)
+        .execute(conn)
+        .await?
+        .rows_affected())
+}
