@@ -1,7 +1,8 @@
 //! Forgetting what can no longer matter: ended sessions, idempotency keys past their
 //! retention, requests a rate limit counted that no window reaches any more, SMS cooldowns
-//! that have passed, and the worker's jobs done a month ago. `yajin serve` runs [`prune`] every few minutes; every server
-//! of a deployment may, since each statement is an idempotent `DELETE … WHERE` on times.
+//! that have passed, and the worker's jobs done a month ago. `yajin serve` runs [`prune`]
+//! every few minutes; every server of a deployment may, since each statement is an idempotent
+//! `DELETE … WHERE` on times.
 
 use std::time::Duration;
 

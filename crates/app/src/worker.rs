@@ -1,9 +1,10 @@
 //! The background worker: it takes due jobs (the outbox rows that approvals and settlements
-//! write in their own transactions) and runs them — payouts ([`crate::payouts`]),
-//! collections ([`crate::collections`]) and texts to merchants ([`crate::notices`]) — and applies the bank's callbacks to both. Jobs are
-//! claimed with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite serialises writers), so
-//! any number of workers may run beside each other; a worker that dies holding a job delays it
-//! by the lease, and the job's work is safe to run again.
+//! write in their own transactions) and runs them — payouts ([`crate::payouts`]), collections
+//! ([`crate::collections`]) and texts to merchants ([`crate::notices`]) — several side by side,
+//! and applies the bank's callbacks to both. Jobs are claimed with a lease (`FOR UPDATE SKIP
+//! LOCKED` on PostgreSQL; SQLite serialises writers), so any number of workers may run beside
+//! each other; a worker that dies holding a job delays it by the lease, and the job's work is
+//! safe to run again.
 
 use std::sync::Arc;
 use std::time::Duration;
