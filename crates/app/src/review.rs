@@ -321,12 +321,13 @@ pub async fn approve(
     }
     // The money is reserved before the audit entry is written: a transaction takes the ledger's
     // accounts before the audit chain's head (see `reserve_and_enqueue`).
-    if to == Status::Approved {
+    let approved = to == Status::Approved;
+    if approved {
         reserve_and_enqueue(tx, &a, now).await?;
     }
     record(&app.vault, tx, &a, to, actor, Said::words(comment), serde_json::json!({"comment": comment}), now).await?;
     let application_id = a.id.clone();
-    let notice = if to == Status::Approved {
+    let notice = if approved {
         let card_last4 = crate::payouts::last4(&a.bank_card_masked);
         Notice::ApplicationApproved { application_id, net: a.net_refund, card_last4 }
     } else {
