@@ -3,7 +3,7 @@
 use rand::Rng;
 
 /// Waits grow to at most this.
-const CAP_MS: i64 = 60_000;
+pub const CAP_MS: i64 = 60_000;
 
 /// Capped exponential backoff with jitter: attempt 1 waits 1–2 s, then up to 4, 8 … 60 s.
 pub fn backoff_ms(attempts: i64) -> i64 {

@@ -127,6 +127,20 @@ impl World {
         row.0
     }
 
+    /// The payout jobs not done: their status, attempts, seconds until they are due and last error.
+    async fn jobs_left(&self) -> Vec<(String, i64, f64, Option<String>)> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        let rows: Vec<(String, i64, i64, Option<String>)> = sqlx::query_as(
+            "SELECT status, attempts, run_at, last_error FROM jobs WHERE kind = 'payout' AND status <> 'done'",
+        )
+        .fetch_all(self.test.db.pool())
+        .await
+        .unwrap();
+        rows.into_iter()
+            .map(|(status, attempts, run_at, error)| (status, attempts, (run_at - now) as f64 / 1e3, error))
+            .collect()
+    }
+
     /// Runs `workers` workers until every refund is paid (or `limit` passes).
     async fn drain(&self, workers: usize, limit: Duration) {
         let mut running: Vec<Child> = (0..workers).map(|_| self.worker()).collect();
@@ -153,7 +167,12 @@ impl World {
         for id in &self.applications {
             assert_eq!(per_reference.get(id), Some(&1), "application {id} was not paid exactly once");
         }
-        assert_eq!(self.refunded().await, self.applications.len() as i64, "every refund is refunded");
+        assert_eq!(
+            self.refunded().await,
+            self.applications.len() as i64,
+            "every refund is refunded; the jobs left: {:?}",
+            self.jobs_left().await
+        );
         let steps: (i64,) = sqlx::query_as(
             "SELECT count(*) FROM application_events e JOIN refund_applications a ON a.id = e.application_id
              JOIN terminals t ON t.id = a.terminal_id WHERE e.to_status = 'refunded' AND t.sn LIKE 'LOAD-%'",
@@ -198,7 +217,10 @@ async fn kill_and_restart(test: TestDb, name: &str) {
         worker.wait().unwrap();
     }
     let killed_at = world.refunded().await;
-    world.drain(1, Duration::from_secs(90)).await;
+    // Each kill counts an attempt for every job the worker held (16 at once), so by now most
+    // jobs wait out the longest backoff before their next look, and a look that meets one of
+    // the bank's faults waits as long again: three such waits in a row are possible.
+    world.drain(1, Duration::from_millis(4 * yajin_app::backoff::CAP_MS as u64)).await;
     let payments = world.assert_paid_exactly_once().await;
     eprintln!(
         "{name}: {cycles} kill -9 cycles, {refunds} refunds ({killed_at} paid while killing), {payments} payments at the bank, doubles 0, {:.1} s",
