@@ -28,9 +28,15 @@ pub async fn key_the_chain(app: &App) -> Result<bool, AppError> {
     if !audit::ends_unkeyed(&mut tx).await? {
         return Ok(false);
     }
-    crate::Actor::system()
-        .audit(&app.vault, &mut tx, "audit_chain_keyed", "audit_log", "head", serde_json::json!({}), app.now_ms())
-        .await?;
+    crate::Actor::system().audit(
+        &app.vault,
+        &mut tx,
+        "audit_chain_keyed",
+        "audit_log",
+        "head",
+        serde_json::json!({}),
+        app.now_ms(),
+    );
     tx.commit().await?;
     Ok(true)
 }

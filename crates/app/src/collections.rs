@@ -51,7 +51,7 @@ pub async fn settle(
     jobs::enqueue(tx, "collection", &format!("collection:{collection_id}"), &payload, now, now).await?;
     let actor = Actor { role: Role::Merchant, id: merchant_id.to_owned() };
     let detail = serde_json::json!({"amount_fen": item.amount, "collection_id": collection_id});
-    actor.audit(&app.vault, tx, "settle_outstanding", "outstanding_item", item_id, detail, now).await?;
+    actor.audit(&app.vault, tx, "settle_outstanding", "outstanding_item", item_id, detail, now);
     let settling = outstanding::of_merchant(tx, merchant_id, item_id).await?.ok_or(SettleError::NotFound)?;
     Ok(work.finish(settling).await?)
 }

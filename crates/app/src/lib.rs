@@ -142,10 +142,10 @@ impl Actor {
         Actor { role: Role::System, id: "system".to_owned() }
     }
 
-    /// Appends what this actor did to the audit chain, in the caller's transaction (keyed by
-    /// the vault's chain key).
+    /// Records what this actor did for the audit chain: the caller's transaction appends it
+    /// as it commits (keyed by the vault's chain key), or forgets it if it rolls back.
     #[allow(clippy::too_many_arguments)] // each is one field of the row; a struct would only rename them
-    pub async fn audit(
+    pub fn audit(
         &self,
         vault: &Vault,
         tx: &mut Tx,
@@ -154,8 +154,8 @@ impl Actor {
         entity_id: &str,
         detail: serde_json::Value,
         now_ms: i64,
-    ) -> Result<(), StoreError> {
-        audit::append(tx, vault, &self.entry(action, entity, entity_id, detail), now_ms).await.map(|_| ())
+    ) {
+        audit::at_commit(tx, vault, self.entry(action, entity, entity_id, detail), now_ms);
     }
 
     /// What this actor did, as an entry of the audit chain (for [`audit::append_many`]).

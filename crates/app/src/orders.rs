@@ -161,7 +161,7 @@ pub async fn merchant_step(
         return Err(AppError::InvalidState { entity: "terminal_order", status: order.status.as_str().to_owned() });
     }
     let detail_json = serde_json::json!({"deposit_fen": order.deposit, "attempt": order.payment_attempt + 1});
-    actor.audit(&app.vault, tx, &format!("order_{}", to.as_str()), "terminal_order", id, detail_json, now).await?;
+    actor.audit(&app.vault, tx, &format!("order_{}", to.as_str()), "terminal_order", id, detail_json, now);
     let detail = {
         let order = orders::by_id(tx, &app.vault, id).await?.ok_or(AppError::NotFound("terminal order"))?;
         detail_in(tx, order).await?
@@ -268,9 +268,7 @@ pub async fn decide(
         (Decision::Ship { .. }, None) => return Err(AppError::Unexpected("a shipment without its fields".into())),
     };
     notices::tell(tx, &order.merchant_id, &notice, now).await?;
-    actor
-        .audit(&app.vault, tx, &format!("order_{}", to.as_str()), "terminal_order", id, serde_json::json!({}), now)
-        .await?;
+    actor.audit(&app.vault, tx, &format!("order_{}", to.as_str()), "terminal_order", id, serde_json::json!({}), now);
     let detail = {
         let order = orders::by_id(tx, &app.vault, id).await?.ok_or(AppError::NotFound("terminal order"))?;
         detail_in(tx, order).await?

@@ -246,7 +246,7 @@ pub async fn succeeded(app: &App, payout_id: &str, bank_reference: &str, paid_at
     notices::tell(&mut tx, &a.merchant_id, &notice, now).await?;
     let detail =
         serde_json::json!({"payout_id": payout_id, "bank_reference": bank_reference, "amount_fen": payout.amount});
-    Actor::system().audit(&app.vault, &mut tx, "payout_succeeded", "refund_application", &a.id, detail, now).await?;
+    Actor::system().audit(&app.vault, &mut tx, "payout_succeeded", "refund_application", &a.id, detail, now);
     tx.commit().await?;
     Ok(())
 }
@@ -270,7 +270,7 @@ pub async fn failed(app: &App, payout_id: &str, code: &str, message: &str) -> Re
     };
     notices::tell(&mut tx, &a.merchant_id, &notice, now).await?;
     let detail = serde_json::json!({"payout_id": payout_id, "failure_code": code});
-    Actor::system().audit(&app.vault, &mut tx, "payout_failed", "refund_application", &a.id, detail, now).await?;
+    Actor::system().audit(&app.vault, &mut tx, "payout_failed", "refund_application", &a.id, detail, now);
     tx.commit().await?;
     Ok(())
 }
@@ -336,7 +336,7 @@ pub async fn retry(
     }
     let payload = serde_json::json!({"application_id": a.id}).to_string();
     jobs::enqueue(tx, "payout", &format!("payout:{}:{}", a.id, old.attempt + 1), &payload, now, now).await?;
-    actor.audit(&app.vault, tx, "retry_payout", "payout", &id, serde_json::json!({"previous": payout_id}), now).await?;
+    actor.audit(&app.vault, tx, "retry_payout", "payout", &id, serde_json::json!({"previous": payout_id}), now);
     let payout = payouts::by_id(tx, &id).await?.ok_or(RetryError::NotFound)?;
     Ok(work.finish(payout).await?)
 }
@@ -422,7 +422,7 @@ pub async fn change_card(
     jobs::enqueue(tx, "payout", &format!("payout:{}:{}", a.id, old.attempt + 1), &payload, now, now).await?;
     let merchant_actor = Actor { role: yajin_core::application::Role::Merchant, id: merchant_id.to_owned() };
     let detail = serde_json::json!({"payout_id": id, "card_last4": last4});
-    merchant_actor.audit(&app.vault, tx, "change_payout_card", "refund_application", &a.id, detail, now).await?;
+    merchant_actor.audit(&app.vault, tx, "change_payout_card", "refund_application", &a.id, detail, now);
     let updated = applications::by_id(tx, &a.id).await?.ok_or(CardChangeError::NotFound)?;
     let detail = crate::application_detail::load_detail(tx, updated).await?;
     Ok(work.finish(detail).await?)

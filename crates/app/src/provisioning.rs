@@ -83,17 +83,15 @@ pub async fn create_merchant(app: &App, actor: &Actor, input: MerchantInput) -> 
         agent_id: input.agent_id,
     };
     let id = merchants::insert(&mut tx, &app.vault, &new, now).await.map_err(taken("merchant_no or phone"))?;
-    actor
-        .audit(
-            &app.vault,
-            &mut tx,
-            "create_merchant",
-            "merchant",
-            &id,
-            serde_json::json!({"merchant_no": new.merchant_no.as_str(), "agent_id": new.agent_id}),
-            now,
-        )
-        .await?;
+    actor.audit(
+        &app.vault,
+        &mut tx,
+        "create_merchant",
+        "merchant",
+        &id,
+        serde_json::json!({"merchant_no": new.merchant_no.as_str(), "agent_id": new.agent_id}),
+        now,
+    );
     tx.commit().await?;
     Ok(id)
 }
@@ -136,17 +134,15 @@ pub async fn create_staff(
     let new =
         staff::NewStaff { username: username.to_owned(), display_name: display_name.to_owned(), role, password_hash };
     let id = staff::insert(&mut tx, &new, now).await.map_err(taken("username"))?;
-    actor
-        .audit(
-            &app.vault,
-            &mut tx,
-            "create_staff",
-            "staff",
-            &id,
-            serde_json::json!({"username": username, "role": role.as_str()}),
-            now,
-        )
-        .await?;
+    actor.audit(
+        &app.vault,
+        &mut tx,
+        "create_staff",
+        "staff",
+        &id,
+        serde_json::json!({"username": username, "role": role.as_str()}),
+        now,
+    );
     tx.commit().await?;
     Ok(id)
 }
@@ -174,7 +170,7 @@ pub async fn create_plan(
     plan.version = plans::latest(tx, &plan.code).await?.map_or(1, |(_, p)| p.version + 1);
     let id = plans::insert(tx, &plan, &actor.id, now).await.map_err(taken("version"))?;
     let detail = serde_json::json!({"code": plan.code, "version": plan.version});
-    actor.audit(&app.vault, tx, "create_plan", "deposit_plan", &id, detail, now).await?;
+    actor.audit(&app.vault, tx, "create_plan", "deposit_plan", &id, detail, now);
     work.finish(StoredPlan { id, plan, created_at: Timestamp::from_millis(now) }).await
 }
 
@@ -544,17 +540,15 @@ pub async fn record_past_refund(
         };
         applications::append_event(&mut tx, &event, refunded_at.millis()).await?;
     }
-    actor
-        .audit(
-            &app.vault,
-            &mut tx,
-            "record_past_refund",
-            "refund_application",
-            &id,
-            serde_json::json!({"amount_fen": amount}),
-            now,
-        )
-        .await?;
+    actor.audit(
+        &app.vault,
+        &mut tx,
+        "record_past_refund",
+        "refund_application",
+        &id,
+        serde_json::json!({"amount_fen": amount}),
+        now,
+    );
     tx.commit().await?;
     Ok(id)
 }

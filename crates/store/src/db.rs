@@ -7,6 +7,8 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 
+use crate::audit::AuditEntry;
+use crate::pii::ChainKey;
 pub use crate::sql::Backend;
 use crate::sql::Conn;
 use crate::StoreError;
@@ -16,6 +18,9 @@ use crate::StoreError;
 /// [`crate::group_commit`]); its commit returns once the group's commit is durable.
 pub struct Tx {
     inner: TxInner,
+    /// Audit entries to append as the transaction commits ([`crate::audit::at_commit`]),
+    /// each with its time, under the chain key they were recorded with.
+    audit: Option<(ChainKey, Vec<(AuditEntry, i64)>)>,
 }
 
 enum TxInner {
@@ -24,11 +29,26 @@ enum TxInner {
 }
 
 impl Tx {
-    pub async fn commit(self) -> Result<(), StoreError> {
+    fn new(inner: TxInner) -> Tx {
+        Tx { inner, audit: None }
+    }
+
+    /// Commits: first appends the audit entries recorded (the chain's head is the last row
+    /// the transaction takes), then commits. If the append fails, nothing is committed.
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        if let Some((key, entries)) = self.audit.take() {
+            let timed: Vec<(&AuditEntry, i64)> = entries.iter().map(|(e, at)| (e, *at)).collect();
+            crate::audit::append_timed(&mut *self, &key, &timed).await?;
+        }
         match self.inner {
             TxInner::Own(tx) => Ok(tx.commit().await?),
             TxInner::Member(member) => member.commit().await,
         }
+    }
+
+    /// See [`crate::audit::at_commit`].
+    pub(crate) fn audit_at_commit(&mut self, key: ChainKey, entry: AuditEntry, at: i64) {
+        self.audit.get_or_insert_with(|| (key, Vec::new())).1.push((entry, at));
     }
 
     pub async fn rollback(self) -> Result<(), StoreError> {
@@ -251,8 +271,8 @@ impl Db {
     /// the write lock up front; on PostgreSQL a transaction of its own.
     pub async fn begin_write(&self) -> Result<Tx, StoreError> {
         match &self.writer {
-            Some(writer) => Ok(Tx { inner: TxInner::Member(writer.begin().await?) }),
-            None => Ok(Tx { inner: TxInner::Own(self.pool.begin().await?) }),
+            Some(writer) => Ok(Tx::new(TxInner::Member(writer.begin().await?))),
+            None => Ok(Tx::new(TxInner::Own(self.pool.begin().await?))),
         }
     }
 
@@ -289,7 +309,7 @@ impl Db {
 
     /// A read-only unit of work: a consistent snapshot on both databases.
     pub async fn begin_read(&self) -> Result<Tx, StoreError> {
-        Ok(Tx { inner: TxInner::Own(self.pool.begin().await?) })
+        Ok(Tx::new(TxInner::Own(self.pool.begin().await?)))
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

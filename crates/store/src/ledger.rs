@@ -218,10 +218,10 @@ fn same_fields(a: &Transfer, b: &Transfer) -> bool {
 
 /// Takes the account's row (creating the account if need be) until the transaction ends, for
 /// a transaction that will post to it many times and append to the audit chain as it goes (an
-/// import batch). Every use case posts before it appends, so it holds an account it posted to
-/// while it waits for the chain's head; a batch that holds the head must therefore take the
-/// accounts it will post to before it, or the two wait on each other (on PostgreSQL a
-/// deadlock: one of them fails).
+/// import batch). Every other transaction appends to the chain as it commits, after all it
+/// posted ([`crate::audit::at_commit`]), so it may hold an account while it waits for the
+/// chain's head; a batch that holds the head must therefore take the accounts it will post to
+/// before it, or the two wait on each other (on PostgreSQL a deadlock: one of them fails).
 pub async fn hold_account(conn: &mut Conn, key: &AccountKey) -> Result<(), StoreError> {
     hold_accounts(conn, std::slice::from_ref(key)).await
 }

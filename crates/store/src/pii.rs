@@ -109,6 +109,23 @@ fn chain_mac_with(key: &[u8; 32], data: &[u8]) -> Vec<u8> {
     m.finalize().into_bytes().to_vec()
 }
 
+/// The audit chain's current key (see [`Vault::chain_key`]); never printed.
+#[derive(Clone)]
+pub struct ChainKey([u8; 32]);
+
+impl ChainKey {
+    /// HMAC-SHA256 of `data` under this key, hex.
+    pub fn mac(&self, data: &[u8]) -> String {
+        hex::encode(chain_mac_with(&self.0, data))
+    }
+}
+
+impl fmt::Debug for ChainKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ChainKey(…)")
+    }
+}
+
 impl fmt::Debug for Vault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Vault(current key {})", self.current_id)
@@ -214,7 +231,13 @@ impl Vault {
 
     /// HMAC-SHA256 of `data` under the current audit-chain key, hex.
     pub fn chain_mac(&self, data: &[u8]) -> String {
-        hex::encode(chain_mac_with(&self.chain_keys[0], data))
+        self.chain_key().mac(data)
+    }
+
+    /// The current audit-chain key, for a transaction that appends its entries when it
+    /// commits ([`crate::audit::at_commit`]).
+    pub fn chain_key(&self) -> ChainKey {
+        ChainKey(self.chain_keys[0])
     }
 
     /// Whether `mac` is `data`'s under the current or a previous audit-chain key.

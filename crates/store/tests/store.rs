@@ -659,6 +659,30 @@ on_both_databases! {
         assert_eq!(audit::head(&mut conn).await.unwrap(), (6, rows[5].hash.clone()));
     }
 
+    async fn a_transactions_audit_entries_are_appended_as_it_commits_and_forgotten_if_it_does_not(db) {
+        let entry = |id: &str| AuditEntry { actor_role: "reviewer".into(), actor_id: "st_1".into(), action: "approve".into(),
+            entity: "refund_application".into(), entity_id: id.into(), detail: "{}".into() };
+        let mut tx = db.begin_write().await.unwrap();
+        audit::at_commit(&mut tx, &vault(), entry("ra_1"), 100);
+        audit::at_commit(&mut tx, &vault(), entry("ra_2"), 105);
+        // Recorded, not yet appended: the transaction has not taken the chain's head.
+        assert_eq!(audit::head(&mut tx).await.unwrap().0, 0);
+        tx.commit().await.unwrap();
+        let mut rolled_back = db.begin_write().await.unwrap();
+        audit::at_commit(&mut rolled_back, &vault(), entry("ra_3"), 110);
+        rolled_back.rollback().await.unwrap();
+        let mut dropped = db.begin_write().await.unwrap();
+        audit::at_commit(&mut dropped, &vault(), entry("ra_4"), 120);
+        drop(dropped);
+        let mut conn = db.pool().acquire().await.unwrap();
+        let rows = audit::list(&mut conn, None, 0, 10).await.unwrap();
+        // In the order recorded, each at its own time.
+        assert_eq!(rows.iter().map(|r| (r.seq, r.at, r.entry.entity_id.as_str())).collect::<Vec<_>>(),
+            [(1, 100, "ra_1"), (2, 105, "ra_2")]);
+        let report = audit::verify(&mut conn, &vault()).await.unwrap();
+        assert!(report.ok && report.checked == 2, "{report:?}");
+    }
+
     async fn deleting_the_last_audit_row_is_detected(db) {
         let mut conn = db.pool().acquire().await.unwrap();
         for i in 0..3 {
@@ -1326,6 +1350,58 @@ async fn postgres_connections_never_compile_statements() {
         assert_eq!(jit.0, "off");
         held.push(conn);
     }
+}
+
+/// A use case's audit entry does not hold the chain's head while the use case waits for an
+/// account: one transaction records its entry, then waits for an account that a second holds;
+/// the second then audits and commits. Had the first appended its entry where it recorded it,
+/// it would hold the head the second waits for while waiting for the second's account: a
+/// deadlock, one of the two refused (so it went with `audit::append` in place of `at_commit`).
+#[tokio::test]
+async fn a_transaction_waiting_for_an_account_does_not_hold_the_audit_chain() {
+    let Some(test) = yajin_testdb::TestDb::postgres().await else { return };
+    let entry = |id: &str| AuditEntry {
+        actor_role: "system".into(),
+        actor_id: "system".into(),
+        action: "t".into(),
+        entity: "x".into(),
+        entity_id: id.into(),
+        detail: "{}".into(),
+    };
+    let account = AccountKey::company(yajin_core::ledger::AccountKind::RefundsInFlight);
+    let mut second = test.db.begin_write().await.unwrap();
+    ledger::hold_account(&mut second, &account).await.unwrap();
+    let first = {
+        let (db, account, entry) = (test.db.clone(), account.clone(), entry("first"));
+        tokio::spawn(async move {
+            let mut tx = db.begin_write().await?;
+            audit::at_commit(&mut tx, &vault(), entry, 1);
+            ledger::hold_account(&mut tx, &account).await?;
+            tx.commit().await
+        })
+    };
+    // The first waits for the account.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let waiting: (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(test.db.pool())
+        .await
+        .unwrap();
+        if waiting.0 == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the first transaction never waited for the account");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    audit::at_commit(&mut second, &vault(), entry("second"), 2);
+    second.commit().await.expect("the second commits while the first waits");
+    first.await.unwrap().expect("the first commits once the account is free");
+    let mut conn = test.db.pool().acquire().await.unwrap();
+    let rows = audit::list(&mut conn, None, 0, 10).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.entry.entity_id.as_str()).collect::<Vec<_>>(), ["second", "first"]);
+    assert!(audit::verify(&mut conn, &vault()).await.unwrap().ok);
 }
 
 /// My Devices on PostgreSQL is one plan for every merchant (the hot read connections keep
