@@ -171,7 +171,10 @@ async fn unbind_if_terminated(tx: &mut Tx, a: &Application, now: i64) -> Result<
 /// Posts the application's pending transfers (the reservation becomes the refund), then
 /// creates `then` (what the bank paid, if it paid), holding every account they move before
 /// moving any: several ledger calls in one transaction take their accounts in the ledger's
-/// order only so (a merchant settling a debt at once waits, never deadlocks).
+/// order only so (a merchant settling a debt at once waits, never deadlocks). The last thing
+/// a payout's outcome writes: refunds in flight and channel clearing are rows that every
+/// approval and payout updates and holds until it commits, so whatever is written after them
+/// lengthens every other approval's and payout's wait (docs/benchmarks.md, session 27).
 async fn post_reservation(tx: &mut Tx, application_id: &str, then: &[Transfer], now: i64) -> Result<(), AppError> {
     let reserved = ledger::by_reference(tx, application_id).await?;
     let pending: Vec<&Transfer> =
@@ -194,11 +197,11 @@ fn receipt_number(now: i64) -> String {
 async fn complete_without_bank(tx: &mut Tx, a: &Application, now: i64) -> Result<(), AppError> {
     step(tx, a, Status::Paying, &Actor::system(), Note::NothingToPay, now).await?;
     let paying = Application { status: Status::Paying, ..a.clone() };
-    post_reservation(tx, &a.id, &[], now).await?;
     step(tx, &paying, Status::Refunded, &Actor::system(), Note::AllDeducted, now).await?;
     applications::set_receipt_number(tx, &a.id, &receipt_number(now)).await?;
     let notice = Notice::RefundedByDeduction { application_id: a.id.clone(), deducted: a.deducted };
     notices::tell(tx, &a.merchant_id, &notice, now).await?;
+    post_reservation(tx, &a.id, &[], now).await?;
     Ok(())
 }
 
@@ -227,7 +230,6 @@ pub async fn succeeded(app: &App, payout_id: &str, bank_reference: &str, paid_at
     }
     let payout = payouts::by_id(&mut tx, payout_id).await?.ok_or(AppError::NotFound("payout"))?;
     let a = applications::by_id(&mut tx, &payout.application_id).await?.ok_or(AppError::NotFound("application"))?;
-    post_reservation(&mut tx, &a.id, &[postings::payout_sent(&a.id, payout.amount)], now).await?;
     let note = Note::BankPaid { bank_reference: bank_reference.to_owned() };
     if !step(&mut tx, &a, Status::Refunded, &Actor::system(), note, now).await? {
         return Err(AppError::Unexpected(format!(
@@ -244,6 +246,8 @@ pub async fn succeeded(app: &App, payout_id: &str, bank_reference: &str, paid_at
         bank_reference: bank_reference.to_owned(),
     };
     notices::tell(&mut tx, &a.merchant_id, &notice, now).await?;
+    // The money last: see `post_reservation`.
+    post_reservation(&mut tx, &a.id, &[postings::payout_sent(&a.id, payout.amount)], now).await?;
     let detail =
         serde_json::json!({"payout_id": payout_id, "bank_reference": bank_reference, "amount_fen": payout.amount});
     Actor::system().audit(&app.vault, &mut tx, "payout_succeeded", "refund_application", &a.id, detail, now);

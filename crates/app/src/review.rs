@@ -321,9 +321,6 @@ pub async fn approve(
         });
     }
     let approved = to == Status::Approved;
-    if approved {
-        reserve_and_enqueue(tx, &a, now).await?;
-    }
     record(&app.vault, tx, &a, to, actor, Said::words(comment), serde_json::json!({"comment": comment}), now).await?;
     let application_id = a.id.clone();
     let notice = if approved {
@@ -333,6 +330,9 @@ pub async fn approve(
         Notice::AwaitingSecondApproval { application_id }
     };
     notices::tell(tx, &a.merchant_id, &notice, now).await?;
+    if approved {
+        reserve_and_enqueue(tx, &a, now).await?;
+    }
     let updated = load(tx, id).await?;
     let out = staff_view(tx, updated, Timestamp::from_millis(now)).await?;
     Ok(work.finish(out).await?)
@@ -340,6 +340,10 @@ pub async fn approve(
 
 /// The money side of an approval: pending transfers (net to refunds in flight, fee to
 /// revenue, each deduction to the receivable), the deducted items closed, the payout queued.
+/// The last thing an approval writes: refunds in flight is one row that every approval and
+/// payout updates and holds until it commits, so on PostgreSQL approvals go one commit at a
+/// time from the moment each takes it; whatever the approval writes after it lengthens that
+/// wait for all the others (docs/benchmarks.md, session 27).
 async fn reserve_and_enqueue(tx: &mut Tx, a: &Application, now: i64) -> Result<(), ReviewError> {
     // The facts that may change after submission are judged again as of now (windows and
     // targets stay judged as of submission: approving late does not refuse a timely request).
@@ -366,10 +370,12 @@ async fn reserve_and_enqueue(tx: &mut Tx, a: &Application, now: i64) -> Result<(
             return Err(ReviewError::FiguresChanged { what: "outstanding" });
         }
     }
-    let transfers = postings::approve_refund(&a.id, &a.terminal_id, &a.merchant_id, a.net_refund, a.fee, &deductions);
-    ledger::create(tx, &transfers, now).await?;
     let payload = serde_json::json!({"application_id": a.id}).to_string();
     jobs::enqueue(tx, "payout", &format!("payout:{}", a.id), &payload, now, now).await?;
+    // In two statements however many transfers (each is a debit of the one deposit, so the
+    // deposit's limit checked on their sum is checked on each).
+    let transfers = postings::approve_refund(&a.id, &a.terminal_id, &a.merchant_id, a.net_refund, a.fee, &deductions);
+    ledger::create_many(tx, &transfers, now).await?;
     Ok(())
 }
 
@@ -385,10 +391,10 @@ pub async fn approve_automatically(vault: &Vault, tx: &mut Tx, id: &str, now: i6
     let detail =
         serde_json::json!({"rule": "activation", "plan": terminal.plan.code, "plan_version": terminal.plan.version});
     let said = Said { words: "", note: Some(Note::AutoApproved) };
-    reserve_and_enqueue(tx, &a, now).await?;
     record(vault, tx, &a, to, &Actor::system(), said, detail, now).await?;
     let notice = Notice::ApplicationAutoApproved { application_id: a.id.clone(), sn: terminal.sn, net: a.net_refund };
     notices::tell(tx, &a.merchant_id, &notice, now).await?;
+    reserve_and_enqueue(tx, &a, now).await?;
     Ok(())
 }
 
