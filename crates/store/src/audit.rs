@@ -150,13 +150,22 @@ pub(crate) async fn append_timed(
             ("hash", "TEXT"),
         ],
     );
-    query(&format!(
+    let insert = format!(
         "INSERT INTO audit_log (seq, at, actor_role, actor_id, action, entity, entity_id, detail, prev_hash, hash) {source}"
-    ))
-    .bind(crate::json_array(&rows)?)
-    .execute(&mut *conn)
-    .await?;
-    query("UPDATE audit_head SET last_hash = $1 WHERE id = 1").bind(&prev).execute(&mut *conn).await?;
+    );
+    let rows = crate::json_array(&rows)?;
+    if conn.backend() == crate::Backend::Postgres {
+        // One round trip: the head is held until the commit, and each one spent holding it is
+        // spent by every transaction waiting for it.
+        query(&format!("WITH appended AS ({insert}) UPDATE audit_head SET last_hash = $2 WHERE id = 1"))
+            .bind(rows)
+            .bind(&prev)
+            .execute(&mut *conn)
+            .await?;
+    } else {
+        query(&insert).bind(rows).execute(&mut *conn).await?;
+        query("UPDATE audit_head SET last_hash = $1 WHERE id = 1").bind(&prev).execute(&mut *conn).await?;
+    }
     Ok(last_seq)
 }
 
