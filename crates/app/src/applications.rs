@@ -421,17 +421,30 @@ impl Request<'_> {
 enum Created {
     /// The row and its one timeline event, as stored: the answer needs no read.
     Submitted(Box<(Application, Event)>),
-    /// The system approved it in the same transaction, which moved its row and timeline on.
-    AutoApproved(String),
+    /// The system approved it in the same transaction, which moved its row and timeline on;
+    /// the transaction reserves its money last ([`crate::review::reserve`]).
+    AutoApproved(Box<crate::review::Unreserved>),
 }
 
 impl Created {
     fn id(&self) -> &str {
         match self {
             Created::Submitted(written) => &written.0.id,
-            Created::AutoApproved(id) => id,
+            Created::AutoApproved(approved) => approved.id(),
         }
     }
+}
+
+/// Reserves the money of the approvals the system made in this transaction (the last thing
+/// the transaction writes: see `review::reserve`).
+async fn reserve(tx: &mut Tx, approved: Vec<crate::review::Unreserved>, now: i64) -> Result<(), ApplyError> {
+    if approved.is_empty() {
+        return Ok(());
+    }
+    crate::review::reserve(tx, approved, now).await.map_err(|e| match e {
+        crate::review::ReviewError::Store(e) => ApplyError::Store(e),
+        other => ApplyError::Unexpected(format!("automatic approval: {other}")),
+    })
 }
 
 /// The row of an eligible application, as its rules figured it.
@@ -525,11 +538,11 @@ async fn create(
     })?;
     notices::queue_text(tx, &notice, &notification_id, now).await?;
     if auto_approvable {
-        crate::review::approve_automatically(&app.vault, tx, &id, now).await.map_err(|e| match e {
+        let approved = crate::review::approve_automatically(&app.vault, tx, &id, now).await.map_err(|e| match e {
             crate::review::ReviewError::Store(e) => ApplyError::Store(e),
             other => ApplyError::Unexpected(format!("automatic approval: {other}")),
         })?;
-        return Ok(Created::AutoApproved(id));
+        return Ok(Created::AutoApproved(Box::new(approved)));
     }
     Ok(Created::Submitted(Box::new((created, first))))
 }
@@ -574,7 +587,11 @@ pub async fn on_usage(tx: &mut Tx, app: &App, terminal_id: &str) -> Result<Optio
         deduct_outstanding: false,
     };
     let created = create(tx, app, &crate::Actor::system(), &assessed, &card, &request, |_, _| None).await?;
-    Ok(Some(created.id().to_owned()))
+    let id = created.id().to_owned();
+    if let Created::AutoApproved(approved) = created {
+        reserve(tx, vec![*approved], now.millis()).await?;
+    }
+    Ok(Some(id))
 }
 
 /// Moves the merchant's application by `action`, with its event and notification.
@@ -742,12 +759,15 @@ async fn submit_here(
         }
         Err(e) => return Err(e),
     };
-    let (created, timeline) = match submitted.created {
+    let (created, timeline, approved) = match submitted.created {
         Created::Submitted(written) => {
             let (application, first) = *written;
-            (application, Some(vec![first]))
+            (application, Some(vec![first]), Vec::new())
         }
-        Created::AutoApproved(id) => (applications::by_id(&mut work.tx, &id).await?.ok_or(ApplyError::NotFound)?, None),
+        Created::AutoApproved(approved) => {
+            let application = applications::by_id(&mut work.tx, approved.id()).await?.ok_or(ApplyError::NotFound)?;
+            (application, None, vec![*approved])
+        }
     };
     let known = NewlyWritten {
         terminal_sn: submitted.terminal_sn,
@@ -756,6 +776,7 @@ async fn submit_here(
         timeline,
     };
     let detail = load_new_detail(&mut work.tx, created, known).await?;
+    reserve(&mut work.tx, approved, app.now_ms()).await?;
     Ok(work.finish(detail).await?)
 }
 
@@ -857,6 +878,7 @@ async fn submit_together(app: &App, batch: &[&Submit]) -> Result<Vec<SubmitAnswe
     for (i, detail) in write_together(&mut tx, app, batch, &plain, now_ms).await? {
         answers[i] = Some(Ok(Outcome::Done(detail)));
     }
+    let mut unreserved = Vec::new();
     for (i, evaluated) in approved_at_once {
         let s = batch[i];
         let actor = crate::Actor { role: Role::Merchant, id: s.merchant_id.clone() };
@@ -864,6 +886,9 @@ async fn submit_together(app: &App, batch: &[&Submit]) -> Result<Vec<SubmitAnswe
         let (assessed, card) = (&evaluated.assessed, &evaluated.checked.bank_card);
         let created = create(&mut tx, app, &actor, assessed, card, &request, |_, _| None).await?;
         let application = applications::by_id(&mut tx, created.id()).await?.ok_or(ApplyError::NotFound)?;
+        if let Created::AutoApproved(approved) = created {
+            unreserved.push(*approved);
+        }
         let known = NewlyWritten {
             terminal_sn: assessed.terminal.sn.clone(),
             agent_name: evaluated.agent_name.clone(),
@@ -880,6 +905,8 @@ async fn submit_together(app: &App, batch: &[&Submit]) -> Result<Vec<SubmitAnswe
     let refused: Vec<(String, String)> =
         claimed.into_iter().filter(|(i, _)| matches!(answers[*i], Some(Err(_)))).map(|(_, key)| key).collect();
     keys::release_many(&mut tx, &refused).await?;
+    // The money of every approval made above at once, last.
+    reserve(&mut tx, unreserved, now_ms).await?;
     tx.commit().await?;
     let mut done = Vec::with_capacity(batch.len());
     for (s, answer) in batch.iter().zip(answers) {

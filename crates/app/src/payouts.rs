@@ -180,10 +180,9 @@ async fn post_reservation(tx: &mut Tx, application_id: &str, then: &[Transfer], 
     let pending: Vec<&Transfer> =
         reserved.iter().filter(|(_, state)| *state == TransferState::Pending).map(|(t, _)| t).collect();
     ledger::hold_accounts_of(tx, pending.iter().copied().chain(then)).await?;
-    for transfer in pending {
-        ledger::post(tx, &transfer.id, now).await?;
-    }
-    ledger::create(tx, then, now).await?;
+    let ids: Vec<&str> = pending.iter().map(|t| t.id.as_str()).collect();
+    ledger::post_many(tx, &ids, now).await?;
+    ledger::create_many(tx, then, now).await?;
     Ok(())
 }
 

@@ -340,48 +340,84 @@ pub async fn approve(
 
 /// The money side of an approval: pending transfers (net to refunds in flight, fee to
 /// revenue, each deduction to the receivable), the deducted items closed, the payout queued.
-/// The last thing an approval writes: refunds in flight is one row that every approval and
-/// payout updates and holds until it commits, so on PostgreSQL approvals go one commit at a
-/// time from the moment each takes it; whatever the approval writes after it lengthens that
-/// wait for all the others (docs/benchmarks.md, session 27).
 async fn reserve_and_enqueue(tx: &mut Tx, a: &Application, now: i64) -> Result<(), ReviewError> {
-    // The facts that may change after submission are judged again as of now (windows and
-    // targets stay judged as of submission: approving late does not refuse a timely request).
-    let merchant = merchants::by_id(tx, &a.merchant_id).await?.ok_or(ReviewError::NotFound)?;
-    if merchant.risk_frozen {
-        return Err(ReviewError::FiguresChanged { what: "risk_frozen" });
-    }
-    let terminal = terminals::by_id(tx, &a.terminal_id).await?.ok_or(ReviewError::NotFound)?;
-    let wants_device = matches!(terminal.plan.rule, RefundRule::Termination { device_return_required: true, .. });
-    if wants_device && terminal.device_returned_at.is_none() {
-        return Err(ReviewError::DeviceNotReceived);
-    }
-    let owed = outstanding::open_for_terminal(tx, &a.merchant_id, &a.terminal_id).await?;
-    let owed_total =
-        Fen::sum(owed.iter().map(|i| i.amount_fen)).map_err(|_| ReviewError::FiguresChanged { what: "outstanding" })?;
-    if owed_total != a.deducted {
-        // Settled or newly owed since submission: the merchant must apply again.
-        return Err(ReviewError::FiguresChanged { what: "outstanding" });
-    }
-    let deductions: Vec<(String, Fen)> = owed.iter().map(|i| (i.id.clone(), i.amount_fen)).collect();
-    for (item_id, _) in &deductions {
-        // Being collected, or settled, since we read it: the merchant must apply again.
-        if !outstanding::deduct(tx, item_id, &a.id, now).await? {
+    reserve_many(tx, std::slice::from_ref(a), now).await
+}
+
+/// [`reserve_and_enqueue`] for many approvals (a batch of submits the system approved), their
+/// transfers in two statements however many. The last thing an approval writes: refunds in
+/// flight is one row that every approval and payout updates and holds until it commits, so
+/// on PostgreSQL approvals go one commit at a time from the moment each takes it, and
+/// whatever is written after it lengthens the wait of all the others (docs/benchmarks.md,
+/// session 27). A batch takes it once for all of its approvals.
+async fn reserve_many(tx: &mut Tx, approved: &[Application], now: i64) -> Result<(), ReviewError> {
+    let mut transfers = Vec::new();
+    for a in approved {
+        // The facts that may change after submission are judged again as of now (windows and
+        // targets stay judged as of submission: approving late does not refuse a timely request).
+        let merchant = merchants::by_id(tx, &a.merchant_id).await?.ok_or(ReviewError::NotFound)?;
+        if merchant.risk_frozen {
+            return Err(ReviewError::FiguresChanged { what: "risk_frozen" });
+        }
+        let terminal = terminals::by_id(tx, &a.terminal_id).await?.ok_or(ReviewError::NotFound)?;
+        let wants_device = matches!(terminal.plan.rule, RefundRule::Termination { device_return_required: true, .. });
+        if wants_device && terminal.device_returned_at.is_none() {
+            return Err(ReviewError::DeviceNotReceived);
+        }
+        let owed = outstanding::open_for_terminal(tx, &a.merchant_id, &a.terminal_id).await?;
+        let owed_total = Fen::sum(owed.iter().map(|i| i.amount_fen))
+            .map_err(|_| ReviewError::FiguresChanged { what: "outstanding" })?;
+        if owed_total != a.deducted {
+            // Settled or newly owed since submission: the merchant must apply again.
             return Err(ReviewError::FiguresChanged { what: "outstanding" });
         }
+        let deductions: Vec<(String, Fen)> = owed.iter().map(|i| (i.id.clone(), i.amount_fen)).collect();
+        for (item_id, _) in &deductions {
+            // Being collected, or settled, since we read it: the merchant must apply again.
+            if !outstanding::deduct(tx, item_id, &a.id, now).await? {
+                return Err(ReviewError::FiguresChanged { what: "outstanding" });
+            }
+        }
+        let payload = serde_json::json!({"application_id": a.id}).to_string();
+        jobs::enqueue(tx, "payout", &format!("payout:{}", a.id), &payload, now, now).await?;
+        transfers.extend(postings::approve_refund(
+            &a.id,
+            &a.terminal_id,
+            &a.merchant_id,
+            a.net_refund,
+            a.fee,
+            &deductions,
+        ));
     }
-    let payload = serde_json::json!({"application_id": a.id}).to_string();
-    jobs::enqueue(tx, "payout", &format!("payout:{}", a.id), &payload, now, now).await?;
-    // In two statements however many transfers (each is a debit of the one deposit, so the
-    // deposit's limit checked on their sum is checked on each).
-    let transfers = postings::approve_refund(&a.id, &a.terminal_id, &a.merchant_id, a.net_refund, a.fee, &deductions);
+    // Each application's transfers debit its own deposit, so a deposit's limit checked on
+    // their sum is checked on each.
     ledger::create_many(tx, &transfers, now).await?;
     Ok(())
 }
 
+/// An application the system approved whose money is not reserved yet: [`reserve`] it in the
+/// same transaction before it commits (an approval without its reservation would pay money
+/// the ledger never set aside).
+#[must_use = "an approval's money is reserved in its transaction (review::reserve)"]
+#[derive(Debug)]
+pub struct Unreserved(Application);
+
+impl Unreserved {
+    pub fn id(&self) -> &str {
+        &self.0.id
+    }
+}
+
+/// Reserves the money of approvals the system made in this transaction, all at once, as the
+/// last thing the transaction writes (see [`reserve_many`]).
+pub async fn reserve(tx: &mut Tx, approved: Vec<Unreserved>, now: i64) -> Result<(), ReviewError> {
+    let approved: Vec<Application> = approved.into_iter().map(|u| u.0).collect();
+    reserve_many(tx, &approved, now).await
+}
+
 /// The system approves an application that meets its plan's activation rule with nothing
-/// owed, in the submit's own transaction.
-pub async fn approve_automatically(vault: &Vault, tx: &mut Tx, id: &str, now: i64) -> Result<(), ReviewError> {
+/// owed, in the submit's own transaction, which then reserves its money ([`reserve`]).
+pub async fn approve_automatically(vault: &Vault, tx: &mut Tx, id: &str, now: i64) -> Result<Unreserved, ReviewError> {
     let a = load(tx, id).await?;
     let to = next(&a, Action::AutoApprove, Role::System)?;
     if !applications::transition_by(tx, id, a.status, to, Mark::None, now).await? {
@@ -394,8 +430,7 @@ pub async fn approve_automatically(vault: &Vault, tx: &mut Tx, id: &str, now: i6
     record(vault, tx, &a, to, &Actor::system(), said, detail, now).await?;
     let notice = Notice::ApplicationAutoApproved { application_id: a.id.clone(), sn: terminal.sn, net: a.net_refund };
     notices::tell(tx, &a.merchant_id, &notice, now).await?;
-    reserve_and_enqueue(tx, &a, now).await?;
-    Ok(())
+    Ok(Unreserved(a))
 }
 
 pub async fn reject(

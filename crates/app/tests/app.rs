@@ -658,6 +658,47 @@ on_both_databases! {
         assert!(audit::verify(&mut conn, &app.vault).await.unwrap().ok);
     }
 
+    async fn a_batch_of_approvals_made_at_once_reserves_each_ones_money(db) {
+        // The system's approvals in a batch of submits reserve their money together, last:
+        // each deposit must still hold back its own refund and fee, and each refund be queued.
+        use yajin_app::applications::{self, Submit};
+        use yajin_core::application::Status;
+        use yajin_core::ledger::{AccountKey, AccountKind};
+        let app = app(&db);
+        demo::seed(&app).await.unwrap();
+        let a = merchant_id(&db, &demo::MERCHANT_A).await;
+        let sns = demo::add_eligible_terminals(&app, "LOAD", 5).await.unwrap();
+        let batch: Vec<Submit> = sns
+            .iter()
+            .map(|sn| Submit { merchant_id: a.clone(), input: refund_form(&demo::MERCHANT_A, sn), replay: Replay::none() })
+            .chain([Submit { merchant_id: a.clone(), input: refund_form(&demo::MERCHANT_A, "DEMO-REVIEW-01"), replay: Replay::none() }])
+            .collect();
+        let answers = applications::submit_many(&app, &batch).await;
+        let details: Vec<_> = answers.into_iter().map(|a| a.unwrap().done().expect("submitted")).collect();
+        assert_eq!(details.iter().filter(|d| d.application.status == Status::Approved).count(), 5);
+        assert_eq!(details[5].application.status, Status::Submitted, "left for staff, nothing reserved");
+        let mut conn = db.pool().acquire().await.unwrap();
+        let mut reserved = Fen::ZERO;
+        for d in &details {
+            let held = ledger::balance(&mut conn, &AccountKey::deposit_held(&d.application.terminal_id)).await.unwrap();
+            let expected = if d.application.status == Status::Approved {
+                d.application.net_refund.checked_add(d.application.fee).unwrap()
+            } else {
+                Fen::ZERO
+            };
+            assert_eq!(held.debits_pending, expected, "{}", d.application.id);
+            if d.application.status == Status::Approved {
+                reserved = reserved.checked_add(d.application.net_refund).unwrap();
+            }
+        }
+        let in_flight = ledger::balance(&mut conn, &AccountKey::company(AccountKind::RefundsInFlight)).await.unwrap();
+        assert_eq!(in_flight.credits_pending, reserved);
+        let queued: (i64,) = sqlx::query_as("SELECT count(*) FROM jobs WHERE kind = 'payout'").fetch_one(&mut *conn).await.unwrap();
+        assert_eq!(queued.0, 5, "each approval's payout queued");
+        assert_eq!(ledger::verify(&mut conn).await.unwrap(), []);
+        assert!(audit::verify(&mut conn, &app.vault).await.unwrap().ok);
+    }
+
     async fn a_batch_that_loses_a_race_for_a_terminal_submits_each_alone(db) {
         // Another server's application for a terminal of the batch commits while the batch
         // writes: the batch's statement fails on the one-open-application index, and each of

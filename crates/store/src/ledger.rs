@@ -158,13 +158,21 @@ pub async fn create_many(conn: &mut Conn, transfers: &[Transfer], now_ms: i64) -
         accounts.get_mut(&t.credit.id()).expect("every account was entered above").1[credit] += t.amount.get();
         out.push(Created::New);
     }
-    let moving: Vec<(&String, &[i64; 4])> =
-        accounts.iter().filter(|(_, (_, m))| m.iter().any(|n| *n != 0)).map(|(id, (_, m))| (id, m)).collect();
-    let moves: Vec<serde_json::Value> =
-        moving.iter().map(|(id, [dp, dq, cp, cq])| serde_json::json!([id, dp, dq, cp, cq])).collect();
-    if moves.is_empty() {
-        return Ok(out);
+    let moves: BTreeMap<String, [i64; 4]> = accounts.into_iter().map(|(id, (_, m))| (id, m)).collect();
+    move_accounts(conn, &moves).await?;
+    Ok(out)
+}
+
+/// Adds to the counters of each account its `[debits pending, debits posted, credits pending,
+/// credits posted]`, in one statement, refusing (with nothing moved once the caller rolls
+/// back) an account whose debits must not exceed its credits and would.
+async fn move_accounts(conn: &mut Conn, moves: &BTreeMap<String, [i64; 4]>) -> Result<(), StoreError> {
+    let moving: Vec<(&String, &[i64; 4])> = moves.iter().filter(|(_, m)| m.iter().any(|n| *n != 0)).collect();
+    if moving.is_empty() {
+        return Ok(());
     }
+    let rows: Vec<serde_json::Value> =
+        moving.iter().map(|(id, [dp, dq, cp, cq])| serde_json::json!([id, dp, dq, cp, cq])).collect();
     let source = crate::json_rows(
         conn,
         &[
@@ -195,7 +203,7 @@ pub async fn create_many(conn: &mut Conn, transfers: &[Transfer], now_ms: i64) -
                <= credits_posted + m.add_credits_posted)
          RETURNING id"
     ))
-    .bind(crate::json_array(&moves)?)
+    .bind(crate::json_array(&rows)?)
     .fetch_all(&mut *conn)
     .await?
     .iter()
@@ -204,7 +212,7 @@ pub async fn create_many(conn: &mut Conn, transfers: &[Transfer], now_ms: i64) -
     if let Some((refused, _)) = moving.iter().find(|(id, _)| !moved.contains(*id)) {
         return Err(LedgerError::ExceedsCredits((*refused).clone()).into());
     }
-    Ok(out)
+    Ok(())
 }
 
 fn same_fields(a: &Transfer, b: &Transfer) -> bool {
@@ -308,6 +316,44 @@ async fn lock_in_order(conn: &mut Conn, ids: &BTreeSet<&String>) -> Result<(), S
 /// the state change is `WHERE state = 'pending'`.
 pub async fn post(conn: &mut Conn, id: &str, now_ms: i64) -> Result<(), StoreError> {
     resolve(conn, id, TransferState::Posted, now_ms).await
+}
+
+/// Posts many pending transfers in two statements whatever their number, for a caller that
+/// holds their accounts already ([`hold_accounts_of`]): each is posted, or none once the
+/// caller rolls back (a transfer no longer pending is an error, as in [`post`]).
+pub async fn post_many(conn: &mut Conn, ids: &[&str], now_ms: i64) -> Result<(), StoreError> {
+    let ids: BTreeSet<&str> = ids.iter().copied().collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let list = crate::json_list(conn);
+    let rows = query(&format!(
+        "UPDATE ledger_transfers SET state = 'posted', resolved_at = $2 WHERE id IN ({list}) AND state = 'pending'
+         RETURNING id, debit_account_id, credit_account_id, amount_fen"
+    ))
+    .bind(crate::json_array(&ids)?)
+    .bind(now_ms)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut posted = BTreeSet::new();
+    let mut moves: BTreeMap<String, [i64; 4]> = BTreeMap::new();
+    for row in &rows {
+        let amount: i64 = row.try_get("amount_fen")?;
+        let [dp, dq, ..] = moves.entry(row.try_get("debit_account_id")?).or_default();
+        (*dp, *dq) = (*dp - amount, *dq + amount);
+        let [.., cp, cq] = moves.entry(row.try_get("credit_account_id")?).or_default();
+        (*cp, *cq) = (*cp - amount, *cq + amount);
+        posted.insert(row.try_get::<String, _>("id")?);
+    }
+    if let Some(id) = ids.iter().find(|id| !posted.contains(**id)) {
+        return Err(match load(conn, id).await? {
+            Some((_, state)) => LedgerError::NotPending { id: (*id).to_owned(), state },
+            None => LedgerError::NotFound((*id).to_owned()),
+        }
+        .into());
+    }
+    // Posting moves pending to posted on both sides: no account's limit can be passed.
+    move_accounts(conn, &moves).await
 }
 
 /// Voids a pending transfer, releasing its reservation.

@@ -486,6 +486,42 @@ on_both_databases! {
         assert_eq!(ledger::verify(&mut conn).await.unwrap(), []);
     }
 
+    async fn pending_transfers_post_together_as_one_by_one_or_not_at_all(db) {
+        let f = merchant_with_terminal(&db, "13800000001", "SN-1").await;
+        let held = AccountKey::deposit_held(&f.terminal_id);
+        let reserve = |id: &str| postings::approve_refund(id, &f.terminal_id, &f.merchant_id, Fen::yuan(100), Fen::yuan(5), &[]);
+        let mut conn = db.pool().acquire().await.unwrap();
+        ledger::create(&mut conn, &reserve("ra_1"), 1).await.unwrap();
+        ledger::create(&mut conn, &reserve("ra_2"), 1).await.unwrap();
+        // One of them no longer pending, one unknown: each refused, nothing posted.
+        ledger::void(&mut conn, "ra_2:fee", 2).await.unwrap();
+        for (ids, not_pending) in [(["ra_1:refund", "ra_2:fee"], true), (["ra_1:refund", "ra_9:refund"], false)] {
+            let mut tx = db.begin_write().await.unwrap();
+            let err = ledger::post_many(&mut tx, &ids, 3).await.unwrap_err();
+            match err {
+                StoreError::Ledger(LedgerError::NotPending { ref id, .. }) if not_pending => assert_eq!(id, "ra_2:fee"),
+                StoreError::Ledger(LedgerError::NotFound(ref id)) if !not_pending => assert_eq!(id, "ra_9:refund"),
+                other => panic!("{other}"),
+            }
+            tx.rollback().await.unwrap();
+        }
+        let balance = ledger::balance(&mut conn, &held).await.unwrap();
+        assert_eq!((balance.debits_pending, balance.debits_posted), (Fen::yuan(205), Fen::ZERO));
+        // Three at once (a repeat named once), then the fourth alone: as four posted one by one.
+        let mut tx = db.begin_write().await.unwrap();
+        ledger::post_many(&mut tx, &["ra_1:refund", "ra_1:fee", "ra_2:refund", "ra_1:fee"], 4).await.unwrap();
+        ledger::post_many(&mut tx, &[], 4).await.unwrap();
+        tx.commit().await.unwrap();
+        let balance = ledger::balance(&mut conn, &held).await.unwrap();
+        assert_eq!((balance.debits_pending, balance.debits_posted), (Fen::ZERO, Fen::yuan(205)));
+        let in_flight = ledger::balance(&mut conn, &AccountKey::company(yajin_core::ledger::AccountKind::RefundsInFlight)).await.unwrap();
+        assert_eq!((in_flight.credits_pending, in_flight.credits_posted), (Fen::ZERO, Fen::yuan(200)));
+        let fees = ledger::balance(&mut conn, &AccountKey::company(yajin_core::ledger::AccountKind::FeeRevenue)).await.unwrap();
+        assert_eq!((fees.credits_pending, fees.credits_posted), (Fen::ZERO, Fen::yuan(5)));
+        assert!(matches!(ledger::load(&mut conn, "ra_1:fee").await.unwrap(), Some((_, yajin_core::ledger::TransferState::Posted))));
+        assert_eq!(ledger::verify(&mut conn).await.unwrap(), [], "counters are the transfers' sums");
+    }
+
     async fn a_rate_limit_holds_over_any_window_wherever_it_starts(db) {
         use yajin_store::records::throttle::{self, Hit};
         let mut tx = db.begin_write().await.unwrap();
@@ -1749,8 +1785,13 @@ on_both_databases! {
                             for t in &transfers {
                                 ledger::create(&mut tx, std::slice::from_ref(t), 1).await?;
                             }
-                            for t in transfers.iter().rev() {
-                                ledger::post(&mut tx, &t.id, 2).await?;
+                            if task % 2 == 0 {
+                                for t in transfers.iter().rev() {
+                                    ledger::post(&mut tx, &t.id, 2).await?;
+                                }
+                            } else {
+                                let ids: Vec<&str> = transfers.iter().map(|t| t.id.as_str()).collect();
+                                ledger::post_many(&mut tx, &ids, 2).await?;
                             }
                             Vec::new()
                         }
