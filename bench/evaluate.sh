@@ -11,10 +11,7 @@
 # Needs sqlite3 (psql for --postgres) and GNU time.
 set -euo pipefail
 umask 077
-args=(); postgres=
-for arg in "$@"; do
-  if [ "$arg" = "--postgres" ]; then postgres=1; else args+=("$arg"); fi
-done
+source "$(dirname "$0")/postgres_flag.sh"
 terminals=${args[0]:-1000000}
 per=${args[1]:-20}
 per_reached=${args[2]:-1000}

@@ -37,13 +37,7 @@ pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
-start() {
-  "$yajin" serve --demo "${db_args[@]}" --listen "127.0.0.1:$port" > "$work/serve.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 300); do grep -q "Yajin is running" "$work/serve.log" && return; sleep 0.1; done
-  echo "the server did not start"; cat "$work/serve.log"; exit 1
-}
-stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
+source "$here/bench/server.sh"
 rps() { awk '/Requests\/sec/ {print $2}'; }
 p99() { awk '$1 == "99%" {print $2}'; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

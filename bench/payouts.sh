@@ -11,10 +11,7 @@
 # BENCH_WORKER_JOBS sets the server's YAJIN_WORKER_JOBS (jobs run at once) when given.
 set -euo pipefail
 umask 077
-args=(); postgres=
-for arg in "$@"; do
-  if [ "$arg" = "--postgres" ]; then postgres=1; else args+=("$arg"); fi
-done
+source "$(dirname "$0")/postgres_flag.sh"
 n=${args[0]:-2000}
 bank_ms=${BENCH_BANK_MS:-50}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,13 +45,7 @@ now() { date +%s.%N; }
 export YAJIN_PAYOUT_CHANNEL_SECRET
 YAJIN_PAYOUT_CHANNEL_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 [ -z "${BENCH_WORKER_JOBS:-}" ] || export YAJIN_WORKER_JOBS="$BENCH_WORKER_JOBS"
-start() {
-  "$yajin" serve --demo "${db_args[@]}" --listen "127.0.0.1:$port" "$@" > "$work/serve.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 300); do grep -q "Yajin is running" "$work/serve.log" && return; sleep 0.1; done
-  echo "the server did not start"; cat "$work/serve.log"; exit 1
-}
-stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
+source "$here/bench/server.sh"
 
 # The terminals: activated ten days ago, a ¥99 deposit collected, and one ¥10,000 card payment
 # since, which meets the plan's target.

@@ -113,11 +113,10 @@ pub async fn serve(config: ServeConfig) -> Result<(), Failure> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut jobs = None;
     if let Some((channel, _)) = &channel {
-        let name = worker_name();
         jobs = Some(tokio::spawn(worker::work(
             app.clone(),
             channel.clone(),
-            name,
+            worker_name(),
             worker::LEASE_MS,
             config.worker_jobs,
             stopped,
