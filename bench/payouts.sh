@@ -80,12 +80,26 @@ token=$(curl -s "$base/api/v1/auth/login" -H 'content-type: application/json' \
 
 refunded="SELECT count(*) FROM refund_applications a JOIN terminals t ON t.id = a.terminal_id
   WHERE t.sn LIKE 'PAY-%' AND a.status = 'refunded'"
+# BENCH_PERF=FILE records a CPU profile of the server during the first BENCH_PERF_SECONDS
+# (default 5) of the submits (perf report -i FILE); BENCH_PERF_GRAPH=dwarf: whole call stacks.
+if [ -n "${BENCH_PERF:-}" ]; then
+  graph=(-F 999 -g)
+  [ "${BENCH_PERF_GRAPH:-}" != dwarf ] || graph=(-F 199 --call-graph dwarf,16384)
+  perf record "${graph[@]}" -p "$pid" -o "$BENCH_PERF" -- sleep "${BENCH_PERF_SECONDS:-5}" 2>/dev/null &
+fi
 t0=$(now)
 out=$(wrk -t2 -c32 -d$(( n / 1000 + 2 ))s -s "$here/bench/submit.lua" "$base" -- "$token" 2 PAY)
 t1=$(now)
-echo "submitted: $(echo "$out" | grep -E '^created') in $(printf '%.1f' "$(echo "$t1 - $t0" | bc)") s (the rest name no terminal, or were refused)"
+echo "wrk: $(echo "$out" | grep -E '^created') in its $(printf '%.1f' "$(echo "$t1 - $t0" | bc)") s (the rest name no terminal, or were refused)"
 # Counted by the database: a request wrk gave up on when it stopped may still have been made.
 applied="SELECT count(*) FROM refund_applications a JOIN terminals t ON t.id = a.terminal_id WHERE t.sn LIKE 'PAY-%'"
+# The submit rate from the applications' own times: wrk runs for as long as it was told, and
+# asks on for terminals that are all taken once they run out, so its duration is not theirs.
+span="SELECT count(*), max(a.created_at) - min(a.created_at) FROM refund_applications a
+  JOIN terminals t ON t.id = a.terminal_id WHERE t.sn LIKE 'PAY-%'"
+read -r made span_ms <<< "$(count "$span" | tr '|' ' ')"
+printf 'submits: %d applications made in %.2f s between the first and the last: %.0f a second\n' \
+  "$made" "$(echo "$span_ms / 1000" | bc -l)" "$(echo "$made * 1000 / $span_ms" | bc -l)"
 # Done when every application made is refunded, and still so a little later (a request that
 # was waiting when wrk stopped may make one more).
 done_at=""

@@ -421,16 +421,17 @@ impl Request<'_> {
 enum Created {
     /// The row and its one timeline event, as stored: the answer needs no read.
     Submitted(Box<(Application, Event)>),
-    /// The system approved it in the same transaction, which moved its row and timeline on;
-    /// the transaction reserves its money last ([`crate::review::reserve`]).
-    AutoApproved(Box<crate::review::Unreserved>),
+    /// The system approved it in the same transaction: its first step, and the approval (the
+    /// row as it stands, the approval's step), whose money the transaction reserves last
+    /// ([`crate::review::reserve`]).
+    AutoApproved(Box<(Event, crate::review::SystemApproval)>),
 }
 
 impl Created {
     fn id(&self) -> &str {
         match self {
             Created::Submitted(written) => &written.0.id,
-            Created::AutoApproved(approved) => approved.id(),
+            Created::AutoApproved(approved) => approved.1.unreserved.id(),
         }
     }
 }
@@ -538,11 +539,13 @@ async fn create(
     })?;
     notices::queue_text(tx, &notice, &notification_id, now).await?;
     if auto_approvable {
-        let approved = crate::review::approve_automatically(&app.vault, tx, &id, now).await.map_err(|e| match e {
-            crate::review::ReviewError::Store(e) => ApplyError::Store(e),
-            other => ApplyError::Unexpected(format!("automatic approval: {other}")),
-        })?;
-        return Ok(Created::AutoApproved(Box::new(approved)));
+        let approval = crate::review::approve_automatically(&app.vault, tx, &created, &assessed.terminal, now)
+            .await
+            .map_err(|e| match e {
+                crate::review::ReviewError::Store(e) => ApplyError::Store(e),
+                other => ApplyError::Unexpected(format!("automatic approval: {other}")),
+            })?;
+        return Ok(Created::AutoApproved(Box::new((first, approval))));
     }
     Ok(Created::Submitted(Box::new((created, first))))
 }
@@ -589,7 +592,7 @@ pub async fn on_usage(tx: &mut Tx, app: &App, terminal_id: &str) -> Result<Optio
     let created = create(tx, app, &crate::Actor::system(), &assessed, &card, &request, |_, _| None).await?;
     let id = created.id().to_owned();
     if let Created::AutoApproved(approved) = created {
-        reserve(tx, vec![*approved], now.millis()).await?;
+        reserve(tx, vec![approved.1.unreserved], now.millis()).await?;
     }
     Ok(Some(id))
 }
@@ -765,8 +768,9 @@ async fn submit_here(
             (application, Some(vec![first]), Vec::new())
         }
         Created::AutoApproved(approved) => {
-            let application = applications::by_id(&mut work.tx, approved.id()).await?.ok_or(ApplyError::NotFound)?;
-            (application, None, vec![*approved])
+            let (first, approval) = *approved;
+            let application = approval.unreserved.application().clone();
+            (application, Some(vec![first, approval.event]), vec![approval.unreserved])
         }
     };
     let known = NewlyWritten {
@@ -884,16 +888,23 @@ async fn submit_together(app: &App, batch: &[&Submit]) -> Result<Vec<SubmitAnswe
         let actor = crate::Actor { role: Role::Merchant, id: s.merchant_id.clone() };
         let request = Request::of_merchant(&s.input);
         let (assessed, card) = (&evaluated.assessed, &evaluated.checked.bank_card);
-        let created = create(&mut tx, app, &actor, assessed, card, &request, |_, _| None).await?;
-        let application = applications::by_id(&mut tx, created.id()).await?.ok_or(ApplyError::NotFound)?;
-        if let Created::AutoApproved(approved) = created {
-            unreserved.push(*approved);
-        }
+        let (application, timeline) = match create(&mut tx, app, &actor, assessed, card, &request, |_, _| None).await? {
+            Created::Submitted(written) => {
+                let (application, first) = *written;
+                (application, vec![first])
+            }
+            Created::AutoApproved(approved) => {
+                let (first, approval) = *approved;
+                let application = approval.unreserved.application().clone();
+                unreserved.push(approval.unreserved);
+                (application, vec![first, approval.event])
+            }
+        };
         let known = NewlyWritten {
             terminal_sn: assessed.terminal.sn.clone(),
             agent_name: evaluated.agent_name.clone(),
             with_files: false,
-            timeline: None,
+            timeline: Some(timeline),
         };
         let detail = load_new_detail(&mut tx, application, known).await?;
         if let Some(answer) = s.replay.answer(&detail) {

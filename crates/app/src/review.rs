@@ -344,17 +344,13 @@ async fn reserve_and_enqueue(tx: &mut Tx, a: &Application, now: i64) -> Result<(
     reserve_many(tx, std::slice::from_ref(a), now).await
 }
 
-/// [`reserve_and_enqueue`] for many approvals (a batch of submits the system approved), their
-/// transfers in two statements however many. The last thing an approval writes: refunds in
-/// flight is one row that every approval and payout updates and holds until it commits, so
-/// on PostgreSQL approvals go one commit at a time from the moment each takes it, and
-/// whatever is written after it lengthens the wait of all the others (docs/benchmarks.md,
-/// session 27). A batch takes it once for all of its approvals.
+/// The money side of a staff approval, days perhaps after the merchant applied: the facts
+/// that may have changed since are judged again as of now (windows and targets stay judged as
+/// of submission: approving late does not refuse a timely request), then the money is
+/// reserved ([`reserve_judged`]) with the items owed deducted and closed.
 async fn reserve_many(tx: &mut Tx, approved: &[Application], now: i64) -> Result<(), ReviewError> {
-    let mut transfers = Vec::new();
+    let mut judged = Vec::with_capacity(approved.len());
     for a in approved {
-        // The facts that may change after submission are judged again as of now (windows and
-        // targets stay judged as of submission: approving late does not refuse a timely request).
         let merchant = merchants::by_id(tx, &a.merchant_id).await?.ok_or(ReviewError::NotFound)?;
         if merchant.risk_frozen {
             return Err(ReviewError::FiguresChanged { what: "risk_frozen" });
@@ -378,6 +374,25 @@ async fn reserve_many(tx: &mut Tx, approved: &[Application], now: i64) -> Result
                 return Err(ReviewError::FiguresChanged { what: "outstanding" });
             }
         }
+        judged.push((a, deductions));
+    }
+    reserve_judged(tx, &judged, now).await
+}
+
+/// Reserves the money of approvals whose facts are judged, each with what it deducts: pending
+/// transfers (net to refunds in flight, fee to revenue, each deduction to the receivable) in
+/// two statements however many, and a payout queued for each. The last thing an approval
+/// writes: refunds in flight is one row that every approval and payout updates and holds until
+/// it commits, so on PostgreSQL approvals go one commit at a time from the moment each takes
+/// it, and whatever is written after it lengthens the wait of all the others
+/// (docs/benchmarks.md, session 27). A batch takes it once for all of its approvals.
+async fn reserve_judged(
+    tx: &mut Tx,
+    judged: &[(&Application, Vec<(String, Fen)>)],
+    now: i64,
+) -> Result<(), ReviewError> {
+    let mut transfers = Vec::new();
+    for (a, deductions) in judged {
         let payload = serde_json::json!({"application_id": a.id}).to_string();
         jobs::enqueue(tx, "payout", &format!("payout:{}", a.id), &payload, now, now).await?;
         transfers.extend(postings::approve_refund(
@@ -386,7 +401,7 @@ async fn reserve_many(tx: &mut Tx, approved: &[Application], now: i64) -> Result
             &a.merchant_id,
             a.net_refund,
             a.fee,
-            &deductions,
+            deductions,
         ));
     }
     // Each application's transfers debit its own deposit, so a deposit's limit checked on
@@ -406,31 +421,70 @@ impl Unreserved {
     pub fn id(&self) -> &str {
         &self.0.id
     }
+
+    /// The application as it stands, approved.
+    pub fn application(&self) -> &Application {
+        &self.0
+    }
 }
 
 /// Reserves the money of approvals the system made in this transaction, all at once, as the
-/// last thing the transaction writes (see [`reserve_many`]).
+/// last thing the transaction writes (see [`reserve_judged`]). Nothing is judged again: the
+/// system approved each on facts this transaction read, with nothing owed (on SQLite no other
+/// writer can have changed them since; on PostgreSQL a change committed meanwhile is ordered
+/// after this transaction, as one committed a moment after its last read would be).
 pub async fn reserve(tx: &mut Tx, approved: Vec<Unreserved>, now: i64) -> Result<(), ReviewError> {
-    let approved: Vec<Application> = approved.into_iter().map(|u| u.0).collect();
-    reserve_many(tx, &approved, now).await
+    if approved.iter().any(|u| u.0.deducted != Fen::ZERO) {
+        // The system approves only what deducts nothing (`Assessment::auto_approvable`).
+        return Err(ReviewError::FiguresChanged { what: "outstanding" });
+    }
+    let judged: Vec<(&Application, Vec<(String, Fen)>)> = approved.iter().map(|u| (&u.0, Vec::new())).collect();
+    reserve_judged(tx, &judged, now).await
 }
 
-/// The system approves an application that meets its plan's activation rule with nothing
-/// owed, in the submit's own transaction, which then reserves its money ([`reserve`]).
-pub async fn approve_automatically(vault: &Vault, tx: &mut Tx, id: &str, now: i64) -> Result<Unreserved, ReviewError> {
-    let a = load(tx, id).await?;
-    let to = next(&a, Action::AutoApprove, Role::System)?;
-    if !applications::transition_by(tx, id, a.status, to, Mark::None, now).await? {
-        return Err(ReviewError::InvalidState(a.status));
-    }
-    let terminal = terminals::by_id(tx, &a.terminal_id).await?.ok_or(ReviewError::NotFound)?;
+/// What the system's approval wrote: the approval's step on the timeline, and the application,
+/// approved, whose money the transaction reserves last ([`reserve`]).
+#[derive(Debug)]
+pub struct SystemApproval {
+    pub event: applications::Event,
+    pub unreserved: Unreserved,
+}
+
+/// The system approves an application just submitted that meets its plan's activation rule
+/// with nothing owed (`terminal` is the one it was judged on), in the submit's own transaction,
+/// which then reserves its money ([`reserve`]).
+pub async fn approve_automatically(
+    vault: &Vault,
+    tx: &mut Tx,
+    submitted: &Application,
+    terminal: &terminals::Terminal,
+    now: i64,
+) -> Result<SystemApproval, ReviewError> {
+    let to = next(submitted, Action::AutoApprove, Role::System)?;
+    let actor = Actor::system();
     let detail =
         serde_json::json!({"rule": "activation", "plan": terminal.plan.code, "plan_version": terminal.plan.version});
-    let said = Said { words: "", note: Some(Note::AutoApproved) };
-    record(vault, tx, &a, to, &Actor::system(), said, detail, now).await?;
-    let notice = Notice::ApplicationAutoApproved { application_id: a.id.clone(), sn: terminal.sn, net: a.net_refund };
-    notices::tell(tx, &a.merchant_id, &notice, now).await?;
-    Ok(Unreserved(a))
+    let event = NewEvent {
+        application_id: &submitted.id,
+        from: Some(submitted.status),
+        to,
+        actor_role: actor.role,
+        actor_id: &actor.id,
+        note: "",
+        system_note: Some(&Note::AutoApproved),
+        detail: &detail.to_string(),
+    };
+    let (approved, event) = applications::step_naming_no_staff(tx, submitted, &event, now)
+        .await?
+        .ok_or(ReviewError::InvalidState(submitted.status))?;
+    actor.audit(vault, tx, &format!("application_{}", to.as_str()), "refund_application", &submitted.id, detail, now);
+    let notice = Notice::ApplicationAutoApproved {
+        application_id: submitted.id.clone(),
+        sn: terminal.sn.clone(),
+        net: submitted.net_refund,
+    };
+    notices::tell(tx, &submitted.merchant_id, &notice, now).await?;
+    Ok(SystemApproval { event, unreserved: Unreserved(approved) })
 }
 
 pub async fn reject(
