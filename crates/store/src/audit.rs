@@ -118,23 +118,65 @@ pub(crate) async fn append_timed(
         .await?;
     let last_seq: i64 = head.try_get("last_seq")?;
     let mut prev: String = head.try_get("last_hash")?;
-    let mut rows = Vec::with_capacity(entries.len());
+    // Each entry's sequence number, time, entry, predecessor's hash and own hash.
+    let mut chained = Vec::with_capacity(entries.len());
     for (seq, (entry, at)) in (last_seq - entries.len() as i64 + 1..).zip(entries) {
         let hash = format!("{KEYED}{}", key.mac(&hashed(&prev, seq, *at, entry)));
-        rows.push(serde_json::json!([
-            seq,
-            at,
-            entry.actor_role,
-            entry.actor_id,
-            entry.action,
-            entry.entity,
-            entry.entity_id,
-            entry.detail,
-            prev,
-            hash
-        ]));
-        prev = hash;
+        chained.push((seq, *at, *entry, std::mem::replace(&mut prev, hash.clone()), hash));
     }
+    if conn.backend() == crate::Backend::Postgres {
+        append_chained_in_one_round_trip(conn, &chained, &prev).await?;
+        return Ok(last_seq);
+    }
+    // SQLite has no round trips: one prepared insert an entry costs its writer a fraction of
+    // reading the rows out of JSON.
+    for (seq, at, entry, prev_hash, hash) in &chained {
+        query(
+            "INSERT INTO audit_log (seq, at, actor_role, actor_id, action, entity, entity_id, detail, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(*seq)
+        .bind(*at)
+        .bind(entry.actor_role.as_str())
+        .bind(entry.actor_id.as_str())
+        .bind(entry.action.as_str())
+        .bind(entry.entity.as_str())
+        .bind(entry.entity_id.as_str())
+        .bind(entry.detail.as_str())
+        .bind(prev_hash.as_str())
+        .bind(hash.as_str())
+        .execute(&mut *conn)
+        .await?;
+    }
+    query("UPDATE audit_head SET last_hash = $1 WHERE id = 1").bind(&prev).execute(&mut *conn).await?;
+    Ok(last_seq)
+}
+
+/// On PostgreSQL, the chained entries and the head's new hash `last_hash` in one statement:
+/// the head is held until the commit, and each round trip spent holding it is spent by every
+/// transaction waiting for it.
+async fn append_chained_in_one_round_trip(
+    conn: &mut Conn,
+    chained: &[(i64, i64, &AuditEntry, String, String)],
+    last_hash: &str,
+) -> Result<(), StoreError> {
+    let rows: Vec<serde_json::Value> = chained
+        .iter()
+        .map(|(seq, at, e, prev_hash, hash)| {
+            serde_json::json!([
+                seq,
+                at,
+                e.actor_role,
+                e.actor_id,
+                e.action,
+                e.entity,
+                e.entity_id,
+                e.detail,
+                prev_hash,
+                hash
+            ])
+        })
+        .collect();
     let source = crate::json_rows(
         conn,
         &[
@@ -150,23 +192,15 @@ pub(crate) async fn append_timed(
             ("hash", "TEXT"),
         ],
     );
-    let insert = format!(
-        "INSERT INTO audit_log (seq, at, actor_role, actor_id, action, entity, entity_id, detail, prev_hash, hash) {source}"
-    );
-    let rows = crate::json_array(&rows)?;
-    if conn.backend() == crate::Backend::Postgres {
-        // One round trip: the head is held until the commit, and each one spent holding it is
-        // spent by every transaction waiting for it.
-        query(&format!("WITH appended AS ({insert}) UPDATE audit_head SET last_hash = $2 WHERE id = 1"))
-            .bind(rows)
-            .bind(&prev)
-            .execute(&mut *conn)
-            .await?;
-    } else {
-        query(&insert).bind(rows).execute(&mut *conn).await?;
-        query("UPDATE audit_head SET last_hash = $1 WHERE id = 1").bind(&prev).execute(&mut *conn).await?;
-    }
-    Ok(last_seq)
+    query(&format!(
+        "WITH appended AS (INSERT INTO audit_log (seq, at, actor_role, actor_id, action, entity, entity_id, detail,
+            prev_hash, hash) {source}) UPDATE audit_head SET last_hash = $2 WHERE id = 1"
+    ))
+    .bind(crate::json_array(&rows)?)
+    .bind(last_hash)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 fn row_from(row: &Row) -> Result<AuditRow, StoreError> {

@@ -10,7 +10,7 @@
 //! company's are shared by every refund) then wait on each other in turn, never in a circle:
 //! on PostgreSQL a circle is a deadlock, and one of the two fails.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::sql::{query, Conn, Row};
 use yajin_core::eligibility::DepositFigures;
@@ -38,24 +38,7 @@ pub async fn create(conn: &mut Conn, transfers: &[Transfer], now_ms: i64) -> Res
 
 /// One transfer whose shape is checked and whose accounts exist.
 async fn create_one(conn: &mut Conn, t: &Transfer, now_ms: i64) -> Result<Created, StoreError> {
-    let state = if t.pending { TransferState::Pending } else { TransferState::Posted };
-    let inserted = query(
-        "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount_fen, code, created_pending, state, reference, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(&t.id)
-    .bind(t.debit.id())
-    .bind(t.credit.id())
-    .bind(t.amount.get())
-    .bind(t.code.as_str())
-    .bind(i64::from(t.pending))
-    .bind(state.as_str())
-    .bind(&t.reference)
-    .bind(now_ms)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
+    if !insert_transfer(conn, t, now_ms).await? {
         let existing =
             load(conn, &t.id).await?.ok_or_else(|| StoreError::Corrupt(format!("transfer {} vanished", t.id)))?;
         return if same_fields(&existing.0, t) {
@@ -87,8 +70,31 @@ async fn create_one(conn: &mut Conn, t: &Transfer, now_ms: i64) -> Result<Create
     Ok(Created::New)
 }
 
-/// Creates many transfers in a few statements whatever their number (an import batch's), with
-/// the rows and counters [`create`] would give them, but for one thing: an account whose
+/// Inserts the transfer's row unless one with its id is there: whether it inserted it.
+async fn insert_transfer(conn: &mut Conn, t: &Transfer, now_ms: i64) -> Result<bool, StoreError> {
+    let state = if t.pending { TransferState::Pending } else { TransferState::Posted };
+    let inserted = query(
+        "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount_fen, code, created_pending, state, reference, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&t.id)
+    .bind(t.debit.id())
+    .bind(t.credit.id())
+    .bind(t.amount.get())
+    .bind(t.code.as_str())
+    .bind(i64::from(t.pending))
+    .bind(state.as_str())
+    .bind(&t.reference)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// Creates many transfers (an import batch's, an approval's) with the rows and counters
+/// [`create`] would give them, in a few statements whatever their number on PostgreSQL (a
+/// statement a row on SQLite: [`insert_transfers`]), but for one thing: an account whose
 /// debits must not exceed its credits is checked once, on the batch's net effect on it, not
 /// after each transfer. All of it or, on error, none once the caller rolls back.
 pub async fn create_many(conn: &mut Conn, transfers: &[Transfer], now_ms: i64) -> Result<Vec<Created>, StoreError> {
@@ -96,52 +102,16 @@ pub async fn create_many(conn: &mut Conn, transfers: &[Transfer], now_ms: i64) -
         return Ok(Vec::new());
     }
     let mut accounts: BTreeMap<String, (&AccountKey, [i64; 4])> = BTreeMap::new();
-    let mut rows = Vec::with_capacity(transfers.len());
     for t in transfers {
         check_shape(t)?;
         for key in [&t.debit, &t.credit] {
             accounts.entry(key.id()).or_insert((key, [0; 4]));
         }
-        let state = if t.pending { TransferState::Pending } else { TransferState::Posted };
-        rows.push(serde_json::json!([
-            t.id,
-            t.debit.id(),
-            t.credit.id(),
-            t.amount.get(),
-            t.code.as_str(),
-            i64::from(t.pending),
-            state.as_str(),
-            t.reference,
-            now_ms
-        ]));
     }
     take_accounts(conn, accounts.values().map(|(key, _)| *key)).await?;
-    let source = crate::json_rows(
-        conn,
-        &[
-            ("id", "TEXT"),
-            ("debit_account_id", "TEXT"),
-            ("credit_account_id", "TEXT"),
-            ("amount_fen", "BIGINT"),
-            ("code", "TEXT"),
-            ("created_pending", "BIGINT"),
-            ("state", "TEXT"),
-            ("reference", "TEXT"),
-            ("created_at", "BIGINT"),
-        ],
-    );
-    let inserted: std::collections::HashSet<String> = query(&format!(
-        "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount_fen, code, created_pending, state,
-            reference, created_at) {source} WHERE true ON CONFLICT (id) DO NOTHING RETURNING id"
-    ))
-    .bind(crate::json_array(&rows)?)
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|r| r.try_get("id"))
-    .collect::<Result<_, _>>()?;
+    let inserted = insert_transfers(conn, transfers, now_ms).await?;
     let mut out = Vec::with_capacity(transfers.len());
-    let mut counted = std::collections::HashSet::new();
+    let mut counted = HashSet::new();
     for t in transfers {
         if !inserted.contains(&t.id) || !counted.insert(t.id.as_str()) {
             // There already (or earlier in the batch): the same transfer, or an error, as in `create`.
@@ -163,12 +133,92 @@ pub async fn create_many(conn: &mut Conn, transfers: &[Transfer], now_ms: i64) -
     Ok(out)
 }
 
+/// Inserts the transfers' rows, but for those whose ids are there: the ids it inserted. On
+/// PostgreSQL in one statement (one round trip); on SQLite, which has no round trips, one
+/// prepared insert a row, which costs its writer a fraction of reading the rows out of JSON.
+async fn insert_transfers(conn: &mut Conn, transfers: &[Transfer], now_ms: i64) -> Result<HashSet<String>, StoreError> {
+    if conn.backend() != crate::Backend::Postgres {
+        let mut inserted = HashSet::with_capacity(transfers.len());
+        for t in transfers {
+            if insert_transfer(conn, t, now_ms).await? {
+                inserted.insert(t.id.clone());
+            }
+        }
+        return Ok(inserted);
+    }
+    let rows: Vec<serde_json::Value> = transfers
+        .iter()
+        .map(|t| {
+            let state = if t.pending { TransferState::Pending } else { TransferState::Posted };
+            serde_json::json!([
+                t.id,
+                t.debit.id(),
+                t.credit.id(),
+                t.amount.get(),
+                t.code.as_str(),
+                i64::from(t.pending),
+                state.as_str(),
+                t.reference,
+                now_ms
+            ])
+        })
+        .collect();
+    let source = crate::json_rows(
+        conn,
+        &[
+            ("id", "TEXT"),
+            ("debit_account_id", "TEXT"),
+            ("credit_account_id", "TEXT"),
+            ("amount_fen", "BIGINT"),
+            ("code", "TEXT"),
+            ("created_pending", "BIGINT"),
+            ("state", "TEXT"),
+            ("reference", "TEXT"),
+            ("created_at", "BIGINT"),
+        ],
+    );
+    query(&format!(
+        "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount_fen, code, created_pending, state,
+            reference, created_at) {source} WHERE true ON CONFLICT (id) DO NOTHING RETURNING id"
+    ))
+    .bind(crate::json_array(&rows)?)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| r.try_get("id"))
+    .collect()
+}
+
 /// Adds to the counters of each account its `[debits pending, debits posted, credits pending,
-/// credits posted]`, in one statement, refusing (with nothing moved once the caller rolls
-/// back) an account whose debits must not exceed its credits and would.
+/// credits posted]`, refusing (with nothing moved once the caller rolls back) an account whose
+/// debits must not exceed its credits and would: in one statement on PostgreSQL, one prepared
+/// update an account on SQLite (as [`insert_transfers`]).
 async fn move_accounts(conn: &mut Conn, moves: &BTreeMap<String, [i64; 4]>) -> Result<(), StoreError> {
     let moving: Vec<(&String, &[i64; 4])> = moves.iter().filter(|(_, m)| m.iter().any(|n| *n != 0)).collect();
     if moving.is_empty() {
+        return Ok(());
+    }
+    if conn.backend() != crate::Backend::Postgres {
+        for (id, [dp, dq, cp, cq]) in moving {
+            // debits_must_not_exceed_credits, as a conditional update.
+            let moved = query(
+                "UPDATE ledger_accounts SET debits_pending = debits_pending + $2, debits_posted = debits_posted + $3,
+                    credits_pending = credits_pending + $4, credits_posted = credits_posted + $5
+                 WHERE id = $1 AND (debits_must_not_exceed_credits = 0
+                    OR debits_pending + debits_posted + $2 + $3 <= credits_posted + $5)",
+            )
+            .bind(id.as_str())
+            .bind(*dp)
+            .bind(*dq)
+            .bind(*cp)
+            .bind(*cq)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            if moved != 1 {
+                return Err(LedgerError::ExceedsCredits(id.clone()).into());
+            }
+        }
         return Ok(());
     }
     let rows: Vec<serde_json::Value> =
@@ -183,16 +233,11 @@ async fn move_accounts(conn: &mut Conn, moves: &BTreeMap<String, [i64; 4]>) -> R
             ("add_credits_posted", "BIGINT"),
         ],
     );
-    // On PostgreSQL the accounts are also named as a list (see `json_list`): joined only to the
-    // rows of the JSON array, assumed 100, the update was planned as a scan of every account.
-    let looked_up = match conn.backend() {
-        crate::Backend::Postgres => {
-            "AND id IN (SELECT unnest(ARRAY(SELECT value ->> 0 FROM jsonb_array_elements($1::jsonb))))"
-        }
-        crate::Backend::Sqlite => "",
-    };
+    // The accounts are also named as a list (see `json_list`): joined only to the rows of the
+    // JSON array, assumed 100, the update was planned as a scan of every account.
+    let looked_up = "AND id IN (SELECT unnest(ARRAY(SELECT value ->> 0 FROM jsonb_array_elements($1::jsonb))))";
     // debits_must_not_exceed_credits, as a conditional update of each account at once.
-    let moved: std::collections::HashSet<String> = query(&format!(
+    let moved: HashSet<String> = query(&format!(
         "UPDATE ledger_accounts SET debits_pending = debits_pending + m.add_debits_pending,
             debits_posted = debits_posted + m.add_debits_posted,
             credits_pending = credits_pending + m.add_credits_pending,
@@ -262,6 +307,22 @@ async fn take_accounts<'k>(conn: &mut Conn, keys: impl Iterator<Item = &'k Accou
     if keys.is_empty() {
         return Ok(());
     }
+    if conn.backend() != crate::Backend::Postgres {
+        // One prepared insert an account (as `insert_transfers`).
+        for (id, key) in &keys {
+            query(
+                "INSERT INTO ledger_accounts (id, kind, owner, debits_must_not_exceed_credits) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id.as_str())
+            .bind(key.kind.as_str())
+            .bind(key.owner.as_str())
+            .bind(i64::from(key.kind.debits_must_not_exceed_credits()))
+            .execute(&mut *conn)
+            .await?;
+        }
+        return Ok(());
+    }
     let rows: Vec<serde_json::Value> = keys
         .iter()
         .map(|(id, key)| {
@@ -276,10 +337,6 @@ async fn take_accounts<'k>(conn: &mut Conn, keys: impl Iterator<Item = &'k Accou
         "INSERT INTO ledger_accounts (id, kind, owner, debits_must_not_exceed_credits) {source} WHERE true
          ON CONFLICT (id) DO NOTHING"
     );
-    if conn.backend() != crate::Backend::Postgres {
-        query(&insert).bind(crate::json_array(&rows)?).execute(&mut *conn).await?;
-        return Ok(());
-    }
     // The ids created, as one JSON array (one row, whatever the batch's size).
     let created: Option<String> =
         query(&format!("WITH created AS ({insert} RETURNING id) SELECT json_agg(id)::text AS ids FROM created"))
@@ -287,9 +344,9 @@ async fn take_accounts<'k>(conn: &mut Conn, keys: impl Iterator<Item = &'k Accou
             .fetch_one(&mut *conn)
             .await?
             .try_get("ids")?;
-    let created: std::collections::HashSet<String> = match created {
+    let created: HashSet<String> = match created {
         Some(ids) => serde_json::from_str(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        None => std::collections::HashSet::new(),
+        None => HashSet::new(),
     };
     lock_in_order(conn, &keys.keys().filter(|id| !created.contains(*id)).collect()).await
 }
