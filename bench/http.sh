@@ -42,13 +42,17 @@ rps() { awk '/Requests\/sec/ {print $2}'; }
 p99() { awk '$1 == "99%" {print $2}'; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-# The terminals submits go to: termination refunds of merchant A (no automatic approval). And
-# the six My Devices shows first (ACTIVE-…, before BENCH-… and DEMO-… by SN): activated ten days
+# The terminals submits go to: termination refunds of merchant A (no automatic approval), or
+# with BENCH_SUBMIT_KIND=activation activation refunds the system approves at once (each
+# terminal past its ¥10,000 target on the ¥99 plan), whose money is reserved and whose payout
+# is queued by the submit, and paid by the server's worker (the demo's sandbox bank) beside
+# the submits that follow. And the six My Devices shows first (ACTIVE-…, before BENCH-… and DEMO-… by SN): activated ten days
 # ago on the 90-day ¥10,000 plan, each with BENCH_HISTORY card payments since (a shop's month).
 history=${BENCH_HISTORY:-2000}
-python3 - "$terminals" "$history" "$work/terminals.csv" "$work/usage.csv" <<'PY'
+python3 - "$terminals" "$history" "$work/terminals.csv" "$work/usage.csv" "${BENCH_SUBMIT_KIND:-termination}" <<'PY'
 import sys, datetime
-n, history, path, usage = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+n, history, path, usage, kind = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+assert kind in ("termination", "activation"), f"BENCH_SUBMIT_KIND is termination or activation, not {kind}"
 now = datetime.datetime.now(datetime.timezone.utc)
 iso = lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ")
 activated = now - datetime.timedelta(days=10)
@@ -59,8 +63,12 @@ with open(path, "w") as f:
         f.write(f"822100058120001,ACTIVE-{i:05d},Y{i:07d},P2,ACT-99,active,{iso(activated)},{iso(activated)},,,"
                 f"9900,card,C{i},{iso(activated)}\n")
     for i in range(n):
-        f.write(f"822100058120001,BENCH-{i:06d},X{i:07d},P2,TERM-299,terminated,2026-08-01T00:00:00Z,"
-                f"2026-08-02T00:00:00Z,2026-11-20T00:00:00Z,2026-11-21T00:00:00Z,29900,card,B{i},2026-08-01T00:00:00Z\n")
+        if kind == "activation":
+            f.write(f"822100058120001,BENCH-{i:06d},X{i:07d},P2,ACT-99,active,{iso(activated)},{iso(activated)},,,"
+                    f"9900,card,B{i},{iso(activated)}\n")
+        else:
+            f.write(f"822100058120001,BENCH-{i:06d},X{i:07d},P2,TERM-299,terminated,2026-08-01T00:00:00Z,"
+                    f"2026-08-02T00:00:00Z,2026-11-20T00:00:00Z,2026-11-21T00:00:00Z,29900,card,B{i},2026-08-01T00:00:00Z\n")
 with open(usage, "w") as f:
     f.write("ref,sn,amount_fen,kind,occurred_at\n")
     kinds = ["credit_card", "debit_card", "qr_code", "nfc"]
@@ -68,12 +76,15 @@ with open(usage, "w") as f:
         for j in range(history):
             at = activated + datetime.timedelta(seconds=1 + j * (9 * 86400 // max(history, 1)))
             f.write(f"H{i}-{j},ACTIVE-{i:05d},{100 + (j * 7919) % 50000},{kinds[j % 4]},{iso(at)}\n")
+    if kind == "activation":
+        for i in range(n):
+            f.write(f"T{i},BENCH-{i:06d},1000000,credit_card,{iso(activated + datetime.timedelta(hours=1))}\n")
 PY
 start; stop
 "$yajin" import "${db_args[@]}" terminals "$work/terminals.csv" --json > "$work/import.json"
 echo "seeded $((terminals + 6)) terminals: $(python3 -c 'import json,sys;d=json.load(open(sys.argv[1]));print(d["loaded"],"loaded in",d["seconds"],"s")' "$work/import.json")"
 "$yajin" import "${db_args[@]}" transactions "$work/usage.csv" --json > "$work/import.json"
-echo "seeded $((6 * history)) usage records: $(python3 -c 'import json,sys;d=json.load(open(sys.argv[1]));print(d["loaded"],"loaded in",d["seconds"],"s")' "$work/import.json")"
+echo "seeded usage records: $(python3 -c 'import json,sys;d=json.load(open(sys.argv[1]));print(d["loaded"],"loaded in",d["seconds"],"s")' "$work/import.json")"
 
 start
 token=$(curl -s "$base/api/v1/auth/login" -H 'content-type: application/json' \
