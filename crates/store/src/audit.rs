@@ -128,8 +128,8 @@ pub(crate) async fn append_timed(
         append_chained_in_one_round_trip(conn, &chained, &prev).await?;
         return Ok(last_seq);
     }
-    // SQLite has no round trips: one prepared insert an entry costs its writer a fraction of
-    // reading the rows out of JSON.
+    // SQLite has no round trips: one prepared insert an entry, as the ledger's rows
+    // (`ledger::insert_transfers`).
     for (seq, at, entry, prev_hash, hash) in &chained {
         query(
             "INSERT INTO audit_log (seq, at, actor_role, actor_id, action, entity, entity_id, detail, prev_hash, hash)

@@ -135,7 +135,8 @@ pub async fn create_many(conn: &mut Conn, transfers: &[Transfer], now_ms: i64) -
 
 /// Inserts the transfers' rows, but for those whose ids are there: the ids it inserted. On
 /// PostgreSQL in one statement (one round trip); on SQLite, which has no round trips, one
-/// prepared insert a row, which costs its writer a fraction of reading the rows out of JSON.
+/// prepared insert a row, so that its one writer does not build, parse and take apart JSON
+/// for the two or three rows of every approval (docs/benchmarks.md, session 28).
 async fn insert_transfers(conn: &mut Conn, transfers: &[Transfer], now_ms: i64) -> Result<HashSet<String>, StoreError> {
     if conn.backend() != crate::Backend::Postgres {
         let mut inserted = HashSet::with_capacity(transfers.len());
