@@ -380,8 +380,8 @@ async fn reserve_many(tx: &mut Tx, approved: &[Application], now: i64) -> Result
 }
 
 /// Reserves the money of approvals whose facts are judged, each with what it deducts: pending
-/// transfers (net to refunds in flight, fee to revenue, each deduction to the receivable) in
-/// two statements however many, and a payout queued for each. The last thing an approval
+/// transfers (net to refunds in flight, fee to revenue, each deduction to the receivable) all
+/// at once (`ledger::create_many`), and a payout queued for each. The last thing an approval
 /// writes: refunds in flight is one row that every approval and payout updates and holds until
 /// it commits, so on PostgreSQL approvals go one commit at a time from the moment each takes
 /// it, and whatever is written after it lengthens the wait of all the others
