@@ -121,6 +121,18 @@ fn merchants_first_event<'a>(application_id: &'a str, merchant_id: &'a str) -> a
     }
 }
 
+/// What the merchant is told of an application submitted for SN-1's whole ¥299 deposit.
+fn submitted_of_sn_1(application_id: &str) -> Notice {
+    Notice::ApplicationSubmitted {
+        application_id: application_id.to_owned(),
+        sn: "SN-1".into(),
+        amount: Fen::yuan(299),
+        fee: Fen::ZERO,
+        deducted: Fen::ZERO,
+        net: Fen::yuan(299),
+    }
+}
+
 async fn submit(db: &Db, f: &Fixture) -> Result<String, StoreError> {
     let card = BankCardNo::parse("6222021234567890128").unwrap();
     let mut tx = db.begin_write().await?;
@@ -224,14 +236,7 @@ on_both_databases! {
             system_note: Some(&on_behalf),
             ..merchants_first_event(&id, &f.merchant_id)
         };
-        let notice = Notice::ApplicationSubmitted {
-            application_id: id.clone(),
-            sn: "SN-1".into(),
-            amount: Fen::yuan(299),
-            fee: Fen::ZERO,
-            deducted: Fen::ZERO,
-            net: Fen::yuan(299),
-        };
+        let notice = submitted_of_sn_1(&id);
         let mut tx = db.begin_write().await.unwrap();
         assert_eq!(idempotency::claim(&mut tx, "merchant:m", "k-1", "h", 7).await.unwrap(), Claim::New);
         // The answer is rendered from the row and the event it is stored with.
@@ -294,14 +299,7 @@ on_both_databases! {
         let new = new_application(&f, &card);
         let id = applications::new_application_id();
         let first = merchants_first_event(&id, &f.merchant_id);
-        let notice = Notice::ApplicationSubmitted {
-            application_id: id.clone(),
-            sn: "SN-1".into(),
-            amount: Fen::yuan(299),
-            fee: Fen::ZERO,
-            deducted: Fen::ZERO,
-            net: Fen::yuan(299),
-        };
+        let notice = submitted_of_sn_1(&id);
         let mut tx = db.begin_write().await.unwrap();
         let (submitted, _, _) =
             applications::insert_submitted(&mut tx, &vault(), &id, &new, &first, &notice, |_, _| None, 7).await.unwrap();
