@@ -4,7 +4,8 @@
 #   My Devices (GET /api/v1/terminals?limit=6: six of merchant A's terminals, each with
 #   BENCH_HISTORY payments in its counting window) vs GET /healthz, wrk -t2 -c32;
 #   My Devices at wrk -t2 -c8 (the issue's "half load") for p99;
-#   refund submit (each request a new terminal) vs SQLite's raw durable commit rate
+#   refund submit (each request a new terminal; BENCH_SUBMIT_KIND=activation for refunds the
+#   system approves at once, termination by default) vs SQLite's raw durable commit rate
 #   (../shared/tools/sqlite-commit-rate) or `pgbench -N -c 16`;
 #   the server's peak RSS (VmHWM) after all of it.
 # The submits report the server's CPU per created application, by thread (the writer's, the
@@ -46,8 +47,9 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # with BENCH_SUBMIT_KIND=activation activation refunds the system approves at once (each
 # terminal past its ¥10,000 target on the ¥99 plan), whose money is reserved and whose payout
 # is queued by the submit, and paid by the server's worker (the demo's sandbox bank) beside
-# the submits that follow. And the six My Devices shows first (ACTIVE-…, before BENCH-… and DEMO-… by SN): activated ten days
-# ago on the 90-day ¥10,000 plan, each with BENCH_HISTORY card payments since (a shop's month).
+# the submits that follow. And the six My Devices shows first (ACTIVE-…, before BENCH-… and
+# DEMO-… by SN): activated ten days ago on the 90-day ¥10,000 plan, each with BENCH_HISTORY
+# card payments since (a shop's month).
 history=${BENCH_HISTORY:-2000}
 python3 - "$terminals" "$history" "$work/terminals.csv" "$work/usage.csv" "${BENCH_SUBMIT_KIND:-termination}" <<'PY'
 import sys, datetime

@@ -98,8 +98,12 @@ applied="SELECT count(*) FROM refund_applications a JOIN terminals t ON t.id = a
 span="SELECT count(*), max(a.created_at) - min(a.created_at) FROM refund_applications a
   JOIN terminals t ON t.id = a.terminal_id WHERE t.sn LIKE 'PAY-%'"
 read -r made span_ms <<< "$(count "$span" | tr '|' ' ')"
-printf 'submits: %d applications made in %.2f s between the first and the last: %.0f a second\n' \
-  "$made" "$(echo "$span_ms / 1000" | bc -l)" "$(echo "$made * 1000 / $span_ms" | bc -l)"
+if [ "${span_ms:-0}" -gt 0 ]; then
+  printf 'submits: %d applications made in %.2f s between the first and the last: %.0f a second\n' \
+    "$made" "$(echo "$span_ms / 1000" | bc -l)" "$(echo "$made * 1000 / $span_ms" | bc -l)"
+else
+  echo "submits: $made applications made, too few to time"
+fi
 # Done when every application made is refunded, and still so a little later (a request that
 # was waiting when wrk stopped may make one more).
 done_at=""

@@ -88,9 +88,10 @@ pub async fn append(conn: &mut Conn, vault: &Vault, entry: &AuditEntry, now_ms: 
     append_many(conn, vault, std::slice::from_ref(entry), now_ms).await
 }
 
-/// Appends entries in the caller's transaction now, in their order, in three statements
-/// whatever their number (an import batch's, or [`append`]'s one); returns the last one's
-/// sequence number (the head's, when there are none).
+/// Appends entries in the caller's transaction now, in their order (an import batch's, or
+/// [`append`]'s one): on PostgreSQL in two statements whatever their number, on SQLite the
+/// head's two and an insert an entry; returns the last one's sequence number (the head's,
+/// when there are none).
 pub async fn append_many(
     conn: &mut Conn,
     vault: &Vault,
