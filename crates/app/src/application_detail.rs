@@ -81,23 +81,19 @@ pub struct NewlyWritten {
     pub agent_name: Option<String>,
     /// Whether files were linked to it.
     pub with_files: bool,
-    /// Its whole timeline, when the writer holds it (the events it appended, as stored).
-    pub timeline: Option<Vec<Event>>,
+    /// Its whole timeline: the events the writer appended, as stored.
+    pub timeline: Vec<Event>,
 }
 
-/// An application written in this transaction, with its detail: its timeline (unless the
-/// writer holds it) and files (if any were linked) read back, the rest known. No payout
-/// exists yet: the worker makes the first one after the transaction commits.
+/// An application written in this transaction, with its detail: its files (if any were
+/// linked) read back, the rest known. No payout exists yet: the worker makes the first one
+/// after the transaction commits.
 pub async fn load_new_detail(
     conn: &mut Conn,
     a: Application,
     known: NewlyWritten,
 ) -> Result<ApplicationDetail, StoreError> {
     let ids = [a.id.clone()];
-    let timeline = match known.timeline {
-        Some(timeline) => timeline,
-        None => applications::events_of(conn, &ids).await?.into_iter().map(|(_, event)| event).collect(),
-    };
     let attachments = match known.with_files {
         true => attachments::of_applications(conn, &ids).await?.into_iter().map(|(_, file)| file).collect(),
         false => Vec::new(),
@@ -105,7 +101,7 @@ pub async fn load_new_detail(
     Ok(ApplicationDetail {
         terminal_sn: Some(known.terminal_sn),
         attachments,
-        timeline,
+        timeline: known.timeline,
         payout: None,
         agent_name: known.agent_name,
         application: a,

@@ -434,6 +434,31 @@ impl Created {
             Created::AutoApproved(approved) => approved.1.unreserved.id(),
         }
     }
+
+    /// The row as it stands and its timeline, as written, and the system's approval's money
+    /// to reserve, if it approved.
+    fn into_written(self) -> (Application, Vec<Event>, Option<crate::review::Unreserved>) {
+        match self {
+            Created::Submitted(written) => {
+                let (application, first) = *written;
+                (application, vec![first], None)
+            }
+            Created::AutoApproved(approved) => {
+                let (first, approval) = *approved;
+                let application = approval.unreserved.application().clone();
+                (application, vec![first, approval.event], Some(approval.unreserved))
+            }
+        }
+    }
+}
+
+/// A submit's error for the system's approval failing: a store error as such, anything else
+/// (a rule the submit had just judged) unexpected.
+fn automatic_approval_failed(e: crate::review::ReviewError) -> ApplyError {
+    match e {
+        crate::review::ReviewError::Store(e) => ApplyError::Store(e),
+        other => ApplyError::Unexpected(format!("automatic approval: {other}")),
+    }
 }
 
 /// Reserves the money of the approvals the system made in this transaction (the last thing
@@ -442,10 +467,7 @@ async fn reserve(tx: &mut Tx, approved: Vec<crate::review::Unreserved>, now: i64
     if approved.is_empty() {
         return Ok(());
     }
-    crate::review::reserve(tx, approved, now).await.map_err(|e| match e {
-        crate::review::ReviewError::Store(e) => ApplyError::Store(e),
-        other => ApplyError::Unexpected(format!("automatic approval: {other}")),
-    })
+    crate::review::reserve(tx, approved, now).await.map_err(automatic_approval_failed)
 }
 
 /// The row of an eligible application, as its rules figured it.
@@ -541,10 +563,7 @@ async fn create(
     if auto_approvable {
         let approval = crate::review::approve_automatically(&app.vault, tx, &created, &assessed.terminal, now)
             .await
-            .map_err(|e| match e {
-                crate::review::ReviewError::Store(e) => ApplyError::Store(e),
-                other => ApplyError::Unexpected(format!("automatic approval: {other}")),
-            })?;
+            .map_err(automatic_approval_failed)?;
         return Ok(Created::AutoApproved(Box::new((first, approval))));
     }
     Ok(Created::Submitted(Box::new((created, first))))
@@ -590,11 +609,9 @@ pub async fn on_usage(tx: &mut Tx, app: &App, terminal_id: &str) -> Result<Optio
         deduct_outstanding: false,
     };
     let created = create(tx, app, &crate::Actor::system(), &assessed, &card, &request, |_, _| None).await?;
-    let id = created.id().to_owned();
-    if let Created::AutoApproved(approved) = created {
-        reserve(tx, vec![approved.1.unreserved], now.millis()).await?;
-    }
-    Ok(Some(id))
+    let (application, _, approved) = created.into_written();
+    reserve(tx, approved.into_iter().collect(), now.millis()).await?;
+    Ok(Some(application.id))
 }
 
 /// Moves the merchant's application by `action`, with its event and notification.
@@ -762,17 +779,7 @@ async fn submit_here(
         }
         Err(e) => return Err(e),
     };
-    let (created, timeline, approved) = match submitted.created {
-        Created::Submitted(written) => {
-            let (application, first) = *written;
-            (application, Some(vec![first]), Vec::new())
-        }
-        Created::AutoApproved(approved) => {
-            let (first, approval) = *approved;
-            let application = approval.unreserved.application().clone();
-            (application, Some(vec![first, approval.event]), vec![approval.unreserved])
-        }
-    };
+    let (created, timeline, approved) = submitted.created.into_written();
     let known = NewlyWritten {
         terminal_sn: submitted.terminal_sn,
         agent_name: submitted.agent_name,
@@ -780,7 +787,7 @@ async fn submit_here(
         timeline,
     };
     let detail = load_new_detail(&mut work.tx, created, known).await?;
-    reserve(&mut work.tx, approved, app.now_ms()).await?;
+    reserve(&mut work.tx, approved.into_iter().collect(), app.now_ms()).await?;
     Ok(work.finish(detail).await?)
 }
 
@@ -888,23 +895,14 @@ async fn submit_together(app: &App, batch: &[&Submit]) -> Result<Vec<SubmitAnswe
         let actor = crate::Actor { role: Role::Merchant, id: s.merchant_id.clone() };
         let request = Request::of_merchant(&s.input);
         let (assessed, card) = (&evaluated.assessed, &evaluated.checked.bank_card);
-        let (application, timeline) = match create(&mut tx, app, &actor, assessed, card, &request, |_, _| None).await? {
-            Created::Submitted(written) => {
-                let (application, first) = *written;
-                (application, vec![first])
-            }
-            Created::AutoApproved(approved) => {
-                let (first, approval) = *approved;
-                let application = approval.unreserved.application().clone();
-                unreserved.push(approval.unreserved);
-                (application, vec![first, approval.event])
-            }
-        };
+        let created = create(&mut tx, app, &actor, assessed, card, &request, |_, _| None).await?;
+        let (application, timeline, approved) = created.into_written();
+        unreserved.extend(approved);
         let known = NewlyWritten {
             terminal_sn: assessed.terminal.sn.clone(),
             agent_name: evaluated.agent_name.clone(),
             with_files: false,
-            timeline: Some(timeline),
+            timeline,
         };
         let detail = load_new_detail(&mut tx, application, known).await?;
         if let Some(answer) = s.replay.answer(&detail) {

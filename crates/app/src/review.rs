@@ -186,7 +186,15 @@ async fn record(
     detail: serde_json::Value,
     now: i64,
 ) -> Result<(), StoreError> {
-    let event = NewEvent {
+    let detail_text = detail.to_string();
+    applications::append_event(tx, &step_of(a, to, actor, &said, &detail_text), now).await?;
+    audit_step(vault, tx, a, to, actor, detail, now);
+    Ok(())
+}
+
+/// The timeline step of `actor` moving `a` to `to`, in `said`'s words, with `detail` (JSON).
+fn step_of<'a>(a: &'a Application, to: Status, actor: &'a Actor, said: &'a Said, detail: &'a str) -> NewEvent<'a> {
+    NewEvent {
         application_id: &a.id,
         from: Some(a.status),
         to,
@@ -194,11 +202,21 @@ async fn record(
         actor_id: &actor.id,
         note: said.words,
         system_note: said.note.as_ref(),
-        detail: &detail.to_string(),
-    };
-    applications::append_event(tx, &event, now).await?;
+        detail,
+    }
+}
+
+/// The audit chain's entry for `actor` moving `a` to `to`, appended as the transaction commits.
+fn audit_step(
+    vault: &Vault,
+    tx: &mut Tx,
+    a: &Application,
+    to: Status,
+    actor: &Actor,
+    detail: serde_json::Value,
+    now: i64,
+) {
     actor.audit(vault, tx, &format!("application_{}", to.as_str()), "refund_application", &a.id, detail, now);
-    Ok(())
 }
 
 /// What a timeline step says: a person's words, the system's note, or both.
@@ -338,45 +356,35 @@ pub async fn approve(
     Ok(work.finish(out).await?)
 }
 
-/// The money side of an approval: pending transfers (net to refunds in flight, fee to
-/// revenue, each deduction to the receivable), the deducted items closed, the payout queued.
-async fn reserve_and_enqueue(tx: &mut Tx, a: &Application, now: i64) -> Result<(), ReviewError> {
-    reserve_many(tx, std::slice::from_ref(a), now).await
-}
-
 /// The money side of a staff approval, days perhaps after the merchant applied: the facts
 /// that may have changed since are judged again as of now (windows and targets stay judged as
 /// of submission: approving late does not refuse a timely request), then the money is
 /// reserved ([`reserve_judged`]) with the items owed deducted and closed.
-async fn reserve_many(tx: &mut Tx, approved: &[Application], now: i64) -> Result<(), ReviewError> {
-    let mut judged = Vec::with_capacity(approved.len());
-    for a in approved {
-        let merchant = merchants::by_id(tx, &a.merchant_id).await?.ok_or(ReviewError::NotFound)?;
-        if merchant.risk_frozen {
-            return Err(ReviewError::FiguresChanged { what: "risk_frozen" });
-        }
-        let terminal = terminals::by_id(tx, &a.terminal_id).await?.ok_or(ReviewError::NotFound)?;
-        let wants_device = matches!(terminal.plan.rule, RefundRule::Termination { device_return_required: true, .. });
-        if wants_device && terminal.device_returned_at.is_none() {
-            return Err(ReviewError::DeviceNotReceived);
-        }
-        let owed = outstanding::open_for_terminal(tx, &a.merchant_id, &a.terminal_id).await?;
-        let owed_total = Fen::sum(owed.iter().map(|i| i.amount_fen))
-            .map_err(|_| ReviewError::FiguresChanged { what: "outstanding" })?;
-        if owed_total != a.deducted {
-            // Settled or newly owed since submission: the merchant must apply again.
+async fn reserve_and_enqueue(tx: &mut Tx, a: &Application, now: i64) -> Result<(), ReviewError> {
+    let merchant = merchants::by_id(tx, &a.merchant_id).await?.ok_or(ReviewError::NotFound)?;
+    if merchant.risk_frozen {
+        return Err(ReviewError::FiguresChanged { what: "risk_frozen" });
+    }
+    let terminal = terminals::by_id(tx, &a.terminal_id).await?.ok_or(ReviewError::NotFound)?;
+    let wants_device = matches!(terminal.plan.rule, RefundRule::Termination { device_return_required: true, .. });
+    if wants_device && terminal.device_returned_at.is_none() {
+        return Err(ReviewError::DeviceNotReceived);
+    }
+    let owed = outstanding::open_for_terminal(tx, &a.merchant_id, &a.terminal_id).await?;
+    let owed_total =
+        Fen::sum(owed.iter().map(|i| i.amount_fen)).map_err(|_| ReviewError::FiguresChanged { what: "outstanding" })?;
+    if owed_total != a.deducted {
+        // Settled or newly owed since submission: the merchant must apply again.
+        return Err(ReviewError::FiguresChanged { what: "outstanding" });
+    }
+    let deductions: Vec<(String, Fen)> = owed.iter().map(|i| (i.id.clone(), i.amount_fen)).collect();
+    for (item_id, _) in &deductions {
+        // Being collected, or settled, since we read it: the merchant must apply again.
+        if !outstanding::deduct(tx, item_id, &a.id, now).await? {
             return Err(ReviewError::FiguresChanged { what: "outstanding" });
         }
-        let deductions: Vec<(String, Fen)> = owed.iter().map(|i| (i.id.clone(), i.amount_fen)).collect();
-        for (item_id, _) in &deductions {
-            // Being collected, or settled, since we read it: the merchant must apply again.
-            if !outstanding::deduct(tx, item_id, &a.id, now).await? {
-                return Err(ReviewError::FiguresChanged { what: "outstanding" });
-            }
-        }
-        judged.push((a, deductions));
     }
-    reserve_judged(tx, &judged, now).await
+    reserve_judged(tx, &[(a, deductions)], now).await
 }
 
 /// Reserves the money of approvals whose facts are judged, each with what it deducts: pending
@@ -464,20 +472,13 @@ pub async fn approve_automatically(
     let actor = Actor::system();
     let detail =
         serde_json::json!({"rule": "activation", "plan": terminal.plan.code, "plan_version": terminal.plan.version});
-    let event = NewEvent {
-        application_id: &submitted.id,
-        from: Some(submitted.status),
-        to,
-        actor_role: actor.role,
-        actor_id: &actor.id,
-        note: "",
-        system_note: Some(&Note::AutoApproved),
-        detail: &detail.to_string(),
-    };
-    let (approved, event) = applications::step_naming_no_staff(tx, submitted, &event, now)
+    let said = Said { words: "", note: Some(Note::AutoApproved) };
+    let detail_text = detail.to_string();
+    let step = step_of(submitted, to, &actor, &said, &detail_text);
+    let (approved, event) = applications::step_naming_no_staff(tx, submitted, &step, now)
         .await?
         .ok_or(ReviewError::InvalidState(submitted.status))?;
-    actor.audit(vault, tx, &format!("application_{}", to.as_str()), "refund_application", &submitted.id, detail, now);
+    audit_step(vault, tx, submitted, to, &actor, detail, now);
     let notice = Notice::ApplicationAutoApproved {
         application_id: submitted.id.clone(),
         sn: terminal.sn.clone(),

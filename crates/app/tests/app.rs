@@ -785,10 +785,17 @@ on_both_databases! {
             answers.push(task.await.unwrap());
         }
         let mut conn = db.pool().acquire().await.unwrap();
+        let mut reserved = Fen::ZERO;
         for (sn, three) in sns.iter().zip(answers.chunks(3)) {
             let terminal = assess_sn(&app, demo::MERCHANT_A.phone, sn, false).await.terminal;
             let open = yajin_store::records::applications::open_for_terminal(&mut conn, &terminal.id).await.unwrap();
-            let open = open.expect("one application").id;
+            let open = open.expect("one application");
+            // The system approved it at once and reserved its money once, from its own deposit.
+            assert_eq!(open.status, yajin_core::application::Status::Approved, "{sn}");
+            let held = ledger::balance(&mut conn, &yajin_core::ledger::AccountKey::deposit_held(&terminal.id)).await.unwrap();
+            assert_eq!(held.debits_pending, open.amount, "{sn}: reserved once");
+            reserved = reserved.checked_add(open.net_refund).unwrap();
+            let open = open.id;
             let done: Vec<&String> = three.iter().filter_map(|a| match a {
                 Ok(Outcome::Done(detail)) => Some(&detail.application.id),
                 _ => None,
@@ -805,6 +812,8 @@ on_both_databases! {
         }
         let page = yajin_store::records::applications::page_of_merchant(&mut conn, &a, None, 200).await.unwrap();
         assert_eq!(page.iter().filter(|x| x.reason == "stop_using").count(), 20, "one application a terminal");
+        let in_flight = yajin_core::ledger::AccountKey::company(yajin_core::ledger::AccountKind::RefundsInFlight);
+        assert_eq!(ledger::balance(&mut conn, &in_flight).await.unwrap().credits_pending, reserved, "each net once");
         assert_eq!(ledger::verify(&mut conn).await.unwrap(), []);
     }
 }
