@@ -23,14 +23,19 @@ pub struct ApplicationDetail {
 }
 
 impl ApplicationDetail {
-    /// An application just submitted without files, as its writer knows it: its row and first
-    /// event as written, no payout yet.
-    pub fn submitted(application: Application, first: Event, terminal_sn: String, agent_name: Option<String>) -> Self {
+    /// An application just written without files, as its writer knows it: its row and steps as
+    /// written, no payout yet.
+    pub fn written(
+        application: Application,
+        timeline: Vec<Event>,
+        terminal_sn: String,
+        agent_name: Option<String>,
+    ) -> Self {
         ApplicationDetail {
             application,
             terminal_sn: Some(terminal_sn),
             attachments: Vec::new(),
-            timeline: vec![first],
+            timeline,
             payout: None,
             agent_name,
         }

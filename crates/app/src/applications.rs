@@ -21,6 +21,7 @@ use crate::application_detail::{load_new_detail, NewlyWritten};
 use crate::assessment::{assess_facts, assess_terminals, TerminalAssessment};
 use crate::idempotency::{begin_work, Answering, Outcome, Replay};
 use crate::paging::{Page, PageRequest};
+use crate::review::AutomaticApproval;
 use crate::{notices, App, AppError};
 
 /// Why a merchant applies.
@@ -378,21 +379,21 @@ async fn submit_in(
     let Evaluated { checked, assessed, agent_name } = admit(evaluate(tx, app, merchant_id, input).await?)?;
     let actor = crate::Actor { role: Role::Merchant, id: merchant_id.to_owned() };
     let request = Request::of_merchant(input);
-    let answer = |application: &Application, first: &Event| {
+    let answer = |application: &Application, timeline: &[Event]| {
         // With files, the answer lists them as linked after the insert.
         if !input.attachment_ids.is_empty() {
             return None;
         }
-        let detail = ApplicationDetail::submitted(
+        let detail = ApplicationDetail::written(
             application.clone(),
-            first.clone(),
+            timeline.to_vec(),
             assessed.terminal.sn.clone(),
             agent_name.clone(),
         );
         answering.answer(&detail)
     };
     let created = create(tx, app, &actor, &assessed, &checked.bank_card, &request, answer).await?;
-    attachments::link(tx, created.id(), &input.attachment_ids).await?;
+    attachments::link(tx, &created.application.id, &input.attachment_ids).await?;
     Ok(Submitted { created, terminal_sn: assessed.terminal.sn, agent_name })
 }
 
@@ -417,39 +418,13 @@ impl Request<'_> {
     }
 }
 
-/// What [`create`] wrote.
-enum Created {
-    /// The row and its one timeline event, as stored: the answer needs no read.
-    Submitted(Box<(Application, Event)>),
-    /// The system approved it in the same transaction: its first step, and the approval (the
-    /// row as it stands, the approval's step), whose money the transaction reserves last
-    /// ([`crate::review::reserve`]).
-    AutoApproved(Box<(Event, crate::review::SystemApproval)>),
-}
-
-impl Created {
-    fn id(&self) -> &str {
-        match self {
-            Created::Submitted(written) => &written.0.id,
-            Created::AutoApproved(approved) => approved.1.unreserved.id(),
-        }
-    }
-
-    /// The row as it stands and its timeline, as written, and the system's approval's money
-    /// to reserve, if it approved.
-    fn into_written(self) -> (Application, Vec<Event>, Option<crate::review::Unreserved>) {
-        match self {
-            Created::Submitted(written) => {
-                let (application, first) = *written;
-                (application, vec![first], None)
-            }
-            Created::AutoApproved(approved) => {
-                let (first, approval) = *approved;
-                let application = approval.unreserved.application().clone();
-                (application, vec![first, approval.event], Some(approval.unreserved))
-            }
-        }
-    }
+/// What [`create`] wrote: the row as it stands and its timeline, as written (the answer needs
+/// no read), and, when the system approved it at once, its money, which the transaction
+/// reserves last ([`crate::review::reserve`]).
+struct Created {
+    application: Application,
+    timeline: Vec<Event>,
+    unreserved: Option<crate::review::Unreserved>,
 }
 
 /// A submit's error for the system's approval failing: a store error as such, anything else
@@ -459,6 +434,25 @@ fn automatic_approval_failed(e: crate::review::ReviewError) -> ApplyError {
         crate::review::ReviewError::Store(e) => ApplyError::Store(e),
         other => ApplyError::Unexpected(format!("automatic approval: {other}")),
     }
+}
+
+/// The system's approval of application `id`, written with it, when the rules allow it.
+fn automatic_approval(id: &str, assessed: &TerminalAssessment) -> Result<Option<AutomaticApproval>, ApplyError> {
+    let a = &assessed.assessment;
+    if !a.auto_approvable {
+        return Ok(None);
+    }
+    AutomaticApproval::of(id, &assessed.terminal, a.net_refund_fen).map(Some).map_err(automatic_approval_failed)
+}
+
+/// Queues the texts of the notifications just written with an application (`ids`, a
+/// notice's each, in order).
+async fn queue_texts(tx: &mut Tx, s: &Submission<'_>, ids: &[String], now: i64) -> Result<(), StoreError> {
+    let notices = std::iter::once(s.notice).chain(s.then.map(|(_, notice)| notice));
+    for (notice, id) in notices.zip(ids) {
+        notices::queue_text(tx, notice, id, now).await?;
+    }
+    Ok(())
 }
 
 /// Reserves the money of the approvals the system made in this transaction (the last thing
@@ -528,9 +522,8 @@ fn submitted_notice(id: &str, assessed: &TerminalAssessment) -> Notice {
 }
 
 /// Writes an eligible application: the row, the first timeline event, the notification, the
-/// answer `answer` renders from the row and event as written (if it gives one; none when the
-/// system approves the application at once, which moves it on), and the system's approval when
-/// the rules allow it.
+/// system's approval with its own step and notification when the rules allow it, and the
+/// answer `answer` renders from the row and timeline as written (if it gives one).
 async fn create(
     tx: &mut Tx,
     app: &App,
@@ -538,35 +531,34 @@ async fn create(
     assessed: &TerminalAssessment,
     bank_card: &BankCardNo,
     request: &Request<'_>,
-    answer: impl FnOnce(&Application, &Event) -> Option<Answer>,
+    answer: impl FnOnce(&Application, &[Event]) -> Option<Answer>,
 ) -> Result<Created, ApplyError> {
-    let auto_approvable = assessed.assessment.auto_approvable;
     let new = new_application(assessed, bank_card, request);
     let now = app.now_ms();
     let id = applications::new_application_id();
     let detail = first_event_detail(assessed);
     let event = first_event(&id, actor, request, &detail);
     let notice = submitted_notice(&id, assessed);
-    let answer = |application: &Application, first: &Event| match auto_approvable {
-        true => None,
-        false => answer(application, first),
+    let approval = automatic_approval(&id, assessed)?;
+    let approval_step = approval.as_ref().map(|a| a.step(&id));
+    let then = approval_step.as_ref().zip(approval.as_ref().map(AutomaticApproval::notice));
+    let submission = Submission { id: &id, application: &new, first: &event, notice: &notice, then };
+    let written =
+        applications::insert_submitted(tx, &app.vault, &submission, answer, now).await.map_err(|e| match e {
+            // The partial unique index: another open application won a race.
+            StoreError::Conflict(_) => {
+                ApplyError::AlreadyOpen { application_id: None, terminal_id: assessed.terminal.id.clone() }
+            }
+            other => ApplyError::Store(other),
+        })?;
+    queue_texts(tx, &submission, &written.notification_ids, now).await?;
+    let unreserved = match approval {
+        Some(approval) => Some(
+            approval.written(&app.vault, tx, written.application.clone(), now).map_err(automatic_approval_failed)?,
+        ),
+        None => None,
     };
-    let written = applications::insert_submitted(tx, &app.vault, &id, &new, &event, &notice, answer, now).await;
-    let (created, first, notification_id) = written.map_err(|e| match e {
-        // The partial unique index: another open application won a race.
-        StoreError::Conflict(_) => {
-            ApplyError::AlreadyOpen { application_id: None, terminal_id: assessed.terminal.id.clone() }
-        }
-        other => ApplyError::Store(other),
-    })?;
-    notices::queue_text(tx, &notice, &notification_id, now).await?;
-    if auto_approvable {
-        let approval = crate::review::approve_automatically(&app.vault, tx, &created, &assessed.terminal, now)
-            .await
-            .map_err(automatic_approval_failed)?;
-        return Ok(Created::AutoApproved(Box::new((first, approval))));
-    }
-    Ok(Created::Submitted(Box::new((created, first))))
+    Ok(Created { application: written.application, timeline: written.timeline, unreserved })
 }
 
 /// After new usage: if the terminal has just met its activation target, tell the merchant
@@ -609,9 +601,8 @@ pub async fn on_usage(tx: &mut Tx, app: &App, terminal_id: &str) -> Result<Optio
         deduct_outstanding: false,
     };
     let created = create(tx, app, &crate::Actor::system(), &assessed, &card, &request, |_, _| None).await?;
-    let (application, _, approved) = created.into_written();
-    reserve(tx, approved.into_iter().collect(), now.millis()).await?;
-    Ok(Some(application.id))
+    reserve(tx, created.unreserved.into_iter().collect(), now.millis()).await?;
+    Ok(Some(created.application.id))
 }
 
 /// Moves the merchant's application by `action`, with its event and notification.
@@ -779,15 +770,15 @@ async fn submit_here(
         }
         Err(e) => return Err(e),
     };
-    let (created, timeline, approved) = submitted.created.into_written();
+    let Created { application, timeline, unreserved } = submitted.created;
     let known = NewlyWritten {
         terminal_sn: submitted.terminal_sn,
         agent_name: submitted.agent_name,
         with_files: !input.attachment_ids.is_empty(),
         timeline,
     };
-    let detail = load_new_detail(&mut work.tx, created, known).await?;
-    reserve(&mut work.tx, approved.into_iter().collect(), app.now_ms()).await?;
+    let detail = load_new_detail(&mut work.tx, application, known).await?;
+    reserve(&mut work.tx, unreserved.into_iter().collect(), app.now_ms()).await?;
     Ok(work.finish(detail).await?)
 }
 
@@ -883,31 +874,8 @@ async fn submit_together(app: &App, batch: &[&Submit]) -> Result<Vec<SubmitAnswe
             Err(e) => answers[i] = Some(Err(e)),
         }
     }
-    // The system approves some at once, which moves money: those are written one by one.
-    let (approved_at_once, plain): (Vec<_>, Vec<_>) =
-        admitted.into_iter().partition(|(_, e)| e.assessed.assessment.auto_approvable);
-    for (i, detail) in write_together(&mut tx, app, batch, &plain, now_ms).await? {
-        answers[i] = Some(Ok(Outcome::Done(detail)));
-    }
-    let mut unreserved = Vec::new();
-    for (i, evaluated) in approved_at_once {
-        let s = batch[i];
-        let actor = crate::Actor { role: Role::Merchant, id: s.merchant_id.clone() };
-        let request = Request::of_merchant(&s.input);
-        let (assessed, card) = (&evaluated.assessed, &evaluated.checked.bank_card);
-        let created = create(&mut tx, app, &actor, assessed, card, &request, |_, _| None).await?;
-        let (application, timeline, approved) = created.into_written();
-        unreserved.extend(approved);
-        let known = NewlyWritten {
-            terminal_sn: assessed.terminal.sn.clone(),
-            agent_name: evaluated.agent_name.clone(),
-            with_files: false,
-            timeline,
-        };
-        let detail = load_new_detail(&mut tx, application, known).await?;
-        if let Some(answer) = s.replay.answer(&detail) {
-            keys::complete(&mut tx, &answer.principal, &answer.key, answer.status, &answer.body).await?;
-        }
+    let (written, unreserved) = write_together(&mut tx, app, batch, &admitted, now_ms).await?;
+    for (i, detail) in written {
         answers[i] = Some(Ok(Outcome::Done(detail)));
     }
     // A refused request leaves its key unclaimed, so that a corrected retry with it works.
@@ -925,16 +893,17 @@ async fn submit_together(app: &App, batch: &[&Submit]) -> Result<Vec<SubmitAnswe
     Ok(done)
 }
 
-/// Writes the batch's admitted applications (none the system approves at once) in one
-/// statement with their first events, notifications and answers; each request's index in
-/// the batch with its application's detail.
+/// Writes the batch's admitted applications in one statement with their steps (the system's
+/// approval too, for those it approves at once), notifications and answers: each request's
+/// index in the batch with its application's detail, and the money of the approvals, for the
+/// transaction to reserve last.
 async fn write_together(
     tx: &mut Tx,
     app: &App,
     batch: &[&Submit],
     admitted: &[(usize, Evaluated)],
     now_ms: i64,
-) -> Result<Vec<(usize, ApplicationDetail)>, ApplyError> {
+) -> Result<(Vec<(usize, ApplicationDetail)>, Vec<crate::review::Unreserved>), ApplyError> {
     let actors: Vec<crate::Actor> = admitted
         .iter()
         .map(|(i, _)| crate::Actor { role: Role::Merchant, id: batch[*i].merchant_id.clone() })
@@ -951,23 +920,38 @@ async fn write_together(
         (0..admitted.len()).map(|k| first_event(&ids[k], &actors[k], &requests[k], &details[k])).collect();
     let notices: Vec<Notice> =
         admitted.iter().zip(&ids).map(|((_, e), id)| submitted_notice(id, &e.assessed)).collect();
+    let approvals: Vec<Option<AutomaticApproval>> =
+        admitted.iter().zip(&ids).map(|((_, e), id)| automatic_approval(id, &e.assessed)).collect::<Result<_, _>>()?;
+    let approval_steps: Vec<Option<NewEvent>> =
+        approvals.iter().zip(&ids).map(|(a, id)| a.as_ref().map(|a| a.step(id))).collect();
     let submissions: Vec<Submission> = (0..admitted.len())
-        .map(|k| Submission { id: &ids[k], application: &rows[k], first: &events[k], notice: &notices[k] })
+        .map(|k| Submission {
+            id: &ids[k],
+            application: &rows[k],
+            first: &events[k],
+            notice: &notices[k],
+            then: approval_steps[k].as_ref().zip(approvals[k].as_ref().map(AutomaticApproval::notice)),
+        })
         .collect();
-    let detail_of = |k: usize, application: Application, first: Event| {
+    let detail_of = |k: usize, application: Application, timeline: Vec<Event>| {
         let (_, e) = &admitted[k];
-        ApplicationDetail::submitted(application, first, e.assessed.terminal.sn.clone(), e.agent_name.clone())
+        ApplicationDetail::written(application, timeline, e.assessed.terminal.sn.clone(), e.agent_name.clone())
     };
-    let answer = |k: usize, application: &Application, first: &Event| {
-        batch[admitted[k].0].replay.answer(&detail_of(k, application.clone(), first.clone()))
+    let answer = |k: usize, application: &Application, timeline: &[Event]| {
+        batch[admitted[k].0].replay.answer(&detail_of(k, application.clone(), timeline.to_vec()))
     };
     let written = applications::insert_submitted_many(tx, &app.vault, &submissions, answer, now_ms).await?;
     let mut done = Vec::with_capacity(written.len());
-    for (k, (application, first, notification_id)) in written.into_iter().enumerate() {
-        notices::queue_text(tx, &notices[k], &notification_id, now_ms).await?;
-        done.push((admitted[k].0, detail_of(k, application, first)));
+    let mut unreserved = Vec::new();
+    for ((k, w), approval) in written.into_iter().enumerate().zip(&approvals) {
+        queue_texts(tx, &submissions[k], &w.notification_ids, now_ms).await?;
+        if let Some(approval) = approval {
+            let approved = approval.written(&app.vault, tx, w.application.clone(), now_ms);
+            unreserved.push(approved.map_err(automatic_approval_failed)?);
+        }
+        done.push((admitted[k].0, detail_of(k, w.application, w.timeline)));
     }
-    Ok(done)
+    Ok((done, unreserved))
 }
 
 /// What a receipt number proves: a refund of this much, paid then, to this (masked) card.

@@ -450,42 +450,70 @@ pub async fn reserve(tx: &mut Tx, approved: Vec<Unreserved>, now: i64) -> Result
     reserve_judged(tx, &judged, now).await
 }
 
-/// What the system's approval wrote: the approval's step on the timeline, and the application,
-/// approved, whose money the transaction reserves last ([`reserve`]).
-#[derive(Debug)]
-pub struct SystemApproval {
-    pub event: applications::Event,
-    pub unreserved: Unreserved,
+/// The system's approval of an application being submitted that meets its plan's activation
+/// rule with nothing owed: the step and the notice the submit writes with the application
+/// (`applications::insert_submitted`, which writes it approved at once), then
+/// [`AutomaticApproval::written`], which audits it and hands over its money to reserve.
+pub struct AutomaticApproval {
+    to: Status,
+    actor: Actor,
+    detail: serde_json::Value,
+    detail_text: String,
+    note: Note,
+    notice: Notice,
 }
 
-/// The system approves an application just submitted that meets its plan's activation rule
-/// with nothing owed (`terminal` is the one it was judged on), in the submit's own transaction,
-/// which then reserves its money ([`reserve`]).
-pub async fn approve_automatically(
-    vault: &Vault,
-    tx: &mut Tx,
-    submitted: &Application,
-    terminal: &terminals::Terminal,
-    now: i64,
-) -> Result<SystemApproval, ReviewError> {
-    let to = next(submitted, Action::AutoApprove, Role::System)?;
-    let actor = Actor::system();
-    let detail =
-        serde_json::json!({"rule": "activation", "plan": terminal.plan.code, "plan_version": terminal.plan.version});
-    let said = Said { words: "", note: Some(Note::AutoApproved) };
-    let detail_text = detail.to_string();
-    let step = step_of(submitted, to, &actor, &said, &detail_text);
-    let (approved, event) = applications::step_naming_no_staff(tx, submitted, &step, now)
-        .await?
-        .ok_or(ReviewError::InvalidState(submitted.status))?;
-    audit_step(vault, tx, submitted, to, &actor, detail, now);
-    let notice = Notice::ApplicationAutoApproved {
-        application_id: submitted.id.clone(),
-        sn: terminal.sn.clone(),
-        net: submitted.net_refund,
-    };
-    notices::tell(tx, &submitted.merchant_id, &notice, now).await?;
-    Ok(SystemApproval { event, unreserved: Unreserved(approved) })
+impl AutomaticApproval {
+    /// The approval of application `id`, being submitted for `net` on `terminal` (the one it
+    /// was judged on).
+    pub fn of(id: &str, terminal: &terminals::Terminal, net: Fen) -> Result<Self, ReviewError> {
+        let to = transition(Status::Submitted, Action::AutoApprove, Role::System)
+            .map_err(|_| ReviewError::InvalidState(Status::Submitted))?;
+        let detail = serde_json::json!({"rule": "activation", "plan": terminal.plan.code, "plan_version": terminal.plan.version});
+        Ok(AutomaticApproval {
+            to,
+            actor: Actor::system(),
+            detail_text: detail.to_string(),
+            detail,
+            note: Note::AutoApproved,
+            notice: Notice::ApplicationAutoApproved { application_id: id.to_owned(), sn: terminal.sn.clone(), net },
+        })
+    }
+
+    /// The approval's step on the timeline of `id`, which its first step left submitted.
+    pub fn step<'a>(&'a self, id: &'a str) -> NewEvent<'a> {
+        NewEvent {
+            application_id: id,
+            from: Some(Status::Submitted),
+            to: self.to,
+            actor_role: self.actor.role,
+            actor_id: &self.actor.id,
+            note: "",
+            system_note: Some(&self.note),
+            detail: &self.detail_text,
+        }
+    }
+
+    /// What the merchant is told of it.
+    pub fn notice(&self) -> &Notice {
+        &self.notice
+    }
+
+    /// The application as written with the approval's step: audited as the transaction
+    /// commits, and its money to reserve before then ([`reserve`]).
+    pub fn written(
+        &self,
+        vault: &Vault,
+        tx: &mut Tx,
+        approved: Application,
+        now: i64,
+    ) -> Result<Unreserved, ReviewError> {
+        if approved.status != self.to {
+            return Err(ReviewError::InvalidState(approved.status));
+        }
+        audit_step(vault, tx, &approved, self.to, &self.actor, self.detail.clone(), now);
+        Ok(Unreserved(approved))
+    }
 }
 
 pub async fn reject(

@@ -133,6 +133,16 @@ fn submitted_of_sn_1(application_id: &str) -> Notice {
     }
 }
 
+/// An application's submission with its first step alone.
+fn submission<'a>(
+    id: &'a str,
+    application: &'a applications::NewApplication<'a>,
+    first: &'a applications::NewEvent<'a>,
+    notice: &'a Notice,
+) -> applications::Submission<'a> {
+    applications::Submission { id, application, first, notice, then: None }
+}
+
 async fn submit(db: &Db, f: &Fixture) -> Result<String, StoreError> {
     let card = BankCardNo::parse("6222021234567890128").unwrap();
     let mut tx = db.begin_write().await?;
@@ -240,11 +250,12 @@ on_both_databases! {
         let mut tx = db.begin_write().await.unwrap();
         assert_eq!(idempotency::claim(&mut tx, "merchant:m", "k-1", "h", 7).await.unwrap(), Claim::New);
         // The answer is rendered from the row and the event it is stored with.
-        let answer = |a: &applications::Application, e: &applications::Event| {
-            Some(Answer { principal: "merchant:m".into(), key: "k-1".into(), status: 201, body: format!("{} {:?}", a.id, e.to).into_bytes() })
+        let answer = |a: &applications::Application, t: &[applications::Event]| {
+            Some(Answer { principal: "merchant:m".into(), key: "k-1".into(), status: 201, body: format!("{} {:?}", a.id, t[0].to).into_bytes() })
         };
-        let (inserted, event, notification_id) =
-            applications::insert_submitted(&mut tx, &vault(), &id, &new, &first, &notice, answer, 7).await.unwrap();
+        let written = applications::insert_submitted(&mut tx, &vault(), &submission(&id, &new, &first, &notice), answer, 7).await.unwrap();
+        let (inserted, event, notification_id) = (written.application, written.timeline[0].clone(), written.notification_ids[0].clone());
+        assert_eq!((written.timeline.len(), written.notification_ids.len()), (1, 1));
         tx.commit().await.unwrap();
         let mut tx = db.begin_write().await.unwrap();
         let replayed = idempotency::claim(&mut tx, "merchant:m", "k-1", "h", 8).await.unwrap();
@@ -272,7 +283,7 @@ on_both_databases! {
             other => other,
         };
         let mut tx = db.begin_write().await.unwrap();
-        let err = applications::insert_submitted(&mut tx, &vault(), &again, &new, &first, &notice, |_, _| None, 8).await.unwrap_err();
+        let err = applications::insert_submitted(&mut tx, &vault(), &submission(&again, &new, &first, &notice), |_, _| None, 8).await.unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err}");
         tx.rollback().await.unwrap();
         let mut conn = db.pool().acquire().await.unwrap();
@@ -283,26 +294,24 @@ on_both_databases! {
         // An event or a notice for another application is refused before anything is written.
         let other = applications::new_application_id();
         let mut tx = db.begin_write().await.unwrap();
-        let err = applications::insert_submitted(&mut tx, &vault(), &other, &new, &first, &notice, |_, _| None, 9).await.unwrap_err();
+        let err = applications::insert_submitted(&mut tx, &vault(), &submission(&other, &new, &first, &notice), |_, _| None, 9).await.unwrap_err();
         assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
         // So is a first event by a staff member, whose name the event would be read with.
         let by_staff = applications::NewEvent { actor_role: Role::Reviewer, ..first };
-        let err = applications::insert_submitted(&mut tx, &vault(), &again, &new, &by_staff, &notice, |_, _| None, 9).await.unwrap_err();
+        let err = applications::insert_submitted(&mut tx, &vault(), &submission(&again, &new, &by_staff, &notice), |_, _| None, 9).await.unwrap_err();
         assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
     }
 
-    async fn the_systems_step_is_given_back_as_stored_and_moves_only_from_where_the_row_stands(db) {
-        // The system's approval in a submit takes the row and its step as given back, not as
-        // read: they must be what a read finds, and a row moved on meanwhile moves no further.
+    async fn an_application_the_system_approves_at_once_is_written_approved_with_both_steps_as_they_read(db) {
+        // The system's approval is written with the application: the row stands approved, the
+        // two steps and two notifications are stored in their order, the answer renders from
+        // all of it, and what is given back is what a read finds.
         let f = merchant_with_terminal(&db, "13800000001", "SN-1").await;
         let card = BankCardNo::parse("6222021234567890128").unwrap();
         let new = new_application(&f, &card);
         let id = applications::new_application_id();
         let first = merchants_first_event(&id, &f.merchant_id);
         let notice = submitted_of_sn_1(&id);
-        let mut tx = db.begin_write().await.unwrap();
-        let (submitted, _, _) =
-            applications::insert_submitted(&mut tx, &vault(), &id, &new, &first, &notice, |_, _| None, 7).await.unwrap();
         let note = Note::AutoApproved;
         let approve = applications::NewEvent {
             application_id: &id,
@@ -314,26 +323,53 @@ on_both_databases! {
             system_note: Some(&note),
             detail: r#"{"rule":"activation"}"#,
         };
-        let (approved, step) =
-            applications::step_naming_no_staff(&mut tx, &submitted, &approve, 9).await.unwrap().expect("moved");
-        // From a status the row has left: nothing moves, no step is appended.
-        assert_eq!(applications::step_naming_no_staff(&mut tx, &submitted, &approve, 10).await.unwrap(), None);
-        // A step naming a staff member, or another application's, is refused before it is written.
-        let by_staff = applications::NewEvent { actor_role: Role::Reviewer, from: Some(Status::Approved), ..approve };
-        let err = applications::step_naming_no_staff(&mut tx, &approved, &by_staff, 11).await.unwrap_err();
-        assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
-        let elsewhere = applications::NewEvent { application_id: "another", from: Some(Status::Approved), ..approve };
-        let err = applications::step_naming_no_staff(&mut tx, &approved, &elsewhere, 11).await.unwrap_err();
-        assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+        let approved_notice = Notice::ApplicationAutoApproved { application_id: id.clone(), sn: "SN-1".into(), net: Fen::new(29_900) };
+        let both = applications::Submission { then: Some((&approve, &approved_notice)), ..submission(&id, &new, &first, &notice) };
+        let mut tx = db.begin_write().await.unwrap();
+        assert_eq!(idempotency::claim(&mut tx, "merchant:m", "k-1", "h", 7).await.unwrap(), Claim::New);
+        let answer = |a: &applications::Application, t: &[applications::Event]| {
+            let steps: Vec<Status> = t.iter().map(|e| e.to).collect();
+            Some(Answer { principal: "merchant:m".into(), key: "k-1".into(), status: 201, body: format!("{:?} {steps:?}", a.status).into_bytes() })
+        };
+        let written = applications::insert_submitted(&mut tx, &vault(), &both, answer, 7).await.unwrap();
         tx.commit().await.unwrap();
 
         let mut conn = db.pool().acquire().await.unwrap();
-        assert_eq!(applications::by_id(&mut conn, &id).await.unwrap(), Some(approved.clone()));
-        assert_eq!((approved.status, approved.updated_at, approved.created_at), (Status::Approved, Timestamp::from_millis(9), Timestamp::from_millis(7)));
-        let events = applications::events(&mut conn, &id).await.unwrap();
-        assert_eq!(events.len(), 2, "the first step and the system's, once: {events:?}");
-        assert_eq!(events[1], step);
-        assert_eq!((step.from, step.to, step.system_note.clone(), step.at), (Some(Status::Submitted), Status::Approved, Some(note), Timestamp::from_millis(9)));
+        assert_eq!(applications::by_id(&mut conn, &id).await.unwrap(), Some(written.application.clone()));
+        assert_eq!(written.application.status, Status::Approved);
+        assert_eq!(applications::events(&mut conn, &id).await.unwrap(), written.timeline, "both steps, in order, as given back");
+        let steps: Vec<(Option<Status>, Status)> = written.timeline.iter().map(|e| (e.from, e.to)).collect();
+        assert_eq!(steps, [(None, Status::Submitted), (Some(Status::Submitted), Status::Approved)]);
+        assert_eq!(written.timeline[1].system_note, Some(note.clone()));
+        let mut told = Vec::new();
+        for n in &written.notification_ids {
+            told.push(notifications::by_id(&mut conn, n).await.unwrap().expect("stored").1.notice);
+        }
+        assert_eq!(told, [Some(notice.clone()), Some(approved_notice.clone())]);
+        let listed = notifications::page(&mut conn, &f.merchant_id, None, 10).await.unwrap();
+        assert_eq!(listed.len(), 2, "each step's notification once: {listed:?}");
+        drop(conn);
+        let mut tx = db.begin_write().await.unwrap();
+        let replayed = idempotency::claim(&mut tx, "merchant:m", "k-1", "h", 8).await.unwrap();
+        assert_eq!(replayed, Claim::Replay { status: 201, body: b"Approved [Submitted, Approved]".to_vec() });
+
+        // A second step that names a staff member, is another application's, or does not start
+        // where the first leaves the application, is refused before anything is written.
+        let again = applications::new_application_id();
+        let first_again = applications::NewEvent { application_id: &again, ..first };
+        let notice_again = submitted_of_sn_1(&again);
+        let approved_again = Notice::ApplicationAutoApproved { application_id: again.clone(), sn: "SN-1".into(), net: Fen::new(29_900) };
+        let by_staff = applications::NewEvent { application_id: &again, actor_role: Role::Approver, ..approve };
+        let elsewhere = applications::NewEvent { application_id: &id, ..approve };
+        let out_of_order = applications::NewEvent { application_id: &again, from: Some(Status::InReview), ..approve };
+        for step in [&by_staff, &elsewhere, &out_of_order] {
+            let bad = applications::Submission { then: Some((step, &approved_again)), ..submission(&again, &new, &first_again, &notice_again) };
+            let err = applications::insert_submitted(&mut tx, &vault(), &bad, |_, _| None, 9).await.unwrap_err();
+            assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+        }
+        tx.rollback().await.unwrap();
+        let mut conn = db.pool().acquire().await.unwrap();
+        assert_eq!(applications::by_id(&mut conn, &again).await.unwrap(), None);
     }
 
     async fn a_batch_of_applications_is_read_claimed_and_written_as_one_by_one(db) {
@@ -372,7 +408,8 @@ on_both_databases! {
         let twice = [claim("merchant:c", "k"), claim("merchant:c", "k")];
         assert!(matches!(idempotency::claim_many(&mut tx, &twice, 2).await, Err(StoreError::Corrupt(_))));
 
-        // Two applications: the merchant's with an answer to store, the system's without.
+        // Two applications: the merchant's with an answer to store, the system's without, which
+        // the system approves at once (its row written approved, with two steps).
         let card = BankCardNo::parse("6222021234567890128").unwrap();
         let (new1, new2) = (new_application(&f1, &card), new_application(&f2, &card));
         let (id1, id2) = (applications::new_application_id(), applications::new_application_id());
@@ -393,12 +430,21 @@ on_both_databases! {
             net: Fen::yuan(299),
         };
         let (notice1, notice2) = (notice(&id1, "SN-1"), notice(&id2, "SN-2"));
+        let auto_approved = Note::AutoApproved;
+        let approve2 = applications::NewEvent {
+            from: Some(Status::Submitted),
+            to: Status::Approved,
+            system_note: Some(&auto_approved),
+            detail: r#"{"rule":"activation"}"#,
+            ..first2
+        };
+        let approved2 = Notice::ApplicationAutoApproved { application_id: id2.clone(), sn: "SN-2".into(), net: Fen::yuan(299) };
         let batch = [
-            applications::Submission { id: &id1, application: &new1, first: &first1, notice: &notice1 },
-            applications::Submission { id: &id2, application: &new2, first: &first2, notice: &notice2 },
+            submission(&id1, &new1, &first1, &notice1),
+            applications::Submission { then: Some((&approve2, &approved2)), ..submission(&id2, &new2, &first2, &notice2) },
         ];
-        let answer = |i: usize, a: &applications::Application, e: &applications::Event| {
-            (i == 0).then(|| Answer { principal: "merchant:a".into(), key: "k-new".into(), status: 201, body: format!("{} {:?}", a.id, e.to).into_bytes() })
+        let answer = |i: usize, a: &applications::Application, t: &[applications::Event]| {
+            (i == 0).then(|| Answer { principal: "merchant:a".into(), key: "k-new".into(), status: 201, body: format!("{} {:?}", a.id, t[0].to).into_bytes() })
         };
         let written = applications::insert_submitted_many(&mut tx, &vault(), &batch, answer, 7).await.unwrap();
         // The other caller's request was refused: its claim is given up.
@@ -406,16 +452,23 @@ on_both_databases! {
         tx.commit().await.unwrap();
 
         let mut conn = db.pool().acquire().await.unwrap();
-        for ((application, event, notification_id), (f, sn)) in written.iter().zip([(&f1, "SN-1"), (&f2, "SN-2")]) {
+        let told = [vec![notice1.clone()], vec![notice2.clone(), approved2.clone()]];
+        for ((w, (f, status)), told) in written.iter().zip([(&f1, Status::Submitted), (&f2, Status::Approved)]).zip(told) {
+            let application = &w.application;
             assert_eq!(applications::by_id(&mut conn, &application.id).await.unwrap().as_ref(), Some(application));
-            assert_eq!(application.terminal_id, f.terminal_id);
+            assert_eq!((application.terminal_id.as_str(), application.status), (f.terminal_id.as_str(), status));
             assert_eq!(application.bank_card_masked, "6222 **** **** 0128");
-            assert_eq!(applications::events(&mut conn, &application.id).await.unwrap(), vec![event.clone()]);
-            let (owner, stored) = notifications::by_id(&mut conn, notification_id).await.unwrap().expect("stored");
-            assert_eq!(owner, f.merchant_id);
-            assert_eq!(stored.notice, Some(notice(&application.id, sn)));
+            assert_eq!(applications::events(&mut conn, &application.id).await.unwrap(), w.timeline);
+            assert_eq!(w.timeline.last().map(|e| e.to), Some(status));
+            let mut stored_notices = Vec::new();
+            for n in &w.notification_ids {
+                let (owner, stored) = notifications::by_id(&mut conn, n).await.unwrap().expect("stored");
+                assert_eq!(owner, f.merchant_id);
+                stored_notices.push(stored.notice.expect("a notice"));
+            }
+            assert_eq!(stored_notices, told);
         }
-        assert_eq!(written[1].1.system_note, Some(Note::AppliedForMerchant), "the system's note, stored as JSON");
+        assert_eq!(written[1].timeline[0].system_note, Some(Note::AppliedForMerchant), "the system's note, stored as JSON");
         drop(conn);
         for id in [&id1, &id2] {
             use sqlx::Row;
@@ -437,8 +490,8 @@ on_both_databases! {
         let (first3, first4) = (merchants_first_event(&id3, &f3.merchant_id), merchants_first_event(&id4, &f1.merchant_id));
         let (notice3, notice4) = (notice(&id3, "SN-3"), notice(&id4, "SN-1"));
         let batch = [
-            applications::Submission { id: &id3, application: &new3, first: &first3, notice: &notice3 },
-            applications::Submission { id: &id4, application: &new4, first: &first4, notice: &notice4 },
+            submission(&id3, &new3, &first3, &notice3),
+            submission(&id4, &new4, &first4, &notice4),
         ];
         let mut tx = db.begin_write().await.unwrap();
         let err = applications::insert_submitted_many(&mut tx, &vault(), &batch, |_, _, _| None, 9).await.unwrap_err();

@@ -52,11 +52,12 @@ pub struct Application {
     pub updated_at: Timestamp,
 }
 
-/// The columns an application is inserted with, `$1` … `$16` (`$16` the time, twice).
+/// The columns an application is inserted with, `$1` … `$17` (`$16` the time, twice; `$17`
+/// the status it stands in once its first steps are written).
 const INSERT_COLUMNS: &str = "INSERT INTO refund_applications (id, merchant_id, terminal_id, status, reason, note,
         amount_fen, fee_fen, deducted_fen, net_refund_fen, deduct_outstanding, bank_card_sealed, bank_card_key_id,
         bank_card_first4, bank_card_last4, four_eyes_required, created_at, updated_at)
-     VALUES ($1, $2, $3, 'submitted', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)";
+     VALUES ($1, $2, $3, $17, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)";
 
 /// The insert giving the row back as stored, on PostgreSQL (one round trip; see [`insert_row`]).
 static INSERT_RETURNING: LazyLock<String> = LazyLock::new(|| format!("{INSERT_COLUMNS} RETURNING {COLUMNS}"));
@@ -78,10 +79,11 @@ async fn insert_row(
     now_ms: i64,
 ) -> Result<Application, StoreError> {
     if conn.backend() == crate::Backend::Postgres {
-        let row = bind_application(query(&INSERT_RETURNING), vault, id, a, now_ms).fetch_one(conn).await?;
+        let row =
+            bind_application(query(&INSERT_RETURNING), vault, id, a, Status::Submitted, now_ms).fetch_one(conn).await?;
         return from_row(&row);
     }
-    bind_application(query(INSERT_COLUMNS), vault, id, a, now_ms).execute(&mut *conn).await?;
+    bind_application(query(INSERT_COLUMNS), vault, id, a, Status::Submitted, now_ms).execute(&mut *conn).await?;
     from_row(&query(&INSERTED).fetch_one(conn).await?)
 }
 
@@ -91,12 +93,13 @@ pub fn new_application_id() -> String {
     new_id("ra")
 }
 
-/// `query` with the application's `$1` … `$16` bound ([`INSERT_COLUMNS`]), its card sealed.
+/// `query` with the application's `$1` … `$17` bound ([`INSERT_COLUMNS`]), its card sealed.
 fn bind_application<'q>(
     query: Query<'q>,
     vault: &Vault,
     id: &'q str,
     a: &'q NewApplication<'q>,
+    status: Status,
     now_ms: i64,
 ) -> Query<'q> {
     let card = vault.seal(a.bank_card.expose(), &format!("refund_applications.bank_card:{id}"));
@@ -117,6 +120,7 @@ fn bind_application<'q>(
         .bind(a.bank_card.last4())
         .bind(i64::from(a.four_eyes_required))
         .bind(now_ms)
+        .bind(status.as_str())
 }
 
 /// Inserts a `submitted` application. A second open application for the same terminal is a
@@ -130,128 +134,164 @@ pub async fn insert(
     insert_row(conn, vault, &new_application_id(), a, now_ms).await
 }
 
-/// Inserts a `submitted` application with id `id` (from [`new_application_id`]), its first
-/// timeline event (`first`, for `id`, by the merchant or the system) and the merchant's
-/// notification of it (`notice`, for `id`), and stores the answer `answer` renders from the
-/// row and the event (when it gives one) under the request's idempotency key, claimed earlier
-/// in this transaction. Gives back the row and the event as written (nothing is read back:
-/// every column is a value bound here) and the notification's id. On PostgreSQL it is
-/// [`insert_submitted_many`] of one, one statement; on SQLite, where a statement costs no
-/// round trip and a batch's JSON would be read four times, a statement each. Conflicts as
-/// [`insert`].
-#[allow(clippy::too_many_arguments)]
-pub async fn insert_submitted(
-    conn: &mut Conn,
-    vault: &Vault,
-    id: &str,
-    a: &NewApplication<'_>,
-    first: &NewEvent<'_>,
-    notice: &Notice,
-    answer: impl FnOnce(&Application, &Event) -> Option<Answer>,
-    now_ms: i64,
-) -> Result<(Application, Event, String), StoreError> {
-    if conn.backend() == crate::Backend::Postgres {
-        let one = [Submission { id, application: a, first, notice }];
-        let mut answer = Some(answer);
-        let answer = |_: usize, a: &Application, e: &Event| answer.take().and_then(|answer| answer(a, e));
-        let mut written = insert_submitted_many(conn, vault, &one, answer, now_ms).await?;
-        return written.pop().ok_or_else(|| StoreError::Corrupt(format!("{id} was not written")));
-    }
-    check_submission(id, first, notice)?;
-    let application = as_submitted(id, a, now_ms);
-    let event = as_appended(first, now_ms);
-    let answer = answer(&application, &event);
-    let n = notifications::Columns::of(notice)?;
-    bind_application(query(INSERT_COLUMNS), vault, id, a, now_ms).execute(&mut *conn).await?;
-    bind_event(query(INSERT_EVENT).bind(id).bind(now_ms), first).execute(&mut *conn).await?;
-    notifications::insert_columns(conn, a.merchant_id, &n, now_ms).await?;
-    if let Some(answer) = &answer {
-        idempotency::complete(conn, &answer.principal, &answer.key, answer.status, &answer.body).await?;
-    }
-    Ok((application, event, n.id))
-}
-
-/// Refuses a first event or notice for another application, and a first event by a staff
-/// member (whose step is read with their name, which is not written here).
-fn check_submission(id: &str, first: &NewEvent<'_>, notice: &Notice) -> Result<(), StoreError> {
-    if first.application_id != id || notice.application_id() != Some(id) {
-        return Err(StoreError::Corrupt(format!("the first event and the notice of {id} are for another application")));
-    }
-    if !matches!(first.actor_role, Role::Merchant | Role::System) {
-        return Err(StoreError::Corrupt(format!("the first event of {id} is a staff member's")));
-    }
-    Ok(())
-}
-
-/// One application of a batch for [`insert_submitted_many`], as [`insert_submitted`] takes it.
+/// A new application as [`insert_submitted`] writes it: its row, its first timeline event
+/// (`first`, for `id`, by the merchant or the system) and the merchant's notification of it
+/// (`notice`, for `id`), and, when the system approves it at once, the approval's step and
+/// notice (`then`), written with it.
 pub struct Submission<'a> {
+    /// From [`new_application_id`].
     pub id: &'a str,
     pub application: &'a NewApplication<'a>,
     pub first: &'a NewEvent<'a>,
     pub notice: &'a Notice,
+    /// A second step from where `first` leaves the application, by the merchant or the
+    /// system, with its notice: the row is written as standing where this step leaves it.
+    pub then: Option<(&'a NewEvent<'a>, &'a Notice)>,
 }
 
-/// [`insert_submitted`] for a batch (each application's row, first event and notification, and
-/// the answer `answer` renders for the `i`th from the row and event as written): one statement
-/// on PostgreSQL, four on SQLite, however many applications. Rows go in in terminal order, so
-/// that two batches racing for the unique index on open applications wait rather than
-/// deadlock; a second open application for a terminal fails the whole statement with
-/// `Conflict`, as it fails [`insert_submitted`].
+impl Submission<'_> {
+    /// The steps, in their order.
+    fn steps(&self) -> impl Iterator<Item = (&NewEvent<'_>, &Notice)> {
+        std::iter::once((self.first, self.notice)).chain(self.then)
+    }
+
+    /// Where the application stands once its steps are written.
+    fn status(&self) -> Status {
+        self.then.map_or(self.first.to, |(step, _)| step.to)
+    }
+}
+
+/// What [`insert_submitted`] wrote, as stored (nothing is read back: every column is a value
+/// bound there).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    pub application: Application,
+    /// The steps, in their order.
+    pub timeline: Vec<Event>,
+    /// The notifications' ids, a step's each.
+    pub notification_ids: Vec<String>,
+}
+
+/// Inserts a new application with its steps and notifications ([`Submission`]), and stores
+/// the answer `answer` renders from the row and its timeline as written (when it gives one)
+/// under the request's idempotency key, claimed earlier in this transaction. An application
+/// the system approves at once is written approved, its two steps in their order: no one
+/// sees it between them, and it is neither written nor indexed twice. On PostgreSQL it is
+/// [`insert_submitted_many`] of one, one statement; on SQLite, where a statement costs no
+/// round trip and a batch's JSON would be read four times, a statement each. Conflicts as
+/// [`insert`].
+pub async fn insert_submitted(
+    conn: &mut Conn,
+    vault: &Vault,
+    s: &Submission<'_>,
+    answer: impl FnOnce(&Application, &[Event]) -> Option<Answer>,
+    now_ms: i64,
+) -> Result<Written, StoreError> {
+    if conn.backend() == crate::Backend::Postgres {
+        let mut answer = Some(answer);
+        let answer = |_: usize, a: &Application, t: &[Event]| answer.take().and_then(|answer| answer(a, t));
+        let mut written = insert_submitted_many(conn, vault, std::slice::from_ref(s), answer, now_ms).await?;
+        return written.pop().ok_or_else(|| StoreError::Corrupt(format!("{} was not written", s.id)));
+    }
+    check_submission(s)?;
+    let written = as_written(s, now_ms)?;
+    let answer = answer(&written.0.application, &written.0.timeline);
+    let a = s.application;
+    bind_application(query(INSERT_COLUMNS), vault, s.id, a, s.status(), now_ms).execute(&mut *conn).await?;
+    for ((step, _), n) in s.steps().zip(&written.1) {
+        bind_event(query(INSERT_EVENT).bind(s.id).bind(now_ms), step).execute(&mut *conn).await?;
+        notifications::insert_columns(conn, a.merchant_id, n, now_ms).await?;
+    }
+    if let Some(answer) = &answer {
+        idempotency::complete(conn, &answer.principal, &answer.key, answer.status, &answer.body).await?;
+    }
+    Ok(written.0)
+}
+
+/// Refuses steps or notices for another application, a step by a staff member (whose step is
+/// read with their name, which is not written here), and a second step that does not start
+/// where the first leaves the application.
+fn check_submission(s: &Submission<'_>) -> Result<(), StoreError> {
+    let id = s.id;
+    for (step, notice) in s.steps() {
+        if step.application_id != id || notice.application_id() != Some(id) {
+            return Err(StoreError::Corrupt(format!("a step or notice of {id} is for another application")));
+        }
+        if !matches!(step.actor_role, Role::Merchant | Role::System) {
+            return Err(StoreError::Corrupt(format!("a first step of {id} names a staff member")));
+        }
+    }
+    if s.first.from.is_some() || s.then.is_some_and(|(step, _)| step.from != Some(s.first.to)) {
+        return Err(StoreError::Corrupt(format!("the first steps of {id} do not follow one another")));
+    }
+    Ok(())
+}
+
+/// [`insert_submitted`] for a batch (each application with its steps and notifications, and
+/// the answer `answer` renders for the `i`th from the row and timeline as written): one
+/// statement on PostgreSQL, four on SQLite, however many applications. Rows go in in
+/// terminal order, so that two batches racing for the unique index on open applications wait
+/// rather than deadlock; a second open application for a terminal fails the whole statement
+/// with `Conflict`, as it fails [`insert_submitted`].
 pub async fn insert_submitted_many(
     conn: &mut Conn,
     vault: &Vault,
     batch: &[Submission<'_>],
-    mut answer: impl FnMut(usize, &Application, &Event) -> Option<Answer>,
+    mut answer: impl FnMut(usize, &Application, &[Event]) -> Option<Answer>,
     now_ms: i64,
-) -> Result<Vec<(Application, Event, String)>, StoreError> {
-    for b in batch {
-        check_submission(b.id, b.first, b.notice)?;
+) -> Result<Vec<Written>, StoreError> {
+    for s in batch {
+        check_submission(s)?;
     }
     let mut written = Vec::with_capacity(batch.len());
     let mut rows = Vec::with_capacity(batch.len());
-    for (i, b) in batch.iter().enumerate() {
-        let (id, a, first) = (b.id, b.application, b.first);
-        let application = as_submitted(id, a, now_ms);
-        let event = as_appended(first, now_ms);
-        let answer = answer(i, &application, &event);
-        let n = notifications::Columns::of(b.notice)?;
+    for (i, s) in batch.iter().enumerate() {
+        let (id, a) = (s.id, s.application);
+        let (w, columns) = as_written(s, now_ms)?;
+        let answer = answer(i, &w.application, &w.timeline);
         let card = vault.seal(a.bank_card.expose(), &format!("refund_applications.bank_card:{id}"));
-        let system_note = first.system_note.map(serde_json::to_string).transpose();
-        rows.push(serde_json::json!([
-            id,
-            a.merchant_id,
-            a.terminal_id,
-            a.reason,
-            a.note,
-            a.amount.get(),
-            a.fee.get(),
-            a.deducted.get(),
-            a.net_refund.get(),
-            i64::from(a.deduct_outstanding),
-            hex::encode(&card.bytes),
-            card.key_id,
-            &a.bank_card.expose()[..4],
-            a.bank_card.last4(),
-            i64::from(a.four_eyes_required),
-            now_ms,
-            first.from.map(Status::as_str),
-            first.to.as_str(),
-            first.actor_role.as_str(),
-            first.actor_id,
-            first.note,
-            first.detail,
-            system_note.map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            n.id,
-            n.kind,
-            n.title,
-            n.body,
-            n.params,
-            answer.as_ref().map(|k| k.status),
-            answer.as_ref().map(|k| hex::encode(&k.body)),
-            answer.as_ref().map(|k| k.principal.as_str()),
-            answer.as_ref().map(|k| k.key.as_str()),
-        ]));
-        written.push((application, event, n.id));
+        // A row of the JSON array for each step: the application's columns on the first only.
+        for (k, ((step, _), n)) in s.steps().zip(&columns).enumerate() {
+            let system_note = step.system_note.map(serde_json::to_string).transpose();
+            let first = k == 0;
+            rows.push(serde_json::json!([
+                id,
+                a.merchant_id,
+                first.then_some(a.terminal_id),
+                a.reason,
+                a.note,
+                a.amount.get(),
+                a.fee.get(),
+                a.deducted.get(),
+                a.net_refund.get(),
+                i64::from(a.deduct_outstanding),
+                first.then(|| hex::encode(&card.bytes)),
+                card.key_id,
+                &a.bank_card.expose()[..4],
+                a.bank_card.last4(),
+                i64::from(a.four_eyes_required),
+                now_ms,
+                s.status().as_str(),
+                k,
+                step.from.map(Status::as_str),
+                step.to.as_str(),
+                step.actor_role.as_str(),
+                step.actor_id,
+                step.note,
+                step.detail,
+                system_note.map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                n.id,
+                n.kind,
+                n.title,
+                n.body,
+                n.params,
+                answer.as_ref().filter(|_| first).map(|k| k.status),
+                answer.as_ref().filter(|_| first).map(|k| hex::encode(&k.body)),
+                answer.as_ref().filter(|_| first).map(|k| k.principal.as_str()),
+                answer.as_ref().filter(|_| first).map(|k| k.key.as_str()),
+            ]));
+        }
+        written.push(w);
     }
     if batch.is_empty() {
         return Ok(written);
@@ -264,8 +304,9 @@ pub async fn insert_submitted_many(
 }
 
 /// The statements of [`insert_submitted_many`] for a backend, built once: the rows of the
-/// JSON array `$1` (see [`crate::json_rows`]) as applications, events, notifications and
-/// stored answers.
+/// JSON array `$1` (see [`crate::json_rows`]), one a step, as applications (a first step's
+/// row, which alone names the terminal), events and notifications (every row, in the order of
+/// the applications and then of their steps) and stored answers.
 fn submitted_many_sql(backend: crate::Backend) -> &'static [String] {
     static SQL: [LazyLock<Vec<String>>; 2] = [
         LazyLock::new(|| build_submitted_many_sql(crate::Backend::Sqlite)),
@@ -294,6 +335,8 @@ fn build_submitted_many_sql(backend: crate::Backend) -> Vec<String> {
             ("card_last4", "TEXT"),
             ("four_eyes_required", "BIGINT"),
             ("at", "BIGINT"),
+            ("status", "TEXT"),
+            ("step", "BIGINT"),
             ("from_status", "TEXT"),
             ("to_status", "TEXT"),
             ("actor_role", "TEXT"),
@@ -320,18 +363,20 @@ fn build_submitted_many_sql(backend: crate::Backend) -> Vec<String> {
         "INSERT INTO refund_applications (id, merchant_id, terminal_id, status, reason, note, amount_fen, fee_fen,
             deducted_fen, net_refund_fen, deduct_outstanding, bank_card_sealed, bank_card_key_id, bank_card_first4,
             bank_card_last4, four_eyes_required, created_at, updated_at)
-         SELECT id, merchant_id, terminal_id, 'submitted', reason, note, amount_fen, fee_fen, deducted_fen,
+         SELECT id, merchant_id, terminal_id, status, reason, note, amount_fen, fee_fen, deducted_fen,
             net_refund_fen, deduct_outstanding, {card}, card_key_id, card_first4, card_last4, four_eyes_required,
             at, at
-         FROM r ORDER BY terminal_id",
+         FROM r WHERE step = 0 ORDER BY terminal_id",
         card = unhex("card_sealed")
     );
+    // The steps in order: an event's `seq` is given as the rows go in.
     let events = "INSERT INTO application_events (application_id, at, from_status, to_status, actor_role, actor_id,
             note, detail, system_note)
-         SELECT id, at, from_status, to_status, actor_role, actor_id, event_note, detail, system_note FROM r ORDER BY id";
+         SELECT id, at, from_status, to_status, actor_role, actor_id, event_note, detail, system_note FROM r
+         ORDER BY id, step";
     let notifications =
         "INSERT INTO notifications (id, merchant_id, kind, title, body, application_id, created_at, params)
-         SELECT notification_id, merchant_id, notification_kind, title, body, id, at, params FROM r ORDER BY id";
+         SELECT notification_id, merchant_id, notification_kind, title, body, id, at, params FROM r ORDER BY id, step";
     // Each answer goes to its key's row through the key's index (an `UPDATE … FROM` is
     // planned for the hundred rows PostgreSQL guesses a JSON array has, and scans a small
     // table whole). The row is this transaction's claim; were it missing, the row written
@@ -361,7 +406,19 @@ fn build_submitted_many_sql(backend: crate::Backend) -> Vec<String> {
     }
 }
 
-/// The row [`insert_submitted`] writes, as [`by_id`] reads it.
+/// What [`insert_submitted`] writes of `s`, as [`by_id`] and [`events`] read it, with the
+/// notifications' columns.
+fn as_written(s: &Submission<'_>, now_ms: i64) -> Result<(Written, Vec<notifications::Columns>), StoreError> {
+    let columns = s.steps().map(|(_, notice)| notifications::Columns::of(notice)).collect::<Result<Vec<_>, _>>()?;
+    let written = Written {
+        application: Application { status: s.status(), ..as_submitted(s.id, s.application, now_ms) },
+        timeline: s.steps().map(|(step, _)| as_appended(step, now_ms)).collect(),
+        notification_ids: columns.iter().map(|n| n.id.clone()).collect(),
+    };
+    Ok((written, columns))
+}
+
+/// The row [`insert_submitted`] writes, as [`by_id`] reads it, standing as submitted.
 fn as_submitted(id: &str, a: &NewApplication<'_>, now_ms: i64) -> Application {
     let card = a.bank_card.expose();
     Application {
@@ -482,50 +539,6 @@ pub async fn append_event(conn: &mut Conn, e: &NewEvent<'_>, now_ms: i64) -> Res
         .await?
     };
     event_from_row(&row, "note")
-}
-
-/// A step that names no staff member (the system's, or the merchant's): moves `a` from its
-/// status to `e.to` and appends `e`, and gives back the row and the event as stored without
-/// reading either back ([`as_appended`]: no staff name to look up). None, changing nothing,
-/// when the row was no longer in `a`'s status (someone moved it first). One statement on
-/// PostgreSQL (the event is appended only for the row moved); two on SQLite.
-pub async fn step_naming_no_staff(
-    conn: &mut Conn,
-    a: &Application,
-    e: &NewEvent<'_>,
-    now_ms: i64,
-) -> Result<Option<(Application, Event)>, StoreError> {
-    if e.application_id != a.id || e.from != Some(a.status) {
-        return Err(StoreError::Corrupt(format!("a step of {} from {:?} is not the application's", a.id, e.from)));
-    }
-    if !matches!(e.actor_role, Role::Merchant | Role::System) {
-        return Err(StoreError::Corrupt(format!("a step of {} names a staff member", a.id)));
-    }
-    // `$1` the application, `$2` the time, `$3` from, `$4` to: the event's own values.
-    const MOVE: &str = "UPDATE refund_applications SET status = $4, updated_at = $2 WHERE id = $1 AND status = $3";
-    let moved = if conn.backend() == crate::Backend::Postgres {
-        static MOVE_AND_APPEND: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "WITH moved AS ({MOVE} RETURNING id)
-                 INSERT INTO application_events (application_id, at, from_status, to_status, actor_role, actor_id,
-                     note, detail, system_note)
-                 SELECT id, $2, $3, $4, $5, $6, $7, $8, $9 FROM moved"
-            )
-        });
-        bind_event(query(&MOVE_AND_APPEND).bind(&a.id).bind(now_ms), e).execute(&mut *conn).await?.rows_affected()
-    } else {
-        let moved = query(MOVE).bind(&a.id).bind(now_ms).bind(a.status.as_str()).bind(e.to.as_str());
-        let moved = moved.execute(&mut *conn).await?.rows_affected();
-        if moved == 1 {
-            bind_event(query(INSERT_EVENT).bind(&a.id).bind(now_ms), e).execute(&mut *conn).await?;
-        }
-        moved
-    };
-    if moved != 1 {
-        return Ok(None);
-    }
-    let application = Application { status: e.to, updated_at: Timestamp::from_millis(now_ms), ..a.clone() };
-    Ok(Some((application, as_appended(e, now_ms))))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
