@@ -389,20 +389,27 @@ async fn reserve_and_enqueue(tx: &mut Tx, a: &Application, now: i64) -> Result<(
 
 /// Reserves the money of approvals whose facts are judged, each with what it deducts: pending
 /// transfers (net to refunds in flight, fee to revenue, each deduction to the receivable) all
-/// at once (`ledger::create_many`), and a payout queued for each. The last thing an approval
-/// writes: refunds in flight is one row that every approval and payout updates and holds until
-/// it commits, so on PostgreSQL approvals go one commit at a time from the moment each takes
-/// it, and whatever is written after it lengthens the wait of all the others
-/// (docs/benchmarks.md, session 27). A batch takes it once for all of its approvals.
+/// at once (`ledger::create_many`), and a payout queued for each (`jobs::enqueue_many`). The
+/// last thing an approval writes: refunds in flight is one row that every approval and payout
+/// updates and holds until it commits, so on PostgreSQL approvals go one commit at a time from
+/// the moment each takes it, and whatever is written after it lengthens the wait of all the
+/// others (docs/benchmarks.md, session 27). A batch takes it once for all of its approvals.
 async fn reserve_judged(
     tx: &mut Tx,
     judged: &[(&Application, Vec<(String, Fen)>)],
     now: i64,
 ) -> Result<(), ReviewError> {
+    let keys: Vec<(String, String)> = judged
+        .iter()
+        .map(|(a, _)| (format!("payout:{}", a.id), serde_json::json!({"application_id": a.id}).to_string()))
+        .collect();
+    let payouts: Vec<jobs::NewJob> = keys
+        .iter()
+        .map(|(dedupe_key, payload)| jobs::NewJob { kind: "payout", dedupe_key, payload, run_at: now })
+        .collect();
+    jobs::enqueue_many(tx, &payouts, now).await?;
     let mut transfers = Vec::new();
     for (a, deductions) in judged {
-        let payload = serde_json::json!({"application_id": a.id}).to_string();
-        jobs::enqueue(tx, "payout", &format!("payout:{}", a.id), &payload, now, now).await?;
         transfers.extend(postings::approve_refund(
             &a.id,
             &a.terminal_id,

@@ -2016,6 +2016,32 @@ on_both_databases! {
         tx.commit().await.unwrap();
     }
 
+    async fn jobs_enqueued_many_at_once_are_each_queued_once_as_one_by_one(db) {
+        // A batch of approvals queues its payouts in one statement: a key queued before, or
+        // twice in the batch, is queued once, with what it was first queued with.
+        let mut tx = db.begin_write().await.unwrap();
+        assert!(jobs::enqueue(&mut tx, "payout", "payout:ra_1", "first", 5, 0).await.unwrap());
+        let job = |dedupe_key, payload, run_at| jobs::NewJob { kind: "payout", dedupe_key, payload, run_at };
+        let many = [job("payout:ra_3", "three", 3), job("payout:ra_1", "again", 1), job("payout:ra_2", "two", 2), job("payout:ra_3", "three", 3)];
+        jobs::enqueue_many(&mut tx, &many, 1).await.unwrap();
+        jobs::enqueue_many(&mut tx, &[], 1).await.unwrap();
+        tx.commit().await.unwrap();
+        let mut conn = db.begin_read().await.unwrap();
+        let rows = yajin_store::sql::query("SELECT dedupe_key, payload, status, run_at, created_at FROM jobs ORDER BY dedupe_key")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        let read: Vec<(String, String, String, i64, i64)> = rows
+            .iter()
+            .map(|r| (r.try_get("dedupe_key").unwrap(), r.try_get("payload").unwrap(), r.try_get("status").unwrap(), r.try_get("run_at").unwrap(), r.try_get("created_at").unwrap()))
+            .collect();
+        let row = |key: &str, payload: &str, run_at, created_at| (key.to_owned(), payload.to_owned(), "queued".to_owned(), run_at, created_at);
+        assert_eq!(read, [row("payout:ra_1", "first", 5, 0), row("payout:ra_2", "two", 2, 1), row("payout:ra_3", "three", 3, 1)]);
+        drop(conn);
+        let claimed = claim_jobs(&db, "w1", 10, 10).await;
+        assert_eq!(claimed.len(), 3, "each queued job is claimed: {claimed:?}");
+    }
+
     async fn workers_claiming_at_once_share_a_backlog_without_overlap(db) {
         let ids = queue_jobs(&db, 400).await;
         let mut tasks = Vec::new();

@@ -1,6 +1,8 @@
 //! The outbox / job queue: rows written in the same transaction as the state change they
 //! follow; a worker claims them later (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
 
+use std::sync::LazyLock;
+
 use crate::sql::{query, Conn};
 
 use crate::{new_id, StoreError};
@@ -164,4 +166,43 @@ pub async fn prune_done(conn: &mut Conn, before_ms: i64) -> Result<u64, StoreErr
         .execute(conn)
         .await?
         .rows_affected())
+}
+
+/// A job for [`enqueue_many`].
+pub struct NewJob<'a> {
+    pub kind: &'a str,
+    pub dedupe_key: &'a str,
+    pub payload: &'a str,
+    pub run_at: i64,
+}
+
+/// Enqueues each job as [`enqueue`] does (a repeated `dedupe_key` is ignored): on PostgreSQL
+/// in one statement whatever their number, in key order (so that two transactions enqueuing
+/// the same keys wait on each other rather than deadlock); on SQLite, which has no round
+/// trips, a prepared insert each.
+pub async fn enqueue_many(conn: &mut Conn, jobs: &[NewJob<'_>], now_ms: i64) -> Result<(), StoreError> {
+    if conn.backend() != crate::Backend::Postgres {
+        for job in jobs {
+            enqueue(conn, job.kind, job.dedupe_key, job.payload, job.run_at, now_ms).await?;
+        }
+        return Ok(());
+    }
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<serde_json::Value> =
+        jobs.iter().map(|j| serde_json::json!([new_id("jb"), j.kind, j.dedupe_key, j.payload, j.run_at])).collect();
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        let source = crate::json_rows_for(
+            crate::Backend::Postgres,
+            &[("id", "TEXT"), ("kind", "TEXT"), ("dedupe_key", "TEXT"), ("payload", "TEXT"), ("run_at", "BIGINT")],
+        );
+        format!(
+            "INSERT INTO jobs (id, kind, dedupe_key, payload, status, run_at, created_at, updated_at)
+             SELECT id, kind, dedupe_key, payload, 'queued', run_at, $2, $2 FROM ({source}) AS r
+             ORDER BY dedupe_key COLLATE \"C\" ON CONFLICT (dedupe_key) DO NOTHING"
+        )
+    });
+    query(&SQL).bind(crate::json_array(&rows)?).bind(now_ms).execute(conn).await?;
+    Ok(())
 }
