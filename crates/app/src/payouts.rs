@@ -168,21 +168,18 @@ async fn unbind_if_terminated(tx: &mut Tx, a: &Application, now: i64) -> Result<
     Ok(())
 }
 
-/// Posts the application's pending transfers (the reservation becomes the refund), then
-/// creates `then` (what the bank paid, if it paid), holding every account they move before
-/// moving any: several ledger calls in one transaction take their accounts in the ledger's
-/// order only so (a merchant settling a debt at once waits, never deadlocks). The last thing
-/// a payout's outcome writes: refunds in flight and channel clearing are rows that every
-/// approval and payout updates and holds until it commits, so whatever is written after them
-/// lengthens every other approval's and payout's wait (docs/benchmarks.md, session 27).
+/// Posts the application's pending transfers (the reservation becomes the refund) and creates
+/// `then` (what the bank paid, if it paid) in one ledger call, which takes every account they
+/// move, in the ledger's order, before moving any (a merchant settling a debt at once waits,
+/// never deadlocks). The last thing a payout's outcome writes: refunds in flight and channel
+/// clearing are rows that every approval and payout updates and holds until it commits, so
+/// whatever is written after them lengthens every other approval's and payout's wait
+/// (docs/benchmarks.md, sessions 27 and 29).
 async fn post_reservation(tx: &mut Tx, application_id: &str, then: &[Transfer], now: i64) -> Result<(), AppError> {
     let reserved = ledger::by_reference(tx, application_id).await?;
     let pending: Vec<&Transfer> =
         reserved.iter().filter(|(_, state)| *state == TransferState::Pending).map(|(t, _)| t).collect();
-    ledger::hold_accounts_of(tx, pending.iter().copied().chain(then)).await?;
-    let ids: Vec<&str> = pending.iter().map(|t| t.id.as_str()).collect();
-    ledger::post_many(tx, &ids, now).await?;
-    ledger::create_many(tx, then, now).await?;
+    ledger::post_and_create(tx, &pending, then, now).await?;
     Ok(())
 }
 

@@ -101,14 +101,56 @@ pub async fn create_many(conn: &mut Conn, transfers: &[Transfer], now_ms: i64) -
     if transfers.is_empty() {
         return Ok(Vec::new());
     }
-    let mut accounts: BTreeMap<String, (&AccountKey, [i64; 4])> = BTreeMap::new();
     for t in transfers {
         check_shape(t)?;
-        for key in [&t.debit, &t.credit] {
-            accounts.entry(key.id()).or_insert((key, [0; 4]));
+    }
+    take_accounts(conn, transfers.iter().flat_map(|t| [&t.debit, &t.credit])).await?;
+    let (created, moves) = insert_counting(conn, transfers, now_ms).await?;
+    move_accounts(conn, &moves).await?;
+    Ok(created)
+}
+
+/// Posts pending transfers (`posting`, as [`post_many`]) and creates others (`creating`, as
+/// [`create_many`]), taking every account they move first, in the ledger's order, and moving
+/// each account's counters once for both: a payout's success, which turns the reservation into
+/// the refund and records what the bank paid. On PostgreSQL five statements, three of them
+/// after the shared accounts are taken (where [`hold_accounts_of`], [`post_many`] and
+/// [`create_many`] made eight, six after): every other approval and payout waits for those
+/// (docs/benchmarks.md, session 29). All of it or, on error, none once the caller rolls back.
+pub async fn post_and_create(
+    conn: &mut Conn,
+    posting: &[&Transfer],
+    creating: &[Transfer],
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    for t in creating {
+        check_shape(t)?;
+    }
+    let accounts = posting.iter().copied().chain(creating).flat_map(|t| [&t.debit, &t.credit]);
+    take_accounts(conn, accounts).await?;
+    let ids: Vec<&str> = posting.iter().map(|t| t.id.as_str()).collect();
+    let mut moves = post_counting(conn, &ids, now_ms).await?;
+    if !creating.is_empty() {
+        for (id, m) in insert_counting(conn, creating, now_ms).await?.1 {
+            let total = moves.entry(id).or_default();
+            for (n, add) in total.iter_mut().zip(m) {
+                *n += add;
+            }
         }
     }
-    take_accounts(conn, accounts.values().map(|(key, _)| *key)).await?;
+    move_accounts(conn, &moves).await
+}
+
+/// Inserts the transfers (see [`insert_transfers`]) and counts what those new here move: what
+/// each one was (new, or the same one already there), and each account's counters to move
+/// (pending and posted debits, pending and posted credits). A transfer already there with
+/// other fields is an error, as in [`create`].
+async fn insert_counting(
+    conn: &mut Conn,
+    transfers: &[Transfer],
+    now_ms: i64,
+) -> Result<(Vec<Created>, BTreeMap<String, [i64; 4]>), StoreError> {
+    let mut accounts: BTreeMap<String, [i64; 4]> = BTreeMap::new();
     let inserted = insert_transfers(conn, transfers, now_ms).await?;
     let mut out = Vec::with_capacity(transfers.len());
     let mut counted = HashSet::new();
@@ -124,13 +166,11 @@ pub async fn create_many(conn: &mut Conn, transfers: &[Transfer], now_ms: i64) -
             continue;
         }
         let (debit, credit) = if t.pending { (0, 2) } else { (1, 3) };
-        accounts.get_mut(&t.debit.id()).expect("every account was entered above").1[debit] += t.amount.get();
-        accounts.get_mut(&t.credit.id()).expect("every account was entered above").1[credit] += t.amount.get();
+        accounts.entry(t.debit.id()).or_default()[debit] += t.amount.get();
+        accounts.entry(t.credit.id()).or_default()[credit] += t.amount.get();
         out.push(Created::New);
     }
-    let moves: BTreeMap<String, [i64; 4]> = accounts.into_iter().map(|(id, (_, m))| (id, m)).collect();
-    move_accounts(conn, &moves).await?;
-    Ok(out)
+    Ok((out, accounts))
 }
 
 /// Inserts the transfers' rows, but for those whose ids are there: the ids it inserted. On
@@ -380,9 +420,18 @@ pub async fn post(conn: &mut Conn, id: &str, now_ms: i64) -> Result<(), StoreErr
 /// holds their accounts already ([`hold_accounts_of`]): each is posted, or none once the
 /// caller rolls back (a transfer no longer pending is an error, as in [`post`]).
 pub async fn post_many(conn: &mut Conn, ids: &[&str], now_ms: i64) -> Result<(), StoreError> {
+    let moves = post_counting(conn, ids, now_ms).await?;
+    // Posting moves pending to posted on both sides: no account's limit can be passed.
+    move_accounts(conn, &moves).await
+}
+
+/// Marks the pending transfers `ids` posted in one statement, and counts each account's
+/// counters to move for it (see [`insert_counting`]); a transfer no longer pending is an
+/// error, as in [`post`].
+async fn post_counting(conn: &mut Conn, ids: &[&str], now_ms: i64) -> Result<BTreeMap<String, [i64; 4]>, StoreError> {
     let ids: BTreeSet<&str> = ids.iter().copied().collect();
     if ids.is_empty() {
-        return Ok(());
+        return Ok(BTreeMap::new());
     }
     let list = crate::json_list(conn);
     let rows = query(&format!(
@@ -410,8 +459,7 @@ pub async fn post_many(conn: &mut Conn, ids: &[&str], now_ms: i64) -> Result<(),
         }
         .into());
     }
-    // Posting moves pending to posted on both sides: no account's limit can be passed.
-    move_accounts(conn, &moves).await
+    Ok(moves)
 }
 
 /// Voids a pending transfer, releasing its reservation.

@@ -516,6 +516,66 @@ on_both_databases! {
         assert_eq!((held.credits_posted, held.debits_pending), (Fen::yuan(299), Fen::ZERO), "rolled back whole");
     }
 
+    async fn a_reservation_posted_with_the_payment_at_once_moves_what_posting_then_creating_moves(db) {
+        // A payout's success posts the reservation and records what the bank paid in one ledger
+        // call: the counters end as the two calls leave them, and a transfer no longer pending,
+        // or a payment past the deposit, fails the whole call.
+        use yajin_core::ledger::AccountKind;
+        let f = merchant_with_terminal(&db, "13800000001", "SN-1").await;
+        let reserve = postings::approve_refund("ra_1", &f.terminal_id, &f.merchant_id, Fen::yuan(289), Fen::yuan(10), &[]);
+        let mut tx = db.begin_write().await.unwrap();
+        ledger::create_many(&mut tx, &reserve, 1).await.unwrap();
+        tx.commit().await.unwrap();
+        let pending: Vec<&yajin_core::ledger::Transfer> = reserve.iter().collect();
+        let paid = postings::payout_sent("ra_1", Fen::yuan(289));
+        let mut tx = db.begin_write().await.unwrap();
+        ledger::post_and_create(&mut tx, &pending, std::slice::from_ref(&paid), 2).await.unwrap();
+        // Again: the reservation is posted already, so nothing of the second call stays.
+        let again = postings::payout_sent("ra_2", Fen::yuan(1));
+        let err = ledger::post_and_create(&mut tx, &pending, std::slice::from_ref(&again), 3).await.unwrap_err();
+        assert!(matches!(err, StoreError::Ledger(LedgerError::NotPending { .. })), "{err}");
+        tx.rollback().await.unwrap();
+        let mut tx = db.begin_write().await.unwrap();
+        ledger::post_and_create(&mut tx, &pending, std::slice::from_ref(&paid), 2).await.unwrap();
+        tx.commit().await.unwrap();
+        let mut conn = db.pool().acquire().await.unwrap();
+        assert_eq!(ledger::verify(&mut conn).await.unwrap(), [], "counters are the transfers' sums");
+        let held = ledger::balance(&mut conn, &AccountKey::deposit_held(&f.terminal_id)).await.unwrap();
+        assert_eq!((held.debits_posted, held.debits_pending, held.credits_posted), (Fen::yuan(299), Fen::ZERO, Fen::yuan(299)));
+        let in_flight = ledger::balance(&mut conn, &AccountKey::company(AccountKind::RefundsInFlight)).await.unwrap();
+        assert_eq!((in_flight.credits_posted, in_flight.debits_posted, in_flight.credits_pending), (Fen::yuan(289), Fen::yuan(289), Fen::ZERO));
+        let revenue = ledger::balance(&mut conn, &AccountKey::company(AccountKind::FeeRevenue)).await.unwrap();
+        assert_eq!(revenue.credits_posted, Fen::yuan(10));
+        let clearing = ledger::balance(&mut conn, &AccountKey::company(AccountKind::ChannelClearing)).await.unwrap();
+        assert_eq!(clearing.credits_posted, Fen::yuan(289), "what the bank paid");
+        drop(conn);
+
+        // A second deposit's reservation posted with a payment out of that deposit past it:
+        // refused, nothing posted.
+        let g = merchant_with_terminal(&db, "13800000002", "SN-2").await;
+        let reserve = postings::approve_refund("ra_3", &g.terminal_id, &g.merchant_id, Fen::yuan(299), Fen::ZERO, &[]);
+        let mut tx = db.begin_write().await.unwrap();
+        ledger::create_many(&mut tx, &reserve, 4).await.unwrap();
+        tx.commit().await.unwrap();
+        let over = yajin_core::ledger::Transfer {
+            id: "ra_3:over".into(),
+            debit: AccountKey::deposit_held(&g.terminal_id),
+            credit: AccountKey::company(AccountKind::ChannelClearing),
+            amount: Fen::new(1),
+            code: yajin_core::ledger::TransferCode::PayoutSent,
+            pending: false,
+            reference: "ra_3".into(),
+        };
+        let pending: Vec<&yajin_core::ledger::Transfer> = reserve.iter().collect();
+        let mut tx = db.begin_write().await.unwrap();
+        let err = ledger::post_and_create(&mut tx, &pending, std::slice::from_ref(&over), 5).await.unwrap_err();
+        assert!(matches!(err, StoreError::Ledger(LedgerError::ExceedsCredits(_))), "{err}");
+        tx.rollback().await.unwrap();
+        let mut conn = db.pool().acquire().await.unwrap();
+        let held = ledger::balance(&mut conn, &AccountKey::deposit_held(&g.terminal_id)).await.unwrap();
+        assert_eq!((held.debits_pending, held.debits_posted), (Fen::yuan(299), Fen::ZERO), "still reserved, nothing posted");
+    }
+
     async fn transfer_ids_are_idempotent(db) {
         let f = merchant_with_terminal(&db, "13800000001", "SN-1").await;
         let mut conn = db.pool().acquire().await.unwrap();
@@ -1901,13 +1961,30 @@ on_both_databases! {
                         _ => ledger::create(&mut tx, &transfers, 1).await?,
                     };
                     tx.commit().await?;
-                    if round % 3 == 2 {
+                    if round % 3 == 2 && task % 2 == 0 {
                         // Reserved at once above, now each posted alone, with nothing held first.
                         for t in &transfers {
                             let mut tx = db.begin_write().await.unwrap();
                             ledger::post(&mut tx, &t.id, 2).await?;
                             tx.commit().await?;
                         }
+                    } else if round % 3 == 2 {
+                        // Or all posted at once with a new transfer naming two of the accounts
+                        // the other way round, as a payout's success does.
+                        let paid = Transfer {
+                            id: format!("tr_{task}_{round}_paid"),
+                            debit: transfers[0].credit.clone(),
+                            credit: transfers[0].debit.clone(),
+                            amount: Fen::new(7),
+                            code: TransferCode::ChargeAccrued,
+                            pending: false,
+                            reference: format!("ref_{task}_{round}"),
+                        };
+                        let mut tx = db.begin_write().await.unwrap();
+                        let posting: Vec<&Transfer> = transfers.iter().rev().collect();
+                        ledger::post_and_create(&mut tx, &posting, std::slice::from_ref(&paid), 2).await?;
+                        tx.commit().await?;
+                        moved.push(paid);
                     }
                     moved.extend(transfers);
                 }
@@ -1918,7 +1995,8 @@ on_both_databases! {
         while let Some(done) = tasks.join_next().await {
             moved.extend(done.unwrap().unwrap_or_else(|e| panic!("a transaction failed: {e}")));
         }
-        assert_eq!(moved.len(), usize::try_from(TASKS * ROUNDS * 3).unwrap());
+        // Three transfers a round, and a paid one in each third round of half the tasks.
+        assert_eq!(moved.len(), usize::try_from(TASKS * ROUNDS * 3 + TASKS / 2 * ROUNDS / 3).unwrap());
         let mut conn = db.pool().acquire().await.unwrap();
         assert_eq!(ledger::verify(&mut conn).await.unwrap(), [], "counters are the transfers' sums");
         for key in &accounts {
