@@ -107,7 +107,7 @@ async fn prepare(app: &App, channel: &str, application_id: &str) -> Result<Optio
                     payouts::by_id(&mut tx, &id).await?.ok_or(AppError::NotFound("payout"))?
                 }
             };
-            step(&mut tx, &a, Status::Paying, &Actor::system(), Note::SentToBank, now).await?;
+            step(&mut tx, &a, Status::Paying, Note::SentToBank, now).await?;
             payout
         }
         Status::Paying => match payouts::live_of(&mut tx, &a.id).await? {
@@ -139,22 +139,41 @@ pub(crate) fn last4(masked: &str) -> String {
     digits[digits.len().saturating_sub(4)..].iter().collect()
 }
 
-/// Moves the application one step, with its timeline event; false if it had moved already.
-async fn step(tx: &mut Tx, a: &Application, to: Status, actor: &Actor, note: Note, now: i64) -> Result<bool, AppError> {
-    if !applications::transition_by(tx, &a.id, a.status, to, Mark::None, now).await? {
-        return Ok(false);
-    }
-    let event = NewEvent {
+/// Moves the application one step, the system's, with its timeline event (one statement on
+/// PostgreSQL, nothing read back); false if it had moved already.
+async fn step(tx: &mut Tx, a: &Application, to: Status, note: Note, now: i64) -> Result<bool, AppError> {
+    let actor = Actor::system();
+    let event = step_event(a, to, &actor, &note);
+    Ok(applications::step_naming_no_staff(tx, a, &event, now).await?.is_some())
+}
+
+/// The timeline event of `actor` moving `a` to `to`, with the system's `note`.
+fn step_event<'a>(a: &'a Application, to: Status, actor: &'a Actor, note: &'a Note) -> NewEvent<'a> {
+    NewEvent {
         application_id: &a.id,
         from: Some(a.status),
         to,
         actor_role: actor.role,
         actor_id: &actor.id,
         note: "",
-        system_note: Some(&note),
+        system_note: Some(note),
         detail: "{}",
-    };
-    applications::append_event(tx, &event, now).await?;
+    }
+}
+
+/// [`step`] by a staff member (finance retrying a payout), whose name the timeline shows.
+async fn step_by_staff(
+    tx: &mut Tx,
+    a: &Application,
+    to: Status,
+    actor: &Actor,
+    note: Note,
+    now: i64,
+) -> Result<bool, AppError> {
+    if !applications::transition_by(tx, &a.id, a.status, to, Mark::None, now).await? {
+        return Ok(false);
+    }
+    applications::append_event(tx, &step_event(a, to, actor, &note), now).await?;
     Ok(true)
 }
 
@@ -191,9 +210,9 @@ fn receipt_number(now: i64) -> String {
 
 /// A refund whose whole deposit went to fees and debts: nothing to pay, so no bank call.
 async fn complete_without_bank(tx: &mut Tx, a: &Application, now: i64) -> Result<(), AppError> {
-    step(tx, a, Status::Paying, &Actor::system(), Note::NothingToPay, now).await?;
+    step(tx, a, Status::Paying, Note::NothingToPay, now).await?;
     let paying = Application { status: Status::Paying, ..a.clone() };
-    step(tx, &paying, Status::Refunded, &Actor::system(), Note::AllDeducted, now).await?;
+    step(tx, &paying, Status::Refunded, Note::AllDeducted, now).await?;
     applications::set_receipt_number(tx, &a.id, &receipt_number(now)).await?;
     let notice = Notice::RefundedByDeduction { application_id: a.id.clone(), deducted: a.deducted };
     notices::tell(tx, &a.merchant_id, &notice, now).await?;
@@ -227,7 +246,7 @@ pub async fn succeeded(app: &App, payout_id: &str, bank_reference: &str, paid_at
     let payout = payouts::by_id(&mut tx, payout_id).await?.ok_or(AppError::NotFound("payout"))?;
     let a = applications::by_id(&mut tx, &payout.application_id).await?.ok_or(AppError::NotFound("application"))?;
     let note = Note::BankPaid { bank_reference: bank_reference.to_owned() };
-    if !step(&mut tx, &a, Status::Refunded, &Actor::system(), note, now).await? {
+    if !step(&mut tx, &a, Status::Refunded, note, now).await? {
         return Err(AppError::Unexpected(format!(
             "payout {payout_id} succeeded for application {} in {:?}",
             a.id, a.status
@@ -262,7 +281,7 @@ pub async fn failed(app: &App, payout_id: &str, code: &str, message: &str) -> Re
     let payout = payouts::by_id(&mut tx, payout_id).await?.ok_or(AppError::NotFound("payout"))?;
     let a = applications::by_id(&mut tx, &payout.application_id).await?.ok_or(AppError::NotFound("application"))?;
     let note = Note::BankReturned { failure_code: code.to_owned() };
-    step(&mut tx, &a, Status::PayoutFailed, &Actor::system(), note, now).await?;
+    step(&mut tx, &a, Status::PayoutFailed, note, now).await?;
     let notice = Notice::PayoutFailed {
         application_id: a.id.clone(),
         card_last4: payout.card_last4.clone(),
@@ -331,7 +350,7 @@ pub async fn retry(
     if let Some(card) = payouts::card(tx, &app.vault, &old.id).await? {
         payouts::set_card(tx, &app.vault, &id, &card).await?;
     }
-    if !step(tx, &a, Status::Paying, actor, Note::FinanceRetried, now).await? {
+    if !step_by_staff(tx, &a, Status::Paying, actor, Note::FinanceRetried, now).await? {
         return Err(RetryError::InvalidState(format!("application {}", a.status.as_str())));
     }
     let payload = serde_json::json!({"application_id": a.id}).to_string();
@@ -416,8 +435,7 @@ pub async fn change_card(
     let last4: String = card.expose().chars().skip(card.expose().len() - 4).collect();
     let id = payouts::insert(tx, &a.id, old.attempt + 1, old.amount, &old.channel, &last4, now).await?;
     payouts::set_card(tx, &app.vault, &id, card.expose()).await?;
-    let actor = Actor { role: yajin_core::application::Role::System, id: "system".into() };
-    step(tx, &a, Status::Paying, &actor, Note::NewCard { card_last4: last4.clone() }, now).await?;
+    step(tx, &a, Status::Paying, Note::NewCard { card_last4: last4.clone() }, now).await?;
     let payload = serde_json::json!({"application_id": a.id}).to_string();
     jobs::enqueue(tx, "payout", &format!("payout:{}:{}", a.id, old.attempt + 1), &payload, now, now).await?;
     let merchant_actor = Actor { role: yajin_core::application::Role::Merchant, id: merchant_id.to_owned() };

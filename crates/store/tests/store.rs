@@ -372,6 +372,53 @@ on_both_databases! {
         assert_eq!(applications::by_id(&mut conn, &again).await.unwrap(), None);
     }
 
+    async fn the_systems_step_is_given_back_as_stored_and_moves_only_from_where_the_row_stands(db) {
+        // The system's steps of a payout (sent to the bank, paid) take the row and the step as
+        // given back, not as read: they must be what a read finds, and a row moved on
+        // meanwhile moves no further.
+        let f = merchant_with_terminal(&db, "13800000001", "SN-1").await;
+        let card = BankCardNo::parse("6222021234567890128").unwrap();
+        let new = new_application(&f, &card);
+        let id = applications::new_application_id();
+        let first = merchants_first_event(&id, &f.merchant_id);
+        let notice = submitted_of_sn_1(&id);
+        let mut tx = db.begin_write().await.unwrap();
+        let written = applications::insert_submitted(&mut tx, &vault(), &submission(&id, &new, &first, &notice), |_, _| None, 7).await;
+        let submitted = written.unwrap().application;
+        let note = Note::AutoApproved;
+        let approve = applications::NewEvent {
+            application_id: &id,
+            from: Some(Status::Submitted),
+            to: Status::Approved,
+            actor_role: Role::System,
+            actor_id: "system",
+            note: "",
+            system_note: Some(&note),
+            detail: r#"{"rule":"activation"}"#,
+        };
+        let (approved, step) =
+            applications::step_naming_no_staff(&mut tx, &submitted, &approve, 9).await.unwrap().expect("moved");
+        // From a status the row has left: nothing moves, no step is appended.
+        assert_eq!(applications::step_naming_no_staff(&mut tx, &submitted, &approve, 10).await.unwrap(), None);
+        // A step naming a staff member, or another application's, is refused before it is written.
+        let by_staff = applications::NewEvent { actor_role: Role::Reviewer, from: Some(Status::Approved), ..approve };
+        let err = applications::step_naming_no_staff(&mut tx, &approved, &by_staff, 11).await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+        let elsewhere = applications::NewEvent { application_id: "another", from: Some(Status::Approved), ..approve };
+        let err = applications::step_naming_no_staff(&mut tx, &approved, &elsewhere, 11).await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+        tx.commit().await.unwrap();
+
+        let mut conn = db.pool().acquire().await.unwrap();
+        assert_eq!(applications::by_id(&mut conn, &id).await.unwrap(), Some(approved.clone()));
+        assert_eq!((approved.status, approved.updated_at, approved.created_at), (Status::Approved, Timestamp::from_millis(9), Timestamp::from_millis(7)));
+        let events = applications::events(&mut conn, &id).await.unwrap();
+        assert_eq!(events.len(), 2, "the first step and the system's, once: {events:?}");
+        assert_eq!(events[1], step);
+        assert_eq!((step.from, step.to, step.system_note.clone(), step.at), (Some(Status::Submitted), Status::Approved, Some(note), Timestamp::from_millis(9)));
+    }
+
+
     async fn a_batch_of_applications_is_read_claimed_and_written_as_one_by_one(db) {
         // Refund submits from many requests are written a batch at a time: every batch form
         // must read, claim and write what the single forms do, each row for its own merchant.

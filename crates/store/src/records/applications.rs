@@ -541,6 +541,50 @@ pub async fn append_event(conn: &mut Conn, e: &NewEvent<'_>, now_ms: i64) -> Res
     event_from_row(&row, "note")
 }
 
+/// A step that names no staff member (the system's, or the merchant's): moves `a` from its
+/// status to `e.to` and appends `e`, and gives back the row and the event as stored without
+/// reading either back ([`as_appended`]: no staff name to look up). None, changing nothing,
+/// when the row was no longer in `a`'s status (someone moved it first). One statement on
+/// PostgreSQL (the event is appended only for the row moved); two on SQLite.
+pub async fn step_naming_no_staff(
+    conn: &mut Conn,
+    a: &Application,
+    e: &NewEvent<'_>,
+    now_ms: i64,
+) -> Result<Option<(Application, Event)>, StoreError> {
+    if e.application_id != a.id || e.from != Some(a.status) {
+        return Err(StoreError::Corrupt(format!("a step of {} from {:?} is not the application's", a.id, e.from)));
+    }
+    if !matches!(e.actor_role, Role::Merchant | Role::System) {
+        return Err(StoreError::Corrupt(format!("a step of {} names a staff member", a.id)));
+    }
+    // `$1` the application, `$2` the time, `$3` from, `$4` to: the event's own values.
+    const MOVE: &str = "UPDATE refund_applications SET status = $4, updated_at = $2 WHERE id = $1 AND status = $3";
+    let moved = if conn.backend() == crate::Backend::Postgres {
+        static MOVE_AND_APPEND: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "WITH moved AS ({MOVE} RETURNING id)
+                 INSERT INTO application_events (application_id, at, from_status, to_status, actor_role, actor_id,
+                     note, detail, system_note)
+                 SELECT id, $2, $3, $4, $5, $6, $7, $8, $9 FROM moved"
+            )
+        });
+        bind_event(query(&MOVE_AND_APPEND).bind(&a.id).bind(now_ms), e).execute(&mut *conn).await?.rows_affected()
+    } else {
+        let moved = query(MOVE).bind(&a.id).bind(now_ms).bind(a.status.as_str()).bind(e.to.as_str());
+        let moved = moved.execute(&mut *conn).await?.rows_affected();
+        if moved == 1 {
+            bind_event(query(INSERT_EVENT).bind(&a.id).bind(now_ms), e).execute(&mut *conn).await?;
+        }
+        moved
+    };
+    if moved != 1 {
+        return Ok(None);
+    }
+    let application = Application { status: e.to, updated_at: Timestamp::from_millis(now_ms), ..a.clone() };
+    Ok(Some((application, as_appended(e, now_ms))))
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
     pub from: Option<Status>,
