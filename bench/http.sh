@@ -88,7 +88,14 @@ echo "seeded $((terminals + 6)) terminals: $(python3 -c 'import json,sys;d=json.
 "$yajin" import "${db_args[@]}" transactions "$work/usage.csv" --json > "$work/import.json"
 echo "seeded usage records: $(python3 -c 'import json,sys;d=json.load(open(sys.argv[1]));print(d["loaded"],"loaded in",d["seconds"],"s")' "$work/import.json")"
 
-start
+# BENCH_PAYOUTS=off sends the worker's payouts to a closed port (it finds no bank and backs
+# off), to measure refunds the system approves at once without paying them beside the submits.
+serve_flags=()
+if [ "${BENCH_PAYOUTS:-on}" = off ]; then
+  serve_flags=(--payout-channel-url http://127.0.0.1:9)
+  export YAJIN_PAYOUT_CHANNEL_SECRET=${YAJIN_PAYOUT_CHANNEL_SECRET:-bench-only-secret-no-bank-listens-here}
+fi
+start "${serve_flags[@]}"
 token=$(curl -s "$base/api/v1/auth/login" -H 'content-type: application/json' \
   -d '{"phone":"13800000001","password":"Demo@12345"}' | python3 -c 'import sys,json;print(json.load(sys.stdin)["token"])')
 auth="authorization: Bearer $token"
