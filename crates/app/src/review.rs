@@ -432,17 +432,6 @@ async fn reserve_judged(
 #[derive(Debug)]
 pub struct Unreserved(Application);
 
-impl Unreserved {
-    pub fn id(&self) -> &str {
-        &self.0.id
-    }
-
-    /// The application as it stands, approved.
-    pub fn application(&self) -> &Application {
-        &self.0
-    }
-}
-
 /// Reserves the money of approvals the system made in this transaction, all at once, as the
 /// last thing the transaction writes (see [`reserve_judged`]). Nothing is judged again: the
 /// system approved each on facts this transaction read, with nothing owed (on SQLite no other
