@@ -28,7 +28,7 @@ pub const JOBS_AT_ONCE: usize = 16;
 /// Runs one due job, if any; says whether there was one.
 pub async fn run_once(app: &App, channel: &dyn PayoutChannel, worker: &str, lease_ms: i64) -> Result<bool, AppError> {
     let Some(job) = claim(app, worker, lease_ms, 1).await?.pop() else { return Ok(false) };
-    run(app, channel, worker, &job).await?;
+    run(app, channel, worker, &job, None).await?;
     Ok(true)
 }
 
@@ -50,7 +50,18 @@ async fn claim(app: &App, worker: &str, lease_ms: i64, limit: usize) -> Result<V
 }
 
 /// Runs a claimed job's work, then records what is next for it: done, or when to run again.
-async fn run(app: &App, channel: &dyn PayoutChannel, worker: &str, job: &Job) -> Result<(), AppError> {
+/// With a lease (`next_lease_ms`), the transaction that records it also claims the next due
+/// job for the slot this one leaves, if any, and gives it back: one commit where a read to
+/// see whether any was due and a second transaction to claim it were, for every job run.
+/// (Were that claim to fail, the job's outcome is not recorded either, and the job runs again
+/// once its lease ends: its work is safe to run again.)
+async fn run(
+    app: &App,
+    channel: &dyn PayoutChannel,
+    worker: &str,
+    job: &Job,
+    next_lease_ms: Option<i64>,
+) -> Result<Option<Job>, AppError> {
     let payload: serde_json::Value = serde_json::from_str(&job.payload).unwrap_or_default();
     let next = match job.kind.as_str() {
         "payout" => match payload["application_id"].as_str() {
@@ -85,13 +96,18 @@ async fn run(app: &App, channel: &dyn PayoutChannel, worker: &str, job: &Job) ->
             jobs::reschedule(&mut tx, job, worker, now + backoff_ms(job.attempts), Some(&e.to_string()), now).await?;
         }
     }
+    let following = match next_lease_ms {
+        Some(lease_ms) => jobs::claim(&mut tx, app.db.backend(), worker, now, lease_ms, 1).await?.pop(),
+        None => None,
+    };
     tx.commit().await?;
-    Ok(())
+    Ok(following)
 }
 
 /// Runs jobs, up to `jobs_at_once` of them side by side, until `stop` says so: a serve's or a
-/// `yajin worker`'s background task. A slot that frees claims the next due job at once; with
-/// nothing due the worker looks again every 100 ms. Once stopped it claims nothing more and
+/// `yajin worker`'s background task. A slot whose job ends claims the next due job as it
+/// records the outcome ([`run`]); a slot that frees otherwise claims at once; with nothing
+/// due the worker looks again every 100 ms. Once stopped it claims nothing more and
 /// returns when the jobs it runs have finished (each is bounded by the channel's timeout; one
 /// cut short anyway, by a crash, is taken over when its lease ends, and runs again safely).
 pub async fn work(
@@ -116,10 +132,20 @@ pub async fn work(
                 Ok(jobs) => {
                     for job in jobs {
                         let (app, channel, worker) = (app.clone(), channel.clone(), worker.clone());
+                        let stop = stop.clone();
                         running.spawn(async move {
-                            if let Err(e) = run(&app, channel.as_ref(), &worker, &job).await {
-                                // Its claim ends with the lease; the job runs again then.
-                                tracing::warn!(job = %job.id, error = %e, "a job's outcome could not be recorded");
+                            // The slot runs the next due job it claims as it records this one's
+                            // outcome, until none is due or the worker is stopping.
+                            let mut job = Some(job);
+                            while let Some(current) = job.take() {
+                                let stopping = *stop.borrow() || stop.has_changed().is_err();
+                                match run(&app, channel.as_ref(), &worker, &current, (!stopping).then_some(lease_ms)).await {
+                                    Ok(following) => job = following,
+                                    // Its claim ends with the lease; the job runs again then.
+                                    Err(e) => {
+                                        tracing::warn!(job = %current.id, error = %e, "a job's outcome could not be recorded")
+                                    }
+                                }
                             }
                         });
                     }
