@@ -25,7 +25,9 @@ use yajin_core::eligibility::TerminalStatus;
 use yajin_core::ledger::{postings, Transfer, TransferState};
 use yajin_core::notice::{Note, Notice};
 use yajin_core::Timestamp;
-use yajin_store::records::applications::{self, Application, Mark, NewEvent};
+use yajin_store::records::applications::{self, Application, Mark};
+
+use crate::review::step_of;
 use yajin_store::records::payouts::{self, Answer, Payout};
 use yajin_store::records::{jobs, merchants, terminals};
 use yajin_store::{ledger, StoreError, Tx};
@@ -143,22 +145,8 @@ pub(crate) fn last4(masked: &str) -> String {
 /// PostgreSQL, nothing read back); false if it had moved already.
 async fn step(tx: &mut Tx, a: &Application, to: Status, note: Note, now: i64) -> Result<bool, AppError> {
     let actor = Actor::system();
-    let event = step_event(a, to, &actor, &note);
+    let event = step_of(a, to, &actor, "", Some(&note), "{}");
     Ok(applications::step_naming_no_staff(tx, a, &event, now).await?.is_some())
-}
-
-/// The timeline event of `actor` moving `a` to `to`, with the system's `note`.
-fn step_event<'a>(a: &'a Application, to: Status, actor: &'a Actor, note: &'a Note) -> NewEvent<'a> {
-    NewEvent {
-        application_id: &a.id,
-        from: Some(a.status),
-        to,
-        actor_role: actor.role,
-        actor_id: &actor.id,
-        note: "",
-        system_note: Some(note),
-        detail: "{}",
-    }
 }
 
 /// [`step`] by a staff member (finance retrying a payout), whose name the timeline shows.
@@ -173,7 +161,7 @@ async fn step_by_staff(
     if !applications::transition_by(tx, &a.id, a.status, to, Mark::None, now).await? {
         return Ok(false);
     }
-    applications::append_event(tx, &step_event(a, to, actor, &note), now).await?;
+    applications::append_event(tx, &step_of(a, to, actor, "", Some(&note), "{}"), now).await?;
     Ok(true)
 }
 

@@ -187,21 +187,29 @@ async fn record(
     now: i64,
 ) -> Result<(), StoreError> {
     let detail_text = detail.to_string();
-    applications::append_event(tx, &step_of(a, to, actor, &said, &detail_text), now).await?;
+    applications::append_event(tx, &step_of(a, to, actor, said.words, said.note.as_ref(), &detail_text), now).await?;
     audit_step(vault, tx, a, to, actor, detail, now);
     Ok(())
 }
 
-/// The timeline step of `actor` moving `a` to `to`, in `said`'s words, with `detail` (JSON).
-fn step_of<'a>(a: &'a Application, to: Status, actor: &'a Actor, said: &'a Said, detail: &'a str) -> NewEvent<'a> {
+/// The timeline step of `actor` moving `a` to `to`, in their `words` and with the system's
+/// `note`, with `detail` (JSON).
+pub(crate) fn step_of<'a>(
+    a: &'a Application,
+    to: Status,
+    actor: &'a Actor,
+    words: &'a str,
+    note: Option<&'a Note>,
+    detail: &'a str,
+) -> NewEvent<'a> {
     NewEvent {
         application_id: &a.id,
         from: Some(a.status),
         to,
         actor_role: actor.role,
         actor_id: &actor.id,
-        note: said.words,
-        system_note: said.note.as_ref(),
+        note: words,
+        system_note: note,
         detail,
     }
 }

@@ -39,13 +39,7 @@ pub async fn create(conn: &mut Conn, transfers: &[Transfer], now_ms: i64) -> Res
 /// One transfer whose shape is checked and whose accounts exist.
 async fn create_one(conn: &mut Conn, t: &Transfer, now_ms: i64) -> Result<Created, StoreError> {
     if !insert_transfer(conn, t, now_ms).await? {
-        let existing =
-            load(conn, &t.id).await?.ok_or_else(|| StoreError::Corrupt(format!("transfer {} vanished", t.id)))?;
-        return if same_fields(&existing.0, t) {
-            Ok(Created::AlreadyExists)
-        } else {
-            Err(LedgerError::ExistsWithDifferentFields(t.id.clone()).into())
-        };
+        return already_there(conn, t).await;
     }
     let (debit_col, credit_col) =
         if t.pending { ("debits_pending", "credits_pending") } else { ("debits_posted", "credits_posted") };
@@ -68,6 +62,17 @@ async fn create_one(conn: &mut Conn, t: &Transfer, now_ms: i64) -> Result<Create
         .execute(&mut *conn)
         .await?;
     Ok(Created::New)
+}
+
+/// A transfer whose id was there already: the same transfer ("already exists"), or an error
+/// if its fields differ.
+async fn already_there(conn: &mut Conn, t: &Transfer) -> Result<Created, StoreError> {
+    let existing =
+        load(conn, &t.id).await?.ok_or_else(|| StoreError::Corrupt(format!("transfer {} vanished", t.id)))?;
+    if !same_fields(&existing.0, t) {
+        return Err(LedgerError::ExistsWithDifferentFields(t.id.clone()).into());
+    }
+    Ok(Created::AlreadyExists)
 }
 
 /// Inserts the transfer's row unless one with its id is there: whether it inserted it.
@@ -156,13 +161,8 @@ async fn insert_counting(
     let mut counted = HashSet::new();
     for t in transfers {
         if !inserted.contains(&t.id) || !counted.insert(t.id.as_str()) {
-            // There already (or earlier in the batch): the same transfer, or an error, as in `create`.
-            let existing =
-                load(conn, &t.id).await?.ok_or_else(|| StoreError::Corrupt(format!("transfer {} vanished", t.id)))?;
-            if !same_fields(&existing.0, t) {
-                return Err(LedgerError::ExistsWithDifferentFields(t.id.clone()).into());
-            }
-            out.push(Created::AlreadyExists);
+            // There already (or earlier in the batch).
+            out.push(already_there(conn, t).await?);
             continue;
         }
         let (debit, credit) = if t.pending { (0, 2) } else { (1, 3) };

@@ -133,6 +133,20 @@ fn submitted_of_sn_1(application_id: &str) -> Notice {
     }
 }
 
+/// The system's approval step of a submitted application, with its `note`.
+fn systems_approval<'a>(id: &'a str, note: &'a Note) -> applications::NewEvent<'a> {
+    applications::NewEvent {
+        application_id: id,
+        from: Some(Status::Submitted),
+        to: Status::Approved,
+        actor_role: Role::System,
+        actor_id: "system",
+        note: "",
+        system_note: Some(note),
+        detail: r#"{"rule":"activation"}"#,
+    }
+}
+
 /// An application's submission with its first step alone.
 fn submission<'a>(
     id: &'a str,
@@ -313,16 +327,7 @@ on_both_databases! {
         let first = merchants_first_event(&id, &f.merchant_id);
         let notice = submitted_of_sn_1(&id);
         let note = Note::AutoApproved;
-        let approve = applications::NewEvent {
-            application_id: &id,
-            from: Some(Status::Submitted),
-            to: Status::Approved,
-            actor_role: Role::System,
-            actor_id: "system",
-            note: "",
-            system_note: Some(&note),
-            detail: r#"{"rule":"activation"}"#,
-        };
+        let approve = systems_approval(&id, &note);
         let approved_notice = Notice::ApplicationAutoApproved { application_id: id.clone(), sn: "SN-1".into(), net: Fen::new(29_900) };
         let both = applications::Submission { then: Some((&approve, &approved_notice)), ..submission(&id, &new, &first, &notice) };
         let mut tx = db.begin_write().await.unwrap();
@@ -386,16 +391,7 @@ on_both_databases! {
         let written = applications::insert_submitted(&mut tx, &vault(), &submission(&id, &new, &first, &notice), |_, _| None, 7).await;
         let submitted = written.unwrap().application;
         let note = Note::AutoApproved;
-        let approve = applications::NewEvent {
-            application_id: &id,
-            from: Some(Status::Submitted),
-            to: Status::Approved,
-            actor_role: Role::System,
-            actor_id: "system",
-            note: "",
-            system_note: Some(&note),
-            detail: r#"{"rule":"activation"}"#,
-        };
+        let approve = systems_approval(&id, &note);
         let (approved, step) =
             applications::step_naming_no_staff(&mut tx, &submitted, &approve, 9).await.unwrap().expect("moved");
         // From a status the row has left: nothing moves, no step is appended.
