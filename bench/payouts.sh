@@ -28,16 +28,27 @@ db_args=(--data-dir "$work/data")
 if [ -n "$postgres" ]; then
   psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS yajin_bench_payouts" -c "CREATE DATABASE yajin_bench_payouts" >/dev/null
   db_args+=(--database-url "$pg/yajin_bench_payouts")
-  count() { psql -tA "$pg/yajin_bench_payouts" -c "$1"; }
 else
-  count() { sqlite3 -cmd ".timeout 5000" "$work/data/yajin.db" "$1"; }
+  count() { row=$(sqlite3 -cmd ".timeout 5000" "$work/data/yajin.db" "$1"); }
 fi
+# PostgreSQL's counts go through one psql session, opened once the database has its tables
+# (below): a psql process and a new backend for each poll cost the machine a tenth of its CPU
+# while the refunds were being paid. `count SQL` leaves the query's one row in $row.
+open_counts() {
+  coproc PSQL { psql -qAtX "$pg/yajin_bench_payouts" 2>&1; }
+  count() {
+    printf '%s;\n\\echo __end\n' "$1" >&"${PSQL[1]}"
+    row=""; local line
+    while IFS= read -r line <&"${PSQL[0]}"; do [ "$line" = __end ] && break; row="$row$line"; done
+  }
+}
 pid=""; bank_pid=""
 cleanup() {
   [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
   [ -z "$bank_pid" ] || kill "$bank_pid" 2>/dev/null || true
+  [ -z "${PSQL_PID:-}" ] || kill "$PSQL_PID" 2>/dev/null || true
   rm -rf "$work"
-  [ -z "$postgres" ] || psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS yajin_bench_payouts" >/dev/null 2>&1 || true
+  [ -z "$postgres" ] || psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS yajin_bench_payouts WITH (FORCE)" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 now() { date +%s.%N; }
@@ -70,6 +81,7 @@ start; stop
 "$yajin" import "${db_args[@]}" terminals "$work/terminals.csv" --json > /dev/null
 "$yajin" import "${db_args[@]}" transactions "$work/usage.csv" --json > /dev/null
 echo "seeded $n terminals past their target"
+[ -z "$postgres" ] || open_counts
 
 "$yajin" sandbox-bank --listen "127.0.0.1:$bank_port" --data-dir "$work/bank" --latency-ms "$bank_ms" \
   --callback-url "$base/api/v1/channels/sandbox/callbacks" > "$work/bank.log" 2>&1 &
@@ -91,13 +103,27 @@ t0=$(now)
 out=$(wrk -t2 -c32 -d$(( n / 1000 + 2 ))s -s "$here/bench/submit.lua" "$base" -- "$token" 2 PAY)
 t1=$(now)
 echo "wrk: $(echo "$out" | grep -E '^created') in its $(printf '%.1f' "$(echo "$t1 - $t0" | bc)") s (the rest name no terminal, or were refused)"
+# BENCH_STATEMENTS=on (PostgreSQL, pg_stat_statements loaded in shared_preload_libraries): what
+# a payout costs PostgreSQL, from the statements run in the 5 s after the submits (payouts
+# only), per application refunded in those 5 s: calls, execution and planning time.
+if [ "${BENCH_STATEMENTS:-}" = on ] && [ -n "$postgres" ]; then
+  psql -q "$pg/yajin_bench_payouts" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" -c "SELECT pg_stat_statements_reset()" >/dev/null
+  count "$refunded"; paid_before=$row; sleep 5; count "$refunded"
+  paid=$((row - paid_before))
+  echo "statements a payout ($paid refunded in 5 s, payouts only):"
+  psql -qAt -F ' ' "$pg/yajin_bench_payouts" -c "SELECT round(calls::numeric / $paid, 2), round((total_exec_time * 1000 / $paid)::numeric),
+      round((total_plan_time * 1000 / $paid)::numeric), left(regexp_replace(query, '\s+', ' ', 'g'), 90) FROM pg_stat_statements
+      WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query NOT LIKE '%pg_stat_statements%'
+      ORDER BY calls DESC" | awk '{n = $1; t = $2; p = $3; $1 = $2 = $3 = ""; c += n
+        printf "  %s calls, %s µs executing, %s µs planning:%s\n", n, t, p, $0} END {printf "  %.1f calls in all\n", c}'
+fi
 # Counted by the database: a request wrk gave up on when it stopped may still have been made.
 applied="SELECT count(*) FROM refund_applications a JOIN terminals t ON t.id = a.terminal_id WHERE t.sn LIKE 'PAY-%'"
 # The submit rate from the applications' own times: wrk runs for as long as it was told, and
 # asks on for terminals that are all taken once they run out, so its duration is not theirs.
 span="SELECT count(*), max(a.created_at) - min(a.created_at) FROM refund_applications a
   JOIN terminals t ON t.id = a.terminal_id WHERE t.sn LIKE 'PAY-%'"
-read -r made span_ms <<< "$(count "$span" | tr '|' ' ')"
+count "$span"; read -r made span_ms <<< "${row//|/ }"
 if [ "${span_ms:-0}" -gt 0 ]; then
   printf 'submits: %d applications made in %.2f s between the first and the last: %.0f a second\n' \
     "$made" "$(echo "$span_ms / 1000" | bc -l)" "$(echo "$made * 1000 / $span_ms" | bc -l)"
@@ -108,11 +134,11 @@ fi
 # was waiting when wrk stopped may make one more).
 done_at=""
 for _ in $(seq 6000); do
-  created=$(count "$applied"); paid=$(count "$refunded")
+  count "$applied"; created=$row; count "$refunded"; paid=$row
   if [ "$paid" -ge "$created" ]; then
     [ -n "$done_at" ] || done_at=$(now)
     sleep 2
-    [ "$(count "$applied")" -gt "$created" ] || break
+    count "$applied"; [ "$row" -gt "$created" ] || break
     done_at=""
   fi
   sleep 0.2
@@ -129,8 +155,9 @@ kill "$bank_pid"; wait "$bank_pid" 2>/dev/null || true; bank_pid=""
 # Each application paid once, in full: the bank's orders by the reference (the application)
 # they pay, against what Yajin recorded.
 orders=$(sqlite3 "$work/bank/sandbox-bank.db" "SELECT count(*), count(DISTINCT reference), sum(amount_fen) FROM orders WHERE kind = 'payout'")
-ours=$(count "SELECT count(*), sum(a.net_refund_fen) FROM refund_applications a JOIN terminals t ON t.id = a.terminal_id
-  WHERE t.sn LIKE 'PAY-%' AND a.status = 'refunded'" | tr '|' ' ')
+count "SELECT count(*), sum(a.net_refund_fen) FROM refund_applications a JOIN terminals t ON t.id = a.terminal_id
+  WHERE t.sn LIKE 'PAY-%' AND a.status = 'refunded'"
+ours=${row//|/ }
 echo "bank orders (all, distinct references, fen): $orders; Yajin's refunded (count, fen): $ours"
 read -r o_all o_distinct o_fen <<< "$(echo "$orders" | tr '|' ' ')"
 read -r r_count r_fen <<< "$ours"
