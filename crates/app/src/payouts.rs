@@ -21,7 +21,6 @@
 use rand::Rng;
 use yajin_channels::payout::{BankStatus, ChannelError, PayoutChannel, PayoutOrder};
 use yajin_core::application::Status;
-use yajin_core::eligibility::TerminalStatus;
 use yajin_core::ledger::{postings, Transfer, TransferState};
 use yajin_core::notice::{Note, Notice};
 use yajin_core::Timestamp;
@@ -93,47 +92,55 @@ async fn prepare(app: &App, channel: &str, application_id: &str) -> Result<Optio
     let now = app.now_ms();
     let mut tx = app.db.begin_write().await?;
     let a = applications::by_id(&mut tx, application_id).await?.ok_or(AppError::NotFound("application"))?;
-    let payout = match a.status {
+    // A payout written here has no card of its own (only a retry's or a new card's may have).
+    let (payout, own_card) = match a.status {
         Status::Approved if !a.net_refund.is_positive() => {
             complete_without_bank(&mut tx, &a, now).await?;
             tx.commit().await?;
             return Ok(None);
         }
         Status::Approved => {
-            let payout = match payouts::live_of(&mut tx, &a.id).await? {
-                Some(live) => live,
+            let attempts = payouts::of_application(&mut tx, &a.id).await?;
+            let attempt = attempts.len() as i64 + 1;
+            let written = match attempts.into_iter().find(|p| p.status != "failed") {
+                Some(live) => (live, true),
                 None => {
-                    let attempt = payouts::of_application(&mut tx, &a.id).await?.len() as i64 + 1;
                     let last4 = last4(&a.bank_card_masked);
-                    let id = payouts::insert(&mut tx, &a.id, attempt, a.net_refund, channel, &last4, now).await?;
-                    payouts::by_id(&mut tx, &id).await?.ok_or(AppError::NotFound("payout"))?
+                    (payouts::insert(&mut tx, &a.id, attempt, a.net_refund, channel, &last4, now).await?, false)
                 }
             };
             step(&mut tx, &a, Status::Paying, Note::SentToBank, now).await?;
-            payout
+            written
         }
         Status::Paying => match payouts::live_of(&mut tx, &a.id).await? {
-            Some(live) if live.status != "succeeded" => live,
+            Some(live) if live.status != "succeeded" => (live, true),
             _ => return Ok(None),
         },
         // Refunded, failed (finance retries with a new job), or moved by a callback meanwhile.
         _ => return Ok(None),
     };
-    let merchant = merchants::by_id(&mut tx, &a.merchant_id).await?.ok_or(AppError::NotFound("merchant"))?;
     // A card the merchant changed to travels with its payout; otherwise the bound card.
-    let card_no = match payouts::card(&mut tx, &app.vault, &payout.id).await? {
-        Some(card) => card,
-        None => merchants::bank_card_for_payout(&mut tx, &app.vault, &a.merchant_id).await?,
-    };
+    let own_card = if own_card { payouts::card(&mut tx, &app.vault, &payout.id).await? } else { None };
+    let (account_name, card_no) = merchants::payee(&mut tx, &app.vault, &a.merchant_id, own_card).await?;
     tx.commit().await?;
     let order = PayoutOrder {
         payout_id: payout.id.clone(),
         reference: a.id.clone(),
         amount_fen: payout.amount.get(),
         card_no,
-        account_name: merchant.name,
+        account_name,
     };
     Ok(Some(Prepared { payout, order }))
+}
+
+/// The key of the job that pays an application's `attempt` (the first, queued by the approval;
+/// later ones by finance's retry or the merchant's new card), queued once.
+pub(crate) fn job_key(application_id: &str, attempt: i64) -> String {
+    if attempt <= 1 {
+        format!("payout:{application_id}")
+    } else {
+        format!("payout:{application_id}:{attempt}")
+    }
 }
 
 pub(crate) fn last4(masked: &str) -> String {
@@ -146,7 +153,15 @@ pub(crate) fn last4(masked: &str) -> String {
 async fn step(tx: &mut Tx, a: &Application, to: Status, note: Note, now: i64) -> Result<bool, AppError> {
     let actor = Actor::system();
     let event = step_of(a, to, &actor, "", Some(&note), "{}");
-    Ok(applications::step_naming_no_staff(tx, a, &event, now).await?.is_some())
+    Ok(applications::step_naming_no_staff(tx, a, &event, None, now).await?.is_some())
+}
+
+/// [`step`] to refunded, which gives the application its receipt number in the same update.
+async fn step_to_refunded(tx: &mut Tx, a: &Application, note: Note, now: i64) -> Result<bool, AppError> {
+    let actor = Actor::system();
+    let event = step_of(a, Status::Refunded, &actor, "", Some(&note), "{}");
+    let receipt = receipt_number(now);
+    Ok(applications::step_naming_no_staff(tx, a, &event, Some(&receipt), now).await?.is_some())
 }
 
 /// [`step`] by a staff member (finance retrying a payout), whose name the timeline shows.
@@ -163,16 +178,6 @@ async fn step_by_staff(
     }
     applications::append_event(tx, &step_of(a, to, actor, "", Some(&note), "{}"), now).await?;
     Ok(true)
-}
-
-/// Posts the application's pending transfers: the reservation becomes the refund.
-/// A paid termination refund ends the terminal's binding (product.md, lifecycle step 7).
-async fn unbind_if_terminated(tx: &mut Tx, a: &Application, now: i64) -> Result<(), AppError> {
-    let terminal = terminals::by_id(tx, &a.terminal_id).await?.ok_or(AppError::NotFound("terminal"))?;
-    if terminal.status == TerminalStatus::Terminated {
-        terminals::unbind(tx, &terminal.id, now).await?;
-    }
-    Ok(())
 }
 
 /// Posts the application's pending transfers (the reservation becomes the refund) and creates
@@ -200,25 +205,51 @@ fn receipt_number(now: i64) -> String {
 async fn complete_without_bank(tx: &mut Tx, a: &Application, now: i64) -> Result<(), AppError> {
     step(tx, a, Status::Paying, Note::NothingToPay, now).await?;
     let paying = Application { status: Status::Paying, ..a.clone() };
-    step(tx, &paying, Status::Refunded, Note::AllDeducted, now).await?;
-    applications::set_receipt_number(tx, &a.id, &receipt_number(now)).await?;
+    step_to_refunded(tx, &paying, Note::AllDeducted, now).await?;
     let notice = Notice::RefundedByDeduction { application_id: a.id.clone(), deducted: a.deducted };
     notices::tell(tx, &a.merchant_id, &notice, now).await?;
     post_reservation(tx, &a.id, &[], now).await?;
     Ok(())
 }
 
+/// Moves the payout from one of `from` to `to` and gives it back; None when it stood
+/// elsewhere (moved already: a duplicate or late answer changes nothing). A payout that does
+/// not exist is not found: a bank's callback naming no payout of ours is told so, without a
+/// read for every callback that does.
+async fn advance(
+    tx: &mut Tx,
+    payout_id: &str,
+    from: &[&str],
+    to: &str,
+    answer: &Answer<'_>,
+    now: i64,
+) -> Result<Option<Payout>, AppError> {
+    match payouts::advance(tx, payout_id, from, to, answer, now).await? {
+        Some(moved) => Ok(Some(moved)),
+        None if payouts::by_id(tx, payout_id).await?.is_some() => Ok(None),
+        None => Err(AppError::NotFound("payout")),
+    }
+}
+
 async fn record_sent(app: &App, payout_id: &str) -> Result<(), AppError> {
     let mut tx = app.db.begin_write().await?;
-    payouts::advance(&mut tx, payout_id, &["pending", "unknown"], "sent", &Answer::default(), app.now_ms()).await?;
+    advance(&mut tx, payout_id, &["pending", "unknown"], "sent", &Answer::default(), app.now_ms()).await?;
     tx.commit().await?;
     Ok(())
 }
 
 async fn record_unknown(app: &App, payout_id: &str) -> Result<(), AppError> {
     let mut tx = app.db.begin_write().await?;
-    payouts::advance(&mut tx, payout_id, &["pending", "sent"], "unknown", &Answer::default(), app.now_ms()).await?;
+    advance(&mut tx, payout_id, &["pending", "sent"], "unknown", &Answer::default(), app.now_ms()).await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// The payout's outcome is known (most often from the bank's callback, while its job waits to
+/// look again): the job is over rather than claimed once more only to find nothing to do (a
+/// transaction, a read, its claim and its end a payout). A job running now finds nothing.
+async fn finish_job_waiting(tx: &mut Tx, payout: &Payout, now: i64) -> Result<(), AppError> {
+    jobs::finish_queued(tx, &job_key(&payout.application_id, payout.attempt), now).await?;
     Ok(())
 }
 
@@ -228,20 +259,21 @@ pub async fn succeeded(app: &App, payout_id: &str, bank_reference: &str, paid_at
     let now = app.now_ms();
     let mut tx = app.db.begin_write().await?;
     let answer = Answer { bank_reference: Some(bank_reference), paid_at: Some(paid_at_ms), ..Answer::default() };
-    if !payouts::advance(&mut tx, payout_id, &["pending", "sent", "unknown"], "succeeded", &answer, now).await? {
+    let Some(payout) = advance(&mut tx, payout_id, &["pending", "sent", "unknown"], "succeeded", &answer, now).await?
+    else {
         return Ok(());
-    }
-    let payout = payouts::by_id(&mut tx, payout_id).await?.ok_or(AppError::NotFound("payout"))?;
+    };
+    finish_job_waiting(&mut tx, &payout, now).await?;
     let a = applications::by_id(&mut tx, &payout.application_id).await?.ok_or(AppError::NotFound("application"))?;
     let note = Note::BankPaid { bank_reference: bank_reference.to_owned() };
-    if !step(&mut tx, &a, Status::Refunded, note, now).await? {
+    if !step_to_refunded(&mut tx, &a, note, now).await? {
         return Err(AppError::Unexpected(format!(
             "payout {payout_id} succeeded for application {} in {:?}",
             a.id, a.status
         )));
     }
-    applications::set_receipt_number(&mut tx, &a.id, &receipt_number(now)).await?;
-    unbind_if_terminated(&mut tx, &a, now).await?;
+    // A paid termination refund ends the terminal's binding (product.md, lifecycle step 7).
+    terminals::unbind_if_terminated(&mut tx, &a.terminal_id, now).await?;
     let notice = Notice::ApplicationRefunded {
         application_id: a.id.clone(),
         net: payout.amount,
@@ -263,10 +295,11 @@ pub async fn failed(app: &App, payout_id: &str, code: &str, message: &str) -> Re
     let now = app.now_ms();
     let mut tx = app.db.begin_write().await?;
     let answer = Answer { failure_code: Some(code), failure_message: Some(message), ..Answer::default() };
-    if !payouts::advance(&mut tx, payout_id, &["pending", "sent", "unknown"], "failed", &answer, now).await? {
+    let Some(payout) = advance(&mut tx, payout_id, &["pending", "sent", "unknown"], "failed", &answer, now).await?
+    else {
         return Ok(());
-    }
-    let payout = payouts::by_id(&mut tx, payout_id).await?.ok_or(AppError::NotFound("payout"))?;
+    };
+    finish_job_waiting(&mut tx, &payout, now).await?;
     let a = applications::by_id(&mut tx, &payout.application_id).await?.ok_or(AppError::NotFound("application"))?;
     let note = Note::BankReturned { failure_code: code.to_owned() };
     step(&mut tx, &a, Status::PayoutFailed, note, now).await?;
@@ -330,7 +363,7 @@ pub async fn retry(
         return Err(RetryError::InvalidState(format!("application {}", a.status.as_str())));
     }
     let id = match payouts::insert(tx, &a.id, old.attempt + 1, old.amount, &old.channel, &old.card_last4, now).await {
-        Ok(id) => id,
+        Ok(payout) => payout.id,
         Err(e) if e.is_conflict() => return Err(RetryError::InvalidState("retried already".into())),
         Err(e) => return Err(e.into()),
     };
@@ -342,7 +375,7 @@ pub async fn retry(
         return Err(RetryError::InvalidState(format!("application {}", a.status.as_str())));
     }
     let payload = serde_json::json!({"application_id": a.id}).to_string();
-    jobs::enqueue(tx, "payout", &format!("payout:{}:{}", a.id, old.attempt + 1), &payload, now, now).await?;
+    jobs::enqueue(tx, "payout", &job_key(&a.id, old.attempt + 1), &payload, now, now).await?;
     actor.audit(&app.vault, tx, "retry_payout", "payout", &id, serde_json::json!({"previous": payout_id}), now);
     let payout = payouts::by_id(tx, &id).await?.ok_or(RetryError::NotFound)?;
     Ok(work.finish(payout).await?)
@@ -421,11 +454,11 @@ pub async fn change_card(
         return Err(CardChangeError::InvalidState("payout_failed without a failed payout".into()));
     };
     let last4: String = card.expose().chars().skip(card.expose().len() - 4).collect();
-    let id = payouts::insert(tx, &a.id, old.attempt + 1, old.amount, &old.channel, &last4, now).await?;
+    let id = payouts::insert(tx, &a.id, old.attempt + 1, old.amount, &old.channel, &last4, now).await?.id;
     payouts::set_card(tx, &app.vault, &id, card.expose()).await?;
     step(tx, &a, Status::Paying, Note::NewCard { card_last4: last4.clone() }, now).await?;
     let payload = serde_json::json!({"application_id": a.id}).to_string();
-    jobs::enqueue(tx, "payout", &format!("payout:{}:{}", a.id, old.attempt + 1), &payload, now, now).await?;
+    jobs::enqueue(tx, "payout", &job_key(&a.id, old.attempt + 1), &payload, now, now).await?;
     let merchant_actor = Actor { role: yajin_core::application::Role::Merchant, id: merchant_id.to_owned() };
     let detail = serde_json::json!({"payout_id": id, "card_last4": last4});
     merchant_actor.audit(&app.vault, tx, "change_payout_card", "refund_application", &a.id, detail, now);

@@ -409,7 +409,7 @@ async fn reserve_judged(
 ) -> Result<(), ReviewError> {
     let keys: Vec<(String, String)> = judged
         .iter()
-        .map(|(a, _)| (format!("payout:{}", a.id), serde_json::json!({"application_id": a.id}).to_string()))
+        .map(|(a, _)| (crate::payouts::job_key(&a.id, 1), serde_json::json!({"application_id": a.id}).to_string()))
         .collect();
     let payouts: Vec<jobs::NewJob> = keys
         .iter()

@@ -393,15 +393,15 @@ on_both_databases! {
         let note = Note::AutoApproved;
         let approve = systems_approval(&id, &note);
         let (approved, step) =
-            applications::step_naming_no_staff(&mut tx, &submitted, &approve, 9).await.unwrap().expect("moved");
+            applications::step_naming_no_staff(&mut tx, &submitted, &approve, None, 9).await.unwrap().expect("moved");
         // From a status the row has left: nothing moves, no step is appended.
-        assert_eq!(applications::step_naming_no_staff(&mut tx, &submitted, &approve, 10).await.unwrap(), None);
+        assert_eq!(applications::step_naming_no_staff(&mut tx, &submitted, &approve, None, 10).await.unwrap(), None);
         // A step naming a staff member, or another application's, is refused before it is written.
         let by_staff = applications::NewEvent { actor_role: Role::Reviewer, from: Some(Status::Approved), ..approve };
-        let err = applications::step_naming_no_staff(&mut tx, &approved, &by_staff, 11).await.unwrap_err();
+        let err = applications::step_naming_no_staff(&mut tx, &approved, &by_staff, None, 11).await.unwrap_err();
         assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
         let elsewhere = applications::NewEvent { application_id: "another", from: Some(Status::Approved), ..approve };
-        let err = applications::step_naming_no_staff(&mut tx, &approved, &elsewhere, 11).await.unwrap_err();
+        let err = applications::step_naming_no_staff(&mut tx, &approved, &elsewhere, None, 11).await.unwrap_err();
         assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
         tx.commit().await.unwrap();
 
@@ -411,7 +411,24 @@ on_both_databases! {
         let events = applications::events(&mut conn, &id).await.unwrap();
         assert_eq!(events.len(), 2, "the first step and the system's, once: {events:?}");
         assert_eq!(events[1], step);
-        assert_eq!((step.from, step.to, step.system_note.clone(), step.at), (Some(Status::Submitted), Status::Approved, Some(note), Timestamp::from_millis(9)));
+        assert_eq!((step.from, step.to, step.system_note.clone(), step.at), (Some(Status::Submitted), Status::Approved, Some(note.clone()), Timestamp::from_millis(9)));
+        drop(conn);
+
+        // Paid: the step to refunded gives the receipt number in the same update.
+        let (sent, paid) = (Note::SentToBank, Note::BankPaid { bank_reference: "B1".into() });
+        let to_paying = applications::NewEvent { from: Some(Status::Approved), to: Status::Paying, system_note: Some(&sent), ..approve };
+        let to_refunded = applications::NewEvent { from: Some(Status::Paying), to: Status::Refunded, system_note: Some(&paid), ..approve };
+        let mut tx = db.begin_write().await.unwrap();
+        let (paying, _) = applications::step_naming_no_staff(&mut tx, &approved, &to_paying, None, 12).await.unwrap().expect("moved");
+        assert_eq!(paying.receipt_number, None);
+        let (refunded, _) =
+            applications::step_naming_no_staff(&mut tx, &paying, &to_refunded, Some("RF202612070000000001"), 13).await.unwrap().expect("moved");
+        tx.commit().await.unwrap();
+        let mut conn = db.pool().acquire().await.unwrap();
+        assert_eq!(refunded.receipt_number.as_deref(), Some("RF202612070000000001"));
+        assert_eq!(applications::by_id(&mut conn, &id).await.unwrap(), Some(refunded.clone()), "as a read finds it");
+        let by_receipt = applications::by_receipt_number(&mut conn, "RF202612070000000001").await.unwrap();
+        assert_eq!(by_receipt.map(|a| a.id), Some(id.clone()));
     }
 
 

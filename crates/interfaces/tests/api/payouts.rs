@@ -1,6 +1,8 @@
 //! Money moves once: approved refunds are paid through the sandbox bank, callbacks are signed,
 //! fresh and idempotent, failures are shown and retried without two live attempts.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 use yajin_app::demo;
 use yajin_channels::signature;
@@ -8,7 +10,7 @@ use yajin_sandbox_bank::Faults;
 use yajin_testdb::on_both_databases;
 
 use crate::applications::body;
-use crate::harness::{spawn_app_with_bank, spawn_paying_app, Bank, TestApp, CHANNEL_SECRET};
+use crate::harness::{channel_to, spawn_app_with_bank, spawn_paying_app, Bank, TestApp, CHANNEL_SECRET};
 
 const A: &str = demo::MERCHANT_A.phone;
 
@@ -118,6 +120,37 @@ on_both_databases! {
         let unknown = app.post(&format!("/api/v1/payouts/{second}/retry"), &finance, json!({})).await;
         assert_eq!((unknown.status, unknown.code()), (409, "payout_outcome_unknown"));
         // The reservation still holds the money: the deposit is not free to pay twice.
+        ledger_balances(&app).await;
+    }
+
+    async fn a_payout_settled_by_callback_is_not_looked_at_again(db) {
+        // The test runs the worker: one run sends the payout, which the bank is processing.
+        let app = spawn_app_with_bank(db, Bank { faults: Faults::default(), worker: false, callbacks: false }).await;
+        let token = app.merchant(A).await;
+        let id = app.post("/api/v1/refund-applications", &token, body("DEMO-AUTO-01")).await.body["id"].as_str().unwrap().to_owned();
+        let channel = channel_to(app.bank.as_deref().unwrap(), Duration::from_secs(5));
+        assert!(yajin_app::worker::run_once(&app.app, &channel, "test", 5_000).await.unwrap());
+        let path = format!("/api/v1/refund-applications/{id}");
+        let sent = app.get(&path, &token).await;
+        assert_eq!((sent.body["status"].as_str(), sent.body["payout"]["status"].as_str()), (Some("paying"), Some("sent")));
+        let job = || async {
+            sqlx::query_as::<_, (String, i64)>("SELECT status, attempts FROM jobs WHERE dedupe_key = $1")
+                .bind(format!("payout:{id}")).fetch_one(app.db.pool()).await.unwrap()
+        };
+        assert_eq!(job().await, ("queued".to_owned(), 1), "to ask the bank again in a second");
+
+        // The bank's callback says it paid, before the job's next look.
+        let payout = sent.body["payout"]["id"].as_str().unwrap().to_owned();
+        let paid = json!({"kind": "payout", "id": payout, "status": "succeeded", "bank_reference": "SBX-CB-1", "paid_at_ms": signature::now_s() * 1000});
+        assert_eq!(callback(&app, &paid, signature::now_s(), CHANNEL_SECRET).await, 204);
+        assert_eq!(app.get(&path, &token).await.body["status"], "refunded");
+        assert_eq!(job().await, ("done".to_owned(), 1), "the job is over with the payout");
+        // Past the time it would have looked again, the worker runs what is due (the text
+        // telling the merchant) and never the payout's job.
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
+        while yajin_app::worker::run_once(&app.app, &channel, "test", 5_000).await.unwrap() {}
+        assert_eq!(job().await, ("done".to_owned(), 1), "claimed once");
+        assert_eq!(app.bank_payments().await.iter().filter(|p| p.1 == id).count(), 1);
         ledger_balances(&app).await;
     }
 

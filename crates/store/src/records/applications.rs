@@ -543,13 +543,15 @@ pub async fn append_event(conn: &mut Conn, e: &NewEvent<'_>, now_ms: i64) -> Res
 
 /// A step that names no staff member (the system's, or the merchant's): moves `a` from its
 /// status to `e.to` and appends `e`, and gives back the row and the event as stored without
-/// reading either back ([`as_appended`]: no staff name to look up). None, changing nothing,
-/// when the row was no longer in `a`'s status (someone moved it first). One statement on
-/// PostgreSQL (the event is appended only for the row moved); two on SQLite.
+/// reading either back ([`as_appended`]: no staff name to look up). `receipt_number`, for the
+/// step to refunded, is given to a row that has none yet, in the same update. None, changing
+/// nothing, when the row was no longer in `a`'s status (someone moved it first). One
+/// statement on PostgreSQL (the event is appended only for the row moved); two on SQLite.
 pub async fn step_naming_no_staff(
     conn: &mut Conn,
     a: &Application,
     e: &NewEvent<'_>,
+    receipt_number: Option<&str>,
     now_ms: i64,
 ) -> Result<Option<(Application, Event)>, StoreError> {
     if e.application_id != a.id || e.from != Some(a.status) {
@@ -558,20 +560,30 @@ pub async fn step_naming_no_staff(
     if !matches!(e.actor_role, Role::Merchant | Role::System) {
         return Err(StoreError::Corrupt(format!("a step of {} names a staff member", a.id)));
     }
-    // `$1` the application, `$2` the time, `$3` from, `$4` to: the event's own values.
-    const MOVE: &str = "UPDATE refund_applications SET status = $4, updated_at = $2 WHERE id = $1 AND status = $3";
+    // `$1` the application, `$2` the time, `$3` from, `$4` to: the event's own values; then
+    // the receipt number (`$10` after the event's, `$5` alone).
+    fn moving(receipt: &str) -> String {
+        format!(
+            "UPDATE refund_applications SET status = $4, updated_at = $2, receipt_number = COALESCE(receipt_number, {receipt})
+             WHERE id = $1 AND status = $3"
+        )
+    }
     let moved = if conn.backend() == crate::Backend::Postgres {
         static MOVE_AND_APPEND: LazyLock<String> = LazyLock::new(|| {
             format!(
-                "WITH moved AS ({MOVE} RETURNING id)
+                "WITH moved AS ({} RETURNING id)
                  INSERT INTO application_events (application_id, at, from_status, to_status, actor_role, actor_id,
                      note, detail, system_note)
-                 SELECT id, $2, $3, $4, $5, $6, $7, $8, $9 FROM moved"
+                 SELECT id, $2, $3, $4, $5, $6, $7, $8, $9 FROM moved",
+                moving("$10")
             )
         });
-        bind_event(query(&MOVE_AND_APPEND).bind(&a.id).bind(now_ms), e).execute(&mut *conn).await?.rows_affected()
+        let moved = bind_event(query(&MOVE_AND_APPEND).bind(&a.id).bind(now_ms), e).bind(receipt_number);
+        moved.execute(&mut *conn).await?.rows_affected()
     } else {
-        let moved = query(MOVE).bind(&a.id).bind(now_ms).bind(a.status.as_str()).bind(e.to.as_str());
+        static MOVE: LazyLock<String> = LazyLock::new(|| moving("$5"));
+        let moved =
+            query(&MOVE).bind(&a.id).bind(now_ms).bind(a.status.as_str()).bind(e.to.as_str()).bind(receipt_number);
         let moved = moved.execute(&mut *conn).await?.rows_affected();
         if moved == 1 {
             bind_event(query(INSERT_EVENT).bind(&a.id).bind(now_ms), e).execute(&mut *conn).await?;
@@ -581,7 +593,12 @@ pub async fn step_naming_no_staff(
     if moved != 1 {
         return Ok(None);
     }
-    let application = Application { status: e.to, updated_at: Timestamp::from_millis(now_ms), ..a.clone() };
+    let application = Application {
+        status: e.to,
+        updated_at: Timestamp::from_millis(now_ms),
+        receipt_number: a.receipt_number.clone().or_else(|| receipt_number.map(str::to_owned)),
+        ..a.clone()
+    };
     Ok(Some((application, as_appended(e, now_ms))))
 }
 
@@ -679,16 +696,6 @@ fn from_row(r: &Row) -> Result<Application, StoreError> {
         created_at: Timestamp::from_millis(r.try_get("created_at")?),
         updated_at: Timestamp::from_millis(r.try_get("updated_at")?),
     })
-}
-
-/// Gives a refunded application its receipt number.
-pub async fn set_receipt_number(conn: &mut Conn, id: &str, number: &str) -> Result<(), StoreError> {
-    query("UPDATE refund_applications SET receipt_number = $1 WHERE id = $2 AND receipt_number IS NULL")
-        .bind(number)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 pub async fn by_receipt_number(conn: &mut Conn, number: &str) -> Result<Option<Application>, StoreError> {

@@ -134,6 +134,19 @@ pub async fn reschedule(
     Ok(n == 1)
 }
 
+/// The queued job under `dedupe_key` is over before it runs again: what it would have found
+/// to do was done elsewhere (a payout the bank's callback settled while its job waited to look
+/// again). A job running now is left to its claim, which finds nothing to do. Whether one was.
+pub async fn finish_queued(conn: &mut Conn, dedupe_key: &str, now_ms: i64) -> Result<bool, StoreError> {
+    let n = query("UPDATE jobs SET status = 'done', updated_at = $1 WHERE dedupe_key = $2 AND status = 'queued'")
+        .bind(now_ms)
+        .bind(dedupe_key)
+        .execute(conn)
+        .await?
+        .rows_affected();
+    Ok(n == 1)
+}
+
 /// Whether any job is due (a read: an idle worker asks this instead of taking the write lock).
 pub async fn any_due(conn: &mut Conn, now_ms: i64) -> Result<bool, StoreError> {
     // Two walks of the index in its order, one per kind of due job, each stopping at the first

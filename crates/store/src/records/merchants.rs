@@ -219,6 +219,28 @@ pub(crate) fn applicant_of_row(row: &Row) -> Result<Applicant, StoreError> {
     })
 }
 
+/// Whom a payout pays, in one read: the account name and the card, which is `own_card` when
+/// the payout carries one (a card the merchant changed to), else the bound card, opened.
+pub async fn payee(
+    conn: &mut Conn,
+    vault: &Vault,
+    merchant_id: &str,
+    own_card: Option<String>,
+) -> Result<(String, String), StoreError> {
+    let row = query("SELECT name, bank_card_sealed, bank_card_key_id FROM merchants WHERE id = $1")
+        .bind(merchant_id)
+        .fetch_one(conn)
+        .await?;
+    let card = match own_card {
+        Some(card) => card,
+        None => {
+            let sealed = Sealed { bytes: row.try_get("bank_card_sealed")?, key_id: row.try_get("bank_card_key_id")? };
+            vault.open(&sealed, &context(merchant_id, "bank_card"))?
+        }
+    };
+    Ok((row.try_get("name")?, card))
+}
+
 /// The bound card in clear: only for a payout, which needs it.
 pub async fn bank_card_for_payout(conn: &mut Conn, vault: &Vault, merchant_id: &str) -> Result<String, StoreError> {
     let row = query("SELECT bank_card_sealed, bank_card_key_id FROM merchants WHERE id = $1")

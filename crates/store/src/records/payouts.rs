@@ -46,7 +46,8 @@ fn from_row(r: &Row) -> Result<Payout, StoreError> {
     })
 }
 
-/// A new `pending` attempt; a conflict means a live one exists already.
+/// A new `pending` attempt, given back as written (nothing read back); a conflict means a live
+/// one exists already.
 pub async fn insert(
     conn: &mut Conn,
     application_id: &str,
@@ -55,7 +56,7 @@ pub async fn insert(
     channel: &str,
     card_last4: &str,
     now_ms: i64,
-) -> Result<String, StoreError> {
+) -> Result<Payout, StoreError> {
     let id = new_id("po");
     query(
         "INSERT INTO payouts (id, application_id, attempt, amount_fen, channel, card_last4, status, created_at, updated_at)
@@ -70,7 +71,22 @@ pub async fn insert(
     .bind(now_ms)
     .execute(conn)
     .await?;
-    Ok(id)
+    let now = Timestamp::from_millis(now_ms);
+    Ok(Payout {
+        id,
+        application_id: application_id.to_owned(),
+        attempt,
+        amount,
+        channel: channel.to_owned(),
+        card_last4: card_last4.to_owned(),
+        status: "pending".to_owned(),
+        bank_reference: None,
+        failure_code: None,
+        failure_message: None,
+        paid_at: None,
+        created_at: now,
+        updated_at: now,
+    })
 }
 
 pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<Payout>, StoreError> {
@@ -137,8 +153,9 @@ pub struct Answer<'a> {
     pub paid_at: Option<i64>,
 }
 
-/// Moves the attempt from one of `from` to `to`; false when it was elsewhere (someone else
-/// moved it first: the caller re-reads instead of moving it twice).
+/// Moves the attempt from one of `from` to `to`, and gives it back as it now stands; None when
+/// it was elsewhere (someone else moved it first: the caller re-reads instead of moving it
+/// twice).
 pub async fn advance(
     conn: &mut Conn,
     id: &str,
@@ -146,12 +163,12 @@ pub async fn advance(
     to: &str,
     answer: &Answer<'_>,
     now_ms: i64,
-) -> Result<bool, StoreError> {
+) -> Result<Option<Payout>, StoreError> {
     let sources = from.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
-    let n = query(&format!(
+    let row = query(&format!(
         "UPDATE payouts SET status = $1, bank_reference = COALESCE($2, bank_reference), failure_code = $3,
              failure_message = $4, paid_at = $5, updated_at = $6
-         WHERE id = $7 AND status IN ({sources})"
+         WHERE id = $7 AND status IN ({sources}) RETURNING {COLUMNS}"
     ))
     .bind(to)
     .bind(answer.bank_reference)
@@ -160,10 +177,9 @@ pub async fn advance(
     .bind(answer.paid_at)
     .bind(now_ms)
     .bind(id)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(n == 1)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(from_row).transpose()
 }
 
 /// The payouts with these ids (any that exist).

@@ -510,11 +510,13 @@ pub async fn record_device_received(
     Ok(n == 1)
 }
 
-/// Ends the terminal's binding to its merchant (解绑) once its termination refund is paid.
-pub async fn unbind(conn: &mut Conn, id: &str, at_ms: i64) -> Result<(), StoreError> {
-    query("UPDATE terminals SET unbound_at = $1 WHERE id = $2 AND unbound_at IS NULL")
+/// Ends the binding of a terminated terminal to its merchant (解绑) once its deposit is paid
+/// back (an active terminal stays bound): one statement, nothing read first.
+pub async fn unbind_if_terminated(conn: &mut Conn, id: &str, at_ms: i64) -> Result<(), StoreError> {
+    query("UPDATE terminals SET unbound_at = $1 WHERE id = $2 AND unbound_at IS NULL AND status = $3")
         .bind(at_ms)
         .bind(id)
+        .bind(TerminalStatus::Terminated.as_str())
         .execute(conn)
         .await?;
     Ok(())
