@@ -76,7 +76,9 @@ pub mod model {
 #[derive(Clone)]
 pub struct App {
     pub db: Db,
-    pub vault: Vault,
+    /// Shared, not copied: an `App` is cloned for every request and many use cases, and the
+    /// vault's ciphers and keys are the largest thing it holds.
+    pub vault: Arc<Vault>,
     pub clock: Arc<dyn Clock>,
     pub sms: Arc<dyn SmsGateway>,
     /// Refund submits waiting for a batch (PostgreSQL; see [`batches`]).
@@ -85,7 +87,7 @@ pub struct App {
 
 impl App {
     pub fn new(db: Db, vault: Vault, clock: Arc<dyn Clock>, sms: Arc<dyn SmsGateway>) -> App {
-        App { db, vault, clock, sms, submit_batches: Arc::default() }
+        App { db, vault: Arc::new(vault), clock, sms, submit_batches: Arc::default() }
     }
 
     pub fn now_ms(&self) -> i64 {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use yajin::http::{self, AppState};
+use yajin::http::{self, AppState, Shared};
 use yajin_app::provisioning::{self, DepositInput, TerminalInput};
 use yajin_app::{demo, Actor, App, SystemClock};
 use yajin_channels::sms::SandboxSms;
@@ -52,7 +52,7 @@ async fn main() {
 }
 
 async fn serve(app: App) -> String {
-    let state = AppState {
+    let state = AppState::from(Shared {
         app,
         metrics: http::recorder(),
         started: Arc::new(Instant::now()),
@@ -60,7 +60,7 @@ async fn serve(app: App) -> String {
         channel: None,
         site: Default::default(),
         trusted_proxies: Arc::new(Vec::new()),
-    };
+    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let service = yajin::router(state).into_make_service_with_connect_info::<SocketAddr>();

@@ -11,7 +11,7 @@ use yajin_app::{App, SystemClock};
 
 use crate::config::{ChannelConfig, DbConfig, KeyConfig, ServeConfig, SmsConfig};
 use crate::files;
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, Shared};
 use crate::Failure;
 use yajin_app::worker;
 use yajin_channels::gateway::PlainHttp;
@@ -127,7 +127,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), Failure> {
     let callbacks =
         channel.as_ref().map(|(c, secret)| http::ChannelSecret { name: c.name().to_owned(), secret: secret.clone() });
     let site = http::Site { https: config.public_url.starts_with("https://"), demo: config.demo };
-    let state = AppState {
+    let state = AppState::from(Shared {
         app,
         metrics: http::recorder(),
         started: Arc::new(Instant::now()),
@@ -135,7 +135,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), Failure> {
         channel: callbacks,
         site,
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),
-    };
+    });
     let shutdown = shutdown_signal()?;
     print_banner(&config, address, bank_url.as_deref());
     let service = crate::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use yajin::http::{self, AppState, ChannelSecret};
+use yajin::http::{self, AppState, ChannelSecret, Shared};
 use yajin_app::applications::{self, ApplyInput};
 use yajin_app::idempotency::Replay;
 use yajin_app::{demo, App, SystemClock};
@@ -75,7 +75,7 @@ async fn world(test: TestDb, refunds: usize, faults: Faults, callbacks: bool) ->
 
     let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server_address = server.local_addr().unwrap();
-    let state = AppState {
+    let state = AppState::from(Shared {
         app: app.clone(),
         metrics: http::recorder(),
         started: Arc::new(Instant::now()),
@@ -83,7 +83,7 @@ async fn world(test: TestDb, refunds: usize, faults: Faults, callbacks: bool) ->
         channel: Some(ChannelSecret { name: "sandbox".into(), secret: SECRET.as_bytes().to_vec() }),
         site: Default::default(),
         trusted_proxies: Arc::new(Vec::new()),
-    };
+    });
     let service = yajin::router(state).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(server, service).await });
 

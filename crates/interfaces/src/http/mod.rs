@@ -62,4 +62,4 @@ pub fn api(sandbox_sms: bool) -> Router<AppState> {
 
 pub use metrics::recorder;
 pub use metrics::track as track_metrics;
-pub use state::{AppState, ChannelSecret, Site};
+pub use state::{AppState, ChannelSecret, Shared, Site};

@@ -5,8 +5,27 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 use yajin_app::App;
 
+/// Every handler's state: cloned for each extractor of each request, so one count of a shared
+/// [`Shared`] rather than a copy of each field (the vault's keys, the channel's secret).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl From<Shared> for AppState {
+    fn from(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct Shared {
     pub app: App,
     pub metrics: PrometheusHandle,
     pub started: Arc<std::time::Instant>,

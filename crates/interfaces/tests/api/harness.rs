@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
-use yajin::http::{self, AppState};
+use yajin::http::{self, AppState, Shared};
 use yajin_app::clock::ManualClock;
 use yajin_app::{demo, App, Clock, SystemClock};
 use yajin_channels::gateway::PlainHttp;
@@ -164,7 +164,7 @@ async fn start_keyed(
         channel = Some(http::ChannelSecret { name: "sandbox".into(), secret: CHANNEL_SECRET.to_vec() });
         bank_url = Some(url);
     }
-    let state = AppState {
+    let state = AppState::from(Shared {
         app: app.clone(),
         metrics: http::recorder(),
         started: Arc::new(Instant::now()),
@@ -172,7 +172,7 @@ async fn start_keyed(
         channel,
         site,
         trusted_proxies: Arc::new(trusted_proxies),
-    };
+    });
     let service = yajin::router(state).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await });
     TestApp { base: format!("http://{address}"), client: reqwest::Client::new(), db, clock, app, bank: bank_url }
