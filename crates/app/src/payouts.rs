@@ -9,7 +9,8 @@
 //!    completes here, without the bank);
 //! 2. *ask the bank* (no transaction): a `pending` payout is sent (again, harmlessly, after a
 //!    crash); a `sent` or `unknown` one is looked up, and sent only if the bank never saw it;
-//! 3. *record* (one transaction): `processing` → `sent`, look again soon; no answer →
+//! 3. *record* (one transaction): `processing` → `sent`, look again soon (recorded by the
+//!    worker in the transaction that reschedules the job); no answer →
 //!    `unknown`, look again later (never a new payout); `succeeded` → the transfers are posted,
 //!    the application is `refunded` with a receipt number; `failed` → `payout_failed` with the
 //!    bank's reason, the money stays reserved until finance retries.
@@ -44,14 +45,30 @@ struct Prepared {
     order: PayoutOrder,
 }
 
-/// Runs a payout job: `None` when it is over, else when to look again and why.
+/// What a payout job's run leaves to the worker, which records it with the job's outcome.
+pub(crate) struct PayRun {
+    /// `None` when the job is over, else when to look again and why.
+    pub(crate) next: Option<(i64, String)>,
+    /// The payout the bank is now processing, to record as `sent` in the transaction that
+    /// reschedules the job ([`record_sent_in`]): one transaction where there were two. A
+    /// crash before it commits leaves the payout `pending`, sent again (harmlessly) next time.
+    pub(crate) sent: Option<String>,
+}
+
+impl PayRun {
+    fn next(next: Option<(i64, String)>) -> PayRun {
+        PayRun { next, sent: None }
+    }
+}
+
+/// Runs a payout job.
 pub(crate) async fn pay(
     app: &App,
     channel: &dyn PayoutChannel,
     application_id: &str,
     attempts: i64,
-) -> Result<Option<(i64, String)>, AppError> {
-    let Some(prepared) = prepare(app, channel.name(), application_id).await? else { return Ok(None) };
+) -> Result<PayRun, AppError> {
+    let Some(prepared) = prepare(app, channel.name(), application_id).await? else { return Ok(PayRun::next(None)) };
     let Prepared { payout, order } = prepared;
     let answer = match payout.status.as_str() {
         "pending" => channel.pay(&order).await,
@@ -61,30 +78,31 @@ pub(crate) async fn pay(
             other => other,
         },
     };
-    match answer {
+    let later = match answer {
         Ok(BankStatus::Processing) => {
-            record_sent(app, &payout.id).await?;
-            Ok(Some((POLL_MS.max(crate::backoff::backoff_ms(attempts - 1) / 4), "the bank is processing".into())))
+            let poll = POLL_MS.max(crate::backoff::backoff_ms(attempts - 1) / 4);
+            return Ok(PayRun { next: Some((poll, "the bank is processing".into())), sent: Some(payout.id) });
         }
         Ok(BankStatus::Succeeded { bank_reference, paid_at_ms }) => {
             succeeded(app, &payout.id, &bank_reference, paid_at_ms).await?;
-            Ok(None)
+            None
         }
         Ok(BankStatus::Failed { failure_code, failure_message }) => {
             failed(app, &payout.id, &failure_code, &failure_message).await?;
-            Ok(None)
+            None
         }
         Ok(BankStatus::NotFound) => {
-            Ok(Some((crate::backoff::backoff_ms(attempts), "the bank does not know the payout yet".into())))
+            Some((crate::backoff::backoff_ms(attempts), "the bank does not know the payout yet".into()))
         }
         Err(ChannelError::Unknown(why)) => {
             record_unknown(app, &payout.id).await?;
-            Ok(Some((crate::backoff::backoff_ms(attempts), format!("no answer; ask the bank again: {why}"))))
+            Some((crate::backoff::backoff_ms(attempts), format!("no answer; ask the bank again: {why}")))
         }
         Err(ChannelError::NotDone(why)) => {
-            Ok(Some((crate::backoff::backoff_ms(attempts), format!("the bank did nothing: {why}"))))
+            Some((crate::backoff::backoff_ms(attempts), format!("the bank did nothing: {why}")))
         }
-    }
+    };
+    Ok(PayRun::next(later))
 }
 
 /// Recovery point 1: the payout row exists before the bank hears of it.
@@ -231,10 +249,10 @@ async fn advance(
     }
 }
 
-async fn record_sent(app: &App, payout_id: &str) -> Result<(), AppError> {
-    let mut tx = app.db.begin_write().await?;
-    advance(&mut tx, payout_id, &["pending", "unknown"], "sent", &Answer::default(), app.now_ms()).await?;
-    tx.commit().await?;
+/// The bank is processing the payout: recorded as `sent` in `tx` (a late `processing` after a
+/// final answer changes nothing).
+pub(crate) async fn record_sent_in(tx: &mut Tx, payout_id: &str, now: i64) -> Result<(), AppError> {
+    advance(tx, payout_id, &["pending", "unknown"], "sent", &Answer::default(), now).await?;
     Ok(())
 }
 
@@ -318,7 +336,10 @@ pub async fn failed(app: &App, payout_id: &str, code: &str, message: &str) -> Re
 /// A payout the bank is processing: recorded as sent (a late `processing` after a final
 /// answer changes nothing).
 pub async fn processing(app: &App, payout_id: &str) -> Result<(), AppError> {
-    record_sent(app, payout_id).await
+    let mut tx = app.db.begin_write().await?;
+    record_sent_in(&mut tx, payout_id, app.now_ms()).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -63,9 +63,14 @@ async fn run(
     next_lease_ms: Option<i64>,
 ) -> Result<Option<Job>, AppError> {
     let payload: serde_json::Value = serde_json::from_str(&job.payload).unwrap_or_default();
+    // A payout the bank is now processing, recorded `sent` with the job's outcome below.
+    let mut sent = None;
     let next = match job.kind.as_str() {
         "payout" => match payload["application_id"].as_str() {
-            Some(id) => payouts::pay(app, channel, id, job.attempts).await,
+            Some(id) => payouts::pay(app, channel, id, job.attempts).await.map(|run| {
+                sent = run.sent;
+                run.next
+            }),
             None => Err(AppError::Unexpected(format!("payout job {} without an application", job.id))),
         },
         "collection" => match payload["collection_id"].as_str() {
@@ -84,6 +89,9 @@ async fn run(
     };
     let now = app.now_ms();
     let mut tx = app.db.begin_write().await?;
+    if let Some(payout_id) = &sent {
+        payouts::record_sent_in(&mut tx, payout_id, now).await?;
+    }
     match next {
         Ok(None) => {
             jobs::complete(&mut tx, job, worker, now).await?;
