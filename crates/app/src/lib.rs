@@ -48,10 +48,12 @@ pub mod worker;
 use std::sync::Arc;
 
 use yajin_channels::sms::SmsGateway;
-use yajin_core::application::Role;
+use yajin_core::application::{Role, Status};
+use yajin_core::notice::Note;
 use yajin_core::validation::FieldError;
 use yajin_store::audit::{self, AuditEntry};
 use yajin_store::pii::Vault;
+use yajin_store::records::applications::{Application, NewEvent};
 use yajin_store::{Db, StoreError, Tx};
 
 pub use clock::{Clock, SystemClock};
@@ -158,6 +160,28 @@ impl Actor {
         now_ms: i64,
     ) {
         audit::at_commit(tx, vault, self.entry(action, entity, entity_id, detail), now_ms);
+    }
+
+    /// The timeline step of this actor moving `a` to `to`, in their `words` and with the
+    /// system's `note`, with `detail` (JSON): review's and the payouts' steps alike.
+    pub(crate) fn step_of<'a>(
+        &'a self,
+        a: &'a Application,
+        to: Status,
+        words: &'a str,
+        note: Option<&'a Note>,
+        detail: &'a str,
+    ) -> NewEvent<'a> {
+        NewEvent {
+            application_id: &a.id,
+            from: Some(a.status),
+            to,
+            actor_role: self.role,
+            actor_id: &self.id,
+            note: words,
+            system_note: note,
+            detail,
+        }
     }
 
     /// What this actor did, as an entry of the audit chain (for [`audit::append_many`]).

@@ -27,7 +27,6 @@ use yajin_core::notice::{Note, Notice};
 use yajin_core::Timestamp;
 use yajin_store::records::applications::{self, Application, Mark};
 
-use crate::review::step_of;
 use yajin_store::records::payouts::{self, Answer, Payout};
 use yajin_store::records::{jobs, merchants, terminals};
 use yajin_store::{ledger, StoreError, Tx};
@@ -170,14 +169,14 @@ pub(crate) fn last4(masked: &str) -> String {
 /// PostgreSQL, nothing read back); false if it had moved already.
 async fn step(tx: &mut Tx, a: &Application, to: Status, note: Note, now: i64) -> Result<bool, AppError> {
     let actor = Actor::system();
-    let event = step_of(a, to, &actor, "", Some(&note), "{}");
+    let event = actor.step_of(a, to, "", Some(&note), "{}");
     Ok(applications::step_naming_no_staff(tx, a, &event, None, now).await?.is_some())
 }
 
 /// [`step`] to refunded, which gives the application its receipt number in the same update.
 async fn step_to_refunded(tx: &mut Tx, a: &Application, note: Note, now: i64) -> Result<bool, AppError> {
     let actor = Actor::system();
-    let event = step_of(a, Status::Refunded, &actor, "", Some(&note), "{}");
+    let event = actor.step_of(a, Status::Refunded, "", Some(&note), "{}");
     let receipt = receipt_number(now);
     Ok(applications::step_naming_no_staff(tx, a, &event, Some(&receipt), now).await?.is_some())
 }
@@ -194,7 +193,7 @@ async fn step_by_staff(
     if !applications::transition_by(tx, &a.id, a.status, to, Mark::None, now).await? {
         return Ok(false);
     }
-    applications::append_event(tx, &step_of(a, to, actor, "", Some(&note), "{}"), now).await?;
+    applications::append_event(tx, &actor.step_of(a, to, "", Some(&note), "{}"), now).await?;
     Ok(true)
 }
 
@@ -383,22 +382,22 @@ pub async fn retry(
     if a.status != Status::PayoutFailed || latest.as_deref() != Some(payout_id) {
         return Err(RetryError::InvalidState(format!("application {}", a.status.as_str())));
     }
-    let id = match payouts::insert(tx, &a.id, old.attempt + 1, old.amount, &old.channel, &old.card_last4, now).await {
-        Ok(payout) => payout.id,
+    let payout = match payouts::insert(tx, &a.id, old.attempt + 1, old.amount, &old.channel, &old.card_last4, now).await
+    {
+        Ok(payout) => payout,
         Err(e) if e.is_conflict() => return Err(RetryError::InvalidState("retried already".into())),
         Err(e) => return Err(e.into()),
     };
     // Retried to the card the failed attempt was for.
     if let Some(card) = payouts::card(tx, &app.vault, &old.id).await? {
-        payouts::set_card(tx, &app.vault, &id, &card).await?;
+        payouts::set_card(tx, &app.vault, &payout.id, &card).await?;
     }
     if !step_by_staff(tx, &a, Status::Paying, actor, Note::FinanceRetried, now).await? {
         return Err(RetryError::InvalidState(format!("application {}", a.status.as_str())));
     }
     let payload = serde_json::json!({"application_id": a.id}).to_string();
     jobs::enqueue(tx, "payout", &job_key(&a.id, old.attempt + 1), &payload, now, now).await?;
-    actor.audit(&app.vault, tx, "retry_payout", "payout", &id, serde_json::json!({"previous": payout_id}), now);
-    let payout = payouts::by_id(tx, &id).await?.ok_or(RetryError::NotFound)?;
+    actor.audit(&app.vault, tx, "retry_payout", "payout", &payout.id, serde_json::json!({"previous": payout_id}), now);
     Ok(work.finish(payout).await?)
 }
 

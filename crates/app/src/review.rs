@@ -187,31 +187,9 @@ async fn record(
     now: i64,
 ) -> Result<(), StoreError> {
     let detail_text = detail.to_string();
-    applications::append_event(tx, &step_of(a, to, actor, said.words, said.note.as_ref(), &detail_text), now).await?;
+    applications::append_event(tx, &actor.step_of(a, to, said.words, said.note.as_ref(), &detail_text), now).await?;
     audit_step(vault, tx, a, to, actor, detail, now);
     Ok(())
-}
-
-/// The timeline step of `actor` moving `a` to `to`, in their `words` and with the system's
-/// `note`, with `detail` (JSON).
-pub(crate) fn step_of<'a>(
-    a: &'a Application,
-    to: Status,
-    actor: &'a Actor,
-    words: &'a str,
-    note: Option<&'a Note>,
-    detail: &'a str,
-) -> NewEvent<'a> {
-    NewEvent {
-        application_id: &a.id,
-        from: Some(a.status),
-        to,
-        actor_role: actor.role,
-        actor_id: &actor.id,
-        note: words,
-        system_note: note,
-        detail,
-    }
 }
 
 /// The audit chain's entry for `actor` moving `a` to `to`, appended as the transaction commits.
