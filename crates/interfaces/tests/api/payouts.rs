@@ -34,6 +34,55 @@ async fn ledger_balances(app: &TestApp) {
     assert_eq!(yajin_store::ledger::verify(&mut conn).await.unwrap(), []);
 }
 
+/// A refund approved at once whose payout the test's worker sent (the bank is processing it),
+/// its job queued to ask the bank again in a second: what a callback then settles.
+struct Waiting {
+    app: TestApp,
+    token: String,
+    id: String,
+    path: String,
+    payout: String,
+    channel: yajin_channels::payout::HttpChannel,
+}
+
+async fn sent_and_waiting(db: yajin_store::Db) -> Waiting {
+    // The test runs the worker: one run sends the payout, which the bank is processing.
+    let app = spawn_app_with_bank(db, Bank { faults: Faults::default(), worker: false, callbacks: false }).await;
+    let token = app.merchant(A).await;
+    let id = app.post("/api/v1/refund-applications", &token, body("DEMO-AUTO-01")).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let channel = channel_to(app.bank.as_deref().unwrap(), Duration::from_secs(5));
+    assert!(yajin_app::worker::run_once(&app.app, &channel, "test", 5_000).await.unwrap());
+    let path = format!("/api/v1/refund-applications/{id}");
+    let sent = app.get(&path, &token).await;
+    assert_eq!((sent.body["status"].as_str(), sent.body["payout"]["status"].as_str()), (Some("paying"), Some("sent")));
+    let payout = sent.body["payout"]["id"].as_str().unwrap().to_owned();
+    let waiting = Waiting { app, token, id, path, payout, channel };
+    assert_eq!(waiting.job().await, ("queued".to_owned(), 1), "to ask the bank again in a second");
+    waiting
+}
+
+impl Waiting {
+    /// The payout job's status and how often it was claimed.
+    async fn job(&self) -> (String, i64) {
+        sqlx::query_as::<_, (String, i64)>("SELECT status, attempts FROM jobs WHERE dedupe_key = $1")
+            .bind(format!("payout:{}", self.id))
+            .fetch_one(self.app.db.pool())
+            .await
+            .unwrap()
+    }
+
+    /// Past the time the job would have looked again, the worker runs what is due (the text
+    /// telling the merchant) and never the payout's job.
+    async fn never_claimed_again(&self) {
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
+        while yajin_app::worker::run_once(&self.app.app, &self.channel, "test", 5_000).await.unwrap() {}
+        assert_eq!(self.job().await, ("done".to_owned(), 1), "claimed once");
+    }
+}
+
 on_both_databases! {
     async fn callbacks_are_signed_fresh_and_applied_once(db) {
         let app = spawn_paying_app(db, Faults { duplicate_callback_rate: 1.0, ..Faults::default() }).await;
@@ -65,6 +114,12 @@ on_both_databases! {
         assert_eq!(callback(&app, &processing, now, CHANNEL_SECRET).await, 204);
         let unknown = json!({"kind": "payout", "id": "po_nope", "status": "processing"});
         assert_eq!(callback(&app, &unknown, now, CHANNEL_SECRET).await, 404);
+        // A final word on a payout that is not ours is refused too (it is looked up only when
+        // nothing moved), and moves nothing.
+        let unknown_paid = json!({"kind": "payout", "id": "po_nope", "status": "succeeded", "bank_reference": "X", "paid_at_ms": 1_800_000_000_000i64});
+        assert_eq!(callback(&app, &unknown_paid, now, CHANNEL_SECRET).await, 404);
+        let unknown_failed = json!({"kind": "payout", "id": "po_nope", "status": "failed", "failure_code": "x", "failure_message": "x"});
+        assert_eq!(callback(&app, &unknown_failed, now, CHANNEL_SECRET).await, 404);
 
         let after = app.get(&path, &token).await;
         assert_eq!(after.body["status"], "refunded");
@@ -124,34 +179,33 @@ on_both_databases! {
     }
 
     async fn a_payout_settled_by_callback_is_not_looked_at_again(db) {
-        // The test runs the worker: one run sends the payout, which the bank is processing.
-        let app = spawn_app_with_bank(db, Bank { faults: Faults::default(), worker: false, callbacks: false }).await;
-        let token = app.merchant(A).await;
-        let id = app.post("/api/v1/refund-applications", &token, body("DEMO-AUTO-01")).await.body["id"].as_str().unwrap().to_owned();
-        let channel = channel_to(app.bank.as_deref().unwrap(), Duration::from_secs(5));
-        assert!(yajin_app::worker::run_once(&app.app, &channel, "test", 5_000).await.unwrap());
-        let path = format!("/api/v1/refund-applications/{id}");
-        let sent = app.get(&path, &token).await;
-        assert_eq!((sent.body["status"].as_str(), sent.body["payout"]["status"].as_str()), (Some("paying"), Some("sent")));
-        let job = || async {
-            sqlx::query_as::<_, (String, i64)>("SELECT status, attempts FROM jobs WHERE dedupe_key = $1")
-                .bind(format!("payout:{id}")).fetch_one(app.db.pool()).await.unwrap()
-        };
-        assert_eq!(job().await, ("queued".to_owned(), 1), "to ask the bank again in a second");
+        let waiting = sent_and_waiting(db).await;
+        let (app, id) = (&waiting.app, &waiting.id);
 
         // The bank's callback says it paid, before the job's next look.
-        let payout = sent.body["payout"]["id"].as_str().unwrap().to_owned();
-        let paid = json!({"kind": "payout", "id": payout, "status": "succeeded", "bank_reference": "SBX-CB-1", "paid_at_ms": signature::now_s() * 1000});
-        assert_eq!(callback(&app, &paid, signature::now_s(), CHANNEL_SECRET).await, 204);
-        assert_eq!(app.get(&path, &token).await.body["status"], "refunded");
-        assert_eq!(job().await, ("done".to_owned(), 1), "the job is over with the payout");
-        // Past the time it would have looked again, the worker runs what is due (the text
-        // telling the merchant) and never the payout's job.
-        tokio::time::sleep(Duration::from_millis(1_200)).await;
-        while yajin_app::worker::run_once(&app.app, &channel, "test", 5_000).await.unwrap() {}
-        assert_eq!(job().await, ("done".to_owned(), 1), "claimed once");
-        assert_eq!(app.bank_payments().await.iter().filter(|p| p.1 == id).count(), 1);
-        ledger_balances(&app).await;
+        let paid = json!({"kind": "payout", "id": waiting.payout, "status": "succeeded", "bank_reference": "SBX-CB-1", "paid_at_ms": signature::now_s() * 1000});
+        assert_eq!(callback(app, &paid, signature::now_s(), CHANNEL_SECRET).await, 204);
+        assert_eq!(app.get(&waiting.path, &waiting.token).await.body["status"], "refunded");
+        assert_eq!(waiting.job().await, ("done".to_owned(), 1), "the job is over with the payout");
+        waiting.never_claimed_again().await;
+        assert_eq!(app.bank_payments().await.iter().filter(|p| &p.1 == id).count(), 1);
+        ledger_balances(app).await;
+    }
+
+    async fn a_payout_refused_by_callback_is_not_looked_at_again(db) {
+        let waiting = sent_and_waiting(db).await;
+        let app = &waiting.app;
+
+        // The bank's callback says it refused, before the job's next look.
+        let refused = json!({"kind": "payout", "id": waiting.payout, "status": "failed", "failure_code": "account_closed", "failure_message": "closed"});
+        assert_eq!(callback(app, &refused, signature::now_s(), CHANNEL_SECRET).await, 204);
+        let failed = app.get(&waiting.path, &waiting.token).await;
+        assert_eq!((failed.body["status"].as_str(), failed.body["payout"]["status"].as_str()), (Some("payout_failed"), Some("failed")));
+        assert_eq!(waiting.job().await, ("done".to_owned(), 1), "the job is over with the payout");
+        waiting.never_claimed_again().await;
+        // The reservation still holds the money for finance's retry. (This sandbox bank did pay:
+        // the refusal is the test's own signed callback, which is what Yajin goes by.)
+        ledger_balances(app).await;
     }
 
     async fn a_paid_termination_refund_unbinds_the_terminal(db) {
