@@ -1,8 +1,27 @@
 //! Group commit for SQLite's one writer (the design notes' "group commit"): this process's
 //! writers take turns on one connection of their own; each runs in a savepoint of a transaction
-//! they share, and that transaction commits once for all of them: one durable commit
-//! (`synchronous=FULL`) per group instead of one per request. A writer's commit returns only
-//! after the group's commit: "committed" still means "on disk", and nobody is answered before.
+//! they share, and that transaction commits once for all of them: one durable commit per
+//! group instead of one per request. A writer's commit returns only after the group's commit
+//! is on disk: "committed" still means "on disk", and nobody is answered before.
+//!
+//! - The commit is made durable off the writer's thread. The writer connection commits with
+//!   `synchronous=NORMAL` (the WAL's frames written, not yet flushed) and hands the group's
+//!   members to the syncer, a thread of its own that flushes the WAL (`fdatasync`, as SQLite's
+//!   own `synchronous=FULL` does at each commit) and only then answers them, oldest group
+//!   first. Meanwhile the writer runs the next group's statements: with `FULL` it sat idle in
+//!   the flush, a third of its time (docs/benchmarks.md, session 31). The WAL is written in
+//!   order and a flush covers all of it, so a group is durable once a flush that began after
+//!   its commit returns, and with it every group before (SQLite's recovery keeps the WAL up
+//!   to its first frame that fails its checksum; a checkpoint flushes the WAL before it copies
+//!   anything into the database). A flush that fails is answered as a failed commit, and so is
+//!   every commit after it until the server restarts (after a failed `fsync`, Linux may have
+//!   dropped the unwritten pages: nothing can be promised any more).
+//! - What that changes, and what it does not: a member is still answered only once its work
+//!   is on disk, and whatever leaves the process because of a write (a payout sent to the
+//!   bank, a text, a callback's answer) follows a write of its own that was answered, so it
+//!   too follows a flush. A reader may see a group in the moment between its commit and its
+//!   flush; a power cut in that moment loses the group, whose members were never answered
+//!   (their retries, under the same idempotency keys, redo it).
 //!
 //! - A writer that fails or gives up rolls back its own savepoint; the others are untouched.
 //! - The group is committed by a committer task when it gets the turn. The turn is a fair lock,
@@ -46,6 +65,8 @@ pub(crate) struct Writer {
     /// does not show (a `BEGIN` that ran, a `ROLLBACK` that did not), or a savepoint no member
     /// owns.
     unsure: bool,
+    /// The syncer, which answers a committed group's members once it is durable.
+    syncer: std::sync::mpsc::Sender<Vec<Verdict>>,
 }
 
 /// The turn, and the committer task that commits the groups.
@@ -53,6 +74,41 @@ pub(crate) struct GroupCommit {
     turn: Arc<Mutex<Writer>>,
     committer: Arc<Notify>,
     handle: tokio::runtime::Handle,
+    /// Where committed groups go to be made durable and answered.
+    syncer: std::sync::mpsc::Sender<Vec<Verdict>>,
+}
+
+/// Makes the WAL file at a path durable (in production [`flush_wal`]; a test's may hold back
+/// or fail).
+pub(crate) type SyncWal = Box<dyn FnMut(&std::path::Path) -> std::io::Result<()> + Send>;
+
+/// Flushes the WAL file's written pages to disk, as SQLite does at each commit with
+/// `synchronous=FULL` where `fdatasync` exists (Debian's own build of SQLite).
+pub(crate) fn flush_wal(path: &std::path::Path) -> std::io::Result<()> {
+    std::fs::File::open(path)?.sync_data()
+}
+
+/// The syncer's thread: takes the groups committed since its last flush, flushes the WAL once,
+/// and answers their members, in the order they committed. Ends when the database handle
+/// (the last sender) is gone.
+fn sync_groups(wal: PathBuf, mut sync: SyncWal, groups: std::sync::mpsc::Receiver<Vec<Verdict>>) {
+    let mut failed: Option<String> = None;
+    while let Ok(first) = groups.recv() {
+        let mut members = first;
+        while let Ok(more) = groups.try_recv() {
+            members.extend(more);
+        }
+        if failed.is_none() {
+            if let Err(e) = sync(&wal) {
+                tracing::error!(error = %e, "flushing the WAL failed: no write is answered as done until a restart");
+                failed = Some(format!("flushing the write-ahead log failed: {e}"));
+            }
+        }
+        let verdict = failed.clone().map_or(Ok(()), Err);
+        for member in members {
+            drop(member.send(verdict.clone()));
+        }
+    }
 }
 
 impl GroupCommit {
@@ -65,6 +121,24 @@ impl GroupCommit {
         busy_timeout: Duration,
         pragmas: String,
     ) -> Result<GroupCommit, StoreError> {
+        GroupCommit::start_syncing(path, busy_timeout, pragmas, Box::new(flush_wal)).await
+    }
+
+    /// [`GroupCommit::start`] with the WAL made durable by `sync`.
+    pub(crate) async fn start_syncing(
+        path: PathBuf,
+        busy_timeout: Duration,
+        pragmas: String,
+        sync: SyncWal,
+    ) -> Result<GroupCommit, StoreError> {
+        let mut wal = path.clone().into_os_string();
+        wal.push("-wal");
+        let (syncer, groups) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("yajin-syncer".into())
+            .spawn(move || sync_groups(PathBuf::from(wal), sync, groups))
+            .map_err(|e| StoreError::Unreachable(format!("the WAL syncer: {e}")))?;
+        let committing = syncer.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -79,7 +153,8 @@ impl GroupCommit {
                         Ok(conn) => conn,
                         Err(e) => return drop(started.send(Err(e))),
                     };
-                    let writer = Writer { conn, busy_timeout, group: None, abandoned: false, unsure: false };
+                    let writer =
+                        Writer { conn, busy_timeout, group: None, abandoned: false, unsure: false, syncer: committing };
                     let turn = Arc::new(Mutex::new(writer));
                     let committer = Arc::new(Notify::new());
                     let (weak, wake) = (Arc::downgrade(&turn), committer.clone());
@@ -100,7 +175,7 @@ impl GroupCommit {
         let (turn, committer) = opened
             .await
             .map_err(|_| StoreError::Unreachable("the group committer stopped while starting".into()))??;
-        Ok(GroupCommit { turn, committer, handle })
+        Ok(GroupCommit { turn, committer, handle, syncer })
     }
 
     /// The writer thread's runtime: write use cases spawned here pass the turn from one to
@@ -137,11 +212,16 @@ impl GroupCommit {
         Ok(Member { writer, committer: self.committer.clone(), ended: false })
     }
 
-    /// Commits what is pending (at shutdown).
+    /// Commits what is pending and waits until it is durable (at shutdown).
     pub(crate) async fn flush(&self) {
         let mut writer = self.turn.lock().await;
         writer.settle();
         writer.commit_group();
+        drop(writer);
+        let (flushed, done) = oneshot::channel();
+        if self.syncer.send(vec![flushed]).is_ok() {
+            drop(done.await);
+        }
     }
 }
 
@@ -221,7 +301,9 @@ impl Writer {
             return;
         }
         match self.conn.batch_now("COMMIT") {
-            Ok(()) => self.group.take().unwrap_or_default().into_iter().for_each(|m| drop(m.send(Ok(())))),
+            // Answered by the syncer once the WAL is flushed (or, were it gone, never: each
+            // member then hears that the database closed before the commit).
+            Ok(()) => drop(self.syncer.send(self.group.take().unwrap_or_default())),
             Err(e) => self.fail_group(&e.to_string()),
         }
     }
@@ -244,10 +326,15 @@ impl Writer {
 
 /// The writer connection, configured like the pool's (`pragmas`), except that it waits for
 /// another process's write lock itself ([`Writer::begin_immediate`]) instead of in SQLite's
-/// busy handler, which would block the thread.
+/// busy handler, which would block the thread, and that the syncer, not its commit, flushes
+/// the WAL.
 fn open(path: &std::path::Path, pragmas: &str) -> Result<SqliteWriter, StoreError> {
     let conn = rusqlite::Connection::open(path).map_err(crate::sql::engine)?;
     conn.execute_batch(pragmas).map_err(crate::sql::engine)?;
+    // Its commits write the WAL and the syncer flushes it before anyone is answered (see the
+    // module's notes). A checkpoint still flushes the WAL before it starts and the database
+    // after it ends, as with FULL.
+    conn.execute_batch("PRAGMA synchronous = NORMAL").map_err(crate::sql::engine)?;
     conn.busy_timeout(Duration::ZERO).map_err(crate::sql::engine)?;
     // Every statement the use cases write with stays prepared (rusqlite keeps 16 by default).
     conn.set_prepared_statement_cache_capacity(256);
@@ -336,5 +423,106 @@ impl Drop for Member {
             self.writer.abandoned = true;
             self.committer.notify_one();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The syncer's promise: a member is answered only once a flush of the WAL that began after
+    //! its group's commit has returned, and never as done after a flush failed. (What callers
+    //! see of transactions otherwise is in `tests/group_commit.rs`, on both databases.)
+
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::sql::query;
+
+    /// A flush held until the test lets it go (or fails it): each call reports the path it
+    /// flushes, then waits for the test's word.
+    fn gated_sync() -> (SyncWal, mpsc::Receiver<PathBuf>, mpsc::Sender<std::io::Result<()>>) {
+        let (called, calls) = mpsc::channel();
+        let (release, released) = mpsc::channel::<std::io::Result<()>>();
+        let sync: SyncWal = Box::new(move |path: &std::path::Path| {
+            drop(called.send(path.to_owned()));
+            released.recv().unwrap_or_else(|_| Err(std::io::Error::other("the test ended")))
+        });
+        (sync, calls, release)
+    }
+
+    async fn writer(sync: SyncWal) -> (GroupCommit, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("yajin-group-commit-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("test.db");
+        let pragmas = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;".to_owned();
+        let commits = GroupCommit::start_syncing(path.clone(), Duration::from_secs(1), pragmas, sync).await.unwrap();
+        (commits, path)
+    }
+
+    async fn insert(commits: &GroupCommit, sql: &str) -> Member {
+        let mut member = commits.begin().await.unwrap();
+        query(sql).execute(member.conn_mut()).await.unwrap();
+        member
+    }
+
+    /// Waits for the syncer's next flush to start; the path it flushes.
+    fn next_flush(calls: &mpsc::Receiver<PathBuf>) -> PathBuf {
+        calls.recv_timeout(Duration::from_secs(5)).expect("the syncer flushes")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_member_is_answered_once_the_wal_is_flushed_and_the_writer_goes_on_meanwhile() {
+        let (sync, calls, release) = gated_sync();
+        let (commits, path) = writer(sync).await;
+        let setup = insert(&commits, "CREATE TABLE probe (n INTEGER PRIMARY KEY)").await;
+        let setup = tokio::spawn(setup.commit());
+        assert_eq!(next_flush(&calls).file_name().unwrap(), "test.db-wal", "the database's WAL is flushed");
+        release.send(Ok(())).unwrap();
+        setup.await.unwrap().unwrap();
+
+        let first = tokio::spawn(insert(&commits, "INSERT INTO probe (n) VALUES (1)").await.commit());
+        next_flush(&calls);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!first.is_finished(), "not answered while its flush is under way");
+        // The writer is not held by the flush: the next member writes and commits meanwhile,
+        // and its group waits for a flush of its own.
+        let second = tokio::time::timeout(Duration::from_secs(2), insert(&commits, "INSERT INTO probe (n) VALUES (2)"))
+            .await
+            .expect("a member writes while the last group is being flushed");
+        let second = tokio::spawn(second.commit());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!first.is_finished() && !second.is_finished());
+        release.send(Ok(())).unwrap();
+        tokio::time::timeout(Duration::from_secs(2), first).await.unwrap().unwrap().unwrap();
+        next_flush(&calls);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!second.is_finished(), "a group committed during a flush waits for the next one");
+        release.send(Ok(())).unwrap();
+        tokio::time::timeout(Duration::from_secs(2), second).await.unwrap().unwrap().unwrap();
+
+        let reader = rusqlite::Connection::open(&path).unwrap();
+        let n: i64 = reader.query_row("SELECT count(*) FROM probe", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn after_a_failed_flush_no_commit_is_answered_as_done() {
+        let (sync, calls, release) = gated_sync();
+        let (commits, _path) = writer(sync).await;
+        let setup = tokio::spawn(insert(&commits, "CREATE TABLE probe (n INTEGER PRIMARY KEY)").await.commit());
+        next_flush(&calls);
+        release.send(Ok(())).unwrap();
+        setup.await.unwrap().unwrap();
+
+        let failed = tokio::spawn(insert(&commits, "INSERT INTO probe (n) VALUES (1)").await.commit());
+        next_flush(&calls);
+        release.send(Err(std::io::Error::other("EIO"))).unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(2), failed).await.unwrap().unwrap();
+        assert!(matches!(&answer, Err(StoreError::CommitFailed(why)) if why.contains("EIO")), "{answer:?}");
+        // Every later commit is refused too, without another flush being trusted.
+        let later = insert(&commits, "INSERT INTO probe (n) VALUES (2)").await.commit();
+        let answer = tokio::time::timeout(Duration::from_secs(2), later).await.unwrap();
+        assert!(matches!(answer, Err(StoreError::CommitFailed(_))), "{answer:?}");
+        assert!(calls.try_recv().is_err(), "no flush after the failed one");
     }
 }
