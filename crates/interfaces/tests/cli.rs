@@ -293,7 +293,10 @@ fn killed_mid_flight_it_restarts_consistent() {
     use yajin_app::provisioning::{self, DepositInput, TerminalInput};
     use yajin_core::Fen;
 
-    const TERMINALS: usize = 150;
+    // Enough that the kill lands with submits still on their way in: the writer does not wait
+    // for a group's flush before it writes the next group, so by the first few answers it has
+    // written well past them (with 150 it had written them all).
+    const TERMINALS: usize = 400;
     let runtime = || tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let dir = TempDir::new();
     let first = Server::start(&dir, &["--demo"]);

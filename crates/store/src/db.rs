@@ -148,7 +148,8 @@ impl std::fmt::Debug for SecretUrl {
 
 impl Db {
     /// Connects and checks the connection. SQLite files are created if missing, in WAL mode
-    /// with `synchronous=FULL` (money is never at the mercy of a power cut) and foreign keys on.
+    /// with durable commits (money is never at the mercy of a power cut: `synchronous=FULL`,
+    /// or on the writer the syncer's flush, see [`crate::group_commit`]) and foreign keys on.
     pub async fn connect(url: &str, options: &DbOptions) -> Result<Db, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url).ok_or_else(|| StoreError::BadUrl(redact(url)))?;
