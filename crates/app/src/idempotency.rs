@@ -149,7 +149,13 @@ pub async fn begin<'r, T>(app: &App, replay: Replay<'r, T>) -> Result<Begun<'r, 
         let claim = key_claim(app, key);
         match keys::claim(&mut tx, &claim.principal, &claim.key, &claim.request_hash, app.now_ms()).await? {
             Claim::New => {}
-            Claim::Replay { status, body } => return Ok(Begun::Replay(Outcome::Replayed { status, body })),
+            Claim::Replay { status, body } => {
+                // The stored answer may be moments old, its work committed but not yet on
+                // disk (SQLite's flush follows the commit): it is given once it is.
+                tx.rollback().await?;
+                app.db.durable().await?;
+                return Ok(Begun::Replay(Outcome::Replayed { status, body }));
+            }
             Claim::Mismatch => return Err(AppError::IdempotencyKeyReused),
         }
     }

@@ -200,6 +200,13 @@ pub async fn notice(app: &App, callback: &Callback) -> Result<(), AppError> {
     if !known {
         return Err(AppError::NotFound("payout"));
     }
+    apply_notice(app, callback).await?;
+    // A duplicate finds the first notice's work done, perhaps committed but not yet on disk
+    // (SQLite's flush follows the commit): the bank hears "applied" once it is.
+    Ok(app.db.durable().await?)
+}
+
+async fn apply_notice(app: &App, callback: &Callback) -> Result<(), AppError> {
     match (callback.kind.as_str(), &callback.status) {
         ("payout", BankStatus::Succeeded { bank_reference, paid_at_ms }) => {
             payouts::succeeded(app, &callback.id, bank_reference, *paid_at_ms).await

@@ -308,6 +308,17 @@ impl Db {
         }
     }
 
+    /// Waits until whatever any writer of this process has committed is durable (on SQLite,
+    /// a flush of the WAL that began after this was asked: see [`crate::group_commit`]; on
+    /// PostgreSQL every commit seen is durable already). For an answer that rests on another
+    /// request's work: a replayed answer, a duplicate notice found done.
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        match &self.writer {
+            Some(writer) => writer.durable().await,
+            None => Ok(()),
+        }
+    }
+
     /// A read-only unit of work: a consistent snapshot on both databases.
     pub async fn begin_read(&self) -> Result<Tx, StoreError> {
         Ok(Tx::new(TxInner::Own(self.pool.begin().await?)))

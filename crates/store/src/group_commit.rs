@@ -21,7 +21,9 @@
 //!   bank, a text, a callback's answer) follows a write of its own that was answered, so it
 //!   too follows a flush. A reader may see a group in the moment between its commit and its
 //!   flush; a power cut in that moment loses the group, whose members were never answered
-//!   (their retries, under the same idempotency keys, redo it).
+//!   (their retries, under the same idempotency keys, redo it). An answer that rests on
+//!   another writer's work rather than its own (a request's stored answer replayed under its
+//!   idempotency key, a bank's duplicate callback) waits for [`GroupCommit::durable`] first.
 //!
 //! - A writer that fails or gives up rolls back its own savepoint; the others are untouched.
 //! - The group is committed by a committer task when it gets the turn. The turn is a fair lock,
@@ -218,9 +220,22 @@ impl GroupCommit {
         writer.settle();
         writer.commit_group();
         drop(writer);
+        drop(self.durable().await);
+    }
+
+    /// Waits until every group committed so far is durable: for an answer that rests on what
+    /// another writer committed, which a reader (or a writer) may see before its flush (see
+    /// the module's notes). Answered after a flush that begins once this is asked, which
+    /// covers every WAL frame written before.
+    pub(crate) async fn durable(&self) -> Result<(), StoreError> {
         let (flushed, done) = oneshot::channel();
-        if self.syncer.send(vec![flushed]).is_ok() {
-            drop(done.await);
+        self.syncer
+            .send(vec![flushed])
+            .map_err(|_| StoreError::CommitFailed("the database closed before the commit".into()))?;
+        match done.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(why)) => Err(StoreError::CommitFailed(why)),
+            Err(_) => Err(StoreError::CommitFailed("the database closed before the commit".into())),
         }
     }
 }
@@ -505,6 +520,37 @@ mod tests {
         assert_eq!(n, 2);
     }
 
+    /// What an answer resting on another writer's work waits for: a flush that began after it
+    /// asked, not one under way (which may have begun before the work was written).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn durable_waits_for_a_flush_that_begins_after_it_is_asked() {
+        let (sync, calls, release) = gated_sync();
+        let (commits, _path) = writer(sync).await;
+        let setup = tokio::spawn(insert(&commits, "CREATE TABLE probe (n INTEGER PRIMARY KEY)").await.commit());
+        next_flush(&calls);
+        let commits = Arc::new(commits);
+        let asked = tokio::spawn({
+            let commits = commits.clone();
+            async move { commits.durable().await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        release.send(Ok(())).unwrap();
+        setup.await.unwrap().unwrap();
+        next_flush(&calls);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!asked.is_finished(), "the flush under way when it asked does not count");
+        release.send(Ok(())).unwrap();
+        tokio::time::timeout(Duration::from_secs(2), asked).await.unwrap().unwrap().unwrap();
+        // With nothing under way, one flush.
+        let again = tokio::spawn({
+            let commits = commits.clone();
+            async move { commits.durable().await }
+        });
+        next_flush(&calls);
+        release.send(Ok(())).unwrap();
+        tokio::time::timeout(Duration::from_secs(2), again).await.unwrap().unwrap().unwrap();
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn after_a_failed_flush_no_commit_is_answered_as_done() {
         let (sync, calls, release) = gated_sync();
@@ -524,5 +570,7 @@ mod tests {
         let answer = tokio::time::timeout(Duration::from_secs(2), later).await.unwrap();
         assert!(matches!(answer, Err(StoreError::CommitFailed(_))), "{answer:?}");
         assert!(calls.try_recv().is_err(), "no flush after the failed one");
+        let answer = tokio::time::timeout(Duration::from_secs(2), commits.durable()).await.unwrap();
+        assert!(matches!(answer, Err(StoreError::CommitFailed(_))), "nothing is durable any more: {answer:?}");
     }
 }
