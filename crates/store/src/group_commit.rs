@@ -474,6 +474,17 @@ mod tests {
         (commits, path)
     }
 
+    /// A writer with the table `probe` made (its flush let through), its flushes gated.
+    async fn writer_with_table() -> (GroupCommit, PathBuf, mpsc::Receiver<PathBuf>, mpsc::Sender<std::io::Result<()>>) {
+        let (sync, calls, release) = gated_sync();
+        let (commits, path) = writer(sync).await;
+        let setup = tokio::spawn(insert(&commits, "CREATE TABLE probe (n INTEGER PRIMARY KEY)").await.commit());
+        assert_eq!(next_flush(&calls).file_name().unwrap(), "test.db-wal", "the database's WAL is flushed");
+        release.send(Ok(())).unwrap();
+        setup.await.unwrap().unwrap();
+        (commits, path, calls, release)
+    }
+
     async fn insert(commits: &GroupCommit, sql: &str) -> Member {
         let mut member = commits.begin().await.unwrap();
         query(sql).execute(member.conn_mut()).await.unwrap();
@@ -487,14 +498,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_member_is_answered_once_the_wal_is_flushed_and_the_writer_goes_on_meanwhile() {
-        let (sync, calls, release) = gated_sync();
-        let (commits, path) = writer(sync).await;
-        let setup = insert(&commits, "CREATE TABLE probe (n INTEGER PRIMARY KEY)").await;
-        let setup = tokio::spawn(setup.commit());
-        assert_eq!(next_flush(&calls).file_name().unwrap(), "test.db-wal", "the database's WAL is flushed");
-        release.send(Ok(())).unwrap();
-        setup.await.unwrap().unwrap();
-
+        let (commits, path, calls, release) = writer_with_table().await;
         let first = tokio::spawn(insert(&commits, "INSERT INTO probe (n) VALUES (1)").await.commit());
         next_flush(&calls);
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -520,32 +524,30 @@ mod tests {
         assert_eq!(n, 2);
     }
 
+    fn ask_durable(commits: &Arc<GroupCommit>) -> tokio::task::JoinHandle<Result<(), StoreError>> {
+        let commits = commits.clone();
+        tokio::spawn(async move { commits.durable().await })
+    }
+
     /// What an answer resting on another writer's work waits for: a flush that began after it
     /// asked, not one under way (which may have begun before the work was written).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn durable_waits_for_a_flush_that_begins_after_it_is_asked() {
-        let (sync, calls, release) = gated_sync();
-        let (commits, _path) = writer(sync).await;
-        let setup = tokio::spawn(insert(&commits, "CREATE TABLE probe (n INTEGER PRIMARY KEY)").await.commit());
+        let (commits, _path, calls, release) = writer_with_table().await;
+        let committed = tokio::spawn(insert(&commits, "INSERT INTO probe (n) VALUES (1)").await.commit());
         next_flush(&calls);
         let commits = Arc::new(commits);
-        let asked = tokio::spawn({
-            let commits = commits.clone();
-            async move { commits.durable().await }
-        });
+        let asked = ask_durable(&commits);
         tokio::time::sleep(Duration::from_millis(100)).await;
         release.send(Ok(())).unwrap();
-        setup.await.unwrap().unwrap();
+        committed.await.unwrap().unwrap();
         next_flush(&calls);
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(!asked.is_finished(), "the flush under way when it asked does not count");
         release.send(Ok(())).unwrap();
         tokio::time::timeout(Duration::from_secs(2), asked).await.unwrap().unwrap().unwrap();
         // With nothing under way, one flush.
-        let again = tokio::spawn({
-            let commits = commits.clone();
-            async move { commits.durable().await }
-        });
+        let again = ask_durable(&commits);
         next_flush(&calls);
         release.send(Ok(())).unwrap();
         tokio::time::timeout(Duration::from_secs(2), again).await.unwrap().unwrap().unwrap();
@@ -553,13 +555,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn after_a_failed_flush_no_commit_is_answered_as_done() {
-        let (sync, calls, release) = gated_sync();
-        let (commits, _path) = writer(sync).await;
-        let setup = tokio::spawn(insert(&commits, "CREATE TABLE probe (n INTEGER PRIMARY KEY)").await.commit());
-        next_flush(&calls);
-        release.send(Ok(())).unwrap();
-        setup.await.unwrap().unwrap();
-
+        let (commits, _path, calls, release) = writer_with_table().await;
         let failed = tokio::spawn(insert(&commits, "INSERT INTO probe (n) VALUES (1)").await.commit());
         next_flush(&calls);
         release.send(Err(std::io::Error::other("EIO"))).unwrap();
