@@ -15,7 +15,8 @@
 //!   to its first frame that fails its checksum; a checkpoint flushes the WAL before it copies
 //!   anything into the database). A flush that fails is answered as a failed commit, and so is
 //!   every commit after it until the server restarts (after a failed `fsync`, Linux may have
-//!   dropped the unwritten pages: nothing can be promised any more).
+//!   dropped the unwritten pages: nothing can be promised any more); a WAL that could not be
+//!   opened to flush fails only the groups of that flush.
 //! - What that changes, and what it does not: a member is still answered only once its work
 //!   is on disk, and whatever leaves the process because of a write (a payout sent to the
 //!   bank, a text, a callback's answer) follows a write of its own that was answered, so it
@@ -82,12 +83,29 @@ pub(crate) struct GroupCommit {
 
 /// Makes the WAL file at a path durable (in production [`flush_wal`]; a test's may hold back
 /// or fail).
-pub(crate) type SyncWal = Box<dyn FnMut(&std::path::Path) -> std::io::Result<()> + Send>;
+pub(crate) type SyncWal = Box<dyn FnMut(&std::path::Path) -> Result<(), FlushError> + Send>;
+
+/// Why a flush did not make the WAL durable.
+#[derive(Debug)]
+pub(crate) enum FlushError {
+    /// The WAL could not be opened (too many files open, say): nothing was flushed, and nothing
+    /// is lost either; the next flush covers what this one did not.
+    NotOpened(std::io::Error),
+    /// The flush itself failed: Linux may have dropped pages it did not write, and marked them
+    /// clean, so no later flush can promise them.
+    Failed(std::io::Error),
+}
 
 /// Flushes the WAL file's written pages to disk, as SQLite does at each commit with
-/// `synchronous=FULL` where `fdatasync` exists (Debian's own build of SQLite).
-pub(crate) fn flush_wal(path: &std::path::Path) -> std::io::Result<()> {
-    std::fs::File::open(path)?.sync_data()
+/// `synchronous=FULL` where `fdatasync` exists (Debian's own build of SQLite). No WAL file is
+/// nothing to flush: SQLite removes it only once a checkpoint has copied all of it into the
+/// database and flushed that.
+pub(crate) fn flush_wal(path: &std::path::Path) -> Result<(), FlushError> {
+    match std::fs::File::open(path) {
+        Ok(wal) => wal.sync_data().map_err(FlushError::Failed),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(FlushError::NotOpened(e)),
+    }
 }
 
 /// The syncer's thread: takes the groups committed since its last flush, flushes the WAL once,
@@ -100,13 +118,20 @@ fn sync_groups(wal: PathBuf, mut sync: SyncWal, groups: std::sync::mpsc::Receive
         while let Ok(more) = groups.try_recv() {
             members.extend(more);
         }
-        if failed.is_none() {
-            if let Err(e) = sync(&wal) {
-                tracing::error!(error = %e, "flushing the WAL failed: no write is answered as done until a restart");
-                failed = Some(format!("flushing the write-ahead log failed: {e}"));
+        let verdict = match (&failed, failed.is_none().then(|| sync(&wal))) {
+            (Some(why), _) => Err(why.clone()),
+            (None, Some(Ok(()))) | (None, None) => Ok(()),
+            (None, Some(Err(FlushError::NotOpened(e)))) => {
+                tracing::error!(error = %e, "the WAL could not be opened to flush it");
+                Err(format!("the write-ahead log could not be opened to flush it: {e}"))
             }
-        }
-        let verdict = failed.clone().map_or(Ok(()), Err);
+            (None, Some(Err(FlushError::Failed(e)))) => {
+                tracing::error!(error = %e, "flushing the WAL failed: no write is answered as done until a restart");
+                let why = format!("flushing the write-ahead log failed: {e}");
+                failed = Some(why.clone());
+                Err(why)
+            }
+        };
         for member in members {
             drop(member.send(verdict.clone()));
         }
@@ -455,12 +480,12 @@ mod tests {
 
     /// A flush held until the test lets it go (or fails it): each call reports the path it
     /// flushes, then waits for the test's word.
-    fn gated_sync() -> (SyncWal, mpsc::Receiver<PathBuf>, mpsc::Sender<std::io::Result<()>>) {
+    fn gated_sync() -> (SyncWal, mpsc::Receiver<PathBuf>, mpsc::Sender<Result<(), FlushError>>) {
         let (called, calls) = mpsc::channel();
-        let (release, released) = mpsc::channel::<std::io::Result<()>>();
+        let (release, released) = mpsc::channel::<Result<(), FlushError>>();
         let sync: SyncWal = Box::new(move |path: &std::path::Path| {
             drop(called.send(path.to_owned()));
-            released.recv().unwrap_or_else(|_| Err(std::io::Error::other("the test ended")))
+            released.recv().unwrap_or_else(|_| Err(FlushError::Failed(std::io::Error::other("the test ended"))))
         });
         (sync, calls, release)
     }
@@ -475,7 +500,8 @@ mod tests {
     }
 
     /// A writer with the table `probe` made (its flush let through), its flushes gated.
-    async fn writer_with_table() -> (GroupCommit, PathBuf, mpsc::Receiver<PathBuf>, mpsc::Sender<std::io::Result<()>>) {
+    async fn writer_with_table() -> (GroupCommit, PathBuf, mpsc::Receiver<PathBuf>, mpsc::Sender<Result<(), FlushError>>)
+    {
         let (sync, calls, release) = gated_sync();
         let (commits, path) = writer(sync).await;
         let setup = tokio::spawn(insert(&commits, "CREATE TABLE probe (n INTEGER PRIMARY KEY)").await.commit());
@@ -558,7 +584,7 @@ mod tests {
         let (commits, _path, calls, release) = writer_with_table().await;
         let failed = tokio::spawn(insert(&commits, "INSERT INTO probe (n) VALUES (1)").await.commit());
         next_flush(&calls);
-        release.send(Err(std::io::Error::other("EIO"))).unwrap();
+        release.send(Err(FlushError::Failed(std::io::Error::other("EIO")))).unwrap();
         let answer = tokio::time::timeout(Duration::from_secs(2), failed).await.unwrap().unwrap();
         assert!(matches!(&answer, Err(StoreError::CommitFailed(why)) if why.contains("EIO")), "{answer:?}");
         // Every later commit is refused too, without another flush being trusted.
@@ -568,5 +594,32 @@ mod tests {
         assert!(calls.try_recv().is_err(), "no flush after the failed one");
         let answer = tokio::time::timeout(Duration::from_secs(2), commits.durable()).await.unwrap();
         assert!(matches!(answer, Err(StoreError::CommitFailed(_))), "nothing is durable any more: {answer:?}");
+    }
+
+    /// A WAL that could not even be opened was not flushed, and nothing was lost either: that
+    /// group hears its commit failed, and the next flush answers as usual.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_wal_that_could_not_be_opened_fails_that_group_alone() {
+        let (commits, _path, calls, release) = writer_with_table().await;
+        let refused = tokio::spawn(insert(&commits, "INSERT INTO probe (n) VALUES (1)").await.commit());
+        next_flush(&calls);
+        release.send(Err(FlushError::NotOpened(std::io::Error::other("EMFILE")))).unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(2), refused).await.unwrap().unwrap();
+        assert!(matches!(&answer, Err(StoreError::CommitFailed(why)) if why.contains("EMFILE")), "{answer:?}");
+        let next = tokio::spawn(insert(&commits, "INSERT INTO probe (n) VALUES (2)").await.commit());
+        next_flush(&calls);
+        release.send(Ok(())).unwrap();
+        tokio::time::timeout(Duration::from_secs(2), next).await.unwrap().unwrap().unwrap();
+    }
+
+    #[test]
+    fn a_wal_file_is_flushed_and_a_missing_one_has_nothing_to_flush() {
+        let dir = std::env::temp_dir().join(format!("yajin-flush-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let wal = dir.join("yajin.db-wal");
+        assert!(flush_wal(&wal).is_ok(), "no WAL: nothing to flush");
+        std::fs::write(&wal, b"frames").unwrap();
+        assert!(flush_wal(&wal).is_ok());
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
