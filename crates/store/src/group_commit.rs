@@ -118,19 +118,21 @@ fn sync_groups(wal: PathBuf, mut sync: SyncWal, groups: std::sync::mpsc::Receive
         while let Ok(more) = groups.try_recv() {
             members.extend(more);
         }
-        let verdict = match (&failed, failed.is_none().then(|| sync(&wal))) {
-            (Some(why), _) => Err(why.clone()),
-            (None, Some(Ok(()))) | (None, None) => Ok(()),
-            (None, Some(Err(FlushError::NotOpened(e)))) => {
-                tracing::error!(error = %e, "the WAL could not be opened to flush it");
-                Err(format!("the write-ahead log could not be opened to flush it: {e}"))
-            }
-            (None, Some(Err(FlushError::Failed(e)))) => {
-                tracing::error!(error = %e, "flushing the WAL failed: no write is answered as done until a restart");
-                let why = format!("flushing the write-ahead log failed: {e}");
-                failed = Some(why.clone());
-                Err(why)
-            }
+        let verdict = match failed.clone() {
+            Some(why) => Err(why),
+            None => match sync(&wal) {
+                Ok(()) => Ok(()),
+                Err(FlushError::NotOpened(e)) => {
+                    tracing::error!(error = %e, "the WAL could not be opened to flush it");
+                    Err(format!("the write-ahead log could not be opened to flush it: {e}"))
+                }
+                Err(FlushError::Failed(e)) => {
+                    tracing::error!(error = %e, "flushing the WAL failed: no write is answered as done until a restart");
+                    let why = format!("flushing the write-ahead log failed: {e}");
+                    failed = Some(why.clone());
+                    Err(why)
+                }
+            },
         };
         for member in members {
             drop(member.send(verdict.clone()));
