@@ -581,13 +581,27 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(2), again).await.unwrap().unwrap().unwrap();
     }
 
+    /// Commits a member that inserts `n`, lets its flush end as `flushed`, and gives back what
+    /// the member was answered.
+    async fn committed_with_flush(
+        commits: &GroupCommit,
+        calls: &mpsc::Receiver<PathBuf>,
+        release: &mpsc::Sender<Result<(), FlushError>>,
+        n: i64,
+        flushed: Result<(), FlushError>,
+    ) -> Result<(), StoreError> {
+        let sql = format!("INSERT INTO probe (n) VALUES ({n})");
+        let member = tokio::spawn(insert(commits, &sql).await.commit());
+        next_flush(calls);
+        release.send(flushed).unwrap();
+        tokio::time::timeout(Duration::from_secs(2), member).await.unwrap().unwrap()
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn after_a_failed_flush_no_commit_is_answered_as_done() {
         let (commits, _path, calls, release) = writer_with_table().await;
-        let failed = tokio::spawn(insert(&commits, "INSERT INTO probe (n) VALUES (1)").await.commit());
-        next_flush(&calls);
-        release.send(Err(FlushError::Failed(std::io::Error::other("EIO")))).unwrap();
-        let answer = tokio::time::timeout(Duration::from_secs(2), failed).await.unwrap().unwrap();
+        let eio = Err(FlushError::Failed(std::io::Error::other("EIO")));
+        let answer = committed_with_flush(&commits, &calls, &release, 1, eio).await;
         assert!(matches!(&answer, Err(StoreError::CommitFailed(why)) if why.contains("EIO")), "{answer:?}");
         // Every later commit is refused too, without another flush being trusted.
         let later = insert(&commits, "INSERT INTO probe (n) VALUES (2)").await.commit();
@@ -603,15 +617,10 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_wal_that_could_not_be_opened_fails_that_group_alone() {
         let (commits, _path, calls, release) = writer_with_table().await;
-        let refused = tokio::spawn(insert(&commits, "INSERT INTO probe (n) VALUES (1)").await.commit());
-        next_flush(&calls);
-        release.send(Err(FlushError::NotOpened(std::io::Error::other("EMFILE")))).unwrap();
-        let answer = tokio::time::timeout(Duration::from_secs(2), refused).await.unwrap().unwrap();
+        let emfile = Err(FlushError::NotOpened(std::io::Error::other("EMFILE")));
+        let answer = committed_with_flush(&commits, &calls, &release, 1, emfile).await;
         assert!(matches!(&answer, Err(StoreError::CommitFailed(why)) if why.contains("EMFILE")), "{answer:?}");
-        let next = tokio::spawn(insert(&commits, "INSERT INTO probe (n) VALUES (2)").await.commit());
-        next_flush(&calls);
-        release.send(Ok(())).unwrap();
-        tokio::time::timeout(Duration::from_secs(2), next).await.unwrap().unwrap().unwrap();
+        committed_with_flush(&commits, &calls, &release, 2, Ok(())).await.unwrap();
     }
 
     #[test]
