@@ -142,6 +142,7 @@ pub(crate) use begin_work;
 
 /// Opens the write transaction and claims the key, if any.
 pub async fn begin<'r, T>(app: &App, replay: Replay<'r, T>) -> Result<Begun<'r, T>, AppError> {
+    let mark = app.db.durable_mark();
     let mut tx = app.db.begin_write().await?;
     if let Some((key, _, _)) = &replay.keyed {
         // Kept keyed: a request's digest covers its body (full ID and card numbers), and a
@@ -151,9 +152,11 @@ pub async fn begin<'r, T>(app: &App, replay: Replay<'r, T>) -> Result<Begun<'r, 
             Claim::New => {}
             Claim::Replay { status, body } => {
                 // The stored answer may be moments old, its work committed but not yet on
-                // disk (SQLite's flush follows the commit): it is given once it is.
+                // disk (SQLite's flush follows the commit), or not yet committed at all (a
+                // request of the same write group): it is given once it is on disk, and not
+                // if it was rolled back.
                 tx.rollback().await?;
-                app.db.durable().await?;
+                app.db.durable_since(mark).await?;
                 return Ok(Begun::Replay(Outcome::Replayed { status, body }));
             }
             Claim::Mismatch => return Err(AppError::IdempotencyKeyReused),

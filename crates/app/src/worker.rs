@@ -182,6 +182,7 @@ pub async fn work(
 /// A bank's signed notice (already verified by the caller), applied whatever order it comes
 /// in and however often: only forward moves from a non-final status happen.
 pub async fn notice(app: &App, callback: &Callback) -> Result<(), AppError> {
+    let mark = app.db.durable_mark();
     // A payout's use cases find it as they move it, and refuse one that is not there: no read
     // first for the callback of every payout (the busiest kind).
     let known = match callback.kind.as_str() {
@@ -203,7 +204,7 @@ pub async fn notice(app: &App, callback: &Callback) -> Result<(), AppError> {
     apply_notice(app, callback).await?;
     // A duplicate finds the first notice's work done, perhaps committed but not yet on disk
     // (SQLite's flush follows the commit): the bank hears "applied" once it is.
-    Ok(app.db.durable().await?)
+    Ok(app.db.durable_since(mark).await?)
 }
 
 async fn apply_notice(app: &App, callback: &Callback) -> Result<(), AppError> {

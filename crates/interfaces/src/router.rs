@@ -2,7 +2,7 @@
 //! for an unknown path, and the layers every request passes (headers, metrics, tracing).
 
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -19,11 +19,37 @@ pub fn router(state: AppState) -> Router {
         .merge(web::routes())
         .route("/assets/{name}", axum::routing::get(http::assets::serve))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), answer_when_durable))
         .layer(axum::middleware::from_fn(refuse_nul))
         .layer(axum::middleware::from_fn(move |request, next| security_headers(https, request, next)))
         .layer(axum::middleware::from_fn(http::track_metrics))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Every answer leaves once what it may show is on disk: on SQLite a write group is seen from
+/// its commit and flushed just after (`yajin_store::group_commit`), so a read may have shown
+/// one not yet durable. At once when every commit is flushed (always on PostgreSQL). Should
+/// the flush have failed, the answer is withheld: the database promises nothing more until a
+/// restart (docs/operations.md).
+async fn answer_when_durable(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let (html, lang, console) = (
+        wants_html(request.headers()),
+        problem::language(request.headers()),
+        request.uri().path().starts_with("/console"),
+    );
+    let response = next.run(request).await;
+    match state.app.db.seen_durable().await {
+        Ok(()) => response,
+        Err(e) => {
+            let error = problem::ApiError::from(yajin_app::AppError::from(e));
+            if html {
+                web::refusal_page(error, &HeaderMap::new(), if console { "/console" } else { "/" })
+            } else {
+                error.render(lang)
+            }
+        }
+    }
 }
 
 /// An unknown path: a page for a browser, a problem for anyone else.

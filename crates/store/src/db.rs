@@ -8,6 +8,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 
 use crate::audit::AuditEntry;
+pub use crate::group_commit::DurableMark;
 use crate::pii::ChainKey;
 pub use crate::sql::Backend;
 use crate::sql::Conn;
@@ -308,13 +309,32 @@ impl Db {
         }
     }
 
-    /// Waits until whatever any writer of this process has committed is durable (on SQLite,
-    /// a flush of the WAL that began after this was asked: see [`crate::group_commit`]; on
-    /// PostgreSQL every commit seen is durable already). For an answer that rests on another
-    /// request's work: a replayed answer, a duplicate notice found done.
-    pub async fn durable(&self) -> Result<(), StoreError> {
+    /// Where [`Db::durable_since`] counts from: taken before reading what another writer wrote.
+    pub fn durable_mark(&self) -> DurableMark {
         match &self.writer {
-            Some(writer) => writer.durable().await,
+            Some(writer) => writer.mark(),
+            None => DurableMark::default(),
+        }
+    }
+
+    /// Waits until whatever any writer of this process has begun, read since `mark`, is
+    /// durable (on SQLite, see [`crate::group_commit`]; on PostgreSQL every commit seen is
+    /// durable already), and fails if some of it was rolled back instead. For an answer that
+    /// rests on another request's work: a replayed answer, a duplicate notice found done.
+    pub async fn durable_since(&self, mark: DurableMark) -> Result<(), StoreError> {
+        match &self.writer {
+            Some(writer) => writer.durable_since(mark).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until whatever a read of this process may have seen is durable: for every
+    /// answer, which may show it (on SQLite a group is seen from its commit, before its flush;
+    /// see [`crate::group_commit`]). At once when every commit is flushed already, and always
+    /// on PostgreSQL.
+    pub async fn seen_durable(&self) -> Result<(), StoreError> {
+        match &self.writer {
+            Some(writer) => writer.seen_durable().await,
             None => Ok(()),
         }
     }

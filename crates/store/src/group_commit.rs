@@ -21,10 +21,15 @@
 //!   is on disk, and whatever leaves the process because of a write (a payout sent to the
 //!   bank, a text, a callback's answer) follows a write of its own that was answered, so it
 //!   too follows a flush. A reader may see a group in the moment between its commit and its
-//!   flush; a power cut in that moment loses the group, whose members were never answered
-//!   (their retries, under the same idempotency keys, redo it). An answer that rests on
-//!   another writer's work rather than its own (a request's stored answer replayed under its
-//!   idempotency key, a bank's duplicate callback) waits for [`GroupCommit::durable`] first.
+//!   flush, so no answer shows it before that flush either: the groups are numbered as they
+//!   begin and as they commit, the syncer publishes how far they are settled (durable, or
+//!   rolled back), and an answer that may rest on what a read saw waits until every group
+//!   committed before it is settled ([`GroupCommit::seen_durable`]: for every HTTP answer, a
+//!   look at two counters when nothing is in flight). An answer that rests on another
+//!   writer's work rather than its own (a request's stored answer replayed under its
+//!   idempotency key, a bank's duplicate callback) waits for every group begun before it,
+//!   the one open included ([`GroupCommit::durable_since`]), and fails if one of them was
+//!   rolled back: the stored answer it read may have gone with it.
 //!
 //! - A writer that fails or gives up rolls back its own savepoint; the others are untouched.
 //! - The group is committed by a committer task when it gets the turn. The turn is a fair lock,
@@ -44,13 +49,64 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{oneshot, Mutex, Notify, OwnedMutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+
+use tokio::sync::{oneshot, watch, Mutex, Notify, OwnedMutexGuard};
 
 use crate::sql::{Conn, SqliteWriter};
 use crate::StoreError;
 
 /// How a member learns the fate of its group's commit.
 type Verdict = oneshot::Sender<Result<(), String>>;
+
+/// What the syncer is told: a group that has ended, or a waiter's nudge to flush what is
+/// committed (after a flush that could not open the WAL, nothing else would).
+enum ToSyncer {
+    Ended(Ended),
+    Nudge,
+}
+
+/// A group that has ended, as the syncer settles it.
+struct Ended {
+    /// Its number ([`Progress::begun`] when it began).
+    number: u64,
+    /// Committed: its frames are in the WAL, to be flushed before its members are answered.
+    committed: bool,
+    /// Rolled back with work its members had kept: whatever was read of it is gone.
+    lost: bool,
+    /// The members to answer once it is durable (none for a group rolled back: the writer
+    /// answered them).
+    members: Vec<Verdict>,
+}
+
+/// How far the groups have got: numbered by the writer as they begin and commit, settled by
+/// the syncer, waited for by answers ([`GroupCommit::seen_durable`], [`GroupCommit::durable_since`]).
+struct Progress {
+    /// Groups begun (a group's number is this count once it began).
+    begun: AtomicU64,
+    /// The number of the last group whose `COMMIT` was sent, counted before it is sent: a
+    /// reader that saw a group's work then finds it counted here.
+    committed: AtomicU64,
+    settled: watch::Sender<Settled>,
+    /// `settled`'s `upto`, for the look every answer takes without a lock.
+    settled_upto: AtomicU64,
+}
+
+/// What the syncer has settled.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Settled {
+    /// Every group up to this number is durable or was rolled back.
+    upto: u64,
+    /// The last group rolled back with work its members had kept (0: none).
+    lost: u64,
+    /// A flush failed: nothing is durable any more, until a restart.
+    poisoned: bool,
+}
+
+/// Where [`GroupCommit::durable_since`] counts from: how far the groups were settled when the
+/// caller began.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DurableMark(u64);
 
 /// The writer connection and the group transaction open on it. Holding its lock is holding
 /// the turn to write.
@@ -68,8 +124,11 @@ pub(crate) struct Writer {
     /// does not show (a `BEGIN` that ran, a `ROLLBACK` that did not), or a savepoint no member
     /// owns.
     unsure: bool,
+    /// The open group's number (the last group's, between groups).
+    number: u64,
+    progress: Arc<Progress>,
     /// The syncer, which answers a committed group's members once it is durable.
-    syncer: std::sync::mpsc::Sender<Vec<Verdict>>,
+    syncer: std::sync::mpsc::Sender<ToSyncer>,
 }
 
 /// The turn, and the committer task that commits the groups.
@@ -78,7 +137,8 @@ pub(crate) struct GroupCommit {
     committer: Arc<Notify>,
     handle: tokio::runtime::Handle,
     /// Where committed groups go to be made durable and answered.
-    syncer: std::sync::mpsc::Sender<Vec<Verdict>>,
+    syncer: std::sync::mpsc::Sender<ToSyncer>,
+    progress: Arc<Progress>,
 }
 
 /// Makes the WAL file at a path durable (in production [`flush_wal`]; a test's may hold back
@@ -108,20 +168,37 @@ pub(crate) fn flush_wal(path: &std::path::Path) -> Result<(), FlushError> {
     }
 }
 
-/// The syncer's thread: takes the groups committed since its last flush, flushes the WAL once,
-/// and answers their members, in the order they committed. Ends when the database handle
-/// (the last sender) is gone.
-fn sync_groups(wal: PathBuf, mut sync: SyncWal, groups: std::sync::mpsc::Receiver<Vec<Verdict>>) {
+/// The syncer's thread: takes the groups ended since its last flush, flushes the WAL once if
+/// any was committed, answers their members in the order they committed, and publishes how far
+/// the groups are settled. After a flush that could not open the WAL, the groups it was for
+/// stay unsettled (their members hear their commit failed) until a later flush, made for the
+/// next group or for a waiter's nudge. Ends when the database handle (the last sender) is gone.
+fn sync_groups(wal: PathBuf, mut sync: SyncWal, told: std::sync::mpsc::Receiver<ToSyncer>, progress: Arc<Progress>) {
     let mut failed: Option<String> = None;
-    while let Ok(first) = groups.recv() {
-        let mut members = first;
-        while let Ok(more) = groups.try_recv() {
-            members.extend(more);
+    // The last group ended, and the first committed one not yet known durable.
+    let (mut last, mut unflushed): (u64, Option<u64>) = (0, None);
+    while let Ok(first) = told.recv() {
+        let mut members = Vec::new();
+        let mut lost = 0;
+        for message in std::iter::once(first).chain(std::iter::from_fn(|| told.try_recv().ok())) {
+            let ToSyncer::Ended(group) = message else { continue };
+            last = group.number;
+            if group.committed {
+                unflushed.get_or_insert(group.number);
+            }
+            if group.lost {
+                lost = group.number;
+            }
+            members.extend(group.members);
         }
-        let verdict = match failed.clone() {
-            Some(why) => Err(why),
-            None => match sync(&wal) {
-                Ok(()) => Ok(()),
+        let verdict = match (&failed, unflushed) {
+            (_, None) => Ok(()),
+            (Some(why), Some(_)) => Err(why.clone()),
+            (None, Some(_)) => match sync(&wal) {
+                Ok(()) => {
+                    unflushed = None;
+                    Ok(())
+                }
                 Err(FlushError::NotOpened(e)) => {
                     tracing::error!(error = %e, "the WAL could not be opened to flush it");
                     Err(format!("the write-ahead log could not be opened to flush it: {e}"))
@@ -134,6 +211,14 @@ fn sync_groups(wal: PathBuf, mut sync: SyncWal, groups: std::sync::mpsc::Receive
                 }
             },
         };
+        // Published before the members hear: one answered sees itself settled.
+        let upto = unflushed.map_or(last, |first| first - 1);
+        progress.settled.send_modify(|settled| {
+            settled.upto = upto;
+            settled.lost = settled.lost.max(lost);
+            settled.poisoned = failed.is_some();
+        });
+        progress.settled_upto.store(upto, SeqCst);
         for member in members {
             drop(member.send(verdict.clone()));
         }
@@ -162,12 +247,20 @@ impl GroupCommit {
     ) -> Result<GroupCommit, StoreError> {
         let mut wal = path.clone().into_os_string();
         wal.push("-wal");
-        let (syncer, groups) = std::sync::mpsc::channel();
+        let (syncer, told) = std::sync::mpsc::channel();
+        let progress = Arc::new(Progress {
+            begun: AtomicU64::new(0),
+            committed: AtomicU64::new(0),
+            settled: watch::Sender::new(Settled::default()),
+            settled_upto: AtomicU64::new(0),
+        });
+        let settling = progress.clone();
         std::thread::Builder::new()
             .name("yajin-syncer".into())
-            .spawn(move || sync_groups(PathBuf::from(wal), sync, groups))
+            .spawn(move || sync_groups(PathBuf::from(wal), sync, told, settling))
             .map_err(|e| StoreError::Unreachable(format!("the WAL syncer: {e}")))?;
         let committing = syncer.clone();
+        let numbering = progress.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -182,8 +275,16 @@ impl GroupCommit {
                         Ok(conn) => conn,
                         Err(e) => return drop(started.send(Err(e))),
                     };
-                    let writer =
-                        Writer { conn, busy_timeout, group: None, abandoned: false, unsure: false, syncer: committing };
+                    let writer = Writer {
+                        conn,
+                        busy_timeout,
+                        group: None,
+                        abandoned: false,
+                        unsure: false,
+                        number: 0,
+                        progress: numbering,
+                        syncer: committing,
+                    };
                     let turn = Arc::new(Mutex::new(writer));
                     let committer = Arc::new(Notify::new());
                     let (weak, wake) = (Arc::downgrade(&turn), committer.clone());
@@ -204,7 +305,7 @@ impl GroupCommit {
         let (turn, committer) = opened
             .await
             .map_err(|_| StoreError::Unreachable("the group committer stopped while starting".into()))??;
-        Ok(GroupCommit { turn, committer, handle, syncer })
+        Ok(GroupCommit { turn, committer, handle, syncer, progress })
     }
 
     /// The writer thread's runtime: write use cases spawned here pass the turn from one to
@@ -229,6 +330,7 @@ impl GroupCommit {
                 writer.unsure = false;
                 return Err(e);
             }
+            writer.number = writer.progress.begun.fetch_add(1, SeqCst) + 1;
             writer.group = Some(Vec::new());
         }
         if let Err(e) = writer.conn.batch_now("SAVEPOINT member") {
@@ -243,27 +345,59 @@ impl GroupCommit {
 
     /// Commits what is pending and waits until it is durable (at shutdown).
     pub(crate) async fn flush(&self) {
+        let mark = self.mark();
         let mut writer = self.turn.lock().await;
         writer.settle();
         writer.commit_group();
         drop(writer);
-        drop(self.durable().await);
+        drop(self.durable_since(mark).await);
     }
 
-    /// Waits until every group committed so far is durable: for an answer that rests on what
-    /// another writer committed, which a reader (or a writer) may see before its flush (see
-    /// the module's notes). Answered after a flush that begins once this is asked, which
-    /// covers every WAL frame written before.
-    pub(crate) async fn durable(&self) -> Result<(), StoreError> {
-        let (flushed, done) = oneshot::channel();
-        self.syncer
-            .send(vec![flushed])
-            .map_err(|_| StoreError::CommitFailed("the database closed before the commit".into()))?;
-        match done.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(why)) => Err(StoreError::CommitFailed(why)),
-            Err(_) => Err(StoreError::CommitFailed("the database closed before the commit".into())),
+    /// How far the groups are settled now: for [`GroupCommit::durable_since`], taken before
+    /// the caller reads what another writer wrote.
+    pub(crate) fn mark(&self) -> DurableMark {
+        DurableMark(self.progress.settled.borrow().upto)
+    }
+
+    /// Waits until every group begun so far, the one open included, is durable, for an answer
+    /// that rests on what another writer wrote, read since `mark`: a reader (or a writer) may
+    /// see a group before its flush (see the module's notes). Fails if a group unsettled at
+    /// the mark was rolled back meanwhile (what was read may have gone with it), or a flush
+    /// failed.
+    pub(crate) async fn durable_since(&self, mark: DurableMark) -> Result<(), StoreError> {
+        let settled = self.settled_through(self.progress.begun.load(SeqCst)).await?;
+        if settled.lost > mark.0 {
+            return Err(StoreError::CommitFailed("a write this answer rests on was rolled back".into()));
         }
+        Ok(())
+    }
+
+    /// Waits until every group committed so far is durable, for an answer that may show what a
+    /// read saw (a group is seen from its commit, before its flush). At once, with no more than
+    /// a look at two counters, when every commit is flushed already.
+    pub(crate) async fn seen_durable(&self) -> Result<(), StoreError> {
+        let committed = self.progress.committed.load(SeqCst);
+        if self.progress.settled_upto.load(SeqCst) >= committed {
+            return Ok(());
+        }
+        self.settled_through(committed).await.map(|_| ())
+    }
+
+    /// Waits until the groups up to `number` are settled; nudges the syncer, in case the last
+    /// flush could not open the WAL and no group has ended since.
+    async fn settled_through(&self, number: u64) -> Result<Settled, StoreError> {
+        let closed = || StoreError::CommitFailed("the database closed before the commit".into());
+        let mut settled = self.progress.settled.subscribe();
+        if settled.borrow().upto < number {
+            self.syncer.send(ToSyncer::Nudge).map_err(|_| closed())?;
+        }
+        let settled = *settled.wait_for(|s| s.upto >= number || s.poisoned).await.map_err(|_| closed())?;
+        if settled.poisoned {
+            return Err(StoreError::CommitFailed(
+                "flushing the write-ahead log failed: nothing is durable until a restart".into(),
+            ));
+        }
+        Ok(settled)
     }
 }
 
@@ -340,22 +474,36 @@ impl Writer {
                 tracing::error!(error = %e, "ending an empty write group failed");
             }
             self.group = None;
+            self.ended(false, false, Vec::new());
             return;
         }
+        self.progress.committed.store(self.number, SeqCst);
         match self.conn.batch_now("COMMIT") {
             // Answered by the syncer once the WAL is flushed (or, were it gone, never: each
             // member then hears that the database closed before the commit).
-            Ok(()) => drop(self.syncer.send(self.group.take().unwrap_or_default())),
+            Ok(()) => {
+                let members = self.group.take().unwrap_or_default();
+                self.ended(true, false, members);
+            }
             Err(e) => self.fail_group(&e.to_string()),
         }
+    }
+
+    /// Hands the group that has just ended to the syncer, which settles it (in order).
+    fn ended(&self, committed: bool, lost: bool, members: Vec<Verdict>) {
+        drop(self.syncer.send(ToSyncer::Ended(Ended { number: self.number, committed, lost, members })));
     }
 
     /// Rolls the whole group back and tells its members their work was not committed. They
     /// are told before the rollback is sent: whatever happens next, none hears "done".
     fn fail_group(&mut self, why: &str) {
         tracing::error!(error = %why, "a write group failed and was rolled back");
-        for member in self.group.take().unwrap_or_default() {
-            drop(member.send(Err(why.to_owned())));
+        if let Some(members) = self.group.take() {
+            let lost = !members.is_empty();
+            for member in members {
+                drop(member.send(Err(why.to_owned())));
+            }
+            self.ended(false, lost, Vec::new());
         }
         self.abandoned = false;
         self.unsure = true;
@@ -552,33 +700,91 @@ mod tests {
         assert_eq!(n, 2);
     }
 
-    fn ask_durable(commits: &Arc<GroupCommit>) -> tokio::task::JoinHandle<Result<(), StoreError>> {
+    fn ask_durable(commits: &Arc<GroupCommit>, mark: DurableMark) -> tokio::task::JoinHandle<Result<(), StoreError>> {
         let commits = commits.clone();
-        tokio::spawn(async move { commits.durable().await })
+        tokio::spawn(async move { commits.durable_since(mark).await })
     }
 
-    /// What an answer resting on another writer's work waits for: a flush that began after it
-    /// asked, not one under way (which may have begun before the work was written).
+    /// What an answer resting on another writer's work waits for: that work on disk, even when
+    /// it was read in a group still open (a stored answer of the same group), and nothing when
+    /// everything is flushed already.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn durable_waits_for_a_flush_that_begins_after_it_is_asked() {
+    async fn durable_since_waits_for_the_open_group_and_its_flush() {
         let (commits, _path, calls, release) = writer_with_table().await;
-        let committed = tokio::spawn(insert(&commits, "INSERT INTO probe (n) VALUES (1)").await.commit());
-        next_flush(&calls);
         let commits = Arc::new(commits);
-        let asked = ask_durable(&commits);
+        let mark = commits.mark();
+        let open = insert(&commits, "INSERT INTO probe (n) VALUES (1)").await;
+        let asked = ask_durable(&commits, mark);
         tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!asked.is_finished(), "the open group is not durable");
+        let committed = tokio::spawn(open.commit());
+        next_flush(&calls);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!asked.is_finished(), "committed, not yet flushed");
         release.send(Ok(())).unwrap();
         committed.await.unwrap().unwrap();
-        next_flush(&calls);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(!asked.is_finished(), "the flush under way when it asked does not count");
-        release.send(Ok(())).unwrap();
         tokio::time::timeout(Duration::from_secs(2), asked).await.unwrap().unwrap().unwrap();
-        // With nothing under way, one flush.
-        let again = ask_durable(&commits);
+        // Everything flushed: answered at once, no flush made for it.
+        let again = ask_durable(&commits, commits.mark());
+        tokio::time::timeout(Duration::from_secs(2), again).await.unwrap().unwrap().unwrap();
+        assert!(calls.try_recv().is_err(), "no flush when nothing waits for one");
+    }
+
+    /// What every answer waits for: a commit a read may have seen, until it is flushed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn seen_durable_waits_for_a_committed_group_until_its_flush() {
+        let (commits, path, calls, release) = writer_with_table().await;
+        let commits = Arc::new(commits);
+        let committed = tokio::spawn(insert(&commits, "INSERT INTO probe (n) VALUES (1)").await.commit());
+        next_flush(&calls);
+        // A reader sees the group now, between its commit and its flush.
+        let reader = rusqlite::Connection::open(&path).unwrap();
+        let n: i64 = reader.query_row("SELECT count(*) FROM probe", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 1, "committed, visible");
+        let seen = tokio::spawn({
+            let commits = commits.clone();
+            async move { commits.seen_durable().await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!seen.is_finished(), "what was seen is not on disk yet");
+        release.send(Ok(())).unwrap();
+        committed.await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(2), seen).await.unwrap().unwrap().unwrap();
+        // A member at work in an open group shows nothing to readers: no wait for it.
+        let open = insert(&commits, "INSERT INTO probe (n) VALUES (2)").await;
+        tokio::time::timeout(Duration::from_secs(2), commits.seen_durable()).await.unwrap().unwrap();
+        open.rollback().await;
+    }
+
+    /// A stored answer read from a group that is then rolled back is not given: its work is
+    /// gone. (The commit fails here on a foreign key checked at commit.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn durable_since_fails_when_a_group_it_may_rest_on_is_rolled_back() {
+        let (sync, calls, release) = gated_sync();
+        let dir = std::env::temp_dir().join(format!("yajin-group-commit-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pragmas = "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;".to_owned();
+        let commits = Arc::new(
+            GroupCommit::start_syncing(dir.join("test.db"), Duration::from_secs(1), pragmas, sync).await.unwrap(),
+        );
+        let mut tables = insert(&commits, "CREATE TABLE parent (id INTEGER PRIMARY KEY)").await;
+        let child = "CREATE TABLE child (id INTEGER PRIMARY KEY,
+            parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)";
+        query(child).execute(tables.conn_mut()).await.unwrap();
+        let setup = tokio::spawn(tables.commit());
         next_flush(&calls);
         release.send(Ok(())).unwrap();
-        tokio::time::timeout(Duration::from_secs(2), again).await.unwrap().unwrap().unwrap();
+        setup.await.unwrap().unwrap();
+        let mark = commits.mark();
+        let doomed = insert(&commits, "INSERT INTO child (id, parent) VALUES (1, 99)").await;
+        let asked = ask_durable(&commits, mark);
+        let answer = tokio::time::timeout(Duration::from_secs(2), doomed.commit()).await.unwrap();
+        assert!(matches!(answer, Err(StoreError::CommitFailed(_))), "{answer:?}");
+        let asked = tokio::time::timeout(Duration::from_secs(2), asked).await.unwrap().unwrap();
+        assert!(matches!(&asked, Err(StoreError::CommitFailed(why)) if why.contains("rolled back")), "{asked:?}");
+        // From a mark taken after it, that group is no reason to fail.
+        tokio::time::timeout(Duration::from_secs(2), commits.durable_since(commits.mark())).await.unwrap().unwrap();
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     /// Commits a member that inserts `n`, lets its flush end as `flushed`, and gives back what
@@ -608,7 +814,7 @@ mod tests {
         let answer = tokio::time::timeout(Duration::from_secs(2), later).await.unwrap();
         assert!(matches!(answer, Err(StoreError::CommitFailed(_))), "{answer:?}");
         assert!(calls.try_recv().is_err(), "no flush after the failed one");
-        let answer = tokio::time::timeout(Duration::from_secs(2), commits.durable()).await.unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(2), commits.durable_since(commits.mark())).await.unwrap();
         assert!(matches!(answer, Err(StoreError::CommitFailed(_))), "nothing is durable any more: {answer:?}");
     }
 

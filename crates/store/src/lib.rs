@@ -24,7 +24,7 @@ pub mod records;
 pub mod sql;
 pub mod sqlite_reader;
 
-pub use db::{Backend, Db, DbOptions, Tx, CHECK_CONNECTIONS_IDLE_FOR};
+pub use db::{Backend, Db, DbOptions, DurableMark, Tx, CHECK_CONNECTIONS_IDLE_FOR};
 pub use sql::Conn;
 /// A connection borrowed from the pool; dereferences to [`Conn`].
 pub type PooledConn = sqlx::pool::PoolConnection<sqlx::Any>;
