@@ -95,6 +95,13 @@ impl App {
     pub fn now_ms(&self) -> i64 {
         self.clock.now().millis()
     }
+
+    /// Waits until whatever an answer of this process may show is on disk: every answer passes
+    /// here before it leaves (on SQLite a write group is seen from its commit and flushed just
+    /// after; see `yajin_store::group_commit`). At once when nothing is in flight.
+    pub async fn seen_durable(&self) -> Result<(), AppError> {
+        Ok(self.db.seen_durable().await?)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -39,10 +39,10 @@ async fn answer_when_durable(State(state): State<AppState>, request: Request, ne
         request.uri().path().starts_with("/console"),
     );
     let response = next.run(request).await;
-    match state.app.db.seen_durable().await {
+    match state.app.seen_durable().await {
         Ok(()) => response,
         Err(e) => {
-            let error = problem::ApiError::from(yajin_app::AppError::from(e));
+            let error = problem::ApiError::from(e);
             if html {
                 web::refusal_page(error, &HeaderMap::new(), if console { "/console" } else { "/" })
             } else {
