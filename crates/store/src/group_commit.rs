@@ -59,8 +59,9 @@ use crate::StoreError;
 /// How a member learns the fate of its group's commit.
 type Verdict = oneshot::Sender<Result<(), String>>;
 
-/// What the syncer is told: a group that has ended, or a waiter's nudge to flush what is
-/// committed (after a flush that could not open the WAL, nothing else would).
+/// What the syncer is told: a group that has ended, or a waiter's nudge to flush again what
+/// a flush that could not open the WAL left (only then: in the usual course every group that
+/// ends brings its own flush, and a waiter costs the syncer nothing).
 enum ToSyncer {
     Ended(Ended),
     Nudge,
@@ -87,7 +88,8 @@ struct Progress {
     /// The number of the last group whose `COMMIT` was sent, counted before it is sent: a
     /// reader that saw a group's work then finds it counted here.
     committed: AtomicU64,
-    settled: watch::Sender<Settled>,
+    /// What the syncer (the one sender: were its thread gone, waiters hear so) published.
+    settled: watch::Receiver<Settled>,
     /// `settled`'s `upto`, for the look every answer takes without a lock.
     settled_upto: AtomicU64,
 }
@@ -101,6 +103,8 @@ pub(crate) struct Settled {
     lost: u64,
     /// A flush failed: nothing is durable any more, until a restart.
     poisoned: bool,
+    /// The last flush could not open the WAL: committed groups wait for another one.
+    stuck: bool,
 }
 
 /// Where [`GroupCommit::durable_since`] counts from: how far the groups were settled when the
@@ -173,7 +177,13 @@ pub(crate) fn flush_wal(path: &std::path::Path) -> Result<(), FlushError> {
 /// the groups are settled. After a flush that could not open the WAL, the groups it was for
 /// stay unsettled (their members hear their commit failed) until a later flush, made for the
 /// next group or for a waiter's nudge. Ends when the database handle (the last sender) is gone.
-fn sync_groups(wal: PathBuf, mut sync: SyncWal, told: std::sync::mpsc::Receiver<ToSyncer>, progress: Arc<Progress>) {
+fn sync_groups(
+    wal: PathBuf,
+    mut sync: SyncWal,
+    told: std::sync::mpsc::Receiver<ToSyncer>,
+    settled: watch::Sender<Settled>,
+    progress: Arc<Progress>,
+) {
     let mut failed: Option<String> = None;
     // The last group ended, and the first committed one not yet known durable.
     let (mut last, mut unflushed): (u64, Option<u64>) = (0, None);
@@ -213,10 +223,11 @@ fn sync_groups(wal: PathBuf, mut sync: SyncWal, told: std::sync::mpsc::Receiver<
         };
         // Published before the members hear: one answered sees itself settled.
         let upto = unflushed.map_or(last, |first| first - 1);
-        progress.settled.send_modify(|settled| {
+        settled.send_modify(|settled| {
             settled.upto = upto;
             settled.lost = settled.lost.max(lost);
             settled.poisoned = failed.is_some();
+            settled.stuck = unflushed.is_some() && failed.is_none();
         });
         progress.settled_upto.store(upto, SeqCst);
         for member in members {
@@ -248,16 +259,17 @@ impl GroupCommit {
         let mut wal = path.clone().into_os_string();
         wal.push("-wal");
         let (syncer, told) = std::sync::mpsc::channel();
+        let (settling, settled) = watch::channel(Settled::default());
         let progress = Arc::new(Progress {
             begun: AtomicU64::new(0),
             committed: AtomicU64::new(0),
-            settled: watch::Sender::new(Settled::default()),
+            settled,
             settled_upto: AtomicU64::new(0),
         });
-        let settling = progress.clone();
+        let published = progress.clone();
         std::thread::Builder::new()
             .name("yajin-syncer".into())
-            .spawn(move || sync_groups(PathBuf::from(wal), sync, told, settling))
+            .spawn(move || sync_groups(PathBuf::from(wal), sync, told, settling, published))
             .map_err(|e| StoreError::Unreachable(format!("the WAL syncer: {e}")))?;
         let committing = syncer.clone();
         let numbering = progress.clone();
@@ -383,21 +395,32 @@ impl GroupCommit {
         self.settled_through(committed).await.map(|_| ())
     }
 
-    /// Waits until the groups up to `number` are settled; nudges the syncer, in case the last
-    /// flush could not open the WAL and no group has ended since.
+    /// Waits until the groups up to `number` are settled. After a flush that could not open
+    /// the WAL, nudges the syncer to try again (no group may end to make it), and fails if
+    /// that try fails too.
     async fn settled_through(&self, number: u64) -> Result<Settled, StoreError> {
         let closed = || StoreError::CommitFailed("the database closed before the commit".into());
-        let mut settled = self.progress.settled.subscribe();
-        if settled.borrow().upto < number {
-            self.syncer.send(ToSyncer::Nudge).map_err(|_| closed())?;
+        let mut settled = self.progress.settled.clone();
+        let mut nudged = false;
+        loop {
+            let now = *settled.borrow_and_update();
+            if now.poisoned {
+                return Err(StoreError::CommitFailed(
+                    "flushing the write-ahead log failed: nothing is durable until a restart".into(),
+                ));
+            }
+            if now.upto >= number {
+                return Ok(now);
+            }
+            if now.stuck {
+                if nudged {
+                    return Err(StoreError::CommitFailed("the write-ahead log could not be opened to flush it".into()));
+                }
+                self.syncer.send(ToSyncer::Nudge).map_err(|_| closed())?;
+                nudged = true;
+            }
+            settled.changed().await.map_err(|_| closed())?;
         }
-        let settled = *settled.wait_for(|s| s.upto >= number || s.poisoned).await.map_err(|_| closed())?;
-        if settled.poisoned {
-            return Err(StoreError::CommitFailed(
-                "flushing the write-ahead log failed: nothing is durable until a restart".into(),
-            ));
-        }
-        Ok(settled)
     }
 }
 
@@ -827,6 +850,34 @@ mod tests {
         let answer = committed_with_flush(&commits, &calls, &release, 1, emfile).await;
         assert!(matches!(&answer, Err(StoreError::CommitFailed(why)) if why.contains("EMFILE")), "{answer:?}");
         committed_with_flush(&commits, &calls, &release, 2, Ok(())).await.unwrap();
+    }
+
+    /// The groups a flush could not open the WAL for stay committed, not durable: an answer
+    /// that may show them has the syncer try again (no group may end to make it), and is
+    /// refused if that fails too.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn after_a_wal_that_could_not_be_opened_a_waiter_has_it_flushed_again() {
+        let (commits, _path, calls, release) = writer_with_table().await;
+        let commits = Arc::new(commits);
+        let emfile = || Err(FlushError::NotOpened(std::io::Error::other("EMFILE")));
+        assert!(committed_with_flush(&commits, &calls, &release, 1, emfile()).await.is_err());
+        let seen = tokio::spawn({
+            let commits = commits.clone();
+            async move { commits.seen_durable().await }
+        });
+        next_flush(&calls);
+        release.send(Ok(())).unwrap();
+        tokio::time::timeout(Duration::from_secs(2), seen).await.unwrap().unwrap().unwrap();
+
+        assert!(committed_with_flush(&commits, &calls, &release, 2, emfile()).await.is_err());
+        let seen = tokio::spawn({
+            let commits = commits.clone();
+            async move { commits.seen_durable().await }
+        });
+        next_flush(&calls);
+        release.send(emfile()).unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(2), seen).await.unwrap().unwrap();
+        assert!(matches!(&answer, Err(StoreError::CommitFailed(why)) if why.contains("opened")), "{answer:?}");
     }
 
     #[test]
