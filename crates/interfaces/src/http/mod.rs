@@ -60,6 +60,6 @@ pub fn api(sandbox_sms: bool) -> Router<AppState> {
         .layer(axum::middleware::from_fn(problem::localize))
 }
 
-pub use metrics::recorder;
 pub use metrics::track as track_metrics;
+pub use metrics::{recorder, UPKEEP_EVERY as METRICS_UPKEEP_EVERY};
 pub use state::{AppState, ChannelSecret, Shared, Site};
