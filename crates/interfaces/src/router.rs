@@ -33,18 +33,18 @@ pub fn router(state: AppState) -> Router {
 /// the flush have failed, the answer is withheld: the database promises nothing more until a
 /// restart (docs/operations.md).
 async fn answer_when_durable(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let (html, lang, console) = (
-        wants_html(request.headers()),
-        problem::language(request.headers()),
-        request.uri().path().starts_with("/console"),
-    );
+    // The language a refusal would be in, read now (the handler takes the request): a page's
+    // is the visitor's choice (a cookie) before the browser's, a problem's the request's.
+    let html = wants_html(request.headers());
+    let lang = if html { web::page_language(request.headers()) } else { problem::language(request.headers()) };
+    let console = request.uri().path().starts_with("/console");
     let response = next.run(request).await;
     match state.app.seen_durable().await {
         Ok(()) => response,
         Err(e) => {
             let error = problem::ApiError::from(e);
             if html {
-                web::refusal_page(error, &HeaderMap::new(), if console { "/console" } else { "/" })
+                web::refusal_page_in(error, lang, if console { "/console" } else { "/" })
             } else {
                 error.render(lang)
             }
