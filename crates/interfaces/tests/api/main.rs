@@ -15,6 +15,7 @@ mod journey;
 mod keys;
 mod language;
 mod messages;
+mod metrics;
 mod operations;
 mod orders;
 mod payouts;
