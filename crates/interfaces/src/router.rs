@@ -33,21 +33,19 @@ pub fn router(state: AppState) -> Router {
 /// the flush have failed, the answer is withheld: the database promises nothing more until a
 /// restart (docs/operations.md).
 async fn answer_when_durable(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    // The language a refusal would be in, read now (the handler takes the request): a page's
-    // is the visitor's choice (a cookie) before the browser's, a problem's the request's.
-    let html = wants_html(request.headers());
-    let lang = if html { web::page_language(request.headers()) } else { problem::language(request.headers()) };
+    // What a refusal is chosen by (a page or a problem, and its language), kept from the
+    // request the handler takes (each value shared, not copied), read only if it is refused.
+    let kept = [header::ACCEPT, header::ACCEPT_LANGUAGE, header::COOKIE].map(|name| {
+        let value = request.headers().get(&name).cloned();
+        (name, value)
+    });
     let console = request.uri().path().starts_with("/console");
     let response = next.run(request).await;
     match state.app.seen_durable().await {
         Ok(()) => response,
         Err(e) => {
-            let error = problem::ApiError::from(e);
-            if html {
-                web::refusal_page_in(error, lang, if console { "/console" } else { "/" })
-            } else {
-                error.render(lang)
-            }
+            let headers: HeaderMap = kept.into_iter().filter_map(|(name, value)| Some((name, value?))).collect();
+            refusal(&headers, if console { "/console" } else { "/" }, problem::ApiError::from(e))
         }
     }
 }

@@ -24,7 +24,6 @@ use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::http::AppState;
 pub use page::PageError;
-pub use visitor::page_language;
 
 /// A page's form (with its files: the application's materials) is at most this large.
 pub const FORM_LIMIT_BYTES: usize = 25 * 1024 * 1024;
@@ -76,13 +75,7 @@ pub fn refusal_page(
     request_headers: &axum::http::HeaderMap,
     path: &str,
 ) -> Response {
-    refusal_page_in(error, visitor::page_language(request_headers), path)
-}
-
-/// [`refusal_page`] in a language read from the request before it was handled
-/// ([`page_language`]): for an answer refused after its handler took the request.
-pub fn refusal_page_in(error: crate::http::problem::ApiError, lang: yajin_core::text::Lang, path: &str) -> Response {
-    PageError::api(error, lang, area_of(path)).into_response()
+    PageError::api(error, visitor::page_language(request_headers), area_of(path)).into_response()
 }
 
 /// Which part of the site a path belongs to, for the frame of an error page.
